@@ -1,0 +1,18 @@
+"""autograd-mini: reverse-mode automatic differentiation on numpy."""
+
+from .tensor import Tensor, get_default_dtype, set_default_dtype  # noqa: I001  (first: the ops import it)
+from .engine import grad_of
+from .factories import arange, get_generator, manual_seed, ones, ones_like, rand, randn, tensor, zeros, zeros_like
+from .function import Function, Node
+from .functional import grad, value_and_grad
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .ops import *  # noqa: F403  (the functional op API: ag.exp, ag.sum, ...)
+from .ops import __all__ as _ops_all
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "Function", "Node", "tensor", "zeros", "ones", "zeros_like", "ones_like", "arange", "randn", "rand",
+    "manual_seed", "get_generator", "get_default_dtype", "set_default_dtype", "no_grad", "enable_grad",
+    "set_grad_enabled", "is_grad_enabled", "grad", "value_and_grad", "grad_of", *_ops_all,
+]

@@ -1,0 +1,94 @@
+"""Tensor factories and the global random generator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._backend import xp
+from .tensor import Tensor, as_array, get_default_dtype
+
+__all__ = ["tensor", "zeros", "ones", "zeros_like", "ones_like", "arange", "randn", "rand", "manual_seed",
+           "get_generator", "resolve_rng"]
+
+_global_rng = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the global generator used by ``randn``/``rand`` (and by ``nn`` init, dropout, shuffling)."""
+    global _global_rng
+    _global_rng = np.random.default_rng(seed)
+
+
+def get_generator() -> np.random.Generator:
+    return _global_rng
+
+
+def resolve_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
+    """A Generator from a seed, a Generator, or None (the global one)."""
+    if seed is None:
+        return _global_rng
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return np.random.default_rng(int(seed))
+    raise TypeError(f"seed must be an int, a numpy Generator or None, got {type(seed).__name__}")
+
+
+def _dtype(dtype: Any) -> Any:
+    return get_default_dtype() if dtype is None else xp.dtype(dtype)
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> Tensor:
+    """A new leaf Tensor from data (Python floats become the default dtype, float32)."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
+
+
+def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    from .ops import _shape_arg
+
+    return Tensor(xp.zeros(_shape_arg(shape), dtype=_dtype(dtype)), requires_grad=requires_grad)
+
+
+def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    from .ops import _shape_arg
+
+    return Tensor(xp.ones(_shape_arg(shape), dtype=_dtype(dtype)), requires_grad=requires_grad)
+
+
+def zeros_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    a = as_array(t)
+    return Tensor(xp.zeros(a.shape, dtype=dtype or a.dtype), requires_grad=requires_grad)
+
+
+def ones_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    a = as_array(t)
+    return Tensor(xp.ones(a.shape, dtype=dtype or a.dtype), requires_grad=requires_grad)
+
+
+def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    """Like ``np.arange``; integer arguments give an int64 tensor, float ones the default dtype."""
+    a = xp.arange(start, stop, step) if stop is not None else xp.arange(start)
+    if dtype is not None or a.dtype.kind == "f":
+        a = a.astype(_dtype(dtype))
+    return Tensor(a, requires_grad=requires_grad)
+
+
+def randn(*shape: Any, seed: int | np.random.Generator | None = None, dtype: Any = None,
+          requires_grad: bool = False) -> Tensor:
+    """Standard normal samples from ``seed`` (an int or Generator) or the global generator."""
+    from .ops import _shape_arg
+
+    a = resolve_rng(seed).standard_normal(_shape_arg(shape)).astype(_dtype(dtype))
+    return Tensor(a, requires_grad=requires_grad)
+
+
+def rand(*shape: Any, seed: int | np.random.Generator | None = None, dtype: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1)."""
+    from .ops import _shape_arg
+
+    a = resolve_rng(seed).random(_shape_arg(shape)).astype(_dtype(dtype))
+    return Tensor(a, requires_grad=requires_grad)

@@ -1,0 +1,64 @@
+"""Functional differentiation, HIPS-autograd / JAX style: ``grad`` and ``value_and_grad``."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Sequence
+
+from .engine import grad_of
+from .tensor import Tensor, as_array
+
+__all__ = ["grad", "value_and_grad"]
+
+
+def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., tuple]:
+    """Return a function computing ``(f(*args), df/d args[argnums])``.
+
+    ``f`` must return a single-element Tensor. Inputs' ``.grad`` are left untouched, and the
+    gradients are themselves differentiable, so ``grad(grad(f))`` gives second derivatives.
+    """
+    single = isinstance(argnums, int)
+    nums = (argnums,) if single else tuple(argnums)
+
+    @functools.wraps(f)
+    def wrapped(*args: Any, **kwargs: Any) -> tuple:
+        for n in nums:
+            if not -len(args) <= n < len(args):
+                raise ValueError(f"grad: argnums {n} is out of range for {len(args)} positional argument(s)")
+        args = list(args)
+        targets = []
+        for n in nums:
+            a = args[n]
+            if not (isinstance(a, Tensor) and a.requires_grad):
+                a = Tensor(as_array(a), requires_grad=True)  # a fresh leaf, so the caller's tensor is untouched
+                args[n] = a
+            targets.append(a)
+        out = f(*args, **kwargs)
+        if not isinstance(out, Tensor) or out.size != 1:
+            raise TypeError(f"grad: f must return a single-element Tensor, got "
+                            f"{type(out).__name__}{' of shape ' + str(out.shape) if isinstance(out, Tensor) else ''}")
+        if not out.requires_grad:
+            grads = tuple(Tensor._const(as_array(0.0, t.dtype).repeat(t.size).reshape(t.shape)) for t in targets)
+        else:
+            grads = tuple(
+                g if g is not None else Tensor._const(as_array(0.0, t.dtype).repeat(t.size).reshape(t.shape))
+                for g, t in zip(grad_of(out.reshape(()), targets, create_graph=True, allow_unused=True), targets))
+        return out, grads[0] if single else grads
+
+    return wrapped
+
+
+def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+    """Return a function computing the gradient of scalar ``f`` with respect to ``args[argnums]``.
+
+    >>> import autograd_mini as ag
+    >>> ag.grad(lambda x: (x ** 3).sum())(ag.tensor(2.0))
+    tensor(12.)
+    """
+    vg = value_and_grad(f, argnums)
+
+    @functools.wraps(f)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        return vg(*args, **kwargs)[1]
+
+    return wrapped

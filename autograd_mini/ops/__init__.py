@@ -1,0 +1,259 @@
+"""The functional op API (``ag.exp(x)``, ``ag.sum(x, axis=1)``, ...).
+
+Primitives live in ``primitives`` (forward and derivative together); the composites here
+are built from them and carry no derivative code of their own.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+from .._backend import xp
+from ..tensor import Tensor, as_array
+from . import primitives as P
+from ._shape import normalize_axes
+
+__all__ = [
+    "add", "sub", "mul", "div", "neg", "pow", "matmul", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh",
+    "sigmoid", "relu", "sign", "clip", "maximum", "minimum", "where", "sum", "mean", "max", "min", "var",
+    "std", "logsumexp", "softmax", "log_softmax", "reshape", "transpose", "swapaxes", "expand_dims",
+    "squeeze", "broadcast_to", "flatten", "getitem", "concatenate", "stack", "split", "compare", "astype",
+]
+
+
+def _t(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor._const(as_array(x))
+
+
+def add(a: Any, b: Any) -> Tensor: return P.Add.apply(a, b)
+def sub(a: Any, b: Any) -> Tensor: return P.Sub.apply(a, b)
+def mul(a: Any, b: Any) -> Tensor: return P.Mul.apply(a, b)
+def div(a: Any, b: Any) -> Tensor: return P.Div.apply(a, b)
+def neg(x: Any) -> Tensor: return P.Neg.apply(x)
+def matmul(a: Any, b: Any) -> Tensor: return P.MatMul.apply(a, b)
+def exp(x: Any) -> Tensor: return P.Exp.apply(x)
+def log(x: Any) -> Tensor: return P.Log.apply(x)
+def sqrt(x: Any) -> Tensor: return P.Sqrt.apply(x)
+def abs(x: Any) -> Tensor: return P.Abs.apply(x)
+def sin(x: Any) -> Tensor: return P.Sin.apply(x)
+def cos(x: Any) -> Tensor: return P.Cos.apply(x)
+def tanh(x: Any) -> Tensor: return P.Tanh.apply(x)
+def sigmoid(x: Any) -> Tensor: return P.Sigmoid.apply(x)
+def relu(x: Any) -> Tensor: return P.Relu.apply(x)
+def maximum(a: Any, b: Any) -> Tensor: return P.Maximum.apply(a, b)
+def minimum(a: Any, b: Any) -> Tensor: return P.Minimum.apply(a, b)
+def astype(x: Any, dtype: Any) -> Tensor: return P.AsType.apply(x, dtype=xp.dtype(dtype))
+
+
+def pow(base: Any, exponent: Any) -> Tensor:
+    """``base ** exponent``; a Python-number exponent takes the cheaper constant-exponent path."""
+    if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
+        return P.PowConst.apply(base, exponent=exponent)
+    return P.Pow.apply(base, exponent)
+
+
+def sign(x: Any) -> Tensor:
+    """Elementwise sign; piecewise constant, so never differentiated."""
+    return Tensor._const(xp.sign(_t(x)._data))
+
+
+def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
+    if min is None and max is None:
+        raise ValueError("clip: give at least one of min and max")
+    return P.Clip.apply(x, lo=min, hi=max)
+
+
+def where(cond: Any, a: Any, b: Any) -> Tensor:
+    """``a`` where ``cond`` is true, else ``b`` (broadcasting all three)."""
+    return P.Where.apply(cond, a, b)
+
+
+# ---- reductions ---------------------------------------------------------------------
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    x = _t(x)
+    return P.Sum.apply(x, axes=normalize_axes(axis, x.ndim, "sum"), keepdims=keepdims)
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    x = _t(x)
+    axes = normalize_axes(axis, x.ndim, "mean")
+    n = math.prod(x.shape[a] for a in axes)
+    return P.Sum.apply(x, axes=axes, keepdims=keepdims) * (1.0 / n if n else math.nan)
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    x = _t(x)
+    return P.Max.apply(x, axes=normalize_axes(axis, x.ndim, "max"), keepdims=keepdims)
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    x = _t(x)
+    return P.Min.apply(x, axes=normalize_axes(axis, x.ndim, "min"), keepdims=keepdims)
+
+
+def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+    """Variance, numpy's definition (``ddof=0``): mean of squared deviations."""
+    x = _t(x)
+    axes = normalize_axes(axis, x.ndim, "var")
+    n = math.prod(x.shape[a] for a in axes)
+    d = x - mean(x, axes, keepdims=True)
+    return sum(d * d, axes, keepdims) * (1.0 / (n - ddof) if n > ddof else math.nan)
+
+
+def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+    return sqrt(var(x, axis, keepdims, ddof))
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """``log(sum(exp(x)))`` computed stably."""
+    x = _t(x)
+    return P.LogSumExp.apply(x, axes=normalize_axes(axis, x.ndim, "logsumexp"), keepdims=keepdims)
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor:
+    x = _t(x)
+    return P.Softmax.apply(x, axis=normalize_axes(axis, x.ndim, "softmax")[0])
+
+
+def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    x = _t(x)
+    return P.LogSoftmax.apply(x, axis=normalize_axes(axis, x.ndim, "log_softmax")[0])
+
+
+# ---- shape --------------------------------------------------------------------------
+def _shape_arg(shape: Sequence[Any]) -> tuple:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    try:
+        return tuple(int(s.__index__()) for s in shape)
+    except (AttributeError, TypeError):
+        raise TypeError(f"shape must be a sequence of ints, got {shape!r}") from None
+
+
+def reshape(x: Any, *shape: Any) -> Tensor:
+    """Reshape (one ``-1`` is inferred); ``x.reshape(2, 3)`` or ``x.reshape((2, 3))``."""
+    x = _t(x)
+    return P.Reshape.apply(x, shape=_shape_arg(shape))
+
+
+def transpose(x: Any, *axes: Any) -> Tensor:
+    """Permute axes (reversed when none are given), like ``ndarray.transpose``."""
+    x = _t(x)
+    axes = _shape_arg(axes) if axes else tuple(range(x.ndim))[::-1]
+    if sorted(a % x.ndim if x.ndim else a for a in axes) != list(range(x.ndim)) or len(axes) != x.ndim:
+        raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
+    return P.Transpose.apply(x, axes=tuple(a % x.ndim for a in axes))
+
+
+def swapaxes(x: Any, a: int, b: int) -> Tensor:
+    x = _t(x)
+    a, b = (normalize_axes(i, x.ndim, "swapaxes")[0] for i in (a, b))
+    perm = list(range(x.ndim))
+    perm[a], perm[b] = perm[b], perm[a]
+    return P.Transpose.apply(x, axes=tuple(perm))
+
+
+def expand_dims(x: Any, axis: Any) -> Tensor:
+    x = _t(x)
+    axes = normalize_axes(axis, x.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1), "expand_dims")
+    shape = iter(x.shape)
+    return reshape(x, tuple(1 if i in axes else next(shape) for i in range(x.ndim + len(axes))))
+
+
+def squeeze(x: Any, axis: Any = None) -> Tensor:
+    x = _t(x)
+    if axis is None:
+        axes = tuple(i for i, n in enumerate(x.shape) if n == 1)
+    else:
+        axes = normalize_axes(axis, x.ndim, "squeeze")
+        bad = [a for a in axes if x.shape[a] != 1]
+        if bad:
+            raise ValueError(f"squeeze: axis {bad[0]} of shape {x.shape} has size {x.shape[bad[0]]}, not 1")
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
+
+
+def broadcast_to(x: Any, shape: Any) -> Tensor:
+    shape = _shape_arg((shape,) if not isinstance(shape, (tuple, list)) else shape)
+    return P.BroadcastTo.apply(x, shape=shape)
+
+
+def flatten(x: Any, start_axis: int = 0) -> Tensor:
+    """Merge the axes from ``start_axis`` on into one (all of them by default)."""
+    x = _t(x)
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start = normalize_axes(start_axis, x.ndim, "flatten")[0]
+    return reshape(x, x.shape[:start] + (-1,))
+
+
+def _index_arg(index: Any) -> Any:
+    if isinstance(index, Tensor):
+        return index._data
+    if isinstance(index, list):
+        return xp.asarray(index)
+    if isinstance(index, tuple):
+        return tuple(_index_arg(i) for i in index)
+    return index
+
+
+def getitem(x: Any, index: Any) -> Tensor:
+    """numpy indexing: ints, slices, None, Ellipsis, integer arrays, boolean masks."""
+    x = _t(x)
+    index = _index_arg(index)
+    for i in index if isinstance(index, tuple) else (index,):
+        if isinstance(i, xp.ndarray) and i.dtype.kind not in "biu":
+            raise IndexError(f"getitem: index arrays must be integer or bool, got dtype {i.dtype}")
+        if isinstance(i, float):
+            raise IndexError(f"getitem: index must be an int, slice or array, got float {i!r}")
+    return P.GetItem.apply(x, index=index)
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    tensors = [_t(t) for t in tensors]
+    if not tensors:
+        raise ValueError("concatenate: need at least one tensor")
+    ax = normalize_axes(axis, tensors[0].ndim, "concatenate")[0]
+    return P.Concatenate.apply(*tensors, axis=ax)
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    tensors = [_t(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack: need at least one tensor")
+    shapes = {t.shape for t in tensors}
+    if len(shapes) > 1:
+        raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
+    ax = normalize_axes(axis, tensors[0].ndim + 1, "stack")[0]
+    return concatenate([expand_dims(t, ax) for t in tensors], axis=ax)
+
+
+def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
+    """Split like ``np.split``: a number of equal sections, or a list of split points."""
+    x = _t(x)
+    ax = normalize_axes(axis, x.ndim, "split")[0]
+    n = x.shape[ax]
+    if isinstance(indices_or_sections, int):
+        k = indices_or_sections
+        if k <= 0 or n % k:
+            raise ValueError(f"split: axis {ax} of size {n} cannot be split into {k} equal sections")
+        points = [n // k * i for i in range(1, k)]
+    else:
+        points = list(indices_or_sections)
+    lead = (slice(None),) * ax
+    bounds = [0] + points + [n]
+    return [getitem(x, lead + (slice(bounds[i], bounds[i + 1]),)) for i in range(len(bounds) - 1)]
+
+
+_COMPARE = {"less": xp.less, "less_equal": xp.less_equal, "greater": xp.greater,
+            "greater_equal": xp.greater_equal, "equal": xp.equal, "not_equal": xp.not_equal}
+
+
+def compare(a: Any, b: Any, op: str) -> Tensor:
+    """Elementwise comparison; a bool tensor that is never differentiated."""
+    a_arr = a._data if isinstance(a, Tensor) else a
+    b_arr = b._data if isinstance(b, Tensor) else b
+    try:
+        return Tensor._const(xp.asarray(_COMPARE[op](a_arr, b_arr)))
+    except ValueError as e:
+        raise ValueError(f"{op}: {e} (shapes {xp.shape(a_arr)} and {xp.shape(b_arr)})") from None

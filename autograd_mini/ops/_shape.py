@@ -1,0 +1,45 @@
+"""Shape helpers shared by the engine and the op table: unbroadcasting and axis handling.
+
+Each works on ndarrays and on Tensors alike (it uses only methods both have), so
+derivatives written with them stay differentiable under ``create_graph``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def sum_to(g: Any, shape: tuple) -> Any:
+    """Sum ``g`` over the axes along which ``shape`` was broadcast to ``g.shape``."""
+    if g.shape == shape:
+        return g
+    lead = len(g.shape) - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape) if lead or g.shape != shape else g
+
+
+def normalize_axes(axis: Any, ndim: int, op: str) -> tuple:
+    """``axis`` (None, int, negative, tuple) as a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if hasattr(axis, "__index__") else tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    out = []
+    for a in axes:
+        if not hasattr(a, "__index__") or isinstance(a, bool):
+            raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
+        a = a.__index__()
+        if not -ndim <= a < ndim:
+            raise ValueError(f"{op}: axis {a} is out of bounds for a tensor of {ndim} dimension(s)")
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {axis!r}")
+    return tuple(sorted(out))
+
+
+def expand_reduced(g: Any, shape: tuple, axes: tuple, keepdims: bool) -> Any:
+    """Reshape a reduction's gradient so it broadcasts against the input's ``shape``."""
+    if keepdims or not axes:
+        return g
+    return g.reshape(tuple(1 if i in axes else n for i, n in enumerate(shape)))

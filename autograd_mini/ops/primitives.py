@@ -1,0 +1,487 @@
+"""The calculus table: each primitive's forward and its derivative, side by side.
+
+Vocabulary: ``g`` is the incoming gradient, ``out`` the saved forward result, inputs keep
+their forward names. A derivative returns one gradient per input (``None``: none); the
+engine sums broadcast gradients back to each input's shape. Derivatives use only
+operators, shared methods and ``dual`` functions, so they also run on Tensors, which is
+what makes ``create_graph=True`` work. Masks (relu, clip, max) are constants: ``raw``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._backend import xp
+from ..function import Function
+from ..tensor import Tensor
+from . import dual
+from ._shape import expand_reduced
+
+
+def raw(x: Any) -> Any:
+    return x._data if isinstance(x, Tensor) else x
+
+
+class Primitive(Function):
+    differentiable_backward = True
+
+
+# ---- arithmetic ---------------------------------------------------------------------
+class Add(Primitive):
+    @staticmethod
+    def forward(ctx, a, b): return a + b
+    @staticmethod
+    def backward(ctx, g): return g, g
+
+
+class Sub(Primitive):
+    @staticmethod
+    def forward(ctx, a, b): return a - b
+    @staticmethod
+    def backward(ctx, g): return g, -g
+
+
+class Neg(Primitive):
+    @staticmethod
+    def forward(ctx, a): return -a
+    @staticmethod
+    def backward(ctx, g): return -g
+
+
+class Mul(Primitive):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (g * b if need_a else None), (g * a if need_b else None)
+
+
+class Div(Primitive):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        ga = g / b if need_a else None
+        return ga, (-(ga if ga is not None else g / b) * a / b if need_b else None)
+
+
+class PowConst(Primitive):
+    """x ** c for a constant exponent c."""
+
+    @staticmethod
+    def forward(ctx, x, exponent):
+        ctx.save_for_backward(x)
+        ctx.exponent = exponent
+        return x**exponent
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        c = ctx.exponent
+        return g * (2 * x) if c == 2 else g * c * x ** (c - 1)
+
+
+class Pow(Primitive):
+    """a ** b with a tensor exponent: d/db = out * log(a), computed only when needed."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = a**b
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (g * b * a ** (b - 1) if need_a else None), (g * out * dual.log(a) if need_b else None)
+
+
+class MatMul(Primitive):
+    """numpy matmul: 1-D operands are promoted to matrices for the derivative, then restored."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        if a.ndim >= 2 and b.ndim >= 2:  # the hot path
+            ga = g @ dual.swapaxes(b, -1, -2) if need_a else None
+            gb = dual.swapaxes(a, -1, -2) @ g if need_b else None
+            if gb is not None and gb.ndim > b.ndim:
+                gb = gb.sum(axis=tuple(range(gb.ndim - b.ndim)))
+            return ga, gb
+        a2 = a.reshape((1, -1)) if a.ndim == 1 else a
+        b2 = b.reshape((-1, 1)) if b.ndim == 1 else b
+        g2 = g.reshape(g.shape[:-1] + (1,) + g.shape[-1:]) if a.ndim == 1 and b.ndim > 1 else g
+        g2 = g2.reshape(g2.shape + (1,)) if b.ndim == 1 else g2
+        from ._shape import sum_to
+
+        ga = sum_to(g2 @ dual.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape) if need_a else None
+        gb = sum_to(dual.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape) if need_b else None
+        return ga, gb
+
+
+# ---- elementwise functions ------------------------------------------------------------
+class Exp(Primitive):
+    @staticmethod
+    def forward(ctx, x):
+        out = xp.exp(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g): return g * ctx.saved_tensors[0]
+
+
+class Log(Primitive):
+    """log(0) = -inf and its derivative +inf, as in numpy and PyTorch."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        with xp.errstate(divide="ignore"):
+            return xp.log(x)
+
+    @staticmethod
+    def backward(ctx, g): return g / ctx.saved_tensors[0]
+
+
+class Sqrt(Primitive):
+    """sqrt(0) = 0 with derivative +inf, as in PyTorch."""
+
+    @staticmethod
+    def forward(ctx, x):
+        out = xp.sqrt(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        with xp.errstate(divide="ignore"):
+            return g / (2 * ctx.saved_tensors[0])
+
+
+class Abs(Primitive):
+    """abs'(0) = 0 (PyTorch's choice)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return xp.abs(x)
+
+    @staticmethod
+    def backward(ctx, g): return g * dual.sign(ctx.saved_tensors[0])
+
+
+class Sin(Primitive):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return xp.sin(x)
+
+    @staticmethod
+    def backward(ctx, g): return g * dual.cos(ctx.saved_tensors[0])
+
+
+class Cos(Primitive):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return xp.cos(x)
+
+    @staticmethod
+    def backward(ctx, g): return -g * dual.sin(ctx.saved_tensors[0])
+
+
+class Tanh(Primitive):
+    @staticmethod
+    def forward(ctx, x):
+        out = xp.tanh(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        out = ctx.saved_tensors[0]
+        return g * (1 - out * out)
+
+
+class Sigmoid(Primitive):
+    """Stable for any input: exp only ever sees -|x|."""
+
+    @staticmethod
+    def forward(ctx, x):
+        e = xp.exp(-xp.abs(x))
+        out = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        out = ctx.saved_tensors[0]
+        return g * out * (1 - out)
+
+
+class Relu(Primitive):
+    """relu'(0) = 0 (PyTorch's choice)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        out = xp.maximum(x, 0)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g): return g * (raw(ctx.saved_tensors[0]) > 0)
+
+
+class Clip(Primitive):
+    """Gradient 1 where lo <= x <= hi, bounds included (PyTorch's clamp)."""
+
+    @staticmethod
+    def forward(ctx, x, lo=None, hi=None):
+        ctx.save_for_backward(x)
+        ctx.bounds = lo, hi
+        return xp.clip(x, lo, hi)
+
+    @staticmethod
+    def backward(ctx, g):
+        x = raw(ctx.saved_tensors[0])
+        lo, hi = ctx.bounds
+        inside = xp.ones(x.shape, dtype=bool)
+        if lo is not None:
+            inside &= x >= lo
+        if hi is not None:
+            inside &= x <= hi
+        return g * inside
+
+
+def _tie_weights(first: Any, second: Any, dtype: Any) -> Any:
+    """1 where first wins, 1/2 at ties (PyTorch's maximum/minimum), 0 elsewhere."""
+    return (first > second).astype(dtype) + (first == second).astype(dtype) * dtype.type(0.5)
+
+
+class Maximum(Primitive):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return xp.maximum(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = (xp.asarray(raw(v)) for v in ctx.saved_tensors)
+        w = _tie_weights(a, b, xp.result_type(g.dtype, xp.float32))
+        return g * w, g * (1 - w)
+
+
+class Minimum(Primitive):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return xp.minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = (xp.asarray(raw(v)) for v in ctx.saved_tensors)
+        w = _tie_weights(b, a, xp.result_type(g.dtype, xp.float32))
+        return g * w, g * (1 - w)
+
+
+class Where(Primitive):
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        ctx.cond = cond = xp.asarray(cond, dtype=bool)
+        return xp.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        c = ctx.cond
+        return None, dual.where(c, g, 0), dual.where(c, 0, g)
+
+
+class AsType(Primitive):
+    @staticmethod
+    def forward(ctx, x, dtype):
+        ctx.in_dtype = x.dtype
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g): return g.astype(ctx.in_dtype)
+
+
+# ---- reductions ---------------------------------------------------------------------
+class Sum(Primitive):
+    @staticmethod
+    def forward(ctx, x, axes, keepdims):
+        ctx.shape, ctx.axes, ctx.keepdims = x.shape, axes, keepdims
+        return x.sum(axis=axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        return dual.broadcast_to(expand_reduced(g, ctx.shape, ctx.axes, ctx.keepdims), ctx.shape)
+
+
+class Max(Primitive):
+    """Ties share the gradient equally (PyTorch's amax/amin)."""
+
+    reduce = staticmethod(xp.max)
+
+    @classmethod
+    def forward(cls, ctx, x, axes, keepdims):
+        out = cls.reduce(x, axis=axes, keepdims=keepdims)
+        ctx.save_for_backward(x, out)
+        ctx.axes, ctx.keepdims = axes, keepdims
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = (raw(v) for v in ctx.saved_tensors)
+        mask = x == expand_reduced(out, x.shape, ctx.axes, ctx.keepdims)
+        share = mask / mask.sum(axis=ctx.axes, keepdims=True)
+        return expand_reduced(g, x.shape, ctx.axes, ctx.keepdims) * share.astype(x.dtype)
+
+
+class Min(Max):
+    reduce = staticmethod(xp.min)
+
+
+class LogSumExp(Primitive):
+    """Shift by the max: no overflow; a slice of all -inf gives -inf, not nan."""
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdims):
+        m = x.max(axis=axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        with xp.errstate(divide="ignore"):
+            out = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True)) + m
+        if not keepdims:
+            out = out.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
+        ctx.save_for_backward(x, out)
+        ctx.axes, ctx.keepdims = axes, keepdims
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        expand = expand_reduced
+        return expand(g, x.shape, ctx.axes, ctx.keepdims) * dual.exp(x - expand(out, x.shape, ctx.axes, ctx.keepdims))
+
+
+class Softmax(Primitive):
+    @staticmethod
+    def forward(ctx, x, axis):
+        e = xp.exp(x - x.max(axis=axis, keepdims=True))
+        out = e / e.sum(axis=axis, keepdims=True)
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        out = ctx.saved_tensors[0]
+        return out * (g - (g * out).sum(axis=ctx.axis, keepdims=True))
+
+
+class LogSoftmax(Primitive):
+    @staticmethod
+    def forward(ctx, x, axis):
+        shifted = x - x.max(axis=axis, keepdims=True)
+        out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        ctx.save_for_backward(out)
+        ctx.axis = axis
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        out = ctx.saved_tensors[0]
+        return g - dual.exp(out) * g.sum(axis=ctx.axis, keepdims=True)
+
+
+# ---- shape and indexing -------------------------------------------------------------
+class Reshape(Primitive):
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.in_shape = x.shape
+        return x.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, g): return g.reshape(ctx.in_shape)
+
+
+class Transpose(Primitive):
+    @staticmethod
+    def forward(ctx, x, axes):
+        ctx.axes = axes
+        return x.transpose(axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.transpose(tuple(xp.argsort(ctx.axes).tolist()))
+
+
+class BroadcastTo(Primitive):
+    @staticmethod
+    def forward(ctx, x, shape): return xp.broadcast_to(x, shape)
+
+    @staticmethod
+    def backward(ctx, g): return g  # the engine sums it back to the input's shape
+
+
+class GetItem(Primitive):
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.shape, ctx.index = x.shape, index
+        return x[index]
+
+    @staticmethod
+    def backward(ctx, g): return dual.scatter_add(g, ctx.index, ctx.shape)
+
+
+def _is_basic(index: Any) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return all(i is None or i is Ellipsis or isinstance(i, (int, slice, xp.integer)) for i in items)
+
+
+class ScatterAdd(Primitive):
+    """Zeros of ``shape`` with ``g`` added at ``index``: the derivative of indexing."""
+
+    @staticmethod
+    def forward(ctx, g, shape, index):
+        out = xp.zeros(shape, dtype=g.dtype)
+        if _is_basic(index):
+            out[index] = g
+        else:
+            xp.add.at(out, index, g)  # repeated indices accumulate
+        return out
+
+    @staticmethod
+    def backward(ctx, g): return g[ctx.params["index"]]
+
+
+class Concatenate(Primitive):
+    @staticmethod
+    def forward(ctx, *xs, axis):
+        ctx.axis = axis
+        ctx.bounds = xp.cumsum([0] + [x.shape[axis] for x in xs]).tolist()
+        return xp.concatenate(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        lead = (slice(None),) * ctx.axis
+        b = ctx.bounds
+        return tuple(g[lead + (slice(b[i], b[i + 1]),)] for i in range(len(b) - 1))

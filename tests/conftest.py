@@ -1,0 +1,21 @@
+"""Shared test setup: hypothesis profiles (fast locally, thorough in CI) and a grad-mode guard."""
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+import autograd_mini as ag
+
+settings.register_profile("dev", max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                          print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+@pytest.fixture(autouse=True)
+def _grad_mode_restored():
+    """Fail any test that leaves grad mode changed."""
+    before = ag.is_grad_enabled()
+    yield
+    assert ag.is_grad_enabled() == before, "test left grad mode changed"
