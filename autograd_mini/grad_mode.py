@@ -14,7 +14,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 class _State(threading.local):
     def __init__(self) -> None:
         self.enabled = True          # record ops?
-        self.scope = None            # innermost running nn.Module (read by viz)
+        self.scope = None            # running modules, innermost first: (module, (parent, (...)))
         self.forward_hooks = ()      # called as hook(node, out_array) for each recorded op
         self.capture_trace = False   # record file:line of each op (gradcheck localisation)
 
