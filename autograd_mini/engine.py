@@ -111,6 +111,8 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
                 found[id(t)] = (t, g)
             if g is None:
                 continue
+            if type(g) is not xp.ndarray and not isinstance(g, Tensor):
+                g = xp.asarray(g)  # 0-d arithmetic gives numpy scalars
             if node.released:
                 raise RuntimeError(
                     f"backward through `{node.name}` a second time: its saved values were freed after the first "
@@ -131,7 +133,7 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
             for i, (t, gi, need) in enumerate(zip(node.inputs, g_in, node.needs_input_grad)):
                 if not need or gi is None:
                     continue
-                if not isinstance(gi, Tensor):
+                if type(gi) is not xp.ndarray and not isinstance(gi, Tensor):
                     gi = xp.asarray(gi)
                 gi = _fit(node, i, gi, t)
                 parent = t.grad_fn
@@ -178,6 +180,7 @@ def backward(root: Tensor, gradient: Any = None, retain_graph: bool = False, cre
     stored: set[int] = set()
     for t, g in found.values():
         if not isinstance(g, Tensor):
+            g = xp.asarray(g)
             # A pass-through gradient may alias another leaf's, a view, or the caller's array: own it.
             if g.base is not None or g is gradient or id(g) in stored:
                 g = g.copy()
@@ -209,5 +212,6 @@ def grad_of(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Any = None,
             result.append(None)
             continue
         g = found[id(t)][1]
+        g = g if isinstance(g, Tensor) else xp.asarray(g)
         result.append(g if isinstance(g, Tensor) else Tensor._const(g.copy() if g.base is not None else g))
     return tuple(result)

@@ -127,8 +127,8 @@ class MatMul(Primitive):
             return ga, gb
         a2 = a.reshape((1, -1)) if a.ndim == 1 else a
         b2 = b.reshape((-1, 1)) if b.ndim == 1 else b
-        g2 = g.reshape(g.shape[:-1] + (1,) + g.shape[-1:]) if a.ndim == 1 and b.ndim > 1 else g
-        g2 = g2.reshape(g2.shape + (1,)) if b.ndim == 1 else g2
+        g2 = g.reshape(g.shape + (1,)) if b.ndim == 1 else g
+        g2 = g2.reshape(g2.shape[:-1] + (1,) + g2.shape[-1:]) if a.ndim == 1 else g2
         from ._shape import sum_to
 
         ga = sum_to(g2 @ dual.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape) if need_a else None
