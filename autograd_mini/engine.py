@@ -6,7 +6,7 @@ from typing import Any, Iterable, Sequence
 
 from ._backend import xp
 from .function import Function, Node
-from .grad_mode import set_grad_enabled
+from .grad_mode import set_grad_enabled, state
 from .ops._shape import sum_to
 from .tensor import Tensor, as_array
 
@@ -103,6 +103,7 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
         return {id(root): (root, g0)}
     pending: dict[Node, Any] = {root.grad_fn: g0}
     wanted = {id(t.grad_fn): t for t in capture if t.grad_fn is not None}
+    hooks = state.backward_hooks  # () unless anomaly mode is on
     with set_grad_enabled(create_graph):
         for node in toposort([root.grad_fn]):
             g = pending.pop(node, None)
@@ -117,6 +118,7 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
                 raise RuntimeError(
                     f"backward through `{node.name}` a second time: its saved values were freed after the first "
                     "backward. Pass retain_graph=True to the first backward() to keep them.")
+            after = [h(node, g) for h in hooks] if hooks else ()
             if create_graph:
                 if not node.fn.differentiable_backward:
                     g_in = _raw_backward_in_graph(node, g)
@@ -130,6 +132,8 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
                         node.graph_mode = False
             else:
                 g_in = _check(node, node.fn.backward(node, g))
+            for check in after:
+                check(g_in)
             for i, (t, gi, need) in enumerate(zip(node.inputs, g_in, node.needs_input_grad)):
                 if not need or gi is None:
                     continue

@@ -17,6 +17,7 @@ class _State(threading.local):
         self.scope = None            # running modules, innermost first: (module, (parent, (...)))
         self.forward_hooks = ()      # called as hook(node, out_array) for each recorded op
         self.capture_trace = False   # record file:line of each op (gradcheck localisation)
+        self.backward_hooks = ()     # anomaly mode: hook(node, g) -> check(grads_in), per backward step
 
 
 state = _State()
