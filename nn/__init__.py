@@ -1,0 +1,20 @@
+"""nn: modules, layers, losses, optimizers, data loading and safe save/load on ``autograd_mini``.
+
+Built only on ``autograd_mini``'s public API: every layer is composed of Tensor ops or
+declared as an ``ag.Function``.
+"""
+
+from . import data, functional, init, optim, utils
+from .activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .layers import Dropout, Flatten, Identity, Linear
+from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L2Penalty, MSELoss, NLLLoss
+from .module import Module, ModuleList, Parameter, Sequential, StateDictError
+from .serialization import load, save
+
+__all__ = [
+    "Parameter", "Module", "Sequential", "ModuleList", "StateDictError",
+    "Linear", "Identity", "Flatten", "Dropout",
+    "Sigmoid", "ReLU", "LeakyReLU", "Tanh", "Softmax", "LogSoftmax",
+    "MSELoss", "L2Penalty", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
+    "save", "load", "data", "functional", "init", "optim", "utils",
+]

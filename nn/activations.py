@@ -1,0 +1,56 @@
+"""Activation modules: thin wrappers over ``autograd_mini`` ops."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import autograd_mini as ag
+
+from . import functional as F
+from .module import Module
+
+__all__ = ["Sigmoid", "ReLU", "LeakyReLU", "Tanh", "Softmax", "LogSoftmax"]
+
+
+class Sigmoid(Module):
+    """``1 / (1 + exp(-x))``, stable for any x."""
+
+    def forward(self, x: Any) -> ag.Tensor: return ag.sigmoid(x)
+
+
+class ReLU(Module):
+    """``max(x, 0)``; derivative 0 at 0."""
+
+    def forward(self, x: Any) -> ag.Tensor: return ag.relu(x)
+
+
+class Tanh(Module):
+    def forward(self, x: Any) -> ag.Tensor: return ag.tanh(x)
+
+
+class LeakyReLU(Module):
+    """``x`` for x > 0, else ``negative_slope * x``."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x: Any) -> ag.Tensor: return F.leaky_relu(x, self.negative_slope)
+    def extra_repr(self) -> str: return f"negative_slope={self.negative_slope}"
+
+
+class Softmax(Module):
+    """Softmax along ``axis`` (default the last)."""
+
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x: Any) -> ag.Tensor: return ag.softmax(x, self.axis)
+    def extra_repr(self) -> str: return f"axis={self.axis}"
+
+
+class LogSoftmax(Softmax):
+    """Log of the softmax along ``axis``, computed stably (pair it with ``NLLLoss``)."""
+
+    def forward(self, x: Any) -> ag.Tensor: return ag.log_softmax(x, self.axis)

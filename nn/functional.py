@@ -1,0 +1,273 @@
+"""Stateless functions behind the layers and losses, all built on ``autograd_mini``'s public API.
+
+Two are ``ag.Function``s, for stability and speed, with composed twins kept as test oracles:
+``SoftmaxCrossEntropy`` (one op instead of log_softmax + indexing + reduction) and
+``BinaryCrossEntropy`` (PyTorch's clamped logs, whose composed gradient would be nan at 0 and 1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import autograd_mini as ag
+from autograd_mini.factories import resolve_rng
+
+__all__ = [
+    "linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", "log_softmax", "dropout", "flatten",
+    "mse_loss", "l2_penalty", "cross_entropy", "nll_loss", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "SoftmaxCrossEntropy", "BinaryCrossEntropy",
+]
+
+Seed = int | np.random.Generator | None
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _t(x: Any) -> ag.Tensor:
+    return x if isinstance(x, ag.Tensor) else ag.tensor(x)
+
+
+def _arr(x: Any) -> np.ndarray:
+    return x.data if isinstance(x, ag.Tensor) else np.asarray(x)
+
+
+def check_reduction(reduction: str) -> str:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def _reduce(loss: ag.Tensor, reduction: str) -> ag.Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _same_shape(name: str, input: ag.Tensor, target: Any) -> None:
+    ts = np.shape(_arr(target))
+    if input.shape != ts:
+        raise ValueError(f"{name}: input shape {input.shape} and target shape {ts} differ "
+                         "(reshape one of them; broadcasting is not applied to losses)")
+
+
+# ---- layers and activations -------------------------------------------------------------------
+def linear(x: Any, weight: ag.Tensor, bias: ag.Tensor | None = None) -> ag.Tensor:
+    """``x @ weight + bias`` with ``weight`` of shape (in_features, out_features)."""
+    y = _t(x) @ weight
+    return y if bias is None else y + bias
+
+
+def relu(x: Any) -> ag.Tensor: return ag.relu(x)
+def sigmoid(x: Any) -> ag.Tensor: return ag.sigmoid(x)
+def tanh(x: Any) -> ag.Tensor: return ag.tanh(x)
+def softmax(x: Any, axis: int = -1) -> ag.Tensor: return ag.softmax(x, axis)
+def log_softmax(x: Any, axis: int = -1) -> ag.Tensor: return ag.log_softmax(x, axis)
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> ag.Tensor:
+    """``x`` where ``x > 0``, else ``negative_slope * x`` (slope ``negative_slope`` at 0, as PyTorch)."""
+    x = _t(x)
+    return ag.where(x > 0, x, x * negative_slope)
+
+
+def flatten(x: Any, start_axis: int = 1) -> ag.Tensor:
+    """Merge the axes from ``start_axis`` on (keeps the batch axis by default)."""
+    return _t(x).flatten(start_axis)
+
+
+def dropout(x: Any, p: float = 0.5, training: bool = True, seed: Seed = None) -> ag.Tensor:
+    """Zero each element with probability ``p`` and scale the rest by ``1/(1-p)`` (inverted dropout).
+
+    The identity when ``training`` is False or ``p == 0``. ``seed`` (int or Generator) draws the
+    mask; None uses the global generator (``ag.manual_seed``).
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    x = _t(x)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * np.zeros(x.shape, dtype=x.dtype)
+    keep = resolve_rng(seed).random(x.shape) >= p
+    return x * (keep * (1.0 / (1.0 - p))).astype(x.dtype)
+
+
+# ---- regression losses ---------------------------------------------------------------------------
+def mse_loss(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
+    """Squared error ``(input - target)**2``, reduced; shapes must match."""
+    check_reduction(reduction)
+    input = _t(input)
+    _same_shape("mse_loss", input, target)
+    target = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=input.dtype)
+    d = input - target
+    return _reduce(d * d, reduction)
+
+
+def l2_penalty(params: Any, weight: float) -> ag.Tensor:
+    """``weight / 2 * sum(p**2)`` over ``params`` (an iterable of tensors, or a Module)."""
+    if hasattr(params, "parameters"):
+        params = params.parameters()
+    total = None
+    for p in params:
+        s = (p * p).sum()
+        total = s if total is None else total + s
+    if total is None:
+        return ag.tensor(0.0)
+    return total * (weight / 2.0)
+
+
+# ---- classification losses -------------------------------------------------------------------------
+def _class_indices(name: str, logits: ag.Tensor, target: Any) -> np.ndarray:
+    """Validate integer class targets: shape (N,) for (N, C) logits, () for (C,); values in [0, C)."""
+    y = _arr(target)
+    if logits.ndim not in (1, 2):
+        raise ValueError(f"{name}: input must have shape (N, C) or (C,), got {logits.shape}")
+    if y.shape != logits.shape[:-1]:
+        raise ValueError(f"{name}: class-index target of shape {y.shape} does not match input of shape "
+                         f"{logits.shape} (expected target shape {logits.shape[:-1]})")
+    if y.dtype.kind == "f":
+        if not np.all(y == np.round(y)):
+            raise ValueError(f"{name}: float target of shape {y.shape} must hold class indices (whole numbers), "
+                             f"or have the input's shape {logits.shape} to be class probabilities")
+        y = y.astype(np.int64)
+    elif y.dtype.kind not in "iub":
+        raise TypeError(f"{name}: target must hold integer class indices, got dtype {y.dtype}")
+    c = logits.shape[-1]
+    bad = (y < 0) | (y >= c)
+    if np.any(bad):
+        raise IndexError(f"{name}: class index {y[bad].ravel()[:5].tolist()} out of range for {c} classes "
+                         f"(input shape {logits.shape}, target shape {y.shape})")
+    return y.astype(np.intp, copy=False)
+
+
+def _softmax_of(x: Any, axis: int = -1) -> Any:
+    """Softmax of an array or a Tensor, answering in kind (for derivatives that must differentiate again)."""
+    if isinstance(x, ag.Tensor):
+        return x.softmax(axis)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+class SoftmaxCrossEntropy(ag.Function):
+    """Cross entropy from logits (N, C) and class indices (N,), reduced, as one op.
+
+    ``loss_i = logsumexp(x_i) - x_i[y_i]``; gradient ``(softmax(x) - onehot(y)) * g``, divided
+    by N for ``mean``. Saves the softmax for a plain backward; under ``create_graph`` the
+    softmax is recomputed from the input Tensor so second derivatives are exact.
+    """
+
+    differentiable_backward = True
+
+    @staticmethod
+    def forward(ctx, x, y, reduction):
+        n = x.shape[0]
+        shifted = x - x.max(axis=1, keepdims=True)
+        e = np.exp(shifted)
+        s = e.sum(axis=1, keepdims=True)
+        rows = np.arange(n)
+        losses = np.log(s[:, 0]) - shifted[rows, y]
+        ctx.save_for_backward(x, e / s)
+        ctx.y = y
+        if reduction == "none":
+            return losses
+        total = losses.sum()
+        if reduction == "mean":
+            return total / n if n else np.asarray(np.nan, x.dtype)
+        return total
+
+    @staticmethod
+    def backward(ctx, g):
+        x, p = ctx.saved_tensors
+        if isinstance(x, ag.Tensor):
+            p = _softmax_of(x, -1)
+        y = ctx.y
+        n, c = p.shape
+        onehot = np.zeros((n, c), dtype=p.dtype)
+        onehot[np.arange(n), y] = 1
+        red = ctx.params["reduction"]
+        if red == "none":
+            g = g.reshape((n, 1))
+        elif red == "mean":
+            g = g * (1.0 / n)
+        return (p - onehot) * g, None
+
+
+def cross_entropy(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
+    """Cross entropy from logits ``input`` (N, C) (or (C,)), numerically stable.
+
+    ``target`` is class indices of shape (N,) (or ()), or class probabilities / one-hot of the
+    input's shape. ``mean`` averages over the N samples.
+    """
+    check_reduction(reduction)
+    input = _t(input)
+    if np.shape(_arr(target)) == input.shape and input.ndim >= 1:  # probabilities / one-hot
+        target = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=input.dtype)
+        return _reduce(-(target * ag.log_softmax(input, -1)).sum(axis=-1), reduction)
+    y = _class_indices("cross_entropy", input, target)
+    if input.ndim == 1:
+        return SoftmaxCrossEntropy.apply(input.reshape(1, -1), y.reshape(1), reduction=reduction).reshape(())
+    return SoftmaxCrossEntropy.apply(input, y, reduction=reduction)
+
+
+def nll_loss(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
+    """Negative log-likelihood: ``-input[i, target[i]]`` for log-probabilities ``input`` (N, C)."""
+    check_reduction(reduction)
+    input = _t(input)
+    y = _class_indices("nll_loss", input, target)
+    picked = input[y] if input.ndim == 1 else input[np.arange(input.shape[0]), y]
+    return _reduce(-picked, reduction)
+
+
+class BinaryCrossEntropy(ag.Function):
+    """``-(y log p + (1 - y) log(1 - p))`` with each log clamped at -100, as PyTorch.
+
+    Gradient ``(p - y) / max(p (1 - p), 1e-12)``: finite at p = 0 and 1, where the composed
+    formula's would be nan.
+    """
+
+    differentiable_backward = True
+
+    @staticmethod
+    def forward(ctx, p, y):
+        with np.errstate(divide="ignore"):
+            logp = np.maximum(np.log(p), -100.0)
+            log1mp = np.maximum(np.log1p(-p), -100.0)
+        ctx.save_for_backward(p, y, logp, log1mp)
+        return -(y * logp + (1 - y) * log1mp)
+
+    @staticmethod
+    def backward(ctx, g):
+        p, y, logp, log1mp = ctx.saved_tensors
+        need_p, need_y = ctx.needs_input_grad
+        gp = g * (p - y) / (p * (1 - p)).clip(1e-12, None) if need_p else None
+        gy = g * (log1mp - logp) if need_y else None
+        return gp, gy
+
+
+def binary_cross_entropy(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
+    """Binary cross entropy of probabilities ``input`` in [0, 1] against ``target`` of the same shape."""
+    check_reduction(reduction)
+    input = _t(input)
+    _same_shape("binary_cross_entropy", input, target)
+    a = input.data
+    if a.size and (a.min() < 0 or a.max() > 1):
+        raise ValueError(f"binary_cross_entropy: input must hold probabilities in [0, 1], got values in "
+                         f"[{a.min()}, {a.max()}] (use BCEWithLogitsLoss for logits)")
+    target = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=input.dtype)
+    return _reduce(BinaryCrossEntropy.apply(input, target), reduction)
+
+
+def binary_cross_entropy_with_logits(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
+    """``sigmoid`` + binary cross entropy in one stable formula, for logits of any size.
+
+    ``max(x, 0) - x*y + log(1 + exp(-|x|))``: ``exp`` only sees ``-|x|``, so |x| = 1e4 is fine.
+    """
+    check_reduction(reduction)
+    x = _t(input)
+    _same_shape("binary_cross_entropy_with_logits", x, target)
+    y = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=x.dtype)
+    loss = ag.relu(x) - x * y + ag.log(1.0 + ag.exp(-abs(x)))
+    return _reduce(loss, reduction)

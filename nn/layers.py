@@ -1,0 +1,97 @@
+"""Layers with state: ``Linear``, and the stateless ``Identity``, ``Flatten``, ``Dropout``."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+import autograd_mini as ag
+from autograd_mini.factories import resolve_rng
+
+from . import functional as F
+from .module import Module, Parameter
+
+__all__ = ["Linear", "Identity", "Flatten", "Dropout"]
+
+Seed = int | np.random.Generator | None
+
+
+class Linear(Module):
+    """``y = x @ weight + bias``, with ``weight`` of shape ``(in_features, out_features)``.
+
+    Default init (PyTorch's): weight and bias ~ U(-1/sqrt(in_features), 1/sqrt(in_features)),
+    drawn from ``seed`` (int or Generator) or the global generator; dtype the default (float32).
+
+    >>> layer = nn.Linear(3, 2, seed=0)
+    >>> layer(ag.ones(4, 3)).shape
+    (4, 2)
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, seed: Seed = None,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        if in_features < 0 or out_features < 0:
+            raise ValueError(f"Linear: sizes must be non-negative, got ({in_features}, {out_features})")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        rng = resolve_rng(seed)
+        dtype = dtype or ag.get_default_dtype()
+        bound = 1.0 / math.sqrt(in_features) if in_features else 0.0
+        self.weight = Parameter(rng.uniform(-bound, bound, (in_features, out_features)).astype(dtype))
+        if bias:
+            self.bias = Parameter(rng.uniform(-bound, bound, (out_features,)).astype(dtype))
+        else:
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Any) -> ag.Tensor:
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"Linear({self.in_features}, {self.out_features}): input has shape {x.shape}, "
+                             f"expected last axis of size {self.in_features}")
+        y = x @ self.weight
+        return y if self.bias is None else y + self.bias
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Identity(Module):
+    """Returns its input unchanged."""
+
+    def forward(self, x: Any) -> Any:
+        return x
+
+
+class Flatten(Module):
+    """Merge the axes from ``start_axis`` on (default 1: keeps the batch axis)."""
+
+    def __init__(self, start_axis: int = 1) -> None:
+        super().__init__()
+        self.start_axis = start_axis
+
+    def forward(self, x: Any) -> ag.Tensor:
+        return F.flatten(x, self.start_axis)
+
+    def extra_repr(self) -> str:
+        return f"start_axis={self.start_axis}"
+
+
+class Dropout(Module):
+    """Inverted dropout: in training mode zero elements with probability ``p``, scale the rest by 1/(1-p).
+
+    The identity in eval mode (``model.eval()``). Masks come from a generator made from ``seed``
+    once (reproducible sequence), or from the global generator (``ag.manual_seed``).
+    """
+
+    def __init__(self, p: float = 0.5, seed: Seed = None) -> None:
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+        self.p = float(p)
+        self._rng = None if seed is None else resolve_rng(seed)
+
+    def forward(self, x: Any) -> ag.Tensor:
+        return F.dropout(x, self.p, self.training, self._rng)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

@@ -1,0 +1,289 @@
+"""The module system: ``Parameter``, ``Module`` (registration on assignment), ``Sequential``, ``ModuleList``."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Iterable, Iterator, Mapping
+
+import numpy as np
+
+import autograd_mini as ag
+from autograd_mini.grad_mode import state
+
+__all__ = ["Parameter", "Module", "Sequential", "ModuleList", "StateDictError"]
+
+
+class Parameter(ag.Tensor):
+    """A leaf Tensor that requires grad and is registered by the ``Module`` it is assigned to.
+
+    ``data`` is an array or a Tensor (its array is shared, not copied); integer data becomes
+    the default float dtype.
+
+    >>> w = nn.Parameter(np.zeros((2, 3)))
+    >>> w.requires_grad
+    True
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, requires_grad: bool = True) -> None:
+        arr = data.data if isinstance(data, ag.Tensor) else np.asarray(data)
+        if arr.dtype.kind != "f":
+            arr = arr.astype(ag.get_default_dtype())
+        super().__init__(arr, requires_grad=requires_grad)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class StateDictError(KeyError):
+    """Missing or unexpected keys in ``load_state_dict`` (a ``KeyError`` with a readable message)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class Module:
+    """Base class of layers and models.
+
+    Assigning a ``Parameter`` or a ``Module`` to an attribute registers it (in assignment
+    order), so ``parameters()``, ``state_dict()``, ``train()`` ... reach it. Subclasses call
+    ``super().__init__()`` first and define ``forward``.
+    """
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # ---- registration -----------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
+        params, mods = self._parameters, self._modules
+        if isinstance(value, Parameter):
+            mods.pop(name, None)
+            params[name] = value
+        elif isinstance(value, Module):
+            params.pop(name, None)
+            mods[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} to parameter '{name}' of "
+                                f"{type(self).__name__}: use nn.Parameter(...) or None")
+            params[name] = None
+        elif name in mods:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} to submodule '{name}': use a Module or None")
+            mods[name] = None
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register ``param`` (or a ``None`` placeholder, such as a missing bias) under ``name``."""
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: expected a Parameter or None, got {type(param).__name__}")
+        self._parameters[name] = param
+        object.__setattr__(self, name, param)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Register a submodule under ``name`` (a string; Sequential uses "0", "1", ...)."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: expected a Module, got {type(module).__name__}")
+        self._modules[str(name)] = module
+        object.__setattr__(self, str(name), module)
+
+    # ---- calling ------------------------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Push this module on the thread-local scope chain: every recorded Node copies it, so
+        # graph tools can group ops by module.
+        prev = state.scope
+        state.scope = (self, prev)
+        try:
+            return self.forward(*args, **kwargs)
+        finally:
+            state.scope = prev
+
+    # ---- traversal ------------------------------------------------------------------------
+    def children(self) -> Iterator[Module]:
+        """The direct submodules, in registration order."""
+        return (m for m in self._modules.values() if m is not None)
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        return ((n, m) for n, m in self._modules.items() if m is not None)
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """``("", self)`` first, then every submodule by dotted name, depth first; shared ones once."""
+        seen: set[int] = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, mod = stack.pop()
+            if id(mod) in seen:
+                continue
+            seen.add(id(mod))
+            yield name, mod
+            subs = [(f"{name}.{n}" if name else n, m) for n, m in mod._modules.items() if m is not None]
+            stack.extend(reversed(subs))
+
+    def modules(self) -> Iterator[Module]:
+        return (m for _, m in self.named_modules())
+
+    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        """Every parameter with its dotted name (``layers.0.weight``); a shared one is listed once."""
+        seen: set[int] = set()
+        for mname, mod in self.named_modules():
+            for pname, p in mod._parameters.items():
+                if p is None or id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mname}.{pname}" if mname else pname), p
+
+    def parameters(self) -> Iterator[Parameter]:
+        return (p for _, p in self.named_parameters())
+
+    # ---- modes and gradients ----------------------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode (Dropout active) on this module and every submodule."""
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode: ``train(False)``."""
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        """Set every parameter's ``.grad`` to None."""
+        for p in self.parameters():
+            p.grad = None
+
+    # ---- state --------------------------------------------------------------------------------
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
+        """Dotted parameter names to copies of their arrays (ready for ``nn.save``)."""
+        return OrderedDict((n, p.data.copy()) for n, p in self.named_parameters())
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
+        """Copy arrays (or Tensors) into the parameters of the same name.
+
+        Everything is checked before anything is assigned, so a failed load leaves the model
+        unchanged. Missing or unexpected keys raise ``KeyError`` (``StateDictError``) when
+        ``strict``; a wrong shape always raises ``ValueError``. Returns ``(missing, unexpected)``.
+        """
+        own = OrderedDict(self.named_parameters())
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        arrays, problems = {}, []
+        for k, p in own.items():
+            if k not in state_dict:
+                continue
+            v = state_dict[k]
+            a = v.data if isinstance(v, ag.Tensor) else np.asarray(v)
+            if a.dtype.kind not in "biuf":
+                problems.append(f"'{k}': expected a numeric array, got dtype {a.dtype}")
+            elif a.shape != p.shape:
+                problems.append(f"'{k}': shape {a.shape} in the state dict, {p.shape} in the model")
+            else:
+                arrays[k] = a
+        lines = []
+        if strict and missing:
+            lines.append("missing keys: " + ", ".join(missing))
+        if strict and unexpected:
+            lines.append("unexpected keys: " + ", ".join(unexpected))
+        lines += problems
+        if lines:
+            msg = f"error(s) loading state dict into {type(self).__name__} (nothing was loaded):\n  " + \
+                "\n  ".join(lines)
+            raise StateDictError(msg) if (strict and (missing or unexpected)) else ValueError(msg)
+        for k, a in arrays.items():
+            own[k].data = a.astype(own[k].dtype, copy=True)
+        return missing, unexpected
+
+    # ---- repr ------------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The text inside this module's parentheses (its hyper-parameters)."""
+        return ""
+
+    def __repr__(self) -> str:
+        subs = [(n, m) for n, m in self._modules.items() if m is not None]
+        extra = self.extra_repr()
+        if not subs:
+            return f"{type(self).__name__}({extra})"
+        lines = [extra] if extra else []
+        for n, m in subs:
+            lines.append(f"({n}): " + repr(m).replace("\n", "\n  "))
+        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+class Sequential(Module):
+    """Modules applied in order; indexable (``seq[0]``, ``seq[1:]``), iterable, ``len()``.
+
+    >>> model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1))
+    """
+
+    def __init__(self, *modules: Module) -> None:
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], Mapping):
+            for name, m in modules[0].items():
+                self.add_module(name, m)
+        else:
+            for i, m in enumerate(modules):
+                self.add_module(str(i), m)
+
+    def forward(self, x: Any) -> Any:
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def __getitem__(self, idx: int | slice) -> Module:
+        mods = list(self._modules.values())
+        if isinstance(idx, slice):
+            return Sequential(*mods[idx])
+        return mods[idx]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def append(self, module: Module) -> Sequential:
+        self.add_module(str(len(self)), module)
+        return self
+
+
+class ModuleList(Module):
+    """A list of registered modules (no ``forward``: the owner decides how to use them)."""
+
+    def __init__(self, modules: Iterable[Module] = ()) -> None:
+        super().__init__()
+        self.extend(modules)
+
+    def append(self, module: Module) -> ModuleList:
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        for m in modules:
+            self.append(m)
+        return self
+
+    def __getitem__(self, idx: int | slice) -> Any:
+        mods = list(self._modules.values())
+        return ModuleList(mods[idx]) if isinstance(idx, slice) else mods[idx]
+
+    def __setitem__(self, idx: int, module: Module) -> None:
+        name = list(self._modules)[idx]
+        self.add_module(name, module)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())

@@ -1,0 +1,70 @@
+"""``save`` / ``load`` of state dicts as ``.npz``: atomic writes, and loading that can never run code."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+import zlib
+from collections import OrderedDict
+from typing import Any, Mapping
+
+import numpy as np
+
+import autograd_mini as ag
+
+__all__ = ["save", "load"]
+
+
+def save(state_dict: Mapping[str, Any], path: str | os.PathLike) -> None:
+    """Write a mapping of names to arrays (or Tensors) to ``path`` as ``.npz``, atomically.
+
+    The archive is written to a temporary file in the same directory, flushed to disk, then
+    renamed over ``path`` (``os.replace``): a crash mid-write never leaves a partial file there.
+    """
+    arrays = {}
+    for k, v in state_dict.items():
+        if not isinstance(k, str):
+            raise TypeError(f"nn.save: keys must be strings, got {k!r}")
+        a = v.data if isinstance(v, ag.Tensor) else np.asarray(v)
+        if a.dtype.kind not in "biufc":
+            raise TypeError(f"nn.save: '{k}' has dtype {a.dtype}; only numeric arrays can be saved "
+                            "(object arrays would need pickle)")
+        arrays[k] = a
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def load(path: str | os.PathLike) -> OrderedDict[str, np.ndarray]:
+    """Read a state dict written by ``save`` (or ``np.savez``), with ``allow_pickle=False``.
+
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file for a
+    truncated, corrupt, pickled or otherwise foreign one.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"nn.load: no such file: {path!r}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise ValueError("it holds a single array, not an .npz archive of named arrays")
+            return OrderedDict((k, npz[k]) for k in npz.files)
+    except AttributeError:
+        raise ValueError(f"nn.load: {path!r} is not an .npz archive written by nn.save "
+                         "(it holds a single array)") from None
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        raise ValueError(f"nn.load: {path!r} is not a readable .npz archive written by nn.save "
+                         f"(truncated, corrupt, pickled or foreign file): {e}") from None
