@@ -8,7 +8,7 @@ from ._backend import xp
 from .function import Function, Node
 from .grad_mode import set_grad_enabled, state
 from .ops._shape import sum_to
-from .tensor import Tensor, as_array
+from .tensor import Tensor, as_array, sync_version
 
 __all__ = ["toposort", "backward", "grad_of"]
 
@@ -67,12 +67,25 @@ def _check(node: Node, grads: Any) -> tuple:
         raise RuntimeError(
             f"backward of `{node.name}` returned {len(grads)} gradient(s) for {len(node.inputs)} input(s)")
     for t, version in node.saved_versions:
+        if t._snapshot is not None:
+            sync_version(t)
         if t._version != version:
-            raise RuntimeError(
-                f"a tensor of shape {t.shape} saved by `{node.name}` for backward was modified after the "
-                f"forward pass (version {version} -> {t._version}); the gradient would be wrong. "
-                "Recompute the forward after changing it, or change a copy.")
+            _modified(node, t, version, "an input")
+    if node.__dict__.get("_out_saved"):
+        out = node.out_ref()
+        if out is not None:
+            if out._snapshot is not None:
+                sync_version(out)
+            if out._version:
+                _modified(node, out, 0, "the output")
     return grads
+
+
+def _modified(node: Node, t: Tensor, version: int, which: str) -> None:
+    raise RuntimeError(
+        f"{which} of `{node.name}` (shape {t.shape}), saved for backward, was modified after the forward pass "
+        f"(version {version} -> {t._version}: in place, e.g. `x.data[...] = 0`, or by `x.data = ...`), so "
+        "the gradient would be wrong. Recompute the forward after changing it, or change a copy.")
 
 
 def _fit(node: Node, i: int, g: Any, like: Tensor) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ._backend import xp
 from .grad_mode import set_grad_enabled, state
-from .tensor import Tensor
+from .tensor import Tensor, sync_version
 
 __all__ = ["Function", "Node"]
 
@@ -46,13 +46,18 @@ class Node:
 
     def save_for_backward(self, *arrays: Any) -> None:
         """Keep arrays (forward inputs, the output, or anything else) for backward."""
+        for t, _ in self.saved_versions:  # saved twice: count each input once
+            t._savers -= 1
         self.saved = arrays
         versions = []
         for t in self.inputs:
             if type(t) is Tensor or isinstance(t, Tensor):
                 for a in arrays:
                     if a is t._data:
+                        if t._snapshot is not None:
+                            sync_version(t)  # its array was handed out earlier: count a write since
                         versions.append((t, t._version))
+                        t._savers += 1
                         break
         self.saved_versions = tuple(versions)
 
@@ -83,6 +88,15 @@ class Node:
 
     def release(self) -> None:
         """Drop saved arrays after backward (``retain_graph=False``)."""
+        for t, _ in self.saved_versions:
+            t._savers -= 1
+            if not t._savers:
+                t._snapshot = None
+        if self.__dict__.get("_out_saved"):
+            out = self.out_ref()
+            if out is not None:
+                out._savers -= 1
+                out._snapshot = None
         self.saved = ()
         self.saved_versions = ()
         self.released = True
@@ -157,6 +171,11 @@ class Function:
         ctx.out_ref = weakref.ref(result)
         if ctx.saved:
             ctx.__dict__["_out_id"] = id(out)
+            for a in ctx.saved:
+                if a is out:  # the output's array is saved too: watch writes to it (version 0 at save)
+                    result._savers = 1
+                    ctx.__dict__["_out_saved"] = True
+                    break
         st = state
         ctx.scope = st.scope
         if st.forward_hooks:

@@ -47,6 +47,14 @@ def as_array(data: Any, dtype: Any = None) -> Any:
     return arr
 
 
+def sync_version(t: Tensor) -> None:
+    """Turn an in-place write through an array handed out by ``.data`` into a version bump."""
+    snap = t._snapshot
+    if snap is not None and snap.tobytes() != t._data.tobytes():
+        t._version += 1
+        t._snapshot = t._data.copy() if t._savers else None
+
+
 class Tensor:
     """An n-dimensional array that records the ops applied to it for ``backward()``.
 
@@ -55,7 +63,8 @@ class Tensor:
     tensor([2., 4.])
     """
 
-    __slots__ = ("_data", "grad", "_requires_grad", "grad_fn", "_version", "name", "__weakref__")
+    __slots__ = ("_data", "grad", "_requires_grad", "grad_fn", "_version", "name", "_savers", "_snapshot",
+                 "__weakref__")
     __array_ufunc__ = None  # make numpy defer to our reflected operators: ndarray * Tensor -> Tensor
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> None:
@@ -64,6 +73,8 @@ class Tensor:
         self.grad_fn = None
         self._version = 0
         self.name = name
+        self._savers = 0          # live recorded nodes that saved this tensor's array (see `data`)
+        self._snapshot = None     # copy taken when `.data` was handed out while saved
         self._requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -77,6 +88,8 @@ class Tensor:
         t._requires_grad = False
         t._version = 0
         t.name = None
+        t._savers = 0
+        t._snapshot = None
         return t
 
     @classmethod
@@ -88,12 +101,21 @@ class Tensor:
         t._requires_grad = True
         t._version = 0
         t.name = None
+        t._savers = 0
+        t._snapshot = None
         return t
 
     # ---- data and flags -------------------------------------------------------------
     @property
     def data(self) -> Any:
-        """The underlying ndarray. Assigning to it (``p.data = ...``) is not recorded."""
+        """The underlying ndarray. Assigning to it (``p.data = ...``) is not recorded.
+
+        While a recorded op holds this array for backward, the first read also keeps a copy, so
+        that an in-place write through the returned array (``x.data[...] = 0``) is detected at
+        backward (docs/reliability.md, "in-place rule").
+        """
+        if self._savers and self._snapshot is None:
+            self._snapshot = self._data.copy()
         return self._data
 
     @data.setter
@@ -103,6 +125,7 @@ class Tensor:
             raise ValueError(f"cannot assign data of shape {arr.shape} to a non-leaf tensor of shape {self.shape}")
         self._data = arr
         self._version += 1
+        self._snapshot = None
 
     @property
     def requires_grad(self) -> bool:
@@ -152,7 +175,7 @@ class Tensor:
         return self._data.item()
 
     def numpy(self) -> Any:
-        return self._data
+        return self.data  # through the getter: an exposed saved array is watched
 
     def tolist(self) -> Any:
         return self._data.tolist()
