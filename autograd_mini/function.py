@@ -11,7 +11,7 @@ import weakref
 from typing import Any
 
 from ._backend import xp
-from .grad_mode import set_grad_enabled, state
+from .grad_mode import state
 from .tensor import Tensor, sync_version
 
 __all__ = ["Function", "Node"]
@@ -73,17 +73,14 @@ class Node:
         return tuple(self._as_tensor(a) for a in self.saved)
 
     def _as_tensor(self, a: Any) -> Any:
+        # Inputs and the output are alive during backward (the caller holds the root, consumers hold the rest),
+        # so saved arrays map back to the Tensors that carry their graph.
         for t in self.inputs:
             if isinstance(t, Tensor) and a is t._data:
                 return t
-        if self.out_ref is not None:
-            out = self.out_ref()
-            if out is not None and a is out._data:
-                return out
-            if out is None and id(a) == self.__dict__.get("_out_id"):
-                # The output Tensor is gone: rebuild it, recorded, so second derivatives flow through it.
-                with set_grad_enabled(True):
-                    return self.fn.apply(*self.inputs, **self.params)
+        out = self.out_ref() if self.out_ref is not None else None
+        if out is not None and a is out._data:
+            return out
         return Tensor._const(a) if isinstance(a, xp.ndarray) else a
 
     def release(self) -> None:
@@ -169,8 +166,6 @@ class Function:
         ctx.needs_input_grad = tuple(need)
         result = Tensor._from_op(out, ctx)
         ctx.out_ref = weakref.ref(result)
-        if ctx.saved:
-            ctx.__dict__["_out_id"] = id(out)
             for a in ctx.saved:
                 if a is out:  # the output's array is saved too: watch writes to it (version 0 at save)
                     result._savers = 1
