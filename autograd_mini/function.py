@@ -166,6 +166,7 @@ class Function:
         ctx.needs_input_grad = tuple(need)
         result = Tensor._from_op(out, ctx)
         ctx.out_ref = weakref.ref(result)
+        if ctx.saved:
             for a in ctx.saved:
                 if a is out:  # the output's array is saved too: watch writes to it (version 0 at save)
                     result._savers = 1
