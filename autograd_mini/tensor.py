@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from ._backend import xp
-from .grad_mode import state
 
 __all__ = ["Tensor", "get_default_dtype", "set_default_dtype"]
 

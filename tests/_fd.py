@@ -10,7 +10,7 @@ import autograd_mini as ag
 def numeric_grads(f, arrays, w, eps=1e-6):
     """d<w, f(*arrays)>/d arrays[i] for each float input, by central differences."""
     grads = []
-    for i, a in enumerate(arrays):
+    for a in arrays:
         if a.dtype.kind != "f":
             grads.append(None)
             continue

@@ -7,7 +7,8 @@ are built from them and carry no derivative code of their own.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .._backend import xp
 from ..tensor import Tensor, as_array
