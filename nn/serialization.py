@@ -7,7 +7,8 @@ import tempfile
 import zipfile
 import zlib
 from collections import OrderedDict
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
