@@ -59,11 +59,16 @@ def load(path: str | os.PathLike) -> OrderedDict[str, np.ndarray]:
     if not os.path.exists(path):
         raise FileNotFoundError(f"nn.load: no such file: {path!r}")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            if not isinstance(npz, np.lib.npyio.NpzFile):
-                raise ValueError("it holds a single array, not an .npz archive of named arrays")
-            return OrderedDict((k, npz[k]) for k in npz.files)
-    except AttributeError:
+        npz = np.load(path, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):  # a bare .npy array has no `with` protocol
+            raise TypeError
+        with npz:
+            out = OrderedDict((k, npz[k]) for k in npz.files)
+        for k, v in out.items():  # NpzFile returns a member without an .npy header as raw bytes
+            if not isinstance(v, np.ndarray):
+                raise ValueError(f"entry {k!r} is not an .npy array")
+        return out
+    except (AttributeError, TypeError):
         raise ValueError(f"nn.load: {path!r} is not an .npz archive written by nn.save "
                          "(it holds a single array)") from None
     except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
