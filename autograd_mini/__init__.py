@@ -6,6 +6,9 @@ from .factories import arange, get_generator, manual_seed, ones, ones_like, rand
 from .function import Function, Node
 from .functional import grad, value_and_grad
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .anomaly import AnomalyError, detect_anomaly
+from .explain import explain_grad
+from .gradcheck import GradcheckError, gradcheck, gradcheck_module, gradgradcheck
 from .ops import *  # noqa: F403  (the functional op API: ag.exp, ag.sum, ...)
 from .ops import __all__ as _ops_all
 
@@ -15,4 +18,14 @@ __all__ = [
     "Tensor", "Function", "Node", "tensor", "zeros", "ones", "zeros_like", "ones_like", "arange", "randn", "rand",
     "manual_seed", "get_generator", "get_default_dtype", "set_default_dtype", "no_grad", "enable_grad",
     "set_grad_enabled", "is_grad_enabled", "grad", "value_and_grad", "grad_of", *_ops_all,
+    "gradcheck", "gradgradcheck", "gradcheck_module", "GradcheckError", "explain_grad", "detect_anomaly",
+    "AnomalyError",
 ]
+
+
+def __getattr__(name: str):  # ``ag.testing`` is imported on first use: it needs hypothesis
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module(".testing", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
