@@ -297,9 +297,10 @@ def _probe(run: Callable[[], Any], t: Tensor, i: int, name: str, vjp: np.ndarray
 
 # ---- public entry points -------------------------------------------------------------
 def _prepare(inputs: Any, names: Sequence[str] | None = None) -> tuple[list, list, list, list]:
-    """float64 copies of the inputs (never the caller's arrays), the ones to check, names, notes."""
+    """float64 copies of the inputs (never the caller's arrays), the ones to check, names, notes.
+    ``names`` get the position of each checked input among the caller's inputs for the report."""
     args = list(inputs) if isinstance(inputs, (tuple, list)) else [inputs]
-    copies, leaves, leaf_names, notes = [], [], [], []
+    copies, leaves, leaf_names, notes, positions = [], [], [], [], []
     for k, x in enumerate(args):
         if isinstance(x, Tensor) and x.dtype.kind == "f":
             if x.dtype != np.float64:
@@ -307,13 +308,14 @@ def _prepare(inputs: Any, names: Sequence[str] | None = None) -> tuple[list, lis
             c = Tensor(np.array(x._data, dtype=np.float64), requires_grad=x.requires_grad, name=x.name)
             if x.requires_grad:
                 leaves.append(c)
+                positions.append(k)
                 label = names[k] if names else f"input {k}" + (f" (`{x.name}`)" if x.name else "")
                 leaf_names.append(label)
             x = c
         copies.append(x)
     if not leaves:
         raise ValueError("gradcheck: no input is a floating Tensor with requires_grad=True; nothing to check")
-    return copies, leaves, leaf_names, notes
+    return copies, leaves, leaf_names, notes, positions
 
 
 def _localise(run_forward: Callable[[], Any], recheck: Callable[..., GradcheckResult], result: GradcheckResult,
@@ -373,19 +375,21 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: floa
 
     >>> ag.gradcheck(lambda x: (x * x).sum(), [ag.randn(3, requires_grad=True, dtype="float64")])
     """
-    args, leaves, names, notes = _prepare(inputs)
+    args, leaves, names, notes, positions = _prepare(inputs)
     return _gradcheck(lambda: fn(*args), leaves, names, notes, localize, raise_exception,
                       dict(eps=eps, atol=atol, rtol=rtol, nondet_tol=nondet_tol, full_max=full_jacobian_max,
-                           seed=seed), _check)
+                           seed=seed), _check, positions)
 
 
 def _gradcheck(run: Callable[[], Any], leaves: list, names: list, notes: list, localize: bool,
                raise_exception: bool, kw: dict, checker: Callable[..., GradcheckResult],
-               run_forward: Callable[[], Any] | None = None) -> GradcheckResult:
+               positions: list | None = None) -> GradcheckResult:
     result = checker(run, leaves, names, **kw)
     result.notes = notes + result.notes
+    for m in result.mismatches:  # leaf index -> position among the caller's inputs
+        m.input = positions[m.input] if positions and m.input < len(positions) else m.input
     if not result.passed and localize:
-        _localise(run_forward or run, checker, result, kw)
+        _localise(run, checker, result, kw)
     return _finish(result, raise_exception)
 
 
@@ -417,10 +421,10 @@ def gradgradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: 
     """``gradcheck`` for second derivatives: checks ``x, u -> J(x)^T u`` (random ``u``, gradients
     taken with ``create_graph=True``) against finite differences. Localisation re-checks each op
     of ``fn`` with ``gradgradcheck`` on its own inputs."""
-    args, leaves, names, notes = _prepare(inputs)
+    args, leaves, names, notes, positions = _prepare(inputs)
     return _gradcheck(lambda: fn(*args), leaves, names, notes, localize, raise_exception,
                       dict(eps=eps, atol=atol, rtol=rtol, nondet_tol=nondet_tol, full_max=full_jacobian_max,
-                           seed=seed), _second)
+                           seed=seed), _second, positions)
 
 
 def gradcheck_module(model: Any, loss_fn: Callable[[Any, Any], Any], inputs: Any, targets: Any,
