@@ -264,10 +264,12 @@ def binary_cross_entropy_with_logits(input: ag.Tensor, target: Any, reduction: s
     """``sigmoid`` + binary cross entropy in one stable formula, for logits of any size.
 
     ``max(x, 0) - x*y + log(1 + exp(-|x|))``: ``exp`` only sees ``-|x|``, so |x| = 1e4 is fine.
+    ``maximum`` (gradient 1/2 at a tie), not ``relu`` (0 at 0): at x = 0 the kinks of max and
+    abs must sum to the true derivative sigmoid(0) - y = 1/2 - y.
     """
     check_reduction(reduction)
     x = _t(input)
     _same_shape("binary_cross_entropy_with_logits", x, target)
     y = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=x.dtype)
-    loss = ag.relu(x) - x * y + ag.log(1.0 + ag.exp(-abs(x)))
+    loss = ag.maximum(x, 0.0) - x * y + ag.log(1.0 + ag.exp(-abs(x)))
     return _reduce(loss, reduction)
