@@ -180,7 +180,8 @@ def test_projection_mode_for_large_inputs():
     assert r and r.mode == "vjp"
     r = ag.gradcheck(Scaled.apply, [x], raise_exception=False)
     assert not r and r.mode == "vjp" and r.mismatches[0].sampled and r.mismatches[0].failed > 0
-    assert ag.gradcheck(Scaled.apply, [x], raise_exception=False, full_jacobian_max=10_000, localize=False).mode == "full"
+    r = ag.gradcheck(Scaled.apply, [x], raise_exception=False, full_jacobian_max=10_000, localize=False)
+    assert r.mode == "full"
 
 
 def test_nondeterministic_backward_is_reported():
@@ -213,7 +214,9 @@ def test_kink_with_an_invalid_subgradient_fails():
             ctx.save_for_backward(x)
             return np.maximum(x, 0)
         @staticmethod
-        def backward(ctx, g): return g * np.where(ctx.saved_tensors[0] > 0, 1.0, np.where(ctx.saved_tensors[0] < 0, 0, 2.0))
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * np.where(x > 0, 1.0, np.where(x < 0, 0.0, 2.0))  # 2 at the kink: not a sub-gradient
 
     r = ag.gradcheck(BadRelu.apply, [ag.tensor([0.0, 1.0], dtype=np.float64, requires_grad=True)],
                      raise_exception=False, localize=False)
@@ -272,7 +275,7 @@ def test_gradgradcheck_finds_a_first_order_correct_op_with_wrong_second_derivati
 
 
 # ---- modules ------------------------------------------------------------------------
-class Stand(object):
+class Stand:
     """A duck-typed module: only named_parameters() and __call__."""
     def __init__(self, broken=False):
         self.w, self.b = T(3, 2), T(2)

@@ -1,0 +1,110 @@
+"""detect_anomaly: the first op making NaN/inf is named (creator vs carrier), backward results are
+checked, and nothing is left installed afterwards."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autograd_mini as ag
+from autograd_mini.grad_mode import state
+
+
+def leaf(values):
+    return ag.tensor(np.asarray(values, dtype=np.float64), requires_grad=True)
+
+
+def test_log_of_zero_names_the_op_and_where():
+    x = leaf([1.0, 0.0, 2.0])
+    with pytest.raises(ag.AnomalyError) as e, ag.detect_anomaly():
+        y = ag.log(x)  # line of creation
+        (y * 2).sum().backward()
+    msg = str(e.value)
+    assert "forward of `Log` produced inf" in msg and "(3,) float64" in msg
+    assert "this op created it" in msg and "test_anomaly.py" in msg
+
+
+def test_overflowing_exp_is_caught():
+    x = leaf([1.0, 800.0])
+    with pytest.raises(ag.AnomalyError, match="`Exp` produced inf.*created it"), ag.detect_anomaly(), \
+            np.errstate(over="ignore"):
+        ag.exp(x * 1.0).sum()
+
+
+def test_op_that_only_passes_nan_on_is_told_apart():
+    x = leaf([1.0, np.nan])
+    with pytest.raises(ag.AnomalyError, match="`Mul` produced nan.*only passed it on: input"), ag.detect_anomaly():
+        x * 2.0
+
+
+def test_backward_inf_is_caught_at_the_creating_op():
+    x = leaf([0.0, 4.0])
+    y = ag.sqrt(x)  # forward is finite: sqrt(0) = 0, but its derivative is inf
+    with pytest.raises(ag.AnomalyError, match="backward of `Sqrt`.*created inf"), ag.detect_anomaly(), \
+            np.errstate(divide="ignore"):
+        (y * 3.0).sum().backward()
+
+
+class _Custom(ag.Function):
+    mode = ""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        mode = _Custom.mode
+        if mode == "dtype":
+            return (2 * g).astype(np.float32)
+        if mode == "alias":
+            return x
+        if mode == "mutate_g":
+            g *= 2
+            return g.copy()
+        if mode == "mutate_saved":
+            x += 1
+            return 2 * g
+        if mode == "shape":
+            return (2 * g)[:1].reshape(1, 1, 1)
+        return 2 * g
+
+
+@pytest.mark.parametrize("mode, words", [
+    ("dtype", "dtype float32, expected float64"), ("alias", "shares memory"),
+    ("mutate_g", "modified its incoming gradient"), ("mutate_saved", "modified a saved array"),
+    ("shape", "has shape (1, 1, 1), expected (3,)"),
+])
+def test_backward_results_are_checked(mode, words):
+    _Custom.mode = mode
+    try:
+        with pytest.raises(ag.AnomalyError) as e, ag.detect_anomaly():
+            (_Custom.apply(leaf([1.0, 2.0, 3.0])) * 1.0).sum().backward()
+        assert words in str(e.value) and "backward of `_Custom`" in str(e.value)
+    finally:
+        _Custom.mode = ""
+
+
+def test_clean_run_passes_and_leaves_nothing_installed():
+    before = (state.forward_hooks, state.backward_hooks, state.capture_trace)
+    w = leaf(np.ones((3, 2)))
+    with ag.detect_anomaly():
+        loss = ag.log_softmax(ag.tanh(leaf(np.ones((4, 3))) @ w), axis=1).mean()
+        loss.backward()
+        assert loss.grad_fn.trace and "test_anomaly.py" in loss.grad_fn.trace
+    assert w.grad is not None and np.isfinite(w.grad.data).all()
+    assert (state.forward_hooks, state.backward_hooks, state.capture_trace) == before == ((), (), False)
+    with pytest.raises(ag.AnomalyError), ag.detect_anomaly():
+        ag.log(leaf([0.0]))
+    assert (state.forward_hooks, state.backward_hooks, state.capture_trace) == ((), (), False)
+    assert ag.log(leaf([1.0])).grad_fn.trace is None  # off: no trace recorded
+
+
+def test_create_graph_backward_is_checked_too():
+    x = leaf([1.0, 2.0])
+    with ag.detect_anomaly():
+        (g,) = ag.grad_of((x ** 3).sum(), [x], create_graph=True)
+        g.sum().backward()
+    np.testing.assert_allclose(x.grad.data, [6.0, 12.0])
