@@ -96,7 +96,8 @@ def tensors(shape: tuple | st.SearchStrategy | None = None, dtype: Any = np.floa
 
 def assert_gradients(op: Callable[..., Any], *strategies: st.SearchStrategy, reference: Callable | None = None,
                      second_order: bool = False, max_examples: int | None = None, **gradcheck_kw: Any) -> None:
-    """Property-test ``op``: for drawn arguments (one per strategy), every floating Tensor is made
+    """Property-test ``op``: for drawn arguments (one per strategy; a strategy drawing a tuple of
+    Tensors, such as broadcast-compatible operands, gives several), every floating Tensor is made
     to require grad and ``gradcheck`` (and ``gradgradcheck`` if ``second_order``) must pass; if
     ``reference`` is given, ``op``'s output must also match ``reference`` on the numpy arrays.
     A failure raises (through hypothesis, with the shrunk example) ``GradcheckError``.
@@ -105,7 +106,10 @@ def assert_gradients(op: Callable[..., Any], *strategies: st.SearchStrategy, ref
     """
     gradcheck_kw.setdefault("localize", False)
 
-    def check(args: tuple) -> None:
+    def check(drawn: tuple) -> None:
+        args = []
+        for a in drawn:  # a drawn tuple of Tensors (e.g. broadcast-compatible operands) is spread
+            args += list(a) if isinstance(a, tuple) and all(isinstance(v, Tensor) for v in a) else [a]
         args = [Tensor(a._data, requires_grad=True) if isinstance(a, Tensor) and a.dtype.kind == "f" else a
                 for a in args]
         if reference is not None:
