@@ -78,12 +78,13 @@ class OpReport:
     input_shapes: list
     trace: str | None
     module: str | None
-    problem: str
+    problems: list
 
     def __str__(self) -> str:
         where = f" at {_short(self.trace)}" if self.trace else ""
         mod = f" in {self.module}" if self.module else ""
-        return f"`{self.name}` with inputs {', '.join(self.input_shapes)}{mod}{where}: {self.problem}"
+        head = f"`{self.name}` with inputs {', '.join(self.input_shapes)}{mod}{where}:"
+        return "\n      ".join([head] + self.problems)
 
 
 @dataclass
@@ -345,13 +346,14 @@ def _localise(run_forward: Callable[[], Any], recheck: Callable[..., GradcheckRe
         result.checked_ops += 1
         try:
             sub = recheck(run, leaves, names, **kw)
-            problem = None if sub.passed else "; ".join([str(m) for m in sub.mismatches] + sub.notes)
+            problems = [] if sub.passed else [str(m) for m in sub.mismatches] + sub.notes
         except Exception as e:  # a backward that raises is faulty too
-            problem = f"{type(e).__name__}: {e}"
-        if problem:
-            shapes = [f"{tuple(a.shape)}" if isinstance(a, Tensor) else type(a).__name__ for a in node.inputs]
+            problems = [f"{type(e).__name__}: {e}"]
+        if problems:
+            shapes = [f"{tuple(np.shape(a))}" if isinstance(a, (Tensor, np.ndarray)) else type(a).__name__
+                      for a in node.inputs]
             module = type(node.scope[0]).__name__ if isinstance(node.scope, tuple) and node.scope else None
-            result.ops.append(OpReport(node.name, shapes, node.trace, module, problem))
+            result.ops.append(OpReport(node.name, shapes, node.trace, module, problems))
 
 
 def _finish(result: GradcheckResult, raise_exception: bool) -> GradcheckResult:
