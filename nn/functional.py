@@ -136,8 +136,8 @@ def _class_indices(name: str, logits: ag.Tensor, target: Any) -> np.ndarray:
     elif y.dtype.kind not in "iub":
         raise TypeError(f"{name}: target must hold integer class indices, got dtype {y.dtype}")
     c = logits.shape[-1]
-    bad = (y < 0) | (y >= c)
-    if np.any(bad):
+    if y.size and (y.min() < 0 or y.max() >= c):
+        bad = (y < 0) | (y >= c)
         raise IndexError(f"{name}: class index {y[bad].ravel()[:5].tolist()} out of range for {c} classes "
                          f"(input shape {logits.shape}, target shape {y.shape})")
     return y.astype(np.intp, copy=False)
