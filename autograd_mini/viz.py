@@ -173,6 +173,7 @@ def _model(roots: tuple, params: Mapping[str, Tensor] | None, max_nodes: int | N
             parts = name.split(".")
             owners = [by_name.get(".".join(parts[:i])) for i in range(len(parts) - 1, -1, -1)]
             pname.setdefault(id(p), (name, owners))
+    owned = set(pname)
     for name, t in (params or {}).items():
         pname[id(t)] = (name, [])
     items: dict[int, _Item] = {}
@@ -183,7 +184,7 @@ def _model(roots: tuple, params: Mapping[str, Tensor] | None, max_nodes: int | N
 
     def leaf(t: Tensor) -> _Item:
         name, owners = pname.get(id(t), (t.name, []))
-        kind = "param" if id(t) in pname or t.requires_grad else "input"
+        kind = "param" if id(t) in owned or t.requires_grad else "input"
         path = next((cluster_of[id(m)] for m in owners if m is not None and id(m) in cluster_of), ())
         count[kind] = count.get(kind, -1) + 1
         it = items[id(t)] = _Item(key(name or f"{kind}_{count[kind]}"), kind, t, None, path)
@@ -313,7 +314,9 @@ def _collapse(seq: list[_Item], depth: int, modname: dict) -> list[_Item]:
         g.vbad = next((m.vbad for m in members if m.vbad), None)
         g.gbad = next((m.gbad for m in members if m.gbad), None)
         g.source = next((m.source for m in members if m.source), "")
-        g.extra = [g.extra[0], f"{g.extra[1]} ops, {g.extra[2]} params"] + [_shape(o.tensor._data) for o in outs]
+        n_ops, n_params = g.extra[1:3]
+        counts = f"{n_ops} op{'s' * (n_ops != 1)}" + (f", {n_params} param{'s' * (n_params != 1)}" if n_params else "")
+        g.extra = [g.extra[0], counts] + [_shape(o.tensor._data) for o in outs]
     return list(groups.values())
 
 
