@@ -300,14 +300,35 @@ def test_gradcheck_module_names_failing_parameter_by_dotted_name():
     assert m.w.data is w_before and m.w.grad is None
 
 
-def test_gradcheck_module_on_nn_layers():
+def _nn_cases():
     nn = pytest.importorskip("nn")
-    model = nn.Sequential(nn.Linear(3, 4, seed=0), nn.Tanh(), nn.Linear(4, 2, seed=1), nn.Sigmoid())
-    dtype = model[0].weight.dtype if hasattr(model, "__getitem__") else None
-    x, y = ag.tensor(RNG.standard_normal((5, 3))), ag.tensor(RNG.uniform(0, 1, (5, 2)))
-    r = ag.gradcheck_module(model, nn.MSELoss(), x, y)
-    assert r and "weight" in " ".join(str(n) for n, _ in model.named_parameters())
-    assert model[0].weight.dtype == dtype
+    lin = lambda i, o, k: nn.Linear(i, o, seed=k)  # noqa: E731
+    x = ag.tensor(RNG.standard_normal((5, 3)))
+    cls = RNG.integers(0, 3, 5)
+    yf = ag.tensor(RNG.uniform(0, 1, (5, 2)))
+    bits = ag.tensor(RNG.integers(0, 2, (5, 2)).astype(np.float32))
+    mlp = nn.Sequential(lin(3, 4, 0), nn.Tanh(), lin(4, 2, 1), nn.Sigmoid())
+    penalty = nn.L2Penalty(0.1)
+    drop = nn.Sequential(lin(3, 2, 8), nn.Dropout(0.5)).eval()
+    return {
+        "linear-tanh-sigmoid-mse": (mlp, nn.MSELoss(), x, yf),
+        "relu-cross_entropy": (nn.Sequential(lin(3, 4, 2), nn.ReLU(), lin(4, 3, 3)), nn.CrossEntropyLoss(), x, cls),
+        "leaky-logsoftmax-nll": (nn.Sequential(lin(3, 4, 4), nn.LeakyReLU(0.1), lin(4, 3, 5), nn.LogSoftmax()),
+                                 nn.NLLLoss(), x, cls),
+        "softmax-bce": (nn.Sequential(lin(3, 2, 6), nn.Softmax()), nn.BCELoss(), x, bits),
+        "flatten-identity-bce_logits": (nn.Sequential(lin(3, 2, 7), nn.Flatten(), nn.Identity()),
+                                        nn.BCEWithLogitsLoss(), x, bits),
+        "dropout(eval)-mse+l2": (drop, lambda out, y: nn.MSELoss()(out, y) + penalty(drop), x, yf),
+    }
+
+
+@pytest.mark.parametrize("case", ["linear-tanh-sigmoid-mse", "relu-cross_entropy", "leaky-logsoftmax-nll",
+                                  "softmax-bce", "flatten-identity-bce_logits", "dropout(eval)-mse+l2"])
+def test_gradcheck_module_passes_on_nn_layers_and_losses(case):
+    model, loss, x, y = _nn_cases()[case]
+    dtypes = [p.dtype for _, p in model.named_parameters()]
+    assert ag.gradcheck_module(model, loss, x, y)
+    assert [p.dtype for _, p in model.named_parameters()] == dtypes
 
 
 # ---- explain_grad -------------------------------------------------------------------
