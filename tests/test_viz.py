@@ -119,7 +119,7 @@ def test_show_grads_computes_gradients_without_touching_grad_and_colours_by_magn
     dot = viz.to_dot(loss, show_grads=True)
     nodes, _, _ = parse(dot)
     assert r"|grad|" in attr(nodes["w"], "label") and r"|grad|" not in attr(nodes[out], "label")
-    assert "call ag.viz.capture_grads(loss) in place of loss.backward()" in dot
+    assert "call grads = ag.viz.capture_grads(loss) in place of loss.backward()" in dot
 
 
 def test_dead_relu_paths_are_greyed_out():
