@@ -84,7 +84,7 @@ class GradcheckResult:
         lines = [f"gradcheck {'passed' if self.passed else 'FAILED'} ({self.mode} mode, float64)"]
         lines += [f"  {m}" for m in self.mismatches]
         if self.kinks:
-            shown = ", ".join(f"{n}{list(i)}" for n, i in self.kinks[:8])
+            shown = ", ".join(f"{n} at {i}" for n, i in self.kinks[:8])
             more = f" and {len(self.kinks) - 8} more" if len(self.kinks) > 8 else ""
             lines.append(f"  at kinks (one-sided differences disagree; the analytical value was accepted as a "
                          f"sub-gradient): {shown}{more}")
