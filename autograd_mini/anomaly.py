@@ -8,6 +8,7 @@ which are empty, and so cost nothing, while neither is active.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from typing import Any, Callable, Iterator
 
@@ -129,7 +130,7 @@ def _backward_hook(node: Any, g: Any) -> Callable[[tuple], None]:
                 ok = False
             if not ok:
                 fail(f"gradient for input {i} has shape {a.shape}, expected {t.shape} (or a broadcast of it)")
-            if a.dtype != t.dtype:
+            if a.dtype.kind != t.dtype.kind or a.dtype.itemsize < t.dtype.itemsize:  # wider is fine: cast back
                 fail(f"gradient for input {i} has dtype {a.dtype}, expected {t.dtype}")
             for arr in ins + [s for s, _ in saved]:
                 if arr is not None and xp.may_share_memory(a, arr) and xp.shares_memory(a, arr):
@@ -150,7 +151,7 @@ def _same(a: Any, b: Any) -> bool:
 
 
 class detect_anomaly:
-    """Context manager: raise ``AnomalyError`` at the first op whose forward output or backward
+    """Context manager (or decorator): raise ``AnomalyError`` at the first op whose forward output or backward
     gradient holds NaN/inf, naming the op, its input shapes and the ``file:line`` that created it,
     and saying whether it created the NaN/inf or only passed it on. Backward results are also
     checked: shape, dtype, finiteness, no memory shared with forward inputs, nothing modified in
@@ -175,3 +176,12 @@ class detect_anomaly:
 
     def __exit__(self, *exc: object) -> None:
         state.forward_hooks, state.backward_hooks, state.capture_trace = self._prev.pop()
+
+    def __call__(self, fn: Callable) -> Callable:
+        """Use as a decorator: ``@ag.detect_anomaly()``."""
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with detect_anomaly(self.check_backward):
+                return fn(*args, **kwargs)
+
+        return wrapper

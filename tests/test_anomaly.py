@@ -108,3 +108,18 @@ def test_create_graph_backward_is_checked_too():
         (g,) = ag.grad_of((x ** 3).sum(), [x], create_graph=True)
         g.sum().backward()
     np.testing.assert_allclose(x.grad.data, [6.0, 12.0])
+
+
+def test_decorator_and_an_nn_training_step_run_clean():
+    nn = pytest.importorskip("nn")
+    model = nn.Sequential(nn.Linear(3, 4, seed=0), nn.ReLU(), nn.Linear(4, 3, seed=1))
+    x, y = ag.tensor(np.random.default_rng(0).standard_normal((5, 3))), np.array([0, 1, 2, 1, 0])
+
+    @ag.detect_anomaly()
+    def step():
+        loss = nn.CrossEntropyLoss()(model(x), y) + nn.L2Penalty(1e-3)(model)
+        loss.backward()
+        return loss
+
+    assert np.isfinite(step().item()) and state.forward_hooks == ()
+    assert all(p.grad is not None for p in model.parameters())
