@@ -38,31 +38,42 @@ def _where(node: Any) -> str:
     return f"`{node.name}`{mod}" + (f" at {node.trace}" if node.trace else "")
 
 
-def _blocks(node: Any, tiny: float) -> str | None:
-    """Why this op passes no gradient at all at its current inputs, or None. Uses only the
-    inputs (which outlive backward), not the saved arrays (which backward frees)."""
-    x = node.inputs[0]._data if node.inputs and isinstance(node.inputs[0], Tensor) else None
+_KIND = {"Relu": "dead relu", "Sigmoid": "saturated sigmoid", "Tanh": "saturated tanh", "Clip": "clip out of bounds"}
+
+
+def _stopped(node: Any, tiny: float) -> Any:
+    """Mask of the elements where this op passes no gradient (None for other ops). Uses only the
+    inputs, which outlive backward, not the saved arrays, which backward frees."""
+    name = node.fn.__name__
+    x = node.inputs[0]._data if name in _KIND and isinstance(node.inputs[0], Tensor) else None
     if x is None or x.size == 0:
         return None
-    name = node.fn.__name__
-    if name == "Relu" and (x <= 0).all():
-        return f"dead relu: all {x.size} inputs are <= 0 (max {x.max():.3g})"
+    if name == "Relu":
+        return x <= 0
     if name == "Sigmoid":
         s = 1 / (1 + np.exp(-np.clip(x, -700, 700)))
-        if (s * (1 - s) < tiny).all():
-            return f"saturated sigmoid: derivative < {tiny:g} for all {x.size} inputs (|x| >= {np.abs(x).min():.3g})"
-    if name == "Tanh" and (1 - np.tanh(x) ** 2 < tiny).all():
-        return f"saturated tanh: derivative < {tiny:g} for all {x.size} inputs (|x| >= {np.abs(x).min():.3g})"
-    if name == "Clip":
-        lo, hi = node.params.get("lo"), node.params.get("hi")
-        inside = np.ones(x.shape, bool)
-        if lo is not None:
-            inside &= x >= lo
-        if hi is not None:
-            inside &= x <= hi
-        if not inside.any():
-            return f"clip outside its bounds [{lo}, {hi}] for all {x.size} inputs"
-    return None
+        return s * (1 - s) < tiny
+    if name == "Tanh":
+        return 1 - np.tanh(x) ** 2 < tiny
+    lo, hi = node.params.get("lo"), node.params.get("hi")
+    inside = np.ones(x.shape, bool)
+    if lo is not None:
+        inside &= x >= lo
+    if hi is not None:
+        inside &= x <= hi
+    return ~inside
+
+
+def _blocks(node: Any, tiny: float) -> str | None:
+    """Why this op passes no gradient at all at its current inputs, or None."""
+    mask = _stopped(node, tiny)
+    if mask is None or not mask.all():
+        return None
+    x = node.inputs[0]._data
+    detail = {"Relu": f"all {x.size} inputs are <= 0 (max {x.max():.3g})",
+              "Clip": f"all {x.size} inputs are outside [{node.params.get('lo')}, {node.params.get('hi')}]"}
+    return f"{_KIND[node.fn.__name__]}: " + detail.get(
+        node.fn.__name__, f"derivative < {tiny:g} for all {x.size} inputs (|x| >= {np.abs(x).min():.3g})")
 
 
 def explain_grad(tensor: Tensor, root: Tensor | Callable[[], Tensor], tiny: float = 1e-7) -> GradExplanation:
@@ -110,13 +121,19 @@ def explain_grad(tensor: Tensor, root: Tensor | Callable[[], Tensor], tiny: floa
         ops = [f"{_where(n)}: {blocked[n]}" for n in frontier]
         return GradExplanation("blocked", "every path from the root to it passes through an op that passes no "
                                "gradient here:\n  " + "\n  ".join(ops), ops)
+    partly = sorted(((float(m.mean()), n) for n in leads if (m := _stopped(n, tiny)) is not None and m.any()),
+                    key=lambda p: -p[0])
+    partial = "".join(f"\n  {_where(n)}: {_KIND[n.fn.__name__]} on {100 * f:.0f}% of its elements"
+                      for f, n in partly[:5])
     g = tensor.grad
     state = "None (was backward() called on this root?)" if g is None else (
         "all zeros" if not np.any(g._data) else "non-zero")
     return GradExplanation("reachable", f"it is reachable from the root through {len(uses)} use(s) by ops that pass "
                            f"gradient (e.g. input {uses[0][1]} of {_where(uses[0][0])}); its .grad is {state}. A "
                            "zero gradient here comes from values (zero weights or upstream gradients, elementwise "
-                           "dead units that together cover every path), not from the graph's structure.")
+                           "dead units that together cover every path), not from the graph's structure."
+                           + (f" Ops on its paths that pass no gradient on some elements:{partial}" if partial else ""),
+                           [_where(n) for _, n in partly[:5]])
 
 
 def _not_used(tensor: Tensor, order: list) -> GradExplanation:

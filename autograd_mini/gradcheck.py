@@ -278,6 +278,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: floa
     ``raise_exception=False``. The caller's arrays are never modified.
 
     >>> ag.gradcheck(lambda x: (x * x).sum(), [ag.randn(3, requires_grad=True, dtype="float64")])
+    <GradcheckResult passed: 0 mismatching input(s)>
     """
     args, leaves, names, notes, positions = _prepare(inputs)
     return _gradcheck(lambda: fn(*args), leaves, names, notes, localize, raise_exception,
@@ -332,8 +333,8 @@ def gradgradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: 
 
 
 def gradcheck_module(model: Any, loss_fn: Callable[[Any, Any], Any], inputs: Any, targets: Any,
-                     eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, raise_exception: bool = True, *,
-                     localize: bool = True, full_jacobian_max: int = FULL_JACOBIAN_MAX,
+                     eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, raise_exception: bool = True,
+                     nondet_tol: float = 0.0, *, localize: bool = True, full_jacobian_max: int = FULL_JACOBIAN_MAX,
                      seed: int = 0) -> GradcheckResult:
     """Check ``loss_fn(model(inputs), targets)`` with respect to every parameter of ``model`` that
     requires grad, naming failures by their dotted name (``"layers.0.weight"``). ``model`` needs
@@ -356,7 +357,7 @@ def gradcheck_module(model: Any, loss_fn: Callable[[Any, Any], Any], inputs: Any
             p._data = np.array(p._data, dtype=np.float64)
         return _gradcheck(lambda: loss_fn(model(x), y), [p for _, p in named], [f"`{n}`" for n, _ in named],
                           notes, localize, raise_exception,
-                          dict(eps=eps, atol=atol, rtol=rtol, nondet_tol=0.0, full_max=full_jacobian_max,
+                          dict(eps=eps, atol=atol, rtol=rtol, nondet_tol=nondet_tol, full_max=full_jacobian_max,
                                seed=seed), _check)
     finally:
         for (_, p), a in zip(named, originals):

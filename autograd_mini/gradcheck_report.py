@@ -80,6 +80,9 @@ class GradcheckResult:
     def __bool__(self) -> bool:
         return self.passed
 
+    def __repr__(self) -> str:
+        return f"<GradcheckResult {'passed' if self.passed else 'FAILED'}: {len(self.mismatches)} mismatching input(s)>"
+
     def __str__(self) -> str:
         lines = [f"gradcheck {'passed' if self.passed else 'FAILED'} ({self.mode} mode, float64)"]
         lines += [f"  {m}" for m in self.mismatches]

@@ -366,3 +366,10 @@ def test_anomaly_mode_is_silent_on_every_primitive(name):
         outs = outs if isinstance(outs, (tuple, list)) else [outs]
         sum(o.sum() for o in outs).backward()
     assert all(a.grad is not None for a in args if isinstance(a, ag.Tensor) and a.requires_grad)
+
+
+def test_explain_partly_dead_relu_is_listed_when_reachable():
+    w = ag.tensor(np.array([[1.0, -1.0]]), requires_grad=True)
+    loss = ag.relu(ag.tensor(np.ones((3, 1))) @ w).sum()
+    e = ag.explain_grad(w, loss)
+    assert e.reason == "reachable" and "dead relu on 50% of its elements" in str(e)
