@@ -17,7 +17,7 @@ class _State(threading.local):
         self.enabled = True          # record ops?
         self.scope = None            # running modules, innermost first: (module, (parent, (...)))
         self.forward_hooks = ()      # called as hook(node, out_array) for each recorded op
-        self.capture_trace = False   # record file:line of each op (gradcheck localisation)
+        self.capture_trace = False   # True while anomaly.capture_traces() has its file:line hook installed
         self.backward_hooks = ()     # anomaly mode: hook(node, g) -> check(grads_in), per backward step
 
 
