@@ -30,6 +30,8 @@ LAYERS = {
     "Tanh": lambda d, rng: nn.Tanh(),
     "Softmax": lambda d, rng: nn.Softmax(),
     "LogSoftmax": lambda d, rng: nn.LogSoftmax(axis=-1),
+    "Softmax-axis0": lambda d, rng: nn.Softmax(axis=0),
+    "Dropout-eval": lambda d, rng: nn.Dropout(0.5).eval(),
     "MLP": lambda d, rng: nn.Sequential(nn.Linear(d, 4, seed=rng), nn.Tanh(), nn.Linear(4, 2, seed=rng)),
 }
 
