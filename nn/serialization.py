@@ -17,6 +17,12 @@ import autograd_mini as ag
 __all__ = ["save", "load"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save(state_dict: Mapping[str, Any], path: str | os.PathLike) -> None:
     """Write a mapping of names to arrays (or Tensors) to ``path`` as ``.npz``, atomically.
 
@@ -40,6 +46,7 @@ def save(state_dict: Mapping[str, Any], path: str | os.PathLike) -> None:
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -65,6 +65,10 @@ def test_save_load_round_trip_and_dtypes(tmp_path):
     np.testing.assert_array_equal(out["a.weight"], sd["a.weight"])
     assert out["a.weight"].dtype == np.float32 and out["b"].dtype == np.int64 and out["s"] == 3.5
     assert os.listdir(tmp_path) == ["state.npz"]  # no temp file left behind
+    if os.name == "posix":
+        mask = os.umask(0)
+        os.umask(mask)
+        assert os.stat(path).st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0600
     with pytest.raises(TypeError, match="pickle"):
         nn.save({"x": np.array([object()])}, tmp_path / "bad.npz")
     with pytest.raises(TypeError, match="strings"):
