@@ -132,10 +132,15 @@ class SGD(Optimizer):
                 if mom:
                     st = self.state.setdefault(id(p), {})
                     buf = st.get("momentum_buffer")
-                    buf = g.copy() if buf is None else mom * buf + (1 - damp) * g
-                    st["momentum_buffer"] = buf
+                    if buf is None:
+                        buf = st["momentum_buffer"] = np.array(g, copy=True)
+                    else:  # the buffer is ours: update it in place
+                        buf *= mom
+                        buf += g if damp == 0 else (1 - damp) * g
                     g = g + mom * buf if nesterov else buf
-                p.data = (w - lr * g).astype(w.dtype, copy=False)
+                upd = g * lr  # a fresh array: becomes the new parameter
+                np.subtract(w, upd, out=upd)
+                p.data = upd.astype(w.dtype, copy=False)
 
 
 class Adam(Optimizer):
@@ -176,12 +181,23 @@ class Adam(Optimizer):
                         st["max_exp_avg_sq"] = np.zeros_like(w)
                 st["step"] += 1
                 t = st["step"]
-                m = st["exp_avg"] = b1 * st["exp_avg"] + (1 - b1) * g
-                v = st["exp_avg_sq"] = b2 * st["exp_avg_sq"] + (1 - b2) * (g * g)
+                m, v = st["exp_avg"], st["exp_avg_sq"]  # ours: updated in place
+                tmp = g * (1 - b1)
+                m *= b1
+                m += tmp                                  # m = b1 m + (1 - b1) g
+                np.multiply(g, g, out=tmp)
+                tmp *= 1 - b2
+                v *= b2
+                v += tmp                                  # v = b2 v + (1 - b2) g^2
                 if group["amsgrad"]:
-                    v = st["max_exp_avg_sq"] = np.maximum(st["max_exp_avg_sq"], v)
-                denom = np.sqrt(v) / math.sqrt(1 - b2**t) + eps
-                p.data = (w - (lr / (1 - b1**t)) * m / denom).astype(p.dtype, copy=False)
+                    v = np.maximum(st["max_exp_avg_sq"], v, out=st["max_exp_avg_sq"])
+                np.sqrt(v, out=tmp)
+                tmp /= math.sqrt(1 - b2**t)
+                tmp += eps                                # denom
+                np.divide(m, tmp, out=tmp)
+                tmp *= lr / (1 - b1**t)
+                np.subtract(w, tmp, out=tmp)              # a fresh array: becomes the new parameter
+                p.data = tmp.astype(p.dtype, copy=False)
 
 
 class AdamW(Adam):
