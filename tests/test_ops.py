@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 import autograd_mini as ag
+from autograd_mini import testing
 from tests._fd import check_grads, numeric_grads
 
-SHAPES = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4)
+SHAPES = testing.shapes(min_dims=0, max_dims=3, max_side=4)  # includes 0-d and size-1 axes
 
 
 def floats(lo=-3.0, hi=3.0):
@@ -20,7 +20,7 @@ def floats(lo=-3.0, hi=3.0):
 
 
 def arrays(shape, lo=-3.0, hi=3.0):
-    return hnp.arrays(np.float64, shape, elements=floats(lo, hi))
+    return testing.tensors(shape, np.float64, elements=floats(lo, hi)).map(np.asarray)
 
 
 def away_from(x, points, gap=1e-3):
@@ -90,13 +90,14 @@ BINARY = {
 @given(data=st.data())
 def test_binary_broadcasting(name, data):
     fn, ref, ra, rb = BINARY[name]
-    shapes = data.draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=3))
-    a = data.draw(arrays(shapes.input_shapes[0], *ra))
-    b = data.draw(arrays(shapes.input_shapes[1], *rb))
+    shape_a, shape_b = data.draw(testing.broadcastable_shapes(2, max_side=3))
+    result_shape = np.broadcast_shapes(shape_a, shape_b)
+    a = data.draw(arrays(shape_a, *ra))
+    b = data.draw(arrays(shape_b, *rb))
     if name in ("maximum", "minimum", "where"):
-        assume(away_from(np.broadcast_to(a, shapes.result_shape) - b, (0,)) and away_from(a, (0.1,)))
+        assume(away_from(np.broadcast_to(a, result_shape) - b, (0,)) and away_from(a, (0.1,)))
     out = fn(ag.tensor(a), ag.tensor(b))
-    assert out.shape == shapes.result_shape
+    assert out.shape == result_shape
     if ref is not None:
         np.testing.assert_allclose(np.asarray(out), ref(a, b), rtol=1e-12)
     check_grads(fn, [a, b], np.random.default_rng(1))
@@ -107,11 +108,7 @@ def test_binary_broadcasting(name, data):
 def test_reductions(name, data):
     shape = data.draw(SHAPES)
     x = data.draw(arrays(shape))
-    ndim = len(shape)
-    axis = data.draw(st.one_of(
-        st.none(),
-        st.integers(-ndim, ndim - 1) if ndim else st.none(),
-        st.lists(st.integers(0, max(ndim - 1, 0)), unique=True, max_size=ndim).map(tuple) if ndim else st.none()))
+    axis = data.draw(testing.axes(len(shape)))
     keepdims = data.draw(st.booleans())
     if name in ("max", "min"):
         assume(distinct(x))
@@ -153,7 +150,7 @@ def test_kink_conventions():
 @pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
 @given(data=st.data())
 def test_softmax_family(fn, data):
-    shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=4))
+    shape = data.draw(testing.shapes(min_dims=1, max_dims=3))
     x = data.draw(arrays(shape))
     axis = data.draw(st.integers(-len(shape), len(shape) - 1))
     f = lambda t: getattr(ag, fn)(t, axis=axis)  # noqa: E731
@@ -211,7 +208,7 @@ SHAPE_OPS = {
 @pytest.mark.parametrize("name", sorted(SHAPE_OPS))
 @given(data=st.data())
 def test_shape_and_indexing(name, data):
-    x = data.draw(arrays(data.draw(hnp.array_shapes(min_dims=1, max_dims=3, max_side=4))))
+    x = data.draw(arrays(data.draw(testing.shapes(min_dims=1, max_dims=3))))
     if name == "index_mask":
         assume(away_from(x, (0,)))
     fn = SHAPE_OPS[name]
@@ -262,7 +259,7 @@ SECOND = {
 @given(data=st.data())
 def test_second_derivatives(name, data):
     fn, (lo, hi) = SECOND[name]
-    x = data.draw(arrays(data.draw(hnp.array_shapes(min_dims=1, max_dims=2, max_side=3)), lo, hi))
+    x = data.draw(arrays(data.draw(testing.shapes(min_dims=1, max_dims=2, max_side=3)), lo, hi))
     if name == "where":
         assume(away_from(x, (0,), 1e-2))
     rng = np.random.default_rng(6)
