@@ -46,6 +46,8 @@ def test_registration_and_dotted_names():
     assert net.layers[0].weight.shape == (2, 3) and net.layers[0].bias.shape == (3,)
     assert len(net.layers) == 3 and [type(m).__name__ for m in net.layers] == ["Linear", "ReLU", "Linear"]
     assert isinstance(net.layers[1:], nn.Sequential) and len(net.layers[1:]) == 2
+    assert [n for n, _ in net.layers[1:].named_parameters()] == ["2.weight", "2.bias"]
+    assert net.layers[-1] is net.layers[2]
 
 
 def test_parameter_order_is_assignment_order():
