@@ -72,7 +72,7 @@ def _check(node: Node, grads: Any) -> tuple:
             sync_version(t)
         if t._version != version:
             _modified(node, t, version, "an input")
-    if node.__dict__.get("_out_saved"):
+    if node.out_saved:
         out = node.out_ref()
         if out is not None:
             if out._snapshot is not None:
@@ -92,11 +92,8 @@ def _modified(node: Node, t: Tensor, version: int, which: str) -> None:
 def _fit(node: Node, i: int, g: Any, like: Tensor) -> Any:
     """Sum a broadcast gradient back to the input's shape and dtype, or name the mismatch."""
     if g.shape != like.shape:
-        try:
-            ok = xp.broadcast_shapes(like.shape, g.shape) == g.shape
-        except ValueError:
-            ok = False
-        if not ok:
+        lead = len(g.shape) - len(like.shape)
+        if lead < 0 or any(n != 1 and n != m for n, m in zip(like.shape, g.shape[lead:])):
             raise RuntimeError(f"backward of `{node.name}` returned a gradient of shape {g.shape} for input {i}, "
                                f"which has shape {like.shape}")
         g = sum_to(g, like.shape)
@@ -121,7 +118,7 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
     with set_grad_enabled(create_graph):
         for node in toposort([root.grad_fn]):
             g = pending.pop(node, None)
-            if id(node) in wanted:
+            if wanted and id(node) in wanted:
                 t = wanted[id(node)]
                 found[id(t)] = (t, g)
             if g is None:
@@ -153,7 +150,8 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
                     continue
                 if type(gi) is not xp.ndarray and not isinstance(gi, Tensor):
                     gi = xp.asarray(gi)
-                gi = _fit(node, i, gi, t)
+                if gi.shape != t._data.shape or gi.dtype != t._data.dtype:  # the common case skips the call
+                    gi = _fit(node, i, gi, t)
                 parent = t.grad_fn
                 if parent is None:
                     if capture and id(t) not in targets:

@@ -8,6 +8,7 @@ requires grad and grad mode is on, records a ``Node`` (the ``ctx``) in the graph
 from __future__ import annotations
 
 import weakref
+from types import MappingProxyType
 from typing import Any
 
 from ._backend import xp
@@ -25,16 +26,17 @@ class Node:
     """
 
     __slots__ = ("fn", "inputs", "params", "needs_input_grad", "saved", "saved_versions",
-                 "out_ref", "scope", "trace", "released", "graph_mode", "__dict__", "__weakref__")
+                 "out_ref", "out_saved", "scope", "trace", "released", "graph_mode", "__dict__", "__weakref__")
 
-    def __init__(self, fn: type[Function], inputs: tuple, params: dict) -> None:
+    def __init__(self, fn: type[Function], inputs: tuple, params: dict, needs_input_grad: tuple = ()) -> None:
         self.fn = fn
         self.inputs = inputs            # Tensors, or raw constants (scalars, arrays)
-        self.params = params
-        self.needs_input_grad = ()
+        self.params = params or _NO_PARAMS
+        self.needs_input_grad = needs_input_grad
         self.saved = ()
         self.saved_versions = ()
-        self.out_ref = None
+        self.out_ref = None             # weak reference to the output, only when its array is saved
+        self.out_saved = False
         self.scope = None
         self.trace = None
         self.released = False
@@ -49,6 +51,8 @@ class Node:
         for t, _ in self.saved_versions:  # saved twice: count each input once
             t._savers -= 1
         self.saved = arrays
+        if True not in self.needs_input_grad:
+            return  # not recorded (no_grad, or no input requires grad): no backward to guard
         versions = []
         for t in self.inputs:
             if type(t) is Tensor or isinstance(t, Tensor):
@@ -89,7 +93,7 @@ class Node:
             t._savers -= 1
             if not t._savers:
                 t._snapshot = None
-        if self.__dict__.get("_out_saved"):
+        if self.out_saved:
             out = self.out_ref()
             if out is not None:
                 out._savers -= 1
@@ -141,20 +145,21 @@ class Function:
         """Run forward on the inputs' arrays and record the op if any input requires grad."""
         arrays = []
         need = []
-        record = False
         grad_on = state.enabled
         for x in inputs:
             if isinstance(x, Tensor):
                 arrays.append(x._data)
-                n = grad_on and x.requires_grad
-                need.append(n)
-                record = record or n
+                need.append(grad_on and x._requires_grad)
             else:
                 if isinstance(x, (list, tuple)):
                     x = _constant_array(cls, x)
                 arrays.append(x)
                 need.append(False)
-        ctx = Node(cls, inputs, params)
+        need = tuple(need)
+        record = True in need
+        if record:
+            need = _NEEDS.setdefault(need, need)  # one shared tuple per pattern: 72 bytes less per node
+        ctx = Node(cls, inputs, params, need)
         try:
             out = cls.forward(ctx, *arrays, **params)
         except (ValueError, TypeError, IndexError) as e:
@@ -163,21 +168,23 @@ class Function:
             out = xp.asarray(out)
         if not record:
             return Tensor._const(out)
-        ctx.needs_input_grad = tuple(need)
         result = Tensor._from_op(out, ctx)
-        ctx.out_ref = weakref.ref(result)
-        if ctx.saved:
-            for a in ctx.saved:
-                if a is out:  # the output's array is saved too: watch writes to it (version 0 at save)
-                    result._savers = 1
-                    ctx.__dict__["_out_saved"] = True
-                    break
+        for a in ctx.saved:
+            if a is out:  # the output's array is saved too: watch writes to it (version 0 at save)
+                result._savers = 1
+                ctx.out_saved = True
+                ctx.out_ref = weakref.ref(result)
+                break
         st = state
         ctx.scope = st.scope
         if st.forward_hooks:
             for hook in st.forward_hooks:
                 hook(ctx, out)
         return result
+
+
+_NO_PARAMS = MappingProxyType({})  # shared by the many nodes whose op takes no parameters
+_NEEDS: dict[tuple, tuple] = {}
 
 
 def _constant_array(fn: type[Function], x: Any) -> Any:

@@ -48,9 +48,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+import numpy_mlp  # noqa: E402
 
 import autograd_mini as ag  # noqa: E402
-import numpy_mlp  # noqa: E402
 
 LR = 0.01
 
@@ -351,7 +351,8 @@ def worker_memory(impl: str, batch: int, steps: int) -> dict:
         rss.append(_rss())
     q = max(1, steps // 10)
     early, late = statistics.median(rss[q:2 * q]), statistics.median(rss[-q:])
-    return {"impl": impl, "batch": batch, "steps": steps, "base_rss_mb": base / 2**20, "peak_rss_mb": _peak_rss() / 2**20,
+    return {"impl": impl, "batch": batch, "steps": steps, "base_rss_mb": base / 2**20,
+            "peak_rss_mb": _peak_rss() / 2**20,
             "peak_above_base_mb": (_peak_rss() - base) / 2**20,
             "growth_bytes_per_step": (late - early) / (steps - 1.5 * q)}
 
@@ -433,7 +434,8 @@ def report(res: dict) -> str:
             ratios += f", ag/torch {r['ratio_ag_torch']:.2f}, torch/numpy {r['ratio_torch_numpy']:.2f}"
         via = "nn" if r["ag_uses_nn"] else "plain ops"
         lines.append(f"| MLP step, batch {batch} (ms; ag via {via}) | {_fmt(ms['numpy'])} | "
-                     f"{_fmt(ms['autograd-mini'])} | {_fmt(ms.get('torch'))} | {ratios} | {tg.get('mlp_' + batch, '-')} |")
+                     f"{_fmt(ms['autograd-mini'])} | {_fmt(ms.get('torch'))} | {ratios} | "
+                     f"{tg.get('mlp_' + batch, '-')} |")
         lines.append(f"| GEMMs only, batch {batch} (ms) | {_fmt(ms['gemm floor'])} | | | "
                      f"numpy step / GEMMs {r['ratio_numpy_gemm']:.2f} | |")
     if "deep_chain" in res:
@@ -446,7 +448,8 @@ def report(res: dict) -> str:
     for key, mem in res.get("memory", {}).items():
         a, n = mem["autograd-mini"], mem["numpy"]
         lines.append(f"| memory {key} steps: peak RSS (MB), growth (B/step) | {n['peak_rss_mb']:.0f} MB, "
-                     f"{n['growth_bytes_per_step']:+.0f} | {a['peak_rss_mb']:.0f} MB, {a['growth_bytes_per_step']:+.0f} | | "
+                     f"{n['growth_bytes_per_step']:+.0f} | {a['peak_rss_mb']:.0f} MB, "
+                     f"{a['growth_bytes_per_step']:+.0f} | | "
                      f"peak ag/numpy {a['peak_rss_mb'] / n['peak_rss_mb']:.2f} | {tg.get('memory_' + key, '-')} |")
     return "\n".join(lines)
 
