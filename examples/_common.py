@@ -26,8 +26,8 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")  # files only: no display needed, works on headless CI
 import matplotlib.pyplot as plt  # noqa: E402
 
-__all__ = ["parser", "progress", "summary", "IdxError", "read_idx", "load_mnist", "plot_curves",
-           "plot_decision_boundary", "save_figure", "DATA_DIR"]
+__all__ = ["parser", "progress", "summary", "IdxError", "read_idx", "write_idx", "load_mnist", "plot_curves",
+           "plot_decision_boundary", "save_figure", "relpath", "DATA_DIR"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -101,6 +101,15 @@ def read_idx(path: str | Path, expect_ndim: int | None = None) -> np.ndarray:
         raise IdxError(f"{path}: header says shape {shape} ({need} bytes of data), but the file has "
                        f"{len(raw) - header} bytes after the header (truncated or wrong file)")
     return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def write_idx(path: str | Path, array: np.ndarray) -> Path:
+    """Write a uint8 array as an IDX file, gzipped when ``path`` ends in ``.gz`` (the inverse of ``read_idx``)."""
+    a = np.ascontiguousarray(array, dtype=np.uint8)
+    raw = bytes([0, 0, 0x08, a.ndim]) + np.asarray(a.shape, ">i4").tobytes() + a.tobytes()
+    path = Path(path)
+    path.write_bytes(gzip.compress(raw, mtime=0) if path.suffix == ".gz" else raw)
+    return path
 
 
 def _find(folder: Path, stem: str) -> Path:
@@ -177,10 +186,3 @@ def relpath(p: Path) -> str:
         return str(Path(p).resolve().relative_to(Path.cwd()))
     except ValueError:
         return str(p)
-
-
-def iter_batches(n: int, batch_size: int, rng: np.random.Generator | None) -> Iterable[np.ndarray]:
-    """Index arrays of one shuffled (or ordered) pass over ``n`` samples."""
-    order = rng.permutation(n) if rng is not None else np.arange(n)
-    for k in range(0, n, batch_size):
-        yield order[k:k + batch_size]
