@@ -252,7 +252,7 @@ def binary_cross_entropy(input: ag.Tensor, target: Any, reduction: str = "mean")
     check_reduction(reduction)
     input = _t(input)
     _same_shape("binary_cross_entropy", input, target)
-    a = input.data
+    a = np.asarray(input)  # a read-only check: `.data` would copy a saved sigmoid output (the in-place watch)
     if a.size and (a.min() < 0 or a.max() > 1):
         raise ValueError(f"binary_cross_entropy: input must hold probabilities in [0, 1], got values in "
                          f"[{a.min()}, {a.max()}] (use BCEWithLogitsLoss for logits)")
