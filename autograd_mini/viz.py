@@ -55,7 +55,8 @@ def _label(it: Item, show_values: bool) -> list[str]:
     if show_values and t is not None and t._data.size and t._data.dtype.kind in "biuf":
         with xp.errstate(all="ignore"):
             a = t._data
-            lines.append(f"min {a.min():.3g} max {a.max():.3g} mean {a.mean():.3g}")
+            lines.append(f"value {a.item():.4g}" if a.size == 1 else
+                         f"min {a.min():.3g} max {a.max():.3g} mean {a.mean():.3g}")
     if it.gnorm is not None:
         lines.append(f"|grad| {it.gnorm:.2e}" + (" (dead)" if it.gnorm == 0 else ""))
     for what, bad in (("value", it.vbad), ("grad", it.gbad)):

@@ -2,7 +2,10 @@
 the text tree, and rendering with the real Graphviz ``dot``."""
 
 import re
+import runpy
 import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -245,3 +248,13 @@ def test_render_svg_png_pdf_with_the_real_dot_program(tmp_path):
     assert "0: Linear" in svg and "|grad|" in svg
     assert viz.save(loss, tmp_path / "xor.png", depth=1).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert viz.save(viz.to_dot(loss), tmp_path / "xor.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_example_writes_its_pictures(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["visualize.py", "--out", str(tmp_path)])
+    runpy.run_path(str(Path(__file__).parent.parent / "examples" / "visualize.py"), run_name="__main__")
+    printed = capsys.readouterr().out
+    ext = ".svg" if shutil.which("dot") else ".dot"
+    for name in ("xor_forward", "xor_gradients", "xor_layers", "nan_source"):
+        assert str(tmp_path / (name + ext)) in printed and (tmp_path / (name + ext)).stat().st_size > 1000
+    assert "2.weight  [param] (3, 2) float64  |grad| 3.43e-02  in 2: Linear" in printed
