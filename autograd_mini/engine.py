@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 
 from ._backend import xp
@@ -15,35 +16,23 @@ __all__ = ["toposort", "backward", "grad_of"]
 
 
 def toposort(roots: Iterable[Node]) -> list[Node]:
-    """Every node reachable from ``roots``, each before the nodes it consumes (iterative Kahn)."""
-    roots = [r for r in roots if r is not None]
-    consumers: dict[Node, int] = {}
-    stack = []
-    for r in roots:
-        if r not in consumers:
-            consumers[r] = 0
-            stack.append(r)
+    """Every node reachable from ``roots``, each before the nodes it consumes.
+
+    A node is always created after the nodes that made its inputs, so newest-first creation
+    order is a topological order: one iterative walk collects the nodes, a sort orders them.
+    """
+    seen = {r for r in roots if r is not None}
+    stack = list(seen)
     while stack:
         for t in stack.pop().inputs:
             n = getattr(t, "grad_fn", None)
-            if n is not None:
-                if n in consumers:
-                    consumers[n] += 1
-                else:
-                    consumers[n] = 1
-                    stack.append(n)
-    ready = [r for r in roots if consumers[r] == 0]
-    order = []
-    while ready:
-        node = ready.pop()
-        order.append(node)
-        for t in node.inputs:
-            n = getattr(t, "grad_fn", None)
-            if n is not None:
-                consumers[n] -= 1
-                if consumers[n] == 0:
-                    ready.append(n)
-    return order
+            if n is not None and n not in seen:
+                seen.add(n)
+                stack.append(n)
+    return sorted(seen, key=_creation_order, reverse=True)
+
+
+_creation_order = attrgetter("seq")
 
 
 def _root_gradient(root: Tensor, gradient: Any, create_graph: bool) -> Any:

@@ -7,6 +7,7 @@ requires grad and grad mode is on, records a ``Node`` (the ``ctx``) in the graph
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from types import MappingProxyType
 from typing import Any
@@ -25,7 +26,7 @@ class Node:
     reference only), so the graph has no reference cycles and dies with its last output.
     """
 
-    __slots__ = ("fn", "inputs", "params", "needs_input_grad", "saved", "saved_versions",
+    __slots__ = ("fn", "inputs", "params", "needs_input_grad", "saved", "saved_versions", "seq",
                  "out_ref", "out_saved", "scope", "trace", "released", "graph_mode", "__dict__", "__weakref__")
 
     def __init__(self, fn: type[Function], inputs: tuple, params: dict, needs_input_grad: tuple = ()) -> None:
@@ -35,6 +36,7 @@ class Node:
         self.needs_input_grad = needs_input_grad
         self.saved = ()
         self.saved_versions = ()
+        self.seq = next(_creation_order)  # nodes are made after their inputs' nodes: a topological order
         self.out_ref = None             # weak reference to the output, only when its array is saved
         self.out_saved = False
         self.scope = None
@@ -183,6 +185,7 @@ class Function:
         return result
 
 
+_creation_order = itertools.count()
 _NO_PARAMS = MappingProxyType({})  # shared by the many nodes whose op takes no parameters
 _NEEDS: dict[tuple, tuple] = {}
 

@@ -36,6 +36,8 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch columns even if torch imports")
     p.add_argument("--only", default="", help="comma-separated subset: per_op,mlp,deep_chain,memory")
     p.add_argument("--repeats", type=float, default=1.0, help="scale the number of repeats")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="wall: perf_counter; cpu: process CPU time, robust on a loaded machine (use --threads 1)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--worker-args", default="{}", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -53,6 +55,7 @@ import numpy_mlp  # noqa: E402
 import autograd_mini as ag  # noqa: E402
 
 LR = 0.01
+CLOCK = time.perf_counter if ARGS.clock == "wall" else time.process_time
 
 
 # ---- helpers --------------------------------------------------------------------------
@@ -96,10 +99,10 @@ def _interleaved(fns: dict, blocks: int, per_block: int, warmup: int = 3) -> dic
     for b in range(blocks):
         for name in names[b % len(names):] + names[:b % len(names)]:
             fn = fns[name]
-            t0 = time.perf_counter()
+            t0 = CLOCK()
             for _ in range(per_block):
                 fn()
-            times[name].append((time.perf_counter() - t0) / per_block)
+            times[name].append((CLOCK() - t0) / per_block)
     return times
 
 
@@ -377,7 +380,7 @@ def _subprocess(worker: str, kwargs: dict) -> dict:
 # ---- machine, report --------------------------------------------------------------------
 def machine_info(torch) -> dict:
     info = {"python": platform.python_version(), "platform": platform.platform(), "cores": os.cpu_count(),
-            "threads": ARGS.threads, "numpy": np.__version__, "load_avg": os.getloadavg(),
+            "threads": ARGS.threads, "clock": ARGS.clock, "numpy": np.__version__, "load_avg": os.getloadavg(),
             "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
     try:
         with open("/proc/cpuinfo") as f:
@@ -413,7 +416,8 @@ def report(res: dict) -> str:
     m = res["machine"]
     lines.append(f"machine: {m['cpu']}, {m['cores']} cores; python {m['python']}, numpy {m['numpy']} ({m['blas']}); "
                  f"torch {m.get('torch', 'not installed')}; threads {m['threads']} "
-                 f"(OMP/OPENBLAS/MKL_NUM_THREADS={m['threads']}); load avg at start {m['load_avg'][0]:.2f}")
+                 f"(OMP/OPENBLAS/MKL_NUM_THREADS={m['threads']}); {m['clock']} clock; "
+                 f"load avg {m['load_avg'][0]:.2f} at start, {m['load_avg_end'][0]:.2f} at end")
     lines.append("")
     lines.append("| benchmark | numpy | autograd-mini | torch | ratios | target |")
     lines.append("| --- | --- | --- | --- | --- | --- |")
