@@ -24,6 +24,19 @@ import xor_relu  # noqa: E402
 import autograd_mini as ag  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    """As the examples do for themselves (see _common): small products are far slower with BLAS threads
+    on a busy machine. numpy is already loaded here, so limit the threads at run time when possible."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(1):
+        yield
+
+
 def _nonempty(files: list) -> None:
     assert files
     for f in files:
