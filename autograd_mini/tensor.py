@@ -5,6 +5,7 @@ Operators and methods are one-line delegations to the op table in ``ops``.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from ._backend import xp
@@ -113,7 +114,7 @@ class Tensor:
         that an in-place write through the returned array (``x.data[...] = 0``) is detected at
         backward (docs/reliability.md, "in-place rule").
         """
-        if self._savers and self._snapshot is None:
+        if self._savers and self._snapshot is None and _refs_to_data(self) > _OWN_REFS:
             self._snapshot = self._data.copy()
         return self._data
 
@@ -289,6 +290,15 @@ def _iter(self: Tensor) -> Any:
 
 
 Tensor.__iter__ = _iter  # type: ignore[assignment]
+
+def _refs_to_data(t: Tensor) -> int:
+    return sys.getrefcount(t._data)
+
+
+# A node that saved the array holds a reference to it. The count of a dropped graph's nodes stays
+# raised (no finalizer: it would cost every op), so the getter also asks whether anything besides
+# the tensor holds the array; the baseline is measured, not assumed, for this interpreter.
+_OWN_REFS = _refs_to_data(Tensor._const(xp.zeros(1)))
 
 from . import ops as _ops  # noqa: E402  (ops import Tensor)
 from .ops import primitives as _p  # noqa: E402

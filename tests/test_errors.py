@@ -438,6 +438,21 @@ def test_write_after_abandoned_graph_is_not_a_false_alarm() -> None:
     np.testing.assert_allclose(x.grad.numpy(), [6.0, 6.0])
 
 
+def test_reads_after_an_abandoned_graph_take_no_copy() -> None:
+    """A dropped graph leaves its saver count raised, but nothing holds the array: no snapshot copy."""
+    p = ag.tensor([1.0, 2.0], requires_grad=True)
+    for _ in range(3):
+        (p * p).sum()  # recorded, never backpropagated, dropped at once
+    assert p._savers > 0
+    p.data -= 0.5
+    assert p._snapshot is None
+    y = (p * p).sum()
+    p.numpy()  # now a live node holds it: watched
+    assert p._snapshot is not None
+    y.backward()
+    np.testing.assert_allclose(p.grad.numpy(), [1.0, 3.0])
+
+
 def test_write_detected_with_retain_graph_second_backward() -> None:
     x = ag.tensor([1.0, 2.0], requires_grad=True)
     y = (x.sin() * 2).sum()
