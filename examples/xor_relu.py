@@ -38,7 +38,8 @@ def plot_predictions(model: nn.Module, X: np.ndarray, path: Path, title: str) ->
     fig, ax = C.plt.subplots(figsize=(4.8, 4.2))
     sc = ax.scatter(X[:, 0], X[:, 1], c=pred, cmap="viridis", s=10, vmin=0, vmax=1)
     fig.colorbar(sc, ax=ax, label="prediction")
-    ax.set(title=title, xlabel="x1", ylabel="x2", aspect="equal")
+    ax.set(xlabel="x1", ylabel="x2", aspect="equal")
+    ax.set_title(title, fontsize=10)
     return C.save_figure(fig, path)
 
 
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> dict:
     acc = float(((pred > 0.5) == (y > 0.5)).mean())
     mae = float(np.abs(pred - y).mean())
     files = [plot_predictions(model, X, args.out / "predictions.png",
-                              f"2-64-1 ReLU after {args.epochs} epochs: accuracy {acc:.3f}"),
+                              f"2-64-1 ReLU, {args.epochs} epochs: accuracy {acc:.3f}"),
              C.plot_curves({"error per epoch": errors}, args.out / "error.png", "Sum of batch MSEs per epoch",
                            "error", logy=True, xlabel="epoch")]
     for f in files:
