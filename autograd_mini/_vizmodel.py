@@ -108,7 +108,15 @@ def _short(v: Any) -> str:
     """A parameter or constant as a label fragment, or "" when it would not be short."""
     if v is None or v is False:
         return ""
-    s = f"{v:.4g}" if isinstance(v, float) else str(v) if isinstance(v, (xp.dtype, int)) else repr(v)
+    if isinstance(v, xp.ndarray):
+        return _short(v.item()) if v.size == 1 else shape_str(v)
+    if isinstance(v, slice):  # getitem's index, as written in Python: 1:, ::2
+        s = ":".join("" if i is None else str(i) for i in (v.start, v.stop, v.step))
+        return s[:-1] if v.step is None else s
+    if isinstance(v, tuple) and any(isinstance(i, (slice, xp.ndarray)) or i is Ellipsis for i in v):
+        s = "[" + ", ".join("..." if i is Ellipsis else _short(i) or "?" for i in v) + "]"
+    else:
+        s = f"{v:.4g}" if isinstance(v, float) else str(v) if isinstance(v, (xp.dtype, int)) else repr(v)
     return s if len(s) <= 24 else ""
 
 
