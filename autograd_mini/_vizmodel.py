@@ -210,7 +210,10 @@ def _attach_grads(seq: list[Item], roots: tuple, show_grads: bool, grads: Grads 
     if grads is None and show_grads:
         r = roots[0] if len(roots) == 1 else None
         if r is not None and r.grad_fn is not None and not r.grad_fn.released and r.size == 1:
-            grads = capture_grads(r, retain_graph=True, accumulate=False)  # no side effects
+            try:
+                grads = capture_grads(r, retain_graph=True, accumulate=False)  # no side effects
+            except RuntimeError:  # part of the graph was freed by an earlier backward(): fall back to .grad
+                grads = None
     with xp.errstate(all="ignore"):
         for it in seq:
             t = it.tensor

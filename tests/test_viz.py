@@ -248,6 +248,8 @@ def test_render_svg_png_pdf_with_the_real_dot_program(tmp_path):
     assert "0: Linear" in svg and "|grad|" in svg
     assert viz.save(loss, tmp_path / "xor.png", depth=1).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert viz.save(viz.to_dot(loss), tmp_path / "xor.pdf").read_bytes()[:5] == b"%PDF-"
+    bundle = viz.draw_graph(loss, depth=1)._repr_mimebundle_()  # what Jupyter shows inline
+    assert "<title>module:0</title>" in bundle["image/svg+xml"]
 
 
 def test_example_writes_its_pictures(tmp_path, capsys, monkeypatch):
@@ -258,3 +260,25 @@ def test_example_writes_its_pictures(tmp_path, capsys, monkeypatch):
     for name in ("xor_forward", "xor_gradients", "xor_layers", "nan_source"):
         assert str(tmp_path / (name + ext)) in printed and (tmp_path / (name + ext)).stat().st_size > 1000
     assert "2.weight  [param] (3, 2) float64  |grad| 3.43e-02  in 2: Linear" in printed
+
+
+def test_a_partly_freed_graph_falls_back_to_leaf_gradients():
+    x = ag.tensor([1.0, 2.0], requires_grad=True, name="x")
+    h = x.exp()
+    h.sum().backward()  # frees Exp's saved values
+    nodes, _, _ = parse(viz.to_dot((h * 2.0).sum(), show_grads=True))
+    assert r"|grad| " in attr(nodes["x"], "label") and "|grad|" not in attr(nodes["Exp_0"], "label")
+
+
+def test_model_and_loss_modules_are_separate_top_level_clusters_and_collapse_keeps_gradients():
+    model, X = xor_net()
+    loss = nn.MSELoss()(model(ag.tensor(X)), np.zeros((300, 2)))
+    grads = viz.capture_grads(loss)
+    assert ag.tensor([1.0]) not in grads and model[0].weight in grads
+    nodes, edges, where = parse(viz.to_dot(loss, grads=grads, depth=1))
+    assert where["module:0"] == ["Sequential"] and all(where[k] == ["MSELoss"] for k in nodes if k.startswith("Sub_"))
+    full, _, _ = parse(viz.to_dot(loss, grads=grads))
+    norm = attr(full["MatMul_0"], "label").split(r"\n")[-1]  # the first Linear's output
+    assert norm.startswith("|grad| ") and attr(nodes["module:0"], "label").endswith(norm)
+    assert set(nodes) == {"input_0", "module:0", "module:1", "module:2", "module:3", "Sub_4", "Mul_5", "Sum_6",
+                          "Mul_7"} and len(edges) == 9  # mse: d = h - 0; d * d (two arrows), summed, scaled
