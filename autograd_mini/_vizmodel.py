@@ -3,6 +3,7 @@ names (``nn`` modules, ``params=``), module scope paths, gradients, NaN/inf sour
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -172,9 +173,9 @@ def build(roots: tuple, params: Mapping[str, Tensor] | None, max_nodes: int | No
         pname[id(t)] = (name, [])
     items: dict[int, Item] = {}
     seq: list[Item] = []
-    used: set[str] = set()
+    used: set[str] = {"truncated"}  # the id of the max_nodes note
     count: dict[str, int] = {}
-    key = lambda base: _fresh(base, used)  # noqa: E731
+    key = functools.partial(_fresh, used=used)
 
     def leaf(t: Tensor) -> Item:
         name, owners = pname.get(id(t), (t.name, []))
