@@ -209,7 +209,7 @@ def train(run: Run, epochs: int, seed: int, show: bool) -> tuple[XorNet, dict]:
             sched.step()
         losses[t], accs[t] = loss.item(), float((h2.data.argmax(1) == labels).mean())
         if t % 100 == 0:
-            bar.set_postfix(loss=f"{losses[t]:.4f}", acc=f"{accs[t]:.3f}")
+            bar.set_postfix(loss=f"{losses[t]:.4f}", acc=f"{accs[t]:.3f}", refresh=False)
     return net, {"loss": losses, "accuracy": accs}
 
 
