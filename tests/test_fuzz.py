@@ -71,6 +71,22 @@ class NP:
     def flatten(a): return np.reshape(a, (-1,))
     @staticmethod
     def take(a, idx): return a[idx]
+    @staticmethod
+    def clip(a, lo, hi): return np.clip(a, lo, hi)
+    @staticmethod
+    def where(c, a, b): return np.where(c, a, b)
+    @staticmethod
+    def var(a, axis, keepdims): return np.var(a, axis=axis, keepdims=keepdims)
+    @staticmethod
+    def flip(a): return a[..., ::-1]
+    @staticmethod
+    def cat(a, b): return np.concatenate([a, b], axis=-1)
+    @staticmethod
+    def stack(a, b): return np.stack([a, b], axis=0)
+    @staticmethod
+    def unsqueeze(a): return np.expand_dims(a, 0)
+    @staticmethod
+    def broadcast_to(a, shape): return np.broadcast_to(a, shape)
 
 
 class AG:
@@ -97,6 +113,22 @@ class AG:
     def flatten(a): return a.reshape(-1)
     @staticmethod
     def take(a, idx): return a[idx]
+    @staticmethod
+    def clip(a, lo, hi): return ag.clip(a, lo, hi)
+    @staticmethod
+    def where(c, a, b): return ag.where(c, a, b)
+    @staticmethod
+    def var(a, axis, keepdims): return ag.var(a, axis, keepdims)
+    @staticmethod
+    def flip(a): return a[..., ::-1]
+    @staticmethod
+    def cat(a, b): return ag.concatenate([a, b], axis=-1)
+    @staticmethod
+    def stack(a, b): return ag.stack([a, b], axis=0)
+    @staticmethod
+    def unsqueeze(a): return ag.expand_dims(a, 0)
+    @staticmethod
+    def broadcast_to(a, shape): return a.broadcast_to(shape)
 
 
 class TH:
@@ -123,6 +155,22 @@ class TH:
     def flatten(a): return a.reshape(-1)
     @staticmethod
     def take(a, idx): return a[torch.as_tensor(idx)]
+    @staticmethod
+    def clip(a, lo, hi): return torch.clamp(a, lo, hi)
+    @staticmethod
+    def where(c, a, b): return torch.where(c, a, b)
+    @staticmethod
+    def var(a, axis, keepdims): return torch.var(a, TH._dims(a, axis), correction=0, keepdim=keepdims)
+    @staticmethod
+    def flip(a): return torch.flip(a, (-1,))
+    @staticmethod
+    def cat(a, b): return torch.cat([a, b], dim=-1)
+    @staticmethod
+    def stack(a, b): return torch.stack([a, b], dim=0)
+    @staticmethod
+    def unsqueeze(a): return a.unsqueeze(0)
+    @staticmethod
+    def broadcast_to(a, shape): return a.expand(shape)
 
 
 # ---- the op table: name -> (arity, smooth, formula over a backend L) -----------------------------------
@@ -153,11 +201,21 @@ OPS: dict[str, Op] = {
     "logsumexp": Op(1, True, lambda L, a, axis: L.logsumexp(a, axis), "axis"),
     "softmax": Op(1, True, lambda L, a, axis: L.softmax(a, axis), "axis"),
     "log_softmax": Op(1, True, lambda L, a, axis: L.log_softmax(a, axis), "axis"),
+    "var": Op(1, True, lambda L, a, axis, keepdims: L.var(a, axis, keepdims), "reduce"),
+    "flip": Op(1, True, lambda L, a: L.flip(a)),                       # a negative-step slice
+    "unsqueeze": Op(1, True, lambda L, a: L.unsqueeze(a)),
+    "broadcast_to": Op(1, True, lambda L, a: L.broadcast_to(a, (2,) + tuple(a.shape))),
+    "pow_half": Op(1, True, lambda L, a: (1.0 + a * a) ** 0.5),
     "add": Op(2, True, lambda L, a, b: a + b),
     "sub": Op(2, True, lambda L, a, b: a - b),
     "mul": Op(2, True, lambda L, a, b: a * b),
     "div": Op(2, True, lambda L, a, b: a / (1.0 + b * b)),
     "pow": Op(2, True, lambda L, a, b: (1.0 + a * a) ** L.tanh(b)),
+    "matmul": Op(2, True, lambda L, a, b: a @ b),                      # numpy rules, 1-D operands included
+    "concatenate": Op(2, True, lambda L, a, b: L.cat(a, b)),
+    "stack": Op(2, True, lambda L, a, b: L.stack(a, b)),
+    "clip": Op(1, False, lambda L, a: L.clip(a, -0.5, 0.7)),
+    "where": Op(2, False, lambda L, a, b: L.where(a > b, a, b * 0.5)),
     "relu": Op(1, False, lambda L, a: L.relu(a)),
     "abs": Op(1, False, lambda L, a: L.abs(a)),
     "max": Op(1, False, lambda L, a, axis, keepdims: L.amax(a, axis, keepdims), "reduce"),
@@ -165,10 +223,11 @@ OPS: dict[str, Op] = {
     "minimum": Op(2, False, lambda L, a, b: L.minimum(a, b)),
 }
 SMOOTH = [k for k, op in OPS.items() if op.smooth]
-# At a nan input these kinks pick a different (equally arbitrary) gradient from PyTorch's; the values agree.
-# Ours: relu'(nan) = 0, abs'(nan) = nan, maximum/minimum give the whole gradient to the second argument.
-# PyTorch: relu'(nan) = 1, abs'(nan) = 0, maximum/minimum give it to both sides.
-NAN_KINKS = {"relu", "abs", "maximum", "minimum"}
+# At a nan these kinks pick a different (equally arbitrary) gradient from PyTorch's; the values agree.
+# Ours: relu'(nan) = 0, abs'(nan) = nan, maximum/minimum give the whole gradient to the second argument, and
+# relu/clip/abs mask by multiplying (a nan upstream gradient stays nan where the mask is 0).
+# PyTorch: relu'(nan) = 1, abs'(nan) = 0, maximum/minimum give it to both sides, relu/clamp mask by selecting (0).
+NAN_KINKS = {"relu", "abs", "maximum", "minimum", "clip"}
 
 
 @dataclass
@@ -194,13 +253,6 @@ class Program:
         return "Program(\n  " + "\n  ".join(lines) + "\n)"
 
 
-def _broadcast(*shapes: tuple) -> tuple | None:
-    try:
-        return tuple(np.broadcast_shapes(*shapes))
-    except ValueError:
-        return None
-
-
 @st.composite
 def programs(draw: st.DrawFn, ops: list[str], special: bool = False, max_steps: int = 8) -> Program:
     """A random graph: leaves of broadcastable shapes, then ops over random (reused) pool members."""
@@ -221,8 +273,6 @@ def programs(draw: st.DrawFn, ops: list[str], special: bool = False, max_steps: 
         sa = shapes[a]
         if op.arity == 2:
             b = draw(st.integers(0, len(shapes) - 1))  # often a reused intermediate, sometimes `a` itself
-            if _broadcast(sa, shapes[b]) is None:
-                continue
             args = (a, b)
         params: dict = {}
         if op.param in ("axis", "reduce"):
@@ -231,8 +281,9 @@ def programs(draw: st.DrawFn, ops: list[str], special: bool = False, max_steps: 
                     continue  # softmax of a 0-d value has no axis
                 params = {"axis": None, "keepdims": False}
             else:
-                params["axis"] = draw(st.one_of(st.none(), st.integers(-len(sa), len(sa) - 1))
-                                      if op.param == "reduce" else st.integers(-len(sa), len(sa) - 1))
+                one = st.integers(-len(sa), len(sa) - 1)
+                several = st.lists(st.integers(0, len(sa) - 1), min_size=1, max_size=len(sa), unique=True).map(tuple)
+                params["axis"] = draw(st.one_of(st.none(), one, several) if op.param == "reduce" else one)
                 if op.param == "reduce":
                     params["keepdims"] = draw(st.booleans())
                 elif params["axis"] is None:
@@ -241,7 +292,10 @@ def programs(draw: st.DrawFn, ops: list[str], special: bool = False, max_steps: 
             if len(sa) == 0:
                 continue
             params["index"] = np.array(draw(st.lists(st.integers(-sa[0], sa[0] - 1), min_size=1, max_size=4)))
-        out_shape = np.shape(op.fn(NP, *(np.zeros(shapes[i]) for i in args), **params))
+        try:  # shapes that do not fit (broadcasting, matmul, concatenate) skip the step
+            out_shape = np.shape(op.fn(NP, *(np.zeros(shapes[i]) for i in args), **params))
+        except (ValueError, IndexError):
+            continue
         steps.append((name, args, params))
         shapes.append(tuple(out_shape))
     return Program(leaves, steps, shapes)
