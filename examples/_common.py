@@ -16,9 +16,11 @@ from typing import Any, Callable, Sequence
 
 # The examples multiply small matrices, where BLAS threads only cost: on a busy 2-core machine a
 # 32x784 @ 784x32 product took 60 ms with OpenBLAS's threads and 0.1 ms with one. Set before
-# numpy loads (examples import this module first); an explicit setting in the environment wins.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+# numpy loads (examples import this module first); an explicit setting in the environment wins, and
+# a process that already loaded numpy (a test run importing the examples) is left alone.
+if "numpy" not in sys.modules:
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
 
