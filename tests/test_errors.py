@@ -387,6 +387,25 @@ def test_bad_input(c: Case, tmp_path: Path) -> None:
     assert ag.get_default_dtype() == default
 
 
+@pytest.mark.parametrize("damage", ["param_in_place", "param_grad", "opt_state", "tensor_version", "lr"])
+def test_fingerprint_sees_damage(damage: str, tmp_path: Path) -> None:
+    """The no-damage check is not vacuous: each kind of damage changes the fingerprint."""
+    w = World(tmp_path)
+    before = w.fingerprint()
+    p = next(w.model.parameters())
+    if damage == "param_in_place":
+        p.numpy()[0, 0] += 1.0
+    elif damage == "param_grad":
+        p.grad = None
+    elif damage == "opt_state":
+        w.opt.state[id(p)]["exp_avg"][0, 0] += 1.0
+    elif damage == "tensor_version":
+        w.v.data = w.v.numpy().copy()
+    else:
+        w.opt.param_groups[0]["lr"] = 1.0
+    assert not _same(before, w.fingerprint())
+
+
 def test_matrix_size() -> None:
     """The issue asks for at least 40 bad inputs; docs/reliability.md quotes this count."""
     assert len(CASES) >= 40
