@@ -80,14 +80,15 @@ def _modified(node: Node, t: Tensor, version: int, which: str) -> None:
 
 def _fit(node: Node, i: int, g: Any, like: Tensor) -> Any:
     """Sum a broadcast gradient back to the input's shape and dtype, or name the mismatch."""
-    if g.shape != like.shape:
-        lead = len(g.shape) - len(like.shape)
-        if lead < 0 or any(n != 1 and n != m for n, m in zip(like.shape, g.shape[lead:])):
+    shape = like._data.shape
+    if g.shape != shape:
+        lead = len(g.shape) - len(shape)
+        if lead < 0 or g.shape[lead:] != shape and any(n != 1 and n != m for n, m in zip(shape, g.shape[lead:])):
             raise RuntimeError(f"backward of `{node.name}` returned a gradient of shape {g.shape} for input {i}, "
-                               f"which has shape {like.shape}")
-        g = sum_to(g, like.shape)
-    if g.dtype != like.dtype:
-        g = g.astype(like.dtype)
+                               f"which has shape {shape}")
+        g = sum_to(g, shape)
+    if g.dtype != like._data.dtype:
+        g = g.astype(like._data.dtype)
     return g
 
 

@@ -14,10 +14,9 @@ def sum_to(g: Any, shape: tuple) -> Any:
     if g.shape == shape:
         return g
     lead = len(g.shape) - len(shape)
-    inner = tuple(i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1)
-    if not inner:  # only new leading axes (a bias): one reduction straight to ``shape``, no reshaped view
+    if g.shape[lead:] == shape:  # only new leading axes (a bias): one reduction straight to ``shape``, no view
         return g.sum(axis=tuple(range(lead)))
-    axes = tuple(range(lead)) + inner
+    axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1)
     if axes:
         g = g.sum(axis=axes, keepdims=True)
     return g.reshape(shape) if lead or g.shape != shape else g
