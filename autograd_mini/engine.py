@@ -111,7 +111,9 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
             if wanted and id(node) in wanted:
                 t = wanted[id(node)]
                 found[id(t)] = (t, g)
-            if g is None:
+            if g is None:  # no gradient reached it: still drop what it saved, as for every node of the pass
+                if not retain_graph:
+                    node.release()
                 continue
             if type(g) is not xp.ndarray and not isinstance(g, Tensor):
                 g = xp.asarray(g)  # 0-d arithmetic gives numpy scalars

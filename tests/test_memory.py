@@ -75,6 +75,25 @@ def test_saved_arrays_are_freed_by_backward() -> None:
     assert x._savers == 0 and x._snapshot is None
 
 
+class _StopsGradient(ag.Function):
+    """Passes values through, returns no gradient: the nodes above it get none."""
+
+    @staticmethod
+    def forward(ctx, a): return a.copy()
+
+    @staticmethod
+    def backward(ctx, g): return None
+
+
+def test_nodes_no_gradient_reaches_are_released_too() -> None:
+    x = ag.tensor(np.linspace(-1, 1, 6), requires_grad=True)
+    h = x.exp()                       # saves its output
+    z = (_StopsGradient.apply(h) * x).sum()
+    z.backward()
+    assert h.grad_fn.released and h.grad_fn.saved == () and h._savers == 0
+    np.testing.assert_allclose(x.grad.numpy(), np.exp(np.linspace(-1, 1, 6)))
+
+
 def test_retain_graph_keeps_then_second_backward_frees() -> None:
     _SavesScratch.scratch.clear()
     x = ag.tensor(np.linspace(-1, 1, 6), requires_grad=True)
