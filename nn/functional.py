@@ -56,8 +56,7 @@ def _same_shape(name: str, input: ag.Tensor, target: Any) -> None:
 # ---- layers and activations -------------------------------------------------------------------
 def linear(x: Any, weight: ag.Tensor, bias: ag.Tensor | None = None) -> ag.Tensor:
     """``x @ weight + bias`` with ``weight`` of shape (in_features, out_features)."""
-    y = _t(x) @ weight
-    return y if bias is None else y + bias
+    return ag.linear(_t(x), weight, bias)
 
 
 def relu(x: Any) -> ag.Tensor: return ag.relu(x)

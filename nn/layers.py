@@ -50,8 +50,7 @@ class Linear(Module):
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"Linear({self.in_features}, {self.out_features}): input has shape {x.shape}, "
                              f"expected last axis of size {self.in_features}")
-        y = x @ self.weight
-        return y if self.bias is None else y + self.bias
+        return ag.linear(x, self.weight, self.bias)  # one fused op (x @ W + b)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

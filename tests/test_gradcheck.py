@@ -31,6 +31,7 @@ CASES = {
     "PowConst": (lambda a: a**3 + a**2 + a**0.5, lambda: [T(3, lo=0.5)]),
     "Pow": (lambda a, b: a**b, lambda: [T(3, lo=0.5), T(3)]),
     "MatMul": (lambda a, b, c: (a @ b) @ c, lambda: [T(2, 3), T(3, 4), T(4)]),
+    "Linear": (lambda x, w, b: ag.linear(x, w, b), lambda: [T(2, 3), T(3, 4), T(4)]),
     "Exp": (ag.exp, lambda: [T(2, 2)]),
     "Log": (ag.log, lambda: [T(2, 2, lo=0.2)]),
     "Sqrt": (ag.sqrt, lambda: [T(3, lo=0.2)]),

@@ -82,12 +82,12 @@ def test_nested_modules_become_nested_clusters_with_named_parameters():
     dot = viz.to_dot(out)
     nodes, edges, where = parse(dot)
     assert dot.count("subgraph cluster_") == 6
-    assert where["0.weight"] == where["MatMul_0"] == ["Sequential", "0: Linear"]
-    assert where["2.0.bias"] == where["Add_4"] == ["Sequential", "2: Sequential", "2.0: Linear"]
-    assert where["Tanh_5"] == ["Sequential", "2: Sequential", "2.1: Tanh"]
+    assert where["0.weight"] == where["Linear_0"] == ["Sequential", "0: Linear"]
+    assert where["2.0.bias"] == where["Linear_2"] == ["Sequential", "2: Sequential", "2.0: Linear"]
+    assert where["Tanh_3"] == ["Sequential", "2: Sequential", "2.1: Tanh"]
     assert where["input_0"] == []
-    assert len(nodes) == 5 + 6 and len(edges) == 4 + 6  # 4 params + input; matmul, add, sigmoid x2 + tanh
-    assert attr(nodes["Tanh_5"], "peripheries") == "2"
+    assert len(nodes) == 5 + 4 and len(edges) == 8  # 4 params + input; linear (one fused op), sigmoid x2, tanh
+    assert attr(nodes["Tanh_3"], "peripheries") == "2"
 
 
 def test_depth_collapses_modules_into_one_node_each():
@@ -97,11 +97,11 @@ def test_depth_collapses_modules_into_one_node_each():
     assert set(nodes) == {"input_0", "module:0", "module:1", "module:2"}
     assert [(s, d) for s, d, _ in edges] == [("input_0", "module:0"), ("module:0", "module:1"),
                                              ("module:1", "module:2")]
-    assert attr(nodes["module:0"], "label") == r"0: Linear\n2 ops, 2 params\n(4, 3) float32"
+    assert attr(nodes["module:0"], "label") == r"0: Linear\n1 op, 2 params\n(4, 3) float32"
     assert attr(nodes["module:2"], "peripheries") == "2" and where["module:2"] == ["Sequential"]
     nodes, edges, _ = parse(viz.to_dot(model(x), depth=2))
-    assert set(nodes) == {"input_0", "0.weight", "0.bias", "MatMul_0", "Add_1", "Sigmoid_2", "module:2.0",
-                          "module:2.1"} and len(edges) == 7  # level-1 modules stay expanded
+    assert set(nodes) == {"input_0", "0.weight", "0.bias", "Linear_0", "Sigmoid_1", "module:2.0",
+                          "module:2.1"} and len(edges) == 6  # level-1 modules stay expanded
     nodes, edges, _ = parse(viz.to_dot(model(x), depth=0))
     assert set(nodes) == {"input_0", "module:Sequential"} and len(edges) == 1
 
@@ -205,12 +205,12 @@ def test_to_text_is_an_indented_tree_with_shared_tensors_once():
     h = model(ag.ones(3, 2))
     text = viz.to_text(h * h, show_values=True)
     lines = text.splitlines()
-    assert lines[0].startswith("Mul_2  (3, 1) float32  min ")
-    assert lines[1].startswith("  Add_1  (3, 1) float32") and lines[1].endswith("in 0: Linear")
-    assert lines[2].startswith("    MatMul_0") and lines[3].startswith("      input_0  [input] (3, 2) float32")
-    assert lines[4].startswith("      0.weight  [param] (2, 1) float32")
-    assert lines[5].startswith("    0.bias  [param] (1,) float32")
-    assert lines[6] == "  Add_1 (see above)" and len(lines) == 7
+    assert lines[0].startswith("Mul_1  (3, 1) float32  min ")
+    assert lines[1].startswith("  Linear_0  (3, 1) float32") and lines[1].endswith("in 0: Linear")
+    assert lines[2].startswith("    input_0  [input] (3, 2) float32")
+    assert lines[3].startswith("    0.weight  [param] (2, 1) float32")
+    assert lines[4].startswith("    0.bias  [param] (1,) float32")
+    assert lines[5] == "  Linear_0 (see above)" and len(lines) == 6
 
 
 def test_draw_graph_is_a_digraph_with_the_same_source():

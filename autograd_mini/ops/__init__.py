@@ -16,7 +16,7 @@ from . import primitives as P
 from ._shape import normalize_axes
 
 __all__ = [
-    "add", "sub", "mul", "div", "neg", "pow", "matmul", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh",
+    "add", "sub", "mul", "div", "neg", "pow", "matmul", "linear", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh",
     "sigmoid", "relu", "sign", "clip", "maximum", "minimum", "where", "sum", "mean", "max", "min", "var",
     "std", "logsumexp", "softmax", "log_softmax", "reshape", "transpose", "swapaxes", "expand_dims",
     "squeeze", "broadcast_to", "flatten", "getitem", "concatenate", "stack", "split", "compare", "astype",
@@ -45,6 +45,19 @@ def relu(x: Any) -> Tensor: return P.Relu.apply(x)
 def maximum(a: Any, b: Any) -> Tensor: return P.Maximum.apply(a, b)
 def minimum(a: Any, b: Any) -> Tensor: return P.Minimum.apply(a, b)
 def astype(x: Any, dtype: Any) -> Tensor: return P.AsType.apply(x, dtype=xp.dtype(dtype))
+
+
+def linear(x: Any, w: Any, b: Any = None) -> Tensor:
+    """``x @ w + b`` (``w`` of shape (in, out)) as one recorded op when shapes allow, else composed."""
+    if b is None:
+        return P.MatMul.apply(x, w)
+    if _ndim(x) >= 2 and _ndim(w) == 2 and _ndim(b) == 1:
+        return P.Linear.apply(x, w, b)
+    return P.Add.apply(P.MatMul.apply(x, w), b)
+
+
+def _ndim(x: Any) -> int:
+    return x.ndim if isinstance(x, (Tensor, xp.ndarray)) else xp.ndim(x)
 
 
 def pow(base: Any, exponent: Any) -> Tensor:
