@@ -333,7 +333,7 @@ def worker_deep_chain(n: int) -> dict:
 
 
 def bench_deep_chain(smoke: bool) -> dict:
-    ns = (10_000, 100_000) if smoke else (100_000, 1_000_000)
+    ns = (2_000, 20_000) if smoke else (100_000, 1_000_000)
     runs = {str(n): _subprocess("deep_chain", {"n": n}) for n in ns}
     small, big = (runs[str(n)] for n in ns)
     return {"runs": runs, "scale": ns[1] // ns[0],
@@ -459,7 +459,9 @@ def report(res: dict) -> str:
 
 
 def evaluate_targets(res: dict) -> dict:
-    t = {}
+    t: dict = {}
+    if res["smoke"]:
+        return t  # tiny sizes: the targets are about the full configuration
 
     def mark(ok: bool, text: str) -> str:
         return ("met: " if ok else "MISSED: ") + text
@@ -512,6 +514,8 @@ def main() -> int:
     print()
     for k, v in res["targets"].items():
         print(f"{k}: {v}")
+    if ARGS.smoke:
+        print("smoke run: targets not evaluated")
     path = Path(ARGS.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(res, indent=2))
