@@ -108,7 +108,7 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
     with set_grad_enabled(create_graph):
         for node in toposort([root.grad_fn]):
             g = pending.pop(node, None)
-            if wanted and id(node) in wanted:
+            if wanted and g is not None and id(node) in wanted:
                 t = wanted[id(node)]
                 found[id(t)] = (t, g)
             if g is None:  # no gradient reached it: still drop what it saved, as for every node of the pass

@@ -8,6 +8,7 @@ requires grad and grad mode is on, records a ``Node`` (the ``ctx``) in the graph
 from __future__ import annotations
 
 import itertools
+import re
 import weakref
 from types import MappingProxyType
 from typing import Any
@@ -133,6 +134,7 @@ class Function:
     """
 
     differentiable_backward = False
+    op_name: str | None = None  # the name in error messages; default: the class name in snake_case
 
     @staticmethod
     def forward(ctx: Node, *args: Any, **params: Any) -> Any:
@@ -208,4 +210,5 @@ def _op_error(fn: type[Function], e: Exception, arrays: list) -> Exception:
     if kind not in (ValueError, TypeError, IndexError):
         kind = ValueError
     inputs = ", ".join(_shape_str(a) for a in arrays)
-    return kind(f"{fn.__name__.lower()}: {e} (inputs: {inputs})")
+    name = fn.op_name or re.sub(r"(?<!^)(?=[A-Z])", "_", fn.__name__).lower()
+    return kind(f"{name}: {e} (inputs: {inputs})")

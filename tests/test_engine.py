@@ -289,3 +289,29 @@ def test_seed_numbers_are_documented():
     if not readme.exists():
         pytest.skip("../shared is absent in a user's clone")
     assert "-0.02879856" in readme.read_text()
+
+
+class NoGradForInput(ag.Function):
+    @staticmethod
+    def forward(ctx, a):
+        return a * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        return None
+
+
+def test_grad_of_an_intermediate_that_gets_no_gradient():
+    x = leaf([1.0, 2.0])
+    mid = x * 3.0
+    out = NoGradForInput.apply(mid).sum()
+    with pytest.raises(RuntimeError, match="input 0 .* was not used"):
+        ag.grad_of(out, [mid])
+    assert ag.grad_of(NoGradForInput.apply(mid).sum(), [mid], allow_unused=True) == (None,)
+
+
+def test_op_errors_use_public_op_names():
+    with pytest.raises(ValueError, match="broadcast_to: "):
+        ag.tensor(np.ones((2, 3))).broadcast_to((4, 3))
+    with pytest.raises(IndexError, match="getitem: "):
+        ag.tensor(np.ones(3))[5]

@@ -77,6 +77,7 @@ class Div(Primitive):
 
 class PowConst(Primitive):
     """x ** c for a constant exponent c."""
+    op_name = "pow"
 
     @staticmethod
     def forward(ctx, x, exponent):
@@ -109,6 +110,7 @@ class Pow(Primitive):
 
 class MatMul(Primitive):
     """numpy matmul: 1-D operands are promoted to matrices for the derivative, then restored."""
+    op_name = "matmul"
 
     @staticmethod
     def forward(ctx, a, b):
@@ -341,6 +343,8 @@ class Where(Primitive):
 
 
 class AsType(Primitive):
+    op_name = "astype"
+
     @staticmethod
     def forward(ctx, x, dtype):
         ctx.in_dtype = x.dtype
@@ -393,6 +397,7 @@ class LogSumExp(Primitive):
     kept from forward: exp(x - out) would lose digits, as float32 ``out = m + s`` at |x| = 1e4
     is rounded to 1e-3 (a 2e-4 relative error in the gradient).
     """
+    op_name = "logsumexp"
 
     @staticmethod
     def forward(ctx, x, axes, keepdims):
@@ -478,6 +483,8 @@ class BroadcastTo(Primitive):
 
 
 class GetItem(Primitive):
+    op_name = "getitem"
+
     @staticmethod
     def forward(ctx, x, index):
         ctx.shape, ctx.index = x.shape, index
