@@ -228,6 +228,9 @@ SMOOTH = [k for k, op in OPS.items() if op.smooth]
 # relu/clip/abs mask by multiplying (a nan upstream gradient stays nan where the mask is 0).
 # PyTorch: relu'(nan) = 1, abs'(nan) = 0, maximum/minimum give it to both sides, relu/clamp mask by selecting (0).
 NAN_KINKS = {"relu", "abs", "maximum", "minimum", "clip"}
+# var is composed from mean (x - mean(x)), so an inf input makes the mean path's gradient nan for every element;
+# PyTorch's fused var backward, 2 (x - mean) / n, drops that path (it sums to zero when finite) and leaves -inf there.
+NAN_COMPOSITES = {"var"}
 
 
 @dataclass
@@ -397,7 +400,8 @@ def test_random_graph_matches_pytorch(prog: Program, seed: int) -> None:
 
 
 @needs_torch
-@given(prog=programs([k for k in OPS if k not in NAN_KINKS], special=True), seed=st.integers(0, 2**16))
+@given(prog=programs([k for k in OPS if k not in NAN_KINKS | NAN_COMPOSITES], special=True),
+       seed=st.integers(0, 2**16))
 def test_random_graph_with_nan_and_inf_matches_pytorch(prog: Program, seed: int) -> None:
     """nan and +-inf inputs: the same nan/inf pattern as PyTorch in values and gradients."""
     _compare_with_torch(prog, seed)
