@@ -91,7 +91,9 @@ class Node:
         return Tensor._const(a) if isinstance(a, xp.ndarray) else a
 
     def release(self) -> None:
-        """Drop saved arrays after backward (``retain_graph=False``)."""
+        """Drop saved arrays after backward (``retain_graph=False``); releasing twice is a no-op."""
+        if self.released:
+            return
         for t, _ in self.saved_versions:
             t._savers -= 1
             if not t._savers:

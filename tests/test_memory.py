@@ -219,3 +219,24 @@ def test_100000_way_fan_in() -> None:
     z.backward()
     assert x.grad.numpy().tolist() == [n * (n - 1) / 2]  # exact in float64
     assert z.item() == 1.5 * n * (n - 1) / 2
+
+
+class _Blocks(ag.Function):
+    """Passes no gradient to its input."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * 1.0
+
+    @staticmethod
+    def backward(ctx, g):
+        return None
+
+
+def test_release_twice_keeps_saver_counts_consistent() -> None:
+    """A node released by one backward and reached without a gradient by another is released once."""
+    x = ag.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = x.exp()                      # saves its output: y._savers == 1
+    y.sum().backward()               # releases Exp
+    _Blocks.apply(y).sum().backward()  # reaches Exp with no gradient: must not release it again
+    assert y._savers == 0
