@@ -217,7 +217,11 @@ class Tensor:
     def __hash__(self) -> int:
         return id(self)
 
-    __iter__ = None  # set below: iterate over the first axis
+    def __iter__(self) -> Any:
+        """Iterate over the first axis, like an ndarray."""
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self._data)))
 
     # ---- operators: one-line delegations ---------------------------------------------
     def __add__(self, o: Any) -> Tensor: return _p.Add.apply(self, o)
@@ -282,14 +286,6 @@ class Tensor:
     def T(self) -> Tensor:
         return _ops.transpose(self)
 
-
-def _iter(self: Tensor) -> Any:
-    if self._data.ndim == 0:
-        raise TypeError("iteration over a 0-d tensor")
-    return (self[i] for i in range(len(self._data)))
-
-
-Tensor.__iter__ = _iter  # type: ignore[assignment]
 
 def _refs_to_data(t: Tensor) -> int:
     return sys.getrefcount(t._data)

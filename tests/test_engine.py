@@ -315,3 +315,10 @@ def test_op_errors_use_public_op_names():
         ag.tensor(np.ones((2, 3))).broadcast_to((4, 3))
     with pytest.raises(IndexError, match="getitem: "):
         ag.tensor(np.ones(3))[5]
+
+
+def test_iteration_over_first_axis():
+    rows = list(ag.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    assert [r.tolist() for r in rows] == [[1, 2], [3, 4]]
+    with pytest.raises(TypeError, match="0-d"):
+        iter(ag.tensor(1.0))
