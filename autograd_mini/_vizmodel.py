@@ -8,7 +8,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._backend import xp
-from .engine import grad_of, toposort
+from .anomaly import nonfinite
+from .engine import capture, store_grads, toposort
 from .tensor import Tensor
 
 __all__ = ["Grads", "Item", "capture_grads", "build", "collapse", "shape_str"]
@@ -55,25 +56,19 @@ def _graph(roots: Iterable[Tensor], max_nodes: int | None = None) -> tuple[list,
 def capture_grads(root: Tensor, gradient: Any = None, retain_graph: bool = False, accumulate: bool = True) -> Grads:
     """``root.backward()`` that also returns every intermediate tensor's gradient, for ``draw_graph(grads=...)``.
 
-    With ``accumulate`` (default) leaves' ``.grad`` are updated exactly as ``backward()`` would.
+    With ``accumulate`` (default) leaves' ``.grad`` are updated exactly as ``backward()`` would (the
+    engine's own ``store_grads``); without it every ``.grad`` is left exactly as it was.
     """
-    order, _, out = _graph([root])
+    order, _, _ = _graph([root])
     seen: dict[int, Tensor] = {id(root): root}
     for n in order:
         for t in n.inputs:
             if isinstance(t, Tensor):
                 seen.setdefault(id(t), t)
-    wanted = [t for t in seen.values() if t.requires_grad]
-    gs = grad_of(root, wanted, grad_outputs=gradient, retain_graph=retain_graph, allow_unused=True)
-    pairs = []
-    for t, g in zip(wanted, gs):
-        if g is None:
-            continue
-        a = xp.array(g._data)  # a copy: a pass-through gradient may alias another tensor's
-        pairs.append((t, a))
-        if accumulate and t.grad_fn is None:
-            t.grad = Tensor._wrap(a.copy() if t.grad is None else t.grad._data + a)
-    return Grads(pairs)
+    found = capture(root, [t for t in seen.values() if t.requires_grad], gradient, retain_graph)
+    if accumulate:
+        store_grads((t, g) for t, g in found if t.grad_fn is None)
+    return Grads((t, xp.array(g)) for t, g in found)  # copies: a pass-through gradient may alias another's
 
 
 class Item:
@@ -91,10 +86,9 @@ class Item:
 
 
 def _bad(a: Any) -> str | None:
-    """'NaN' or 'inf' if the array holds one, else None."""
-    if a is None or a.dtype.kind not in "fc" or xp.isfinite(a).all():
-        return None
-    return "NaN" if xp.isnan(a).any() else "inf"
+    """'NaN' or 'inf' (as labels spell them) if the array holds one, else None."""
+    kind = None if a is None else nonfinite(a)
+    return "NaN" if kind == "nan" else kind
 
 
 _DTYPES: dict = {}

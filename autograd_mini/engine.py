@@ -10,9 +10,9 @@ from ._backend import xp
 from .function import Function, Node
 from .grad_mode import set_grad_enabled, state
 from .ops._shape import sum_to
-from .tensor import Tensor, as_array, sync_version
+from .tensor import Tensor, as_array
 
-__all__ = ["toposort", "backward", "grad_of", "store_grads"]
+__all__ = ["toposort", "backward", "grad_of", "capture", "store_grads"]
 
 
 def toposort(roots: Iterable[Node]) -> list[Node]:
@@ -56,26 +56,21 @@ def _check(node: Node, grads: Any) -> tuple:
     if len(grads) != len(node.inputs):
         raise RuntimeError(
             f"backward of `{node.name}` returned {len(grads)} gradient(s) for {len(node.inputs)} input(s)")
-    for t, version in node.saved_versions:
-        if t._snapshot is not None:
-            sync_version(t)
-        if t._version != version:
-            _modified(node, t, version, "an input")
-    if node.out_saved:
-        out = node.out_ref()
-        if out is not None:
-            if out._snapshot is not None:
-                sync_version(out)
-            if out._version:
-                _modified(node, out, 0, "the output")
     return grads
 
 
-def _modified(node: Node, t: Tensor, version: int, which: str) -> None:
-    raise RuntimeError(
-        f"{which} of `{node.name}` (shape {t.shape}), saved for backward, was modified after the forward pass "
-        f"(version {version} -> {t._version}: in place, e.g. `x.data[...] = 0`, or by `x.data = ...`), so "
-        "the gradient would be wrong. Recompute the forward after changing it, or change a copy.")
+def _check_saved_inputs(node: Node) -> None:
+    """Refuse a backward whose saved input was given new data (``x.data = ...``) since forward: the
+    derivative would mix the old values it saved with the new ones the tensor holds."""
+    inputs = node.inputs
+    for a, r in zip(node.saved, node.roles):
+        if r >= 0 and isinstance(inputs[r], Tensor):
+            d = inputs[r]._data
+            if a is not d and (a.base is None or a.base is not (d if d.base is None else d.base)):
+                raise RuntimeError(
+                    f"input {r} of {node.where()} (shape {a.shape}), saved for backward, was given new data "
+                    "(`x.data = ...`) after the forward pass, so the gradient would be wrong. Recompute the "
+                    "forward after changing it.")
 
 
 def _fit(node: Node, i: int, g: Any, like: Tensor) -> Any:
@@ -121,6 +116,8 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
                 raise RuntimeError(
                     f"backward through `{node.name}` a second time: its saved values were freed after the first "
                     "backward. Pass retain_graph=True to the first backward() to keep them.")
+            if node.roles:
+                _check_saved_inputs(node)
             after = [h(node, g) for h in hooks] if hooks else ()
             if create_graph:
                 g_in = _graph_backward(node, g, outputs[node])
@@ -248,6 +245,12 @@ def backward(root: Tensor, gradient: Any = None, retain_graph: bool | None = Non
     """
     retain = create_graph if retain_graph is None else retain_graph
     store_grads(_run(root, gradient, retain, create_graph).values(), create_graph)
+
+
+def capture(root: Tensor, tensors: Sequence[Tensor], gradient: Any = None, retain_graph: bool = False) -> list:
+    """``(tensor, gradient array)`` for each of ``tensors`` (leaves or not) that the pass reached; nothing is
+    stored. ``store_grads`` of the leaves among them is exactly what ``backward()`` would store."""
+    return list(_run(root, gradient, retain_graph, False, capture=tensors).values())
 
 
 def grad_of(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Any = None, retain_graph: bool | None = None,

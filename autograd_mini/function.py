@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import itertools
 import re
-import weakref
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
 from ._backend import xp
 from .grad_mode import state
-from .tensor import Tensor, sync_version
+from .inplace import hold, let_go
+from .tensor import Tensor
 
 __all__ = ["Function", "Node"]
 
@@ -30,8 +31,7 @@ class Node:
     ``create_graph`` backward hand the op its inputs and output as graph-connected Tensors.
     """
 
-    __slots__ = ("fn", "inputs", "params", "needs_input_grad", "saved", "roles", "saved_versions", "seq",
-                 "out_ref", "out_saved", "scope", "trace", "released", "__dict__", "__weakref__")
+    __slots__ = ("fn", "inputs", "params", "needs_input_grad", "saved", "roles", "seq", "extra", "__weakref__")
 
     def __init__(self, fn: type[Function], inputs: tuple, params: dict, needs_input_grad: tuple = ()) -> None:
         self.fn = fn
@@ -39,14 +39,9 @@ class Node:
         self.params = params or _NO_PARAMS
         self.needs_input_grad = needs_input_grad
         self.saved = ()
-        self.roles = ()
-        self.saved_versions = ()
+        self.roles = ()                 # set by apply once forward has run; () once released
         self.seq = next(_creation_order)  # nodes are made after their inputs' nodes: a topological order
-        self.out_ref = None             # weak reference to the output, only when its array is saved
-        self.out_saved = False
-        self.scope = None
-        self.trace = None
-        self.released = False
+        self.extra = None               # optional: module scope and source line (``grad_mode.Extra``)
 
     @property
     def name(self) -> str:
@@ -60,7 +55,7 @@ class Node:
     def saved_tensors(self) -> tuple:
         """What forward saved. During a ``create_graph`` backward, inputs and the output come back as
         the graph's Tensors (so the derivative is differentiable again); constants stay as they are."""
-        if self.released:
+        if self.roles is None:
             raise RuntimeError(
                 f"backward through `{self.name}` a second time: its saved values were freed after "
                 "the first backward. Pass retain_graph=True to the first backward() to keep them.")
@@ -71,23 +66,44 @@ class Node:
         inputs = self.inputs
         return tuple(a if r == CONSTANT else out if r == OUTPUT else inputs[r] for a, r in zip(self.saved, self.roles))
 
+    @property
+    def scope(self) -> Any:
+        """The running modules when the op was recorded, innermost first (None outside modules)."""
+        return self.extra.scope if self.extra is not None else None
+
+    @property
+    def trace(self) -> str | None:
+        """``file:line`` of the user code that recorded the op (under ``capture_traces``/anomaly mode)."""
+        return self.extra.trace if self.extra is not None else None
+
+    @property
+    def module_name(self) -> str | None:
+        """The class name of the innermost module the op ran in, if any."""
+        scope = self.scope
+        return type(scope[0]).__name__ if scope else None
+
+    def where(self) -> str:
+        """The op's name, its module and its source line, for messages: "`Mul` in Linear at train.py:12"."""
+        mod, trace = self.module_name, self.trace
+        return f"`{self.name}`" + (f" in {mod}" if mod else "") + (f" at {trace}" if trace else "")
+
+    @property
+    def released(self) -> bool:
+        return self.roles is None
+
     def release(self) -> None:
         """Drop saved values after backward (``retain_graph=False``); releasing twice is a no-op."""
-        if self.released:
+        roles = self.roles
+        if roles is None:
             return
-        for t, _ in self.saved_versions:
-            t._savers -= 1
-            if not t._savers:
-                t._snapshot = None
-        if self.out_saved:
-            out = self.out_ref()
-            if out is not None:
-                out._savers -= 1
-                out._snapshot = None
+        if roles:
+            let_go(self.saved, roles)
         self.saved = ()
-        self.saved_versions = ()
-        self.released = True
-        self.__dict__.clear()
+        self.roles = None
+
+    def __del__(self) -> None:  # a graph dropped without backward gives its saved memory back too
+        if self.roles:
+            let_go(self.saved, self.roles)
 
     def __repr__(self) -> str:
         return f"<{self.name}Backward>"
@@ -132,6 +148,13 @@ class Function:
     def backward(ctx: Node, g: Any) -> Any:
         raise NotImplementedError
 
+    @staticmethod
+    def blocked(x: Any, params: Mapping[str, Any], tiny: float) -> tuple[str, Any, str] | None:
+        """Where this op passes no gradient to its first input ``x`` (the recorded array), for
+        ``explain_grad``: ``(kind, mask, why_when_all)``, or None for an op that always passes one.
+        Reads only the input and ``params``, which outlive backward."""
+        return None
+
     @classmethod
     def apply(cls, *inputs: Any, **params: Any) -> Tensor:
         """Run forward on the inputs' arrays and record the op if any input requires grad."""
@@ -163,6 +186,12 @@ class Function:
             out = cls.forward(ctx, *arrays, **params)
         except (ValueError, TypeError, IndexError) as e:
             raise _op_error(cls, e, arrays) from e
+        except AttributeError as e:
+            if getattr(e, "obj", None) is ctx:
+                raise AttributeError(
+                    f"{cls.__name__}.forward: ctx has no attribute storage ({e}); save what backward needs with "
+                    "ctx.save_for_backward(...) (arrays, shapes, anything) and read parameters from ctx.params") from e
+            raise
         result_array = out if type(out) is xp.ndarray else xp.asarray(out)
         if not record:
             return Tensor._wrap(result_array)
@@ -170,7 +199,7 @@ class Function:
         if ctx.saved:
             _record_roles(ctx, arrays, out, result)
         st = state
-        ctx.scope = st.scope
+        ctx.extra = st.extra
         if st.forward_hooks:
             for hook in st.forward_hooks:
                 hook(ctx, result_array)
@@ -206,23 +235,10 @@ def _record_roles(ctx: Node, arrays: list, out: Any, result: Tensor) -> None:
         else:
             roles.append(OUTPUT if a is out else CONSTANT)
     roles = tuple(roles)
-    ctx.roles = _ROLES.setdefault(roles, roles)
-    if OUTPUT in roles:
-        if out is not result._data:  # numpy gave a scalar for a 0-d result: save the array the output holds
-            ctx.saved = tuple(result._data if r == OUTPUT else a for a, r in zip(saved, roles))
-        result._savers = 1  # watch writes to the saved output (version 0 at save)
-        ctx.out_saved = True
-        ctx.out_ref = weakref.ref(result)
-    versions = []
-    for r in set(roles):
-        if r >= 0:
-            t = ctx.inputs[r]
-            if isinstance(t, Tensor):
-                if t._snapshot is not None:
-                    sync_version(t)  # its array was handed out earlier: count a write since
-                versions.append((t, t._version))
-                t._savers += 1
-    ctx.saved_versions = tuple(versions)
+    ctx.roles = roles = _ROLES.setdefault(roles, roles)
+    if OUTPUT in roles and out is not result._data:  # numpy gave a scalar for a 0-d result: save the output's array
+        ctx.saved = tuple(result._data if r == OUTPUT else a for a, r in zip(saved, roles))
+    hold(ctx.saved, roles)
 
 
 _creation_order = itertools.count()

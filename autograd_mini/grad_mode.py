@@ -7,15 +7,27 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "module_scope", "Extra"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Extra:
+    """What a recorded node may carry besides its op: the module ``scope`` it ran in (the running
+    modules, innermost first: ``(module, (parent, (...)))``) and the ``trace`` (``file:line``) that
+    made it. One instance is shared by every node recorded in one module call; traced nodes get
+    their own."""
+
+    __slots__ = ("scope", "trace")
+
+    def __init__(self, scope: Any = None, trace: str | None = None) -> None:
+        self.scope, self.trace = scope, trace
 
 
 class _State(threading.local):
     def __init__(self) -> None:
         self.enabled = True          # record ops?
-        self.scope = None            # running modules, innermost first: (module, (parent, (...)))
+        self.extra: Extra | None = None  # copied onto each recorded node (module scope); None outside modules
         self.forward_hooks = ()      # called as hook(node, out_array) for each recorded op
         self.capture_trace = False   # True while anomaly.capture_traces() has its file:line hook installed
         self.backward_hooks = ()     # anomaly mode: hook(node, g) -> check(grads_in), per backward step
@@ -64,3 +76,21 @@ class enable_grad(set_grad_enabled):
 
     def __init__(self) -> None:
         super().__init__(True)
+
+
+class module_scope:
+    """Context manager for ``nn.Module.__call__`` (or any layer system): ops recorded inside carry
+    ``module`` on their scope chain, which graph pictures, gradcheck and explain_grad group by."""
+
+    __slots__ = ("module", "prev")
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+
+    def __enter__(self) -> None:
+        st = state
+        self.prev = prev = st.extra
+        st.extra = Extra((self.module, prev.scope if prev is not None else None))
+
+    def __exit__(self, *exc: object) -> None:
+        state.extra = self.prev

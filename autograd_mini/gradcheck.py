@@ -116,6 +116,7 @@ def _check(run: Callable[[], Any], leaves: list, names: list, eps: float, atol: 
     notes = [f"output {k} is {o.dtype} even with float64 inputs: finite differences lose precision"
              for k, o in enumerate(outs) if o.dtype != np.float64]
     shapes = [o.shape for o in outs]
+    del outs  # its graph holds the leaves' arrays read-only; they are perturbed below
     full = sum(t.size for t in leaves) <= full_max and n_out <= full_max
     result = GradcheckResult(True, "full" if full else "vjp", notes=notes)
     us = [rng.standard_normal(s) for s in shapes]
@@ -254,8 +255,7 @@ def _localise(run_forward: Callable[[], Any], recheck: Callable[..., GradcheckRe
         if problems:
             shapes = [f"{tuple(np.shape(a))}" if isinstance(a, (Tensor, np.ndarray)) else type(a).__name__
                       for a in node.inputs]
-            module = type(node.scope[0]).__name__ if isinstance(node.scope, tuple) and node.scope else None
-            result.ops.append(OpReport(node.name, shapes, node.trace, module, problems))
+            result.ops.append(OpReport(node.name, shapes, node.trace, node.module_name, problems))
 
 
 def _finish(result: GradcheckResult, raise_exception: bool) -> GradcheckResult:
@@ -304,6 +304,7 @@ def _second(run: Callable[[], Any], leaves: list, names: list, seed: int = 0, **
     with enable_grad():
         outs = [o for o in _outputs(run()) if o.dtype.kind == "f" and o.requires_grad]
     us = [Tensor(rng.standard_normal(o.shape), requires_grad=True) for o in outs]
+    del outs  # its graph holds the leaves' arrays read-only; the check perturbs them
 
     def grads() -> tuple:
         total = None

@@ -5,7 +5,6 @@ Operators and methods are one-line delegations to the op table in ``ops``.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from ._backend import xp
@@ -47,14 +46,6 @@ def as_array(data: Any, dtype: Any = None) -> Any:
     return arr
 
 
-def sync_version(t: Tensor) -> None:
-    """Turn an in-place write through an array handed out by ``.data`` into a version bump."""
-    snap = t._snapshot
-    if snap is not None and snap.tobytes() != t._data.tobytes():
-        t._version += 1
-        t._snapshot = t._data.copy() if t._savers else None
-
-
 class Tensor:
     """An n-dimensional array that records the ops applied to it for ``backward()``.
 
@@ -63,8 +54,7 @@ class Tensor:
     tensor([2., 4.])
     """
 
-    __slots__ = ("_data", "grad", "_requires_grad", "grad_fn", "_version", "name", "_savers", "_snapshot",
-                 "__weakref__")
+    __slots__ = ("_data", "grad", "_requires_grad", "grad_fn", "name", "__weakref__")
     __array_ufunc__ = None  # make numpy defer to our reflected operators: ndarray * Tensor -> Tensor
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> None:
@@ -84,22 +74,16 @@ class Tensor:
         self.grad: Tensor | None = None
         self.grad_fn = node
         self._requires_grad = node is not None
-        self._version = 0
         self.name = name
-        self._savers = 0          # live recorded nodes that saved this tensor's array (see `data`)
-        self._snapshot = None     # copy taken when `.data` was handed out while saved
 
     # ---- data and flags -------------------------------------------------------------
     @property
     def data(self) -> Any:
-        """The underlying ndarray. Assigning to it (``p.data = ...``) is not recorded.
+        """The underlying ndarray (no copy). Assigning to it (``p.data = ...``) is not recorded.
 
-        While a recorded op holds this array for backward, the first read also keeps a copy, so
-        that an in-place write through the returned array (``x.data[...] = 0``) is detected at
-        backward (docs/reliability.md, "in-place rule").
+        While a recorded op holds this array for backward it is read-only (docs/reliability.md,
+        "The in-place rule"); assign a new array instead, or backward first.
         """
-        if self._savers and self._snapshot is None and _refs_to_data(self) > _OWN_REFS:
-            self._snapshot = self._data.copy()
         return self._data
 
     @data.setter
@@ -108,8 +92,6 @@ class Tensor:
         if arr.shape != self._data.shape and self.grad_fn is not None:
             raise ValueError(f"cannot assign data of shape {arr.shape} to a non-leaf tensor of shape {self.shape}")
         self._data = arr
-        self._version += 1
-        self._snapshot = None
 
     @property
     def requires_grad(self) -> bool:
@@ -159,7 +141,7 @@ class Tensor:
         return self._data.item()
 
     def numpy(self) -> Any:
-        return self.data  # through the getter: an exposed saved array is watched
+        return self._data
 
     def tolist(self) -> Any:
         return self._data.tolist()
@@ -271,15 +253,6 @@ class Tensor:
     def T(self) -> Tensor:
         return _ops.transpose(self)
 
-
-def _refs_to_data(t: Tensor) -> int:
-    return sys.getrefcount(t._data)
-
-
-# A node that saved the array holds a reference to it. The count of a dropped graph's nodes stays
-# raised (no finalizer: it would cost every op), so the getter also asks whether anything besides
-# the tensor holds the array; the baseline is measured, not assumed, for this interpreter.
-_OWN_REFS = _refs_to_data(Tensor._wrap(xp.zeros(1)))
 
 from . import ops as _ops  # noqa: E402  (ops import Tensor)
 from .ops import primitives as _p  # noqa: E402

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 import autograd_mini as ag
-from autograd_mini.factories import resolve_rng
 
 __all__ = ["DataLoader"]
 
@@ -43,7 +42,7 @@ class DataLoader:
             raise ValueError(f"DataLoader: X has {len(self.X)} samples (shape {self.X.shape}) but y has "
                              f"{len(self.y)} (shape {self.y.shape})")
         self.batch_size, self.shuffle, self.drop_last = int(batch_size), bool(shuffle), bool(drop_last)
-        self._rng = None if seed is None else resolve_rng(seed)
+        self._rng = None if seed is None else ag.get_generator(seed)
 
     def __len__(self) -> int:
         n, b = len(self.X), self.batch_size
@@ -51,7 +50,7 @@ class DataLoader:
 
     def __iter__(self) -> Iterator[Any]:
         n = len(self.X)
-        order = (self._rng or resolve_rng(None)).permutation(n) if self.shuffle else None
+        order = (self._rng or ag.get_generator(None)).permutation(n) if self.shuffle else None
         for k in range(len(self)):
             sl = slice(k * self.batch_size, (k + 1) * self.batch_size)
             idx = sl if order is None else order[sl]

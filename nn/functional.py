@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 import autograd_mini as ag
-from autograd_mini.factories import resolve_rng
 
 __all__ = [
     "linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", "log_softmax", "dropout", "flatten",
@@ -20,7 +19,6 @@ __all__ = [
     "binary_cross_entropy_with_logits", "SoftmaxCrossEntropy", "BinaryCrossEntropy",
 ]
 
-Seed = int | np.random.Generator | None
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -77,7 +75,7 @@ def flatten(x: Any, start_axis: int = 1) -> ag.Tensor:
     return _t(x).flatten(start_axis)
 
 
-def dropout(x: Any, p: float = 0.5, training: bool = True, seed: Seed = None) -> ag.Tensor:
+def dropout(x: Any, p: float = 0.5, training: bool = True, seed: ag.Seed = None) -> ag.Tensor:
     """Zero each element with probability ``p`` and scale the rest by ``1/(1-p)`` (inverted dropout).
 
     The identity when ``training`` is False or ``p == 0``. ``seed`` (int or Generator) draws the
@@ -90,7 +88,7 @@ def dropout(x: Any, p: float = 0.5, training: bool = True, seed: Seed = None) ->
         return x
     if p == 1.0:
         return x * np.zeros(x.shape, dtype=x.dtype)
-    keep = resolve_rng(seed).random(x.shape) >= p
+    keep = ag.get_generator(seed).random(x.shape) >= p
     return x * (keep * (1.0 / (1.0 - p))).astype(x.dtype)
 
 

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 import autograd_mini as ag
-from autograd_mini.grad_mode import state
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "StateDictError"]
 
@@ -103,14 +102,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        # Push this module on the thread-local scope chain: every recorded Node copies it, so
-        # graph tools can group ops by module.
-        prev = state.scope
-        state.scope = (self, prev)
-        try:
+        with ag.module_scope(self):  # recorded ops carry this module: graph tools group ops by module
             return self.forward(*args, **kwargs)
-        finally:
-            state.scope = prev
 
     # ---- traversal ------------------------------------------------------------------------
     def children(self) -> Iterator[Module]:

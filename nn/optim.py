@@ -1,7 +1,7 @@
 """Optimizers (SGD, Adam, AdamW: PyTorch's update formulas, step for step) and learning-rate schedules.
 
-Updates assign ``p.data = ...``: they are never recorded, and bump the parameter's version
-counter so a graph that saved the old value refuses a stale backward.
+Updates assign ``p.data = ...``: they are never recorded, and give the parameter a new array, so a graph that
+saved the old value keeps it intact (and refuses a stale backward) instead of blocking the update.
 """
 
 from __future__ import annotations

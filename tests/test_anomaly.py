@@ -50,7 +50,7 @@ class _Custom(ag.Function):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        ctx.save_for_backward(x.copy())  # a constant: saved inputs are read-only, this one a backward could change
         return x * 2
 
     @staticmethod

@@ -168,3 +168,111 @@ def test_custom_function_gets_second_derivatives_for_free():
     Softplus.apply(t).sum().backward()
     assert isinstance(t.grad.data, np.ndarray) and t.grad.grad_fn is None
     np.testing.assert_allclose(t.grad.data, s, rtol=1e-12)
+
+
+# case 4: in-place writes to saved memory, directly or through views, are refused at the write
+VIEWS = {
+    "reshape": lambda t: t.reshape(-1),
+    "transpose": lambda t: t.transpose(),
+    ".T": lambda t: t.T,
+    "basic indexing": lambda t: t[0],
+    "negative-step slice": lambda t: t[::-1],
+    "expand_dims": lambda t: t.expand_dims(0),
+    "squeeze": lambda t: t.reshape(1, 2, 2).squeeze(0),
+    "broadcast_to": lambda t: t.broadcast_to((3, 2, 2)),
+    "swapaxes": lambda t: t.swapaxes(0, 1),
+    "flatten": lambda t: t.flatten(),
+}
+
+
+def _w():
+    return ag.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=np.float64, requires_grad=True)
+
+
+def _refused(write):
+    with pytest.raises(ValueError, match="read-only"):
+        write()
+
+
+@pytest.mark.parametrize("view", list(VIEWS))
+def test_case4_write_through_a_view_of_a_saved_output_is_refused(view):
+    x = _w()
+    y = x.exp()                                  # Exp saves its output
+    _refused(lambda: VIEWS[view](y).data.__setitem__(Ellipsis, 0.0))
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.data, np.exp(x.data))  # never a wrong gradient
+
+
+@pytest.mark.parametrize("view", list(VIEWS))
+def test_case4_write_through_a_view_of_a_saved_input_is_refused(view):
+    w = _w()
+    loss = (w * w).sum()
+    _refused(lambda: VIEWS[view](w).data.__setitem__(Ellipsis, 100.0))
+    _refused(lambda: np.asarray(VIEWS[view](w)).__setitem__(Ellipsis, 100.0))
+    loss.backward()
+    np.testing.assert_allclose(w.grad.data, 2 * w.data)
+    w.data[0, 0] = 5.0                           # backward gave the memory back: writes work again
+    assert w.data[0, 0] == 5.0
+
+
+@pytest.mark.parametrize("view", list(VIEWS))
+def test_case4_a_view_made_before_the_save_is_refused_too(view):
+    w = _w()
+    v = VIEWS[view](w)                           # op-made views are read-only from the start
+    loss = (w * w).sum()
+    _refused(lambda: v.data.__setitem__(Ellipsis, 100.0))
+    loss.backward()
+    np.testing.assert_allclose(w.grad.data, 2 * w.data)
+
+
+@pytest.mark.parametrize("view", list(VIEWS))
+def test_case4_write_to_the_base_of_a_saved_view_is_refused(view):
+    w = _w()
+    v = VIEWS[view](w)
+    loss = (v * v).sum()                         # saves the view; its memory is w's
+    _refused(lambda: w.data.__setitem__((0, 0), 100.0))
+    _refused(lambda: w.data.T.__setitem__((0, 0), 100.0))   # numpy views of a held array are read-only
+    loss.backward()
+    assert np.isfinite(w.grad.data).all()
+    w.data[0, 0] = 7.0                           # and writable again after backward
+    assert w.data[0, 0] == 7.0
+
+
+def test_case4_the_issue_examples():
+    x = ag.tensor([1.0, 2.0], dtype=np.float64, requires_grad=True)
+    y = x.exp()
+    _refused(lambda: y.reshape(2, 1).data.__setitem__(Ellipsis, 0))
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.data, np.exp([1.0, 2.0]))
+    w = ag.tensor([[1.0, 2.0]], dtype=np.float64, requires_grad=True)
+    loss = (w * w).sum()
+    _refused(lambda: w.T.data.__setitem__((0, 0), 100))
+    loss.backward()
+    np.testing.assert_allclose(w.grad.data, [[2.0, 4.0]])
+
+
+def test_case4_the_array_a_tensor_was_made_from_is_held_too():
+    a = np.array([1.0, 2.0])
+    x = ag.tensor(a, requires_grad=True)         # shares a (no copy)
+    c = np.array([3.0, 4.0])
+    y = (x * c).sum()                            # c, a raw constant operand, is saved too
+    _refused(lambda: a.__setitem__(0, 9.0))
+    _refused(lambda: c.__setitem__(0, 9.0))
+    del y                                        # a graph dropped without backward gives both back
+    a[0], c[0] = 9.0, 9.0
+
+
+def test_case4_reassigning_data_is_refused_at_backward_naming_the_op():
+    x = ag.tensor([1.0, 2.0], dtype=np.float64, requires_grad=True)
+    y = (x.sin() * 2).sum()
+    x.data = np.array([0.0, 0.0])                # a new array: the saved one is intact
+    with pytest.raises(RuntimeError, match=r"input 0 of `Sin` \(shape \(2,\)\), saved for backward, was given"):
+        y.backward()
+
+
+def test_case4_an_abandoned_graph_leaves_no_read_only_memory():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    for _ in range(3):
+        (x.exp() * x).sum()                      # recorded and dropped at once
+    x.data[0] = 4.0
+    assert x.data[0] == 4.0

@@ -16,6 +16,7 @@ from typing import Any
 
 from .._backend import xp
 from ..function import Function
+from ..inplace import read_only_view
 from . import dual
 from ._shape import expand_reduced, sum_to
 
@@ -243,6 +244,11 @@ class Tanh(Primitive):
         out = ctx.saved_tensors[0]
         return g * (1 - out * out)
 
+    @staticmethod
+    def blocked(x, params, tiny):
+        return ("saturated tanh", 1 - xp.tanh(x) ** 2 < tiny,
+                f"derivative < {tiny:g} for all {x.size} inputs (|x| >= {xp.abs(x).min():.3g})")
+
 
 class Sigmoid(Primitive):
     """Stable for any input: exp only ever sees -|x|."""
@@ -259,6 +265,12 @@ class Sigmoid(Primitive):
         out = ctx.saved_tensors[0]
         return g * out * (1 - out)
 
+    @staticmethod
+    def blocked(x, params, tiny):
+        s = 1 / (1 + xp.exp(-xp.clip(x, -700, 700)))
+        return ("saturated sigmoid", s * (1 - s) < tiny,
+                f"derivative < {tiny:g} for all {x.size} inputs (|x| >= {xp.abs(x).min():.3g})")
+
 
 class Relu(Primitive):
     """relu'(0) = 0 (PyTorch's choice)."""
@@ -271,6 +283,10 @@ class Relu(Primitive):
 
     @staticmethod
     def backward(ctx, g): return g * (ctx.saved_tensors[0] > 0)  # a constant mask, in both modes
+
+    @staticmethod
+    def blocked(x, params, tiny):
+        return "dead relu", x <= 0, f"all {x.size} inputs are <= 0 (max {x.max():.3g})"
 
 
 class Clip(Primitive):
@@ -290,6 +306,16 @@ class Clip(Primitive):
         if hi is not None:
             g = g * (x <= hi)
         return g
+
+    @staticmethod
+    def blocked(x, params, tiny):
+        lo, hi = params.get("lo"), params.get("hi")
+        inside = xp.ones(x.shape, dtype=bool)
+        if lo is not None:
+            inside &= x >= lo
+        if hi is not None:
+            inside &= x <= hi
+        return "clip out of bounds", ~inside, f"all {x.size} inputs are outside [{lo}, {hi}]"
 
 
 class Maximum(Primitive):
@@ -439,7 +465,7 @@ class Reshape(Primitive):
     @staticmethod
     def forward(ctx, x, shape):
         ctx.save_for_backward(x.shape)
-        return x.reshape(shape)
+        return read_only_view(x.reshape(shape))
 
     @staticmethod
     def backward(ctx, g): return g.reshape(ctx.saved_tensors[0])
@@ -448,7 +474,7 @@ class Reshape(Primitive):
 class Transpose(Primitive):
     @staticmethod
     def forward(ctx, x, axes):
-        return x.transpose(axes)
+        return read_only_view(x.transpose(axes))
 
     @staticmethod
     def backward(ctx, g):
@@ -469,7 +495,7 @@ class GetItem(Primitive):
     @staticmethod
     def forward(ctx, x, index):
         ctx.save_for_backward(x.shape)
-        return x[index]
+        return read_only_view(x[index])
 
     @staticmethod
     def backward(ctx, g): return dual.scatter_add(g, ctx.params["index"], ctx.saved_tensors[0])
