@@ -159,15 +159,23 @@ class Linear(Primitive):
 
 
 # ---- elementwise functions ------------------------------------------------------------
-class Exp(Primitive):
-    @staticmethod
-    def forward(ctx, x):
-        out = xp.exp(x)
+class OfOutput(Primitive):
+    """``f(x)`` whose derivative is cheapest from the saved output: ``df(out)``."""
+
+    f = df = staticmethod(lambda x: x)
+
+    @classmethod
+    def forward(cls, ctx, x):
+        out = cls.f(x)
         ctx.save_for_backward(out)
         return out
 
-    @staticmethod
-    def backward(ctx, g): return g * ctx.saved_tensors[0]
+    @classmethod
+    def backward(cls, ctx, g): return g * cls.df(ctx.saved_tensors[0])
+
+
+class Exp(OfOutput):
+    f, df = staticmethod(xp.exp), staticmethod(lambda out: out)
 
 
 class Log(Primitive):
@@ -200,49 +208,35 @@ class Sqrt(Primitive):
             return g / (2 * ctx.saved_tensors[0])
 
 
-class Abs(Primitive):
+class Elementwise(Primitive):
+    """``f(x)`` whose derivative is a function of ``x``: ``df`` beside ``f`` is the whole entry."""
+
+    f = df = staticmethod(lambda x: x)
+
+    @classmethod
+    def forward(cls, ctx, x):
+        ctx.save_for_backward(x)
+        return cls.f(x)
+
+    @classmethod
+    def backward(cls, ctx, g): return g * cls.df(ctx.saved_tensors[0])
+
+
+class Abs(Elementwise):
     """abs'(0) = 0 (PyTorch's choice)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return xp.abs(x)
-
-    @staticmethod
-    def backward(ctx, g): return g * dual.sign(ctx.saved_tensors[0])
+    f, df = staticmethod(xp.abs), staticmethod(dual.sign)
 
 
-class Sin(Primitive):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return xp.sin(x)
-
-    @staticmethod
-    def backward(ctx, g): return g * dual.cos(ctx.saved_tensors[0])
+class Sin(Elementwise):
+    f, df = staticmethod(xp.sin), staticmethod(dual.cos)
 
 
-class Cos(Primitive):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return xp.cos(x)
-
-    @staticmethod
-    def backward(ctx, g): return -g * dual.sin(ctx.saved_tensors[0])
+class Cos(Elementwise):
+    f, df = staticmethod(xp.cos), staticmethod(lambda x: -dual.sin(x))
 
 
-class Tanh(Primitive):
-    @staticmethod
-    def forward(ctx, x):
-        out = xp.tanh(x)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        out = ctx.saved_tensors[0]
-        return g * (1 - out * out)
+class Tanh(OfOutput):
+    f, df = staticmethod(xp.tanh), staticmethod(lambda out: 1 - out * out)
 
     @staticmethod
     def blocked(x, params, tiny):
@@ -250,24 +244,18 @@ class Tanh(Primitive):
                 f"derivative < {tiny:g} for all {x.size} inputs (|x| >= {xp.abs(x).min():.3g})")
 
 
-class Sigmoid(Primitive):
+def _sigmoid(x: Any) -> Any:
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class Sigmoid(OfOutput):
     """Stable for any input: exp only ever sees -|x|."""
-
-    @staticmethod
-    def forward(ctx, x):
-        e = xp.exp(-xp.abs(x))
-        out = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        out = ctx.saved_tensors[0]
-        return g * out * (1 - out)
+    f, df = staticmethod(_sigmoid), staticmethod(lambda out: out * (1 - out))
 
     @staticmethod
     def blocked(x, params, tiny):
-        s = 1 / (1 + xp.exp(-xp.clip(x, -700, 700)))
+        s = _sigmoid(x)
         return ("saturated sigmoid", s * (1 - s) < tiny,
                 f"derivative < {tiny:g} for all {x.size} inputs (|x| >= {xp.abs(x).min():.3g})")
 
