@@ -159,7 +159,7 @@ class Linear(Primitive):
 
 
 # ---- elementwise functions ------------------------------------------------------------
-class OfOutput(Primitive):
+class _OfOutput(Primitive):
     """``f(x)`` whose derivative is cheapest from the saved output: ``df(out)``."""
 
     f = df = staticmethod(lambda x: x)
@@ -174,7 +174,7 @@ class OfOutput(Primitive):
     def backward(cls, ctx, g): return g * cls.df(ctx.saved_tensors[0])
 
 
-class Exp(OfOutput):
+class Exp(_OfOutput):
     f, df = staticmethod(xp.exp), staticmethod(lambda out: out)
 
 
@@ -208,7 +208,7 @@ class Sqrt(Primitive):
             return g / (2 * ctx.saved_tensors[0])
 
 
-class Elementwise(Primitive):
+class _Elementwise(Primitive):
     """``f(x)`` whose derivative is a function of ``x``: ``df`` beside ``f`` is the whole entry."""
 
     f = df = staticmethod(lambda x: x)
@@ -222,20 +222,20 @@ class Elementwise(Primitive):
     def backward(cls, ctx, g): return g * cls.df(ctx.saved_tensors[0])
 
 
-class Abs(Elementwise):
+class Abs(_Elementwise):
     """abs'(0) = 0 (PyTorch's choice)."""
     f, df = staticmethod(xp.abs), staticmethod(dual.sign)
 
 
-class Sin(Elementwise):
+class Sin(_Elementwise):
     f, df = staticmethod(xp.sin), staticmethod(dual.cos)
 
 
-class Cos(Elementwise):
+class Cos(_Elementwise):
     f, df = staticmethod(xp.cos), staticmethod(lambda x: -dual.sin(x))
 
 
-class Tanh(OfOutput):
+class Tanh(_OfOutput):
     f, df = staticmethod(xp.tanh), staticmethod(lambda out: 1 - out * out)
 
     @staticmethod
@@ -249,7 +249,7 @@ def _sigmoid(x: Any) -> Any:
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
-class Sigmoid(OfOutput):
+class Sigmoid(_OfOutput):
     """Stable for any input: exp only ever sees -|x|."""
     f, df = staticmethod(_sigmoid), staticmethod(lambda out: out * (1 - out))
 
