@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from nn_fd import float64
 
 import autograd_mini as ag
 import nn
 import nn.functional as F
+from tests._fd import float64
 
 
 def _composed_ce(x, y, reduction):
