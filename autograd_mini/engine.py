@@ -52,7 +52,8 @@ def _root_gradient(root: Tensor, gradient: Any, create_graph: bool) -> Any:
 
 
 def _check(node: Node, grads: Any) -> tuple:
-    grads = grads if isinstance(grads, tuple) else tuple(grads) if isinstance(grads, list) else (grads,)
+    if type(grads) is not tuple:
+        grads = tuple(grads) if isinstance(grads, list) else (grads,)
     if len(grads) != len(node.inputs):
         raise RuntimeError(
             f"backward of `{node.name}` returned {len(grads)} gradient(s) for {len(node.inputs)} input(s)")
@@ -112,11 +113,11 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
                 if not retain_graph:
                     node.release()
                 continue
-            if node.released:
+            if node.roles is None:
                 raise RuntimeError(
                     f"backward through `{node.name}` a second time: its saved values were freed after the first "
                     "backward. Pass retain_graph=True to the first backward() to keep them.")
-            if node.roles:
+            if node.roles:  # something saved: were saved inputs given new data since?
                 _check_saved_inputs(node)
             after = [h(node, g) for h in hooks] if hooks else ()
             if create_graph:

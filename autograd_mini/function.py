@@ -15,7 +15,7 @@ from typing import Any
 
 from ._backend import xp
 from .grad_mode import state
-from .inplace import hold, let_go
+from .inplace import hold, let_go, seal
 from .tensor import Tensor
 
 __all__ = ["Function", "Node"]
@@ -39,9 +39,9 @@ class Node:
         self.params = params or _NO_PARAMS
         self.needs_input_grad = needs_input_grad
         self.saved = ()
-        self.roles = ()                 # set by apply once forward has run; () once released
+        self.roles = ()                 # set by apply once forward has run; None once released
         self.seq = next(_creation_order)  # nodes are made after their inputs' nodes: a topological order
-        self.extra = None               # optional: module scope and source line (``grad_mode.Extra``)
+        self.extra = state.extra        # optional: module scope and source line (``grad_mode.Extra``)
 
     @property
     def name(self) -> str:
@@ -97,13 +97,13 @@ class Node:
         if roles is None:
             return
         if roles:
-            let_go(self.saved, roles)
+            let_go(self.saved, roles, self.inputs)
         self.saved = ()
         self.roles = None
 
     def __del__(self) -> None:  # a graph dropped without backward gives its saved memory back too
         if self.roles:
-            let_go(self.saved, self.roles)
+            let_go(self.saved, self.roles, self.inputs)
 
     def __repr__(self) -> str:
         return f"<{self.name}Backward>"
@@ -159,51 +159,64 @@ class Function:
     def apply(cls, *inputs: Any, **params: Any) -> Tensor:
         """Run forward on the inputs' arrays and record the op if any input requires grad."""
         arrays = []
-        need = []
-        grad_on = state.enabled
+        record = False
         lists = False
         for x in inputs:
             if isinstance(x, Tensor):
                 arrays.append(x._data)
-                need.append(grad_on and x._requires_grad)
+                if x._requires_grad:
+                    record = True
             elif isinstance(x, (list, tuple)):
                 arrays.append(_constant_array(cls, x))
-                need.append(False)
                 lists = True
             else:
                 arrays.append(x)
-                need.append(False)
         if lists:  # the node keeps the arrays made from them, which is what backward will see
             inputs = tuple(a if isinstance(x, (list, tuple)) else x for x, a in zip(inputs, arrays))
-        need = tuple(need)
-        record = True in need
-        if record:
-            need = _NEEDS.setdefault(need, need)  # one shared tuple per pattern: 72 bytes less per node
-            if len(arrays) > 1:
-                _distinct(inputs, arrays)
+        if not (record and state.enabled):
+            out = _forward(cls, _UNRECORDED, arrays, params)
+            return Tensor._wrap(out if type(out) is xp.ndarray else xp.asarray(out))
+        need = tuple([isinstance(x, Tensor) and x._requires_grad for x in inputs])
+        need = _NEEDS.setdefault(need, need)  # one shared tuple per pattern: 72 bytes less per node
+        if len(arrays) > 1:
+            _distinct(inputs, arrays)
         ctx = Node(cls, inputs, params, need)
-        try:
-            out = cls.forward(ctx, *arrays, **params)
-        except (ValueError, TypeError, IndexError) as e:
-            raise _op_error(cls, e, arrays) from e
-        except AttributeError as e:
-            if getattr(e, "obj", None) is ctx:
-                raise AttributeError(
-                    f"{cls.__name__}.forward: ctx has no attribute storage ({e}); save what backward needs with "
-                    "ctx.save_for_backward(...) (arrays, shapes, anything) and read parameters from ctx.params") from e
-            raise
-        result_array = out if type(out) is xp.ndarray else xp.asarray(out)
-        if not record:
-            return Tensor._wrap(result_array)
-        result = Tensor._wrap(result_array, ctx)
+        out = _forward(cls, ctx, arrays, params)
+        result = Tensor._wrap(seal(out if type(out) is xp.ndarray else xp.asarray(out), arrays), ctx)
         if ctx.saved:
             _record_roles(ctx, arrays, out, result)
-        st = state
-        ctx.extra = st.extra
-        if st.forward_hooks:
-            for hook in st.forward_hooks:
-                hook(ctx, result_array)
+        hooks = state.forward_hooks
+        if hooks:
+            for hook in hooks:
+                hook(ctx, result._data)
         return result
+
+
+class _Unrecorded:
+    """The ``ctx`` of an op that is not recorded (no_grad, or no input requires grad): it keeps nothing."""
+
+    __slots__ = ()
+    needs_input_grad = ()
+    params = MappingProxyType({})
+
+    def save_for_backward(self, *values: Any) -> None:
+        pass
+
+
+_UNRECORDED = _Unrecorded()
+
+
+def _forward(cls: type[Function], ctx: Any, arrays: list, params: dict) -> Any:
+    try:
+        return cls.forward(ctx, *arrays, **params)
+    except (ValueError, TypeError, IndexError) as e:
+        raise _op_error(cls, e, arrays) from e
+    except AttributeError as e:
+        if getattr(e, "obj", None) is ctx:
+            raise AttributeError(
+                f"{cls.__name__}.forward: ctx has no attribute storage ({e}); save what backward needs with "
+                "ctx.save_for_backward(...) (arrays, shapes, anything) and read parameters from ctx.params") from e
+        raise
 
 
 def _distinct(inputs: tuple, arrays: list) -> None:
@@ -224,21 +237,26 @@ def _distinct(inputs: tuple, arrays: list) -> None:
 
 
 def _record_roles(ctx: Node, arrays: list, out: Any, result: Tensor) -> None:
-    """Name each saved value by what it is: input ``i``, the output, or a constant."""
+    """Name each saved value by what it is: input ``i``, the output, or a constant; then hold their memory."""
     saved = ctx.saved
     roles = []
     for a in saved:
-        for i, arr in enumerate(arrays):
+        if a is out:
+            roles.append(OUTPUT)
+            continue
+        i = 0
+        for arr in arrays:
             if a is arr:
                 roles.append(i)
                 break
+            i += 1
         else:
-            roles.append(OUTPUT if a is out else CONSTANT)
+            roles.append(CONSTANT)
     roles = tuple(roles)
     ctx.roles = roles = _ROLES.setdefault(roles, roles)
-    if OUTPUT in roles and out is not result._data:  # numpy gave a scalar for a 0-d result: save the output's array
-        ctx.saved = tuple(result._data if r == OUTPUT else a for a, r in zip(saved, roles))
-    hold(ctx.saved, roles)
+    if OUTPUT in roles and out is not result._data:  # a 0-d result numpy gave as a scalar: save the output's array
+        ctx.saved = saved = tuple(result._data if r == OUTPUT else a for a, r in zip(saved, roles))
+    hold(saved, roles, ctx.inputs)
 
 
 _creation_order = itertools.count()

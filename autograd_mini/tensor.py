@@ -12,6 +12,16 @@ from ._backend import xp
 __all__ = ["Tensor", "get_default_dtype", "set_default_dtype"]
 
 _default_dtype = xp.dtype(xp.float32)
+_new = object.__new__
+
+
+def _fill(t: Tensor, data: Any, node: Any, name: str | None) -> None:
+    """The one place a Tensor's fields are set (``__init__`` for users, ``_wrap`` for the engine)."""
+    t._data = data
+    t.grad = None
+    t.grad_fn = node
+    t._requires_grad = node is not None
+    t.name = name
 
 
 def get_default_dtype() -> Any:
@@ -58,23 +68,16 @@ class Tensor:
     __array_ufunc__ = None  # make numpy defer to our reflected operators: ndarray * Tensor -> Tensor
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> None:
-        self._set(as_array(data, dtype), None, name)
+        _fill(self, as_array(data, dtype), None, name)
         if requires_grad:
             self.requires_grad_(True)
 
     @classmethod
     def _wrap(cls, data: Any, node: Any = None) -> Tensor:
         """A Tensor around a trusted ndarray: a constant, or an op's output when ``node`` is its Node."""
-        t = cls.__new__(cls)
-        t._set(data, node, None)
+        t = _new(cls)
+        _fill(t, data, node, None)
         return t
-
-    def _set(self, data: Any, node: Any, name: str | None) -> None:  # the one place a Tensor's fields are made
-        self._data = data
-        self.grad: Tensor | None = None
-        self.grad_fn = node
-        self._requires_grad = node is not None
-        self.name = name
 
     # ---- data and flags -------------------------------------------------------------
     @property

@@ -236,8 +236,11 @@ class _Blocks(ag.Function):
 def test_release_twice_keeps_saver_counts_consistent() -> None:
     """A node released by one backward and reached without a gradient by another is released once."""
     x = ag.tensor(np.array([1.0, 2.0]), requires_grad=True)
-    y = x.exp()                      # saves its output: holds(y.data) == 1
-    assert holds(y.data) == 1
-    y.sum().backward()               # releases Exp
-    _Blocks.apply(y).sum().backward()  # reaches Exp with no gradient: must not release it again
-    assert holds(y.data) == 0 and y.data.flags.writeable
+    y = x * 2.0                      # Mul holds x's array
+    z = x * 3.0                      # and so does a second, live graph
+    assert holds(x.data) == 2 and not y.data.flags.writeable  # an op's output is read-only for good
+    y.sum().backward()               # releases the first Mul
+    _Blocks.apply(y).sum().backward()  # reaches it with no gradient: must not release it again
+    assert holds(x.data) == 1 and not x.data.flags.writeable
+    del z
+    assert holds(x.data) == 0 and x.data.flags.writeable
