@@ -25,6 +25,10 @@ class AgLib:
     logsumexp = staticmethod(lambda x: ag.logsumexp(x))
     detach = staticmethod(lambda x: x.detach())
     raw = staticmethod(lambda x: x.data)  # the ndarray itself: an alias that carries no graph
+    flip = staticmethod(lambda x: x[::-1])
+    cat = staticmethod(lambda xs: ag.concatenate(xs))
+    where = staticmethod(lambda c, a, b: ag.where(c.data > 0, a, b))
+    maximum = staticmethod(ag.maximum)
 
 
 class FrozenLib(AgLib):
@@ -54,6 +58,10 @@ class TorchLib:
         logsumexp = staticmethod(lambda x: torch.logsumexp(x, dim=tuple(range(x.ndim))))
         detach = staticmethod(lambda x: x.detach())
         raw = staticmethod(lambda x: x.detach())
+        flip = staticmethod(lambda x: x.flip(0))
+        cat = staticmethod(lambda xs: torch.cat(xs))
+        where = staticmethod(lambda c, a, b: torch.where(c > 0, a, b))
+        maximum = staticmethod(lambda a, b: torch.maximum(a, torch.as_tensor(b, dtype=a.dtype)))
 
 
 # case 1: 0-d intermediates (full reductions, x[0]) whose op saved its output or input
@@ -77,7 +85,18 @@ ALIASED = {
     "x.detach() / x": (lambda x, m: (m.detach(x) / x).sum(), [1.0, 2.0]),
     "0-d alias: s * s.detach()": (lambda x, m: x.sum() * m.detach(x.sum()) * x[0], [0.5, 1.5]),
 }
-CASES = {**ZERO_D, **ALIASED}
+# found attacking the contract: views of the same leaf, joins with a detached copy, size 0
+ADVERSARIAL = {
+    "x * x.T": (lambda x, m: (x.reshape(2, 2) * x.reshape(2, 2).T).sum() ** 2, [0.5, -1.0, 2.0, 0.3]),
+    "x * flip(x)": (lambda x, m: m.exp(x * m.flip(x)).sum(), [0.5, -1.0, 0.2]),
+    "concat(x, x.detach())": (lambda x, m: (m.cat([x, m.detach(x)]) ** 3).sum(), [0.5, -1.0]),
+    "where(x, x.detach())": (lambda x, m: (m.where(x, x * x, m.detach(x) ** 3)).sum() * x.sum(), [0.5, -1.0]),
+    "0-d x[0] * x[0]": (lambda x, m: m.exp(x[0] * x[0]) * x[1], [0.5, -1.0]),
+    "maximum of a 0-d sum": (lambda x, m: m.maximum(x.sum() * x.sum(), 0.1) * x[0], [0.5, 1.0]),
+    "x * x * x (one tensor thrice)": (lambda x, m: (x * x * x).sum(), [0.5, -1.0]),
+    "size 0": (lambda x, m: (x * x).sum() + (x[:0] * x[:0]).sum(), [0.5, -1.0]),
+}
+CASES = {**ZERO_D, **ALIASED, **ADVERSARIAL}
 
 
 def torch_hessian(f, x):
@@ -276,3 +295,40 @@ def test_case4_an_abandoned_graph_leaves_no_read_only_memory():
         (x.exp() * x).sum()                      # recorded and dropped at once
     x.data[0] = 4.0
     assert x.data[0] == 4.0
+
+
+def test_size_0_tensors_second_order():
+    x = ag.tensor(np.zeros((0, 3)), requires_grad=True)
+    (g,) = ag.grad_of((x * x).sum(), [x], create_graph=True)
+    assert g.shape == (0, 3)
+    (h,) = ag.grad_of(g.sum(), [x], allow_unused=True)
+    assert h is None or h.shape == (0, 3)
+
+
+@pytest.mark.parametrize("how", ["numpy()", "np.asarray", "original array", "detach().data", "data.T view"])
+def test_every_route_to_a_saved_leaf_array_is_refused(how):
+    a = np.array([[1.0, 2.0], [3.0, 4.0]])
+    x = ag.tensor(a, requires_grad=True)
+    y = (x.sin() * 2).sum()
+    route = {"numpy()": lambda: x.numpy(), "np.asarray": lambda: np.asarray(x), "original array": lambda: a,
+             "detach().data": lambda: x.detach().data, "data.T view": lambda: x.data.T}[how]
+    _refused(lambda: route().__setitem__((0, 0), 9.0))
+    y.backward()
+    np.testing.assert_allclose(x.grad.data, 2 * np.cos(a))
+
+
+def test_retain_graph_keeps_the_hold_until_the_last_backward():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    _refused(lambda: x.data.__setitem__(0, 5.0))
+    y.backward()
+    x.data[0] = 5.0
+
+
+def test_a_create_graph_gradient_holds_its_leaf_until_dropped():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    (x * x * x).sum().backward(create_graph=True)  # x.grad = 3x^2 carries a graph that saved x
+    _refused(lambda: x.data.__setitem__(0, 5.0))
+    x.grad = None
+    x.data[0] = 5.0
