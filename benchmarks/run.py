@@ -304,7 +304,11 @@ def bench_mlp(torch, smoke: bool) -> dict:
 
 
 # ---- 4. deep chain (subprocess worker) --------------------------------------------------
-def worker_deep_chain(n: int) -> dict:
+def worker_deep_chain(n: int, gc_off: bool = False) -> dict:
+    """``gc_off``: the same run with the cyclic collector disabled in this subprocess, as evidence of what the
+    collector's passes over the live graph cost (the library never changes gc settings)."""
+    if gc_off:
+        gc.disable()
     w = np.float32(1.0000001)
     x = ag.Tensor(np.ones(16, np.float32), requires_grad=True)
     y = x
@@ -336,7 +340,8 @@ def bench_deep_chain(smoke: bool) -> dict:
     ns = (2_000, 20_000) if smoke else (100_000, 1_000_000)
     runs = {str(n): _subprocess("deep_chain", {"n": n}) for n in ns}
     small, big = (runs[str(n)] for n in ns)
-    return {"runs": runs, "scale": ns[1] // ns[0],
+    no_gc = {str(n): _subprocess("deep_chain", {"n": n, "gc_off": True}) for n in ns}
+    return {"runs": runs, "no_gc": no_gc, "scale": ns[1] // ns[0],
             "backward_time_ratio": big["backward_s"] / small["backward_s"],
             "total_time_ratio": (big["forward_s"] + big["backward_s"]) / (small["forward_s"] + small["backward_s"])}
 
@@ -429,8 +434,11 @@ def report(res: dict) -> str:
                      f"{_fmt(p['autograd-mini'])} | {_fmt(p.get('torch'))} | "
                      f"ag/torch {ratio:.2f} | {tg.get('per_op', '-')} |" if ratio else
                      f"| per-op fwd+bwd (µs/op) | - | {_fmt(p['autograd-mini'])} | - | - | - |")
+        us = {k: v["median"] for k, v in p.items()}
+        ng = f"ag/numpy {us['autograd-mini no_grad'] / us['numpy']:.2f}" + (
+            f", ag/torch {us['autograd-mini no_grad'] / us['torch no_grad']:.2f}" if "torch no_grad" in us else "")
         lines.append(f"| per-op forward, no_grad (µs/op) | {_fmt(p['numpy'])} | {_fmt(p['autograd-mini no_grad'])} | "
-                     f"{_fmt(p.get('torch no_grad'))} | | |")
+                     f"{_fmt(p.get('torch no_grad'))} | {ng} | {tg.get('no_grad', '-')} |")
     for batch, r in res.get("mlp", {}).items():
         ms = r["ms"]
         ratios = f"ag/numpy {r['ratio_ag_numpy']:.2f}"
@@ -445,8 +453,10 @@ def report(res: dict) -> str:
     if "deep_chain" in res:
         d = res["deep_chain"]
         for n, run in d["runs"].items():
+            off = d.get("no_gc", {}).get(n)
+            evidence = f"gc disabled (evidence only): {off['forward_s']:.2f} / {off['backward_s']:.2f} s" if off else ""
             lines.append(f"| chain of {int(n):,} muls: fwd / bwd (s), peak bytes/op | | {run['forward_s']:.2f} / "
-                         f"{run['backward_s']:.2f} s, {run['peak_bytes_per_op']:.0f} B/op | | | |")
+                         f"{run['backward_s']:.2f} s, {run['peak_bytes_per_op']:.0f} B/op | | {evidence} | |")
         lines.append(f"| chain linearity ({d['scale']}x ops) | | backward x{d['backward_time_ratio']:.1f}, "
                      f"fwd+bwd x{d['total_time_ratio']:.1f} | | | {tg.get('deep_chain', '-')} |")
     for key, mem in res.get("memory", {}).items():
@@ -469,10 +479,15 @@ def evaluate_targets(res: dict) -> dict:
     if "per_op" in res and "ratio_ag_torch" in res["per_op"]:
         ratio = res["per_op"]["ratio_ag_torch"]
         t["per_op"] = mark(ratio <= 0.8, f"<= 0.8x torch ({ratio:.2f})")
+    if "per_op" in res:
+        us = {k: v["median"] for k, v in res["per_op"]["us_per_op"].items()}
+        ng = us["autograd-mini no_grad"]
+        ok = ng <= 2 * us["numpy"] and ("torch no_grad" not in us or ng < us["torch no_grad"])
+        t["no_grad"] = mark(ok, f"<= 2x numpy ({ng / us['numpy']:.2f}) and below torch's no_grad")
     mlp = res.get("mlp", {})
     if "512" in mlp:
         ratio = mlp["512"]["ratio_ag_numpy"]
-        t["mlp_512"] = mark(ratio <= 1.15, f"<= 1.15x numpy ({ratio:.2f})")
+        t["mlp_512"] = mark(ratio <= 1.15, f"<= 1.15x numpy ({ratio:.2f}); #11: no slower than 1.04x before")
     if "32" in mlp:
         r = mlp["32"]
         t["mlp_32_numpy"] = mark(r["ratio_ag_numpy"] <= 1.6, f"<= 1.6x numpy ({r['ratio_ag_numpy']:.2f})")
@@ -481,8 +496,11 @@ def evaluate_targets(res: dict) -> dict:
     if "deep_chain" in res:
         d = res["deep_chain"]
         big = d["runs"][max(d["runs"], key=int)]
-        ok = d["backward_time_ratio"] <= 1.2 * d["scale"] and big["peak_bytes_per_op"] <= 1024 and big["grad_ok"]
-        t["deep_chain"] = mark(ok, "10x ops <= 12x time, <= 1 KB/op")
+        total = big["forward_s"] + big["backward_s"]
+        ok = (d["total_time_ratio"] <= 1.2 * d["scale"] and big["peak_bytes_per_op"] <= 500 and total <= 4.0
+              and big["grad_ok"])
+        t["deep_chain"] = mark(ok, f"1M ops fwd+bwd <= 4 s ({total:.1f}), <= 500 B/op "
+                                   f"({big['peak_bytes_per_op']:.0f}), 10x ops <= 12x time")
     for key, mem in res.get("memory", {}).items():
         a, n = mem["autograd-mini"], mem["numpy"]
         # "no growth": under a page per step (RSS moves in pages; allocator noise is not a leak)
