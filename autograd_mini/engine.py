@@ -65,13 +65,15 @@ def _check_saved_inputs(node: Node) -> None:
     derivative would mix the old values it saved with the new ones the tensor holds."""
     inputs = node.inputs
     for a, r in zip(node.saved, node.roles):
-        if r >= 0 and isinstance(inputs[r], Tensor):
-            d = inputs[r]._data
-            if a is not d and (a.base is None or a.base is not (d if d.base is None else d.base)):
-                raise RuntimeError(
-                    f"input {r} of {node.where()} (shape {a.shape}), saved for backward, was given new data "
-                    "(`x.data = ...`) after the forward pass, so the gradient would be wrong. Recompute the "
-                    "forward after changing it.")
+        if r >= 0:
+            t = inputs[r]
+            if isinstance(t, Tensor) and t._data is not a:
+                d = t._data
+                if a.base is None or a.base is not (d if d.base is None else d.base):
+                    raise RuntimeError(
+                        f"input {r} of {node.where()} (shape {a.shape}), saved for backward, was given new data "
+                        "(`x.data = ...`) after the forward pass, so the gradient would be wrong. Recompute the "
+                        "forward after changing it.")
 
 
 def _fit(node: Node, i: int, g: Any, like: Tensor) -> Any:

@@ -31,7 +31,8 @@ class Node:
     ``create_graph`` backward hand the op its inputs and output as graph-connected Tensors.
     """
 
-    __slots__ = ("fn", "inputs", "params", "needs_input_grad", "saved", "roles", "seq", "extra", "__weakref__")
+    __slots__ = ("fn", "inputs", "params", "needs_input_grad", "saved", "roles", "held", "seq", "extra",
+                 "__weakref__")
 
     def __init__(self, fn: type[Function], inputs: tuple, params: dict, needs_input_grad: tuple = ()) -> None:
         self.fn = fn
@@ -40,6 +41,7 @@ class Node:
         self.needs_input_grad = needs_input_grad
         self.saved = ()
         self.roles = ()                 # set by apply once forward has run; None once released
+        self.held = ()                  # arrays kept read-only for this node (``inplace.hold``)
         self.seq = next(_creation_order)  # nodes are made after their inputs' nodes: a topological order
         self.extra = state.extra        # optional: module scope and source line (``grad_mode.Extra``)
 
@@ -96,14 +98,15 @@ class Node:
         roles = self.roles
         if roles is None:
             return
-        if roles:
-            let_go(self.saved, roles, self.inputs)
+        if self.held:
+            let_go(self.held)
+            self.held = ()
         self.saved = ()
         self.roles = None
 
     def __del__(self) -> None:  # a graph dropped without backward gives its saved memory back too
-        if self.roles:
-            let_go(self.saved, self.roles, self.inputs)
+        if self.held:
+            let_go(self.held)
 
     def __repr__(self) -> str:
         return f"<{self.name}Backward>"
@@ -256,7 +259,7 @@ def _record_roles(ctx: Node, arrays: list, out: Any, result: Tensor) -> None:
     ctx.roles = roles = _ROLES.setdefault(roles, roles)
     if OUTPUT in roles and out is not result._data:  # a 0-d result numpy gave as a scalar: save the output's array
         ctx.saved = saved = tuple(result._data if r == OUTPUT else a for a, r in zip(saved, roles))
-    hold(saved, roles, ctx.inputs)
+    ctx.held = hold(saved, roles, ctx.inputs)
 
 
 _creation_order = itertools.count()

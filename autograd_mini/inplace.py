@@ -31,13 +31,16 @@ _ndarray = xp.ndarray
 _count: dict[int, int] = {}  # id(array) -> how many saved references of live nodes keep it read-only
 
 
-def _hold(x: Any, count: dict) -> None:
+def _hold(x: Any, count: dict) -> bool:
     n = count.get(id(x))
     if n:
         count[id(x)] = n + 1
     elif x.flags.writeable:
         x.setflags(False)
         count[id(x)] = 1
+    else:
+        return False  # someone else's read-only array (or a sealed output): nothing to give back
+    return True
 
 
 def _let_go(x: Any, count: dict) -> None:
@@ -54,46 +57,28 @@ def _let_go(x: Any, count: dict) -> None:
         pass
 
 
-def _held(saved: tuple, roles: tuple, inputs: tuple) -> list:
-    """The arrays a node must keep read-only: for each saved input or output array, its owner when it
-    is a view, and itself when it is a leaf's or a constant's (a recorded op's output is read-only already)."""
-    arrays = []
+def hold(saved: tuple, roles: tuple, inputs: tuple) -> tuple:
+    """Make the memory of a node's saved inputs and output read-only, counted; returns what it holds (for
+    ``let_go``): for each saved input or output array, its owner when it is a view, and itself when it is a
+    leaf's or a constant's (a recorded op's output is read-only already: ``seal``)."""
+    count = _count
+    held = []
     for a, r in zip(saved, roles):
         if r == -2 or type(a) is not _ndarray:  # CONSTANT (-2): made inside forward, nobody else has it
             continue
         b = a.base
-        if type(b) is _ndarray:
-            arrays.append(b)
+        if type(b) is _ndarray and _hold(b, count):
+            held.append(b)
         t = inputs[r] if r >= 0 else None
-        if r >= 0 and (type(t) is _ndarray or not isinstance(t, Tensor) or t.grad_fn is None):
-            arrays.append(a)
-    return arrays
+        if r >= 0 and (type(t) is _ndarray or not isinstance(t, Tensor) or t.grad_fn is None) and _hold(a, count):
+            held.append(a)
+    return tuple(held) if held else ()
 
 
-def hold(saved: tuple, roles: tuple, inputs: tuple) -> None:
-    """Make the memory of a node's saved inputs and output read-only (counted; the rule of ``_held``,
-    inlined: this runs for every recorded op)."""
-    count = _count
-    for a, r in zip(saved, roles):
-        if r == -2 or type(a) is not _ndarray:
-            continue
-        b = a.base
-        if type(b) is _ndarray:
-            _hold(b, count)
-        t = inputs[r] if r >= 0 else None
-        if r >= 0 and (type(t) is _ndarray or not isinstance(t, Tensor) or t.grad_fn is None):
-            n = count.get(id(a))
-            if n:
-                count[id(a)] = n + 1
-            elif a.flags.writeable:
-                a.setflags(False)
-                count[id(a)] = 1
-
-
-def let_go(saved: tuple, roles: tuple, inputs: tuple) -> None:
+def let_go(held: tuple) -> None:
     """Undo ``hold`` for one node (owners first, so that a view can be made writeable again)."""
     count = _count
-    for x in _held(saved, roles, inputs):
+    for x in held:
         _let_go(x, count)
 
 
