@@ -57,7 +57,7 @@ def _arrays_to_save(state_dict: Any) -> dict[str, np.ndarray]:
             raise ValueError(f"nn.save: key of {len(encoded)} bytes is too long for a zip member name (max 65531)")
         if isinstance(v, Mapping):
             raise TypeError(f"nn.save: '{k}' is a nested mapping; only flat mappings of arrays can be saved "
-                            "(an optimizer's state: nn.optim.flatten_state_dict)")
+                            "(for an optimizer's or a schedule's: nn.save(nn.flatten_state_dict(sd), path))")
         try:
             a = v.data if isinstance(v, ag.Tensor) else np.asarray(v)
         except ValueError as e:
@@ -392,3 +392,4 @@ def load(path: str | os.PathLike, *, max_bytes: int | None = MAX_LOAD_BYTES) -> 
                 NotImplementedError, RuntimeError, OverflowError, UnicodeError, KeyError, SyntaxError) as e:
             reason = f"corrupt archive ({type(e).__name__}: {e})"
     raise ValueError(f"nn.load: {path!r} is not a readable .npz archive written by nn.save: {reason}")
+

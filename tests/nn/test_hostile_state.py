@@ -258,3 +258,57 @@ def test_schedule_state_round_trips():
     b = StepLR(SGD(_model().parameters(), lr=0.1), 5)
     b.load_state_dict(a.state_dict())
     assert b.state_dict() == a.state_dict() and b.step_size == 2
+
+
+# ---- optimizer and schedule state through nn.save ---------------------------------------------------------------
+def test_optimizer_and_schedule_state_round_trip_through_a_file(tmp_path):
+    model, opt = _trained(Adam, lr=0.01, amsgrad=True)
+    sched = StepLR(opt, 2, gamma=0.5)
+    nn.save(nn.flatten_state_dict(opt.state_dict()), tmp_path / "opt.npz")
+    nn.save(nn.flatten_state_dict(sched.state_dict()), tmp_path / "sched.npz")
+    nn.save(model.state_dict(), tmp_path / "model.npz")
+
+    twin = _model()
+    twin.load_state_dict(nn.load(tmp_path / "model.npz"))
+    opt2 = Adam(twin.parameters(), lr=0.5, amsgrad=True)
+    opt2.load_state_dict(nn.unflatten_state_dict(nn.load(tmp_path / "opt.npz")))
+    sched2 = StepLR(opt2, 7)
+    sched2.load_state_dict(nn.unflatten_state_dict(nn.load(tmp_path / "sched.npz")))
+    assert sched2.state_dict() == sched.state_dict()
+    x = ag.tensor(np.ones((2, 3), np.float32))
+    for m, o in ((model, opt), (twin, opt2)):  # the next step is the same, bit for bit
+        o.zero_grad()
+        (m(x) ** 2).sum().backward()
+        o.step()
+    for a, b in zip(model.parameters(), twin.parameters()):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_nested_state_is_refused_by_save_with_the_fix():
+    _, opt = _trained(SGD, lr=0.1, momentum=0.9)
+    with pytest.raises(TypeError, match=r"'state' is a nested mapping.*nn.flatten_state_dict"):
+        nn.save(opt.state_dict(), "never-written.npz")
+
+
+@pytest.mark.parametrize("flat, reason", [
+    ({}, "no '__structure__' array"),
+    ({"__structure__": np.frombuffer(b"[" * 100000, np.uint8)}, "malformed structure"),
+    ({"__structure__": np.frombuffer(b"\xff\xfe", np.uint8)}, "malformed structure"),
+    ({"__structure__": np.frombuffer(b'{"eval": "os.system"}', np.uint8)}, "unexpected node"),
+    ({"__structure__": np.frombuffer(b'{"array": "array.0"}', np.uint8)}, "unexpected node"),
+    ({"__structure__": np.frombuffer(b'{"value": 1}', np.uint8), "array.0": np.zeros(1)}, "not referenced"),
+    ({"__structure__": np.frombuffer(b'{"dict": [[{"value": 1}, {"value": 2}], [{"value": 1}, {"value": 3}]]}',
+                                     np.uint8)}, "repeated key"),
+])
+def test_malformed_flat_state_is_a_value_error(flat, reason):
+    with pytest.raises(ValueError, match=reason):
+        nn.unflatten_state_dict(flat)
+
+
+def test_flatten_refuses_what_it_cannot_store():
+    with pytest.raises(TypeError, match="cannot store a set"):
+        nn.flatten_state_dict({"a": {1, 2}})
+    sd = {"a": (1, [2.5, None]), 3: {"x": np.arange(2), "nan": float("nan")}, "t": True, "s": "text"}
+    back = nn.unflatten_state_dict(nn.flatten_state_dict(sd))
+    assert back["a"] == (1, [2.5, None]) and back["t"] is True and back["s"] == "text"
+    assert (back[3]["x"] == np.arange(2)).all() and np.isnan(back[3]["nan"])
