@@ -33,7 +33,7 @@ MAX_LOAD_BYTES = 4 << 30    # default cap on the array bytes one nn.load allocat
 DEFLATE_MAX_RATIO = 1032    # deflate cannot expand one compressed byte into more than 1032 bytes
 MAX_HEADER = 10_000         # bytes of one .npy header (numpy's own limit)
 TEMP_SUFFIX = ".nn-save.tmp"
-_CHUNK = 1 << 20
+_CHUNK = 1 << 18
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # a zip local file header: 30 bytes
 
 
@@ -300,7 +300,8 @@ def _header(member: BinaryIO, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], b
         else:
             raise _Refused(f"member {name!r} has .npy format version {version}; versions 1.0 and 2.0 are read")
     except (ValueError, TypeError, SyntaxError, OverflowError, EOFError) as e:
-        raise _Refused(f"member {name!r} is not an .npy array ({e})") from None
+        first_line = str(e).splitlines()[0] if str(e) else type(e).__name__  # not numpy's allow_pickle advice
+        raise _Refused(f"member {name!r} is not an .npy array ({first_line})") from None
     if dtype.kind not in "biufc" or dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
         raise _Refused(f"member {name!r} has dtype {dtype}: only numeric arrays are read (objects would need "
                        "pickle, which nn.load never uses)")

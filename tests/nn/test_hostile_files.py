@@ -3,6 +3,7 @@ real I/O errors as themselves, nothing ever unpickled. The files are built here,
 
 import os
 import pickle
+import struct
 import tracemalloc
 import zipfile
 
@@ -220,3 +221,31 @@ def test_max_bytes_cap_counts_every_array(tmp_path):
     nn.save({"a": np.zeros(100), "b": np.zeros(100)}, path)          # 1600 bytes of arrays
     _refused(path, "more than 1599 bytes (max_bytes)", max_bytes=1599)
     assert len(nn.load(path, max_bytes=1600)) == 2 and len(nn.load(path, max_bytes=None)) == 2
+
+
+def test_local_header_must_agree_with_the_directory(tmp_path):
+    """Streaming readers trust the local header: a file where it lies could load differently elsewhere."""
+    good = tmp_path / "good.npz"
+    nn.save({"w": np.arange(3.0)}, good)
+    data = good.read_bytes()
+    for offset in (8, 14):  # the local method, the local CRC-32
+        blob = data[:offset] + bytes([data[offset] ^ 0x5A]) + data[offset + 1:]
+        _refused(_write(tmp_path, blob), "its local header and the central directory disagree")
+
+
+def test_npy_header_size_and_version(tmp_path):
+    body = np.arange(3.0).tobytes()
+    out = nn.load(_write(tmp_path, archive([Member("w.npy", npy((3,), body=body, version=2))])))
+    np.testing.assert_array_equal(out["w"], np.arange(3.0))
+    header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }" + b" " * 20000 + b"\n"
+    member = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + body
+    _refused(_write(tmp_path, archive([Member("w.npy", member)])), "Header info length (20058) is large")
+
+
+def test_no_message_advises_allow_pickle(tmp_path):
+    header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }" + b" " * 20000 + b"\n"
+    member = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header
+    msg = _refused(_write(tmp_path, archive([Member("w.npy", member)])), "is not an .npy array")
+    assert "allow_pickle" not in msg
+    (tmp_path / "notes.txt").write_text("weights: 1 2 3\n")
+    assert "allow_pickle" not in _refused(tmp_path / "notes.txt", "not a zip archive")

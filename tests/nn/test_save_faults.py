@@ -291,3 +291,15 @@ def test_concurrent_saves_and_loads_from_threads(tmp_path):
     for t in threads:
         t.join()
     assert errors == [] and os.listdir(tmp_path) == ["shared.npz"]
+
+
+def test_file_and_directory_are_fsynced_and_hard_links_keep_the_old_content(tmp_path, monkeypatch):
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(stat.S_ISDIR(os.fstat(fd).st_mode)), real(fd)))
+    path = tmp_path / "m.npz"
+    nn.save({"w": np.zeros(2)}, path)
+    assert synced == [False, True]  # the temp file's data, then the directory holding the new name
+    os.link(path, tmp_path / "backup.npz")
+    nn.save({"w": np.ones(2)}, path)
+    assert nn.load(tmp_path / "backup.npz")["w"][0] == 0 and nn.load(path)["w"][0] == 1
