@@ -50,7 +50,7 @@ class Optimizer:
             for k, v in defaults.items():
                 g.setdefault(k, v)
             problems = Problems()
-            g.update(self._hyper(g, problems, ""))
+            g.update(self._hyper(g, problems, "", extra=set(g)))  # keys of the user's own (a "name") are kept
             problems.raise_if_any(type(self).__name__)
             self.param_groups.append(g)
 
@@ -81,8 +81,9 @@ class Optimizer:
         """Required and optional per-parameter state entries: name -> ``converter(value, name, param_array)``."""
         return {}, {}
 
-    def _hyper(self, group: Mapping[str, Any], problems: Problems, where: str) -> dict[str, Any]:
-        """The group's hyper-parameters checked and converted by ``HYPER`` (``initial_lr`` from a schedule too)."""
+    def _hyper(self, group: Mapping[str, Any], problems: Problems, where: str, extra: set = frozenset()) -> dict:
+        """The group's hyper-parameters checked and converted by ``HYPER`` (``initial_lr`` from a schedule
+        too); keys in ``extra`` are the user's own and kept as they are."""
         spec = {**self.HYPER, "initial_lr": non_negative}
         out = {}
         for k in self.HYPER:
@@ -91,10 +92,12 @@ class Optimizer:
         for k, v in group.items():
             if k == "params":
                 continue
-            if k not in spec:
-                problems.add(f"{where}unknown hyper-parameter {k!r}")
-            else:
+            if k in spec:
                 out[k] = problems.check(where, spec[k], v, k)
+            elif k in extra:
+                out[k] = copy.deepcopy(v)
+            else:
+                problems.add(f"{where}unknown hyper-parameter {k!r}")
         return out
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
@@ -135,7 +138,7 @@ class Optimizer:
             return [], {}
         out, by_index = [], {}
         for gi, (saved, g) in enumerate(zip(groups, self.param_groups)):
-            hyper = self._hyper(saved, problems, f"param_groups[{gi}]: ")
+            hyper = self._hyper(saved, problems, f"param_groups[{gi}]: ", extra=set(g) - {"params"})
             out.append(hyper)
             for i, p in zip(saved["params"], g["params"]):
                 i = problems.check(f"param_groups[{gi}]: ", integer, i, "a parameter index")
@@ -209,8 +212,8 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                                       weight_decay=weight_decay))
 
-    def _hyper(self, group: Mapping[str, Any], problems: Problems, where: str) -> dict[str, Any]:
-        out = super()._hyper(group, problems, where)
+    def _hyper(self, group: Mapping[str, Any], problems: Problems, where: str, extra: set = frozenset()) -> dict:
+        out = super()._hyper(group, problems, where, extra)
         if out.get("nesterov") and (out.get("momentum") is not None and out["momentum"] <= 0
                                     or out.get("dampening") not in (None, 0)):
             problems.add(f"{where}nesterov momentum needs momentum > 0 and dampening = 0")

@@ -174,6 +174,8 @@ def save(state_dict: Mapping[str, Any], path: str | os.PathLike) -> None:
     if old is not None and not stat.S_ISREG(old.st_mode):
         raise ValueError(f"nn.save: {user_path!r} is a {_file_kind(old.st_mode)}, not a regular file; "
                          "refusing to replace it")
+    if old is not None and not os.access(target, os.W_OK):
+        raise PermissionError(errno.EACCES, "nn.save: the file is read-only (as open() would say)", user_path)
     folder, name = os.path.split(target)
     try:
         name_max = os.pathconf(folder, "PC_NAME_MAX")
@@ -190,7 +192,7 @@ def save(state_dict: Mapping[str, Any], path: str | os.PathLike) -> None:
             _write_npz(f, arrays)
             f.flush()
             if old is not None:
-                os.fchmod(fd, stat.S_IMODE(old.st_mode))
+                os.fchmod(fd, stat.S_IMODE(old.st_mode) & 0o777)
             os.fsync(fd)
         os.replace(tmp, target)  # still holding the lock: a cleaner never sees a live temp as stale
     except BaseException as e:

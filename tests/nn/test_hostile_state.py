@@ -312,3 +312,13 @@ def test_flatten_refuses_what_it_cannot_store():
     back = nn.unflatten_state_dict(nn.flatten_state_dict(sd))
     assert back["a"] == (1, [2.5, None]) and back["t"] is True and back["s"] == "text"
     assert (back[3]["x"] == np.arange(2)).all() and np.isnan(back[3]["nan"])
+
+
+def test_users_own_group_keys_are_kept_and_must_match_on_load():
+    p = [nn.Parameter(np.zeros(2))]
+    opt = SGD([{"params": p, "name": "encoder"}], lr=0.1)
+    sd = opt.state_dict()
+    assert sd["param_groups"][0]["name"] == "encoder"
+    opt.load_state_dict(sd)
+    with pytest.raises(ValueError, match="unknown hyper-parameter 'colour'"):
+        SGD(p, lr=0.1).load_state_dict({**sd, "param_groups": [{**sd["param_groups"][0], "colour": 1}]})

@@ -81,7 +81,7 @@ def test_no_umask_calls_and_new_files_follow_the_umask(tmp_path, monkeypatch):
 def test_replaced_file_keeps_its_mode(tmp_path):
     path = tmp_path / "secret.npz"
     nn.save({"w": np.zeros(2)}, path)
-    for mode in (0o600, 0o640, 0o444):
+    for mode in (0o600, 0o640, 0o604, 0o755):
         path.chmod(mode)
         nn.save({"w": np.ones(2)}, path)
         assert stat.S_IMODE(os.stat(path).st_mode) == mode
@@ -303,3 +303,14 @@ def test_file_and_directory_are_fsynced_and_hard_links_keep_the_old_content(tmp_
     os.link(path, tmp_path / "backup.npz")
     nn.save({"w": np.ones(2)}, path)
     assert nn.load(tmp_path / "backup.npz")["w"][0] == 0 and nn.load(path)["w"][0] == 1
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="running as root (or not on POSIX): every file is writable, so nothing is read-only")
+def test_read_only_file_is_not_replaced(tmp_path):
+    path = tmp_path / "frozen.npz"
+    nn.save({"w": np.zeros(2)}, path)
+    path.chmod(0o444)
+    with pytest.raises(PermissionError) as e:
+        nn.save({"w": np.ones(2)}, path)
+    assert e.value.filename == str(path) and nn.load(path)["w"][0] == 0 and os.listdir(tmp_path) == ["frozen.npz"]
