@@ -96,6 +96,7 @@ def betas(value: Any, name: str) -> tuple[float, float]:
 
 def cast(a: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
     """A fresh C-ordered copy of ``a`` in ``dtype``; a finite value that becomes infinite is an error."""
+    dtype = np.dtype(dtype)
     with np.errstate(all="ignore"):
         out = np.array(a, dtype=dtype, order="C", copy=True)
     if out.dtype.kind in "fc" and a.dtype.kind in "biufc":

@@ -116,7 +116,10 @@ def _open_temp(folder: str, prefix: str) -> tuple[int, str]:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
         if fcntl is None:
             return fd, tmp
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks: its cleaners cannot lock either, so they skip this file
+            return fd, tmp
         if os.fstat(fd).st_nlink:
             return fd, tmp
         os.close(fd)  # a concurrent cleaner took it for stale between open and lock: start again

@@ -322,3 +322,13 @@ def test_users_own_group_keys_are_kept_and_must_match_on_load():
     opt.load_state_dict(sd)
     with pytest.raises(ValueError, match="unknown hyper-parameter 'colour'"):
         SGD(p, lr=0.1).load_state_dict({**sd, "param_groups": [{**sd["param_groups"][0], "colour": 1}]})
+
+
+def test_overflow_into_float16_from_integers_is_detected():
+    layer = nn.Linear(2, 1, dtype="float16")
+    sd = {"weight": np.array([[70000], [1]], dtype=np.int64), "bias": np.array([True])}
+    with pytest.raises(ValueError, match="'weight': value 70000 overflows float16"):
+        layer.load_state_dict(sd)
+    sd["weight"] = np.array([[6.0], [1]])
+    layer.load_state_dict(sd)
+    assert layer.weight.dtype == np.float16 and layer.bias.data[0] == 1.0
