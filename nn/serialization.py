@@ -160,25 +160,7 @@ def save(state_dict: Mapping[str, Any], path: str | os.PathLike) -> None:
     are removed by the next save to the same path. No process-wide state (umask, cwd) is touched.
     """
     arrays = _arrays_to_save(state_dict)
-    if not isinstance(path, (str, bytes, os.PathLike)):
-        raise TypeError(f"nn.save: path must be a str or os.PathLike, got {type(path).__name__}")
-    user_path = os.fsdecode(os.fspath(path))
-    if user_path.endswith(os.sep):
-        raise IsADirectoryError(errno.EISDIR, "nn.save: the path names a directory", user_path)
-    target = os.path.realpath(user_path)  # follows every symlink; a dangling one names the file to create
-    try:
-        old = os.stat(target)
-    except FileNotFoundError:
-        old = None
-    except OSError as e:
-        raise OSError(e.errno, f"nn.save: {e.strerror}", user_path) from None
-    if old is not None and stat.S_ISDIR(old.st_mode):
-        raise IsADirectoryError(errno.EISDIR, "nn.save: the path is a directory", user_path)
-    if old is not None and not stat.S_ISREG(old.st_mode):
-        raise ValueError(f"nn.save: {user_path!r} is a {_file_kind(old.st_mode)}, not a regular file; "
-                         "refusing to replace it")
-    if old is not None and not os.access(target, os.W_OK):
-        raise PermissionError(errno.EACCES, "nn.save: the file is read-only (as open() would say)", user_path)
+    user_path, target, old = _resolve_target(path)
     folder, name = os.path.split(target)
     try:
         name_max = os.pathconf(folder, "PC_NAME_MAX")
@@ -189,7 +171,7 @@ def save(state_dict: Mapping[str, Any], path: str | os.PathLike) -> None:
     try:
         fd, tmp = _open_temp(folder, prefix)
     except OSError as e:
-        raise OSError(e.errno, f"nn.save: cannot create a file next to it: {e.strerror}", user_path) from None
+        raise _named(e, user_path, "cannot create a file next to it: ") from None
     try:
         with os.fdopen(fd, "wb", closefd=False) as f:
             _write_npz(f, arrays)
@@ -204,11 +186,40 @@ def save(state_dict: Mapping[str, Any], path: str | os.PathLike) -> None:
         except OSError:
             pass
         if isinstance(e, OSError):
-            raise OSError(e.errno, f"nn.save: {e.strerror}", user_path) from None
+            raise _named(e, user_path) from None
         raise
     finally:
         os.close(fd)
     _fsync_folder(folder)
+
+
+def _resolve_target(path: Any) -> tuple[str, str, os.stat_result | None]:
+    """The user's path, the regular file it names after following symlinks, and that file's stat (None: new)."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"nn.save: path must be a str or os.PathLike, got {type(path).__name__}")
+    user_path = os.fsdecode(os.fspath(path))
+    if user_path.endswith(os.sep):
+        raise IsADirectoryError(errno.EISDIR, "nn.save: the path names a directory", user_path)
+    target = os.path.realpath(user_path)  # follows every symlink; a dangling one names the file to create
+    try:
+        old = os.stat(target)
+    except FileNotFoundError:
+        return user_path, target, None
+    except OSError as e:
+        raise _named(e, user_path) from None
+    if stat.S_ISDIR(old.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "nn.save: the path is a directory", user_path)
+    if not stat.S_ISREG(old.st_mode):
+        raise ValueError(f"nn.save: {user_path!r} is a {_file_kind(old.st_mode)}, not a regular file; "
+                         "refusing to replace it")
+    if not os.access(target, os.W_OK):
+        raise PermissionError(errno.EACCES, "nn.save: the file is read-only (as open() would say)", user_path)
+    return user_path, target, old
+
+
+def _named(e: OSError, user_path: str, context: str = "") -> OSError:
+    """The same kind of OSError (same errno), naming the user's path instead of a temp file's."""
+    return OSError(e.errno, f"nn.save: {context}{e.strerror or e}", user_path)
 
 
 def _file_kind(mode: int) -> str:
