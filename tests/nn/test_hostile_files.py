@@ -249,3 +249,9 @@ def test_no_message_advises_allow_pickle(tmp_path):
     assert "allow_pickle" not in msg
     (tmp_path / "notes.txt").write_text("weights: 1 2 3\n")
     assert "allow_pickle" not in _refused(tmp_path / "notes.txt", "not a zip archive")
+
+
+@pytest.mark.skipif(not os.path.exists(os.devnull) or os.name != "posix", reason="this system has no /dev/null")
+def test_a_device_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="it is a character device, not a regular file"):
+        nn.load(os.devnull)

@@ -314,3 +314,20 @@ def test_read_only_file_is_not_replaced(tmp_path):
     with pytest.raises(PermissionError) as e:
         nn.save({"w": np.ones(2)}, path)
     assert e.value.filename == str(path) and nn.load(path)["w"][0] == 0 and os.listdir(tmp_path) == ["frozen.npz"]
+
+
+@pytest.mark.skipif(not os.path.exists(os.devnull) or os.name != "posix", reason="this system has no /dev/null")
+def test_devices_and_sockets_are_refused(tmp_path):
+    from nn.serialization import _resolve_target
+    # checked through the resolution step alone, which writes nothing: a bug here must not replace /dev/null
+    with pytest.raises(ValueError, match="is a character device, not a regular file; refusing to replace it"):
+        _resolve_target(os.devnull)
+    import socket
+    sock_path = tmp_path / "s.npz"
+    if len(str(sock_path)) > 100:
+        pytest.skip("the temporary directory's path is too long for a Unix socket")
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(sock_path))
+        with pytest.raises(ValueError, match="is a socket, not a regular file"):
+            nn.save({"w": np.zeros(1)}, sock_path)
+        assert stat.S_ISSOCK(os.stat(sock_path).st_mode)
