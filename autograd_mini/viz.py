@@ -18,8 +18,7 @@ from ._backend import xp
 from ._vizmodel import Grads, Item, build, capture_grads, collapse, shape_str
 from .tensor import Tensor
 
-__all__ = ["draw_graph", "to_dot", "to_text", "save", "capture_grads", "Grads", "GraphvizNotFoundError",
-           "explore", "recording", "TrainingRecorder"]
+__all__ = ["draw_graph", "to_dot", "to_text", "save", "capture_grads", "Grads", "GraphvizNotFoundError"]
 _EXPLORER = ("explore", "recording", "Recording", "TrainingRecorder", "Explorer")
 
 

@@ -111,7 +111,7 @@ def _layered(sizes: list, chains: list, n_boxes: int, edges: list, rankdir: str)
     coord = [0.0] * n
     extent = 0.0
     for r in sorted(layers):
-        def where(i: int) -> tuple:
+        def where(i: int, r: int = r) -> tuple:
             placed = [coord[s] for s in ins[i] if rank[s] < r]
             return tuple(chains[i]), sum(placed) / len(placed) if placed else 0.0
         row = sorted(layers[r], key=where)

@@ -5,7 +5,6 @@ clusters, gradient colours, NaN sources; ``collapse`` for the collapsed boxes), 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from .._backend import xp
 from .._vizmodel import Grads, Item, _graph, build, capture_grads, collapse
@@ -90,7 +89,8 @@ def _chains(seq: list[Item], modname: dict, rollup: bool, depth: int | None) -> 
             run: list[int] = []
             for b in kids + [-1]:
                 same = run and b >= 0 and (boxes[b]["cls"], boxes[b]["ops"]) == (boxes[run[0]]["cls"],
-                                                                                   boxes[run[0]]["ops"])
+                                                                                   boxes[run[0]]["ops"]) \
+                    and _feeds(boxes[run[-1]]["members"], boxes[b]["members"])
                 if same:
                     run.append(b)
                     continue
@@ -120,6 +120,13 @@ def _chains(seq: list[Item], modname: dict, rollup: bool, depth: int | None) -> 
         box["collapsed"] = (depth is not None and box["kind"] == "module" and box["level"] == depth) or \
             (rollup and (box["kind"] == "rollup" or box["calls"] > 1))
     return boxes, [chains[id(it)] for it in seq]
+
+
+def _feeds(first: list[Item], then: list[Item]) -> bool:
+    """Whether a member of ``then`` takes an output of ``first`` directly: blocks in a chain, not siblings
+    that merely look alike."""
+    made = {id(it) for it in first}
+    return any(id(s) in made for it in then for s in it.inputs)
 
 
 def _summaries(seq: list[Item], boxes: list[dict], modname: dict) -> None:

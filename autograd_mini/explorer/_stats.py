@@ -38,9 +38,10 @@ def summary(a: Any) -> dict | None:
             return out
         lo, hi = float(f.min()), float(f.max())
         out.update(min=num(lo), max=num(hi), mean=num(f.mean(dtype=xp.float64)), std=num(f.std(dtype=xp.float64)))
+        out["hist"] = [int(f.size)]
         if f.size > 1 and hi > lo and math.isfinite(hi - lo):
-            counts, _ = xp.histogram(f, bins=BINS, range=(lo, hi))
-            out["hist"] = [int(c) for c in counts]
-        else:
-            out["hist"] = [int(f.size)]
+            try:
+                out["hist"] = [int(c) for c in xp.histogram(f, bins=BINS, range=(lo, hi))[0]]
+            except ValueError:  # a range too narrow for 16 bins at this magnitude: one bar
+                pass
     return out

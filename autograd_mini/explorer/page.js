@@ -339,6 +339,7 @@
   }
   const bs = $("bstep");
   bs.max = BW.steps.length; bs.value = bstep; bs.disabled = !BW.steps.length;
+  $("backward").hidden = !BW.steps.length && !BW.why;
   bs.addEventListener("input", () => { bstep = +bs.value; $("bstep-text").textContent = backwardText(); paint(); });
   $("bstep-text").textContent = backwardText();
 

@@ -43,7 +43,8 @@ class TrainingRecorder:
             raise ValueError(f"TrainingRecorder: every must be an int >= 1 and max_steps an int >= 2, "
                              f"got every={every!r}, max_steps={max_steps!r}")
         named = list(model.named_parameters()) if model is not None else []
-        named += [(k, t) for k, t in (params or {}).items() if all(t is not p for _, p in named)]
+        self._extra = {k: t for k, t in (params or {}).items() if all(t is not p for _, p in named)}
+        named += list(self._extra.items())
         for k, t in named:
             if not isinstance(t, Tensor):
                 raise TypeError(f"TrainingRecorder: parameter {k!r} is a {type(t).__name__}, not a Tensor")
@@ -131,9 +132,8 @@ class TrainingRecorder:
             node_series: list = []
             box_series: list = []
         else:
-            params = {k: t for k, t in zip(self.names, self._params)}
-            kwargs.setdefault("depth", None)
-            data, seq, boxes = graph_data((root,), params=params, show_grads=False, explain=False, **kwargs)
+            data, seq, boxes = graph_data((root,), params={**self._extra, **kwargs.pop("params", {})},
+                                          show_grads=False, explain=False, **kwargs)
             where = {id(t): i for i, t in enumerate(self._params)}
             node_series = [where.get(id(it.tensor)) if it.kind != "op" and it.tensor is not None else None
                            for it in seq]
