@@ -293,8 +293,11 @@ def test_training_recorder_keeps_bounded_memory_and_exact_norms():
     assert rec.record() and rec.steps == [0]
     assert rec.timeline()["params"][0]["g"] == [None]  # no backward yet: no gradient
     assert rec.timeline()["params"][0]["v"] == [pytest.approx(np.linalg.norm(model[0].weight.data), rel=1e-3)]
-    m, rec2 = train_xor(37, 0.5, lambda model: viz.TrainingRecorder(model, max_steps=8))
+    m, rec2 = train_xor(37, 0.5, lambda model: viz.TrainingRecorder(model, max_steps=8, keep_first=0))
     assert len(rec2.steps) <= 8 and rec2.steps == list(range(0, 37, rec2.every)) and rec2.every == 8
+    _, rec3 = train_xor(300, 0.5, lambda model: viz.TrainingRecorder(model, max_steps=40, keep_first=20))
+    assert rec3.steps[:10] == list(range(10)) and len(rec3.steps) <= 40 and rec3.every == 16
+    assert rec3.steps[10:] == list(range(16, 300, 16))  # the first 10 (max_steps // 4) steps all kept
     tl = rec2.timeline()
     assert tl["params"][0]["v"][-1] != tl["params"][0]["v"][0]  # values move with training
     assert tl["params"][0]["v"][-1] != pytest.approx(np.linalg.norm(m[0].weight.data), rel=1e-6)  # before step()
@@ -353,3 +356,15 @@ def test_the_engine_order_is_toposort_of_the_nodes_that_got_a_gradient():
     data = viz.explore(out).data
     expect = [n.name for n in toposort([out.grad_fn]) if any(getattr(t, "requires_grad", False) for t in n.inputs)]
     assert [s[1] for s in data["backward"]["steps"]] == expect
+
+
+def test_the_visualize_example_writes_both_pages(tmp_path):
+    import runpy
+
+    example = runpy.run_path(str(ROOT / "examples" / "visualize.py"), run_name="visualize")
+    X, Y = example["xor_data"]()
+    graph, training = example["explorer_pages"](tmp_path, ag.tensor(X), ag.tensor(Y))
+    assert (graph.name, training.name) == ("graph.html", "training.html")
+    assert len(page_data(graph)["backward"]["steps"]) == 8  # Mul, Sum, Pow, Sub, Sigmoid, MatMul, Sigmoid, MatMul
+    tl = page_data(training)["timeline"]
+    assert tl["steps"] == list(range(300)) and tl["loss"][-1] < tl["loss"][0]

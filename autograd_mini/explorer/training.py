@@ -24,8 +24,10 @@ def _norm(a: Any) -> float:
 
 class TrainingRecorder:
     """Call ``record()`` once per training step, after ``backward()`` (before ``optimizer.step()``: the
-    gradients then belong to the values that made them). Keeps at most ``max_steps`` steps: when full, every
-    other kept step is dropped and only every ``2k``-th step is recorded from then on.
+    gradients then belong to the values that made them). Records every ``every``-th step and keeps at most
+    ``max_steps``: when full, every other kept step is dropped and only every ``2 * every``-th step is recorded
+    from then on. The first ``keep_first`` steps (at most ``max_steps // 4``) are never dropped: blow-ups
+    often happen there.
 
     >>> rec = ag.viz.TrainingRecorder(model)
     >>> for step in range(1000):
@@ -36,7 +38,7 @@ class TrainingRecorder:
     """
 
     def __init__(self, model: Any = None, params: Mapping[str, Tensor] | None = None, every: int = 1,
-                 max_steps: int = 1000, histograms: bool = False) -> None:
+                 max_steps: int = 1000, histograms: bool = False, keep_first: int = 100) -> None:
         if model is None and params is None:
             raise ValueError("TrainingRecorder: give a model (with named_parameters()) or params={name: tensor}")
         if not isinstance(every, int) or every < 1 or not isinstance(max_steps, int) or max_steps < 2:
@@ -58,6 +60,7 @@ class TrainingRecorder:
                 if own:
                     self._modules.append((name or type(m).__name__, m, own))
         self.every, self.max_steps, self.histograms = every, max_steps, histograms
+        self.keep_first = max(0, min(int(keep_first), max_steps // 4))
         self.steps: list[int] = []
         self.loss: list[float | None] = []
         self._g: list[list[float | None]] = []  # per kept step, per parameter: |grad| (None: no gradient)
@@ -79,7 +82,7 @@ class TrainingRecorder:
             self._first = step
         if isinstance(loss, Tensor) and self.root is None:
             self.root = loss
-        if (step - self._first) % self.every:
+        if not self._wanted(step, self.every):
             return False
         grads = [None if t.grad is None else t.grad._data for t in self._params]
         self.steps.append(step)
@@ -88,11 +91,17 @@ class TrainingRecorder:
         self._v.append([_norm(t._data) for t in self._params])
         if self.histograms:
             self._hist.append([summary(g) for g in grads])
-        if len(self.steps) > self.max_steps:  # full: keep every other step, record half as often
-            for series in (self.steps, self.loss, self._g, self._v, self._hist):
-                series[:] = series[::2]
+        while len(self.steps) > self.max_steps:  # full: keep every other step, record half as often
             self.every *= 2
-        return True
+            keep = [self._wanted(s, self.every) for s in self.steps]
+            for series in (self.steps, self.loss, self._g, self._v, self._hist):
+                if series:
+                    series[:] = [v for v, k in zip(series, keep) if k]
+        return step in self.steps[-1:]
+
+    def _wanted(self, step: int, every: int) -> bool:
+        since = step - (self._first or 0)
+        return since < self.keep_first or since % every == 0
 
     def _module_norm(self, row: list, own: list[int]) -> float | None:
         vals = [row[i] for i in own if row[i] is not None]
