@@ -8,6 +8,7 @@
   const $ = (id) => document.getElementById(id);
   const N = D.nodes, B = D.boxes, BW = D.backward, TL = D.timeline || null;
   const svg = $("view"), world = $("world");
+  const BIG = N.length > 600; // big graphs: one line of text per node (the panel has the rest); text is slow
   const collapsed = new Set(B.flatMap((b, j) => (b.collapsed ? [j] : [])));
   const members = B.map(() => []);
   N.forEach((n, i) => n.chain.forEach((b) => members[b].push(i)));
@@ -91,7 +92,7 @@
     const shape = n.kind === "input"
       ? el("ellipse", { class: "shape", cx: n.x, cy: n.y, rx: n.w / 2 + 4, ry: n.h / 2 + 2 }, g)
       : el("rect", { class: "shape", x: x0, y: y0, width: n.w, height: n.h, rx: n.kind === "op" ? 6 : 0 }, g);
-    textLines(g, n.lines, n.x, n.y, n.font, false);
+    textLines(g, BIG ? n.lines.slice(0, 1) : n.lines, n.x, n.y, n.font, false);
     g.addEventListener("click", (ev) => { if (!dragged) select("n" + i); ev.stopPropagation(); });
     elems.set("n" + i, { g, shape, x: n.x, y: n.y, w: n.w, h: n.h });
   }
@@ -138,26 +139,36 @@
     const s = TL.node_series[i];
     return s === undefined || s === null ? null : colourOf(TL.params[s].g[tstep]);
   }
-  function paint() {
-    const last = BW.steps.length, stepping = bstep < last;
-    const current = stepping && bstep > 0 ? BW.steps[bstep - 1][0] : -1;
+  function paint() { // colours (static, or of the selected training step), then the backward step's classes
     for (const [id, e] of elems) {
       const isBox = id[0] === "b", k = +id.slice(1);
-      let c = isBox ? { fill: B[k].fill, font: B[k].font, edge: B[k].edge } : { fill: N[k].fill || N[k].base, font: N[k].font, edge: N[k].edge };
-      const tc = isBox ? boxSeriesColour(k) : seriesColour(k);
-      if (tc) c = tc;
-      e.shape.setAttribute("fill", c.fill);
-      e.g.querySelectorAll("text:not(.badge-text)").forEach((t) => t.setAttribute("fill", c.font));
-      const idx = isBox ? members[k] : [k];
-      const litAt = Math.min(...idx.map((i) => (BW.lit[i] === null || BW.lit[i] === undefined ? Infinity : BW.lit[i])));
-      e.g.classList.toggle("unlit", stepping && !(litAt <= bstep));
-      e.g.classList.toggle("current", current >= 0 && idx.includes(current));
+      const c = (isBox ? boxSeriesColour(k) : seriesColour(k)) ||
+        (isBox ? B[k] : { fill: N[k].fill || N[k].base, font: N[k].font, edge: N[k].edge });
+      if (e.fill !== c.fill) {
+        e.fill = c.fill;
+        e.shape.setAttribute("fill", c.fill);
+        for (const t of e.g.querySelectorAll("text:not(.badge-text)")) t.setAttribute("fill", c.font);
+      }
       e.edge = c.edge;
     }
     for (const p of edgeEls) {
-      const s = N[+p.dataset.from], src = elems.get(p.dataset.src);
-      p.setAttribute("stroke", src.edge || "#495057");
-      p.classList.toggle("dead", s.gnorm === 0);
+      p.setAttribute("stroke", elems.get(p.dataset.src).edge || "#495057");
+      p.classList.toggle("dead", N[+p.dataset.from].gnorm === 0);
+    }
+    paintStep();
+  }
+  function litAt(id) { // the backward step at which this node (or the first member of this box) gets a gradient
+    const k = +id.slice(1), at = (i) => (BW.lit[i] === null || BW.lit[i] === undefined ? Infinity : BW.lit[i]);
+    return id[0] === "b" ? Math.min(...members[k].map(at)) : at(k);
+  }
+  function paintStep() {
+    const stepping = bstep < BW.steps.length;
+    const current = stepping && bstep > 0 ? BW.steps[bstep - 1][0] : -1;
+    const currentId = current >= 0 ? rep(current) : null;
+    for (const [id, e] of elems) {
+      if (e.litAt === undefined) e.litAt = litAt(id);
+      e.g.classList.toggle("unlit", stepping && !(e.litAt <= bstep));
+      e.g.classList.toggle("current", id === currentId);
     }
     if (selected) showPanel(selected);
   }
@@ -340,7 +351,7 @@
   const bs = $("bstep");
   bs.max = BW.steps.length; bs.value = bstep; bs.disabled = !BW.steps.length;
   $("backward").hidden = !BW.steps.length && !BW.why;
-  bs.addEventListener("input", () => { bstep = +bs.value; $("bstep-text").textContent = backwardText(); paint(); });
+  bs.addEventListener("input", () => { bstep = +bs.value; $("bstep-text").textContent = backwardText(); paintStep(); });
   $("bstep-text").textContent = backwardText();
 
   // ---- training timeline -------------------------------------------------------------------------------------
@@ -414,8 +425,10 @@
   const notes = $("notes");
   for (const n of D.notes.concat([`layout: ${D.layout}`])) html("div", n, notes);
 
+  const t0 = performance.now();
+  fit(); // before drawing: measuring the view later would lay out every drawn element
   render();
-  fit();
   if (TL && TL.steps.length) setStep(tstep);
+  document.body.dataset.drawMs = Math.round(performance.now() - t0);
   document.body.dataset.ready = "1";
 })();
