@@ -216,6 +216,34 @@ def test_training_slider_recolours_the_graph(page, tmp_path):
     assert js(b, "return document.querySelectorAll('#chart-grad path.series').length") == 3  # Sequential, 0, 2
     node(b, "0.weight").click()
     assert "step 0" in js(b, "return document.querySelector('#panel .t-grad').parentNode.textContent")
+
+
+def test_the_xor_articles_blow_up_step_by_step(page, tmp_path, monkeypatch):
+    """The lr=100 run of examples/xor_article.py: the first steps' gradients explode, then vanish."""
+    import sys
+
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "examples"))
+    import xor_article
+
+    xor_article.main(["--runs", "50-hidden-lr100", "--epochs", "200", "--out", str(tmp_path), "--no-progress"])
+    assert "xor_article" in sys.modules
+    b = page(tmp_path / "50-hidden-lr100" / "training.html")
+    box = "return document.querySelector('g.box.collapsed[data-box=\"1\"] .shape').getAttribute('fill')"
+    text = "return document.getElementById('tstep-text').textContent"
+    slider = b.find_element("id", "tstep")
+    slider.send_keys(Keys.HOME)
+    first = js(b, box)
+    slider.send_keys(Keys.RIGHT)
+    assert js(b, text).startswith("step 1 ")
+    slider.send_keys(Keys.RIGHT, Keys.RIGHT, Keys.RIGHT)
+    assert js(b, box) != first  # l1's gradient norm has left its first colour band within a few steps
+    b.find_element("id", "logx").click()  # early training spread out
+    assert float(js(b, "return document.querySelector('#chart-grad .cursor').getAttribute('x1')")) > 200
+    js(b, "return document.querySelector('g.box.collapsed[data-box=\"1\"]')").click()  # open l1
+    node(b, "l1.weight").click()
+    ActionChains(b).move_to_element(b.find_element("id", "title")).perform()
     if os.environ.get("AG_UPDATE_DOCS_IMG"):
         b.save_screenshot(str(DOCS_IMG / "explorer_training.png"))
 
@@ -254,8 +282,10 @@ def test_a_big_graph_loads(page, tmp_path):
 
 
 def test_screenshot_for_the_docs(page, xor_page, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
     b = page(xor_page[0])
     node(b, "0.weight").click()
+    ActionChains(b).move_to_element(b.find_element("id", "title")).perform()  # no hover dimming in the picture
     out = DOCS_IMG / "explorer.png" if os.environ.get("AG_UPDATE_DOCS_IMG") else tmp_path / "explorer.png"
     b.save_screenshot(str(out))
     head = out.read_bytes()[:24]

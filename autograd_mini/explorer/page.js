@@ -13,7 +13,7 @@
   const members = B.map(() => []);
   N.forEach((n, i) => n.chain.forEach((b) => members[b].push(i)));
   const consumers = N.map(() => []);
-  N.forEach((n, i) => n.ins.forEach((s) => { if (s >= 0) consumers[s].push(i); }));
+  N.forEach((n, i) => n.ins.forEach((s) => { if (s >= 0 && consumers[s].at(-1) !== i) consumers[s].push(i); }));
   let view = { x: 0, y: 0, k: 1 };
   let bstep = BW.steps.length; // the backward slider; at the end every gradient is shown
   let tstep = TL ? TL.steps.length - 1 : -1;
@@ -279,8 +279,10 @@
     const outs = html("p", "used by: ", panel);
     consumers[k].forEach((c) => link(outs, c));
     if (!consumers[k].length) html("span", n.out ? "none (an output)" : "none", outs);
-    stats(panel, "value", n.value);
-    stats(panel, "gradient", n.grad);
+    stats(panel, TL ? "value (of the recorded graph; a parameter's: when saved)" : "value", n.value);
+    const ts = TL && TL.node_series[k] !== undefined && TL.node_series[k] !== null ? TL.params[TL.node_series[k]] : null;
+    if (ts && ts.hist) stats(panel, `gradient at step ${TL.steps[tstep]}`, ts.hist[tstep]);
+    else if (!TL) stats(panel, "gradient", n.grad);
     if (n.explain) { html("h3", "why no gradient", panel); html("pre", n.explain, panel, "explain"); }
   }
   function goTo(i) {
@@ -359,7 +361,9 @@
   function chart(svgEl, title, series, logy) {
     svgEl.replaceChildren();
     const r = svgEl.getBoundingClientRect(), W = r.width || 400, H = r.height || 150, L = 48, T = 16, Bm = 18;
-    const T_ = TL.steps.length, xs = (k) => L + ((W - L - 8) * k) / Math.max(T_ - 1, 1);
+    const T_ = TL.steps.length, s0 = TL.steps[0], logx = $("logx").checked;
+    const f = (k) => (logx ? Math.log10(1 + TL.steps[k] - s0) : TL.steps[k] - s0); // x: the step, or log(1 + step)
+    const xs = (k) => L + ((W - L - 8) * f(k)) / Math.max(f(T_ - 1), 1e-9);
     const vals = series.flatMap((s) => s.y.filter((v) => typeof v === "number" && (!logy || v > 0)));
     let lo = Math.min(...vals), hi = Math.max(...vals);
     if (!vals.length) { lo = 0; hi = 1; }
@@ -388,9 +392,11 @@
     el("line", { class: "cursor", x1: xs(tstep), x2: xs(tstep), y1: T, y2: H - Bm, stroke: "#f03e3e" }, svgEl);
     el("text", { x: L, y: H - 4, "font-size": 10 }, svgEl).textContent = `step ${TL.steps[0]}`;
     el("text", { x: W - 8, y: H - 4, "font-size": 10, "text-anchor": "end" }, svgEl).textContent = `step ${TL.steps[T_ - 1]}`;
-    svgEl.onclick = (ev) => {
+    svgEl.onclick = (ev) => { // the kept step nearest to the click
       const x = ev.clientX - svgEl.getBoundingClientRect().left;
-      setStep(Math.round(((x - L) / (W - L - 8)) * (T_ - 1)));
+      let best = 0;
+      for (let k = 1; k < T_; k++) if (Math.abs(xs(k) - x) < Math.abs(xs(best) - x)) best = k;
+      setStep(best);
     };
   }
   function charts() {
@@ -410,6 +416,7 @@
     $("timeline").hidden = false;
     $("tstep").max = TL.steps.length - 1;
     $("tstep").addEventListener("input", () => setStep(+$("tstep").value));
+    $("logx").addEventListener("change", charts);
   }
 
   // ---- legend and notes --------------------------------------------------------------------------------------

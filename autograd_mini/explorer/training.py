@@ -150,8 +150,9 @@ class TrainingRecorder:
             box_series = [mods.get(id(b["module"])) if b["module"] is not None else None for b in boxes]
         tl["node_series"], tl["box_series"] = node_series, box_series
         data["timeline"] = tl
-        data["notes"] = data["notes"] + [f"{len(self.steps)} steps kept (every {self.every}-th step; at most "
-                                         f"{self.max_steps})"]
+        kept = "every step" if self.every == 1 else f"1 step in {self.every}" + (
+            f" after the first {self.keep_first}" if self.keep_first else "")
+        data["notes"] = data["notes"] + [f"{len(self.steps)} steps kept ({kept}; at most {self.max_steps})"]
         path = Path(path)
         path.write_text(render_page(data, title), encoding="utf-8")
         return path
