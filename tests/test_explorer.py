@@ -368,3 +368,26 @@ def test_the_visualize_example_writes_both_pages(tmp_path):
     assert len(page_data(graph)["backward"]["steps"]) == 8  # Mul, Sum, Pow, Sub, Sigmoid, MatMul, Sigmoid, MatMul
     tl = page_data(training)["timeline"]
     assert tl["steps"] == list(range(300)) and tl["loss"][-1] < tl["loss"][0]
+
+
+def test_roots_the_backward_slider_cannot_replay_say_why():
+    w = ag.tensor(np.ones(3), requires_grad=True, name="w")
+    assert "one root that an op made" in viz.explore(w).data["backward"]["why"]
+    assert "shape (3,)" in viz.explore(w * 2).data["backward"]["why"]
+    assert "one root" in viz.explore(w * 2, (w * 3).sum()).data["backward"]["why"]
+    data = viz.explore(w * 2, max_nodes=0).data  # everything cut: a note, no crash
+    assert [n["kind"] for n in data["nodes"]] == [] and data["dropped"] == 1
+
+
+def test_training_recorder_rejects_bad_losses_and_steps():
+    w = ag.tensor(np.ones(2), requires_grad=True)
+    rec = viz.TrainingRecorder(params={"w": w})
+    with pytest.raises(ValueError, match="single number"):
+        rec.record(w * 2)
+    assert rec.steps == [] and rec.root is None  # nothing half-recorded
+    rec.record(1.5, step=10)
+    with pytest.raises(ValueError, match="steps must increase"):
+        rec.record(1.0, step=10)
+    assert rec.record(np.float32(2.0)) and rec.steps == [10, 11] and rec.loss == [1.5, 2.0]
+    with pytest.raises(TypeError, match="not a Tensor"):
+        viz.TrainingRecorder(params={"w": np.ones(2)})

@@ -290,3 +290,23 @@ def test_screenshot_for_the_docs(page, xor_page, tmp_path):
     b.save_screenshot(str(out))
     head = out.read_bytes()[:24]
     assert head[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(head[16:20], "big") >= 800
+
+
+def test_degenerate_pages_open_without_errors(page, tmp_path):
+    a = ag.tensor(3.0, requires_grad=True, name="a")
+    z = ag.tensor(np.zeros((0, 3)), requires_grad=True, name="z")
+    pages = {"leaf.html": (a, {}), "cut.html": (a * 2, {"max_nodes": 0}),
+             "odd.html": ((a * 2).sum() + z.sum(), {})}
+    for name, (root, kw) in pages.items():
+        b = page(viz.save(root, tmp_path / name, **kw))
+        assert js(b, "return document.body.dataset.ready") == "1"
+        assert not console_errors(b), name
+    b = page(viz.save((a * 2).sum() + z.sum(), tmp_path / "odd.html"))
+    node(b, "z").click()
+    assert panel_text(b, "shape") == "(0, 3)"
+    rec = viz.TrainingRecorder(params={"a": a})
+    rec.record(1.0)
+    rec.record(float("nan"))
+    b = page(rec.save(tmp_path / "nograph.html"))
+    assert "no graph" in b.find_element("id", "notes").text
+    assert js(b, "return document.querySelectorAll('#chart-loss circle').length") == 1  # the NaN loss, in red

@@ -41,10 +41,15 @@ def _resolve(roots: tuple, grads: Grads | None, rec: Recording | None) -> tuple[
             passed, grads = now.pass_from(root), grads if grads is not None else captured
         except RuntimeError:  # a part freed by an earlier backward
             pass
-    why = "" if passed is not None else (
-        "no backward pass recorded: the graph was freed by backward(); run it inside `with ag.viz.recording() as "
-        "rec:` and pass recording=rec" if root is not None and root.grad_fn is not None else
-        "no backward pass: give one root that an op made")
+    how = "run backward inside `with ag.viz.recording() as rec:` and pass recording=rec"
+    if passed is not None:
+        why = ""
+    elif root is None or root.grad_fn is None:
+        why = "no backward pass to show: give one root that an op made"
+    elif root.size != 1:
+        why = f"no backward pass recorded: the root has shape {root.shape}, so backward needs a gradient; {how}"
+    else:
+        why = f"no backward pass recorded: the graph was freed by backward(); {how}"
     return grads, passed, why
 
 

@@ -68,6 +68,7 @@ class TrainingRecorder:
         self._hist: list[list[dict | None]] = []
         self._first: int | None = None
         self._count = 0
+        self._last: int | None = None
         self.root: Tensor | None = None
 
     def record(self, loss: Any = None, step: int | None = None) -> bool:
@@ -76,8 +77,17 @@ class TrainingRecorder:
         ``loss`` (a Tensor or a number) is charted; the first loss Tensor also supplies the graph drawn on
         the page. ``step`` defaults to a counter of the calls.
         """
+        value = None
+        if loss is not None:
+            try:
+                value = float(loss.item() if isinstance(loss, Tensor) else loss)
+            except (TypeError, ValueError):
+                raise ValueError(f"TrainingRecorder.record: loss must be a single number, got "
+                                 f"{getattr(loss, 'shape', type(loss).__name__)}") from None
         step = self._count if step is None else int(step)
-        self._count += 1
+        if self._last is not None and step <= self._last:
+            raise ValueError(f"TrainingRecorder.record: step {step} after step {self._last}; steps must increase")
+        self._count, self._last = step + 1, step
         if self._first is None:
             self._first = step
         if isinstance(loss, Tensor) and self.root is None:
@@ -86,7 +96,7 @@ class TrainingRecorder:
             return False
         grads = [None if t.grad is None else t.grad._data for t in self._params]
         self.steps.append(step)
-        self.loss.append(None if loss is None else float(loss.item() if isinstance(loss, Tensor) else loss))
+        self.loss.append(value)
         self._g.append([None if g is None else _norm(g) for g in grads])
         self._v.append([_norm(t._data) for t in self._params])
         if self.histograms:
