@@ -391,3 +391,26 @@ def test_training_recorder_rejects_bad_losses_and_steps():
     assert rec.record(np.float32(2.0)) and rec.steps == [10, 11] and rec.loss == [1.5, 2.0]
     with pytest.raises(TypeError, match="not a Tensor"):
         viz.TrainingRecorder(params={"w": np.ones(2)})
+
+
+def test_left_to_right_layout_puts_inputs_left_of_their_consumers():
+    model, x, y = xor_model()
+    for engine in ("python", "dot") if _layout.shutil.which("dot") else ("python",):
+        data = viz.explore(((model(x) - y) ** 2).mean(), rankdir="LR", layout=engine).data
+        nodes = data["nodes"]
+        assert data["rankdir"] == "LR" and all(nodes[s]["x"] < n["x"] for n in nodes for s in n["ins"]), engine
+
+
+def test_the_page_shows_inline_in_a_jupyter_notebook():
+    nbformat = pytest.importorskip("nbformat", reason="nbformat is not installed")
+    nbclient = pytest.importorskip("nbclient", reason="nbclient is not installed")
+    pytest.importorskip("ipykernel", reason="ipykernel (the Python kernel for Jupyter) is not installed")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+        "import autograd_mini as ag\n"
+        "w = ag.tensor([1.0, -2.0], requires_grad=True, name='w')\n"
+        "ag.viz.explore((w * w).sum())")]
+    nbclient.NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+    html = nb.cells[0].outputs[0]["data"]["text/html"]
+    assert html.startswith("<iframe srcdoc=") and "&quot;key&quot;:&quot;w&quot;" in html

@@ -10,7 +10,7 @@ from .._backend import xp
 from .._vizmodel import Grads, Item, _graph, build, capture_grads, collapse
 from ..explain import explain_grad
 from ..tensor import Tensor
-from ..viz import _DEAD, _RED, _SOURCE, SCALE, _colours, _label
+from ..viz import _OUTPUT_FILL, _ROLE, SCALE, _colours, _label
 from ._layout import layout
 from ._record import Pass, Recording, recording
 from ._stats import num, summary
@@ -159,8 +159,6 @@ def _colour_dict(it: Item) -> dict:
 
 
 def _fill(it: Item) -> str:
-    from ..viz import _OUTPUT_FILL, _ROLE  # noqa: PLC0415
-
     return _OUTPUT_FILL if it.output else _ROLE[it.kind][2]
 
 
@@ -231,8 +229,15 @@ def graph_data(roots: tuple, *, params: Mapping[str, Tensor] | None = None, max_
 
 
 def _legend() -> dict:
+    """The colour scale and the dead / NaN / source colours, as (fill, font, edge), from ``viz._colours`` itself."""
+    def probe(**attrs: object) -> list:
+        it = Item("", "op", None, None, ())
+        for k, v in attrs.items():
+            setattr(it, k, v)
+        return list(_colours(it, True))
+
     return {"scale": [[None if b == float("inf") else b, f, e, c] for b, f, e, c in SCALE],
-            "dead": _DEAD, "bad": _RED, "source": _SOURCE}
+            "dead": probe(gnorm=0.0), "bad": probe(vbad="NaN"), "source": probe(vbad="NaN", source="value")}
 
 
 def _backward(passed: Pass | None, seq: list[Item], why: str) -> dict:

@@ -42,10 +42,11 @@
     const a = Math.abs(v);
     return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(2) : String(+v.toPrecision(4));
   }
+  const triple = ([fill, font, edge]) => ({ fill, font, edge });
   function colourOf(g) { // the static picture's scale (viz.SCALE), zero = dead, non-finite = red
     if (g === null || g === undefined) return null;
-    if (typeof g === "string") return { fill: D.legend.bad, font: "black", edge: D.legend.bad };
-    if (g === 0) return { fill: D.legend.dead, font: "#7f7f7f", edge: "#bdbdbd" };
+    if (typeof g === "string") return triple(D.legend.bad);
+    if (g === 0) return triple(D.legend.dead);
     for (const [b, fill, edge, font] of D.legend.scale) if (b === null || g < b) return { fill, font, edge };
     return null;
   }
@@ -380,7 +381,7 @@
       s.y.forEach((v, t) => {
         if (typeof v !== "number" || (logy && v <= 0)) {
           pen = "M";
-          if (typeof v === "string") el("circle", { cx: xs(t), cy: T, r: 2.5, fill: D.legend.bad }, svgEl);
+          if (typeof v === "string") el("circle", { cx: xs(t), cy: T, r: 2.5, fill: D.legend.bad[0] }, svgEl);
           return;
         }
         d += `${pen}${xs(t).toFixed(1)},${ys(v).toFixed(1)} `; pen = "L";
@@ -426,8 +427,8 @@
     const s = html("span", b === null ? "more" : "<" + b.toExponential(0).replace("e+", "e"), legend);
     s.style.background = fill; s.style.color = font;
   }
-  for (const [text, bg] of [["0 dead", D.legend.dead], ["NaN/inf", D.legend.bad], ["source", D.legend.source]]) {
-    const s = html("span", text, legend); s.style.background = bg; s.style.color = bg === D.legend.source ? "white" : "black";
+  for (const [text, [fill, font]] of [["0 dead", D.legend.dead], ["NaN/inf", D.legend.bad], ["source", D.legend.source]]) {
+    const s = html("span", text, legend); s.style.background = fill; s.style.color = font;
   }
   const notes = $("notes");
   for (const n of D.notes.concat([`layout: ${D.layout}`])) html("div", n, notes);
