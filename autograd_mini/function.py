@@ -181,7 +181,7 @@ class Function:
             return Tensor._wrap(out if type(out) is xp.ndarray else xp.asarray(out))
         need = tuple([isinstance(x, Tensor) and x._requires_grad for x in inputs])
         need = _NEEDS.setdefault(need, need)  # one shared tuple per pattern: 72 bytes less per node
-        if len(arrays) > 1:
+        if len(arrays) > 1 and (len(arrays) > 2 or arrays[0] is arrays[1]):
             _distinct(inputs, arrays)
         ctx = Node(cls, inputs, params, need)
         out = _forward(cls, ctx, arrays, params)
@@ -242,6 +242,21 @@ def _distinct(inputs: tuple, arrays: list) -> None:
 def _record_roles(ctx: Node, arrays: list, out: Any, result: Tensor) -> None:
     """Name each saved value by what it is: input ``i``, the output, or a constant; then hold their memory."""
     saved = ctx.saved
+    n = len(saved)
+    if n == 1 and saved[0] is out:  # exp, tanh, sigmoid, relu, softmax: the output alone
+        roles = _JUST_OUTPUT
+    elif n <= len(arrays) and n < 16 and all(a is b for a, b in zip(saved, arrays)):  # mul, div, matmul: inputs
+        roles = _FIRST_INPUTS[n]
+    else:
+        roles = _roles(saved, arrays, out)
+    ctx.roles = roles
+    if roles is not _FIRST_INPUTS[n] and OUTPUT in roles and out is not result._data:
+        # a 0-d result numpy gave as a scalar: save the array the output tensor holds
+        ctx.saved = saved = tuple(result._data if r == OUTPUT else a for a, r in zip(saved, roles))
+    ctx.held = hold(saved, roles, ctx.inputs)
+
+
+def _roles(saved: tuple, arrays: list, out: Any) -> tuple:
     roles = []
     for a in saved:
         if a is out:
@@ -256,16 +271,15 @@ def _record_roles(ctx: Node, arrays: list, out: Any, result: Tensor) -> None:
         else:
             roles.append(CONSTANT)
     roles = tuple(roles)
-    ctx.roles = roles = _ROLES.setdefault(roles, roles)
-    if OUTPUT in roles and out is not result._data:  # a 0-d result numpy gave as a scalar: save the output's array
-        ctx.saved = saved = tuple(result._data if r == OUTPUT else a for a, r in zip(saved, roles))
-    ctx.held = hold(saved, roles, ctx.inputs)
+    return _ROLES.setdefault(roles, roles)
 
 
 _creation_order = itertools.count()
 _NO_PARAMS = MappingProxyType({})  # shared by the many nodes whose op takes no parameters
 _NEEDS: dict[tuple, tuple] = {}
 _ROLES: dict[tuple, tuple] = {}
+_JUST_OUTPUT = (OUTPUT,)
+_FIRST_INPUTS = [tuple(range(n)) for n in range(16)]  # saved = the first n inputs, in order
 
 
 def _constant_array(fn: type[Function], x: Any) -> Any:
