@@ -18,6 +18,7 @@ from .anomaly import capture_traces
 from .engine import grad_of
 from .grad_mode import enable_grad, no_grad
 from .gradcheck_report import GradcheckError, GradcheckResult, Mismatch, OpReport
+from .inplace import holds
 from .tensor import Tensor
 
 __all__ = ["gradcheck", "gradgradcheck", "gradcheck_module", "GradcheckError", "GradcheckResult", "Mismatch",
@@ -59,7 +60,14 @@ def _guarded(fn: Callable[..., Any], args: list, watched: list) -> Callable[[], 
     def run() -> Any:
         before = [(x._data if isinstance(x, Tensor) else x) for _, x in watched]
         copies = [a.copy() for a in before]
-        out = fn(*args)
+        try:
+            out = fn(*args)
+        except ValueError as e:  # a write into an array a recorded op holds: refused by numpy at the write
+            held = [label for (label, _), a in zip(watched, before) if holds(a)]
+            if held and "read-only" in str(e):
+                raise ValueError(f"gradcheck: the function modified {held[0]} in place ({e}: a recorded op "
+                                 "saved it); it must leave its inputs unchanged, e.g. work on a copy") from e
+            raise
         for (label, x), a, c in zip(watched, before, copies):
             now = x._data if isinstance(x, Tensor) else x
             if now is not a or not np.array_equal(now, c, equal_nan=now.dtype.kind in "fc"):
@@ -356,7 +364,7 @@ def _second(run: Callable[[], Any], leaves: list, names: list, seed: int = 0, **
     _require_floating(every)
     outs = [o for o in every if o.dtype.kind == "f" and o.requires_grad]
     us = [Tensor(rng.standard_normal(o.shape), requires_grad=True) for o in outs]
-    del outs  # its graph holds the leaves' arrays read-only; the check perturbs them
+    del outs, every  # their graph holds the leaves' arrays read-only; the check perturbs them
 
     def grads() -> tuple:
         total = None
