@@ -245,14 +245,17 @@ def _record_roles(ctx: Node, arrays: list, out: Any, result: Tensor) -> None:
     n = len(saved)
     if n == 1 and saved[0] is out:  # exp, tanh, sigmoid, relu, softmax: the output alone
         roles = _JUST_OUTPUT
-    elif n <= len(arrays) and n < 16 and all(a is b for a, b in zip(saved, arrays)):  # mul, div, matmul: inputs
-        roles = _FIRST_INPUTS[n]
+        if out is not result._data:  # a 0-d result numpy gave as a scalar: save the array the output holds
+            ctx.saved = saved = (result._data,)
+    elif n == 2 and len(arrays) >= 2 and saved[0] is arrays[0] and saved[1] is arrays[1]:  # mul, div, matmul
+        roles = _FIRST_TWO
+    elif n == 1 and saved[0] is arrays[0]:  # sin, cos, abs, log, clip: the input alone
+        roles = _FIRST_ONE
     else:
         roles = _roles(saved, arrays, out)
+        if OUTPUT in roles and out is not result._data:
+            ctx.saved = saved = tuple(result._data if r == OUTPUT else a for a, r in zip(saved, roles))
     ctx.roles = roles
-    if roles is not _FIRST_INPUTS[n] and OUTPUT in roles and out is not result._data:
-        # a 0-d result numpy gave as a scalar: save the array the output tensor holds
-        ctx.saved = saved = tuple(result._data if r == OUTPUT else a for a, r in zip(saved, roles))
     ctx.held = hold(saved, roles, ctx.inputs)
 
 
@@ -278,8 +281,7 @@ _creation_order = itertools.count()
 _NO_PARAMS = MappingProxyType({})  # shared by the many nodes whose op takes no parameters
 _NEEDS: dict[tuple, tuple] = {}
 _ROLES: dict[tuple, tuple] = {}
-_JUST_OUTPUT = (OUTPUT,)
-_FIRST_INPUTS = [tuple(range(n)) for n in range(16)]  # saved = the first n inputs, in order
+_JUST_OUTPUT, _FIRST_ONE, _FIRST_TWO = (OUTPUT,), (0,), (0, 1)  # the common patterns, shared
 
 
 def _constant_array(fn: type[Function], x: Any) -> Any:
