@@ -271,3 +271,9 @@ def compare(a: Any, b: Any, op: str) -> Tensor:
         return Tensor._const(xp.asarray(_COMPARE[op](a_arr, b_arr)))
     except ValueError as e:
         raise ValueError(f"{op}: {e} (shapes {xp.shape(a_arr)} and {xp.shape(b_arr)})") from None
+
+
+from .conv import __all__ as _conv_all  # noqa: E402  (images: convolution, pooling, padding)
+from .conv import adaptive_avg_pool2d, avg_pool2d, conv2d, max_pool2d, pad  # noqa: E402, F401
+
+__all__ += _conv_all

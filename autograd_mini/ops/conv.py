@@ -1,0 +1,442 @@
+"""Convolution, pooling and padding for NCHW images: primitives and the public functions.
+
+``conv2d`` is one primitive (im2col: a strided window view copied once, then one batched GEMM).
+Its two derivatives are primitives too, each the other's derivative, as in PyTorch:
+``conv_transpose2d`` (the input gradient: a GEMM, then col2im, a loop over the kH*kW kernel
+offsets, never over positions) and ``conv2d_weight`` (the weight gradient: one GEMM). Their
+backwards are again convolutions, so gradients of any order are exact. ``max_pool2d`` remembers
+the flat index of each window's winner (the first maximum, as PyTorch); its derivative scatters
+to those indices and that scatter's derivative gathers from them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from numpy.lib.stride_tricks import sliding_window_view
+
+from .._backend import xp
+from ..tensor import Tensor
+from .primitives import Primitive
+
+__all__ = ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad"]
+
+
+def _apply(fn: type[Primitive], kernel: Any, *args: Any, **params: Any) -> Any:
+    """A derivative that is itself an op: recorded on Tensors (create_graph), plain numpy on arrays."""
+    if any(isinstance(a, Tensor) for a in args):
+        return fn.apply(*args, **params)
+    return kernel(*args, **params)
+
+
+# ---- array kernels ----------------------------------------------------------------------
+def _pad_hw(x: Any, padding: tuple, value: float = 0.0) -> Any:
+    (pt, pb), (pl, pr) = padding
+    if not (pt or pb or pl or pr):
+        return x
+    return xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=value)
+
+
+def _windows(xpad: Any, kernel: tuple, stride: tuple, dilation: tuple) -> Any:
+    """A view (N, C, Ho, Wo, kH, kW) of every window of the padded input: no copy."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    v = sliding_window_view(xpad, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3))
+    return v[:, :, ::sh, ::sw, ::dh, ::dw]
+
+
+def _cols(x: Any, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple, groups: int) -> Any:
+    """im2col: (N, groups, C/groups * kH * kW, Ho * Wo), one contiguous copy."""
+    win = _windows(_pad_hw(x, padding), kernel, stride, dilation)
+    n, c, ho, wo = win.shape[:4]
+    return win.transpose(0, 1, 4, 5, 2, 3).reshape(n, groups, c // groups * kernel[0] * kernel[1], ho * wo)
+
+
+def _out_hw(x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple) -> tuple:
+    return tuple((x_shape[2 + i] + sum(padding[i]) - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1
+                 for i in range(2))
+
+
+def _conv(x: Any, w: Any, stride: tuple, padding: tuple, dilation: tuple, groups: int, cols: Any = None) -> Any:
+    o, kernel = w.shape[0], w.shape[2:]
+    if cols is None:
+        cols = _cols(x, kernel, stride, padding, dilation, groups)
+    ho, wo = _out_hw(x.shape, kernel, stride, padding, dilation)
+    return (w.reshape(groups, o // groups, -1) @ cols).reshape(x.shape[0], o, ho, wo)
+
+
+def _col2im(gcols: Any, x_shape: tuple, stride: tuple, padding: tuple, dilation: tuple) -> Any:
+    """The adjoint of the window view: add each window's (N, C, kH, kW, Ho, Wo) values back to its pixels."""
+    n, c, h, w = x_shape
+    (pt, pb), (pl, pr) = padding
+    (sh, sw), (dh, dw) = stride, dilation
+    kh, kw, ho, wo = gcols.shape[2:]
+    out = xp.zeros((n, c, h + pt + pb, w + pl + pr), dtype=gcols.dtype)
+    for i in range(kh):  # kH * kW strided adds, each over all positions at once
+        for j in range(kw):
+            out[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw] += gcols[:, :, i, j]
+    return out[:, :, pt:pt + h, pl:pl + w] if (pt or pb or pl or pr) else out
+
+
+def _input_grad(g: Any, w: Any, x_shape: tuple, stride: tuple, padding: tuple, dilation: tuple,
+                groups: int) -> Any:
+    """conv_transpose2d: the gradient of conv2d with respect to its input."""
+    n, o, ho, wo = g.shape
+    gcols = xp.swapaxes(w.reshape(groups, o // groups, -1), 1, 2) @ g.reshape(n, groups, o // groups, ho * wo)
+    return _col2im(gcols.reshape((n, x_shape[1]) + w.shape[2:] + (ho, wo)), x_shape, stride, padding, dilation)
+
+
+def _weight_grad(x: Any, g: Any, w_shape: tuple, stride: tuple, padding: tuple, dilation: tuple, groups: int,
+                 cols: Any = None) -> Any:
+    """conv2d_weight: the gradient of conv2d with respect to its weight (one GEMM over batch and positions)."""
+    if cols is None:
+        cols = _cols(x, w_shape[2:], stride, padding, dilation, groups)
+    n, _, k, length = cols.shape
+    o = w_shape[0]
+    gm = g.reshape(n, groups, o // groups, length).transpose(1, 2, 0, 3).reshape(groups, o // groups, n * length)
+    cm = cols.transpose(1, 0, 3, 2).reshape(groups, n * length, k)
+    return (gm @ cm).reshape(w_shape)
+
+
+def _geometry(params: Any) -> dict:
+    return {k: params[k] for k in ("stride", "padding", "dilation", "groups")}
+
+
+# ---- convolution primitives -----------------------------------------------------------------
+class Conv2d(Primitive):
+    """y = conv2d(x, w) + b, NCHW, w of shape (out, in / groups, kH, kW)."""
+    op_name = "conv2d"
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, dilation, groups):
+        cols = _cols(x, w.shape[2:], stride, padding, dilation, groups)
+        out = _conv(x, w, stride, padding, dilation, groups, cols)
+        if b is not None:
+            out += b.reshape(1, -1, 1, 1)
+        ctx.save_for_backward(x, w)
+        ctx.cols = cols if ctx.needs_input_grad[1:2] == (True,) else None  # reused by the weight gradient
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        p = ctx.params
+        geo = _geometry(p)
+        need_x, need_w, need_b = ctx.needs_input_grad
+        gx = _apply(ConvTranspose2d, _input_grad, g, w, x_shape=x.shape, **geo) if need_x else None
+        if need_w:
+            gw = (ConvWeight2d.apply(x, g, w_shape=w.shape, **geo) if isinstance(x, Tensor) or isinstance(g, Tensor)
+                  else _weight_grad(x, g, w.shape, cols=ctx.cols, **geo))
+        else:
+            gw = None
+        return gx, gw, (g.sum(axis=(0, 2, 3)) if need_b else None)
+
+
+class ConvTranspose2d(Primitive):
+    """The input gradient of conv2d, linear in (g, w): its derivatives are conv2d and conv2d_weight."""
+    op_name = "conv_transpose2d"
+
+    @staticmethod
+    def forward(ctx, g, w, x_shape, stride, padding, dilation, groups):
+        ctx.save_for_backward(g, w)
+        return _input_grad(g, w, x_shape, stride, padding, dilation, groups)
+
+    @staticmethod
+    def backward(ctx, h):  # h has the shape of conv2d's input
+        g, w = ctx.saved_tensors
+        p = ctx.params
+        geo = _geometry(p)
+        need_g, need_w = ctx.needs_input_grad
+        gg = _apply(Conv2d, _conv_nobias, h, w, None, **geo) if need_g else None
+        gw = _apply(ConvWeight2d, _weight_grad, h, g, w_shape=w.shape, **geo) if need_w else None
+        return gg, gw
+
+
+class ConvWeight2d(Primitive):
+    """The weight gradient of conv2d, linear in (x, g): its derivatives are conv_transpose2d and conv2d."""
+    op_name = "conv2d_weight"
+
+    @staticmethod
+    def forward(ctx, x, g, w_shape, stride, padding, dilation, groups):
+        ctx.save_for_backward(x, g)
+        return _weight_grad(x, g, w_shape, stride, padding, dilation, groups)
+
+    @staticmethod
+    def backward(ctx, k):  # k has the shape of conv2d's weight
+        x, g = ctx.saved_tensors
+        p = ctx.params
+        geo = _geometry(p)
+        need_x, need_g = ctx.needs_input_grad
+        gx = _apply(ConvTranspose2d, _input_grad, g, k, x_shape=x.shape, **geo) if need_x else None
+        gg = _apply(Conv2d, _conv_nobias, x, k, None, **geo) if need_g else None
+        return gx, gg
+
+
+def _conv_nobias(x: Any, w: Any, b: Any = None, **geo: Any) -> Any:
+    return _conv(x, w, **geo)
+
+
+# ---- max pooling ------------------------------------------------------------------------------
+class MaxPool2d(Primitive):
+    """The maximum of each window; the gradient goes to the first maximum only (PyTorch's rule)."""
+    op_name = "max_pool2d"
+
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding, dilation):
+        fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
+        xpad = _pad_hw(x, padding, fill)
+        win = _windows(xpad, kernel, stride, dilation)
+        n, c, ho, wo = win.shape[:4]
+        arg = win.reshape(n, c, ho, wo, -1).argmax(axis=-1)  # first maximum; a nan wins, as in PyTorch
+        (sh, sw), (dh, dw), kw = stride, dilation, kernel[1]
+        hp, wp = xpad.shape[2:]
+        rows = xp.arange(ho).reshape(-1, 1) * sh + (arg // kw) * dh
+        cols = xp.arange(wo) * sw + (arg % kw) * dw
+        planes = xp.arange(n * c).reshape(n, c, 1, 1) * (hp * wp)
+        ctx.index = index = planes + rows * wp + cols  # flat index into the padded input
+        ctx.geometry = (x.shape, padding, not _overlapping(kernel, stride, dilation))
+        return xpad.reshape(-1)[index]
+
+    @staticmethod
+    def backward(ctx, g):
+        return _apply(WindowScatter, _scatter, g, index=ctx.index, geometry=ctx.geometry)
+
+
+def _overlapping(kernel: tuple, stride: tuple, dilation: tuple) -> bool:
+    return any(s < d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation))
+
+
+def _scatter(g: Any, index: Any, geometry: tuple) -> Any:
+    """Zeros of the input's shape with g added at the flat (padded) indices, repeats accumulating."""
+    (n, c, h, w), ((pt, pb), (pl, pr)), unique = geometry
+    size = n * c * (h + pt + pb) * (w + pl + pr)
+    if unique:  # windows do not overlap: each index at most once, a plain assignment
+        out = xp.zeros(size, dtype=g.dtype)
+        out[index.reshape(-1)] = g.reshape(-1)
+    else:
+        out = xp.bincount(index.reshape(-1), weights=g.reshape(-1), minlength=size).astype(g.dtype, copy=False)
+    return out.reshape(n, c, h + pt + pb, w + pl + pr)[:, :, pt:pt + h, pl:pl + w]
+
+
+def _gather(h: Any, index: Any, geometry: tuple) -> Any:
+    return _pad_hw(h, geometry[1]).reshape(-1)[index]
+
+
+class WindowScatter(Primitive):
+    """max_pool2d's derivative: scatter to the remembered winners; its own derivative gathers from them."""
+    op_name = "max_pool2d_backward"
+
+    @staticmethod
+    def forward(ctx, g, index, geometry): return _scatter(g, index, geometry)
+
+    @staticmethod
+    def backward(ctx, h): return _apply(WindowGather, _gather, h, **ctx.params)
+
+
+class WindowGather(Primitive):
+    """The values at the remembered winners (the derivative of ``WindowScatter``)."""
+    op_name = "max_pool2d_select"
+
+    @staticmethod
+    def forward(ctx, h, index, geometry): return _gather(h, index, geometry)
+
+    @staticmethod
+    def backward(ctx, g): return _apply(WindowScatter, _scatter, g, **ctx.params)
+
+
+# ---- padding --------------------------------------------------------------------------------------
+class Pad(Primitive):
+    """Constant padding (numpy's ``pad_width``); the derivative crops."""
+
+    @staticmethod
+    def forward(ctx, x, pad_width, value):
+        ctx.crop = tuple(slice(b, b + n) for (b, _), n in zip(pad_width, x.shape))
+        return xp.pad(x, pad_width, constant_values=value)
+
+    @staticmethod
+    def backward(ctx, g): return g[ctx.crop]
+
+
+# ---- argument checking ---------------------------------------------------------------------------------
+def _pair(op: str, name: str, v: Any, lo: int) -> tuple:
+    vals = (v, v) if not isinstance(v, (tuple, list)) else tuple(v)
+    if len(vals) != 2 or not all(hasattr(i, "__index__") and not isinstance(i, bool) for i in vals):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
+    vals = tuple(int(i) for i in vals)
+    if min(vals) < lo:
+        raise ValueError(f"{op}: {name} must be >= {lo}, got {v!r}")
+    return vals
+
+
+def _image(op: str, x: Any) -> tuple[Tensor, bool]:
+    """(a 4-d Tensor, whether a batch axis was added to a 3-d (C, H, W) input)."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"{op}: expected input of shape (N, C, H, W) or (C, H, W), got shape {x.shape}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point input, got dtype {x.dtype} (convert with .astype)")
+    return (x.reshape((1,) + x.shape), True) if x.ndim == 3 else (x, False)
+
+
+def _fits(op: str, x: Tensor, kernel: tuple, padding: tuple, dilation: tuple) -> None:
+    for i, axis in enumerate(("height", "width")):
+        size = x.shape[2 + i] + sum(padding[i])
+        span = dilation[i] * (kernel[i] - 1) + 1
+        if size < span:
+            raise ValueError(f"{op}: the padded input {axis} {size} (input shape {x.shape}, padding {padding[i]}) "
+                             f"is smaller than the kernel span {span} (kernel {kernel[i]}, dilation {dilation[i]}); "
+                             "use a smaller kernel or more padding")
+
+
+def _conv_padding(padding: Any, kernel: tuple, stride: tuple, dilation: tuple) -> tuple:
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0), (0, 0)
+        if padding != "same":
+            raise ValueError(f"conv2d: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+        if stride != (1, 1):
+            raise ValueError(f"conv2d: padding='same' needs stride 1 (as in PyTorch), got stride {stride}")
+        total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return tuple((t // 2, t - t // 2) for t in total)  # the extra pixel of an even span goes right/bottom
+    ph, pw = _pair("conv2d", "padding", padding, 0)
+    return (ph, ph), (pw, pw)
+
+
+# ---- public functions -----------------------------------------------------------------------------------
+def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1) -> Tensor:
+    """2-D cross-correlation of ``x`` (N, C, H, W) with ``weight`` (out, C / groups, kH, kW), plus ``bias`` (out,).
+
+    PyTorch's ``conv2d``: ``stride``, ``padding`` (int, pair, ``"valid"`` or ``"same"``) and
+    ``dilation`` take an int or an (h, w) pair; a (C, H, W) input gives a (out, Ho, Wo) output.
+
+    >>> ag.conv2d(ag.ones(1, 1, 4, 4), ag.ones(2, 1, 3, 3)).shape
+    (1, 2, 2, 2)
+    """
+    x, unbatched = _image("conv2d", x)
+    w = weight if isinstance(weight, Tensor) else Tensor(weight)
+    if w.ndim != 4:
+        raise ValueError(f"conv2d: weight must have shape (out_channels, in_channels / groups, kH, kW), "
+                         f"got shape {w.shape}")
+    if not hasattr(groups, "__index__") or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"conv2d: groups must be a positive int, got {groups!r}")
+    c, o = x.shape[1], w.shape[0]
+    if c != w.shape[1] * groups:
+        raise ValueError(f"conv2d: input has {c} channels (shape {x.shape}) but weight of shape {w.shape} with "
+                         f"groups={groups} expects {w.shape[1] * groups} (weight.shape[1] * groups)")
+    if o % groups:
+        raise ValueError(f"conv2d: out_channels {o} (weight shape {w.shape}) is not divisible by groups={groups}")
+    if bias is not None:
+        bias = bias if isinstance(bias, Tensor) else Tensor(bias)
+        if bias.shape != (o,):
+            raise ValueError(f"conv2d: bias must have shape ({o},) for weight of shape {w.shape}, got {bias.shape}")
+    kernel = w.shape[2:]
+    stride = _pair("conv2d", "stride", stride, 1)
+    dilation = _pair("conv2d", "dilation", dilation, 1)
+    pads = _conv_padding(padding, kernel, stride, dilation)
+    _fits("conv2d", x, kernel, pads, dilation)
+    out = Conv2d.apply(x, w, bias, stride=stride, padding=pads, dilation=dilation, groups=int(groups))
+    return out.reshape(out.shape[1:]) if unbatched else out
+
+
+def _pool_args(op: str, x: Any, kernel_size: Any, stride: Any, padding: Any) -> tuple:
+    x, unbatched = _image(op, x)
+    kernel = _pair(op, "kernel_size", kernel_size, 1)
+    stride = kernel if stride is None else _pair(op, "stride", stride, 1)
+    pad = _pair(op, "padding", padding, 0)
+    if any(2 * p > k for p, k in zip(pad, kernel)):
+        raise ValueError(f"{op}: padding {padding!r} must be at most half the kernel size {kernel} (as in PyTorch)")
+    return x, unbatched, kernel, stride, ((pad[0], pad[0]), (pad[1], pad[1]))
+
+
+def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1) -> Tensor:
+    """The maximum over each ``kernel_size`` window (stride defaults to the kernel), padding with -inf.
+
+    At ties the gradient goes to the first maximum in the window (row-major), as in PyTorch.
+    """
+    x, unbatched, kernel, stride, pads = _pool_args("max_pool2d", x, kernel_size, stride, padding)
+    dilation = _pair("max_pool2d", "dilation", dilation, 1)
+    _fits("max_pool2d", x, kernel, pads, dilation)
+    out = MaxPool2d.apply(x, kernel=kernel, stride=stride, padding=pads, dilation=dilation)
+    return out.reshape(out.shape[1:]) if unbatched else out
+
+
+def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, count_include_pad: bool = True,
+               divisor_override: int | None = None) -> Tensor:
+    """The mean over each window; zero padding counts in the divisor unless ``count_include_pad=False``.
+
+    Composed (no derivative of its own): non-overlapping windows are a reshape and a sum, any
+    other geometry a convolution of each channel with a kernel of ones.
+    """
+    x, unbatched, kernel, stride, pads = _pool_args("avg_pool2d", x, kernel_size, stride, padding)
+    _fits("avg_pool2d", x, kernel, pads, (1, 1))
+    n, c, h, w = x.shape
+    ho, wo = _out_hw(x.shape, kernel, stride, pads, (1, 1))
+    (kh, kw), padded = kernel, pads != ((0, 0), (0, 0))
+    if stride == kernel and not padded:
+        crop = x if (h, w) == (ho * kh, wo * kw) else x[:, :, :ho * kh, :wo * kw]
+        total = crop.reshape(n, c, ho, kh, wo, kw).sum(axis=(3, 5))
+    else:
+        ones = xp.ones((1, 1, kh, kw), dtype=x.dtype)
+        total = Conv2d.apply(x.reshape(n * c, 1, h, w), ones, None, stride=stride, padding=pads, dilation=(1, 1),
+                             groups=1).reshape(n, c, ho, wo)
+    if divisor_override is not None:
+        if divisor_override <= 0:
+            raise ValueError(f"avg_pool2d: divisor_override must be positive, got {divisor_override!r}")
+        out = total * (1.0 / divisor_override)
+    elif count_include_pad or not padded:
+        out = total * (1.0 / (kh * kw))
+    else:  # divide each window by the number of real (unpadded) pixels in it
+        counts = _conv(xp.ones((1, 1, h, w), x.dtype), xp.ones((1, 1, kh, kw), x.dtype), stride, pads, (1, 1), 1)
+        out = total / counts
+    return out.reshape(out.shape[1:]) if unbatched else out
+
+
+def adaptive_avg_pool2d(x: Any, output_size: Any) -> Tensor:
+    """Average over PyTorch's adaptive bins (rows ``floor(i*H/oh)`` to ``ceil((i+1)*H/oh)``), to ``output_size``.
+
+    ``output_size`` is an int or an (oh, ow) pair (``None`` keeps that side). Composed as
+    ``A_h @ x @ A_w.T`` with constant averaging matrices: bins may overlap and differ in size.
+    """
+    x, unbatched = _image("adaptive_avg_pool2d", x)
+    sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
+    if len(sizes) != 2:
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be an int or a pair, got {output_size!r}")
+    oh, ow = (x.shape[2 + i] if s is None else _pair("adaptive_avg_pool2d", "output_size", s, 1)[0]
+              for i, s in enumerate(sizes))
+    h, w = x.shape[2:]
+    if (oh, ow) == (1, 1):
+        out = x.mean(axis=(2, 3), keepdims=True)
+    else:
+        out = (_bins(oh, h, x.dtype) @ x) @ _bins(ow, w, x.dtype).T
+    return out.reshape(out.shape[1:]) if unbatched else out
+
+
+def _bins(out_size: int, size: int, dtype: Any) -> Any:
+    """(out_size, size): row i averages PyTorch's adaptive bin i."""
+    a = xp.zeros((out_size, size), dtype=dtype)
+    for i in range(out_size):
+        lo, hi = (i * size) // out_size, -(-((i + 1) * size) // out_size)
+        a[i, lo:hi] = 1.0 / (hi - lo)
+    return a
+
+
+def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float = 0.0) -> Tensor:
+    """Pad with a constant, numpy's ``pad_width`` convention: an int, a (before, after) pair, or one pair per axis.
+
+    >>> ag.pad(ag.ones(2, 2), ((1, 0), (0, 2))).shape
+    (3, 4)
+    """
+    if mode != "constant":
+        raise ValueError(f"pad: only mode='constant' is supported, got mode={mode!r}")
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    try:
+        widths = xp.broadcast_to(xp.asarray(pad_width), (x.ndim, 2))
+    except ValueError:
+        raise ValueError(f"pad: pad_width {pad_width!r} does not fit a tensor of shape {x.shape} (give an int, "
+                         f"a (before, after) pair, or {x.ndim} pairs)") from None
+    if widths.dtype.kind not in "iu" or (widths.size and widths.min() < 0):
+        raise ValueError(f"pad: pad_width must hold non-negative ints, got {pad_width!r}")
+    if not math.isfinite(constant_values) and x.dtype.kind != "f":
+        raise ValueError(f"pad: cannot pad a {x.dtype} tensor with {constant_values!r}")
+    return Pad.apply(x, pad_width=tuple((int(b), int(a)) for b, a in widths), value=constant_values)
