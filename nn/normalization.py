@@ -38,22 +38,23 @@ def batch_norm(input: Any, running_mean: ag.Tensor | None, running_var: ag.Tenso
     per_channel = x.size // c if c else 0
     if not training and (running_mean is None or running_var is None):
         raise ValueError("batch_norm: evaluation (training=False) needs running_mean and running_var")
-    if training and x.shape[0] == 0:  # an empty batch: nothing to normalize or to learn from (as PyTorch)
-        mean, var = np.zeros(shape, x.dtype), np.ones(shape, x.dtype)
-    elif training:
+    if training and x.shape[0]:
         if per_channel <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
                              f"shape {x.shape} (use a larger batch, or eval mode)")
         mean = x.mean(axis=axes, keepdims=True)
-        var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+        centered = x - mean
+        var = (centered * centered).mean(axis=axes, keepdims=True)
         with ag.no_grad():
             if running_mean is not None:
                 _move(running_mean, np.asarray(mean).reshape(c), momentum)
             if running_var is not None:
                 _move(running_var, np.asarray(var).reshape(c) * (per_channel / (per_channel - 1)), momentum)
-    else:
-        mean, var = np.asarray(running_mean).reshape(shape), np.asarray(running_var).reshape(shape)
-    y = (x - mean) / ag.sqrt(var + eps)
+    else:  # evaluation; or an empty batch, with nothing to normalize or to learn from (as PyTorch)
+        mean, var = ((np.asarray(running_mean).reshape(shape), np.asarray(running_var).reshape(shape))
+                     if not training else (np.zeros(shape, x.dtype), np.ones(shape, x.dtype)))
+        centered = x - mean
+    y = centered / ag.sqrt(var + eps)
     if weight is not None:
         y = y * (weight.reshape(shape) if isinstance(weight, ag.Tensor) else np.reshape(weight, shape))
     if bias is not None:
@@ -62,7 +63,7 @@ def batch_norm(input: Any, running_mean: ag.Tensor | None, running_var: ag.Tenso
 
 
 def _move(stat: ag.Tensor, value: np.ndarray, momentum: float) -> None:
-    stat.data = ((1.0 - momentum) * stat.numpy() + momentum * value).astype(stat.dtype)
+    stat.data = ((1.0 - momentum) * np.asarray(stat) + momentum * value).astype(stat.dtype)
 
 
 class _BatchNorm(Module):
