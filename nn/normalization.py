@@ -102,7 +102,7 @@ class _BatchNorm(Module):
         name = type(self).__name__
         if x.ndim not in self.dims:
             expected = " or ".join(f"{d}-d" for d in self.dims)
-            raise ValueError(f"{name}: expected a {expected} input ({self._layout}), got shape {x.shape}")
+            raise ValueError(f"{name}: expected a {expected} input {self._layout}, got shape {x.shape}")
         if x.shape[1] != self.num_features:
             raise ValueError(f"{name}({self.num_features}): input of shape {x.shape} has {x.shape[1]} channels "
                              f"on axis 1, expected {self.num_features}")

@@ -151,7 +151,8 @@ CASES = {
 
 
 def test_every_primitive_has_a_case():
-    prims = {n for n, c in vars(C).items() if inspect.isclass(c) and issubclass(c, Function) and c.__module__ == C.__name__}
+    prims = {n for n, c in vars(C).items()
+             if inspect.isclass(c) and issubclass(c, Function) and c.__module__ == C.__name__}
     assert prims == set(CASES), f"add a gradcheck case for {prims - set(CASES)}"
 
 
