@@ -188,26 +188,41 @@ class MaxPool2d(Primitive):
         (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
         n, c, hp, wp = xpad.shape
         ho, wo = _out_hw(x.shape, kernel, stride, padding, dilation)
-        best, at_row, at_col = None, 0, 0
-        for i in range(kh):  # one strided pass per kernel offset (numpy's argmax over a short last axis is slow)
-            for j in range(kw):
-                v = xpad[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
-                if best is None:
-                    best, at_row, at_col = v.copy(), xp.zeros(v.shape, xp.intp), xp.zeros(v.shape, xp.intp)
-                    continue
-                wins = (v > best) | (v != v)  # PyTorch's rule: a strictly larger value, or a nan, takes over
-                xp.copyto(best, v, where=wins)
-                at_row[wins], at_col[wins] = i * dh, j * dw
-        rows = xp.arange(ho).reshape(-1, 1) * sh + at_row
-        cols = xp.arange(wo) * sw + at_col
-        planes = xp.arange(n * c).reshape(n, c, 1, 1) * (hp * wp)
-        ctx.index = planes + rows * wp + cols  # flat index into the padded input
+        best = winner = None
+        for t in range(kh * kw):  # one strided pass per kernel offset (numpy's argmax over a short axis is slow)
+            i, j = divmod(t, kw)
+            v = xpad[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
+            if best is None:
+                best, winner = v.copy(), xp.zeros(v.shape, xp.min_scalar_type(kh * kw))
+                continue
+            wins = v > best  # PyTorch's rule: a strictly larger value, or a nan, takes over
+            if x.dtype.kind == "f":
+                wins |= xp.isnan(v)
+            xp.copyto(best, v, where=wins)
+            xp.copyto(winner, t, where=wins)
+        ctx.winner = winner  # the kernel offset of each window's winner; flat indices only if backward runs
         ctx.geometry = (x.shape, padding, not _overlapping(kernel, stride, dilation))
         return best
 
     @staticmethod
     def backward(ctx, g):
-        return _apply(WindowScatter, _scatter, g, index=ctx.index, geometry=ctx.geometry)
+        return _apply(WindowScatter, _scatter, g, index=winner_index(ctx), geometry=ctx.geometry)
+
+
+def winner_index(node: Any) -> Any:
+    """Flat indices into the padded input of the winners a ``max_pool2d`` node recorded."""
+    kw, (sh, sw), (dh, dw) = node.params["kernel"][1], node.params["stride"], node.params["dilation"]
+    _, _, hp, wp = _padded(node.geometry)
+    n, c, ho, wo = node.winner.shape
+    offset = node.winner.astype(xp.intp)
+    rows = xp.arange(ho).reshape(-1, 1) * sh + (offset // kw) * dh
+    cols = xp.arange(wo) * sw + (offset % kw) * dw
+    return xp.arange(n * c).reshape(n, c, 1, 1) * (hp * wp) + rows * wp + cols
+
+
+def _padded(geometry: tuple) -> tuple:
+    (n, c, h, w), ((pt, pb), (pl, pr)), _ = geometry
+    return n, c, h + pt + pb, w + pl + pr
 
 
 def _overlapping(kernel: tuple, stride: tuple, dilation: tuple) -> bool:
@@ -217,7 +232,7 @@ def _overlapping(kernel: tuple, stride: tuple, dilation: tuple) -> bool:
 def _scatter(g: Any, index: Any, geometry: tuple) -> Any:
     """Zeros of the input's shape with g added at the flat (padded) indices, repeats accumulating."""
     (n, c, h, w), ((pt, pb), (pl, pr)), unique = geometry
-    size = n * c * (h + pt + pb) * (w + pl + pr)
+    size = math.prod(_padded(geometry))
     if unique:  # windows do not overlap: each index at most once, a plain assignment
         out = xp.zeros(size, dtype=g.dtype)
         out[index.reshape(-1)] = g.reshape(-1)
