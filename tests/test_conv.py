@@ -212,6 +212,16 @@ def test_float32_stays_float32():
     assert y.dtype == conv.weight.grad.dtype == x.grad.dtype == np.float32
 
 
+def test_max_pool2d_with_a_dilation_beyond_a_byte():
+    # winners are stored as small ints (kernel offsets); their pixel offsets (offset * dilation) must not wrap
+    x = ag.tensor(RNG.standard_normal((1, 1, 2, 301)), requires_grad=True)
+    y = ag.max_pool2d(x, (1, 3), stride=1, dilation=(1, 150))
+    a = np.asarray(x)[0, 0]
+    np.testing.assert_array_equal(np.asarray(y)[0, 0], np.maximum(np.maximum(a[:, :1], a[:, 150:151]), a[:, 300:]))
+    y.sum().backward()
+    assert np.asarray(x.grad).sum() == 2 and np.asarray(x.grad)[0, 0, :, [0, 150, 300]].sum() == 2
+
+
 def test_max_pool2d_gives_a_tie_to_the_first_maximum():
     x = ag.tensor(np.ones((1, 1, 2, 4)), requires_grad=True)
     ag.max_pool2d(x, 2).sum().backward()
