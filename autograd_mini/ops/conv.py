@@ -23,13 +23,6 @@ from .primitives import Primitive
 __all__ = ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad"]
 
 
-def _apply(fn: type[Primitive], kernel: Any, *args: Any, **params: Any) -> Any:
-    """A derivative that is itself an op: recorded on Tensors (create_graph), plain numpy on arrays."""
-    if any(isinstance(a, Tensor) for a in args):
-        return fn.apply(*args, **params)
-    return kernel(*args, **params)
-
-
 # ---- array kernels ----------------------------------------------------------------------
 def _pad_hw(x: Any, padding: tuple, value: float = 0.0) -> Any:
     (pt, pb), (pl, pr) = padding
@@ -113,22 +106,16 @@ class Conv2d(Primitive):
         out = _conv(x, w, stride, padding, dilation, groups, cols)
         if b is not None:
             out += b.reshape(1, -1, 1, 1)
-        ctx.save_for_backward(x, w)
-        ctx.cols = cols if ctx.needs_input_grad[1:2] == (True,) else None  # reused by the weight gradient
+        ctx.save_for_backward(x, w, cols if ctx.needs_input_grad[1] else None)  # the columns serve the weight gradient
         return out
 
     @staticmethod
     def backward(ctx, g):
-        x, w = ctx.saved_tensors
-        p = ctx.params
-        geo = _geometry(p)
+        x, w, cols = ctx.saved_tensors
+        geo = _geometry(ctx.params)
         need_x, need_w, need_b = ctx.needs_input_grad
-        gx = _apply(ConvTranspose2d, _input_grad, g, w, x_shape=x.shape, **geo) if need_x else None
-        if need_w:
-            gw = (ConvWeight2d.apply(x, g, w_shape=w.shape, **geo) if isinstance(x, Tensor) or isinstance(g, Tensor)
-                  else _weight_grad(x, g, w.shape, cols=ctx.cols, **geo))
-        else:
-            gw = None
+        gx = ConvTranspose2d.apply(g, w, x_shape=x.shape, **geo) if need_x else None
+        gw = ConvWeight2d.apply(x, g, w_shape=w.shape, cols=cols, **geo) if need_w else None
         return gx, gw, (g.sum(axis=(0, 2, 3)) if need_b else None)
 
 
@@ -144,36 +131,30 @@ class ConvTranspose2d(Primitive):
     @staticmethod
     def backward(ctx, h):  # h has the shape of conv2d's input
         g, w = ctx.saved_tensors
-        p = ctx.params
-        geo = _geometry(p)
+        geo = _geometry(ctx.params)
         need_g, need_w = ctx.needs_input_grad
-        gg = _apply(Conv2d, _conv_nobias, h, w, None, **geo) if need_g else None
-        gw = _apply(ConvWeight2d, _weight_grad, h, g, w_shape=w.shape, **geo) if need_w else None
-        return gg, gw
+        return (Conv2d.apply(h, w, None, **geo) if need_g else None,
+                ConvWeight2d.apply(h, g, w_shape=w.shape, **geo) if need_w else None)
 
 
 class ConvWeight2d(Primitive):
-    """The weight gradient of conv2d, linear in (x, g): its derivatives are conv_transpose2d and conv2d."""
+    """The weight gradient of conv2d, linear in (x, g): its derivatives are conv_transpose2d and conv2d.
+
+    ``cols``, when given, is x's im2col that conv2d's forward already made (a value, not an input)."""
     op_name = "conv2d_weight"
 
     @staticmethod
-    def forward(ctx, x, g, w_shape, stride, padding, dilation, groups):
+    def forward(ctx, x, g, w_shape, stride, padding, dilation, groups, cols=None):
         ctx.save_for_backward(x, g)
-        return _weight_grad(x, g, w_shape, stride, padding, dilation, groups)
+        return _weight_grad(x, g, w_shape, stride, padding, dilation, groups, cols)
 
     @staticmethod
     def backward(ctx, k):  # k has the shape of conv2d's weight
         x, g = ctx.saved_tensors
-        p = ctx.params
-        geo = _geometry(p)
+        geo = _geometry(ctx.params)
         need_x, need_g = ctx.needs_input_grad
-        gx = _apply(ConvTranspose2d, _input_grad, g, k, x_shape=x.shape, **geo) if need_x else None
-        gg = _apply(Conv2d, _conv_nobias, x, k, None, **geo) if need_g else None
-        return gx, gg
-
-
-def _conv_nobias(x: Any, w: Any, b: Any = None, **geo: Any) -> Any:
-    return _conv(x, w, **geo)
+        return (ConvTranspose2d.apply(g, k, x_shape=x.shape, **geo) if need_x else None,
+                Conv2d.apply(x, k, None, **geo) if need_g else None)
 
 
 # ---- max pooling ------------------------------------------------------------------------------
@@ -200,24 +181,26 @@ class MaxPool2d(Primitive):
                 wins |= xp.isnan(v)
             xp.copyto(best, v, where=wins)
             xp.copyto(winner, t, where=wins)
-        ctx.winner = winner  # the kernel offset of each window's winner; flat indices only if backward runs
-        ctx.geometry = (x.shape, padding, not _overlapping(kernel, stride, dilation))
+        ctx.save_for_backward(winner, x.shape)  # each window's winning kernel offset; flat indices only if needed
         return best
 
     @staticmethod
     def backward(ctx, g):
-        return _apply(WindowScatter, _scatter, g, index=winner_index(ctx), geometry=ctx.geometry)
+        return WindowScatter.apply(g, **scatter_params(ctx))
 
 
-def winner_index(node: Any) -> Any:
-    """Flat indices into the padded input of the winners a ``max_pool2d`` node recorded."""
-    kw, (sh, sw), (dh, dw) = node.params["kernel"][1], node.params["stride"], node.params["dilation"]
-    _, _, hp, wp = _padded(node.geometry)
-    n, c, ho, wo = node.winner.shape
-    offset = node.winner.astype(xp.intp)
+def scatter_params(node: Any) -> dict:
+    """``index`` (flat, into the padded input) and ``geometry`` of the winners a ``max_pool2d`` node recorded."""
+    winner, x_shape = node.saved_tensors
+    p = node.params
+    kw, (sh, sw), (dh, dw) = p["kernel"][1], p["stride"], p["dilation"]
+    geometry = (x_shape, p["padding"], not _overlapping(p["kernel"], p["stride"], p["dilation"]))
+    _, _, hp, wp = _padded(geometry)
+    n, c, ho, wo = winner.shape
+    offset = winner.astype(xp.intp)
     rows = xp.arange(ho).reshape(-1, 1) * sh + (offset // kw) * dh
     cols = xp.arange(wo) * sw + (offset % kw) * dw
-    return xp.arange(n * c).reshape(n, c, 1, 1) * (hp * wp) + rows * wp + cols
+    return {"index": xp.arange(n * c).reshape(n, c, 1, 1) * (hp * wp) + rows * wp + cols, "geometry": geometry}
 
 
 def _padded(geometry: tuple) -> tuple:
@@ -253,7 +236,7 @@ class WindowScatter(Primitive):
     def forward(ctx, g, index, geometry): return _scatter(g, index, geometry)
 
     @staticmethod
-    def backward(ctx, h): return _apply(WindowGather, _gather, h, **ctx.params)
+    def backward(ctx, h): return WindowGather.apply(h, **ctx.params)
 
 
 class WindowGather(Primitive):
@@ -264,7 +247,7 @@ class WindowGather(Primitive):
     def forward(ctx, h, index, geometry): return _gather(h, index, geometry)
 
     @staticmethod
-    def backward(ctx, g): return _apply(WindowScatter, _scatter, g, **ctx.params)
+    def backward(ctx, g): return WindowScatter.apply(g, **ctx.params)
 
 
 # ---- padding --------------------------------------------------------------------------------------
@@ -272,12 +255,11 @@ class Pad(Primitive):
     """Constant padding (numpy's ``pad_width``); the derivative crops."""
 
     @staticmethod
-    def forward(ctx, x, pad_width, value):
-        ctx.crop = tuple(slice(b, b + n) for (b, _), n in zip(pad_width, x.shape))
-        return xp.pad(x, pad_width, constant_values=value)
+    def forward(ctx, x, pad_width, value): return xp.pad(x, pad_width, constant_values=value)
 
     @staticmethod
-    def backward(ctx, g): return g[ctx.crop]
+    def backward(ctx, g):
+        return g[tuple(slice(before, n - after) for (before, after), n in zip(ctx.params["pad_width"], g.shape))]
 
 
 # ---- argument checking ---------------------------------------------------------------------------------
