@@ -3,10 +3,10 @@
 ``conv2d`` is one primitive (im2col: a strided window view copied once, then one batched GEMM).
 Its two derivatives are primitives too, each the other's derivative, as in PyTorch:
 ``conv_transpose2d`` (the input gradient: a GEMM, then col2im, a loop over the kH*kW kernel
-offsets, never over positions) and ``conv2d_weight`` (the weight gradient: one GEMM). Their
-backwards are again convolutions, so gradients of any order are exact. ``max_pool2d`` remembers
-the flat index of each window's winner (the first maximum, as PyTorch); its derivative scatters
-to those indices and that scatter's derivative gathers from them.
+offsets, never over positions) and ``conv2d_weight`` (the weight gradient: per-sample GEMMs
+summed). Their backwards are again convolutions, so gradients of any order are exact.
+``max_pool2d`` remembers each window's winning kernel offset (the first maximum, as PyTorch);
+its derivative scatters to those pixels and that scatter's derivative gathers from them.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _input_grad(g: Any, w: Any, x_shape: tuple, stride: tuple, padding: tuple, d
 
 def _weight_grad(x: Any, g: Any, w_shape: tuple, stride: tuple, padding: tuple, dilation: tuple, groups: int,
                  cols: Any = None) -> Any:
-    """conv2d_weight: the gradient of conv2d with respect to its weight (one GEMM over batch and positions)."""
+    """conv2d_weight: the gradient of conv2d with respect to its weight."""
     if cols is None:
         cols = _cols(x, w_shape[2:], stride, padding, dilation, groups)
     n, _, _, length = cols.shape
@@ -164,10 +164,8 @@ class MaxPool2d(Primitive):
 
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, dilation):
-        fill = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
-        xpad = _pad_hw(x, padding, fill)
+        xpad = _pad_hw(x, padding, -xp.inf)  # floating inputs only (checked by max_pool2d)
         (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-        n, c, hp, wp = xpad.shape
         ho, wo = _out_hw(x.shape, kernel, stride, padding, dilation)
         best = winner = None
         for t in range(kh * kw):  # one strided pass per kernel offset (numpy's argmax over a short axis is slow)
@@ -177,8 +175,7 @@ class MaxPool2d(Primitive):
                 best, winner = v.copy(), xp.zeros(v.shape, xp.min_scalar_type(kh * kw))
                 continue
             wins = v > best  # PyTorch's rule: a strictly larger value, or a nan, takes over
-            if x.dtype.kind == "f":
-                wins |= xp.isnan(v)
+            wins |= xp.isnan(v)
             xp.copyto(best, v, where=wins)
             xp.copyto(winner, t, where=wins)
         ctx.save_for_backward(winner, x.shape)  # each window's winning kernel offset; flat indices only if needed
@@ -221,7 +218,7 @@ def _scatter(g: Any, index: Any, geometry: tuple) -> Any:
         out[index.reshape(-1)] = g.reshape(-1)
     else:
         out = xp.bincount(index.reshape(-1), weights=g.reshape(-1), minlength=size).astype(g.dtype, copy=False)
-    return out.reshape(n, c, h + pt + pb, w + pl + pr)[:, :, pt:pt + h, pl:pl + w]
+    return out.reshape(_padded(geometry))[:, :, pt:pt + h, pl:pl + w]
 
 
 def _gather(h: Any, index: Any, geometry: tuple) -> Any:
