@@ -285,6 +285,20 @@ def test_draw_graph_clusters_a_cnn_by_module_and_collapses_by_depth():
     assert '"Conv2d_' not in collapsed and '"MaxPool2d_' not in collapsed  # their ops are inside the module nodes
 
 
+def test_the_explorer_opens_a_cnn_with_its_modules_and_gradients():
+    model = small_cnn()
+    with ag.viz.recording() as rec:
+        loss = nn.functional.cross_entropy(model(RNG.standard_normal((2, 1, 6, 6))), np.array([0, 1]))
+        loss.backward()
+    page = ag.viz.explore(loss, recording=rec)
+    boxes = [b["label"] for b in page.data["boxes"]]
+    assert boxes[:2] == ["Sequential", "0: Conv2d"] and "1: BatchNorm2d" in boxes and "3: MaxPool2d" in boxes
+    weights = {n["key"]: n for n in page.data["nodes"] if n["key"].endswith("weight")}
+    assert set(weights) == {"0.weight", "1.weight", "4.weight", "8.weight"}
+    assert all(n["gnorm"] > 0 for n in weights.values())  # every layer got a gradient
+    assert "<html" in page.html().lower()
+
+
 # ---- PyTorch as the oracle (float64) ----------------------------------------------------------------------------
 TORCH_CONV = [dict(), dict(stride=2), dict(stride=3, padding=1), dict(padding=2, dilation=2), dict(groups=2),
               dict(groups=4, padding=1), dict(stride=(2, 1), padding=(0, 2), dilation=(1, 2)),
@@ -292,6 +306,7 @@ TORCH_CONV = [dict(), dict(stride=2), dict(stride=3, padding=1), dict(padding=2,
 
 
 @needs_torch
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")  # PyTorch's note about its own copy
 @pytest.mark.parametrize("kw", TORCH_CONV, ids=str)
 @pytest.mark.parametrize("kernel", [(1, 1), (3, 3), (2, 3)])
 def test_conv2d_matches_pytorch_to_second_order(kw, kernel):
