@@ -251,7 +251,7 @@ def _prepare(inputs: Any, names: Sequence[str] | None = None) -> tuple[list, lis
         if isinstance(x, Tensor) and x.dtype.kind == "f":
             if x.dtype != np.float64:
                 notes.append(f"input {k} is {x.dtype}: checked on a float64 copy")
-            c = Tensor(np.array(x._data, dtype=np.float64), requires_grad=x.requires_grad, name=x.name)
+            c = Tensor(np.array(x._data, dtype=np.float64, order="C"), requires_grad=x.requires_grad, name=x.name)
             if x.requires_grad:
                 label = names[k] if names else f"input {k}" + (f" (`{x.name}`)" if x.name else "")
                 _require_finite(c, label)
@@ -281,7 +281,7 @@ def _localise(run_forward: Callable[[], Any], recheck: Callable[..., GradcheckRe
         args, leaves, names = [], [], []
         for k, (x, need) in enumerate(zip(node.inputs, node.needs_input_grad)):
             if isinstance(x, Tensor) and x.dtype.kind == "f":
-                x = Tensor(np.array(x._data, dtype=np.float64), requires_grad=need)
+                x = Tensor(np.array(x._data, dtype=np.float64, order="C"), requires_grad=need)
                 if need:
                     leaves.append(x)
                     names.append(f"input {k}")
@@ -412,7 +412,7 @@ def gradcheck_module(model: Any, loss_fn: Callable[[Any, Any], Any], inputs: Any
         if originals[0].dtype != np.float64 else []
     try:
         for _, p in named:
-            p._data = np.array(p._data, dtype=np.float64)
+            p._data = np.array(p._data, dtype=np.float64, order="C")
         return _gradcheck(run, [p for _, p in named], [f"`{n}`" for n, _ in named],
                           notes, localize, raise_exception,
                           dict(eps=eps, atol=atol, rtol=rtol, nondet_tol=nondet_tol, full_max=full_jacobian_max,

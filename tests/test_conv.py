@@ -204,6 +204,16 @@ def test_unbatched_input():
     assert ag.max_pool2d(x, 2).shape == (3, 2, 2)
 
 
+def test_views_as_inputs_give_the_same_values_and_gradients():
+    base, wbase = RNG.standard_normal((2, 3, 9, 12)), RNG.standard_normal((3, 4, 3, 3))
+    x_view, w_view = base[:, ::-1, ::2, 1::2], wbase.transpose(1, 0, 3, 2)  # strided, reversed, transposed
+    for f in (lambda x, w: ag.conv2d(x, w, stride=(1, 2), padding=1), lambda x, w: ag.max_pool2d(ag.conv2d(x, w), 2)):
+        got, want = f(x_view, w_view), f(np.ascontiguousarray(x_view), np.ascontiguousarray(w_view))
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-12)
+    assert ag.gradcheck(lambda x, w: ag.conv2d(x, w, padding=1), [ag.tensor(x_view, requires_grad=True),
+                                                                  ag.tensor(w_view, requires_grad=True)])
+
+
 def test_float32_stays_float32():
     conv = nn.Conv2d(1, 2, 3)
     x = ag.tensor(np.ones((2, 1, 6, 6), np.float32), requires_grad=True)
