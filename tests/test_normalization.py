@@ -175,3 +175,22 @@ def test_a_pytorch_state_dict_loads_as_is():
     ours.eval()
     x = np.random.default_rng(1).standard_normal((2, 1, 5, 5)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(ours(x)), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+@needs_torch
+@pytest.mark.parametrize("shape", [(4, 3), (3, 3, 5), (2, 3, 4, 4)])
+def test_batch_norm_second_derivatives_match_pytorch(shape):
+    ours = (nn.BatchNorm1d if len(shape) < 4 else nn.BatchNorm2d)(3, dtype=np.float64)
+    theirs = (torch.nn.BatchNorm1d if len(shape) < 4 else torch.nn.BatchNorm2d)(3).double()
+    w = RNG.standard_normal(3)
+    ours.weight.data = w.copy()
+    with torch.no_grad():
+        theirs.weight.copy_(torch.tensor(w))
+    x, gy, u = (RNG.standard_normal(shape) for _ in range(3))
+    xa, xt = ag.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    gx, gw = ag.grad_of((ours(xa) * gy).sum(), [xa, ours.weight], create_graph=True)
+    gxt, gwt = torch.autograd.grad((theirs(xt) * torch.tensor(gy)).sum(), [xt, theirs.weight], create_graph=True)
+    h = ag.grad_of((gx * u).sum() + (gw**2).sum(), [xa, ours.weight])
+    ht = torch.autograd.grad((gxt * torch.tensor(u)).sum() + (gwt**2).sum(), [xt, theirs.weight])
+    for a, b in zip(h, ht):
+        np.testing.assert_allclose(np.asarray(a), b.numpy(), rtol=1e-9, atol=1e-11)
