@@ -58,17 +58,34 @@ def _conv(x: Any, w: Any, stride: tuple, padding: tuple, dilation: tuple, groups
     return (w.reshape(groups, o // groups, -1) @ cols).reshape(x.shape[0], o, ho, wo)
 
 
+def _offsets(kernel: tuple, stride: tuple, dilation: tuple, out_hw: tuple):
+    """``(t, index)`` for each kernel offset ``t`` (row-major): the strided slice of the padded input that
+    offset reads in every window at once. Loops over offsets, never over positions."""
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
+    for t in range(kh * kw):
+        i, j = divmod(t, kw)
+        yield t, (slice(None), slice(None), slice(i * dh, i * dh + sh * (ho - 1) + 1, sh),
+                  slice(j * dw, j * dw + sw * (wo - 1) + 1, sw))
+
+
+def _crop(out: Any, x_shape: tuple, padding: tuple) -> Any:
+    (pt, pb), (pl, pr) = padding
+    return out[:, :, pt:pt + x_shape[2], pl:pl + x_shape[3]] if (pt or pb or pl or pr) else out
+
+
+def _zeros_padded(x_shape: tuple, padding: tuple, dtype: Any) -> Any:
+    n, c, h, w = x_shape
+    return xp.zeros((n, c, h + sum(padding[0]), w + sum(padding[1])), dtype=dtype)
+
+
 def _col2im(gcols: Any, x_shape: tuple, stride: tuple, padding: tuple, dilation: tuple) -> Any:
     """The adjoint of the window view: add each window's (N, C, kH, kW, Ho, Wo) values back to its pixels."""
-    n, c, h, w = x_shape
-    (pt, pb), (pl, pr) = padding
-    (sh, sw), (dh, dw) = stride, dilation
-    kh, kw, ho, wo = gcols.shape[2:]
-    out = xp.zeros((n, c, h + pt + pb, w + pl + pr), dtype=gcols.dtype)
-    for i in range(kh):  # kH * kW strided adds, each over all positions at once
-        for j in range(kw):
-            out[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw] += gcols[:, :, i, j]
-    return out[:, :, pt:pt + h, pl:pl + w] if (pt or pb or pl or pr) else out
+    n, c, kh, kw, ho, wo = gcols.shape
+    out = _zeros_padded(x_shape, padding, gcols.dtype)
+    per_offset = gcols.reshape(n, c, kh * kw, ho, wo)
+    for t, index in _offsets((kh, kw), stride, dilation, (ho, wo)):
+        out[index] += per_offset[:, :, t]
+    return _crop(out, x_shape, padding)
 
 
 def _input_grad(g: Any, w: Any, x_shape: tuple, stride: tuple, padding: tuple, dilation: tuple,
@@ -165,64 +182,42 @@ class MaxPool2d(Primitive):
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, dilation):
         xpad = _pad_hw(x, padding, -xp.inf)  # floating inputs only (checked by max_pool2d)
-        (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-        ho, wo = _out_hw(x.shape, kernel, stride, padding, dilation)
         best = winner = None
-        for t in range(kh * kw):  # one strided pass per kernel offset (numpy's argmax over a short axis is slow)
-            i, j = divmod(t, kw)
-            v = xpad[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
+        for t, index in _offsets(kernel, stride, dilation, _out_hw(x.shape, kernel, stride, padding, dilation)):
+            v = xpad[index]  # numpy's argmax over a short last axis is slow: one strided pass per offset instead
             if best is None:
-                best, winner = v.copy(), xp.zeros(v.shape, xp.min_scalar_type(kh * kw))
+                best, winner = v.copy(), xp.zeros(v.shape, xp.min_scalar_type(kernel[0] * kernel[1]))
                 continue
             wins = v > best  # PyTorch's rule: a strictly larger value, or a nan, takes over
             wins |= xp.isnan(v)
             xp.copyto(best, v, where=wins)
             xp.copyto(winner, t, where=wins)
-        ctx.save_for_backward(winner, x.shape)  # each window's winning kernel offset; flat indices only if needed
+        ctx.save_for_backward(winner, x.shape)  # each window's winning kernel offset
         return best
 
     @staticmethod
     def backward(ctx, g):
-        return WindowScatter.apply(g, **scatter_params(ctx))
+        winner, x_shape = ctx.saved_tensors
+        return WindowScatter.apply(g, winner=winner, x_shape=x_shape, **ctx.params)
 
 
-def scatter_params(node: Any) -> dict:
-    """``index`` (flat, into the padded input) and ``geometry`` of the winners a ``max_pool2d`` node recorded."""
-    winner, x_shape = node.saved_tensors
-    p = node.params
-    kw, (sh, sw), (dh, dw) = p["kernel"][1], p["stride"], p["dilation"]
-    geometry = (x_shape, p["padding"], not _overlapping(p["kernel"], p["stride"], p["dilation"]))
-    _, _, hp, wp = _padded(geometry)
-    n, c, ho, wo = winner.shape
-    offset = winner.astype(xp.intp)
-    rows = xp.arange(ho).reshape(-1, 1) * sh + (offset // kw) * dh
-    cols = xp.arange(wo) * sw + (offset % kw) * dw
-    return {"index": xp.arange(n * c).reshape(n, c, 1, 1) * (hp * wp) + rows * wp + cols, "geometry": geometry}
+def _scatter(g: Any, winner: Any, x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple,
+             dilation: tuple) -> Any:
+    """Zeros of the input's shape with each window's g added at its winner (overlapping windows accumulate)."""
+    out = _zeros_padded(x_shape, padding, g.dtype)
+    for t, index in _offsets(kernel, stride, dilation, winner.shape[2:]):
+        out[index] += xp.where(winner == t, g, 0)
+    return _crop(out, x_shape, padding)
 
 
-def _padded(geometry: tuple) -> tuple:
-    (n, c, h, w), ((pt, pb), (pl, pr)), _ = geometry
-    return n, c, h + pt + pb, w + pl + pr
-
-
-def _overlapping(kernel: tuple, stride: tuple, dilation: tuple) -> bool:
-    return any(s < d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation))
-
-
-def _scatter(g: Any, index: Any, geometry: tuple) -> Any:
-    """Zeros of the input's shape with g added at the flat (padded) indices, repeats accumulating."""
-    (n, c, h, w), ((pt, pb), (pl, pr)), unique = geometry
-    size = math.prod(_padded(geometry))
-    if unique:  # windows do not overlap: each index at most once, a plain assignment
-        out = xp.zeros(size, dtype=g.dtype)
-        out[index.reshape(-1)] = g.reshape(-1)
-    else:
-        out = xp.bincount(index.reshape(-1), weights=g.reshape(-1), minlength=size).astype(g.dtype, copy=False)
-    return out.reshape(_padded(geometry))[:, :, pt:pt + h, pl:pl + w]
-
-
-def _gather(h: Any, index: Any, geometry: tuple) -> Any:
-    return _pad_hw(h, geometry[1]).reshape(-1)[index]
+def _gather(h: Any, winner: Any, x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple,
+            dilation: tuple) -> Any:
+    """Each window's value of h at its winner."""
+    hpad = _pad_hw(h, padding)
+    out = xp.empty(winner.shape, dtype=h.dtype)
+    for t, index in _offsets(kernel, stride, dilation, winner.shape[2:]):
+        xp.copyto(out, hpad[index], where=winner == t)  # every window has exactly one winner: all set
+    return out
 
 
 class WindowScatter(Primitive):
@@ -230,7 +225,7 @@ class WindowScatter(Primitive):
     op_name = "max_pool2d_backward"
 
     @staticmethod
-    def forward(ctx, g, index, geometry): return _scatter(g, index, geometry)
+    def forward(ctx, g, **geometry): return _scatter(g, **geometry)
 
     @staticmethod
     def backward(ctx, h): return WindowGather.apply(h, **ctx.params)
@@ -241,7 +236,7 @@ class WindowGather(Primitive):
     op_name = "max_pool2d_select"
 
     @staticmethod
-    def forward(ctx, h, index, geometry): return _gather(h, index, geometry)
+    def forward(ctx, h, **geometry): return _gather(h, **geometry)
 
     @staticmethod
     def backward(ctx, g): return WindowScatter.apply(g, **ctx.params)
