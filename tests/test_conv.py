@@ -15,6 +15,7 @@ import autograd_mini as ag
 import nn
 from autograd_mini.function import Function
 from autograd_mini.ops import conv as C
+from autograd_mini.ops import pool as P
 from tests._fd import check_grads
 
 try:
@@ -127,14 +128,14 @@ GEO = dict(stride=(2, 1), padding=((1, 1), (0, 0)), dilation=(1, 2), groups=2)
 MP = dict(kernel=(2, 2), stride=(1, 1), padding=((1, 1), (0, 0)), dilation=(1, 1))  # overlapping windows
 
 
-def _pool_index(**kw):
+def _pool_winners(**kw):
     """What max_pool2d's derivative gets for a (2, 2, 4, 3) input: the winners and the geometry."""
     y = ag.max_pool2d(T(2, 2, 4, 3), kw["kernel"], kw["stride"], (kw["padding"][0][0], kw["padding"][1][0]))
     winner, x_shape = y.grad_fn.saved_tensors
     return dict(y.grad_fn.params, winner=winner, x_shape=x_shape)
 
 
-POOL_INDEX = _pool_index(**MP)  # recorded once, with grad on (gradcheck evaluates under no_grad)
+POOL_WINNERS = _pool_winners(**MP)  # recorded once, with grad on (gradcheck evaluates under no_grad)
 
 
 CASES = {
@@ -145,15 +146,15 @@ CASES = {
     "ConvWeight2d": (lambda x, g: C.ConvWeight2d.apply(x, g, w_shape=(4, 2, 2, 2), **GEO),
                      lambda: [T(2, 4, 5, 6), T(2, 4, 3, 4)]),
     "MaxPool2d": (lambda x: ag.max_pool2d(x, 2, 1, (1, 0)), lambda: [T(2, 2, 4, 3)]),
-    "WindowScatter": (lambda g: C.WindowScatter.apply(g, **POOL_INDEX), lambda: [T(2, 2, 5, 2)]),
-    "WindowGather": (lambda h: C.WindowGather.apply(h, **POOL_INDEX), lambda: [T(2, 2, 4, 3)]),
+    "WindowScatter": (lambda g: P.WindowScatter.apply(g, **POOL_WINNERS), lambda: [T(2, 2, 5, 2)]),
+    "WindowGather": (lambda h: P.WindowGather.apply(h, **POOL_WINNERS), lambda: [T(2, 2, 4, 3)]),
     "Pad": (lambda x: ag.pad(x, ((0, 0), (1, 2), (2, 0))), lambda: [T(2, 2, 3)]),
 }
 
 
 def test_every_primitive_has_a_case():
-    prims = {n for n, c in vars(C).items()
-             if inspect.isclass(c) and issubclass(c, Function) and c.__module__ == C.__name__}
+    prims = {n for m in (C, P) for n, c in vars(m).items()
+             if inspect.isclass(c) and issubclass(c, Function) and c.__module__ == m.__name__}
     assert prims == set(CASES), f"add a gradcheck case for {prims - set(CASES)}"
 
 

@@ -273,7 +273,7 @@ def compare(a: Any, b: Any, op: str) -> Tensor:
         raise ValueError(f"{op}: {e} (shapes {xp.shape(a_arr)} and {xp.shape(b_arr)})") from None
 
 
-from .conv import __all__ as _conv_all  # noqa: E402  (images: convolution, pooling, padding)
-from .conv import adaptive_avg_pool2d, avg_pool2d, conv2d, max_pool2d, pad  # noqa: E402, F401
+from .conv import conv2d  # noqa: E402, F401  (images: convolution, pooling, padding)
+from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d, pad  # noqa: E402, F401
 
-__all__ += _conv_all
+__all__ += ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad"]
