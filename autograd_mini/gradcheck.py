@@ -391,7 +391,9 @@ def gradcheck_module(model: Any, loss_fn: Callable[[Any, Any], Any], inputs: Any
     """Check ``loss_fn(model(inputs), targets)`` with respect to every parameter of ``model`` that
     requires grad, naming failures by their dotted name (``"layers.0.weight"``). ``model`` needs
     only ``named_parameters()`` and ``__call__``; its parameters are swapped for float64 copies
-    during the check and restored afterwards (values, dtypes and ``.grad`` untouched)."""
+    during the check and restored afterwards (values, dtypes and ``.grad`` untouched); buffers
+    (``named_buffers()``, such as BatchNorm's running statistics, which every training-mode forward
+    moves) are restored too."""
     seen, named = set(), []
     for n, p in model.named_parameters():
         if p.requires_grad and id(p) not in seen:
@@ -408,6 +410,7 @@ def gradcheck_module(model: Any, loss_fn: Callable[[Any, Any], Any], inputs: Any
     run = _guarded(lambda: loss_fn(model(x), y), [],
                    [(f"parameter `{n}`", p) for n, p in named] + [(f"input {k}", v) for k, v in enumerate(flat)])
     originals = [p._data for _, p in named]
+    buffers = [(b, b._data, b._version) for _, b in model.named_buffers()] if hasattr(model, "named_buffers") else []
     notes = [f"parameters of dtype {originals[0].dtype}: checked on float64 copies"] \
         if originals[0].dtype != np.float64 else []
     try:
@@ -420,6 +423,8 @@ def gradcheck_module(model: Any, loss_fn: Callable[[Any, Any], Any], inputs: Any
     finally:
         for (_, p), a in zip(named, originals):
             p._data = a
+        for b, a, version in buffers:
+            b._data, b._version = a, version
 
 
 def _upcast(x: Any) -> Any:

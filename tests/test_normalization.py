@@ -194,3 +194,13 @@ def test_batch_norm_second_derivatives_match_pytorch(shape):
     ht = torch.autograd.grad((gxt * torch.tensor(u)).sum() + (gwt**2).sum(), [xt, theirs.weight])
     for a, b in zip(h, ht):
         np.testing.assert_allclose(np.asarray(a), b.numpy(), rtol=1e-9, atol=1e-11)
+
+
+def test_gradcheck_module_leaves_the_running_statistics_as_they_were():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, seed=0), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(8, 2, seed=1))
+    model(RNG.standard_normal((4, 1, 4, 4)).astype(np.float32))
+    before = model.state_dict()
+    assert ag.gradcheck_module(model, nn.functional.cross_entropy, RNG.standard_normal((3, 1, 4, 4)), [0, 1, 1])
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+        assert v.dtype == before[k].dtype
