@@ -260,7 +260,7 @@ def _prepare(inputs: Any, names: Sequence[str] | None = None) -> tuple[list, lis
         if isinstance(x, Tensor) and x.dtype.kind == "f":
             if x.dtype != np.float64:
                 notes.append(f"input {k} is {x.dtype}: checked on a float64 copy")
-            c = Tensor(np.array(x._data, dtype=np.float64), requires_grad=x.requires_grad, name=x.name)
+            c = Tensor(np.array(x._data, dtype=np.float64, order="C"), requires_grad=x.requires_grad, name=x.name)
             if x.requires_grad:
                 label = names[k] if names else f"input {k}" + (f" (`{x.name}`)" if x.name else "")
                 _require_finite(c, label)
@@ -290,7 +290,7 @@ def _localise(run_forward: Callable[[], Any], recheck: Callable[..., GradcheckRe
         args, leaves, names = [], [], []
         for k, (x, need) in enumerate(zip(node.inputs, node.needs_input_grad)):
             if isinstance(x, Tensor) and x.dtype.kind == "f":
-                x = Tensor(np.array(x._data, dtype=np.float64), requires_grad=need)
+                x = Tensor(np.array(x._data, dtype=np.float64, order="C"), requires_grad=need)
                 if need:
                     leaves.append(x)
                     names.append(f"input {k}")
@@ -400,7 +400,9 @@ def gradcheck_module(model: Any, loss_fn: Callable[[Any, Any], Any], inputs: Any
     """Check ``loss_fn(model(inputs), targets)`` with respect to every parameter of ``model`` that
     requires grad, naming failures by their dotted name (``"layers.0.weight"``). ``model`` needs
     only ``named_parameters()`` and ``__call__``; its parameters are swapped for float64 copies
-    during the check and restored afterwards (values, dtypes and ``.grad`` untouched)."""
+    during the check and restored afterwards (values, dtypes and ``.grad`` untouched); buffers
+    (``named_buffers()``, such as BatchNorm's running statistics, which every training-mode forward
+    moves) are restored too."""
     seen, named = set(), []
     for n, p in model.named_parameters():
         if p.requires_grad and id(p) not in seen:
@@ -417,11 +419,12 @@ def gradcheck_module(model: Any, loss_fn: Callable[[Any, Any], Any], inputs: Any
     run = _guarded(lambda: loss_fn(model(x), y), [],
                    [(f"parameter `{n}`", p) for n, p in named] + [(f"input {k}", v) for k, v in enumerate(flat)])
     originals = [p._data for _, p in named]
+    buffers = [(b, b._data, b._version) for _, b in model.named_buffers()] if hasattr(model, "named_buffers") else []
     notes = [f"parameters of dtype {originals[0].dtype}: checked on float64 copies"] \
         if originals[0].dtype != np.float64 else []
     try:
         for _, p in named:
-            p._data = np.array(p._data, dtype=np.float64)
+            p._data = np.array(p._data, dtype=np.float64, order="C")
         return _gradcheck(run, [p for _, p in named], [f"`{n}`" for n, _ in named],
                           notes, localize, raise_exception,
                           dict(eps=eps, atol=atol, rtol=rtol, nondet_tol=nondet_tol, full_max=full_jacobian_max,
@@ -429,6 +432,8 @@ def gradcheck_module(model: Any, loss_fn: Callable[[Any, Any], Any], inputs: Any
     finally:
         for (_, p), a in zip(named, originals):
             p._data = a
+        for b, a, version in buffers:
+            b._data, b._version = a, version
 
 
 def _upcast(x: Any) -> Any:

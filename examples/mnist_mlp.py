@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import _common as C
 import numpy as np
@@ -57,10 +58,12 @@ def accuracy(model: nn.Module, X: np.ndarray, y: np.ndarray) -> float:
         return float((model(ag.tensor(X)).data.argmax(1) == y).mean())
 
 
-def plot_predictions(model: nn.Module, images: np.ndarray, labels: np.ndarray, path: Path) -> Path:
-    """The first 24 test digits, each titled with prediction (and the truth when wrong)."""
+def plot_predictions(model: nn.Module, images: np.ndarray, labels: np.ndarray, path: Path,
+                     prepare: Callable[[np.ndarray], np.ndarray] = features) -> Path:
+    """The first 24 test digits, each titled with prediction (and the truth when wrong); ``prepare`` makes the
+    model's input from uint8 images."""
     with ag.no_grad():
-        pred = model(ag.tensor(features(images[:24]))).data.argmax(1)
+        pred = model(ag.tensor(prepare(images[:24]))).data.argmax(1)
     fig, axes = C.plt.subplots(3, 8, figsize=(8, 3.4))
     for ax, img, p, t in zip(axes.ravel(), images, pred, labels):
         ax.imshow(img, cmap="gray_r")

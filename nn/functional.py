@@ -254,3 +254,27 @@ def binary_cross_entropy_with_logits(input: ag.Tensor, target: Any, reduction: s
     y = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=x.dtype)
     loss = ag.maximum(x, 0.0) - x * y + ag.log(1.0 + ag.exp(-abs(x)))
     return _reduce(loss, reduction)
+
+
+# ---- images and normalization: the functions behind nn.Conv2d, the pooling layers, nn.BatchNorm* ---------
+from .normalization import batch_norm  # noqa: E402
+
+conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d = ag.conv2d, ag.max_pool2d, ag.avg_pool2d, ag.adaptive_avg_pool2d
+
+
+def pad(x: Any, pad: Any, mode: str = "constant", value: float = 0.0) -> ag.Tensor:
+    """PyTorch's ``F.pad``: ``pad`` lists (before, after) pairs from the LAST axis backwards,
+    ``(left, right, top, bottom, ...)``; negative amounts crop. ``ag.pad`` takes numpy's order instead."""
+    x = _t(x)
+    amounts = list(pad)
+    if len(amounts) % 2 or len(amounts) // 2 > x.ndim or not all(isinstance(a, (int, np.integer)) for a in amounts):
+        raise ValueError(f"pad: expected an even number (at most {2 * x.ndim}) of ints, (left, right, top, bottom, "
+                         f"...) starting from the last axis, for a tensor of shape {x.shape}; got {pad!r}")
+    pairs = [(0, 0)] * (x.ndim - len(amounts) // 2) + [tuple(amounts[i:i + 2]) for i in range(0, len(amounts), 2)][::-1]
+    out = ag.pad(x, [(max(b, 0), max(a, 0)) for b, a in pairs], mode, value)
+    if any(b < 0 or a < 0 for b, a in pairs):
+        out = out[tuple(slice(-min(b, 0), n + min(a, 0)) for (b, a), n in zip(pairs, out.shape))]
+    return out
+
+
+__all__ += ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad", "batch_norm"]

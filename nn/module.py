@@ -57,6 +57,8 @@ class Module:
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "training", True)
 
     # ---- registration -----------------------------------------------------------------
@@ -79,11 +81,15 @@ class Module:
             if value is not None:
                 raise TypeError(f"cannot assign {type(value).__name__} to submodule '{name}': use a Module or None")
             mods[name] = None
+        elif name in self._buffers:
+            value = _as_buffer(name, value)
+            self._buffers[name] = value
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        self._buffers.pop(name, None)
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
@@ -92,6 +98,21 @@ class Module:
             raise TypeError(f"register_parameter: expected a Parameter or None, got {type(param).__name__}")
         self._parameters[name] = param
         object.__setattr__(self, name, param)
+
+    def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
+        """Register state that is not a parameter (BatchNorm's running statistics) under ``name``.
+
+        A Tensor that never requires grad (arrays are wrapped), reached by ``buffers()`` and, when
+        ``persistent``, saved by ``state_dict()`` and restored by ``load_state_dict()``.
+        """
+        if name in self._parameters or name in self._modules:
+            raise KeyError(f"register_buffer: '{name}' is already a parameter or submodule of {type(self).__name__}")
+        self._buffers[name] = tensor = _as_buffer(name, tensor)
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
+        object.__setattr__(self, name, tensor)
 
     def add_module(self, name: str, module: Module | None) -> None:
         """Register a submodule under ``name`` (a string; Sequential uses "0", "1", ...)."""
@@ -145,6 +166,16 @@ class Module:
     def parameters(self) -> Iterator[Parameter]:
         return (p for _, p in self.named_parameters())
 
+    def named_buffers(self, persistent_only: bool = False) -> Iterator[tuple[str, ag.Tensor]]:
+        """Every buffer with its dotted name (``bn.running_mean``)."""
+        for mname, mod in self.named_modules():
+            for bname, b in mod._buffers.items():
+                if b is not None and not (persistent_only and bname in mod._non_persistent):
+                    yield (f"{mname}.{bname}" if mname else bname), b
+
+    def buffers(self) -> Iterator[ag.Tensor]:
+        return (b for _, b in self.named_buffers())
+
     # ---- modes and gradients ----------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
         """Set training mode (Dropout active) on this module and every submodule."""
@@ -163,11 +194,16 @@ class Module:
 
     # ---- state --------------------------------------------------------------------------------
     def state_dict(self) -> OrderedDict[str, np.ndarray]:
-        """Dotted parameter names to copies of their arrays (ready for ``nn.save``)."""
-        return OrderedDict((n, p.data.copy()) for n, p in self.named_parameters())
+        """Dotted names of parameters, then persistent buffers, to copies of their arrays (ready for ``nn.save``)."""
+        return OrderedDict((n, t.data.copy()) for n, t in self._named_state())
+
+    def _named_state(self) -> Iterator[tuple[str, ag.Tensor]]:
+        yield from self.named_parameters()
+        yield from self.named_buffers(persistent_only=True)
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
-        """Copy arrays (or Tensors) into the parameters of the same name, cast to each one's dtype.
+        """Copy arrays (or Tensors) into the parameters and persistent buffers of the same name, cast to each
+        one's dtype.
 
         Every value is checked and converted (shape, numeric kind, a cast that would overflow to
         inf) before anything is assigned, so a failed load leaves the model unchanged. Missing or
@@ -178,7 +214,7 @@ class Module:
             hint = " (read a file with nn.load first)" if isinstance(state_dict, (str, os.PathLike)) else ""
             raise TypeError(f"load_state_dict: expected a mapping of names to arrays{hint}, "
                             f"got {type(state_dict).__name__}")
-        own = OrderedDict(self.named_parameters())
+        own = OrderedDict(self._named_state())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         arrays, problems = {}, []
@@ -230,6 +266,16 @@ class Module:
         for n, m in subs:
             lines.append(f"({n}): " + repr(m).replace("\n", "\n  "))
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _as_buffer(name: str, value: Any) -> ag.Tensor | None:
+    if value is None or (isinstance(value, ag.Tensor) and not value.requires_grad):
+        return value
+    if isinstance(value, ag.Tensor):
+        raise TypeError(f"buffer '{name}': a buffer never requires grad (use nn.Parameter for trainable state)")
+    if isinstance(value, np.ndarray):
+        return ag.tensor(value)
+    raise TypeError(f"buffer '{name}': expected a Tensor, an ndarray or None, got {type(value).__name__}")
 
 
 class Sequential(Module):

@@ -17,6 +17,7 @@ sys.path.insert(0, str(EXAMPLES))
 
 import _common as C  # noqa: E402
 import custom_op  # noqa: E402
+import mnist_cnn  # noqa: E402
 import mnist_mlp  # noqa: E402
 import xor_article  # noqa: E402
 import xor_relu  # noqa: E402
@@ -148,6 +149,19 @@ def test_real_mnist_idx_files(tmp_path: Path) -> None:
     r = mnist_mlp.main(["--data", str(SHARED_MNIST), "--epochs", "1", "--out", str(tmp_path), "--no-progress"])
     assert "first 8000 train / last 2000 test" in r["data"] and r["test_accuracy"] >= 0.8
 
+
+
+def test_mnist_cnn_sample_run(tmp_path: Path) -> None:
+    r = mnist_cnn.main(["--epochs", "2", "--out", str(tmp_path), "--no-progress"])
+    assert "1,600 train / 400 test" in r["data"]
+    assert r["losses"][1] < r["losses"][0] and r["test_accuracy"] >= 0.6  # 2 epochs on 1,600 digits reach 0.7
+    _nonempty(r["files"])
+
+
+@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason=f"{SHARED_MNIST} not present")
+def test_mnist_cnn_on_real_idx_files(tmp_path: Path) -> None:
+    r = mnist_cnn.main(["--data", str(SHARED_MNIST), "--epochs", "1", "--out", str(tmp_path), "--no-progress"])
+    assert "first 8000 train / last 2000 test" in r["data"] and r["test_accuracy"] >= 0.85  # 1 epoch: 0.90
 
 # ---- IDX reading: clear errors --------------------------------------------------------------------
 def test_idx_round_trip_gzipped_or_not(tmp_path: Path) -> None:
