@@ -414,3 +414,33 @@ def test_the_page_shows_inline_in_a_jupyter_notebook():
     nbclient.NotebookClient(nb, timeout=60, kernel_name="python3").execute()
     html = nb.cells[0].outputs[0]["data"]["text/html"]
     assert html.startswith("<iframe srcdoc=") and "&quot;key&quot;:&quot;w&quot;" in html
+
+
+def test_a_recording_keeps_its_last_passes_and_finds_the_roots_one():
+    import gc
+    import weakref
+
+    w = ag.tensor(np.array([1.0, 2.0]), requires_grad=True, name="w")
+    with viz.recording() as rec:
+        first = (w * 3).sum()
+        first.backward(retain_graph=True)
+        second = (w.exp()).sum()
+        second.backward()
+        first.backward()  # the same root again: a new pass
+        dropped = []
+        for _ in range(6):  # a training loop inside recording(): old graphs and passes are let go
+            loss = (w * w).sum()
+            loss.backward()
+            dropped.append(weakref.ref(loss))
+            del loss
+    gc.collect()
+    assert len(rec.passes) == viz.Recording.KEEP_PASSES and sum(r() is None for r in dropped) >= 2
+    assert rec.pass_from(first) is None  # its passes were among the dropped ones
+    with viz.recording() as rec:
+        first = (w * 3).sum()
+        first.backward(retain_graph=True)
+        second = (w.exp()).sum()
+        second.backward()
+    assert [n.name for n, _, _ in rec.pass_from(second).steps] == ["Sum", "Exp"]
+    assert [n.name for n, _, _ in rec.pass_from(first).steps] == ["Sum", "Mul"]
+    assert rec.pass_from(w) is None

@@ -65,24 +65,30 @@ class Pass:
 
 
 class Recording:
-    """What ``recording()`` saw: the ops made inside (``node.trace`` holds each one's ``file:line``) and the
-    backward passes run inside, in the engine's visiting order."""
+    """What ``recording()`` saw: the last ``KEEP_PASSES`` backward passes run inside, in the engine's visiting
+    order, with their gradients. (Each op made inside keeps its ``file:line`` in ``node.trace``.)"""
+
+    KEEP_PASSES = 4  # a training loop inside recording() must not keep every step's gradients
 
     def __init__(self) -> None:
-        self.nodes: list = []
         self.passes: list[Pass] = []
         self._last_seq: float = math.inf
 
     def _backward_hook(self, node: Any, g: Any) -> Any:
         # The engine visits nodes newest first; a node newer than the last one visited starts a new pass.
         if not self.passes or node.seq >= self._last_seq:
-            self.passes.append(Pass())
+            self.passes = self.passes[1 - self.KEEP_PASSES:] + [Pass()]
         self._last_seq = node.seq
         return self.passes[-1].visit(node, g)
 
     def pass_from(self, root: Tensor) -> Pass | None:
         """The last recorded backward pass that started at ``root``."""
         return next((p for p in reversed(self.passes) if root.grad_fn is not None and p.root is root.grad_fn), None)
+
+
+class _Discard:
+    def append(self, item: Any) -> None:
+        pass
 
 
 @contextlib.contextmanager
@@ -100,7 +106,7 @@ def recording(backward: bool = True) -> Iterator[Recording]:
     if backward:
         state.backward_hooks = prev + (rec._backward_hook,)
     try:
-        with capture_traces(rec.nodes):
+        with capture_traces(_Discard()):  # the file:line hook only: keeping the nodes would keep every graph alive
             yield rec
     finally:
         state.backward_hooks = prev
