@@ -181,6 +181,14 @@ def test_rolled_up_repeats_unroll_by_click(page, tmp_path):
     b = page(viz.save(h.sum(), tmp_path / "rnn.html"))
     badge = js(b, "return document.querySelector('g.box.collapsed .badge-text').textContent")
     assert badge == "\u00d74" and not any(k.startswith("Tanh") for k in shown_keys(b))
+    from selenium.webdriver.common.keys import Keys
+    b.find_element("id", "search").send_keys("tanh")
+    assert b.find_element("id", "search-status").text == "4 matches"
+    assert js(b, "return document.querySelectorAll('g.box.match').length") == 1  # they are inside the box
+    b.find_element("id", "search").send_keys(Keys.ENTER)  # the first one: its box opens
+    assert panel_text(b, "panel-title") == "Tanh_1" and sum(k.startswith("Tanh") for k in shown_keys(b)) == 4
+    js(b, "document.querySelector('g.box .title').dispatchEvent(new MouseEvent('click', {bubbles: true}))")
+    assert not any(k.startswith("Tanh") for k in shown_keys(b))  # rolled up again
     js(b, "return document.querySelector('g.box.collapsed')").click()
     assert sum(k.startswith("Tanh") for k in shown_keys(b)) == 4
 
