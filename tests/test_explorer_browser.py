@@ -220,6 +220,10 @@ def test_training_slider_recolours_the_graph(page, tmp_path):
     assert js(b, fill) == bucket[k] != bucket[-1]
     b.find_element("id", "tstep").send_keys(Keys.HOME)
     assert js(b, fill) == bucket[0]
+    frame = "return document.querySelector('g.box[data-box=\"1\"] .frame').style.stroke"  # 0: Linear, open
+    layer = [next(e for bound, _, e, _ in viz.SCALE if v < bound) for v in rec.timeline()["modules"][1]["g"]]
+    rgb = "rgb({}, {}, {})".format(*(int(layer[0][k:k + 2], 16) for k in (1, 3, 5)))
+    assert js(b, frame) == rgb  # the open module's frame: its parameters' gradient norm at step 0
     assert b.find_element("id", "tstep-text").text.startswith("step 0 (1 of 30 kept)")
     assert js(b, "return document.querySelectorAll('#chart-grad path.series').length") == 3  # Sequential, 0, 2
     node(b, "0.weight").click()

@@ -19,6 +19,7 @@
   let tstep = TL ? TL.steps.length - 1 : -1;
   let selected = null; // "n<i>" or "b<j>"
   let elems = new Map(); // shown id -> {g, shape, x, y, w, h}
+  let frames = new Map(); // open box -> its frame (coloured by the training step)
   let up = new Map(), down = new Map(), edgeEls = [];
   let matches = [], matchAt = -1;
 
@@ -77,7 +78,7 @@
       g.addEventListener("click", (ev) => { if (!dragged) { selected = "b" + j; toggle(j); } ev.stopPropagation(); });
       elems.set("b" + j, { g, shape, x: (x0 + x1) / 2, y: (y0 + y1) / 2, w: x1 - x0, h: y1 - y0 });
     } else {
-      el("rect", { class: "frame", x: x0, y: y0, width: x1 - x0, height: y1 - y0 }, g);
+      frames.set(j, el("rect", { class: "frame", x: x0, y: y0, width: x1 - x0, height: y1 - y0 }, g));
       const what = b.kind === "rollup" ? " (roll up)" : " \u2212";
       const t = el("text", { class: "title", x: x0 + 6, y: y0 + 12 }, g);
       t.textContent = b.label + what;
@@ -107,7 +108,7 @@
   }
   function render() {
     const [boxes, edges, nodes] = ["boxes", "edges", "nodes"].map((id) => { const e = $(id); e.replaceChildren(); return e; });
-    elems = new Map(); up = new Map(); down = new Map(); edgeEls = [];
+    elems = new Map(); frames = new Map(); up = new Map(); down = new Map(); edgeEls = [];
     B.forEach((b, j) => { if (boxShown(j)) drawBox(j, boxes); });
     N.forEach((n, i) => { if (rep(i) === "n" + i) drawNode(i, nodes); });
     const seen = new Set();
@@ -151,6 +152,10 @@
         for (const t of e.g.querySelectorAll("text:not(.badge-text)")) t.setAttribute("fill", c.font);
       }
       e.edge = c.edge;
+    }
+    for (const [j, f] of frames) {
+      const c = boxSeriesColour(j);
+      f.style.stroke = c ? c.edge : ""; f.style.strokeWidth = c ? "3" : "";
     }
     for (const p of edgeEls) {
       p.setAttribute("stroke", elems.get(p.dataset.src).edge || "#495057");
