@@ -109,6 +109,7 @@
   function render() {
     const [boxes, edges, nodes] = ["boxes", "edges", "nodes"].map((id) => { const e = $(id); e.replaceChildren(); return e; });
     elems = new Map(); frames = new Map(); up = new Map(); down = new Map(); edgeEls = [];
+    hiNodes = new Set(); hiEdges = new Set();
     B.forEach((b, j) => { if (boxShown(j)) drawBox(j, boxes); });
     N.forEach((n, i) => { if (rep(i) === "n" + i) drawNode(i, nodes); });
     const seen = new Set();
@@ -189,17 +190,20 @@
     while (stack.length) for (const m of adj.get(stack.pop()) || []) if (!seen.has(m)) { seen.add(m); stack.push(m); }
     return seen;
   }
+  let hiNodes = new Set(), hiEdges = new Set(); // what carries class "hi" now (it only shows while hovering)
   function hover(id) {
     svg.classList.toggle("hovering", id !== null);
-    for (const e of elems.values()) e.g.classList.remove("hi");
-    for (const p of edgeEls) p.classList.remove("hi");
-    if (id === null) return;
-    const a = reach(id, up), d = reach(id, down);
-    for (const s of [a, d]) for (const m of s) elems.get(m).g.classList.add("hi");
+    if (id === null) return; // the marks stay: the next hover only changes what differs (big graphs stay quick)
+    const a = reach(id, up), d = reach(id, down), nodes = new Set([...a, ...d]), edges = new Set();
     for (const p of edgeEls) {
       const s = p.dataset.src, t = p.dataset.dst;
-      if ((a.has(s) && a.has(t)) || (d.has(s) && d.has(t))) p.classList.add("hi");
+      if ((a.has(s) && a.has(t)) || (d.has(s) && d.has(t))) edges.add(p);
     }
+    for (const m of hiNodes) if (!nodes.has(m) && elems.has(m)) elems.get(m).g.classList.remove("hi");
+    for (const m of nodes) if (!hiNodes.has(m)) elems.get(m).g.classList.add("hi");
+    for (const p of hiEdges) if (!edges.has(p)) p.classList.remove("hi");
+    for (const p of edges) if (!hiEdges.has(p)) p.classList.add("hi");
+    hiNodes = nodes; hiEdges = edges;
   }
 
   // ---- collapse / expand ---------------------------------------------------------------------------------
