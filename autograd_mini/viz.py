@@ -74,14 +74,19 @@ def _label(it: Item, show_values: bool) -> list[str]:
     return lines
 
 
+# control characters (NUL breaks Graphviz's parser) are drawn as their Unicode pictures: "\0" -> "\u2400"
+_VISIBLE = {c: 0x2400 + c for c in range(32) if chr(c) != "\n"} | {0x7F: 0x2421}
+
+
 def _q(s: str) -> str:
+    s = s.translate(_VISIBLE)
     if '"' in s or "\\" in s or "\n" in s:
         s = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{s}"'
 
 
 def _html(s: str) -> str:
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return s.translate(_VISIBLE).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _gc_paused(fn: Any) -> Any:
