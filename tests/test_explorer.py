@@ -444,3 +444,11 @@ def test_a_recording_keeps_its_last_passes_and_finds_the_roots_one():
     assert [n.name for n, _, _ in rec.pass_from(second).steps] == ["Sum", "Exp"]
     assert [n.name for n, _, _ in rec.pass_from(first).steps] == ["Sum", "Mul"]
     assert rec.pass_from(w) is None
+
+
+def test_a_very_long_name_is_cut_in_the_drawing_and_whole_in_the_data():
+    name = "w" * 5000
+    w = ag.tensor(np.ones(2), requires_grad=True, name=name)
+    n = by_key(viz.explore((w * 2).sum()).data)[name]
+    assert n["label"] == name and len(n["lines"][0]) == 60 and n["lines"][0].endswith("\u2026")
+    assert n["w"] < 500

@@ -21,6 +21,11 @@ MAX_EXPLAINED = 50  # explain_grad walks the graph once per leaf: explain at mos
 _CHAR_W, _LINE_H = 6.3, 14.0
 
 
+def _short(lines: list[str], width: int = 60) -> list[str]:
+    """Label lines cut to ``width`` characters for the drawing (the panel shows them whole)."""
+    return [s if len(s) <= width else s[:width - 1] + "\u2026" for s in lines]
+
+
 def _size(lines: list[str]) -> tuple[float, float]:
     return max(len(s) for s in lines) * _CHAR_W + 16, len(lines) * _LINE_H + 10
 
@@ -171,7 +176,7 @@ def _node(it: Item, chain: list[int], idx: dict, root: Tensor | None, explain: b
     or zero gradient, ``explain_grad``'s text."""
     t = it.tensor
     lines = _label(it, False)
-    n = {"key": it.key, "label": lines[0], "lines": lines, "kind": it.kind, "chain": chain,
+    n = {"key": it.key, "label": lines[0], "lines": _short(lines), "kind": it.kind, "chain": chain,
          "ins": [idx[id(s)] if s is not None else -1 for s in it.inputs], "out": it.output, "base": _fill(it),
          **_colour_dict(it), "source": it.source, "vbad": it.vbad or "", "gbad": it.gbad or "",
          "gnorm": None if it.gnorm is None else num(it.gnorm)}
@@ -183,7 +188,10 @@ def _node(it: Item, chain: list[int], idx: dict, root: Tensor | None, explain: b
     if it.kind == "op":
         n.update(op=it.node.name, params=[e for e in it.extra if e], trace=it.node.trace or "")
     elif explain and root is not None and t is not None and t.requires_grad and (it.g is None or not xp.any(it.g)):
-        n["explain"] = str(explain_grad(t, root))
+        try:
+            n["explain"] = str(explain_grad(t, root))
+        except Exception as e:  # a failing helper must not take the page down with it
+            n["explain"] = f"explain_grad failed on this leaf: {type(e).__name__}: {e}"
     return n
 
 
@@ -193,7 +201,7 @@ def _box(box: dict) -> dict:
     lines = box.get("lines") or (item.extra + ([f"|grad| {item.gnorm:.2e}"] if item.gnorm is not None else [])
                                  if item is not None else [box["label"]])
     d = {"label": box["label"], "kind": box["kind"], "parent": box["parent"], "collapsed": box["collapsed"],
-         "calls": box["calls"], "lines": lines, "fill": _ROLE["module"][2], "font": "black", "edge": "#495057",
+         "calls": box["calls"], "lines": _short(lines), "fill": _ROLE["module"][2], "font": "black", "edge": "#495057",
          "gnorm": None}
     if item is not None:
         d.update(_colour_dict(item), gnorm=None if item.gnorm is None else num(item.gnorm))
@@ -227,7 +235,7 @@ def graph_data(roots: tuple, *, params: Mapping[str, Tensor] | None = None, max_
     # as in to_dot: edges from a leaf that many ops share do not constrain the ranking
     edges = [(s, i, nodes[s]["kind"] == "op" or uses[s] <= _SHARED) for i, n in enumerate(nodes)
              for s in n["ins"] if s >= 0]
-    lay = layout(sizes, chains, [b["label"] for b in boxes], edges, rankdir, layout_engine)
+    lay = layout(sizes, chains, _short([b["label"] for b in boxes]), edges, rankdir, layout_engine)
     for n, (x, y), (w, h) in zip(nodes, lay.pos, sizes):
         n.update(x=round(x, 1), y=round(y, 1), w=round(w, 1), h=round(h, 1))
     for d, bb in zip(out_boxes, lay.boxes):

@@ -81,7 +81,7 @@
       frames.set(j, el("rect", { class: "frame", x: x0, y: y0, width: x1 - x0, height: y1 - y0 }, g));
       const what = b.kind === "rollup" ? " (roll up)" : " \u2212";
       const t = el("text", { class: "title", x: x0 + 6, y: y0 + 12 }, g);
-      t.textContent = b.label + what;
+      t.textContent = (b.label.length > 60 ? b.label.slice(0, 59) + "\u2026" : b.label) + what;
       t.style.pointerEvents = "all";
       t.addEventListener("click", (ev) => { if (!dragged) { selected = "b" + j; toggle(j); } ev.stopPropagation(); });
     }
