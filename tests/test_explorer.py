@@ -444,6 +444,12 @@ def test_a_recording_keeps_its_last_passes_and_finds_the_roots_one():
     assert [n.name for n, _, _ in rec.pass_from(second).steps] == ["Sum", "Exp"]
     assert [n.name for n, _, _ in rec.pass_from(first).steps] == ["Sum", "Mul"]
     assert rec.pass_from(w) is None
+    with viz.recording() as rec:  # backward from the loss, then from an intermediate of the same graph
+        h = w.exp()
+        loss = (h * 2).sum()
+        loss.backward(retain_graph=True)
+        h.backward(np.ones(2))
+    assert [[n.name for n, _, _ in p.steps] for p in rec.passes] == [["Sum", "Mul", "Exp"], ["Exp"]]
 
 
 def test_a_very_long_name_is_cut_in_the_drawing_and_whole_in_the_data():

@@ -49,8 +49,8 @@ class Pass:
         step = len(self.steps)
 
         def received(g_in: tuple) -> None:  # the engine calls this with the node's gradients per input
-            for t, gi, need in zip(node.inputs, g_in, node.needs_input_grad):
-                if not need or gi is None or not isinstance(t, Tensor) or t.grad_fn is not None:
+            for t, gi in zip(node.inputs, g_in):
+                if gi is None or not isinstance(t, Tensor) or t.grad_fn is not None or not t.requires_grad:
                     continue
                 gi = sum_to(_array(gi), t._data.shape)
                 old = self.leaf_grads.get(id(t))
@@ -72,13 +72,16 @@ class Recording:
 
     def __init__(self) -> None:
         self.passes: list[Pass] = []
-        self._last_seq: float = math.inf
+        self._reachable: set[int] = set()  # nodes that made an input of a node visited in the current pass
 
     def _backward_hook(self, node: Any, g: Any) -> Any:
-        # The engine visits nodes newest first; a node newer than the last one visited starts a new pass.
-        if not self.passes or node.seq >= self._last_seq:
+        # Within a pass, every node after the first got its gradient from one visited before it, so it made one of
+        # that node's inputs, and no node is visited twice. Any other node starts a new pass. (The ids stay valid:
+        # the current pass holds its nodes, and they hold their inputs.)
+        if id(node) not in self._reachable or id(node) in self.passes[-1].node_grads:
             self.passes = self.passes[1 - self.KEEP_PASSES:] + [Pass()]
-        self._last_seq = node.seq
+            self._reachable = set()
+        self._reachable.update(id(t.grad_fn) for t in node.inputs if getattr(t, "grad_fn", None) is not None)
         return self.passes[-1].visit(node, g)
 
     def pass_from(self, root: Tensor) -> Pass | None:
