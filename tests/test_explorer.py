@@ -269,6 +269,8 @@ def test_bad_arguments_are_named():
         viz.save(viz.to_dot(x.sum()), "never.html")
     with pytest.raises(ValueError, match="layout"):
         viz.explore(x.sum(), layout="neato")
+    with pytest.raises(ValueError, match="rankdir"):
+        viz.explore(x.sum(), rankdir="BT")
     with pytest.raises(TypeError, match="returned int"):
         viz.explore(lambda: 3)
 

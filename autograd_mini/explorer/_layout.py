@@ -107,7 +107,7 @@ def _layered(sizes: list, chains: list, n_boxes: int, edges: list, rankdir: str)
     layers: dict[int, list[int]] = {}
     for i in range(n):
         layers.setdefault(rank[i], []).append(i)
-    across = 0 if rankdir in ("TB", "BT") else 1  # which of (w, h) lies along a layer
+    across = 0 if rankdir == "TB" else 1  # which of (w, h) lies along a layer ("LR": the height)
     coord = [0.0] * n
     extent = 0.0
     for r in sorted(layers):

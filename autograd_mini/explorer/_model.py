@@ -214,6 +214,9 @@ def graph_data(roots: tuple, *, params: Mapping[str, Tensor] | None = None, max_
                rollup: bool = True, show_grads: bool = True, rankdir: str = "TB", layout_engine: str = "auto",
                explain: bool = True) -> tuple[dict, list[Item], list[dict]]:
     """The page's graph as JSON-ready data, with the items and boxes it was made from (for the training page)."""
+    if rankdir not in ("TB", "LR"):
+        raise ValueError(f"the explorer draws top to bottom or left to right: rankdir must be 'TB' or 'LR', "
+                         f"got {rankdir!r}")
     if recording is not None and not isinstance(recording, Recording):
         raise TypeError(f"recording= expects what ag.viz.recording() yields, got {type(recording).__name__}")
     grads, passed, no_pass = _resolve(roots, grads, recording) if show_grads else (None, None, "")

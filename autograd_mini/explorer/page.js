@@ -99,7 +99,7 @@
     elems.set("n" + i, { g, shape, x: n.x, y: n.y, w: n.w, h: n.h });
   }
   function edgePath(a, b) {
-    if (D.rankdir === "LR" || D.rankdir === "RL") {
+    if (D.rankdir === "LR") {
       const x1 = a.x + a.w / 2, x2 = b.x - b.w / 2, xm = (x1 + x2) / 2;
       return `M${x1},${a.y} C${xm},${a.y} ${xm},${b.y} ${x2},${b.y}`;
     }
