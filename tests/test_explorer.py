@@ -230,8 +230,35 @@ def test_the_python_layout_when_dot_is_missing(monkeypatch, tmp_path):
         for b in n["chain"]:
             x0, y0, x1, y1 = data["boxes"][b]["bb"]
             assert x0 <= n["x"] - n["w"] / 2 and n["x"] + n["w"] / 2 <= x1 and y0 <= n["y"] <= y1
+    assert_boxes_apart(data)
+    blocks = nn.Sequential(*[Block(2 * i) for i in range(3)])
+    assert_boxes_apart(viz.explore(blocks(ag.tensor(np.ones((3, 4)))).sum(), rollup=False).data)
     with pytest.raises(RuntimeError, match="dot"):
         viz.explore(((model(x) - y) ** 2).mean(), layout="dot")
+
+
+def assert_boxes_apart(data: dict) -> None:
+    """Boxes are nested or disjoint, and a node lies only inside the boxes of its chain."""
+    boxes = data["boxes"]
+
+    def ancestors(j: int) -> set:
+        out = set()
+        while j >= 0:
+            out.add(j)
+            j = boxes[j]["parent"]
+        return out
+
+    def overlap(a: list, b: list) -> bool:
+        return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+    for j, a in enumerate(boxes):
+        for k, b in enumerate(boxes):
+            if j < k and j not in ancestors(k) and k not in ancestors(j):
+                assert not overlap(a["bb"], b["bb"]), (a["label"], b["label"])
+    for n in data["nodes"]:
+        rect = [n["x"] - n["w"] / 2, n["y"] - n["h"] / 2, n["x"] + n["w"] / 2, n["y"] + n["h"] / 2]
+        for j, b in enumerate(boxes):
+            assert overlap(rect, b["bb"]) == (j in n["chain"]), (n["key"], b["label"])
 
 
 def test_dot_layout_positions_nodes_inside_their_clusters():
