@@ -267,10 +267,11 @@ def test_dot_layout_positions_nodes_inside_their_clusters():
     model, x, y = xor_model()
     data = viz.explore(((model(x) - y) ** 2).mean(), layout="dot").data
     assert data["layout"] == "dot"
-    for n in data["nodes"]:
-        for b in n["chain"]:
-            x0, y0, x1, y1 = data["boxes"][b]["bb"]
-            assert x0 <= n["x"] <= x1 and y0 <= n["y"] <= y1
+    assert_boxes_apart(data)
+    blocks = nn.Sequential(*[Block(2 * i) for i in range(3)])  # rolled-up boxes are clusters too
+    data = viz.explore(blocks(ag.tensor(np.ones((3, 4)))).sum(), layout="dot").data
+    assert any(b["kind"] == "rollup" for b in data["boxes"])
+    assert_boxes_apart(data)
 
 
 def test_a_big_graph_is_cut_by_max_nodes_and_embeds_no_arrays(tmp_path):
