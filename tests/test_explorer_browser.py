@@ -291,6 +291,10 @@ def test_a_big_graph_loads(page, tmp_path):
     t0 = time.perf_counter()
     b = page(viz.save(h.sum(), tmp_path / "big.html"))  # max_nodes=2000 of 10,201 ops
     assert len(shown_keys(b)) == 2000 + 10 and time.perf_counter() - t0 < 120
+    scale = "return +document.getElementById('world').getAttribute('transform').match(/scale\\(([^)]*)/)[1]"
+    assert js(b, scale) == 0.6  # too long to read whole: it opens readable, at the output
+    b.find_element("id", "fit").click()
+    assert js(b, scale) < 0.1
 
 
 def test_screenshot_for_the_docs(page, xor_page, tmp_path):

@@ -47,9 +47,9 @@ def layout(sizes: list[tuple[float, float]], chains: list[list[int]], box_labels
             except (subprocess.SubprocessError, OSError, ValueError, KeyError) as e:
                 if engine == "dot":
                     raise RuntimeError(f"Graphviz's dot failed to lay out the graph: {e}") from e
-                notes.append(f"Graphviz's dot failed ({type(e).__name__}); simple layered layout used")
+                notes.append(f"Graphviz's dot failed ({type(e).__name__}); laid out in Python instead")
         else:
-            notes.append(f"{len(sizes)} boxes: simple layered layout used (dot is used up to {DOT_MAX_NODES})")
+            notes.append(f"{len(sizes)} boxes, laid out in Python (Graphviz's dot is used up to {DOT_MAX_NODES})")
     lay = _layered(sizes, chains, len(box_labels), edges, rankdir)
     lay.notes = notes
     return lay

@@ -444,6 +444,12 @@
 
   const t0 = performance.now();
   fit(); // before drawing: measuring the view later would lay out every drawn element
+  const out = N.findLastIndex((n) => n.out);
+  if (view.k < 0.3 && out >= 0) { // too big to read whole: start readable, at the output (fit shows it all)
+    const r = svg.getBoundingClientRect();
+    view.k = 0.6; view.x = r.width / 2 - N[out].x * view.k; view.y = r.height * 0.8 - N[out].y * view.k;
+    apply();
+  }
   render();
   if (TL && TL.steps.length) setStep(tstep);
   document.body.dataset.drawMs = Math.round(performance.now() - t0);
