@@ -8,11 +8,11 @@ from . import data, functional, init, optim, utils
 from .activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .layers import Dropout, Flatten, Identity, Linear
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L2Penalty, MSELoss, NLLLoss
-from .module import Module, ModuleList, Parameter, Sequential, StateDictError
+from .module import Module, ModuleDict, ModuleList, Parameter, Sequential, StateDictError
 from .serialization import load, save
 
 __all__ = [
-    "Parameter", "Module", "Sequential", "ModuleList", "StateDictError",
+    "Parameter", "Module", "Sequential", "ModuleList", "ModuleDict", "StateDictError",
     "Linear", "Identity", "Flatten", "Dropout",
     "Sigmoid", "ReLU", "LeakyReLU", "Tanh", "Softmax", "LogSoftmax",
     "MSELoss", "L2Penalty", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",

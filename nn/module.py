@@ -1,9 +1,11 @@
-"""The module system: ``Parameter``, ``Module`` (registration on assignment), ``Sequential``, ``ModuleList``."""
+"""The module system: ``Parameter``, ``Module`` (registration on assignment), ``Sequential``, ``ModuleList``,
+``ModuleDict``."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
+from os import PathLike
 from typing import Any
 
 import numpy as np
@@ -11,7 +13,11 @@ import numpy as np
 import autograd_mini as ag
 from autograd_mini.grad_mode import state
 
-__all__ = ["Parameter", "Module", "Sequential", "ModuleList", "StateDictError"]
+from ._warn import warn_once
+
+__all__ = ["Parameter", "Module", "Sequential", "ModuleList", "ModuleDict", "StateDictError"]
+
+_OWN = ("_parameters", "_modules")  # the registries themselves
 
 
 class Parameter(ag.Tensor):
@@ -77,7 +83,15 @@ class Module:
             if value is not None:
                 raise TypeError(f"cannot assign {type(value).__name__} to submodule '{name}': use a Module or None")
             mods[name] = None
+        else:
+            self._warn_unregistered(name, value)
         object.__setattr__(self, name, value)
+
+    def _warn_unregistered(self, name: str, value: Any) -> None:
+        """Warn (once per attribute) when ``value`` hides modules or trainable tensors from registration."""
+        fix = _unregistered_fix(value)
+        if fix:
+            warn_once(self, "unregistered " + name, f"{type(self).__name__}.{name} {fix}")
 
     def __delattr__(self, name: str) -> None:
         self._parameters.pop(name, None)
@@ -105,6 +119,11 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # Push this module on the thread-local scope chain: every recorded Node copies it, so
         # graph tools can group ops by module.
+        if "_checked" not in self.__dict__:  # once: a plain list filled after assignment is only visible now
+            object.__setattr__(self, "_checked", True)
+            for name, value in list(self.__dict__.items()):
+                if name not in self._parameters and name not in self._modules and name not in _OWN:
+                    self._warn_unregistered(name, value)
         prev = state.scope
         state.scope = (self, prev)
         try:
@@ -177,6 +196,15 @@ class Module:
         unchanged. Missing or unexpected keys raise ``KeyError`` (``StateDictError``) when
         ``strict``; a wrong shape always raises ``ValueError``. Returns ``(missing, unexpected)``.
         """
+        if isinstance(state_dict, (str, bytes, PathLike)):
+            raise TypeError(f"load_state_dict expects a state dict (names to arrays), got the path {state_dict!r}: "
+                            "read the file with nn.load(path) first: model.load_state_dict(nn.load(path))")
+        if isinstance(state_dict, Module):
+            raise TypeError(f"load_state_dict expects a state dict, got a {type(state_dict).__name__} module: "
+                            "pass other_model.state_dict()")
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict expects a state dict (a mapping of names to arrays, as "
+                            f"model.state_dict() or nn.load(path) return), got {type(state_dict).__name__}")
         own = OrderedDict(self.named_parameters())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -287,3 +315,74 @@ class ModuleList(Module):
 
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
+
+
+class ModuleDict(Module):
+    """Modules registered by name (``self.heads = nn.ModuleDict({"cls": ..., "box": ...})``), in insertion order."""
+
+    def __init__(self, modules: Mapping[str, Module] | None = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        if not isinstance(key, str) or not key or "." in key:
+            raise KeyError(f"ModuleDict keys are non-empty strings without dots (they become parameter names), "
+                           f"got {key!r}")
+        self.add_module(key, module)
+
+    def __getitem__(self, key: str) -> Module:
+        if key not in self._modules:
+            raise KeyError(f"ModuleDict has no module {key!r} (it has: {', '.join(self._modules) or 'none'})")
+        return self._modules[key]
+
+    def __delitem__(self, key: str) -> None:
+        self[key]  # noqa: B018  (raises the readable KeyError)
+        delattr(self, key)
+
+    def update(self, modules: Mapping[str, Module]) -> None:
+        if not isinstance(modules, Mapping):
+            raise TypeError(f"ModuleDict takes a dict of name -> Module, got {type(modules).__name__}")
+        for k, m in modules.items():
+            self[k] = m
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._modules
+
+    def keys(self) -> Iterable[str]:
+        return self._modules.keys()
+
+    def values(self) -> Iterable[Module]:
+        return self._modules.values()
+
+    def items(self) -> Iterable[tuple[str, Module]]:
+        return self._modules.items()
+
+
+def _unregistered_fix(value: Any) -> str:
+    """What is wrong with keeping ``value`` in a plain attribute, and the fix; "" when nothing is."""
+    if isinstance(value, ag.Tensor) and value.requires_grad and value.is_leaf:
+        return ("is a Tensor with requires_grad=True but not an nn.Parameter, so parameters(), state_dict() and "
+                "optimizers do not see it: assign nn.Parameter(...) instead")
+    if isinstance(value, Mapping):
+        items, kind, fix = list(value.values()), "dict", "nn.ModuleDict({...})"
+    elif isinstance(value, (list, tuple)):
+        items, kind, fix = list(value), type(value).__name__, "nn.ModuleList([...])"
+    else:
+        return ""
+    mods = [v for v in items if isinstance(v, Module)]
+    if mods:
+        names = ", ".join(sorted({type(m).__name__ for m in mods}))
+        return (f"is a plain {kind} holding {len(mods)} module(s) ({names}) whose parameters are not registered, so "
+                f"parameters(), state_dict() and optimizers miss them: use {fix} instead")
+    if any(isinstance(v, ag.Tensor) and v.requires_grad and v.is_leaf for v in items):
+        return (f"is a plain {kind} holding trainable tensors that are not registered, so parameters(), state_dict() "
+                "and optimizers miss them: assign each as its own nn.Parameter attribute, or use "
+                "self.register_parameter(name, nn.Parameter(...))")
+    return ""

@@ -27,20 +27,24 @@ class Optimizer:
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = defaults
-        params = list(params)
-        if not params:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        params = _param_list(type(self).__name__, params)
         groups = params if isinstance(params[0], dict) else [{"params": params}]
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[int, dict[str, Any]] = {}  # keyed by id(parameter)
         seen: set[int] = set()
         for g in groups:
+            if not isinstance(g, dict) or "params" not in g:
+                raise TypeError(f"{type(self).__name__}: a parameter group is a dict with a 'params' entry, "
+                                f"got {type(g).__name__}")
             g = dict(g)
-            ps = [g["params"]] if isinstance(g["params"], ag.Tensor) else list(g["params"])
+            ps = [g["params"]] if isinstance(g["params"], ag.Tensor) else _param_list(type(self).__name__, g["params"])
             for p in ps:
-                if not isinstance(p, ag.Tensor) or not p.requires_grad:
-                    raise TypeError(f"{type(self).__name__}: can only optimise tensors that require grad, "
-                                    f"got {type(p).__name__}")
+                if not isinstance(p, ag.Tensor):
+                    raise TypeError(f"{type(self).__name__}: can only optimise Tensors, got {type(p).__name__} "
+                                    "among the parameters: pass model.parameters()")
+                if not p.requires_grad:
+                    raise TypeError(f"{type(self).__name__}: a tensor of shape {p.shape} does not require grad, so "
+                                    "it would never change: make it an nn.Parameter, or leave it out")
                 if id(p) in seen:
                     raise ValueError(f"{type(self).__name__}: a parameter of shape {p.shape} appears twice")
                 seen.add(id(p))
@@ -95,8 +99,27 @@ class Optimizer:
         return f"{type(self).__name__}({hp})"
 
 
+def _param_list(name: str, params: Any) -> list:
+    """``params`` as a list, or a ``TypeError`` that says what to pass instead."""
+    if hasattr(params, "parameters") and callable(params.parameters):
+        raise TypeError(f"{name} expects the parameters to optimise, got the {type(params).__name__} model itself: "
+                        f"pass model.parameters(), as in nn.optim.{name}(model.parameters(), lr=...)")
+    if isinstance(params, ag.Tensor):
+        raise TypeError(f"{name} expects an iterable of parameters, got a single Tensor: wrap it in a list, [w]")
+    if isinstance(params, (str, bytes, dict)) or not isinstance(params, Iterable):
+        raise TypeError(f"{name} expects an iterable of parameters (model.parameters(), a list of Tensors, or "
+                        f"a list of parameter-group dicts), got {type(params).__name__}")
+    params = list(params)
+    if not params:
+        raise ValueError(f"{name}: got an empty parameter list (a model without parameters, or a "
+                         "model.parameters() generator already used up: call model.parameters() again)")
+    return params
+
+
 def _check(name: str, **values: float) -> None:
     for k, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
+            raise TypeError(f"{name}: {k} must be a number, got {type(v).__name__} {v!r}")
         if v < 0:
             raise ValueError(f"{name}: {k} must be non-negative, got {v}")
 
@@ -215,6 +238,7 @@ class LRScheduler:
     """Sets each group's ``lr`` from its initial value and the epoch count; call ``step()`` once per epoch."""
 
     def __init__(self, optimizer: Optimizer) -> None:
+        _need_optimizer(type(self).__name__, optimizer)
         self.optimizer = optimizer
         for g in optimizer.param_groups:
             g.setdefault("initial_lr", g["lr"])
@@ -241,10 +265,18 @@ class LRScheduler:
         self.__dict__.update(state_dict)
 
 
+def _need_optimizer(name: str, optimizer: Any) -> None:
+    if not isinstance(optimizer, Optimizer):
+        hint = " (the optimizer, not the model)" if hasattr(optimizer, "parameters") else ""
+        raise TypeError(f"{name} expects an optimizer{hint}, got {type(optimizer).__name__}: "
+                        f"{name}(opt, ...) with opt = nn.optim.SGD(model.parameters(), lr=...)")
+
+
 class StepLR(LRScheduler):
     """``lr = initial_lr * gamma ** (epoch // step_size)``."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        _need_optimizer("StepLR", optimizer)
         if step_size < 1:
             raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
         self.step_size, self.gamma = int(step_size), gamma
@@ -258,6 +290,7 @@ class ExponentialLR(LRScheduler):
     """``lr = initial_lr * gamma ** epoch``."""
 
     def __init__(self, optimizer: Optimizer, gamma: float) -> None:
+        _need_optimizer("ExponentialLR", optimizer)
         self.gamma = gamma
         super().__init__(optimizer)
 
@@ -269,6 +302,7 @@ class CosineAnnealingLR(LRScheduler):
     """``lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2`` (PyTorch's closed form)."""
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:  # noqa: N803
+        _need_optimizer("CosineAnnealingLR", optimizer)
         if T_max < 1:
             raise ValueError(f"CosineAnnealingLR: T_max must be >= 1, got {T_max}")
         self.T_max, self.eta_min = int(T_max), eta_min

@@ -29,6 +29,14 @@ def save(state_dict: Mapping[str, Any], path: str | os.PathLike) -> None:
     The archive is written to a temporary file in the same directory, flushed to disk, then
     renamed over ``path`` (``os.replace``): a crash mid-write never leaves a partial file there.
     """
+    if hasattr(state_dict, "state_dict") and not isinstance(state_dict, Mapping):  # a Module or an optimizer
+        raise TypeError(f"nn.save expects a state dict, got a {type(state_dict).__name__} object: "
+                        "pass model.state_dict(), as in nn.save(model.state_dict(), path)")
+    if isinstance(state_dict, (str, os.PathLike)) and isinstance(path, Mapping):
+        raise TypeError("nn.save got the path first: the state dict comes first, nn.save(model.state_dict(), path)")
+    if not isinstance(state_dict, Mapping) or not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"nn.save(state_dict, path) expects a mapping of names to arrays and a file path, got "
+                        f"{type(state_dict).__name__} and {type(path).__name__}")
     arrays = {}
     for k, v in state_dict.items():
         if not isinstance(k, str):
@@ -62,9 +70,21 @@ def load(path: str | os.PathLike) -> OrderedDict[str, np.ndarray]:
     Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file for a
     truncated, corrupt, pickled or otherwise foreign one.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"nn.load expects a file path, got {type(path).__name__}"
+                        + (": to copy a state dict into a model, call model.load_state_dict(state_dict)"
+                           if isinstance(path, Mapping) else ""))
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"nn.load: no such file: {path!r}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"nn.load: {path!r} is a folder, not a file written by nn.save")
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if not head.startswith(b"PK"):  # .npz is a zip archive; say what it is instead (no pickle advice)
+        what = ("a single .npy array" if head == b"\x93NUMPY" else f"a file that begins {head!r}" if head
+                else "an empty file")
+        raise ValueError(f"nn.load: {path!r} is not an .npz archive written by nn.save: it is {what}")
     try:
         npz = np.load(path, allow_pickle=False)
         if not isinstance(npz, np.lib.npyio.NpzFile):  # a bare .npy array has no `with` protocol

@@ -164,7 +164,7 @@ def test_nan_tensors_are_red_and_the_first_one_is_the_source():
     assert r"NaN in value - SOURCE" in attr(nodes["Sqrt_0"], "label")
     assert attr(nodes["Mul_1"], "fillcolor") == attr(nodes["Sum_2"], "fillcolor") == viz._RED
     assert attr(nodes["x"], "fillcolor") == "#cfe2ff"
-    assert "earliest source Sqrt_0" in dot
+    assert "earliest source the Sqrt op, marked SOURCE" in dot
     text = viz.to_text(loss)
     assert "NaN in value - SOURCE" in text.splitlines()[2]
 
