@@ -215,7 +215,8 @@ def build(roots: tuple, params: Mapping[str, Any] | None, max_nodes: int | None,
     unmatched = [n for n in names.values() if n not in matched]
     if unmatched:
         warnings.warn(f"params: {', '.join(map(repr, unmatched))} matched no tensor of the drawn graph (a name "
-                      "applies to the Tensor, or the array, that the graph used)", UserWarning, stacklevel=_user_level())
+                      "applies to the Tensor, or the array, that the graph used)", UserWarning,
+                      stacklevel=_user_level())
     _attach_grads(seq, roots, show_grads, grads, notes, modname)
     return seq, modname, dropped, notes
 

@@ -196,7 +196,7 @@ class Tensor:
         return int(self._data.item())
 
     def __format__(self, spec: str) -> str:
-        """``f"{loss:.4f}"`` formats a one-element tensor's value; a larger one formats each element, as numpy prints."""
+        """``f"{loss:.4f}"`` formats a one-element tensor's value; a larger one each element (numpy's layout)."""
         if not spec:
             return str(self)
         if self._data.size == 1:

@@ -8,19 +8,15 @@ Writes SVG files (or DOT files where Graphviz's `dot` is not installed) and prin
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+import _common as C  # first: puts the repository on sys.path in a fresh clone
 import numpy as np
 
-try:  # a fresh clone, not installed: use the sources next to this folder
-    import autograd_mini as ag
-except ImportError:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    import autograd_mini as ag
-import nn  # noqa: E402
-from autograd_mini import viz  # noqa: E402
+import autograd_mini as ag
+import nn
+from autograd_mini import viz
 
 
 def xor_data() -> tuple[np.ndarray, np.ndarray]:
@@ -51,10 +47,8 @@ def write(graph: object, path: Path) -> Path:
         return viz.save(graph, path.with_suffix(".dot"))
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=Path("out/visualize"), help="folder for the pictures")
-    args = p.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = C.parser(__doc__, out="out/visualize", progress=False).parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     X, Y = xor_data()
     x, y = ag.tensor(X), ag.tensor(Y)

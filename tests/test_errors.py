@@ -345,7 +345,8 @@ def load_truncated(w):
     nn.save(w.model.state_dict(), path)
     path.write_bytes(path.read_bytes()[:-40])
     return lambda: nn.load(path)
-@case("files", ValueError, r"nn.load: .* is not an .npz archive written by nn.save: it is a file that begins b'weight'$")
+@case("files", ValueError,
+      r"nn.load: .* is not an .npz archive written by nn.save: it is a file that begins b'weight'$")
 def load_text_file(w):
     path = w.tmp / "notes.txt"
     path.write_text("weights: 1 2 3\n")
