@@ -189,8 +189,9 @@ class Tensor:
         return round(self._scalar("round()"), ndigits)
 
     def __index__(self) -> int:
-        # 0-d only: numpy asks __index__ first, so a shape-(1,) index tensor would pick a scalar, not a (1,) array
-        if self._data.dtype.kind not in "biu" or self._data.ndim:
+        # 0-d integers only: numpy asks __index__ first, so a shape-(1,) index tensor would pick a scalar instead
+        # of a (1,) array, and a 0-d bool (a mask in numpy) would pick element 0 or 1
+        if self._data.dtype.kind not in "iu" or self._data.ndim:
             raise TypeError(f"only a 0-d integer tensor can be used as an index, got a {self._data.dtype} tensor of "
                             f"shape {self.shape}; use int(t) (truncates a float) or index with t.tolist()")
         return int(self._data.item())

@@ -99,7 +99,8 @@ def table(outputs: dict[str, list[str]], seconds: dict[str, float]) -> list[str]
     words = {4: "Four", 5: "Five", 6: "Six", 7: "Seven", 8: "Eight"}
     rows = ["| script | reproduces | reaches | CPU time |", "| --- | --- | --- | --- |"]
     order = [s for s in RUNS if s in scripts]
-    rows += [f"| `{s}.py` | {WHAT[s]} | {reaches(s, outputs[s])} | {seconds[s]:.0f} s |" for s in order]
+    rows += [f"| `{s}.py` | {WHAT[s]} | {reaches(s, outputs[s])} | {seconds[s]:.{seconds[s] < 10:d}f} s |"
+             for s in order]
     return [f"{words.get(len(order), len(order))} runnable scripts in `examples/` (this table is written by "
             "`examples/make_docs_numbers.py` from fresh runs with the default settings):", "", *rows]
 
@@ -167,7 +168,7 @@ def render(doc: str, outputs: dict[str, list[str]], seconds: dict[str, float]) -
 
 def untimed(text: str) -> str:
     """The page without run times, which differ from run to run."""
-    return re.sub(r"\| \d+ s \|$|\(\d+(?:\.\d+)? s\)", "(time)", text, flags=re.M)
+    return re.sub(r"\| [\d.]+ s \|$|\(\d+(?:\.\d+)? s\)", "(time)", text, flags=re.M)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,8 @@ def _as_data(a: Any, name: str) -> np.ndarray:
     if isinstance(a, (DataLoader, dict, set, str, bytes)) or hasattr(a, "parameters"):
         raise TypeError(f"DataLoader: {name} must be an array (samples along the first axis), got "
                         f"{type(a).__name__}: DataLoader(X, y, batch_size=...)")
+    if name == "X" and isinstance(a, tuple) and len(a) == 2 and all(np.ndim(s) for s in a):
+        raise TypeError("DataLoader: X is a tuple of two arrays; pass them as two arguments, DataLoader(X, y, ...)")
     if isinstance(a, (list, tuple)) and a and all(isinstance(s, tuple) and len(s) == 2 for s in a[:1]):
         raise TypeError(f"DataLoader: {name} is a list of (x, y) pairs; this DataLoader takes the arrays "
                         "themselves: X = np.stack([x for x, _ in pairs]), y = np.array([t for _, t in pairs]), "

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from os import PathLike
@@ -370,10 +371,10 @@ def _unregistered_fix(value: Any) -> str:
     if isinstance(value, ag.Tensor) and value.requires_grad and value.is_leaf:
         return ("is a Tensor with requires_grad=True but not an nn.Parameter, so parameters(), state_dict() and "
                 "optimizers do not see it: assign nn.Parameter(...) instead")
-    if isinstance(value, Mapping):
-        items, kind, fix = list(value.values()), "dict", "nn.ModuleDict({...})"
+    if isinstance(value, Mapping):  # only the first items: assigning a long list of numbers stays cheap
+        items, kind, fix = list(itertools.islice(value.values(), 256)), "dict", "nn.ModuleDict({...})"
     elif isinstance(value, (list, tuple)):
-        items, kind, fix = list(value), type(value).__name__, "nn.ModuleList([...])"
+        items, kind, fix = list(value[:256]), type(value).__name__, "nn.ModuleList([...])"
     else:
         return ""
     mods = [v for v in items if isinstance(v, Module)]

@@ -106,7 +106,10 @@ def _param_list(name: str, params: Any) -> list:
                         f"pass model.parameters(), as in nn.optim.{name}(model.parameters(), lr=...)")
     if isinstance(params, ag.Tensor):
         raise TypeError(f"{name} expects an iterable of parameters, got a single Tensor: wrap it in a list, [w]")
-    if isinstance(params, (str, bytes, dict)) or not isinstance(params, Iterable):
+    if isinstance(params, dict):
+        raise TypeError(f"{name} expects a list of parameter groups, got one dict: wrap it in a list, [{{'params': "
+                        "..., 'lr': ...}]")
+    if isinstance(params, (str, bytes)) or not isinstance(params, Iterable):
         raise TypeError(f"{name} expects an iterable of parameters (model.parameters(), a list of Tensors, or "
                         f"a list of parameter-group dicts), got {type(params).__name__}")
     params = list(params)

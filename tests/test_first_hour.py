@@ -25,7 +25,7 @@ def test_one_element_tensors_convert_like_pytorch(data):
     assert int(t) == 2 and int(ag.tensor(-2.75)) == -2  # truncates, as int(2.75) does
     assert complex(t) == 2.75 + 0j
     assert round(t) == 3 and round(t, 1) == 2.8 and isinstance(round(t), int)
-    assert f"{t:.3f}" == "2.750" and f"{t:>8.1e}" == " 2.8e+00" and "{:g}".format(t) == "2.75"
+    assert f"{t:.3f}" == "2.750" and f"{t:>8.1e}" == " 2.8e+00" and f"{t:g}" == "2.75"
     assert t.item() == 2.75
 
 
@@ -47,6 +47,9 @@ def test_index_takes_0d_integer_tensors_only():
         ["a", "b"][ag.tensor(1.0)]  # noqa: B018
     with pytest.raises(TypeError, match=r"shape \(1,\)"):
         ["a", "b"][ag.tensor([1])]  # noqa: B018
+    assert np.arange(3)[ag.tensor(True)].shape == (1, 3)  # a 0-d bool is a mask to numpy, never the index 1
+    with pytest.raises(TypeError, match="got a bool tensor"):
+        ["a", "b"][ag.tensor(True)]  # noqa: B018
 
 
 @pytest.mark.parametrize("convert", [float, int, round, complex], ids=lambda f: f.__name__)
@@ -116,6 +119,7 @@ def test_optimizer_given_the_model(opt):
     _raises(TypeError, r"got a single Tensor: wrap it in a list, \[w\]", lambda: opt(model[0].weight, lr=0.1))
     _raises(TypeError, r"lr must be a number, got str '0.1'", lambda: opt(model.parameters(), lr="0.1"))
     _raises(TypeError, r"a parameter group is a dict with a 'params' entry", lambda: opt([{"lr": 0.1}]))
+    _raises(TypeError, r"got one dict: wrap it in a list", lambda: opt({"params": model.parameters()}))
     params = model.parameters()
     opt(params, lr=0.1)
     _raises(ValueError, r"generator already used up: call model.parameters\(\) again", lambda: opt(params, lr=0.1))
@@ -137,6 +141,7 @@ def test_data_loader_wrong_kinds():
     _raises(TypeError, r"y is the labels array, got the int 16: give the batch size by name, "
                        r"DataLoader\(X, batch_size=16\)", lambda: nn.data.DataLoader(X, 16))
     _raises(TypeError, r"batch_size must be an int, got float 2.5", lambda: nn.data.DataLoader(X, y, 2.5))
+    _raises(TypeError, r"X is a tuple of two arrays; pass them as two arguments", lambda: nn.data.DataLoader((X, y)))
     _raises(TypeError, r"X must be an array .*got Linear", lambda: nn.data.DataLoader(nn.Linear(2, 2)))
     _raises(TypeError, r"X is not a rectangular array of numbers", lambda: nn.data.DataLoader([[1, 2], [3]]))
     _raises(TypeError, r"X must hold numbers, got dtype <U1", lambda: nn.data.DataLoader(np.array(["a", "b"])))
@@ -356,3 +361,59 @@ def test_readme_first_snippet_prints_what_its_comment_says():
     last = out.getvalue().strip().splitlines()[-1]
     comment = snippet.strip().splitlines()[-1].split("# ")[1].split(":")[0]
     assert last == comment == "12.0"
+
+
+# ---- graph pictures use the names you gave and the names they show --------------------------------
+def _xor_loss():
+    X = np.random.RandomState(0).randn(6, 2)
+    Y = np.eye(2)[[0, 1, 1, 0, 1, 0]]
+    model = nn.Sequential(nn.Linear(2, 3, dtype=np.float64, seed=0), nn.Sigmoid(),
+                          nn.Linear(3, 2, dtype=np.float64, seed=1))
+    loss = nn.MSELoss()(model(ag.tensor(X)), ag.tensor(Y))
+    return X, Y, loss
+
+
+@pytest.mark.parametrize("draw", [ag.viz.to_dot, ag.viz.to_text], ids=["to_dot", "to_text"])
+def test_params_accepts_arrays_and_tensors(draw):
+    X, Y, loss = _xor_loss()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        text = draw(loss, params={"X": X, "Y": Y})  # the arrays the tensors were made from
+    assert re.search(r'\bX\b', text) and re.search(r'\bY\b', text) and "input_0" not in text
+    x = ag.tensor(X, requires_grad=True)
+    out = (x * 2.0).sum()
+    assert "input_0" not in draw(out, params={"x": x}) and re.search(r"\bx\b", draw(out, params={"x": x}))
+    h = x * 2.0  # an intermediate tensor: its op is labelled with the name
+    assert "= hidden" in draw(h.sum(), params={"hidden": h})
+    c = np.ones((6, 2))  # a constant an op took directly
+    assert "const C" in draw(x * c, params={"C": c})
+
+
+def test_params_name_that_matches_nothing_warns():
+    X, Y, loss = _xor_loss()
+    with pytest.warns(UserWarning, match=r"params: 'labels' matched no tensor of the drawn graph") as record:
+        ag.viz.to_dot(loss, params={"X": X, "labels": np.zeros(3)})
+    assert Path(record[0].filename).name == "test_first_hour.py"  # points at the caller
+
+
+def test_loss_and_model_are_labelled_by_their_own_names():
+    X, Y, loss = _xor_loss()
+    text = ag.viz.to_text(loss, params={"X": X, "Y": Y})
+    assert "<model>" not in text
+    assert re.search(r"^\S+ .*in MSELoss$", text.splitlines()[0])  # the loss op, in the loss module
+    assert "in 0: Linear" in text and "in 1: Sigmoid" in text
+    dot = ag.viz.to_dot(loss)
+    assert 'label="MSELoss"' in dot and 'label="Sequential"' in dot and 'label="0: Linear"' in dot
+
+
+def test_nan_note_uses_the_name_in_the_picture():
+    X, Y, _ = _xor_loss()
+    model = nn.Sequential(nn.Linear(2, 2, dtype=np.float64, seed=0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        loss = -(ag.tensor(Y) * model(ag.tensor(X)).log()).sum()
+    for draw in (ag.viz.to_dot, ag.viz.to_text):
+        text = draw(loss, params={"X": X, "Y": Y})
+        note = re.search(r"NaN/inf: earliest source ([^\n<]*)", text)[1]
+        assert note.startswith("the Log op, marked SOURCE"), note
+        assert "Log_" not in note  # the DOT id is not what the picture shows
+    assert "NaN in value - SOURCE" in ag.viz.to_dot(loss)
