@@ -90,17 +90,21 @@ def reaches(script: str, lines: list[str]) -> str:
             ", ".join(f"`{o}`" for o in ops)
     if script == "visualize":
         n = sum(line.endswith((".svg", ".dot")) for line in lines)
-        return f"{n} graph pictures: before/after backward, per layer, a NaN traced to its source"
+        pages = [Path(line).name for line in lines if line.endswith(".html")]
+        return (f"{n} graph pictures: before/after backward, per layer, a NaN traced to its source"
+                + (f"; the explorer pages {', '.join(f'`{p}`' for p in pages)}" if pages else ""))
     raise KeyError(script)
 
 
-def table(outputs: dict[str, list[str]], seconds: dict[str, float]) -> list[str]:
+def table(outputs: dict[str, list[str]], seconds: dict[str, float], old: list[str]) -> list[str]:
+    """The examples table; rows of scripts that were not re-run are kept from ``old`` (the block's lines)."""
+    kept = {m[1]: line for line in old if (m := re.match(r"^\| `(\w+)\.py` \|", line))}
     scripts = sorted(p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_") and p.stem in RUNS)
     words = {4: "Four", 5: "Five", 6: "Six", 7: "Seven", 8: "Eight"}
     rows = ["| script | reproduces | reaches | CPU time |", "| --- | --- | --- | --- |"]
     order = [s for s in RUNS if s in scripts]
     rows += [f"| `{s}.py` | {WHAT[s]} | {reaches(s, outputs[s])} | {seconds[s]:.{seconds[s] < 10:d}f} s |"
-             for s in order]
+             if s in outputs else kept.get(s, f"| `{s}.py` | {WHAT[s]} | (not run yet) | |") for s in order]
     return [f"{words.get(len(order), len(order))} runnable scripts in `examples/` (this table is written by "
             "`examples/make_docs_numbers.py` from fresh runs with the default settings):", "", *rows]
 
@@ -156,8 +160,8 @@ def render(doc: str, outputs: dict[str, list[str]], seconds: dict[str, float]) -
         name = m[1]
         fenced = lines[i].startswith("```")
         end = lines.index("```", i + 1) + 1 if fenced else lines.index(END, i)  # END itself is kept
-        if name == "table" and set(outputs) >= set(RUNS):
-            out += table(outputs, seconds)
+        if name == "table":
+            out += table(outputs, seconds, lines[i:end])
         elif name in BLOCKS and BLOCKS[name][0] in outputs:
             out += ["```", *BLOCKS[name][1](outputs[BLOCKS[name][0]]), "```"]
         else:

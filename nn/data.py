@@ -28,7 +28,9 @@ def _as_data(a: Any, name: str) -> np.ndarray:
     except ValueError as e:  # ragged nested lists
         raise TypeError(f"DataLoader: {name} is not a rectangular array of numbers ({e})") from None
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"DataLoader: {name} must hold numbers, got dtype {arr.dtype} (ragged lists or objects?)")
+        hint = (" (materialise it first, e.g. np.array(list(it)))" if isinstance(a, Iterator)
+                else "" if arr.dtype == object else f" of dtype {arr.dtype}")
+        raise TypeError(f"DataLoader: {name} must be an array or a Tensor of numbers, got {type(a).__name__}{hint}")
     if arr.ndim == 0:
         raise ValueError(f"DataLoader: {name} must have a sample axis, got a 0-d array")
     if arr.dtype.kind == "f" and arr.dtype != ag.get_default_dtype():
@@ -49,7 +51,7 @@ class DataLoader:
 
     def __init__(self, X: Any, y: Any = None, batch_size: int = 32, shuffle: bool = False,
                  seed: int | np.random.Generator | None = None, drop_last: bool = False) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
+        if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)):
             raise TypeError(f"DataLoader: batch_size must be an int, got {type(batch_size).__name__} {batch_size!r}"
                             + (" (X and y come first: DataLoader(X, y, batch_size=...))"
                                if isinstance(batch_size, (np.ndarray, ag.Tensor, list)) else ""))
