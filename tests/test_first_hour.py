@@ -86,9 +86,10 @@ def test_save_a_model_instead_of_its_state_dict(tmp_path):
 def test_load_state_dict_from_a_path_or_a_model(tmp_path):
     model = nn.Linear(3, 2)
     before = model.weight.data.copy()
-    _raises(TypeError, r"got the path 'm.npz': read a file with nn.load first, model.load_state_dict\(nn.load\(path\)\)",
-            lambda: model.load_state_dict("m.npz"))
-    _raises(TypeError, r"got the path .*read a file with nn.load first", lambda: model.load_state_dict(tmp_path / "m.npz"))
+    _raises(TypeError, r"got the path 'm.npz': read a file with nn.load first, "
+                       r"model.load_state_dict\(nn.load\(path\)\)", lambda: model.load_state_dict("m.npz"))
+    _raises(TypeError, r"got the path .*read a file with nn.load first",
+            lambda: model.load_state_dict(tmp_path / "m.npz"))
     _raises(TypeError, r"got a Linear module: pass other_model.state_dict\(\)",
             lambda: model.load_state_dict(nn.Linear(3, 2)))
     _raises(TypeError, r"expects a state dict .*got list", lambda: model.load_state_dict([("weight", before)]))
@@ -143,7 +144,8 @@ def test_data_loader_wrong_kinds():
     _raises(TypeError, r"X is a tuple of two arrays; pass them as two arguments", lambda: nn.data.DataLoader((X, y)))
     _raises(TypeError, r"X must be an array .*got Linear", lambda: nn.data.DataLoader(nn.Linear(2, 2)))
     _raises(TypeError, r"X is not a rectangular array of numbers", lambda: nn.data.DataLoader([[1, 2], [3]]))
-    _raises(TypeError, r"X must be an array or a Tensor of numbers, got ndarray of dtype <U1", lambda: nn.data.DataLoader(np.array(["a", "b"])))
+    _raises(TypeError, r"X must be an array or a Tensor of numbers, got ndarray of dtype <U1",
+            lambda: nn.data.DataLoader(np.array(["a", "b"])))
 
 
 def test_function_forward_without_staticmethod():
