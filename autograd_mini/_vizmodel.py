@@ -237,8 +237,8 @@ def _check_args(roots: tuple, params: Any, max_nodes: Any, grads: Any) -> dict[i
     if grads is not None and not isinstance(grads, Grads):
         raise TypeError(f"draw_graph: grads must come from grads = ag.viz.capture_grads(loss), got "
                         f"{type(grads).__name__} (for leaves' .grad alone, pass show_grads=True)")
-    if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1):
-        raise ValueError(f"draw_graph: max_nodes must be a positive int or None, got {max_nodes!r}")
+    if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 0):
+        raise ValueError(f"draw_graph: max_nodes must be a non-negative int or None, got {max_nodes!r}")
     if params is None:
         return {}
     if not isinstance(params, Mapping):

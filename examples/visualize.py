@@ -14,12 +14,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import _common as C  # first: puts the repository on sys.path in a fresh clone
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, also when run by path (runpy) from elsewhere
+import _common as C  # noqa: E402  (first: puts the repository on sys.path in a fresh clone)
+import numpy as np  # noqa: E402
 
-import autograd_mini as ag
-import nn
-from autograd_mini import viz
+import autograd_mini as ag  # noqa: E402
+import nn  # noqa: E402
+from autograd_mini import viz  # noqa: E402
 
 
 def xor_data() -> tuple[np.ndarray, np.ndarray]:

@@ -227,7 +227,8 @@ def test_draw_graph_wrong_kinds(draw):
                 lambda: draw(out, params=[out]))
         _raises(TypeError, r"params maps names \(str\) to Tensors or arrays, got 'm': Sequential \(nn modules name",
                 lambda: draw(out, params={"m": model}))
-        _raises(ValueError, r"max_nodes must be a positive int or None, got 0", lambda: draw(out, max_nodes=0))
+        _raises(ValueError, r"max_nodes must be a non-negative int or None, got -1", lambda: draw(out, max_nodes=-1))
+        _raises(ValueError, r"got 2.5", lambda: draw(out, max_nodes=2.5))
 
 
 # ---- silent mistakes made loud --------------------------------------------------------------------
