@@ -121,8 +121,8 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # Push this module on the thread-local scope chain: every recorded Node copies it, so
         # graph tools can group ops by module.
-        if "_checked" not in self.__dict__:  # once: a plain list filled after assignment is only visible now
-            object.__setattr__(self, "_checked", True)
+        if "_registration_checked" not in self.__dict__:  # once: a list filled after assignment shows only now
+            object.__setattr__(self, "_registration_checked", True)
             for name, value in list(self.__dict__.items()):
                 if name not in self._parameters and name not in self._modules and name not in _OWN:
                     self._warn_unregistered(name, value)
