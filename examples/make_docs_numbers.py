@@ -121,13 +121,14 @@ BLOCKS: dict[str, tuple[str, Callable[[list[str]], list[str]]]] = {  # block nam
 }
 
 
-def run_all(runs: dict[str, list[list[str]]], hide: str = "") -> tuple[dict, dict]:
+def run_all(runs: dict[str, list[list[str]]], hide: str = "", outdir: str = "out") -> tuple[dict, dict]:
     """Each script's printed lines (``hide``, a data path, shown as DIR) and wall-clock seconds, run from the
     repository root as the page shows them (pictures go to out/, as when you run them)."""
     outputs, seconds = {}, {}
     for script, arg_lists in runs.items():
         outputs[script], t0 = [], _cpu_seconds()
         for args in arg_lists:
+            args = [a.replace("out/", f"{outdir}/", 1) if a.startswith("out/") else a for a in args]
             cmd = [sys.executable, f"examples/{script.split('-')[0]}.py", *args]  # as the page shows it
             print("running", " ".join([f"examples/{script.split('-')[0]}.py", *args]), flush=True)
             done = subprocess.run(cmd, cwd=EXAMPLES.parent, capture_output=True, text=True)
@@ -180,13 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--check", action="store_true", help="compare with docs/examples.md instead of rewriting it")
     p.add_argument("--only", nargs="+", choices=list(RUNS), metavar="SCRIPT",
                    help=f"re-run only these scripts (default: all of {', '.join(RUNS)})")
+    p.add_argument("--outdir", default="out", metavar="DIR", help="where the examples write their pictures")
     p.add_argument("--mnist", type=Path, metavar="DIR",
                    help="also re-run mnist_mlp.py on the real MNIST files in DIR (default: keep that block as it is)")
     args = p.parse_args(argv)
     runs = {k: v for k, v in RUNS.items() if not args.only or k in args.only}
     if args.mnist:
         runs["mnist_mlp-real"] = [["--data", str(args.mnist.resolve()), "--epochs", "10", *NO_PROGRESS]]
-    outputs, seconds = run_all(runs, hide=str(args.mnist.resolve()) if args.mnist else "")
+    outputs, seconds = run_all(runs, hide=str(args.mnist.resolve()) if args.mnist else "", outdir=args.outdir)
     stale = 0
     for doc in DOCS:
         old = doc.read_text(encoding="utf-8")
