@@ -251,6 +251,16 @@ def _probe(run: Callable[[], Any], t: Tensor, i: int, name: str, vjp: np.ndarray
 
 
 # ---- public entry points -------------------------------------------------------------
+def _check_fn(who: str, fn: Any) -> None:
+    from .function import Function
+
+    if isinstance(fn, type) and issubclass(fn, Function):
+        raise TypeError(f"{who}: pass {fn.__name__}.apply (the function that runs the op), not the class {fn.__name__}")
+    if not callable(fn):
+        raise TypeError(f"{who}(fn, inputs): fn must be callable, got {type(fn).__name__}; the function comes first, "
+                        f"{who}(fn, [x])")
+
+
 def _prepare(inputs: Any, names: Sequence[str] | None = None) -> tuple[list, list, list, list]:
     """float64 copies of the inputs (never the caller's arrays), the ones to check, names, notes.
     ``names`` get the position of each checked input among the caller's inputs for the report."""
@@ -272,7 +282,10 @@ def _prepare(inputs: Any, names: Sequence[str] | None = None) -> tuple[list, lis
             x = x.copy()
         copies.append(x)
     if not leaves:
-        raise ValueError("gradcheck: no input is a floating Tensor with requires_grad=True; nothing to check")
+        got = ", ".join(f"{type(x).__name__} {tuple(np.shape(x))}" + (" without requires_grad" if isinstance(x, Tensor)
+                                                                     else "") for x in args[:6])
+        raise ValueError(f"gradcheck: no input is a floating Tensor with requires_grad=True, so there is nothing to "
+                         f"check (got {got or 'no inputs'}): make them with ag.tensor(..., requires_grad=True)")
     return copies, leaves, leaf_names, notes, positions
 
 
@@ -338,6 +351,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: floa
     >>> ag.gradcheck(lambda x: (x * x).sum(), [ag.randn(3, requires_grad=True, dtype="float64")])
     <GradcheckResult passed: 0 mismatching input(s)>
     """
+    _check_fn("gradcheck", fn)
     args, leaves, names, notes, positions = _prepare(inputs)
     return _gradcheck(_guarded(fn, args, _watch(args)), leaves, names, notes, localize, raise_exception,
                       dict(eps=eps, atol=atol, rtol=rtol, nondet_tol=nondet_tol, full_max=full_jacobian_max,
@@ -387,6 +401,7 @@ def gradgradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: 
     """``gradcheck`` for second derivatives: checks ``x, u -> J(x)^T u`` (random ``u``, gradients
     taken with ``create_graph=True``) against finite differences. Localisation re-checks each op
     of ``fn`` with ``gradgradcheck`` on its own inputs."""
+    _check_fn("gradgradcheck", fn)
     args, leaves, names, notes, positions = _prepare(inputs)
     return _gradcheck(_guarded(fn, args, _watch(args)), leaves, names, notes, localize, raise_exception,
                       dict(eps=eps, atol=atol, rtol=rtol, nondet_tol=nondet_tol, full_max=full_jacobian_max,
@@ -403,6 +418,12 @@ def gradcheck_module(model: Any, loss_fn: Callable[[Any, Any], Any], inputs: Any
     during the check and restored afterwards (values, dtypes and ``.grad`` untouched); buffers
     (``named_buffers()``, such as BatchNorm's running statistics, which every training-mode forward
     moves) are restored too."""
+    if not callable(getattr(model, "named_parameters", None)) or not callable(model):
+        raise TypeError(f"gradcheck_module(model, loss_fn, inputs, targets): model must be an nn.Module (it needs "
+                        f"named_parameters()), got {type(model).__name__}")
+    if not callable(loss_fn):
+        raise TypeError(f"gradcheck_module(model, loss_fn, inputs, targets): loss_fn must be callable, such as "
+                        f"nn.MSELoss(), got {type(loss_fn).__name__}")
     seen, named = set(), []
     for n, p in model.named_parameters():
         if p.requires_grad and id(p) not in seen:

@@ -9,13 +9,13 @@ from .activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d
 from .layers import Dropout, Flatten, Identity, Linear
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L2Penalty, MSELoss, NLLLoss
-from .module import Module, ModuleList, Parameter, Sequential, StateDictError
+from .module import Module, ModuleDict, ModuleList, Parameter, Sequential, StateDictError
 from .nested_state import flatten_state_dict, unflatten_state_dict
 from .normalization import BatchNorm1d, BatchNorm2d
 from .serialization import load, save
 
 __all__ = [
-    "Parameter", "Module", "Sequential", "ModuleList", "StateDictError",
+    "Parameter", "Module", "Sequential", "ModuleList", "ModuleDict", "StateDictError",
     "Linear", "Identity", "Flatten", "Dropout",
     "Sigmoid", "ReLU", "LeakyReLU", "Tanh", "Softmax", "LogSoftmax",
     "MSELoss", "L2Penalty", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
