@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 import autograd_mini as ag
-from autograd_mini.factories import resolve_rng
 
 from .module import Module, Parameter
 
@@ -45,7 +44,7 @@ class Conv2d(Module):
                              f"divisible by groups ({groups})")
         self.in_channels, self.out_channels, self.kernel_size = int(in_channels), int(out_channels), kernel
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, int(groups)
-        rng = resolve_rng(seed)
+        rng = ag.get_generator(seed)
         dtype = dtype or ag.get_default_dtype()
         bound = 1.0 / math.sqrt(in_channels // groups * kernel[0] * kernel[1])
         shape = (out_channels, in_channels // groups) + kernel

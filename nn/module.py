@@ -235,9 +235,8 @@ class Module:
             raise TypeError(f"load_state_dict expects a state dict, got a {type(state_dict).__name__} module: "
                             "pass other_model.state_dict()")
         if not isinstance(state_dict, Mapping):
-            hint = " (read a file with nn.load first)" if isinstance(state_dict, (str, os.PathLike)) else ""
-            raise TypeError(f"load_state_dict: expected a mapping of names to arrays{hint}, "
-                            f"got {type(state_dict).__name__}")
+            raise TypeError(f"load_state_dict expects a state dict (a mapping of names to arrays, as "
+                            f"model.state_dict() or nn.load(path) return), got {type(state_dict).__name__}")
         own = OrderedDict(self._named_state())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]

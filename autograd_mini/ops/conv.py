@@ -121,7 +121,8 @@ class Conv2d(Primitive):
         out = _conv(x, w, stride, padding, dilation, groups, cols)
         if b is not None:
             out += b.reshape(1, -1, 1, 1)
-        ctx.save_for_backward(x, w, cols if ctx.needs_input_grad[1] else None)  # the columns serve the weight gradient
+        w_needs_grad = ctx.needs_input_grad[1:2] == (True,)  # () when the call is not recorded
+        ctx.save_for_backward(x, w, cols if w_needs_grad else None)  # the columns serve the weight gradient
         return out
 
     @staticmethod
