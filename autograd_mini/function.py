@@ -15,7 +15,7 @@ from typing import Any
 
 from ._backend import xp
 from .grad_mode import state
-from .tensor import Tensor, sync_version
+from .tensor import Tensor, as_operand, sync_version
 
 __all__ = ["Function", "Node"]
 
@@ -159,7 +159,7 @@ class Function:
             else:
                 if isinstance(x, (list, tuple)):
                     x = _constant_array(cls, x)
-                arrays.append(x)
+                arrays.append(as_operand(x))
                 need.append(False)
         need = tuple(need)
         record = True in need

@@ -190,7 +190,7 @@ class SoftmaxCrossEntropy(ag.Function):
         if red == "none":
             g = g.reshape((n, 1))
         elif red == "mean":
-            g = g * (1.0 / n)
+            g = g * (1.0 / n if n else np.nan)  # an empty batch: nan loss, empty gradient (PyTorch)
         return (p - onehot) * g, None
 
 
@@ -262,13 +262,15 @@ def binary_cross_entropy(input: ag.Tensor, target: Any, reduction: str = "mean")
 def binary_cross_entropy_with_logits(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
     """``sigmoid`` + binary cross entropy in one stable formula, for logits of any size.
 
-    ``max(x, 0) - x*y + log(1 + exp(-|x|))``: ``exp`` only sees ``-|x|``, so |x| = 1e4 is fine.
-    ``maximum`` (gradient 1/2 at a tie), not ``relu`` (0 at 0): at x = 0 the kinks of max and
-    abs must sum to the true derivative sigmoid(0) - y = 1/2 - y.
+    ``log(1 + exp(x)) - x*y`` with the softplus as ``logsumexp([0, x])``: stable at |x| = 1e4
+    (the max shift), and smooth, so its first derivative is ``sigmoid(x) - y`` and its second
+    ``sigmoid'(x)`` everywhere, 0.25 at x = 0 as PyTorch's (a kinked ``max(x, 0) + log(1 + exp(-|x|))``
+    has the right first derivative but second derivative 0 there).
     """
     check_reduction(reduction)
     x = _t(input)
     _same_shape("binary_cross_entropy_with_logits", x, target)
     y = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=x.dtype)
-    loss = ag.maximum(x, 0.0) - x * y + ag.log(1.0 + ag.exp(-abs(x)))
+    softplus = ag.logsumexp(ag.stack([ag.zeros_like(x), x], axis=-1), axis=-1)
+    loss = softplus - x * y
     return _reduce(loss, reduction)

@@ -89,11 +89,20 @@ class PowConst(Primitive):
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
         c = ctx.exponent
-        return g * (2 * x) if c == 2 else g * c * x ** (c - 1)
+        if c == 2:
+            return g * (2 * x)
+        if c == 0:  # x**0 is constant: gradient 0 even at x = 0 or where g is inf (not 0 * 0**-1), as PyTorch
+            return xp.zeros(x.shape, dtype=x.dtype)
+        with xp.errstate(divide="ignore"):  # x**c for c < 1 has derivative +-inf at 0 (PyTorch's value)
+            return g * c * x ** (c - 1)
 
 
 class Pow(Primitive):
-    """a ** b with a tensor exponent: d/db = out * log(a), computed only when needed."""
+    """a ** b with a tensor exponent: d/db = out * log(a), computed only when needed.
+
+    PyTorch's values at base 0: d/da is 0 where b == 0 (not 0 * 0**-1) and d/db is 0 where
+    a == 0 and b >= 0 (not 0 * log 0), so ``(1 - p) ** gamma`` at p = 1 gives a finite gamma.grad.
+    """
 
     @staticmethod
     def forward(ctx, a, b):
@@ -105,7 +114,11 @@ class Pow(Primitive):
     def backward(ctx, g):
         a, b, out = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        return (g * b * a ** (b - 1) if need_a else None), (g * out * dual.log(a) if need_b else None)
+        ra, rb = raw(a), raw(b)
+        with xp.errstate(divide="ignore", invalid="ignore"):  # the masked entries are inf or nan before `where`
+            ga = g * dual.where(rb == 0, 0.0, b * a ** (b - 1)) if need_a else None
+            gb = g * dual.where((ra == 0) & (rb >= 0), 0.0, out * dual.log(a)) if need_b else None
+        return ga, gb
 
 
 class MatMul(Primitive):
@@ -202,6 +215,18 @@ class Sqrt(Primitive):
     def backward(ctx, g):
         with xp.errstate(divide="ignore"):
             return g / (2 * ctx.saved_tensors[0])
+
+
+class StdSqrt(Sqrt):
+    """std's last step, sqrt(var), with derivative 0 where the std is 0 (PyTorch's std), not +inf:
+    a constant row must not turn the gradients of a layer norm written with ``std`` into nan."""
+    op_name = "std"
+
+    @staticmethod
+    def backward(ctx, g):
+        out = ctx.saved_tensors[0]
+        zero = raw(out) == 0
+        return dual.where(zero, 0.0, g / (2 * dual.where(zero, 1.0, out)))
 
 
 class Abs(Primitive):
@@ -390,6 +415,15 @@ class Min(Max):
     reduce = staticmethod(xp.min)
 
 
+def _max_keepdims(x: Any, axes: tuple) -> Any:
+    """The max over ``axes`` (kept as size 1), the softmax family's shift; -inf over a size-0 axis, where
+    numpy's max raises (PyTorch: logsumexp of nothing is -inf, softmax of nothing is empty)."""
+    if x.size:
+        return x.max(axis=axes, keepdims=True)
+    return xp.full(tuple(1 if i in axes else n for i, n in enumerate(x.shape)), -xp.inf,
+                   dtype=x.dtype if x.dtype.kind == "f" else xp.float64)
+
+
 class LogSumExp(Primitive):
     """Shift by the max: no overflow; a slice of all -inf gives -inf, not nan.
 
@@ -401,7 +435,7 @@ class LogSumExp(Primitive):
 
     @staticmethod
     def forward(ctx, x, axes, keepdims):
-        m = x.max(axis=axes, keepdims=True)
+        m = _max_keepdims(x, axes)
         m = xp.where(xp.isfinite(m), m, 0)
         with xp.errstate(divide="ignore"):
             s = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True))
@@ -423,9 +457,11 @@ class LogSumExp(Primitive):
 
 
 class Softmax(Primitive):
+    """Along ``axis`` (a tuple of axes); a size-0 axis gives an empty result, as PyTorch."""
+
     @staticmethod
     def forward(ctx, x, axis):
-        e = xp.exp(x - x.max(axis=axis, keepdims=True))
+        e = xp.exp(x - _max_keepdims(x, axis))
         out = e / e.sum(axis=axis, keepdims=True)
         ctx.save_for_backward(out)
         ctx.axis = axis
@@ -440,8 +476,8 @@ class Softmax(Primitive):
 class LogSoftmax(Primitive):
     @staticmethod
     def forward(ctx, x, axis):
-        shifted = x - x.max(axis=axis, keepdims=True)
-        out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        shifted = x - _max_keepdims(x, axis)
+        out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True)) if x.size else shifted
         ctx.save_for_backward(out)
         ctx.axis = axis
         return out
