@@ -35,6 +35,7 @@ CASES = {
     "Exp": (ag.exp, lambda: [T(2, 2)]),
     "Log": (ag.log, lambda: [T(2, 2, lo=0.2)]),
     "Sqrt": (ag.sqrt, lambda: [T(3, lo=0.2)]),
+    "StdSqrt": (lambda x: x.std(axis=1), lambda: [T(2, 3)]),
     "Abs": (ag.abs, lambda: [T(5)]),
     "Sin": (ag.sin, lambda: [T(3)]),
     "Cos": (ag.cos, lambda: [T(3)]),

@@ -76,14 +76,29 @@ def pow(base: Any, exponent: Any) -> Tensor:
 
 
 def sign(x: Any) -> Tensor:
-    """Elementwise sign; piecewise constant, so never differentiated."""
-    return Tensor._const(xp.sign(_t(x)._data))
+    """Elementwise sign; piecewise constant, so never differentiated. numpy's values: sign(nan) is nan."""
+    a = _t(x)._data
+    return Tensor._const(a.copy() if a.dtype == bool else xp.sign(a))
 
 
 def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
+    """Limit ``x`` to [min, max] (either may be None; numbers, arrays or Tensors).
+
+    Gradient as PyTorch's clamp: to ``x`` where min <= x <= max, bounds included; a bound that
+    requires grad gets it where the bound is the result.
+    """
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
-    return P.Clip.apply(x, lo=min, hi=max)
+    min, max = as_operand(min), as_operand(max)
+    if any(isinstance(b, Tensor) and b.requires_grad for b in (min, max)):
+        out = _t(x)
+        if min is not None:
+            out = where(out < min, min, out)
+        if max is not None:
+            out = where(out > max, max, out)
+        return out
+    return P.Clip.apply(x, lo=min._data if isinstance(min, Tensor) else min,
+                        hi=max._data if isinstance(max, Tensor) else max)
 
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:

@@ -13,13 +13,20 @@ from typing import Any
 
 from .._backend import xp
 from ..function import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, get_default_dtype
 from . import dual
 from ._shape import expand_reduced
 
 
 def raw(x: Any) -> Any:
     return x._data if isinstance(x, Tensor) else x
+
+
+def _float(x: Any) -> Any:
+    """Integer and bool arrays as the default float dtype, as PyTorch's float functions take them
+    (numpy's exp would give float64 for int64 and float16 for bool)."""
+    dtype = getattr(x, "dtype", None)  # a Python number passes as it is
+    return x if dtype is None or dtype.kind in "fc" else x.astype(get_default_dtype())
 
 
 class Primitive(Function):
@@ -179,7 +186,7 @@ class Linear(Primitive):
 class Exp(Primitive):
     @staticmethod
     def forward(ctx, x):
-        out = xp.exp(x)
+        out = xp.exp(_float(x))
         ctx.save_for_backward(out)
         return out
 
@@ -194,7 +201,7 @@ class Log(Primitive):
     def forward(ctx, x):
         ctx.save_for_backward(x)
         with xp.errstate(divide="ignore"):
-            return xp.log(x)
+            return xp.log(_float(x))
 
     @staticmethod
     def backward(ctx, g):
@@ -207,7 +214,7 @@ class Sqrt(Primitive):
 
     @staticmethod
     def forward(ctx, x):
-        out = xp.sqrt(x)
+        out = xp.sqrt(_float(x))
         ctx.save_for_backward(out)
         return out
 
@@ -245,7 +252,7 @@ class Sin(Primitive):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return xp.sin(x)
+        return xp.sin(_float(x))
 
     @staticmethod
     def backward(ctx, g): return g * dual.cos(ctx.saved_tensors[0])
@@ -255,7 +262,7 @@ class Cos(Primitive):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return xp.cos(x)
+        return xp.cos(_float(x))
 
     @staticmethod
     def backward(ctx, g): return -g * dual.sin(ctx.saved_tensors[0])
@@ -264,7 +271,7 @@ class Cos(Primitive):
 class Tanh(Primitive):
     @staticmethod
     def forward(ctx, x):
-        out = xp.tanh(x)
+        out = xp.tanh(_float(x))
         ctx.save_for_backward(out)
         return out
 
@@ -279,6 +286,7 @@ class Sigmoid(Primitive):
 
     @staticmethod
     def forward(ctx, x):
+        x = _float(x)
         e = xp.exp(-xp.abs(x))
         out = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
         ctx.save_for_backward(out)
