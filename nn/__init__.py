@@ -9,6 +9,7 @@ from .activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .layers import Dropout, Flatten, Identity, Linear
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L2Penalty, MSELoss, NLLLoss
 from .module import Module, ModuleList, Parameter, Sequential, StateDictError
+from .nested_state import flatten_state_dict, unflatten_state_dict
 from .serialization import load, save
 
 __all__ = [
@@ -16,5 +17,5 @@ __all__ = [
     "Linear", "Identity", "Flatten", "Dropout",
     "Sigmoid", "ReLU", "LeakyReLU", "Tanh", "Softmax", "LogSoftmax",
     "MSELoss", "L2Penalty", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
-    "save", "load", "data", "functional", "init", "optim", "utils",
+    "save", "load", "flatten_state_dict", "unflatten_state_dict", "data", "functional", "init", "optim", "utils",
 ]

@@ -24,7 +24,7 @@ __all__ = [
 
 
 def _t(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor._const(as_array(x))
+    return x if isinstance(x, Tensor) else Tensor._wrap(as_array(x))
 
 
 def add(a: Any, b: Any) -> Tensor: return P.Add.apply(a, b)
@@ -50,7 +50,7 @@ def astype(x: Any, dtype: Any) -> Tensor:
     """Cast to ``dtype``; a cast to an integer or bool dtype is not differentiable (a constant, as in PyTorch)."""
     dtype = xp.dtype(dtype)
     if dtype.kind not in "fc":
-        return Tensor._const(_t(x)._data.astype(dtype))
+        return Tensor._wrap(_t(x)._data.astype(dtype))
     return P.AsType.apply(x, dtype=dtype)
 
 
@@ -78,7 +78,7 @@ def pow(base: Any, exponent: Any) -> Tensor:
 def sign(x: Any) -> Tensor:
     """Elementwise sign; piecewise constant, so never differentiated. numpy's values: sign(nan) is nan."""
     a = _t(x)._data
-    return Tensor._const(a.copy() if a.dtype == bool else xp.sign(a))
+    return Tensor._wrap(a.copy() if a.dtype == bool else xp.sign(a))
 
 
 def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
@@ -298,6 +298,6 @@ def compare(a: Any, b: Any, op: str) -> Tensor:
     a_arr = a._data if isinstance(a, Tensor) else a
     b_arr = b._data if isinstance(b, Tensor) else b
     try:
-        return Tensor._const(xp.asarray(_COMPARE[op](a_arr, b_arr)))
+        return Tensor._wrap(xp.asarray(_COMPARE[op](a_arr, b_arr)))
     except ValueError as e:
         raise ValueError(f"{op}: {e} (shapes {xp.shape(a_arr)} and {xp.shape(b_arr)})") from None
