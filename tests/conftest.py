@@ -11,7 +11,8 @@ settings.register_profile("dev", max_examples=15, deadline=None, suppress_health
 # CI is derandomized: a red CI names a real regression, not a lucky draw; the dev profile keeps exploring.
 settings.register_profile("ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
                           print_blob=True, derandomize=True)
-settings.register_profile("stress", max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+settings.register_profile("stress", max_examples=int(os.environ.get("STRESS_EXAMPLES", 500)), deadline=None,
+                          suppress_health_check=list(HealthCheck))
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 

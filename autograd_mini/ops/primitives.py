@@ -105,8 +105,9 @@ class PowConst(Primitive):
 class Pow(Primitive):
     """a ** b with a tensor exponent: d/db = out * log(a), computed only when needed.
 
-    PyTorch's values at base 0: d/da is 0 where b == 0 (not 0 * 0**-1) and d/db is 0 where
+    PyTorch's values at base 0: d/da is 0 at a == b == 0 (not 0 * 0**-1) and d/db is 0 where
     a == 0 and b >= 0 (not 0 * log 0), so ``(1 - p) ** gamma`` at p = 1 gives a finite gamma.grad.
+    (PyTorch masks d/da wherever b == 0, which also zeroes d2/da db = a**-1 there; ours keeps it.)
     """
 
     @staticmethod
@@ -120,7 +121,7 @@ class Pow(Primitive):
         a, b, out = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
         with xp.errstate(divide="ignore", invalid="ignore"):  # the masked entries are inf or nan before `where`
-            ga = g * dual.where(b == 0, 0.0, b * a ** (b - 1)) if need_a else None
+            ga = g * dual.where((a == 0) * (b == 0), 0.0, b * a ** (b - 1)) if need_a else None
             gb = g * dual.where((a == 0) * (b >= 0), 0.0, out * dual.log(a)) if need_b else None  # *: and
         return ga, gb
 
