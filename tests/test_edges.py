@@ -285,3 +285,32 @@ def test_edges_match_pytorch():
     pa, ga = ag.tensor([0.5, 1.0], dtype=np.float64), leaf(2.0)
     (-((1 - pa) ** ga * ag.log(pa)).sum()).backward()
     assert ga.grad.item() == pytest.approx(gamma.grad.item(), rel=1e-12)
+
+
+# ---- entry points --------------------------------------------------------------------------------------------
+def test_grad_of_takes_a_sequence_of_outputs():
+    x = leaf([1.0, 2.0])
+    (g,) = ag.grad_of([(x * x).sum(), x.sum()], [x])
+    np.testing.assert_array_equal(g.numpy(), [3.0, 5.0])  # torch.autograd.grad sums over the outputs
+    (g,) = ag.grad_of([x * x, x.sum()], [x], grad_outputs=[np.array([1.0, -1.0]), 2.0])
+    np.testing.assert_array_equal(g.numpy(), [4.0, -2.0])
+    with pytest.raises(RuntimeError, match=r"output 0 has shape \(2,\)"):
+        ag.grad_of([x * x], [x])
+
+
+def test_gradgradcheck_without_raising_reports_a_backward_that_cannot_differentiate_again():
+    class NumpySin(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return np.sin(x)
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * np.cos(x)
+
+    r = ag.gradgradcheck(NumpySin.apply, [leaf([0.5, 1.0])], raise_exception=False)
+    assert not r and "NumpySin" in str(r)
+    with pytest.raises(RuntimeError, match="NumpySin"):
+        ag.gradgradcheck(NumpySin.apply, [leaf([0.5, 1.0])])
