@@ -25,7 +25,7 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 def _t(x: Any) -> ag.Tensor:
-    return x if isinstance(x, ag.Tensor) else ag.tensor(x)
+    return x if isinstance(x, ag.Tensor) else ag.as_tensor(x)  # an input constant: no copy needed
 
 
 def _arr(x: Any) -> np.ndarray:

@@ -46,7 +46,7 @@ class Linear(Module):
 
     def forward(self, x: Any) -> ag.Tensor:
         if not isinstance(x, ag.Tensor):
-            x = ag.tensor(x)
+            x = ag.as_tensor(x)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"Linear({self.in_features}, {self.out_features}): input has shape {x.shape}, "
                              f"expected last axis of size {self.in_features}")
