@@ -314,3 +314,20 @@ def test_gradgradcheck_without_raising_reports_a_backward_that_cannot_differenti
     assert not r and "NumpySin" in str(r)
     with pytest.raises(RuntimeError, match="NumpySin"):
         ag.gradgradcheck(NumpySin.apply, [leaf([0.5, 1.0])])
+
+
+# ---- test strength: value checks for bugs that only crashed before ---------------------------------------
+@pytest.mark.parametrize("shape_b", [(3,), (1, 3), (3, 1), (1, 1), (3, 1, 3), ()])
+def test_unbroadcast_sums_the_broadcast_axes_by_value(shape_b):
+    """Square shapes: summing the wrong axis gives the right shape and a wrong value, caught here."""
+    rng = np.random.default_rng(0)
+    a = leaf(rng.standard_normal((3, 3, 3)))
+    b = leaf(rng.standard_normal(shape_b))
+    w = rng.standard_normal((3, 3, 3))
+    for name, op, d_b in (("add", lambda p, q: p + q, w), ("mul", lambda p, q: p * q, w * a.numpy()),
+                          ("div", lambda p, q: q / (p * p + 1.0), w / (a.numpy() ** 2 + 1.0))):
+        a.grad = b.grad = None
+        (op(a, b) * ag.tensor(w)).sum().backward()
+        want = d_b.sum(axis=tuple(range(3 - len(shape_b))))
+        want = want.sum(axis=tuple(i for i, n in enumerate(shape_b) if n == 1), keepdims=True).reshape(shape_b)
+        np.testing.assert_allclose(b.grad.numpy(), want, rtol=1e-12, err_msg=name)
