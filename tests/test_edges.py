@@ -331,3 +331,17 @@ def test_unbroadcast_sums_the_broadcast_axes_by_value(shape_b):
         want = d_b.sum(axis=tuple(range(3 - len(shape_b))))
         want = want.sum(axis=tuple(i for i, n in enumerate(shape_b) if n == 1), keepdims=True).reshape(shape_b)
         np.testing.assert_allclose(b.grad.numpy(), want, rtol=1e-12, err_msg=name)
+
+
+def test_max_min_ties_share_the_gradient_by_value():
+    """amax/amin's rule, literal: k tied maxima get 1/k each, along any axis, keepdims or not."""
+    x = leaf([[1.0, 2.0, 2.0], [3.0, 3.0, 3.0]])
+    w = np.array([2.0, 3.0])
+    (x.max(axis=1) * ag.tensor(w)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0, 2 / 2, 2 / 2], [3 / 3, 3 / 3, 3 / 3]], rtol=1e-12)
+    y = leaf([[1.0, 3.0, 2.0], [1.0, 0.0, 2.0]])
+    y.min(axis=0, keepdims=True).sum().backward()
+    np.testing.assert_allclose(y.grad.numpy(), [[0.5, 0, 0.5], [0.5, 1, 0.5]], rtol=1e-12)
+    x.grad = None
+    x.max().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0, 0, 0], [1 / 3, 1 / 3, 1 / 3]], rtol=1e-12)
