@@ -171,8 +171,13 @@ def build(roots: tuple, params: Mapping[str, Any] | None, max_nodes: int | None,
     count: dict[str, int] = {}
     key = functools.partial(_fresh, used=used)
 
+    # ag.tensor(X) copies X, so a params= array also names a leaf holding the same values
+    arrays = [(n, a) for n, a in (params or {}).items() if isinstance(a, xp.ndarray)]
+
     def given_name(x: Any) -> str | None:  # a params= name, matched by the Tensor or by its array
         name = names.get(id(x)) or (names.get(id(x._data)) if isinstance(x, Tensor) else None)
+        if not name and arrays and isinstance(x, Tensor) and x.grad_fn is None:
+            name = next((n for n, a in arrays if a.shape == x.shape and xp.array_equal(a, x._data)), None)
         if name:
             matched.add(name)
         return name

@@ -258,7 +258,13 @@ def capture(root: Tensor, tensors: Sequence[Tensor], gradient: Any = None, retai
 
 def grad_of(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Any = None, retain_graph: bool | None = None,
             create_graph: bool = False, allow_unused: bool = False) -> tuple:
-    """Gradients of ``outputs`` with respect to ``inputs``, returned; no ``.grad`` is touched."""
+    """Gradients of ``outputs`` with respect to ``inputs``, returned; no ``.grad`` is touched.
+
+    ``outputs`` may be a sequence (with ``grad_outputs`` a matching sequence): the gradients of
+    all of them are summed, as in ``torch.autograd.grad``.
+    """
+    if isinstance(outputs, (list, tuple)):
+        outputs, grad_outputs = _weighted_sum(outputs, grad_outputs), None
     inputs = list(inputs)
     for i, t in enumerate(inputs):
         if not isinstance(t, Tensor) or not t.requires_grad:
@@ -276,3 +282,20 @@ def grad_of(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Any = None,
         g = found[id(t)][1]
         result.append(g if isinstance(g, Tensor) else Tensor._wrap(xp.array(g)))
     return tuple(result)
+
+
+def _weighted_sum(outputs: Sequence[Tensor], grad_outputs: Any) -> Tensor:
+    """One root for several outputs: sum_i <grad_outputs[i], outputs[i]> (grad_outputs as constants)."""
+    gs = [None] * len(outputs) if grad_outputs is None else list(grad_outputs)
+    if not outputs or len(gs) != len(outputs):
+        raise ValueError(f"grad: {len(outputs)} output(s) but {len(gs)} grad_output(s)")
+    root = None
+    with set_grad_enabled(True):
+        for i, (y, g) in enumerate(zip(outputs, gs)):
+            if not isinstance(y, Tensor) or not y.requires_grad:
+                raise ValueError(f"grad: output {i} is not a tensor that requires grad")
+            if g is None and y.size != 1:
+                raise RuntimeError(f"grad: output {i} has shape {y.shape}: give its grad_outputs entry")
+            term = y.sum() if g is None else (y * (g.detach() if isinstance(g, Tensor) else g)).sum()
+            root = term if root is None else root + term
+    return root

@@ -16,7 +16,7 @@ from typing import Any
 from ._backend import xp
 from .grad_mode import state
 from .inplace import hold, let_go, seal
-from .tensor import Tensor
+from .tensor import Tensor, as_operand
 
 __all__ = ["Function", "Node"]
 
@@ -180,7 +180,7 @@ class Function:
                 arrays.append(_constant_array(cls, x))
                 lists = True
             else:
-                arrays.append(x)
+                arrays.append(as_operand(x))
         if lists:  # the node keeps the arrays made from them, which is what backward will see
             inputs = tuple(a if isinstance(x, (list, tuple)) else x for x, a in zip(inputs, arrays))
         if not (record and state.enabled):

@@ -361,7 +361,12 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: floa
 def _gradcheck(run: Callable[[], Any], leaves: list, names: list, notes: list, localize: bool,
                raise_exception: bool, kw: dict, checker: Callable[..., GradcheckResult],
                positions: list | None = None) -> GradcheckResult:
-    result = checker(run, leaves, names, **kw)
+    try:
+        result = checker(run, leaves, names, **kw)
+    except (RuntimeError, TypeError, ValueError) as e:  # a backward that raises, e.g. one not differentiable twice
+        if raise_exception:
+            raise
+        result = GradcheckResult(False, "not run", notes=[f"the check raised {type(e).__name__}: {e}"])
     result.notes = notes + result.notes
     for m in result.mismatches:  # leaf index -> position among the caller's inputs
         m.input = positions[m.input] if positions and m.input < len(positions) else m.input

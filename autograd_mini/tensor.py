@@ -49,11 +49,33 @@ def as_array(data: Any, dtype: Any = None) -> Any:
             arr = xp.asarray(data, dtype=dtype)
         except (ValueError, TypeError) as e:
             raise TypeError(f"tensor: cannot convert {type(data).__name__} to a numeric array ({e})") from None
-        if dtype is None and arr.dtype.kind == "f" and arr.dtype != _default_dtype:
-            arr = arr.astype(_default_dtype)  # Python floats follow the default dtype
+        if dtype is None and arr.dtype.kind == "f" and arr.dtype != _default_dtype and not isinstance(data, xp.generic):
+            arr = arr.astype(_nested_float_dtype(data))  # Python floats follow the default dtype
     if arr.dtype.kind not in "biufc":
         raise TypeError(f"tensor: data must be numeric (bool, int, float), got dtype {arr.dtype}")
     return arr
+
+
+def _nested_float_dtype(data: Any) -> Any:
+    """The float dtype of nested lists, as ``torch.tensor`` infers it: Python floats take the default
+    dtype, numpy scalars and arrays keep theirs (``[np.float64(0.1), 1.0]`` is float64)."""
+    found = []
+    stack = [data]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (list, tuple)):
+            stack.extend(v)
+        elif isinstance(v, (xp.generic, xp.ndarray)) and v.dtype.kind == "f":
+            found.append(v.dtype)
+        elif isinstance(v, float):
+            found.append(_default_dtype)
+    return xp.result_type(*found) if found else _default_dtype
+
+
+def as_operand(x: Any) -> Any:
+    """A non-Tensor operand of an op. numpy scalars act as the Python scalars they hold, so they do not
+    promote a tensor's dtype (``t32 * np.float64(2)`` stays float32, as in PyTorch)."""
+    return x.item() if isinstance(x, xp.generic) else x
 
 
 class Tensor:

@@ -41,6 +41,7 @@ class DataLoader:
     """Iterate over ``(X[batch], y[batch])`` Tensor pairs (or ``X[batch]`` alone when ``y`` is None).
 
     Float data is converted once to the default dtype (float32); integer labels stay integers.
+    Every batch is a copy (as PyTorch's default collate): editing one never changes ``X`` or ``y``.
     With ``shuffle=True`` each pass draws a new permutation from a generator made from ``seed``
     at construction (so a run is reproducible epoch after epoch), or from the global generator
     when ``seed`` is None. ``drop_last`` skips a final short batch.
@@ -77,5 +78,7 @@ class DataLoader:
         for k in range(len(self)):
             sl = slice(k * self.batch_size, (k + 1) * self.batch_size)
             idx = sl if order is None else order[sl]
-            xb = ag.tensor(self.X[idx])
-            yield xb if self.y is None else (xb, ag.tensor(self.y[idx]))
+            # batches never alias the caller's arrays: a slice is a view (copy it), fancy indexing already copied
+            take = ag.tensor if order is None else ag.as_tensor
+            xb = take(self.X[idx])
+            yield xb if self.y is None else (xb, take(self.y[idx]))

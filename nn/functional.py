@@ -25,7 +25,7 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 def _t(x: Any) -> ag.Tensor:
-    return x if isinstance(x, ag.Tensor) else ag.tensor(x)
+    return x if isinstance(x, ag.Tensor) else ag.as_tensor(x)  # an input constant: no copy needed
 
 
 def _arr(x: Any) -> np.ndarray:
@@ -65,15 +65,15 @@ def layer_input(x: Any, weight: ag.Tensor, layer: str) -> ag.Tensor:
     """
     want = weight.dtype
     if not isinstance(x, (ag.Tensor, np.ndarray)):
-        return ag.tensor(x, dtype=want)
+        return ag.as_tensor(x, dtype=want)
     if x.dtype != want:
         if x.dtype.kind not in "biu":
             warn_once(outermost_module(), "dtype", (
                 f"{layer}: the input is {x.dtype} but the layer's weights are {want}, so the input is cast to {want} "
                 f"(warned once per model). Convert the input yourself, x.astype('{want}'), or build the model in "
                 f"{x.dtype}: nn.Linear(..., dtype='{x.dtype}'), or ag.set_default_dtype('{x.dtype}') before building."))
-        return x.astype(want) if isinstance(x, ag.Tensor) else ag.tensor(x, dtype=want)
-    return x if isinstance(x, ag.Tensor) else ag.tensor(x)
+        return x.astype(want) if isinstance(x, ag.Tensor) else ag.as_tensor(x, dtype=want)
+    return x if isinstance(x, ag.Tensor) else ag.as_tensor(x)
 
 
 def outermost_module() -> Any:
@@ -203,7 +203,7 @@ class SoftmaxCrossEntropy(ag.Function):
         if red == "none":
             g = g.reshape((n, 1))
         elif red == "mean":
-            g = g * (1.0 / n)
+            g = g * (1.0 / n if n else np.nan)  # an empty batch: nan loss, empty gradient (PyTorch)
         return (ag.softmax(x, -1) - onehot) * g, None
 
 
@@ -276,15 +276,17 @@ def binary_cross_entropy(input: ag.Tensor, target: Any, reduction: str = "mean")
 def binary_cross_entropy_with_logits(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
     """``sigmoid`` + binary cross entropy in one stable formula, for logits of any size.
 
-    ``max(x, 0) - x*y + log(1 + exp(-|x|))``: ``exp`` only sees ``-|x|``, so |x| = 1e4 is fine.
-    ``maximum`` (gradient 1/2 at a tie), not ``relu`` (0 at 0): at x = 0 the kinks of max and
-    abs must sum to the true derivative sigmoid(0) - y = 1/2 - y.
+    ``log(1 + exp(x)) - x*y`` with the softplus as ``logsumexp([0, x])``: stable at |x| = 1e4
+    (the max shift), and smooth, so its first derivative is ``sigmoid(x) - y`` and its second
+    ``sigmoid'(x)`` everywhere, 0.25 at x = 0 as PyTorch's (a kinked ``max(x, 0) + log(1 + exp(-|x|))``
+    has the right first derivative but second derivative 0 there).
     """
     check_reduction(reduction)
     x = _t(input)
     _same_shape("binary_cross_entropy_with_logits", x, target)
     y = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=x.dtype)
-    loss = ag.maximum(x, 0.0) - x * y + ag.log(1.0 + ag.exp(-abs(x)))
+    softplus = ag.logsumexp(ag.stack([ag.zeros_like(x), x], axis=-1), axis=-1)
+    loss = softplus - x * y
     return _reduce(loss, reduction)
 
 

@@ -272,7 +272,7 @@ def test_case4_the_issue_examples():
 
 def test_case4_the_array_a_tensor_was_made_from_is_held_too():
     a = np.array([1.0, 2.0])
-    x = ag.tensor(a, requires_grad=True)         # shares a (no copy)
+    x = ag.as_tensor(a).requires_grad_()     # shares a (no copy)
     c = np.array([3.0, 4.0])
     y = (x * c).sum()                            # c, a raw constant operand, is saved too
     _refused(lambda: a.__setitem__(0, 9.0))
@@ -308,7 +308,7 @@ def test_size_0_tensors_second_order():
 @pytest.mark.parametrize("how", ["numpy()", "np.asarray", "original array", "detach().data", "data.T view"])
 def test_every_route_to_a_saved_leaf_array_is_refused(how):
     a = np.array([[1.0, 2.0], [3.0, 4.0]])
-    x = ag.tensor(a, requires_grad=True)
+    x = ag.as_tensor(a).requires_grad_()
     y = (x.sin() * 2).sum()
     route = {"numpy()": lambda: x.numpy(), "np.asarray": lambda: np.asarray(x), "original array": lambda: a,
              "detach().data": lambda: x.detach().data, "data.T view": lambda: x.data.T}[how]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import autograd_mini as ag
+import nn
 from autograd_mini.function import Function
 from autograd_mini.gradcheck import GradcheckResult
 from autograd_mini.ops import primitives as P
@@ -35,6 +36,7 @@ CASES = {
     "Exp": (ag.exp, lambda: [T(2, 2)]),
     "Log": (ag.log, lambda: [T(2, 2, lo=0.2)]),
     "Sqrt": (ag.sqrt, lambda: [T(3, lo=0.2)]),
+    "StdSqrt": (lambda x: x.std(axis=1), lambda: [T(2, 3)]),
     "Abs": (ag.abs, lambda: [T(5)]),
     "Sin": (ag.sin, lambda: [T(3)]),
     "Cos": (ag.cos, lambda: [T(3)]),
@@ -255,6 +257,30 @@ def test_localisation_names_the_broken_op_in_a_larger_graph():
     assert r.ops[0].trace.endswith(f"test_gradcheck.py:{mlp.__code__.co_firstlineno + line}")
     assert r.ops[0].input_shapes == ["(4, 2)"]
     assert "BrokenTanh" in str(e.value) and "localisation: 1 of" in str(e.value)
+
+
+class _Block(nn.Module):
+    def forward(self, x): return BrokenTanh.apply(x) * 2.0
+
+
+@pytest.mark.parametrize("where", ["first", "last", "0-d", "twice", "module"])
+def test_localisation_names_every_broken_op_wherever_it_is(where):
+    """The faulty op on the leaf itself, last, on a 0-d value, twice, inside a module: named each time, alone."""
+    fns = {
+        "first": lambda x: ag.exp(BrokenTanh.apply(x)).sum(),
+        "last": lambda x: BrokenTanh.apply(ag.exp(x).sum()),
+        "0-d": lambda x: ag.sin(BrokenTanh.apply(x.sum()) * x).sum(),
+        "twice": lambda x: (BrokenTanh.apply(x) + BrokenTanh.apply(x * 3.0)).sum(),
+        "module": lambda x: _Block()(x.sin()).sum(),
+    }
+    r = ag.gradcheck(fns[where], [T(3)], raise_exception=False)
+    assert not r
+    assert [op.name for op in r.ops] == ["BrokenTanh"] * (2 if where == "twice" else 1)
+    assert r.checked_ops >= 2
+    if where == "module":
+        assert r.ops[0].module == "_Block"
+    if where == "0-d":
+        assert r.ops[0].input_shapes == ["()"]
 
 
 def test_gradgradcheck_finds_a_first_order_correct_op_with_wrong_second_derivative():
