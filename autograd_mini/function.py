@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Mapping
-from types import MappingProxyType
+from types import FunctionType, MappingProxyType
 from typing import Any
 
 from ._backend import xp
@@ -142,6 +142,13 @@ class Function:
     """
 
     op_name: str | None = None  # the name in error messages; default: the class name in snake_case
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("forward", "backward"):  # a plain method would get ctx as `self` and fail with a puzzle
+            if isinstance(cls.__dict__.get(name), FunctionType):
+                raise TypeError(f"{cls.__name__}.{name} must be a @staticmethod taking ctx first: put @staticmethod "
+                                f"above `def {name}(ctx, ...)`, as in PyTorch's autograd.Function")
 
     @staticmethod
     def forward(ctx: Node, *args: Any, **params: Any) -> Any:
@@ -301,6 +308,8 @@ def _op_error(fn: type[Function], e: Exception, arrays: list) -> Exception:
     kind = IndexError if isinstance(e, IndexError) and not isinstance(e, ValueError) else type(e)
     if kind not in (ValueError, TypeError, IndexError):
         kind = ValueError
-    inputs = ", ".join(_shape_str(a) for a in arrays)
     name = fn.op_name or re.sub(r"(?<!^)(?=[A-Z])", "_", fn.__name__).lower()
+    if getattr(e, "names_shapes", False):  # the op's own sentence already shows the shapes
+        return kind(f"{name}: {e}")
+    inputs = ", ".join(_shape_str(a) for a in arrays)
     return kind(f"{name}: {e} (inputs: {inputs})")

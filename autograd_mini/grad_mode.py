@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "module_scope", "Extra"]
+__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "module_scope", "current_scope", "Extra"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -94,3 +94,9 @@ class module_scope:
 
     def __exit__(self, *exc: object) -> None:
         state.extra = self.prev
+
+
+def current_scope() -> Any:
+    """The module scope chain of the running call, ``(module, parent_chain)``, or None outside modules."""
+    extra = state.extra
+    return None if extra is None else extra.scope

@@ -143,6 +143,36 @@ class Tensor:
             raise ValueError(f"item(): tensor has {self._data.size} elements, expected 1")
         return self._data.item()
 
+    # ---- Python numbers from one-element tensors: float(loss), int(t), f"{loss:.4f}", round(t, 3) ----
+    def _scalar(self, what: str) -> Any:
+        if self._data.size != 1:
+            raise TypeError(f"{what}: only a one-element tensor converts to a Python number, this one has shape "
+                            f"{self.shape} ({self._data.size} elements); use .tolist() or index one element first")
+        return self._data.item()
+
+    def __float__(self) -> float: return float(self._scalar("float()"))
+    def __int__(self) -> int: return int(self._scalar("int()"))
+    def __complex__(self) -> complex: return complex(self._scalar("complex()"))
+
+    def __round__(self, ndigits: int | None = None) -> Any:
+        return round(self._scalar("round()"), ndigits)
+
+    def __index__(self) -> int:
+        # 0-d integers only: numpy asks __index__ first, so a shape-(1,) index tensor would pick a scalar instead
+        # of a (1,) array, and a 0-d bool (a mask in numpy) would pick element 0 or 1
+        if self._data.dtype.kind not in "iu" or self._data.ndim:
+            raise TypeError(f"only a 0-d integer tensor can be used as an index, got a {self._data.dtype} tensor of "
+                            f"shape {self.shape}; use int(t) (truncates a float) or index with t.tolist()")
+        return int(self._data.item())
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` formats a one-element tensor's value; a larger one each element (numpy's layout)."""
+        if not spec:
+            return str(self)
+        if self._data.size == 1:
+            return format(self._data.item(), spec)
+        return xp.array2string(self._data, formatter={"all": lambda v: format(v.item(), spec)})
+
     def numpy(self) -> Any:
         return self._data
 

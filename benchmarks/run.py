@@ -34,7 +34,7 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
                    help="BLAS/OpenMP threads for numpy and torch (default: all cores)")
     p.add_argument("--json", default=str(ROOT / "out" / "bench.json"), help="where to write the results")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch columns even if torch imports")
-    p.add_argument("--only", default="", help="comma-separated subset: per_op,mlp,deep_chain,memory")
+    p.add_argument("--only", default="", help="comma-separated subset: per_op,mlp,cnn,deep_chain,memory")
     p.add_argument("--repeats", type=float, default=1.0, help="scale the number of repeats")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="wall: perf_counter; cpu: process CPU time, robust on a loaded machine (use --threads 1)")
@@ -50,6 +50,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+import numpy_cnn  # noqa: E402
 import numpy_mlp  # noqa: E402
 
 import autograd_mini as ag  # noqa: E402
@@ -303,6 +304,81 @@ def bench_mlp(torch, smoke: bool) -> dict:
     return results
 
 
+# ---- 3b. LeNet CNN step: the same model, weights and batches in numpy by hand, autograd-mini's nn, PyTorch ----
+class CnnNumpyStep:
+    def __init__(self, batches):
+        self.params, self.batches, self.i = numpy_cnn.init_params(), batches, 0
+
+    def __call__(self) -> float:
+        x, y = self.batches[self.i % len(self.batches)]
+        self.i += 1
+        return numpy_cnn.step(self.params, x, y, LR)
+
+
+class CnnAgStep:
+    def __init__(self, batches):
+        import nn
+
+        p = numpy_cnn.init_params()
+        self.model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5),
+                                   nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(),
+                                   nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+        for param, value in zip(self.model.parameters(), p):
+            param.data = value.copy()
+        self.loss_fn, self.opt = nn.CrossEntropyLoss(), nn.optim.SGD(self.model.parameters(), lr=LR)
+        self.batches, self.i = [(ag.Tensor(x), y) for x, y in batches], 0
+
+    def __call__(self) -> float:
+        x, y = self.batches[self.i % len(self.batches)]
+        self.i += 1
+        loss = self.loss_fn(self.model(x), y)
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return loss.item()
+
+
+class CnnTorchStep:
+    def __init__(self, torch, batches):
+        nn, p = torch.nn, numpy_cnn.init_params()
+        self.model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5),
+                                   nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(),
+                                   nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+        with torch.no_grad():
+            for param, value in zip(self.model.parameters(), p):
+                param.copy_(torch.from_numpy(value.T.copy() if value.ndim == 2 else value))  # Linear: (out, in)
+        self.torch, self.opt = torch, torch.optim.SGD(self.model.parameters(), lr=LR)
+        self.batches, self.i = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches], 0
+
+    def __call__(self) -> float:
+        x, y = self.batches[self.i % len(self.batches)]
+        self.i += 1
+        loss = self.torch.nn.functional.cross_entropy(self.model(x), y)
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return loss.item()
+
+
+def bench_cnn(torch, smoke: bool) -> dict:
+    rng = np.random.default_rng(0)
+    batches = [(rng.random((64, 1, 28, 28), np.float32), rng.integers(0, 10, 64)) for _ in range(4)]
+    fns = {"numpy": CnnNumpyStep(batches), "autograd-mini": CnnAgStep(batches)}
+    if torch is not None:
+        fns["torch"] = CnnTorchStep(torch, batches)
+    losses = [CnnNumpyStep(batches)(), CnnAgStep(batches)()] + ([CnnTorchStep(torch, batches)()] if torch else [])
+    if max(losses) - min(losses) > 1e-3 * max(1.0, abs(losses[0])):
+        raise AssertionError(f"LeNet step: the implementations disagree on the first loss: {losses}")
+    blocks, per_block = (3, 1) if smoke else (int(30 * ARGS.repeats), 5)
+    times = _interleaved(fns, blocks=blocks, per_block=per_block, warmup=1 if smoke else 5)
+    r = {"batch": 64, "ms": {k: _stats(v, 1e3) for k, v in times.items()}, "first_losses": losses}
+    med = {k: v["median"] for k, v in r["ms"].items()}
+    r["ratio_ag_numpy"] = med["autograd-mini"] / med["numpy"]
+    if torch is not None:
+        r["ratio_ag_torch"] = med["autograd-mini"] / med["torch"]
+    return r
+
+
 # ---- 4. deep chain (subprocess worker) --------------------------------------------------
 def worker_deep_chain(n: int, gc_off: bool = False) -> dict:
     """``gc_off``: the same run with the cyclic collector disabled in this subprocess, as evidence of what the
@@ -450,6 +526,14 @@ def report(res: dict) -> str:
                      f"{'; '.join(v for k, v in tg.items() if k.startswith('mlp_' + batch)) or '-'} |")
         lines.append(f"| GEMMs only, batch {batch} (ms) | {_fmt(ms['gemm floor'])} | | | "
                      f"numpy step / GEMMs {r['ratio_numpy_gemm']:.2f} | |")
+    if "cnn" in res:
+        c = res["cnn"]
+        ratios = f"ag/numpy {c['ratio_ag_numpy']:.2f}"
+        if "ratio_ag_torch" in c:
+            ratios += f", ag/torch {c['ratio_ag_torch']:.2f}"
+        lines.append(f"| LeNet step, batch 64, 1x28x28 (ms) | {_fmt(c['ms']['numpy'])} | "
+                     f"{_fmt(c['ms']['autograd-mini'])} | {_fmt(c['ms'].get('torch'))} | {ratios} | "
+                     f"{tg.get('cnn', '-')} |")
     if "deep_chain" in res:
         d = res["deep_chain"]
         for n, run in d["runs"].items():
@@ -493,6 +577,9 @@ def evaluate_targets(res: dict) -> dict:
         t["mlp_32_numpy"] = mark(r["ratio_ag_numpy"] <= 1.6, f"<= 1.6x numpy ({r['ratio_ag_numpy']:.2f})")
         if "ratio_ag_torch" in r:
             t["mlp_32_torch"] = mark(r["ratio_ag_torch"] <= 0.7, f"<= 0.7x torch ({r['ratio_ag_torch']:.2f})")
+    if "ratio_ag_torch" in res.get("cnn", {}):
+        ratio = res["cnn"]["ratio_ag_torch"]
+        t["cnn"] = mark(ratio <= 2.0, f"<= 2x torch ({ratio:.2f})")
     if "deep_chain" in res:
         d = res["deep_chain"]
         big = d["runs"][max(d["runs"], key=int)]
@@ -515,13 +602,15 @@ def main() -> int:
         print(json.dumps(fn(**json.loads(ARGS.worker_args))))
         return 0
     torch = _load_torch()
-    only = set(ARGS.only.split(",")) if ARGS.only else {"per_op", "mlp", "deep_chain", "memory"}
+    only = set(ARGS.only.split(",")) if ARGS.only else {"per_op", "mlp", "cnn", "deep_chain", "memory"}
     res: dict = {"smoke": ARGS.smoke, "machine": machine_info(torch)}
     t0 = time.perf_counter()
     if "per_op" in only:
         res["per_op"] = bench_per_op(torch, ARGS.smoke)
     if "mlp" in only:
         res["mlp"] = bench_mlp(torch, ARGS.smoke)
+    if "cnn" in only:
+        res["cnn"] = bench_cnn(torch, ARGS.smoke)
     if "deep_chain" in only:
         res["deep_chain"] = bench_deep_chain(ARGS.smoke)
     if "memory" in only:

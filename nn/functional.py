@@ -13,8 +13,10 @@ import numpy as np
 
 import autograd_mini as ag
 
+from ._warn import warn_once
+
 __all__ = [
-    "linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", "log_softmax", "dropout", "flatten",
+    "layer_input", "linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", "log_softmax", "dropout", "flatten",
     "mse_loss", "l2_penalty", "cross_entropy", "nll_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "SoftmaxCrossEntropy", "BinaryCrossEntropy",
 ]
@@ -52,9 +54,39 @@ def _same_shape(name: str, input: ag.Tensor, target: Any) -> None:
 
 
 # ---- layers and activations -------------------------------------------------------------------
+def layer_input(x: Any, weight: ag.Tensor, layer: str) -> ag.Tensor:
+    """``x`` as a Tensor of ``weight``'s dtype, for the layer named ``layer`` (used in the warning).
+
+    Lists, Python numbers and integer or bool data take the weight's dtype silently. Floating data
+    of another dtype (float64 data into a float32 model, or the reverse) is cast to the weight's
+    dtype with a warning, once per model, naming both dtypes and the fix: without the cast numpy
+    would run a float32 model in float64 without a word. Every layer with weights calls this first
+    (``Linear``; new layers should too).
+    """
+    want = weight.dtype
+    if not isinstance(x, (ag.Tensor, np.ndarray)):
+        return ag.tensor(x, dtype=want)
+    if x.dtype != want:
+        if x.dtype.kind not in "biu":
+            warn_once(outermost_module(), "dtype", (
+                f"{layer}: the input is {x.dtype} but the layer's weights are {want}, so the input is cast to {want} "
+                f"(warned once per model). Convert the input yourself, x.astype('{want}'), or build the model in "
+                f"{x.dtype}: nn.Linear(..., dtype='{x.dtype}'), or ag.set_default_dtype('{x.dtype}') before building."))
+        return x.astype(want) if isinstance(x, ag.Tensor) else ag.tensor(x, dtype=want)
+    return x if isinstance(x, ag.Tensor) else ag.tensor(x)
+
+
+def outermost_module() -> Any:
+    """The model whose call is running (the outermost module on the scope chain), or None."""
+    scope = ag.current_scope()
+    while scope is not None and scope[1] is not None:
+        scope = scope[1]
+    return None if scope is None else scope[0]
+
+
 def linear(x: Any, weight: ag.Tensor, bias: ag.Tensor | None = None) -> ag.Tensor:
     """``x @ weight + bias`` with ``weight`` of shape (in_features, out_features)."""
-    return ag.linear(_t(x), weight, bias)
+    return ag.linear(layer_input(x, weight, "linear"), weight, bias)
 
 
 def relu(x: Any) -> ag.Tensor: return ag.relu(x)
@@ -255,3 +287,27 @@ def binary_cross_entropy_with_logits(input: ag.Tensor, target: Any, reduction: s
     y = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=x.dtype)
     loss = ag.maximum(x, 0.0) - x * y + ag.log(1.0 + ag.exp(-abs(x)))
     return _reduce(loss, reduction)
+
+
+# ---- images and normalization: the functions behind nn.Conv2d, the pooling layers, nn.BatchNorm* ---------
+from .normalization import batch_norm  # noqa: E402
+
+conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d = ag.conv2d, ag.max_pool2d, ag.avg_pool2d, ag.adaptive_avg_pool2d
+
+
+def pad(x: Any, pad: Any, mode: str = "constant", value: float = 0.0) -> ag.Tensor:
+    """PyTorch's ``F.pad``: ``pad`` lists (before, after) pairs from the LAST axis backwards,
+    ``(left, right, top, bottom, ...)``; negative amounts crop. ``ag.pad`` takes numpy's order instead."""
+    x = _t(x)
+    amounts = list(pad)
+    if len(amounts) % 2 or len(amounts) // 2 > x.ndim or not all(isinstance(a, (int, np.integer)) for a in amounts):
+        raise ValueError(f"pad: expected an even number (at most {2 * x.ndim}) of ints, (left, right, top, bottom, "
+                         f"...) starting from the last axis, for a tensor of shape {x.shape}; got {pad!r}")
+    pairs = [(0, 0)] * (x.ndim - len(amounts) // 2) + [tuple(amounts[i:i + 2]) for i in range(0, len(amounts), 2)][::-1]
+    out = ag.pad(x, [(max(b, 0), max(a, 0)) for b, a in pairs], mode, value)
+    if any(b < 0 or a < 0 for b, a in pairs):
+        out = out[tuple(slice(-min(b, 0), n + min(a, 0)) for (b, a), n in zip(pairs, out.shape))]
+    return out
+
+
+__all__ += ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad", "batch_norm"]

@@ -1,7 +1,8 @@
 """Parameter initialisation, in place (``t.data = ...``), each taking ``seed`` (int, Generator or None).
 
-Fan convention for this package's weight layout ``(in_features, out_features)``: ``fan_in =
-shape[0] * r`` and ``fan_out = shape[1] * r``, where ``r`` is the product of any further axes.
+Fans follow each layer's weight layout: ``Linear``'s ``(in_features, out_features)`` gives ``fan_in =
+shape[0]``, ``fan_out = shape[1]``; a convolution's ``(out, in / groups, *kernel)`` (PyTorch's) gives ``fan_in =
+shape[1] * r``, ``fan_out = shape[0] * r`` with ``r`` the kernel size.
 ``seed=None`` draws from the global generator (``ag.manual_seed``).
 """
 
@@ -43,11 +44,14 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
 
 def fan_in_and_fan_out(t: ag.Tensor) -> tuple[int, int]:
-    """``(fan_in, fan_out)`` of a weight of shape (in_features, out_features, ...)."""
+    """``(fan_in, fan_out)`` of a Linear weight (in_features, out_features) or a convolution weight
+    (out_channels, in_channels / groups, *kernel) (PyTorch's layout, as ``nn.Conv2d``)."""
     if t.ndim < 2:
         raise ValueError(f"fan in and fan out need a tensor of at least 2 dimensions, got shape {t.shape}")
+    if t.ndim == 2:
+        return t.shape[0], t.shape[1]
     r = math.prod(t.shape[2:])
-    return t.shape[0] * r, t.shape[1] * r
+    return t.shape[1] * r, t.shape[0] * r
 
 
 def uniform_(t: ag.Tensor, a: float = 0.0, b: float = 1.0, seed: ag.Seed = None) -> ag.Tensor:

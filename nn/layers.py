@@ -41,8 +41,7 @@ class Linear(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x: Any) -> ag.Tensor:
-        if not isinstance(x, ag.Tensor):
-            x = ag.tensor(x)
+        x = F.layer_input(x, self.weight, f"Linear({self.in_features}, {self.out_features})")
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"Linear({self.in_features}, {self.out_features}): input has shape {x.shape}, "
                              f"expected last axis of size {self.in_features}")

@@ -298,7 +298,8 @@ def test_xor_article_numbers():
 def test_seed_numbers_are_documented():
     readme = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "README.md"
     if not readme.exists():
-        pytest.skip("../shared is absent in a user's clone")
+        pytest.skip("the seed articles' notes (shared/seeds/README.md, next to the repository) are not "
+                    "available; they come with the development set-up, not with the repository")
     assert "-0.02879856" in readme.read_text()
 
 

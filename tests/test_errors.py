@@ -134,11 +134,11 @@ for _name, _fn in [("add", ag.add), ("sub", ag.sub), ("mul", ag.mul), ("div", ag
 
 @case("binary op", ValueError, r"where: .*\(2,\s?3\).*\(4,\)")
 def shape_mismatch_where(w): return lambda: ag.where(w.x > 0, w.x, w.v)
-@case("binary op", ValueError, r"matmul: .*mismatch.*\(inputs: \(2, 3\) float32, \(4, 5\) float32\)")
+@case("binary op", ValueError, r"^matmul: inner dimensions differ: \(2, 3\) @ \(4, 5\)$")
 def matmul_inner_dims(w): return lambda: w.x @ w.w
-@case("binary op", ValueError, r"matmul: .*\(inputs: \(4,\) float32, \(2, 3\) float32\)")
+@case("binary op", ValueError, r"^matmul: inner dimensions differ: \(4,\) @ \(2, 3\)$")
 def matmul_vector(w): return lambda: w.v @ w.x
-@case("binary op", ValueError, r"matmul: .*\(inputs: \(\) float32, \(2, 3\) float32\)")
+@case("binary op", ValueError, r"^matmul: both operands need at least one dimension .*: \(\) @ \(2, 3\)$")
 def matmul_scalar(w): return lambda: ag.tensor(2.0) @ w.x
 @case("binary op", ValueError, r"concatenate: .*\(inputs: \(2, 3\) float32, \(4, 5\) float32\)")
 def concatenate_mismatch(w): return lambda: ag.concatenate([w.x, w.w], axis=0)
@@ -318,7 +318,7 @@ def optimizer_no_params(w): return lambda: nn.optim.SGD([], lr=0.1)
 def optimizer_negative_lr(w): return lambda: nn.optim.SGD(w.model.parameters(), lr=-0.1)
 @case("optimizer", ValueError, r"Adam: betas must be in \[0, 1\), got \(0.9, 1.5\)")
 def adam_bad_betas(w): return lambda: nn.optim.Adam(w.model.parameters(), betas=(0.9, 1.5))
-@case("optimizer", TypeError, r"SGD: can only optimise tensors that require grad, got Tensor")
+@case("optimizer", TypeError, r"SGD: a tensor of shape \(3,\) does not require grad.*nn.Parameter")
 def optimizer_constant(w): return lambda: nn.optim.SGD([w.i], lr=0.1)
 @case("optimizer", ValueError, r"SGD: a parameter of shape \(2, 3\) appears twice")
 def optimizer_duplicate(w): return lambda: nn.optim.SGD([w.x, w.x], lr=0.1)
@@ -340,7 +340,7 @@ def load_truncated(w):
     nn.save(w.model.state_dict(), path)
     path.write_bytes(path.read_bytes()[:-40])
     return lambda: nn.load(path)
-@case("files", ValueError, r"nn.load: .* is not a readable .npz archive")
+@case("files", ValueError, r"nn.load: .* is not a readable .npz archive .*: it is not a zip archive")
 def load_text_file(w):
     path = w.tmp / "notes.txt"
     path.write_text("weights: 1 2 3\n")

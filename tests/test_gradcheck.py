@@ -373,3 +373,11 @@ def test_explain_partly_dead_relu_is_listed_when_reachable():
     loss = ag.relu(ag.tensor(np.ones((3, 1))) @ w).sum()
     e = ag.explain_grad(w, loss)
     assert e.reason == "reachable" and "dead relu on 50% of its elements" in str(e)
+
+
+def test_non_contiguous_leaves_are_perturbed_not_copies_of_them():
+    # A transposed leaf's float64 copy kept its strides, so perturbing `reshape(-1)` of it changed a copy:
+    # every numerical derivative read 0 and a correct gradient was reported wrong.
+    w = ag.tensor(RNG.standard_normal((3, 2)).T, requires_grad=True)
+    assert ag.gradcheck(lambda w: (w * w).sum(axis=0), [w])
+    assert ag.gradgradcheck(lambda w: (w * w * w).sum(axis=0), [w])

@@ -148,7 +148,7 @@ def test_create_graph_gradient_is_freed_with_its_graph() -> None:
 
 def test_no_grad_graphs_keep_nothing() -> None:
     """Under no_grad no node is made, the inputs gain no references, intermediates die at once."""
-    x = ag.tensor(np.linspace(-1, 1, 6), requires_grad=True)
+    x = ag.tensor(np.linspace(-1, 1, 6, dtype=np.float32), requires_grad=True)  # the model's dtype
     model = nn.Sequential(nn.Linear(6, 8, seed=0), nn.Tanh(), nn.Linear(8, 2, seed=1))
     params = list(model.parameters())
     counts = [sys.getrefcount(p) for p in params], sys.getrefcount(x)

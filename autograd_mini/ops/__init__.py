@@ -271,3 +271,9 @@ def compare(a: Any, b: Any, op: str) -> Tensor:
         return Tensor._wrap(xp.asarray(_COMPARE[op](a_arr, b_arr)))
     except ValueError as e:
         raise ValueError(f"{op}: {e} (shapes {xp.shape(a_arr)} and {xp.shape(b_arr)})") from None
+
+
+from .conv import conv2d  # noqa: E402, F401  (images: convolution, pooling, padding)
+from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d, pad  # noqa: E402, F401
+
+__all__ += ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad"]

@@ -21,6 +21,20 @@ from . import dual
 from ._shape import expand_reduced, sum_to
 
 
+def matmul_shape_error(a: Any, b: Any) -> ValueError:
+    """One plain sentence for the shapes numpy's matmul refused: ``inner dimensions differ: (4, 3) @ (4, 2)``."""
+    sa, sb = xp.shape(a), xp.shape(b)
+    if not sa or not sb:
+        why = "both operands need at least one dimension (use * to multiply by a scalar)"
+    elif sa[-1] != (sb[-2] if len(sb) > 1 else sb[0]):
+        why = "inner dimensions differ"
+    else:
+        why = "batch dimensions do not broadcast"
+    e = ValueError(f"{why}: {sa} @ {sb}")
+    e.names_shapes = True  # Function.apply adds the op's name, not the inputs again
+    return e
+
+
 class Primitive(Function):
     """A built-in op (the base class marks the op table; the contract is ``Function``'s)."""
 
@@ -113,7 +127,10 @@ class MatMul(Primitive):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a @ b
+        try:
+            return a @ b
+        except ValueError:
+            raise matmul_shape_error(a, b) from None
 
     @staticmethod
     def backward(ctx, g):
@@ -145,7 +162,11 @@ class Linear(Primitive):
     @staticmethod
     def forward(ctx, x, w, b):
         ctx.save_for_backward(x, w)
-        return x @ w + b
+        try:
+            xw = x @ w
+        except ValueError:
+            raise matmul_shape_error(x, w) from None
+        return xw + b
 
     @staticmethod
     def backward(ctx, g):

@@ -87,7 +87,8 @@ def test_sgd_three_steps_with_varying_gradients():
 
 
 def test_against_torch_if_installed():
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0), so the "
+                                "comparison with it is skipped")
     rng = np.random.default_rng(2)
     w0 = rng.standard_normal((3, 2))
     for ours, theirs, kw in [
