@@ -176,8 +176,9 @@ class SoftmaxCrossEntropy(ag.Function):
     """Cross entropy from logits (N, C) and class indices (N,), reduced, as one op.
 
     ``loss_i = logsumexp(x_i) - x_i[y_i]``; gradient ``(softmax(x) - onehot(y)) * g``, divided
-    by N for ``mean``. Backward recomputes the softmax with ``ag.softmax`` from the saved
-    logits: one formula that is also differentiable again under ``create_graph``.
+    by N for ``mean``. Backward recomputes the softmax from the saved logits with
+    ``ag.ops.dual.softmax`` (plain numpy on arrays, the recorded op on Tensors): one formula that is
+    also differentiable again under ``create_graph``.
     """
 
     @staticmethod
@@ -204,7 +205,7 @@ class SoftmaxCrossEntropy(ag.Function):
             g = g.reshape((n, 1))
         elif red == "mean":
             g = g * (1.0 / n if n else np.nan)  # an empty batch: nan loss, empty gradient (PyTorch)
-        return (ag.softmax(x, -1) - onehot) * g, None
+        return (ag.ops.dual.softmax(x, -1) - onehot) * g, None  # numpy on arrays, recorded on Tensors
 
 
 def cross_entropy(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
