@@ -68,4 +68,4 @@ def softmax(x: Any, axis: int = -1) -> Any:
     from ..function import _UNRECORDED
     from .primitives import Softmax
 
-    return Softmax.forward(_UNRECORDED, x, axis % x.ndim)
+    return Softmax.forward(_UNRECORDED, x, (axis % x.ndim,))
