@@ -20,7 +20,8 @@ __all__ = [
     "viz", "draw_graph",
     "Tensor", "Function", "Node", "tensor", "zeros", "ones", "zeros_like", "ones_like", "arange", "randn", "rand",
     "manual_seed", "get_generator", "Seed", "get_default_dtype", "set_default_dtype", "no_grad", "enable_grad",
-    "set_grad_enabled", "is_grad_enabled", "module_scope", "current_scope", "grad", "value_and_grad", "grad_of", *_ops_all,
+    "set_grad_enabled", "is_grad_enabled", "module_scope", "current_scope", "grad", "value_and_grad", "grad_of",
+    *_ops_all,
     "gradcheck", "gradgradcheck", "gradcheck_module", "GradcheckError", "explain_grad", "detect_anomaly",
     "AnomalyError",
 ]

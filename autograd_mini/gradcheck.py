@@ -440,7 +440,7 @@ def gradcheck_module(model: Any, loss_fn: Callable[[Any, Any], Any], inputs: Any
     run = _guarded(lambda: loss_fn(model(x), y), [],
                    [(f"parameter `{n}`", p) for n, p in named] + [(f"input {k}", v) for k, v in enumerate(flat)])
     originals = [p._data for _, p in named]
-    buffers = [(b, b._data, b._version) for _, b in model.named_buffers()] if hasattr(model, "named_buffers") else []
+    buffers = [(b, b._data) for _, b in model.named_buffers()] if hasattr(model, "named_buffers") else []
     notes = [f"parameters of dtype {originals[0].dtype}: checked on float64 copies"] \
         if originals[0].dtype != np.float64 else []
     try:
@@ -453,8 +453,8 @@ def gradcheck_module(model: Any, loss_fn: Callable[[Any, Any], Any], inputs: Any
     finally:
         for (_, p), a in zip(named, originals):
             p._data = a
-        for b, a, version in buffers:
-            b._data, b._version = a, version
+        for b, a in buffers:
+            b._data = a
 
 
 def _upcast(x: Any) -> Any:

@@ -417,7 +417,7 @@ class LogSumExp(Primitive):
     The gradient is softmax(x) = exp((x - m) - s) with the shift m and s = log(sum(exp(x - m)))
     kept from forward: exp(x - out) would lose digits, as float32 ``out = m + s`` at |x| = 1e4
     is rounded to 1e-3 (a 2e-4 relative error in the gradient). Backward adds ``out - (m + s)``
-    to s: exactly 0 on arrays, and under create_graph it carries s's dependence on x.
+    to s where s is finite: exactly 0 on arrays, and under create_graph it carries s's dependence on x.
     """
     op_name = "logsumexp"
 
@@ -437,7 +437,8 @@ class LogSumExp(Primitive):
     def backward(ctx, g):
         x, out, m, s = ctx.saved_tensors
         axes, keepdims = ctx.params["axes"], ctx.params["keepdims"]
-        s = s + (expand_reduced(out, x.shape, axes, keepdims) - (m + s))
+        # exactly s on arrays; under create_graph it carries out's dependence on x (not where s is +-inf: inf - inf)
+        s = s + dual.where(xp.isfinite(s), expand_reduced(out, x.shape, axes, keepdims) - (m + s), 0)
         return expand_reduced(g, x.shape, axes, keepdims) * dual.exp((x - m) - s)
 
 
