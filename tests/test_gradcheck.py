@@ -11,7 +11,10 @@ import pytest
 import autograd_mini as ag
 from autograd_mini.function import Function
 from autograd_mini.gradcheck import GradcheckResult
+from autograd_mini.ops import einsum as E
 from autograd_mini.ops import primitives as P
+from autograd_mini.ops import reductions as R
+from autograd_mini.ops import special as S
 
 RNG = np.random.default_rng(0)
 
@@ -58,12 +61,16 @@ CASES = {
     "GetItem": (lambda x: x[np.array([0, 2, 0])] + x[1:, None].sum(), lambda: [T(3, 2)]),
     "ScatterAdd": (lambda g: P.ScatterAdd.apply(g, shape=(4,), index=np.array([1, 1, 3])), lambda: [T(3)]),
     "Concatenate": (lambda a, b: ag.concatenate([a, b], axis=1), lambda: [T(2, 1), T(2, 3)]),
+    "Erf": (ag.erf, lambda: [T(5, lo=-3, hi=3)]),
+    "CumSum": (lambda x: x.cumsum(axis=0), lambda: [T(3, 2)]),
+    "Prod": (lambda x: x.prod(axis=1), lambda: [T(2, 3)]),
+    "Einsum": (lambda a, b: ag.einsum("bij,bjk->bik", a, b), lambda: [T(2, 2, 3), T(2, 3, 2)]),
 }
 
 
 def primitives():
-    return sorted(name for name, c in vars(P).items()
-                  if inspect.isclass(c) and issubclass(c, Function) and c.__module__ == P.__name__
+    return sorted(name for m in (P, S, R, E) for name, c in vars(m).items()
+                  if inspect.isclass(c) and issubclass(c, Function) and c.__module__ == m.__name__
                   and c is not P.Primitive)
 
 
