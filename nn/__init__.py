@@ -5,16 +5,20 @@ declared as an ``ag.Function``.
 """
 
 from . import data, functional, init, optim, utils
-from .activations import LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .activations import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .attention import MultiheadAttention
 from .layers import Dropout, Flatten, Identity, Linear
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L2Penalty, MSELoss, NLLLoss
 from .module import Module, ModuleList, Parameter, Sequential, StateDictError
+from .recurrent import GRU, LSTM
 from .serialization import load, save
+from .transformer_layers import Embedding, LayerNorm
 
 __all__ = [
     "Parameter", "Module", "Sequential", "ModuleList", "StateDictError",
     "Linear", "Identity", "Flatten", "Dropout",
     "Sigmoid", "ReLU", "LeakyReLU", "Tanh", "Softmax", "LogSoftmax",
+    "GELU", "LayerNorm", "Embedding", "MultiheadAttention", "LSTM", "GRU",
     "MSELoss", "L2Penalty", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
     "save", "load", "data", "functional", "init", "optim", "utils",
 ]
