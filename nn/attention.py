@@ -87,7 +87,8 @@ class MultiheadAttention(Module):
         for mask in (self._attn_mask(attn_mask, is_causal, N, L, S), self._padding_mask(key_padding_mask, N, S)):
             if mask is not None:
                 scores = scores + mask
-        attn = ag.softmax(scores, -1)
+        with np.errstate(invalid="ignore"):  # a query with every key masked: nan, as PyTorch's
+            attn = ag.softmax(scores, -1)
         if self.dropout and self.training:
             attn = F.dropout(attn, self.dropout, True, self._rng)
         out = (attn @ v).transpose(2, 0, 1, 3).reshape(L, N, E)

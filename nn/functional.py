@@ -7,9 +7,8 @@ Two are ``ag.Function``s, for stability and speed, with composed twins kept as t
 
 from __future__ import annotations
 
-from typing import Any
-
 import math
+from typing import Any
 
 import numpy as np
 
