@@ -72,7 +72,7 @@ def capture_grads(root: Tensor, gradient: Any = None, retain_graph: bool = False
         a = xp.array(g._data)  # a copy: a pass-through gradient may alias another tensor's
         pairs.append((t, a))
         if accumulate and t.grad_fn is None:
-            t.grad = Tensor._const(a.copy() if t.grad is None else t.grad._data + a)
+            t.grad = Tensor._wrap(a.copy() if t.grad is None else t.grad._data + a)
     return Grads(pairs)
 
 

@@ -12,7 +12,7 @@ from .grad_mode import set_grad_enabled, state
 from .ops._shape import sum_to
 from .tensor import Tensor, as_array, sync_version
 
-__all__ = ["toposort", "backward", "grad_of"]
+__all__ = ["toposort", "backward", "grad_of", "store_grads"]
 
 
 def toposort(roots: Iterable[Node]) -> list[Node]:
@@ -42,10 +42,10 @@ def _root_gradient(root: Tensor, gradient: Any, create_graph: bool) -> Any:
                 f"backward() on a tensor of shape {root.shape} needs a `gradient` of that shape; "
                 "only a single-element output gets the implicit gradient 1")
         return xp.ones(root.shape, dtype=root.dtype)
-    if isinstance(gradient, Tensor) and create_graph:
-        g = gradient
+    if isinstance(gradient, Tensor) and create_graph and gradient.grad_fn is not None:
+        g = gradient  # a gradient with a graph: differentiate through it too
     else:
-        g = as_array(gradient, root.dtype)
+        g = xp.array(as_array(gradient, root.dtype))  # a copy: no .grad may share memory with the caller's array
     if g.shape != root.shape:
         raise ValueError(f"backward(): gradient has shape {g.shape}, expected {root.shape} (the output's shape)")
     return g
@@ -93,7 +93,7 @@ def _fit(node: Node, i: int, g: Any, like: Tensor) -> Any:
 
 
 def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, capture: Sequence[Tensor] = ()) -> dict:
-    """The backward pass. Returns gradients of leaves (or of the ``capture`` tensors if given)."""
+    """The backward pass: ``{id(t): (t, gradient)}`` for the leaves (or for the ``capture`` tensors if given)."""
     if not root.requires_grad:
         raise RuntimeError("backward() on a tensor that does not require grad: no op that made it had an input "
                            "with requires_grad=True (or it was made under no_grad / detached)")
@@ -105,8 +105,10 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
     pending: dict[Node, Any] = {root.grad_fn: g0}
     wanted = {id(t.grad_fn): t for t in capture if t.grad_fn is not None}
     hooks = state.backward_hooks  # () unless anomaly mode is on
+    order = toposort([root.grad_fn])
+    outputs = _outputs(root, order) if create_graph else None
     with set_grad_enabled(create_graph):
-        for node in toposort([root.grad_fn]):
+        for node in order:
             g = pending.pop(node, None)
             if wanted and g is not None and id(node) in wanted:
                 t = wanted[id(node)]
@@ -115,24 +117,13 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
                 if not retain_graph:
                     node.release()
                 continue
-            if type(g) is not xp.ndarray and not isinstance(g, Tensor):
-                g = xp.asarray(g)  # 0-d arithmetic gives numpy scalars
             if node.released:
                 raise RuntimeError(
                     f"backward through `{node.name}` a second time: its saved values were freed after the first "
                     "backward. Pass retain_graph=True to the first backward() to keep them.")
             after = [h(node, g) for h in hooks] if hooks else ()
             if create_graph:
-                if not node.fn.differentiable_backward:
-                    g_in = _raw_backward_in_graph(node, g)
-                else:
-                    if not isinstance(g, Tensor):
-                        g = Tensor._const(g)
-                    node.graph_mode = True
-                    try:
-                        g_in = _check(node, node.fn.backward(node, g))
-                    finally:
-                        node.graph_mode = False
+                g_in = _graph_backward(node, g, outputs[node])
             else:
                 g_in = _check(node, node.fn.backward(node, g))
             for check in after:
@@ -140,8 +131,8 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
             for i, (t, gi, need) in enumerate(zip(node.inputs, g_in, node.needs_input_grad)):
                 if not need or gi is None:
                     continue
-                if type(gi) is not xp.ndarray and not isinstance(gi, Tensor):
-                    gi = xp.asarray(gi)
+                if type(gi) is not xp.ndarray:
+                    gi = _as_gradient(gi, create_graph)
                 if gi.shape != t._data.shape or gi.dtype != t._data.dtype:  # the common case skips the call
                     gi = _fit(node, i, gi, t)
                 parent = t.grad_fn
@@ -160,46 +151,103 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
     return found
 
 
-def _raw_backward_in_graph(node: Node, g: Any) -> tuple:
-    """A Function whose backward is raw numpy: first derivatives are exact, a second one raises."""
-    g_arr = g._data if isinstance(g, Tensor) else g
-    g_in = _check(node, node.fn.backward(node, g_arr))
+def _as_gradient(gi: Any, create_graph: bool) -> Any:
+    """A derivative's result as the pass carries it: an ndarray, or a Tensor under ``create_graph``."""
+    if isinstance(gi, Tensor):
+        return gi if create_graph else gi._data  # a backward written with ag functions returns Tensors
+    return xp.asarray(gi)  # 0-d arithmetic gives numpy scalars
+
+
+def _outputs(root: Tensor, order: list[Node]) -> dict[Node, Tensor]:
+    """Each node's output Tensor (its consumers hold it), for the ``OUTPUT`` role under ``create_graph``."""
+    outputs = {root.grad_fn: root}
+    for node in order:
+        for t in node.inputs:
+            f = getattr(t, "grad_fn", None)
+            if f is not None and f not in outputs:
+                outputs[f] = t
+    return outputs
+
+
+def _graph_backward(node: Node, g: Any, out: Tensor) -> tuple:
+    """Run a derivative on graph-connected Tensors, so that ``create_graph`` records it.
+
+    For the call only, the node's saved values are replaced by what their roles name: its input
+    Tensors and its output Tensor (constants stay). A derivative that applies numpy functions to
+    them (``np.exp(x)``) raises TypeError on a Tensor: it then runs on arrays, and its result is
+    exact but marked as not differentiable again.
+    """
+    if not isinstance(g, Tensor):
+        g = Tensor._wrap(xp.asarray(g))
+    plain = node.saved
+    node.saved = node.graph_values(out)
+    try:
+        return _check(node, node.fn.backward(node, g))
+    except TypeError as e:
+        node.saved = plain
+        return _raw_backward_in_graph(node, g, e)
+    finally:
+        node.saved = plain
+
+
+def _raw_backward_in_graph(node: Node, g: Tensor, why: TypeError) -> tuple:
+    """A derivative written with numpy functions: first derivatives are exact, a second one raises."""
+    with set_grad_enabled(False):
+        try:
+            g_in = _check(node, node.fn.backward(node, g._data))
+        except TypeError:
+            raise why from None  # not a numpy-on-Tensor problem: the original error
     return tuple(None if gi is None else _NotTwiceDifferentiable.apply(
-        *[t for t in node.inputs if isinstance(t, Tensor)], value=xp.asarray(gi), fn_name=node.name) for gi in g_in)
+        *[t for t in node.inputs if isinstance(t, Tensor)], value=xp.asarray(_as_gradient(gi, False)),
+        fn_name=node.name, why=str(why)) for gi in g_in)
 
 
 class _NotTwiceDifferentiable(Function):
-    """Carries a raw-numpy backward's result in a create_graph pass; differentiating it again raises."""
+    """Carries a numpy-written derivative's result in a create_graph pass; differentiating it again raises."""
 
     @staticmethod
-    def forward(ctx, *inputs, value, fn_name):
+    def forward(ctx, *inputs, value, fn_name, why):
         return value
 
     @staticmethod
     def backward(ctx, g):
         raise RuntimeError(
-            f"`{ctx.params['fn_name']}` has a backward written with raw arrays, so it cannot be differentiated "
-            "again (create_graph). Write its backward with Tensor operations and set differentiable_backward = True.")
+            f"`{ctx.params['fn_name']}` has a backward that applies numpy functions to its saved values "
+            f"({ctx.params['why']}), so it cannot be differentiated again (create_graph). Use ag functions "
+            "(ag.exp, ag.sigmoid, ...), operators and Tensor methods on them instead: they work on arrays too.")
 
 
-def backward(root: Tensor, gradient: Any = None, retain_graph: bool = False, create_graph: bool = False) -> None:
-    """Accumulate gradients of ``root`` into the ``.grad`` of every leaf that requires grad."""
-    found = _run(root, gradient, retain_graph, create_graph)
+def store_grads(found: Iterable[tuple[Tensor, Any]], create_graph: bool = False) -> None:
+    """Add each ``(leaf, gradient)`` into ``leaf.grad``: the one place leaf gradients are stored.
+
+    A stored array is the leaf's own: copied when it could alias another array (a view, or one
+    already stored for another leaf: pass-through derivatives such as add's return ``g`` twice).
+    Without ``create_graph`` the stored gradient carries no graph.
+    """
     stored: set[int] = set()
-    for t, g in found.values():
-        if not isinstance(g, Tensor):
-            g = xp.asarray(g)
-            # A pass-through gradient may alias another leaf's, a view, or the caller's array: own it.
-            if g.base is not None or g is gradient or id(g) in stored:
-                g = g.copy()
-            stored.add(id(g))
-            g = Tensor._const(g)
-        if t.grad is None:
-            t.grad = g if create_graph or g.grad_fn is None else g.detach()
-        elif create_graph or t.grad.grad_fn is not None:
-            t.grad = t.grad + g
+    for leaf, g in found:
+        if create_graph and isinstance(g, Tensor):
+            leaf.grad = g if leaf.grad is None else leaf.grad + g
+            continue
+        a = g._data if isinstance(g, Tensor) else xp.asarray(g)
+        if a.base is not None or id(a) in stored:
+            a = a.copy()
+        stored.add(id(a))
+        if leaf.grad is None:
+            leaf.grad = Tensor._wrap(a)
+        elif leaf.grad.grad_fn is not None:
+            leaf.grad = leaf.grad + a
         else:
-            t.grad = Tensor._const(t.grad._data + g._data)
+            leaf.grad = Tensor._wrap(leaf.grad._data + a)
+
+
+def backward(root: Tensor, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
+    """Accumulate gradients of ``root`` into the ``.grad`` of every leaf that requires grad.
+
+    ``retain_graph`` defaults to ``create_graph``, as in PyTorch.
+    """
+    retain = create_graph if retain_graph is None else retain_graph
+    store_grads(_run(root, gradient, retain, create_graph).values(), create_graph)
 
 
 def grad_of(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Any = None, retain_graph: bool | None = None,
@@ -220,6 +268,5 @@ def grad_of(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Any = None,
             result.append(None)
             continue
         g = found[id(t)][1]
-        g = g if isinstance(g, Tensor) else xp.asarray(g)
-        result.append(g if isinstance(g, Tensor) else Tensor._const(g.copy() if g.base is not None else g))
+        result.append(g if isinstance(g, Tensor) else Tensor._wrap(xp.array(g)))
     return tuple(result)

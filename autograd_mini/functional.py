@@ -39,10 +39,10 @@ def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> C
             raise TypeError(f"grad: f must return a single-element Tensor, got "
                             f"{type(out).__name__}{' of shape ' + str(out.shape) if isinstance(out, Tensor) else ''}")
         if not out.requires_grad:
-            grads = tuple(Tensor._const(as_array(0.0, t.dtype).repeat(t.size).reshape(t.shape)) for t in targets)
+            grads = tuple(Tensor._wrap(as_array(0.0, t.dtype).repeat(t.size).reshape(t.shape)) for t in targets)
         else:
             grads = tuple(
-                g if g is not None else Tensor._const(as_array(0.0, t.dtype).repeat(t.size).reshape(t.shape))
+                g if g is not None else Tensor._wrap(as_array(0.0, t.dtype).repeat(t.size).reshape(t.shape))
                 for g, t in zip(grad_of(out.reshape(()), targets, create_graph=True, allow_unused=True), targets))
         return out, grads[0] if single else grads
 

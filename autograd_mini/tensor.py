@@ -68,42 +68,26 @@ class Tensor:
     __array_ufunc__ = None  # make numpy defer to our reflected operators: ndarray * Tensor -> Tensor
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> None:
-        self._data = as_array(data, dtype)
-        self.grad: Tensor | None = None
-        self.grad_fn = None
-        self._version = 0
-        self.name = name
-        self._savers = 0          # live recorded nodes that saved this tensor's array (see `data`)
-        self._snapshot = None     # copy taken when `.data` was handed out while saved
-        self._requires_grad = False
+        self._set(as_array(data, dtype), None, name)
         if requires_grad:
             self.requires_grad_(True)
 
     @classmethod
-    def _const(cls, data: Any) -> Tensor:
+    def _wrap(cls, data: Any, node: Any = None) -> Tensor:
+        """A Tensor around a trusted ndarray: a constant, or an op's output when ``node`` is its Node."""
         t = cls.__new__(cls)
-        t._data = data
-        t.grad = None
-        t.grad_fn = None
-        t._requires_grad = False
-        t._version = 0
-        t.name = None
-        t._savers = 0
-        t._snapshot = None
+        t._set(data, node, None)
         return t
 
-    @classmethod
-    def _from_op(cls, data: Any, node: Any) -> Tensor:
-        t = cls.__new__(cls)
-        t._data = data
-        t.grad = None
-        t.grad_fn = node
-        t._requires_grad = True
-        t._version = 0
-        t.name = None
-        t._savers = 0
-        t._snapshot = None
-        return t
+    def _set(self, data: Any, node: Any, name: str | None) -> None:  # the one place a Tensor's fields are made
+        self._data = data
+        self.grad: Tensor | None = None
+        self.grad_fn = node
+        self._requires_grad = node is not None
+        self._version = 0
+        self.name = name
+        self._savers = 0          # live recorded nodes that saved this tensor's array (see `data`)
+        self._snapshot = None     # copy taken when `.data` was handed out while saved
 
     # ---- data and flags -------------------------------------------------------------
     @property
@@ -187,13 +171,14 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data, cut from the graph."""
-        return Tensor._const(self._data)
+        return Tensor._wrap(self._data)
 
     def astype(self, dtype: Any) -> Tensor:
         return _ops.astype(self, dtype)
 
-    def backward(self, gradient: Any = None, retain_graph: bool = False, create_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (PyTorch semantics)."""
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (PyTorch semantics: ``retain_graph``
+        defaults to ``create_graph``; ``gradient`` is copied)."""
         from .engine import backward
 
         backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
@@ -305,7 +290,7 @@ def _refs_to_data(t: Tensor) -> int:
 # A node that saved the array holds a reference to it. The count of a dropped graph's nodes stays
 # raised (no finalizer: it would cost every op), so the getter also asks whether anything besides
 # the tensor holds the array; the baseline is measured, not assumed, for this interpreter.
-_OWN_REFS = _refs_to_data(Tensor._const(xp.zeros(1)))
+_OWN_REFS = _refs_to_data(Tensor._wrap(xp.zeros(1)))
 
 from . import ops as _ops  # noqa: E402  (ops import Tensor)
 from .ops import primitives as _p  # noqa: E402

@@ -2,7 +2,8 @@
 
 ``softplus(x) = log(1 + exp(x))`` written naively overflows for x > 709 (inf, and a NaN gradient);
 the custom op computes ``max(x, 0) + log1p(exp(-|x|))`` and its derivative ``sigmoid(x)`` without
-overflow. Its backward uses Tensor operations, so second derivatives work too. The script
+overflow. Its one backward uses ``ag.sigmoid``, which takes arrays and Tensors alike, so second
+derivatives work too. The script
 checks it with ``ag.gradcheck`` and ``ag.gradgradcheck``, shows gradcheck catching a wrong
 backward, then trains a 2-32-1 softplus network on the XOR square of ``xor_relu.py``.
 
@@ -24,8 +25,6 @@ import nn
 class Softplus(ag.Function):
     """``log(1 + exp(x))`` without overflow; derivative ``sigmoid(x)``."""
 
-    differentiable_backward = True  # backward is written with Tensor ops: create_graph works
-
     @staticmethod
     def forward(ctx: Any, x: np.ndarray) -> np.ndarray:
         ctx.save_for_backward(x)
@@ -33,8 +32,8 @@ class Softplus(ag.Function):
 
     @staticmethod
     def backward(ctx: Any, g: Any) -> Any:
-        (x,) = ctx.saved_tensors  # an ndarray, or a Tensor during a create_graph backward
-        return g * (ag.sigmoid(x) if isinstance(x, ag.Tensor) else ag.sigmoid(x).data)
+        (x,) = ctx.saved_tensors
+        return g * ag.sigmoid(x)  # ag functions make create_graph (second derivatives) work for free
 
 
 class WrongSoftplus(Softplus):
@@ -43,7 +42,7 @@ class WrongSoftplus(Softplus):
     @staticmethod
     def backward(ctx: Any, g: Any) -> Any:
         (x,) = ctx.saved_tensors
-        return g * ag.sigmoid(-x).data
+        return g * ag.sigmoid(-x)
 
 
 def softplus(x: Any) -> ag.Tensor:

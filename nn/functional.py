@@ -144,34 +144,20 @@ def _class_indices(name: str, logits: ag.Tensor, target: Any) -> np.ndarray:
     return y.astype(np.intp, copy=False)
 
 
-def _softmax_of(x: Any, axis: int = -1) -> Any:
-    """Softmax of an array or a Tensor, answering in kind (for derivatives that must differentiate again)."""
-    if isinstance(x, ag.Tensor):
-        return x.softmax(axis)
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
-
-
 class SoftmaxCrossEntropy(ag.Function):
     """Cross entropy from logits (N, C) and class indices (N,), reduced, as one op.
 
     ``loss_i = logsumexp(x_i) - x_i[y_i]``; gradient ``(softmax(x) - onehot(y)) * g``, divided
-    by N for ``mean``. Saves the softmax for a plain backward; under ``create_graph`` the
-    softmax is recomputed from the input Tensor so second derivatives are exact.
+    by N for ``mean``. Backward recomputes the softmax with ``ag.softmax`` from the saved
+    logits: one formula that is also differentiable again under ``create_graph``.
     """
-
-    differentiable_backward = True
 
     @staticmethod
     def forward(ctx, x, y, reduction):
         n = x.shape[0]
         shifted = x - x.max(axis=1, keepdims=True)
-        e = np.exp(shifted)
-        s = e.sum(axis=1, keepdims=True)
-        rows = np.arange(n)
-        losses = np.log(s[:, 0]) - shifted[rows, y]
-        ctx.save_for_backward(x, e / s)
-        ctx.y = y
+        losses = np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(n), y]
+        ctx.save_for_backward(x, y)
         if reduction == "none":
             return losses
         total = losses.sum()
@@ -181,19 +167,16 @@ class SoftmaxCrossEntropy(ag.Function):
 
     @staticmethod
     def backward(ctx, g):
-        x, p = ctx.saved_tensors
-        if isinstance(x, ag.Tensor):
-            p = _softmax_of(x, -1)
-        y = ctx.y
-        n, c = p.shape
-        onehot = np.zeros((n, c), dtype=p.dtype)
+        x, y = ctx.saved_tensors
+        n, c = x.shape
+        onehot = np.zeros((n, c), dtype=x.dtype)
         onehot[np.arange(n), y] = 1
         red = ctx.params["reduction"]
         if red == "none":
             g = g.reshape((n, 1))
         elif red == "mean":
             g = g * (1.0 / n)
-        return (p - onehot) * g, None
+        return (ag.softmax(x, -1) - onehot) * g, None
 
 
 def cross_entropy(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
@@ -229,23 +212,24 @@ class BinaryCrossEntropy(ag.Function):
     formula's would be nan.
     """
 
-    differentiable_backward = True
-
     @staticmethod
     def forward(ctx, p, y):
+        ctx.save_for_backward(p, y)
         with np.errstate(divide="ignore"):
-            logp = np.maximum(np.log(p), -100.0)
-            log1mp = np.maximum(np.log1p(-p), -100.0)
-        ctx.save_for_backward(p, y, logp, log1mp)
-        return -(y * logp + (1 - y) * log1mp)
+            return -(y * np.maximum(np.log(p), -100.0) + (1 - y) * np.maximum(np.log1p(-p), -100.0))
 
     @staticmethod
     def backward(ctx, g):
-        p, y, logp, log1mp = ctx.saved_tensors
+        p, y = ctx.saved_tensors
         need_p, need_y = ctx.needs_input_grad
         gp = g * (p - y) / (p * (1 - p)).clip(1e-12, None) if need_p else None
-        gy = g * (log1mp - logp) if need_y else None
+        gy = g * (_clamped_log(1 - p) - _clamped_log(p)) if need_y else None
         return gp, gy
+
+
+def _clamped_log(p: Any) -> Any:
+    """``max(log p, -100)`` of an array or a Tensor (PyTorch's clamp): ``ag`` functions take both."""
+    return ag.maximum(ag.log(p), -100.0)
 
 
 def binary_cross_entropy(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:

@@ -266,7 +266,6 @@ def test_localisation_names_the_broken_op_in_a_larger_graph():
 
 def test_gradgradcheck_finds_a_first_order_correct_op_with_wrong_second_derivative():
     class Square(ag.Function):
-        differentiable_backward = True
         @staticmethod
         def forward(ctx, x):
             ctx.save_for_backward(x)

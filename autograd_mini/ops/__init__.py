@@ -30,7 +30,7 @@ __all__ = [
 
 
 def _t(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor._const(as_array(x))
+    return x if isinstance(x, Tensor) else Tensor._wrap(as_array(x))
 
 
 def add(a: Any, b: Any) -> Tensor: return P.Add.apply(a, b)
@@ -76,7 +76,7 @@ def pow(base: Any, exponent: Any) -> Tensor:
 
 def sign(x: Any) -> Tensor:
     """Elementwise sign; piecewise constant, so never differentiated."""
-    return Tensor._const(xp.sign(_t(x)._data))
+    return Tensor._wrap(xp.sign(_t(x)._data))
 
 
 def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
@@ -292,6 +292,6 @@ def compare(a: Any, b: Any, op: str) -> Tensor:
     a_arr = a._data if isinstance(a, Tensor) else a
     b_arr = b._data if isinstance(b, Tensor) else b
     try:
-        return Tensor._const(xp.asarray(_COMPARE[op](a_arr, b_arr)))
+        return Tensor._wrap(xp.asarray(_COMPARE[op](a_arr, b_arr)))
     except ValueError as e:
         raise ValueError(f"{op}: {e} (shapes {xp.shape(a_arr)} and {xp.shape(b_arr)})") from None

@@ -1,29 +1,27 @@
 """The calculus table: each primitive's forward and its derivative, side by side.
 
 Vocabulary: ``g`` is the incoming gradient, ``out`` the saved forward result, inputs keep
-their forward names. A derivative returns one gradient per input (``None``: none); the
-engine sums broadcast gradients back to each input's shape. Derivatives use only
-operators, shared methods and ``dual`` functions, so they also run on Tensors, which is
-what makes ``create_graph=True`` work. Masks (relu, clip, max) are constants: ``raw``.
+their forward names; parameters (axes, bounds, an exponent) come from ``ctx.params``, and
+anything else backward needs (a shape, a dtype) is saved with ``ctx.save_for_backward``. A
+derivative returns one gradient per input (``None``: none); the engine sums broadcast
+gradients back to each input's shape. Derivatives use only operators, methods ndarrays and
+Tensors share, and ``dual`` functions, so the same code runs on arrays in a plain backward
+and on the graph's Tensors under ``create_graph=True`` (docs/core.md, "The contract").
 """
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from .._backend import xp
 from ..function import Function
-from ..tensor import Tensor
 from . import dual
-from ._shape import expand_reduced
-
-
-def raw(x: Any) -> Any:
-    return x._data if isinstance(x, Tensor) else x
+from ._shape import expand_reduced, sum_to
 
 
 class Primitive(Function):
-    differentiable_backward = True
+    """A built-in op (the base class marks the op table; the contract is ``Function``'s)."""
 
 
 # ---- arithmetic ---------------------------------------------------------------------
@@ -82,13 +80,12 @@ class PowConst(Primitive):
     @staticmethod
     def forward(ctx, x, exponent):
         ctx.save_for_backward(x)
-        ctx.exponent = exponent
         return x**exponent
 
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        c = ctx.exponent
+        c = ctx.params["exponent"]
         return g * (2 * x) if c == 2 else g * c * x ** (c - 1)
 
 
@@ -131,8 +128,6 @@ class MatMul(Primitive):
         b2 = b.reshape((-1, 1)) if b.ndim == 1 else b
         g2 = g.reshape(g.shape + (1,)) if b.ndim == 1 else g
         g2 = g2.reshape(g2.shape[:-1] + (1,) + g2.shape[-1:]) if a.ndim == 1 else g2
-        from ._shape import sum_to
-
         ga = sum_to(g2 @ dual.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape) if need_a else None
         gb = sum_to(dual.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape) if need_b else None
         return ga, gb
@@ -275,7 +270,7 @@ class Relu(Primitive):
         return out
 
     @staticmethod
-    def backward(ctx, g): return g * (raw(ctx.saved_tensors[0]) > 0)
+    def backward(ctx, g): return g * (ctx.saved_tensors[0] > 0)  # a constant mask, in both modes
 
 
 class Clip(Primitive):
@@ -284,61 +279,51 @@ class Clip(Primitive):
     @staticmethod
     def forward(ctx, x, lo=None, hi=None):
         ctx.save_for_backward(x)
-        ctx.bounds = lo, hi
         return xp.clip(x, lo, hi)
 
     @staticmethod
     def backward(ctx, g):
-        x = raw(ctx.saved_tensors[0])
-        lo, hi = ctx.bounds
-        inside = xp.ones(x.shape, dtype=bool)
+        (x,) = ctx.saved_tensors
+        lo, hi = ctx.params.get("lo"), ctx.params.get("hi")
         if lo is not None:
-            inside &= x >= lo
+            g = g * (x >= lo)
         if hi is not None:
-            inside &= x <= hi
-        return g * inside
-
-
-def _tie_weights(first: Any, second: Any, dtype: Any) -> Any:
-    """1 where first wins, 1/2 at ties (PyTorch's maximum/minimum), 0 elsewhere."""
-    return (first > second).astype(dtype) + (first == second).astype(dtype) * dtype.type(0.5)
+            g = g * (x <= hi)
+        return g
 
 
 class Maximum(Primitive):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        return xp.maximum(a, b)
+    """Ties give 1/2 to each side (PyTorch's maximum/minimum)."""
 
-    @staticmethod
-    def backward(ctx, g):
-        a, b = (xp.asarray(raw(v)) for v in ctx.saved_tensors)
-        w = _tie_weights(a, b, xp.result_type(g.dtype, xp.float32))
+    pick, wins = staticmethod(xp.maximum), staticmethod(operator.gt)
+
+    @classmethod
+    def forward(cls, ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return cls.pick(a, b)
+
+    @classmethod
+    def backward(cls, ctx, g):
+        a, b = ctx.saved_tensors
+        dtype = xp.result_type(g.dtype, xp.float32)
+        w = cls.wins(a, b).astype(dtype) + (a == b).astype(dtype) * dtype.type(0.5)  # constants: masks
         return g * w, g * (1 - w)
 
 
-class Minimum(Primitive):
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        return xp.minimum(a, b)
-
-    @staticmethod
-    def backward(ctx, g):
-        a, b = (xp.asarray(raw(v)) for v in ctx.saved_tensors)
-        w = _tie_weights(b, a, xp.result_type(g.dtype, xp.float32))
-        return g * w, g * (1 - w)
+class Minimum(Maximum):
+    pick, wins = staticmethod(xp.minimum), staticmethod(operator.lt)
 
 
 class Where(Primitive):
     @staticmethod
     def forward(ctx, cond, a, b):
-        ctx.cond = cond = xp.asarray(cond, dtype=bool)
+        cond = xp.asarray(cond, dtype=bool)
+        ctx.save_for_backward(cond)
         return xp.where(cond, a, b)
 
     @staticmethod
     def backward(ctx, g):
-        c = ctx.cond
+        (c,) = ctx.saved_tensors
         return None, dual.where(c, g, 0), dual.where(c, 0, g)
 
 
@@ -347,23 +332,24 @@ class AsType(Primitive):
 
     @staticmethod
     def forward(ctx, x, dtype):
-        ctx.in_dtype = x.dtype
+        ctx.save_for_backward(x.dtype)
         return x.astype(dtype)
 
     @staticmethod
-    def backward(ctx, g): return g.astype(ctx.in_dtype)
+    def backward(ctx, g): return g.astype(ctx.saved_tensors[0])
 
 
 # ---- reductions ---------------------------------------------------------------------
 class Sum(Primitive):
     @staticmethod
     def forward(ctx, x, axes, keepdims):
-        ctx.shape, ctx.axes, ctx.keepdims = x.shape, axes, keepdims
+        ctx.save_for_backward(x.shape)
         return x.sum(axis=axes, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx, g):
-        return dual.broadcast_to(expand_reduced(g, ctx.shape, ctx.axes, ctx.keepdims), ctx.shape)
+        (shape,) = ctx.saved_tensors
+        return dual.broadcast_to(expand_reduced(g, shape, ctx.params["axes"], ctx.params["keepdims"]), shape)
 
 
 class Max(Primitive):
@@ -375,15 +361,15 @@ class Max(Primitive):
     def forward(cls, ctx, x, axes, keepdims):
         out = cls.reduce(x, axis=axes, keepdims=keepdims)
         ctx.save_for_backward(x, out)
-        ctx.axes, ctx.keepdims = axes, keepdims
         return out
 
     @staticmethod
     def backward(ctx, g):
-        x, out = (raw(v) for v in ctx.saved_tensors)
-        mask = x == expand_reduced(out, x.shape, ctx.axes, ctx.keepdims)
-        share = mask / mask.sum(axis=ctx.axes, keepdims=True)
-        return expand_reduced(g, x.shape, ctx.axes, ctx.keepdims) * share.astype(x.dtype)
+        x, out = ctx.saved_tensors
+        axes, keepdims = ctx.params["axes"], ctx.params["keepdims"]
+        mask = x == expand_reduced(out, x.shape, axes, keepdims)  # a constant, in both modes
+        share = mask / mask.sum(axis=axes, keepdims=True)
+        return expand_reduced(g, x.shape, axes, keepdims) * share.astype(x.dtype)
 
 
 class Min(Max):
@@ -395,7 +381,8 @@ class LogSumExp(Primitive):
 
     The gradient is softmax(x) = exp((x - m) - s) with the shift m and s = log(sum(exp(x - m)))
     kept from forward: exp(x - out) would lose digits, as float32 ``out = m + s`` at |x| = 1e4
-    is rounded to 1e-3 (a 2e-4 relative error in the gradient).
+    is rounded to 1e-3 (a 2e-4 relative error in the gradient). Backward adds ``out - (m + s)``
+    to s: exactly 0 on arrays, and under create_graph it carries s's dependence on x.
     """
     op_name = "logsumexp"
 
@@ -408,18 +395,15 @@ class LogSumExp(Primitive):
         out = s + m
         if not keepdims:
             out = out.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
-        ctx.save_for_backward(x, out)
-        ctx.axes, ctx.keepdims, ctx.shift = axes, keepdims, (m, s)
+        ctx.save_for_backward(x, out, m, s)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        x, out = ctx.saved_tensors
-        g = expand_reduced(g, x.shape, ctx.axes, ctx.keepdims)
-        if isinstance(x, Tensor):  # create_graph: a formula in x, differentiable again
-            return g * dual.exp(x - expand_reduced(out, x.shape, ctx.axes, ctx.keepdims))
-        m, s = ctx.shift
-        return g * xp.exp((x - m) - s)
+        x, out, m, s = ctx.saved_tensors
+        axes, keepdims = ctx.params["axes"], ctx.params["keepdims"]
+        s = s + (expand_reduced(out, x.shape, axes, keepdims) - (m + s))
+        return expand_reduced(g, x.shape, axes, keepdims) * dual.exp((x - m) - s)
 
 
 class Softmax(Primitive):
@@ -428,13 +412,12 @@ class Softmax(Primitive):
         e = xp.exp(x - x.max(axis=axis, keepdims=True))
         out = e / e.sum(axis=axis, keepdims=True)
         ctx.save_for_backward(out)
-        ctx.axis = axis
         return out
 
     @staticmethod
     def backward(ctx, g):
         out = ctx.saved_tensors[0]
-        return out * (g - (g * out).sum(axis=ctx.axis, keepdims=True))
+        return out * (g - (g * out).sum(axis=ctx.params["axis"], keepdims=True))
 
 
 class LogSoftmax(Primitive):
@@ -443,35 +426,33 @@ class LogSoftmax(Primitive):
         shifted = x - x.max(axis=axis, keepdims=True)
         out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
         ctx.save_for_backward(out)
-        ctx.axis = axis
         return out
 
     @staticmethod
     def backward(ctx, g):
         out = ctx.saved_tensors[0]
-        return g - dual.exp(out) * g.sum(axis=ctx.axis, keepdims=True)
+        return g - dual.exp(out) * g.sum(axis=ctx.params["axis"], keepdims=True)
 
 
 # ---- shape and indexing -------------------------------------------------------------
 class Reshape(Primitive):
     @staticmethod
     def forward(ctx, x, shape):
-        ctx.in_shape = x.shape
+        ctx.save_for_backward(x.shape)
         return x.reshape(shape)
 
     @staticmethod
-    def backward(ctx, g): return g.reshape(ctx.in_shape)
+    def backward(ctx, g): return g.reshape(ctx.saved_tensors[0])
 
 
 class Transpose(Primitive):
     @staticmethod
     def forward(ctx, x, axes):
-        ctx.axes = axes
         return x.transpose(axes)
 
     @staticmethod
     def backward(ctx, g):
-        return g.transpose(tuple(xp.argsort(ctx.axes).tolist()))
+        return g.transpose(tuple(xp.argsort(ctx.params["axes"]).tolist()))
 
 
 class BroadcastTo(Primitive):
@@ -487,11 +468,11 @@ class GetItem(Primitive):
 
     @staticmethod
     def forward(ctx, x, index):
-        ctx.shape, ctx.index = x.shape, index
+        ctx.save_for_backward(x.shape)
         return x[index]
 
     @staticmethod
-    def backward(ctx, g): return dual.scatter_add(g, ctx.index, ctx.shape)
+    def backward(ctx, g): return dual.scatter_add(g, ctx.params["index"], ctx.saved_tensors[0])
 
 
 def _is_basic(index: Any) -> bool:
@@ -518,12 +499,11 @@ class ScatterAdd(Primitive):
 class Concatenate(Primitive):
     @staticmethod
     def forward(ctx, *xs, axis):
-        ctx.axis = axis
-        ctx.bounds = xp.cumsum([0] + [x.shape[axis] for x in xs]).tolist()
+        ctx.save_for_backward(xp.cumsum([0] + [x.shape[axis] for x in xs]).tolist())
         return xp.concatenate(xs, axis=axis)
 
     @staticmethod
     def backward(ctx, g):
-        lead = (slice(None),) * ctx.axis
-        b = ctx.bounds
+        lead = (slice(None),) * ctx.params["axis"]
+        (b,) = ctx.saved_tensors
         return tuple(g[lead + (slice(b[i], b[i + 1]),)] for i in range(len(b) - 1))
