@@ -28,12 +28,6 @@ __all__ = ["Einsum", "einsum"]
 _LETTERS = string.ascii_letters
 
 
-def _einsum(subscripts: tuple, out: str, operands: list) -> Any:
-    if any(isinstance(o, Tensor) for o in operands):
-        return Einsum.apply(*operands, subscripts=subscripts, out=out)
-    return xp.einsum(",".join(subscripts) + "->" + out, *operands, optimize=len(operands) > 2)
-
-
 class Einsum(Primitive):
     op_name = "einsum"
 
@@ -45,7 +39,7 @@ class Einsum(Primitive):
     @staticmethod
     def backward(ctx, g):
         operands = ctx.saved_tensors
-        subs, out = ctx.params["subscripts"], ctx.params["out"]
+        subs, out = ctx.params["subscripts"], ctx.params["out"]  # (a plain backward gets Tensors back: unwrapped)
         sizes = {c: n for s, o in zip(subs, operands) for c, n in zip(s, o.shape)}
         grads = []
         for i, need in enumerate(ctx.needs_input_grad):
@@ -65,7 +59,7 @@ class Einsum(Primitive):
                     terms.append((c, xp.ones(sizes[c], dtype=g.dtype)))
                     have.add(c)
                 target += c
-            grads.append(_einsum(tuple(s for s, _ in terms), target, [o for _, o in terms]))
+            grads.append(Einsum.apply(*[o for _, o in terms], subscripts=tuple(s for s, _ in terms), out=target))
         return tuple(grads)
 
 
@@ -112,7 +106,7 @@ def einsum(subscripts: str, *operands: Any) -> Tensor:
         raise TypeError(f"einsum: subscripts must be a string, got {type(subscripts).__name__}")
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])  # PyTorch also accepts einsum(eq, [a, b])
-    ts = [o if isinstance(o, Tensor) else Tensor._const(np.asarray(o)) for o in operands]
+    ts = [o if isinstance(o, Tensor) else Tensor._wrap(np.asarray(o)) for o in operands]
     subs, out = _parse(subscripts, [t.shape for t in ts])
     sizes: dict[str, int] = {}
     for s, t in zip(subs, ts):

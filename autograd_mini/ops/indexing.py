@@ -19,7 +19,7 @@ __all__ = ["take_along_axis", "gather", "masked_fill", "repeat", "repeat_interle
 
 
 def _t(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor._const(as_array(x))
+    return x if isinstance(x, Tensor) else Tensor._wrap(as_array(x))
 
 
 def _indices(op: str, index: Any) -> Any:
@@ -165,8 +165,8 @@ def _arg(fn: Any, op: str, x: Any, axis: int | None, keepdims: bool) -> Tensor:
     if a.ndim == 0:
         if axis not in (None, 0, -1):
             raise ValueError(f"{op}: axis {axis} is out of bounds for a 0-d tensor")
-        return Tensor._const(xp.asarray(0, dtype=xp.int64))
-    return Tensor._const(xp.asarray(fn(a, axis=axis, keepdims=keepdims), dtype=xp.int64))
+        return Tensor._wrap(xp.asarray(0, dtype=xp.int64))
+    return Tensor._wrap(xp.asarray(fn(a, axis=axis, keepdims=keepdims), dtype=xp.int64))
 
 
 class TopK(NamedTuple):
@@ -192,4 +192,4 @@ def topk(x: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = Tr
     key = xp.where(nan, 0, -a if largest else a)
     order = xp.lexsort((key, ~nan if largest else nan), axis=axis)  # nan first (largest) or last; stable
     idx = xp.take(order, xp.arange(k), axis=axis)
-    return TopK(take_along_axis(x, idx, axis), Tensor._const(idx.astype(xp.int64)))
+    return TopK(take_along_axis(x, idx, axis), Tensor._wrap(idx.astype(xp.int64)))

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from .._backend import xp
-from ..tensor import Tensor
 from . import dual
 from ._shape import expand_reduced
-from .primitives import Primitive, raw
+from .primitives import Primitive
 
 __all__ = ["CumSum", "Prod"]
-
-
-def _cumsum(a: Any, axis: int) -> Any:
-    return CumSum.apply(a, axis=axis) if isinstance(a, Tensor) else xp.cumsum(a, axis=axis)
 
 
 class CumSum(Primitive):
@@ -23,59 +16,50 @@ class CumSum(Primitive):
 
     @staticmethod
     def forward(ctx, x, axis):
-        ctx.axis = axis
         return xp.cumsum(x, axis=axis)
 
     @staticmethod
     def backward(ctx, g):
-        flip = (slice(None),) * ctx.axis + (slice(None, None, -1),)
-        return _cumsum(g[flip], ctx.axis)[flip]
+        axis = ctx.params["axis"]
+        flip = (slice(None),) * axis + (slice(None, None, -1),)
+        return g[flip].cumsum(axis=axis)[flip]
 
 
 class Prod(Primitive):
-    """Product over ``axes``. Zeros as in PyTorch: the derivative is the product of the *other*
-    factors, so one zero in a slice gives that element the product of the rest and the others 0,
-    two or more zeros give 0 everywhere. A plain backward multiplies running products from both
-    ends (no division: exact, and finite where ``out / x`` would overflow at tiny x); under
-    ``create_graph`` without zeros it is PyTorch's ``out / x``, with zeros an (n, n) product."""
+    """Product over ``axes``, with zeros handled as PyTorch does: the derivative of each element is
+    the product of the *other* elements of its slice. Without a zero in ``x`` that is ``out / x``
+    (PyTorch's formula, also below a tiny x whose product underflowed). With zeros, ``_others``
+    builds it exactly, first and second order: one zero in a slice gives that element the product
+    of the rest and the others 0; two zeros give 0 with the right mixed second derivative."""
 
     @staticmethod
     def forward(ctx, x, axes, keepdims):
         out = xp.asarray(x.prod(axis=axes, keepdims=keepdims))  # an array, not a numpy scalar: saved as the output
         ctx.save_for_backward(x, out)
-        ctx.axes, ctx.keepdims = axes, keepdims
         return out
 
     @staticmethod
     def backward(ctx, g):
         x, out = ctx.saved_tensors
-        g = expand_reduced(g, x.shape, ctx.axes, ctx.keepdims)
-        if isinstance(x, Tensor) and not (raw(x) == 0).any():  # create_graph: O(n), differentiable again
-            return g * expand_reduced(out, x.shape, ctx.axes, ctx.keepdims) / x
-        return g * _product_of_others(x, ctx.axes)
+        axes, keepdims = ctx.params["axes"], ctx.params["keepdims"]
+        g = expand_reduced(g, x.shape, axes, keepdims)
+        out = expand_reduced(out, x.shape, axes, keepdims)
+        zero = xp.asarray(x == 0)
+        if not zero.any():
+            return g * out / x
+        return g * _others(x, out, zero, axes)
 
 
-def _product_of_others(x: Any, axes: tuple) -> Any:
-    """For each element, the product of the other elements of its slice over ``axes`` (exact with zeros)."""
-    keep = [i for i in range(x.ndim) if i not in axes]
-    perm = tuple(keep) + tuple(axes)
-    moved = x.transpose(perm)
-    lead = moved.shape[:len(keep)]
-    n = 1
-    for a in axes:
-        n *= x.shape[a]
-    flat = moved.reshape(lead + (n,))
-    if isinstance(flat, Tensor):
-        # Differentiable again: row i of an (n, n) stack holds the slice with element i replaced by 1.
-        eye = xp.eye(n, dtype=bool)
-        others = Prod.apply(dual.where(eye, 1.0, flat.reshape(lead + (1, n))), axes=(len(lead) + 1,),
-                            keepdims=False)
-    elif n == 0:
-        others = flat
-    else:  # exclusive running products from both ends
-        ones = xp.ones(lead + (1,), dtype=flat.dtype)
-        left = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
-        right = xp.cumprod(xp.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
-        others = left * right
-    inverse = tuple(xp.argsort(perm).tolist())
-    return others.reshape(moved.shape).transpose(inverse)
+def _others(x, out, zero, axes):
+    """For each element, the product of the other elements of its slice over ``axes``, where ``x`` has zeros.
+
+    Nonzero x: ``out / x`` (0 when the slice has a zero elsewhere, and its derivative towards that
+    zero is right). A zero: the product of the slice's nonzeros, times the product of its *other*
+    zeros, which is 1 (no other zero), the other zero's value (one: value 0, derivative 1), or 0.
+    """
+    count = zero.sum(axis=axes, keepdims=True)
+    nonzeros = dual.where(zero, 1.0, x).prod(axis=axes, keepdims=True)
+    zeros_only = dual.where(zero, x, 0.0)
+    other_zeros = dual.where(count == 1, 1.0, dual.where(count == 2, zeros_only.sum(axis=axes, keepdims=True)
+                                                           - zeros_only, 0.0))
+    return dual.where(zero, nonzeros * other_zeros, out / dual.where(zero, 1.0, x))
