@@ -16,6 +16,14 @@ BATCH, SEQ, WIDTH, HEADS = 16, 32, 64, 4
 LR = 1e-3
 
 
+def warm_blas() -> None:
+    """One 512x512 GEMM. OpenBLAS 0.3.31 (numpy's wheel) ran this step's (64, 512) @ (512, 256) weight
+    gradient at 2.0 ms instead of 0.6 ms until the process had done one GEMM of 256x256 or more, and
+    stayed fast after it (measured; docs/benchmarks.md). A long training run does such a GEMM sooner
+    or later; a benchmark must not time the cold state."""
+    np.ones((512, 512), np.float32) @ np.ones((512, 512), np.float32)
+
+
 class Block(nn.Module):
     def __init__(self, width: int, heads: int, seed: int = 0) -> None:
         super().__init__()
@@ -41,6 +49,7 @@ class AgBlockStep:
     name = "autograd-mini"
 
     def __init__(self, batches: list, width: int = WIDTH, heads: int = HEADS) -> None:
+        warm_blas()
         self.model = Block(width, heads)
         for p in self.model.parameters():
             p.data = p.data.astype(np.float32)
