@@ -37,6 +37,38 @@ def _outputs(out: Any) -> list:
     return outs
 
 
+def _require_floating(outs: list) -> None:
+    if not any(o.dtype.kind == "f" for o in outs):
+        kinds = ", ".join(f"output {k} is {o.dtype}" for k, o in enumerate(outs)) or "it returned no Tensor"
+        raise ValueError(f"gradcheck: no output of the function is floating point ({kinds}); there is nothing "
+                         "to check (integer and bool results have no gradient)")
+
+
+def _require_finite(t: Tensor, label: str) -> None:
+    bad = ~np.isfinite(t._data)
+    if bad.any():
+        j = int(np.argmax(bad.reshape(-1)))
+        raise ValueError(f"gradcheck: {label} holds {int(bad.sum())} non-finite value(s) (the first, "
+                         f"{t._data.reshape(-1)[j].item()!r}, at index {_index(t.shape, j)}); finite differences "
+                         "need finite inputs")
+
+
+def _guarded(fn: Callable[..., Any], args: list, watched: list) -> Callable[[], Any]:
+    """``fn(*args)`` that raises if a call changes any of ``watched`` ((label, Tensor or array) pairs) in place:
+    a function that mutates its inputs would otherwise be checked at values nobody chose."""
+    def run() -> Any:
+        before = [(x._data if isinstance(x, Tensor) else x) for _, x in watched]
+        copies = [a.copy() for a in before]
+        out = fn(*args)
+        for (label, x), a, c in zip(watched, before, copies):
+            now = x._data if isinstance(x, Tensor) else x
+            if now is not a or not np.array_equal(now, c, equal_nan=now.dtype.kind in "fc"):
+                raise ValueError(f"gradcheck: the function modified {label} in place (or assigned its .data); "
+                                 "it must leave its inputs unchanged, e.g. work on a copy")
+        return out
+    return run
+
+
 def _evaluate(run: Callable[[], Any]) -> np.ndarray:
     """All floating outputs, flattened into one float64 vector (forward only)."""
     with no_grad(), np.errstate(all="ignore"):
@@ -48,14 +80,17 @@ def _evaluate(run: Callable[[], Any]) -> np.ndarray:
 def _vjp(run: Callable[[], Any], leaves: list, us: list | None) -> tuple[list, list]:
     """Analytical ``J^T u`` for every leaf (``us=None``: the float outputs, to size ``u``)."""
     with enable_grad():
-        outs = [o for o in _outputs(run()) if o.dtype.kind == "f"]
+        every = _outputs(run())
+    outs = [o for o in every if o.dtype.kind == "f"]
     if us is None:
+        _require_floating(every)
         return outs, []
     total = [np.zeros(t.shape) for t in leaves]
     for o, u in zip(outs, us):
         if not o.requires_grad:
             continue
-        gs = grad_of(o, leaves, grad_outputs=u.astype(o.dtype), retain_graph=True, allow_unused=True)
+        with np.errstate(all="ignore"):  # gradcheck reports non-finite values itself
+            gs = grad_of(o, leaves, grad_outputs=u.astype(o.dtype), retain_graph=True, allow_unused=True)
         for i, g in enumerate(gs):
             if g is not None:
                 total[i] = total[i] + g._data
@@ -74,7 +109,9 @@ def _full_analytical(run: Callable[[], Any], leaves: list) -> list:
             if o.requires_grad:
                 seed = np.zeros(o.shape, dtype=o.dtype)
                 seed.flat[e] = 1
-                for i, g in enumerate(grad_of(o, leaves, grad_outputs=seed, retain_graph=True, allow_unused=True)):
+                with np.errstate(all="ignore"):
+                    gs = grad_of(o, leaves, grad_outputs=seed, retain_graph=True, allow_unused=True)
+                for i, g in enumerate(gs):
                     if g is not None:
                         jac[i][row] = g._data.ravel()
             row += 1
@@ -89,7 +126,8 @@ def _differences(run: Callable[[], Any], flat: np.ndarray, j: int, eps: float, y
     flat[j] = v - eps
     ym = _evaluate(run)
     flat[j] = v
-    return (yp - ym) / (2 * eps), (yp - y0) / eps, (y0 - ym) / eps
+    with np.errstate(all="ignore"):  # a non-finite output gives nan differences, reported by the judge
+        return (yp - ym) / (2 * eps), (yp - y0) / eps, (y0 - ym) / eps
 
 
 def _judge(a: np.ndarray, c: np.ndarray, f: np.ndarray, b: np.ndarray, atol: float, rtol: float) -> tuple:
@@ -122,12 +160,17 @@ def _check(run: Callable[[], Any], leaves: list, names: list, eps: float, atol: 
     first = _vjp(run, leaves, us)[1]
     again = _vjp(run, leaves, us)[1]
     for i, (g1, g2) in enumerate(zip(first, again)):
-        diff = float(np.max(np.abs(g1 - g2), initial=0.0))
+        with np.errstate(all="ignore"):  # equal infinities or nans are no difference
+            gap = np.where((g1 == g2) | (np.isnan(g1) & np.isnan(g2)), 0.0, np.abs(g1 - g2))
+        diff = float(np.max(np.nan_to_num(gap, nan=np.inf), initial=0.0))
         if diff > nondet_tol:
             result.passed = False
             notes.append(f"backward is not deterministic: two runs differ by up to {diff:.3g} for {names[i]} "
                          f"(nondet_tol={nondet_tol})")
     y0 = _evaluate(run)
+    if not np.isfinite(y0).all():
+        notes.append(f"{int((~np.isfinite(y0)).sum())} output element(s) are not finite at the inputs: finite "
+                     "differences are undefined there")
     if full:
         jac = _full_analytical(run, leaves)
         for i, t in enumerate(leaves):
@@ -210,15 +253,22 @@ def _prepare(inputs: Any, names: Sequence[str] | None = None) -> tuple[list, lis
                 notes.append(f"input {k} is {x.dtype}: checked on a float64 copy")
             c = Tensor(np.array(x._data, dtype=np.float64), requires_grad=x.requires_grad, name=x.name)
             if x.requires_grad:
+                label = names[k] if names else f"input {k}" + (f" (`{x.name}`)" if x.name else "")
+                _require_finite(c, label)
                 leaves.append(c)
                 positions.append(k)
-                label = names[k] if names else f"input {k}" + (f" (`{x.name}`)" if x.name else "")
                 leaf_names.append(label)
             x = c
+        elif isinstance(x, np.ndarray):
+            x = x.copy()
         copies.append(x)
     if not leaves:
         raise ValueError("gradcheck: no input is a floating Tensor with requires_grad=True; nothing to check")
     return copies, leaves, leaf_names, notes, positions
+
+
+def _watch(args: list) -> list:
+    return [(f"input {k}", x) for k, x in enumerate(args) if isinstance(x, (Tensor, np.ndarray))]
 
 
 def _localise(run_forward: Callable[[], Any], recheck: Callable[..., GradcheckResult], result: GradcheckResult,
@@ -281,7 +331,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: floa
     <GradcheckResult passed: 0 mismatching input(s)>
     """
     args, leaves, names, notes, positions = _prepare(inputs)
-    return _gradcheck(lambda: fn(*args), leaves, names, notes, localize, raise_exception,
+    return _gradcheck(_guarded(fn, args, _watch(args)), leaves, names, notes, localize, raise_exception,
                       dict(eps=eps, atol=atol, rtol=rtol, nondet_tol=nondet_tol, full_max=full_jacobian_max,
                            seed=seed), _check, positions)
 
@@ -302,7 +352,9 @@ def _second(run: Callable[[], Any], leaves: list, names: list, seed: int = 0, **
     """Check the derivatives of ``x, u -> J(x)^T u`` (``u`` random), i.e. second derivatives."""
     rng = np.random.default_rng(seed + 1)
     with enable_grad():
-        outs = [o for o in _outputs(run()) if o.dtype.kind == "f" and o.requires_grad]
+        every = _outputs(run())
+    _require_floating(every)
+    outs = [o for o in every if o.dtype.kind == "f" and o.requires_grad]
     us = [Tensor(rng.standard_normal(o.shape), requires_grad=True) for o in outs]
 
     def grads() -> tuple:
@@ -327,7 +379,7 @@ def gradgradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: 
     taken with ``create_graph=True``) against finite differences. Localisation re-checks each op
     of ``fn`` with ``gradgradcheck`` on its own inputs."""
     args, leaves, names, notes, positions = _prepare(inputs)
-    return _gradcheck(lambda: fn(*args), leaves, names, notes, localize, raise_exception,
+    return _gradcheck(_guarded(fn, args, _watch(args)), leaves, names, notes, localize, raise_exception,
                       dict(eps=eps, atol=atol, rtol=rtol, nondet_tol=nondet_tol, full_max=full_jacobian_max,
                            seed=seed), _second, positions)
 
@@ -347,15 +399,21 @@ def gradcheck_module(model: Any, loss_fn: Callable[[Any, Any], Any], inputs: Any
             named.append((n, p))
     if not named:
         raise ValueError("gradcheck_module: the model has no parameter that requires grad")
+    for n, p in named:
+        _require_finite(p, f"parameter `{n}`")
     x = _upcast(inputs)
     y = _upcast(targets)
+    flat = [v for v in (list(x) if isinstance(x, (tuple, list)) else [x]) +
+            (list(y) if isinstance(y, (tuple, list)) else [y]) if isinstance(v, (Tensor, np.ndarray))]
+    run = _guarded(lambda: loss_fn(model(x), y), [],
+                   [(f"parameter `{n}`", p) for n, p in named] + [(f"input {k}", v) for k, v in enumerate(flat)])
     originals = [p._data for _, p in named]
     notes = [f"parameters of dtype {originals[0].dtype}: checked on float64 copies"] \
         if originals[0].dtype != np.float64 else []
     try:
         for _, p in named:
             p._data = np.array(p._data, dtype=np.float64)
-        return _gradcheck(lambda: loss_fn(model(x), y), [p for _, p in named], [f"`{n}`" for n, _ in named],
+        return _gradcheck(run, [p for _, p in named], [f"`{n}`" for n, _ in named],
                           notes, localize, raise_exception,
                           dict(eps=eps, atol=atol, rtol=rtol, nondet_tol=nondet_tol, full_max=full_jacobian_max,
                                seed=seed), _check)

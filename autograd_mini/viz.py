@@ -19,6 +19,15 @@ from ._vizmodel import Grads, Item, build, capture_grads, collapse, shape_str
 from .tensor import Tensor
 
 __all__ = ["draw_graph", "to_dot", "to_text", "save", "capture_grads", "Grads", "GraphvizNotFoundError"]
+_EXPLORER = ("explore", "recording", "Recording", "TrainingRecorder", "Explorer")
+
+
+def __getattr__(name: str) -> Any:  # the HTML explorer (autograd_mini/explorer) is imported on first use
+    if name in _EXPLORER:
+        from . import explorer
+
+        return getattr(explorer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # |grad| colour scale, by upper bound: vanishing blues, healthy green, exploding oranges.
 SCALE = ((1e-6, "#2166ac", "#2166ac", "white"), (1e-4, "#67a9cf", "#4393c3", "black"),
@@ -65,14 +74,19 @@ def _label(it: Item, show_values: bool) -> list[str]:
     return lines
 
 
+# control characters (NUL breaks Graphviz's parser) are drawn as their Unicode pictures: "\0" -> "\u2400"
+_VISIBLE = {c: 0x2400 + c for c in range(32) if chr(c) != "\n"} | {0x7F: 0x2421}
+
+
 def _q(s: str) -> str:
+    s = s.translate(_VISIBLE)
     if '"' in s or "\\" in s or "\n" in s:
         s = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{s}"'
 
 
 def _html(s: str) -> str:
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return s.translate(_VISIBLE).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _gc_paused(fn: Any) -> Any:
@@ -248,13 +262,18 @@ def to_text(*roots: Tensor, show_values: bool = False, show_grads: bool = False,
 def save(graph_or_root: Any, path: str | Path, **kwargs: Any) -> Path:
     """Write a graph (a ``Digraph``, DOT text, or a root Tensor drawn with ``kwargs``) to ``path``.
 
-    The extension picks the format: ``.svg``, ``.png``, ``.pdf`` (rendered by Graphviz's ``dot``) or
-    ``.dot``/``.gv`` (the DOT source, which needs nothing installed).
+    The extension picks the format: ``.svg``, ``.png``, ``.pdf`` (rendered by Graphviz's ``dot``),
+    ``.dot``/``.gv`` (the DOT source, which needs nothing installed), or ``.html``: the interactive explorer
+    page of a root Tensor (see ``explore`` for its arguments).
     """
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
+    if fmt == "html":
+        from .explorer import save_html
+
+        return save_html(graph_or_root, path, **kwargs)
     if fmt not in ("svg", "png", "pdf", "dot", "gv"):
-        raise ValueError(f"save: unknown extension {path.suffix!r}; use .svg, .png, .pdf, .dot or .gv")
+        raise ValueError(f"save: unknown extension {path.suffix!r}; use .svg, .png, .pdf, .dot, .gv or .html")
     if isinstance(graph_or_root, Tensor):
         source = to_dot(graph_or_root, **kwargs)
     elif isinstance(graph_or_root, str):

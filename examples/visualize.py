@@ -1,9 +1,12 @@
 """Draw computation graphs: the XOR article's 2-3-2 sigmoid network before and after a backward step, the
 same network collapsed to one node per layer, and a model whose loss turns NaN, with the NaN's source marked.
+Also writes the interactive explorer pages graph.html (the graph, the backward pass step by step) and
+training.html (gradient norms over 300 training steps); open them in a browser.
 
     python examples/visualize.py --out out/visualize
 
-Writes SVG files (or DOT files where Graphviz's `dot` is not installed) and prints their paths.
+Writes SVG files (or DOT files where Graphviz's `dot` is not installed) and the two HTML pages, and prints
+their paths.
 """
 
 from __future__ import annotations
@@ -51,6 +54,28 @@ def write(graph: object, path: Path) -> Path:
         return viz.save(graph, path.with_suffix(".dot"))
 
 
+def explorer_pages(out: Path, x: ag.Tensor, y: ag.Tensor) -> list[Path]:
+    """graph.html: the network with each op's file:line and the backward pass in the engine's order;
+    training.html: 300 steps of plain gradient descent, one slider step per training step."""
+    named = {"X": x, "Y": y}
+    model = xor_network()
+    with viz.recording() as rec:
+        loss = ((model(x) - y) ** 2).sum() * (0.5 / len(x))
+        loss.backward()
+    pages = [viz.save(loss, out / "graph.html", recording=rec, params=named)]
+    model = xor_network()
+    opt = nn.optim.SGD(model.parameters(), lr=10.0)
+    recorder = viz.TrainingRecorder(model)
+    for _ in range(300):
+        loss = ((model(x) - y) ** 2).sum() * (0.5 / len(x))
+        opt.zero_grad()
+        loss.backward()
+        recorder.record(loss)
+        opt.step()
+    pages.append(recorder.save(out / "training.html", params=named, title="XOR 2-3-2, SGD lr=10"))
+    return pages
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("out/visualize"), help="folder for the pictures")
@@ -79,6 +104,7 @@ def main() -> None:
         loss = -(y * scores.log()).sum() * (1 / len(X))
         grads = viz.capture_grads(loss)
     paths.append(write(ag.draw_graph(loss, params={"X": x, "Y": y}, grads=grads), args.out / "nan_source.svg"))
+    paths += explorer_pages(args.out, x, y)
     for path in paths:
         print(path)
 

@@ -12,7 +12,9 @@ against the article's numbers to 8 decimals, gradient-checks the full loss, then
 * ``50-hidden-*``: 50 hidden units with plain gradient descent. At ``lr=100`` the first two
   steps throw every sigmoid into saturation: the loss jumps from 0.25 to 0.53 and stays there,
   accuracy falls to chance (the blow-up the article shows). A smaller rate, a schedule that
-  warms up and then decays, and gradient clipping each fix it.
+  warms up and then decays, and gradient clipping each fix it. This run also records every
+  layer's gradient norms (``ag.viz.TrainingRecorder``) and writes ``training.html``: drag its
+  slider to watch the blow-up step by step.
 
 Each run writes the article's three plots (accuracy, decision boundary, loss) as PNG.
 
@@ -159,12 +161,13 @@ class Run:
     decay: float | None = None   # WarmupDecay gamma, per step
     clip: float | None = None    # clip_grad_norm_ max_norm
     note: str = ""
+    explore: bool = False        # record gradient norms per step for the training.html explorer page
 
 
 RUNS = [
     Run("article-3", 3, False, "adam", 0.1, 2000, note="the article's net: no biases, cannot fit XOR"),
     Run("3-hidden", 3, True, "adam", 0.1, 5000, note="2-3-2 with biases"),
-    Run("50-hidden-lr100", 50, True, "sgd", 100.0, 2000, note="learning rate too large: blows up"),
+    Run("50-hidden-lr100", 50, True, "sgd", 100.0, 2000, note="learning rate too large: blows up", explore=True),
     Run("50-hidden-lr5", 50, True, "sgd", 5.0, 2000, note="remedy: a smaller rate"),
     Run("50-hidden-lr100-schedule", 50, True, "sgd", 100.0, 2000, decay=0.999,
         note="remedy: warm-up then decay"),
@@ -196,12 +199,15 @@ def train(run: Run, epochs: int, seed: int, show: bool) -> tuple[XorNet, dict]:
         else nn.optim.SGD(net.parameters(), lr=run.lr)
     sched = WarmupDecay(opt, run.decay) if run.decay else None
     x, losses, accs = ag.tensor(X), np.empty(epochs), np.empty(epochs)
+    recorder = viz.TrainingRecorder(net, max_steps=500) if run.explore else None
     bar = C.progress(epochs, run.name, show)
     for t in bar:
         h2 = net(x)
         loss = article_loss(h2, Y, weights)
         opt.zero_grad()
         loss.backward()
+        if recorder is not None:
+            recorder.record(loss)  # after backward, before the step: the gradients of this step's values
         if run.clip:
             nn.utils.clip_grad_norm_(net.parameters(), run.clip)
         opt.step()
@@ -210,7 +216,7 @@ def train(run: Run, epochs: int, seed: int, show: bool) -> tuple[XorNet, dict]:
         losses[t], accs[t] = loss.item(), float((h2.data.argmax(1) == labels).mean())
         if t % 100 == 0:
             bar.set_postfix(loss=f"{losses[t]:.4f}", acc=f"{accs[t]:.3f}", refresh=False)
-    return net, {"loss": losses, "accuracy": accs}
+    return net, {"loss": losses, "accuracy": accs, "recorder": recorder}
 
 
 def predict(net: XorNet) -> Any:
@@ -270,6 +276,9 @@ def main(argv: list[str] | None = None) -> dict:
         net, hist = train(run, epochs, args.seed, not args.no_progress)
         peak = float(hist["loss"][len(hist["loss"]) // 10:].max())
         files = plot_run(run, net, hist, args.out)
+        if hist["recorder"] is not None:
+            files.append(hist["recorder"].save(args.out / run.name / "training.html", depth=1,
+                                               title=f"{run.name}: {run.note}"))
         result["files"] += files
         histories[run.name] = hist["loss"]
         result["runs"][run.name] = m = {"final_loss": float(hist["loss"][-1]), "accuracy": float(hist["accuracy"][-1]),

@@ -10,6 +10,7 @@ from .attention import MultiheadAttention
 from .layers import Dropout, Flatten, Identity, Linear
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L2Penalty, MSELoss, NLLLoss
 from .module import Module, ModuleList, Parameter, Sequential, StateDictError
+from .nested_state import flatten_state_dict, unflatten_state_dict
 from .recurrent import GRU, LSTM
 from .serialization import load, save
 from .transformer_layers import Embedding, LayerNorm
@@ -20,5 +21,5 @@ __all__ = [
     "Sigmoid", "ReLU", "LeakyReLU", "Tanh", "Softmax", "LogSoftmax",
     "GELU", "LayerNorm", "Embedding", "MultiheadAttention", "LSTM", "GRU",
     "MSELoss", "L2Penalty", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
-    "save", "load", "data", "functional", "init", "optim", "utils",
+    "save", "load", "flatten_state_dict", "unflatten_state_dict", "data", "functional", "init", "optim", "utils",
 ]

@@ -15,6 +15,9 @@ __all__ = ["DataLoader"]
 
 def _as_data(a: Any, name: str) -> np.ndarray:
     arr = a.data if isinstance(a, ag.Tensor) else np.asarray(a)
+    if arr.dtype == object:
+        hint = " (materialise it first, e.g. np.array(list(it)))" if isinstance(a, Iterator) else ""
+        raise TypeError(f"DataLoader: {name} must be an array or a Tensor of numbers, got {type(a).__name__}{hint}")
     if arr.ndim == 0:
         raise ValueError(f"DataLoader: {name} must have a sample axis, got a 0-d array")
     if arr.dtype.kind == "f" and arr.dtype != ag.get_default_dtype():
@@ -35,7 +38,9 @@ class DataLoader:
 
     def __init__(self, X: Any, y: Any = None, batch_size: int = 32, shuffle: bool = False,
                  seed: int | np.random.Generator | None = None, drop_last: bool = False) -> None:
-        if int(batch_size) < 1:
+        if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)):
+            raise TypeError(f"DataLoader: batch_size must be an int, got {type(batch_size).__name__} {batch_size!r}")
+        if batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be >= 1, got {batch_size}")
         self.X = _as_data(X, "X")
         self.y = None if y is None else _as_data(y, "y")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -10,6 +11,8 @@ import numpy as np
 
 import autograd_mini as ag
 from autograd_mini.grad_mode import state
+
+from ._checks import cast
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "StateDictError"]
 
@@ -171,12 +174,17 @@ class Module:
         return OrderedDict((n, p.data.copy()) for n, p in self.named_parameters())
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
-        """Copy arrays (or Tensors) into the parameters of the same name.
+        """Copy arrays (or Tensors) into the parameters of the same name, cast to each one's dtype.
 
-        Everything is checked before anything is assigned, so a failed load leaves the model
-        unchanged. Missing or unexpected keys raise ``KeyError`` (``StateDictError``) when
-        ``strict``; a wrong shape always raises ``ValueError``. Returns ``(missing, unexpected)``.
+        Every value is checked and converted (shape, numeric kind, a cast that would overflow to
+        inf) before anything is assigned, so a failed load leaves the model unchanged. Missing or
+        unexpected keys raise ``KeyError`` (``StateDictError``) when ``strict``; other problems
+        ``ValueError``; one error lists them all. Returns ``(missing, unexpected)``.
         """
+        if not isinstance(state_dict, Mapping):
+            hint = " (read a file with nn.load first)" if isinstance(state_dict, (str, os.PathLike)) else ""
+            raise TypeError(f"load_state_dict: expected a mapping of names to arrays{hint}, "
+                            f"got {type(state_dict).__name__}")
         own = OrderedDict(self.named_parameters())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
@@ -185,25 +193,34 @@ class Module:
             if k not in state_dict:
                 continue
             v = state_dict[k]
-            a = v.data if isinstance(v, ag.Tensor) else np.asarray(v)
+            try:
+                a = v.data if isinstance(v, ag.Tensor) else np.asarray(v)
+            except ValueError as e:
+                problems.append(f"'{k}': not an array ({e})")
+                continue
             if a.dtype.kind not in "biuf":
-                problems.append(f"'{k}': expected a numeric array, got dtype {a.dtype}")
+                what = f"dtype {a.dtype}" if a.dtype != object else type(v).__name__
+                problems.append(f"'{k}': expected a numeric array, got {what}")
             elif a.shape != p.shape:
                 problems.append(f"'{k}': shape {a.shape} in the state dict, {p.shape} in the model")
             else:
-                arrays[k] = a
+                try:
+                    arrays[k] = cast(a, p.dtype, f"'{k}'")
+                except ValueError as e:
+                    problems.append(str(e))
         lines = []
         if strict and missing:
             lines.append("missing keys: " + ", ".join(missing))
         if strict and unexpected:
-            lines.append("unexpected keys: " + ", ".join(unexpected))
+            lines.append("unexpected keys: " + ", ".join(k if isinstance(k, str) else f"{k!r} (not a string)"
+                                                         for k in unexpected))
         lines += problems
         if lines:
             msg = f"error(s) loading state dict into {type(self).__name__} (nothing was loaded):\n  " + \
                 "\n  ".join(lines)
             raise StateDictError(msg) if (strict and (missing or unexpected)) else ValueError(msg)
         for k, a in arrays.items():
-            own[k].data = a.astype(own[k].dtype, copy=True)
+            own[k].data = a
         return missing, unexpected
 
     # ---- repr ------------------------------------------------------------------------------------

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Callable
 
 import numpy as np
 
 import autograd_mini as ag
+
+from ._checks import Problems, betas, flag, float_array, integer, non_negative, non_negative_array, real
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "LRScheduler", "StepLR", "ExponentialLR", "CosineAnnealingLR"]
 
@@ -47,6 +49,9 @@ class Optimizer:
             g["params"] = ps
             for k, v in defaults.items():
                 g.setdefault(k, v)
+            problems = Problems()
+            g.update(self._hyper(g, problems, "", extra=set(g)))  # keys of the user's own (a "name") are kept
+            problems.raise_if_any(type(self).__name__)
             self.param_groups.append(g)
 
     def zero_grad(self) -> None:
@@ -69,36 +74,125 @@ class Optimizer:
                   for g in self.param_groups]
         return {"state": st, "param_groups": groups}
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore hyper-parameters and state saved by ``state_dict`` (checked before anything changes)."""
-        groups = state_dict["param_groups"]
-        if len(groups) != len(self.param_groups) or any(
-                len(a["params"]) != len(b["params"]) for a, b in zip(groups, self.param_groups)):
-            raise ValueError(f"{type(self).__name__}.load_state_dict: group sizes "
-                             f"{[len(g['params']) for g in groups]} differ from this optimizer's "
-                             f"{[len(g['params']) for g in self.param_groups]}")
-        params = self._params()
-        new_state = {}
-        for i, s in state_dict["state"].items():
-            p = params[int(i)]
-            for k, v in s.items():
-                if isinstance(v, np.ndarray) and v.ndim and v.shape != p.shape:
-                    raise ValueError(f"{type(self).__name__}.load_state_dict: state '{k}' of parameter {i} has "
-                                     f"shape {v.shape}, the parameter {p.shape}")
-            new_state[id(p)] = copy.deepcopy(s)
-        for g, saved in zip(self.param_groups, groups):
-            g.update({k: v for k, v in saved.items() if k != "params"})
+    # what each group and each parameter's state may hold: name -> converter (subclasses declare theirs)
+    HYPER: dict[str, Callable[[Any, str], Any]] = {}
+
+    def _state_spec(self, group: Mapping[str, Any]) -> tuple[dict, dict]:
+        """Required and optional per-parameter state entries: name -> ``converter(value, name, param_array)``."""
+        return {}, {}
+
+    def _hyper(self, group: Mapping[str, Any], problems: Problems, where: str, extra: set = frozenset()) -> dict:
+        """The group's hyper-parameters checked and converted by ``HYPER`` (``initial_lr`` from a schedule
+        too); keys in ``extra`` are the user's own and kept as they are."""
+        spec = {**self.HYPER, "initial_lr": non_negative}
+        out = {}
+        for k in self.HYPER:
+            if k not in group:
+                problems.add(f"{where}missing hyper-parameter '{k}'")
+        for k, v in group.items():
+            if k == "params":
+                continue
+            if k in spec:
+                out[k] = problems.check(where, spec[k], v, k)
+            elif k in extra:
+                out[k] = copy.deepcopy(v)
+            else:
+                problems.add(f"{where}unknown hyper-parameter {k!r}")
+        return out
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore hyper-parameters and state saved by ``state_dict``.
+
+        Every group and state entry is checked and converted first (the constructor's rules for
+        hyper-parameters; state arrays floating, shaped like their parameter, cast to its dtype without
+        overflow); one error lists every problem and the optimizer is left unchanged.
+        """
+        who = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"{who}: expected the dict returned by state_dict(), got {type(state_dict).__name__}")
+        problems = Problems()
+        for k in ("state", "param_groups"):
+            if k not in state_dict:
+                problems.add(f"missing key '{k}'")
+        for k in state_dict:
+            if k not in ("state", "param_groups"):
+                problems.add(f"unexpected key {k!r}")
+        groups, by_index = self._load_groups(state_dict.get("param_groups"), problems)
+        new_state = self._load_state(state_dict.get("state"), by_index, problems)
+        problems.raise_if_any(who)
+        for g, hyper in zip(self.param_groups, groups):
+            g.update(hyper)
         self.state = new_state
+
+    def _load_groups(self, groups: Any, problems: Problems) -> tuple[list[dict], dict]:
+        """Checked hyper-parameters per group, and saved parameter index -> (parameter, its new group)."""
+        if groups is None:
+            return [], {}
+        if not isinstance(groups, (list, tuple)) or not all(isinstance(g, Mapping) for g in groups):
+            problems.add(f"param_groups must be a list of dicts, got {type(groups).__name__}", TypeError)
+            return [], {}
+        sizes = [len(g["params"]) if isinstance(g.get("params"), (list, tuple)) else None for g in groups]
+        own = [len(g["params"]) for g in self.param_groups]
+        if sizes != own:
+            problems.add(f"group sizes {sizes} differ from this optimizer's {own}")
+            return [], {}
+        out, by_index = [], {}
+        for gi, (saved, g) in enumerate(zip(groups, self.param_groups)):
+            hyper = self._hyper(saved, problems, f"param_groups[{gi}]: ", extra=set(g) - {"params"})
+            out.append(hyper)
+            for i, p in zip(saved["params"], g["params"]):
+                i = problems.check(f"param_groups[{gi}]: ", integer, i, "a parameter index")
+                if i in by_index:
+                    problems.add(f"param_groups[{gi}]: parameter index {i} appears twice")
+                elif i is not None:
+                    by_index[i] = (p, hyper)
+        return out, by_index
+
+    def _load_state(self, state: Any, by_index: dict, problems: Problems) -> dict[int, dict[str, Any]]:
+        if state is None:
+            return {}
+        if not isinstance(state, Mapping):
+            problems.add(f"state must be a dict of parameter index -> dict, got {type(state).__name__}", TypeError)
+            return {}
+        new_state = {}
+        for i, entry in state.items():
+            index = problems.check("state: ", integer, i, "a parameter index")
+            if index is None:
+                continue
+            where = f"state of parameter {index}: "
+            if index not in by_index:
+                if by_index:
+                    problems.add(f"{where}no parameter has index {index}")
+                continue
+            if not isinstance(entry, Mapping):
+                problems.add(f"{where}expected a dict, got {type(entry).__name__}", TypeError)
+                continue
+            p, hyper = by_index[index]
+            required, optional = self._state_spec(hyper)
+            for k in required:
+                if k not in entry:
+                    problems.add(f"{where}missing '{k}'")
+            converted = {}
+            for k, v in entry.items():
+                spec = required.get(k) or optional.get(k)
+                if spec is None:
+                    problems.add(f"{where}unexpected entry {k!r}")
+                else:
+                    converted[k] = problems.check("", spec, v, f"state '{k}' of parameter {index}", p.data)
+            new_state[id(p)] = converted
+        return new_state
 
     def __repr__(self) -> str:
         hp = ", ".join(f"{k}={v}" for k, v in self.defaults.items())
         return f"{type(self).__name__}({hp})"
 
 
-def _check(name: str, **values: float) -> None:
-    for k, v in values.items():
-        if v < 0:
-            raise ValueError(f"{name}: {k} must be non-negative, got {v}")
+def _buffer_or_none(value: Any, name: str, like: np.ndarray) -> np.ndarray | None:
+    return None if value is None else float_array(value, name, like)
+
+
+def _count(value: Any, name: str, like: np.ndarray) -> int:
+    return integer(value, name, 0)
 
 
 class SGD(Optimizer):
@@ -110,13 +204,23 @@ class SGD(Optimizer):
         p = p - lr * g
     """
 
+    HYPER = {"lr": non_negative, "momentum": non_negative, "dampening": real, "nesterov": flag,
+             "weight_decay": non_negative}
+
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0) -> None:
-        _check("SGD", lr=lr, momentum=momentum, weight_decay=weight_decay)
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("SGD: nesterov momentum needs momentum > 0 and dampening = 0")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                                       weight_decay=weight_decay))
+
+    def _hyper(self, group: Mapping[str, Any], problems: Problems, where: str, extra: set = frozenset()) -> dict:
+        out = super()._hyper(group, problems, where, extra)
+        if out.get("nesterov") and (out.get("momentum") is not None and out["momentum"] <= 0
+                                    or out.get("dampening") not in (None, 0)):
+            problems.add(f"{where}nesterov momentum needs momentum > 0 and dampening = 0")
+        return out
+
+    def _state_spec(self, group: Mapping[str, Any]) -> tuple[dict, dict]:
+        return {}, {"momentum_buffer": _buffer_or_none}
 
     def step(self) -> None:
         for group in self.param_groups:
@@ -154,13 +258,16 @@ class Adam(Optimizer):
 
     decoupled = False
 
+    HYPER = {"lr": non_negative, "betas": betas, "eps": non_negative, "weight_decay": non_negative, "amsgrad": flag}
+
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False) -> None:
-        _check(type(self).__name__, lr=lr, eps=eps, weight_decay=weight_decay)
-        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
-            raise ValueError(f"{type(self).__name__}: betas must be in [0, 1), got {betas}")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad))
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad))
+
+    def _state_spec(self, group: Mapping[str, Any]) -> tuple[dict, dict]:
+        required = {"step": _count, "exp_avg": float_array, "exp_avg_sq": non_negative_array}
+        extra = {"max_exp_avg_sq": non_negative_array}
+        return ({**required, **extra}, {}) if group.get("amsgrad") else (required, extra)
 
     def step(self) -> None:
         for group in self.param_groups:
@@ -234,20 +341,59 @@ class LRScheduler:
     def get_last_lr(self) -> list[float]:
         return [g["lr"] for g in self.optimizer.param_groups]
 
-    def state_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
+    # the schedule's own settings: name -> converter (subclasses declare theirs; the constructor checks them too)
+    HYPER: dict[str, Callable[[Any, str], Any]] = {}
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.__dict__.update(state_dict)
+    def _checked(self, values: Mapping[str, Any], problems: Problems) -> dict[str, Any]:
+        return {k: problems.check("", convert, values[k], k) for k, convert in self.HYPER.items() if k in values}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: copy.deepcopy(v) for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore what ``state_dict`` returned: the same keys, each checked by the constructor's rules
+        (``base_lrs`` one non-negative number per group, ``last_epoch`` >= -1); nothing changes on error."""
+        who = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"{who}: expected the dict returned by state_dict(), got {type(state_dict).__name__}")
+        problems = Problems()
+        expected = self.state_dict()
+        for k in expected:
+            if k not in state_dict:
+                problems.add(f"missing key '{k}'")
+        for k in state_dict:
+            if k not in expected:
+                reason = " (a schedule cannot be moved to another optimizer)" if k == "optimizer" else ""
+                problems.add(f"unexpected key {k!r}{reason}")
+        new = self._checked(state_dict, problems)
+        if "last_epoch" in state_dict:
+            new["last_epoch"] = problems.check("", integer, state_dict["last_epoch"], "last_epoch", -1)
+        if "base_lrs" in state_dict:
+            lrs = state_dict["base_lrs"]
+            n = len(self.optimizer.param_groups)
+            if not isinstance(lrs, (list, tuple, np.ndarray)) or len(lrs) != n:
+                problems.add(f"base_lrs must be a list of {n} learning rate(s), got {lrs!r}")
+            else:
+                new["base_lrs"] = [problems.check("", non_negative, v, "base_lrs") for v in lrs]
+        for k in expected:
+            if k in state_dict and k not in new:  # a subclass's own attribute with no declared check
+                if type(state_dict[k]) is not type(expected[k]):
+                    problems.add(f"'{k}' must be a {type(expected[k]).__name__}, got {type(state_dict[k]).__name__}",
+                                 TypeError)
+                new[k] = copy.deepcopy(state_dict[k])
+        problems.raise_if_any(who)
+        self.__dict__.update(new)
 
 
 class StepLR(LRScheduler):
     """``lr = initial_lr * gamma ** (epoch // step_size)``."""
 
+    HYPER = {"step_size": lambda v, name: integer(v, name, 1), "gamma": real}
+
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
-        if step_size < 1:
-            raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
-        self.step_size, self.gamma = int(step_size), gamma
+        problems = Problems()
+        self.__dict__.update(self._checked(dict(step_size=step_size, gamma=gamma), problems))
+        problems.raise_if_any("StepLR")
         super().__init__(optimizer)
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
@@ -257,8 +403,12 @@ class StepLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     """``lr = initial_lr * gamma ** epoch``."""
 
+    HYPER = {"gamma": real}
+
     def __init__(self, optimizer: Optimizer, gamma: float) -> None:
-        self.gamma = gamma
+        problems = Problems()
+        self.__dict__.update(self._checked(dict(gamma=gamma), problems))
+        problems.raise_if_any("ExponentialLR")
         super().__init__(optimizer)
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
@@ -268,10 +418,12 @@ class ExponentialLR(LRScheduler):
 class CosineAnnealingLR(LRScheduler):
     """``lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2`` (PyTorch's closed form)."""
 
+    HYPER = {"T_max": lambda v, name: integer(v, name, 1), "eta_min": real}
+
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:  # noqa: N803
-        if T_max < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be >= 1, got {T_max}")
-        self.T_max, self.eta_min = int(T_max), eta_min
+        problems = Problems()
+        self.__dict__.update(self._checked(dict(T_max=T_max, eta_min=eta_min), problems))
+        problems.raise_if_any("CosineAnnealingLR")
         super().__init__(optimizer)
 
     def lr_at(self, base_lr: float, epoch: int) -> float:

@@ -1,83 +1,412 @@
-"""``save`` / ``load`` of state dicts as ``.npz``: atomic writes, and loading that can never run code."""
+"""``save`` / ``load`` of state dicts as ``.npz``: saving that touches nothing but its file, and loading
+that never runs code and never allocates more than the file really holds (see docs/reliability.md)."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
+import math
 import os
-import tempfile
+import re
+import secrets
+import stat
+import struct
 import zipfile
 import zlib
 from collections import OrderedDict
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, BinaryIO
 
 import numpy as np
 
 import autograd_mini as ag
 
-__all__ = ["save", "load"]
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: stale temp files are then left for the user
+    fcntl = None
+
+__all__ = ["save", "load", "MAX_LOAD_BYTES", "TEMP_SUFFIX"]
+
+MAX_LOAD_BYTES = 4 << 30    # default cap on the array bytes one nn.load allocates (max_bytes= raises it)
+DEFLATE_MAX_RATIO = 1032    # deflate cannot expand one compressed byte into more than 1032 bytes
+MAX_HEADER = 10_000         # bytes of one .npy header (numpy's own limit)
+TEMP_SUFFIX = ".nn-save.tmp"
+_CHUNK = 1 << 18
+_LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # a zip local file header: 30 bytes
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def save(state_dict: Mapping[str, Any], path: str | os.PathLike) -> None:
-    """Write a mapping of names to arrays (or Tensors) to ``path`` as ``.npz``, atomically.
-
-    The archive is written to a temporary file in the same directory, flushed to disk, then
-    renamed over ``path`` (``os.replace``): a crash mid-write never leaves a partial file there.
-    """
+# ---- save --------------------------------------------------------------------------------------------
+def _arrays_to_save(state_dict: Any) -> dict[str, np.ndarray]:
+    """Check every key and value before anything is written; Tensors give their arrays."""
+    if not isinstance(state_dict, Mapping):
+        hint = " (pass model.state_dict())" if hasattr(state_dict, "state_dict") else ""
+        raise TypeError(f"nn.save: expected a mapping of names to arrays{hint}, got {type(state_dict).__name__}")
     arrays = {}
     for k, v in state_dict.items():
         if not isinstance(k, str):
             raise TypeError(f"nn.save: keys must be strings, got {k!r}")
-        a = v.data if isinstance(v, ag.Tensor) else np.asarray(v)
+        if "\0" in k:
+            raise ValueError(f"nn.save: key {k!r} contains a NUL character, which a zip member name cannot hold")
+        try:
+            encoded = k.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"nn.save: key {k!r} is not valid Unicode (a lone surrogate)") from None
+        if len(encoded) + 4 > 0xFFFF:
+            raise ValueError(f"nn.save: key of {len(encoded)} bytes is too long for a zip member name (max 65531)")
+        if isinstance(v, Mapping):
+            raise TypeError(f"nn.save: '{k}' is a nested mapping; only flat mappings of arrays can be saved "
+                            "(for an optimizer's or a schedule's: nn.save(nn.flatten_state_dict(sd), path))")
+        try:
+            a = v.data if isinstance(v, ag.Tensor) else np.asarray(v)
+        except ValueError as e:
+            raise ValueError(f"nn.save: '{k}' is not an array: {e}") from None
         if a.dtype.kind not in "biufc":
             raise TypeError(f"nn.save: '{k}' has dtype {a.dtype}; only numeric arrays can be saved "
                             "(object arrays would need pickle)")
         arrays[k] = a
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    return arrays
+
+
+def _temp_prefix(name: str, name_max: int) -> str:
+    """``.<name>.<hash of name>-``, the name shortened so that a temp name fits in ``name_max`` bytes.
+    The hash keeps two long names that shorten alike apart."""
+    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
+    budget = name_max - len(f"..{digest}-") - 16 - len(TEMP_SUFFIX)
+    short = name
+    while len(os.fsencode(short)) > budget:
+        short = short[:-1]
+    return f".{short}.{digest}-"
+
+
+def _remove_stale_temps(folder: str, prefix: str) -> None:
+    """Delete temp files of earlier saves to this path whose writer is gone (killed mid-save).
+
+    A writer holds an exclusive ``flock`` on its temp file until it is renamed into place, and the
+    kernel drops the lock when the process dies; a file whose lock we can take is stale."""
+    if fcntl is None:
+        return
+    pattern = re.compile(re.escape(prefix) + r"[0-9a-f]{16}" + re.escape(TEMP_SUFFIX) + r"\Z")
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+        names = [e.name for e in os.scandir(folder) if pattern.match(e.name)]
+    except OSError:
+        return
+    for name in names:
+        stale = os.path.join(folder, name)
+        try:
+            fd = os.open(stale, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if stat.S_ISREG(os.fstat(fd).st_mode) and os.stat(stale, follow_symlinks=False).st_ino == \
+                    os.fstat(fd).st_ino:
+                os.unlink(stale)
+        except OSError:
+            pass  # locked by a live writer, or already gone
+        finally:
+            os.close(fd)
+
+
+def _open_temp(folder: str, prefix: str) -> tuple[int, str]:
+    """Create and lock a fresh temp file (mode 0o666 filtered by the umask, like any new file)."""
+    while True:
+        tmp = os.path.join(folder, prefix + secrets.token_hex(8) + TEMP_SUFFIX)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+        if fcntl is None:
+            return fd, tmp
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks: its cleaners cannot lock either, so they skip this file
+            return fd, tmp
+        if os.fstat(fd).st_nlink:
+            return fd, tmp
+        os.close(fd)  # a concurrent cleaner took it for stale between open and lock: start again
+
+
+def _write_npz(f: BinaryIO, arrays: Mapping[str, np.ndarray]) -> None:
+    """A standard uncompressed ``.npz`` (what ``np.savez`` writes), one ``<key>.npy`` member per
+    key written through ``zipfile`` directly, so that any key (``file``, ``allow_pickle``) is kept."""
+    with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for k, a in arrays.items():
+            info = zipfile.ZipInfo(k + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asarray(a), allow_pickle=False)
+
+
+def _fsync_folder(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save(state_dict: Mapping[str, Any], path: str | os.PathLike) -> None:
+    """Write a mapping of string keys to arrays (or Tensors) to ``path`` as a standard ``.npz``, atomically.
+
+    Everything is checked before anything is written. The archive goes to a locked temp file
+    ``.<name>.<hash>-<random>.nn-save.tmp`` next to the target, is flushed and fsynced, then renamed
+    over it, so a crash leaves the old file (or none), never a partial one. A symlink is followed
+    (its target is replaced, the link stays); a directory, FIFO or device is refused. A replaced
+    file keeps its permission bits; a new one gets the umask's. Temp files left by a killed save
+    are removed by the next save to the same path. No process-wide state (umask, cwd) is touched.
+    """
+    arrays = _arrays_to_save(state_dict)
+    user_path, target, old = _resolve_target(path)
+    folder, name = os.path.split(target)
+    try:
+        name_max = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    prefix = _temp_prefix(name, name_max)
+    _remove_stale_temps(folder, prefix)
+    try:
+        fd, tmp = _open_temp(folder, prefix)
+    except OSError as e:
+        raise _named(e, user_path, "cannot create a file next to it: ") from None
+    try:
+        with os.fdopen(fd, "wb", closefd=False) as f:
+            _write_npz(f, arrays)
             f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
+            if old is not None:
+                os.fchmod(fd, stat.S_IMODE(old.st_mode) & 0o777)
+            os.fsync(fd)
+        os.replace(tmp, target)  # still holding the lock: a cleaner never sees a live temp as stale
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError):
+            raise _named(e, user_path) from None
         raise
+    finally:
+        os.close(fd)
+    _fsync_folder(folder)
 
 
-def load(path: str | os.PathLike) -> OrderedDict[str, np.ndarray]:
-    """Read a state dict written by ``save`` (or ``np.savez``), with ``allow_pickle=False``.
-
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file for a
-    truncated, corrupt, pickled or otherwise foreign one.
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"nn.load: no such file: {path!r}")
+def _resolve_target(path: Any) -> tuple[str, str, os.stat_result | None]:
+    """The user's path, the regular file it names after following symlinks, and that file's stat (None: new)."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"nn.save: path must be a str or os.PathLike, got {type(path).__name__}")
+    user_path = os.fsdecode(os.fspath(path))
+    if user_path.endswith(os.sep):
+        raise IsADirectoryError(errno.EISDIR, "nn.save: the path names a directory", user_path)
+    target = os.path.realpath(user_path)  # follows every symlink; a dangling one names the file to create
     try:
-        npz = np.load(path, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):  # a bare .npy array has no `with` protocol
-            raise TypeError
-        with npz:
-            out = OrderedDict((k, npz[k]) for k in npz.files)
-        for k, v in out.items():  # NpzFile returns a member without an .npy header as raw bytes
-            if not isinstance(v, np.ndarray):
-                raise ValueError(f"entry {k!r} is not an .npy array")
-        return out
-    except (AttributeError, TypeError):
-        raise ValueError(f"nn.load: {path!r} is not an .npz archive written by nn.save "
-                         "(it holds a single array)") from None
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as e:
-        raise ValueError(f"nn.load: {path!r} is not a readable .npz archive written by nn.save "
-                         f"(truncated, corrupt, pickled or foreign file): {e}") from None
+        old = os.stat(target)
+    except FileNotFoundError:
+        return user_path, target, None
+    except OSError as e:
+        raise _named(e, user_path) from None
+    if stat.S_ISDIR(old.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "nn.save: the path is a directory", user_path)
+    if not stat.S_ISREG(old.st_mode):
+        raise ValueError(f"nn.save: {user_path!r} is a {_file_kind(old.st_mode)}, not a regular file; "
+                         "refusing to replace it")
+    if not os.access(target, os.W_OK):
+        raise PermissionError(errno.EACCES, "nn.save: the file is read-only (as open() would say)", user_path)
+    return user_path, target, old
+
+
+def _named(e: OSError, user_path: str, context: str = "") -> OSError:
+    """The same kind of OSError (same errno), naming the user's path instead of a temp file's."""
+    return OSError(e.errno, f"nn.save: {context}{e.strerror or e}", user_path)
+
+
+def _file_kind(mode: int) -> str:
+    kinds = [(stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+             (stat.S_ISSOCK, "socket")]
+    return next((name for test, name in kinds if test(mode)), "special file")
+
+
+# ---- load --------------------------------------------------------------------------------------------
+class _Refused(Exception):
+    """Why a file is refused; ``load`` turns it into a ValueError naming the file."""
+
+
+def _sniff(head: bytes) -> str:
+    if head.startswith(b"\x93NUMPY"):
+        return "it holds a single array (.npy), not an .npz archive"
+    if head[:1] == b"\x80":
+        return "it is a pickle (nn.load never unpickles)"
+    return "it is not a zip archive (truncated, corrupt or foreign file)"
+
+
+def _members(zf: zipfile.ZipFile, f: BinaryIO, file_size: int) -> list[zipfile.ZipInfo]:
+    """The archive's members after checking names, methods and byte ranges against the file."""
+    infos = zf.infolist()
+    seen: dict[str, int] = {}
+    for info in infos:
+        seen[info.filename] = seen.get(info.filename, 0) + 1
+    repeated = [n for n, c in seen.items() if c > 1]
+    if repeated:
+        raise _Refused(f"member name {repeated[0]!r} appears {seen[repeated[0]]} times")
+    directory = zf.start_dir  # where the central directory begins: member data must end before it
+    ranges = []
+    for info in infos:
+        name = info.filename
+        if not name.endswith(".npy"):
+            raise _Refused(f"member {name!r} is not an .npy array")
+        if info.flag_bits & 0x1:
+            raise _Refused(f"member {name!r} is encrypted")
+        if info.compress_type == zipfile.ZIP_STORED:
+            if info.compress_size != info.file_size:
+                raise _Refused(f"stored member {name!r} declares {info.file_size} bytes but holds "
+                               f"{info.compress_size}")
+        elif info.compress_type == zipfile.ZIP_DEFLATED:
+            if info.file_size > DEFLATE_MAX_RATIO * info.compress_size + 1024:
+                raise _Refused(f"member {name!r} declares {info.file_size} bytes from {info.compress_size} "
+                               f"compressed bytes, more than deflate can produce (a decompression bomb)")
+        else:
+            raise _Refused(f"member {name!r} uses compression method {info.compress_type}; "
+                           "only stored and deflate are read")
+        start = info.header_offset
+        if not 0 <= start <= directory - _LOCAL_HEADER.size:
+            raise _Refused(f"member {name!r} starts outside the archive")
+        f.seek(start)
+        fields = _LOCAL_HEADER.unpack(f.read(_LOCAL_HEADER.size))
+        if fields[0] != b"PK\x03\x04":
+            raise _Refused(f"member {name!r} has no local header where the directory says")
+        _check_local_header(info, fields, f.read(fields[-2] + fields[-1])[fields[-2]:])
+        end = start + _LOCAL_HEADER.size + fields[-2] + fields[-1] + info.compress_size
+        if end > directory:
+            raise _Refused(f"member {name!r} runs past the end of the data ({end} > {directory} bytes)")
+        ranges.append((start, end, name))
+    ranges.sort()
+    for (_, end, a), (start, _, b) in zip(ranges, ranges[1:]):
+        if start < end:
+            raise _Refused(f"members {a!r} and {b!r} overlap (a zip bomb's trick)")
+    return infos
+
+
+def _check_local_header(info: zipfile.ZipInfo, fields: tuple, extra: bytes) -> None:
+    """The local header (what streaming readers use) must say what the central directory says."""
+    flags, method, crc, csize, usize = fields[3], fields[4], fields[7], fields[8], fields[9]
+    if (csize, usize) == (0xFFFFFFFF, 0xFFFFFFFF):  # zip64: the sizes are in an extra field
+        while len(extra) >= 4:
+            kind, size = struct.unpack("<HH", extra[:4])
+            if kind == 1 and size >= 16:
+                usize, csize = struct.unpack("<QQ", extra[4:20])
+                break
+            extra = extra[4 + size:]
+    if method != info.compress_type or (flags & 1) != (info.flag_bits & 1) or not flags & 0x8 and (
+            crc != info.CRC or csize != info.compress_size or usize != info.file_size):
+        raise _Refused(f"member {info.filename!r}: its local header and the central directory disagree "
+                       "(method, CRC or sizes)")
+
+
+def _header(member: BinaryIO, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """Shape, Fortran order, dtype and data size of one ``.npy`` member, checked against the directory."""
+    name = info.filename
+    try:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(member, max_header_size=MAX_HEADER)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(member, max_header_size=MAX_HEADER)
+        else:
+            raise _Refused(f"member {name!r} has .npy format version {version}; versions 1.0 and 2.0 are read")
+    except (ValueError, TypeError, SyntaxError, OverflowError, EOFError) as e:
+        first_line = str(e).splitlines()[0] if str(e) else type(e).__name__  # not numpy's allow_pickle advice
+        raise _Refused(f"member {name!r} is not an .npy array ({first_line})") from None
+    if dtype.kind not in "biufc" or dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+        raise _Refused(f"member {name!r} has dtype {dtype}: only numeric arrays are read (objects would need "
+                       "pickle, which nn.load never uses)")
+    if any(n < 0 for n in shape):
+        raise _Refused(f"member {name!r} declares a negative dimension in shape {shape}")
+    nbytes = math.prod(shape) * dtype.itemsize
+    data = info.file_size - member.tell()
+    if nbytes != data:
+        raise _Refused(f"member {name!r} declares shape {shape} of {dtype} ({nbytes} bytes) but holds "
+                       f"{data} bytes of data")
+    return shape, fortran, dtype, nbytes
+
+
+def _read_array(member: BinaryIO, name: str, shape: tuple, fortran: bool, dtype: np.dtype) -> np.ndarray:
+    flat = np.empty(math.prod(shape), dtype=dtype)
+    buf = flat.view(np.uint8)
+    pos = 0
+    while pos < len(buf):
+        chunk = member.read(min(_CHUNK, len(buf) - pos))
+        if not chunk:
+            raise _Refused(f"member {name!r} ends early")
+        buf[pos:pos + len(chunk)] = np.frombuffer(chunk, np.uint8)
+        pos += len(chunk)
+    if member.read(1):
+        raise _Refused(f"member {name!r} holds more bytes than declared")
+    if dtype.kind == "b" and len(buf) and buf.max() > 1:
+        raise _Refused(f"member {name!r} is a bool array holding bytes other than 0 and 1")
+    return flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
+
+
+@contextlib.contextmanager
+def _member_errors(info: zipfile.ZipInfo) -> Iterator[None]:
+    try:
+        yield
+    except (zipfile.BadZipFile, EOFError, zlib.error) as e:
+        raise _Refused(f"member {info.filename!r} is corrupt ({e})") from None
+
+
+def _arrays(f: BinaryIO, file_size: int, max_bytes: int | None) -> Iterator[tuple[str, np.ndarray]]:
+    with zipfile.ZipFile(f) as zf:
+        infos = _members(zf, f, file_size)
+        headers, total = [], 0
+        for info in infos:
+            with _member_errors(info), zf.open(info) as member:
+                headers.append(_header(member, info))
+            total += headers[-1][3]
+            if max_bytes is not None and total > max_bytes:
+                raise _Refused(f"its arrays need more than {max_bytes} bytes (max_bytes); pass a larger "
+                               "max_bytes= if you trust the file")
+        for info, (shape, fortran, dtype, _) in zip(infos, headers):
+            with _member_errors(info), zf.open(info) as member:
+                _header(member, info)
+                array = _read_array(member, info.filename, shape, fortran, dtype)
+            yield info.filename[:-4], array
+
+
+def load(path: str | os.PathLike, *, max_bytes: int | None = MAX_LOAD_BYTES) -> OrderedDict[str, np.ndarray]:
+    """Read a state dict written by ``save`` (or any ``.npz`` of numeric arrays) as an ``OrderedDict``.
+
+    The zip directory and every ``.npy`` header are parsed and checked before any array is
+    allocated: unique ``.npy`` member names, stored or deflate members, sizes consistent between
+    the directory, the headers and the bytes in the file, no overlapping members, and at most
+    ``max_bytes`` (default ``MAX_LOAD_BYTES``, 4 GiB; ``None`` for no cap) of arrays in total.
+    Nothing is ever unpickled. A missing, unreadable file or a directory raises the ``OSError``
+    (``FileNotFoundError``, ``PermissionError``, ``IsADirectoryError``); anything else wrong with
+    the file raises ``ValueError`` naming the file and the reason.
+    """
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"nn.load: path must be a str or os.PathLike, got {type(path).__name__}")
+    if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0):
+        raise ValueError(f"nn.load: max_bytes must be a non-negative int or None, got {max_bytes!r}")
+    path = os.fspath(path)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "nn.load: the path is a directory", path)
+        try:
+            if not stat.S_ISREG(st.st_mode):
+                raise _Refused(f"it is a {_file_kind(st.st_mode)}, not a regular file")
+            if not zipfile.is_zipfile(f):
+                f.seek(0)
+                raise _Refused(_sniff(f.read(8)))
+            f.seek(0)
+            return OrderedDict(_arrays(f, st.st_size, max_bytes))
+        except _Refused as e:
+            reason = str(e)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, zlib.error, struct.error,
+                NotImplementedError, RuntimeError, OverflowError, UnicodeError, KeyError, SyntaxError) as e:
+            reason = f"corrupt archive ({type(e).__name__}: {e})"
+    raise ValueError(f"nn.load: {path!r} is not a readable .npz archive written by nn.save: {reason}")
+

@@ -94,6 +94,7 @@ def test_xor_article_blow_up_and_remedies(tmp_path: Path) -> None:
         assert m[fix]["final_loss"] < 0.15 and m[fix]["accuracy"] >= 0.85, (fix, m[fix])
     _nonempty(r["files"])
     assert (tmp_path / "50_hidden_loss.png").is_file()
+    assert (tmp_path / "50-hidden-lr100" / "training.html").stat().st_size > 10_000  # the blow-up, step by step
 
 
 def test_xor_article_cli_runs_from_a_fresh_checkout(tmp_path: Path) -> None:

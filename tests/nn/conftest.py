@@ -1,10 +1,12 @@
-"""Make tests/nn/_fd.py importable as ``nn_fd`` whatever pytest's import mode (tests/_fd.py is another file)."""
+"""Make tests/nn's helper files importable whatever pytest's import mode: ``_fd.py`` as ``nn_fd`` (tests/_fd.py
+is another file) and ``_zipcraft.py`` (hand-written hostile archives) as ``nn_zipcraft``."""
 
 import importlib.util
 import pathlib
 import sys
 
-_spec = importlib.util.spec_from_file_location("nn_fd", pathlib.Path(__file__).with_name("_fd.py"))
-nn_fd = importlib.util.module_from_spec(_spec)
-sys.modules["nn_fd"] = nn_fd
-_spec.loader.exec_module(nn_fd)
+for _module, _file in [("nn_fd", "_fd.py"), ("nn_zipcraft", "_zipcraft.py")]:
+    _spec = importlib.util.spec_from_file_location(_module, pathlib.Path(__file__).with_name(_file))
+    _loaded = importlib.util.module_from_spec(_spec)
+    sys.modules[_module] = _loaded
+    _spec.loader.exec_module(_loaded)

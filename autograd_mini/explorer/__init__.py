@@ -1,0 +1,81 @@
+"""The graph explorer: one self-contained HTML page to inspect a graph, step through backprop in the engine's
+order, and watch gradients over training.
+
+>>> with ag.viz.recording() as rec:         # file:line of each op, the backward order, every gradient
+...     loss = loss_fn(model(x), y)
+...     loss.backward()
+>>> ag.viz.save(loss, "graph.html", recording=rec)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..tensor import Tensor
+from ._model import graph_data
+from ._page import iframe, render_page
+from ._record import Recording, recording
+from .training import TrainingRecorder
+
+__all__ = ["Explorer", "explore", "save_html", "recording", "Recording", "TrainingRecorder"]
+
+
+class Explorer:
+    """An explorer page, ready to save or to show inline in Jupyter (``_repr_html_``)."""
+
+    def __init__(self, data: dict, title: str) -> None:
+        self.data, self.title = data, title
+
+    def html(self) -> str:
+        """The self-contained page."""
+        return render_page(self.data, self.title)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(self.html(), encoding="utf-8")
+        return path
+
+    def _repr_html_(self) -> str:
+        return iframe(self.html())
+
+    def __repr__(self) -> str:
+        return f"<Explorer {self.title!r}: {len(self.data['nodes'])} nodes>"
+
+
+def explore(*roots: Tensor | Callable[[], Tensor], title: str = "autograd-mini graph", **kwargs: Any) -> Explorer:
+    """The explorer page of the graph behind ``roots`` (displays inline in Jupyter; ``.save(path)`` writes it).
+
+    A function in place of a root is run inside ``recording()`` first, so each op shows its ``file:line``.
+    Keyword arguments: ``params``, ``max_nodes`` (default 2000), ``depth``, ``grads``, ``recording``,
+    ``rollup`` (start repeated modules rolled up, default True), ``rankdir``, ``layout`` ("auto", "dot",
+    "python"), ``explain`` (``explain_grad`` text for leaves without gradient, default True).
+    """
+    if len(roots) == 1 and callable(roots[0]) and not isinstance(roots[0], Tensor):
+        with recording(backward=False) as rec:
+            out = roots[0]()
+        if not isinstance(out, Tensor):
+            raise TypeError(f"explore: the function returned {type(out).__name__}, expected a Tensor")
+        roots = (out,)
+        kwargs.setdefault("recording", rec)
+    unknown = set(kwargs) - {"params", "max_nodes", "depth", "grads", "recording", "rollup", "rankdir", "layout",
+                             "explain"}
+    if unknown:
+        raise TypeError(f"explore: unknown argument(s) {', '.join(sorted(unknown))}")
+    if "layout" in kwargs:
+        kwargs["layout_engine"] = kwargs.pop("layout")
+    data, _, _ = graph_data(roots, **kwargs)
+    return Explorer(data, title)
+
+
+def save_html(graph_or_root: Any, path: str | Path, **kwargs: Any) -> Path:
+    """``ag.viz.save(root, "graph.html", ...)``: write the explorer page of a root Tensor (or an ``Explorer``)."""
+    if isinstance(graph_or_root, Explorer):
+        if kwargs:
+            raise TypeError("save: an Explorer is already built; pass the arguments to ag.viz.explore instead")
+        return graph_or_root.save(path)
+    if isinstance(graph_or_root, Tensor) or callable(graph_or_root) and not hasattr(graph_or_root, "source"):
+        return explore(graph_or_root, **kwargs).save(path)
+    raise TypeError(f"save: a .html page is made from a root Tensor (or ag.viz.explore's result), not from "
+                    f"{type(graph_or_root).__name__}: DOT text and graphviz graphs carry no values or gradients")

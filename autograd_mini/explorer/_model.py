@@ -1,0 +1,259 @@
+"""The data behind an explorer page: the same graph model as ``draw_graph`` (``_vizmodel.build``: names, module
+clusters, gradient colours, NaN sources; ``collapse`` for the collapsed boxes), plus statistics, histograms,
+``file:line`` traces, the recorded backward order, repeated modules rolled up, and a layout."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .._backend import xp
+from .._vizmodel import Grads, Item, _graph, build, capture_grads, collapse
+from ..explain import explain_grad
+from ..tensor import Tensor
+from ..viz import _OUTPUT_FILL, _ROLE, SCALE, _colours, _label
+from ._layout import layout
+from ._record import Pass, Recording, recording
+from ._stats import num, summary
+
+__all__ = ["graph_data"]
+
+MAX_EXPLAINED = 50  # explain_grad walks the graph once per leaf: explain at most this many dead leaves
+_CHAR_W, _LINE_H = 6.3, 14.0
+
+
+def _size(lines: list[str]) -> tuple[float, float]:
+    return max(len(s) for s in lines) * _CHAR_W + 16, len(lines) * _LINE_H + 10
+
+
+def _resolve(roots: tuple, grads: Grads | None, rec: Recording | None) -> tuple[Grads | None, Pass | None, str]:
+    """Gradients and the backward pass to show: recorded, or from a side-effect-free recorded pass now."""
+    root = roots[0] if len(roots) == 1 else None
+    passed = rec.pass_from(root) if rec is not None and root is not None else None
+    if passed is not None and grads is None:
+        _, _, out = _graph([root])
+        pairs = [(out[i], g) for i, (_, g) in passed.node_grads.items() if i in out]
+        grads = Grads(pairs + list(passed.leaf_grads.values()))
+    alive = root is not None and root.grad_fn is not None and not root.grad_fn.released and root.size == 1
+    if passed is None and alive:
+        try:
+            with recording() as now:
+                captured = capture_grads(root, retain_graph=True, accumulate=False)
+            passed, grads = now.pass_from(root), grads if grads is not None else captured
+        except RuntimeError:  # a part freed by an earlier backward
+            pass
+    how = "run backward inside `with ag.viz.recording() as rec:` and pass recording=rec"
+    if passed is not None:
+        why = ""
+    elif root is None or root.grad_fn is None:
+        why = "no backward pass to show: give one root that an op made"
+    elif root.size != 1:
+        why = f"no backward pass recorded: the root has shape {root.shape}, so backward needs a gradient; {how}"
+    else:
+        why = f"no backward pass recorded: the graph was freed by backward(); {how}"
+    return grads, passed, why
+
+
+def _chains(seq: list[Item], modname: dict, rollup: bool, depth: int | None) -> tuple[list, list]:
+    """Boxes (module clusters, and runs of identical sibling modules rolled up) and each item's chain of boxes."""
+    boxes: list[dict] = []
+    index: dict[tuple, int] = {}
+    calls: dict[int, set] = {}
+    scope_chain: dict[int, list] = {}
+    for it in seq:
+        for level in range(len(it.path)):
+            k = tuple(map(id, it.path[:level + 1]))
+            if k not in index:
+                m = it.path[level]
+                name = modname.get(id(m)) or ""
+                index[k] = len(boxes)
+                boxes.append({"label": f"{name}: {type(m).__name__}" if name else type(m).__name__, "kind": "module",
+                              "module": m,
+                              "cls": type(m).__name__, "level": level, "members": [],
+                              "parent": index.get(k[:-1], -1), "ops": []})
+            boxes[index[k]]["members"].append(it)
+            if it.kind == "op":
+                boxes[index[k]]["ops"].append(it.node.name)
+        if it.kind == "op" and it.node.scope is not None:
+            chain = scope_chain.get(id(it.node.scope))
+            if chain is None:
+                chain, s = [], it.node.scope
+                while s is not None:
+                    chain.append(s)
+                    s = s[1]
+                chain = scope_chain[id(it.node.scope)] = chain[::-1]
+            for level, s in enumerate(chain[:len(it.path)]):
+                calls.setdefault(index[tuple(map(id, it.path[:level + 1]))], set()).add(id(s))
+    for b, box in enumerate(boxes):
+        box["calls"] = len(calls.get(b, ()))
+    parent_of = [b["parent"] for b in boxes]
+    if rollup:  # consecutive siblings of one class that ran the same ops: one box, x N
+        by_parent: dict[int, list[int]] = {}
+        for b, box in enumerate(boxes):
+            by_parent.setdefault(box["parent"], []).append(b)
+        for parent, kids in by_parent.items():
+            run: list[int] = []
+            for b in kids + [-1]:
+                same = run and b >= 0 and (boxes[b]["cls"], boxes[b]["ops"]) == (boxes[run[0]]["cls"],
+                                                                                   boxes[run[0]]["ops"]) \
+                    and _feeds(boxes[run[-1]]["members"], boxes[b]["members"])
+                if same:
+                    run.append(b)
+                    continue
+                if len(run) > 1 and boxes[run[0]]["ops"]:
+                    r = len(boxes)
+                    first, last = boxes[run[0]]["label"], boxes[run[-1]]["label"]
+                    boxes.append({"label": f"{len(run)} x {boxes[run[0]]['cls']}", "kind": "rollup", "module": None,
+                                  "cls": "", "level": boxes[run[0]]["level"], "parent": parent, "calls": len(run),
+                                  "members": [m for k in run for m in boxes[k]["members"]],
+                                  "lines": [f"{first} ... {last}", f"{len(run)} identical blocks",
+                                            f"{sum(len(boxes[k]['ops']) for k in run)} ops"]})
+                    parent_of.append(parent)
+                    for k in run:
+                        parent_of[k] = r
+                run = [b] if b >= 0 else []
+    for b, box in enumerate(boxes):
+        box["parent"] = parent_of[b]
+    chains: dict[int, list[int]] = {}
+    for it in seq:
+        b = index.get(tuple(map(id, it.path)), -1)
+        chain = []
+        while b >= 0:
+            chain.append(b)
+            b = parent_of[b]
+        chains[id(it)] = chain[::-1]
+    for box in boxes:
+        box["collapsed"] = (depth is not None and box["kind"] == "module" and box["level"] == depth) or \
+            (rollup and (box["kind"] == "rollup" or box["calls"] > 1))
+    return boxes, [chains[id(it)] for it in seq]
+
+
+def _feeds(first: list[Item], then: list[Item]) -> bool:
+    """Whether a member of ``then`` takes an output of ``first`` directly: blocks in a chain, not siblings
+    that merely look alike."""
+    made = {id(it) for it in first}
+    return any(id(s) in made for it in then for s in it.inputs)
+
+
+def _summaries(seq: list[Item], boxes: list[dict], modname: dict) -> None:
+    """Each module box's collapsed look, from ``collapse`` (the same summary ``draw_graph(depth=...)`` draws)."""
+    deepest = max((len(it.path) for it in seq), default=0)
+    where = {}
+    for b, box in enumerate(boxes):
+        if box["kind"] == "module":
+            m = box["members"][0]
+            where[tuple(map(id, m.path[:box["level"] + 1]))] = b
+    for d in range(deepest):
+        for it in seq:
+            it.group = None
+        collapse(seq, d, modname)
+        for it in seq:
+            if it.group is not None and "item" not in boxes[where[tuple(map(id, it.path[:d + 1]))]]:
+                boxes[where[tuple(map(id, it.path[:d + 1]))]]["item"] = it.group
+    for it in seq:
+        it.group = None
+
+
+def _colour_dict(it: Item) -> dict:
+    fill, font, edge = _colours(it, True)
+    return {"fill": fill or "", "font": font, "edge": edge}
+
+
+def _fill(it: Item) -> str:
+    return _OUTPUT_FILL if it.output else _ROLE[it.kind][2]
+
+
+def graph_data(roots: tuple, *, params: Mapping[str, Tensor] | None = None, max_nodes: int | None = 2000,
+               depth: int | None = None, grads: Grads | None = None, recording: Recording | None = None,
+               rollup: bool = True, show_grads: bool = True, rankdir: str = "TB", layout_engine: str = "auto",
+               explain: bool = True) -> tuple[dict, list[Item], list[dict]]:
+    """The page's graph as JSON-ready data, with the items and boxes it was made from (for the training page)."""
+    if recording is not None and not isinstance(recording, Recording):
+        raise TypeError(f"recording= expects what ag.viz.recording() yields, got {type(recording).__name__}")
+    grads, passed, no_pass = _resolve(roots, grads, recording) if show_grads else (None, None, "")
+    seq, modname, dropped, notes = build(roots, params, max_nodes, show_grads, grads)
+    boxes, chains = _chains(seq, modname, rollup, depth)
+    _summaries(seq, boxes, modname)
+    idx = {id(it): i for i, it in enumerate(seq)}
+    root = roots[0] if len(roots) == 1 and roots[0].grad_fn is not None else None
+    explained = 0
+    nodes = []
+    for it, chain in zip(seq, chains):
+        t = it.tensor
+        lines = _label(it, False)
+        n = {"key": it.key, "label": lines[0], "lines": lines, "kind": it.kind, "chain": chain,
+             "ins": [idx[id(s)] if s is not None else -1 for s in it.inputs], "out": it.output,
+             "base": _fill(it), **_colour_dict(it), "source": it.source, "vbad": it.vbad or "", "gbad": it.gbad or "",
+             "gnorm": None if it.gnorm is None else num(it.gnorm)}
+        if t is not None:
+            n["shape"], n["dtype"] = str(tuple(t._data.shape)), str(t._data.dtype)
+            n["value"] = summary(t._data)
+        if it.g is not None:
+            n["grad"] = summary(it.g)
+        if it.kind == "op":
+            n["op"] = it.node.name
+            n["params"] = [e for e in it.extra if e]
+            n["trace"] = it.node.trace or ""
+        elif explain and root is not None and t is not None and t.requires_grad and explained < MAX_EXPLAINED and \
+                (it.g is None or not xp.any(it.g)):
+            explained += 1
+            n["explain"] = str(explain_grad(t, root))
+        nodes.append(n)
+    out_boxes = []
+    for box in boxes:
+        item = box.get("item")
+        lines = box.get("lines") or (item.extra + ([f"|grad| {item.gnorm:.2e}"] if item.gnorm is not None else [])
+                                     if item is not None else [box["label"]])
+        d = {"label": box["label"], "kind": box["kind"], "parent": box["parent"], "collapsed": box["collapsed"],
+             "calls": box["calls"], "lines": lines, "fill": "#e9ecef", "font": "black", "edge": "#495057",
+             "gnorm": None}
+        if item is not None:
+            d.update(_colour_dict(item), gnorm=None if item.gnorm is None else num(item.gnorm))
+            d["fill"] = d["fill"] or "#e9ecef"
+        out_boxes.append(d)
+    sizes = [_size(n["lines"]) for n in nodes]
+    uses: dict[int, int] = {}
+    for n in nodes:
+        for s in n["ins"]:
+            uses[s] = uses.get(s, 0) + 1
+    edges = [(s, i, not (nodes[s]["kind"] != "op" and uses[s] > 4)) for i, n in enumerate(nodes) for s in n["ins"]
+             if s >= 0]
+    lay = layout(sizes, chains, [b["label"] for b in boxes], edges, rankdir, layout_engine)
+    for n, (x, y), (w, h) in zip(nodes, lay.pos, sizes):
+        n.update(x=round(x, 1), y=round(y, 1), w=round(w, 1), h=round(h, 1))
+    for d, bb in zip(out_boxes, lay.boxes):
+        d["bb"] = [round(v, 1) for v in bb]
+    data = {"nodes": nodes, "boxes": out_boxes, "width": lay.width, "height": lay.height, "layout": lay.engine,
+            "rankdir": rankdir, "notes": notes + lay.notes, "dropped": dropped, "legend": _legend(),
+            "backward": _backward(passed, seq, no_pass)}
+    return data, seq, boxes
+
+
+def _legend() -> dict:
+    """The colour scale and the dead / NaN / source colours, as (fill, font, edge), from ``viz._colours`` itself."""
+    def probe(**attrs: object) -> list:
+        it = Item("", "op", None, None, ())
+        for k, v in attrs.items():
+            setattr(it, k, v)
+        return list(_colours(it, True))
+
+    return {"scale": [[None if b == float("inf") else b, f, e, c] for b, f, e, c in SCALE],
+            "dead": probe(gnorm=0.0), "bad": probe(vbad="NaN"), "source": probe(vbad="NaN", source="value")}
+
+
+def _backward(passed: Pass | None, seq: list[Item], why: str) -> dict:
+    """The engine's visiting order as steps, and the step at which each item first has a gradient."""
+    if passed is None:
+        return {"steps": [], "lit": [], "why": why}
+    at = {id(it.node): i for i, it in enumerate(seq) if it.node is not None}
+    leaf_at = {id(it.tensor): i for i, it in enumerate(seq) if it.node is None and it.tensor is not None}
+    lit: list[int | None] = [None] * len(seq)
+    steps = []
+    for k, (node, gnorm, running) in enumerate(passed.steps, 1):
+        i = at.get(id(node), -1)
+        if i >= 0:
+            lit[i] = k
+        steps.append([i, node.name, num(gnorm), num(running)])
+    for leaf_id, k in passed.leaf_first.items():
+        if leaf_id in leaf_at:
+            lit[leaf_at[leaf_id]] = k
+    return {"steps": steps, "lit": lit, "why": ""}

@@ -1,0 +1,442 @@
+// The autograd-mini graph explorer: draws the graph from the JSON in #ag-data, with pan/zoom, search, a detail
+// panel, collapsible module boxes, a backward step-through and a training timeline. No libraries. Every string
+// from the data goes through textContent or setAttribute, never through HTML parsing.
+"use strict";
+(function () {
+  const D = JSON.parse(document.getElementById("ag-data").textContent);
+  const NS = "http://www.w3.org/2000/svg";
+  const $ = (id) => document.getElementById(id);
+  const N = D.nodes, B = D.boxes, BW = D.backward, TL = D.timeline || null;
+  const svg = $("view"), world = $("world");
+  const BIG = N.length > 600; // big graphs: one line of text per node (the panel has the rest); text is slow
+  const collapsed = new Set(B.flatMap((b, j) => (b.collapsed ? [j] : [])));
+  const members = B.map(() => []);
+  N.forEach((n, i) => n.chain.forEach((b) => members[b].push(i)));
+  const consumers = N.map(() => []);
+  N.forEach((n, i) => n.ins.forEach((s) => { if (s >= 0 && consumers[s].at(-1) !== i) consumers[s].push(i); }));
+  let view = { x: 0, y: 0, k: 1 };
+  let bstep = BW.steps.length; // the backward slider; at the end every gradient is shown
+  let tstep = TL ? TL.steps.length - 1 : -1;
+  let selected = null; // "n<i>" or "b<j>"
+  let elems = new Map(); // shown id -> {g, shape, x, y, w, h}
+  let up = new Map(), down = new Map(), edgeEls = [];
+  let matches = [], matchAt = -1;
+
+  // ---- small helpers --------------------------------------------------------------------------------------
+  function el(tag, attrs, parent) {
+    const e = document.createElementNS(NS, tag);
+    for (const k in attrs) e.setAttribute(k, attrs[k]);
+    if (parent) parent.appendChild(e);
+    return e;
+  }
+  function html(tag, text, parent, cls) {
+    const e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = text;
+    if (cls) e.className = cls;
+    if (parent) parent.appendChild(e);
+    return e;
+  }
+  function fmt(v) {
+    if (v === null || v === undefined) return "-";
+    if (typeof v === "string") return v;
+    const a = Math.abs(v);
+    return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(2) : String(+v.toPrecision(4));
+  }
+  const triple = ([fill, font, edge]) => ({ fill, font, edge });
+  function colourOf(g) { // the static picture's scale (viz.SCALE), zero = dead, non-finite = red
+    if (g === null || g === undefined) return null;
+    if (typeof g === "string") return triple(D.legend.bad);
+    if (g === 0) return triple(D.legend.dead);
+    for (const [b, fill, edge, font] of D.legend.scale) if (b === null || g < b) return { fill, font, edge };
+    return null;
+  }
+  const rep = (i) => { for (const b of N[i].chain) if (collapsed.has(b)) return "b" + b; return "n" + i; };
+  const boxShown = (j) => { for (let p = B[j].parent; p >= 0; p = B[p].parent) if (collapsed.has(p)) return false; return true; };
+
+  // ---- drawing ----------------------------------------------------------------------------------------------
+  function textLines(g, lines, cx, cy, colour, weightFirst) {
+    const top = cy - (lines.length - 1) * 7;
+    lines.forEach((s, k) => {
+      const t = el("text", { x: cx, y: top + k * 14 + 4, "text-anchor": "middle", fill: colour || "black" }, g);
+      if (k === 0 && weightFirst) t.setAttribute("font-weight", "bold");
+      t.textContent = s;
+    });
+  }
+  function drawBox(j, layer) {
+    const b = B[j], [x0, y0, x1, y1] = b.bb;
+    const g = el("g", { class: "box " + b.kind, "data-box": j }, layer);
+    if (collapsed.has(j)) {
+      g.classList.add("collapsed");
+      const shape = el("rect", { class: "shape", x: x0, y: y0, width: x1 - x0, height: y1 - y0, rx: 6, fill: b.fill }, g);
+      const lines = b.kind === "module" ? b.lines : [b.label].concat(b.lines);
+      textLines(g, lines, (x0 + x1) / 2, (y0 + y1) / 2, b.font, true);
+      if (b.calls > 1) {
+        el("rect", { class: "badge", x: x1 - 34, y: y0 - 9, width: 34, height: 18, rx: 9 }, g);
+        el("text", { class: "badge-text", x: x1 - 17, y: y0 + 4, "text-anchor": "middle" }, g).textContent = "\u00d7" + b.calls;
+      }
+      g.addEventListener("click", (ev) => { if (!dragged) { selected = "b" + j; toggle(j); } ev.stopPropagation(); });
+      elems.set("b" + j, { g, shape, x: (x0 + x1) / 2, y: (y0 + y1) / 2, w: x1 - x0, h: y1 - y0 });
+    } else {
+      el("rect", { class: "frame", x: x0, y: y0, width: x1 - x0, height: y1 - y0 }, g);
+      const what = b.kind === "rollup" ? " (roll up)" : " \u2212";
+      const t = el("text", { class: "title", x: x0 + 6, y: y0 + 12 }, g);
+      t.textContent = b.label + what;
+      t.style.pointerEvents = "all";
+      t.addEventListener("click", (ev) => { if (!dragged) { selected = "b" + j; toggle(j); } ev.stopPropagation(); });
+    }
+  }
+  function drawNode(i, layer) {
+    const n = N[i], g = el("g", { class: "node " + n.kind, "data-key": n.key, "data-i": i }, layer);
+    if (n.out) g.classList.add("out");
+    if (n.source) g.classList.add("source");
+    const x0 = n.x - n.w / 2, y0 = n.y - n.h / 2;
+    const shape = n.kind === "input"
+      ? el("ellipse", { class: "shape", cx: n.x, cy: n.y, rx: n.w / 2 + 4, ry: n.h / 2 + 2 }, g)
+      : el("rect", { class: "shape", x: x0, y: y0, width: n.w, height: n.h, rx: n.kind === "op" ? 6 : 0 }, g);
+    textLines(g, BIG ? n.lines.slice(0, 1) : n.lines, n.x, n.y, n.font, false);
+    g.addEventListener("click", (ev) => { if (!dragged) select("n" + i); ev.stopPropagation(); });
+    elems.set("n" + i, { g, shape, x: n.x, y: n.y, w: n.w, h: n.h });
+  }
+  function edgePath(a, b) {
+    if (D.rankdir === "LR" || D.rankdir === "RL") {
+      const x1 = a.x + a.w / 2, x2 = b.x - b.w / 2, xm = (x1 + x2) / 2;
+      return `M${x1},${a.y} C${xm},${a.y} ${xm},${b.y} ${x2},${b.y}`;
+    }
+    const y1 = a.y + a.h / 2, y2 = b.y - b.h / 2, ym = (y1 + y2) / 2;
+    return `M${a.x},${y1} C${a.x},${ym} ${b.x},${ym} ${b.x},${y2}`;
+  }
+  function render() {
+    const [boxes, edges, nodes] = ["boxes", "edges", "nodes"].map((id) => { const e = $(id); e.replaceChildren(); return e; });
+    elems = new Map(); up = new Map(); down = new Map(); edgeEls = [];
+    B.forEach((b, j) => { if (boxShown(j)) drawBox(j, boxes); });
+    N.forEach((n, i) => { if (rep(i) === "n" + i) drawNode(i, nodes); });
+    const seen = new Set();
+    N.forEach((n, i) => {
+      const d = rep(i);
+      for (const s of n.ins) {
+        if (s < 0) continue;
+        const r = rep(s), key = r + ">" + d;
+        if (r === d || seen.has(key)) continue;
+        seen.add(key);
+        const p = el("path", { class: "edge", d: edgePath(elems.get(r), elems.get(d)), "marker-end": "url(#arrow)" }, edges);
+        p.dataset.src = r; p.dataset.dst = d; p.dataset.from = s;
+        edgeEls.push(p);
+        (up.get(d) || up.set(d, []).get(d)).push(r);
+        (down.get(r) || down.set(r, []).get(r)).push(d);
+      }
+    });
+    for (const [id, e] of elems) {
+      e.g.addEventListener("mouseenter", () => hover(id));
+      e.g.addEventListener("mouseleave", () => hover(null));
+    }
+    paint();
+    markMatches();
+    if (selected && elems.has(selected)) elems.get(selected).g.classList.add("selected");
+  }
+
+  // ---- colours: static, backward step, training step --------------------------------------------------------
+  function seriesColour(i) { // a node's colour at the selected training step, or null
+    if (!TL || tstep < 0) return null;
+    const s = TL.node_series[i];
+    return s === undefined || s === null ? null : colourOf(TL.params[s].g[tstep]);
+  }
+  function paint() { // colours (static, or of the selected training step), then the backward step's classes
+    for (const [id, e] of elems) {
+      const isBox = id[0] === "b", k = +id.slice(1);
+      const c = (isBox ? boxSeriesColour(k) : seriesColour(k)) ||
+        (isBox ? B[k] : { fill: N[k].fill || N[k].base, font: N[k].font, edge: N[k].edge });
+      if (e.fill !== c.fill) {
+        e.fill = c.fill;
+        e.shape.setAttribute("fill", c.fill);
+        for (const t of e.g.querySelectorAll("text:not(.badge-text)")) t.setAttribute("fill", c.font);
+      }
+      e.edge = c.edge;
+    }
+    for (const p of edgeEls) {
+      p.setAttribute("stroke", elems.get(p.dataset.src).edge || "#495057");
+      p.classList.toggle("dead", N[+p.dataset.from].gnorm === 0);
+    }
+    paintStep();
+  }
+  function litAt(id) { // the backward step at which this node (or the first member of this box) gets a gradient
+    const k = +id.slice(1), at = (i) => (BW.lit[i] === null || BW.lit[i] === undefined ? Infinity : BW.lit[i]);
+    return id[0] === "b" ? Math.min(...members[k].map(at)) : at(k);
+  }
+  function paintStep() {
+    const stepping = bstep < BW.steps.length;
+    const current = stepping && bstep > 0 ? BW.steps[bstep - 1][0] : -1;
+    const currentId = current >= 0 ? rep(current) : null;
+    for (const [id, e] of elems) {
+      if (e.litAt === undefined) e.litAt = litAt(id);
+      e.g.classList.toggle("unlit", stepping && !(e.litAt <= bstep));
+      e.g.classList.toggle("current", id === currentId);
+    }
+    if (selected) showPanel(selected);
+  }
+  function boxSeriesColour(j) {
+    if (!TL || tstep < 0 || TL.box_series[j] === undefined || TL.box_series[j] === null) return null;
+    return colourOf(TL.modules[TL.box_series[j]].g[tstep]);
+  }
+
+  // ---- hover: ancestors and descendants -------------------------------------------------------------------
+  function reach(start, adj) {
+    const seen = new Set([start]), stack = [start];
+    while (stack.length) for (const m of adj.get(stack.pop()) || []) if (!seen.has(m)) { seen.add(m); stack.push(m); }
+    return seen;
+  }
+  function hover(id) {
+    svg.classList.toggle("hovering", id !== null);
+    for (const e of elems.values()) e.g.classList.remove("hi");
+    for (const p of edgeEls) p.classList.remove("hi");
+    if (id === null) return;
+    const a = reach(id, up), d = reach(id, down);
+    for (const s of [a, d]) for (const m of s) elems.get(m).g.classList.add("hi");
+    for (const p of edgeEls) {
+      const s = p.dataset.src, t = p.dataset.dst;
+      if ((a.has(s) && a.has(t)) || (d.has(s) && d.has(t))) p.classList.add("hi");
+    }
+  }
+
+  // ---- collapse / expand ---------------------------------------------------------------------------------
+  function toggle(j) {
+    if (collapsed.has(j)) collapsed.delete(j); else collapsed.add(j);
+    render();
+  }
+
+  // ---- the side panel -------------------------------------------------------------------------------------
+  function select(id) {
+    if (selected && elems.has(selected)) elems.get(selected).g.classList.remove("selected");
+    selected = id;
+    if (elems.has(id)) elems.get(id).g.classList.add("selected");
+    showPanel(id);
+  }
+  function row(table, k, v, cls) {
+    const tr = html("tr", null, table);
+    html("td", k, tr);
+    html("td", v, tr, cls);
+  }
+  function histogram(parent, st) {
+    if (!st || !st.hist) return;
+    const w = 300, h = 44, n = st.hist.length, top = Math.max(...st.hist, 1);
+    const s = el("svg", { width: w, height: h + 14, class: "hist" }, parent);
+    st.hist.forEach((c, k) => el("rect", { x: (k * w) / n + 1, y: h - (h * c) / top, width: w / n - 2, height: (h * c) / top, fill: "#74add1" }, s));
+    el("text", { x: 0, y: h + 12, "font-size": 10 }, s).textContent = fmt(st.min);
+    el("text", { x: w, y: h + 12, "font-size": 10, "text-anchor": "end" }, s).textContent = fmt(st.max);
+  }
+  function stats(panel, title, st) {
+    html("h3", title, panel);
+    if (!st) { html("p", "none", panel, "hint"); return; }
+    const t = html("table", null, panel);
+    row(t, "size", String(st.size));
+    for (const k of ["min", "max", "mean", "std"]) if (k in st) row(t, k, fmt(st[k]), "stat-" + k);
+    if ("nan" in st) row(t, "NaN / inf", `${st.nan} / ${st.inf}`, "stat-bad");
+    histogram(panel, st);
+  }
+  function link(parent, i) {
+    const a = html("span", N[i].label === N[i].key ? N[i].key : `${N[i].key}`, parent, "link");
+    a.addEventListener("click", () => goTo(i));
+    html("span", " ", parent);
+  }
+  function showPanel(id) {
+    const panel = $("panel");
+    panel.replaceChildren();
+    const k = +id.slice(1);
+    if (id[0] === "b") {
+      const b = B[k];
+      html("h2", b.label, panel, "panel-title");
+      const t = html("table", null, panel);
+      b.lines.forEach((s) => row(t, "", s));
+      if (b.calls > 1) row(t, "calls", String(b.calls));
+      row(t, "members", String(members[k].length));
+      if (TL && TL.box_series[k] !== undefined && TL.box_series[k] !== null) {
+        const m = TL.modules[TL.box_series[k]];
+        row(t, `|grad| at step ${TL.steps[tstep]}`, fmt(m.g[tstep]), "t-grad");
+        row(t, `|value| at step ${TL.steps[tstep]}`, fmt(m.v[tstep]));
+      }
+      const btn = html("button", collapsed.has(k) ? "open" : "collapse", panel);
+      btn.addEventListener("click", () => toggle(k));
+      return;
+    }
+    const n = N[k];
+    html("h2", n.key, panel, "panel-title");
+    const t = html("table", null, panel);
+    row(t, "kind", n.kind === "op" ? `op ${n.op}` : n.kind);
+    if (n.params && n.params.length) row(t, "arguments", n.params.join(" "));
+    row(t, "shape", n.shape === undefined ? "-" : n.shape, "shape");
+    row(t, "dtype", n.dtype || "-", "dtype");
+    if (n.kind === "op") row(t, "made at", n.trace || "not recorded: build the graph inside ag.viz.recording()", "trace");
+    if (n.gnorm !== null) row(t, "|grad|", fmt(n.gnorm));
+    if (n.source) row(t, "NaN/inf", `source (in its ${n.source})`);
+    else if (n.vbad || n.gbad) row(t, "NaN/inf", [n.vbad && `${n.vbad} in value`, n.gbad && `${n.gbad} in grad`].filter(Boolean).join(", "));
+    if (BW.lit.length) row(t, "backward", BW.lit[k] ? `gets its gradient at step ${BW.lit[k]} of ${BW.steps.length}` : "gets no gradient");
+    if (TL && TL.node_series[k] !== undefined && TL.node_series[k] !== null) {
+      const p = TL.params[TL.node_series[k]];
+      row(t, `|grad| at step ${TL.steps[tstep]}`, fmt(p.g[tstep]), "t-grad");
+      row(t, `|value| at step ${TL.steps[tstep]}`, fmt(p.v[tstep]));
+    }
+    const ins = html("p", "inputs: ", panel);
+    n.ins.forEach((s) => (s >= 0 ? link(ins, s) : html("span", "(cut by max_nodes) ", ins)));
+    if (!n.ins.length) html("span", "none (a leaf)", ins);
+    const outs = html("p", "used by: ", panel);
+    consumers[k].forEach((c) => link(outs, c));
+    if (!consumers[k].length) html("span", n.out ? "none (an output)" : "none", outs);
+    stats(panel, TL ? "value (of the recorded graph; a parameter's: when saved)" : "value", n.value);
+    const ts = TL && TL.node_series[k] !== undefined && TL.node_series[k] !== null ? TL.params[TL.node_series[k]] : null;
+    if (ts && ts.hist) stats(panel, `gradient at step ${TL.steps[tstep]}`, ts.hist[tstep]);
+    else if (!TL) stats(panel, "gradient", n.grad);
+    if (n.explain) { html("h3", "why no gradient", panel); html("pre", n.explain, panel, "explain"); }
+  }
+  function goTo(i) {
+    for (const b of N[i].chain) collapsed.delete(b);
+    render();
+    const e = elems.get("n" + i), r = svg.getBoundingClientRect();
+    view.x = r.width / 2 - e.x * view.k; view.y = r.height / 2 - e.y * view.k;
+    apply();
+    select("n" + i);
+  }
+
+  // ---- search ------------------------------------------------------------------------------------------------
+  function markMatches() {
+    for (const e of elems.values()) e.g.classList.remove("match");
+    for (const i of matches) { const e = elems.get(rep(i)); if (e) e.g.classList.add("match"); }
+  }
+  $("search").addEventListener("input", (ev) => {
+    const q = ev.target.value.trim().toLowerCase();
+    matches = q ? N.flatMap((n, i) => ([n.key, n.label, n.op || ""].some((s) => s.toLowerCase().includes(q)) ? [i] : [])) : [];
+    matchAt = -1;
+    $("search-status").textContent = q ? `${matches.length} match${matches.length === 1 ? "" : "es"}` : "";
+    markMatches();
+  });
+  $("search").addEventListener("keydown", (ev) => {
+    if (ev.key !== "Enter" || !matches.length) return;
+    matchAt = (matchAt + 1) % matches.length;
+    goTo(matches[matchAt]);
+    markMatches();
+    $("search-status").textContent = `${matchAt + 1} of ${matches.length}`;
+  });
+
+  // ---- pan and zoom ------------------------------------------------------------------------------------------
+  let dragged = false, drag = null;
+  function apply() { world.setAttribute("transform", `translate(${view.x},${view.y}) scale(${view.k})`); }
+  function fit() {
+    const r = svg.getBoundingClientRect(), m = 20;
+    view.k = Math.min((r.width - m) / Math.max(D.width, 1), (r.height - m) / Math.max(D.height, 1), 2);
+    view.x = (r.width - D.width * view.k) / 2; view.y = (r.height - D.height * view.k) / 2;
+    apply();
+  }
+  svg.addEventListener("wheel", (ev) => {
+    ev.preventDefault();
+    const r = svg.getBoundingClientRect(), f = Math.exp(-ev.deltaY * 0.0015);
+    const px = ev.clientX - r.left, py = ev.clientY - r.top;
+    view.x = px - (px - view.x) * f; view.y = py - (py - view.y) * f; view.k *= f;
+    apply();
+  }, { passive: false });
+  svg.addEventListener("mousedown", (ev) => { drag = { x: ev.clientX, y: ev.clientY, vx: view.x, vy: view.y }; dragged = false; });
+  window.addEventListener("mousemove", (ev) => {
+    if (!drag) return;
+    const dx = ev.clientX - drag.x, dy = ev.clientY - drag.y;
+    if (Math.abs(dx) + Math.abs(dy) > 3) { dragged = true; svg.classList.add("dragging"); }
+    if (dragged) { view.x = drag.vx + dx; view.y = drag.vy + dy; apply(); }
+  });
+  window.addEventListener("mouseup", () => { drag = null; svg.classList.remove("dragging"); setTimeout(() => { dragged = false; }, 0); });
+  $("fit").addEventListener("click", fit);
+
+  // ---- backward step-through ---------------------------------------------------------------------------------
+  function backwardText() {
+    const S = BW.steps.length;
+    if (!S) return BW.why;
+    if (bstep === S) return `all ${S} steps done: every node shows its gradient (drag left to replay the engine's order)`;
+    if (bstep === 0) return `step 0 of ${S}: before backward, no gradient yet`;
+    const [i, op, g, run] = BW.steps[bstep - 1];
+    const who = i >= 0 ? N[i].key : `${op} (not shown)`;
+    return `step ${bstep} of ${S}: ${who} receives |g| = ${fmt(g)}; leaves' gradient norm so far ${fmt(run)}`;
+  }
+  const bs = $("bstep");
+  bs.max = BW.steps.length; bs.value = bstep; bs.disabled = !BW.steps.length;
+  $("backward").hidden = !BW.steps.length && !BW.why;
+  bs.addEventListener("input", () => { bstep = +bs.value; $("bstep-text").textContent = backwardText(); paintStep(); });
+  $("bstep-text").textContent = backwardText();
+
+  // ---- training timeline -------------------------------------------------------------------------------------
+  const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+  function chart(svgEl, title, series, logy) {
+    svgEl.replaceChildren();
+    const r = svgEl.getBoundingClientRect(), W = r.width || 400, H = r.height || 150, L = 48, T = 16, Bm = 18;
+    const T_ = TL.steps.length, s0 = TL.steps[0], logx = $("logx").checked;
+    const f = (k) => (logx ? Math.log10(1 + TL.steps[k] - s0) : TL.steps[k] - s0); // x: the step, or log(1 + step)
+    const xs = (k) => L + ((W - L - 8) * f(k)) / Math.max(f(T_ - 1), 1e-9);
+    const vals = series.flatMap((s) => s.y.filter((v) => typeof v === "number" && (!logy || v > 0)));
+    let lo = Math.min(...vals), hi = Math.max(...vals);
+    if (!vals.length) { lo = 0; hi = 1; }
+    const tf = (v) => (logy ? Math.log10(v) : v);
+    let a = tf(lo), b = tf(hi);
+    if (a === b) { a -= 1; b += 1; }
+    const ys = (v) => T + ((H - T - Bm) * (b - tf(v))) / (b - a);
+    el("text", { x: L, y: 11, "font-size": 11 }, svgEl).textContent = title;
+    el("text", { x: 2, y: T + 8, "font-size": 10 }, svgEl).textContent = fmt(hi);
+    el("text", { x: 2, y: H - Bm, "font-size": 10 }, svgEl).textContent = fmt(lo);
+    el("line", { x1: L, y1: H - Bm, x2: W - 8, y2: H - Bm, stroke: "#adb5bd" }, svgEl);
+    series.forEach((s, k) => {
+      let d = "", pen = "M";
+      s.y.forEach((v, t) => {
+        if (typeof v !== "number" || (logy && v <= 0)) {
+          pen = "M";
+          if (typeof v === "string") el("circle", { cx: xs(t), cy: T, r: 2.5, fill: D.legend.bad[0] }, svgEl);
+          return;
+        }
+        d += `${pen}${xs(t).toFixed(1)},${ys(v).toFixed(1)} `; pen = "L";
+      });
+      el("path", { d, fill: "none", stroke: s.colour || PALETTE[k % PALETTE.length], "stroke-width": 1.5, class: "series" }, svgEl)
+        .appendChild(el("title", {})).textContent = s.name;
+      el("text", { x: W - 10, y: T + 10 + 11 * k, "font-size": 10, "text-anchor": "end", fill: s.colour || PALETTE[k % PALETTE.length] }, svgEl).textContent = s.name;
+    });
+    el("line", { class: "cursor", x1: xs(tstep), x2: xs(tstep), y1: T, y2: H - Bm, stroke: "#f03e3e" }, svgEl);
+    el("text", { x: L, y: H - 4, "font-size": 10 }, svgEl).textContent = `step ${TL.steps[0]}`;
+    el("text", { x: W - 8, y: H - 4, "font-size": 10, "text-anchor": "end" }, svgEl).textContent = `step ${TL.steps[T_ - 1]}`;
+    svgEl.onclick = (ev) => { // the kept step nearest to the click
+      const x = ev.clientX - svgEl.getBoundingClientRect().left;
+      let best = 0;
+      for (let k = 1; k < T_; k++) if (Math.abs(xs(k) - x) < Math.abs(xs(best) - x)) best = k;
+      setStep(best);
+    };
+  }
+  function charts() {
+    const layers = TL.modules.length ? TL.modules : TL.params;
+    chart($("chart-grad"), `|grad| per ${TL.modules.length ? "layer" : "parameter"} (log scale)`, layers.map((m) => ({ name: m.name, y: m.g })), true);
+    chart($("chart-loss"), "loss", [{ name: "loss", y: TL.loss, colour: "#212529" }], TL.loss.some((v) => typeof v === "number" && v > 0) && TL.loss.every((v) => typeof v !== "number" || v > 0));
+  }
+  function setStep(k) {
+    tstep = Math.max(0, Math.min(TL.steps.length - 1, k));
+    $("tstep").value = tstep;
+    const loss = TL.loss[tstep];
+    $("tstep-text").textContent = `step ${TL.steps[tstep]} (${tstep + 1} of ${TL.steps.length} kept)` + (loss === null ? "" : `: loss ${fmt(loss)}`);
+    paint();
+    charts();
+  }
+  if (TL && TL.steps.length) {
+    $("timeline").hidden = false;
+    $("tstep").max = TL.steps.length - 1;
+    $("tstep").addEventListener("input", () => setStep(+$("tstep").value));
+    $("logx").addEventListener("change", charts);
+  }
+
+  // ---- legend and notes --------------------------------------------------------------------------------------
+  const legend = $("legend");
+  html("span", "|grad|", legend);
+  for (const [b, fill, , font] of D.legend.scale) {
+    const s = html("span", b === null ? "more" : "<" + b.toExponential(0).replace("e+", "e"), legend);
+    s.style.background = fill; s.style.color = font;
+  }
+  for (const [text, [fill, font]] of [["0 dead", D.legend.dead], ["NaN/inf", D.legend.bad], ["source", D.legend.source]]) {
+    const s = html("span", text, legend); s.style.background = fill; s.style.color = font;
+  }
+  const notes = $("notes");
+  for (const n of D.notes.concat([`layout: ${D.layout}`])) html("div", n, notes);
+
+  const t0 = performance.now();
+  fit(); // before drawing: measuring the view later would lay out every drawn element
+  render();
+  if (TL && TL.steps.length) setStep(tstep);
+  document.body.dataset.drawMs = Math.round(performance.now() - t0);
+  document.body.dataset.ready = "1";
+})();

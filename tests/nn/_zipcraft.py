@@ -1,0 +1,69 @@
+"""Hand-written zip archives and .npy members for hostile-file tests: every field (sizes, offsets,
+methods, flags, names) can lie, and the files stay a few hundred bytes on disk."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+
+def npy(shape: tuple, descr: str = "<f8", body: bytes = b"", fortran: bool = False, version: int = 1) -> bytes:
+    """A .npy member: magic, version, padded header declaring ``shape``/``descr``, then ``body``."""
+    header = f"{{'descr': {descr!r}, 'fortran_order': {fortran}, 'shape': {shape!r}, }}".encode("latin1")
+    size_field = 2 if version == 1 else 4
+    pad = -(6 + 2 + size_field + len(header) + 1) % 64
+    header += b" " * pad + b"\n"
+    length = struct.pack("<H" if version == 1 else "<I", len(header))
+    return b"\x93NUMPY" + bytes([version, 0]) + length + header + body
+
+
+def deflate(data: bytes) -> bytes:
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush()
+
+
+@dataclass
+class Member:
+    name: str | bytes
+    data: bytes                   # the bytes stored in the archive (compressed if method says so)
+    plain: bytes | None = None    # the uncompressed bytes (for the CRC and declared size); default data
+    method: int = 0
+    flags: int = 0
+    crc: int | None = None
+    csize: int | None = None      # declared sizes and offset; default: the true ones
+    usize: int | None = None
+    offset: int | None = None
+    local_name: str | bytes | None = None
+
+
+def _b(name: str | bytes) -> bytes:
+    return name.encode("utf-8") if isinstance(name, str) else name
+
+
+def archive(members: list[Member], *, extra_central: list[Member] = ()) -> bytes:
+    """Local headers and data, then a central directory (``extra_central`` entries point anywhere)."""
+    out, central = bytearray(), bytearray()
+    entries = []
+    for m in members:
+        plain = m.data if m.plain is None else m.plain
+        crc = zlib.crc32(plain) if m.crc is None else m.crc
+        csize = len(m.data) if m.csize is None else m.csize
+        usize = len(plain) if m.usize is None else m.usize
+        offset = len(out)
+        local = _b(m.name if m.local_name is None else m.local_name)
+        out += struct.pack("<4s2B4HL2L2H", b"PK\x03\x04", 20, 0, m.flags, m.method, 0, 0x21, crc, csize, usize,
+                           len(local), 0) + local + m.data
+        entries.append((m, crc, csize, usize, offset if m.offset is None else m.offset))
+    for m in extra_central:
+        plain = m.data if m.plain is None else m.plain
+        entries.append((m, zlib.crc32(plain) if m.crc is None else m.crc,
+                        len(m.data) if m.csize is None else m.csize,
+                        len(plain) if m.usize is None else m.usize, m.offset or 0))
+    for m, crc, csize, usize, offset in entries:
+        name = _b(m.name)
+        central += struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, m.flags, m.method, 0, 0x21, crc,
+                               csize, usize, len(name), 0, 0, 0, 0, 0o644 << 16, offset) + name
+    n = len(entries)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, n, n, len(central), len(out), 0)
+    return bytes(out + central + end)

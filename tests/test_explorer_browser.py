@@ -1,0 +1,312 @@
+"""The explorer page in a real browser (headless Chromium through Selenium): clicking, collapsing, stepping
+through backward, the training slider, search, hover, escaping, and no console error anywhere.
+
+Set AG_UPDATE_DOCS_IMG=1 to also write the screenshots docs/viz.md shows (docs/img/explorer*.png)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _browser import console_errors, open_page, start_browser, stop_browser  # noqa: I001
+
+import autograd_mini as ag
+import nn
+from autograd_mini import viz
+from autograd_mini.explorer import _layout
+
+DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    b = start_browser()
+    yield b
+    stop_browser(b)
+
+
+@pytest.fixture
+def page(browser):
+    """Opens a page; after the test, fails on any error the page logged to the console."""
+    def load(path: Path) -> object:
+        open_page(browser, path)
+        return browser
+    yield load
+    errors = console_errors(browser)
+    assert not errors, f"console errors: {errors}"
+
+
+def xor(lr_steps: int = 0):
+    np.random.seed(2017)
+    model = nn.Sequential(nn.Linear(2, 3, bias=False, dtype=np.float64), nn.Sigmoid(),
+                          nn.Linear(3, 2, bias=False, dtype=np.float64), nn.Sigmoid())
+    model[0].weight.data = (2 * np.random.random((2, 3)) - 1) / np.sqrt(2)
+    model[2].weight.data = (2 * np.random.random((3, 2)) - 1) / np.sqrt(3)
+    X = np.random.RandomState(0).randn(300, 2)
+    Y = np.eye(2)[((X[:, 0] > 0) ^ (X[:, 1] > 0)).astype(int)]
+    return model, ag.tensor(X), ag.tensor(Y)
+
+
+@pytest.fixture(scope="module")
+def xor_page(tmp_path_factory):
+    model, x, y = xor()
+    with viz.recording() as rec:
+        loss = ((model(x) - y) ** 2).sum() * (0.5 / 300)
+        loss.backward()
+    path = tmp_path_factory.mktemp("explorer") / "graph.html"
+    return viz.save(loss, path, recording=rec, params={"X": x, "Y": y}), rec
+
+
+def js(b, script: str, *args):
+    return b.execute_script(script, *args)
+
+
+def node(b, key: str):
+    from selenium.webdriver.common.by import By
+    return next(e for e in b.find_elements(By.CSS_SELECTOR, "g.node") if e.get_attribute("data-key") == key)
+
+
+def panel_text(b, cls: str) -> str:
+    return js(b, f"return document.querySelector('#panel .{cls}').textContent")
+
+
+def shown_keys(b) -> set:
+    return set(js(b, "return [...document.querySelectorAll('g.node')].map(e => e.dataset.key)"))
+
+
+def test_click_a_node_shows_its_shape_dtype_statistics_and_trace(page, xor_page):
+    b = page(xor_page[0])
+    node(b, "0.weight").click()
+    assert panel_text(b, "panel-title") == "0.weight"
+    assert panel_text(b, "shape") == "(2, 3)" and panel_text(b, "dtype") == "float64"
+    assert js(b, "return document.querySelectorAll('#panel svg.hist').length") == 2  # value and gradient
+    node(b, "MatMul_0").click()
+    assert panel_text(b, "shape") == "(300, 3)"
+    assert "test_explorer_browser.py:" in panel_text(b, "trace")
+    assert float(panel_text(b, "stat-min")) == pytest.approx(
+        float((xor()[1].data @ xor()[0][0].weight.data).min()), rel=1e-3)
+
+
+def test_collapse_and_expand_a_module(page, xor_page):
+    b = page(xor_page[0])
+    assert "MatMul_0" in shown_keys(b)
+    title = next(t for t in js(b, "return [...document.querySelectorAll('g.box text.title')]")
+                 if t.text.startswith("0: Linear"))
+    title.click()
+    assert "MatMul_0" not in shown_keys(b) and "0.weight" not in shown_keys(b)
+    box = js(b, "return document.querySelector('g.box.collapsed')")
+    assert "0: Linear" in box.text and "1 op, 1 param" in box.text
+    box.click()
+    assert {"MatMul_0", "0.weight"} <= shown_keys(b) and not js(b, "return document.querySelector('g.box.collapsed')")
+
+
+def test_backward_slider_lights_nodes_in_the_engines_order(page, xor_page):
+    from selenium.webdriver.common.keys import Keys
+    b = page(xor_page[0])
+    path, rec = xor_page
+    order = [n.name for n, _, _ in rec.passes[-1].steps]
+    unlit = "return [...document.querySelectorAll('g.node.unlit')].map(e => e.dataset.key)"
+    assert js(b, unlit) == []  # at the end every node has its gradient
+    slider = b.find_element("id", "bstep")
+    slider.send_keys(Keys.HOME)
+    assert len(js(b, unlit)) == len(shown_keys(b))  # before backward nothing is lit
+    slider.send_keys(Keys.RIGHT)
+    lit = shown_keys(b) - set(js(b, unlit))
+    assert lit == {"Mul_7"} and "Mul_7 receives |g| = 1" in b.find_element("id", "bstep-text").text
+    for _ in range(4):
+        slider.send_keys(Keys.RIGHT)
+    lit = shown_keys(b) - set(js(b, unlit))
+    assert lit == {"Mul_7", "Sum_6", "PowConst_5", "Sub_4", "Sigmoid_3"} and order[:5] == [
+        "Mul", "Sum", "PowConst", "Sub", "Sigmoid"]
+    assert js(b, "return document.querySelector('g.node.current').dataset.key") == "Sigmoid_3"
+    slider.send_keys(Keys.RIGHT)  # MatMul_2's backward hands 2.weight its gradient
+    assert {"MatMul_2", "2.weight"} <= shown_keys(b) - set(js(b, unlit)) and "0.weight" in js(b, unlit)
+
+
+def test_hover_highlights_ancestors_and_descendants(page, xor_page):
+    from selenium.webdriver.common.action_chains import ActionChains
+    b = page(xor_page[0])
+    ActionChains(b).move_to_element(node(b, "Sigmoid_1")).perform()
+    hi = set(js(b, "return [...document.querySelectorAll('g.node.hi')].map(e => e.dataset.key)"))
+    assert {"X", "0.weight", "MatMul_0", "Sigmoid_1", "MatMul_2", "Mul_7"} <= hi
+    assert "2.weight" not in hi and "Y" not in hi  # neither an ancestor nor a descendant
+    assert js(b, "return document.getElementById('view').classList.contains('hovering')")
+
+
+def test_search_finds_by_parameter_and_op_name(page, xor_page):
+    from selenium.webdriver.common.keys import Keys
+    b = page(xor_page[0])
+    box = b.find_element("id", "search")
+    box.send_keys("sigmoid")
+    assert b.find_element("id", "search-status").text == "2 matches"
+    box.clear()
+    box.send_keys("2.weight")
+    assert b.find_element("id", "search-status").text == "1 match"
+    box.send_keys(Keys.ENTER)
+    assert panel_text(b, "panel-title") == "2.weight"
+    assert js(b, "return [...document.querySelectorAll('g.node.match')].map(e => e.dataset.key)") == ["2.weight"]
+
+
+def test_fit_pan_and_zoom_move_the_view(page, xor_page):
+    from selenium.webdriver.common.action_chains import ActionChains
+    b = page(xor_page[0])
+    before = js(b, "return document.getElementById('world').getAttribute('transform')")
+    ActionChains(b).move_to_element_with_offset(b.find_element("id", "view"), 5, 5).click_and_hold() \
+        .move_by_offset(80, 40).release().perform()
+    moved = js(b, "return document.getElementById('world').getAttribute('transform')")
+    assert moved != before
+    js(b, "document.getElementById('view').dispatchEvent(new WheelEvent('wheel', {deltaY: -300, clientX: 300, "
+          "clientY: 300, bubbles: true, cancelable: true}))")
+    assert js(b, "return document.getElementById('world').getAttribute('transform')") != moved
+    b.find_element("id", "fit").click()
+    assert js(b, "return document.getElementById('world').getAttribute('transform')") == before
+
+
+def test_rolled_up_repeats_unroll_by_click(page, tmp_path):
+    class Cell(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(3, 3, dtype=np.float64, seed=0)
+
+        def forward(self, h: ag.Tensor) -> ag.Tensor:
+            return ag.tanh(self.lin(h))
+
+    cell = Cell()
+    h = ag.tensor(np.ones((2, 3)))
+    for _ in range(4):
+        h = cell(h)
+    b = page(viz.save(h.sum(), tmp_path / "rnn.html"))
+    badge = js(b, "return document.querySelector('g.box.collapsed .badge-text').textContent")
+    assert badge == "\u00d74" and not any(k.startswith("Tanh") for k in shown_keys(b))
+    js(b, "return document.querySelector('g.box.collapsed')").click()
+    assert sum(k.startswith("Tanh") for k in shown_keys(b)) == 4
+
+
+def training_page(tmp_path: Path) -> Path:
+    model, x, y = xor()
+    opt = nn.optim.SGD(model.parameters(), lr=100.0)
+    rec = viz.TrainingRecorder(model)
+    for _ in range(30):
+        loss = ((model(x) - y) ** 2).sum() * (0.5 / 300)
+        opt.zero_grad()
+        loss.backward()
+        rec.record(loss)
+        opt.step()
+    return rec.save(tmp_path / "training.html"), rec
+
+
+def test_training_slider_recolours_the_graph(page, tmp_path):
+    from selenium.webdriver.common.keys import Keys
+    path, rec = training_page(tmp_path)
+    b = page(path)
+    fill = "return document.querySelector('g.node[data-key=\"0.weight\"] .shape').getAttribute('fill')"
+    g = rec.timeline()["params"][0]["g"]
+    bucket = [next(f for bound, f, _, _ in viz.SCALE if v < bound) for v in g]
+    assert js(b, fill) == bucket[-1]  # the last step is shown first
+    k = next(i for i, f in enumerate(bucket) if f != bucket[-1])
+    js(b, "const s = document.getElementById('tstep'); s.value = arguments[0]; "
+          "s.dispatchEvent(new Event('input'))", k)
+    assert js(b, fill) == bucket[k] != bucket[-1]
+    b.find_element("id", "tstep").send_keys(Keys.HOME)
+    assert js(b, fill) == bucket[0]
+    assert b.find_element("id", "tstep-text").text.startswith("step 0 (1 of 30 kept)")
+    assert js(b, "return document.querySelectorAll('#chart-grad path.series').length") == 3  # Sequential, 0, 2
+    node(b, "0.weight").click()
+    assert "step 0" in js(b, "return document.querySelector('#panel .t-grad').parentNode.textContent")
+
+
+def test_the_xor_articles_blow_up_step_by_step(page, tmp_path, monkeypatch):
+    """The lr=100 run of examples/xor_article.py: the first steps' gradients explode, then vanish."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "examples"))
+    import xor_article
+
+    run = next(r for r in xor_article.RUNS if r.name == "50-hidden-lr100")
+    _, hist = xor_article.train(run, 200, 2017, False)  # the example's own loop, recorder included
+    hist["recorder"].save(tmp_path / "training.html", depth=1, title=f"{run.name}: {run.note}")
+    assert hist["loss"][2] > 2 * hist["loss"][0]  # blown up by step 2
+    b = page(tmp_path / "training.html")
+    box = "return document.querySelector('g.box.collapsed[data-box=\"1\"] .shape').getAttribute('fill')"
+    text = "return document.getElementById('tstep-text').textContent"
+    slider = b.find_element("id", "tstep")
+    slider.send_keys(Keys.HOME)
+    first = js(b, box)
+    slider.send_keys(Keys.RIGHT)
+    assert js(b, text).startswith("step 1 ")
+    slider.send_keys(Keys.RIGHT, Keys.RIGHT, Keys.RIGHT)
+    assert js(b, box) != first  # l1's gradient norm has left its first colour band within a few steps
+    b.find_element("id", "logx").click()  # early training spread out
+    assert float(js(b, "return document.querySelector('#chart-grad .cursor').getAttribute('x1')")) > 200
+    js(b, "return document.querySelector('g.box.collapsed[data-box=\"1\"]')").click()  # open l1
+    node(b, "l1.weight").click()
+    ActionChains(b).move_to_element(b.find_element("id", "title")).perform()
+    if os.environ.get("AG_UPDATE_DOCS_IMG"):
+        b.save_screenshot(str(DOCS_IMG / "explorer_training.png"))
+
+
+def test_names_with_markup_stay_text(page, tmp_path):
+    evil = "</script><script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\">"
+    w = ag.tensor(np.ones(2), requires_grad=True, name=evil)
+    b = page(viz.save((w * 2).sum(), tmp_path / "evil.html", title=evil))
+    assert js(b, "return window.pwned === undefined")
+    assert shown_keys(b) >= {evil} and b.title == evil
+    node(b, evil).click()
+    assert panel_text(b, "panel-title") == evil
+
+
+def test_nan_graph_and_python_layout_without_dot(page, tmp_path, monkeypatch):
+    monkeypatch.setattr(_layout.shutil, "which", lambda name: None)
+    w = ag.tensor(np.array([1.0, -1.0]), requires_grad=True, name="w")
+    dead = ag.tensor(np.array([-1.0, -2.0]), requires_grad=True, name="dead")
+    with np.errstate(all="ignore"):
+        out = (ag.log(w) + ag.relu(dead)).sum()
+    b = page(viz.save(out, tmp_path / "nan.html"))
+    assert "layout: python" in b.find_element("id", "notes").text
+    assert js(b, "return document.querySelector('g.node.source').dataset.key") == "Log_0"
+    node(b, "dead").click()
+    assert "dead relu" in panel_text(b, "explain")
+
+
+def test_a_big_graph_loads(page, tmp_path):
+    h = ag.tensor(np.random.RandomState(0).randn(4, 8), requires_grad=True)
+    ws = [ag.tensor(np.eye(8) * 0.5, requires_grad=True) for _ in range(10)]
+    for k in range(3400):
+        h = ag.tanh(h @ ws[k % 10] + 0.1)
+    t0 = time.perf_counter()
+    b = page(viz.save(h.sum(), tmp_path / "big.html"))  # max_nodes=2000 of 10,201 ops
+    assert len(shown_keys(b)) == 2000 + 10 and time.perf_counter() - t0 < 120
+
+
+def test_screenshot_for_the_docs(page, xor_page, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    b = page(xor_page[0])
+    node(b, "0.weight").click()
+    ActionChains(b).move_to_element(b.find_element("id", "title")).perform()  # no hover dimming in the picture
+    out = DOCS_IMG / "explorer.png" if os.environ.get("AG_UPDATE_DOCS_IMG") else tmp_path / "explorer.png"
+    b.save_screenshot(str(out))
+    head = out.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(head[16:20], "big") >= 800
+
+
+def test_degenerate_pages_open_without_errors(page, tmp_path):
+    a = ag.tensor(3.0, requires_grad=True, name="a")
+    z = ag.tensor(np.zeros((0, 3)), requires_grad=True, name="z")
+    pages = {"leaf.html": (a, {}), "cut.html": (a * 2, {"max_nodes": 0}),
+             "odd.html": ((a * 2).sum() + z.sum(), {})}
+    for name, (root, kw) in pages.items():
+        b = page(viz.save(root, tmp_path / name, **kw))
+        assert js(b, "return document.body.dataset.ready") == "1"
+        assert not console_errors(b), name
+    b = page(viz.save((a * 2).sum() + z.sum(), tmp_path / "odd.html"))
+    node(b, "z").click()
+    assert panel_text(b, "shape") == "(0, 3)"
+    rec = viz.TrainingRecorder(params={"a": a})
+    rec.record(1.0)
+    rec.record(float("nan"))
+    b = page(rec.save(tmp_path / "nograph.html"))
+    assert "no graph" in b.find_element("id", "notes").text
+    assert js(b, "return document.querySelectorAll('#chart-loss circle').length") == 1  # the NaN loss, in red
