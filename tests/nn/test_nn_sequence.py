@@ -331,3 +331,24 @@ def test_recurrent_dropout_between_layers_only_in_training():
     np.testing.assert_array_equal(a, b)
     gru.train()
     assert not np.allclose(np.asarray(gru(x)[0]), a)
+
+
+def test_layer_norm_function_matches_its_composed_oracle_to_second_order():
+    rng = np.random.default_rng(7)
+    x = ag.tensor(rng.standard_normal((2, 3, 4)), requires_grad=True)
+    w = ag.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    b = ag.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    u = ag.tensor(rng.standard_normal((2, 3, 4)))
+    grads = []
+    for fn in (F.layer_norm, F.layer_norm_composed):
+        for t in (x, w, b):
+            t.grad = None
+        (fn(x, (3, 4), w, b, 1e-3) * u).sum().backward()
+        grads.append([np.asarray(t.grad) for t in (x, w, b)])
+    for fused, composed in zip(*grads):
+        np.testing.assert_allclose(fused, composed, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(F.layer_norm(x, (3, 4), w, b, 1e-3)),
+                               np.asarray(F.layer_norm_composed(x, (3, 4), w, b, 1e-3)), rtol=1e-12, atol=1e-12)
+    assert ag.gradgradcheck(lambda x, w, b: F.layer_norm(x, 4, w[0], b[0]), [x, w, b])
+    with pytest.raises(ValueError, match="does not end in normalized_shape"):
+        F.layer_norm(x, 5)
