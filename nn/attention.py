@@ -11,6 +11,7 @@ import autograd_mini as ag
 from autograd_mini.factories import resolve_rng
 
 from . import functional as F
+from ._checks import flag, integer, real
 from .layers import Linear
 from .module import Module, Parameter
 
@@ -37,7 +38,11 @@ class MultiheadAttention(Module):
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  batch_first: bool = False, seed: Seed = None, dtype: Any = None) -> None:
         super().__init__()
-        if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
+        embed_dim, num_heads = integer(embed_dim, "MultiheadAttention: embed_dim", 1), integer(
+            num_heads, "MultiheadAttention: num_heads", 1)
+        dropout = real(dropout, "MultiheadAttention: dropout", 0, 1)
+        bias, batch_first = flag(bias, "MultiheadAttention: bias"), flag(batch_first, "MultiheadAttention: batch_first")
+        if embed_dim % num_heads:
             raise ValueError(f"MultiheadAttention: embed_dim {embed_dim} must be a positive multiple of "
                              f"num_heads {num_heads}")
         self.embed_dim, self.num_heads, self.dropout, self.batch_first = embed_dim, num_heads, dropout, batch_first

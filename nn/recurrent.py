@@ -16,6 +16,7 @@ import autograd_mini as ag
 from autograd_mini.factories import resolve_rng
 
 from . import functional as F
+from ._checks import flag, integer, real
 from .module import Module, ModuleList, Parameter
 
 __all__ = ["LSTM", "GRU", "LSTMGates", "GRUGates"]
@@ -53,11 +54,11 @@ class _Recurrent(Module):
                  batch_first: bool = False, dropout: float = 0.0, seed: Seed = None, dtype: Any = None) -> None:
         super().__init__()
         name = type(self).__name__
-        if input_size <= 0 or hidden_size <= 0 or num_layers < 1:
-            raise ValueError(f"{name}: input_size, hidden_size and num_layers must be positive, got "
-                             f"({input_size}, {hidden_size}, {num_layers})")
-        if not 0.0 <= dropout <= 1.0:
-            raise ValueError(f"{name}: dropout must be in [0, 1], got {dropout}")
+        input_size = integer(input_size, f"{name}: input_size", 1)
+        hidden_size = integer(hidden_size, f"{name}: hidden_size", 1)
+        num_layers = integer(num_layers, f"{name}: num_layers", 1)
+        bias, batch_first = flag(bias, f"{name}: bias"), flag(batch_first, f"{name}: batch_first")
+        dropout = real(dropout, f"{name}: dropout", 0, 1)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         rng = resolve_rng(seed)

@@ -10,6 +10,7 @@ import autograd_mini as ag
 from autograd_mini.factories import resolve_rng
 
 from . import functional as F
+from ._checks import flag, integer, real
 from .module import Module, Parameter
 
 __all__ = ["LayerNorm", "Embedding"]
@@ -29,12 +30,14 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape: int | tuple, eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True, dtype: Any = None) -> None:
         super().__init__()
-        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-        if not shape or any(not isinstance(n, int) or n <= 0 for n in shape):
-            raise ValueError(f"LayerNorm: normalized_shape must be positive ints, got {normalized_shape!r}")
-        self.normalized_shape, self.eps, self.elementwise_affine = shape, float(eps), elementwise_affine
+        shape = (normalized_shape,) if not isinstance(normalized_shape, (tuple, list)) else tuple(normalized_shape)
+        if not shape:
+            raise ValueError("LayerNorm: normalized_shape must name at least one axis, got ()")
+        shape = tuple(integer(n, "LayerNorm: normalized_shape", 1) for n in shape)
+        self.normalized_shape, self.eps = shape, real(eps, "LayerNorm: eps", 0)
+        self.elementwise_affine = flag(elementwise_affine, "LayerNorm: elementwise_affine")
         dtype = dtype or ag.get_default_dtype()
-        if elementwise_affine:
+        if self.elementwise_affine:
             self.weight = Parameter(np.ones(shape, dtype=dtype))
             if bias:
                 self.bias = Parameter(np.zeros(shape, dtype=dtype))
@@ -64,9 +67,10 @@ class Embedding(Module):
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, seed: Seed = None,
                  dtype: Any = None) -> None:
         super().__init__()
-        if num_embeddings <= 0 or embedding_dim <= 0:
-            raise ValueError(f"Embedding: sizes must be positive, got ({num_embeddings}, {embedding_dim})")
+        num_embeddings = integer(num_embeddings, "Embedding: num_embeddings", 1)
+        embedding_dim = integer(embedding_dim, "Embedding: embedding_dim", 1)
         if padding_idx is not None:
+            padding_idx = integer(padding_idx, "Embedding: padding_idx")
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(f"Embedding: padding_idx {padding_idx} out of range for {num_embeddings} embeddings")
             padding_idx %= num_embeddings

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nn_fd import check_grads, float64
 
 import autograd_mini as ag
@@ -352,3 +354,36 @@ def test_layer_norm_function_matches_its_composed_oracle_to_second_order():
     assert ag.gradgradcheck(lambda x, w, b: F.layer_norm(x, 4, w[0], b[0]), [x, w, b])
     with pytest.raises(ValueError, match="does not end in normalized_shape"):
         F.layer_norm(x, 5)
+
+
+@pytest.mark.parametrize("make,kind,match", [
+    (lambda: nn.LSTM(3.5, 2), TypeError, "LSTM: input_size must be an int"),
+    (lambda: nn.GRU(3, 0), ValueError, "GRU: hidden_size must be >= 1"),
+    (lambda: nn.LSTM(3, 2, dropout=1.5), ValueError, "LSTM: dropout must be <= 1"),
+    (lambda: nn.MultiheadAttention(4, 2, batch_first="yes"), TypeError, "batch_first must be True or False"),
+    (lambda: nn.Embedding(5, 2, padding_idx=7), ValueError, "padding_idx 7 out of range"),
+    (lambda: nn.LayerNorm((3, 0)), ValueError, "normalized_shape must be >= 1"),
+    (lambda: nn.GELU("fast"), ValueError, "approximate must be 'none' or 'tanh'"),
+])
+def test_constructor_errors_name_the_argument(make, kind, match):
+    with pytest.raises(kind, match=match):
+        make()
+
+
+@given(n=st.integers(1, 2), L=st.integers(1, 3), seed=st.integers(0, 2**16),
+       name=st.sampled_from(["LayerNorm", "GELU", "GELU-tanh", "MHA", "LSTM", "GRU", "Embedding"]))
+@settings(deadline=None)
+def test_sequence_layer_gradients_property(n, L, seed, name):
+    rng = np.random.default_rng(seed)
+    with float64():
+        layer = {"LayerNorm": lambda: nn.LayerNorm(2), "GELU": lambda: nn.GELU(), "GELU-tanh": lambda: nn.GELU("tanh"),
+                 "MHA": lambda: nn.MultiheadAttention(2, 2, batch_first=True, seed=rng),
+                 "LSTM": lambda: nn.LSTM(2, 2, batch_first=True, seed=rng),
+                 "GRU": lambda: nn.GRU(2, 2, batch_first=True, seed=rng),
+                 "Embedding": lambda: nn.Embedding(3, 2, seed=rng)}[name]()
+    if name == "Embedding":
+        idx = rng.integers(0, 3, (n, L))
+        check_grads(lambda: layer(idx), list(layer.parameters()), seed=seed)
+        return
+    x = _leaf((n, L, 2), rng)
+    check_grads(lambda: _run(layer, x), [x, *layer.parameters()], seed=seed)
