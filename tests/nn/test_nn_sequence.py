@@ -387,3 +387,28 @@ def test_sequence_layer_gradients_property(n, L, seed, name):
         return
     x = _leaf((n, L, 2), rng)
     check_grads(lambda: _run(layer, x), [x, *layer.parameters()], seed=seed)
+
+
+def test_graph_tools_show_sequence_models_by_module(tmp_path):
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(5, 4, seed=0)
+            self.rnn = nn.LSTM(4, 4, num_layers=2, batch_first=True, seed=0)
+            self.attn = nn.MultiheadAttention(4, 2, batch_first=True, seed=0)
+            self.norm = nn.LayerNorm(4)
+
+        def forward(self, idx):
+            h = self.rnn(self.emb(idx))[0]
+            return self.norm(h + self.attn(h, h, h, need_weights=False)[0])
+
+    model = Model()
+    loss = model(np.array([[1, 2, 3]])).sum()
+    params = dict(model.named_parameters())
+    full = ag.viz.to_dot(loss, params=params)
+    for box in ("cells.0", "cells.1", "attn", "LSTMGates", "MultiheadAttention", "LayerNormFunction"):
+        assert box in full, box
+    collapsed = ag.viz.to_dot(loss, params=params, depth=1)
+    assert "Sigmoid" not in collapsed and "rnn" in collapsed  # the LSTM's gates folded into its box
+    page = ag.viz.save(loss, tmp_path / "graph.html", params=params)
+    assert "LSTMGates" in page.read_text()
