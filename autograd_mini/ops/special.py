@@ -46,20 +46,24 @@ def erf_array(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     dtype = np.dtype(np.float32) if x.dtype == np.float32 else np.dtype(np.float64)
     taylor, tails = _PLANS[dtype]
-    a = np.abs(x.astype(dtype, copy=False))
-    out = np.ones_like(a)  # |x| >= 6 (and inf)
-    small = a < 1
-    t = a[small] ** 2
+    a = np.abs(x.astype(dtype, copy=False)).reshape(-1)
+    # The series over every element (|x| clipped to 1: no overflow) costs less than gathering the
+    # small ones; the few large ones are then gathered by index and overwritten.
+    t = np.minimum(a, 1) ** 2
     acc = np.zeros_like(t)
     for c in taylor:
         acc = acc * t + c
-    out[small] = a[small] * acc
-    for lo, hi, coef in tails:
-        m = (a >= lo) & (a < hi)
-        v = a[m]
-        out[m] = 1 - np.exp(-v * v) * _cheb.chebval((2 * v - (lo + hi)) / (hi - lo), coef.astype(dtype))
-    out[np.isnan(a)] = np.nan
-    return np.copysign(out, x)
+    out = a * acc
+    big = np.flatnonzero(~(a < 1))  # nan included: it stays nan below
+    if big.size:
+        v = a[big]
+        res = np.where(np.isnan(v), v, 1)  # |x| >= 6 (and inf): 1
+        for lo, hi, coef in tails:
+            m = np.flatnonzero((v >= lo) & (v < hi))
+            w = v[m]
+            res[m] = 1 - np.exp(-w * w) * _cheb.chebval((2 * w - (lo + hi)) / (hi - lo), coef.astype(dtype))
+        out[big] = res
+    return np.copysign(out.reshape(x.shape), x)
 
 
 class Erf(Primitive):
