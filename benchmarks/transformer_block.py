@@ -31,7 +31,7 @@ class Block(nn.Module):
         self.attn = nn.MultiheadAttention(width, heads, batch_first=True, seed=seed)
         self.fc = nn.Linear(width, 4 * width, seed=seed + 1)
         self.proj = nn.Linear(4 * width, width, seed=seed + 2)
-        self.act = nn.GELU("tanh")  # GPT-2's; the exact erf form costs 3 ms more here (docs/benchmarks.md)
+        self.act = nn.GELU("tanh")  # GPT-2's; the exact erf form costs about 4 ms more (docs/benchmarks.md)
 
     def forward(self, x: ag.Tensor, mask: np.ndarray) -> ag.Tensor:
         h = self.ln1(x)
