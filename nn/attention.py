@@ -110,7 +110,7 @@ class MultiheadAttention(Module):
             return np.where(m, -np.inf, 0.0).astype(self.in_proj_weight.dtype)
         if m.dtype.kind != "f":
             raise TypeError(f"MultiheadAttention: {what} must be bool or float, got dtype {m.dtype}")
-        return m
+        return m.astype(self.in_proj_weight.dtype, copy=False) if isinstance(m, np.ndarray) else m
 
     def _attn_mask(self, mask: Any, is_causal: bool, N: int, L: int, S: int) -> Any:
         if mask is None:

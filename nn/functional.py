@@ -365,6 +365,10 @@ def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: An
         attn_mask = np.tril(np.ones(scores.shape[-2:], dtype=bool))
     if attn_mask is not None:
         m = attn_mask if isinstance(attn_mask, ag.Tensor) and attn_mask.dtype != bool else _arr(attn_mask)
+        if m.dtype != bool and m.dtype.kind != "f":
+            raise TypeError(f"scaled_dot_product_attention: attn_mask must be bool or float, got dtype {m.dtype}")
+        if isinstance(m, np.ndarray) and m.dtype != bool:
+            m = m.astype(scores.dtype, copy=False)  # a float64 numpy mask must not turn float32 scores into float64
         scores = ag.where(m, scores, -np.inf) if m.dtype == bool else scores + m
     dead = np.isneginf(np.asarray(scores)).all(axis=-1, keepdims=True)  # queries with no key left
     if dead.any():  # zeros there, as PyTorch's safe softmax, not softmax's nan (nor a nan gradient)

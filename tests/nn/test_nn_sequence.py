@@ -412,3 +412,17 @@ def test_graph_tools_show_sequence_models_by_module(tmp_path):
     assert "Sigmoid" not in collapsed and "rnn" in collapsed  # the LSTM's gates folded into its box
     page = ag.viz.save(loss, tmp_path / "graph.html", params=params)
     assert "LSTMGates" in page.read_text()
+
+
+def test_float_masks_keep_float32_and_states_get_gradients():
+    q = ag.tensor(np.ones((2, 3), np.float32))
+    out = F.scaled_dot_product_attention(q, q, q, attn_mask=np.zeros((2, 2)))  # a float64 numpy mask
+    assert out.dtype == np.float32
+    m = nn.MultiheadAttention(3, 1)
+    assert m(q, q, q, attn_mask=np.zeros((2, 2)))[0].dtype == np.float32
+    with pytest.raises(TypeError, match="attn_mask must be bool or float"):
+        F.scaled_dot_product_attention(q, q, q, attn_mask=np.zeros((2, 2), int))
+    with float64():
+        lstm = nn.LSTM(2, 2, seed=0)
+    x, h0, c0 = _leaf((3, 1, 2)), _leaf((1, 1, 2)), _leaf((1, 1, 2))
+    check_grads(lambda: ag.concatenate([lstm(x, (h0, c0))[1][1], lstm(x, (h0, c0))[0]]), [x, h0, c0])
