@@ -15,6 +15,7 @@ model, and writes the loss curves.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -43,9 +44,15 @@ class Vocab:
 
 
 def load_words(path: Path, seed: int) -> tuple[list[str], list[str]]:
-    words = [w.strip() for w in path.read_text().splitlines() if w.strip()]
-    if not words:
-        raise SystemExit(f"char_lm: {path} holds no words")
+    """The words of ``path`` (one per line), shuffled with ``seed``, split 90% / 10%."""
+    try:
+        words = [w.strip() for w in path.read_text(encoding="utf-8").splitlines() if w.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        print(f"char_lm: cannot read {path}: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if len(words) < 2:
+        print(f"char_lm: {path} holds {len(words)} word(s); need at least 2 (one per line)", file=sys.stderr)
+        raise SystemExit(2)
     order = np.random.default_rng(seed).permutation(len(words))
     words = [words[i] for i in order]
     cut = len(words) * 9 // 10

@@ -48,3 +48,14 @@ def test_windows_and_sequences_predict_every_character_and_the_end():
     assert X.tolist() == [[0, 0], [0, 1], [1, 2]] and Y.tolist() == [1, 2, 0]
     X, Y = char_lm.sequences(["ab"], vocab, 4)
     assert X.tolist() == [[0, 1, 2, 0]] and Y.tolist() == [[1, 2, 0, -1]]
+
+
+def test_char_lm_bad_data_file_exits_with_a_clear_message(tmp_path: Path, capsys) -> None:
+    import pytest
+
+    for path, text in ((tmp_path / "missing.txt", "cannot read"), (tmp_path / "one.txt", "holds 1 word")):
+        if path.name == "one.txt":
+            path.write_text("anna\n")
+        with pytest.raises(SystemExit) as e:
+            char_lm.main(["--data", str(path), "--out", str(tmp_path / "o"), "--no-progress"])
+        assert e.value.code == 2 and text in capsys.readouterr().err
