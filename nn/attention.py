@@ -81,7 +81,7 @@ class MultiheadAttention(Module):
             raise ValueError(f"MultiheadAttention: key {k.shape} and value {v.shape} must match query's batch {N}")
         w, b = self.in_proj_weight, self.in_proj_bias
         if self_attention:  # one projection for q, k and v
-            qkv = ag.linear(q, w.T, b) if b is not None else q @ w.T
+            qkv = ag.linear(q, w.T, b)
             q, k, v = ag.split(qkv, 3, axis=-1)
         else:
             ws, bs = ag.split(w, 3, axis=0), ag.split(b, 3) if b is not None else (None, None, None)

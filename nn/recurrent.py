@@ -28,7 +28,7 @@ class LSTMGates(Module):
     """One LSTM step from the projected input ``xw`` (N, 4H) and the state: gates i, f, g, o (PyTorch's order)."""
 
     def forward(self, xw: ag.Tensor, h: ag.Tensor, c: ag.Tensor, w_hh_t: ag.Tensor, b_hh: Any) -> tuple:
-        z = xw + (ag.linear(h, w_hh_t, b_hh) if b_hh is not None else h @ w_hh_t)
+        z = xw + ag.linear(h, w_hh_t, b_hh)
         i, f, g, o = ag.split(z, 4, axis=-1)
         c = ag.sigmoid(f) * c + ag.sigmoid(i) * ag.tanh(g)
         return ag.sigmoid(o) * ag.tanh(c), c
@@ -38,7 +38,7 @@ class GRUGates(Module):
     """One GRU step from the projected input ``xw`` (N, 3H) and ``h``: gates r, z, n (PyTorch's order)."""
 
     def forward(self, xw: ag.Tensor, h: ag.Tensor, w_hh_t: ag.Tensor, b_hh: Any) -> ag.Tensor:
-        hw = ag.linear(h, w_hh_t, b_hh) if b_hh is not None else h @ w_hh_t
+        hw = ag.linear(h, w_hh_t, b_hh)
         xr, xz, xn = ag.split(xw, 3, axis=-1)
         hr, hz, hn = ag.split(hw, 3, axis=-1)
         r, z = ag.sigmoid(xr + hr), ag.sigmoid(xz + hz)
@@ -108,7 +108,7 @@ class _Recurrent(Module):
             state = tuple(s[k] for s in states) if states else None
             if state is None:
                 state = tuple(ag.tensor(np.zeros((N, H), dtype=w_ih.dtype)) for _ in range(self.n_states))
-            xw = ag.linear(x, w_ih.T, b_ih) if b_ih is not None else x @ w_ih.T  # all time steps at once
+            xw = ag.linear(x, w_ih.T, b_ih)  # all time steps at once
             w_hh_t, outs = w_hh.T, []
             for t in range(L):
                 state = step(self.cells[k], xw[t], state, w_hh_t, b_hh)

@@ -24,7 +24,7 @@ def _t(x: Any) -> Tensor:
 
 def _indices(op: str, index: Any) -> Any:
     idx = xp.asarray(index._data if isinstance(index, Tensor) else index)
-    if idx.dtype.kind not in "iu" and not (idx.dtype.kind == "b" and idx.size == 0) and idx.size:
+    if idx.size and idx.dtype.kind not in "iu":  # an empty list is float64 to numpy: allowed
         raise TypeError(f"{op}: indices must be integers, got dtype {idx.dtype}")
     return idx.astype(xp.intp, copy=False)
 
