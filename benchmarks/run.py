@@ -317,7 +317,8 @@ def bench_transformer(torch, smoke: bool) -> dict:
         raise AssertionError(f"transformer block: the implementations disagree on the first loss: {losses}")
     times = _interleaved(fns, blocks=3 if smoke else int(40 * ARGS.repeats), per_block=1 if smoke else 5,
                          warmup=1 if smoke else 5)
-    r = {"ms": {k: _stats(v, 1e3) for k, v in times.items()}, "first_losses": losses}
+    r = {"ms": {k: _stats(v, 1e3) for k, v in times.items()}, "first_losses": losses,
+         "config": "2x8, width 16" if smoke else "16x32, width 64"}
     if torch is not None:
         r["ratio_ag_torch"] = r["ms"]["autograd-mini"]["median"] / r["ms"]["torch"]["median"]
     return r
@@ -465,7 +466,7 @@ def report(res: dict) -> str:
     if "transformer" in res:
         tr = res["transformer"]
         ratio = f"ag/torch {tr['ratio_ag_torch']:.2f}" if "ratio_ag_torch" in tr else "-"
-        lines.append(f"| transformer block step, 16x32, width 64, 4 heads (ms) | - | "
+        lines.append(f"| transformer block step, {tr['config']}, 4 heads (ms) | - | "
                      f"{_fmt(tr['ms']['autograd-mini'])} | {_fmt(tr['ms'].get('torch'))} | {ratio} | "
                      f"{tg.get('transformer', '-')} |")
     if "deep_chain" in res:
