@@ -73,9 +73,9 @@ class MultiheadAttention(Module):
             q, k, v = (x.swapaxes(0, 1) for x in (q, k, v))
         for name, x in (("query", q), ("key", k), ("value", v)):
             if x.ndim != 3 or x.shape[-1] != self.embed_dim:
-                raise ValueError(f"MultiheadAttention: {name} must be (N, L, {self.embed_dim}) "
-                                 f"{'(batch_first) ' if self.batch_first else '(L, N, E) '}or unbatched, "
-                                 f"got {tuple(x.shape)}")
+                want = "(N, L, E)" if self.batch_first else "(L, N, E)"
+                raise ValueError(f"MultiheadAttention: {name} must be {want} or unbatched (L, E) with "
+                                 f"E = embed_dim = {self.embed_dim}, got {tuple(x.shape)}")
         (L, N, E), S, H = q.shape, k.shape[0], self.num_heads
         if k.shape[:2] != v.shape[:2] or k.shape[1] != N:
             raise ValueError(f"MultiheadAttention: key {k.shape} and value {v.shape} must match query's batch {N}")

@@ -260,7 +260,7 @@ def test_multihead_attention_errors_and_state_dict_names():
     assert m.in_proj_weight.shape == (12, 4)
     with pytest.raises(ValueError, match="multiple of num_heads"):
         nn.MultiheadAttention(5, 2)
-    with pytest.raises(ValueError, match=r"query must be \(N, L, 4\)"):
+    with pytest.raises(ValueError, match=r"query must be \(N, L, E\) or unbatched \(L, E\) with E = embed_dim = 4"):
         m(np.ones((2, 3, 5)), np.ones((2, 3, 5)), np.ones((2, 3, 5)))
     with pytest.raises(ValueError, match="key_padding_mask must be"):
         m(np.ones((2, 3, 4)), np.ones((2, 3, 4)), np.ones((2, 3, 4)), key_padding_mask=np.ones((3, 2), bool))
