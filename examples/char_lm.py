@@ -1,6 +1,6 @@
 """A character-level language model of first names: a bigram table, an MLP over a context window
 (Bengio et al. 2003) and a small transformer (token + position embeddings, causal self-attention
-blocks with LayerNorm, AdamW).
+blocks with LayerNorm, AdamW). Epochs by default: 12 for the MLP, 30 for the transformer.
 
 Data: 5,163 US first names (examples/data/names, public domain, see its README), shuffled with
 ``--seed`` and split 90% train / 10% held out. Every model predicts each next character of a
