@@ -46,12 +46,12 @@ def abs(x: Any) -> Tensor: return P.Abs.apply(x)
 def sin(x: Any) -> Tensor: return P.Sin.apply(x)
 def cos(x: Any) -> Tensor: return P.Cos.apply(x)
 def tanh(x: Any) -> Tensor: return P.Tanh.apply(x)
+def erf(x: Any) -> Tensor: return Erf.apply(x)
 def sigmoid(x: Any) -> Tensor: return P.Sigmoid.apply(x)
 def relu(x: Any) -> Tensor: return P.Relu.apply(x)
 def maximum(a: Any, b: Any) -> Tensor: return P.Maximum.apply(a, b)
 def minimum(a: Any, b: Any) -> Tensor: return P.Minimum.apply(a, b)
 def astype(x: Any, dtype: Any) -> Tensor: return P.AsType.apply(x, dtype=xp.dtype(dtype))
-def erf(x: Any) -> Tensor: return Erf.apply(x)
 
 
 def linear(x: Any, w: Any, b: Any = None) -> Tensor:
