@@ -4,14 +4,20 @@ names (``nn`` modules, ``params=``), module scope paths, gradients, NaN/inf sour
 from __future__ import annotations
 
 import functools
+import os
+import sys
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._backend import xp
-from .engine import grad_of, toposort
+from .anomaly import nonfinite
+from .engine import capture, store_grads, toposort
 from .tensor import Tensor
 
-__all__ = ["Grads", "Item", "capture_grads", "build", "collapse", "shape_str"]
+__all__ = ["Grads", "Item", "capture_grads", "build", "collapse", "shape_str", "describe", "module_label"]
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 class Grads:
@@ -55,25 +61,19 @@ def _graph(roots: Iterable[Tensor], max_nodes: int | None = None) -> tuple[list,
 def capture_grads(root: Tensor, gradient: Any = None, retain_graph: bool = False, accumulate: bool = True) -> Grads:
     """``root.backward()`` that also returns every intermediate tensor's gradient, for ``draw_graph(grads=...)``.
 
-    With ``accumulate`` (default) leaves' ``.grad`` are updated exactly as ``backward()`` would.
+    With ``accumulate`` (default) leaves' ``.grad`` are updated exactly as ``backward()`` would (the
+    engine's own ``store_grads``); without it every ``.grad`` is left exactly as it was.
     """
-    order, _, out = _graph([root])
+    order, _, _ = _graph([root])
     seen: dict[int, Tensor] = {id(root): root}
     for n in order:
         for t in n.inputs:
             if isinstance(t, Tensor):
                 seen.setdefault(id(t), t)
-    wanted = [t for t in seen.values() if t.requires_grad]
-    gs = grad_of(root, wanted, grad_outputs=gradient, retain_graph=retain_graph, allow_unused=True)
-    pairs = []
-    for t, g in zip(wanted, gs):
-        if g is None:
-            continue
-        a = xp.array(g._data)  # a copy: a pass-through gradient may alias another tensor's
-        pairs.append((t, a))
-        if accumulate and t.grad_fn is None:
-            t.grad = Tensor._wrap(a.copy() if t.grad is None else t.grad._data + a)
-    return Grads(pairs)
+    found = capture(root, [t for t in seen.values() if t.requires_grad], gradient, retain_graph)
+    if accumulate:
+        store_grads((t, g) for t, g in found if t.grad_fn is None)
+    return Grads((t, xp.array(g)) for t, g in found)  # copies: a pass-through gradient may alias another's
 
 
 class Item:
@@ -91,10 +91,9 @@ class Item:
 
 
 def _bad(a: Any) -> str | None:
-    """'NaN' or 'inf' if the array holds one, else None."""
-    if a is None or a.dtype.kind not in "fc" or xp.isfinite(a).all():
-        return None
-    return "NaN" if xp.isnan(a).any() else "inf"
+    """'NaN' or 'inf' (as labels spell them) if the array holds one, else None."""
+    kind = None if a is None else nonfinite(a)
+    return "NaN" if kind == "nan" else kind
 
 
 _DTYPES: dict = {}
@@ -143,14 +142,10 @@ def _scope_path(scope: Any, cache: dict) -> tuple:
     return p
 
 
-def build(roots: tuple, params: Mapping[str, Tensor] | None, max_nodes: int | None, show_grads: bool,
+def build(roots: tuple, params: Mapping[str, Any] | None, max_nodes: int | None, show_grads: bool,
            grads: Grads | None) -> tuple[list[Item], dict, int, list[str]]:
     """The items in forward order, module names by id, how many ops were cut, and notes for the picture."""
-    if not roots:
-        raise ValueError("draw_graph: give at least one Tensor (the output to draw the graph of)")
-    for r in roots:
-        if not isinstance(r, Tensor):
-            raise TypeError(f"draw_graph: expected Tensors, got {type(r).__name__}")
+    names = _check_args(roots, params, max_nodes, grads)
     order, dropped, out = _graph(roots, max_nodes)
     cache: dict = {}
     paths = {id(n): _scope_path(n.scope, cache) for n in order}
@@ -169,16 +164,27 @@ def build(roots: tuple, params: Mapping[str, Tensor] | None, max_nodes: int | No
             owners = [by_name.get(".".join(parts[:i])) for i in range(len(parts) - 1, -1, -1)]
             pname.setdefault(id(p), (name, owners))
     owned = set(pname)
-    for name, t in (params or {}).items():
-        pname[id(t)] = (name, [])
+    matched: set[str] = set()
     items: dict[int, Item] = {}
     seq: list[Item] = []
     used: set[str] = {"truncated"}  # the id of the max_nodes note
     count: dict[str, int] = {}
     key = functools.partial(_fresh, used=used)
 
+    # ag.tensor(X) copies X, so a params= array also names a leaf holding the same values
+    arrays = [(n, a) for n, a in (params or {}).items() if isinstance(a, xp.ndarray)]
+
+    def given_name(x: Any) -> str | None:  # a params= name, matched by the Tensor or by its array
+        name = names.get(id(x)) or (names.get(id(x._data)) if isinstance(x, Tensor) else None)
+        if not name and arrays and isinstance(x, Tensor) and x.grad_fn is None:
+            name = next((n for n, a in arrays if a.shape == x.shape and xp.array_equal(a, x._data)), None)
+        if name:
+            matched.add(name)
+        return name
+
     def leaf(t: Tensor) -> Item:
-        name, owners = pname.get(id(t), (t.name, []))
+        name = given_name(t)
+        name, owners = (name, []) if name else pname.get(id(t), (t.name, []))
         kind = "param" if id(t) in owned or t.requires_grad else "input"
         path = next((cluster_of[id(m)] for m in owners if m is not None and id(m) in cluster_of), ())
         count[kind] = count.get(kind, -1) + 1
@@ -195,18 +201,68 @@ def build(roots: tuple, params: Mapping[str, Tensor] | None, max_nodes: int | No
         it = items[id(n)] = Item(key(f"{n.name}_{k}"), "op", out.get(id(n)), n, paths[id(n)])
         it.inputs = ins  # None marks an input from a node cut by max_nodes
         it.extra = [" ".join(f"{a}={s}" for a, v in n.params.items() if (s := _short(v)))]
-        it.extra += [f"const {_short(c) or type(c).__name__}" for c in n.inputs if not isinstance(c, Tensor)]
+        it.extra += [f"const {given_name(c) or _short(c) or type(c).__name__}" for c in n.inputs
+                     if not isinstance(c, Tensor)]
+        if it.tensor is not None and (name := given_name(it.tensor)):
+            it.extra.append(f"= {name}")
         seq.append(it)
     for r in roots:
         it = items.get(id(r.grad_fn)) if r.grad_fn is not None else items.get(id(r)) or leaf(r)
         if it is not None:
             it.output = True
     notes = [f"{dropped} earlier ops not shown (max_nodes={max_nodes})"] if dropped else []
-    _attach_grads(seq, roots, show_grads, grads, notes)
+    unmatched = [n for n in names.values() if n not in matched]
+    if unmatched:
+        warnings.warn(f"params: {', '.join(map(repr, unmatched))} matched no tensor of the drawn graph (a name "
+                      "applies to the Tensor, or the array, that the graph used)", UserWarning,
+                      stacklevel=_user_level())
+    _attach_grads(seq, roots, show_grads, grads, notes, modname)
     return seq, modname, dropped, notes
 
 
-def _attach_grads(seq: list[Item], roots: tuple, show_grads: bool, grads: Grads | None, notes: list) -> None:
+def _check_args(roots: tuple, params: Any, max_nodes: Any, grads: Any) -> dict[int, str]:
+    """Check what draw_graph / to_dot / to_text were given; return the ``params`` names by object id."""
+    if not roots:
+        raise ValueError("draw_graph: give at least one Tensor (the output to draw the graph of)")
+    for r in roots:
+        if isinstance(r, (list, tuple)):
+            raise TypeError("draw_graph: pass the tensors as separate arguments, draw_graph(a, b), not a "
+                            f"{type(r).__name__}")
+        if hasattr(r, "named_parameters"):
+            raise TypeError(f"draw_graph draws the graph behind an output Tensor, got the {type(r).__name__} model: "
+                            "call it first, draw_graph(model(x)) or draw_graph(loss)")
+        if not isinstance(r, Tensor):
+            raise TypeError(f"draw_graph: expected Tensors (the outputs to draw), got {type(r).__name__}")
+    if grads is not None and not isinstance(grads, Grads):
+        raise TypeError(f"draw_graph: grads must come from grads = ag.viz.capture_grads(loss), got "
+                        f"{type(grads).__name__} (for leaves' .grad alone, pass show_grads=True)")
+    if max_nodes is not None and (isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 0):
+        raise ValueError(f"draw_graph: max_nodes must be a non-negative int or None, got {max_nodes!r}")
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        raise TypeError(f"draw_graph: params must be a dict of names to tensors or arrays, {{'X': x}}, got "
+                        f"{type(params).__name__}")
+    names = {}
+    for name, t in params.items():
+        if not isinstance(name, str) or not isinstance(t, (Tensor, xp.ndarray)):
+            raise TypeError(f"draw_graph: params maps names (str) to Tensors or arrays, got {name!r}: "
+                            f"{type(t).__name__}" + (" (nn modules name their parameters themselves)"
+                                                    if hasattr(t, "named_parameters") else ""))
+        names[id(t)] = name
+    return names
+
+
+def _user_level() -> int:
+    """``warnings.warn``'s stacklevel for the first frame outside this package (the user's call)."""
+    level, frame = 2, sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _attach_grads(seq: list[Item], roots: tuple, show_grads: bool, grads: Grads | None, notes: list,
+                  modname: dict) -> None:
     """Gradient norms, NaN/inf flags and sources; gradients from ``grads``, a side-effect-free pass, or ``.grad``."""
     if grads is None and show_grads:
         r = roots[0] if len(roots) == 1 else None
@@ -242,7 +298,20 @@ def _attach_grads(seq: list[Item], roots: tuple, show_grads: bool, grads: Grads 
             it.source = "grad" if it.gbad and not any(c.gbad for c in consumers.get(id(it), ())) else ""
     if any(it.vbad or it.gbad for it in seq):
         first = next((it for it in (seq if any(it.vbad for it in seq) else seq[::-1]) if it.source), None)
-        notes.append(f"NaN/inf: earliest source {first.key if first else '(not drawn)'}")
+        notes.append("NaN/inf: earliest source " + (f"{describe(first, modname)}, marked SOURCE" if first
+                                                      else "not drawn (cut by max_nodes)"))
+
+
+def describe(it: Item, modname: dict) -> str:
+    """An item as the picture shows it: ``the Log op in 0: Linear``, ``the input X``."""
+    what = f"the {it.node.name} op" if it.kind == "op" else f"the {it.kind} {it.key}"
+    return what + (f" in {module_label(it.path[-1], modname)}" if it.path else "")
+
+
+def module_label(m: Any, modname: dict) -> str:
+    """A module cluster's label: ``0: Linear`` inside a model, the class name for a model or loss called itself."""
+    name = modname.get(id(m)) or ""
+    return f"{name}: {type(m).__name__}" if name else type(m).__name__
 
 
 def collapse(seq: list[Item], depth: int, modname: dict) -> list[Item]:
@@ -255,9 +324,9 @@ def collapse(seq: list[Item], depth: int, modname: dict) -> list[Item]:
             g = groups.get(gk)
             if g is None:
                 m = it.path[depth]
-                name, cls = modname.get(id(m)) or "", type(m).__name__
-                g = groups[gk] = Item(_fresh(f"module:{name or cls}", taken), "module", None, None, it.path[:depth])
-                g.extra = [f"{name}: {cls}" if name else cls, 0, 0, {}]
+                name = modname.get(id(m)) or type(m).__name__
+                g = groups[gk] = Item(_fresh(f"module:{name}", taken), "module", None, None, it.path[:depth])
+                g.extra = [module_label(m, modname), 0, 0, {}]
             g.extra[1 if it.kind == "op" else 2] += 1
             it.group = g
     for it in seq:  # a member feeding a node outside its module (or the output) is one of the module's outputs

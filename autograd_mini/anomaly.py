@@ -13,10 +13,10 @@ import sys
 from typing import Any, Callable, Iterator
 
 from ._backend import xp
-from .grad_mode import state
+from .grad_mode import Extra, state
 from .tensor import Tensor
 
-__all__ = ["detect_anomaly", "AnomalyError", "capture_traces"]
+__all__ = ["detect_anomaly", "AnomalyError", "capture_traces", "nonfinite"]
 
 _INTERNAL = ("autograd_mini", "nn")
 
@@ -40,7 +40,7 @@ def user_frame() -> str | None:
 
 
 def _trace_hook(node: Any, out: Any) -> None:
-    node.trace = user_frame()
+    node.extra = Extra(node.scope, user_frame())
 
 
 @contextlib.contextmanager
@@ -66,8 +66,8 @@ def _arr(x: Any) -> Any:
     return x._data if isinstance(x, Tensor) else x
 
 
-def _bad(a: Any) -> str | None:
-    """'nan', 'inf' or None for a floating array (anything else: None)."""
+def nonfinite(a: Any) -> str | None:
+    """'nan', 'inf' or None for a floating array or Tensor (anything else: None); the one such test."""
     a = _arr(a)
     if not isinstance(a, xp.ndarray) and not isinstance(a, (float, xp.floating)):
         return None
@@ -77,8 +77,8 @@ def _bad(a: Any) -> str | None:
     return "nan" if bool(xp.isnan(a).any()) else "inf"
 
 
-def _where(node: Any) -> str:
-    trace = getattr(node, "trace", None)
+def _created_at(node: Any) -> str:
+    trace = node.trace
     return f"created at {trace}" if trace else "created before anomaly mode was on (no trace)"
 
 
@@ -91,17 +91,17 @@ def _shapes(node: Any) -> str:
 
 
 def _forward_hook(node: Any, out: Any) -> None:
-    kind = _bad(out)
+    kind = nonfinite(out)
     if kind is None:
         return
-    passed = [i for i, x in enumerate(node.inputs) if _bad(x)]
+    passed = [i for i, x in enumerate(node.inputs) if nonfinite(x)]
     if passed:
         origin = (f"it only passed it on: input(s) {passed} already contained nan/inf (made by an op outside "
                   "anomaly mode, under no_grad, or given as data)")
     else:
         origin = "this op created it: all its inputs were finite"
     raise AnomalyError(f"forward of `{node.name}` produced {kind} (output shape {tuple(out.shape)}, inputs "
-                       f"{_shapes(node)}), {_where(node)}; {origin}")
+                       f"{_shapes(node)}), {_created_at(node)}; {origin}")
 
 
 def _backward_hook(node: Any, g: Any) -> Callable[[tuple], None]:
@@ -113,7 +113,7 @@ def _backward_hook(node: Any, g: Any) -> Callable[[tuple], None]:
 
     def check(grads: tuple) -> None:
         def fail(msg: str) -> None:
-            raise AnomalyError(f"backward of `{node.name}` (inputs {_shapes(node)}; {_where(node)}): {msg}")
+            raise AnomalyError(f"backward of `{node.name}` (inputs {_shapes(node)}; {_created_at(node)}): {msg}")
 
         if not _same(g_arr, g_copy):
             fail("modified its incoming gradient `g` in place")
@@ -136,9 +136,9 @@ def _backward_hook(node: Any, g: Any) -> Callable[[tuple], None]:
                 if arr is not None and xp.may_share_memory(a, arr) and xp.shares_memory(a, arr):
                     fail(f"gradient for input {i} shares memory with a forward input or saved array; "
                          "return a new array (e.g. `x.copy()`)")
-            kind = _bad(a)
+            kind = nonfinite(a)
             if kind:
-                if _bad(g_arr):
+                if nonfinite(g_arr):
                     fail(f"gradient for input {i} has {kind}, but only passed it on: the incoming gradient "
                          "already had nan/inf")
                 fail(f"this op created {kind} in the gradient for input {i} from a finite incoming gradient")

@@ -10,9 +10,9 @@ from ._backend import xp
 from .function import Function, Node
 from .grad_mode import set_grad_enabled, state
 from .ops._shape import sum_to
-from .tensor import Tensor, as_array, sync_version
+from .tensor import Tensor, as_array
 
-__all__ = ["toposort", "backward", "grad_of", "store_grads"]
+__all__ = ["toposort", "backward", "grad_of", "capture", "store_grads"]
 
 
 def toposort(roots: Iterable[Node]) -> list[Node]:
@@ -52,30 +52,28 @@ def _root_gradient(root: Tensor, gradient: Any, create_graph: bool) -> Any:
 
 
 def _check(node: Node, grads: Any) -> tuple:
-    grads = grads if isinstance(grads, tuple) else tuple(grads) if isinstance(grads, list) else (grads,)
+    if type(grads) is not tuple:
+        grads = tuple(grads) if isinstance(grads, list) else (grads,)
     if len(grads) != len(node.inputs):
         raise RuntimeError(
             f"backward of `{node.name}` returned {len(grads)} gradient(s) for {len(node.inputs)} input(s)")
-    for t, version in node.saved_versions:
-        if t._snapshot is not None:
-            sync_version(t)
-        if t._version != version:
-            _modified(node, t, version, "an input")
-    if node.out_saved:
-        out = node.out_ref()
-        if out is not None:
-            if out._snapshot is not None:
-                sync_version(out)
-            if out._version:
-                _modified(node, out, 0, "the output")
     return grads
 
 
-def _modified(node: Node, t: Tensor, version: int, which: str) -> None:
-    raise RuntimeError(
-        f"{which} of `{node.name}` (shape {t.shape}), saved for backward, was modified after the forward pass "
-        f"(version {version} -> {t._version}: in place, e.g. `x.data[...] = 0`, or by `x.data = ...`), so "
-        "the gradient would be wrong. Recompute the forward after changing it, or change a copy.")
+def _check_saved_inputs(node: Node) -> None:
+    """Refuse a backward whose saved input was given new data (``x.data = ...``) since forward: the
+    derivative would mix the old values it saved with the new ones the tensor holds."""
+    inputs = node.inputs
+    for a, r in zip(node.saved, node.roles):
+        if r >= 0:
+            t = inputs[r]
+            if isinstance(t, Tensor) and t._data is not a:
+                d = t._data
+                if a.base is None or a.base is not (d if d.base is None else d.base):
+                    raise RuntimeError(
+                        f"input {r} of {node.where()} (shape {a.shape}), saved for backward, was given new data "
+                        "(`x.data = ...`) after the forward pass, so the gradient would be wrong. Recompute the "
+                        "forward after changing it.")
 
 
 def _fit(node: Node, i: int, g: Any, like: Tensor) -> Any:
@@ -117,10 +115,12 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
                 if not retain_graph:
                     node.release()
                 continue
-            if node.released:
+            if node.roles is None:
                 raise RuntimeError(
                     f"backward through `{node.name}` a second time: its saved values were freed after the first "
                     "backward. Pass retain_graph=True to the first backward() to keep them.")
+            if node.roles:  # something saved: were saved inputs given new data since?
+                _check_saved_inputs(node)
             after = [h(node, g) for h in hooks] if hooks else ()
             if create_graph:
                 g_in = _graph_backward(node, g, outputs[node])
@@ -250,9 +250,21 @@ def backward(root: Tensor, gradient: Any = None, retain_graph: bool | None = Non
     store_grads(_run(root, gradient, retain, create_graph).values(), create_graph)
 
 
+def capture(root: Tensor, tensors: Sequence[Tensor], gradient: Any = None, retain_graph: bool = False) -> list:
+    """``(tensor, gradient array)`` for each of ``tensors`` (leaves or not) that the pass reached; nothing is
+    stored. ``store_grads`` of the leaves among them is exactly what ``backward()`` would store."""
+    return list(_run(root, gradient, retain_graph, False, capture=tensors).values())
+
+
 def grad_of(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Any = None, retain_graph: bool | None = None,
             create_graph: bool = False, allow_unused: bool = False) -> tuple:
-    """Gradients of ``outputs`` with respect to ``inputs``, returned; no ``.grad`` is touched."""
+    """Gradients of ``outputs`` with respect to ``inputs``, returned; no ``.grad`` is touched.
+
+    ``outputs`` may be a sequence (with ``grad_outputs`` a matching sequence): the gradients of
+    all of them are summed, as in ``torch.autograd.grad``.
+    """
+    if isinstance(outputs, (list, tuple)):
+        outputs, grad_outputs = _weighted_sum(outputs, grad_outputs), None
     inputs = list(inputs)
     for i, t in enumerate(inputs):
         if not isinstance(t, Tensor) or not t.requires_grad:
@@ -270,3 +282,20 @@ def grad_of(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Any = None,
         g = found[id(t)][1]
         result.append(g if isinstance(g, Tensor) else Tensor._wrap(xp.array(g)))
     return tuple(result)
+
+
+def _weighted_sum(outputs: Sequence[Tensor], grad_outputs: Any) -> Tensor:
+    """One root for several outputs: sum_i <grad_outputs[i], outputs[i]> (grad_outputs as constants)."""
+    gs = [None] * len(outputs) if grad_outputs is None else list(grad_outputs)
+    if not outputs or len(gs) != len(outputs):
+        raise ValueError(f"grad: {len(outputs)} output(s) but {len(gs)} grad_output(s)")
+    root = None
+    with set_grad_enabled(True):
+        for i, (y, g) in enumerate(zip(outputs, gs)):
+            if not isinstance(y, Tensor) or not y.requires_grad:
+                raise ValueError(f"grad: output {i} is not a tensor that requires grad")
+            if g is None and y.size != 1:
+                raise RuntimeError(f"grad: output {i} has shape {y.shape}: give its grad_outputs entry")
+            term = y.sum() if g is None else (y * (g.detach() if isinstance(g, Tensor) else g)).sum()
+            root = term if root is None else root + term
+    return root

@@ -33,47 +33,21 @@ class GradExplanation:
         return self.message
 
 
-def _where(node: Any) -> str:
-    mod = f" in {type(node.scope[0]).__name__}" if isinstance(node.scope, tuple) and node.scope else ""
-    return f"`{node.name}`{mod}" + (f" at {node.trace}" if node.trace else "")
-
-
-_KIND = {"Relu": "dead relu", "Sigmoid": "saturated sigmoid", "Tanh": "saturated tanh", "Clip": "clip out of bounds"}
-
-
-def _stopped(node: Any, tiny: float) -> Any:
-    """Mask of the elements where this op passes no gradient (None for other ops). Uses only the
-    inputs, which outlive backward, not the saved arrays, which backward frees."""
-    name = node.fn.__name__
-    x = node.inputs[0]._data if name in _KIND and isinstance(node.inputs[0], Tensor) else None
-    if x is None or x.size == 0:
+def _stopped(node: Any, tiny: float) -> tuple[str, Any, str] | None:
+    """``(kind, mask, why_when_all)`` of the elements where this op passes no gradient (the op's own
+    ``blocked``), or None."""
+    x = node.inputs[0] if node.inputs else None
+    if not isinstance(x, Tensor) or x.size == 0:
         return None
-    if name == "Relu":
-        return x <= 0
-    if name == "Sigmoid":
-        s = 1 / (1 + np.exp(-np.clip(x, -700, 700)))
-        return s * (1 - s) < tiny
-    if name == "Tanh":
-        return 1 - np.tanh(x) ** 2 < tiny
-    lo, hi = node.params.get("lo"), node.params.get("hi")
-    inside = np.ones(x.shape, bool)
-    if lo is not None:
-        inside &= x >= lo
-    if hi is not None:
-        inside &= x <= hi
-    return ~inside
+    return node.fn.blocked(x._data, node.params, tiny)
 
 
 def _blocks(node: Any, tiny: float) -> str | None:
     """Why this op passes no gradient at all at its current inputs, or None."""
-    mask = _stopped(node, tiny)
-    if mask is None or not mask.all():
+    stop = _stopped(node, tiny)
+    if stop is None or not stop[1].all():
         return None
-    x = node.inputs[0]._data
-    detail = {"Relu": f"all {x.size} inputs are <= 0 (max {x.max():.3g})",
-              "Clip": f"all {x.size} inputs are outside [{node.params.get('lo')}, {node.params.get('hi')}]"}
-    return f"{_KIND[node.fn.__name__]}: " + detail.get(
-        node.fn.__name__, f"derivative < {tiny:g} for all {x.size} inputs (|x| >= {np.abs(x).min():.3g})")
+    return f"{stop[0]}: {stop[2]}"
 
 
 def explain_grad(tensor: Tensor, root: Tensor | Callable[[], Tensor], tiny: float = 1e-7) -> GradExplanation:
@@ -118,22 +92,21 @@ def explain_grad(tensor: Tensor, root: Tensor | Callable[[], Tensor], tiny: floa
             elif isinstance(x, Tensor) and x.grad_fn is not None:
                 stack.append(x.grad_fn)
     if not open_path:
-        ops = [f"{_where(n)}: {blocked[n]}" for n in frontier]
+        ops = [f"{n.where()}: {blocked[n]}" for n in frontier]
         return GradExplanation("blocked", "every path from the root to it passes through an op that passes no "
                                "gradient here:\n  " + "\n  ".join(ops), ops)
-    partly = sorted(((float(m.mean()), n) for n in leads if (m := _stopped(n, tiny)) is not None and m.any()),
-                    key=lambda p: -p[0])
-    partial = "".join(f"\n  {_where(n)}: {_KIND[n.fn.__name__]} on {100 * f:.0f}% of its elements"
-                      for f, n in partly[:5])
+    partly = sorted(((float(st[1].mean()), st[0], n) for n in leads
+                     if (st := _stopped(n, tiny)) is not None and st[1].any()), key=lambda p: -p[0])
+    partial = "".join(f"\n  {n.where()}: {kind} on {100 * f:.0f}% of its elements" for f, kind, n in partly[:5])
     g = tensor.grad
     state = "None (was backward() called on this root?)" if g is None else (
         "all zeros" if not np.any(g._data) else "non-zero")
     return GradExplanation("reachable", f"it is reachable from the root through {len(uses)} use(s) by ops that pass "
-                           f"gradient (e.g. input {uses[0][1]} of {_where(uses[0][0])}); its .grad is {state}. A "
+                           f"gradient (e.g. input {uses[0][1]} of {uses[0][0].where()}); its .grad is {state}. A "
                            "zero gradient here comes from values (zero weights or upstream gradients, elementwise "
                            "dead units that together cover every path), not from the graph's structure."
                            + (f" Ops on its paths that pass no gradient on some elements:{partial}" if partial else ""),
-                           [_where(n) for _, n in partly[:5]])
+                           [n.where() for _, _, n in partly[:5]])
 
 
 def _not_used(tensor: Tensor, order: list) -> GradExplanation:
@@ -141,10 +114,10 @@ def _not_used(tensor: Tensor, order: list) -> GradExplanation:
         for i, x in enumerate(n.inputs):
             if isinstance(x, Tensor) and not x.requires_grad and np.shares_memory(x._data, tensor._data):
                 return GradExplanation(
-                    "detached", f"the graph uses it only through a detached copy: input {i} of {_where(n)} shares "
+                    "detached", f"the graph uses it only through a detached copy: input {i} of {n.where()} shares "
                     "its memory but carries no graph (made by .detach(), .data, or a view taken under no_grad)",
-                    [_where(n)])
-    same = [f"input {i} of {_where(n)}" for n in order for i, x in enumerate(n.inputs)
+                    [n.where()])
+    same = [f"input {i} of {n.where()}" for n in order for i, x in enumerate(n.inputs)
             if isinstance(x, Tensor) and not x.requires_grad and x.shape == tensor.shape]
     hint = f" Constants of its shape {tensor.shape} in the graph: {', '.join(same[:5])}." if same else ""
     return GradExplanation(

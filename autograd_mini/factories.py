@@ -9,8 +9,10 @@ import numpy as np
 from ._backend import xp
 from .tensor import Tensor, as_array, get_default_dtype
 
-__all__ = ["tensor", "zeros", "ones", "zeros_like", "ones_like", "arange", "randn", "rand", "manual_seed",
-           "get_generator", "resolve_rng"]
+__all__ = ["tensor", "as_tensor", "zeros", "ones", "zeros_like", "ones_like", "arange", "randn", "rand", "manual_seed",
+           "get_generator", "Seed"]
+
+Seed = int | np.random.Generator | None  # what every ``seed=`` argument takes
 
 _global_rng = np.random.default_rng()
 
@@ -21,12 +23,9 @@ def manual_seed(seed: int) -> None:
     _global_rng = np.random.default_rng(seed)
 
 
-def get_generator() -> np.random.Generator:
-    return _global_rng
-
-
-def resolve_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
-    """A Generator from a seed, a Generator, or None (the global one)."""
+def get_generator(seed: Seed = None) -> np.random.Generator:
+    """The Generator a ``seed=`` argument means: a new one from an int, the given Generator, or for None
+    the global one (``ag.manual_seed``)."""
     if seed is None:
         return _global_rng
     if isinstance(seed, np.random.Generator):
@@ -41,8 +40,26 @@ def _dtype(dtype: Any) -> Any:
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> Tensor:
-    """A new leaf Tensor from data (Python floats become the default dtype, float32)."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
+    """A new leaf Tensor holding a copy of ``data``, as ``torch.tensor``.
+
+    Python floats become the default dtype (float32); numpy arrays and numpy scalars keep
+    theirs (``ag.tensor(np.float64(0.1))`` is float64). Never shares memory with ``data``
+    (an ndarray or a Tensor): use ``as_tensor`` for that.
+    """
+    src = data._data if isinstance(data, Tensor) else data
+    arr = as_array(src, dtype)
+    if isinstance(src, xp.ndarray) and xp.may_share_memory(arr, src):
+        arr = arr.copy()
+    return Tensor(arr, requires_grad=requires_grad, name=name)
+
+
+def as_tensor(data: Any, dtype: Any = None) -> Tensor:
+    """``data`` as a Tensor without copying when it can (as ``torch.as_tensor``): an ndarray of the
+    right dtype is shared, so writes to either show in both; a Tensor of the right dtype is returned
+    as it is."""
+    if isinstance(data, Tensor) and (dtype is None or xp.dtype(dtype) == data.dtype):
+        return data
+    return Tensor(as_array(data, dtype))
 
 
 def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -76,19 +93,19 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
     return Tensor(a, requires_grad=requires_grad)
 
 
-def randn(*shape: Any, seed: int | np.random.Generator | None = None, dtype: Any = None,
+def randn(*shape: Any, seed: Seed = None, dtype: Any = None,
           requires_grad: bool = False) -> Tensor:
     """Standard normal samples from ``seed`` (an int or Generator) or the global generator."""
     from .ops import _shape_arg
 
-    a = resolve_rng(seed).standard_normal(_shape_arg(shape)).astype(_dtype(dtype))
+    a = get_generator(seed).standard_normal(_shape_arg(shape)).astype(_dtype(dtype))
     return Tensor(a, requires_grad=requires_grad)
 
 
-def rand(*shape: Any, seed: int | np.random.Generator | None = None, dtype: Any = None,
+def rand(*shape: Any, seed: Seed = None, dtype: Any = None,
          requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1)."""
     from .ops import _shape_arg
 
-    a = resolve_rng(seed).random(_shape_arg(shape)).astype(_dtype(dtype))
+    a = get_generator(seed).random(_shape_arg(shape)).astype(_dtype(dtype))
     return Tensor(a, requires_grad=requires_grad)

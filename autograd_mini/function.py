@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import itertools
 import re
-import weakref
-from types import MappingProxyType
+from collections.abc import Mapping
+from types import FunctionType, MappingProxyType
 from typing import Any
 
 from ._backend import xp
 from .grad_mode import state
-from .tensor import Tensor, sync_version
+from .inplace import hold, let_go, seal
+from .tensor import Tensor, as_operand
 
 __all__ = ["Function", "Node"]
 
@@ -30,8 +31,8 @@ class Node:
     ``create_graph`` backward hand the op its inputs and output as graph-connected Tensors.
     """
 
-    __slots__ = ("fn", "inputs", "params", "needs_input_grad", "saved", "roles", "saved_versions", "seq",
-                 "out_ref", "out_saved", "scope", "trace", "released", "__dict__", "__weakref__")
+    __slots__ = ("fn", "inputs", "params", "needs_input_grad", "saved", "roles", "held", "seq", "extra",
+                 "__weakref__")
 
     def __init__(self, fn: type[Function], inputs: tuple, params: dict, needs_input_grad: tuple = ()) -> None:
         self.fn = fn
@@ -39,14 +40,10 @@ class Node:
         self.params = params or _NO_PARAMS
         self.needs_input_grad = needs_input_grad
         self.saved = ()
-        self.roles = ()
-        self.saved_versions = ()
+        self.roles = ()                 # set by apply once forward has run; None once released
+        self.held = ()                  # arrays kept read-only for this node (``inplace.hold``)
         self.seq = next(_creation_order)  # nodes are made after their inputs' nodes: a topological order
-        self.out_ref = None             # weak reference to the output, only when its array is saved
-        self.out_saved = False
-        self.scope = None
-        self.trace = None
-        self.released = False
+        self.extra = state.extra        # optional: module scope and source line (``grad_mode.Extra``)
 
     @property
     def name(self) -> str:
@@ -60,7 +57,7 @@ class Node:
     def saved_tensors(self) -> tuple:
         """What forward saved. During a ``create_graph`` backward, inputs and the output come back as
         the graph's Tensors (so the derivative is differentiable again); constants stay as they are."""
-        if self.released:
+        if self.roles is None:
             raise RuntimeError(
                 f"backward through `{self.name}` a second time: its saved values were freed after "
                 "the first backward. Pass retain_graph=True to the first backward() to keep them.")
@@ -71,23 +68,45 @@ class Node:
         inputs = self.inputs
         return tuple(a if r == CONSTANT else out if r == OUTPUT else inputs[r] for a, r in zip(self.saved, self.roles))
 
+    @property
+    def scope(self) -> Any:
+        """The running modules when the op was recorded, innermost first (None outside modules)."""
+        return self.extra.scope if self.extra is not None else None
+
+    @property
+    def trace(self) -> str | None:
+        """``file:line`` of the user code that recorded the op (under ``capture_traces``/anomaly mode)."""
+        return self.extra.trace if self.extra is not None else None
+
+    @property
+    def module_name(self) -> str | None:
+        """The class name of the innermost module the op ran in, if any."""
+        scope = self.scope
+        return type(scope[0]).__name__ if scope else None
+
+    def where(self) -> str:
+        """The op's name, its module and its source line, for messages: "`Mul` in Linear at train.py:12"."""
+        mod, trace = self.module_name, self.trace
+        return f"`{self.name}`" + (f" in {mod}" if mod else "") + (f" at {trace}" if trace else "")
+
+    @property
+    def released(self) -> bool:
+        return self.roles is None
+
     def release(self) -> None:
         """Drop saved values after backward (``retain_graph=False``); releasing twice is a no-op."""
-        if self.released:
+        roles = self.roles
+        if roles is None:
             return
-        for t, _ in self.saved_versions:
-            t._savers -= 1
-            if not t._savers:
-                t._snapshot = None
-        if self.out_saved:
-            out = self.out_ref()
-            if out is not None:
-                out._savers -= 1
-                out._snapshot = None
+        if self.held:
+            let_go(self.held)
+            self.held = ()
         self.saved = ()
-        self.saved_versions = ()
-        self.released = True
-        self.__dict__.clear()
+        self.roles = None
+
+    def __del__(self) -> None:  # a graph dropped without backward gives its saved memory back too
+        if self.held:
+            let_go(self.held)
 
     def __repr__(self) -> str:
         return f"<{self.name}Backward>"
@@ -124,6 +143,13 @@ class Function:
 
     op_name: str | None = None  # the name in error messages; default: the class name in snake_case
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("forward", "backward"):  # a plain method would get ctx as `self` and fail with a puzzle
+            if isinstance(cls.__dict__.get(name), FunctionType):
+                raise TypeError(f"{cls.__name__}.{name} must be a @staticmethod taking ctx first: put @staticmethod "
+                                f"above `def {name}(ctx, ...)`, as in PyTorch's autograd.Function")
+
     @staticmethod
     def forward(ctx: Node, *args: Any, **params: Any) -> Any:
         raise NotImplementedError
@@ -132,49 +158,75 @@ class Function:
     def backward(ctx: Node, g: Any) -> Any:
         raise NotImplementedError
 
+    @staticmethod
+    def blocked(x: Any, params: Mapping[str, Any], tiny: float) -> tuple[str, Any, str] | None:
+        """Where this op passes no gradient to its first input ``x`` (the recorded array), for
+        ``explain_grad``: ``(kind, mask, why_when_all)``, or None for an op that always passes one.
+        Reads only the input and ``params``, which outlive backward."""
+        return None
+
     @classmethod
     def apply(cls, *inputs: Any, **params: Any) -> Tensor:
         """Run forward on the inputs' arrays and record the op if any input requires grad."""
         arrays = []
-        need = []
-        grad_on = state.enabled
+        record = False
         lists = False
         for x in inputs:
             if isinstance(x, Tensor):
                 arrays.append(x._data)
-                need.append(grad_on and x._requires_grad)
+                if x._requires_grad:
+                    record = True
             elif isinstance(x, (list, tuple)):
                 arrays.append(_constant_array(cls, x))
-                need.append(False)
                 lists = True
             else:
-                arrays.append(x)
-                need.append(False)
+                arrays.append(as_operand(x))
         if lists:  # the node keeps the arrays made from them, which is what backward will see
             inputs = tuple(a if isinstance(x, (list, tuple)) else x for x, a in zip(inputs, arrays))
-        need = tuple(need)
-        record = True in need
-        if record:
-            need = _NEEDS.setdefault(need, need)  # one shared tuple per pattern: 72 bytes less per node
-            if len(arrays) > 1:
-                _distinct(inputs, arrays)
+        if not (record and state.enabled):
+            out = _forward(cls, _UNRECORDED, arrays, params)
+            return Tensor._wrap(out if type(out) is xp.ndarray else xp.asarray(out))
+        need = tuple([isinstance(x, Tensor) and x._requires_grad for x in inputs])
+        need = _NEEDS.setdefault(need, need)  # one shared tuple per pattern: 72 bytes less per node
+        if len(arrays) > 1 and (len(arrays) > 2 or arrays[0] is arrays[1]):
+            _distinct(inputs, arrays)
         ctx = Node(cls, inputs, params, need)
-        try:
-            out = cls.forward(ctx, *arrays, **params)
-        except (ValueError, TypeError, IndexError) as e:
-            raise _op_error(cls, e, arrays) from e
-        result_array = out if type(out) is xp.ndarray else xp.asarray(out)
-        if not record:
-            return Tensor._wrap(result_array)
-        result = Tensor._wrap(result_array, ctx)
+        out = _forward(cls, ctx, arrays, params)
+        result = Tensor._wrap(seal(out if type(out) is xp.ndarray else xp.asarray(out), arrays), ctx)
         if ctx.saved:
             _record_roles(ctx, arrays, out, result)
-        st = state
-        ctx.scope = st.scope
-        if st.forward_hooks:
-            for hook in st.forward_hooks:
-                hook(ctx, result_array)
+        hooks = state.forward_hooks
+        if hooks:
+            for hook in hooks:
+                hook(ctx, result._data)
         return result
+
+
+class _Unrecorded:
+    """The ``ctx`` of an op that is not recorded (no_grad, or no input requires grad): it keeps nothing."""
+
+    __slots__ = ()
+    needs_input_grad = ()
+    params = MappingProxyType({})
+
+    def save_for_backward(self, *values: Any) -> None:
+        pass
+
+
+_UNRECORDED = _Unrecorded()
+
+
+def _forward(cls: type[Function], ctx: Any, arrays: list, params: dict) -> Any:
+    try:
+        return cls.forward(ctx, *arrays, **params)
+    except (ValueError, TypeError, IndexError) as e:
+        raise _op_error(cls, e, arrays) from e
+    except AttributeError as e:
+        if getattr(e, "obj", None) is ctx:
+            raise AttributeError(
+                f"{cls.__name__}.forward: ctx has no attribute storage ({e}); save what backward needs with "
+                "ctx.save_for_backward(...) (arrays, shapes, anything) and read parameters from ctx.params") from e
+        raise
 
 
 def _distinct(inputs: tuple, arrays: list) -> None:
@@ -195,40 +247,48 @@ def _distinct(inputs: tuple, arrays: list) -> None:
 
 
 def _record_roles(ctx: Node, arrays: list, out: Any, result: Tensor) -> None:
-    """Name each saved value by what it is: input ``i``, the output, or a constant."""
+    """Name each saved value by what it is: input ``i``, the output, or a constant; then hold their memory."""
     saved = ctx.saved
+    n = len(saved)
+    if n == 1 and saved[0] is out:  # exp, tanh, sigmoid, relu, softmax: the output alone
+        roles = _JUST_OUTPUT
+        if out is not result._data:  # a 0-d result numpy gave as a scalar: save the array the output holds
+            ctx.saved = saved = (result._data,)
+    elif n == 2 and len(arrays) >= 2 and saved[0] is arrays[0] and saved[1] is arrays[1]:  # mul, div, matmul
+        roles = _FIRST_TWO
+    elif n == 1 and saved[0] is arrays[0]:  # sin, cos, abs, log, clip: the input alone
+        roles = _FIRST_ONE
+    else:
+        roles = _roles(saved, arrays, out)
+        if OUTPUT in roles and out is not result._data:
+            ctx.saved = saved = tuple(result._data if r == OUTPUT else a for a, r in zip(saved, roles))
+    ctx.roles = roles
+    ctx.held = hold(saved, roles, ctx.inputs)
+
+
+def _roles(saved: tuple, arrays: list, out: Any) -> tuple:
     roles = []
     for a in saved:
-        for i, arr in enumerate(arrays):
+        if a is out:
+            roles.append(OUTPUT)
+            continue
+        i = 0
+        for arr in arrays:
             if a is arr:
                 roles.append(i)
                 break
+            i += 1
         else:
-            roles.append(OUTPUT if a is out else CONSTANT)
+            roles.append(CONSTANT)
     roles = tuple(roles)
-    ctx.roles = _ROLES.setdefault(roles, roles)
-    if OUTPUT in roles:
-        if out is not result._data:  # numpy gave a scalar for a 0-d result: save the array the output holds
-            ctx.saved = tuple(result._data if r == OUTPUT else a for a, r in zip(saved, roles))
-        result._savers = 1  # watch writes to the saved output (version 0 at save)
-        ctx.out_saved = True
-        ctx.out_ref = weakref.ref(result)
-    versions = []
-    for r in set(roles):
-        if r >= 0:
-            t = ctx.inputs[r]
-            if isinstance(t, Tensor):
-                if t._snapshot is not None:
-                    sync_version(t)  # its array was handed out earlier: count a write since
-                versions.append((t, t._version))
-                t._savers += 1
-    ctx.saved_versions = tuple(versions)
+    return _ROLES.setdefault(roles, roles)
 
 
 _creation_order = itertools.count()
 _NO_PARAMS = MappingProxyType({})  # shared by the many nodes whose op takes no parameters
 _NEEDS: dict[tuple, tuple] = {}
 _ROLES: dict[tuple, tuple] = {}
+_JUST_OUTPUT, _FIRST_ONE, _FIRST_TWO = (OUTPUT,), (0,), (0, 1)  # the common patterns, shared
 
 
 def _constant_array(fn: type[Function], x: Any) -> Any:
@@ -248,6 +308,8 @@ def _op_error(fn: type[Function], e: Exception, arrays: list) -> Exception:
     kind = IndexError if isinstance(e, IndexError) and not isinstance(e, ValueError) else type(e)
     if kind not in (ValueError, TypeError, IndexError):
         kind = ValueError
-    inputs = ", ".join(_shape_str(a) for a in arrays)
     name = fn.op_name or re.sub(r"(?<!^)(?=[A-Z])", "_", fn.__name__).lower()
+    if getattr(e, "names_shapes", False):  # the op's own sentence already shows the shapes
+        return kind(f"{name}: {e}")
+    inputs = ", ".join(_shape_str(a) for a in arrays)
     return kind(f"{name}: {e} (inputs: {inputs})")

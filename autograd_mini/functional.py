@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .engine import grad_of
+from .grad_mode import enable_grad, is_grad_enabled
 from .tensor import Tensor, as_array
 
 __all__ = ["grad", "value_and_grad"]
@@ -17,12 +18,21 @@ def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> C
 
     ``f`` must return a single-element Tensor. Inputs' ``.grad`` are left untouched, and the
     gradients are themselves differentiable, so ``grad(grad(f))`` gives second derivatives.
+    A function transform, as ``torch.func.grad``: it records its own trace even when called
+    under ``no_grad`` (then the results are plain values, connected to no outer graph).
     """
     single = isinstance(argnums, int)
     nums = (argnums,) if single else tuple(argnums)
 
     @functools.wraps(f)
     def wrapped(*args: Any, **kwargs: Any) -> tuple:
+        if is_grad_enabled():
+            return _value_and_grad(args, kwargs)
+        with enable_grad():
+            out, grads = _value_and_grad(args, kwargs)
+        return out.detach(), grads.detach() if single else tuple(g.detach() for g in grads)
+
+    def _value_and_grad(args: tuple, kwargs: dict) -> tuple:
         for n in nums:
             if not -len(args) <= n < len(args):
                 raise ValueError(f"grad: argnums {n} is out of range for {len(args)} positional argument(s)")

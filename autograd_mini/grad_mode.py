@@ -7,15 +7,27 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "module_scope", "current_scope", "Extra"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Extra:
+    """What a recorded node may carry besides its op: the module ``scope`` it ran in (the running
+    modules, innermost first: ``(module, (parent, (...)))``) and the ``trace`` (``file:line``) that
+    made it. One instance is shared by every node recorded in one module call; traced nodes get
+    their own."""
+
+    __slots__ = ("scope", "trace")
+
+    def __init__(self, scope: Any = None, trace: str | None = None) -> None:
+        self.scope, self.trace = scope, trace
 
 
 class _State(threading.local):
     def __init__(self) -> None:
         self.enabled = True          # record ops?
-        self.scope = None            # running modules, innermost first: (module, (parent, (...)))
+        self.extra: Extra | None = None  # copied onto each recorded node (module scope); None outside modules
         self.forward_hooks = ()      # called as hook(node, out_array) for each recorded op
         self.capture_trace = False   # True while anomaly.capture_traces() has its file:line hook installed
         self.backward_hooks = ()     # anomaly mode: hook(node, g) -> check(grads_in), per backward step
@@ -29,12 +41,12 @@ def is_grad_enabled() -> bool:
     return state.enabled
 
 
-class set_grad_enabled:
-    """Context manager and decorator that sets grad mode, restoring the previous mode on exit."""
+class _GradMode:
+    """Sets grad mode to ``mode`` inside a ``with`` block or a decorated function, restoring it after."""
 
     def __init__(self, mode: bool) -> None:
         self.mode = bool(mode)
-        self.prev: list[bool] = []
+        self.prev: list[bool] = []   # a stack: the same object may be entered again while inside
 
     def __enter__(self) -> None:
         self.prev.append(state.enabled)
@@ -44,23 +56,76 @@ class set_grad_enabled:
         state.enabled = self.prev.pop()
 
     def __call__(self, fn: F) -> F:
+        mode = self.mode
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with type(self)(self.mode) if type(self) is set_grad_enabled else type(self)():
+            with _GradMode(mode):
                 return fn(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
 
 
-class no_grad(set_grad_enabled):
-    """Disable recording: ``with ag.no_grad(): ...`` or ``@ag.no_grad()``."""
+class set_grad_enabled(_GradMode):
+    """Set grad mode, as PyTorch's: it takes effect when called.
 
-    def __init__(self) -> None:
+    ``ag.set_grad_enabled(False)`` on its own switches recording off until switched back;
+    ``with ag.set_grad_enabled(False): ...`` restores the previous mode on exit; as a decorator,
+    ``@ag.set_grad_enabled(False)``, it applies only while the function runs.
+    """
+
+    def __init__(self, mode: bool) -> None:
+        super().__init__(mode)
+        self.prev.append(state.enabled)
+        state.enabled = self.mode
+
+    def __enter__(self) -> None:  # the constructor already set the mode
+        pass
+
+    def __call__(self, fn: F) -> F:
+        state.enabled = self.prev.pop()  # decorating a function does not change the mode outside it
+        return super().__call__(fn)
+
+
+class no_grad(_GradMode):
+    """Disable recording: ``with ag.no_grad(): ...``, ``@ag.no_grad()`` or ``@ag.no_grad``."""
+
+    def __new__(cls, fn: Callable[..., Any] | None = None) -> Any:
+        return super().__new__(cls) if fn is None else cls()(fn)  # bare ``@ag.no_grad``: wrap fn now
+
+    def __init__(self, fn: Callable[..., Any] | None = None) -> None:
         super().__init__(False)
 
 
-class enable_grad(set_grad_enabled):
-    """Re-enable recording inside a ``no_grad`` block."""
+class enable_grad(_GradMode):
+    """Re-enable recording inside a ``no_grad`` block (also a decorator, with or without parentheses)."""
 
-    def __init__(self) -> None:
+    def __new__(cls, fn: Callable[..., Any] | None = None) -> Any:
+        return super().__new__(cls) if fn is None else cls()(fn)
+
+    def __init__(self, fn: Callable[..., Any] | None = None) -> None:
         super().__init__(True)
+
+
+class module_scope:
+    """Context manager for ``nn.Module.__call__`` (or any layer system): ops recorded inside carry
+    ``module`` on their scope chain, which graph pictures, gradcheck and explain_grad group by."""
+
+    __slots__ = ("module", "prev")
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+
+    def __enter__(self) -> None:
+        st = state
+        self.prev = prev = st.extra
+        st.extra = Extra((self.module, prev.scope if prev is not None else None))
+
+    def __exit__(self, *exc: object) -> None:
+        state.extra = self.prev
+
+
+def current_scope() -> Any:
+    """The module scope chain of the running call, ``(module, parent_chain)``, or None outside modules."""
+    extra = state.extra
+    return None if extra is None else extra.scope

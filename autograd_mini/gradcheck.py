@@ -18,6 +18,7 @@ from .anomaly import capture_traces
 from .engine import grad_of
 from .grad_mode import enable_grad, no_grad
 from .gradcheck_report import GradcheckError, GradcheckResult, Mismatch, OpReport
+from .inplace import holds
 from .tensor import Tensor
 
 __all__ = ["gradcheck", "gradgradcheck", "gradcheck_module", "GradcheckError", "GradcheckResult", "Mismatch",
@@ -59,7 +60,14 @@ def _guarded(fn: Callable[..., Any], args: list, watched: list) -> Callable[[], 
     def run() -> Any:
         before = [(x._data if isinstance(x, Tensor) else x) for _, x in watched]
         copies = [a.copy() for a in before]
-        out = fn(*args)
+        try:
+            out = fn(*args)
+        except ValueError as e:  # a write into an array a recorded op holds: refused by numpy at the write
+            held = [label for (label, _), a in zip(watched, before) if holds(a)]
+            if held and "read-only" in str(e):
+                raise ValueError(f"gradcheck: the function modified {held[0]} in place ({e}: a recorded op "
+                                 "saved it); it must leave its inputs unchanged, e.g. work on a copy") from e
+            raise
         for (label, x), a, c in zip(watched, before, copies):
             now = x._data if isinstance(x, Tensor) else x
             if now is not a or not np.array_equal(now, c, equal_nan=now.dtype.kind in "fc"):
@@ -154,6 +162,7 @@ def _check(run: Callable[[], Any], leaves: list, names: list, eps: float, atol: 
     notes = [f"output {k} is {o.dtype} even with float64 inputs: finite differences lose precision"
              for k, o in enumerate(outs) if o.dtype != np.float64]
     shapes = [o.shape for o in outs]
+    del outs  # its graph holds the leaves' arrays read-only; they are perturbed below
     full = sum(t.size for t in leaves) <= full_max and n_out <= full_max
     result = GradcheckResult(True, "full" if full else "vjp", notes=notes)
     us = [rng.standard_normal(s) for s in shapes]
@@ -242,6 +251,16 @@ def _probe(run: Callable[[], Any], t: Tensor, i: int, name: str, vjp: np.ndarray
 
 
 # ---- public entry points -------------------------------------------------------------
+def _check_fn(who: str, fn: Any) -> None:
+    from .function import Function
+
+    if isinstance(fn, type) and issubclass(fn, Function):
+        raise TypeError(f"{who}: pass {fn.__name__}.apply (the function that runs the op), not the class {fn.__name__}")
+    if not callable(fn):
+        raise TypeError(f"{who}(fn, inputs): fn must be callable, got {type(fn).__name__}; the function comes first, "
+                        f"{who}(fn, [x])")
+
+
 def _prepare(inputs: Any, names: Sequence[str] | None = None) -> tuple[list, list, list, list]:
     """float64 copies of the inputs (never the caller's arrays), the ones to check, names, notes.
     ``names`` get the position of each checked input among the caller's inputs for the report."""
@@ -251,7 +270,7 @@ def _prepare(inputs: Any, names: Sequence[str] | None = None) -> tuple[list, lis
         if isinstance(x, Tensor) and x.dtype.kind == "f":
             if x.dtype != np.float64:
                 notes.append(f"input {k} is {x.dtype}: checked on a float64 copy")
-            c = Tensor(np.array(x._data, dtype=np.float64), requires_grad=x.requires_grad, name=x.name)
+            c = Tensor(np.array(x._data, dtype=np.float64, order="C"), requires_grad=x.requires_grad, name=x.name)
             if x.requires_grad:
                 label = names[k] if names else f"input {k}" + (f" (`{x.name}`)" if x.name else "")
                 _require_finite(c, label)
@@ -263,7 +282,10 @@ def _prepare(inputs: Any, names: Sequence[str] | None = None) -> tuple[list, lis
             x = x.copy()
         copies.append(x)
     if not leaves:
-        raise ValueError("gradcheck: no input is a floating Tensor with requires_grad=True; nothing to check")
+        got = ", ".join(f"{type(x).__name__} {tuple(np.shape(x))}" + (" without requires_grad" if isinstance(x, Tensor)
+                                                                     else "") for x in args[:6])
+        raise ValueError(f"gradcheck: no input is a floating Tensor with requires_grad=True, so there is nothing to "
+                         f"check (got {got or 'no inputs'}): make them with ag.tensor(..., requires_grad=True)")
     return copies, leaves, leaf_names, notes, positions
 
 
@@ -281,7 +303,7 @@ def _localise(run_forward: Callable[[], Any], recheck: Callable[..., GradcheckRe
         args, leaves, names = [], [], []
         for k, (x, need) in enumerate(zip(node.inputs, node.needs_input_grad)):
             if isinstance(x, Tensor) and x.dtype.kind == "f":
-                x = Tensor(np.array(x._data, dtype=np.float64), requires_grad=need)
+                x = Tensor(np.array(x._data, dtype=np.float64, order="C"), requires_grad=need)
                 if need:
                     leaves.append(x)
                     names.append(f"input {k}")
@@ -304,8 +326,7 @@ def _localise(run_forward: Callable[[], Any], recheck: Callable[..., GradcheckRe
         if problems:
             shapes = [f"{tuple(np.shape(a))}" if isinstance(a, (Tensor, np.ndarray)) else type(a).__name__
                       for a in node.inputs]
-            module = type(node.scope[0]).__name__ if isinstance(node.scope, tuple) and node.scope else None
-            result.ops.append(OpReport(node.name, shapes, node.trace, module, problems))
+            result.ops.append(OpReport(node.name, shapes, node.trace, node.module_name, problems))
 
 
 def _finish(result: GradcheckResult, raise_exception: bool) -> GradcheckResult:
@@ -330,6 +351,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: floa
     >>> ag.gradcheck(lambda x: (x * x).sum(), [ag.randn(3, requires_grad=True, dtype="float64")])
     <GradcheckResult passed: 0 mismatching input(s)>
     """
+    _check_fn("gradcheck", fn)
     args, leaves, names, notes, positions = _prepare(inputs)
     return _gradcheck(_guarded(fn, args, _watch(args)), leaves, names, notes, localize, raise_exception,
                       dict(eps=eps, atol=atol, rtol=rtol, nondet_tol=nondet_tol, full_max=full_jacobian_max,
@@ -339,7 +361,12 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: floa
 def _gradcheck(run: Callable[[], Any], leaves: list, names: list, notes: list, localize: bool,
                raise_exception: bool, kw: dict, checker: Callable[..., GradcheckResult],
                positions: list | None = None) -> GradcheckResult:
-    result = checker(run, leaves, names, **kw)
+    try:
+        result = checker(run, leaves, names, **kw)
+    except (RuntimeError, TypeError, ValueError) as e:  # a backward that raises, e.g. one not differentiable twice
+        if raise_exception:
+            raise
+        result = GradcheckResult(False, "not run", notes=[f"the check raised {type(e).__name__}: {e}"])
     result.notes = notes + result.notes
     for m in result.mismatches:  # leaf index -> position among the caller's inputs
         m.input = positions[m.input] if positions and m.input < len(positions) else m.input
@@ -356,6 +383,7 @@ def _second(run: Callable[[], Any], leaves: list, names: list, seed: int = 0, **
     _require_floating(every)
     outs = [o for o in every if o.dtype.kind == "f" and o.requires_grad]
     us = [Tensor(rng.standard_normal(o.shape), requires_grad=True) for o in outs]
+    del outs, every  # their graph holds the leaves' arrays read-only; the check perturbs them
 
     def grads() -> tuple:
         total = None
@@ -378,6 +406,7 @@ def gradgradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: 
     """``gradcheck`` for second derivatives: checks ``x, u -> J(x)^T u`` (random ``u``, gradients
     taken with ``create_graph=True``) against finite differences. Localisation re-checks each op
     of ``fn`` with ``gradgradcheck`` on its own inputs."""
+    _check_fn("gradgradcheck", fn)
     args, leaves, names, notes, positions = _prepare(inputs)
     return _gradcheck(_guarded(fn, args, _watch(args)), leaves, names, notes, localize, raise_exception,
                       dict(eps=eps, atol=atol, rtol=rtol, nondet_tol=nondet_tol, full_max=full_jacobian_max,
@@ -391,7 +420,15 @@ def gradcheck_module(model: Any, loss_fn: Callable[[Any, Any], Any], inputs: Any
     """Check ``loss_fn(model(inputs), targets)`` with respect to every parameter of ``model`` that
     requires grad, naming failures by their dotted name (``"layers.0.weight"``). ``model`` needs
     only ``named_parameters()`` and ``__call__``; its parameters are swapped for float64 copies
-    during the check and restored afterwards (values, dtypes and ``.grad`` untouched)."""
+    during the check and restored afterwards (values, dtypes and ``.grad`` untouched); buffers
+    (``named_buffers()``, such as BatchNorm's running statistics, which every training-mode forward
+    moves) are restored too."""
+    if not callable(getattr(model, "named_parameters", None)) or not callable(model):
+        raise TypeError(f"gradcheck_module(model, loss_fn, inputs, targets): model must be an nn.Module (it needs "
+                        f"named_parameters()), got {type(model).__name__}")
+    if not callable(loss_fn):
+        raise TypeError(f"gradcheck_module(model, loss_fn, inputs, targets): loss_fn must be callable, such as "
+                        f"nn.MSELoss(), got {type(loss_fn).__name__}")
     seen, named = set(), []
     for n, p in model.named_parameters():
         if p.requires_grad and id(p) not in seen:
@@ -408,11 +445,12 @@ def gradcheck_module(model: Any, loss_fn: Callable[[Any, Any], Any], inputs: Any
     run = _guarded(lambda: loss_fn(model(x), y), [],
                    [(f"parameter `{n}`", p) for n, p in named] + [(f"input {k}", v) for k, v in enumerate(flat)])
     originals = [p._data for _, p in named]
+    buffers = [(b, b._data.copy()) for _, b in model.named_buffers()] if hasattr(model, "named_buffers") else []
     notes = [f"parameters of dtype {originals[0].dtype}: checked on float64 copies"] \
         if originals[0].dtype != np.float64 else []
     try:
         for _, p in named:
-            p._data = np.array(p._data, dtype=np.float64)
+            p._data = np.array(p._data, dtype=np.float64, order="C")
         return _gradcheck(run, [p for _, p in named], [f"`{n}`" for n, _ in named],
                           notes, localize, raise_exception,
                           dict(eps=eps, atol=atol, rtol=rtol, nondet_tol=nondet_tol, full_max=full_jacobian_max,
@@ -420,6 +458,8 @@ def gradcheck_module(model: Any, loss_fn: Callable[[Any, Any], Any], inputs: Any
     finally:
         for (_, p), a in zip(named, originals):
             p._data = a
+        for b, a in buffers:
+            b._data = a
 
 
 def _upcast(x: Any) -> Any:

@@ -5,7 +5,6 @@ Operators and methods are one-line delegations to the op table in ``ops``.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from ._backend import xp
@@ -13,6 +12,16 @@ from ._backend import xp
 __all__ = ["Tensor", "get_default_dtype", "set_default_dtype"]
 
 _default_dtype = xp.dtype(xp.float32)
+_new = object.__new__
+
+
+def _fill(t: Tensor, data: Any, node: Any, name: str | None) -> None:
+    """The one place a Tensor's fields are set (``__init__`` for users, ``_wrap`` for the engine)."""
+    t._data = data
+    t.grad = None
+    t.grad_fn = node
+    t._requires_grad = node is not None
+    t.name = name
 
 
 def get_default_dtype() -> Any:
@@ -40,19 +49,33 @@ def as_array(data: Any, dtype: Any = None) -> Any:
             arr = xp.asarray(data, dtype=dtype)
         except (ValueError, TypeError) as e:
             raise TypeError(f"tensor: cannot convert {type(data).__name__} to a numeric array ({e})") from None
-        if dtype is None and arr.dtype.kind == "f" and arr.dtype != _default_dtype:
-            arr = arr.astype(_default_dtype)  # Python floats follow the default dtype
+        if dtype is None and arr.dtype.kind == "f" and arr.dtype != _default_dtype and not isinstance(data, xp.generic):
+            arr = arr.astype(_nested_float_dtype(data))  # Python floats follow the default dtype
     if arr.dtype.kind not in "biufc":
         raise TypeError(f"tensor: data must be numeric (bool, int, float), got dtype {arr.dtype}")
     return arr
 
 
-def sync_version(t: Tensor) -> None:
-    """Turn an in-place write through an array handed out by ``.data`` into a version bump."""
-    snap = t._snapshot
-    if snap is not None and snap.tobytes() != t._data.tobytes():
-        t._version += 1
-        t._snapshot = t._data.copy() if t._savers else None
+def _nested_float_dtype(data: Any) -> Any:
+    """The float dtype of nested lists, as ``torch.tensor`` infers it: Python floats take the default
+    dtype, numpy scalars and arrays keep theirs (``[np.float64(0.1), 1.0]`` is float64)."""
+    found = []
+    stack = [data]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (list, tuple)):
+            stack.extend(v)
+        elif isinstance(v, (xp.generic, xp.ndarray)) and v.dtype.kind == "f":
+            found.append(v.dtype)
+        elif isinstance(v, float):
+            found.append(_default_dtype)
+    return xp.result_type(*found) if found else _default_dtype
+
+
+def as_operand(x: Any) -> Any:
+    """A non-Tensor operand of an op. numpy scalars act as the Python scalars they hold, so they do not
+    promote a tensor's dtype (``t32 * np.float64(2)`` stays float32, as in PyTorch)."""
+    return x.item() if isinstance(x, xp.generic) else x
 
 
 class Tensor:
@@ -63,43 +86,29 @@ class Tensor:
     tensor([2., 4.])
     """
 
-    __slots__ = ("_data", "grad", "_requires_grad", "grad_fn", "_version", "name", "_savers", "_snapshot",
-                 "__weakref__")
+    __slots__ = ("_data", "grad", "_requires_grad", "grad_fn", "name", "__weakref__")
     __array_ufunc__ = None  # make numpy defer to our reflected operators: ndarray * Tensor -> Tensor
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> None:
-        self._set(as_array(data, dtype), None, name)
+        _fill(self, as_array(data, dtype), None, name)
         if requires_grad:
             self.requires_grad_(True)
 
     @classmethod
     def _wrap(cls, data: Any, node: Any = None) -> Tensor:
         """A Tensor around a trusted ndarray: a constant, or an op's output when ``node`` is its Node."""
-        t = cls.__new__(cls)
-        t._set(data, node, None)
+        t = _new(cls)
+        _fill(t, data, node, None)
         return t
-
-    def _set(self, data: Any, node: Any, name: str | None) -> None:  # the one place a Tensor's fields are made
-        self._data = data
-        self.grad: Tensor | None = None
-        self.grad_fn = node
-        self._requires_grad = node is not None
-        self._version = 0
-        self.name = name
-        self._savers = 0          # live recorded nodes that saved this tensor's array (see `data`)
-        self._snapshot = None     # copy taken when `.data` was handed out while saved
 
     # ---- data and flags -------------------------------------------------------------
     @property
     def data(self) -> Any:
-        """The underlying ndarray. Assigning to it (``p.data = ...``) is not recorded.
+        """The underlying ndarray (no copy). Assigning to it (``p.data = ...``) is not recorded.
 
-        While a recorded op holds this array for backward, the first read also keeps a copy, so
-        that an in-place write through the returned array (``x.data[...] = 0``) is detected at
-        backward (docs/reliability.md, "in-place rule").
+        While a recorded op holds this array for backward it is read-only (docs/reliability.md,
+        "The in-place rule"); assign a new array instead, or backward first.
         """
-        if self._savers and self._snapshot is None and _refs_to_data(self) > _OWN_REFS:
-            self._snapshot = self._data.copy()
         return self._data
 
     @data.setter
@@ -108,8 +117,6 @@ class Tensor:
         if arr.shape != self._data.shape and self.grad_fn is not None:
             raise ValueError(f"cannot assign data of shape {arr.shape} to a non-leaf tensor of shape {self.shape}")
         self._data = arr
-        self._version += 1
-        self._snapshot = None
 
     @property
     def requires_grad(self) -> bool:
@@ -158,8 +165,38 @@ class Tensor:
             raise ValueError(f"item(): tensor has {self._data.size} elements, expected 1")
         return self._data.item()
 
+    # ---- Python numbers from one-element tensors: float(loss), int(t), f"{loss:.4f}", round(t, 3) ----
+    def _scalar(self, what: str) -> Any:
+        if self._data.size != 1:
+            raise TypeError(f"{what}: only a one-element tensor converts to a Python number, this one has shape "
+                            f"{self.shape} ({self._data.size} elements); use .tolist() or index one element first")
+        return self._data.item()
+
+    def __float__(self) -> float: return float(self._scalar("float()"))
+    def __int__(self) -> int: return int(self._scalar("int()"))
+    def __complex__(self) -> complex: return complex(self._scalar("complex()"))
+
+    def __round__(self, ndigits: int | None = None) -> Any:
+        return round(self._scalar("round()"), ndigits)
+
+    def __index__(self) -> int:
+        # 0-d integers only: numpy asks __index__ first, so a shape-(1,) index tensor would pick a scalar instead
+        # of a (1,) array, and a 0-d bool (a mask in numpy) would pick element 0 or 1
+        if self._data.dtype.kind not in "iu" or self._data.ndim:
+            raise TypeError(f"only a 0-d integer tensor can be used as an index, got a {self._data.dtype} tensor of "
+                            f"shape {self.shape}; use int(t) (truncates a float) or index with t.tolist()")
+        return int(self._data.item())
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` formats a one-element tensor's value; a larger one each element (numpy's layout)."""
+        if not spec:
+            return str(self)
+        if self._data.size == 1:
+            return format(self._data.item(), spec)
+        return xp.array2string(self._data, formatter={"all": lambda v: format(v.item(), spec)})
+
     def numpy(self) -> Any:
-        return self.data  # through the getter: an exposed saved array is watched
+        return self._data
 
     def tolist(self) -> Any:
         return self._data.tolist()
@@ -282,15 +319,6 @@ class Tensor:
     def T(self) -> Tensor:
         return _ops.transpose(self)
 
-
-def _refs_to_data(t: Tensor) -> int:
-    return sys.getrefcount(t._data)
-
-
-# A node that saved the array holds a reference to it. The count of a dropped graph's nodes stays
-# raised (no finalizer: it would cost every op), so the getter also asks whether anything besides
-# the tensor holds the array; the baseline is measured, not assumed, for this interpreter.
-_OWN_REFS = _refs_to_data(Tensor._wrap(xp.zeros(1)))
 
 from . import ops as _ops  # noqa: E402  (ops import Tensor)
 from .ops import primitives as _p  # noqa: E402

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ._backend import xp
-from ._vizmodel import Grads, Item, build, capture_grads, collapse, shape_str
+from ._vizmodel import Grads, Item, build, capture_grads, collapse, module_label, shape_str
 from .tensor import Tensor
 
 __all__ = ["draw_graph", "to_dot", "to_text", "save", "capture_grads", "Grads", "GraphvizNotFoundError"]
@@ -107,7 +107,7 @@ def _gc_paused(fn: Any) -> Any:
 
 
 @_gc_paused
-def _lines(roots: tuple, show_values: bool, show_grads: bool, params: Mapping[str, Tensor] | None,
+def _lines(roots: tuple, show_values: bool, show_grads: bool, params: Mapping[str, Any] | None,
            max_nodes: int | None, depth: int | None, grads: Grads | None, rankdir: str) -> list[str]:
     show_grads = show_grads or grads is not None
     seq, modname, dropped, notes = build(roots, params, max_nodes, show_grads, grads)
@@ -148,10 +148,8 @@ def _lines(roots: tuple, show_values: bool, show_grads: bool, params: Mapping[st
         ck = tuple(map(id, it.path))
         for i in range(1, len(ck) + 1):
             if ck[:i] not in clusters:
-                m = it.path[i - 1]
-                name = modname.get(id(m)) or ""
                 clusters[ck[:i]] = []
-                labels[ck[:i]] = f"{name}: {type(m).__name__}" if name else type(m).__name__
+                labels[ck[:i]] = module_label(it.path[i - 1], modname)
         clusters[ck].append(f"{q[id(it)]} [{attrs}]")
     if dropped:
         clusters[()].append(f'"truncated" [label={_q(notes[0])} shape=note style=dashed fontcolor="#868e96"]')
@@ -190,7 +188,7 @@ def _nest(clusters: dict[tuple, list[str]], labels: dict[tuple, str]) -> list[st
 
 
 def to_dot(*roots: Tensor, show_values: bool = False, show_grads: bool = False,
-           params: Mapping[str, Tensor] | None = None, max_nodes: int | None = 300, depth: int | None = None,
+           params: Mapping[str, Any] | None = None, max_nodes: int | None = 300, depth: int | None = None,
            grads: Grads | None = None, rankdir: str = "TB") -> str:
     """The DOT source of the graph behind ``roots`` (pure Python: needs neither Graphviz nor its package).
 
@@ -201,7 +199,7 @@ def to_dot(*roots: Tensor, show_values: bool = False, show_grads: bool = False,
 
 
 def draw_graph(*roots: Tensor, show_values: bool = False, show_grads: bool = False,
-               params: Mapping[str, Tensor] | None = None, max_nodes: int | None = 300, depth: int | None = None,
+               params: Mapping[str, Any] | None = None, max_nodes: int | None = 300, depth: int | None = None,
                grads: Grads | None = None, rankdir: str = "TB") -> Any:
     """A ``graphviz.Digraph`` of the ops that computed ``roots`` (displays inline in Jupyter).
 
@@ -211,7 +209,9 @@ def draw_graph(*roots: Tensor, show_values: bool = False, show_grads: bool = Fal
     show_grads : add each tensor's gradient norm, coloured by magnitude; zero gradients are greyed out.
         The gradients come from ``grads`` (see ``capture_grads``), else are computed now if the graph
         is still alive (no ``.grad`` is touched), else only leaves' ``.grad`` are shown.
-    params : ``{name: tensor}`` names for leaves (``nn`` modules name their parameters themselves).
+    params : ``{name: tensor or array}`` names for tensors of the graph; an array names the tensors (or
+        constants) that use it. ``nn`` modules name their parameters themselves. A name that matches
+        nothing in the graph warns.
     max_nodes : draw at most this many ops (those nearest the output); a note says how many were cut.
     depth : draw modules nested deeper than ``depth`` (the model itself is depth 0) as one node each.
     grads : a ``Grads`` from ``capture_grads``; implies ``show_grads``.
@@ -229,7 +229,7 @@ def draw_graph(*roots: Tensor, show_values: bool = False, show_grads: bool = Fal
 
 @_gc_paused
 def to_text(*roots: Tensor, show_values: bool = False, show_grads: bool = False,
-            params: Mapping[str, Tensor] | None = None, max_nodes: int | None = 300,
+            params: Mapping[str, Any] | None = None, max_nodes: int | None = 300,
             grads: Grads | None = None) -> str:
     """An indented tree of the graph, output first (op, shape, dtype, names, module, grad norms, NaN/inf).
 
@@ -252,8 +252,7 @@ def to_text(*roots: Tensor, show_values: bool = False, show_grads: bool = False,
         seen.add(id(it))
         parts = _label(it, show_values)
         kind = "" if it.kind == "op" else f"[{it.kind}] "
-        m = it.path[-1] if it.path else None
-        where = "" if m is None else f"  in {modname.get(id(m)) or '<model>'}: {type(m).__name__}"
+        where = f"  in {module_label(it.path[-1], modname)}" if it.path else ""
         lines.append(f"{pad}{it.key}  {kind}" + "  ".join(parts[1:]) + where)
         stack.extend((s, d + 1) for s in reversed(it.inputs))
     return "\n".join(lines + [f"note: {n}" for n in notes]) + "\n"

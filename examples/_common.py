@@ -30,34 +30,77 @@ try:  # a fresh clone, not installed: use the sources next to this folder
 except ImportError:
     sys.path.insert(0, str(ROOT))
 
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")  # files only: no display needed, works on headless CI
-import matplotlib.pyplot as plt  # noqa: E402
-
 __all__ = ["parser", "progress", "summary", "IdxError", "read_idx", "write_idx", "load_mnist", "plot_curves",
-           "plot_decision_boundary", "save_figure", "relpath", "DATA_DIR"]
+           "plot_decision_boundary", "save_figure", "relpath", "pyplot", "DATA_DIR"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
+def pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (files only: no display needed, works on headless CI), imported on
+    first use so that ``--help`` and the scripts without plots do not pay for it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def __getattr__(name: str) -> Any:  # ``C.plt``
+    if name == "plt":
+        return pyplot()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 # ---- command line ------------------------------------------------------------------------------
-def parser(description: str, epochs: int | None, seed: int, out: str) -> argparse.ArgumentParser:
-    """An ``ArgumentParser`` with the options every example takes: ``--epochs``, ``--seed``, ``--out``."""
-    p = argparse.ArgumentParser(description=description)
-    p.add_argument("--epochs", type=int, default=epochs,
-                   help="training epochs" + (f" (default {epochs})" if epochs else " (default: per run, see above)"))
-    p.add_argument("--seed", type=int, default=seed, help=f"random seed (default {seed})")
-    p.add_argument("--out", type=Path, default=Path(out), help=f"folder for pictures and logs (default {out})")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Keeps the docstring's line breaks; appends ``(default: X)`` to every option whose help does not say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.option_strings and not any(action.default is v for v in (None, False, argparse.SUPPRESS)) \
+                and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def parser(doc: str, epochs: int | None = None, seed: int | None = None, out: str | None = None,
+           progress: bool = True, epochs_help: str = "training epochs") -> argparse.ArgumentParser:
+    """The examples' shared command line: ``--help`` shows the script's purpose (the first paragraph of
+    ``doc``, its docstring) and every flag with its default; an unknown flag is an error (exit code 2).
+
+    ``--epochs``, ``--seed``, ``--out`` and ``--no-progress`` are added when the script takes them
+    (``epochs`` may be ``None`` when ``epochs_help`` says what the default is).
+    """
+    p = argparse.ArgumentParser(description=doc.strip().split("\n\n")[0], formatter_class=_Help,
+                                allow_abbrev=False)
+    if epochs is not None or epochs_help != "training epochs":
+        p.add_argument("--epochs", type=int, default=epochs, metavar="N", help=epochs_help)
+    if seed is not None:
+        p.add_argument("--seed", type=int, default=seed, help="random seed")
+    if out is not None:
+        p.add_argument("--out", type=Path, default=Path(out), metavar="DIR", help="folder for pictures and logs")
+    if progress:
+        p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     return p
 
 
-def progress(n: int, desc: str, enabled: bool = True) -> Any:
-    """A tqdm bar over ``range(n)``; ``bar.set_postfix(loss=...)`` shows the running loss (redrawn 4x a second)."""
+def progress(n: int, desc: str, enabled: bool = True, file: Any = None) -> Any:
+    """A tqdm bar over ``range(n)``, redrawn at most 4 times a second whatever the loop does.
+
+    ``bar.set_postfix(loss=...)`` only records the values for the next redraw (tqdm's default
+    redraws on every call: 600 frames for 600 epochs); the bar reads the clock every iteration,
+    so a short run shows its progress as it goes instead of sitting at 0/N until the end.
+    """
     from tqdm.auto import tqdm
 
-    return tqdm(range(n), desc=desc, disable=not enabled, leave=False, mininterval=0.25, dynamic_ncols=True)
+    class Bar(tqdm):
+        def set_postfix(self, ordered_dict: Any = None, refresh: bool = False, **kwargs: Any) -> None:
+            super().set_postfix(ordered_dict, refresh=refresh, **kwargs)
+
+    return Bar(range(n), desc=desc, disable=not enabled, leave=False, mininterval=0.25, miniters=1,
+               dynamic_ncols=True, file=file)
 
 
 def summary(name: str, start: float, **metrics: Any) -> str:
@@ -151,14 +194,14 @@ def save_figure(fig: Any, path: Path) -> Path:
     """Save a matplotlib figure as PNG (creating the folder) and close it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    pyplot().close(fig)
     return path
 
 
 def plot_curves(curves: dict[str, Sequence[float]], path: Path, title: str, ylabel: str,
                 logy: bool = False, xlabel: str = "step") -> Path:
     """One line per entry of ``curves`` against its step index."""
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig, ax = pyplot().subplots(figsize=(5, 3.6))
     for label, ys in curves.items():
         ax.plot(np.arange(len(ys)), ys, label=label, lw=1.2)
     if logy:
@@ -178,7 +221,7 @@ def plot_decision_boundary(predict: Callable[[np.ndarray], np.ndarray], X: np.nd
     ys = np.linspace(X[:, 1].min() - pad, X[:, 1].max() + pad, resolution)
     gx, gy = np.meshgrid(xs, ys)
     zz = np.asarray(predict(np.c_[gx.ravel(), gy.ravel()])).reshape(gx.shape)
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    fig, ax = pyplot().subplots(figsize=(4.6, 4.2))
     ax.contourf(gx, gy, zz, levels=[-0.5, 0.5, 1.5], colors=["#a6cee3", "#fdbf6f"], alpha=0.8)
     for c, color, marker in ((0, "#1f78b4", "o"), (1, "#e6550d", "^")):
         m = labels == c

@@ -1,6 +1,6 @@
 """A character-level language model of first names: a bigram table, an MLP over a context window
 (Bengio et al. 2003) and a small transformer (token + position embeddings, causal self-attention
-blocks with LayerNorm, AdamW). Epochs by default: 12 for the MLP, 30 for the transformer.
+blocks with LayerNorm, AdamW).
 
 Data: 5,163 US first names (examples/data/names, public domain, see its README), shuffled with
 ``--seed`` and split 90% train / 10% held out. Every model predicts each next character of a
@@ -233,7 +233,8 @@ DEFAULTS = {  # epochs, batch, learning rate, weight decay
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = C.parser(__doc__.split("\n\n")[0], None, 0, "out/char_lm")
+    p = C.parser(__doc__, seed=0, out="out/char_lm",
+                 epochs_help="training epochs (default 12 for the MLP, 30 for the transformer)")
     p.add_argument("--model", choices=["mlp", "transformer", "both"], default="both", help="which model (default both)")
     p.add_argument("--data", type=Path, default=NAMES, help="a text file of words, one per line (default: names)")
     p.add_argument("--context", type=int, default=4, help="MLP context window in characters (default 4)")
@@ -241,7 +242,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--layers", type=int, default=2, help="transformer blocks (default 2)")
     p.add_argument("--heads", type=int, default=4, help="attention heads (default 4)")
     p.add_argument("--dropout", type=float, default=0.1, help="transformer dropout (default 0.1)")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N words after shuffling (smoke runs)")
+    p.add_argument("--limit", type=int, default=0,
+                   help="use only the first N words after shuffling, for smoke runs (default 0: all)")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     train_words, held_words = load_words(args.data, args.seed)

@@ -15,6 +15,7 @@ Run: python examples/check_gradients.py
 
 from __future__ import annotations
 
+import _common as C  # first: puts the repository on sys.path in a fresh clone
 import numpy as np
 
 import autograd_mini as ag
@@ -104,7 +105,8 @@ def loss_from_pieces(W1: ag.Tensor, W2: ag.Tensor, X: np.ndarray, Y: np.ndarray,
             + Ridge.apply(W1, N=N, fixed=fixed) + Ridge.apply(W2, N=N, fixed=fixed))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    C.parser(__doc__, progress=False).parse_args(argv)
     X, Y, W1_init, W2_init = article_data()
     W1 = ag.tensor(W1_init, requires_grad=True, name="W1")
     W2 = ag.tensor(W2_init, requires_grad=True, name="W2")

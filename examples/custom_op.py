@@ -73,7 +73,7 @@ def compare_with_naive() -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = C.parser(__doc__.split("\n\n")[0], 60, 0, "out/custom_op")
+    p = C.parser(__doc__, epochs=60, seed=0, out="out/custom_op")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     result: dict = {}

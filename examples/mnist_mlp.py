@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import _common as C
 import numpy as np
@@ -57,10 +58,12 @@ def accuracy(model: nn.Module, X: np.ndarray, y: np.ndarray) -> float:
         return float((model(ag.tensor(X)).data.argmax(1) == y).mean())
 
 
-def plot_predictions(model: nn.Module, images: np.ndarray, labels: np.ndarray, path: Path) -> Path:
-    """The first 24 test digits, each titled with prediction (and the truth when wrong)."""
+def plot_predictions(model: nn.Module, images: np.ndarray, labels: np.ndarray, path: Path,
+                     prepare: Callable[[np.ndarray], np.ndarray] = features) -> Path:
+    """The first 24 test digits, each titled with prediction (and the truth when wrong); ``prepare`` makes the
+    model's input from uint8 images."""
     with ag.no_grad():
-        pred = model(ag.tensor(features(images[:24]))).data.argmax(1)
+        pred = model(ag.tensor(prepare(images[:24]))).data.argmax(1)
     fig, axes = C.plt.subplots(3, 8, figsize=(8, 3.4))
     for ax, img, p, t in zip(axes.ravel(), images, pred, labels):
         ax.imshow(img, cmap="gray_r")
@@ -71,11 +74,14 @@ def plot_predictions(model: nn.Module, images: np.ndarray, labels: np.ndarray, p
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = C.parser(__doc__.split("\n\n")[0], 30, 0, "out/mnist_mlp")
-    p.add_argument("--data", type=Path, default=None, help="folder with MNIST IDX files (default: shipped sample)")
-    p.add_argument("--loss", choices=["ce", "mse"], default="ce", help="cross-entropy (default) or the article's MSE")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default 0.05 for ce, 0.5 for mse)")
-    p.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
+    p = C.parser(__doc__, epochs=30, seed=0, out="out/mnist_mlp")
+    p.add_argument("--data", type=Path, default=None, metavar="DIR",
+                   help="folder with the MNIST IDX files "
+                        "(default: the 2,000-digit sample in examples/data)")
+    p.add_argument("--loss", choices=["ce", "mse"], default="ce",
+                   help="cross-entropy, or the article's MSE on the softmax output")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.05 for ce, 0.5 for mse)")
+    p.add_argument("--batch-size", type=int, metavar="N", default=32, help="batch size")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     try:

@@ -11,17 +11,14 @@ their paths.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, also when run by path (runpy) from elsewhere
+import _common as C  # noqa: E402  (first: puts the repository on sys.path in a fresh clone)
+import numpy as np  # noqa: E402
 
-try:  # a fresh clone, not installed: use the sources next to this folder
-    import autograd_mini as ag
-except ImportError:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    import autograd_mini as ag
+import autograd_mini as ag  # noqa: E402
 import nn  # noqa: E402
 from autograd_mini import viz  # noqa: E402
 
@@ -76,10 +73,8 @@ def explorer_pages(out: Path, x: ag.Tensor, y: ag.Tensor) -> list[Path]:
     return pages
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=Path("out/visualize"), help="folder for the pictures")
-    args = p.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = C.parser(__doc__, out="out/visualize", progress=False).parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     X, Y = xor_data()
     x, y = ag.tensor(X), ag.tensor(Y)

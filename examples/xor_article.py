@@ -241,9 +241,11 @@ def plot_run(run: Run, net: XorNet, hist: dict, out: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = C.parser(__doc__.split("\n\n")[0], None, 2017, "out/xor_article")
+    p = C.parser(__doc__, seed=2017, out="out/xor_article",
+                 epochs_help="training steps for every run (default: each run's own count, "
+                             + ", ".join(f"{r.name} {r.epochs}" for r in RUNS) + ")")
     p.add_argument("--runs", default="all",
-                   help="comma-separated run names, 'all' or 'none' (" + ", ".join(r.name for r in RUNS) + ")")
+                   help="comma-separated run names, 'all' or 'none' (runs: " + ", ".join(r.name for r in RUNS) + ")")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

@@ -21,10 +21,10 @@ import nn
 
 
 def xor_square(n: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` points uniform in [0, 1)^2; label 1.0 when exactly one coordinate is >= 0.5."""
+    """``n`` points uniform in [0, 1)^2; label 1.0 when exactly one coordinate is >= 0.5 (float32: the models')."""
     X = np.random.default_rng(seed).random((n, 2))
-    y = ((X[:, 0] < 0.5) != (X[:, 1] < 0.5)).astype(np.float64)
-    return X, y[:, None]
+    y = ((X[:, 0] < 0.5) != (X[:, 1] < 0.5)).astype(np.float32)
+    return X.astype(np.float32), y[:, None]
 
 
 def make_model(seed: int) -> nn.Module:
@@ -44,10 +44,10 @@ def plot_predictions(model: nn.Module, X: np.ndarray, path: Path, title: str) ->
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = C.parser(__doc__.split("\n\n")[0], 300, 0, "out/xor_relu")
-    p.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
-    p.add_argument("--batch-size", type=int, default=5, help="batch size (default 5)")
-    p.add_argument("--log-every", type=int, default=10, help="print the error every N epochs (default 10)")
+    p = C.parser(__doc__, epochs=300, seed=0, out="out/xor_relu")
+    p.add_argument("--lr", type=float, default=0.01, help="learning rate")
+    p.add_argument("--batch-size", type=int, metavar="N", default=5, help="batch size")
+    p.add_argument("--log-every", type=int, default=10, metavar="N", help="print the error every N epochs")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     X, y = xor_square(seed=args.seed)

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 import autograd_mini as ag
-from autograd_mini.factories import resolve_rng
 
 from . import functional as F
 from ._checks import flag, integer, real
@@ -17,7 +16,6 @@ from .module import Module, Parameter
 
 __all__ = ["MultiheadAttention"]
 
-Seed = int | np.random.Generator | None
 
 
 class MultiheadAttention(Module):
@@ -36,7 +34,7 @@ class MultiheadAttention(Module):
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
-                 batch_first: bool = False, seed: Seed = None, dtype: Any = None) -> None:
+                 batch_first: bool = False, seed: ag.Seed = None, dtype: Any = None) -> None:
         super().__init__()
         embed_dim, num_heads = integer(embed_dim, "MultiheadAttention: embed_dim", 1), integer(
             num_heads, "MultiheadAttention: num_heads", 1)
@@ -47,7 +45,7 @@ class MultiheadAttention(Module):
                              f"num_heads {num_heads}")
         self.embed_dim, self.num_heads, self.dropout, self.batch_first = embed_dim, num_heads, dropout, batch_first
         self.head_dim = embed_dim // num_heads
-        rng = resolve_rng(seed)
+        rng = ag.get_generator(seed)
         dtype = dtype or ag.get_default_dtype()
         bound = math.sqrt(6.0 / (embed_dim + 3 * embed_dim))
         self.in_proj_weight = Parameter(rng.uniform(-bound, bound, (3 * embed_dim, embed_dim)).astype(dtype))

@@ -13,21 +13,21 @@ from typing import Any
 import numpy as np
 
 import autograd_mini as ag
-from autograd_mini.factories import resolve_rng
+
+from ._warn import warn_once
 
 __all__ = [
-    "linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", "log_softmax", "dropout", "flatten",
+    "layer_input", "linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", "log_softmax", "dropout", "flatten",
     "mse_loss", "l2_penalty", "cross_entropy", "nll_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "SoftmaxCrossEntropy", "BinaryCrossEntropy",
     "gelu", "layer_norm", "layer_norm_composed", "LayerNormFunction", "embedding", "scaled_dot_product_attention",
 ]
 
-Seed = int | np.random.Generator | None
 _REDUCTIONS = ("mean", "sum", "none")
 
 
 def _t(x: Any) -> ag.Tensor:
-    return x if isinstance(x, ag.Tensor) else ag.tensor(x)
+    return x if isinstance(x, ag.Tensor) else ag.as_tensor(x)  # an input constant: no copy needed
 
 
 def _arr(x: Any) -> np.ndarray:
@@ -56,9 +56,39 @@ def _same_shape(name: str, input: ag.Tensor, target: Any) -> None:
 
 
 # ---- layers and activations -------------------------------------------------------------------
+def layer_input(x: Any, weight: ag.Tensor, layer: str) -> ag.Tensor:
+    """``x`` as a Tensor of ``weight``'s dtype, for the layer named ``layer`` (used in the warning).
+
+    Lists, Python numbers and integer or bool data take the weight's dtype silently. Floating data
+    of another dtype (float64 data into a float32 model, or the reverse) is cast to the weight's
+    dtype with a warning, once per model, naming both dtypes and the fix: without the cast numpy
+    would run a float32 model in float64 without a word. Every layer with weights calls this first
+    (``Linear``; new layers should too).
+    """
+    want = weight.dtype
+    if not isinstance(x, (ag.Tensor, np.ndarray)):
+        return ag.as_tensor(x, dtype=want)
+    if x.dtype != want:
+        if x.dtype.kind not in "biu":
+            warn_once(outermost_module(), "dtype", (
+                f"{layer}: the input is {x.dtype} but the layer's weights are {want}, so the input is cast to {want} "
+                f"(warned once per model). Convert the input yourself, x.astype('{want}'), or build the model in "
+                f"{x.dtype}: nn.Linear(..., dtype='{x.dtype}'), or ag.set_default_dtype('{x.dtype}') before building."))
+        return x.astype(want) if isinstance(x, ag.Tensor) else ag.as_tensor(x, dtype=want)
+    return x if isinstance(x, ag.Tensor) else ag.as_tensor(x)
+
+
+def outermost_module() -> Any:
+    """The model whose call is running (the outermost module on the scope chain), or None."""
+    scope = ag.current_scope()
+    while scope is not None and scope[1] is not None:
+        scope = scope[1]
+    return None if scope is None else scope[0]
+
+
 def linear(x: Any, weight: ag.Tensor, bias: ag.Tensor | None = None) -> ag.Tensor:
     """``x @ weight + bias`` with ``weight`` of shape (in_features, out_features)."""
-    return ag.linear(_t(x), weight, bias)
+    return ag.linear(layer_input(x, weight, "linear"), weight, bias)
 
 
 def relu(x: Any) -> ag.Tensor: return ag.relu(x)
@@ -79,7 +109,7 @@ def flatten(x: Any, start_axis: int = 1) -> ag.Tensor:
     return _t(x).flatten(start_axis)
 
 
-def dropout(x: Any, p: float = 0.5, training: bool = True, seed: Seed = None) -> ag.Tensor:
+def dropout(x: Any, p: float = 0.5, training: bool = True, seed: ag.Seed = None) -> ag.Tensor:
     """Zero each element with probability ``p`` and scale the rest by ``1/(1-p)`` (inverted dropout).
 
     The identity when ``training`` is False or ``p == 0``. ``seed`` (int or Generator) draws the
@@ -92,7 +122,7 @@ def dropout(x: Any, p: float = 0.5, training: bool = True, seed: Seed = None) ->
         return x
     if p == 1.0:
         return x * np.zeros(x.shape, dtype=x.dtype)
-    keep = resolve_rng(seed).random(x.shape) >= p
+    keep = ag.get_generator(seed).random(x.shape) >= p
     return x * (keep * (1.0 / (1.0 - p))).astype(x.dtype)
 
 
@@ -148,8 +178,9 @@ class SoftmaxCrossEntropy(ag.Function):
     """Cross entropy from logits (N, C) and class indices (N,), reduced, as one op.
 
     ``loss_i = logsumexp(x_i) - x_i[y_i]``; gradient ``(softmax(x) - onehot(y)) * g``, divided
-    by N for ``mean``. Backward recomputes the softmax with ``ag.softmax`` from the saved
-    logits: one formula that is also differentiable again under ``create_graph``.
+    by N for ``mean``. Backward recomputes the softmax from the saved logits with
+    ``ag.ops.dual.softmax`` (plain numpy on arrays, the recorded op on Tensors): one formula that is
+    also differentiable again under ``create_graph``.
     """
 
     @staticmethod
@@ -175,8 +206,8 @@ class SoftmaxCrossEntropy(ag.Function):
         if red == "none":
             g = g.reshape((n, 1))
         elif red == "mean":
-            g = g * (1.0 / n)
-        return (ag.softmax(x, -1) - onehot) * g, None
+            g = g * (1.0 / n if n else np.nan)  # an empty batch: nan loss, empty gradient (PyTorch)
+        return (ag.ops.dual.softmax(x, -1) - onehot) * g, None  # numpy on arrays, recorded on Tensors
 
 
 def cross_entropy(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
@@ -248,15 +279,17 @@ def binary_cross_entropy(input: ag.Tensor, target: Any, reduction: str = "mean")
 def binary_cross_entropy_with_logits(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
     """``sigmoid`` + binary cross entropy in one stable formula, for logits of any size.
 
-    ``max(x, 0) - x*y + log(1 + exp(-|x|))``: ``exp`` only sees ``-|x|``, so |x| = 1e4 is fine.
-    ``maximum`` (gradient 1/2 at a tie), not ``relu`` (0 at 0): at x = 0 the kinks of max and
-    abs must sum to the true derivative sigmoid(0) - y = 1/2 - y.
+    ``log(1 + exp(x)) - x*y`` with the softplus as ``logsumexp([0, x])``: stable at |x| = 1e4
+    (the max shift), and smooth, so its first derivative is ``sigmoid(x) - y`` and its second
+    ``sigmoid'(x)`` everywhere, 0.25 at x = 0 as PyTorch's (a kinked ``max(x, 0) + log(1 + exp(-|x|))``
+    has the right first derivative but second derivative 0 there).
     """
     check_reduction(reduction)
     x = _t(input)
     _same_shape("binary_cross_entropy_with_logits", x, target)
     y = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=x.dtype)
-    loss = ag.maximum(x, 0.0) - x * y + ag.log(1.0 + ag.exp(-abs(x)))
+    softplus = ag.logsumexp(ag.stack([ag.zeros_like(x), x], axis=-1), axis=-1)
+    loss = softplus - x * y
     return _reduce(loss, reduction)
 
 
@@ -349,7 +382,7 @@ def embedding(indices: Any, weight: ag.Tensor, padding_idx: int | None = None) -
 
 
 def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: Any = None, dropout_p: float = 0.0,
-                                 is_causal: bool = False, scale: float | None = None, seed: Seed = None
+                                 is_causal: bool = False, scale: float | None = None, seed: ag.Seed = None
                                  ) -> ag.Tensor:
     """``softmax(q k^T * scale + mask) v`` over the last two axes (..., L, E) x (..., S, E) x (..., S, Ev).
 
@@ -378,3 +411,27 @@ def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: An
     if dropout_p:
         attn = dropout(attn, dropout_p, True, seed)
     return attn @ v
+
+
+# ---- images and normalization: the functions behind nn.Conv2d, the pooling layers, nn.BatchNorm* ---------
+from .normalization import batch_norm  # noqa: E402
+
+conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d = ag.conv2d, ag.max_pool2d, ag.avg_pool2d, ag.adaptive_avg_pool2d
+
+
+def pad(x: Any, pad: Any, mode: str = "constant", value: float = 0.0) -> ag.Tensor:
+    """PyTorch's ``F.pad``: ``pad`` lists (before, after) pairs from the LAST axis backwards,
+    ``(left, right, top, bottom, ...)``; negative amounts crop. ``ag.pad`` takes numpy's order instead."""
+    x = _t(x)
+    amounts = list(pad)
+    if len(amounts) % 2 or len(amounts) // 2 > x.ndim or not all(isinstance(a, (int, np.integer)) for a in amounts):
+        raise ValueError(f"pad: expected an even number (at most {2 * x.ndim}) of ints, (left, right, top, bottom, "
+                         f"...) starting from the last axis, for a tensor of shape {x.shape}; got {pad!r}")
+    pairs = [(0, 0)] * (x.ndim - len(amounts) // 2) + [tuple(amounts[i:i + 2]) for i in range(0, len(amounts), 2)][::-1]
+    out = ag.pad(x, [(max(b, 0), max(a, 0)) for b, a in pairs], mode, value)
+    if any(b < 0 or a < 0 for b, a in pairs):
+        out = out[tuple(slice(-min(b, 0), n + min(a, 0)) for (b, a), n in zip(pairs, out.shape))]
+    return out
+
+
+__all__ += ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad", "batch_norm"]

@@ -5,17 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 import autograd_mini as ag
-from autograd_mini.factories import resolve_rng
 
 from . import functional as F
 from .module import Module, Parameter
 
 __all__ = ["Linear", "Identity", "Flatten", "Dropout"]
 
-Seed = int | np.random.Generator | None
 
 
 class Linear(Module):
@@ -29,13 +25,13 @@ class Linear(Module):
     (4, 2)
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, seed: Seed = None,
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, seed: ag.Seed = None,
                  dtype: Any = None) -> None:
         super().__init__()
         if in_features < 0 or out_features < 0:
             raise ValueError(f"Linear: sizes must be non-negative, got ({in_features}, {out_features})")
         self.in_features, self.out_features = int(in_features), int(out_features)
-        rng = resolve_rng(seed)
+        rng = ag.get_generator(seed)
         dtype = dtype or ag.get_default_dtype()
         bound = 1.0 / math.sqrt(in_features) if in_features else 0.0
         self.weight = Parameter(rng.uniform(-bound, bound, (in_features, out_features)).astype(dtype))
@@ -45,8 +41,7 @@ class Linear(Module):
             self.register_parameter("bias", None)
 
     def forward(self, x: Any) -> ag.Tensor:
-        if not isinstance(x, ag.Tensor):
-            x = ag.tensor(x)
+        x = F.layer_input(x, self.weight, f"Linear({self.in_features}, {self.out_features})")
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"Linear({self.in_features}, {self.out_features}): input has shape {x.shape}, "
                              f"expected last axis of size {self.in_features}")
@@ -84,12 +79,12 @@ class Dropout(Module):
     once (reproducible sequence), or from the global generator (``ag.manual_seed``).
     """
 
-    def __init__(self, p: float = 0.5, seed: Seed = None) -> None:
+    def __init__(self, p: float = 0.5, seed: ag.Seed = None) -> None:
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
         self.p = float(p)
-        self._rng = None if seed is None else resolve_rng(seed)
+        self._rng = None if seed is None else ag.get_generator(seed)
 
     def forward(self, x: Any) -> ag.Tensor:
         return F.dropout(x, self.p, self.training, self._rng)

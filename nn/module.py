@@ -1,7 +1,9 @@
-"""The module system: ``Parameter``, ``Module`` (registration on assignment), ``Sequential``, ``ModuleList``."""
+"""The module system: ``Parameter``, ``Module`` (registration on assignment), ``Sequential``, ``ModuleList``,
+``ModuleDict``."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
@@ -10,11 +12,13 @@ from typing import Any
 import numpy as np
 
 import autograd_mini as ag
-from autograd_mini.grad_mode import state
 
 from ._checks import cast
+from ._warn import warn_once
 
-__all__ = ["Parameter", "Module", "Sequential", "ModuleList", "StateDictError"]
+__all__ = ["Parameter", "Module", "Sequential", "ModuleList", "ModuleDict", "StateDictError"]
+
+_OWN = ("_parameters", "_modules", "_buffers")  # the registries themselves
 
 
 class Parameter(ag.Tensor):
@@ -58,6 +62,8 @@ class Module:
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "training", True)
 
     # ---- registration -----------------------------------------------------------------
@@ -80,11 +86,23 @@ class Module:
             if value is not None:
                 raise TypeError(f"cannot assign {type(value).__name__} to submodule '{name}': use a Module or None")
             mods[name] = None
+        elif name in self._buffers:
+            value = _as_buffer(name, value)
+            self._buffers[name] = value
+        else:
+            self._warn_unregistered(name, value)
         object.__setattr__(self, name, value)
+
+    def _warn_unregistered(self, name: str, value: Any) -> None:
+        """Warn (once per attribute) when ``value`` hides modules or trainable tensors from registration."""
+        fix = _unregistered_fix(value)
+        if fix:
+            warn_once(self, "unregistered " + name, f"{type(self).__name__}.{name} {fix}")
 
     def __delattr__(self, name: str) -> None:
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        self._buffers.pop(name, None)
         object.__delattr__(self, name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
@@ -93,6 +111,21 @@ class Module:
             raise TypeError(f"register_parameter: expected a Parameter or None, got {type(param).__name__}")
         self._parameters[name] = param
         object.__setattr__(self, name, param)
+
+    def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
+        """Register state that is not a parameter (BatchNorm's running statistics) under ``name``.
+
+        A Tensor that never requires grad (arrays are wrapped), reached by ``buffers()`` and, when
+        ``persistent``, saved by ``state_dict()`` and restored by ``load_state_dict()``.
+        """
+        if name in self._parameters or name in self._modules:
+            raise KeyError(f"register_buffer: '{name}' is already a parameter or submodule of {type(self).__name__}")
+        self._buffers[name] = tensor = _as_buffer(name, tensor)
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
+        object.__setattr__(self, name, tensor)
 
     def add_module(self, name: str, module: Module | None) -> None:
         """Register a submodule under ``name`` (a string; Sequential uses "0", "1", ...)."""
@@ -106,14 +139,13 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        # Push this module on the thread-local scope chain: every recorded Node copies it, so
-        # graph tools can group ops by module.
-        prev = state.scope
-        state.scope = (self, prev)
-        try:
+        if "_registration_checked" not in self.__dict__:  # once: a list filled after assignment shows only now
+            object.__setattr__(self, "_registration_checked", True)
+            for name, value in list(self.__dict__.items()):
+                if name not in self._parameters and name not in self._modules and name not in _OWN:
+                    self._warn_unregistered(name, value)
+        with ag.module_scope(self):  # recorded ops carry this module: graph tools group ops by module
             return self.forward(*args, **kwargs)
-        finally:
-            state.scope = prev
 
     # ---- traversal ------------------------------------------------------------------------
     def children(self) -> Iterator[Module]:
@@ -152,6 +184,16 @@ class Module:
     def parameters(self) -> Iterator[Parameter]:
         return (p for _, p in self.named_parameters())
 
+    def named_buffers(self, persistent_only: bool = False) -> Iterator[tuple[str, ag.Tensor]]:
+        """Every buffer with its dotted name (``bn.running_mean``)."""
+        for mname, mod in self.named_modules():
+            for bname, b in mod._buffers.items():
+                if b is not None and not (persistent_only and bname in mod._non_persistent):
+                    yield (f"{mname}.{bname}" if mname else bname), b
+
+    def buffers(self) -> Iterator[ag.Tensor]:
+        return (b for _, b in self.named_buffers())
+
     # ---- modes and gradients ----------------------------------------------------------------
     def train(self, mode: bool = True) -> Module:
         """Set training mode (Dropout active) on this module and every submodule."""
@@ -170,22 +212,32 @@ class Module:
 
     # ---- state --------------------------------------------------------------------------------
     def state_dict(self) -> OrderedDict[str, np.ndarray]:
-        """Dotted parameter names to copies of their arrays (ready for ``nn.save``)."""
-        return OrderedDict((n, p.data.copy()) for n, p in self.named_parameters())
+        """Dotted names of parameters, then persistent buffers, to copies of their arrays (ready for ``nn.save``)."""
+        return OrderedDict((n, t.data.copy()) for n, t in self._named_state())
+
+    def _named_state(self) -> Iterator[tuple[str, ag.Tensor]]:
+        yield from self.named_parameters()
+        yield from self.named_buffers(persistent_only=True)
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> tuple[list[str], list[str]]:
-        """Copy arrays (or Tensors) into the parameters of the same name, cast to each one's dtype.
+        """Copy arrays (or Tensors) into the parameters and persistent buffers of the same name, cast to each
+        one's dtype.
 
         Every value is checked and converted (shape, numeric kind, a cast that would overflow to
         inf) before anything is assigned, so a failed load leaves the model unchanged. Missing or
         unexpected keys raise ``KeyError`` (``StateDictError``) when ``strict``; other problems
         ``ValueError``; one error lists them all. Returns ``(missing, unexpected)``.
         """
+        if isinstance(state_dict, (str, bytes, os.PathLike)):
+            raise TypeError(f"load_state_dict expects a state dict (names to arrays), got the path {state_dict!r}: "
+                            "read a file with nn.load first, model.load_state_dict(nn.load(path))")
+        if isinstance(state_dict, Module):
+            raise TypeError(f"load_state_dict expects a state dict, got a {type(state_dict).__name__} module: "
+                            "pass other_model.state_dict()")
         if not isinstance(state_dict, Mapping):
-            hint = " (read a file with nn.load first)" if isinstance(state_dict, (str, os.PathLike)) else ""
-            raise TypeError(f"load_state_dict: expected a mapping of names to arrays{hint}, "
-                            f"got {type(state_dict).__name__}")
-        own = OrderedDict(self.named_parameters())
+            raise TypeError(f"load_state_dict expects a state dict (a mapping of names to arrays, as "
+                            f"model.state_dict() or nn.load(path) return), got {type(state_dict).__name__}")
+        own = OrderedDict(self._named_state())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         arrays, problems = {}, []
@@ -237,6 +289,16 @@ class Module:
         for n, m in subs:
             lines.append(f"({n}): " + repr(m).replace("\n", "\n  "))
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _as_buffer(name: str, value: Any) -> ag.Tensor | None:
+    if value is None or (isinstance(value, ag.Tensor) and not value.requires_grad):
+        return value
+    if isinstance(value, ag.Tensor):
+        raise TypeError(f"buffer '{name}': a buffer never requires grad (use nn.Parameter for trainable state)")
+    if isinstance(value, np.ndarray):
+        return ag.tensor(value)
+    raise TypeError(f"buffer '{name}': expected a Tensor, an ndarray or None, got {type(value).__name__}")
 
 
 class Sequential(Module):
@@ -304,3 +366,74 @@ class ModuleList(Module):
 
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
+
+
+class ModuleDict(Module):
+    """Modules registered by name (``self.heads = nn.ModuleDict({"cls": ..., "box": ...})``), in insertion order."""
+
+    def __init__(self, modules: Mapping[str, Module] | None = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        if not isinstance(key, str) or not key or "." in key:
+            raise KeyError(f"ModuleDict keys are non-empty strings without dots (they become parameter names), "
+                           f"got {key!r}")
+        self.add_module(key, module)
+
+    def __getitem__(self, key: str) -> Module:
+        if key not in self._modules:
+            raise KeyError(f"ModuleDict has no module {key!r} (it has: {', '.join(self._modules) or 'none'})")
+        return self._modules[key]
+
+    def __delitem__(self, key: str) -> None:
+        self[key]  # noqa: B018  (raises the readable KeyError)
+        delattr(self, key)
+
+    def update(self, modules: Mapping[str, Module]) -> None:
+        if not isinstance(modules, Mapping):
+            raise TypeError(f"ModuleDict takes a dict of name -> Module, got {type(modules).__name__}")
+        for k, m in modules.items():
+            self[k] = m
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._modules
+
+    def keys(self) -> Iterable[str]:
+        return self._modules.keys()
+
+    def values(self) -> Iterable[Module]:
+        return self._modules.values()
+
+    def items(self) -> Iterable[tuple[str, Module]]:
+        return self._modules.items()
+
+
+def _unregistered_fix(value: Any) -> str:
+    """What is wrong with keeping ``value`` in a plain attribute, and the fix; "" when nothing is."""
+    if isinstance(value, ag.Tensor) and value.requires_grad and value.is_leaf:
+        return ("is a Tensor with requires_grad=True but not an nn.Parameter, so parameters(), state_dict() and "
+                "optimizers do not see it: assign nn.Parameter(...) instead")
+    if isinstance(value, Mapping):  # only the first items: assigning a long list of numbers stays cheap
+        items, kind, fix = list(itertools.islice(value.values(), 256)), "dict", "nn.ModuleDict({...})"
+    elif isinstance(value, (list, tuple)):
+        items, kind, fix = list(value[:256]), type(value).__name__, "nn.ModuleList([...])"
+    else:
+        return ""
+    mods = [v for v in items if isinstance(v, Module)]
+    if mods:
+        names = ", ".join(sorted({type(m).__name__ for m in mods}))
+        return (f"is a plain {kind} holding {len(mods)} module(s) ({names}) whose parameters are not registered, so "
+                f"parameters(), state_dict() and optimizers miss them: use {fix} instead")
+    if any(isinstance(v, ag.Tensor) and v.requires_grad and v.is_leaf for v in items):
+        return (f"is a plain {kind} holding trainable tensors that are not registered, so parameters(), state_dict() "
+                "and optimizers miss them: assign each as its own nn.Parameter attribute, or use "
+                "self.register_parameter(name, nn.Parameter(...))")
+    return ""

@@ -1,7 +1,7 @@
 """Optimizers (SGD, Adam, AdamW: PyTorch's update formulas, step for step) and learning-rate schedules.
 
-Updates assign ``p.data = ...``: they are never recorded, and bump the parameter's version
-counter so a graph that saved the old value refuses a stale backward.
+Updates assign ``p.data = ...``: they are never recorded, and give the parameter a new array, so a graph that
+saved the old value keeps it intact (and refuses a stale backward) instead of blocking the update.
 """
 
 from __future__ import annotations
@@ -29,20 +29,24 @@ class Optimizer:
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = defaults
-        params = list(params)
-        if not params:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        params = _param_list(type(self).__name__, params)
         groups = params if isinstance(params[0], dict) else [{"params": params}]
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[int, dict[str, Any]] = {}  # keyed by id(parameter)
         seen: set[int] = set()
         for g in groups:
+            if not isinstance(g, dict) or "params" not in g:
+                raise TypeError(f"{type(self).__name__}: a parameter group is a dict with a 'params' entry, "
+                                f"got {type(g).__name__}")
             g = dict(g)
-            ps = [g["params"]] if isinstance(g["params"], ag.Tensor) else list(g["params"])
+            ps = [g["params"]] if isinstance(g["params"], ag.Tensor) else _param_list(type(self).__name__, g["params"])
             for p in ps:
-                if not isinstance(p, ag.Tensor) or not p.requires_grad:
-                    raise TypeError(f"{type(self).__name__}: can only optimise tensors that require grad, "
-                                    f"got {type(p).__name__}")
+                if not isinstance(p, ag.Tensor):
+                    raise TypeError(f"{type(self).__name__}: can only optimise Tensors, got {type(p).__name__} "
+                                    "among the parameters: pass model.parameters()")
+                if not p.requires_grad:
+                    raise TypeError(f"{type(self).__name__}: a tensor of shape {p.shape} does not require grad, so "
+                                    "it would never change: make it an nn.Parameter, or leave it out")
                 if id(p) in seen:
                     raise ValueError(f"{type(self).__name__}: a parameter of shape {p.shape} appears twice")
                 seen.add(id(p))
@@ -187,6 +191,26 @@ class Optimizer:
         return f"{type(self).__name__}({hp})"
 
 
+def _param_list(name: str, params: Any) -> list:
+    """``params`` as a list, or a ``TypeError`` that says what to pass instead."""
+    if hasattr(params, "parameters") and callable(params.parameters):
+        raise TypeError(f"{name} expects the parameters to optimise, got the {type(params).__name__} model itself: "
+                        f"pass model.parameters(), as in nn.optim.{name}(model.parameters(), lr=...)")
+    if isinstance(params, ag.Tensor):
+        raise TypeError(f"{name} expects an iterable of parameters, got a single Tensor: wrap it in a list, [w]")
+    if isinstance(params, dict):
+        raise TypeError(f"{name} expects a list of parameter groups, got one dict: wrap it in a list, [{{'params': "
+                        "..., 'lr': ...}]")
+    if isinstance(params, (str, bytes)) or not isinstance(params, Iterable):
+        raise TypeError(f"{name} expects an iterable of parameters (model.parameters(), a list of Tensors, or "
+                        f"a list of parameter-group dicts), got {type(params).__name__}")
+    params = list(params)
+    if not params:
+        raise ValueError(f"{name}: got an empty parameter list (a model without parameters, or a "
+                         "model.parameters() generator already used up: call model.parameters() again)")
+    return params
+
+
 def _buffer_or_none(value: Any, name: str, like: np.ndarray) -> np.ndarray | None:
     return None if value is None else float_array(value, name, like)
 
@@ -322,6 +346,7 @@ class LRScheduler:
     """Sets each group's ``lr`` from its initial value and the epoch count; call ``step()`` once per epoch."""
 
     def __init__(self, optimizer: Optimizer) -> None:
+        _need_optimizer(type(self).__name__, optimizer)
         self.optimizer = optimizer
         for g in optimizer.param_groups:
             g.setdefault("initial_lr", g["lr"])
@@ -385,12 +410,20 @@ class LRScheduler:
         self.__dict__.update(new)
 
 
+def _need_optimizer(name: str, optimizer: Any) -> None:
+    if not isinstance(optimizer, Optimizer):
+        hint = " (the optimizer, not the model)" if hasattr(optimizer, "parameters") else ""
+        raise TypeError(f"{name} expects an optimizer{hint}, got {type(optimizer).__name__}: "
+                        f"{name}(opt, ...) with opt = nn.optim.SGD(model.parameters(), lr=...)")
+
+
 class StepLR(LRScheduler):
     """``lr = initial_lr * gamma ** (epoch // step_size)``."""
 
     HYPER = {"step_size": lambda v, name: integer(v, name, 1), "gamma": real}
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        _need_optimizer("StepLR", optimizer)
         problems = Problems()
         self.__dict__.update(self._checked(dict(step_size=step_size, gamma=gamma), problems))
         problems.raise_if_any("StepLR")
@@ -406,6 +439,7 @@ class ExponentialLR(LRScheduler):
     HYPER = {"gamma": real}
 
     def __init__(self, optimizer: Optimizer, gamma: float) -> None:
+        _need_optimizer("ExponentialLR", optimizer)
         problems = Problems()
         self.__dict__.update(self._checked(dict(gamma=gamma), problems))
         problems.raise_if_any("ExponentialLR")
@@ -421,6 +455,7 @@ class CosineAnnealingLR(LRScheduler):
     HYPER = {"T_max": lambda v, name: integer(v, name, 1), "eta_min": real}
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:  # noqa: N803
+        _need_optimizer("CosineAnnealingLR", optimizer)
         problems = Problems()
         self.__dict__.update(self._checked(dict(T_max=T_max, eta_min=eta_min), problems))
         problems.raise_if_any("CosineAnnealingLR")

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 import autograd_mini as ag
-from autograd_mini.factories import resolve_rng
 
 from . import functional as F
 from ._checks import flag, integer, real
@@ -21,7 +20,6 @@ from .module import Module, ModuleList, Parameter
 
 __all__ = ["LSTM", "GRU", "LSTMGates", "GRUGates"]
 
-Seed = int | np.random.Generator | None
 
 
 class LSTMGates(Module):
@@ -51,7 +49,7 @@ class _Recurrent(Module):
     cell_type: type = Module
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, seed: Seed = None, dtype: Any = None) -> None:
+                 batch_first: bool = False, dropout: float = 0.0, seed: ag.Seed = None, dtype: Any = None) -> None:
         super().__init__()
         name = type(self).__name__
         input_size = integer(input_size, f"{name}: input_size", 1)
@@ -61,7 +59,7 @@ class _Recurrent(Module):
         dropout = real(dropout, f"{name}: dropout", 0, 1)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
-        rng = resolve_rng(seed)
+        rng = ag.get_generator(seed)
         self._rng = rng if seed is not None else None
         dtype = dtype or ag.get_default_dtype()
         bound = 1.0 / math.sqrt(hidden_size)

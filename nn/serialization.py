@@ -159,6 +159,11 @@ def save(state_dict: Mapping[str, Any], path: str | os.PathLike) -> None:
     file keeps its permission bits; a new one gets the umask's. Temp files left by a killed save
     are removed by the next save to the same path. No process-wide state (umask, cwd) is touched.
     """
+    if isinstance(state_dict, (str, os.PathLike)) and isinstance(path, Mapping):
+        raise TypeError("nn.save got the path first: the state dict comes first, nn.save(model.state_dict(), path)")
+    if hasattr(state_dict, "state_dict") and not isinstance(state_dict, Mapping):  # a Module or an optimizer
+        raise TypeError(f"nn.save expects a state dict, got a {type(state_dict).__name__} object: "
+                        "pass model.state_dict(), as in nn.save(model.state_dict(), path)")
     arrays = _arrays_to_save(state_dict)
     user_path, target, old = _resolve_target(path)
     folder, name = os.path.split(target)
@@ -385,6 +390,9 @@ def load(path: str | os.PathLike, *, max_bytes: int | None = MAX_LOAD_BYTES) -> 
     (``FileNotFoundError``, ``PermissionError``, ``IsADirectoryError``); anything else wrong with
     the file raises ``ValueError`` naming the file and the reason.
     """
+    if isinstance(path, Mapping):
+        raise TypeError(f"nn.load expects a file path, got a {type(path).__name__} (a state dict?): to copy it "
+                        "into a model, call model.load_state_dict(state_dict)")
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f"nn.load: path must be a str or os.PathLike, got {type(path).__name__}")
     if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0):

@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 
 import autograd_mini as ag
-from autograd_mini.factories import resolve_rng
 
 from . import functional as F
 from ._checks import flag, integer, real
@@ -15,7 +14,6 @@ from .module import Module, Parameter
 
 __all__ = ["LayerNorm", "Embedding"]
 
-Seed = int | np.random.Generator | None
 
 
 class LayerNorm(Module):
@@ -64,7 +62,7 @@ class Embedding(Module):
     (2, 2, 3)
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, seed: Seed = None,
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, seed: ag.Seed = None,
                  dtype: Any = None) -> None:
         super().__init__()
         num_embeddings = integer(num_embeddings, "Embedding: num_embeddings", 1)
@@ -75,7 +73,8 @@ class Embedding(Module):
                 raise ValueError(f"Embedding: padding_idx {padding_idx} out of range for {num_embeddings} embeddings")
             padding_idx %= num_embeddings
         self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
-        w = resolve_rng(seed).standard_normal((num_embeddings, embedding_dim)).astype(dtype or ag.get_default_dtype())
+        w = ag.get_generator(seed).standard_normal((num_embeddings, embedding_dim))
+        w = w.astype(dtype or ag.get_default_dtype())
         if padding_idx is not None:
             w[padding_idx] = 0
         self.weight = Parameter(w)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +56,11 @@ def console_errors(browser: Any) -> list[str]:
     return [e["message"] for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
 
 
-def open_page(browser: Any, path: Path) -> None:
-    browser.get(Path(path).resolve().as_uri())
-    for _ in range(100):
-        if browser.execute_script("return document.body && document.body.dataset.ready === '1'"):
-            return
-        browser.implicitly_wait(0.05)
-        import time
+def open_page(browser: Any, path: Path, timeout_s: float = 30.0) -> None:
+    """Open a saved page and wait until its script has drawn it (``body[data-ready]``)."""
+    browser.get(Path(path).resolve().as_uri())  # returns after the load event; the page draws before it
+    deadline = time.monotonic() + timeout_s
+    while not browser.execute_script("return document.body && document.body.dataset.ready === '1'"):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the page never finished loading; console: {console_errors(browser)}")
         time.sleep(0.05)
-    raise AssertionError(f"the page never finished loading; console: {console_errors(browser)}")

@@ -11,7 +11,8 @@ settings.register_profile("dev", max_examples=15, deadline=None, suppress_health
 # CI is derandomized: a red CI names a real regression, not a lucky draw; the dev profile keeps exploring.
 settings.register_profile("ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
                           print_blob=True, derandomize=True)
-settings.register_profile("stress", max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+settings.register_profile("stress", max_examples=int(os.environ.get("STRESS_EXAMPLES", 500)), deadline=None,
+                          suppress_health_check=list(HealthCheck))
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
@@ -21,3 +22,19 @@ def _grad_mode_restored():
     before = ag.is_grad_enabled()
     yield
     assert ag.is_grad_enabled() == before, "test left grad mode changed"
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print the fuzz test's op coverage: how many steps of each op the random programs executed."""
+    import sys
+
+    fuzz = sys.modules.get("test_fuzz") or sys.modules.get("tests.test_fuzz")
+    coverage = getattr(fuzz, "COVERAGE", None)
+    if not coverage or not any(coverage.values()):
+        return
+    missed = sorted(name for name, n in coverage.items() if not n)
+    fewest = min(coverage, key=coverage.get)
+    terminalreporter.write_line(
+        f"fuzz op coverage: {len(coverage) - len(missed)}/{len(coverage)} ops executed, "
+        f"{sum(coverage.values())} steps; fewest: {fewest} ({coverage[fewest]})"
+        + (f"; never executed: {', '.join(missed)}" if missed else ""))

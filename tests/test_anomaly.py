@@ -50,7 +50,7 @@ class _Custom(ag.Function):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
+        ctx.save_for_backward(x.copy())  # a constant: saved inputs are read-only, this one a backward could change
         return x * 2
 
     @staticmethod
@@ -113,7 +113,7 @@ def test_create_graph_backward_is_checked_too():
 def test_decorator_and_an_nn_training_step_run_clean():
     nn = pytest.importorskip("nn")
     model = nn.Sequential(nn.Linear(3, 4, seed=0), nn.ReLU(), nn.Linear(4, 3, seed=1))
-    x, y = ag.tensor(np.random.default_rng(0).standard_normal((5, 3))), np.array([0, 1, 2, 1, 0])
+    x, y = ag.tensor(np.random.default_rng(0).standard_normal((5, 3), np.float32)), np.array([0, 1, 2, 1, 0])
 
     @ag.detect_anomaly()
     def step():

@@ -21,7 +21,7 @@ import pytest
 
 import autograd_mini as ag
 import nn
-from autograd_mini.tensor import sync_version
+from autograd_mini.inplace import holds
 
 
 class World:
@@ -47,9 +47,8 @@ class World:
     def fingerprint(self) -> list[Any]:
         """Copies of every value a failed call must leave alone."""
         def tensor_state(t: ag.Tensor) -> tuple:
-            sync_version(t)  # count an in-place write made during setup before the call, not by it
             g = None if t.grad is None else t.grad.numpy().copy()
-            return t.numpy().copy(), t.dtype, g, t.requires_grad, t._version
+            return t.numpy().copy(), t.dtype, g, t.requires_grad, id(t.data)  # id: `t.data = ...` is damage too
         params = [(n, tensor_state(p)) for n, p in self.model.named_parameters()]
         opt = copy.deepcopy(self.opt.state_dict())
         return [[tensor_state(t) for t in self.tensors()], params, self.model.training, opt]
@@ -135,11 +134,11 @@ for _name, _fn in [("add", ag.add), ("sub", ag.sub), ("mul", ag.mul), ("div", ag
 
 @case("binary op", ValueError, r"where: .*\(2,\s?3\).*\(4,\)")
 def shape_mismatch_where(w): return lambda: ag.where(w.x > 0, w.x, w.v)
-@case("binary op", ValueError, r"matmul: .*mismatch.*\(inputs: \(2, 3\) float32, \(4, 5\) float32\)")
+@case("binary op", ValueError, r"^matmul: inner dimensions differ: \(2, 3\) @ \(4, 5\)$")
 def matmul_inner_dims(w): return lambda: w.x @ w.w
-@case("binary op", ValueError, r"matmul: .*\(inputs: \(4,\) float32, \(2, 3\) float32\)")
+@case("binary op", ValueError, r"^matmul: inner dimensions differ: \(4,\) @ \(2, 3\)$")
 def matmul_vector(w): return lambda: w.v @ w.x
-@case("binary op", ValueError, r"matmul: .*\(inputs: \(\) float32, \(2, 3\) float32\)")
+@case("binary op", ValueError, r"^matmul: both operands need at least one dimension .*: \(\) @ \(2, 3\)$")
 def matmul_scalar(w): return lambda: ag.tensor(2.0) @ w.x
 @case("binary op", ValueError, r"concatenate: .*\(inputs: \(2, 3\) float32, \(4, 5\) float32\)")
 def concatenate_mismatch(w): return lambda: ag.concatenate([w.x, w.w], axis=0)
@@ -203,19 +202,15 @@ def backward_under_no_grad(w):
     with ag.no_grad():
         y = (w.x * 3).sum()
     return lambda: y.backward()
-@case("backward", RuntimeError, r"an input of `Mul` \(shape \(2, 3\)\), saved for backward, was modified after "
-                                r"the forward pass.*x\.data\[\.\.\.\] = 0")
+@case("backward", ValueError, r"assignment destination is read-only")
 def inplace_data_write(w):
-    y = (w.x * w.x).sum()
-    w.x.data[...] = 0  # the issue's example: mutates the saved array without the setter
-    return lambda: y.backward()
-@case("backward", RuntimeError, r"the output of `Exp` \(shape \(2, 3\)\), saved for backward, was modified")
+    w.y = (w.x * w.x).sum()  # the issue's example: a write into the saved array, without the setter
+    return lambda: w.x.data.__setitem__(Ellipsis, 0)
+@case("backward", ValueError, r"assignment destination is read-only")
 def inplace_output_write(w):
-    e = w.x.exp()
-    y = e.sum()
-    e.data[0, 0] = 1e3
-    return lambda: y.backward()
-@case("backward", RuntimeError, r"an input of `Mul` .*version 0 -> 1")
+    w.e = w.x.exp()
+    return lambda: w.e.data.__setitem__((0, 0), 1e3)
+@case("backward", RuntimeError, r"input 0 of `Mul` \(shape \(4,\)\), saved for backward, was given new data")
 def data_assignment_after_save(w):
     y = (w.v * 3.0).sum()
     w.v.data = np.zeros(4, np.float32)
@@ -323,7 +318,7 @@ def optimizer_no_params(w): return lambda: nn.optim.SGD([], lr=0.1)
 def optimizer_negative_lr(w): return lambda: nn.optim.SGD(w.model.parameters(), lr=-0.1)
 @case("optimizer", ValueError, r"Adam: betas must be in \[0, 1\), got \(0.9, 1.5\)")
 def adam_bad_betas(w): return lambda: nn.optim.Adam(w.model.parameters(), betas=(0.9, 1.5))
-@case("optimizer", TypeError, r"SGD: can only optimise tensors that require grad, got Tensor")
+@case("optimizer", TypeError, r"SGD: a tensor of shape \(3,\) does not require grad.*nn.Parameter")
 def optimizer_constant(w): return lambda: nn.optim.SGD([w.i], lr=0.1)
 @case("optimizer", ValueError, r"SGD: a parameter of shape \(2, 3\) appears twice")
 def optimizer_duplicate(w): return lambda: nn.optim.SGD([w.x, w.x], lr=0.1)
@@ -345,7 +340,7 @@ def load_truncated(w):
     nn.save(w.model.state_dict(), path)
     path.write_bytes(path.read_bytes()[:-40])
     return lambda: nn.load(path)
-@case("files", ValueError, r"nn.load: .* is not a readable .npz archive")
+@case("files", ValueError, r"nn.load: .* is not a readable .npz archive .*: it is not a zip archive")
 def load_text_file(w):
     path = w.tmp / "notes.txt"
     path.write_text("weights: 1 2 3\n")
@@ -387,7 +382,7 @@ def test_bad_input(c: Case, tmp_path: Path) -> None:
     assert ag.get_default_dtype() == default
 
 
-@pytest.mark.parametrize("damage", ["param_in_place", "param_grad", "opt_state", "tensor_version", "lr"])
+@pytest.mark.parametrize("damage", ["param_in_place", "param_grad", "opt_state", "data_assignment", "lr"])
 def test_fingerprint_sees_damage(damage: str, tmp_path: Path) -> None:
     """The no-damage check is not vacuous: each kind of damage changes the fingerprint."""
     w = World(tmp_path)
@@ -399,7 +394,7 @@ def test_fingerprint_sees_damage(damage: str, tmp_path: Path) -> None:
         p.grad = None
     elif damage == "opt_state":
         w.opt.state[id(p)]["exp_avg"][0, 0] += 1.0
-    elif damage == "tensor_version":
+    elif damage == "data_assignment":
         w.v.data = w.v.numpy().copy()
     else:
         w.opt.param_groups[0]["lr"] = 1.0
@@ -443,39 +438,38 @@ def test_optimizer_updates_between_steps_are_fine() -> None:
         p.data -= 0.1 * p.grad.numpy()
         p.grad = None
     np.testing.assert_allclose(p.numpy(), np.array([1.0, -2.0]) * 0.8**3, rtol=1e-6)
-    assert p._savers == 0 and p._snapshot is None
+    assert holds(p.data) == 0 and p.data.flags.writeable
 
 
 def test_write_after_abandoned_graph_is_not_a_false_alarm() -> None:
     """A graph dropped without backward leaves no trap: a later write and a new graph work."""
     x = ag.tensor([1.0, 2.0], requires_grad=True)
     y = (x * x).sum()
-    _ = x.data  # read while saved: watched from here on
+    with pytest.raises(ValueError, match="read-only"):
+        x.data[...] = 3.0  # held by the live graph
     del y
     x.data[...] = 3.0
     (x * x).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [6.0, 6.0])
 
 
-def test_reads_after_an_abandoned_graph_take_no_copy() -> None:
-    """A dropped graph leaves its saver count raised, but nothing holds the array: no snapshot copy."""
-    p = ag.tensor([1.0, 2.0], requires_grad=True)
-    for _ in range(3):
-        (p * p).sum()  # recorded, never backpropagated, dropped at once
-    assert p._savers > 0
-    p.data -= 0.5
-    assert p._snapshot is None
-    y = (p * p).sum()
-    p.numpy()  # now a live node holds it: watched
-    assert p._snapshot is not None
-    y.backward()
-    np.testing.assert_allclose(p.grad.numpy(), [1.0, 3.0])
+def test_optimizer_assigns_while_an_old_graph_is_alive() -> None:
+    """A loss kept (for logging) without backward does not block the optimizer: it assigns new arrays."""
+    model = nn.Linear(3, 2, seed=0)
+    opt = nn.optim.SGD(model.parameters(), lr=0.1)
+    x = np.ones((4, 3), np.float32)
+    kept = (model(x) ** 2).sum()              # recorded, never backpropagated
+    loss = (model(x) ** 2).sum()
+    loss.backward()
+    opt.step()
+    assert kept.grad_fn is not None and float(kept.item()) > 0
 
 
 def test_write_detected_with_retain_graph_second_backward() -> None:
     x = ag.tensor([1.0, 2.0], requires_grad=True)
     y = (x.sin() * 2).sum()
     y.backward(retain_graph=True)
-    x.data[1] = 7.0
-    with pytest.raises(RuntimeError, match=r"`Sin`.*modified after the forward pass"):
-        y.backward()
+    with pytest.raises(ValueError, match="read-only"):
+        x.data[1] = 7.0
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 4 * np.cos([1.0, 2.0]), rtol=1e-6)

@@ -230,8 +230,35 @@ def test_the_python_layout_when_dot_is_missing(monkeypatch, tmp_path):
         for b in n["chain"]:
             x0, y0, x1, y1 = data["boxes"][b]["bb"]
             assert x0 <= n["x"] - n["w"] / 2 and n["x"] + n["w"] / 2 <= x1 and y0 <= n["y"] <= y1
+    assert_boxes_apart(data)
+    blocks = nn.Sequential(*[Block(2 * i) for i in range(3)])
+    assert_boxes_apart(viz.explore(blocks(ag.tensor(np.ones((3, 4)))).sum(), rollup=False).data)
     with pytest.raises(RuntimeError, match="dot"):
         viz.explore(((model(x) - y) ** 2).mean(), layout="dot")
+
+
+def assert_boxes_apart(data: dict) -> None:
+    """Boxes are nested or disjoint, and a node lies only inside the boxes of its chain."""
+    boxes = data["boxes"]
+
+    def ancestors(j: int) -> set:
+        out = set()
+        while j >= 0:
+            out.add(j)
+            j = boxes[j]["parent"]
+        return out
+
+    def overlap(a: list, b: list) -> bool:
+        return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+    for j, a in enumerate(boxes):
+        for k, b in enumerate(boxes):
+            if j < k and j not in ancestors(k) and k not in ancestors(j):
+                assert not overlap(a["bb"], b["bb"]), (a["label"], b["label"])
+    for n in data["nodes"]:
+        rect = [n["x"] - n["w"] / 2, n["y"] - n["h"] / 2, n["x"] + n["w"] / 2, n["y"] + n["h"] / 2]
+        for j, b in enumerate(boxes):
+            assert overlap(rect, b["bb"]) == (j in n["chain"]), (n["key"], b["label"])
 
 
 def test_dot_layout_positions_nodes_inside_their_clusters():
@@ -240,10 +267,11 @@ def test_dot_layout_positions_nodes_inside_their_clusters():
     model, x, y = xor_model()
     data = viz.explore(((model(x) - y) ** 2).mean(), layout="dot").data
     assert data["layout"] == "dot"
-    for n in data["nodes"]:
-        for b in n["chain"]:
-            x0, y0, x1, y1 = data["boxes"][b]["bb"]
-            assert x0 <= n["x"] <= x1 and y0 <= n["y"] <= y1
+    assert_boxes_apart(data)
+    blocks = nn.Sequential(*[Block(2 * i) for i in range(3)])  # rolled-up boxes are clusters too
+    data = viz.explore(blocks(ag.tensor(np.ones((3, 4)))).sum(), layout="dot").data
+    assert any(b["kind"] == "rollup" for b in data["boxes"])
+    assert_boxes_apart(data)
 
 
 def test_a_big_graph_is_cut_by_max_nodes_and_embeds_no_arrays(tmp_path):
@@ -269,6 +297,8 @@ def test_bad_arguments_are_named():
         viz.save(viz.to_dot(x.sum()), "never.html")
     with pytest.raises(ValueError, match="layout"):
         viz.explore(x.sum(), layout="neato")
+    with pytest.raises(ValueError, match="rankdir"):
+        viz.explore(x.sum(), rankdir="BT")
     with pytest.raises(TypeError, match="returned int"):
         viz.explore(lambda: 3)
 
@@ -414,3 +444,47 @@ def test_the_page_shows_inline_in_a_jupyter_notebook():
     nbclient.NotebookClient(nb, timeout=60, kernel_name="python3").execute()
     html = nb.cells[0].outputs[0]["data"]["text/html"]
     assert html.startswith("<iframe srcdoc=") and "&quot;key&quot;:&quot;w&quot;" in html
+
+
+def test_a_recording_keeps_its_last_passes_and_finds_the_roots_one():
+    import gc
+    import weakref
+
+    w = ag.tensor(np.array([1.0, 2.0]), requires_grad=True, name="w")
+    with viz.recording() as rec:
+        first = (w * 3).sum()
+        first.backward(retain_graph=True)
+        second = (w.exp()).sum()
+        second.backward()
+        first.backward()  # the same root again: a new pass
+        dropped = []
+        for _ in range(6):  # a training loop inside recording(): old graphs and passes are let go
+            loss = (w * w).sum()
+            loss.backward()
+            dropped.append(weakref.ref(loss))
+            del loss
+    gc.collect()
+    assert len(rec.passes) == viz.Recording.KEEP_PASSES and sum(r() is None for r in dropped) >= 2
+    assert rec.pass_from(first) is None  # its passes were among the dropped ones
+    with viz.recording() as rec:
+        first = (w * 3).sum()
+        first.backward(retain_graph=True)
+        second = (w.exp()).sum()
+        second.backward()
+    assert [n.name for n, _, _ in rec.pass_from(second).steps] == ["Sum", "Exp"]
+    assert [n.name for n, _, _ in rec.pass_from(first).steps] == ["Sum", "Mul"]
+    assert rec.pass_from(w) is None
+    with viz.recording() as rec:  # backward from the loss, then from an intermediate of the same graph
+        h = w.exp()
+        loss = (h * 2).sum()
+        loss.backward(retain_graph=True)
+        h.backward(np.ones(2))
+    assert [[n.name for n, _, _ in p.steps] for p in rec.passes] == [["Sum", "Mul", "Exp"], ["Exp"]]
+
+
+def test_a_very_long_name_is_cut_in_the_drawing_and_whole_in_the_data():
+    name = "w" * 5000
+    w = ag.tensor(np.ones(2), requires_grad=True, name=name)
+    n = by_key(viz.explore((w * 2).sum()).data)[name]
+    assert n["label"] == name and len(n["lines"][0]) == 60 and n["lines"][0].endswith("\u2026")
+    assert n["w"] < 500

@@ -181,6 +181,14 @@ def test_rolled_up_repeats_unroll_by_click(page, tmp_path):
     b = page(viz.save(h.sum(), tmp_path / "rnn.html"))
     badge = js(b, "return document.querySelector('g.box.collapsed .badge-text').textContent")
     assert badge == "\u00d74" and not any(k.startswith("Tanh") for k in shown_keys(b))
+    from selenium.webdriver.common.keys import Keys
+    b.find_element("id", "search").send_keys("tanh")
+    assert b.find_element("id", "search-status").text == "4 matches"
+    assert js(b, "return document.querySelectorAll('g.box.match').length") == 1  # they are inside the box
+    b.find_element("id", "search").send_keys(Keys.ENTER)  # the first one: its box opens
+    assert panel_text(b, "panel-title") == "Tanh_1" and sum(k.startswith("Tanh") for k in shown_keys(b)) == 4
+    js(b, "document.querySelector('g.box .title').dispatchEvent(new MouseEvent('click', {bubbles: true}))")
+    assert not any(k.startswith("Tanh") for k in shown_keys(b))  # rolled up again
     js(b, "return document.querySelector('g.box.collapsed')").click()
     assert sum(k.startswith("Tanh") for k in shown_keys(b)) == 4
 
@@ -212,6 +220,10 @@ def test_training_slider_recolours_the_graph(page, tmp_path):
     assert js(b, fill) == bucket[k] != bucket[-1]
     b.find_element("id", "tstep").send_keys(Keys.HOME)
     assert js(b, fill) == bucket[0]
+    frame = "return document.querySelector('g.box[data-box=\"1\"] .frame').style.stroke"  # 0: Linear, open
+    layer = [next(e for bound, _, e, _ in viz.SCALE if v < bound) for v in rec.timeline()["modules"][1]["g"]]
+    rgb = "rgb({}, {}, {})".format(*(int(layer[0][k:k + 2], 16) for k in (1, 3, 5)))
+    assert js(b, frame) == rgb  # the open module's frame: its parameters' gradient norm at step 0
     assert b.find_element("id", "tstep-text").text.startswith("step 0 (1 of 30 kept)")
     assert js(b, "return document.querySelectorAll('#chart-grad path.series').length") == 3  # Sequential, 0, 2
     node(b, "0.weight").click()
@@ -279,6 +291,10 @@ def test_a_big_graph_loads(page, tmp_path):
     t0 = time.perf_counter()
     b = page(viz.save(h.sum(), tmp_path / "big.html"))  # max_nodes=2000 of 10,201 ops
     assert len(shown_keys(b)) == 2000 + 10 and time.perf_counter() - t0 < 120
+    scale = "return +document.getElementById('world').getAttribute('transform').match(/scale\\(([^)]*)/)[1]"
+    assert js(b, scale) == 0.6  # too long to read whole: it opens readable, at the output
+    b.find_element("id", "fit").click()
+    assert js(b, scale) < 0.1
 
 
 def test_screenshot_for_the_docs(page, xor_page, tmp_path):

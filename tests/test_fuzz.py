@@ -1,16 +1,22 @@
-"""Fuzzing: hypothesis builds random expression graphs and checks them three ways.
+"""Fuzzing: hypothesis builds random expression graphs and checks them to second order.
 
-A graph is a list of steps over a pool that starts with 1-3 leaves of broadcast-compatible
-shapes; each step applies a random op to random members of the pool, so intermediates are
-reused (fan-out) and gradients accumulate. The loss is a random projection of every sink.
+A graph is a list of 3-12 steps over a pool that starts with 1-3 leaves of broadcast-compatible
+shapes (0-d and size-0 ones included) holding ordinary and boundary values (0, +-1, ties); each
+step applies an op to random members of the pool, so intermediates are reused (fan-out) and
+gradients accumulate. The loss is a random projection of every sink.
+
+Every test is parametrized by op, and each program of that test applies its op at least once
+(stratified draws): every op of ``OPS`` is fuzzed in every run. The coverage actually executed
+is printed at the end of the session (tests/conftest.py).
 
 1. values against an independent numpy evaluation of the same program;
-2. gradients against float64 central finite differences of that numpy program (smooth ops
-   only: a kink such as relu at 0 has no finite difference);
-3. where PyTorch imports, values and gradients of graphs with every op, kinks included, and of
-   inputs holding nan and +-inf, against PyTorch (same conventions: relu'(0) = 0, ties split).
+2. gradients against float64 central finite differences of that numpy program, and second
+   derivatives (a random projection of the gradient, differentiated with ``create_graph``)
+   against finite differences of the first gradient (smooth ops: a kink has no finite difference);
+3. where PyTorch imports, values, gradients and second derivatives of graphs with every op,
+   kinks included, and values and gradients for inputs holding nan and +-inf, against PyTorch.
 
-Examples per run: the ``ci``/``dev`` profiles in conftest.py (60 / 15 per test).
+Programs per op: ``examples_per_op()`` (3 in ``ci``; ``stress``, 2,000 examples, gives 53 per op).
 """
 
 from __future__ import annotations
@@ -22,215 +28,27 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import autograd_mini as ag
-
-try:
-    import torch
-except ImportError:  # the optional `torch` extra
-    torch = None
+from tests._fuzz_ops import AG, NAN_COMPOSITES, NAN_KINKS, NP, OPS, SMOOTH, TH, Op, torch
 
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed (pip install torch==2.13.0)")
 
 
-# ---- three backends with one vocabulary -----------------------------------------------------------
-class NP:
-    """The numpy reference: plain formulas, no stability tricks beyond the max shift."""
-
-    tanh, sin, cos, exp, log, sqrt, abs = np.tanh, np.sin, np.cos, np.exp, np.log, np.sqrt, np.abs
-    maximum, minimum = np.maximum, np.minimum
-    @staticmethod
-    def sigmoid(a): return 1 / (1 + np.exp(-a))
-    @staticmethod
-    def relu(a): return np.maximum(a, 0)
-    @staticmethod
-    def sum(a, axis, keepdims): return np.sum(a, axis=axis, keepdims=keepdims)
-    @staticmethod
-    def mean(a, axis, keepdims): return np.mean(a, axis=axis, keepdims=keepdims)
-    @staticmethod
-    def amax(a, axis, keepdims): return np.max(a, axis=axis, keepdims=keepdims)
-    @staticmethod
-    def logsumexp(a, axis):  # an infinite max is not subtracted: logsumexp([inf, 1]) = inf, as PyTorch
-        m = np.max(a, axis=axis, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0)
-        return np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
-    @staticmethod
-    def softmax(a, axis):
-        e = np.exp(a - np.max(a, axis=axis, keepdims=True))
-        return e / e.sum(axis=axis, keepdims=True)
-    @staticmethod
-    def log_softmax(a, axis):
-        shifted = a - np.max(a, axis=axis, keepdims=True)
-        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
-    @staticmethod
-    def transpose(a): return np.transpose(a)
-    @staticmethod
-    def flatten(a): return np.reshape(a, (-1,))
-    @staticmethod
-    def take(a, idx): return a[idx]
-    @staticmethod
-    def clip(a, lo, hi): return np.clip(a, lo, hi)
-    @staticmethod
-    def where(c, a, b): return np.where(c, a, b)
-    @staticmethod
-    def var(a, axis, keepdims): return np.var(a, axis=axis, keepdims=keepdims)
-    @staticmethod
-    def flip(a): return a[..., ::-1]
-    @staticmethod
-    def cat(a, b): return np.concatenate([a, b], axis=-1)
-    @staticmethod
-    def stack(a, b): return np.stack([a, b], axis=0)
-    @staticmethod
-    def unsqueeze(a): return np.expand_dims(a, 0)
-    @staticmethod
-    def broadcast_to(a, shape): return np.broadcast_to(a, shape)
+COVERAGE: dict[str, int] = dict.fromkeys(OPS, 0)  # steps executed per op this session (see conftest.py)
 
 
-class AG:
-    tanh, sin, cos, exp, log, sqrt = ag.tanh, ag.sin, ag.cos, ag.exp, ag.log, ag.sqrt
-    sigmoid, relu = ag.sigmoid, ag.relu
-    maximum, minimum = ag.maximum, ag.minimum
-    @staticmethod
-    def abs(a): return ag.abs(a)
-    @staticmethod
-    def sum(a, axis, keepdims): return ag.sum(a, axis, keepdims)
-    @staticmethod
-    def mean(a, axis, keepdims): return ag.mean(a, axis, keepdims)
-    @staticmethod
-    def amax(a, axis, keepdims): return ag.max(a, axis, keepdims)
-    @staticmethod
-    def logsumexp(a, axis): return ag.logsumexp(a, axis, keepdims=True)
-    @staticmethod
-    def softmax(a, axis): return ag.softmax(a, axis)
-    @staticmethod
-    def log_softmax(a, axis): return ag.log_softmax(a, axis)
-    @staticmethod
-    def transpose(a): return a.transpose()
-    @staticmethod
-    def flatten(a): return a.reshape(-1)
-    @staticmethod
-    def take(a, idx): return a[idx]
-    @staticmethod
-    def clip(a, lo, hi): return ag.clip(a, lo, hi)
-    @staticmethod
-    def where(c, a, b): return ag.where(c, a, b)
-    @staticmethod
-    def var(a, axis, keepdims): return ag.var(a, axis, keepdims)
-    @staticmethod
-    def flip(a): return a[..., ::-1]
-    @staticmethod
-    def cat(a, b): return ag.concatenate([a, b], axis=-1)
-    @staticmethod
-    def stack(a, b): return ag.stack([a, b], axis=0)
-    @staticmethod
-    def unsqueeze(a): return ag.expand_dims(a, 0)
-    @staticmethod
-    def broadcast_to(a, shape): return a.broadcast_to(shape)
+def examples_per_op() -> int:
+    """Programs per op and test: the profile's ``max_examples`` shared over the ops, at least 3
+    (``ci``: 3 per op, 114 programs per test; ``stress``: 53 per op, 2,014 per test)."""
+    return max(3, -(-settings.default.max_examples // len(OPS)))
 
 
-class TH:
-    if torch is not None:
-        tanh, sin, cos, exp, log, sqrt = torch.tanh, torch.sin, torch.cos, torch.exp, torch.log, torch.sqrt
-        sigmoid, relu, abs, maximum, minimum = torch.sigmoid, torch.relu, torch.abs, torch.maximum, torch.minimum
-    @staticmethod
-    def _dims(a, axis): return tuple(range(a.dim())) if axis is None else axis
-    @staticmethod
-    def sum(a, axis, keepdims): return torch.sum(a, TH._dims(a, axis), keepdim=keepdims)
-    @staticmethod
-    def mean(a, axis, keepdims): return torch.mean(a, TH._dims(a, axis), keepdim=keepdims)
-    @staticmethod
-    def amax(a, axis, keepdims): return torch.amax(a, TH._dims(a, axis), keepdim=keepdims)
-    @staticmethod
-    def logsumexp(a, axis): return torch.logsumexp(a, TH._dims(a, axis), keepdim=True)
-    @staticmethod
-    def softmax(a, axis): return torch.softmax(a, axis)
-    @staticmethod
-    def log_softmax(a, axis): return torch.log_softmax(a, axis)
-    @staticmethod
-    def transpose(a): return a.permute(tuple(reversed(range(a.dim()))))
-    @staticmethod
-    def flatten(a): return a.reshape(-1)
-    @staticmethod
-    def take(a, idx): return a[torch.as_tensor(idx)]
-    @staticmethod
-    def clip(a, lo, hi): return torch.clamp(a, lo, hi)
-    @staticmethod
-    def where(c, a, b): return torch.where(c, a, b)
-    @staticmethod
-    def var(a, axis, keepdims): return torch.var(a, TH._dims(a, axis), correction=0, keepdim=keepdims)
-    @staticmethod
-    def flip(a): return torch.flip(a, (-1,))
-    @staticmethod
-    def cat(a, b): return torch.cat([a, b], dim=-1)
-    @staticmethod
-    def stack(a, b): return torch.stack([a, b], dim=0)
-    @staticmethod
-    def unsqueeze(a): return a.unsqueeze(0)
-    @staticmethod
-    def broadcast_to(a, shape): return a.expand(shape)
-
-
-# ---- the op table: name -> (arity, smooth, formula over a backend L) -----------------------------------
-@dataclass(frozen=True)
-class Op:
-    arity: int
-    smooth: bool              # differentiable everywhere: checked against finite differences
-    fn: Callable[..., Any]    # fn(L, *operands, **params)
-    param: str = ""           # "axis" (an axis of operand 0), "reduce" (axis + keepdims), "index"
-
-
-OPS: dict[str, Op] = {
-    "neg": Op(1, True, lambda L, a: -a),
-    "tanh": Op(1, True, lambda L, a: L.tanh(a)),
-    "sigmoid": Op(1, True, lambda L, a: L.sigmoid(a)),
-    "sin": Op(1, True, lambda L, a: L.sin(a)),
-    "cos": Op(1, True, lambda L, a: L.cos(a)),
-    "exp_tanh": Op(1, True, lambda L, a: L.exp(L.tanh(a))),          # bounded, so chains never overflow
-    "log1p_sq": Op(1, True, lambda L, a: L.log(1.0 + a * a)),
-    "sqrt1p_sq": Op(1, True, lambda L, a: L.sqrt(1.0 + a * a)),
-    "square": Op(1, True, lambda L, a: a**2),
-    "cube_scaled": Op(1, True, lambda L, a: L.tanh(a) ** 3),
-    "transpose": Op(1, True, lambda L, a: L.transpose(a)),
-    "flatten": Op(1, True, lambda L, a: L.flatten(a)),
-    "take": Op(1, True, lambda L, a, index: L.take(a, index), "index"),  # repeated rows: scatter-add
-    "sum": Op(1, True, lambda L, a, axis, keepdims: L.sum(a, axis, keepdims), "reduce"),
-    "mean": Op(1, True, lambda L, a, axis, keepdims: L.mean(a, axis, keepdims), "reduce"),
-    "logsumexp": Op(1, True, lambda L, a, axis: L.logsumexp(a, axis), "axis"),
-    "softmax": Op(1, True, lambda L, a, axis: L.softmax(a, axis), "axis"),
-    "log_softmax": Op(1, True, lambda L, a, axis: L.log_softmax(a, axis), "axis"),
-    "var": Op(1, True, lambda L, a, axis, keepdims: L.var(a, axis, keepdims), "reduce"),
-    "flip": Op(1, True, lambda L, a: L.flip(a)),                       # a negative-step slice
-    "unsqueeze": Op(1, True, lambda L, a: L.unsqueeze(a)),
-    "broadcast_to": Op(1, True, lambda L, a: L.broadcast_to(a, (2,) + tuple(a.shape))),
-    "pow_half": Op(1, True, lambda L, a: (1.0 + a * a) ** 0.5),
-    "add": Op(2, True, lambda L, a, b: a + b),
-    "sub": Op(2, True, lambda L, a, b: a - b),
-    "mul": Op(2, True, lambda L, a, b: a * b),
-    "div": Op(2, True, lambda L, a, b: a / (1.0 + b * b)),
-    "pow": Op(2, True, lambda L, a, b: (1.0 + a * a) ** L.tanh(b)),
-    "matmul": Op(2, True, lambda L, a, b: a @ b),                      # numpy rules, 1-D operands included
-    "concatenate": Op(2, True, lambda L, a, b: L.cat(a, b)),
-    "stack": Op(2, True, lambda L, a, b: L.stack(a, b)),
-    "clip": Op(1, False, lambda L, a: L.clip(a, -0.5, 0.7)),
-    "where": Op(2, False, lambda L, a, b: L.where(a > b, a, b * 0.5)),
-    "relu": Op(1, False, lambda L, a: L.relu(a)),
-    "abs": Op(1, False, lambda L, a: L.abs(a)),
-    "max": Op(1, False, lambda L, a, axis, keepdims: L.amax(a, axis, keepdims), "reduce"),
-    "maximum": Op(2, False, lambda L, a, b: L.maximum(a, b)),
-    "minimum": Op(2, False, lambda L, a, b: L.minimum(a, b)),
-}
-SMOOTH = [k for k, op in OPS.items() if op.smooth]
-# At a nan these kinks pick a different (equally arbitrary) gradient from PyTorch's; the values agree.
-# Ours: relu'(nan) = 0, abs'(nan) = nan, maximum/minimum give the whole gradient to the second argument, and
-# relu/clip/abs mask by multiplying (a nan upstream gradient stays nan where the mask is 0).
-# PyTorch: relu'(nan) = 1, abs'(nan) = 0, maximum/minimum give it to both sides, relu/clamp mask by selecting (0).
-NAN_KINKS = {"relu", "abs", "maximum", "minimum", "clip"}
-# var is composed from mean (x - mean(x)), so an inf input makes the mean path's gradient nan for every element;
-# PyTorch's fused var backward, 2 (x - mean) / n, drops that path (it sums to zero when finite) and leaves -inf there.
-NAN_COMPOSITES = {"var"}
+def per_op(test: Callable) -> Callable:
+    return settings(max_examples=examples_per_op())(test)
 
 
 @dataclass
@@ -248,7 +66,7 @@ class Program:
         return [v for i, v in enumerate(pool) if i not in used]
 
     def __repr__(self) -> str:  # what hypothesis prints for a failing example
-        lines = [f"leaf {i}: shape {a.shape}" for i, a in enumerate(self.leaves)]
+        lines = [f"leaf {i}: {a!r}" for i, a in enumerate(self.leaves)]
         n = len(self.leaves)
         lines += [f"v{n + k} = {name}({', '.join(f'v{i}' for i in args)}{', ' if params else ''}"
                   f"{', '.join(f'{k}={v!r}' for k, v in params.items())})" for k, (name, args, params) in
@@ -256,155 +74,294 @@ class Program:
         return "Program(\n  " + "\n  ".join(lines) + "\n)"
 
 
+def _params(draw: st.DrawFn, op: Op, sa: tuple) -> dict | None:
+    """Random parameters of ``op`` for an operand of shape ``sa``; None when it takes none that fit."""
+    params: dict = {}
+    if op.param in ("axis", "reduce"):
+        if len(sa) == 0:
+            return None if op.param == "axis" else {"axis": None, "keepdims": False}
+        one = st.integers(-len(sa), len(sa) - 1)
+        several = st.lists(st.integers(0, len(sa) - 1), min_size=1, max_size=len(sa), unique=True).map(tuple)
+        params["axis"] = draw(st.one_of(st.none(), one, several) if op.param == "reduce" else one)
+        if op.param == "reduce":
+            params["keepdims"] = draw(st.booleans())
+        elif params["axis"] is None:
+            params["axis"] = -1
+    if op.param == "index":
+        if len(sa) == 0 or sa[0] == 0:
+            return None
+        params["index"] = np.array(draw(st.lists(st.integers(-sa[0], sa[0] - 1), min_size=1, max_size=4)))
+    return params
+
+
+def _out_shape(name: str, shapes: list[tuple], args: tuple, params: dict) -> tuple | None:
+    """The step's output shape, or None when its operands do not fit (broadcasting, matmul, ...)."""
+    try:
+        return tuple(np.shape(_quiet(lambda: OPS[name].fn(NP, *(np.zeros(shapes[i]) for i in args), **params))))
+    except (ValueError, IndexError):
+        return None
+
+
+def _quiet(f: Callable[[], Any]) -> Any:
+    """Run ``f`` with numpy's warnings off: a size-0 mean, log(0) and inf - inf are expected here."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return f()
+
+
+def _add_step(draw: st.DrawFn, name: str, shapes: list, steps: list, forced: bool = False) -> bool:
+    op = OPS[name]
+    a = draw(st.integers(0, len(shapes) - 1))
+    args = (a, draw(st.integers(0, len(shapes) - 1))) if op.arity == 2 else (a,)  # often reused, sometimes a, a
+    candidates = [args]
+    if forced:  # the op this test is about: search the pool for operands that fit, then fall back to flatten
+        candidates += [(i, j) if op.arity == 2 else (i,) for i in range(len(shapes)) for j in range(len(shapes))]
+    for args in candidates:
+        params = _params(draw, op, shapes[args[0]])
+        if params is None:
+            continue
+        out = _out_shape(name, shapes, args, params)
+        if out is not None:
+            steps.append((name, args, params))
+            shapes.append(out)
+            return True
+    if forced:  # no pool entry fits (0-d or size-0 everywhere): flatten one into (n,) and apply the op to it
+        _add_step(draw, "flatten", shapes, steps)
+        flat = len(shapes) - 1
+        if shapes[flat] == (0,) or not _add_fixed(draw, name, shapes, steps, flat):
+            steps.append(("unsqueeze", (flat,), {}))
+            shapes.append((1,) + shapes[flat])
+            return _add_fixed(draw, name, shapes, steps, len(shapes) - 1)
+        return True
+    return False
+
+
+def _add_fixed(draw: st.DrawFn, name: str, shapes: list, steps: list, i: int) -> bool:
+    args = (i, i) if OPS[name].arity == 2 else (i,)
+    params = _params(draw, OPS[name], shapes[i])
+    out = None if params is None else _out_shape(name, shapes, args, params)
+    if out is None:
+        return False
+    steps.append((name, args, params))
+    shapes.append(out)
+    return True
+
+
 @st.composite
-def programs(draw: st.DrawFn, ops: list[str], special: bool = False, max_steps: int = 8) -> Program:
-    """A random graph: leaves of broadcastable shapes, then ops over random (reused) pool members."""
-    base = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3))
+def programs(draw: st.DrawFn, ops: list[str], must: str, special: bool = False, min_steps: int = 3,
+             max_steps: int = 12) -> Program:
+    """A random graph over ``ops`` that applies ``must`` at least once, at a random step."""
+    sides = st.one_of(*[hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3)] * 4,
+                      hnp.array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=3))  # 1 in 5: may be size-0
+    base = draw(sides)
     n_leaves = draw(st.integers(1, 3))
-    shapes = [draw(hnp.broadcastable_shapes(base, min_dims=0, max_dims=len(base), min_side=1, max_side=3))
-              for _ in range(n_leaves)]
-    elements = st.floats(-1.5, 1.5, allow_nan=False, width=64)
+    shapes = [draw(hnp.broadcastable_shapes(base, min_dims=0, max_dims=len(base), min_side=min(base, default=1),
+                                            max_side=3)) for _ in range(n_leaves)]
+    elements = st.one_of(st.floats(-1.5, 1.5, allow_nan=False, width=64), st.sampled_from([0.0, 1.0, -1.0, 0.5]))
     if special:  # a few nan / +-inf among ordinary values
         elements = st.one_of(elements, elements, elements, st.sampled_from([np.nan, np.inf, -np.inf]))
     leaves = [draw(hnp.arrays(np.float64, s, elements=elements)) for s in shapes]
     steps: list[tuple[str, tuple[int, ...], dict]] = []
-    for _ in range(draw(st.integers(2, max_steps))):
-        name = draw(st.sampled_from(ops))
-        op = OPS[name]
-        a = draw(st.integers(0, len(shapes) - 1))
-        args: tuple[int, ...] = (a,)
-        sa = shapes[a]
-        if op.arity == 2:
-            b = draw(st.integers(0, len(shapes) - 1))  # often a reused intermediate, sometimes `a` itself
-            args = (a, b)
-        params: dict = {}
-        if op.param in ("axis", "reduce"):
-            if len(sa) == 0:
-                if op.param == "axis":
-                    continue  # softmax of a 0-d value has no axis
-                params = {"axis": None, "keepdims": False}
-            else:
-                one = st.integers(-len(sa), len(sa) - 1)
-                several = st.lists(st.integers(0, len(sa) - 1), min_size=1, max_size=len(sa), unique=True).map(tuple)
-                params["axis"] = draw(st.one_of(st.none(), one, several) if op.param == "reduce" else one)
-                if op.param == "reduce":
-                    params["keepdims"] = draw(st.booleans())
-                elif params["axis"] is None:
-                    params["axis"] = -1
-        if op.param == "index":
-            if len(sa) == 0:
-                continue
-            params["index"] = np.array(draw(st.lists(st.integers(-sa[0], sa[0] - 1), min_size=1, max_size=4)))
-        try:  # shapes that do not fit (broadcasting, matmul, concatenate) skip the step
-            out_shape = np.shape(op.fn(NP, *(np.zeros(shapes[i]) for i in args), **params))
-        except (ValueError, IndexError):
-            continue
-        steps.append((name, args, params))
-        shapes.append(tuple(out_shape))
+    n_steps = draw(st.integers(min_steps, max_steps))
+    at = draw(st.integers(0, n_steps - 1))
+    for k in range(n_steps):
+        _add_step(draw, must if k == at else draw(st.sampled_from(ops)), shapes, steps, forced=k == at)
     return Program(leaves, steps, shapes)
 
 
 def _projections(prog: Program, seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
-    sinks = prog.run(NP, [np.zeros(a.shape) for a in prog.leaves])
+    sinks = _quiet(lambda: prog.run(NP, [np.zeros(a.shape) for a in prog.leaves]))
     return [rng.standard_normal(np.shape(s)) for s in sinks]
 
 
 def _np_loss(prog: Program, leaves: list[np.ndarray], ws: list[np.ndarray]) -> float:
-    return float(sum(np.sum(w * s) for w, s in zip(ws, prog.run(NP, leaves))))
+    return _quiet(lambda: float(sum(np.sum(w * s) for w, s in zip(ws, prog.run(NP, leaves)))))
 
 
-def _ag_run(prog: Program, ws: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
-    xs = [ag.tensor(a.copy(), requires_grad=True) for a in prog.leaves]
+def _ag_loss(prog: Program, xs: list[ag.Tensor], ws: list[np.ndarray]) -> tuple[list[ag.Tensor], ag.Tensor]:
     sinks = prog.run(AG, xs)
+    for name, _, _ in prog.steps:
+        COVERAGE[name] += 1
     loss = None
     for w, s in zip(ws, sinks):
         term = (s * w).sum()
         loss = term if loss is None else loss + term
+    return sinks, loss
+
+
+def _ag_run(prog: Program, ws: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+    xs = [ag.tensor(a.copy(), requires_grad=True) for a in prog.leaves]
+    sinks, loss = _ag_loss(prog, xs, ws)
     loss.backward()
     return [s.numpy() for s in sinks], [None if x.grad is None else x.grad.numpy() for x in xs]
 
 
-def _fd_grads(prog: Program, ws: list[np.ndarray], eps: float = 1e-6) -> list[np.ndarray]:
+def _ag_first(prog: Program, leaves: list[np.ndarray], ws: list[np.ndarray]) -> list[np.ndarray]:
+    """The first gradient (zeros for a leaf nothing depends on), a plain backward."""
+    xs = [ag.tensor(a.copy(), requires_grad=True) for a in leaves]
+    _, loss = _ag_loss(prog, xs, ws)
+    loss.backward()
+    return [np.zeros(a.shape) if x.grad is None else x.grad.numpy() for x, a in zip(xs, leaves)]
+
+
+def _ag_second(prog: Program, ws: list[np.ndarray], vs: list[np.ndarray]) -> list[np.ndarray]:
+    """d/dx of sum_i <v_i, dL/dx_i>: a Hessian-vector product through ``create_graph``."""
+    xs = [ag.tensor(a.copy(), requires_grad=True) for a in prog.leaves]
+    _, loss = _ag_loss(prog, xs, ws)
+    grads = ag.grad_of(loss, xs, create_graph=True, allow_unused=True)
+    h = None
+    for g, v in zip(grads, vs):
+        if g is not None and g.requires_grad:
+            term = (g * v).sum()
+            h = term if h is None else h + term
+    if h is None:  # the loss is linear in every leaf: no second derivative
+        return [np.zeros(a.shape) for a in prog.leaves]
+    second = ag.grad_of(h, xs, allow_unused=True)
+    return [np.zeros(a.shape) if s is None else s.numpy() for s, a in zip(second, prog.leaves)]
+
+
+def _fd(f: Callable[[list[np.ndarray]], Any], leaves: list[np.ndarray], eps: float) -> list[np.ndarray]:
+    """Central differences of a scalar function of the leaves."""
+    leaves = [a.copy() for a in leaves]
     grads = []
-    leaves = [a.copy() for a in prog.leaves]
     for a in leaves:
         g = np.zeros_like(a)
         for idx in np.ndindex(a.shape):
             orig = a[idx]
             a[idx] = orig + eps
-            plus = _np_loss(prog, leaves, ws)
+            plus = f(leaves)
             a[idx] = orig - eps
-            minus = _np_loss(prog, leaves, ws)
+            minus = f(leaves)
             a[idx] = orig
             g[idx] = (plus - minus) / (2 * eps)
         grads.append(g)
     return grads
 
 
-@given(prog=programs(SMOOTH), seed=st.integers(0, 2**16))
-def test_random_graph_values_and_gradients_match_numpy_and_finite_differences(prog: Program, seed: int) -> None:
+def _close(got: np.ndarray | None, want: np.ndarray, what: str, rtol: float, atol: float = 0.0) -> None:
+    got = np.zeros_like(want) if got is None else got  # a leaf no sink depends on gets no gradient
+    assert got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}"
+    scale = max(1.0, float(np.max(np.abs(want), initial=0.0)))
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol or rtol * scale, equal_nan=True, err_msg=what)
+
+
+@pytest.mark.parametrize("op", SMOOTH)
+@per_op
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_random_graph_values_and_gradients_match_numpy_and_finite_differences(op: str, data: Any, seed: int) -> None:
+    prog = data.draw(programs(SMOOTH, op), label="program")
     ws = _projections(prog, seed)
-    values, grads = _ag_run(prog, ws)
-    for got, want in zip(values, prog.run(NP, prog.leaves)):
-        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
-    for i, (g, fd) in enumerate(zip(grads, _fd_grads(prog, ws))):
-        g = np.zeros_like(fd) if g is None else g  # a leaf no sink depends on gets no gradient
-        assert g.shape == fd.shape, f"leaf {i}"
-        np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-5 * max(1.0, float(np.max(np.abs(fd)))),
-                                   err_msg=f"leaf {i}")
+    values, grads = _quiet(lambda: _ag_run(prog, ws))
+    for got, want in zip(values, _quiet(lambda: prog.run(NP, prog.leaves))):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, equal_nan=True)
+    if not np.isfinite(_np_loss(prog, prog.leaves, ws)):
+        return  # a mean over a size-0 axis is nan: no finite differences (the PyTorch test checks these)
+    for i, (g, fd) in enumerate(zip(grads, _fd(lambda ls: _np_loss(prog, ls, ws), prog.leaves, 1e-6))):
+        _close(g, fd, f"gradient of leaf {i}", 1e-5)
 
 
-@given(prog=programs(list(OPS), special=True), seed=st.integers(0, 2**16))
-def test_random_graph_nan_and_inf_follow_numpy(prog: Program, seed: int) -> None:
+@pytest.mark.parametrize("op", SMOOTH)
+@per_op
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_random_graph_second_derivatives_match_finite_differences(op: str, data: Any, seed: int) -> None:
+    """Hessian-vector products (create_graph) against float64 central differences of the first gradient."""
+    prog = data.draw(programs(SMOOTH, op), label="program")
+    ws = _projections(prog, seed)
+    vs = [np.random.default_rng(seed + 1).standard_normal(a.shape) for a in prog.leaves]
+    if not np.isfinite(_np_loss(prog, prog.leaves, ws)):
+        return  # as above
+    # quiet: an intermediate may be infinite (logsumexp over a size-0 axis) while the loss is finite
+    second = _quiet(lambda: _ag_second(prog, ws, vs))
+    h = lambda ls: _quiet(lambda: float(sum(np.sum(v * g) for v, g in zip(vs, _ag_first(prog, ls, ws)))))  # noqa: E731
+    for i, (s, fd) in enumerate(zip(second, _fd(h, prog.leaves, 1e-5))):
+        _close(s, fd, f"second derivative of leaf {i}", 1e-4)
+
+
+@pytest.mark.parametrize("op", list(OPS))
+@per_op
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_random_graph_nan_and_inf_follow_numpy(op: str, data: Any, seed: int) -> None:
     """With nan/inf inputs the values are exactly numpy's (nan where numpy has nan), never silently finite,
     and every gradient is computed (finite, inf or nan) with the leaf's shape."""
+    prog = data.draw(programs(list(OPS), op, special=True), label="program")
     ws = _projections(prog, seed)
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)  # inf - inf in a shift is expected here
-        values, grads = _ag_run(prog, ws)
-        want = prog.run(NP, prog.leaves)
+    values, grads = _quiet(lambda: _ag_run(prog, ws))
+    want = _quiet(lambda: prog.run(NP, prog.leaves))
     for got, ref in zip(values, want):
         np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12, equal_nan=True)
     for g, a in zip(grads, prog.leaves):
         assert g is None or g.shape == a.shape
 
 
-def _torch_run(prog: Program, ws: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _torch_run(prog: Program, ws: list[np.ndarray], vs: list[np.ndarray] | None = None) -> tuple:
+    """Values, gradients and (given ``vs``) Hessian-vector products from PyTorch."""
     xs = [torch.tensor(a.copy(), dtype=torch.float64, requires_grad=True) for a in prog.leaves]
     sinks = prog.run(TH, xs)
     loss = sum((s * torch.as_tensor(w)).sum() for w, s in zip(ws, sinks))
-    loss.backward()
+    grads = torch.autograd.grad(loss, xs, create_graph=vs is not None, allow_unused=True)
+    second = None
+    if vs is not None:
+        h = sum((g * torch.as_tensor(v)).sum() for g, v in zip(grads, vs) if g is not None and g.requires_grad)
+        second = [np.zeros(a.shape) for a in prog.leaves]
+        if isinstance(h, torch.Tensor):
+            s2 = torch.autograd.grad(h, xs, allow_unused=True)
+            second = [np.zeros(a.shape) if s is None else s.numpy(force=True) for s, a in zip(s2, prog.leaves)]
     return ([s.detach().numpy() for s in sinks],
-            [np.zeros(a.shape) if x.grad is None else x.grad.numpy() for x, a in zip(xs, prog.leaves)])
+            [np.zeros(a.shape) if g is None else g.detach().numpy(force=True) for g, a in zip(grads, prog.leaves)],
+            second)
 
 
-def _compare_with_torch(prog: Program, seed: int) -> None:
+def _compare_with_torch(prog: Program, seed: int, second_order: bool) -> None:
     ws = _projections(prog, seed)
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        values, grads = _ag_run(prog, ws)
-    t_values, t_grads = _torch_run(prog, ws)
+    vs = [np.random.default_rng(seed + 1).standard_normal(a.shape) for a in prog.leaves] if second_order else None
+    values, grads = _quiet(lambda: _ag_run(prog, ws))
+    second = _quiet(lambda: _ag_second(prog, ws, vs)) if second_order else None
+    t_values, t_grads, t_second = _torch_run(prog, ws, vs)
     for got, want in zip(values, t_values):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12, equal_nan=True)
     for i, (g, want) in enumerate(zip(grads, t_grads)):
-        g = np.zeros_like(want) if g is None else g
-        np.testing.assert_allclose(g, want, rtol=1e-8, atol=1e-10, equal_nan=True, err_msg=f"leaf {i}")
+        _close(g, want, f"gradient of leaf {i}", 1e-8, 1e-10)
+    for i, (s, want) in enumerate(zip(second or [], t_second or [])):
+        _close(s, want, f"second derivative of leaf {i}", 1e-8, 1e-10)
 
 
 @needs_torch
-@given(prog=programs(list(OPS)), seed=st.integers(0, 2**16))
-def test_random_graph_matches_pytorch(prog: Program, seed: int) -> None:
-    """Every op, kinks included: values and gradients equal PyTorch's on the same graph."""
-    _compare_with_torch(prog, seed)
+@pytest.mark.parametrize("op", list(OPS))
+@per_op
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_random_graph_matches_pytorch_to_second_order(op: str, data: Any, seed: int) -> None:
+    """Every op, kinks and boundary values included: values, gradients and Hessian-vector products equal
+    PyTorch's on the same graph."""
+    _compare_with_torch(data.draw(programs(list(OPS), op), label="program"), seed, second_order=True)
+
+
+NAN_OPS = [k for k in OPS if k not in NAN_KINKS | NAN_COMPOSITES]
 
 
 @needs_torch
-@given(prog=programs([k for k in OPS if k not in NAN_KINKS | NAN_COMPOSITES], special=True),
-       seed=st.integers(0, 2**16))
-def test_random_graph_with_nan_and_inf_matches_pytorch(prog: Program, seed: int) -> None:
+@pytest.mark.parametrize("op", NAN_OPS)
+@per_op
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_random_graph_with_nan_and_inf_matches_pytorch(op: str, data: Any, seed: int) -> None:
     """nan and +-inf inputs: the same nan/inf pattern as PyTorch in values and gradients."""
-    _compare_with_torch(prog, seed)
+    _compare_with_torch(data.draw(programs(NAN_OPS, op, special=True), label="program"), seed, second_order=False)
+
+
+def test_programs_apply_their_op_and_have_3_to_12_steps() -> None:
+    """The stratification itself: each program contains its op; step counts span 3..12."""
+    counts = []
+
+    @settings(max_examples=40, derandomize=True)
+    @given(data=st.data())
+    def check(data: Any) -> None:
+        op = data.draw(st.sampled_from(list(OPS)))
+        prog = data.draw(programs(list(OPS), op))
+        assert op in [name for name, _, _ in prog.steps], prog
+        counts.append(len(prog.steps))
+
+    check()
+    assert min(counts) >= 3 and max(counts) <= 12 + 2  # + a flatten and an unsqueeze when nothing fits
 
 
 def test_kinks_follow_pytorch_conventions_without_torch() -> None:

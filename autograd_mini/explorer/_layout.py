@@ -47,9 +47,9 @@ def layout(sizes: list[tuple[float, float]], chains: list[list[int]], box_labels
             except (subprocess.SubprocessError, OSError, ValueError, KeyError) as e:
                 if engine == "dot":
                     raise RuntimeError(f"Graphviz's dot failed to lay out the graph: {e}") from e
-                notes.append(f"Graphviz's dot failed ({type(e).__name__}); simple layered layout used")
+                notes.append(f"Graphviz's dot failed ({type(e).__name__}); laid out in Python instead")
         else:
-            notes.append(f"{len(sizes)} boxes: simple layered layout used (dot is used up to {DOT_MAX_NODES})")
+            notes.append(f"{len(sizes)} boxes, laid out in Python (Graphviz's dot is used up to {DOT_MAX_NODES})")
     lay = _layered(sizes, chains, len(box_labels), edges, rankdir)
     lay.notes = notes
     return lay
@@ -90,58 +90,90 @@ def _dot(sizes: list, chains: list, box_labels: list, edges: list, rankdir: str)
 
 
 def _layered(sizes: list, chains: list, n_boxes: int, edges: list, rankdir: str) -> Layout:
-    """Longest-path layers (inputs above their consumers), nodes ordered in a layer by their boxes, then by the
-    mean position of their inputs; a leaf sits just above its first consumer."""
-    n = len(sizes)
-    ins: list[list[int]] = [[] for _ in range(n)]
-    outs: list[list[int]] = [[] for _ in range(n)]
-    for s, d, _ in edges:
-        ins[d].append(s)
-        outs[s].append(d)
-    rank = [0] * n
-    for i in range(n):  # nodes come in forward order: inputs before their consumers
-        rank[i] = 1 + max((rank[s] for s in ins[i] if ins[s]), default=0)  # leaves are placed next
-    for i in range(n):
-        if not ins[i] and outs[i]:
-            rank[i] = max(0, min(rank[d] for d in outs[i]) - 1)
-    layers: dict[int, list[int]] = {}
-    for i in range(n):
-        layers.setdefault(rank[i], []).append(i)
-    across = 0 if rankdir in ("TB", "BT") else 1  # which of (w, h) lies along a layer
-    coord = [0.0] * n
-    extent = 0.0
-    for r in sorted(layers):
-        def where(i: int, r: int = r) -> tuple:
-            placed = [coord[s] for s in ins[i] if rank[s] < r]
-            return tuple(chains[i]), sum(placed) / len(placed) if placed else 0.0
-        row = sorted(layers[r], key=where)
-        x = 0.0
-        for i in row:
-            coord[i] = x + sizes[i][across] / 2
-            x += sizes[i][across] + _GAP_X + _PAD * len(chains[i])
-        extent = max(extent, x)
-    depth_of = [0.0] * (max(rank, default=0) + 2)
-    for r in sorted(layers):
-        tall = max(sizes[i][1 - across] for i in layers[r])
-        depth_of[r + 1] = depth_of[r] + tall + _GAP_Y + _LABEL
-    pos = []
-    for i in range(n):
-        along = depth_of[rank[i]] + _LABEL + sizes[i][1 - across] / 2 + 2 * _PAD
-        pos.append((coord[i] + 2 * _PAD, along) if across == 0 else (along, coord[i] + 2 * _PAD))
-    boxes = _bounds(pos, sizes, chains, n_boxes)
-    w = max([p[0] + s[0] / 2 for p, s in zip(pos, sizes)] + [b[2] for b in boxes] + [1.0]) + _PAD
-    h = max([p[1] + s[1] / 2 for p, s in zip(pos, sizes)] + [b[3] for b in boxes] + [1.0]) + _PAD
+    """Nested blocks, as dot draws clusters: each box is laid out on its own, its sub-boxes as single units, then
+    placed as one rectangle in its parent, so boxes never overlap. Within a box: longest-path layers (inputs above
+    their consumers; a leaf just above its first consumer), ordered in a layer by where their inputs are."""
+    flip = rankdir == "LR"  # lay out top to bottom, then swap the axes
+    size = [(h, w) if flip else (w, h) for w, h in sizes]
+    kids: dict[int, list[tuple[str, int]]] = {}  # block (-1: the whole graph) -> its units, in forward order
+    for i, chain in enumerate(chains):
+        for parent, unit in zip([-1] + chain, [("b", b) for b in chain] + [("n", i)]):
+            if unit not in kids.setdefault(parent, []):
+                kids[parent].append(unit)
+    links: dict[int, list[tuple]] = {}  # block -> edges between its units
+    for src, dst, _ in edges:
+        a, b, k = chains[src], chains[dst], 0
+        while k < len(a) and k < len(b) and a[k] == b[k]:
+            k += 1
+        block = a[k - 1] if k else -1
+        ua = ("b", a[k]) if k < len(a) else ("n", src)
+        ub = ("b", b[k]) if k < len(b) else ("n", dst)
+        links.setdefault(block, []).append((ua, ub))
+    extent: dict[tuple, tuple[float, float]] = {("n", i): size[i] for i in range(len(size))}
+    offset: dict[tuple, tuple[float, float]] = {}  # unit -> its top-left corner inside its block
+    depth = {b: k for c in chains for k, b in enumerate(c)}
+    for block in sorted(kids, key=lambda b: -depth.get(b, -1)):  # innermost first: a box's size is then known
+        w, h = _place(kids[block], links.get(block, []), extent, offset)
+        if block >= 0:
+            extent[("b", block)] = (w + 2 * _PAD, h + 2 * _PAD + _LABEL)
+    pos: list = [(0.0, 0.0)] * len(size)
+    boxes: list = [(0.0, 0.0, 0.0, 0.0)] * n_boxes
+    stack = [(-1, _PAD, _PAD)]
+    while stack:  # absolute positions, outermost first
+        block, x0, y0 = stack.pop()
+        for unit in kids.get(block, []):
+            ox, oy = offset[unit]
+            x, y = x0 + ox, y0 + oy
+            uw, uh = extent[unit]
+            if unit[0] == "n":
+                pos[unit[1]] = (x + uw / 2, y + uh / 2)
+            else:
+                boxes[unit[1]] = (x, y, x + uw, y + uh)
+                stack.append((unit[1], x + _PAD, y + _PAD + _LABEL))
+    w = max([p[0] + s[0] / 2 for p, s in zip(pos, size)] + [b[2] for b in boxes] + [1.0]) + _PAD
+    h = max([p[1] + s[1] / 2 for p, s in zip(pos, size)] + [b[3] for b in boxes] + [1.0]) + _PAD
+    if flip:
+        pos = [(y, x) for x, y in pos]
+        boxes = [(y0, x0, y1, x1) for x0, y0, x1, y1 in boxes]
+        w, h = h, w
     return Layout(pos, boxes, w, h, "python")
 
 
-def _bounds(pos: list, sizes: list, chains: list, n_boxes: int) -> list:
-    """Each box: the union of its members' rectangles, padded once per nesting level below it."""
-    inf = float("inf")
-    acc = [[inf, inf, -inf, -inf] for _ in range(n_boxes)]
-    for (x, y), (w, h), chain in zip(pos, sizes, chains):
-        for level, b in enumerate(chain):
-            pad = _PAD * (len(chain) - level)
-            a = acc[b]
-            a[0], a[1] = min(a[0], x - w / 2 - pad), min(a[1], y - h / 2 - pad - _LABEL * (len(chain) - level))
-            a[2], a[3] = max(a[2], x + w / 2 + pad), max(a[3], y + h / 2 + pad)
-    return [tuple(a) if a[0] != inf else (0.0, 0.0, 0.0, 0.0) for a in acc]
+def _place(units: list[tuple], links: list[tuple], extent: dict, offset: dict) -> tuple[float, float]:
+    """Layers of one block's units (sets ``offset`` of each); returns the block's inner width and height."""
+    first = {u: k for k, u in enumerate(units)}  # forward order: an edge against it (a loop) does not rank
+    ins: dict[tuple, list] = {u: [] for u in units}
+    outs: dict[tuple, list] = {u: [] for u in units}
+    for a, b in links:
+        if first[a] < first[b]:
+            ins[b].append(a)
+            outs[a].append(b)
+    rank: dict[tuple, int] = {}
+    for u in units:
+        rank[u] = 1 + max((rank[a] for a in ins[u] if ins[a] or a[0] == "b"), default=0)
+    for u in units:  # a leaf (no inputs here) goes just above its first consumer
+        if not ins[u] and u[0] == "n" and outs[u]:
+            rank[u] = max(0, min(rank[b] for b in outs[u]) - 1)
+    layers: dict[int, list] = {}
+    for u in units:
+        layers.setdefault(rank[u], []).append(u)
+    centre: dict[tuple, float] = {}
+    rows = []
+    for r in sorted(layers):
+        def where(u: tuple) -> tuple:
+            placed = [centre[a] for a in ins[u] if a in centre]
+            return (1, sum(placed) / len(placed), first[u]) if placed else (0, 0.0, first[u])
+        row = sorted(layers[r], key=where)
+        x = 0.0
+        for u in row:
+            centre[u] = x + extent[u][0] / 2
+            x += extent[u][0] + _GAP_X
+        rows.append((row, x - _GAP_X))
+    width = max((w for _, w in rows), default=0.0)
+    top = 0.0
+    for row, row_width in rows:  # each layer centred in the block
+        tall = max(extent[u][1] for u in row)
+        for u in row:
+            offset[u] = (centre[u] - extent[u][0] / 2 + (width - row_width) / 2, top + (tall - extent[u][1]) / 2)
+        top += tall + _GAP_Y
+    return width, max(top - _GAP_Y, 0.0)

@@ -10,7 +10,7 @@ from .._backend import xp
 from .._vizmodel import Grads, Item, _graph, build, capture_grads, collapse
 from ..explain import explain_grad
 from ..tensor import Tensor
-from ..viz import _OUTPUT_FILL, _ROLE, SCALE, _colours, _label
+from ..viz import _OUTPUT_FILL, _ROLE, _SHARED, SCALE, _colours, _label
 from ._layout import layout
 from ._record import Pass, Recording, recording
 from ._stats import num, summary
@@ -19,6 +19,11 @@ __all__ = ["graph_data"]
 
 MAX_EXPLAINED = 50  # explain_grad walks the graph once per leaf: explain at most this many dead leaves
 _CHAR_W, _LINE_H = 6.3, 14.0
+
+
+def _short(lines: list[str], width: int = 60) -> list[str]:
+    """Label lines cut to ``width`` characters for the drawing (the panel shows them whole)."""
+    return [s if len(s) <= width else s[:width - 1] + "\u2026" for s in lines]
 
 
 def _size(lines: list[str]) -> tuple[float, float]:
@@ -53,8 +58,9 @@ def _resolve(roots: tuple, grads: Grads | None, rec: Recording | None) -> tuple[
     return grads, passed, why
 
 
-def _chains(seq: list[Item], modname: dict, rollup: bool, depth: int | None) -> tuple[list, list]:
-    """Boxes (module clusters, and runs of identical sibling modules rolled up) and each item's chain of boxes."""
+def _module_boxes(seq: list[Item], modname: dict) -> tuple[list[dict], dict[tuple, int]]:
+    """One box per module scope path (as draw_graph's clusters), with its members, its ops' names and how many
+    times it was called (distinct scope instances, which ``nn.Module.__call__`` makes one per call)."""
     boxes: list[dict] = []
     index: dict[tuple, int] = {}
     calls: dict[int, set] = {}
@@ -66,10 +72,9 @@ def _chains(seq: list[Item], modname: dict, rollup: bool, depth: int | None) -> 
                 m = it.path[level]
                 name = modname.get(id(m)) or ""
                 index[k] = len(boxes)
-                boxes.append({"label": f"{name}: {type(m).__name__}" if name else type(m).__name__, "kind": "module",
-                              "module": m,
-                              "cls": type(m).__name__, "level": level, "members": [],
-                              "parent": index.get(k[:-1], -1), "ops": []})
+                boxes.append({"label": f"{name}: {type(m).__name__}" if name else type(m).__name__,
+                              "kind": "module", "module": m, "cls": type(m).__name__, "level": level,
+                              "members": [], "parent": index.get(k[:-1], -1), "ops": []})
             boxes[index[k]]["members"].append(it)
             if it.kind == "op":
                 boxes[index[k]]["ops"].append(it.node.name)
@@ -85,46 +90,50 @@ def _chains(seq: list[Item], modname: dict, rollup: bool, depth: int | None) -> 
                 calls.setdefault(index[tuple(map(id, it.path[:level + 1]))], set()).add(id(s))
     for b, box in enumerate(boxes):
         box["calls"] = len(calls.get(b, ()))
-    parent_of = [b["parent"] for b in boxes]
-    if rollup:  # consecutive siblings of one class that ran the same ops: one box, x N
-        by_parent: dict[int, list[int]] = {}
-        for b, box in enumerate(boxes):
-            by_parent.setdefault(box["parent"], []).append(b)
-        for parent, kids in by_parent.items():
-            run: list[int] = []
-            for b in kids + [-1]:
-                same = run and b >= 0 and (boxes[b]["cls"], boxes[b]["ops"]) == (boxes[run[0]]["cls"],
-                                                                                   boxes[run[0]]["ops"]) \
-                    and _feeds(boxes[run[-1]]["members"], boxes[b]["members"])
-                if same:
-                    run.append(b)
-                    continue
-                if len(run) > 1 and boxes[run[0]]["ops"]:
-                    r = len(boxes)
-                    first, last = boxes[run[0]]["label"], boxes[run[-1]]["label"]
-                    boxes.append({"label": f"{len(run)} x {boxes[run[0]]['cls']}", "kind": "rollup", "module": None,
-                                  "cls": "", "level": boxes[run[0]]["level"], "parent": parent, "calls": len(run),
-                                  "members": [m for k in run for m in boxes[k]["members"]],
-                                  "lines": [f"{first} ... {last}", f"{len(run)} identical blocks",
-                                            f"{sum(len(boxes[k]['ops']) for k in run)} ops"]})
-                    parent_of.append(parent)
-                    for k in run:
-                        parent_of[k] = r
-                run = [b] if b >= 0 else []
+    return boxes, index
+
+
+def _roll_up(boxes: list[dict]) -> None:
+    """Runs of consecutive sibling modules of one class that ran the same ops, each feeding the next, become one
+    "N x Block" box, the new parent of the run."""
+    by_parent: dict[int, list[int]] = {}
     for b, box in enumerate(boxes):
-        box["parent"] = parent_of[b]
-    chains: dict[int, list[int]] = {}
+        by_parent.setdefault(box["parent"], []).append(b)
+    for parent, kids in by_parent.items():
+        run: list[int] = []
+        for b in kids + [-1]:
+            if run and b >= 0 and (boxes[b]["cls"], boxes[b]["ops"]) == (boxes[run[0]]["cls"], boxes[run[0]]["ops"]) \
+                    and _feeds(boxes[run[-1]]["members"], boxes[b]["members"]):
+                run.append(b)
+                continue
+            if len(run) > 1 and boxes[run[0]]["ops"]:
+                first, last = boxes[run[0]]["label"], boxes[run[-1]]["label"]
+                for k in run:
+                    boxes[k]["parent"] = len(boxes)
+                boxes.append({"label": f"{len(run)} x {boxes[run[0]]['cls']}", "kind": "rollup", "module": None,
+                              "cls": "", "level": boxes[run[0]]["level"], "parent": parent, "calls": len(run),
+                              "members": [m for k in run for m in boxes[k]["members"]],
+                              "lines": [f"{first} ... {last}", f"{len(run)} identical blocks",
+                                        f"{sum(len(boxes[k]['ops']) for k in run)} ops"]})
+            run = [b] if b >= 0 else []
+
+
+def _chains(seq: list[Item], modname: dict, rollup: bool, depth: int | None) -> tuple[list, list]:
+    """The boxes (module clusters, and rolled-up runs) and each item's chain of boxes, outermost first."""
+    boxes, index = _module_boxes(seq, modname)
+    if rollup:
+        _roll_up(boxes)
+    chains = []
     for it in seq:
-        b = index.get(tuple(map(id, it.path)), -1)
-        chain = []
+        b, chain = index.get(tuple(map(id, it.path)), -1), []
         while b >= 0:
             chain.append(b)
-            b = parent_of[b]
-        chains[id(it)] = chain[::-1]
-    for box in boxes:
+            b = boxes[b]["parent"]
+        chains.append(chain[::-1])
+    for box in boxes:  # draw_graph(depth=...)'s rule, and repeats rolled up
         box["collapsed"] = (depth is not None and box["kind"] == "module" and box["level"] == depth) or \
             (rollup and (box["kind"] == "rollup" or box["calls"] > 1))
-    return boxes, [chains[id(it)] for it in seq]
+    return boxes, chains
 
 
 def _feeds(first: list[Item], then: list[Item]) -> bool:
@@ -162,11 +171,52 @@ def _fill(it: Item) -> str:
     return _OUTPUT_FILL if it.output else _ROLE[it.kind][2]
 
 
+def _node(it: Item, chain: list[int], idx: dict, root: Tensor | None, explain: bool) -> dict:
+    """One node of the page: its label lines (draw_graph's), colours, statistics, trace and, for a leaf with no
+    or zero gradient, ``explain_grad``'s text."""
+    t = it.tensor
+    lines = _label(it, False)
+    n = {"key": it.key, "label": lines[0], "lines": _short(lines), "kind": it.kind, "chain": chain,
+         "ins": [idx[id(s)] if s is not None else -1 for s in it.inputs], "out": it.output, "base": _fill(it),
+         **_colour_dict(it), "source": it.source, "vbad": it.vbad or "", "gbad": it.gbad or "",
+         "gnorm": None if it.gnorm is None else num(it.gnorm)}
+    if t is not None:
+        n["shape"], n["dtype"] = str(tuple(t._data.shape)), str(t._data.dtype)
+        n["value"] = summary(t._data)
+    if it.g is not None:
+        n["grad"] = summary(it.g)
+    if it.kind == "op":
+        n.update(op=it.node.name, params=[e for e in it.extra if e], trace=it.node.trace or "")
+    elif explain and root is not None and t is not None and t.requires_grad and (it.g is None or not xp.any(it.g)):
+        try:
+            n["explain"] = str(explain_grad(t, root))
+        except Exception as e:  # a failing helper must not take the page down with it
+            n["explain"] = f"explain_grad failed on this leaf: {type(e).__name__}: {e}"
+    return n
+
+
+def _box(box: dict) -> dict:
+    """One box of the page; a module's collapsed look is ``collapse``'s summary item, as draw_graph draws it."""
+    item = box.get("item")
+    lines = box.get("lines") or (item.extra + ([f"|grad| {item.gnorm:.2e}"] if item.gnorm is not None else [])
+                                 if item is not None else [box["label"]])
+    d = {"label": box["label"], "kind": box["kind"], "parent": box["parent"], "collapsed": box["collapsed"],
+         "calls": box["calls"], "lines": _short(lines), "fill": _ROLE["module"][2], "font": "black", "edge": "#495057",
+         "gnorm": None}
+    if item is not None:
+        d.update(_colour_dict(item), gnorm=None if item.gnorm is None else num(item.gnorm))
+        d["fill"] = d["fill"] or _ROLE["module"][2]
+    return d
+
+
 def graph_data(roots: tuple, *, params: Mapping[str, Tensor] | None = None, max_nodes: int | None = 2000,
                depth: int | None = None, grads: Grads | None = None, recording: Recording | None = None,
                rollup: bool = True, show_grads: bool = True, rankdir: str = "TB", layout_engine: str = "auto",
                explain: bool = True) -> tuple[dict, list[Item], list[dict]]:
     """The page's graph as JSON-ready data, with the items and boxes it was made from (for the training page)."""
+    if rankdir not in ("TB", "LR"):
+        raise ValueError(f"the explorer draws top to bottom or left to right: rankdir must be 'TB' or 'LR', "
+                         f"got {rankdir!r}")
     if recording is not None and not isinstance(recording, Recording):
         raise TypeError(f"recording= expects what ag.viz.recording() yields, got {type(recording).__name__}")
     grads, passed, no_pass = _resolve(roots, grads, recording) if show_grads else (None, None, "")
@@ -175,49 +225,20 @@ def graph_data(roots: tuple, *, params: Mapping[str, Tensor] | None = None, max_
     _summaries(seq, boxes, modname)
     idx = {id(it): i for i, it in enumerate(seq)}
     root = roots[0] if len(roots) == 1 and roots[0].grad_fn is not None else None
-    explained = 0
-    nodes = []
+    nodes, explained = [], 0
     for it, chain in zip(seq, chains):
-        t = it.tensor
-        lines = _label(it, False)
-        n = {"key": it.key, "label": lines[0], "lines": lines, "kind": it.kind, "chain": chain,
-             "ins": [idx[id(s)] if s is not None else -1 for s in it.inputs], "out": it.output,
-             "base": _fill(it), **_colour_dict(it), "source": it.source, "vbad": it.vbad or "", "gbad": it.gbad or "",
-             "gnorm": None if it.gnorm is None else num(it.gnorm)}
-        if t is not None:
-            n["shape"], n["dtype"] = str(tuple(t._data.shape)), str(t._data.dtype)
-            n["value"] = summary(t._data)
-        if it.g is not None:
-            n["grad"] = summary(it.g)
-        if it.kind == "op":
-            n["op"] = it.node.name
-            n["params"] = [e for e in it.extra if e]
-            n["trace"] = it.node.trace or ""
-        elif explain and root is not None and t is not None and t.requires_grad and explained < MAX_EXPLAINED and \
-                (it.g is None or not xp.any(it.g)):
-            explained += 1
-            n["explain"] = str(explain_grad(t, root))
-        nodes.append(n)
-    out_boxes = []
-    for box in boxes:
-        item = box.get("item")
-        lines = box.get("lines") or (item.extra + ([f"|grad| {item.gnorm:.2e}"] if item.gnorm is not None else [])
-                                     if item is not None else [box["label"]])
-        d = {"label": box["label"], "kind": box["kind"], "parent": box["parent"], "collapsed": box["collapsed"],
-             "calls": box["calls"], "lines": lines, "fill": "#e9ecef", "font": "black", "edge": "#495057",
-             "gnorm": None}
-        if item is not None:
-            d.update(_colour_dict(item), gnorm=None if item.gnorm is None else num(item.gnorm))
-            d["fill"] = d["fill"] or "#e9ecef"
-        out_boxes.append(d)
+        nodes.append(_node(it, chain, idx, root, explain and explained < MAX_EXPLAINED))
+        explained += "explain" in nodes[-1]
+    out_boxes = [_box(b) for b in boxes]
     sizes = [_size(n["lines"]) for n in nodes]
     uses: dict[int, int] = {}
     for n in nodes:
         for s in n["ins"]:
             uses[s] = uses.get(s, 0) + 1
-    edges = [(s, i, not (nodes[s]["kind"] != "op" and uses[s] > 4)) for i, n in enumerate(nodes) for s in n["ins"]
-             if s >= 0]
-    lay = layout(sizes, chains, [b["label"] for b in boxes], edges, rankdir, layout_engine)
+    # as in to_dot: edges from a leaf that many ops share do not constrain the ranking
+    edges = [(s, i, nodes[s]["kind"] == "op" or uses[s] <= _SHARED) for i, n in enumerate(nodes)
+             for s in n["ins"] if s >= 0]
+    lay = layout(sizes, chains, _short([b["label"] for b in boxes]), edges, rankdir, layout_engine)
     for n, (x, y), (w, h) in zip(nodes, lay.pos, sizes):
         n.update(x=round(x, 1), y=round(y, 1), w=round(w, 1), h=round(h, 1))
     for d, bb in zip(out_boxes, lay.boxes):

@@ -49,8 +49,8 @@ class Pass:
         step = len(self.steps)
 
         def received(g_in: tuple) -> None:  # the engine calls this with the node's gradients per input
-            for t, gi, need in zip(node.inputs, g_in, node.needs_input_grad):
-                if not need or gi is None or not isinstance(t, Tensor) or t.grad_fn is not None:
+            for t, gi in zip(node.inputs, g_in):
+                if gi is None or not isinstance(t, Tensor) or t.grad_fn is not None or not t.requires_grad:
                     continue
                 gi = sum_to(_array(gi), t._data.shape)
                 old = self.leaf_grads.get(id(t))
@@ -65,24 +65,33 @@ class Pass:
 
 
 class Recording:
-    """What ``recording()`` saw: the ops made inside (``node.trace`` holds each one's ``file:line``) and the
-    backward passes run inside, in the engine's visiting order."""
+    """What ``recording()`` saw: the last ``KEEP_PASSES`` backward passes run inside, in the engine's visiting
+    order, with their gradients. (Each op made inside keeps its ``file:line`` in ``node.trace``.)"""
+
+    KEEP_PASSES = 4  # a training loop inside recording() must not keep every step's gradients
 
     def __init__(self) -> None:
-        self.nodes: list = []
         self.passes: list[Pass] = []
-        self._last_seq: float = math.inf
+        self._reachable: set[int] = set()  # nodes that made an input of a node visited in the current pass
 
     def _backward_hook(self, node: Any, g: Any) -> Any:
-        # The engine visits nodes newest first; a node newer than the last one visited starts a new pass.
-        if not self.passes or node.seq >= self._last_seq:
-            self.passes.append(Pass())
-        self._last_seq = node.seq
+        # Within a pass, every node after the first got its gradient from one visited before it, so it made one of
+        # that node's inputs, and no node is visited twice. Any other node starts a new pass. (The ids stay valid:
+        # the current pass holds its nodes, and they hold their inputs.)
+        if id(node) not in self._reachable or id(node) in self.passes[-1].node_grads:
+            self.passes = self.passes[1 - self.KEEP_PASSES:] + [Pass()]
+            self._reachable = set()
+        self._reachable.update(id(t.grad_fn) for t in node.inputs if getattr(t, "grad_fn", None) is not None)
         return self.passes[-1].visit(node, g)
 
     def pass_from(self, root: Tensor) -> Pass | None:
         """The last recorded backward pass that started at ``root``."""
         return next((p for p in reversed(self.passes) if root.grad_fn is not None and p.root is root.grad_fn), None)
+
+
+class _Discard:
+    def append(self, item: Any) -> None:
+        pass
 
 
 @contextlib.contextmanager
@@ -100,7 +109,7 @@ def recording(backward: bool = True) -> Iterator[Recording]:
     if backward:
         state.backward_hooks = prev + (rec._backward_hook,)
     try:
-        with capture_traces(rec.nodes):
+        with capture_traces(_Discard()):  # the file:line hook only: keeping the nodes would keep every graph alive
             yield rec
     finally:
         state.backward_hooks = prev

@@ -19,6 +19,7 @@
   let tstep = TL ? TL.steps.length - 1 : -1;
   let selected = null; // "n<i>" or "b<j>"
   let elems = new Map(); // shown id -> {g, shape, x, y, w, h}
+  let frames = new Map(); // open box -> its frame (coloured by the training step)
   let up = new Map(), down = new Map(), edgeEls = [];
   let matches = [], matchAt = -1;
 
@@ -77,10 +78,10 @@
       g.addEventListener("click", (ev) => { if (!dragged) { selected = "b" + j; toggle(j); } ev.stopPropagation(); });
       elems.set("b" + j, { g, shape, x: (x0 + x1) / 2, y: (y0 + y1) / 2, w: x1 - x0, h: y1 - y0 });
     } else {
-      el("rect", { class: "frame", x: x0, y: y0, width: x1 - x0, height: y1 - y0 }, g);
+      frames.set(j, el("rect", { class: "frame", x: x0, y: y0, width: x1 - x0, height: y1 - y0 }, g));
       const what = b.kind === "rollup" ? " (roll up)" : " \u2212";
       const t = el("text", { class: "title", x: x0 + 6, y: y0 + 12 }, g);
-      t.textContent = b.label + what;
+      t.textContent = (b.label.length > 60 ? b.label.slice(0, 59) + "\u2026" : b.label) + what;
       t.style.pointerEvents = "all";
       t.addEventListener("click", (ev) => { if (!dragged) { selected = "b" + j; toggle(j); } ev.stopPropagation(); });
     }
@@ -98,7 +99,7 @@
     elems.set("n" + i, { g, shape, x: n.x, y: n.y, w: n.w, h: n.h });
   }
   function edgePath(a, b) {
-    if (D.rankdir === "LR" || D.rankdir === "RL") {
+    if (D.rankdir === "LR") {
       const x1 = a.x + a.w / 2, x2 = b.x - b.w / 2, xm = (x1 + x2) / 2;
       return `M${x1},${a.y} C${xm},${a.y} ${xm},${b.y} ${x2},${b.y}`;
     }
@@ -107,7 +108,8 @@
   }
   function render() {
     const [boxes, edges, nodes] = ["boxes", "edges", "nodes"].map((id) => { const e = $(id); e.replaceChildren(); return e; });
-    elems = new Map(); up = new Map(); down = new Map(); edgeEls = [];
+    elems = new Map(); frames = new Map(); up = new Map(); down = new Map(); edgeEls = [];
+    hiNodes = new Set(); hiEdges = new Set();
     B.forEach((b, j) => { if (boxShown(j)) drawBox(j, boxes); });
     N.forEach((n, i) => { if (rep(i) === "n" + i) drawNode(i, nodes); });
     const seen = new Set();
@@ -152,6 +154,10 @@
       }
       e.edge = c.edge;
     }
+    for (const [j, f] of frames) {
+      const c = boxSeriesColour(j);
+      f.style.stroke = c ? c.edge : ""; f.style.strokeWidth = c ? "3" : "";
+    }
     for (const p of edgeEls) {
       p.setAttribute("stroke", elems.get(p.dataset.src).edge || "#495057");
       p.classList.toggle("dead", N[+p.dataset.from].gnorm === 0);
@@ -184,17 +190,20 @@
     while (stack.length) for (const m of adj.get(stack.pop()) || []) if (!seen.has(m)) { seen.add(m); stack.push(m); }
     return seen;
   }
+  let hiNodes = new Set(), hiEdges = new Set(); // what carries class "hi" now (it only shows while hovering)
   function hover(id) {
     svg.classList.toggle("hovering", id !== null);
-    for (const e of elems.values()) e.g.classList.remove("hi");
-    for (const p of edgeEls) p.classList.remove("hi");
-    if (id === null) return;
-    const a = reach(id, up), d = reach(id, down);
-    for (const s of [a, d]) for (const m of s) elems.get(m).g.classList.add("hi");
+    if (id === null) return; // the marks stay: the next hover only changes what differs (big graphs stay quick)
+    const a = reach(id, up), d = reach(id, down), nodes = new Set([...a, ...d]), edges = new Set();
     for (const p of edgeEls) {
       const s = p.dataset.src, t = p.dataset.dst;
-      if ((a.has(s) && a.has(t)) || (d.has(s) && d.has(t))) p.classList.add("hi");
+      if ((a.has(s) && a.has(t)) || (d.has(s) && d.has(t))) edges.add(p);
     }
+    for (const m of hiNodes) if (!nodes.has(m) && elems.has(m)) elems.get(m).g.classList.remove("hi");
+    for (const m of nodes) if (!hiNodes.has(m)) elems.get(m).g.classList.add("hi");
+    for (const p of hiEdges) if (!edges.has(p)) p.classList.remove("hi");
+    for (const p of edges) if (!hiEdges.has(p)) p.classList.add("hi");
+    hiNodes = nodes; hiEdges = edges;
   }
 
   // ---- collapse / expand ---------------------------------------------------------------------------------
@@ -435,6 +444,12 @@
 
   const t0 = performance.now();
   fit(); // before drawing: measuring the view later would lay out every drawn element
+  const out = N.findLastIndex((n) => n.out);
+  if (view.k < 0.3 && out >= 0) { // too big to read whole: start readable, at the output (fit shows it all)
+    const r = svg.getBoundingClientRect();
+    view.k = 0.6; view.x = r.width / 2 - N[out].x * view.k; view.y = r.height * 0.8 - N[out].y * view.k;
+    apply();
+  }
   render();
   if (TL && TL.steps.length) setStep(tstep);
   document.body.dataset.drawMs = Math.round(performance.now() - t0);

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._backend import xp
-from ..tensor import Tensor, as_array
+from ..tensor import Tensor, as_array, as_operand
 from . import primitives as P
 from ._shape import normalize_axes
 from .einsum import einsum
@@ -51,7 +51,14 @@ def sigmoid(x: Any) -> Tensor: return P.Sigmoid.apply(x)
 def relu(x: Any) -> Tensor: return P.Relu.apply(x)
 def maximum(a: Any, b: Any) -> Tensor: return P.Maximum.apply(a, b)
 def minimum(a: Any, b: Any) -> Tensor: return P.Minimum.apply(a, b)
-def astype(x: Any, dtype: Any) -> Tensor: return P.AsType.apply(x, dtype=xp.dtype(dtype))
+
+
+def astype(x: Any, dtype: Any) -> Tensor:
+    """Cast to ``dtype``; a cast to an integer or bool dtype is not differentiable (a constant, as in PyTorch)."""
+    dtype = xp.dtype(dtype)
+    if dtype.kind not in "fc":
+        return Tensor._wrap(_t(x)._data.astype(dtype))
+    return P.AsType.apply(x, dtype=dtype)
 
 
 def linear(x: Any, w: Any, b: Any = None) -> Tensor:
@@ -69,20 +76,36 @@ def _ndim(x: Any) -> int:
 
 def pow(base: Any, exponent: Any) -> Tensor:
     """``base ** exponent``; a Python-number exponent takes the cheaper constant-exponent path."""
+    exponent = as_operand(exponent)
     if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
         return P.PowConst.apply(base, exponent=exponent)
     return P.Pow.apply(base, exponent)
 
 
 def sign(x: Any) -> Tensor:
-    """Elementwise sign; piecewise constant, so never differentiated."""
-    return Tensor._wrap(xp.sign(_t(x)._data))
+    """Elementwise sign; piecewise constant, so never differentiated. numpy's values: sign(nan) is nan."""
+    a = _t(x)._data
+    return Tensor._wrap(a.copy() if a.dtype == bool else xp.sign(a))
 
 
 def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
+    """Limit ``x`` to [min, max] (either may be None; numbers, arrays or Tensors).
+
+    Gradient as PyTorch's clamp: to ``x`` where min <= x <= max, bounds included; a bound that
+    requires grad gets it where the bound is the result.
+    """
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
-    return P.Clip.apply(x, lo=min, hi=max)
+    min, max = as_operand(min), as_operand(max)
+    if any(isinstance(b, Tensor) and b.requires_grad for b in (min, max)):
+        out = _t(x)
+        if min is not None:
+            out = where(out < min, min, out)
+        if max is not None:
+            out = where(out > max, max, out)
+        return out
+    return P.Clip.apply(x, lo=min._data if isinstance(min, Tensor) else min,
+                        hi=max._data if isinstance(max, Tensor) else max)
 
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:
@@ -123,7 +146,8 @@ def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tens
 
 
 def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-    return sqrt(var(x, axis, keepdims, ddof))
+    """Standard deviation (numpy's ``ddof``); its gradient is 0 where it is 0, as PyTorch's."""
+    return P.StdSqrt.apply(var(x, axis, keepdims, ddof))
 
 
 def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
@@ -149,14 +173,17 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     return P.LogSumExp.apply(x, axes=normalize_axes(axis, x.ndim, "logsumexp"), keepdims=keepdims)
 
 
-def softmax(x: Any, axis: int = -1) -> Tensor:
+def softmax(x: Any, axis: Any = -1) -> Tensor:
+    """``exp(x) / sum(exp(x))`` along ``axis`` (an int, a tuple, or None: over all elements, as
+    ``scipy.special.softmax``), computed stably. A size-0 axis gives an empty result."""
     x = _t(x)
-    return P.Softmax.apply(x, axis=normalize_axes(axis, x.ndim, "softmax")[0])
+    return P.Softmax.apply(x, axis=normalize_axes(axis, x.ndim, "softmax"))
 
 
-def log_softmax(x: Any, axis: int = -1) -> Tensor:
+def log_softmax(x: Any, axis: Any = -1) -> Tensor:
+    """``x - logsumexp(x)`` along ``axis`` (an int, a tuple, or None: over all elements), stably."""
     x = _t(x)
-    return P.LogSoftmax.apply(x, axis=normalize_axes(axis, x.ndim, "log_softmax")[0])
+    return P.LogSoftmax.apply(x, axis=normalize_axes(axis, x.ndim, "log_softmax"))
 
 
 # ---- shape --------------------------------------------------------------------------
@@ -247,10 +274,13 @@ def getitem(x: Any, index: Any) -> Tensor:
     return P.GetItem.apply(x, index=index)
 
 
-def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+def concatenate(tensors: Sequence[Any], axis: int | None = 0) -> Tensor:
+    """Join along an existing ``axis``; ``axis=None`` flattens every tensor first (numpy's rule)."""
     tensors = [_t(t) for t in tensors]
     if not tensors:
         raise ValueError("concatenate: need at least one tensor")
+    if axis is None:
+        tensors, axis = [reshape(t, -1) for t in tensors], 0
     ax = normalize_axes(axis, tensors[0].ndim, "concatenate")[0]
     return P.Concatenate.apply(*tensors, axis=ax)
 
@@ -271,8 +301,8 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
     x = _t(x)
     ax = normalize_axes(axis, x.ndim, "split")[0]
     n = x.shape[ax]
-    if isinstance(indices_or_sections, int):
-        k = indices_or_sections
+    if hasattr(indices_or_sections, "__index__"):  # an int, a numpy integer, a 0-d integer array
+        k = indices_or_sections.__index__()
         if k <= 0 or n % k:
             raise ValueError(f"split: axis {ax} of size {n} cannot be split into {k} equal sections")
         points = [n // k * i for i in range(1, k)]
@@ -295,3 +325,9 @@ def compare(a: Any, b: Any, op: str) -> Tensor:
         return Tensor._wrap(xp.asarray(_COMPARE[op](a_arr, b_arr)))
     except ValueError as e:
         raise ValueError(f"{op}: {e} (shapes {xp.shape(a_arr)} and {xp.shape(b_arr)})") from None
+
+
+from .conv import conv2d  # noqa: E402, F401  (images: convolution, pooling, padding)
+from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d, pad  # noqa: E402, F401
+
+__all__ += ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad"]

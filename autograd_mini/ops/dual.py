@@ -11,7 +11,7 @@ from typing import Any
 from .._backend import xp
 from ..tensor import Tensor
 
-__all__ = ["exp", "log", "sin", "cos", "sign", "where", "broadcast_to", "swapaxes", "scatter_add"]
+__all__ = ["exp", "log", "sin", "cos", "sign", "where", "broadcast_to", "swapaxes", "scatter_add", "softmax"]
 
 
 def exp(x: Any) -> Any:
@@ -59,3 +59,13 @@ def scatter_add(g: Any, index: Any, shape: tuple) -> Any:
     if isinstance(g, Tensor):
         return ScatterAdd.apply(g, shape=shape, index=index)
     return ScatterAdd.forward(None, g, shape=shape, index=index)
+
+
+def softmax(x: Any, axis: int = -1) -> Any:
+    """Softmax along ``axis``: on an array, the primitive's forward alone (no Tensor, no node)."""
+    if isinstance(x, Tensor):
+        return x.softmax(axis)
+    from ..function import _UNRECORDED
+    from .primitives import Softmax
+
+    return Softmax.forward(_UNRECORDED, x, (axis % x.ndim,))

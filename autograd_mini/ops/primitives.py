@@ -16,8 +16,31 @@ from typing import Any
 
 from .._backend import xp
 from ..function import Function
+from ..inplace import read_only_view
+from ..tensor import get_default_dtype
 from . import dual
 from ._shape import expand_reduced, sum_to
+
+
+def matmul_shape_error(a: Any, b: Any) -> ValueError:
+    """One plain sentence for the shapes numpy's matmul refused: ``inner dimensions differ: (4, 3) @ (4, 2)``."""
+    sa, sb = xp.shape(a), xp.shape(b)
+    if not sa or not sb:
+        why = "both operands need at least one dimension (use * to multiply by a scalar)"
+    elif sa[-1] != (sb[-2] if len(sb) > 1 else sb[0]):
+        why = "inner dimensions differ"
+    else:
+        why = "batch dimensions do not broadcast"
+    e = ValueError(f"{why}: {sa} @ {sb}")
+    e.names_shapes = True  # Function.apply adds the op's name, not the inputs again
+    return e
+
+
+def _float(x: Any) -> Any:
+    """Integer and bool arrays as the default float dtype, as PyTorch's float functions take them
+    (numpy's exp would give float64 for int64 and float16 for bool)."""
+    dtype = getattr(x, "dtype", None)  # a Python number passes as it is
+    return x if dtype is None or dtype.kind in "fc" else x.astype(get_default_dtype())
 
 
 class Primitive(Function):
@@ -86,11 +109,21 @@ class PowConst(Primitive):
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
         c = ctx.params["exponent"]
-        return g * (2 * x) if c == 2 else g * c * x ** (c - 1)
+        if c == 2:
+            return g * (2 * x)
+        if c == 0:  # x**0 is constant: gradient 0 even at x = 0 or where g is inf (not 0 * 0**-1), as PyTorch
+            return xp.zeros(x.shape, dtype=x.dtype)
+        with xp.errstate(divide="ignore"):  # x**c for c < 1 has derivative +-inf at 0 (PyTorch's value)
+            return g * c * x ** (c - 1)
 
 
 class Pow(Primitive):
-    """a ** b with a tensor exponent: d/db = out * log(a), computed only when needed."""
+    """a ** b with a tensor exponent: d/db = out * log(a), computed only when needed.
+
+    PyTorch's values at base 0: d/da is 0 at a == b == 0 (not 0 * 0**-1) and d/db is 0 where
+    a == 0 and b >= 0 (not 0 * log 0), so ``(1 - p) ** gamma`` at p = 1 gives a finite gamma.grad.
+    (PyTorch masks d/da wherever b == 0, which also zeroes d2/da db = a**-1 there; ours keeps it.)
+    """
 
     @staticmethod
     def forward(ctx, a, b):
@@ -102,7 +135,10 @@ class Pow(Primitive):
     def backward(ctx, g):
         a, b, out = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        return (g * b * a ** (b - 1) if need_a else None), (g * out * dual.log(a) if need_b else None)
+        with xp.errstate(divide="ignore", invalid="ignore"):  # the masked entries are inf or nan before `where`
+            ga = g * dual.where((a == 0) * (b == 0), 0.0, b * a ** (b - 1)) if need_a else None
+            gb = g * dual.where((a == 0) * (b >= 0), 0.0, out * dual.log(a)) if need_b else None  # *: and
+        return ga, gb
 
 
 class MatMul(Primitive):
@@ -112,7 +148,10 @@ class MatMul(Primitive):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a @ b
+        try:
+            return a @ b
+        except ValueError:
+            raise matmul_shape_error(a, b) from None
 
     @staticmethod
     def backward(ctx, g):
@@ -144,7 +183,11 @@ class Linear(Primitive):
     @staticmethod
     def forward(ctx, x, w, b):
         ctx.save_for_backward(x, w)
-        return x @ w + b
+        try:
+            xw = x @ w
+        except ValueError:
+            raise matmul_shape_error(x, w) from None
+        return xw + b
 
     @staticmethod
     def backward(ctx, g):
@@ -158,15 +201,23 @@ class Linear(Primitive):
 
 
 # ---- elementwise functions ------------------------------------------------------------
-class Exp(Primitive):
-    @staticmethod
-    def forward(ctx, x):
-        out = xp.exp(x)
+class _OfOutput(Primitive):
+    """``f(x)`` whose derivative is cheapest from the saved output: ``df(out)``."""
+
+    f = df = staticmethod(lambda x: x)
+
+    @classmethod
+    def forward(cls, ctx, x):
+        out = cls.f(_float(x))
         ctx.save_for_backward(out)
         return out
 
-    @staticmethod
-    def backward(ctx, g): return g * ctx.saved_tensors[0]
+    @classmethod
+    def backward(cls, ctx, g): return g * cls.df(ctx.saved_tensors[0])
+
+
+class Exp(_OfOutput):
+    f, df = staticmethod(xp.exp), staticmethod(lambda out: out)
 
 
 class Log(Primitive):
@@ -176,7 +227,7 @@ class Log(Primitive):
     def forward(ctx, x):
         ctx.save_for_backward(x)
         with xp.errstate(divide="ignore"):
-            return xp.log(x)
+            return xp.log(_float(x))
 
     @staticmethod
     def backward(ctx, g):
@@ -189,7 +240,7 @@ class Sqrt(Primitive):
 
     @staticmethod
     def forward(ctx, x):
-        out = xp.sqrt(x)
+        out = xp.sqrt(_float(x))
         ctx.save_for_backward(out)
         return out
 
@@ -199,65 +250,68 @@ class Sqrt(Primitive):
             return g / (2 * ctx.saved_tensors[0])
 
 
-class Abs(Primitive):
+class StdSqrt(Sqrt):
+    """std's last step, sqrt(var), with derivative 0 where the std is 0 (PyTorch's std), not +inf:
+    a constant row must not turn the gradients of a layer norm written with ``std`` into nan."""
+    op_name = "std"
+
+    @staticmethod
+    def backward(ctx, g):
+        out = ctx.saved_tensors[0]
+        zero = out == 0  # a constant mask in both modes
+        return dual.where(zero, 0.0, g / (2 * dual.where(zero, 1.0, out)))
+
+
+class _Elementwise(Primitive):
+    """``f(x)`` whose derivative is a function of ``x``: ``df`` beside ``f`` is the whole entry."""
+
+    f = df = staticmethod(lambda x: x)
+
+    @classmethod
+    def forward(cls, ctx, x):
+        ctx.save_for_backward(x)
+        return cls.f(x)
+
+    @classmethod
+    def backward(cls, ctx, g): return g * cls.df(ctx.saved_tensors[0])
+
+
+class Abs(_Elementwise):
     """abs'(0) = 0 (PyTorch's choice)."""
+    f, df = staticmethod(xp.abs), staticmethod(dual.sign)
+
+
+class Sin(_Elementwise):
+    f, df = staticmethod(lambda x: xp.sin(_float(x))), staticmethod(dual.cos)
+
+
+class Cos(_Elementwise):
+    f, df = staticmethod(lambda x: xp.cos(_float(x))), staticmethod(lambda x: -dual.sin(x))
+
+
+class Tanh(_OfOutput):
+    f, df = staticmethod(xp.tanh), staticmethod(lambda out: 1 - out * out)
 
     @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return xp.abs(x)
-
-    @staticmethod
-    def backward(ctx, g): return g * dual.sign(ctx.saved_tensors[0])
+    def blocked(x, params, tiny):
+        return ("saturated tanh", 1 - xp.tanh(x) ** 2 < tiny,
+                f"derivative < {tiny:g} for all {x.size} inputs (|x| >= {xp.abs(x).min():.3g})")
 
 
-class Sin(Primitive):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return xp.sin(x)
-
-    @staticmethod
-    def backward(ctx, g): return g * dual.cos(ctx.saved_tensors[0])
+def _sigmoid(x: Any) -> Any:
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
-class Cos(Primitive):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return xp.cos(x)
-
-    @staticmethod
-    def backward(ctx, g): return -g * dual.sin(ctx.saved_tensors[0])
-
-
-class Tanh(Primitive):
-    @staticmethod
-    def forward(ctx, x):
-        out = xp.tanh(x)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        out = ctx.saved_tensors[0]
-        return g * (1 - out * out)
-
-
-class Sigmoid(Primitive):
+class Sigmoid(_OfOutput):
     """Stable for any input: exp only ever sees -|x|."""
+    f, df = staticmethod(_sigmoid), staticmethod(lambda out: out * (1 - out))
 
     @staticmethod
-    def forward(ctx, x):
-        e = xp.exp(-xp.abs(x))
-        out = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        out = ctx.saved_tensors[0]
-        return g * out * (1 - out)
+    def blocked(x, params, tiny):
+        s = _sigmoid(x)
+        return ("saturated sigmoid", s * (1 - s) < tiny,
+                f"derivative < {tiny:g} for all {x.size} inputs (|x| >= {xp.abs(x).min():.3g})")
 
 
 class Relu(Primitive):
@@ -271,6 +325,10 @@ class Relu(Primitive):
 
     @staticmethod
     def backward(ctx, g): return g * (ctx.saved_tensors[0] > 0)  # a constant mask, in both modes
+
+    @staticmethod
+    def blocked(x, params, tiny):
+        return "dead relu", x <= 0, f"all {x.size} inputs are <= 0 (max {x.max():.3g})"
 
 
 class Clip(Primitive):
@@ -290,6 +348,16 @@ class Clip(Primitive):
         if hi is not None:
             g = g * (x <= hi)
         return g
+
+    @staticmethod
+    def blocked(x, params, tiny):
+        lo, hi = params.get("lo"), params.get("hi")
+        inside = xp.ones(x.shape, dtype=bool)
+        if lo is not None:
+            inside &= x >= lo
+        if hi is not None:
+            inside &= x <= hi
+        return "clip out of bounds", ~inside, f"all {x.size} inputs are outside [{lo}, {hi}]"
 
 
 class Maximum(Primitive):
@@ -376,6 +444,15 @@ class Min(Max):
     reduce = staticmethod(xp.min)
 
 
+def _max_keepdims(x: Any, axes: tuple) -> Any:
+    """The max over ``axes`` (kept as size 1), the softmax family's shift; -inf over a size-0 axis, where
+    numpy's max raises (PyTorch: logsumexp of nothing is -inf, softmax of nothing is empty)."""
+    if x.size:
+        return x.max(axis=axes, keepdims=True)
+    return xp.full(tuple(1 if i in axes else n for i, n in enumerate(x.shape)), -xp.inf,
+                   dtype=x.dtype if x.dtype.kind == "f" else xp.float64)
+
+
 class LogSumExp(Primitive):
     """Shift by the max: no overflow; a slice of all -inf gives -inf, not nan.
 
@@ -388,7 +465,7 @@ class LogSumExp(Primitive):
 
     @staticmethod
     def forward(ctx, x, axes, keepdims):
-        m = x.max(axis=axes, keepdims=True)
+        m = _max_keepdims(x, axes)
         m = xp.where(xp.isfinite(m), m, 0)
         with xp.errstate(divide="ignore"):
             s = xp.log(xp.exp(x - m).sum(axis=axes, keepdims=True))
@@ -402,14 +479,19 @@ class LogSumExp(Primitive):
     def backward(ctx, g):
         x, out, m, s = ctx.saved_tensors
         axes, keepdims = ctx.params["axes"], ctx.params["keepdims"]
-        s = s + (expand_reduced(out, x.shape, axes, keepdims) - (m + s))
-        return expand_reduced(g, x.shape, axes, keepdims) * dual.exp((x - m) - s)
+        out = expand_reduced(out, x.shape, axes, keepdims)
+        finite = (out < xp.inf) * (out > -xp.inf)  # a constant mask: an infinite slice keeps exp(x - inf)'s values
+        with xp.errstate(invalid="ignore"):  # s = -inf (a size-0 or all -inf slice): -inf - -inf, no warning
+            s = s + dual.where(finite, out - (m + s), 0.0)
+            return expand_reduced(g, x.shape, axes, keepdims) * dual.exp((x - m) - s)
 
 
 class Softmax(Primitive):
+    """Along ``axis`` (a tuple of axes); a size-0 axis gives an empty result, as PyTorch."""
+
     @staticmethod
     def forward(ctx, x, axis):
-        e = xp.exp(x - x.max(axis=axis, keepdims=True))
+        e = xp.exp(x - _max_keepdims(x, axis))
         out = e / e.sum(axis=axis, keepdims=True)
         ctx.save_for_backward(out)
         return out
@@ -423,8 +505,8 @@ class Softmax(Primitive):
 class LogSoftmax(Primitive):
     @staticmethod
     def forward(ctx, x, axis):
-        shifted = x - x.max(axis=axis, keepdims=True)
-        out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        shifted = x - _max_keepdims(x, axis)
+        out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True)) if x.size else shifted
         ctx.save_for_backward(out)
         return out
 
@@ -439,7 +521,7 @@ class Reshape(Primitive):
     @staticmethod
     def forward(ctx, x, shape):
         ctx.save_for_backward(x.shape)
-        return x.reshape(shape)
+        return read_only_view(x.reshape(shape))
 
     @staticmethod
     def backward(ctx, g): return g.reshape(ctx.saved_tensors[0])
@@ -448,7 +530,7 @@ class Reshape(Primitive):
 class Transpose(Primitive):
     @staticmethod
     def forward(ctx, x, axes):
-        return x.transpose(axes)
+        return read_only_view(x.transpose(axes))
 
     @staticmethod
     def backward(ctx, g):
@@ -469,7 +551,7 @@ class GetItem(Primitive):
     @staticmethod
     def forward(ctx, x, index):
         ctx.save_for_backward(x.shape)
-        return x[index]
+        return read_only_view(x[index])
 
     @staticmethod
     def backward(ctx, g): return dual.scatter_add(g, ctx.params["index"], ctx.saved_tensors[0])

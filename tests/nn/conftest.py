@@ -1,12 +1,11 @@
-"""Make tests/nn's helper files importable whatever pytest's import mode: ``_fd.py`` as ``nn_fd`` (tests/_fd.py
-is another file) and ``_zipcraft.py`` (hand-written hostile archives) as ``nn_zipcraft``."""
+"""Make tests/nn/_zipcraft.py (hand-written hostile archives) importable as ``nn_zipcraft`` whatever pytest's import
+mode. (The finite-difference helpers are the suite's one tests/_fd.py.)"""
 
 import importlib.util
 import pathlib
 import sys
 
-for _module, _file in [("nn_fd", "_fd.py"), ("nn_zipcraft", "_zipcraft.py")]:
-    _spec = importlib.util.spec_from_file_location(_module, pathlib.Path(__file__).with_name(_file))
-    _loaded = importlib.util.module_from_spec(_spec)
-    sys.modules[_module] = _loaded
-    _spec.loader.exec_module(_loaded)
+_spec = importlib.util.spec_from_file_location("nn_zipcraft", pathlib.Path(__file__).with_name("_zipcraft.py"))
+_loaded = importlib.util.module_from_spec(_spec)
+sys.modules["nn_zipcraft"] = _loaded
+_spec.loader.exec_module(_loaded)

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from nn_fd import away_from_zero, check_grads, float64
 
 import autograd_mini as ag
 import nn
 import nn.functional as F
+from tests._fd import away_from_zero, float64
+from tests._fd import check_tensor_grads as check_grads
 
 sizes = st.integers(1, 4)
 seeds = st.integers(0, 2**16)

@@ -14,9 +14,10 @@ def _p(*shape):
     return nn.Parameter(ag.zeros(*shape))
 
 
-def test_fans_follow_the_in_out_layout():
-    assert init.fan_in_and_fan_out(_p(3, 5)) == (3, 5)
-    assert init.fan_in_and_fan_out(_p(3, 5, 2)) == (6, 10)
+def test_fans_follow_each_layers_layout():
+    assert init.fan_in_and_fan_out(_p(3, 5)) == (3, 5)  # Linear: (in, out)
+    assert init.fan_in_and_fan_out(_p(6, 5, 2, 3)) == (30, 36)  # Conv2d, PyTorch's (out, in / groups, kH, kW)
+    assert init.fan_in_and_fan_out(nn.Conv2d(4, 6, 3, groups=2).weight) == (18, 54)  # as torch's fan calculation
     with pytest.raises(ValueError, match=r"\(4,\)"):
         init.fan_in_and_fan_out(_p(4))
 

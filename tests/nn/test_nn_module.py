@@ -165,14 +165,15 @@ def test_call_pushes_module_scope():
 
     class Probe(nn.Module):
         def forward(self, x):
-            seen.append(state.scope)
-            return x * 2
+            y = x * 2
+            seen.append(y.grad_fn.scope)
+            return y
 
     inner = Probe()
     outer = nn.Sequential(nn.Linear(2, 2), inner)
-    assert state.scope is None
+    assert state.extra is None
     out = outer(ag.ones(1, 2))
-    assert state.scope is None
+    assert state.extra is None
     assert seen[0][0] is inner and seen[0][1][0] is outer and seen[0][1][1] is None
     assert out.grad_fn.scope[0] is inner
     with pytest.raises(RuntimeError):
@@ -180,7 +181,7 @@ def test_call_pushes_module_scope():
             def forward(self, x):
                 raise RuntimeError("boom")
         Boom()(1)
-    assert state.scope is None  # restored after an exception
+    assert state.extra is None  # restored after an exception
 
 
 def test_module_without_super_init_is_a_clear_error():

@@ -56,7 +56,7 @@ def test_issue_training_loop_end_to_end(tmp_path):
     rng = np.random.default_rng(0)
     centers = rng.standard_normal((3, 20)) * 3
     y = rng.integers(0, 3, 300)
-    Xc = centers[y] + rng.standard_normal((300, 20))
+    Xc = (centers[y] + rng.standard_normal((300, 20))).astype(np.float32)  # the model's dtype
     model = nn.Sequential(nn.Linear(20, 16, seed=0), nn.ReLU(), nn.Dropout(0.1, seed=0), nn.Linear(16, 3, seed=1))
     opt = nn.optim.Adam(model.parameters(), lr=1e-2)
     loss_fn = nn.CrossEntropyLoss()

@@ -1,0 +1,217 @@
+"""The fuzz test's vocabulary: three backends (numpy reference, autograd-mini, PyTorch) and the op table.
+
+Each op is written once, as a formula over a backend ``L``; tests/test_fuzz.py builds random programs from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+import autograd_mini as ag
+
+try:
+    import torch
+except ImportError:  # the optional `torch` extra
+    torch = None
+
+
+# ---- three backends with one vocabulary -----------------------------------------------------------
+class NP:
+    """The numpy reference: plain formulas, no stability tricks beyond the max shift."""
+
+    tanh, sin, cos, exp, log, sqrt, abs = np.tanh, np.sin, np.cos, np.exp, np.log, np.sqrt, np.abs
+    maximum, minimum = np.maximum, np.minimum
+    @staticmethod
+    def sigmoid(a): return 1 / (1 + np.exp(-a))
+    @staticmethod
+    def relu(a): return np.maximum(a, 0)
+    @staticmethod
+    def sum(a, axis, keepdims): return np.sum(a, axis=axis, keepdims=keepdims)
+    @staticmethod
+    def mean(a, axis, keepdims): return np.mean(a, axis=axis, keepdims=keepdims)
+    @staticmethod
+    def amax(a, axis, keepdims): return np.max(a, axis=axis, keepdims=keepdims)
+    @staticmethod
+    def logsumexp(a, axis):  # an infinite max is not subtracted: logsumexp([inf, 1]) = inf, as PyTorch
+        m = np.max(a, axis=axis, keepdims=True, initial=-np.inf)  # a size-0 axis: -inf
+        m = np.where(np.isfinite(m), m, 0)
+        return np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
+    @staticmethod
+    def softmax(a, axis):
+        e = np.exp(a - np.max(a, axis=axis, keepdims=True, initial=-np.inf))
+        return e / e.sum(axis=axis, keepdims=True)
+    @staticmethod
+    def log_softmax(a, axis):
+        shifted = a - np.max(a, axis=axis, keepdims=True, initial=-np.inf)
+        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    @staticmethod
+    def transpose(a): return np.transpose(a)
+    @staticmethod
+    def flatten(a): return np.reshape(a, (-1,))
+    @staticmethod
+    def take(a, idx): return a[idx]
+    @staticmethod
+    def clip(a, lo, hi): return np.clip(a, lo, hi)
+    @staticmethod
+    def where(c, a, b): return np.where(c, a, b)
+    @staticmethod
+    def var(a, axis, keepdims): return np.var(a, axis=axis, keepdims=keepdims)
+    @staticmethod
+    def flip(a): return a[..., ::-1]
+    @staticmethod
+    def cat(a, b): return np.concatenate([a, b], axis=-1)
+    @staticmethod
+    def stack(a, b): return np.stack([a, b], axis=0)
+    @staticmethod
+    def unsqueeze(a): return np.expand_dims(a, 0)
+    @staticmethod
+    def broadcast_to(a, shape): return np.broadcast_to(a, shape)
+
+
+class AG:
+    tanh, sin, cos, exp, log, sqrt = ag.tanh, ag.sin, ag.cos, ag.exp, ag.log, ag.sqrt
+    sigmoid, relu = ag.sigmoid, ag.relu
+    maximum, minimum = ag.maximum, ag.minimum
+    @staticmethod
+    def abs(a): return ag.abs(a)
+    @staticmethod
+    def sum(a, axis, keepdims): return ag.sum(a, axis, keepdims)
+    @staticmethod
+    def mean(a, axis, keepdims): return ag.mean(a, axis, keepdims)
+    @staticmethod
+    def amax(a, axis, keepdims): return ag.max(a, axis, keepdims)
+    @staticmethod
+    def logsumexp(a, axis): return ag.logsumexp(a, axis, keepdims=True)
+    @staticmethod
+    def softmax(a, axis): return ag.softmax(a, axis)
+    @staticmethod
+    def log_softmax(a, axis): return ag.log_softmax(a, axis)
+    @staticmethod
+    def transpose(a): return a.transpose()
+    @staticmethod
+    def flatten(a): return a.reshape(-1)
+    @staticmethod
+    def take(a, idx): return a[idx]
+    @staticmethod
+    def clip(a, lo, hi): return ag.clip(a, lo, hi)
+    @staticmethod
+    def where(c, a, b): return ag.where(c, a, b)
+    @staticmethod
+    def var(a, axis, keepdims): return ag.var(a, axis, keepdims)
+    @staticmethod
+    def flip(a): return a[..., ::-1]
+    @staticmethod
+    def cat(a, b): return ag.concatenate([a, b], axis=-1)
+    @staticmethod
+    def stack(a, b): return ag.stack([a, b], axis=0)
+    @staticmethod
+    def unsqueeze(a): return ag.expand_dims(a, 0)
+    @staticmethod
+    def broadcast_to(a, shape): return a.broadcast_to(shape)
+
+
+class TH:
+    if torch is not None:
+        tanh, sin, cos, exp, log, sqrt = torch.tanh, torch.sin, torch.cos, torch.exp, torch.log, torch.sqrt
+        sigmoid, relu, abs, maximum, minimum = torch.sigmoid, torch.relu, torch.abs, torch.maximum, torch.minimum
+    @staticmethod
+    def _dims(a, axis): return tuple(range(a.dim())) if axis is None else axis
+    @staticmethod
+    def sum(a, axis, keepdims): return torch.sum(a, TH._dims(a, axis), keepdim=keepdims)
+    @staticmethod
+    def mean(a, axis, keepdims): return torch.mean(a, TH._dims(a, axis), keepdim=keepdims)
+    @staticmethod
+    def amax(a, axis, keepdims): return torch.amax(a, TH._dims(a, axis), keepdim=keepdims)
+    @staticmethod
+    def logsumexp(a, axis): return torch.logsumexp(a, TH._dims(a, axis), keepdim=True)
+    @staticmethod
+    def softmax(a, axis): return torch.softmax(a, axis)
+    @staticmethod
+    def log_softmax(a, axis): return torch.log_softmax(a, axis)
+    @staticmethod
+    def transpose(a): return a.permute(tuple(reversed(range(a.dim()))))
+    @staticmethod
+    def flatten(a): return a.reshape(-1)
+    @staticmethod
+    def take(a, idx): return a[torch.as_tensor(idx)]
+    @staticmethod
+    def clip(a, lo, hi): return torch.clamp(a, lo, hi)
+    @staticmethod
+    def where(c, a, b): return torch.where(c, a, b)
+    @staticmethod
+    def var(a, axis, keepdims): return torch.var(a, TH._dims(a, axis), correction=0, keepdim=keepdims)
+    @staticmethod
+    def flip(a): return torch.flip(a, (-1,))
+    @staticmethod
+    def cat(a, b): return torch.cat([a, b], dim=-1)
+    @staticmethod
+    def stack(a, b): return torch.stack([a, b], dim=0)
+    @staticmethod
+    def unsqueeze(a): return a.unsqueeze(0)
+    @staticmethod
+    def broadcast_to(a, shape): return a.expand(shape)
+
+
+# ---- the op table: name -> (arity, smooth, formula over a backend L) -----------------------------------
+@dataclass(frozen=True)
+class Op:
+    arity: int
+    smooth: bool              # differentiable everywhere: checked against finite differences
+    fn: Callable[..., Any]    # fn(L, *operands, **params)
+    param: str = ""           # "axis" (an axis of operand 0), "reduce" (axis + keepdims), "index"
+
+
+OPS: dict[str, Op] = {
+    "neg": Op(1, True, lambda L, a: -a),
+    "tanh": Op(1, True, lambda L, a: L.tanh(a)),
+    "sigmoid": Op(1, True, lambda L, a: L.sigmoid(a)),
+    "sin": Op(1, True, lambda L, a: L.sin(a)),
+    "cos": Op(1, True, lambda L, a: L.cos(a)),
+    "exp_tanh": Op(1, True, lambda L, a: L.exp(L.tanh(a))),          # bounded, so chains never overflow
+    "log1p_sq": Op(1, True, lambda L, a: L.log(1.0 + a * a)),
+    "sqrt1p_sq": Op(1, True, lambda L, a: L.sqrt(1.0 + a * a)),
+    "square": Op(1, True, lambda L, a: a**2),
+    "cube_scaled": Op(1, True, lambda L, a: L.tanh(a) ** 3),
+    "transpose": Op(1, True, lambda L, a: L.transpose(a)),
+    "flatten": Op(1, True, lambda L, a: L.flatten(a)),
+    "take": Op(1, True, lambda L, a, index: L.take(a, index), "index"),  # repeated rows: scatter-add
+    "sum": Op(1, True, lambda L, a, axis, keepdims: L.sum(a, axis, keepdims), "reduce"),
+    "mean": Op(1, True, lambda L, a, axis, keepdims: L.mean(a, axis, keepdims), "reduce"),
+    "logsumexp": Op(1, True, lambda L, a, axis: L.logsumexp(a, axis), "axis"),
+    "softmax": Op(1, True, lambda L, a, axis: L.softmax(a, axis), "axis"),
+    "log_softmax": Op(1, True, lambda L, a, axis: L.log_softmax(a, axis), "axis"),
+    "var": Op(1, True, lambda L, a, axis, keepdims: L.var(a, axis, keepdims), "reduce"),
+    "flip": Op(1, True, lambda L, a: L.flip(a)),                       # a negative-step slice
+    "unsqueeze": Op(1, True, lambda L, a: L.unsqueeze(a)),
+    "broadcast_to": Op(1, True, lambda L, a: L.broadcast_to(a, (2,) + tuple(a.shape))),
+    "pow_half": Op(1, True, lambda L, a: (1.0 + a * a) ** 0.5),
+    "add": Op(2, True, lambda L, a, b: a + b),
+    "sub": Op(2, True, lambda L, a, b: a - b),
+    "mul": Op(2, True, lambda L, a, b: a * b),
+    "div": Op(2, True, lambda L, a, b: a / (1.0 + b * b)),
+    # + 0.5: at an exponent of exactly 0 PyTorch's d2/da db is 0, the true value (ours) 1/a (docs/reliability.md)
+    "pow": Op(2, True, lambda L, a, b: (1.0 + a * a) ** (L.tanh(b) + 0.5)),
+    "matmul": Op(2, True, lambda L, a, b: a @ b),                      # numpy rules, 1-D operands included
+    "concatenate": Op(2, True, lambda L, a, b: L.cat(a, b)),
+    "stack": Op(2, True, lambda L, a, b: L.stack(a, b)),
+    "clip": Op(1, False, lambda L, a: L.clip(a, -0.5, 0.7)),
+    "where": Op(2, False, lambda L, a, b: L.where(a > b, a, b * 0.5)),
+    "relu": Op(1, False, lambda L, a: L.relu(a)),
+    "abs": Op(1, False, lambda L, a: L.abs(a)),
+    "max": Op(1, False, lambda L, a, axis, keepdims: L.amax(a, axis, keepdims), "reduce"),
+    "maximum": Op(2, False, lambda L, a, b: L.maximum(a, b)),
+    "minimum": Op(2, False, lambda L, a, b: L.minimum(a, b)),
+}
+SMOOTH = [k for k, op in OPS.items() if op.smooth]
+# At a nan these kinks pick a different (equally arbitrary) gradient from PyTorch's; the values agree.
+# Ours: relu'(nan) = 0, abs'(nan) = nan, maximum/minimum give the whole gradient to the second argument, and
+# relu/clip/abs mask by multiplying (a nan upstream gradient stays nan where the mask is 0).
+# PyTorch: relu'(nan) = 1, abs'(nan) = 0, maximum/minimum give it to both sides, relu/clamp mask by selecting (0).
+NAN_KINKS = {"relu", "abs", "maximum", "minimum", "clip"}
+# var is composed from mean (x - mean(x)), so an inf input makes the mean path's gradient nan for every element;
+# PyTorch's fused var backward, 2 (x - mean) / n, drops that path (it sums to zero when finite) and leaves -inf there.
+NAN_COMPOSITES = {"var"}
