@@ -38,6 +38,7 @@ RUNS: dict[str, list[list[str]]] = {
     "custom_op": [["--out", "out/custom_op", *NO_PROGRESS]],
     "check_gradients": [[]],
     "visualize": [["--out", "out/visualize"]],
+    "char_lm": [["--out", "out/char_lm", *NO_PROGRESS]],
 }
 WHAT = {  # the table's "reproduces" column
     "xor_article": '"One LEGO at a Time" (2-3-2 sigmoid XOR)',
@@ -46,6 +47,7 @@ WHAT = {  # the table's "reproduces" column
     "custom_op": "a user-defined `ag.Function`",
     "check_gradients": "the article's hand-derived gradients",
     "visualize": "graph pictures",
+    "char_lm": "makemore's path on 5,163 first names: bigram, Bengio et al.'s MLP, a small transformer",
 }
 
 
@@ -93,6 +95,10 @@ def reaches(script: str, lines: list[str]) -> str:
         pages = [Path(line).name for line in lines if line.endswith(".html")]
         return (f"{n} graph pictures: before/after backward, per layer, a NaN traced to its source"
                 + (f"; the explorer pages {', '.join(f'`{p}`' for p in pages)}" if pages else ""))
+    if script == "char_lm":
+        r = s["char_lm"]
+        return (f"held-out nats/char: bigram {float(r['bigram']):.3f}, MLP {float(r['mlp_held_out']):.3f}, "
+                f"transformer {float(r['transformer_held_out']):.3f}")
     raise KeyError(script)
 
 
