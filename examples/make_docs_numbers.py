@@ -35,6 +35,7 @@ RUNS: dict[str, list[list[str]]] = {
     "xor_relu": [["--out", "out/xor_relu", "--log-every", "100", *NO_PROGRESS]],
     "mnist_mlp": [["--out", "out/mnist_mlp", *NO_PROGRESS],
                   ["--loss", "mse", "--out", "out/mnist_mlp_mse", *NO_PROGRESS]],
+    "mnist_cnn": [["--out", "out/mnist_cnn", *NO_PROGRESS]],
     "custom_op": [["--out", "out/custom_op", *NO_PROGRESS]],
     "check_gradients": [[]],
     "visualize": [["--out", "out/visualize"]],
@@ -44,6 +45,7 @@ WHAT = {  # the table's "reproduces" column
     "xor_article": '"One LEGO at a Time" (2-3-2 sigmoid XOR)',
     "xor_relu": '"How do neural networks work (Part 2)" (2-64-1 ReLU)',
     "mnist_mlp": '"Neural network from scratch" (784-32-16-10)',
+    "mnist_cnn": "LeNet on MNIST (`nn.Conv2d`, `nn.MaxPool2d`, Adam)",
     "custom_op": "a user-defined `ag.Function`",
     "check_gradients": "the article's hand-derived gradients",
     "visualize": "graph pictures",
@@ -83,6 +85,10 @@ def reaches(script: str, lines: list[str]) -> str:
         runs = {d["loss_fn"]: d for d in summaries(lines)}
         return (f"shipped sample: {pct(runs['ce']['test_accuracy'])} (cross-entropy), "
                 f"{pct(runs['mse']['test_accuracy'])} (MSE) on the 400 test digits")
+    if script == "mnist_cnn":
+        r = s["mnist_cnn"]
+        return (f"shipped sample: {pct(r['test_accuracy'])} on the {r['test_samples']} test digits after "
+                f"{r['epochs']} epochs (the real t10k split: see below)")
     if script == "custom_op":
         r = s["custom_op"]
         return f"stable softplus passes `gradcheck`/`gradgradcheck` ({r['gradcheck']}); its net {pct(r['accuracy'])}"
