@@ -165,7 +165,9 @@ def programs(draw: st.DrawFn, ops: list[str], must: str, special: bool = False, 
     n_steps = draw(st.integers(min_steps, max_steps))
     at = draw(st.integers(0, n_steps - 1))
     for k in range(n_steps):
-        _add_step(draw, must if k == at else draw(st.sampled_from(ops)), shapes, steps, forced=k == at)
+        if not _add_step(draw, must if k == at else draw(st.sampled_from(ops)), shapes, steps, forced=k == at):
+            _add_step(draw, "neg", shapes, steps)  # the drawn op fit no operand: a step that always fits, so
+            #                                        every program has its drawn number of steps
     return Program(leaves, steps, shapes)
 
 
