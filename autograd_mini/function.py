@@ -108,6 +108,10 @@ class Node:
         if self.held:
             let_go(self.held)
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError(f"cannot copy or pickle the recorded op {self.where()}: only leaf tensors can be copied "
+                        "(as in PyTorch); copy t.detach() instead, or save model.state_dict()")
+
     def __repr__(self) -> str:
         return f"<{self.name}Backward>"
 
