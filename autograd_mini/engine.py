@@ -68,12 +68,19 @@ def _check_saved_inputs(node: Node) -> None:
         if r >= 0:
             t = inputs[r]
             if isinstance(t, Tensor) and t._data is not a:
-                d = t._data
-                if a.base is None or a.base is not (d if d.base is None else d.base):
+                if not _same_memory(a, t._data):
                     raise RuntimeError(
                         f"input {r} of {node.where()} (shape {a.shape}), saved for backward, was given new data "
                         "(`x.data = ...`) after the forward pass, so the gradient would be wrong. Recompute the "
                         "forward after changing it.")
+
+
+def _same_memory(a: Any, d: Any) -> bool:
+    """Whether ``d`` shows exactly the values of the saved view ``a``: the same owner and the same layout
+    (``x * x.detach()`` saves a view of ``x``'s array; ``x.data = x.data[::-1]`` is new data)."""
+    return (a.base is not None and a.base is (d if d.base is None else d.base) and a.shape == d.shape
+            and a.strides == d.strides and a.dtype == d.dtype
+            and a.__array_interface__["data"][0] == d.__array_interface__["data"][0])
 
 
 def _fit(node: Node, i: int, g: Any, like: Tensor) -> Any:
