@@ -322,6 +322,12 @@ def test_contract_api_refuses_wrong_kinds_clearly():
         (ag.tensor(np.ones(2), requires_grad=True) * 2).backward()
     with pytest.raises(RuntimeError, match="was not used"):
         ag.grad_of(t * 2, [ag.tensor(1.0, requires_grad=True)])
+    with pytest.raises(TypeError, match="f must be a function"):
+        ag.grad(5)
+    with pytest.raises(TypeError, match="argnums must be an int or a tuple of ints, got '0'"):
+        ag.grad(lambda x: x, argnums="0")
+    gx, gy = ag.grad(lambda x, y: (x * y).sum(), argnums=[0, 1])(ag.tensor(2.0), ag.tensor(3.0))
+    assert (float(gx), float(gy)) == (3.0, 2.0)
 
 
 # ---- in-place safety ------------------------------------------------------------------------------------------
@@ -587,3 +593,27 @@ def _second_order_matches(f, tf, arrays):
         a = np.zeros(arr.shape) if a is None else a.numpy()
         b = np.zeros(arr.shape) if b is None else b.detach().numpy()
         np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)
+
+
+@needs_torch
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy's own, for (-2) ** 0.5 and 0 ** -1 (nan, inf as torch)
+@pytest.mark.parametrize("p", [0.0, 1.0, 2.0, 3.0, 0.5, -1.0])
+def test_constant_powers_at_zero_to_third_order_match_torch(p):
+    # x**0 and x**1 have array (constant) derivatives under create_graph: they must stay exact, not raise
+    for x0 in (np.array(0.0), np.array([0.0, 1.0, -2.0])):
+        _compare(lambda x: x ** p, lambda x: x ** p, x0)
+        _compare(lambda x: ag.pow(x, p), lambda x: x ** p, x0)
+
+
+@needs_torch
+@pytest.mark.parametrize("name", ["abs", "relu_times_x", "maximum_tie", "max_all", "clip_bounds", "var", "std"])
+def test_kinks_and_ties_at_zero_to_third_order_match_torch(name):
+    f, tf = {
+        "abs": (ag.abs, torch.abs), "relu_times_x": (lambda x: ag.relu(x) * x, lambda x: torch.relu(x) * x),
+        "maximum_tie": (lambda x: ag.maximum(x, 0.0 * x) * x, lambda x: torch.maximum(x, 0.0 * x) * x),
+        "max_all": (lambda x: ag.max(x * x) * x, lambda x: torch.max(x * x) * x),
+        "clip_bounds": (lambda x: ag.clip(x, 0.0, 1.0) * x, lambda x: torch.clamp(x, 0.0, 1.0) * x),
+        "var": (ag.var, lambda x: torch.var(x, unbiased=False)),
+        "std": (ag.std, lambda x: torch.std(x, unbiased=False)),
+    }[name]
+    _compare(f, tf, np.array([1.0, 1.0, 2.0]) if name == "std" else np.array([0.0, 1.0, 2.0]))
