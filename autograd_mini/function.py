@@ -188,7 +188,7 @@ class Function:
         if lists:  # the node keeps the arrays made from them, which is what backward will see
             inputs = tuple(a if isinstance(x, (list, tuple)) else x for x, a in zip(inputs, arrays))
         if not (record and state.enabled):
-            out = _forward(cls, _UNRECORDED, arrays, params)
+            out = _forward(cls, _unrecorded(len(arrays)), arrays, params)
             return Tensor._wrap(out if type(out) is xp.ndarray else xp.asarray(out))
         need = tuple([isinstance(x, Tensor) and x._requires_grad for x in inputs])
         need = _NEEDS.setdefault(need, need)  # one shared tuple per pattern: 72 bytes less per node
@@ -207,17 +207,27 @@ class Function:
 
 
 class _Unrecorded:
-    """The ``ctx`` of an op that is not recorded (no_grad, or no input requires grad): it keeps nothing."""
+    """The ``ctx`` of an op that is not recorded (no_grad, or no input requires grad): it keeps nothing.
+    One shared instance per number of inputs, so that ``needs_input_grad`` has one False per input."""
 
-    __slots__ = ()
-    needs_input_grad = ()
+    __slots__ = ("needs_input_grad",)
     params = MappingProxyType({})
+
+    def __init__(self, n: int) -> None:
+        self.needs_input_grad = (False,) * n
 
     def save_for_backward(self, *values: Any) -> None:
         pass
 
 
-_UNRECORDED = _Unrecorded()
+_UNRECORDED_BY_ARITY = [_Unrecorded(n) for n in range(8)]
+
+
+def _unrecorded(n: int) -> _Unrecorded:
+    return _UNRECORDED_BY_ARITY[n] if n < 8 else _Unrecorded(n)
+
+
+_UNRECORDED = _UNRECORDED_BY_ARITY[1]
 
 
 def _forward(cls: type[Function], ctx: Any, arrays: list, params: dict) -> Any:

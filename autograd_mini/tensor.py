@@ -303,6 +303,17 @@ class Tensor:
     def squeeze(self, axis: Any = None) -> Tensor: return _ops.squeeze(self, axis)
     def broadcast_to(self, shape: Any) -> Tensor: return _ops.broadcast_to(self, shape)
     def flatten(self, start_axis: int = 0) -> Tensor: return _ops.flatten(self, start_axis)
+    def erf(self) -> Tensor: return _ops.erf(self)
+    def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor: return _ops.prod(self, axis, keepdims)
+    def cumsum(self, axis: Any = None) -> Tensor: return _ops.cumsum(self, axis)
+    def argmax(self, axis: Any = None, keepdims: bool = False) -> Tensor: return _ops.argmax(self, axis, keepdims)
+    def argmin(self, axis: Any = None, keepdims: bool = False) -> Tensor: return _ops.argmin(self, axis, keepdims)
+    def topk(self, k: int, axis: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+        return _ops.topk(self, k, axis, largest, sorted)
+    def gather(self, dim: int, index: Any) -> Tensor: return _ops.gather(self, dim, index)
+    def masked_fill(self, mask: Any, value: Any) -> Tensor: return _ops.masked_fill(self, mask, value)
+    def repeat(self, repeats: Any, axis: Any = None) -> Tensor: return _ops.repeat(self, repeats, axis)
+    def tile(self, reps: Any) -> Tensor: return _ops.tile(self, reps)
 
     @property
     def T(self) -> Tensor:

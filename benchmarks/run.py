@@ -34,7 +34,7 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
                    help="BLAS/OpenMP threads for numpy and torch (default: all cores)")
     p.add_argument("--json", default=str(ROOT / "out" / "bench.json"), help="where to write the results")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch columns even if torch imports")
-    p.add_argument("--only", default="", help="comma-separated subset: per_op,mlp,cnn,deep_chain,memory")
+    p.add_argument("--only", default="", help="comma-separated subset: per_op,mlp,cnn,deep_chain,memory,transformer")
     p.add_argument("--repeats", type=float, default=1.0, help="scale the number of repeats")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="wall: perf_counter; cpu: process CPU time, robust on a loaded machine (use --threads 1)")
@@ -52,6 +52,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import numpy_cnn  # noqa: E402
 import numpy_mlp  # noqa: E402
+import transformer_block  # noqa: E402
 
 import autograd_mini as ag  # noqa: E402
 
@@ -304,6 +305,26 @@ def bench_mlp(torch, smoke: bool) -> dict:
     return results
 
 
+# ---- transformer block (benchmarks/transformer_block.py) ----------------------------------
+def bench_transformer(torch, smoke: bool) -> dict:
+    """One pre-LN block training step, batch 16 x sequence 32, width 64, 4 heads (smoke: 2 x 8, width 16)."""
+    dims = dict(width=16, heads=4) if smoke else {}
+    batches = transformer_block.data(2, 8, 16) if smoke else transformer_block.data()
+    fns = {"autograd-mini": transformer_block.AgBlockStep(batches, **dims)}
+    if torch is not None:
+        fns["torch"] = transformer_block.TorchBlockStep(torch, batches, fns["autograd-mini"], **dims)
+    losses = [f() for f in fns.values()]  # same weights and data: the same first loss
+    if max(losses) - min(losses) > 1e-3 * max(1.0, abs(losses[0])):
+        raise AssertionError(f"transformer block: the implementations disagree on the first loss: {losses}")
+    times = _interleaved(fns, blocks=3 if smoke else int(40 * ARGS.repeats), per_block=1 if smoke else 5,
+                         warmup=1 if smoke else 5)
+    r = {"ms": {k: _stats(v, 1e3) for k, v in times.items()}, "first_losses": losses,
+         "config": "2x8, width 16" if smoke else "16x32, width 64"}
+    if torch is not None:
+        r["ratio_ag_torch"] = r["ms"]["autograd-mini"]["median"] / r["ms"]["torch"]["median"]
+    return r
+
+
 # ---- 3b. LeNet CNN step: the same model, weights and batches in numpy by hand, autograd-mini's nn, PyTorch ----
 class CnnNumpyStep:
     def __init__(self, batches):
@@ -534,6 +555,12 @@ def report(res: dict) -> str:
         lines.append(f"| LeNet step, batch 64, 1x28x28 (ms) | {_fmt(c['ms']['numpy'])} | "
                      f"{_fmt(c['ms']['autograd-mini'])} | {_fmt(c['ms'].get('torch'))} | {ratios} | "
                      f"{tg.get('cnn', '-')} |")
+    if "transformer" in res:
+        tr = res["transformer"]
+        ratio = f"ag/torch {tr['ratio_ag_torch']:.2f}" if "ratio_ag_torch" in tr else "-"
+        lines.append(f"| transformer block step, {tr['config']}, 4 heads (ms) | - | "
+                     f"{_fmt(tr['ms']['autograd-mini'])} | {_fmt(tr['ms'].get('torch'))} | {ratio} | "
+                     f"{tg.get('transformer', '-')} |")
     if "deep_chain" in res:
         d = res["deep_chain"]
         for n, run in d["runs"].items():
@@ -580,6 +607,9 @@ def evaluate_targets(res: dict) -> dict:
     if "ratio_ag_torch" in res.get("cnn", {}):
         ratio = res["cnn"]["ratio_ag_torch"]
         t["cnn"] = mark(ratio <= 2.0, f"<= 2x torch ({ratio:.2f})")
+    if "ratio_ag_torch" in res.get("transformer", {}):
+        ratio = res["transformer"]["ratio_ag_torch"]
+        t["transformer"] = mark(ratio <= 1.5, f"<= 1.5x torch ({ratio:.2f})")
     if "deep_chain" in res:
         d = res["deep_chain"]
         big = d["runs"][max(d["runs"], key=int)]
@@ -602,7 +632,7 @@ def main() -> int:
         print(json.dumps(fn(**json.loads(ARGS.worker_args))))
         return 0
     torch = _load_torch()
-    only = set(ARGS.only.split(",")) if ARGS.only else {"per_op", "mlp", "cnn", "deep_chain", "memory"}
+    only = set(ARGS.only.split(",")) if ARGS.only else {"per_op", "mlp", "cnn", "deep_chain", "memory", "transformer"}
     res: dict = {"smoke": ARGS.smoke, "machine": machine_info(torch)}
     t0 = time.perf_counter()
     if "per_op" in only:
@@ -611,6 +641,8 @@ def main() -> int:
         res["mlp"] = bench_mlp(torch, ARGS.smoke)
     if "cnn" in only:
         res["cnn"] = bench_cnn(torch, ARGS.smoke)
+    if "transformer" in only:
+        res["transformer"] = bench_transformer(torch, ARGS.smoke)
     if "deep_chain" in only:
         res["deep_chain"] = bench_deep_chain(ARGS.smoke)
     if "memory" in only:

@@ -47,18 +47,17 @@ class ArticleLoss(ag.Function):
         N = len(X)
         h1 = sigmoid(X @ W1)
         h2 = sigmoid(h1 @ W2)
-        ctx.save_for_backward(W1, W2, X, Y, h1, h2)
-        ctx.fixed = fixed
+        ctx.save_for_backward(W1, W2, X, Y, h1, h2, fixed)
         return np.sum((Y - h2) ** 2) / (2 * N) + REG / (2 * N) * (np.sum(W1**2) + np.sum(W2**2))
 
     @staticmethod
     def backward(ctx, g):
-        W1, W2, X, Y, h1, h2 = ctx.saved_tensors
+        W1, W2, X, Y, h1, h2, fixed = ctx.saved_tensors
         N = len(X)
-        dh2 = -(Y - h2) / N if ctx.fixed else -(Y - h2)         # mistake 1: the mean's 1/N is dropped
+        dh2 = -(Y - h2) / N if fixed else -(Y - h2)         # mistake 1: the mean's 1/N is dropped
         dz2 = dh2 * h2 * (1 - h2)
         dz1 = (dz2 @ W2.T) * h1 * (1 - h1)
-        if ctx.fixed:
+        if fixed:
             dW2, dW1 = h1.T @ dz2 + REG * W2 / N, X.T @ dz1 + REG * W1 / N
         else:                                                     # mistake 2: reg * sum(W**2), not reg * W / N
             dW2, dW1 = h1.T @ dz2 + REG * np.sum(W2**2), X.T @ dz1 + REG * np.sum(W1**2)

@@ -35,17 +35,21 @@ RUNS: dict[str, list[list[str]]] = {
     "xor_relu": [["--out", "out/xor_relu", "--log-every", "100", *NO_PROGRESS]],
     "mnist_mlp": [["--out", "out/mnist_mlp", *NO_PROGRESS],
                   ["--loss", "mse", "--out", "out/mnist_mlp_mse", *NO_PROGRESS]],
+    "mnist_cnn": [["--out", "out/mnist_cnn", *NO_PROGRESS]],
     "custom_op": [["--out", "out/custom_op", *NO_PROGRESS]],
     "check_gradients": [[]],
     "visualize": [["--out", "out/visualize"]],
+    "char_lm": [["--out", "out/char_lm", *NO_PROGRESS]],
 }
 WHAT = {  # the table's "reproduces" column
     "xor_article": '"One LEGO at a Time" (2-3-2 sigmoid XOR)',
     "xor_relu": '"How do neural networks work (Part 2)" (2-64-1 ReLU)',
     "mnist_mlp": '"Neural network from scratch" (784-32-16-10)',
+    "mnist_cnn": "LeNet on MNIST (`nn.Conv2d`, `nn.MaxPool2d`, Adam)",
     "custom_op": "a user-defined `ag.Function`",
     "check_gradients": "the article's hand-derived gradients",
     "visualize": "graph pictures",
+    "char_lm": "makemore's path on 5,163 first names: bigram, Bengio et al.'s MLP, a small transformer",
 }
 
 
@@ -81,6 +85,10 @@ def reaches(script: str, lines: list[str]) -> str:
         runs = {d["loss_fn"]: d for d in summaries(lines)}
         return (f"shipped sample: {pct(runs['ce']['test_accuracy'])} (cross-entropy), "
                 f"{pct(runs['mse']['test_accuracy'])} (MSE) on the 400 test digits")
+    if script == "mnist_cnn":
+        r = s["mnist_cnn"]
+        return (f"shipped sample: {pct(r['test_accuracy'])} on the {r['test_samples']} test digits after "
+                f"{r['epochs']} epochs (the real t10k split: see below)")
     if script == "custom_op":
         r = s["custom_op"]
         return f"stable softplus passes `gradcheck`/`gradgradcheck` ({r['gradcheck']}); its net {pct(r['accuracy'])}"
@@ -93,6 +101,10 @@ def reaches(script: str, lines: list[str]) -> str:
         pages = [Path(line).name for line in lines if line.endswith(".html")]
         return (f"{n} graph pictures: before/after backward, per layer, a NaN traced to its source"
                 + (f"; the explorer pages {', '.join(f'`{p}`' for p in pages)}" if pages else ""))
+    if script == "char_lm":
+        r = s["char_lm"]
+        return (f"held-out nats/char: bigram {float(r['bigram']):.3f}, MLP {float(r['mlp_held_out']):.3f}, "
+                f"transformer {float(r['transformer_held_out']):.3f}")
     raise KeyError(script)
 
 

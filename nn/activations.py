@@ -9,7 +9,7 @@ import autograd_mini as ag
 from . import functional as F
 from .module import Module
 
-__all__ = ["Sigmoid", "ReLU", "LeakyReLU", "Tanh", "Softmax", "LogSoftmax"]
+__all__ = ["Sigmoid", "ReLU", "LeakyReLU", "Tanh", "Softmax", "LogSoftmax", "GELU"]
 
 
 class Sigmoid(Module):
@@ -54,3 +54,16 @@ class LogSoftmax(Softmax):
     """Log of the softmax along ``axis``, computed stably (pair it with ``NLLLoss``)."""
 
     def forward(self, x: Any) -> ag.Tensor: return ag.log_softmax(x, self.axis)
+
+
+class GELU(Module):
+    """``x * Phi(x)``, Phi the standard normal CDF: exact (``erf``) or ``approximate="tanh"``."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x: Any) -> ag.Tensor: return F.gelu(x, self.approximate)
+    def extra_repr(self) -> str: return f"approximate={self.approximate!r}"

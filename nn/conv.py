@@ -5,15 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 import autograd_mini as ag
 
 from .module import Module, Parameter
 
 __all__ = ["Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"]
 
-Seed = int | np.random.Generator | None
 
 
 def _pair(v: Any) -> tuple:
@@ -33,7 +30,8 @@ class Conv2d(Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                 dilation: Any = 1, groups: int = 1, bias: bool = True, seed: Seed = None, dtype: Any = None) -> None:
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, seed: ag.Seed = None,
+                 dtype: Any = None) -> None:
         super().__init__()
         kernel = _pair(kernel_size)
         if in_channels < 1 or out_channels < 1 or min(kernel) < 1:

@@ -7,6 +7,7 @@ Two are ``ag.Function``s, for stability and speed, with composed twins kept as t
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ __all__ = [
     "layer_input", "linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", "log_softmax", "dropout", "flatten",
     "mse_loss", "l2_penalty", "cross_entropy", "nll_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "SoftmaxCrossEntropy", "BinaryCrossEntropy",
+    "gelu", "layer_norm", "layer_norm_composed", "LayerNormFunction", "embedding", "scaled_dot_product_attention",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -289,6 +291,126 @@ def binary_cross_entropy_with_logits(input: ag.Tensor, target: Any, reduction: s
     softplus = ag.logsumexp(ag.stack([ag.zeros_like(x), x], axis=-1), axis=-1)
     loss = softplus - x * y
     return _reduce(loss, reduction)
+
+
+# ---- transformer pieces ------------------------------------------------------------------------------
+def gelu(x: Any, approximate: str = "none") -> ag.Tensor:
+    """``x * Phi(x)`` with the exact normal CDF (``erf``), or PyTorch's ``approximate="tanh"`` formula."""
+    x = _t(x)
+    if approximate == "none":
+        return x * 0.5 * (1.0 + ag.erf(x * (1.0 / math.sqrt(2.0))))
+    if approximate == "tanh":
+        return x * 0.5 * (1.0 + ag.tanh((x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)))
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+class LayerNormFunction(ag.Function):
+    """``(x - mean) / sqrt(var + eps) * weight + bias`` over ``axes``, one op (PyTorch's fused layer norm).
+
+    Promoted for speed: the composed form records ten ops; this is one, with the classic
+    backward ``rstd * (gy - mean(gy) - xhat * mean(gy * xhat))`` (``gy = g * weight``). Backward
+    recomputes ``xhat`` from ``x`` (cheap), so under ``create_graph`` it is differentiable again.
+    The composed form stays as the test oracle (tests/nn/test_nn_sequence.py).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, axes, eps):
+        ctx.save_for_backward(x, weight)
+        d = x - x.mean(axis=axes, keepdims=True)
+        y = d / np.sqrt((d * d).mean(axis=axes, keepdims=True) + eps)
+        if weight is not None:
+            y = y * weight
+        return y + bias if bias is not None else y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight = ctx.saved_tensors
+        axes, eps = ctx.params["axes"], ctx.params["eps"]
+        need_x, need_w, need_b = ctx.needs_input_grad
+        d = x - x.mean(axis=axes, keepdims=True)
+        rstd = ((d * d).mean(axis=axes, keepdims=True) + eps) ** -0.5
+        xhat = d * rstd
+        lead = tuple(range(x.ndim - len(axes)))
+        gy = g * weight if weight is not None else g
+        gx = rstd * (gy - gy.mean(axis=axes, keepdims=True) - xhat * (gy * xhat).mean(axis=axes, keepdims=True)) \
+            if need_x else None
+        return gx, ((g * xhat).sum(axis=lead) if need_w else None), (g.sum(axis=lead) if need_b else None)
+
+
+def layer_norm(x: Any, normalized_shape: Any, weight: Any = None, bias: Any = None, eps: float = 1e-5) -> ag.Tensor:
+    """Normalize over the trailing ``normalized_shape`` axes (biased variance, as PyTorch), then scale and shift."""
+    x = _t(x)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if len(shape) > x.ndim or x.shape[x.ndim - len(shape):] != shape:
+        raise ValueError(f"layer_norm: input of shape {x.shape} does not end in normalized_shape {shape}")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(p.shape) != shape:
+            raise ValueError(f"layer_norm: {name} of shape {tuple(p.shape)} must have normalized_shape {shape}")
+    return LayerNormFunction.apply(x, weight, bias, axes=tuple(range(x.ndim - len(shape), x.ndim)), eps=float(eps))
+
+
+def layer_norm_composed(x: Any, normalized_shape: Any, weight: Any = None, bias: Any = None,
+                        eps: float = 1e-5) -> ag.Tensor:
+    """``layer_norm`` from elementary ops: the oracle of ``LayerNormFunction``."""
+    x = _t(x)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    axes = tuple(range(x.ndim - len(shape), x.ndim))
+    d = x - x.mean(axis=axes, keepdims=True)
+    y = d / ag.sqrt((d * d).mean(axis=axes, keepdims=True) + eps)
+    if weight is not None:
+        y = y * weight
+    return y + bias if bias is not None else y
+
+
+def embedding(indices: Any, weight: ag.Tensor, padding_idx: int | None = None) -> ag.Tensor:
+    """Rows of ``weight`` (num_embeddings, dim) picked by integer ``indices`` of any shape.
+
+    The gradient is scattered (added) into the rows used; rows at ``padding_idx`` get none.
+    """
+    idx = _arr(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
+    n = weight.shape[0]
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        bad = idx[(idx < 0) | (idx >= n)].ravel()[:5].tolist()
+        raise IndexError(f"embedding: index {bad} out of range for {n} embeddings")
+    rows = weight[idx]
+    if padding_idx is None:
+        return rows
+    keep = (idx != padding_idx)[..., None]
+    return ag.where(keep, rows, weight.detach()[idx])  # same values, no gradient at padding_idx
+
+
+def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: Any = None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None, seed: ag.Seed = None
+                                 ) -> ag.Tensor:
+    """``softmax(q k^T * scale + mask) v`` over the last two axes (..., L, E) x (..., S, E) x (..., S, Ev).
+
+    ``attn_mask`` as PyTorch's: a bool mask where **True takes part** (False positions are left
+    out), or a float mask added to the scores; ``is_causal`` keeps key j <= query i. A query whose
+    keys are all left out gets zeros, as PyTorch's (its gradient too). ``scale`` defaults to 1/sqrt(E).
+    """
+    q, k, v = _t(query), _t(key), _t(value)
+    scores = (q @ k.swapaxes(-1, -2)) * (1.0 / math.sqrt(q.shape[-1]) if scale is None else scale)
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal, not both")
+        attn_mask = np.tril(np.ones(scores.shape[-2:], dtype=bool))
+    if attn_mask is not None:
+        m = attn_mask if isinstance(attn_mask, ag.Tensor) and attn_mask.dtype != bool else _arr(attn_mask)
+        if m.dtype != bool and m.dtype.kind != "f":
+            raise TypeError(f"scaled_dot_product_attention: attn_mask must be bool or float, got dtype {m.dtype}")
+        if isinstance(m, np.ndarray) and m.dtype != bool:
+            m = m.astype(scores.dtype, copy=False)  # a float64 numpy mask must not turn float32 scores into float64
+        scores = ag.where(m, scores, -np.inf) if m.dtype == bool else scores + m
+    dead = np.isneginf(np.asarray(scores)).all(axis=-1, keepdims=True)  # queries with no key left
+    if dead.any():  # zeros there, as PyTorch's safe softmax, not softmax's nan (nor a nan gradient)
+        attn = ag.where(dead, 0.0, ag.softmax(ag.where(dead, 0.0, scores), -1))
+    else:
+        attn = ag.softmax(scores, -1)
+    if dropout_p:
+        attn = dropout(attn, dropout_p, True, seed)
+    return attn @ v
 
 
 # ---- images and normalization: the functions behind nn.Conv2d, the pooling layers, nn.BatchNorm* ---------

@@ -14,12 +14,18 @@ from .._backend import xp
 from ..tensor import Tensor, as_array, as_operand
 from . import primitives as P
 from ._shape import normalize_axes
+from .einsum import einsum
+from .indexing import *  # noqa: F403  (take_along_axis, gather, masked_fill, repeat, tile, topk, argmax, ...)
+from .indexing import __all__ as _indexing_all
+from .reductions import CumSum, Prod
+from .special import Erf
 
 __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "matmul", "linear", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh",
     "sigmoid", "relu", "sign", "clip", "maximum", "minimum", "where", "sum", "mean", "max", "min", "var",
     "std", "logsumexp", "softmax", "log_softmax", "reshape", "transpose", "swapaxes", "expand_dims",
     "squeeze", "broadcast_to", "flatten", "getitem", "concatenate", "stack", "split", "compare", "astype",
+    "erf", "cumsum", "prod", "einsum", *_indexing_all,
 ]
 
 
@@ -40,6 +46,7 @@ def abs(x: Any) -> Tensor: return P.Abs.apply(x)
 def sin(x: Any) -> Tensor: return P.Sin.apply(x)
 def cos(x: Any) -> Tensor: return P.Cos.apply(x)
 def tanh(x: Any) -> Tensor: return P.Tanh.apply(x)
+def erf(x: Any) -> Tensor: return Erf.apply(x)
 def sigmoid(x: Any) -> Tensor: return P.Sigmoid.apply(x)
 def relu(x: Any) -> Tensor: return P.Relu.apply(x)
 def maximum(a: Any, b: Any) -> Tensor: return P.Maximum.apply(a, b)
@@ -141,6 +148,23 @@ def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tens
 def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
     """Standard deviation (numpy's ``ddof``); its gradient is 0 where it is 0, as PyTorch's."""
     return P.StdSqrt.apply(var(x, axis, keepdims, ddof))
+
+
+def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Product over ``axis``; differentiable with zeros present (PyTorch's convention, see ``Prod``)."""
+    x = _t(x)
+    return Prod.apply(x, axes=normalize_axes(axis, x.ndim, "prod"), keepdims=keepdims)
+
+
+def cumsum(x: Any, axis: int | None = None) -> Tensor:
+    """Running sum along ``axis`` (numpy's: ``None`` runs over the flattened tensor)."""
+    x = _t(x)
+    if axis is None:
+        return CumSum.apply(x.reshape(-1), axis=0)
+    if x.ndim == 0:  # PyTorch allows dim 0 / -1 on a 0-d tensor: the tensor itself
+        normalize_axes(axis, 1, "cumsum")
+        return CumSum.apply(x.reshape(1), axis=0).reshape(())
+    return CumSum.apply(x, axis=normalize_axes(axis, x.ndim, "cumsum")[0])
 
 
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:

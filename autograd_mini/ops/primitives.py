@@ -459,7 +459,7 @@ class LogSumExp(Primitive):
     The gradient is softmax(x) = exp((x - m) - s) with the shift m and s = log(sum(exp(x - m)))
     kept from forward: exp(x - out) would lose digits, as float32 ``out = m + s`` at |x| = 1e4
     is rounded to 1e-3 (a 2e-4 relative error in the gradient). Backward adds ``out - (m + s)``
-    to s: exactly 0 on arrays, and under create_graph it carries s's dependence on x.
+    to s where s is finite: exactly 0 on arrays, and under create_graph it carries s's dependence on x.
     """
     op_name = "logsumexp"
 
