@@ -7,7 +7,7 @@ from operator import attrgetter
 from typing import Any
 
 from ._backend import xp
-from .function import CONSTANT, OUTPUT, Function, Node
+from .function import INPUT_VIEW, OUTPUT, Function, Node
 from .grad_mode import set_grad_enabled, state
 from .ops._shape import sum_to
 from .tensor import Tensor, as_array
@@ -195,10 +195,15 @@ def _graph_backward(node: Node, g: Any, out: Tensor) -> tuple:
         return _raw_backward_in_graph(node, g, e)
     finally:
         node.saved = plain
+    if node.fn.__module__.startswith(_BUILT_IN):
+        return g_in
     if any(gi is not None and need and not isinstance(gi, Tensor) for gi, need in zip(g_in, node.needs_input_grad)) \
-            and not node.fn.__module__.startswith(_BUILT_IN) and _graph_fed(node, g):
+            and _graph_fed(node, g):
         return _mark_not_differentiable(node, g_in, "it returned a numpy array, not a Tensor: np.asarray or "
                                                     ".data dropped the graph")
+    if INPUT_VIEW in node.roles:
+        return _mark_not_differentiable(node, g_in, "it saved a view of an input made in forward, which create_graph "
+                                                    "sees as a constant: save the input itself")
     return g_in
 
 
@@ -211,7 +216,7 @@ def _graph_fed(node: Node, g: Tensor) -> bool:
     if g.requires_grad:
         return True
     inputs = node.inputs
-    return any(r != CONSTANT and (r == OUTPUT or isinstance(inputs[r], Tensor) and inputs[r].requires_grad)
+    return any(r == OUTPUT or r >= 0 and isinstance(inputs[r], Tensor) and inputs[r].requires_grad
                for r in node.roles)
 
 

@@ -66,7 +66,7 @@ class Node:
     def graph_values(self, out: Any) -> tuple:
         """The saved values as ``create_graph`` sees them: input ``i`` is ``inputs[i]``, the output ``out``."""
         inputs = self.inputs
-        return tuple(a if r == CONSTANT else out if r == OUTPUT else inputs[r] for a, r in zip(self.saved, self.roles))
+        return tuple(a if r <= CONSTANT else out if r == OUTPUT else inputs[r] for a, r in zip(self.saved, self.roles))
 
     @property
     def scope(self) -> Any:
@@ -118,6 +118,8 @@ class Node:
 
 OUTPUT = -1    # role of a saved value that is forward's result
 CONSTANT = -2  # role of any other saved value (made inside forward, or not an array at all)
+INPUT_VIEW = -3  # a constant that is a view of an input's memory (x.reshape(-1) saved): create_graph cannot
+                 # differentiate through it, so a custom op's second derivative raises instead of dropping a term
 
 
 class Function:
@@ -293,7 +295,9 @@ def _roles(saved: tuple, arrays: list, out: Any) -> tuple:
                 break
             i += 1
         else:
-            roles.append(CONSTANT)
+            base = a.base if type(a) is xp.ndarray else None
+            roles.append(INPUT_VIEW if base is not None and any(
+                base is arr or base is getattr(arr, "base", None) for arr in arrays) else CONSTANT)
     roles = tuple(roles)
     return _ROLES.setdefault(roles, roles)
 

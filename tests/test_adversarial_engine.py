@@ -617,3 +617,37 @@ def test_kinks_and_ties_at_zero_to_third_order_match_torch(name):
         "std": (ag.std, lambda x: torch.std(x, unbiased=False)),
     }[name]
     _compare(f, tf, np.array([1.0, 1.0, 2.0]) if name == "std" else np.array([0.0, 1.0, 2.0]))
+
+
+class SavesAView(ag.Function):
+    """Saves a view of its input made in forward (a constant to create_graph, memory shared with the input)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x.reshape(-1))
+        return x ** 2
+
+    @staticmethod
+    def backward(ctx, g):
+        (flat,) = ctx.saved_tensors
+        return g * 2 * flat.reshape(g.shape)
+
+
+def test_a_saved_view_of_an_input_is_held_read_only():
+    # the view's memory is the input's: a write to x.data after forward gave x.grad [200, 4], silently
+    x = ag.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = SavesAView.apply(x).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        x.data[0] = 100.0
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
+    x.data[0] = 5.0  # given back after backward
+
+
+def test_a_saved_view_of_an_input_raises_at_second_order():
+    # create_graph saw the view as a constant: d2/dx2 (x^2 + x^3) came out 6x, silently (missing the 2)
+    x = ag.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (g,) = ag.grad_of((SavesAView.apply(x) + x ** 3).sum(), [x], create_graph=True)
+    np.testing.assert_array_equal(g.numpy(), [5.0, 16.0])
+    with pytest.raises(RuntimeError, match="`SavesAView`.*saved a view of an input"):
+        ag.grad_of(g.sum(), [x])
