@@ -359,7 +359,7 @@ class CnnAgStep:
         return loss.item()
 
 
-class CnnTorchStep:
+class CnnTorchStep(TorchStep):  # the same step, another model
     def __init__(self, torch, batches):
         nn, p = torch.nn, numpy_cnn.init_params()
         self.model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5),
@@ -370,15 +370,6 @@ class CnnTorchStep:
                 param.copy_(torch.from_numpy(value.T.copy() if value.ndim == 2 else value))  # Linear: (out, in)
         self.torch, self.opt = torch, torch.optim.SGD(self.model.parameters(), lr=LR)
         self.batches, self.i = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches], 0
-
-    def __call__(self) -> float:
-        x, y = self.batches[self.i % len(self.batches)]
-        self.i += 1
-        loss = self.torch.nn.functional.cross_entropy(self.model(x), y)
-        self.opt.zero_grad()
-        loss.backward()
-        self.opt.step()
-        return loss.item()
 
 
 def bench_cnn(torch, smoke: bool) -> dict:

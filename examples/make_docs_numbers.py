@@ -88,7 +88,7 @@ def reaches(script: str, lines: list[str]) -> str:
     if script == "mnist_cnn":
         r = s["mnist_cnn"]
         return (f"shipped sample: {pct(r['test_accuracy'])} on the {r['test_samples']} test digits after "
-                f"{r['epochs']} epochs (the real t10k split: see below)")
+                f"{r['epochs']} epochs (the real t10k split: in docs/examples.md)")
     if script == "custom_op":
         r = s["custom_op"]
         return f"stable softplus passes `gradcheck`/`gradgradcheck` ({r['gradcheck']}); its net {pct(r['accuracy'])}"
