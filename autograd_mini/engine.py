@@ -7,7 +7,7 @@ from operator import attrgetter
 from typing import Any
 
 from ._backend import xp
-from .function import Function, Node
+from .function import INPUT_VIEW, OUTPUT, Function, Node
 from .grad_mode import set_grad_enabled, state
 from .ops._shape import sum_to
 from .tensor import Tensor, as_array
@@ -42,8 +42,8 @@ def _root_gradient(root: Tensor, gradient: Any, create_graph: bool) -> Any:
                 f"backward() on a tensor of shape {root.shape} needs a `gradient` of that shape; "
                 "only a single-element output gets the implicit gradient 1")
         return xp.ones(root.shape, dtype=root.dtype)
-    if isinstance(gradient, Tensor) and create_graph and gradient.grad_fn is not None:
-        g = gradient  # a gradient with a graph: differentiate through it too
+    if isinstance(gradient, Tensor) and create_graph and gradient.requires_grad:
+        g = gradient  # a gradient that requires grad (a leaf too): differentiate through it, as torch does
     else:
         g = xp.array(as_array(gradient, root.dtype))  # a copy: no .grad may share memory with the caller's array
     if g.shape != root.shape:
@@ -68,12 +68,19 @@ def _check_saved_inputs(node: Node) -> None:
         if r >= 0:
             t = inputs[r]
             if isinstance(t, Tensor) and t._data is not a:
-                d = t._data
-                if a.base is None or a.base is not (d if d.base is None else d.base):
+                if not _same_memory(a, t._data):
                     raise RuntimeError(
                         f"input {r} of {node.where()} (shape {a.shape}), saved for backward, was given new data "
                         "(`x.data = ...`) after the forward pass, so the gradient would be wrong. Recompute the "
                         "forward after changing it.")
+
+
+def _same_memory(a: Any, d: Any) -> bool:
+    """Whether ``d`` shows exactly the values of the saved view ``a``: the same owner and the same layout
+    (``x * x.detach()`` saves a view of ``x``'s array; ``x.data = x.data[::-1]`` is new data)."""
+    return (a.base is not None and a.base is (d if d.base is None else d.base) and a.shape == d.shape
+            and a.strides == d.strides and a.dtype == d.dtype
+            and a.__array_interface__["data"][0] == d.__array_interface__["data"][0])
 
 
 def _fit(node: Node, i: int, g: Any, like: Tensor) -> Any:
@@ -182,12 +189,35 @@ def _graph_backward(node: Node, g: Any, out: Tensor) -> tuple:
     plain = node.saved
     node.saved = node.graph_values(out)
     try:
-        return _check(node, node.fn.backward(node, g))
+        g_in = _check(node, node.fn.backward(node, g))
     except TypeError as e:
         node.saved = plain
         return _raw_backward_in_graph(node, g, e)
     finally:
         node.saved = plain
+    if node.fn.__module__.startswith(_BUILT_IN):
+        return g_in
+    if any(gi is not None and need and not isinstance(gi, Tensor) for gi, need in zip(g_in, node.needs_input_grad)) \
+            and _graph_fed(node, g):
+        return _mark_not_differentiable(node, g_in, "it returned a numpy array, not a Tensor: np.asarray or "
+                                                    ".data dropped the graph")
+    if INPUT_VIEW in node.roles:
+        return _mark_not_differentiable(node, g_in, "it saved a view of an input made in forward, which create_graph "
+                                                    "sees as a constant: save the input itself")
+    return g_in
+
+
+_BUILT_IN = "autograd_mini.ops"  # the built-ins' array results under create_graph are true constants (x**0's 0)
+
+
+def _graph_fed(node: Node, g: Tensor) -> bool:
+    """Whether the derivative was handed graph values (g, a saved input or the output, requiring grad): a
+    result that is a plain array then has lost them, and its own derivative would silently be missing."""
+    if g.requires_grad:
+        return True
+    inputs = node.inputs
+    return any(r == OUTPUT or r >= 0 and isinstance(inputs[r], Tensor) and inputs[r].requires_grad
+               for r in node.roles)
 
 
 def _raw_backward_in_graph(node: Node, g: Tensor, why: TypeError) -> tuple:
@@ -197,9 +227,14 @@ def _raw_backward_in_graph(node: Node, g: Tensor, why: TypeError) -> tuple:
             g_in = _check(node, node.fn.backward(node, g._data))
         except TypeError:
             raise why from None  # not a numpy-on-Tensor problem: the original error
+    return _mark_not_differentiable(node, g_in, str(why))
+
+
+def _mark_not_differentiable(node: Node, g_in: tuple, why: str) -> tuple:
+    """Exact first derivatives that raise, naming the op, when differentiated again."""
     return tuple(None if gi is None else _NotTwiceDifferentiable.apply(
         *[t for t in node.inputs if isinstance(t, Tensor)], value=xp.asarray(_as_gradient(gi, False)),
-        fn_name=node.name, why=str(why)) for gi in g_in)
+        fn_name=node.name, why=why) for gi in g_in)
 
 
 class _NotTwiceDifferentiable(Function):
@@ -212,9 +247,25 @@ class _NotTwiceDifferentiable(Function):
     @staticmethod
     def backward(ctx, g):
         raise RuntimeError(
-            f"`{ctx.params['fn_name']}` has a backward that applies numpy functions to its saved values "
+            f"`{ctx.params['fn_name']}` has a backward that applies numpy functions to its saved values or gradient "
             f"({ctx.params['why']}), so it cannot be differentiated again (create_graph). Use ag functions "
             "(ag.exp, ag.sigmoid, ...), operators and Tensor methods on them instead: they work on arrays too.")
+
+
+class _Weighted(Function):
+    """``sum(y * v)`` as a root whose derivative seeds ``y`` with ``v``: ``v`` is a weight, never
+    differentiated as a function of the inputs (it is not in the first-order result), but under
+    ``create_graph`` the seed ``g * v`` is a graph value, so second derivatives reach ``v`` (torch's rule)."""
+
+    @staticmethod
+    def forward(ctx, y, v):
+        ctx.save_for_backward(v)
+        return (y * v).sum()
+
+    @staticmethod
+    def backward(ctx, g):
+        (v,) = ctx.saved_tensors
+        return g * v, None
 
 
 def store_grads(found: Iterable[tuple[Tensor, Any]], create_graph: bool = False) -> None:
@@ -264,7 +315,11 @@ def grad_of(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Any = None,
     all of them are summed, as in ``torch.autograd.grad``.
     """
     if isinstance(outputs, (list, tuple)):
-        outputs, grad_outputs = _weighted_sum(outputs, grad_outputs), None
+        outputs, grad_outputs = _weighted_sum(outputs, grad_outputs, create_graph), None
+    elif not isinstance(outputs, Tensor):
+        raise TypeError(f"grad: outputs must be a Tensor or a list of Tensors, got {type(outputs).__name__}")
+    if isinstance(inputs, Tensor) or not isinstance(inputs, Sequence):
+        raise TypeError(f"grad: inputs must be a list or tuple of Tensors, got {type(inputs).__name__}")
     inputs = list(inputs)
     for i, t in enumerate(inputs):
         if not isinstance(t, Tensor) or not t.requires_grad:
@@ -284,8 +339,9 @@ def grad_of(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Any = None,
     return tuple(result)
 
 
-def _weighted_sum(outputs: Sequence[Tensor], grad_outputs: Any) -> Tensor:
-    """One root for several outputs: sum_i <grad_outputs[i], outputs[i]> (grad_outputs as constants)."""
+def _weighted_sum(outputs: Sequence[Tensor], grad_outputs: Any, create_graph: bool) -> Tensor:
+    """One root for several outputs: sum_i <grad_outputs[i], outputs[i]> (grad_outputs as constants, unless
+    ``create_graph``: then, as in torch, the result is differentiable with respect to them too)."""
     gs = [None] * len(outputs) if grad_outputs is None else list(grad_outputs)
     if not outputs or len(gs) != len(outputs):
         raise ValueError(f"grad: {len(outputs)} output(s) but {len(gs)} grad_output(s)")
@@ -296,6 +352,12 @@ def _weighted_sum(outputs: Sequence[Tensor], grad_outputs: Any) -> Tensor:
                 raise ValueError(f"grad: output {i} is not a tensor that requires grad")
             if g is None and y.size != 1:
                 raise RuntimeError(f"grad: output {i} has shape {y.shape}: give its grad_outputs entry")
-            term = y.sum() if g is None else (y * (g.detach() if isinstance(g, Tensor) else g)).sum()
+            if g is not None:
+                if isinstance(g, Tensor) and not create_graph:
+                    g = g.detach()
+                if xp.shape(g) != y.shape:
+                    raise ValueError(f"grad: grad_outputs entry {i} has shape {xp.shape(g)}, expected {y.shape} "
+                                     f"(output {i}'s shape)")
+            term = y.sum() if g is None else _Weighted.apply(y, g)
             root = term if root is None else root + term
     return root

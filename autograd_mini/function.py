@@ -66,7 +66,7 @@ class Node:
     def graph_values(self, out: Any) -> tuple:
         """The saved values as ``create_graph`` sees them: input ``i`` is ``inputs[i]``, the output ``out``."""
         inputs = self.inputs
-        return tuple(a if r == CONSTANT else out if r == OUTPUT else inputs[r] for a, r in zip(self.saved, self.roles))
+        return tuple(a if r <= CONSTANT else out if r == OUTPUT else inputs[r] for a, r in zip(self.saved, self.roles))
 
     @property
     def scope(self) -> Any:
@@ -108,12 +108,18 @@ class Node:
         if self.held:
             let_go(self.held)
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError(f"cannot copy or pickle the recorded op {self.where()}: only leaf tensors can be copied "
+                        "(as in PyTorch); copy t.detach() instead, or save model.state_dict()")
+
     def __repr__(self) -> str:
         return f"<{self.name}Backward>"
 
 
 OUTPUT = -1    # role of a saved value that is forward's result
 CONSTANT = -2  # role of any other saved value (made inside forward, or not an array at all)
+INPUT_VIEW = -3  # a constant that is a view of an input's memory (x.reshape(-1) saved): create_graph cannot
+                 # differentiate through it, so a custom op's second derivative raises instead of dropping a term
 
 
 class Function:
@@ -289,7 +295,9 @@ def _roles(saved: tuple, arrays: list, out: Any) -> tuple:
                 break
             i += 1
         else:
-            roles.append(CONSTANT)
+            base = a.base if type(a) is xp.ndarray else None
+            roles.append(INPUT_VIEW if base is not None and any(
+                base is arr or base is getattr(arr, "base", None) for arr in arrays) else CONSTANT)
     roles = tuple(roles)
     return _ROLES.setdefault(roles, roles)
 

@@ -21,8 +21,12 @@ def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> C
     A function transform, as ``torch.func.grad``: it records its own trace even when called
     under ``no_grad`` (then the results are plain values, connected to no outer graph).
     """
+    if not callable(f):
+        raise TypeError(f"grad: f must be a function returning a single-element Tensor, got {type(f).__name__}")
     single = isinstance(argnums, int)
-    nums = (argnums,) if single else tuple(argnums)
+    nums = (argnums,) if single else tuple(argnums) if isinstance(argnums, (list, tuple)) else None
+    if nums is None or not all(isinstance(n, int) and not isinstance(n, bool) for n in nums):
+        raise TypeError(f"grad: argnums must be an int or a tuple of ints, got {argnums!r}")
 
     @functools.wraps(f)
     def wrapped(*args: Any, **kwargs: Any) -> tuple:

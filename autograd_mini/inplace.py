@@ -64,11 +64,13 @@ def hold(saved: tuple, roles: tuple, inputs: tuple) -> tuple:
     count = _count
     held = []
     for a, r in zip(saved, roles):
-        if r == -2 or type(a) is not _ndarray:  # CONSTANT (-2): made inside forward, nobody else has it
+        if type(a) is not _ndarray:
             continue
         b = a.base
-        if type(b) is _ndarray and _hold(b, count):
-            held.append(b)
+        if type(b) is _ndarray and _hold(b, count):  # a CONSTANT view (x.reshape(-1) in forward) too: its memory
+            held.append(b)                           # may be an input's
+        if r <= -2:  # CONSTANT or INPUT_VIEW: made inside forward, nobody else has the array itself
+            continue
         t = inputs[r] if r >= 0 else None
         if r >= 0 and (type(t) is _ndarray or not isinstance(t, Tensor) or t.grad_fn is None) and _hold(a, count):
             held.append(a)
