@@ -162,7 +162,7 @@ def test_mnist_cnn_sample_run(tmp_path: Path) -> None:
     _nonempty(r["files"])
 
 
-@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason=f"{SHARED_MNIST} not present")
+@pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason=NO_MNIST)
 def test_mnist_cnn_on_real_idx_files(tmp_path: Path) -> None:
     r = mnist_cnn.main(["--data", str(SHARED_MNIST), "--epochs", "1", "--out", str(tmp_path), "--no-progress"])
     assert "first 8000 train / last 2000 test" in r["data"] and r["test_accuracy"] >= 0.85  # 1 epoch: 0.90
