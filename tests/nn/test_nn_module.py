@@ -191,3 +191,19 @@ def test_module_without_super_init_is_a_clear_error():
 
     with pytest.raises(AttributeError, match="super"):
         Bad()
+
+
+def test_current_scope_is_the_running_module_chain():
+    seen = []
+
+    class Inner(nn.Module):
+        def forward(self, x):
+            seen.append(ag.current_scope())
+            return x
+
+    outer = nn.Sequential(Inner())
+    assert ag.current_scope() is None
+    outer(ag.tensor([1.0]))
+    inner_scope = seen[0]
+    assert inner_scope[0] is outer[0] and inner_scope[1][0] is outer and inner_scope[1][1] is None
+    assert ag.current_scope() is None  # restored after the call
