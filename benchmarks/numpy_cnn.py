@@ -9,6 +9,7 @@ overlap). Dense weights are stored (in, out). This is the "no autodiff overhead"
 from __future__ import annotations
 
 import numpy as np
+import numpy_mlp  # beside this file: the dense head is the MLP reference's
 from numpy.lib.stride_tricks import sliding_window_view
 
 SHAPES = [(6, 1, 5, 5), (6,), (16, 6, 5, 5), (16,), (400, 120), (120,), (120, 84), (84,), (84, 10), (10,)]
@@ -75,25 +76,8 @@ def step(params: list[np.ndarray], x: np.ndarray, y: np.ndarray, lr: float) -> f
     a2 = np.maximum(z2, 0)
     p2 = _pool(a2)
     f = p2.reshape(n, -1)
-    h1 = f @ W1 + b1
-    r1 = np.maximum(h1, 0)
-    h2 = r1 @ W2 + b2
-    r2 = np.maximum(h2, 0)
-    logits = r2 @ W3 + b3
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(shifted)
-    s = e.sum(axis=1, keepdims=True)
-    rows = np.arange(n)
-    loss = float(np.mean(np.log(s[:, 0]) - shifted[rows, y]))
-    d = e / s
-    d[rows, y] -= 1
-    d /= n
-    dW3, db3 = r2.T @ d, d.sum(axis=0)
-    d = (d @ W3.T) * (h2 > 0)
-    dW2, db2 = r1.T @ d, d.sum(axis=0)
-    d = (d @ W2.T) * (h1 > 0)
-    dW1, db1 = f.T @ d, d.sum(axis=0)
-    d = (d @ W1.T).reshape(p2.shape)
+    loss, (dW1, db1, dW2, db2, dW3, db3), d = numpy_mlp.mlp_with_loss([W1, b1, W2, b2, W3, b3], f, y, True)
+    d = d.reshape(p2.shape)
     d = _pool_backward(d, a2, p2) * (z2 > 0)
     dcw2, dcb2, d = _conv_backward(d, cols2, cw2, p1.shape)
     d = _pool_backward(d, a1, p1) * (z1 > 0)

@@ -25,6 +25,15 @@ def init_params(seed: int = 0, dtype=np.float32) -> list[np.ndarray]:
 
 def step(params: list[np.ndarray], x: np.ndarray, y: np.ndarray, lr: float) -> float:
     """Forward, loss, backward and SGD update (in place) for one batch; returns the loss."""
+    loss, grads, _ = mlp_with_loss(params, x, y)
+    for p, g in zip(params, grads):  # SGD, in place
+        p -= lr * g
+    return loss
+
+
+def mlp_with_loss(params: list[np.ndarray], x: np.ndarray, y: np.ndarray, input_grad: bool = False) -> tuple:
+    """The 3-layer ReLU MLP and its mean softmax cross-entropy, forward and backward by hand:
+    ``(loss, [dW1, db1, dW2, db2, dW3, db3], d loss / d x or None)``. The CNN reference's dense head too."""
     W1, b1, W2, b2, W3, b3 = params
     n = x.shape[0]
     # forward
@@ -51,10 +60,7 @@ def step(params: list[np.ndarray], x: np.ndarray, y: np.ndarray, lr: float) -> f
     d = (d @ W2.T) * (h1 > 0)
     dW1 = x.T @ d
     db1 = d.sum(axis=0)
-    # SGD, in place
-    for p, g in zip(params, (dW1, db1, dW2, db2, dW3, db3)):
-        p -= lr * g
-    return loss
+    return loss, [dW1, db1, dW2, db2, dW3, db3], (d @ W1.T if input_grad else None)
 
 
 def gemms(params: list[np.ndarray], x: np.ndarray, acts: tuple) -> None:
