@@ -13,13 +13,12 @@ train, last 2,000 test); without it, the shipped 2,000-digit sample (1,600 train
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import _common as C
 import numpy as np
-from mnist_mlp import load_split, plot_predictions
+from mnist_mlp import load_split_or_exit, plot_predictions
 
 import autograd_mini as ag
 import nn
@@ -67,12 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
-    try:
-        (Xtr, ytr), (Xte, yte), desc = load_split(args.data)
-    except C.IdxError as e:
-        print(f"mnist_cnn: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
-    print(f"data: {desc}")
+    (Xtr, ytr), (Xte, yte), desc = load_split_or_exit(args.data, "mnist_cnn")
     Itr, Ite = images(Xtr), images(Xte)
     model = make_model(args.seed)
     opt = nn.optim.Adam(model.parameters(), lr=args.lr)

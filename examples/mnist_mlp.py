@@ -28,6 +28,18 @@ import nn
 SAMPLE = C.DATA_DIR / "mnist_sample"
 
 
+def load_split_or_exit(data: Path | None, prog: str) -> tuple:
+    """``load_split`` for a command line: a bad IDX file ends the run with its message (exit code 2);
+    prints which data is used."""
+    try:
+        split = load_split(data)
+    except C.IdxError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"data: {split[2]}")
+    return split
+
+
 def load_split(data: Path | None) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], str]:
     """``(train images, labels), (test images, labels), description`` as uint8 arrays."""
     if data is None:
@@ -84,12 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--batch-size", type=int, metavar="N", default=32, help="batch size")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
-    try:
-        (Xtr, ytr), (Xte, yte), desc = load_split(args.data)
-    except C.IdxError as e:
-        print(f"mnist_mlp: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
-    print(f"data: {desc}")
+    (Xtr, ytr), (Xte, yte), desc = load_split_or_exit(args.data, "mnist_mlp")
     Ftr, Fte = features(Xtr), features(Xte)
     lr = args.lr or (0.05 if args.loss == "ce" else 0.5)
     model = make_model(args.seed)
