@@ -178,7 +178,7 @@ def test_hessian_vector_products_match_finite_differences(case):
                                err_msg=_show(program))
 
 
-@pytest.mark.skipif(torch is None, reason="PyTorch is not installed (optional oracle: pip install torch)")
+@pytest.mark.skipif(torch is None, reason="PyTorch is not installed (optional oracle: pip install torch==2.13.0)")
 @given(programs())
 def test_first_and_second_derivatives_match_pytorch(case):
     program, x, u = case
