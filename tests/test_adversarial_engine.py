@@ -25,7 +25,8 @@ try:
 except ImportError:  # the comparisons below fall back to finite differences
     torch = None
 
-needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed (optional oracle: pip install torch==2.13.0)")
+needs_torch = pytest.mark.skipif(torch is None,
+                                  reason="PyTorch is not installed (optional oracle: pip install torch==2.13.0)")
 
 # name: (autograd_mini function, the same in torch or None); every function maps a float64 tensor to a tensor
 UNARY = {

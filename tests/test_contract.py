@@ -16,7 +16,8 @@ try:
 except ImportError:  # the finite-difference checks below still run
     torch = None
 
-needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed (optional oracle: pip install torch==2.13.0)")
+needs_torch = pytest.mark.skipif(torch is None,
+                                  reason="PyTorch is not installed (optional oracle: pip install torch==2.13.0)")
 
 
 class AgLib:
