@@ -9,6 +9,7 @@ from .functional import grad, value_and_grad
 from .grad_mode import enable_grad, is_grad_enabled, module_scope, current_scope, no_grad, set_grad_enabled
 from .anomaly import AnomalyError, detect_anomaly
 from .explain import explain_grad
+from .narrate import Narration, explain_backward
 from .gradcheck import GradcheckError, gradcheck, gradcheck_module, gradgradcheck
 from .ops import *  # noqa: F403  (the functional op API: ag.exp, ag.sum, ...)
 from .ops import __all__ as _ops_all
@@ -24,7 +25,7 @@ __all__ = [
     "manual_seed", "get_generator", "Seed", "get_default_dtype", "set_default_dtype", "no_grad", "enable_grad",
     "set_grad_enabled", "is_grad_enabled", "module_scope", "current_scope", "grad", "value_and_grad", "grad_of",
     *_ops_all,
-    "gradcheck", "gradgradcheck", "gradcheck_module", "GradcheckError", "explain_grad", "detect_anomaly",
+    "gradcheck", "gradgradcheck", "gradcheck_module", "GradcheckError", "explain_grad", "explain_backward", "Narration", "detect_anomaly",
     "AnomalyError",
 ]
 
