@@ -25,7 +25,8 @@ __all__ = [
     "manual_seed", "get_generator", "Seed", "get_default_dtype", "set_default_dtype", "no_grad", "enable_grad",
     "set_grad_enabled", "is_grad_enabled", "module_scope", "current_scope", "grad", "value_and_grad", "grad_of",
     *_ops_all,
-    "gradcheck", "gradgradcheck", "gradcheck_module", "GradcheckError", "explain_grad", "explain_backward", "Narration", "detect_anomaly",
+    "gradcheck", "gradgradcheck", "gradcheck_module", "GradcheckError", "explain_grad", "explain_backward", "Narration",
+    "detect_anomaly",
     "AnomalyError",
 ]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import os
 import re
+import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,24 +104,43 @@ def formula_of(node: Any) -> str | None:
 
 
 # ---- numbers ---------------------------------------------------------------------------------------------------
-def _num(v: Any, digits: int) -> str:
-    """A number with ``digits`` decimals (scientific with ``digits`` significant ones when tiny or huge)."""
-    if isinstance(v, (bool, np.bool_)):
-        return str(bool(v))
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    if isinstance(v, (complex, np.complexfloating)):
-        return str(complex(v))
-    v = float(v)
+def _cells(a: np.ndarray, digits: int) -> list[str]:
+    """The entries of ``a`` written alike: whole numbers as such; else ``digits`` decimals when every entry's
+    magnitude lies in [1e-4, 1e6), else scientific with ``digits`` significant digits (numpy's rule)."""
+    flat = a.ravel()
+    if flat.dtype == bool:
+        return [str(bool(v)) for v in flat]
+    if flat.dtype.kind in "iu":
+        return [str(int(v)) for v in flat]
+    if flat.dtype.kind == "c":
+        return [str(complex(v)) for v in flat]
+    flat = flat.astype(np.float64)
+    finite = flat[np.isfinite(flat)]
+    whole = bool(np.all(finite == np.round(finite)) and np.all(np.abs(finite) < 1e15))
+    mags = np.abs(finite[finite != 0])
+    fixed = mags.size == 0 or (mags.min() >= 1e-4 and mags.max() < 1e6)
+    return [_cell(float(v), digits, whole, fixed) for v in flat]
+
+
+def _cell(v: float, digits: int, whole: bool, fixed: bool) -> str:
     if not np.isfinite(v):
-        return "nan" if np.isnan(v) else ("inf" if v > 0 else "-inf")
-    if v == 0:
-        return "0"
-    if 1e-4 <= abs(v) < 1e6:
-        s = f"{v:.{digits}f}"
-        return s.rstrip("0").rstrip(".") if "." in s else s
+        return "nan" if np.isnan(v) else "inf" if v > 0 else "-inf"
+    if whole:
+        return str(int(v))
+    if fixed:
+        return f"{v:.{digits}f}"
     m, e = f"{v:.{digits - 1}e}".split("e")
-    return (m.rstrip("0").rstrip(".") if "." in m else m) + "e" + str(int(e))
+    return f"{m}e{int(e)}"
+
+
+def _num(v: Any, digits: int) -> str:
+    """One number as ``_cells`` writes it, trailing zeros dropped: ``0.5``, ``-2``, ``1.5e-7``."""
+    s = _cells(np.asarray(v).reshape(1), digits)[0]
+    if "." not in s:
+        return s
+    m, e = s.split("e") if "e" in s else (s, None)
+    m = m.rstrip("0").rstrip(".")
+    return m if e is None else f"{m}e{e}"
 
 
 @dataclass
@@ -150,7 +170,7 @@ class _Fmt:
             return f"[] (shape {a.shape})"
         if a.size > self.max_full:
             return f"({self.summary(a)})"
-        cells = np.array([_num(v, self.digits) for v in a.ravel()], dtype=object).reshape(a.shape)
+        cells = np.array(_cells(a, self.digits), dtype=object).reshape(a.shape)
         width = max(len(c) for c in cells.ravel())
         cells = np.vectorize(lambda c: c.rjust(width), otypes=[object])(cells)
 
@@ -175,7 +195,7 @@ class _Fmt:
         if a.size == 0 or a.size > self.max_full or a.ndim > 2:
             return r"\text{" + _tex_escape(self.text(a) if a.size <= self.max_full else self.summary(a)) + "}"
         rows = a.reshape(1, -1) if a.ndim == 1 else a
-        body = r" \\ ".join(" & ".join(_tex_num(_num(v, self.digits)) for v in r) for r in rows)
+        body = r" \\ ".join(" & ".join(_tex_num(c) for c in _cells(r, self.digits)) for r in rows)
         return r"\begin{bmatrix} " + body + r" \end{bmatrix}"
 
 
@@ -288,12 +308,9 @@ def _rhs(part: str) -> str:
     return rest.split(" = ")[-1]
 
 
-def _expr(formula: str | None, op: str) -> str:
+def _expr(formula: str) -> str:
     """The op as an expression in its own variable names: ``a @ b``, ``sigmoid(x)``."""
-    m = re.match(r"d\s*(.*?)\s*/d", formula or "")
-    if not m:
-        return f"{op}(...)"
-    e = m.group(1)
+    e = re.match(r"d\s*(.*?)\s*/d", formula).group(1)
     return e[1:-1] if e.startswith("(") and _closing(e) == len(e) - 1 else e
 
 
@@ -494,7 +511,8 @@ def _start_step(node: Any, k: int, g: np.ndarray, names: _Names, arrivals: dict)
     syms = {v: names.of(t) for v, t in zip(vars_, node.inputs)}
     syms.update({b: syms[v] for v in vars_ if (b := v.split("[")[0]) != v and b not in syms})
     consts = {p: s for p, v in node.params.items() if (s := _short_value(v, names.digits)) is not None}
-    expr = _substitute(_expr(formula, node.name), {**syms, **consts})
+    expr = _substitute(_expr(formula), {**syms, **consts}) if formula else \
+        f"{node.name}({', '.join(names.of(t) for t in node.inputs)})"
     read = set(re.findall(r"[A-Za-z_]\w*", " ".join(_rhs(p) for p in (formula or "").split("; "))))
     shown: list = []
     values: list = []
@@ -613,8 +631,8 @@ class Narration:
             if p.factor is not None:
                 value = f.factor(p.factor)
                 rhs = _substitute(_rhs(p.rule), dict(s.names)) if p.kind == "=" else value
-                lines.append(_indent(f"    local factor d{s.symbol}/d{p.symbol} = " + (f"{rhs} = " if rhs != value else ""),
-                                     value))
+                eq = f"{rhs} = " if rhs != value else ""
+                lines.append(_indent(f"    local factor d{s.symbol}/d{p.symbol} = {eq}", value))
                 how = f"{dg} * d{s.symbol}/d{p.symbol}"
             elif p.rule:
                 how = _substitute(_rhs(p.rule), {**dict(s.names), "g": dg})
@@ -632,15 +650,15 @@ class Narration:
         return "\n".join(lines)
 
     def __str__(self) -> str:
-        out = self._intro() + [""]
+        out = [textwrap.fill(line, 110) for line in self._intro()] + [""]
         for k in range(1, len(self._steps) + 1):
             out += [self.step_text(k), ""]
         out.append("What lands in .grad (what loss.backward() adds to each leaf's .grad):")
         for name, _, arr in self._lands:
             total = _total(arr)
             if len(arr) > 1:
-                out.append(f"  {name}.grad: the sum of {len(arr)} contributions, from steps "
-                           + ", ".join(str(k) for k, _, _ in arr))
+                out.append(f"  {name}.grad: the sum of {len(arr)} contributions, from "
+                           + ", ".join(f"step {k} ({via})" for k, via, _ in arr))
                 out.append(_indent(f"    d{self.root}/d{name} = ", self._fmt.text(total)))
             else:
                 out.append(_indent(f"  {name}.grad += d{self.root}/d{name} = ", self._fmt.text(total)))
@@ -688,7 +706,7 @@ class Narration:
         out.append("#### What lands in `.grad`")
         out.append("")
         for name, _, arr in self._lands:
-            extra = f" (the sum of {len(arr)} contributions, steps {', '.join(str(k) for k, _, _ in arr)})" \
+            extra = f" (the sum of {len(arr)} contributions, from {', '.join(f'step {k}' for k, _, _ in arr)})" \
                 if len(arr) > 1 else ""
             out.append(f"- `{name}.grad` += ${_dfrac(r, name)} = {f.tex(_total(arr))}${extra}")
         return "\n".join(out) + "\n"
