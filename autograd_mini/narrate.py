@@ -174,9 +174,12 @@ class _Fmt:
         width = max(len(c) for c in cells.ravel())
         cells = np.vectorize(lambda c: c.rjust(width), otypes=[object])(cells)
 
+        per_line = max(1, 96 // (width + 2))
+
         def nest(c: np.ndarray, indent: int) -> str:
-            if c.ndim == 1:
-                return "[" + ", ".join(c) + "]"
+            if c.ndim == 1:  # a long row wraps, its lines aligned
+                chunks = [", ".join(c[i:i + per_line]) for i in range(0, len(c), per_line)]
+                return "[" + (",\n" + " " * (indent + 1)).join(chunks) + "]"
             return "[" + (",\n" + " " * (indent + 1)).join(nest(r, indent + 1) for r in c) + "]"
 
         return nest(cells, 0)
@@ -347,15 +350,24 @@ def _short_value(v: Any, digits: int) -> str | None:
 class _Names:
     """Symbols for the graph's tensors: given names, nn module parameter names, ``Tensor.name``, else z1, h1, t1."""
 
-    def __init__(self, root: Tensor, order: list, given: Mapping[str, Tensor] | None, digits: int) -> None:
+    def __init__(self, root: Tensor, order: list, given: Mapping[str, Any] | None, digits: int) -> None:
         self.digits = digits
         self.by_id: dict[int, str] = {}
         self.keep: list = []  # the named tensors, so their ids stay theirs
+        self.used: set[str] = set()
+        self.arrays: list = []  # (name, array): names the leaves holding those values (ag.tensor(X) copies X)
+        if given is not None and not isinstance(given, Mapping):
+            raise TypeError(f"explain_backward: params must be a dict of names to tensors or arrays, {{'X': x}}, "
+                            f"got {type(given).__name__}")
         for name, t in (given or {}).items():
-            if not isinstance(name, str) or not isinstance(t, Tensor):
-                raise TypeError(f"explain_backward: params maps names (str) to Tensors, got {name!r}: "
+            if not isinstance(name, str) or not isinstance(t, (Tensor, np.ndarray)):
+                raise TypeError(f"explain_backward: params maps names (str) to Tensors or arrays, got {name!r}: "
                                 f"{type(t).__name__}")
-            self._set(t, name)
+            if isinstance(t, Tensor):
+                self._set(t, name)
+            else:
+                self.arrays.append((name, t))
+                self.used.add(name)
         self.modules: dict[int, str] = {}
         for node in order:
             top, s = None, node.scope
@@ -368,7 +380,6 @@ class _Names:
                 for name, p in top.named_parameters():
                     if id(p) not in self.by_id:
                         self._set(p, name)
-        self.used = set(self.by_id.values())
         self.count: dict[str, int] = {}
         outputs = {id(root.grad_fn): root} if root.grad_fn is not None else {}
         for node in order:
@@ -384,11 +395,12 @@ class _Names:
                     self.of(t)
             out = self.output.get(id(node))
             if out is not None:
-                self.of(out, node)
+                self.of(out)
 
-    def _set(self, t: Tensor, name: str) -> None:
+    def _set(self, t: Any, name: str) -> None:
         self.by_id[id(t)] = name
         self.keep.append(t)
+        self.used.add(name)
 
     def _fresh(self, prefix: str, numbered: bool = True) -> str:
         while True:
@@ -398,13 +410,16 @@ class _Names:
                 self.used.add(name)
                 return name
 
-    def of(self, t: Any, node: Any = None) -> str:
+    def of(self, t: Any) -> str:
+        """The symbol of a tensor or constant of the graph (made on first use)."""
         if not isinstance(t, Tensor):
             return _short_value(t, self.digits) or self._const(t)
         name = self.by_id.get(id(t))
         if name is None:
-            if t.name:
-                name = t.name
+            given = next((n for n, a in self.arrays if t.grad_fn is None and (a is t._data or (
+                a.shape == t.shape and np.array_equal(a, t._data)))), None)
+            if given or t.name:
+                name = given or t.name
             elif t.grad_fn is None:
                 name = self._fresh("p" if t.requires_grad else "x")
             else:
@@ -414,10 +429,10 @@ class _Names:
         return name
 
     def _const(self, c: Any) -> str:
-        name = self.by_id.get(id(c))
+        name = self.by_id.get(id(c)) or next((n for n, a in self.arrays if a is c), None)
         if name is None:
-            name = self.by_id[id(c)] = self._fresh("c")
-            self.keep.append(c)
+            name = self._fresh("c")
+        self._set(c, name)
         return name
 
     def module(self, node: Any) -> str | None:
@@ -439,12 +454,13 @@ def _leaves(order: list) -> list[Tensor]:
     return list(seen.values())
 
 
-def explain_backward(loss: Tensor, gradient: Any = None, *, params: Mapping[str, Tensor] | None = None,
+def explain_backward(loss: Tensor, gradient: Any = None, *, params: Mapping[str, Any] | None = None,
                      max_nodes: int = 200, max_full: int = 16, digits: int = 8) -> Narration:
     """Narrate the backward pass of ``loss``, op by op in the engine's order, with the numbers.
 
     Nothing is stored in any ``.grad`` and the graph stays usable (``loss.backward()`` after it gives the
-    gradients the narration ends with). ``params`` names tensors (``{"W1": w}``); ``nn`` module parameters
+    gradients the narration ends with). ``params`` names tensors (``{"W1": w}``; an array names the leaves
+    holding its values, as in ``draw_graph``); ``nn`` module parameters
     and ``Tensor.name`` name themselves; other tensors get ``z1`` (matmul-like outputs), ``h1`` (activations),
     ``t1``, ``x1`` (inputs), ``p1`` (unnamed parameters). Tensors of up to ``max_full`` entries are shown in
     full with ``digits`` decimals, larger ones summarised. A graph of more than ``max_nodes`` ops is refused.
@@ -509,7 +525,9 @@ def _start_step(node: Any, k: int, g: np.ndarray, names: _Names, arrivals: dict)
     symbol = names.of(out) if out is not None else f"({node.name} output)"
     vars_ = _input_vars(node)
     syms = {v: names.of(t) for v, t in zip(vars_, node.inputs)}
-    syms.update({b: syms[v] for v in vars_ if (b := v.split("[")[0]) != v and b not in syms})
+    if vars_ and "[" in vars_[-1]:  # *xs: the list of them
+        base = vars_[-1].split("[")[0]
+        syms[base] = "[" + ", ".join(syms[v] for v in vars_ if v.startswith(base + "[")) + "]"
     consts = {p: s for p, v in node.params.items() if (s := _short_value(v, names.digits)) is not None}
     expr = _substitute(_expr(formula), {**syms, **consts}) if formula else \
         f"{node.name}({', '.join(names.of(t) for t in node.inputs)})"

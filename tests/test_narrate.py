@@ -251,8 +251,12 @@ def test_symbols_come_from_params_module_names_tensor_names_else_generated():
     w = ag.tensor([1.0, 2.0], requires_grad=True)
     text = str(ag.explain_backward((w * w).sum()))
     assert "p1.grad: the sum of 2 contributions, from step 2 (Mul (as a)), step 2 (Mul (as b))" in text
+    assert "w.grad" in str(ag.explain_backward((w * w).sum(), params={"w": w.data.copy()}))  # an array: by value
     with pytest.raises(TypeError, match="params maps names"):
-        ag.explain_backward((w * w).sum(), params={"w": w.data})
+        ag.explain_backward((w * w).sum(), params={"w": [1.0, 2.0]})
+    y = np.array([0, 1, 0, 1])
+    text = str(ag.explain_backward(nn.functional.cross_entropy(model(x), y), params={"labels": y, "t1": x}))
+    assert "Loss = cross_entropy(z3, labels)" in text and "t1 = tanh(z1)" not in text and "h1 = tanh(z1)" in text
 
 
 def test_big_tensors_are_summarised_and_digits_are_configurable():
