@@ -336,8 +336,6 @@ def _substitute(text: str, names: Mapping[str, str]) -> str:
 
 def _short_value(v: Any, digits: int) -> str | None:
     """A constant or parameter as a symbol, if it is short: ``0.5``, ``2``, ``(1,)``."""
-    if isinstance(v, Tensor):
-        v = v._data
     if isinstance(v, np.ndarray) and v.size == 1 and v.ndim == 0:
         v = v.item()
     if isinstance(v, (bool, int, float, np.number)):
@@ -503,20 +501,18 @@ def explain_backward(loss: Tensor, gradient: Any = None, *, params: Mapping[str,
 
         return received
 
-    leaves = _leaves(order)
-    if loss.grad_fn is not None:
-        prev = state.backward_hooks
-        state.backward_hooks = (hook,)  # the narration alone: no anomaly check or recording sees this pass
-        try:
-            capture(loss, leaves, gradient, retain_graph=True)
-        finally:
-            state.backward_hooks = prev
-    else:
-        if not loss.requires_grad:
-            raise RuntimeError("explain_backward: the loss does not require grad, so there is no backward pass "
-                               "to narrate (no input of the ops that made it has requires_grad=True)")
-    lands = [(names.of(t), t, arrivals.get(id(t), [])) for t in leaves]
-    return Narration(names.of(loss), steps, [x for x in lands if x[2]], len(order), fmt)
+    if not loss.requires_grad:
+        raise RuntimeError("explain_backward: the loss does not require grad, so there is no backward pass to "
+                           "narrate (no input of the ops that made it has requires_grad=True)")
+    leaves = _leaves(order) if order else [loss]
+    prev = state.backward_hooks
+    state.backward_hooks = (hook,)  # the narration alone: no anomaly check or recording sees this pass
+    try:
+        found = capture(loss, leaves, gradient, retain_graph=True)  # the engine's pass; it stores nothing
+    finally:
+        state.backward_hooks = prev
+    lands = [(names.of(t), _array(g), arrivals.get(id(t)) or [(0, "the seed", _array(g))]) for t, g in found]
+    return Narration(names.of(loss), steps, lands, len(order), fmt)
 
 
 def _start_step(node: Any, k: int, g: np.ndarray, names: _Names, arrivals: dict) -> _Step:
@@ -561,7 +557,7 @@ def _finish_step(step: _Step, g_in: tuple, names: _Names, arrivals: dict) -> Non
         value = _array(_fit(node, i, raw, t)) if raw.shape != t.shape or raw.dtype != t.dtype else raw
         part, kind = _part_of(step.formula, vars_[i])
         factor = None
-        if kind == "=" or step.g.size == 1:  # a local derivative, or a Jacobian that is one row
+        if part is not None and (kind == "=" or step.g.size == 1):  # a derivative, or a one-row Jacobian
             if ones is None:
                 ones = tuple(_array(f) if f is not None else None for f in
                              _as_tuple(node.fn.backward(node, np.ones_like(step.g))))
@@ -609,7 +605,7 @@ class Narration:
     def __init__(self, root: str, steps: list, lands: list, recorded: int, fmt: _Fmt) -> None:
         self.root, self._steps, self._lands, self._recorded, self._fmt = root, steps, lands, recorded, fmt
         self.steps = len(steps)
-        self.grads = {name: _total(arr) for name, _, arr in lands}
+        self.grads = {name: total for name, total, _ in lands}  # the engine's sums, as backward() stores them
 
     def _intro(self) -> list[str]:
         r = self.root
@@ -672,8 +668,7 @@ class Narration:
         for k in range(1, len(self._steps) + 1):
             out += [self.step_text(k), ""]
         out.append("What lands in .grad (what loss.backward() adds to each leaf's .grad):")
-        for name, _, arr in self._lands:
-            total = _total(arr)
+        for name, total, arr in self._lands:
             if len(arr) > 1:
                 out.append(f"  {name}.grad: the sum of {len(arr)} contributions, from "
                            + ", ".join(f"step {k} ({via})" for k, via, _ in arr))
@@ -723,10 +718,10 @@ class Narration:
             out.append("")
         out.append("#### What lands in `.grad`")
         out.append("")
-        for name, _, arr in self._lands:
+        for name, total, arr in self._lands:
             extra = f" (the sum of {len(arr)} contributions, from {', '.join(f'step {k}' for k, _, _ in arr)})" \
                 if len(arr) > 1 else ""
-            out.append(f"- `{name}.grad` += ${_dfrac(r, name)} = {f.tex(_total(arr))}${extra}")
+            out.append(f"- `{name}.grad` += ${_dfrac(r, name)} = {f.tex(total)}${extra}")
         return "\n".join(out) + "\n"
 
     def _repr_markdown_(self) -> str:
@@ -734,13 +729,6 @@ class Narration:
 
     def __repr__(self) -> str:
         return f"<Narration of the backward pass of {self.root}: {len(self._steps)} steps>"
-
-
-def _total(arrivals: list) -> np.ndarray:
-    total = None
-    for _, _, a in arrivals:
-        total = a if total is None else total + a  # the engine's own order of additions
-    return total
 
 
 def _incoming_text(s: _Step, r: str, f: _Fmt) -> list[str]:
