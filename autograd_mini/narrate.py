@@ -70,7 +70,7 @@ FORMULAS: dict[str, str] = {
     "GetItem": "d x[index]/dx: g put at index in zeros of x's shape (repeated indices add)",
     "ScatterAdd": "d scatter_add(g, shape, index)/dg: the incoming gradient read at index",
     "Concatenate": "d concatenate(xs, axis)/dxs: the slice of g where each input sits",
-    "Einsum": "d einsum(subscripts, operands)/doperands: einsum of g with the other operands, to each one's subscripts",
+    "Einsum": "d einsum(subscripts, operands)/doperands: einsum of g with the other operands, back to this operand's indices",
     "Conv2d": "d(conv2d(x, w) + b)/dx: conv_transpose2d(g, w); d(conv2d(x, w) + b)/dw: conv2d_weight(x, g), "
               "x correlated with g; d(conv2d(x, w) + b)/db: g summed over N, H, W",
     "ConvTranspose2d": "d conv_transpose2d(g, w)/dg: conv2d(g', w) of the incoming gradient g'; "
@@ -336,6 +336,8 @@ def _substitute(text: str, names: Mapping[str, str]) -> str:
 
 def _short_value(v: Any, digits: int) -> str | None:
     """A constant or parameter as a symbol, if it is short: ``0.5``, ``2``, ``(1,)``."""
+    if v is None:  # an optional input left out (conv2d without bias)
+        return "None"
     if isinstance(v, np.ndarray) and v.size == 1 and v.ndim == 0:
         v = v.item()
     if isinstance(v, (bool, int, float, np.number)):
