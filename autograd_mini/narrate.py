@@ -70,7 +70,8 @@ FORMULAS: dict[str, str] = {
     "GetItem": "d x[index]/dx: g put at index in zeros of x's shape (repeated indices add)",
     "ScatterAdd": "d scatter_add(g, shape, index)/dg: the incoming gradient read at index",
     "Concatenate": "d concatenate(xs, axis)/dxs: the slice of g where each input sits",
-    "Einsum": "d einsum(subscripts, operands)/doperands: einsum of g with the other operands, back to this operand's indices",
+    "Einsum": "d einsum(subscripts, operands)/doperands: einsum of g with the other operands, "
+              "back to this operand's indices",
     "Conv2d": "d(conv2d(x, w) + b)/dx: conv_transpose2d(g, w); d(conv2d(x, w) + b)/dw: conv2d_weight(x, g), "
               "x correlated with g; d(conv2d(x, w) + b)/db: g summed over N, H, W",
     "ConvTranspose2d": "d conv_transpose2d(g, w)/dg: conv2d(g', w) of the incoming gradient g'; "
@@ -578,7 +579,10 @@ def _as_tuple(x: Any) -> tuple:
 
 # ---- rendering -------------------------------------------------------------------------------------------------
 def _indent(prefix: str, text: str) -> str:
-    """``prefix`` + ``text``, its further lines aligned under the first."""
+    """``prefix`` + ``text``, its further lines aligned under the first (a long prefix puts a matrix below it)."""
+    if "\n" in text and len(prefix) > 56:
+        pad = " " * (len(prefix) - len(prefix.lstrip()) + 2)
+        return prefix.rstrip() + "\n" + pad + text.replace("\n", "\n" + pad)
     return prefix + text.replace("\n", "\n" + " " * len(prefix))
 
 
