@@ -312,6 +312,13 @@ def _rhs(part: str) -> str:
     return rest.split(" = ")[-1]
 
 
+def _matrix_factor(part: str, names: Mapping[str, str]) -> str | None:
+    """For a matrix product rule (``g @ b.T``, ``a.T @ g``), the symbol of the other factor: the article's
+    dz2/dW2 = h1."""
+    m = re.fullmatch(r"g @ (\w+)\.T|(\w+)\.T @ g", _rhs(part))
+    return names.get(m.group(1) or m.group(2)) if m else None
+
+
 def _expr(formula: str) -> str:
     """The op as an expression in its own variable names: ``a @ b``, ``sigmoid(x)``."""
     e = re.match(r"d\s*(.*?)\s*/d", formula).group(1)
@@ -656,6 +663,10 @@ class Narration:
                 how = f"{dg} * d{s.symbol}/d{p.symbol}"
             elif p.rule:
                 how = _substitute(_rhs(p.rule), {**dict(s.names), "g": dg})
+                other = _matrix_factor(p.rule, dict(s.names))
+                if other:
+                    lines.append(f"    local factor d{s.symbol}/d{p.symbol} = {other} (values above), transposed "
+                                 "in the product below")
             else:
                 how = f"{op}'s backward applied to {dg}"
             target = f"d{r}/d{p.symbol}"
@@ -712,7 +723,10 @@ class Narration:
                 else:
                     how = _substitute(_rhs(p.rule), {**dict(s.names), "g": f"d{r}/d{s.symbol}"}) if p.rule else \
                         f"{s.node.name}'s backward"
-                    line = f"- to ${_tex(p.symbol)}$: ${res}$ = `{how}`, so ${res}"
+                    other = _matrix_factor(p.rule, dict(s.names)) if p.rule else None
+                    local = f"local factor ${_dfrac(s.symbol, p.symbol)} = {_tex(other)}$ (transposed in the " \
+                        "product), " if other else ""
+                    line = f"- to ${_tex(p.symbol)}$: {local}${res}$ = `{how}`, so ${res}"
                 if p.summed:
                     line += (f" = {f.tex(p.raw)}$, summed over {_axes_words(p.summed, p.raw.shape)}: "
                              f"${res} = {f.tex(p.value)}$")
