@@ -598,14 +598,19 @@ def _axes_words(axes: tuple, shape: tuple) -> str:
 
 
 def _where(trace: str | None) -> str | None:
+    """A trace (``file:line``, maybe ``via nn/...:line``), its paths relative to the working directory if inside."""
     if trace is None:
         return None
-    path, _, rest = trace.partition(":")
+    return " via ".join(_relative(part) for part in trace.split(" via "))
+
+
+def _relative(place: str) -> str:
+    path, _, line = place.rpartition(":")
     try:
         rel = os.path.relpath(path)
     except ValueError:  # another drive (Windows)
-        rel = path
-    return (rel if not rel.startswith("..") else path) + ":" + rest
+        return place
+    return f"{rel if not rel.startswith('..') else path}:{line}"
 
 
 class Narration:
