@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import autograd_mini as ag
 import nn
@@ -136,7 +138,7 @@ def check_against_backward(loss: ag.Tensor, leaves: dict, **kw) -> ag.Narration:
     loss.backward()
     assert set(n.grads) == set(leaves), (set(n.grads), set(leaves))
     for k, t in leaves.items():
-        assert np.array_equal(n.grads[k], t.grad.data), k
+        np.testing.assert_array_equal(n.grads[k], t.grad.data, err_msg=k)  # bit for bit (nan equal to nan)
     return n
 
 
@@ -218,6 +220,31 @@ def test_every_kind_of_graph_narrates_with_a_rule_at_every_step(case):
     assert "not declared" not in text and n.steps == len(toposort([loss.grad_fn]))
     assert text.count("\nStep ") == n.steps and md.count("#### Step ") == n.steps
     assert md.count("$") % 2 == 0 and "\\frac{\\partial" in md
+
+
+@given(data=st.data(), seed=st.integers(0, 2**16))
+def test_random_graphs_narrate_exactly_the_engines_gradients(data, seed):
+    """The fuzz test's random programs (every op, broadcasting, size-0, reductions, indexing), nan/inf included."""
+    from tests._fuzz_ops import AG, OPS
+    from tests.test_fuzz import programs
+
+    prog = data.draw(programs(list(OPS), data.draw(st.sampled_from(sorted(OPS))), special=data.draw(st.booleans())),
+                     label="program")
+    xs = [ag.tensor(a.copy(), requires_grad=True, name=f"v{i}") for i, a in enumerate(prog.leaves)]
+    rng = np.random.default_rng(seed)
+    with np.errstate(all="ignore"):
+        sinks = prog.run(AG, xs)
+        loss = sum(((s * rng.standard_normal(s.shape)).sum() for s in sinks), ag.tensor(0.0))
+        if not loss.requires_grad:
+            return
+        n = ag.explain_backward(loss)
+        loss.backward()
+    got = {x.name: x for x in xs if x.grad is not None}
+    assert set(n.grads) == set(got)
+    for k, x in got.items():
+        np.testing.assert_array_equal(n.grads[k], x.grad.data, err_msg=k)
+    text = str(n)
+    assert "not declared" not in text and text.count("\nStep ") == n.steps and n.markdown().count("$") % 2 == 0
 
 
 # ---- the golden narration -----------------------------------------------------------------------------------------
