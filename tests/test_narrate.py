@@ -21,6 +21,8 @@ import autograd_mini as ag
 import nn
 from autograd_mini import narrate, viz
 from autograd_mini.engine import toposort
+from tests._fuzz_ops import AG, OPS
+from tests.test_fuzz import programs
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden" / "explain_backward_mlp.txt"
@@ -225,9 +227,6 @@ def test_every_kind_of_graph_narrates_with_a_rule_at_every_step(case):
 @given(data=st.data(), seed=st.integers(0, 2**16))
 def test_random_graphs_narrate_exactly_the_engines_gradients(data, seed):
     """The fuzz test's random programs (every op, broadcasting, size-0, reductions, indexing), nan/inf included."""
-    from tests._fuzz_ops import AG, OPS
-    from tests.test_fuzz import programs
-
     prog = data.draw(programs(list(OPS), data.draw(st.sampled_from(sorted(OPS))), special=data.draw(st.booleans())),
                      label="program")
     xs = [ag.tensor(a.copy(), requires_grad=True, name=f"v{i}") for i, a in enumerate(prog.leaves)]
