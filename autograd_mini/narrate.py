@@ -663,7 +663,7 @@ class Narration:
             if p.factor is not None:
                 value = f.factor(p.factor)
                 rhs = _substitute(_rhs(p.rule), dict(s.names)) if p.kind == "=" else value
-                eq = f"{rhs} = " if rhs != value else ""
+                eq = f"{rhs} = " if value not in (rhs, f"{rhs} in every entry") else ""
                 lines.append(_indent(f"    local factor d{s.symbol}/d{p.symbol} = {eq}", value))
                 how = f"{dg} * d{s.symbol}/d{p.symbol}"
             elif p.rule:
