@@ -8,7 +8,9 @@ primitives and carry no derivative code of their own. ``ag`` exports every decla
 
 from __future__ import annotations
 
+import importlib
 import math
+import pkgutil
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,8 +18,11 @@ from .._backend import xp
 from ..function import OPS, op
 from ..shapes import normalize_axes, shape_arg
 from ..tensor import Tensor, as_array, as_operand
-from . import conv, einsum, indexing, pool, reductions, special  # noqa: F401  (each declares its ops)
 from . import primitives as P
+from . import reductions
+
+for _file in sorted(m.name for m in pkgutil.iter_modules(__path__)):  # each op file declares its ops with @op
+    importlib.import_module(f"{__name__}.{_file}")
 
 
 def _t(x: Any) -> Tensor:
