@@ -192,6 +192,7 @@ class _Weighted(Function):
     """``sum(y * v)`` as a root whose derivative seeds ``y`` with ``v``: ``v`` is a weight, never
     differentiated as a function of the inputs (it is not in the first-order result), but under
     ``create_graph`` the seed ``g * v`` is a graph value, so second derivatives reach ``v`` (torch's rule)."""
+    formula = "d sum(y * v)/dy = v"
 
     @staticmethod
     def forward(ctx, y, v):

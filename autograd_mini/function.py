@@ -90,6 +90,11 @@ class Node:
             return self.graph_values(n)
         return self.saved[n:] if n else self.saved
 
+    def plain_backward(self, g: Any) -> Any:
+        """The op's backward on arrays, called as a plain ``backward()`` calls it (what it reads, by position)."""
+        n = self.fn._nreads
+        return self.fn.backward(self, g, *self.saved[:len(self.inputs) if n < 0 else n])
+
     def graph_values(self, start: int = 0, stop: int | None = None) -> tuple:
         """Saved values ``start:stop`` as the graph's: input ``i`` is the input Tensor, ``OUT`` the
         output Tensor (this node's), constants unchanged."""
@@ -377,6 +382,7 @@ def not_differentiable_again(node: Node, grads: Any, g: Tensor, why: str) -> tup
 
 class _NotDifferentiableAgain(Function):
     """Carries a first derivative that has no derivative of its own; differentiating it raises."""
+    formula = "d value(inputs)/dinputs: none (a derivative written outside the vocabulary; raises)"
 
     @staticmethod
     def forward(ctx, *inputs, value, fn_name, why):

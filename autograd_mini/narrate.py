@@ -23,74 +23,12 @@ from .engine import _fit, capture, toposort
 from .grad_mode import state
 from .tensor import Tensor
 
-__all__ = ["explain_backward", "Narration", "FORMULAS", "formula_of"]
+__all__ = ["explain_backward", "Narration", "formula_of"]
 
-# Each op's derivative rule, in its forward's own variable names (``out``: its result, ``g``: the incoming
-# gradient), one part per input, separated by "; ". ``d f/dx = e`` is a local derivative, multiplied into ``g``
-# elementwise; ``d f/dx: e`` says what the rule does to ``g`` (a matrix product, a reshape, a scatter).
-FORMULAS: dict[str, str] = {
-    "Add": "d(a + b)/da = 1; d(a + b)/db = 1",
-    "Sub": "d(a - b)/da = 1; d(a - b)/db = -1",
-    "Neg": "d(-a)/da = -1",
-    "Mul": "d(a * b)/da = b; d(a * b)/db = a",
-    "Div": "d(a / b)/da = 1 / b; d(a / b)/db = -a / b^2",
-    "PowConst": "d(x^exponent)/dx = exponent * x^(exponent - 1)",
-    "Pow": "d(a^b)/da = b * a^(b - 1); d(a^b)/db = a^b * log(a)",
-    "MatMul": "d(a @ b)/da: g @ b.T; d(a @ b)/db: a.T @ g",
-    "Linear": "d(x @ w + b)/dx: g @ w.T; d(x @ w + b)/dw: x.T @ g; d(x @ w + b)/db: g summed over the batch axes",
-    "Exp": "d exp(x)/dx = exp(x) = out",
-    "Log": "d log(x)/dx = 1 / x",
-    "Sqrt": "d sqrt(x)/dx = 1 / (2 sqrt(x)) = 1 / (2 out)",
-    "StdSqrt": "d sqrt(x)/dx = 1 / (2 out), and 0 where out = 0",
-    "Abs": "d |x|/dx = sign(x)",
-    "Sin": "d sin(x)/dx = cos(x)",
-    "Cos": "d cos(x)/dx = -sin(x)",
-    "Tanh": "d tanh(x)/dx = 1 - tanh(x)^2 = 1 - out^2",
-    "Sigmoid": "d sigmoid(x)/dx = sigmoid(x) (1 - sigmoid(x)) = out (1 - out)",
-    "Relu": "d relu(x)/dx = 1 where x > 0, else 0",
-    "Erf": "d erf(x)/dx = 2 / sqrt(pi) * exp(-x^2)",
-    "Clip": "d clip(x, lo, hi)/dx = 1 where lo <= x <= hi, else 0",
-    "Maximum": "d maximum(a, b)/da = 1 where a > b, 1/2 where a = b, else 0; "
-               "d maximum(a, b)/db = 1 where b > a, 1/2 where a = b, else 0",
-    "Minimum": "d minimum(a, b)/da = 1 where a < b, 1/2 where a = b, else 0; "
-               "d minimum(a, b)/db = 1 where b < a, 1/2 where a = b, else 0",
-    "Where": "d where(cond, a, b)/da = 1 where cond, else 0; d where(cond, a, b)/db = 0 where cond, else 1",
-    "AsType": "d astype(x, dtype)/dx = 1 (g cast back to x's dtype)",
-    "Sum": "d sum(x, axes)/dx: g copied to every entry it summed",
-    "Max": "d max(x, axes)/dx: g to the entries equal to the max (ties share it equally)",
-    "Min": "d min(x, axes)/dx: g to the entries equal to the min (ties share it equally)",
-    "Prod": "d prod(x, axes)/dx: g times the product of the other entries of x's slice",
-    "CumSum": "d cumsum(x, axis)/dx: the running sum of g from the other end",
-    "LogSumExp": "d logsumexp(x, axes)/dx: g * softmax(x) over axes",
-    "Softmax": "d softmax(x, axis)/dx: out * (g - sum(g * out, axis))",
-    "LogSoftmax": "d log_softmax(x, axis)/dx: g - exp(out) * sum(g, axis)",
-    "Reshape": "d reshape(x, shape)/dx: g reshaped to x's shape",
-    "Transpose": "d transpose(x, axes)/dx: g transposed back (the inverse permutation)",
-    "BroadcastTo": "d broadcast_to(x, shape)/dx: g summed over the broadcast axes",
-    "GetItem": "d x[index]/dx: g put at index in zeros of x's shape (repeated indices add)",
-    "ScatterAdd": "d scatter_add(g, shape, index)/dg: the incoming gradient read at index",
-    "Concatenate": "d concatenate(xs, axis)/dxs: the slice of g where each input sits",
-    "Einsum": "d einsum(subscripts, operands)/doperands: einsum of g with the other operands, "
-              "back to this operand's indices",
-    "Conv2d": "d(conv2d(x, w) + b)/dx: conv_transpose2d(g, w); d(conv2d(x, w) + b)/dw: conv2d_weight(x, g), "
-              "x correlated with g; d(conv2d(x, w) + b)/db: g summed over N, H, W",
-    "ConvTranspose2d": "d conv_transpose2d(g, w)/dg: conv2d(g', w) of the incoming gradient g'; "
-                       "d conv_transpose2d(g, w)/dw: conv2d_weight(g', g)",
-    "ConvWeight2d": "d conv2d_weight(x, g)/dx: conv_transpose2d(g, g') of the incoming gradient g'; "
-                    "d conv2d_weight(x, g)/dg: conv2d(x, g')",
-    "MaxPool2d": "d max_pool2d(x)/dx: g to each window's first maximum (overlapping windows add)",
-    "WindowScatter": "d window_scatter(g)/dg: the incoming gradient read at each window's maximum",
-    "WindowGather": "d window_gather(h)/dh: the incoming gradient added at each window's maximum",
-    "Pad": "d pad(x, pad_width)/dx: g cropped to x",
-    "SoftmaxCrossEntropy": "d cross_entropy(x, y)/dx: g * (softmax(x) - onehot(y)), divided by N for the mean",
-    "BinaryCrossEntropy": "d bce(p, y)/dp = (p - y) / (p (1 - p)); d bce(p, y)/dy = log(1 - p) - log(p)",
-    "LayerNormFunction": "d layer_norm(x, weight, bias)/dx: rstd * (gy - mean(gy) - xhat * mean(gy * xhat)) "
-                         "with gy = g * weight, xhat = (x - mean(x)) * rstd; "
-                         "d layer_norm(x, weight, bias)/dweight: g * xhat summed over the batch axes; "
-                         "d layer_norm(x, weight, bias)/dbias: g summed over the batch axes",
-    "_Weighted": "d sum(y * v)/dy = v",
-    "_NotTwiceDifferentiable": "d value(inputs)/dinputs: none (a numpy-written derivative, a constant here)",
-}
+# Each op declares its derivative rule as ``Function.formula``, in its forward's own variable names (``out``:
+# its result, ``g``: the incoming gradient), one part per input, separated by "; ". ``d f/dx = e`` is a local
+# derivative, multiplied into ``g`` elementwise; ``d f/dx: e`` says what the rule does to ``g`` (a matrix
+# product, a reshape, a scatter).
 
 _AFFINE = {"MatMul", "Linear", "Conv2d", "Einsum"}  # outputs named z1, z2, ... (the article's names)
 _ACTIVATION = {"Sigmoid", "Tanh", "Relu", "Softmax", "LogSoftmax", "Erf"}  # h1, h2, ...
@@ -98,10 +36,7 @@ _ACTIVATION = {"Sigmoid", "Tanh", "Relu", "Softmax", "LogSoftmax", "Erf"}  # h1,
 
 def formula_of(node: Any) -> str | None:
     """The derivative rule of ``node``'s op (one string), or None for an op that declares none (a custom op)."""
-    fn = node.fn
-    if not fn.__module__.startswith(("autograd_mini.", "nn.")):
-        return None
-    return FORMULAS.get(fn.__name__)
+    return node.fn.formula
 
 
 # ---- numbers ---------------------------------------------------------------------------------------------------
@@ -570,7 +505,7 @@ def _finish_step(step: _Step, g_in: tuple, names: _Names, arrivals: dict) -> Non
         if part is not None and (kind == "=" or step.g.size == 1):  # a derivative, or a one-row Jacobian
             if ones is None:
                 ones = tuple(_array(f) if f is not None else None for f in
-                             _as_tuple(node.fn.backward(node, np.ones_like(step.g))))
+                             _as_tuple(node.plain_backward(np.ones_like(step.g))))
             factor = ones[i]
         via = f"{node.name} (as {vars_[i]})"
         key = id(t.grad_fn) if t.grad_fn is not None else id(t)

@@ -183,6 +183,7 @@ class SoftmaxCrossEntropy(ag.Function):
     numpy on arrays, the recorded op on Tensors): one formula that is also differentiable again
     under ``create_graph``.
     """
+    formula = "d cross_entropy(x, y)/dx: g * (softmax(x) - onehot(y)), divided by N for the mean"
 
     @staticmethod
     def forward(ctx, x, y, *, reduction):
@@ -241,6 +242,7 @@ class BinaryCrossEntropy(ag.Function):
     Gradient ``(p - y) / max(p (1 - p), 1e-12)``: finite at p = 0 and 1, where the composed
     formula's would be nan.
     """
+    formula = "d bce(p, y)/dp = (p - y) / (p (1 - p)); d bce(p, y)/dy = log(1 - p) - log(p)"
 
     @staticmethod
     def forward(ctx, p, y):
@@ -309,6 +311,10 @@ class LayerNormFunction(ag.Function):
     recomputes ``xhat`` from ``x`` (cheap), so under ``create_graph`` it is differentiable again.
     The composed form stays as the test oracle (tests/nn/test_nn_sequence.py).
     """
+    formula = ("d layer_norm(x, weight, bias)/dx: rstd * (gy - mean(gy) - xhat * mean(gy * xhat)) "
+               "with gy = g * weight, xhat = (x - mean(x)) * rstd; "
+               "d layer_norm(x, weight, bias)/dweight: g * xhat summed over the batch axes; "
+               "d layer_norm(x, weight, bias)/dbias: g summed over the batch axes")
 
     @staticmethod
     def forward(ctx, x, weight, bias, *, axes, eps):
