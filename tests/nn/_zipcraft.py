@@ -35,6 +35,10 @@ class Member:
     usize: int | None = None
     offset: int | None = None
     local_name: str | bytes | None = None
+    extra: bytes = b""            # the local header's extra field
+    central_extra: bytes = b""    # the directory entry's extra field
+    descriptor: bytes = b""       # bytes after the data (a data descriptor, with flags=0x8)
+    local_flags: int | None = None
 
 
 def _b(name: str | bytes) -> bytes:
@@ -52,8 +56,10 @@ def archive(members: list[Member], *, extra_central: list[Member] = ()) -> bytes
         usize = len(plain) if m.usize is None else m.usize
         offset = len(out)
         local = _b(m.name if m.local_name is None else m.local_name)
-        out += struct.pack("<4s2B4HL2L2H", b"PK\x03\x04", 20, 0, m.flags, m.method, 0, 0x21, crc, csize, usize,
-                           len(local), 0) + local + m.data
+        flags = m.flags if m.local_flags is None else m.local_flags
+        local_sizes = (0, 0, 0) if flags & 0x8 else (crc, csize, usize)
+        out += struct.pack("<4s2B4HL2L2H", b"PK\x03\x04", 20, 0, flags, m.method, 0, 0x21, *local_sizes,
+                           len(local), len(m.extra)) + local + m.extra + m.data + m.descriptor
         entries.append((m, crc, csize, usize, offset if m.offset is None else m.offset))
     for m in extra_central:
         plain = m.data if m.plain is None else m.plain
@@ -63,7 +69,8 @@ def archive(members: list[Member], *, extra_central: list[Member] = ()) -> bytes
     for m, crc, csize, usize, offset in entries:
         name = _b(m.name)
         central += struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, m.flags, m.method, 0, 0x21, crc,
-                               csize, usize, len(name), 0, 0, 0, 0, 0o644 << 16, offset) + name
+                               csize, usize, len(name), len(m.central_extra), 0, 0, 0, 0o644 << 16,
+                               offset) + name + m.central_extra
     n = len(entries)
     end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, n, n, len(central), len(out), 0)
     return bytes(out + central + end)
