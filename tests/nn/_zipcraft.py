@@ -3,7 +3,9 @@ methods, flags, names) can lie, and the files stay a few hundred bytes on disk."
 
 from __future__ import annotations
 
+import os
 import struct
+import tracemalloc
 import zlib
 from dataclasses import dataclass
 
@@ -45,8 +47,9 @@ def _b(name: str | bytes) -> bytes:
     return name.encode("utf-8") if isinstance(name, str) else name
 
 
-def archive(members: list[Member], *, extra_central: list[Member] = ()) -> bytes:
-    """Local headers and data, then a central directory (``extra_central`` entries point anywhere)."""
+def archive(members: list[Member], *, extra_central: list[Member] = (), comment: bytes = b"") -> bytes:
+    """Local headers and data, then a central directory (``extra_central`` entries point anywhere), then
+    the end record with ``comment`` (a way to pad a file to an exact size)."""
     out, central = bytearray(), bytearray()
     entries = []
     for m in members:
@@ -72,5 +75,31 @@ def archive(members: list[Member], *, extra_central: list[Member] = ()) -> bytes
                                csize, usize, len(name), len(m.central_extra), 0, 0, 0, 0o644 << 16,
                                offset) + name + m.central_extra
     n = len(entries)
-    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, n, n, len(central), len(out), 0)
-    return bytes(out + central + end)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, n, n, len(central), len(out), len(comment))
+    return bytes(out + central + end + comment)
+
+
+def write(tmp_path, blob: bytes, name: str = "hostile.npz"):
+    path = tmp_path / name
+    path.write_bytes(blob)
+    return path
+
+
+def refused(path, reason: str, **kwargs) -> str:
+    """nn.load raises a ValueError naming the file and matching ``reason``, allocating under 4 MiB."""
+    import pytest
+
+    import nn
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as e:
+            nn.load(path, **kwargs)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    msg = str(e.value)
+    assert str(path) in msg, msg
+    assert reason in msg, msg
+    assert peak < 4 << 20, f"{peak} bytes allocated to refuse a {os.path.getsize(path)}-byte file"
+    return msg
