@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import math
 import os
 import re
@@ -16,7 +17,7 @@ import zipfile
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -35,7 +36,7 @@ MAX_NDIM = 64               # dimensions of one array (numpy's own limit)
 HEADER_SLACK = 64           # bytes a .npy header may exceed the longest numpy writes for its ndim
 _MAX_DIM = np.iinfo(np.intp).max
 TEMP_SUFFIX = ".nn-save.tmp"
-MAX_EXPANSION = 64          # default for load's max_expansion: members may expand to 64 times the file's size ...
+MAX_EXPANSION = 32          # default for load's max_expansion: members may expand to 32 times the file's size ...
 EXPANSION_FLOOR = 16 << 20  # ... or to 16 MiB, whichever is more
 MEMBER_MIN_BYTES = 84       # the fewest bytes a member occupies: local header (30), directory entry (46), '.npy' twice
 _CHUNK = 1 << 18
@@ -251,8 +252,10 @@ def _sniff(head: bytes) -> str:
     return "it is not a zip archive (truncated, corrupt or foreign file)"
 
 
-def _members(zf: zipfile.ZipFile, f: BinaryIO, file_size: int, max_expansion: float | None) -> list[zipfile.ZipInfo]:
-    """The archive's members after checking names, methods, sizes and byte ranges against the file."""
+def _members(zf: zipfile.ZipFile, f: BinaryIO, file_size: int,
+             max_expansion: float | None) -> list[tuple[zipfile.ZipInfo, int]]:
+    """The archive's members, each with where its data starts, after checking names, methods, sizes and byte
+    ranges against the file."""
     infos = zf.infolist()
     if len(infos) * MEMBER_MIN_BYTES > file_size:
         raise _Refused(f"its directory lists {len(infos)} members, more than {file_size} bytes can hold "
@@ -264,7 +267,7 @@ def _members(zf: zipfile.ZipFile, f: BinaryIO, file_size: int, max_expansion: fl
     if repeated:
         raise _Refused(f"member name {repeated[0]!r} appears {seen[repeated[0]]} times")
     directory = zf.start_dir  # where the central directory begins: member data must end before it
-    ranges = []
+    ranges, data_starts = [], []
     for info in infos:
         name = info.filename
         if not name.endswith(".npy"):
@@ -289,8 +292,10 @@ def _members(zf: zipfile.ZipFile, f: BinaryIO, file_size: int, max_expansion: fl
         fields = _LOCAL_HEADER.unpack(f.read(_LOCAL_HEADER.size))
         if fields[0] != b"PK\x03\x04":
             raise _Refused(f"member {name!r} has no local header where the directory says")
-        _check_local_header(info, fields, f.read(fields[-2] + fields[-1])[fields[-2]:])
-        end = start + _LOCAL_HEADER.size + fields[-2] + fields[-1] + info.compress_size
+        name_and_extra = f.read(fields[-2] + fields[-1])
+        _check_local_header(info, fields, name_and_extra[:fields[-2]], name_and_extra[fields[-2]:])
+        data_starts.append(start + _LOCAL_HEADER.size + fields[-2] + fields[-1])
+        end = data_starts[-1] + info.compress_size
         if info.flag_bits & 0x8:
             f.seek(end)
             end += _data_descriptor(info, f.read(24))
@@ -307,7 +312,7 @@ def _members(zf: zipfile.ZipFile, f: BinaryIO, file_size: int, max_expansion: fl
         raise _Refused(f"its members expand to {expanded} bytes, more than {int(limit)} ({max_expansion} times "
                        f"the file's {file_size} bytes, at least {EXPANSION_FLOOR}); pass a larger "
                        "max_expansion= (or None) if you trust the file")
-    return infos
+    return list(zip(infos, data_starts))
 
 
 # flag bits that change how a reader reads a member: encrypted (0, 6), data descriptor (3), UTF-8 name (11),
@@ -315,10 +320,12 @@ def _members(zf: zipfile.ZipFile, f: BinaryIO, file_size: int, max_expansion: fl
 _READING_FLAGS = 0x1 | 0x8 | 0x40 | 0x800 | 0x2000
 
 
-def _check_local_header(info: zipfile.ZipInfo, fields: tuple, extra: bytes) -> None:
+def _check_local_header(info: zipfile.ZipInfo, fields: tuple, name: bytes, extra: bytes) -> None:
     """The local header (what streaming readers use) must say what the central directory says. With a
     data descriptor (flag 0x8) the local CRC and sizes may be 0 (then the descriptor says them)."""
     flags, method, crc, csize, usize = fields[3], fields[4], fields[7], fields[8], fields[9]
+    if name.decode("utf-8" if flags & 0x800 else "cp437", "replace") != info.orig_filename:
+        raise _Refused(f"member {info.filename!r} is named {name!r} in its local header")
     if (csize, usize) == (0xFFFFFFFF, 0xFFFFFFFF):  # zip64: the sizes are in an extra field
         pos = 0
         while pos + 4 <= len(extra):
@@ -421,23 +428,31 @@ def _parse_shape(inside: str | None, item: str) -> tuple[int, ...]:
     return shape
 
 
-def _header(member: BinaryIO, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], bool, np.dtype, int]:
-    """Shape, Fortran order, dtype and data size of one ``.npy`` member, checked against the directory.
-    The work is linear in a header whose length is bounded before it is read."""
+class _Npy(NamedTuple):
+    """What a member's .npy header says, checked against the directory."""
+    shape: tuple[int, ...]
+    fortran: bool
+    dtype: np.dtype
+    nbytes: int    # of the array
+    start: int     # where the data begins
+    crc: int       # CRC-32 of the header's bytes: the second read recognises them without parsing again
+
+
+def _header(member: BinaryIO, info: zipfile.ZipInfo) -> _Npy:
+    """The ``.npy`` header of one member, checked against the directory. The work is linear in a
+    header whose length is bounded before it is read."""
     name = info.filename
     try:
-        shape, fortran, dtype, start = _npy_header(member)
+        npy = _npy_header(member)
     except _Refused as e:
         raise _Refused(f"member {name!r} is not an .npy array ({e})") from None
-    nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes != info.file_size - start:
-        raise _Refused(f"member {name!r} declares shape {shape} of {dtype} ({nbytes} bytes) but holds "
-                       f"{info.file_size - start} bytes of data")
-    return shape, fortran, dtype, nbytes
+    if npy.nbytes != info.file_size - npy.start:
+        raise _Refused(f"member {name!r} declares shape {npy.shape} of {npy.dtype} ({npy.nbytes} bytes) but holds "
+                       f"{info.file_size - npy.start} bytes of data")
+    return npy
 
 
-def _npy_header(member: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype, int]:
-    """Shape, Fortran order, dtype and where the data starts, read from the start of a .npy member."""
+def _npy_header(member: BinaryIO) -> _Npy:
     magic = member.read(8)
     if len(magic) < 8 or not magic.startswith(_NPY_MAGIC):
         raise _Refused("it does not start with numpy's magic bytes")
@@ -469,24 +484,68 @@ def _npy_header(member: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype, int]
     if dtype is None or dtype.kind not in "biufc":
         raise _Refused(f"it has dtype {descr!r}: only numeric arrays are read (objects would need pickle, "
                        "which nn.load never uses)")
-    return shape, d["fortran_order"], dtype, 8 + len(field) + length
+    return _Npy(shape, d["fortran_order"], dtype, math.prod(shape) * dtype.itemsize, 8 + len(field) + length,
+                zlib.crc32(raw, zlib.crc32(field, zlib.crc32(magic))))
 
 
-def _read_array(member: BinaryIO, name: str, shape: tuple, fortran: bool, dtype: np.dtype) -> np.ndarray:
-    flat = np.empty(math.prod(shape), dtype=dtype)
-    buf = flat.view(np.uint8)
-    pos = 0
-    while pos < len(buf):
-        chunk = member.read(min(_CHUNK, len(buf) - pos))
-        if not chunk:
-            raise _Refused(f"member {name!r} ends early")
-        buf[pos:pos + len(chunk)] = np.frombuffer(chunk, np.uint8)
-        pos += len(chunk)
-    if member.read(1):
-        raise _Refused(f"member {name!r} holds more bytes than declared")
-    if dtype.kind == "b" and len(buf) and buf.max() > 1:
+def _member_bytes(f: BinaryIO, info: zipfile.ZipInfo, data_start: int, chunk: int = _CHUNK) -> Iterator[bytes]:
+    """A member's uncompressed bytes, read straight from the file (inflated when deflated), in pieces of at most
+    ``chunk`` bytes: the caller stops as soon as it has what it needs, so a bomb never inflates further."""
+    f.seek(data_start)
+    left = info.compress_size
+    inflate, pending = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None, b""
+    while left or pending or inflate is not None and not inflate.eof:
+        if not pending and left:
+            pending = f.read(min(left, chunk))
+            if not pending:
+                raise _Refused(f"member {info.filename!r} ends early")
+            left -= len(pending)
+        if inflate is None:
+            out, pending = pending, b""
+        else:
+            out = inflate.decompress(pending, chunk)
+            pending = inflate.unconsumed_tail
+            if inflate.eof:
+                pending, left = b"", 0  # bytes after the end of the deflate stream are not the member's
+            elif not (out or pending or left):
+                raise _Refused(f"member {info.filename!r} is corrupt (its deflate stream is cut short)")
+        yield out
+
+
+def _head(f: BinaryIO, info: zipfile.ZipInfo, data_start: int) -> io.BytesIO:
+    """A member's first bytes, enough for the longest .npy header."""
+    want, head = min(info.file_size, 12 + MAX_HEADER), b""
+    for piece in _member_bytes(f, info, data_start, chunk=want):
+        head += piece
+        if len(head) >= want:
+            break
+    return io.BytesIO(head[:want])
+
+
+def _read_array(f: BinaryIO, info: zipfile.ZipInfo, data_start: int, npy: _Npy) -> np.ndarray:
+    """The array of a member whose header ``npy`` says, read into a preallocated array; the header, read
+    again, must be the one parsed (its CRC), and the whole member must have the directory's CRC-32."""
+    name = info.filename
+    flat = np.empty(math.prod(npy.shape), dtype=npy.dtype)
+    data = memoryview(flat.view(np.uint8))
+    got, head, crc = 0, b"", 0
+    for piece in _member_bytes(f, info, data_start):
+        if got + len(piece) > npy.start + len(data):
+            raise _Refused(f"member {name!r} holds more bytes than declared")
+        crc = zlib.crc32(piece, crc)
+        cut = max(0, min(len(piece), npy.start - got))  # the part of this piece that is header
+        head += piece[:cut]
+        data[got + cut - npy.start:got + len(piece) - npy.start] = memoryview(piece)[cut:]
+        got += len(piece)
+    if got < npy.start + len(data):
+        raise _Refused(f"member {name!r} ends early")
+    if zlib.crc32(head) != npy.crc:
+        raise _Refused(f"member {name!r} changed while it was read")
+    if crc != info.CRC:
+        raise _Refused(f"member {name!r} is corrupt (bad CRC-32)")
+    if npy.dtype.kind == "b" and len(data) and flat.view(np.uint8).max() > 1:
         raise _Refused(f"member {name!r} is a bool array holding bytes other than 0 and 1")
-    return flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
+    return flat.reshape(npy.shape[::-1]).T if npy.fortran else flat.reshape(npy.shape)
 
 
 @contextlib.contextmanager
@@ -502,17 +561,16 @@ def _arrays(f: BinaryIO, file_size: int, max_bytes: int | None,
     with zipfile.ZipFile(f) as zf:
         infos = _members(zf, f, file_size, max_expansion)
         headers, total = [], 0
-        for info in infos:
-            with _member_errors(info), zf.open(info) as member:
-                headers.append(_header(member, info))
-            total += headers[-1][3]
+        for info, data_start in infos:
+            with _member_errors(info):
+                headers.append(_header(_head(f, info, data_start), info))
+            total += headers[-1].nbytes
             if max_bytes is not None and total > max_bytes:
                 raise _Refused(f"its arrays need more than {max_bytes} bytes (max_bytes); pass a larger "
                                "max_bytes= if you trust the file")
-        for info, (shape, fortran, dtype, _) in zip(infos, headers):
-            with _member_errors(info), zf.open(info) as member:
-                _header(member, info)
-                array = _read_array(member, info.filename, shape, fortran, dtype)
+        for (info, data_start), npy in zip(infos, headers):
+            with _member_errors(info):
+                array = _read_array(f, info, data_start, npy)
             yield info.filename[:-4], array
 
 
@@ -523,7 +581,7 @@ def load(path: str | os.PathLike, *, max_bytes: int | None = MAX_LOAD_BYTES,
     The zip directory and every ``.npy`` header are parsed and checked before any array is
     allocated: unique ``.npy`` member names, stored or deflate members, sizes consistent between
     the directory, the headers and the bytes in the file, no overlapping members, members that
-    expand to at most ``max_expansion`` times the file's size (default ``MAX_EXPANSION``, 64; at
+    expand to at most ``max_expansion`` times the file's size (default ``MAX_EXPANSION``, 32; at
     least ``EXPANSION_FLOOR``, 16 MiB; ``None``: only deflate's own limit), and at most
     ``max_bytes`` (default ``MAX_LOAD_BYTES``, 4 GiB; ``None`` for no cap) of arrays in total.
     The work is bounded by the file's size: a hostile file of 1 MB is refused in well under a
