@@ -362,3 +362,41 @@ def test_max_expansion_argument(tmp_path):
             nn.load(tmp_path / "m.npz", max_expansion=bad)
     for ok in (0, 1, 2.5, None):
         assert nn.load(tmp_path / "m.npz", max_expansion=ok)["w"].shape == (3,)
+
+
+# ---- reading the members (nn.load inflates them itself, in bounded pieces) -------------------------------------
+def test_a_deflate_stream_longer_than_declared_stops_at_the_declared_size(tmp_path):
+    plain = npy((1000,), "|u1", body=bytes(1000))
+    longer = deflate(plain + bytes(5000))  # the stream goes on past what the header and the directory say
+    refused(write(tmp_path, archive([Member("w.npy", longer, plain=plain, method=8)])),
+            "member 'w.npy' holds more bytes than declared")
+
+
+def test_bytes_after_the_end_of_the_deflate_stream_are_not_the_members(tmp_path):
+    """As zipfile reads them: the member ends where its deflate stream ends."""
+    plain = npy((3,), body=np.arange(3.0).tobytes())
+    packed = deflate(plain) + b"trailing"
+    out = nn.load(write(tmp_path, archive([Member("w.npy", packed, plain=plain, method=8)])))
+    np.testing.assert_array_equal(out["w"], np.arange(3.0))
+
+
+def test_a_header_that_changes_between_the_two_reads_is_refused(tmp_path, monkeypatch):
+    """The second read recognises the header by its CRC instead of parsing it again."""
+    import nn.serialization as ser
+    path = tmp_path / "m.npz"
+    nn.save({"w": np.arange(6.0).reshape(2, 3)}, path)
+    first_read = ser._head
+
+    def other_header(f, info, data_start):  # what a file rewritten in place between the reads would give
+        return io.BytesIO(first_read(f, info, data_start).getvalue().replace(b"False", b"True "))
+
+    monkeypatch.setattr(ser, "_head", other_header)
+    refused(path, "member 'w.npy' changed while it was read")
+
+
+def test_a_local_name_other_than_the_directorys_is_refused(tmp_path):
+    body = npy((3,), body=np.arange(3.0).tobytes())
+    refused(write(tmp_path, archive([Member("w.npy", body, local_name="v.npy")])),
+            "member 'w.npy' is named b'v.npy' in its local header")
+    np.testing.assert_array_equal(nn.load(write(tmp_path, archive([Member("é.npy", body, flags=0x800)])))["é"],
+                                  np.arange(3.0))
