@@ -122,6 +122,14 @@ def test_malformed_shapes(tmp_path, shape, reason):
     assert "member 'w.npy' is not an .npy array" in msg
 
 
+@pytest.mark.parametrize("shape, body", [("(True, True)", 8), ("(True,)", 8), ("(False, 3)", 0)])
+def test_bool_dimensions_that_account_for_the_bytes_are_refused(tmp_path, shape, body):
+    """The old loader let these through its size check (True * True * 8 == 8) to a bare TypeError."""
+    text = f"{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}\n"
+    refused(write(tmp_path, archive([Member("w.npy", _npy_text(text, b"\0" * body))])),
+            "is not an .npy array (its header's 'shape' is not a tuple of non-negative ints")
+
+
 @pytest.mark.parametrize("text, reason", [
     ("", "its header is not a dict"),
     ("\n", "its header is not a dict"),
