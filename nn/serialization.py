@@ -34,6 +34,7 @@ MAX_LOAD_BYTES = 4 << 30    # default cap on the array bytes one nn.load allocat
 DEFLATE_MAX_RATIO = 1032    # deflate cannot expand one compressed byte into more than 1032 bytes
 MAX_NDIM = 64               # dimensions of one array (numpy's own limit)
 HEADER_SLACK = 64           # bytes a .npy header may exceed the longest numpy writes for its ndim
+# MAX_HEADER (below, = _header_limit(MAX_NDIM)): the most bytes of one .npy header, read before parsing
 _MAX_DIM = np.iinfo(np.intp).max
 TEMP_SUFFIX = ".nn-save.tmp"
 MAX_EXPANSION = 32          # default for load's max_expansion: members may expand to 32 times the file's size ...
