@@ -258,6 +258,10 @@ def _members(zf: zipfile.ZipFile, f: BinaryIO, file_size: int,
     """The archive's members, each with where its data starts, after checking names, methods, sizes and byte
     ranges against the file."""
     infos = zf.infolist()
+    end = zipfile._EndRecData(f)  # the end record zipfile read (a private name, there since Python 2)
+    if end[zipfile._ECD_ENTRIES_TOTAL] != len(infos) or end[zipfile._ECD_ENTRIES_THIS_DISK] != len(infos):
+        raise _Refused(f"its end record counts {end[zipfile._ECD_ENTRIES_TOTAL]} members, its directory holds "
+                       f"{len(infos)}")
     if len(infos) * MEMBER_MIN_BYTES > file_size:
         raise _Refused(f"its directory lists {len(infos)} members, more than {file_size} bytes can hold "
                        f"({MEMBER_MIN_BYTES} bytes each at least)")
