@@ -111,6 +111,9 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
     wanted = {id(t.grad_fn): t for t in capture if t.grad_fn is not None}
     hooks = state.backward_hooks  # () unless anomaly mode is on
     order = toposort([root.grad_fn])
+    leads = _leading_to(order, targets, wanted) if capture else None
+    if capture:
+        order = [n for n in order if n in leads or id(n) in wanted]
     outputs = _outputs(root, order) if create_graph else None
     with set_grad_enabled(create_graph):
         for node in order:
@@ -121,6 +124,8 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
             if g is None:  # no gradient reached it: still drop what it saved, as for every node of the pass
                 if not retain_graph:
                     node.release()
+                continue
+            if capture and node not in leads:  # a wanted tensor's node with no target behind it
                 continue
             if node.roles is None:
                 raise RuntimeError(
@@ -156,6 +161,19 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
             if not retain_graph:
                 node.release()
     return found
+
+
+def _leading_to(order: list[Node], targets: dict, wanted: dict) -> set[Node]:
+    """The nodes of ``order`` behind which a capture target lies: the only backwards a capture pass runs, so that
+    it neither computes nor frees the graph of tensors that merely meet the targets (torch.autograd.grad's rule)."""
+    leads: set[Node] = set()
+    for node in reversed(order):  # producers first
+        for t in node.inputs:
+            f = getattr(t, "grad_fn", None)
+            if f is not None and (f in leads or id(f) in wanted) or f is None and id(t) in targets:
+                leads.add(node)
+                break
+    return leads
 
 
 def _as_gradient(gi: Any, create_graph: bool) -> Any:
