@@ -426,9 +426,12 @@ jacobian = jacfwd
 
 def hessian(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
     """Return a function computing the Hessian of scalar ``f`` with respect to ``args[argnums]``: the Jacobian
-    of its gradient, shaped ``x.shape + x.shape`` (blocks nested by argument for a tuple ``argnums``)."""
+    of its gradient, shaped ``x.shape + x.shape`` (blocks nested by argument for a tuple ``argnums``).
+
+    ``jacrev(jacrev(f))``: with forward mode derived from reverse mode, ``torch.func``'s ``jacfwd(jacrev(f))``
+    adds a recorded VJP to the same number of passes (docs/benchmarks.md)."""
     _check_f(f, "hessian")
-    return jacfwd(jacrev(f, argnums), argnums)
+    return jacrev(jacrev(f, argnums), argnums)
 
 
 def hvp(f: Callable[..., Any], primals: tuple, tangents: tuple) -> tuple:
