@@ -62,7 +62,7 @@ def chain(lib: object, n: int = 300, size: int = 1000) -> tuple[Callable, tuple,
     x, v, u = (lib.tensor(rng.standard_normal(size)) for _ in range(3))
 
     def f(x):
-        for i in range(n // 3):
+        for _ in range(n // 3):
             x = (x.sin() * 0.9) + 0.1
         return x
 

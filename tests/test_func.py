@@ -392,3 +392,42 @@ def test_wrong_kind_arguments_raise_clearly(i: int) -> None:
 
 def test_ag_grad_is_the_transform() -> None:
     assert ag.grad is func.grad and ag.value_and_grad is func.value_and_grad and func.jacobian is func.jacfwd
+
+
+# ---- docs/core.md's example: the Hessian of the XOR article's loss -------------------------------------------
+def _xor_example() -> dict:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "core.md").read_text(encoding="utf-8")
+    snippet = next(b for b in text.split("```python\n") if "ag.func.hessian(loss" in b).split("```")[0]
+    scope: dict = {}
+    exec(compile(snippet, "docs/core.md", "exec"), scope)
+    scope["shown"] = [float(v) for v in snippet.split("# [")[1].split("]")[0].split()]
+    return scope
+
+
+def test_docs_xor_hessian_is_what_the_docs_show_and_matches_finite_differences() -> None:
+    ex = _xor_example()
+    np.testing.assert_allclose(np.linalg.eigvalsh(ex["H"]), ex["shown"], atol=5e-6)
+    w = np.concatenate([ex["W1"].numpy().ravel(), ex["W2"].numpy().ravel()])
+
+    def gradient(v: np.ndarray) -> np.ndarray:
+        g1, g2 = ag.grad(ex["loss"], argnums=(0, 1))(ag.tensor(v[:6].reshape(2, 3)), ag.tensor(v[6:].reshape(3, 2)))
+        return np.concatenate([g1.numpy().ravel(), g2.numpy().ravel()])
+
+    np.testing.assert_allclose(ex["H"], grad_fd(gradient, w), rtol=1e-6, atol=1e-9)
+    hv = np.concatenate([ex["hv1"].numpy().ravel(), ex["hv2"].numpy().ravel()])
+    np.testing.assert_allclose(hv, ex["H"] @ np.r_[np.ones(6), np.zeros(6)], **TOL)
+
+
+@NEEDS_TORCH
+def test_docs_xor_hessian_equals_torch_func() -> None:
+    ex = _xor_example()
+    X, Y = torch.tensor(ex["X"]), torch.tensor(ex["Y"], dtype=torch.float64)
+
+    def loss(W1, W2):
+        h2 = torch.sigmoid(torch.sigmoid(X @ W1) @ W2)
+        return ((Y - h2) ** 2).sum() / 600 + 1e-4 * ((W1 ** 2).sum() + (W2 ** 2).sum()) / 600
+
+    want = torch.func.hessian(loss, argnums=(0, 1))(torch.tensor(ex["W1"].numpy()), torch.tensor(ex["W2"].numpy()))
+    _assert_trees_close(((ex["H11"], ex["H12"]), (ex["H21"], ex["H22"])), want)
