@@ -13,6 +13,7 @@ Arguments and results may be pytrees: tuples, lists, namedtuples and dicts of Te
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -53,9 +54,18 @@ def _map(tree: Any, fn: Callable[[Any, str], Any], path: str = "") -> Any:
         return type(tree)(_map(c, fn, f"{path}[{i}]") for i, c in enumerate(tree))
     if isinstance(tree, tuple) and hasattr(tree, "_fields"):  # a namedtuple
         return type(tree)(*(_map(c, fn, f"{path}.{k}") for k, c in zip(tree._fields, tree)))
-    if isinstance(tree, dict):
+    if type(tree) in (dict, OrderedDict):
         return type(tree)((k, _map(v, fn, f"{path}[{k!r}]")) for k, v in tree.items())
     return fn(tree, path)
+
+
+def _signature(structure: Any) -> Any:
+    """A structure as nested tuples that compare equal only for the same containers, dict keys in the same order."""
+    if isinstance(structure, dict):
+        return type(structure), tuple((k, _signature(v)) for k, v in structure.items())
+    if isinstance(structure, (tuple, list)):
+        return type(structure), tuple(_signature(c) for c in structure)
+    return structure
 
 
 def tree_flatten(tree: Any) -> tuple[list, Any]:
@@ -220,7 +230,7 @@ def _output_leaves(out: Any, what: str) -> tuple[list[Tensor], Any]:
 def _matching(tree: Any, like: list[Tensor], structure: Any, what: str, name: str) -> list[Tensor]:
     """``tree``'s leaves as Tensors of ``like``'s shapes and dtypes, or an error naming the mismatch."""
     leaves, got = tree_flatten(tree)
-    if got != structure:
+    if _signature(got) != _signature(structure):
         raise ValueError(f"{what}: {name} must have the structure {structure!r}, got {got!r}")
     out = []
     for v, y, p in zip(leaves, like, _paths(tree)):

@@ -146,7 +146,7 @@ def test_nested_grad_of_a_closure_is_one_as_torch_func() -> None:
 
 @NEEDS_TORCH
 @pytest.mark.parametrize("case", ["closure", "same_twice", "nested_closure", "jvp_closure", "vjp_inside_grad",
-                                  "three_deep_closure", "closure_requires_grad"])
+                                  "three_deep_closure", "closure_requires_grad", "vjp_fn_of_cotangent"])
 def test_perturbation_cases_equal_torch_func(case: str) -> None:
     def run(F: Any, lib: Any) -> Any:
         x = _x(lib, requires_grad=case == "closure_requires_grad")
@@ -161,6 +161,9 @@ def test_perturbation_cases_equal_torch_func(case: str) -> None:
             return F.jvp(lambda a: a * F.jvp(lambda b: (a * b).sin(), (a,), (one,))[1], (x,), (one,))
         if case == "vjp_inside_grad":
             return F.grad(lambda a: (F.vjp(lambda b: a * b * b, a)[1](one)[0] * a).sum())(x)
+        if case == "vjp_fn_of_cotangent":  # vjp_fn called inside a transform that differentiates the cotangent
+            vjp_fn = F.vjp(lambda a: a.sin() * a, x)[1]
+            return F.jacrev(lambda c: vjp_fn(c)[0] * c)(one * 0.5)
         if case == "three_deep_closure":
             return F.grad(lambda a: F.grad(lambda b: F.grad(lambda c: (a * b * c).sin().sum())(b).sum())(a).sum())(x)
         g = F.grad(lambda y: (x * y * y).sum())(x)  # 2 x^2: differentiable in x by the caller's graph
@@ -380,6 +383,10 @@ def _errors() -> list:
         (lambda: func.vjp(sq, x)[1]((x,)), ValueError, r"vjp: cotangents must have the structure \*, got \(\*,\)"),
         (lambda: func.vjp(sq, x)[1](ag.ones(3)), ValueError, r"vjp: cotangents has shape \(3,\), expected \(2,\)"),
         (lambda: func.hvp(lambda a: a.sum(), x, (x,)), TypeError, r"hvp: primals must be a tuple"),
+        # dict keys in another order would pair each cotangent with the wrong output: refused, as in torch
+        (lambda: func.vjp(lambda a: {"p": a, "q": a * 2}, x)[1]({"q": x, "p": x}), ValueError,
+         r"vjp: cotangents must have the structure \{'p': \*, 'q': \*\}, got \{'q': \*, 'p': \*\}"),
+        (lambda: func.jvp(sq, ([x],), ((x,),)), ValueError, r"jvp: tangents must have the structure \(\[\*\],\)"),
     ]
 
 
@@ -431,3 +438,12 @@ def test_docs_xor_hessian_equals_torch_func() -> None:
 
     want = torch.func.hessian(loss, argnums=(0, 1))(torch.tensor(ex["W1"].numpy()), torch.tensor(ex["W2"].numpy()))
     _assert_trees_close(((ex["H11"], ex["H12"]), (ex["H21"], ex["H22"])), want)
+
+
+def test_keyword_arguments_pass_through_and_views_are_separate_variables() -> None:
+    x = ag.tensor([1.0, 2.0, 3.0], dtype=np.float64)
+    g = func.grad(lambda a, scale: (a * a).sum() * scale)(x, scale=ag.tensor(3.0, dtype=np.float64))
+    np.testing.assert_array_equal(g.numpy(), 6 * x.numpy())
+    ga, gb = func.grad(lambda a, b: (a[:2] * b).sum(), argnums=(0, 1))(x, x[1:])  # b is a view of x's memory
+    np.testing.assert_array_equal(ga.numpy(), [2.0, 3.0, 0.0])
+    np.testing.assert_array_equal(gb.numpy(), [1.0, 2.0])
