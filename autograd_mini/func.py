@@ -24,7 +24,7 @@ from .grad_mode import enable_grad, is_grad_enabled
 from .ops import reshape, stack
 from .tensor import Tensor
 
-__all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacrev", "jacfwd", "jacobian", "hessian", "hvp",
+__all__ = ["grad", "value_and_grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "jacobian", "hessian", "hvp",
            "tree_flatten", "tree_unflatten"]
 
 
@@ -300,6 +300,19 @@ def value_and_grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0,
     return wrapped
 
 
+def grad_and_value(f: Callable[..., Any], argnums: int | Sequence[int] = 0,
+                   has_aux: bool = False) -> Callable[..., tuple]:
+    """``torch.func.grad_and_value``: ``(grad, value)``; with ``has_aux``, ``(grad, (value, aux))``."""
+    vg = value_and_grad(f, argnums, has_aux)
+
+    @functools.wraps(f)
+    def wrapped(*args: Any, **kwargs: Any) -> tuple:
+        value, g = vg(*args, **kwargs)
+        return g, value
+
+    return wrapped
+
+
 def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False) -> Callable[..., Any]:
     """Return a function computing the gradient of scalar ``f`` with respect to ``args[argnums]``
     (with ``has_aux``: ``(gradient, aux)``), as ``torch.func.grad``.
@@ -308,15 +321,12 @@ def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool 
     >>> ag.grad(lambda x: (x ** 3).sum())(ag.tensor(2.0))
     tensor(12.)
     """
-    vg = value_and_grad(f, argnums, has_aux)
+    gv = grad_and_value(f, argnums, has_aux)
 
     @functools.wraps(f)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        result = vg(*args, **kwargs)
-        if has_aux:
-            (_, aux), g = result
-            return g, aux
-        return result[1]
+        g, value = gv(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
 
     return wrapped
 
@@ -452,6 +462,8 @@ def hvp(f: Callable[..., Any], primals: tuple, tangents: tuple) -> tuple:
         if not isinstance(v, tuple):
             raise TypeError(f"hvp: {name} must be a tuple (one entry per argument of f; write (x,) for one), got "
                             f"{type(v).__name__}")
+    if not primals:
+        raise ValueError("hvp: primals is empty: give f's arguments as a tuple")
     vg = value_and_grad(f, tuple(range(len(primals))))
 
     def gradient_and_value(*p: Any) -> tuple:

@@ -270,7 +270,8 @@ def test_has_aux_equals_torch_func() -> None:
         def s(a, b):
             return f(a, b)[0].sum(), f(a, b)[1]
 
-        return (F.grad(s, argnums=1, has_aux=True)(x, y), F.vjp(f, x, y, has_aux=True)[::2],
+        return (F.grad(s, argnums=1, has_aux=True)(x, y), F.grad_and_value(s, argnums=(0, 1), has_aux=True)(x, y),
+                F.grad_and_value(lambda a: (a * a).sum())(x), F.vjp(f, x, y, has_aux=True)[::2],
                 F.vjp(f, x, y, has_aux=True)[1](lib.ones(3, dtype=_f64(lib))), F.jvp(f, (x, y), (y, x), has_aux=True),
                 F.jacrev(f, has_aux=True)(x, y), F.jacfwd(f, argnums=(0, 1), has_aux=True)(x, y))
 
@@ -383,6 +384,7 @@ def _errors() -> list:
         (lambda: func.vjp(sq, x)[1]((x,)), ValueError, r"vjp: cotangents must have the structure \*, got \(\*,\)"),
         (lambda: func.vjp(sq, x)[1](ag.ones(3)), ValueError, r"vjp: cotangents has shape \(3,\), expected \(2,\)"),
         (lambda: func.hvp(lambda a: a.sum(), x, (x,)), TypeError, r"hvp: primals must be a tuple"),
+        (lambda: func.hvp(lambda: x.sum(), (), ()), ValueError, r"hvp: primals is empty"),
         # dict keys in another order would pair each cotangent with the wrong output: refused, as in torch
         (lambda: func.vjp(lambda a: {"p": a, "q": a * 2}, x)[1]({"q": x, "p": x}), ValueError,
          r"vjp: cotangents must have the structure \{'p': \*, 'q': \*\}, got \{'q': \*, 'p': \*\}"),
