@@ -217,11 +217,11 @@ def _graph_backward(node: Node, g: Any, out: Tensor) -> tuple:
         return g_in
     if any(gi is not None and need and not isinstance(gi, Tensor) for gi, need in zip(g_in, node.needs_input_grad)) \
             and _graph_fed(node, g):
-        return _mark_not_differentiable(node, g_in, "it returned a numpy array, not a Tensor: np.asarray or "
-                                                    ".data dropped the graph")
+        return _mark_not_differentiable(node, g, g_in, "it returned a numpy array, not a Tensor: np.asarray or "
+                                                       ".data dropped the graph")
     if INPUT_VIEW in node.roles:
-        return _mark_not_differentiable(node, g_in, "it saved a view of an input made in forward, which create_graph "
-                                                    "sees as a constant: save the input itself")
+        return _mark_not_differentiable(node, g, g_in, "it saved a view of an input made in forward, which "
+                                                       "create_graph sees as a constant: save the input itself")
     return g_in
 
 
@@ -245,13 +245,14 @@ def _raw_backward_in_graph(node: Node, g: Tensor, why: TypeError) -> tuple:
             g_in = _check(node, node.fn.backward(node, g._data))
         except TypeError:
             raise why from None  # not a numpy-on-Tensor problem: the original error
-    return _mark_not_differentiable(node, g_in, str(why))
+    return _mark_not_differentiable(node, g, g_in, str(why))
 
 
-def _mark_not_differentiable(node: Node, g_in: tuple, why: str) -> tuple:
-    """Exact first derivatives that raise, naming the op, when differentiated again."""
+def _mark_not_differentiable(node: Node, g: Tensor, g_in: tuple, why: str) -> tuple:
+    """Exact first derivatives that raise, naming the op, when differentiated again: with respect to the op's
+    inputs, and to the incoming gradient ``g`` (a JVP differentiates a VJP with respect to its cotangent)."""
     return tuple(None if gi is None else _NotTwiceDifferentiable.apply(
-        *[t for t in node.inputs if isinstance(t, Tensor)], value=xp.asarray(_as_gradient(gi, False)),
+        g, *[t for t in node.inputs if isinstance(t, Tensor)], value=xp.asarray(_as_gradient(gi, False)),
         fn_name=node.name, why=why) for gi in g_in)
 
 

@@ -449,3 +449,53 @@ def test_keyword_arguments_pass_through_and_views_are_separate_variables() -> No
     ga, gb = func.grad(lambda a, b: (a[:2] * b).sum(), argnums=(0, 1))(x, x[1:])  # b is a view of x's memory
     np.testing.assert_array_equal(ga.numpy(), [2.0, 3.0, 0.0])
     np.testing.assert_array_equal(gb.numpy(), [1.0, 2.0])
+
+
+# ---- forward mode through nn's fused Functions, and through a custom op that cannot give it -------------------
+def _fused() -> dict:
+    import nn
+
+    F = nn.functional
+    y = np.array([0, 2])
+    w, b = ag.tensor(np.array([0.5, -1.0, 2.0])), ag.tensor(np.array([0.1, 0.0, -0.3]))
+    return {
+        "cross_entropy": lambda a: F.cross_entropy(a, y),
+        "binary_cross_entropy": lambda a: F.binary_cross_entropy(a.sigmoid(), np.array([[1.0, 0, 1], [0, 1, 0]])),
+        "bce_with_logits": lambda a: F.binary_cross_entropy_with_logits(a, np.array([[1.0, 0, 1], [0, 1, 0]])),
+        "layer_norm": lambda a: F.layer_norm(a, (3,), w, b),
+        "gelu": lambda a: F.gelu(a),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_fused()))
+def test_jvp_and_hessian_through_nn_functions_match_finite_differences(name: str) -> None:
+    f = _fused()[name]
+    x = np.array([[0.3, -1.2, 0.8], [1.5, 0.2, -0.4]])
+    v = np.array([[1.0, 0.5, -2.0], [0.3, -0.7, 1.1]])
+    _, jv = func.jvp(f, (ag.tensor(x),), (ag.tensor(v),))
+    eps = 1e-6
+    numeric = (f(ag.tensor(x + eps * v)).numpy() - f(ag.tensor(x - eps * v)).numpy()) / (2 * eps)
+    np.testing.assert_allclose(jv.numpy(), numeric, rtol=1e-6, atol=1e-8)
+    s = lambda a: (f(a) * ag.tensor(_weights(f(ag.tensor(x)).shape))).sum()  # noqa: E731
+    np.testing.assert_allclose(func.hessian(s)(ag.tensor(x)).numpy(),
+                               grad_fd(lambda a: func.grad(s)(ag.tensor(a)).numpy(), x), rtol=1e-6, atol=1e-7)
+
+
+class _NumpyExp(ag.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.exp(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * np.exp(x)  # numpy on the saved value: exact first derivatives only
+
+
+def test_forward_mode_through_a_first_order_only_custom_op_raises_naming_it() -> None:
+    x = ag.tensor([1.0, 2.0], dtype=np.float64)
+    np.testing.assert_allclose(func.jacrev(_NumpyExp.apply)(x).numpy(), np.diag(np.exp([1.0, 2.0])), **TOL)
+    for call in (lambda: func.jvp(_NumpyExp.apply, (x,), (x,)), lambda: func.jacfwd(_NumpyExp.apply)(x)):
+        with pytest.raises(RuntimeError, match="`_NumpyExp` has a backward that applies numpy functions"):
+            call()  # never a silent zero: the VJP it returns is not recorded as a function of the cotangent
