@@ -404,13 +404,24 @@ def test_ag_grad_is_the_transform() -> None:
 
 
 # ---- docs/core.md's example: the Hessian of the XOR article's loss -------------------------------------------
-def _xor_example() -> dict:
+def _run_snippet(doc: str, marker: str) -> tuple[str, dict]:
+    """Execute the python block of ``doc`` (a path from the repository root) that contains ``marker``."""
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "docs" / "core.md").read_text(encoding="utf-8")
-    snippet = next(b for b in text.split("```python\n") if "ag.func.hessian(loss" in b).split("```")[0]
+    text = (Path(__file__).resolve().parents[1] / doc).read_text(encoding="utf-8")
+    snippet = next(b for b in text.split("```python\n") if marker in b).split("```")[0]
     scope: dict = {}
-    exec(compile(snippet, "docs/core.md", "exec"), scope)
+    exec(compile(snippet, doc, "exec"), scope)
+    return snippet, scope
+
+
+def test_readme_func_snippet_runs() -> None:
+    _, scope = _run_snippet("README.md", "from autograd_mini import func")
+    assert scope["func"] is func
+
+
+def _xor_example() -> dict:
+    snippet, scope = _run_snippet("docs/core.md", "ag.func.hessian(loss")
     scope["shown"] = [float(v) for v in snippet.split("# [")[1].split("]")[0].split()]
     return scope
 
