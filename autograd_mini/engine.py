@@ -346,6 +346,7 @@ def grad_of(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Any = None,
     found = _run(outputs, grad_outputs, create_graph if retain_graph is None else retain_graph, create_graph,
                  capture=inputs)
     result = []
+    returned: set[int] = set()
     for i, t in enumerate(inputs):
         if id(t) not in found:
             if not allow_unused:
@@ -354,7 +355,12 @@ def grad_of(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Any = None,
             result.append(None)
             continue
         g = found[id(t)][1]
-        result.append(g if isinstance(g, Tensor) else Tensor._wrap(xp.array(g)))
+        if not isinstance(g, Tensor):  # the array is the caller's: copied only when it could alias another one
+            if g.base is not None or id(g) in returned or not g.flags.writeable:
+                g = g.copy()
+            returned.add(id(g))
+            g = Tensor._wrap(g)
+        result.append(g)
     return tuple(result)
 
 

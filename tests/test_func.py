@@ -510,3 +510,17 @@ def test_forward_mode_through_a_first_order_only_custom_op_raises_naming_it() ->
     for call in (lambda: func.jvp(_NumpyExp.apply, (x,), (x,)), lambda: func.jacfwd(_NumpyExp.apply)(x)):
         with pytest.raises(RuntimeError, match="`_NumpyExp` has a backward that applies numpy functions"):
             call()  # never a silent zero: the VJP it returns is not recorded as a function of the cotangent
+
+
+def test_returned_gradients_never_share_memory() -> None:
+    """grad_of copies a gradient array only when it could alias another (a pass-through derivative returns the same
+    array for two inputs; a broadcast returns a read-only view): every result is the caller's own, writable array."""
+    x, y = ag.tensor([1.0, 2.0], requires_grad=True), ag.tensor([3.0, 4.0], requires_grad=True)
+    v = np.array([1.0, -1.0])
+    for out, inputs, seed in (((x + y), [x, y, x], v), (x.sum(), [x], None), ((x * 1.0), [x], v)):
+        gs = [g.numpy() for g in ag.grad_of(out, inputs, seed)]
+        for i, a in enumerate(gs):
+            assert a.flags.writeable and not np.shares_memory(a, v)
+            assert not any(np.shares_memory(a, b) for b in gs[i + 1:])
+    gx, gy = ag.grad(lambda a, b: (a + b).sum(), argnums=(0, 1))(x.detach(), x.detach())
+    assert not np.shares_memory(gx.numpy(), gy.numpy())
