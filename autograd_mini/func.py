@@ -185,7 +185,6 @@ class _Args:
 
     def __init__(self, args: tuple, positions: tuple[int, ...], outer: bool, what: str) -> None:
         self.args = list(args)
-        self.positions = positions
         self.structures, self.variables, self.counts = [], [], []
         for k in positions:
             leaves, structure = tree_flatten(args[k])
