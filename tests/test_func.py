@@ -146,7 +146,8 @@ def test_nested_grad_of_a_closure_is_one_as_torch_func() -> None:
 
 @NEEDS_TORCH
 @pytest.mark.parametrize("case", ["closure", "same_twice", "nested_closure", "jvp_closure", "vjp_inside_grad",
-                                  "three_deep_closure", "closure_requires_grad", "vjp_fn_of_cotangent"])
+                                  "three_deep_closure", "closure_requires_grad", "vjp_fn_of_cotangent",
+                                  "grad_wrt_tangent"])
 def test_perturbation_cases_equal_torch_func(case: str) -> None:
     def run(F: Any, lib: Any) -> Any:
         x = _x(lib, requires_grad=case == "closure_requires_grad")
@@ -164,6 +165,8 @@ def test_perturbation_cases_equal_torch_func(case: str) -> None:
         if case == "vjp_fn_of_cotangent":  # vjp_fn called inside a transform that differentiates the cotangent
             vjp_fn = F.vjp(lambda a: a.sin() * a, x)[1]
             return F.jacrev(lambda c: vjp_fn(c)[0] * c)(one * 0.5)
+        if case == "grad_wrt_tangent":  # J v is linear in v: its gradient in v is J^T 1, through the double VJP
+            return F.grad(lambda t: (F.jvp(lambda a: a.sin() * a.sum(), (x,), (t,))[1] * x).sum())(one * 0.5)
         if case == "three_deep_closure":
             return F.grad(lambda a: F.grad(lambda b: F.grad(lambda c: (a * b * c).sin().sum())(b).sum())(a).sum())(x)
         g = F.grad(lambda y: (x * y * y).sum())(x)  # 2 x^2: differentiable in x by the caller's graph
