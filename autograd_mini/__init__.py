@@ -6,7 +6,6 @@ from .factories import (Seed, arange, as_tensor, get_generator, manual_seed, one
                         zeros, zeros_like)
 from .function import Function, Node, once_differentiable
 from . import numpy  # noqa: F401  (autograd_mini.numpy: the vocabulary derivatives are written in)
-from .functional import grad, value_and_grad
 from .grad_mode import enable_grad, is_grad_enabled, module_scope, current_scope, no_grad, set_grad_enabled
 from .anomaly import AnomalyError, detect_anomaly
 from .explain import explain_grad
@@ -15,13 +14,15 @@ from .gradcheck import GradcheckError, gradcheck, gradcheck_module, gradgradchec
 from .ops import *  # noqa: F403  (the functional op API: ag.exp, ag.sum, ...)
 from .ops import __all__ as _ops_all
 from .ops.indexing import TopK
+from . import func  # noqa: I001  (function transforms: ag.func.jacrev, ...; after ops, which it uses)
+from .func import grad, value_and_grad
 from . import viz  # noqa: I001  (graph pictures; graphviz itself is imported only when rendering)
 from .viz import draw_graph
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "viz", "draw_graph",
+    "viz", "draw_graph", "func",
     "Tensor", "Function", "Node", "once_differentiable", "TopK",
     "tensor", "as_tensor", "zeros", "ones", "zeros_like", "ones_like", "arange", "randn",
     "rand",

@@ -111,6 +111,9 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
     hooks = state.backward_hooks  # () unless anomaly mode is on
     order = toposort([root.grad_fn])
     ndarray = xp.ndarray
+    leads = _leading_to(order, targets, wanted) if capture else None
+    if capture:
+        order = [n for n in order if n in leads or id(n) in wanted]
     with set_grad_enabled(create_graph):
         for node in order:
             g = pending.pop(node, None)
@@ -120,6 +123,8 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
             if g is None:  # no gradient reached it: still drop what it saved, as for every node of the pass
                 if not retain_graph:
                     node.release()
+                continue
+            if capture and node not in leads:  # a wanted tensor's node with no target behind it
                 continue
             saved, sources = node.saved, node.sources
             if sources is None:
@@ -158,6 +163,19 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
             if not retain_graph:
                 node.release()
     return found
+
+
+def _leading_to(order: list[Node], targets: dict, wanted: dict) -> set[Node]:
+    """The nodes of ``order`` behind which a capture target lies: the only backwards a capture pass runs, so that
+    it neither computes nor frees the graph of tensors that merely meet the targets (torch.autograd.grad's rule)."""
+    leads: set[Node] = set()
+    for node in reversed(order):  # producers first
+        for t in node.inputs:
+            f = getattr(t, "grad_fn", None)
+            if f is not None and (f in leads or id(f) in wanted) or f is None and id(t) in targets:
+                leads.add(node)
+                break
+    return leads
 
 
 def _as_gradient(gi: Any, create_graph: bool) -> Any:
@@ -262,6 +280,7 @@ def grad_of(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Any = None,
     found = _run(outputs, grad_outputs, create_graph if retain_graph is None else retain_graph, create_graph,
                  capture=inputs)
     result = []
+    returned: set[int] = set()
     for i, t in enumerate(inputs):
         if id(t) not in found:
             if not allow_unused:
@@ -270,7 +289,12 @@ def grad_of(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Any = None,
             result.append(None)
             continue
         g = found[id(t)][1]
-        result.append(g if isinstance(g, Tensor) else Tensor._wrap(xp.array(g)))
+        if not isinstance(g, Tensor):  # the array is the caller's: copied only when it could alias another one
+            if g.base is not None or id(g) in returned or not g.flags.writeable:
+                g = g.copy()
+            returned.add(id(g))
+            g = Tensor._wrap(g)
+        result.append(g)
     return tuple(result)
 
 
