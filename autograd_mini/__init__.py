@@ -12,13 +12,13 @@ from .explain import explain_grad
 from .gradcheck import GradcheckError, gradcheck, gradcheck_module, gradgradcheck
 from .ops import *  # noqa: F403  (the functional op API: ag.exp, ag.sum, ...)
 from .ops import __all__ as _ops_all
-from . import viz  # noqa: I001  (graph pictures; graphviz itself is imported only when rendering)
+from . import onnx, viz  # noqa: I001  (graph pictures, ONNX export: graphviz and onnx are imported on use)
 from .viz import draw_graph
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "viz", "draw_graph",
+    "viz", "draw_graph", "onnx",
     "Tensor", "Function", "Node", "tensor", "as_tensor", "zeros", "ones", "zeros_like", "ones_like", "arange", "randn",
     "rand",
     "manual_seed", "get_generator", "Seed", "get_default_dtype", "set_default_dtype", "no_grad", "enable_grad",

@@ -1,0 +1,342 @@
+"""Export a model to ONNX, checked to run in ONNX Runtime: ``ag.onnx.export(model, x, "model.onnx")``.
+
+Modelled on ``torch.onnx.export``: the forward runs once with recording on (the engine records every op),
+and the recorded graph is written as ONNX operators, one emitter per op (``_ops.TABLE``), with the
+parameters as initializers named from the module tree (``0.weight``) and the user's ``file:line`` in each
+node's doc string. The forward runs a second time on other inputs (other sizes along the dynamic axes):
+anything that differs between the two runs, other than what ONNX reads from the inputs at run time, would
+be frozen at the example's values, so it is refused with the op and its line. ``onnx`` is imported here
+only when ``export`` runs (``pip install "autograd-mini[onnx]"``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..anomaly import capture_traces
+from ..grad_mode import enable_grad
+from ..tensor import Tensor
+
+__all__ = ["export", "ExportError", "supported_ops"]
+
+INSTALL = 'pip install "autograd-mini[onnx]"'
+
+
+class ExportError(ValueError):
+    """The model cannot be written as ONNX (and nothing was written); the message names the op and the fix."""
+
+
+def supported_ops() -> list[str]:
+    """The names of the recorded ops that export (Function class names)."""
+    from ._ops import TABLE
+
+    return sorted(TABLE)
+
+
+def export(model_or_fn: Callable[..., Any], example_inputs: Any, path: str | Path,
+           input_names: Sequence[str] | None = None, output_names: Sequence[str] | None = None,
+           dynamic_axes: Mapping[str, Any] | None = None, opset: int = 17) -> Any:
+    """Write ``model_or_fn(*example_inputs)`` as an ONNX model to ``path``; return the ``onnx.ModelProto``.
+
+    ``example_inputs``: one array/Tensor or a tuple of them (floating inputs are traced, integer ones may
+    be indices, as an Embedding's). ``dynamic_axes``: ``{"input": {0: "batch"}, "output": {0: "batch"}}``
+    (or a list of axes), as PyTorch's. A module is exported in eval mode (then restored). Nothing is written
+    when an op has no ONNX form or would be frozen at the example's values: ``ExportError`` names it.
+
+    >>> ag.onnx.export(model, np.zeros((1, 784), np.float32), "mlp.onnx",
+    ...                dynamic_axes={"input": {0: "batch"}})  # doctest: +SKIP
+    """
+    onnx = _require_onnx()
+    from . import _build, _ops
+
+    if not 17 <= int(opset) <= onnx.defs.onnx_opset_version():
+        raise ValueError(f"export: opset must be from 17 to {onnx.defs.onnx_opset_version()} (the installed onnx's "
+                         f"newest), got {opset}")
+    arrays = [np.asarray(a._data if isinstance(a, Tensor) else a) for a in
+              (example_inputs if isinstance(example_inputs, (tuple, list)) else (example_inputs,))]
+    input_names = _names(input_names, len(arrays), "input")
+    dyn = _dynamic_axes(dynamic_axes, input_names, arrays)
+    with _eval_mode(model_or_fn):
+        t1 = _Trace(model_or_fn, arrays)
+        _refuse_unmapped(t1, _ops)
+        try:
+            t2 = _Trace(model_or_fn, _other_inputs(arrays, input_names, dyn))
+        except Exception as e:
+            raise ExportError(f"ag.onnx.export: the model failed when run a second time on other inputs (other "
+                              f"sizes along the dynamic axes {dynamic_axes}), which export does to find what "
+                              f"depends on them: {type(e).__name__}: {e}") from e
+    output_names = _names(output_names, len(t1.outputs), "output")
+    if len(t2.outputs) != len(t1.outputs):
+        raise ExportError("ag.onnx.export: the model returned a different number of outputs on other inputs")
+    proto = _Emitter(t1, t2, input_names, dyn, int(opset), _build, _ops).model(output_names, dynamic_axes or {},
+                                                                               model_or_fn)
+    _build.check(proto)
+    Path(path).write_bytes(proto.SerializeToString(deterministic=True))
+    return proto
+
+
+def _require_onnx() -> Any:
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError(f"ag.onnx.export needs the onnx package, an optional dependency: {INSTALL} "
+                          "(onnxruntime, in the same extra, runs the exported model)") from None
+    return onnx
+
+
+def _names(names: Sequence[str] | None, n: int, base: str) -> list[str]:
+    if names is None:
+        return [base] if n == 1 else [f"{base}_{i}" for i in range(n)]
+    names = list(names)
+    if len(names) != n or len(set(names)) != n:
+        raise ValueError(f"export: {base}_names must be {n} distinct names, got {names}")
+    return names
+
+
+def _dynamic_axes(spec: Mapping[str, Any] | None, input_names: list[str], arrays: list) -> dict[int, dict[int, str]]:
+    """``{input index: {axis: symbol}}`` from PyTorch's ``dynamic_axes`` (checked against the inputs)."""
+    out: dict[int, dict[int, str]] = {}
+    for name, axes in (spec or {}).items():
+        if name not in input_names:
+            continue  # an output's axes: named on the outputs, found by comparing the two runs
+        i = input_names.index(name)
+        axes = axes if isinstance(axes, Mapping) else {a: f"{name}_dim{a}" for a in axes}
+        for a, symbol in axes.items():
+            if not -arrays[i].ndim <= a < arrays[i].ndim:
+                raise ValueError(f"export: dynamic axis {a} of {name!r} is out of range for shape {arrays[i].shape}")
+            out.setdefault(i, {})[a % arrays[i].ndim] = str(symbol)
+    return out
+
+
+def _other_inputs(arrays: list, names: list[str], dyn: dict) -> list:
+    """Inputs for the second run: values drawn from each example's own (so in its domain: valid indices stay
+    valid), and each dynamic axis one larger than the example's, a different size per symbol."""
+    rng = np.random.default_rng(0)
+    sizes: dict[str, int] = {}
+    out = []
+    for i, a in enumerate(arrays):
+        shape = list(a.shape)
+        for axis, symbol in dyn.get(i, {}).items():
+            shape[axis] = sizes.setdefault(symbol, a.shape[axis] + 1 + len(sizes))
+        out.append(rng.choice(a.reshape(-1), size=shape) if a.size else np.zeros(shape, a.dtype))
+    return out
+
+
+@contextlib.contextmanager
+def _eval_mode(model: Any) -> Iterator[None]:
+    modules = list(model.modules()) if hasattr(model, "modules") and hasattr(model, "eval") else []
+    modes = [m.training for m in modules]
+    if modules:
+        model.eval()
+    try:
+        yield
+    finally:
+        for m, mode in zip(modules, modes):
+            object.__setattr__(m, "training", mode)
+
+
+class _Trace:
+    """One recorded run: the inputs, the outputs, and the ops that lead to them in recording order."""
+
+    def __init__(self, fn: Callable[..., Any], arrays: list) -> None:
+        self.inputs = [Tensor(a, requires_grad=a.dtype.kind == "f") for a in arrays]
+        with enable_grad(), capture_traces() as recorded:
+            result = fn(*self.inputs)
+        self.outputs = _flatten(result)
+        ids = {id(n) for n in recorded}
+        self.value: dict[int, Any] = {}  # id(node) -> its output array
+        stack = list(self.outputs)
+        while stack:
+            t = stack.pop()
+            n = t.grad_fn
+            if n is None or id(n) not in ids or id(n) in self.value:
+                continue
+            self.value[id(n)] = t._data
+            stack.extend(x for x in n.inputs if isinstance(x, Tensor))
+        self.nodes = [n for n in recorded if id(n) in self.value]
+        self.index = {id(n): k for k, n in enumerate(self.nodes)}
+        self.input_of = {id(x): m for m, x in enumerate(self.inputs)} | {id(x._data): m for m, x in
+                                                                         enumerate(self.inputs)}
+
+    def kind(self, x: Any) -> tuple:
+        """What an op input is: another op's output, a graph input, or a leaf (parameter or constant)."""
+        if isinstance(x, Tensor) and id(x.grad_fn) in self.index:
+            return ("op", self.index[id(x.grad_fn)])
+        if id(x) in self.input_of:
+            return ("input", self.input_of[id(x)])
+        return ("leaf",)
+
+
+def _flatten(result: Any) -> list[Tensor]:
+    out, stack = [], [result]
+    while stack:
+        r = stack.pop()
+        if isinstance(r, (tuple, list)):
+            stack.extend(reversed(r))
+        elif isinstance(r, Tensor):
+            out.append(r)
+        elif r is not None:
+            raise TypeError(f"export: the model must return Tensors (or tuples of them), got {type(r).__name__}")
+    if not out:
+        raise ValueError("export: the model returned no Tensor")
+    return out
+
+
+def _op_name(node: Any) -> str:
+    return node.fn.__name__
+
+
+def _where(node: Any) -> str:
+    scope = node.scope
+    mod = f" in {type(scope[0]).__name__}" if scope else ""
+    return f"`{_op_name(node)}`{mod}" + (f" at {node.trace}" if node.trace else "")
+
+
+def _refuse_unmapped(t: _Trace, ops: Any) -> None:
+    for n in t.nodes:
+        name = _op_name(n)
+        if name not in ops.TABLE:
+            hint = ops.REFUSED.get(name, "write it with built-in ops (ag.exp, ag.where, ag.matmul, ... all export; "
+                                         "ag.onnx.supported_ops() lists them), or export the model up to it")
+            raise ExportError(f"ag.onnx.export: {_where(n)} has no ONNX mapping, so nothing was written. "
+                              f"Nearest supported: {hint}")
+
+
+_FROZEN = ("is computed from the input values outside the recorded graph (by an op that is not recorded: a "
+           "comparison such as x > 0, sign, argmax, topk's indices, an integer cast, or numpy on .data), so ONNX "
+           "would freeze it at the example's values. Nearest supported: recorded ops on the input (ag.maximum(x, "
+           "a * x) for a leaky ReLU, ag.relu, ag.clip, ag.softmax, max over an axis)")
+_SIZED = ("has a shape that changes with the dynamic axes but is a fixed array in the graph (a mask or a "
+          "position table built for the example's sizes). Nearest supported: fewer dynamic axes (the batch axis "
+          "only), or build it from recorded ops on the input")
+
+
+def _uniform(a: Any) -> bool:
+    return a.size > 0 and bool((a == a.reshape(-1)[0]).all())
+
+
+def _same(a: Any, b: Any, t1: _Trace, t2: _Trace) -> bool:
+    """Equal values (nan equal to nan); arrays that are the same graph input in both runs are the same."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        if id(a) in t1.input_of or id(b) in t2.input_of:
+            return t1.input_of.get(id(a)) == t2.input_of.get(id(b), -1)
+        a, b = np.asarray(a), np.asarray(b)
+        return a.shape == b.shape and a.dtype == b.dtype and bool(
+            np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(_same(x, y, t1, t2) for x, y in zip(a, b))
+    if isinstance(a, slice) and isinstance(b, slice):
+        return (a.start, a.stop, a.step) == (b.start, b.stop, b.step)
+    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
+        return True
+    return type(a) is type(b) and bool(a == b)
+
+
+def _data(x: Any) -> Any:
+    return x._data if isinstance(x, Tensor) else x
+
+
+class _Emitter:
+    """Compares the two runs op by op while writing the first one's ops through the export table."""
+
+    def __init__(self, t1: _Trace, t2: _Trace, input_names: list[str], dyn: dict, opset: int, build: Any,
+                 ops: Any) -> None:
+        self.t1, self.t2, self.build, self.ops, self.dyn = t1, t2, build, ops, dyn
+        self.input_names = input_names
+        dynamic = {}
+        for m, axes in dyn.items():
+            for a in axes:
+                dynamic.setdefault((t1.inputs[m].shape[a], t2.inputs[m].shape[a]), (input_names[m], a))
+        self.b = build.Builder(opset, [(name, t1.inputs[m]._data, t2.inputs[m]._data)
+                                       for m, name in enumerate(input_names)], dynamic)
+        self.names: dict[int, str] = {}  # id(node) -> the ONNX name of its output
+
+    def model(self, output_names: list[str], dynamic_axes: Mapping[str, Any], source: Any) -> Any:
+        t1, t2, b = self.t1, self.t2, self.b
+        params = dict(_named(source, "named_parameters"))
+        buffers = dict(_named(source, "named_buffers"))
+        self.leaf_names = {id(p): n for n, p in params.items()} | {id(_data(v)): n for n, v in buffers.items()}
+        modules = {id(m): n for n, m in _named(source, "named_modules")}
+        if len(t2.nodes) != len(t1.nodes):
+            raise ExportError(f"ag.onnx.export: the model records {len(t1.nodes)} ops on the example and "
+                              f"{len(t2.nodes)} on other inputs: Python control flow depends on the input's values or "
+                              "sizes (a loop over a dynamic axis, an `if` on values). Export with fewer dynamic axes, "
+                              "or make the computation the same for every input")
+        for k, (n1, n2) in enumerate(zip(t1.nodes, t2.nodes)):
+            if _op_name(n1) != _op_name(n2) or len(n1.inputs) != len(n2.inputs):
+                raise ExportError(f"ag.onnx.export: op {k} is {_where(n1)} on the example but {_where(n2)} on "
+                                  "other inputs: Python control flow depends on the input's values or sizes")
+            self.names[id(n1)] = self._emit(n1, n2, modules)
+        outputs = []
+        for name, o1, o2 in zip(output_names, t1.outputs, t2.outputs):
+            b.node("Identity", [self._value(o1, o2, None)], name, outputs=[name])
+            outputs.append(self._info(name, o1._data, o2._data, dynamic_axes.get(name)))
+        inputs = [self._info(name, t1.inputs[m]._data, None, self.dyn.get(m)) for m, name in
+                  enumerate(self.input_names)]
+        return b.model(output_names, inputs, outputs, f"exported by autograd-mini from {type(source).__name__}")
+
+    def _emit(self, n1: Any, n2: Any, modules: dict) -> str:
+        name, t1, t2 = _op_name(n1), self.t1, self.t2
+        varying = self.ops.VARYING.get(name, ())
+        for key in n1.params:
+            if key not in varying and not _same(n1.params[key], n2.params.get(key), t1, t2):
+                raise ExportError(f"ag.onnx.export: parameter {key!r} of {_where(n1)} {_FROZEN}")
+        inputs = []
+        for i, (x1, x2) in enumerate(zip(n1.inputs, n2.inputs)):
+            k1, k2 = t1.kind(x1), t2.kind(x2)
+            if k1 != k2:
+                raise ExportError(f"ag.onnx.export: input {i} of {_where(n1)} {_FROZEN}")
+            inputs.append(self._value(x1, x2, (i, n1)))
+        scope = n1.scope
+        path = modules.get(id(scope[0]), "") if scope else ""
+        node_name = "/" + "/".join(([path.replace(".", "/")] if path else []) + [name])
+        view = self.build.Op(self.b, name, node_name, n1.trace, inputs, [_data(x) for x in n1.inputs],
+                             [_data(x) for x in n2.inputs], dict(n1.params), dict(n2.params),
+                             t1.value[id(n1)], t2.value[id(n2)])
+        return self.ops.TABLE[name](view)
+
+    def _value(self, x1: Any, x2: Any, site: tuple | None) -> Any:
+        """An op input as an ONNX name (an op's output, a graph input, a parameter) or a raw constant."""
+        kind = self.t1.kind(x1)
+        if kind[0] == "op":
+            return self.names[id(self.t1.nodes[kind[1]])]
+        if kind[0] == "input":
+            return self.input_names[kind[1]]
+        if x1 is None:
+            return None
+        a1, a2 = _data(x1), _data(x2)
+        named = self.leaf_names.get(id(x1)) or self.leaf_names.get(id(a1)) or self.leaf_names.get(
+            id(getattr(a1, "base", None)))
+        if _same(a1, a2, self.t1, self.t2):
+            return self.b.const(a1, name=named) if named else a1
+        where = f"input {site[0]} of {_where(site[1])}" if site else "an output"
+        if np.shape(a1) != np.shape(a2):
+            if _uniform(np.asarray(a1)) and _uniform(np.asarray(a2)) and a1.reshape(-1)[0] == a2.reshape(-1)[0]:
+                fill = self.b.const(a1.reshape(-1)[0])  # zeros(batch, hidden) and the like: expanded at run time
+                return self.b.node("Expand", [fill, self.b.shape(a1.shape, a2.shape, where)], "fill")[0]
+            raise ExportError(f"ag.onnx.export: {where} {_SIZED}")
+        raise ExportError(f"ag.onnx.export: {where} {_FROZEN}")
+
+    def _info(self, name: str, a1: Any, a2: Any, axes: Any) -> Any:
+        """The type of a graph input or output: its dtype, and its shape with the dynamic axes named."""
+        named = axes if isinstance(axes, Mapping) else {a: f"{name}_dim{a}" for a in (axes or ())}
+        symbols = {(self.t1.inputs[m].shape[a], self.t2.inputs[m].shape[a]): s
+                   for m, axes_m in self.dyn.items() for a, s in axes_m.items()}
+        dims: list = []
+        for a, d in enumerate(a1.shape):
+            if a in named:
+                dims.append(named[a])
+            elif a2 is not None and a2.shape[a] != d:
+                dims.append(symbols.get((d, a2.shape[a]), f"{name}_dim{a}"))
+            else:
+                dims.append(d)
+        return self.build.value_info(name, a1.dtype, dims)
+
+
+def _named(source: Any, method: str) -> Iterator[tuple[str, Any]]:
+    return iter(getattr(source, method)()) if hasattr(source, method) else iter(())
