@@ -37,9 +37,10 @@ class Builder:
 
     def node(self, op_type: str, inputs: list, name: str, doc: str | None = None, n_out: int = 1,
              outputs: list | None = None, **attrs: Any) -> list[str]:
-        outs = outputs or [self.fresh(f"{name}:{i}" if n_out > 1 else name) for i in range(n_out)]
+        unique = self.fresh(name)
+        outs = outputs or ([unique] if n_out == 1 else [f"{unique}:{i}" for i in range(n_out)])
         self.nodes.append(helper.make_node(op_type, ["" if i is None else i for i in inputs], outs,
-                                           name=self.fresh(name), doc_string=doc, **attrs))
+                                           name=unique, doc_string=doc, **attrs))
         return outs
 
     def const(self, value: Any, dtype: Any = None, name: str | None = None) -> str:
@@ -50,7 +51,7 @@ class Builder:
         key = (name, a.dtype.str, a.shape, a.tobytes())
         if key not in self._const_names:
             unique = self.fresh(name or f"const_{len(self.inits)}")
-            self.inits[unique] = numpy_helper.from_array(np.ascontiguousarray(a), unique)
+            self.inits[unique] = numpy_helper.from_array(np.array(a, order="C"), unique)  # (ascontiguousarray makes 0-d 1-d)
             self._const_names[key] = unique
         return self._const_names[key]
 
