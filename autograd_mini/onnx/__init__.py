@@ -207,10 +207,10 @@ def _refuse_unmapped(t: _Trace, ops: Any) -> None:
                               f"Nearest supported: {hint}")
 
 
-_FROZEN = ("is computed from the input values outside the recorded graph (by an op that is not recorded: a "
-           "comparison such as x > 0, sign, argmax, topk's indices, an integer cast, or numpy on .data), so ONNX "
-           "would freeze it at the example's values. Nearest supported: recorded ops on the input (ag.maximum(x, "
-           "a * x) for a leaky ReLU, ag.relu, ag.clip, ag.softmax, max over an axis)")
+_FROZEN = ("changes with the input but is computed outside the recorded graph (by an op that is not recorded: a "
+           "comparison such as x > 0, sign, argmax, topk's indices, an integer cast, numpy on .data, or a mean's 1/n "
+           "over a dynamic axis), so ONNX would freeze it at the example's values. Nearest supported: recorded ops "
+           "on the input (ag.maximum(x, a * x) for a leaky ReLU, ag.relu, ag.clip, ag.softmax, ag.max over an axis)")
 _SIZED = ("has a shape that changes with the dynamic axes but is a fixed array in the graph (a mask or a "
           "position table built for the example's sizes). Nearest supported: fewer dynamic axes (the batch axis "
           "only), or build it from recorded ops on the input")
@@ -235,6 +235,10 @@ def _same(a: Any, b: Any, t1: _Trace, t2: _Trace) -> bool:
     if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
         return True
     return type(a) is type(b) and bool(a == b)
+
+
+def _shapes(v: Any) -> list:
+    return [np.shape(a) for a in (v if isinstance(v, tuple) else (v,)) if isinstance(a, np.ndarray)]
 
 
 def _data(x: Any) -> Any:
@@ -284,8 +288,10 @@ class _Emitter:
         name, t1, t2 = _op_name(n1), self.t1, self.t2
         varying = self.ops.VARYING.get(name, ())
         for key in n1.params:
-            if key not in varying and not _same(n1.params[key], n2.params.get(key), t1, t2):
-                raise ExportError(f"ag.onnx.export: parameter {key!r} of {_where(n1)} {_FROZEN}")
+            p1, p2 = n1.params[key], n2.params.get(key)
+            if key not in varying and not _same(p1, p2, t1, t2):
+                why = _SIZED if _shapes(p1) != _shapes(p2) else _FROZEN
+                raise ExportError(f"ag.onnx.export: parameter {key!r} of {_where(n1)} {why}")
         inputs = []
         for i, (x1, x2) in enumerate(zip(n1.inputs, n2.inputs)):
             k1, k2 = t1.kind(x1), t2.kind(x2)

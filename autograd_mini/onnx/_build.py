@@ -37,6 +37,8 @@ class Builder:
 
     def node(self, op_type: str, inputs: list, name: str, doc: str | None = None, n_out: int = 1,
              outputs: list | None = None, **attrs: Any) -> list[str]:
+        while inputs and inputs[-1] is None:  # a trailing optional input is left out (ONNX Runtime 1.32
+            inputs = inputs[:-1]               # crashed on LayerNormalization given an empty bias name)
         unique = self.fresh(name)
         outs = outputs or ([unique] if n_out == 1 else [f"{unique}:{i}" for i in range(n_out)])
         self.nodes.append(helper.make_node(op_type, ["" if i is None else i for i in inputs], outs,
@@ -51,7 +53,7 @@ class Builder:
         key = (name, a.dtype.str, a.shape, a.tobytes())
         if key not in self._const_names:
             unique = self.fresh(name or f"const_{len(self.inits)}")
-            self.inits[unique] = numpy_helper.from_array(np.array(a, order="C"), unique)  # (ascontiguousarray makes 0-d 1-d)
+            self.inits[unique] = numpy_helper.from_array(np.array(a, order="C"), unique)  # (not ascontiguousarray: 1-d)
             self._const_names[key] = unique
         return self._const_names[key]
 
