@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import ops
 from ..anomaly import capture_traces
+from ..function import Function
 from ..grad_mode import enable_grad
 from ..tensor import Tensor
 
@@ -140,12 +142,43 @@ def _eval_mode(model: Any) -> Iterator[None]:
             object.__setattr__(m, "training", mode)
 
 
+class Compare(Function):
+    """A comparison of a traced tensor, recorded while ``export`` traces (elsewhere a comparison gives a constant
+    bool tensor, which the trace would freeze): what makes ``where(x > 0, x, a * x)`` exportable."""
+
+    @staticmethod
+    def forward(ctx, a, b, op):
+        return ops._COMPARE[op](a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        return None, None
+
+
+@contextlib.contextmanager
+def _recorded_comparisons() -> Iterator[None]:
+    """Route the comparison operators (``x > 0``: ``Tensor.__gt__`` calls ``ops.compare``) through ``Compare``
+    while tracing. (A process-wide switch for the few milliseconds of a trace; the core could record them.)"""
+    plain = ops.compare
+
+    def compare(a: Any, b: Any, op: str) -> Tensor:
+        if any(isinstance(t, Tensor) and t.requires_grad for t in (a, b)):
+            return Compare.apply(a, b, op=op)
+        return plain(a, b, op)
+
+    ops.compare = compare
+    try:
+        yield
+    finally:
+        ops.compare = plain
+
+
 class _Trace:
     """One recorded run: the inputs, the outputs, and the ops that lead to them in recording order."""
 
     def __init__(self, fn: Callable[..., Any], arrays: list) -> None:
         self.inputs = [Tensor(a, requires_grad=a.dtype.kind == "f") for a in arrays]
-        with enable_grad(), capture_traces() as recorded:
+        with enable_grad(), capture_traces() as recorded, _recorded_comparisons():
             result = fn(*self.inputs)
         self.outputs = _flatten(result)
         ids = {id(n) for n in recorded}
@@ -207,10 +240,10 @@ def _refuse_unmapped(t: _Trace, ops: Any) -> None:
                               f"Nearest supported: {hint}")
 
 
-_FROZEN = ("changes with the input but is computed outside the recorded graph (by an op that is not recorded: a "
-           "comparison such as x > 0, sign, argmax, topk's indices, an integer cast, numpy on .data, or a mean's 1/n "
-           "over a dynamic axis), so ONNX would freeze it at the example's values. Nearest supported: recorded ops "
-           "on the input (ag.maximum(x, a * x) for a leaky ReLU, ag.relu, ag.clip, ag.softmax, ag.max over an axis)")
+_FROZEN = ("changes with the input but is computed outside the recorded graph (by an op that is not recorded: sign, "
+           "argmax, topk's indices, an integer cast, numpy on .data, or a mean's 1/n over a dynamic axis), so ONNX "
+           "would freeze it at the example's values. Nearest supported: recorded ops on the input (comparisons and "
+           "ag.where, ag.max over an axis, ag.softmax, ag.clip)")
 _SIZED = ("has a shape that changes with the dynamic axes but is a fixed array in the graph (a mask or a "
           "position table built for the example's sizes). Nearest supported: fewer dynamic axes (the batch axis "
           "only), or build it from recorded ops on the input")

@@ -71,6 +71,18 @@ def _where(o: Op) -> str:
     return o.emit("Where", [o.input(0, np.bool_), o.input(1, o.dtype), o.input(2, o.dtype)])
 
 
+_COMPARE = {"less": "Less", "less_equal": "LessOrEqual", "greater": "Greater", "greater_equal": "GreaterOrEqual",
+            "equal": "Equal", "not_equal": "Equal"}
+
+
+@op("Compare")
+def _compare(o: Op) -> str:
+    kind = o.params["op"]
+    dtype = np.result_type(*o.in1)
+    out = o.emit(_COMPARE[kind], o.inputs(dtype))
+    return o.emit("Not", [out]) if kind == "not_equal" else out
+
+
 @op("AsType")
 def _astype(o: Op) -> str:
     return o.emit("Cast", [o.input(0)], to=tensor_type(o.dtype))
