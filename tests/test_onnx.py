@@ -263,6 +263,16 @@ def test_values_computed_outside_the_graph_are_refused(fn, tmp_path: Path) -> No
     assert not path.exists()
 
 
+def test_an_all_zeros_example_still_reveals_frozen_values(tmp_path: Path) -> None:
+    with pytest.raises(ag.onnx.ExportError, match="freeze it at the example's values"):
+        ag.onnx.export(lambda x: x * ag.sign(x), np.zeros((2, 3), np.float32), tmp_path / "m.onnx")
+
+
+def test_a_model_returning_its_input_or_a_constant(tmp_path: Path) -> None:
+    c = np.arange(3.0, dtype=np.float32)
+    _round_trip(lambda x: (x, ag.tensor(c), x * 2), lambda n: _fixed_batch(n, (3,)), tmp_path)
+
+
 def test_a_loop_over_a_dynamic_axis_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "m.onnx"
     rnn = nn.GRU(3, 4, seed=0)  # sequence first: axis 0 is the time axis

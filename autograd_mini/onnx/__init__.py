@@ -117,7 +117,8 @@ def _dynamic_axes(spec: Mapping[str, Any] | None, input_names: list[str], arrays
 
 def _other_inputs(arrays: list, names: list[str], dyn: dict) -> list:
     """Inputs for the second run: values drawn from each example's own (so in its domain: valid indices stay
-    valid), and each dynamic axis one larger than the example's, a different size per symbol."""
+    valid; a constant floating example gets normal values), and each dynamic axis one larger than the
+    example's, a different size per symbol."""
     rng = np.random.default_rng(0)
     sizes: dict[str, int] = {}
     out = []
@@ -125,8 +126,15 @@ def _other_inputs(arrays: list, names: list[str], dyn: dict) -> list:
         shape = list(a.shape)
         for axis, symbol in dyn.get(i, {}).items():
             shape[axis] = sizes.setdefault(symbol, a.shape[axis] + 1 + len(sizes))
-        out.append(rng.choice(a.reshape(-1), size=shape) if a.size else np.zeros(shape, a.dtype))
+        if a.dtype.kind == "f" and not _varied(a):  # an all-zeros example: values from N(0, 1) instead
+            out.append(rng.standard_normal(shape).astype(a.dtype))
+        else:
+            out.append(rng.choice(a.reshape(-1), size=shape) if a.size else np.zeros(shape, a.dtype))
     return out
+
+
+def _varied(a: Any) -> bool:
+    return a.size > 1 and not (a == a.reshape(-1)[0]).all()
 
 
 @contextlib.contextmanager
@@ -250,7 +258,7 @@ _SIZED = ("has a shape that changes with the dynamic axes but is a fixed array i
 
 
 def _uniform(a: Any) -> bool:
-    return a.size > 0 and bool((a == a.reshape(-1)[0]).all())
+    return a.size > 0 and not _varied(a)
 
 
 def _same(a: Any, b: Any, t1: _Trace, t2: _Trace) -> bool:
@@ -311,7 +319,8 @@ class _Emitter:
             self.names[id(n1)] = self._emit(n1, n2, modules)
         outputs = []
         for name, o1, o2 in zip(output_names, t1.outputs, t2.outputs):
-            b.node("Identity", [self._value(o1, o2, None)], name, outputs=[name])
+            value = self._value(o1, o2, None)
+            b.node("Identity", [value if isinstance(value, str) else b.const(value)], name, outputs=[name])
             outputs.append(self._info(name, o1._data, o2._data, dynamic_axes.get(name)))
         inputs = [self._info(name, t1.inputs[m]._data, None, self.dyn.get(m)) for m, name in
                   enumerate(self.input_names)]
@@ -359,7 +368,10 @@ class _Emitter:
                 fill = self.b.const(a1.reshape(-1)[0])  # zeros(batch, hidden) and the like: expanded at run time
                 return self.b.node("Expand", [fill, self.b.shape(a1.shape, a2.shape, where)], "fill")[0]
             raise ExportError(f"ag.onnx.export: {where} {_SIZED}")
-        raise ExportError(f"ag.onnx.export: {where} {_FROZEN}")
+        ints = any(t.dtype.kind in "biu" for t in self.t1.inputs)
+        raise ExportError(f"ag.onnx.export: {where} {_FROZEN}" + (
+            ". Integer inputs are traced only where they index directly (an Embedding's ids): arithmetic on them "
+            "is not recorded" if ints else ""))
 
     def _info(self, name: str, a1: Any, a2: Any, axes: Any) -> Any:
         """The type of a graph input or output: its dtype, and its shape with the dynamic axes named."""
