@@ -301,3 +301,15 @@ def test_missing_onnx_names_the_install_line(monkeypatch: pytest.MonkeyPatch, tm
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(ImportError, match=r'pip install "autograd-mini\[onnx\]"'):
         ag.onnx.export(ag.relu, _x(2), tmp_path / "m.onnx")
+
+
+def test_the_docs_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/interop.md's first snippet, as written (run in a scratch folder, with 4 images to classify)."""
+    import re
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "interop.md").read_text(encoding="utf-8")
+    snippet = re.search(r"```python\n(.*?)```", text, re.S)[1]
+    monkeypatch.chdir(tmp_path)
+    scope = {"images": _images(1)(4)[0]}
+    exec(compile(snippet, "docs/interop.md", "exec"), scope)
+    assert scope["logits"].shape == (4, 10) and (tmp_path / "lenet.onnx").is_file()

@@ -342,7 +342,7 @@ class _Emitter:
             inputs.append(self._value(x1, x2, (i, n1)))
         scope = n1.scope
         path = modules.get(id(scope[0]), "") if scope else ""
-        node_name = "/" + "/".join(([path.replace(".", "/")] if path else []) + [name])
+        node_name = "/" + path.replace(".", "/") if path else ""  # + "/<ONNX op type>", as PyTorch names them
         view = self.build.Op(self.b, name, node_name, n1.trace, inputs, [_data(x) for x in n1.inputs],
                              [_data(x) for x in n2.inputs], dict(n1.params), dict(n2.params),
                              t1.value[id(n1)], t2.value[id(n2)])
