@@ -284,8 +284,30 @@ def test_a_loop_over_a_dynamic_axis_is_refused(tmp_path: Path) -> None:
 def test_a_mask_sized_for_the_example_is_refused_on_a_dynamic_sequence_axis(tmp_path: Path) -> None:
     model = char_lm.Transformer(vocab=27, block=8, width=16, heads=2, layers=1, dropout=0.0, seed=0)
     with pytest.raises(ag.onnx.ExportError, match="shape that changes with the dynamic axes"):
-        ag.onnx.export(model, np.zeros((2, 4), np.int64), tmp_path / "m.onnx",
+        ag.onnx.export(model, np.zeros((2, 2), np.int64), tmp_path / "m.onnx",
                        dynamic_axes={"input": {0: "batch", 1: "time"}})
+
+
+def test_two_dynamic_axes(tmp_path: Path) -> None:
+    """Each dimension that changes is read from the input axis that changed alike in every run."""
+    def fn(x: ag.Tensor, y: ag.Tensor) -> ag.Tensor:
+        return (x.reshape(x.shape[0], 1, 4) + y.reshape(1, y.shape[0], 4)).reshape(x.shape[0], y.shape[0] * 2, 2)
+
+    def make(n: int) -> list:
+        return [_x(n, 4, seed=n), _x(n + 3, 4, seed=n + 1)]
+
+    _round_trip(fn, make, tmp_path)
+
+
+def test_a_size_that_matches_another_axis_only_by_coincidence_is_refused(tmp_path: Path) -> None:
+    """Batch 3 -> 4 doubled is 6 -> 8, as the length 6 -> 8 of the second run: a third run tells them apart."""
+    def fn(x: ag.Tensor, y: ag.Tensor) -> ag.Tensor:
+        twice = ag.concatenate([x, x])  # (2 * batch, 4)
+        return ag.broadcast_to(twice[:, :1], (twice.shape[0], 3)), y * 1
+
+    with pytest.raises(ag.onnx.ExportError, match="changes with the dynamic axes but is no input axis"):
+        ag.onnx.export(fn, (_x(3, 4), _x(6, 4)), tmp_path / "m.onnx", input_names=["x", "y"],
+                       dynamic_axes={"x": {0: "batch"}, "y": {0: "length"}})
 
 
 def test_bad_arguments(tmp_path: Path) -> None:

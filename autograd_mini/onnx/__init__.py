@@ -64,19 +64,19 @@ def export(model_or_fn: Callable[..., Any], example_inputs: Any, path: str | Pat
     input_names = _names(input_names, len(arrays), "input")
     dyn = _dynamic_axes(dynamic_axes, input_names, arrays)
     with _eval_mode(model_or_fn):
-        t1 = _Trace(model_or_fn, arrays)
-        _refuse_unmapped(t1, _ops)
+        runs = [_Trace(model_or_fn, arrays)]
+        _refuse_unmapped(runs[0], _ops)
         try:
-            t2 = _Trace(model_or_fn, _other_inputs(arrays, input_names, dyn))
+            runs += [_Trace(model_or_fn, other) for other in _other_inputs(arrays, dyn)]
         except Exception as e:
-            raise ExportError(f"ag.onnx.export: the model failed when run a second time on other inputs (other "
-                              f"sizes along the dynamic axes {dynamic_axes}), which export does to find what "
-                              f"depends on them: {type(e).__name__}: {e}") from e
-    output_names = _names(output_names, len(t1.outputs), "output")
-    if len(t2.outputs) != len(t1.outputs):
+            raise ExportError(f"ag.onnx.export: the model failed when run again on other inputs (other sizes along "
+                              f"the dynamic axes {dynamic_axes}), which export does to find what depends on them: "
+                              f"{type(e).__name__}: {e}") from e
+    output_names = _names(output_names, len(runs[0].outputs), "output")
+    if any(len(r.outputs) != len(runs[0].outputs) for r in runs):
         raise ExportError("ag.onnx.export: the model returned a different number of outputs on other inputs")
-    proto = _Emitter(t1, t2, input_names, dyn, int(opset), _build, _ops).model(output_names, dynamic_axes or {},
-                                                                               model_or_fn)
+    proto = _Emitter(runs, input_names, dyn, int(opset), _build, _ops).model(output_names, dynamic_axes or {},
+                                                                             model_or_fn)
     _build.check(proto)
     Path(path).write_bytes(proto.SerializeToString(deterministic=True))
     return proto
@@ -115,22 +115,30 @@ def _dynamic_axes(spec: Mapping[str, Any] | None, input_names: list[str], arrays
     return out
 
 
-def _other_inputs(arrays: list, names: list[str], dyn: dict) -> list:
-    """Inputs for the second run: values drawn from each example's own (so in its domain: valid indices stay
-    valid; a constant floating example gets normal values), and each dynamic axis one larger than the
-    example's, a different size per symbol."""
+def _other_inputs(arrays: list, dyn: dict) -> list[list]:
+    """Inputs for the runs after the example's: values drawn from each example's own (so in its domain: valid
+    indices stay valid; a constant floating example gets normal values), and each dynamic axis larger.
+
+    A dimension that changed is matched to the dynamic axis that changed alike. With one symbol one more run
+    is enough; with several, a product or sum of sizes could match another axis in two runs by coincidence
+    (batch 3 -> 4 doubled is length 6 -> 8), so a third run with other steps must match too (batch 3 -> 4 -> 5,
+    length 6 -> 8 -> 11)."""
     rng = np.random.default_rng(0)
-    sizes: dict[str, int] = {}
-    out = []
-    for i, a in enumerate(arrays):
-        shape = list(a.shape)
-        for axis, symbol in dyn.get(i, {}).items():
-            shape[axis] = sizes.setdefault(symbol, a.shape[axis] + 1 + len(sizes))
-        if a.dtype.kind == "f" and not _varied(a):  # an all-zeros example: values from N(0, 1) instead
-            out.append(rng.standard_normal(shape).astype(a.dtype))
-        else:
-            out.append(rng.choice(a.reshape(-1), size=shape) if a.size else np.zeros(shape, a.dtype))
-    return out
+    symbols = list(dict.fromkeys(s for axes in dyn.values() for s in axes.values()))
+    steps = [(1, 1), (2, 3)][:1 + (len(symbols) > 1)]  # symbol j grows by offset + stride * j
+    runs = []
+    for offset, stride in steps:
+        out = []
+        for i, a in enumerate(arrays):
+            shape = list(a.shape)
+            for axis, symbol in dyn.get(i, {}).items():
+                shape[axis] = a.shape[axis] + offset + stride * symbols.index(symbol)
+            if a.dtype.kind == "f" and not _varied(a):  # an all-zeros example: values from N(0, 1) instead
+                out.append(rng.standard_normal(shape).astype(a.dtype))
+            else:
+                out.append(rng.choice(a.reshape(-1), size=shape) if a.size else np.zeros(shape, a.dtype))
+        runs.append(out)
+    return runs
 
 
 def _varied(a: Any) -> bool:
@@ -287,106 +295,110 @@ def _data(x: Any) -> Any:
 
 
 class _Emitter:
-    """Compares the two runs op by op while writing the first one's ops through the export table."""
+    """Compares the runs op by op while writing the example's ops through the export table."""
 
-    def __init__(self, t1: _Trace, t2: _Trace, input_names: list[str], dyn: dict, opset: int, build: Any,
+    def __init__(self, runs: list[_Trace], input_names: list[str], dyn: dict, opset: int, build: Any,
                  ops: Any) -> None:
-        self.t1, self.t2, self.build, self.ops, self.dyn = t1, t2, build, ops, dyn
-        self.input_names = input_names
-        dynamic = {}
-        for m, axes in dyn.items():
-            for a in axes:
-                dynamic.setdefault((t1.inputs[m].shape[a], t2.inputs[m].shape[a]), (input_names[m], a))
-        self.b = build.Builder(opset, [(name, t1.inputs[m]._data, t2.inputs[m]._data)
-                                       for m, name in enumerate(input_names)], dynamic)
+        self.runs, self.build, self.ops, self.dyn, self.input_names = runs, build, ops, dyn, input_names
+        self.symbols = {tuple(r.inputs[m].shape[a] for r in runs): (input_names[m], a, symbol)
+                        for m, axes in dyn.items() for a, symbol in axes.items()}
+        self.b = build.Builder(opset, [(name, [r.inputs[m]._data for r in runs]) for m, name in
+                                       enumerate(input_names)], {k: v[:2] for k, v in self.symbols.items()})
         self.names: dict[int, str] = {}  # id(node) -> the ONNX name of its output
 
     def model(self, output_names: list[str], dynamic_axes: Mapping[str, Any], source: Any) -> Any:
-        t1, t2, b = self.t1, self.t2, self.b
+        runs, b = self.runs, self.b
         params = dict(_named(source, "named_parameters"))
         buffers = dict(_named(source, "named_buffers"))
         self.leaf_names = {id(p): n for n, p in params.items()} | {id(_data(v)): n for n, v in buffers.items()}
         modules = {id(m): n for n, m in _named(source, "named_modules")}
-        if len(t2.nodes) != len(t1.nodes):
-            raise ExportError(f"ag.onnx.export: the model records {len(t1.nodes)} ops on the example and "
-                              f"{len(t2.nodes)} on other inputs: Python control flow depends on the input's values or "
-                              "sizes (a loop over a dynamic axis, an `if` on values). Export with fewer dynamic axes, "
-                              "or make the computation the same for every input")
-        for k, (n1, n2) in enumerate(zip(t1.nodes, t2.nodes)):
-            if _op_name(n1) != _op_name(n2) or len(n1.inputs) != len(n2.inputs):
-                raise ExportError(f"ag.onnx.export: op {k} is {_where(n1)} on the example but {_where(n2)} on "
-                                  "other inputs: Python control flow depends on the input's values or sizes")
-            self.names[id(n1)] = self._emit(n1, n2, modules)
+        counts = [len(r.nodes) for r in runs]
+        if len(set(counts)) > 1:
+            raise ExportError(f"ag.onnx.export: the model records {counts[0]} ops on the example and {counts[1:]} "
+                              "on other inputs: Python control flow depends on the input's values or sizes (a loop "
+                              "over a dynamic axis, an `if` on values). Export with fewer dynamic axes, or make the "
+                              "computation the same for every input")
+        for k, first in enumerate(runs[0].nodes):
+            nodes = [r.nodes[k] for r in runs]
+            for n in nodes[1:]:
+                if _op_name(n) != _op_name(first) or len(n.inputs) != len(first.inputs):
+                    raise ExportError(f"ag.onnx.export: op {k} is {_where(first)} on the example but {_where(n)} "
+                                      "on other inputs: Python control flow depends on the input's values or sizes")
+            self.names[id(first)] = self._emit(nodes, modules)
         outputs = []
-        for name, o1, o2 in zip(output_names, t1.outputs, t2.outputs):
-            value = self._value(o1, o2, None)
+        for k, name in enumerate(output_names):
+            outs = [r.outputs[k] for r in runs]
+            value = self._value(outs, None)
             b.node("Identity", [value if isinstance(value, str) else b.const(value)], name, outputs=[name])
-            outputs.append(self._info(name, o1._data, o2._data, dynamic_axes.get(name)))
-        inputs = [self._info(name, t1.inputs[m]._data, None, self.dyn.get(m)) for m, name in
+            outputs.append(self._info(name, [o._data for o in outs], dynamic_axes.get(name)))
+        inputs = [self._info(name, [runs[0].inputs[m]._data], self.dyn.get(m)) for m, name in
                   enumerate(self.input_names)]
         return b.model(output_names, inputs, outputs, f"exported by autograd-mini from {type(source).__name__}")
 
-    def _emit(self, n1: Any, n2: Any, modules: dict) -> str:
-        name, t1, t2 = _op_name(n1), self.t1, self.t2
+    def _emit(self, nodes: list, modules: dict) -> str:
+        first, name, runs = nodes[0], _op_name(nodes[0]), self.runs
         varying = self.ops.VARYING.get(name, ())
-        for key in n1.params:
-            p1, p2 = n1.params[key], n2.params.get(key)
-            if key not in varying and not _same(p1, p2, t1, t2):
-                why = _SIZED if _shapes(p1) != _shapes(p2) else _FROZEN
-                raise ExportError(f"ag.onnx.export: parameter {key!r} of {_where(n1)} {why}")
+        for key, p1 in first.params.items():
+            for n, r in zip(nodes[1:], runs[1:]):
+                p2 = n.params.get(key)
+                if key not in varying and not _same(p1, p2, runs[0], r):
+                    why = _SIZED if _shapes(p1) != _shapes(p2) else _FROZEN
+                    raise ExportError(f"ag.onnx.export: parameter {key!r} of {_where(first)} {why}")
         inputs = []
-        for i, (x1, x2) in enumerate(zip(n1.inputs, n2.inputs)):
-            k1, k2 = t1.kind(x1), t2.kind(x2)
-            if k1 != k2:
-                raise ExportError(f"ag.onnx.export: input {i} of {_where(n1)} {_FROZEN}")
-            inputs.append(self._value(x1, x2, (i, n1)))
-        scope = n1.scope
+        for i, x in enumerate(first.inputs):
+            xs = [n.inputs[i] for n in nodes]
+            if any(r.kind(y) != runs[0].kind(x) for r, y in zip(runs[1:], xs[1:])):
+                raise ExportError(f"ag.onnx.export: input {i} of {_where(first)} {_FROZEN}")
+            inputs.append(self._value(xs, (i, first)))
+        scope = first.scope
         path = modules.get(id(scope[0]), "") if scope else ""
         node_name = "/" + path.replace(".", "/") if path else ""  # + "/<ONNX op type>", as PyTorch names them
-        view = self.build.Op(self.b, name, node_name, n1.trace, inputs, [_data(x) for x in n1.inputs],
-                             [_data(x) for x in n2.inputs], dict(n1.params), dict(n2.params),
-                             t1.value[id(n1)], t2.value[id(n2)])
+        view = self.build.Op(self.b, name, node_name, first.trace, inputs, [_data(x) for x in first.inputs],
+                             dict(first.params), [r.value[id(n)] for r, n in zip(runs, nodes)])
         return self.ops.TABLE[name](view)
 
-    def _value(self, x1: Any, x2: Any, site: tuple | None) -> Any:
-        """An op input as an ONNX name (an op's output, a graph input, a parameter) or a raw constant."""
-        kind = self.t1.kind(x1)
+    def _value(self, xs: list, site: tuple | None) -> Any:
+        """An op input (``xs``: in each run) as an ONNX name (an op's output, a graph input, a parameter, a
+        fill sized at run time) or a raw constant."""
+        runs = self.runs
+        kind = runs[0].kind(xs[0])
         if kind[0] == "op":
-            return self.names[id(self.t1.nodes[kind[1]])]
+            return self.names[id(runs[0].nodes[kind[1]])]
         if kind[0] == "input":
             return self.input_names[kind[1]]
-        if x1 is None:
+        if xs[0] is None:
             return None
-        a1, a2 = _data(x1), _data(x2)
-        named = self.leaf_names.get(id(x1)) or self.leaf_names.get(id(a1)) or self.leaf_names.get(
+        arrays = [_data(x) for x in xs]
+        a1 = arrays[0]
+        named = self.leaf_names.get(id(xs[0])) or self.leaf_names.get(id(a1)) or self.leaf_names.get(
             id(getattr(a1, "base", None)))
-        if _same(a1, a2, self.t1, self.t2):
+        if all(_same(a1, a, runs[0], r) for a, r in zip(arrays[1:], runs[1:])):
             return self.b.const(a1, name=named) if named else a1
         where = f"input {site[0]} of {_where(site[1])}" if site else "an output"
-        if np.shape(a1) != np.shape(a2):
-            if _uniform(np.asarray(a1)) and _uniform(np.asarray(a2)) and a1.reshape(-1)[0] == a2.reshape(-1)[0]:
-                fill = self.b.const(a1.reshape(-1)[0])  # zeros(batch, hidden) and the like: expanded at run time
-                return self.b.node("Expand", [fill, self.b.shape(a1.shape, a2.shape, where)], "fill")[0]
+        if len({np.shape(a) for a in arrays}) > 1:
+            fills = {np.asarray(a).reshape(-1)[0].item() if _uniform(np.asarray(a)) else None for a in arrays}
+            if None not in fills and len(fills) == 1:  # zeros(batch, hidden) and the like: expanded at run time
+                fill = self.b.const(np.asarray(a1).reshape(-1)[0])
+                return self.b.node("Expand", [fill, self.b.shape([np.shape(a) for a in arrays], where)], "fill")[0]
             raise ExportError(f"ag.onnx.export: {where} {_SIZED}")
-        ints = any(t.dtype.kind in "biu" for t in self.t1.inputs)
+        ints = any(t.dtype.kind in "biu" for t in runs[0].inputs)
         raise ExportError(f"ag.onnx.export: {where} {_FROZEN}" + (
             ". Integer inputs are traced only where they index directly (an Embedding's ids): arithmetic on them "
             "is not recorded" if ints else ""))
 
-    def _info(self, name: str, a1: Any, a2: Any, axes: Any) -> Any:
+    def _info(self, name: str, arrays: list, axes: Any) -> Any:
         """The type of a graph input or output: its dtype, and its shape with the dynamic axes named."""
         named = axes if isinstance(axes, Mapping) else {a: f"{name}_dim{a}" for a in (axes or ())}
-        symbols = {(self.t1.inputs[m].shape[a], self.t2.inputs[m].shape[a]): s
-                   for m, axes_m in self.dyn.items() for a, s in axes_m.items()}
         dims: list = []
-        for a, d in enumerate(a1.shape):
+        for a, d in enumerate(arrays[0].shape):
+            sizes = tuple(x.shape[a] for x in arrays)
             if a in named:
                 dims.append(named[a])
-            elif a2 is not None and a2.shape[a] != d:
-                dims.append(symbols.get((d, a2.shape[a]), f"{name}_dim{a}"))
+            elif len(set(sizes)) > 1:
+                dims.append(self.symbols[sizes][2] if sizes in self.symbols else f"{name}_dim{a}")
             else:
                 dims.append(d)
-        return self.build.value_info(name, a1.dtype, dims)
+        return self.build.value_info(name, arrays[0].dtype, dims)
 
 
 def _named(source: Any, method: str) -> Iterator[tuple[str, Any]]:

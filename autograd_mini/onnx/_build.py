@@ -18,14 +18,14 @@ class Builder:
     """Collects nodes and initializers. ``dims`` knows, for every dynamic axis, which graph input it comes
     from: a dimension that differs between the two traces is read from that input's shape at run time."""
 
-    def __init__(self, opset: int, inputs: list[tuple[str, Any, Any]], dynamic: dict) -> None:
+    def __init__(self, opset: int, inputs: list[tuple[str, list]], dynamic: dict) -> None:
         self.opset = opset
         self.nodes: list = []
         self.inits: dict[str, Any] = {}
         self._const_names: dict[Any, str] = {}
         self._used: set[str] = set()
-        self.inputs = inputs            # (name, array of trace 1, array of trace 2)
-        self.dynamic = dynamic          # (size in trace 1, size in trace 2) -> (input name, axis)
+        self.inputs = inputs            # (name, its array in each run)
+        self.dynamic = dynamic          # (size in each run) -> (input name, axis)
         self._shape_of: dict[tuple, str] = {}
 
     def fresh(self, base: str) -> str:
@@ -57,23 +57,24 @@ class Builder:
             self._const_names[key] = unique
         return self._const_names[key]
 
-    def shape(self, s1: tuple, s2: tuple, where: str, infer_one: bool = False) -> str:
-        """An int64 shape tensor: static dims as constants, dynamic ones read from a graph input's shape.
-        ``infer_one``: one dimension that follows no input axis may be -1 (a Reshape infers it)."""
+    def shape(self, shapes: list[tuple], where: str, infer_one: bool = False) -> str:
+        """An int64 shape tensor from a value's shape in each run: the dims that stay are constants, those that
+        change are read from the graph input's axis that changed alike. ``infer_one``: one dimension that follows
+        no input axis may be -1 (a Reshape infers it)."""
         pieces: list[Any] = []
         unknown = 0
-        for d1, d2 in zip(s1, s2):
-            if d1 == d2:
-                pieces.append(d1)
-            elif (d1, d2) in self.dynamic:
-                pieces.append(self._axis(*self.dynamic[(d1, d2)]))
+        for sizes in zip(*shapes):
+            if len(set(sizes)) == 1:
+                pieces.append(sizes[0])
+            elif sizes in self.dynamic:
+                pieces.append(self._axis(*self.dynamic[sizes]))
             else:
                 unknown += 1
                 pieces.append(-1)
         if unknown > (1 if infer_one else 0):
-            raise ExportError(f"{where}: its shape {s1} has a dimension that changes with the dynamic axes but is no "
-                              "input axis (a product of sizes, say); export with fewer dynamic axes, or reshape with "
-                              "-1 there")
+            raise ExportError(f"ag.onnx.export: {where}: its shape {shapes[0]} has a dimension that changes with "
+                              "the dynamic axes but is no input axis (a product of sizes, say); export with fewer "
+                              "dynamic axes, or reshape with -1 there")
         if all(isinstance(p, int) for p in pieces):
             return self.const(np.array(pieces, np.int64))
         parts, run = [], []
@@ -97,8 +98,8 @@ class Builder:
 
     def graph_input(self, array: Any) -> str | None:
         """The graph input whose array (in either trace) this is: an index taken straight from an input."""
-        for name, a1, a2 in self.inputs:
-            if array is a1 or array is a2:
+        for name, arrays in self.inputs:
+            if any(array is a for a in arrays):
                 return name
         return None
 
@@ -121,12 +122,13 @@ class Op:
     """One recorded op as an emitter sees it: its inputs as ONNX names, its parameters, its output's shape and
     dtype in both traces, and ``emit`` to add ONNX nodes (named after the module and op, with the user's line)."""
 
-    def __init__(self, b: Builder, name: str, node_name: str, doc: str | None, inputs: list, in1: list, in2: list,
-                 params: dict, params2: dict, out1: Any, out2: Any) -> None:
+    def __init__(self, b: Builder, name: str, node_name: str, doc: str | None, inputs: list, in1: list,
+                 params: dict, outs: list) -> None:
         self.b, self.name, self.node_name, self.doc = b, name, node_name, doc
-        self._inputs, self.in1, self.in2 = inputs, in1, in2  # ONNX name or raw constant; arrays of both traces
-        self.params, self.params2 = params, params2
-        self.out1, self.out2 = np.asarray(out1), np.asarray(out2)
+        self._inputs, self.in1 = inputs, in1  # ONNX names or raw constants; the example's arrays
+        self.params = params
+        self.out1 = np.asarray(outs[0])
+        self._out_shapes = [np.shape(o) for o in outs]  # in each run: what changes is dynamic
         self.dtype = self.out1.dtype
 
     @property
@@ -162,7 +164,7 @@ class Op:
 
     def out_shape(self, infer_one: bool = False) -> str:
         """The output's shape as an int64 tensor (dynamic dims read at run time)."""
-        return self.b.shape(self.out1.shape, self.out2.shape, self.where(), infer_one)
+        return self.b.shape(self._out_shapes, self.where(), infer_one)
 
     def reduce(self, op_type: str, x: str, axes: tuple, keepdims: bool) -> str:
         """A Reduce* node; from opset 18 (ReduceSum from 13) the axes are an input, before an attribute."""
