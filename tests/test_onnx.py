@@ -317,6 +317,23 @@ def test_bad_arguments(tmp_path: Path) -> None:
         ag.onnx.export(ag.relu, _x(2), tmp_path / "m.onnx", input_names=["a", "b"])
     with pytest.raises(ValueError, match="dynamic axis 2 of 'input' is out of range"):
         ag.onnx.export(ag.relu, _x(2), tmp_path / "m.onnx", dynamic_axes={"input": [2]})
+    with pytest.raises(ValueError, match=r"dynamic_axes names \['x'\], which are neither inputs"):
+        ag.onnx.export(ag.relu, _x(2), tmp_path / "m.onnx", dynamic_axes={"x": [0]})
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_infinities_and_nan_agree(tmp_path: Path) -> None:
+    """Large values, all -inf rows and nan through the stable softmax family, max, maximum, clip."""
+    x = np.array([[1e4, 1e4 - 1, 0], [-np.inf, -np.inf, -np.inf], [np.nan, 1, 2], [3, -np.inf, 1]], np.float32)
+
+    def fn(t: ag.Tensor) -> tuple:
+        return (ag.logsumexp(t, axis=1), ag.softmax(t, 1), ag.log_softmax(t, 1), ag.max(t, axis=1),
+                ag.maximum(t, 1.5), ag.clip(t, 0, 2))
+
+    with np.errstate(all="ignore"):  # our forward's numpy warns on the all -inf row
+        ag.onnx.export(fn, x, tmp_path / "m.onnx")
+        for got, want in zip(_session(tmp_path / "m.onnx").run(None, {"input": x}), _ours(fn, [x])):
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=0)  # nan where nan, inf where inf
 
 
 def test_missing_onnx_names_the_install_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

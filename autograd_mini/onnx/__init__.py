@@ -3,10 +3,10 @@
 Modelled on ``torch.onnx.export``: the forward runs once with recording on (the engine records every op),
 and the recorded graph is written as ONNX operators, one emitter per op (``_ops.TABLE``), with the
 parameters as initializers named from the module tree (``0.weight``) and the user's ``file:line`` in each
-node's doc string. The forward runs a second time on other inputs (other sizes along the dynamic axes):
-anything that differs between the two runs, other than what ONNX reads from the inputs at run time, would
-be frozen at the example's values, so it is refused with the op and its line. ``onnx`` is imported here
-only when ``export`` runs (``pip install "autograd-mini[onnx]"``).
+node's doc string. The forward runs again on other inputs (other sizes along the dynamic axes): anything
+that differs between the runs, other than the sizes ONNX reads from the inputs at run time, would be
+frozen at the example's values, so it is refused with the op and its line. ``onnx`` is imported here only
+when ``export`` runs (``pip install "autograd-mini[onnx]"``).
 """
 
 from __future__ import annotations
@@ -73,6 +73,10 @@ def export(model_or_fn: Callable[..., Any], example_inputs: Any, path: str | Pat
                               f"the dynamic axes {dynamic_axes}), which export does to find what depends on them: "
                               f"{type(e).__name__}: {e}") from e
     output_names = _names(output_names, len(runs[0].outputs), "output")
+    unknown = set(dynamic_axes or {}) - set(input_names) - set(output_names)
+    if unknown:
+        raise ValueError(f"export: dynamic_axes names {sorted(unknown)}, which are neither inputs {input_names} "
+                         f"nor outputs {output_names}")
     if any(len(r.outputs) != len(runs[0].outputs) for r in runs):
         raise ExportError("ag.onnx.export: the model returned a different number of outputs on other inputs")
     proto = _Emitter(runs, input_names, dyn, int(opset), _build, _ops).model(output_names, dynamic_axes or {},
@@ -105,7 +109,7 @@ def _dynamic_axes(spec: Mapping[str, Any] | None, input_names: list[str], arrays
     out: dict[int, dict[int, str]] = {}
     for name, axes in (spec or {}).items():
         if name not in input_names:
-            continue  # an output's axes: named on the outputs, found by comparing the two runs
+            continue  # an output's axes (checked once the outputs are known): found by comparing the runs
         i = input_names.index(name)
         axes = axes if isinstance(axes, Mapping) else {a: f"{name}_dim{a}" for a in axes}
         for a, symbol in axes.items():
