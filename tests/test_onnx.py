@@ -34,12 +34,12 @@ def _ours(fn, inputs: list) -> list:
     return [np.asarray(o.data) for o in flat if o is not None]
 
 
-def _round_trip(fn, make, tmp_path: Path, batch_axes: dict | None = None, sizes=(2, 5), atol=1e-5, opset=17):
-    """Export at batch 3, then run batch sizes ``sizes`` in ONNX Runtime and in our forward."""
+def _round_trip(fn, make, tmp_path: Path, dynamic: list | None = None, sizes=(2, 5), atol=1e-5, opset=17):
+    """Export at batch 3, then run batch sizes ``sizes`` in ONNX Runtime and in our forward. ``dynamic``: the
+    dynamic axes of each input (default: axis 0, "batch")."""
     example = make(3)
     names = [f"x{i}" for i in range(len(example))]
-    dyn = {n: {a: f"batch{i}" for a in axes} for i, (n, axes) in
-           enumerate(zip(names, batch_axes or [[0]] * len(names))) if axes}
+    dyn = {n: axes for n, axes in zip(names, dynamic or [{0: "batch"}] * len(names)) if axes}
     path = tmp_path / "model.onnx"
     proto = ag.onnx.export(fn, tuple(example), path, input_names=names, dynamic_axes=dyn, opset=opset)
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
@@ -67,7 +67,7 @@ def test_mlp(tmp_path: Path) -> None:
     proto = _round_trip(model, lambda n: [np.random.default_rng(n).normal(size=(n, 784)).astype(np.float32)],
                         tmp_path)
     assert [i.name for i in proto.graph.initializer] == ["0.weight", "0.bias", "2.weight", "2.bias"]
-    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch0"
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
     assert all("test_onnx.py:" in n.doc_string for n in proto.graph.node if n.op_type != "Identity")
 
 
@@ -99,10 +99,39 @@ class Recurrent(nn.Module):
 
 
 @pytest.mark.parametrize("cls", [nn.LSTM, nn.GRU])
-def test_lstm_and_gru(cls: type, tmp_path: Path) -> None:
-    proto = _round_trip(Recurrent(cls), lambda n: [np.random.default_rng(n).normal(size=(n, 6, 5)).astype(np.float32)],
-                        tmp_path)
+def test_lstm_and_gru_as_onnx_operators_with_dynamic_batch_and_time(cls: type, tmp_path: Path) -> None:
+    proto = _round_trip(Recurrent(cls), lambda n: [_x(n, n + 3, 5, seed=n)], tmp_path,
+                        dynamic=[{0: "batch", 1: "time"}])
     assert len(proto.graph.output) == (3 if cls is nn.LSTM else 2)
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops.count(cls.__name__) == 2 and "Sigmoid" not in ops  # one operator per layer, not unrolled
+
+
+class States(nn.Module):
+    """A sequence-first LSTM given its initial states, and an unbatched GRU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm, self.gru = nn.LSTM(3, 4, num_layers=2, seed=0), nn.GRU(4, 2, bias=False, seed=1)
+
+    def forward(self, x: ag.Tensor, h: ag.Tensor, c: ag.Tensor) -> tuple:
+        out, (h, c) = self.lstm(x, (h, c))
+        return out, h, c, self.gru(out[:, 0])
+
+
+def test_recurrent_states_in_and_out(tmp_path: Path) -> None:
+    def make(n: int) -> list:
+        return [_x(5, n, 3, seed=n), _x(2, n, 4, seed=n + 1), _x(2, n, 4, seed=n + 2)]
+
+    proto = _round_trip(States(), make, tmp_path, dynamic=[{1: "batch"}] * 3)
+    assert [n.op_type for n in proto.graph.node].count("LSTM") == 2
+
+
+def test_a_float64_recurrent_model_is_unrolled(tmp_path: Path) -> None:
+    model = nn.GRU(3, 4, dtype=np.float64, seed=0)
+    proto = _round_trip(model, lambda n: [np.random.default_rng(n).normal(size=(4, n, 3))], tmp_path,
+                        dynamic=[{1: "batch"}], atol=1e-12)
+    assert "GRU" not in [n.op_type for n in proto.graph.node]  # ONNX Runtime's GRU kernel is float32
 
 
 def test_char_lm_transformer(tmp_path: Path) -> None:
@@ -178,7 +207,7 @@ def test_gather_take_along_axis_at_a_fixed_batch_size(tmp_path: Path) -> None:
     def fn(x: ag.Tensor) -> ag.Tensor:
         return ag.gather(x, 1, idx) + ag.take_along_axis(x, idx[:, ::-1], axis=1) + x[np.arange(3)[:, None], idx]
 
-    _round_trip(fn, lambda n: _fixed_batch(n, (4,)), tmp_path, batch_axes=[[]], sizes=(3,))
+    _round_trip(fn, lambda n: _fixed_batch(n, (4,)), tmp_path, dynamic=[{}], sizes=(3,))
 
 
 IMAGE_OPS = {
@@ -220,7 +249,7 @@ def test_embedding_and_multihead_attention(tmp_path: Path) -> None:
         r = np.random.default_rng(n)
         return [r.integers(0, 11, size=(n, 4)), r.normal(size=(3, n, 8)).astype(np.float32)]
 
-    _round_trip(fn, make, tmp_path, batch_axes=[[0], [1]])
+    _round_trip(fn, make, tmp_path, dynamic=[{0: "batch"}, {1: "batch"}])
 
 
 # ---- what is refused, before anything is written -------------------------------------------------
@@ -296,7 +325,7 @@ def test_two_dynamic_axes(tmp_path: Path) -> None:
     def make(n: int) -> list:
         return [_x(n, 4, seed=n), _x(n + 3, 4, seed=n + 1)]
 
-    _round_trip(fn, make, tmp_path)
+    _round_trip(fn, make, tmp_path, dynamic=[{0: "n"}, {0: "m"}])
 
 
 def test_a_size_that_matches_another_axis_only_by_coincidence_is_refused(tmp_path: Path) -> None:

@@ -64,10 +64,12 @@ def export(model_or_fn: Callable[..., Any], example_inputs: Any, path: str | Pat
     input_names = _names(input_names, len(arrays), "input")
     dyn = _dynamic_axes(dynamic_axes, input_names, arrays)
     with _eval_mode(model_or_fn):
-        runs = [_Trace(model_or_fn, arrays)]
+        fused = [m for m in (model_or_fn.modules() if hasattr(model_or_fn, "modules") else ())
+                 if type(m).__name__ in _ops.FUSED and all(p.dtype == np.float32 for p in m.parameters())]
+        runs = [_Trace(model_or_fn, arrays, fused)]
         _refuse_unmapped(runs[0], _ops)
         try:
-            runs += [_Trace(model_or_fn, other) for other in _other_inputs(arrays, dyn)]
+            runs += [_Trace(model_or_fn, other, fused) for other in _other_inputs(arrays, dyn)]
         except Exception as e:
             raise ExportError(f"ag.onnx.export: the model failed when run again on other inputs (other sizes along "
                               f"the dynamic axes {dynamic_axes}), which export does to find what depends on them: "
@@ -193,12 +195,41 @@ def _recorded_comparisons() -> Iterator[None]:
         ops.compare = plain
 
 
-class _Trace:
-    """One recorded run: the inputs, the outputs, and the ops that lead to them in recording order."""
+class _Call:
+    """A call of a module that ``_ops.FUSED`` writes as ONNX operators of its own (an LSTM, a GRU): its
+    arguments and outputs (Tensors, flattened), and the ops it recorded (``recorded[start:end]``)."""
 
-    def __init__(self, fn: Callable[..., Any], arrays: list) -> None:
+    def __init__(self, module: Any, args: list, outputs: list, recorded: list, start: int) -> None:
+        self.module, self.args, self.outputs, self.start, self.end = module, args, outputs, start, len(recorded)
+        self.trace = recorded[start].trace if self.end > start else None  # the user's line that called it
+
+
+@contextlib.contextmanager
+def _watched(modules: list, recorded: list, calls: list) -> Iterator[None]:
+    """Note every call of ``modules`` (an instance ``forward`` that wraps the class's, removed afterwards)."""
+    for m in modules:
+        def forward(*args: Any, _m: Any = m, _plain: Any = m.forward, **kwargs: Any) -> Any:
+            start = len(recorded)
+            out = _plain(*args, **kwargs)
+            calls.append(_Call(_m, _flatten((*args, *kwargs.values()), keep_none=True), _flatten(out, keep_none=True),
+                               recorded, start))
+            return out
+        object.__setattr__(m, "forward", forward)
+    try:
+        yield
+    finally:
+        for m in modules:
+            m.__dict__.pop("forward", None)
+
+
+class _Trace:
+    """One recorded run: the inputs, the outputs, the ops that lead to them in recording order, and ``units``:
+    those ops, with each fusable module call (``_Call``) in place of the ops it recorded."""
+
+    def __init__(self, fn: Callable[..., Any], arrays: list, fused: list) -> None:
         self.inputs = [Tensor(a, requires_grad=a.dtype.kind == "f") for a in arrays]
-        with enable_grad(), capture_traces() as recorded, _recorded_comparisons():
+        calls: list[_Call] = []
+        with enable_grad(), capture_traces() as recorded, _recorded_comparisons(), _watched(fused, recorded, calls):
             result = fn(*self.inputs)
         self.outputs = _flatten(result)
         ids = {id(n) for n in recorded}
@@ -212,30 +243,55 @@ class _Trace:
             self.value[id(n)] = t._data
             stack.extend(x for x in n.inputs if isinstance(x, Tensor))
         self.nodes = [n for n in recorded if id(n) in self.value]
-        self.index = {id(n): k for k, n in enumerate(self.nodes)}
+        self.units = self._units(recorded, calls)
         self.input_of = {id(x): m for m, x in enumerate(self.inputs)} | {id(x._data): m for m, x in
                                                                          enumerate(self.inputs)}
 
+    def _units(self, recorded: list, calls: list[_Call]) -> list:
+        """The nodes, each closed call replacing its ops; ``self.key`` places each node's output among them."""
+        self.key: dict[int, tuple] = {}
+        inside: dict[int, _Call] = {}
+        for c in calls:
+            ops = {id(n) for n in recorded[c.start:c.end]}
+            produced = [id(t.grad_fn) for t in c.outputs if t is not None]
+            if len(produced) != len([t for t in c.outputs if t is not None]) or not set(produced) <= ops:
+                continue  # an output it did not compute (an input passed through): its ops stay ops
+            consumers = [n for n in self.nodes if id(n) not in ops]
+            used = [x for n in consumers for x in n.inputs if isinstance(x, Tensor)] + self.outputs
+            if all(id(x.grad_fn) not in ops or any(x is t for t in c.outputs) for x in used):
+                inside.update((i, c) for i in ops if i in self.value)
+        units: list = []
+        for n in self.nodes:
+            c = inside.get(id(n))
+            if c is None:
+                self.key[id(n)] = (len(units),)
+                units.append(n)
+            elif not units or units[-1] is not c:
+                self.key.update((id(t.grad_fn), (len(units), j)) for j, t in enumerate(c.outputs) if t is not None)
+                units.append(c)
+        return units
+
     def kind(self, x: Any) -> tuple:
-        """What an op input is: another op's output, a graph input, or a leaf (parameter or constant)."""
-        if isinstance(x, Tensor) and id(x.grad_fn) in self.index:
-            return ("op", self.index[id(x.grad_fn)])
+        """What an op input is: another op's (or fused call's) output, a graph input, or a leaf."""
+        if isinstance(x, Tensor) and id(x.grad_fn) in self.key:
+            return ("op",) + self.key[id(x.grad_fn)]
         if id(x) in self.input_of:
             return ("input", self.input_of[id(x)])
         return ("leaf",)
 
 
-def _flatten(result: Any) -> list[Tensor]:
+def _flatten(result: Any, keep_none: bool = False) -> list:
+    """The Tensors in nested tuples, in order (``keep_none``: Nones, arrays and numbers too, as they are)."""
     out, stack = [], [result]
     while stack:
         r = stack.pop()
         if isinstance(r, (tuple, list)):
             stack.extend(reversed(r))
-        elif isinstance(r, Tensor):
+        elif isinstance(r, Tensor) or keep_none:
             out.append(r)
         elif r is not None:
             raise TypeError(f"export: the model must return Tensors (or tuples of them), got {type(r).__name__}")
-    if not out:
+    if not out and not keep_none:
         raise ValueError("export: the model returned no Tensor")
     return out
 
@@ -316,23 +372,26 @@ class _Emitter:
         buffers = dict(_named(source, "named_buffers"))
         self.leaf_names = {id(p): n for n, p in params.items()} | {id(_data(v)): n for n, v in buffers.items()}
         modules = {id(m): n for n, m in _named(source, "named_modules")}
-        counts = [len(r.nodes) for r in runs]
+        counts = [len(r.units) for r in runs]
         if len(set(counts)) > 1:
             raise ExportError(f"ag.onnx.export: the model records {counts[0]} ops on the example and {counts[1:]} "
                               "on other inputs: Python control flow depends on the input's values or sizes (a loop "
                               "over a dynamic axis, an `if` on values). Export with fewer dynamic axes, or make the "
                               "computation the same for every input")
-        for k, first in enumerate(runs[0].nodes):
-            nodes = [r.nodes[k] for r in runs]
-            for n in nodes[1:]:
-                if _op_name(n) != _op_name(first) or len(n.inputs) != len(first.inputs):
-                    raise ExportError(f"ag.onnx.export: op {k} is {_where(first)} on the example but {_where(n)} "
-                                      "on other inputs: Python control flow depends on the input's values or sizes")
-            self.names[id(first)] = self._emit(nodes, modules)
+        for k, first in enumerate(runs[0].units):
+            units = [r.units[k] for r in runs]
+            if isinstance(first, _Call):
+                self._emit_call(units, modules)
+                continue
+            for n in units[1:]:
+                if isinstance(n, _Call) or _op_name(n) != _op_name(first) or len(n.inputs) != len(first.inputs):
+                    raise ExportError(f"ag.onnx.export: op {k} is {_where(first)} on the example but not on other "
+                                      "inputs: Python control flow depends on the input's values or sizes")
+            self.names[id(first)] = self._emit(units, modules)
         outputs = []
         for k, name in enumerate(output_names):
             outs = [r.outputs[k] for r in runs]
-            value = self._value(outs, None)
+            value = self._value(outs, "an output")
             b.node("Identity", [value if isinstance(value, str) else b.const(value)], name, outputs=[name])
             outputs.append(self._info(name, [o._data for o in outs], dynamic_axes.get(name)))
         inputs = [self._info(name, [runs[0].inputs[m]._data], self.dyn.get(m)) for m, name in
@@ -348,26 +407,48 @@ class _Emitter:
                 if key not in varying and not _same(p1, p2, runs[0], r):
                     why = _SIZED if _shapes(p1) != _shapes(p2) else _FROZEN
                     raise ExportError(f"ag.onnx.export: parameter {key!r} of {_where(first)} {why}")
-        inputs = []
-        for i, x in enumerate(first.inputs):
-            xs = [n.inputs[i] for n in nodes]
-            if any(r.kind(y) != runs[0].kind(x) for r, y in zip(runs[1:], xs[1:])):
-                raise ExportError(f"ag.onnx.export: input {i} of {_where(first)} {_FROZEN}")
-            inputs.append(self._value(xs, (i, first)))
+        inputs = self._values([n.inputs for n in nodes], _where(first))
         scope = first.scope
-        path = modules.get(id(scope[0]), "") if scope else ""
-        node_name = "/" + path.replace(".", "/") if path else ""  # + "/<ONNX op type>", as PyTorch names them
-        view = self.build.Op(self.b, name, node_name, first.trace, inputs, [_data(x) for x in first.inputs],
-                             dict(first.params), [r.value[id(n)] for r, n in zip(runs, nodes)])
+        view = self.build.Op(self.b, name, _path(scope[0] if scope else None, modules), first.trace, inputs,
+                             [_data(x) for x in first.inputs], dict(first.params),
+                             [r.value[id(n)] for r, n in zip(runs, nodes)])
         return self.ops.TABLE[name](view)
 
-    def _value(self, xs: list, site: tuple | None) -> Any:
+    def _emit_call(self, calls: list[_Call], modules: dict) -> None:
+        """A fused module call: its arguments in, one ONNX name per output Tensor out."""
+        first = calls[0]
+        name = type(first.module).__name__
+        if any(not isinstance(c, _Call) or c.module is not first.module or len(c.args) != len(first.args)
+               for c in calls[1:]):
+            raise ExportError(f"ag.onnx.export: the {name} call is not made alike on other inputs: Python control "
+                              "flow depends on the input's values or sizes")
+        inputs = self._values([c.args for c in calls], f"`{name}`")
+        view = self.build.Op(self.b, name, _path(first.module, modules), first.trace, inputs,
+                             [_data(x) for x in first.args], {"module": first.module},
+                             [_data(c.outputs[0]) for c in calls])
+        for t, out in zip(first.outputs, self.ops.FUSED[name](view)):
+            if t is not None:
+                self.names[id(t.grad_fn)] = out
+
+    def _values(self, inputs: list, where: str) -> list:
+        """The inputs of an op (``inputs``: its input list in each run), each the same kind of thing in every
+        run, as ONNX names or raw constants."""
+        runs = self.runs
+        out = []
+        for i, x in enumerate(inputs[0]):
+            xs = [xs_run[i] for xs_run in inputs]
+            if any(r.kind(y) != runs[0].kind(x) for r, y in zip(runs[1:], xs[1:])):
+                raise ExportError(f"ag.onnx.export: input {i} of {where} {_FROZEN}")
+            out.append(self._value(xs, f"input {i} of {where}"))
+        return out
+
+    def _value(self, xs: list, where: str) -> Any:
         """An op input (``xs``: in each run) as an ONNX name (an op's output, a graph input, a parameter, a
         fill sized at run time) or a raw constant."""
         runs = self.runs
         kind = runs[0].kind(xs[0])
         if kind[0] == "op":
-            return self.names[id(runs[0].nodes[kind[1]])]
+            return self.names[id(xs[0].grad_fn)]
         if kind[0] == "input":
             return self.input_names[kind[1]]
         if xs[0] is None:
@@ -378,7 +459,6 @@ class _Emitter:
             id(getattr(a1, "base", None)))
         if all(_same(a1, a, runs[0], r) for a, r in zip(arrays[1:], runs[1:])):
             return self.b.const(a1, name=named) if named else a1
-        where = f"input {site[0]} of {_where(site[1])}" if site else "an output"
         if len({np.shape(a) for a in arrays}) > 1:
             fills = {np.asarray(a).reshape(-1)[0].item() if _uniform(np.asarray(a)) else None for a in arrays}
             if None not in fills and len(fills) == 1:  # zeros(batch, hidden) and the like: expanded at run time
@@ -403,6 +483,12 @@ class _Emitter:
             else:
                 dims.append(d)
         return self.build.value_info(name, arrays[0].dtype, dims)
+
+
+def _path(module: Any, modules: dict) -> str:
+    """The ONNX node-name prefix of a module: ``/blocks/0/attn`` (PyTorch's style); "" outside modules."""
+    path = modules.get(id(module), "") if module is not None else ""
+    return "/" + path.replace(".", "/") if path else ""
 
 
 def _named(source: Any, method: str) -> Iterator[tuple[str, Any]]:

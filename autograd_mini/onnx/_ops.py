@@ -265,3 +265,44 @@ def _max_pool2d(o: Op) -> str:
     p = o.params
     return o.emit("MaxPool", [o.input(0)], kernel_shape=list(p["kernel"]), strides=list(p["stride"]),
                   pads=_pads(p["padding"]), dilations=list(p["dilation"]))
+
+
+# ---- module calls written as one ONNX operator each --------------------------------------------------
+def _recurrent(o: Op, onnx_op: str, order: list[int], **attrs: Any) -> list[str]:
+    """nn.LSTM / nn.GRU as ONNX LSTM / GRU operators, one per layer: PyTorch's gate blocks reordered to
+    ONNX's (LSTM i f g o -> i o f c; GRU r z n -> z r h, with ``linear_before_reset``: b_hn inside r * (...)).
+    The time axis may then be dynamic: the loop runs inside the operator."""
+    m = o.params["module"]
+    x, *states = o.inputs()
+    states = [s for s in states if s is not None]
+    hidden, batched = m.hidden_size, len(o.in_shape(0)) == 3
+
+    def gates(w: Any) -> Any:  # (G*H, ...) in PyTorch's gate order -> ONNX's, with a leading direction axis
+        a = np.asarray(w.data)
+        return np.concatenate([a[g * hidden:(g + 1) * hidden] for g in order])[None]
+
+    if not batched:
+        x, states = o.emit("Unsqueeze", [x, o.ints([1])]), [o.emit("Unsqueeze", [s, o.ints([1])]) for s in states]
+    elif m.batch_first:
+        x = o.emit("Transpose", [x], perm=[1, 0, 2])
+    finals: list[list[str]] = [[] for _ in range(m.n_states)]
+    for k in range(m.num_layers):
+        w_ih, w_hh, b_ih, b_hh = m._layer(k)
+        bias = None if b_ih is None else o.const(np.concatenate([gates(b_ih), gates(b_hh)], axis=1))
+        first = [o.emit("Slice", [s, o.ints([k]), o.ints([k + 1]), o.ints([0])]) for s in states] or \
+            [None] * m.n_states
+        y, *last = o.emit(onnx_op, [x, o.const(gates(w_ih)), o.const(gates(w_hh)), bias, None] + first,
+                          n_out=1 + m.n_states, hidden_size=hidden, **attrs)
+        x = o.emit("Squeeze", [y, o.ints([1])])  # (T, 1, N, H): one direction
+        for f, state in zip(finals, last):
+            f.append(state)
+    states = [f[0] if len(f) == 1 else o.emit("Concat", f, axis=0) for f in finals]
+    if not batched:
+        return [o.emit("Squeeze", [v, o.ints([1])]) for v in [x] + states]
+    return [o.emit("Transpose", [x], perm=[1, 0, 2]) if m.batch_first else x] + states
+
+
+FUSED: dict[str, Callable[[Op], list[str]]] = {
+    "LSTM": lambda o: _recurrent(o, "LSTM", [0, 3, 1, 2]),
+    "GRU": lambda o: _recurrent(o, "GRU", [1, 0, 2], linear_before_reset=1),
+}
