@@ -2,10 +2,11 @@
 
 An emitter reads the op through ``Op`` (inputs as ONNX names, parameters, output shape and dtype) and
 returns the ONNX name of the op's result. ``VARYING`` names the parameters allowed to differ between the
-two traces of ``export`` (shapes that hold the batch size: they are rebuilt from the output's shape at run
-time); any other parameter that differs is refused. ``REFUSED`` says what to use instead of an op that
-has no mapping. Composites (GELU, BatchNorm, Embedding, attention, LSTM/GRU) are recorded as primitives and
-are exported as them; no emitter here is needed for them.
+runs of ``export`` (shapes that hold the batch size: they are rebuilt from the output's shape at run time);
+any other parameter that differs is refused. ``REFUSED`` says what to use instead of an op that
+has no mapping. Composites (GELU, BatchNorm, Embedding, attention) are recorded as primitives and are
+exported as them. ``FUSED`` (at the end) is keyed by module class name instead: a call of such a module is
+written as ONNX operators of its own (nn.LSTM, nn.GRU), its recorded ops skipped.
 """
 
 from __future__ import annotations
