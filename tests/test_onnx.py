@@ -166,7 +166,8 @@ OPS = {
     "softmax_family": (lambda x: ag.softmax(x, 1) + ag.log_softmax(x, -1) + ag.softmax(x, (1, 2))
                        + ag.log_softmax(x, (1, 2)) + ag.logsumexp(x, axis=1, keepdims=True), (4, 3)),
     "matmul_linear_einsum": (lambda x: ag.linear(x, W, W[0]) + ag.einsum("bi,ij->bj", x, W) + x @ W, (4,)),
-    "clip_where": (lambda x: ag.clip(x, -0.5, 0.5) + ag.clip(x, min=0.0) + ag.where(W[:, 0] > 0, x, -x), (4,)),
+    "clip_where": (lambda x: ag.clip(x, -0.5, 0.5) + ag.clip(x, min=0.0) + ag.where(W[:, 0] > 0, x, -x)
+                   + ag.clip(x, W[:, 0], W[:, 1] + 1), (4,)),
     "shapes": (lambda x: ag.concatenate([x.T.reshape(-1, x.shape[0]).T, ag.stack([x, x], axis=2).reshape(
         x.shape[0], -1)], axis=1) + 0, (4, 3)),
     "split_squeeze": (lambda x: ag.split(x, 2, axis=1)[1].squeeze(2) * x.expand_dims(1).sum(axis=(1, 3))[:, :2],
@@ -250,6 +251,22 @@ def test_embedding_and_multihead_attention(tmp_path: Path) -> None:
         return [r.integers(0, 11, size=(n, 4)), r.normal(size=(3, n, 8)).astype(np.float32)]
 
     _round_trip(fn, make, tmp_path, dynamic=[{0: "batch"}, {1: "batch"}])
+
+
+def test_every_op_of_the_library_exports_or_is_refused_with_an_alternative() -> None:
+    """A new op (a Function in autograd_mini or nn) needs an entry in the export table, or a refusal's hint."""
+    from autograd_mini.onnx import _ops
+
+    found, stack = set(), [ag.Function]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            if sub not in found:
+                found.add(sub)
+                stack.append(sub)
+    ops = {c.__name__ for c in found if c.__module__.split(".")[0] in ("autograd_mini", "nn")
+           and not (c.__subclasses__() and (c.__name__.startswith("_") or c.__name__ == "Primitive"))}
+    assert ops - set(_ops.TABLE) - set(_ops.REFUSED) == set()
+    assert {"Add", "Conv2d", "GetItem", "LayerNormFunction", "Compare"} <= ops & set(_ops.TABLE)
 
 
 # ---- what is refused, before anything is written -------------------------------------------------

@@ -396,7 +396,7 @@ class _Emitter:
             outputs.append(self._info(name, [o._data for o in outs], dynamic_axes.get(name)))
         inputs = [self._info(name, [runs[0].inputs[m]._data], self.dyn.get(m)) for m, name in
                   enumerate(self.input_names)]
-        return b.model(output_names, inputs, outputs, f"exported by autograd-mini from {type(source).__name__}")
+        return b.model(inputs, outputs, f"exported by autograd-mini from {type(source).__name__}")
 
     def _emit(self, nodes: list, modules: dict) -> str:
         first, name, runs = nodes[0], _op_name(nodes[0]), self.runs

@@ -97,17 +97,17 @@ class Builder:
         return self._shape_of[key]
 
     def graph_input(self, array: Any) -> str | None:
-        """The graph input whose array (in either trace) this is: an index taken straight from an input."""
+        """The graph input whose array (in any run) this is: an index taken straight from an input."""
         for name, arrays in self.inputs:
             if any(array is a for a in arrays):
                 return name
         return None
 
-    def model(self, outputs: list, input_infos: list, output_infos: list, doc: str) -> Any:
+    def model(self, input_infos: list, output_infos: list, doc: str) -> Any:
         graph = helper.make_graph(self.nodes, "autograd_mini", input_infos, output_infos,
                                   initializer=list(self.inits.values()), doc_string=doc)
-        m = helper.make_model(graph, producer_name="autograd-mini", opset_imports=[helper.make_opsetid("", self.opset)])
-        return m
+        return helper.make_model(graph, producer_name="autograd-mini",
+                                 opset_imports=[helper.make_opsetid("", self.opset)])
 
 
 def tensor_type(dtype: Any) -> int:
@@ -119,8 +119,9 @@ def value_info(name: str, dtype: Any, dims: list) -> Any:
 
 
 class Op:
-    """One recorded op as an emitter sees it: its inputs as ONNX names, its parameters, its output's shape and
-    dtype in both traces, and ``emit`` to add ONNX nodes (named after the module and op, with the user's line)."""
+    """One recorded op (or fused module call) as an emitter sees it: its inputs as ONNX names or constants, its
+    parameters, its output's dtype and shape in each run, and ``emit`` to add ONNX nodes (named after the
+    module, with the user's line as doc string)."""
 
     def __init__(self, b: Builder, name: str, node_name: str, doc: str | None, inputs: list, in1: list,
                  params: dict, outs: list) -> None:
