@@ -227,14 +227,17 @@ def test_image_op_runs_in_onnx_runtime(name: str, tmp_path: Path) -> None:
     _round_trip(IMAGE_OPS[name], _images(4, 9), tmp_path)
 
 
-def test_conv_transpose2d(tmp_path: Path) -> None:
+@pytest.mark.parametrize("groups, dilation", [(1, (1, 1)), (2, (2, 1))])
+def test_conv_transpose2d(groups: int, dilation: tuple, tmp_path: Path) -> None:
+    """conv2d's input gradient (no public function yet), output_padding from the recorded input size."""
     from autograd_mini.ops.conv import ConvTranspose2d
 
-    w = _x(4, 3, 3, 2)  # conv2d's weight: (out, in, kH, kW); the transpose maps 4 channels to 3
+    w = _x(4, 6 // groups, 3, 2)  # conv2d's weight (out, in / groups, kH, kW): the transpose maps 4 channels to 6
+    size = (2 * 4 + dilation[0] * 2 + 1 - 2 + 1, 2 * 4 + dilation[1] + 1)  # (+ 1 row conv2d's stride never read)
 
     def up(g: ag.Tensor) -> ag.Tensor:
-        return ConvTranspose2d.apply(g, w, x_shape=(g.shape[0], 3, 10, 11), stride=(2, 2), padding=((1, 1), (0, 0)),
-                                     dilation=(1, 1), groups=1)
+        return ConvTranspose2d.apply(g, w, x_shape=(g.shape[0], 6) + size, stride=(2, 2), padding=((1, 1), (0, 0)),
+                                     dilation=dilation, groups=groups)
 
     _round_trip(up, _images(4, 5), tmp_path)
 
