@@ -315,6 +315,11 @@ def test_values_computed_outside_the_graph_are_refused(fn, tmp_path: Path) -> No
 def test_an_all_zeros_example_still_reveals_frozen_values(tmp_path: Path) -> None:
     with pytest.raises(ag.onnx.ExportError, match="freeze it at the example's values"):
         ag.onnx.export(lambda x: x * ag.sign(x), np.zeros((2, 3), np.float32), tmp_path / "m.onnx")
+    with pytest.raises(ValueError, match="holds one value .* at least two different values"):
+        # ids all 0: the padding mask, computed from them with numpy, would look constant
+        ag.onnx.export(nn.Embedding(5, 3, padding_idx=0), np.zeros((1, 3), np.int64), tmp_path / "m.onnx")
+    with pytest.raises(ag.onnx.ExportError, match="changes with the input"):
+        ag.onnx.export(nn.Embedding(5, 3, padding_idx=0), np.array([[0, 2, 4]]), tmp_path / "m.onnx")
 
 
 def test_a_model_returning_its_input_or_a_constant(tmp_path: Path) -> None:
@@ -333,7 +338,7 @@ def test_a_loop_over_a_dynamic_axis_is_refused(tmp_path: Path) -> None:
 def test_a_mask_sized_for_the_example_is_refused_on_a_dynamic_sequence_axis(tmp_path: Path) -> None:
     model = char_lm.Transformer(vocab=27, block=8, width=16, heads=2, layers=1, dropout=0.0, seed=0)
     with pytest.raises(ag.onnx.ExportError, match="shape that changes with the dynamic axes"):
-        ag.onnx.export(model, np.zeros((2, 2), np.int64), tmp_path / "m.onnx",
+        ag.onnx.export(model, np.array([[1, 2], [3, 4]]), tmp_path / "m.onnx",
                        dynamic_axes={"input": {0: "batch", 1: "time"}})
 
 

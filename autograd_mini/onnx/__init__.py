@@ -58,6 +58,12 @@ def export(model_or_fn: Callable[..., Any], example_inputs: Any, path: str | Pat
     arrays = [np.asarray(a._data if isinstance(a, Tensor) else a) for a in
               (example_inputs if isinstance(example_inputs, (tuple, list)) else (example_inputs,))]
     input_names = _names(input_names, len(arrays), "input")
+    for name, a in zip(input_names, arrays):
+        if a.dtype.kind != "f" and a.size and not varied(a):
+            raise ValueError(f"export: the example {name!r} holds one value ({a.reshape(-1)[0]!r}) everywhere: export "
+                             "runs the model again on values drawn from the example's to find what depends on them, "
+                             "so give an integer or bool example at least two different values (token ids drawn "
+                             "from the vocabulary, say)")
     dyn = _dynamic_axes(dynamic_axes, input_names, arrays)
     with eval_mode(model_or_fn):
         fused = [m for m in (model_or_fn.modules() if hasattr(model_or_fn, "modules") else ())
