@@ -322,6 +322,16 @@ def test_an_all_zeros_example_still_reveals_frozen_values(tmp_path: Path) -> Non
         ag.onnx.export(nn.Embedding(5, 3, padding_idx=0), np.array([[0, 2, 4]]), tmp_path / "m.onnx")
 
 
+@pytest.mark.parametrize("dynamic", [None, [{}]], ids=["dynamic_batch", "fixed_batch"])
+def test_the_input_seen_through_detach_or_data_is_the_input(dynamic, tmp_path: Path) -> None:
+    """Not a constant holding the example's values: the input's array, in a Tensor of its own, is the input."""
+    def make(n: int) -> list:  # batch n, or batch 3 (fixed) with other values than the example's
+        return _fixed_batch(n, (4,)) if dynamic is None else [_x(3, 4, seed=n)]
+
+    _round_trip(lambda x: x + x.detach() * x + ag.Tensor(x.data) * x, make, tmp_path, dynamic,
+                sizes=(2, 5) if dynamic is None else (7,))
+
+
 def test_a_model_returning_its_input_or_a_constant(tmp_path: Path) -> None:
     c = np.arange(3.0, dtype=np.float32)
     _round_trip(lambda x: (x, ag.tensor(c), x * 2), lambda n: _fixed_batch(n, (3,)), tmp_path)

@@ -282,6 +282,10 @@ class _Emitter:
             return None
         arrays = [_data(x) for x in xs]
         a1 = arrays[0]
+        if id(a1) in runs[0].input_of:  # the input's own array in another Tensor (x.detach(), ag.tensor(x.data))
+            m = runs[0].input_of[id(a1)]
+            if all(r.input_of.get(id(a)) == m for a, r in zip(arrays[1:], runs[1:])):
+                return self.input_names[m]
         named = self.leaf_names.get(id(xs[0])) or self.leaf_names.get(id(a1)) or self.leaf_names.get(
             id(getattr(a1, "base", None)))
         if all(_same(a1, a, runs[0], r) for a, r in zip(arrays[1:], runs[1:])):
