@@ -337,6 +337,12 @@ def test_a_model_returning_its_input_or_a_constant(tmp_path: Path) -> None:
     _round_trip(lambda x: (x, ag.tensor(c), x * 2), lambda n: _fixed_batch(n, (3,)), tmp_path)
 
 
+def test_an_input_held_as_a_fixed_parameter_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ag.onnx.ExportError, match="input 'input_1' is used as a fixed parameter"):
+        ag.onnx.export(lambda x, lo: ag.clip(x, min=lo.data), (_x(2, 3), _x(2, 3, seed=1)), tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+
+
 def test_a_loop_over_a_dynamic_axis_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "m.onnx"
     rnn = nn.GRU(3, 4, seed=0)  # sequence first: axis 0 is the time axis

@@ -46,7 +46,11 @@ class Builder:
         return outs
 
     def const(self, value: Any, dtype: Any = None, name: str | None = None) -> str:
-        """An initializer holding ``value`` (deduplicated by content unless it has its own ``name``)."""
+        """An initializer holding ``value`` (deduplicated by content and name)."""
+        if self.graph_input(value) is not None:  # a parameter holding an input's array: no frozen copy of it
+            raise ExportError(f"ag.onnx.export: the input {self.graph_input(value)!r} is used as a fixed parameter "
+                              "of an op (clip's bounds, say), which would hold the example's values: pass it as a "
+                              "Tensor operand instead (ag.maximum, ag.minimum, ag.where)")
         a = np.asarray(value, dtype=dtype)
         if a.dtype == np.float16 or a.dtype.kind not in "biuf":
             raise ExportError(f"a constant of dtype {a.dtype} has no ONNX export here")
