@@ -392,6 +392,15 @@ def test_bad_arguments(tmp_path: Path) -> None:
     assert not (tmp_path / "m.onnx").exists()
 
 
+def test_names_given_by_the_user_never_clash_with_the_graph_s_own(tmp_path: Path) -> None:
+    model = nn.Sequential(nn.Linear(3, 2, seed=0))
+    x = _x(1, 3)
+    ag.onnx.export(model, x, tmp_path / "m.onnx", input_names=["0.weight"], output_names=["/0/MatMul"],
+                   dynamic_axes={"0.weight": [0]})
+    got = _session(tmp_path / "m.onnx").run(["/0/MatMul"], {"0.weight": np.ones((4, 3), np.float32)})[0]
+    np.testing.assert_allclose(got, _ours(model, [np.ones((4, 3), np.float32)])[0], rtol=1e-6)
+
+
 def test_infinities_and_nan_agree(tmp_path: Path) -> None:
     """Large values, all -inf rows and nan through the stable softmax family, max, maximum, clip."""
     x = np.array([[1e4, 1e4 - 1, 0], [-np.inf, -np.inf, -np.inf], [np.nan, 1, 2], [3, -np.inf, 1]], np.float32)

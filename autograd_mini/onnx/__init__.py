@@ -195,6 +195,7 @@ class _Emitter:
 
     def model(self, output_names: list[str], dynamic_axes: Mapping[str, Any], source: Any) -> Any:
         runs, b = self.runs, self.b
+        b.reserve(output_names)
         params = dict(_named(source, "named_parameters"))
         buffers = dict(_named(source, "named_buffers"))
         self.leaf_names = {id(p): n for n, p in params.items()} | {id(_data(v)): n for n, v in buffers.items()}

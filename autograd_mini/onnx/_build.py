@@ -23,10 +23,13 @@ class Builder:
         self.nodes: list = []
         self.inits: dict[str, Any] = {}
         self._const_names: dict[Any, str] = {}
-        self._used: set[str] = set()
+        self._used = {name for name, _ in inputs}  # value names taken (graph inputs, outputs, ...): never reused
         self.inputs = inputs            # (name, its array in each run)
         self.dynamic = dynamic          # (size in each run) -> (input name, axis)
         self._shape_of: dict[tuple, str] = {}
+
+    def reserve(self, names: list[str]) -> None:
+        self._used.update(names)
 
     def fresh(self, base: str) -> str:
         name, k = base, 1
