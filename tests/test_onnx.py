@@ -174,7 +174,9 @@ OPS = {
                       (4, 1)),
     "indexing": (lambda x: _per_row(x[:, ::-2, 1]) + _per_row(x[..., None, 0, :][:, 0, 1:3])
                  + _per_row(x[:, np.array([2, 0, 2])]) + _per_row(x[:, [0, 1, 3], [2, 1, 0]])
-                 + _per_row(x[:, 1:, [0, 1, 2, 0]][:, :, 1:]) + _per_row(x[:, [[1], [2]], 1:][:, ::-1]), (4, 3)),
+                 + _per_row(x[:, 1:, [0, 1, 2, 0]][:, :, 1:]) + _per_row(x[:, [[1], [2]], 1:][:, ::-1])
+                 + _per_row(x[:, np.array([True, False, True, True])]) + _per_row(x[:, np.eye(4, 3, dtype=bool)])
+                 + _per_row(x[None][0, ..., -1]), (4, 3)),
     "broadcast_tile_repeat": (lambda x: ag.tile(x, (1, 2)) + ag.repeat(x, 2, axis=1)
                               + ag.broadcast_to(x[:, :1], x.shape[:1] + (8,)), (4,)),
     "masked_fill": (lambda x: ag.masked_fill(x, np.array([True, False, True, False]), 0.0), (4,)),
