@@ -417,6 +417,15 @@ def test_infinities_and_nan_agree(tmp_path: Path) -> None:
             np.testing.assert_allclose(got, want, rtol=1e-6, atol=0)  # nan where nan, inf where inf
 
 
+def test_importing_the_library_needs_neither_onnx_nor_onnxruntime() -> None:
+    import subprocess
+
+    code = "import sys, autograd_mini, nn; print(sorted({'onnx', 'onnxruntime'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.stdout.strip() == "[]", done.stderr
+
+
 def test_missing_onnx_names_the_install_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(ImportError, match=r'pip install "autograd-mini\[onnx\]"'):
