@@ -11,6 +11,7 @@ when ``export`` runs (``pip install "autograd-mini[onnx]"``).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -123,23 +124,13 @@ def _dynamic_axes(spec: Mapping[str, Any] | None, input_names: list[str], arrays
     return out
 
 
-def _op_name(node: Any) -> str:
-    return node.fn.__name__
-
-
-def _where(node: Any) -> str:
-    scope = node.scope
-    mod = f" in {type(scope[0]).__name__}" if scope else ""
-    return f"`{_op_name(node)}`{mod}" + (f" at {node.trace}" if node.trace else "")
-
-
 def _refuse_unmapped(t: Trace, ops: Any) -> None:
     for n in t.nodes:
-        name = _op_name(n)
+        name = n.name
         if name not in ops.TABLE:
             hint = ops.REFUSED.get(name, "write it with built-in ops (ag.exp, ag.where, ag.matmul, ... all export; "
                                          "ag.onnx.supported_ops() lists them), or export the model up to it")
-            raise ExportError(f"ag.onnx.export: {_where(n)} has no ONNX mapping, so nothing was written. "
+            raise ExportError(f"ag.onnx.export: {n.where()} has no ONNX mapping, so nothing was written. "
                               f"Nearest supported: {hint}")
 
 
@@ -212,8 +203,8 @@ class _Emitter:
                 self._emit_call(units, modules)
                 continue
             for n in units[1:]:
-                if isinstance(n, Call) or _op_name(n) != _op_name(first) or len(n.inputs) != len(first.inputs):
-                    raise ExportError(f"ag.onnx.export: op {k} is {_where(first)} on the example but not on other "
+                if isinstance(n, Call) or n.name != first.name or len(n.inputs) != len(first.inputs):
+                    raise ExportError(f"ag.onnx.export: op {k} is {first.where()} on the example but not on other "
                                       "inputs: Python control flow depends on the input's values or sizes")
             self.names[id(first)] = self._emit(units, modules)
         outputs = []
@@ -227,18 +218,18 @@ class _Emitter:
         return b.model(inputs, outputs, f"exported by autograd-mini from {type(source).__name__}")
 
     def _emit(self, nodes: list, modules: dict) -> str:
-        first, name, runs = nodes[0], _op_name(nodes[0]), self.runs
+        first, name, runs = nodes[0], nodes[0].name, self.runs
         varying = self.ops.VARYING.get(name, ())
         for key, p1 in first.params.items():
             for n, r in zip(nodes[1:], runs[1:]):
                 p2 = n.params.get(key)
                 if key not in varying and not _same(p1, p2, runs[0], r):
                     why = _SIZED if _shapes(p1) != _shapes(p2) else _FROZEN
-                    raise ExportError(f"ag.onnx.export: parameter {key!r} of {_where(first)} {why}")
-        inputs = self._values([n.inputs for n in nodes], _where(first))
+                    raise ExportError(f"ag.onnx.export: parameter {key!r} of {first.where()} {why}")
+        inputs = self._values([n.inputs for n in nodes], first.where())
         scope = first.scope
         view = self.build.Op(self.b, name, _path(scope[0] if scope else None, modules), first.trace, inputs,
-                             [_data(x) for x in first.inputs], dict(first.params),
+                             [_data(x) for x in first.inputs], _defaults(first.fn) | dict(first.params),
                              [r.value[id(n)] for r, n in zip(runs, nodes)])
         return self.ops.TABLE[name](view)
 
@@ -315,6 +306,13 @@ class _Emitter:
             else:
                 dims.append(d)
         return self.build.value_info(name, arrays[0].dtype, dims)
+
+
+def _defaults(fn: type) -> dict[str, Any]:
+    """The op's keyword parameters that have a default (softmax's ``axis=-1``): ``ctx.params`` holds only
+    those the caller passed, the emitters read them all."""
+    return {p.name: p.default for p in inspect.signature(fn.forward).parameters.values()
+            if p.kind is p.KEYWORD_ONLY and p.default is not p.empty}
 
 
 def _path(module: Any, modules: dict) -> str:

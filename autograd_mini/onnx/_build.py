@@ -175,7 +175,10 @@ class Op:
         return self.b.shape(self._out_shapes, self.where(), infer_one)
 
     def reduce(self, op_type: str, x: str, axes: tuple, keepdims: bool) -> str:
-        """A Reduce* node; from opset 18 (ReduceSum from 13) the axes are an input, before an attribute."""
+        """A Reduce* node; from opset 18 (ReduceSum from 13) the axes are an input, before an attribute. Over no
+        axis (``axis=()``, or every axis of a 0-d value) it is the value itself."""
+        if not axes:  # (an empty axes input would reduce over every axis; an empty attribute cannot be written)
+            return self.emit("Identity", [x])
         if op_type == "ReduceSum" or self.b.opset >= 18:
             return self.emit(op_type, [x, self.ints(axes)], keepdims=int(keepdims))
         return self.emit(op_type, [x], axes=list(axes), keepdims=int(keepdims))

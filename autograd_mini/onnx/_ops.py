@@ -1,12 +1,12 @@
 """The export table: one emitter per recorded op, keyed by the op's name (its Function class name).
 
-An emitter reads the op through ``Op`` (inputs as ONNX names, parameters, output shape and dtype) and
-returns the ONNX name of the op's result. ``VARYING`` names the parameters allowed to differ between the
-runs of ``export`` (shapes that hold the batch size: they are rebuilt from the output's shape at run time);
-any other parameter that differs is refused. ``REFUSED`` says what to use instead of an op that
-has no mapping. Composites (GELU, BatchNorm, Embedding, attention) are recorded as primitives and are
-exported as them. ``FUSED`` (at the end) is keyed by module class name instead: a call of such a module is
-written as ONNX operators of its own (nn.LSTM, nn.GRU), its recorded ops skipped.
+An emitter reads the op through ``Op`` (inputs as ONNX names, parameters as forward declares them, defaults
+filled in, output shape and dtype) and returns the ONNX name of the op's result. ``VARYING`` names the
+parameters allowed to differ between the runs of ``export`` (shapes that hold the batch size: they are rebuilt
+from the output's shape at run time); any other parameter that differs is refused. ``REFUSED`` says what to
+use instead of an op that has no mapping. Composites (GELU, BatchNorm, Embedding, attention) are recorded as
+primitives and are exported as them. ``FUSED`` (at the end) is keyed by module class name instead: a call of
+such a module is written as ONNX operators of its own (nn.LSTM, nn.GRU), its recorded ops skipped.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..shapes import normalize_axes
 from ._build import Op, slice_bounds, tensor_type
 
 TABLE: dict[str, Callable[[Op], str]] = {}
@@ -26,7 +27,7 @@ _DERIVATIVE = ("it is a derivative (recorded under create_graph): export the for
 REFUSED = {
     "SoftmaxCrossEntropy": _LOSS, "BinaryCrossEntropy": _LOSS,
     "ScatterAdd": _DERIVATIVE, "ConvWeight2d": _DERIVATIVE, "WindowScatter": _DERIVATIVE,
-    "WindowGather": _DERIVATIVE, "_NotTwiceDifferentiable": _DERIVATIVE, "_Weighted": _DERIVATIVE,
+    "WindowGather": _DERIVATIVE, "_NotDifferentiableAgain": _DERIVATIVE, "_Weighted": _DERIVATIVE,
 }
 
 
@@ -58,7 +59,7 @@ def _pow_const(o: Op) -> str:
 
 @op("Clip")
 def _clip(o: Op) -> str:
-    lo, hi = o.params.get("lo"), o.params.get("hi")
+    lo, hi = o.params["lo"], o.params["hi"]
     bound = [None if v is None else o.const(v, o.dtype) for v in (lo, hi)]
     if any(np.ndim(v) for v in (lo, hi) if v is not None):  # array bounds: Clip takes scalars only
         x = o.input(0, o.dtype)
@@ -111,11 +112,7 @@ _REDUCE = {"Sum": "ReduceSum", "Max": "ReduceMax", "Min": "ReduceMin", "Prod": "
 
 
 def _reduction(o: Op, onnx_op: str) -> str:
-    axes, keepdims = tuple(o.params["axes"]), o.params["keepdims"]
-    x = o.input(0, o.dtype)
-    if not axes and o.in_shape(0):  # over no axis: the input itself
-        return o.emit("Identity", [x])
-    return o.reduce(onnx_op, x, axes or tuple(range(len(o.in_shape(0)))), keepdims)
+    return o.reduce(onnx_op, o.input(0, o.dtype), tuple(o.params["axes"]), o.params["keepdims"])
 
 
 for _name, _onnx in _REDUCE.items():
@@ -128,7 +125,7 @@ def _cumsum(o: Op) -> str:
 
 
 def _softmax_family(o: Op, onnx_op: str) -> str:
-    axes = tuple(o.params["axis"])
+    axes = normalize_axes(o.params["axis"], len(o.in_shape(0)), o.name)  # an int, a tuple or None (all axes)
     x = o.input(0, o.dtype)
     if len(axes) == 1:
         return o.emit(onnx_op, [x], axis=axes[0])

@@ -62,9 +62,10 @@ def eval_mode(model: Any) -> Iterator[None]:
 class Compare(Function):
     """A comparison of a traced tensor, recorded while ``export`` traces (elsewhere a comparison gives a constant
     bool tensor, which the trace would freeze): what makes ``where(x > 0, x, a * x)`` exportable."""
+    formula = "d compare(a, b)/da: none; d compare(a, b)/db: none (a bool result)"
 
     @staticmethod
-    def forward(ctx, a, b, op):
+    def forward(ctx, a, b, *, op):
         return ops._COMPARE[op](a, b)
 
     @staticmethod
@@ -75,7 +76,8 @@ class Compare(Function):
 @contextlib.contextmanager
 def _recorded_comparisons() -> Iterator[None]:
     """Route the comparison operators (``x > 0``: ``Tensor.__gt__`` calls ``ops.compare``) through ``Compare``
-    while tracing. (A process-wide switch for the few milliseconds of a trace; the core could record them.)"""
+    while tracing. A process-wide switch for the few milliseconds of a trace: the core's ``compare`` is no Function
+    (comparisons are constants by its contract, masks in derivatives among them), so no forward hook sees it."""
     plain = ops.compare
 
     def compare(a: Any, b: Any, op: str) -> Tensor:
