@@ -148,8 +148,9 @@ class Tensor:
         return self._data.ndim
 
     @property
-    def size(self) -> int:
-        return self._data.size
+    def size(self) -> _Size:
+        """The number of elements, an int (numpy's ``a.size``) that PyTorch's ``t.size()`` / ``t.size(d)`` can call."""
+        return _Size(self._data.size, self._data.shape)
 
     @property
     def dtype(self) -> Any:
@@ -302,7 +303,6 @@ class Tensor:
     def expand_dims(self, axis: Any) -> Tensor: return _ops.expand_dims(self, axis)
     def squeeze(self, axis: Any = None) -> Tensor: return _ops.squeeze(self, axis)
     def broadcast_to(self, shape: Any) -> Tensor: return _ops.broadcast_to(self, shape)
-    def flatten(self, start_axis: int = 0) -> Tensor: return _ops.flatten(self, start_axis)
     def erf(self) -> Tensor: return _ops.erf(self)
     def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor: return _ops.prod(self, axis, keepdims)
     def cumsum(self, axis: Any = None) -> Tensor: return _ops.cumsum(self, axis)
@@ -312,13 +312,78 @@ class Tensor:
         return _ops.topk(self, k, axis, largest, sorted)
     def gather(self, dim: int, index: Any) -> Tensor: return _ops.gather(self, dim, index)
     def masked_fill(self, mask: Any, value: Any) -> Tensor: return _ops.masked_fill(self, mask, value)
-    def repeat(self, repeats: Any, axis: Any = None) -> Tensor: return _ops.repeat(self, repeats, axis)
     def tile(self, reps: Any) -> Tensor: return _ops.tile(self, reps)
 
     @property
     def T(self) -> Tensor:
         return _ops.transpose(self)
 
+    # ---- PyTorch's names (#20; ops/pytorch_names.py, logic.py, grids.py): one-line delegations ----------
+    def dim(self) -> int: return self._data.ndim
+    def numel(self) -> int: return self._data.size
+    @property
+    def mT(self) -> Tensor: return _ops.pytorch_names.mT(self)  # noqa: N802
+    def view(self, *shape: Any) -> Tensor: return _ops.reshape(self, *shape)
+    def view_as(self, other: Any) -> Tensor: return _ops.reshape(self, other.shape)
+    def reshape_as(self, other: Any) -> Tensor: return _ops.reshape(self, other.shape)
+    def permute(self, *dims: Any) -> Tensor: return _ops.permute(self, *dims)
+    def unsqueeze(self, dim: int) -> Tensor: return _ops.unsqueeze(self, dim)
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor: return _ops.flatten(self, start_dim, end_dim)
+    def expand(self, *sizes: Any) -> Tensor: return _ops.pytorch_names.expand(self, *sizes)
+    def expand_as(self, other: Any) -> Tensor: return _ops.broadcast_to(self, other.shape)
+    def repeat(self, *sizes: Any) -> Tensor: return _ops.pytorch_names.repeat_torch(self, *sizes)
+    def repeat_interleave(self, repeats: Any, dim: Any = None) -> Tensor:
+        return _ops.repeat_interleave(self, repeats, dim)
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor: return _ops.clip(self, min, max)
+    def where(self, condition: Any, other: Any) -> Tensor: return _ops.where(condition, self, other)
+    def tril(self, diagonal: int = 0) -> Tensor: return _ops.tril(self, diagonal)
+    def triu(self, diagonal: int = 0) -> Tensor: return _ops.triu(self, diagonal)
+    def isnan(self) -> Tensor: return _ops.isnan(self)
+    def isinf(self) -> Tensor: return _ops.isinf(self)
+    def isfinite(self) -> Tensor: return _ops.isfinite(self)
+    def isclose(self, o: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
+        return _ops.isclose(self, o, rtol, atol, equal_nan)
+    def allclose(self, o: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+        return _ops.allclose(self, o, rtol, atol, equal_nan)
+    def any(self, axis: Any = None, keepdims: bool = False) -> Tensor: return _ops.any(self, axis, keepdims)
+    def all(self, axis: Any = None, keepdims: bool = False) -> Tensor: return _ops.all(self, axis, keepdims)
+    def logical_and(self, o: Any) -> Tensor: return _ops.logical_and(self, o)
+    def logical_or(self, o: Any) -> Tensor: return _ops.logical_or(self, o)
+    def logical_xor(self, o: Any) -> Tensor: return _ops.logical_xor(self, o)
+    def logical_not(self) -> Tensor: return _ops.logical_not(self)
+    def __and__(self, o: Any) -> Tensor: return _ops.bitwise_and(self, o)
+    def __rand__(self, o: Any) -> Tensor: return _ops.bitwise_and(o, self)
+    def __or__(self, o: Any) -> Tensor: return _ops.bitwise_or(self, o)
+    def __ror__(self, o: Any) -> Tensor: return _ops.bitwise_or(o, self)
+    def __xor__(self, o: Any) -> Tensor: return _ops.bitwise_xor(self, o)
+    def __rxor__(self, o: Any) -> Tensor: return _ops.bitwise_xor(o, self)
+    def __invert__(self) -> Tensor: return _ops.bitwise_not(self)
+    def __lshift__(self, o: Any) -> Tensor: return _ops.bitwise_left_shift(self, o)
+    def __rlshift__(self, o: Any) -> Tensor: return _ops.bitwise_left_shift(o, self)
+    def __rshift__(self, o: Any) -> Tensor: return _ops.bitwise_right_shift(self, o)
+    def __rrshift__(self, o: Any) -> Tensor: return _ops.bitwise_right_shift(o, self)
+    # ---- end of PyTorch's names ----------------------------------------------------------------------
+
+
+class _Size(int):
+    """``t.size``: numpy's element count, and PyTorch's ``t.size()`` (the shape) / ``t.size(d)`` (one axis)."""
+
+    def __new__(cls, n: int, shape: tuple) -> _Size:
+        s = super().__new__(cls, n)
+        s._shape = shape
+        return s
+
+    def __call__(self, dim: int | None = None) -> Any:
+        if dim is None:
+            return self._shape
+        if not -len(self._shape) <= dim < len(self._shape):
+            raise IndexError(f"size: dim {dim} is out of range for shape {self._shape}")
+        return self._shape[dim]
+
 
 from . import ops as _ops  # noqa: E402  (ops import Tensor)
 from .ops import primitives as _p  # noqa: E402
+
+for _name in _ops.TORCH_NAMED:  # dim=/keepdim= beside axis=/keepdims= on the methods too
+    if hasattr(Tensor, _name):
+        setattr(Tensor, _name, _ops.torch_names(getattr(Tensor, _name)))

@@ -6,6 +6,7 @@ are built from them and carry no derivative code of their own.
 
 from __future__ import annotations
 
+import builtins  # any/all: ours are ops (logic.py)
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -24,7 +25,7 @@ __all__ = [
     "add", "sub", "mul", "div", "neg", "pow", "matmul", "linear", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh",
     "sigmoid", "relu", "sign", "clip", "maximum", "minimum", "where", "sum", "mean", "max", "min", "var",
     "std", "logsumexp", "softmax", "log_softmax", "reshape", "transpose", "swapaxes", "expand_dims",
-    "squeeze", "broadcast_to", "flatten", "getitem", "concatenate", "stack", "split", "compare", "astype",
+    "squeeze", "broadcast_to", "getitem", "concatenate", "stack", "split", "compare", "astype",
     "erf", "cumsum", "prod", "einsum", *_indexing_all,
 ]
 
@@ -97,7 +98,7 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
     min, max = as_operand(min), as_operand(max)
-    if any(isinstance(b, Tensor) and b.requires_grad for b in (min, max)):
+    if builtins.any(isinstance(b, Tensor) and b.requires_grad for b in (min, max)):
         out = _t(x)
         if min is not None:
             out = where(out < min, min, out)
@@ -243,15 +244,6 @@ def broadcast_to(x: Any, shape: Any) -> Tensor:
     return P.BroadcastTo.apply(x, shape=shape)
 
 
-def flatten(x: Any, start_axis: int = 0) -> Tensor:
-    """Merge the axes from ``start_axis`` on into one (all of them by default)."""
-    x = _t(x)
-    if x.ndim == 0:
-        return reshape(x, (1,))
-    start = normalize_axes(start_axis, x.ndim, "flatten")[0]
-    return reshape(x, x.shape[:start] + (-1,))
-
-
 def _index_arg(index: Any) -> Any:
     if isinstance(index, Tensor):
         return index._data
@@ -331,3 +323,15 @@ from .conv import conv2d  # noqa: E402, F401  (images: convolution, pooling, pad
 from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d, pad  # noqa: E402, F401
 
 __all__ += ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad"]
+
+from .grids import *  # noqa: E402, F403  (tril, triu, meshgrid)
+from .grids import __all__ as _grids_all  # noqa: E402
+from .logic import *  # noqa: E402, F403  (isnan, isclose, any, all, logical_*, bitwise_*)
+from .logic import __all__ as _logic_all  # noqa: E402
+from .pytorch_names import *  # noqa: E402, F403  (permute, unsqueeze, cat, clamp, flatten)
+from .pytorch_names import TORCH_NAMED, torch_names  # noqa: E402
+from .pytorch_names import __all__ as _torch_all  # noqa: E402
+
+__all__ += [*_grids_all, *_logic_all, *_torch_all]
+for _name in TORCH_NAMED:  # dim=/keepdim= beside axis=/keepdims=
+    globals()[_name] = torch_names(globals()[_name])
