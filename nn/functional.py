@@ -18,12 +18,14 @@ from ._warn import warn_once
 
 __all__ = [
     "layer_input", "linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", "log_softmax", "dropout", "flatten",
+    "silu", "hardtanh", "relu6", "hardsigmoid", "hardswish", "softsign", "softmin", "glu", "normalize",
     "mse_loss", "l2_penalty", "cross_entropy", "nll_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "SoftmaxCrossEntropy", "BinaryCrossEntropy",
+    "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div", "cosine_similarity", "margin_ranking_loss",
     "gelu", "layer_norm", "layer_norm_composed", "LayerNormFunction", "embedding", "scaled_dot_product_attention",
 ]
 
-_REDUCTIONS = ("mean", "sum", "none")
+REDUCTIONS = ("mean", "sum", "none")
 
 
 def _t(x: Any) -> ag.Tensor:
@@ -34,9 +36,9 @@ def _arr(x: Any) -> np.ndarray:
     return x.data if isinstance(x, ag.Tensor) else np.asarray(x)
 
 
-def check_reduction(reduction: str) -> str:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+def check_reduction(reduction: str, allowed: tuple = REDUCTIONS) -> str:
+    if reduction not in allowed:
+        raise ValueError(f"reduction must be one of {allowed}, got {reduction!r}")
     return reduction
 
 
@@ -104,6 +106,75 @@ def leaky_relu(x: Any, negative_slope: float = 0.01) -> ag.Tensor:
     return ag.where(x > 0, x, x * negative_slope)
 
 
+def silu(x: Any) -> ag.Tensor:
+    """``x * sigmoid(x)`` (swish)."""
+    x = _t(x)
+    return x * ag.sigmoid(x)
+
+
+def hardtanh(x: Any, min_val: float = -1.0, max_val: float = 1.0) -> ag.Tensor:
+    """``x`` limited to [min_val, max_val]; gradient 0 at the bounds, as PyTorch's (``clip`` passes it there)."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} is above max_val {max_val}")
+    x = _t(x)
+    return ag.where(x <= min_val, min_val, ag.where(x >= max_val, max_val, x))  # nan passes through
+
+
+def relu6(x: Any) -> ag.Tensor:
+    """``min(max(x, 0), 6)``: ``hardtanh(x, 0, 6)``."""
+    return hardtanh(x, 0.0, 6.0)
+
+
+def hardsigmoid(x: Any) -> ag.Tensor:
+    """``x / 6 + 1/2`` on (-3, 3), 0 below, 1 above (gradient 0 at +-3, as PyTorch's)."""
+    x = _t(x)
+    return ag.where(x <= -3.0, 0.0, ag.where(x >= 3.0, 1.0, x * (1.0 / 6.0) + 0.5))
+
+
+def hardswish(x: Any) -> ag.Tensor:
+    """``x * hardsigmoid(x)``; gradient ``x / 3 + 1/2`` on [-3, 3], 0 below, 1 above (PyTorch's choice at +-3)."""
+    x = _t(x)
+    return ag.where(x < -3.0, 0.0, ag.where(x <= 3.0, x * (x + 3.0) * (1.0 / 6.0), x))
+
+
+def softsign(x: Any) -> ag.Tensor:
+    """``x / (1 + |x|)``."""
+    x = _t(x)
+    return x / (ag.abs(x) + 1.0)
+
+
+def softmin(x: Any, dim: int = -1) -> ag.Tensor:
+    """``softmax(-x)`` along ``dim``."""
+    return ag.softmax(-_t(x), dim)
+
+
+def glu(x: Any, dim: int = -1) -> ag.Tensor:
+    """Gated linear unit: ``a * sigmoid(b)`` for the two halves ``a``, ``b`` of ``x`` along ``dim``."""
+    x = _t(x)
+    n = x.shape[dim] if x.ndim else 1
+    if x.ndim == 0 or n % 2:
+        raise ValueError(f"glu: dim {dim} of shape {x.shape} must have an even size, to halve it")
+    a, b = ag.split(x, 2, axis=dim)
+    return a * ag.sigmoid(b)
+
+
+def normalize(x: Any, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> ag.Tensor:
+    """``x / max(norm_p(x), eps)`` along ``dim`` (PyTorch's: the floor is a differentiable clamp, and a
+    zero vector's norm has gradient 0)."""
+    x = _t(x)
+    if p == 2:
+        s = (x * x).sum(axis=dim, keepdims=True)
+        pos = np.asarray(s) > 0
+        norm = ag.where(pos, ag.sqrt(ag.where(pos, s, 1.0)), 0.0)
+    elif p == 1:
+        norm = ag.abs(x).sum(axis=dim, keepdims=True)
+    elif p == math.inf:
+        norm = ag.abs(x).max(axis=dim, keepdims=True)
+    else:
+        raise ValueError(f"normalize: p must be 1, 2 or inf here, got {p} (other p: x / (|x|**p).sum(dim)**(1/p))")
+    return x / ag.clip(norm, eps, None)
+
+
 def flatten(x: Any, start_axis: int = 1) -> ag.Tensor:
     """Merge the axes from ``start_axis`` on (keeps the batch axis by default)."""
     return _t(x).flatten(start_axis)
@@ -151,14 +222,17 @@ def l2_penalty(params: Any, weight: float) -> ag.Tensor:
 
 
 # ---- classification losses -------------------------------------------------------------------------
-def _class_indices(name: str, logits: ag.Tensor, target: Any) -> np.ndarray:
-    """Validate integer class targets: shape (N,) for (N, C) logits, () for (C,); values in [0, C)."""
+def _class_indices(name: str, logits: ag.Tensor, target: Any, ignore_index: int = -100) -> np.ndarray:
+    """Validate integer class targets for logits (C,), (N, C) or (N, C, d1, ...): shape (), (N,) or
+    (N, d1, ...); values in [0, C) or ``ignore_index``."""
     y = _arr(target)
-    if logits.ndim not in (1, 2):
-        raise ValueError(f"{name}: input must have shape (N, C) or (C,), got {logits.shape}")
-    if y.shape != logits.shape[:-1]:
+    if logits.ndim == 0:
+        raise ValueError(f"{name}: input must have shape (C,), (N, C) or (N, C, d1, ...), got a 0-d tensor")
+    want = () if logits.ndim == 1 else logits.shape[:1] + logits.shape[2:]
+    if y.shape != want:
         raise ValueError(f"{name}: class-index target of shape {y.shape} does not match input of shape "
-                         f"{logits.shape} (expected target shape {logits.shape[:-1]})")
+                         f"{logits.shape} (expected target shape {want}: the input without its class axis "
+                         f"{0 if logits.ndim == 1 else 1})")
     if y.dtype.kind == "f":
         if not np.all(y == np.round(y)):
             raise ValueError(f"{name}: float target of shape {y.shape} must hold class indices (whole numbers), "
@@ -166,12 +240,38 @@ def _class_indices(name: str, logits: ag.Tensor, target: Any) -> np.ndarray:
         y = y.astype(np.int64)
     elif y.dtype.kind not in "iub":
         raise TypeError(f"{name}: target must hold integer class indices, got dtype {y.dtype}")
-    c = logits.shape[-1]
-    if y.size and (y.min() < 0 or y.max() >= c):
-        bad = (y < 0) | (y >= c)
+    c = logits.shape[0 if logits.ndim == 1 else 1]
+    bad = ((y < 0) | (y >= c)) & (y != ignore_index)
+    if bad.any():
         raise IndexError(f"{name}: class index {y[bad].ravel()[:5].tolist()} out of range for {c} classes "
-                         f"(input shape {logits.shape}, target shape {y.shape})")
+                         f"(input shape {logits.shape}, target shape {y.shape}, ignore_index {ignore_index})")
     return y.astype(np.intp, copy=False)
+
+
+def _classes_last(x: ag.Tensor) -> ag.Tensor:
+    """(C,), (N, C) or (N, C, d1, ...) as rows of classes, shape (M, C)."""
+    if x.ndim == 1:
+        return x.reshape(1, -1)
+    if x.ndim > 2:
+        x = x.permute(0, *range(2, x.ndim), 1)
+    return x.reshape(-1, x.shape[-1])
+
+
+def _class_weight(name: str, weight: Any, c: int, dtype: Any) -> np.ndarray | None:
+    if weight is None:
+        return None
+    if isinstance(weight, str):
+        raise TypeError(f"{name}: the third argument is weight (PyTorch's order); pass reduction={weight!r} by name")
+    w = np.asarray(_arr(weight), dtype=dtype)
+    if w.shape != (c,):
+        raise ValueError(f"{name}: weight must have one entry per class, shape ({c},), got {w.shape}")
+    return w
+
+
+def _check_smoothing(name: str, label_smoothing: float) -> float:
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    return float(label_smoothing)
 
 
 class SoftmaxCrossEntropy(ag.Function):
@@ -180,9 +280,9 @@ class SoftmaxCrossEntropy(ag.Function):
     ``loss_i = logsumexp(x_i) - x_i[y_i]``; gradient ``(softmax(x) - onehot(y)) * g``, divided
     by N for ``mean``. Backward recomputes the softmax from the saved logits with
     ``ag.ops.dual.softmax`` (plain numpy on arrays, the recorded op on Tensors): one formula that is
-    also differentiable again under ``create_graph``.
+    also differentiable again under ``create_graph``. The fast path of ``cross_entropy`` (no weight,
+    no ignored target, no smoothing); the general path is composed (``_weighted_nll``).
     """
-
     @staticmethod
     def forward(ctx, x, y, reduction):
         n = x.shape[0]
@@ -210,30 +310,75 @@ class SoftmaxCrossEntropy(ag.Function):
         return (ag.ops.dual.softmax(x, -1) - onehot) * g, None  # numpy on arrays, recorded on Tensors
 
 
-def cross_entropy(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
-    """Cross entropy from logits ``input`` (N, C) (or (C,)), numerically stable.
+def cross_entropy(input: ag.Tensor, target: Any, weight: Any = None, *, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> ag.Tensor:
+    """Cross entropy from logits ``input`` of shape (N, C), (C,) or (N, C, d1, ...), stable; PyTorch's arguments.
 
-    ``target`` is class indices of shape (N,) (or ()), or class probabilities / one-hot of the
-    input's shape. ``mean`` averages over the N samples.
+    ``target``: class indices of shape (N,), () or (N, d1, ...), or class probabilities of the
+    input's shape. ``weight`` (C,) scales each class; targets equal to ``ignore_index`` count for
+    nothing; ``label_smoothing`` mixes the target with the uniform distribution. ``mean`` divides by
+    the summed weights of the counted targets (PyTorch's rule), by the number of samples for
+    probabilities.
     """
     check_reduction(reduction)
     input = _t(input)
+    eps = _check_smoothing("cross_entropy", label_smoothing)
+    c = input.shape[0 if input.ndim == 1 else 1] if input.ndim else 0
+    w = _class_weight("cross_entropy", weight, c, input.dtype)
     if np.shape(_arr(target)) == input.shape and input.ndim >= 1:  # probabilities / one-hot
-        target = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=input.dtype)
-        return _reduce(-(target * ag.log_softmax(input, -1)).sum(axis=-1), reduction)
-    y = _class_indices("cross_entropy", input, target)
-    if input.ndim == 1:
-        return SoftmaxCrossEntropy.apply(input.reshape(1, -1), y.reshape(1), reduction=reduction).reshape(())
-    return SoftmaxCrossEntropy.apply(input, y, reduction=reduction)
+        p = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=input.dtype)
+        if eps:
+            p = p * (1.0 - eps) + eps / c
+        logp = ag.log_softmax(input, 0 if input.ndim == 1 else 1)
+        if w is not None:
+            logp = logp * w.reshape((-1,) + (1,) * (input.ndim - 2) if input.ndim > 1 else (-1,))
+        loss = -(p * logp).sum(axis=0 if input.ndim == 1 else 1)
+        return _reduce(loss, reduction)
+    y = _class_indices("cross_entropy", input, target, ignore_index)
+    rows, flat = _classes_last(input), y.reshape(-1)
+    if w is None and not eps and not (flat == ignore_index).any():
+        out = SoftmaxCrossEntropy.apply(rows, flat, reduction=reduction)
+        return out.reshape(y.shape) if reduction == "none" else out
+    logp = ag.log_softmax(rows, -1)
+    loss = _weighted_nll(logp, flat, w, ignore_index, reduction, y.shape)
+    if not eps:
+        return loss
+    keep = flat != ignore_index
+    smooth = -(logp * w).sum(axis=-1) if w is not None else -logp.sum(axis=-1)
+    smooth = ag.where(keep, smooth, 0.0)
+    if reduction == "mean":
+        smooth = smooth.sum() / _counted(flat, w, keep)
+    else:
+        smooth = _reduce(smooth.reshape(y.shape), reduction)
+    return loss * (1.0 - eps) + smooth * (eps / c)
 
 
-def nll_loss(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
-    """Negative log-likelihood: ``-input[i, target[i]]`` for log-probabilities ``input`` (N, C)."""
+def _counted(y: np.ndarray, w: np.ndarray | None, keep: np.ndarray) -> Any:
+    """What ``mean`` divides by: the summed class weights of the targets not ignored (their number without weights)."""
+    return (w[np.where(keep, y, 0)] * keep).sum() if w is not None else np.float64(keep.sum())
+
+
+def _weighted_nll(logp: ag.Tensor, y: np.ndarray, w: np.ndarray | None, ignore_index: int, reduction: str,
+                  shape: tuple) -> ag.Tensor:
+    """``-w[y] * logp[i, y]`` for rows ``logp`` (M, C), 0 where ``y == ignore_index``, reduced as PyTorch's nll_loss."""
+    keep = y != ignore_index
+    safe = np.where(keep, y, 0)
+    picked = logp[np.arange(len(y)), safe]
+    loss = ag.where(keep, -picked * w[safe] if w is not None else -picked, 0.0)  # where: an ignored -inf stays out
+    if reduction == "mean":
+        return loss.sum() / _counted(y, w, keep).astype(loss.dtype)
+    return _reduce(loss.reshape(shape), reduction)
+
+
+def nll_loss(input: ag.Tensor, target: Any, weight: Any = None, *, ignore_index: int = -100,
+             reduction: str = "mean") -> ag.Tensor:
+    """Negative log-likelihood ``-weight[t] * input[i, t]`` of log-probabilities ``input`` (N, C), (C,) or
+    (N, C, d1, ...) at class indices ``target``; ``mean`` divides by the summed weights (PyTorch's rule)."""
     check_reduction(reduction)
     input = _t(input)
-    y = _class_indices("nll_loss", input, target)
-    picked = input[y] if input.ndim == 1 else input[np.arange(input.shape[0]), y]
-    return _reduce(-picked, reduction)
+    y = _class_indices("nll_loss", input, target, ignore_index)
+    w = _class_weight("nll_loss", weight, input.shape[0 if input.ndim == 1 else 1], input.dtype)
+    return _weighted_nll(_classes_last(input), y.reshape(-1), w, ignore_index, reduction, y.shape)
 
 
 class BinaryCrossEntropy(ag.Function):
@@ -263,8 +408,9 @@ def _clamped_log(p: Any) -> Any:
     return ag.maximum(ag.log(p), -100.0)
 
 
-def binary_cross_entropy(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
-    """Binary cross entropy of probabilities ``input`` in [0, 1] against ``target`` of the same shape."""
+def binary_cross_entropy(input: ag.Tensor, target: Any, weight: Any = None, *, reduction: str = "mean") -> ag.Tensor:
+    """Binary cross entropy of probabilities ``input`` in [0, 1] against ``target`` of the same shape;
+    ``weight`` (broadcast to the input) scales each element's loss."""
     check_reduction(reduction)
     input = _t(input)
     _same_shape("binary_cross_entropy", input, target)
@@ -273,24 +419,132 @@ def binary_cross_entropy(input: ag.Tensor, target: Any, reduction: str = "mean")
         raise ValueError(f"binary_cross_entropy: input must hold probabilities in [0, 1], got values in "
                          f"[{a.min()}, {a.max()}] (use BCEWithLogitsLoss for logits)")
     target = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=input.dtype)
-    return _reduce(BinaryCrossEntropy.apply(input, target), reduction)
+    loss = BinaryCrossEntropy.apply(input, target)
+    return _reduce(loss * _elementwise_weight("binary_cross_entropy", weight, input) if weight is not None else loss,
+                   reduction)
 
 
-def binary_cross_entropy_with_logits(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
+def _elementwise_weight(name: str, weight: Any, input: ag.Tensor) -> Any:
+    if isinstance(weight, str):
+        raise TypeError(f"{name}: the third argument is weight (PyTorch's order); pass reduction={weight!r} by name")
+    w = weight if isinstance(weight, ag.Tensor) else np.asarray(weight, dtype=input.dtype)
+    try:
+        np.broadcast_shapes(np.shape(w), input.shape)
+    except ValueError:
+        raise ValueError(f"{name}: weight of shape {np.shape(w)} does not broadcast to the input's {input.shape}") \
+            from None
+    return w
+
+
+def binary_cross_entropy_with_logits(input: ag.Tensor, target: Any, weight: Any = None, *, reduction: str = "mean",
+                                     pos_weight: Any = None) -> ag.Tensor:
     """``sigmoid`` + binary cross entropy in one stable formula, for logits of any size.
 
     ``log(1 + exp(x)) - x*y`` with the softplus as ``logsumexp([0, x])``: stable at |x| = 1e4
     (the max shift), and smooth, so its first derivative is ``sigmoid(x) - y`` and its second
     ``sigmoid'(x)`` everywhere, 0.25 at x = 0 as PyTorch's (a kinked ``max(x, 0) + log(1 + exp(-|x|))``
-    has the right first derivative but second derivative 0 there).
+    has the right first derivative but second derivative 0 there). ``pos_weight`` (broadcast over the
+    last axis, one per class) scales the positive term: ``(1 - y) x + (1 + (pos_weight - 1) y) softplus(-x)``,
+    PyTorch's formula; ``weight`` scales each element's loss.
     """
     check_reduction(reduction)
     x = _t(input)
     _same_shape("binary_cross_entropy_with_logits", x, target)
     y = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=x.dtype)
-    softplus = ag.logsumexp(ag.stack([ag.zeros_like(x), x], axis=-1), axis=-1)
-    loss = softplus - x * y
+    if pos_weight is None:
+        loss = _softplus(x) - x * y
+    else:
+        pw = _elementwise_weight("binary_cross_entropy_with_logits", pos_weight, x)
+        loss = (1 - y) * x + ((pw - 1) * y + 1) * _softplus(-x)
+    if weight is not None:
+        loss = loss * _elementwise_weight("binary_cross_entropy_with_logits", weight, x)
     return _reduce(loss, reduction)
+
+
+def _softplus(x: ag.Tensor) -> ag.Tensor:
+    """``log(1 + exp(x))`` as ``logsumexp([0, x])``: stable and smooth (see binary_cross_entropy_with_logits)."""
+    return ag.logsumexp(ag.stack([ag.zeros_like(x), x], axis=-1), axis=-1)
+
+
+# ---- more regression and ranking losses, PyTorch's arguments ----------------------------------------
+def l1_loss(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
+    """Absolute error ``|input - target|``, reduced; shapes must match (gradient 0 where they are equal)."""
+    return _reduce(ag.abs(_difference("l1_loss", input, target, reduction)), reduction)
+
+
+def smooth_l1_loss(input: ag.Tensor, target: Any, reduction: str = "mean", beta: float = 1.0) -> ag.Tensor:
+    """``0.5 d**2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta`` (``d = input - target``); beta 0 is L1."""
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    d = _difference("smooth_l1_loss", input, target, reduction)
+    if beta == 0:
+        return _reduce(ag.abs(d), reduction)
+    a = ag.abs(d)
+    return _reduce(ag.where(a < beta, d * d * (0.5 / beta), a - 0.5 * beta), reduction)
+
+
+def huber_loss(input: ag.Tensor, target: Any, reduction: str = "mean", delta: float = 1.0) -> ag.Tensor:
+    """``0.5 d**2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``: smooth_l1_loss times delta."""
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    d = _difference("huber_loss", input, target, reduction)
+    a = ag.abs(d)
+    return _reduce(ag.where(a < delta, d * d * 0.5, (a - 0.5 * delta) * delta), reduction)
+
+
+def _difference(name: str, input: Any, target: Any, reduction: str) -> ag.Tensor:
+    check_reduction(reduction)
+    input = _t(input)
+    _same_shape(name, input, target)
+    return input - (target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=input.dtype))
+
+
+def kl_div(input: ag.Tensor, target: Any, reduction: str = "mean", log_target: bool = False) -> ag.Tensor:
+    """``target * (log(target) - input)`` for log-probabilities ``input`` (``exp(target) * (target - input)``
+    with ``log_target``); a zero target adds 0. ``batchmean`` divides the sum by the batch size (axis 0),
+    the true KL divergence; ``mean`` (PyTorch's default) by the number of elements."""
+    check_reduction(reduction, (*REDUCTIONS, "batchmean"))
+    input = _t(input)
+    _same_shape("kl_div", input, target)
+    t = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=input.dtype)
+    if log_target:
+        loss = ag.exp(t) * (t - input)
+    else:
+        zero = np.asarray(t) == 0
+        loss = ag.where(zero, 0.0, t * ag.log(ag.where(zero, 1.0, t))) - t * input  # PyTorch's xlogy(t, t)
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction)
+
+
+def cosine_similarity(x1: Any, x2: Any, dim: int = 1, eps: float = 1e-8) -> ag.Tensor:
+    """``sum(x1 * x2) / (|x1| |x2|)`` along ``dim`` (inputs broadcast), each norm at least ``eps`` (PyTorch's:
+    the floor is a constant, so a zero vector has gradient 0 and similarity 0)."""
+    x1, x2 = _t(x1), _t(x2)
+    try:
+        shape = np.broadcast_shapes(x1.shape, x2.shape)
+    except ValueError:
+        raise ValueError(f"cosine_similarity: shapes {x1.shape} and {x2.shape} do not broadcast") from None
+    x1, x2 = x1.broadcast_to(shape), x2.broadcast_to(shape)
+    return ((x1 / _floored_norm(x1, dim, eps)) * (x2 / _floored_norm(x2, dim, eps))).sum(axis=dim)
+
+
+def _floored_norm(x: ag.Tensor, dim: int, eps: float) -> ag.Tensor:
+    """The 2-norm along ``dim`` (kept), gradient 0 at a zero vector, raised to ``eps`` by a constant."""
+    s = (x * x).sum(axis=dim, keepdims=True)
+    pos = np.asarray(s) > 0
+    n = ag.where(pos, ag.sqrt(ag.where(pos, s, 1.0)), 0.0)  # the inner where keeps sqrt'(0) = inf out
+    v = np.asarray(n)
+    return n + (np.maximum(v, eps) - v)
+
+
+def margin_ranking_loss(input1: Any, input2: Any, target: Any, margin: float = 0.0,
+                        reduction: str = "mean") -> ag.Tensor:
+    """``max(0, -target * (input1 - input2) + margin)``, target +1 or -1 (PyTorch's clamp: gradient 1 at 0)."""
+    check_reduction(reduction)
+    x1, x2 = _t(input1), _t(input2)
+    y = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=x1.dtype)
+    return _reduce(ag.clip(-y * (x1 - x2) + margin, 0.0, None), reduction)
 
 
 # ---- transformer pieces ------------------------------------------------------------------------------
@@ -382,15 +636,24 @@ def embedding(indices: Any, weight: ag.Tensor, padding_idx: int | None = None) -
 
 
 def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: Any = None, dropout_p: float = 0.0,
-                                 is_causal: bool = False, scale: float | None = None, seed: ag.Seed = None
-                                 ) -> ag.Tensor:
+                                 is_causal: bool = False, scale: float | None = None, enable_gqa: bool = False,
+                                 seed: ag.Seed = None) -> ag.Tensor:
     """``softmax(q k^T * scale + mask) v`` over the last two axes (..., L, E) x (..., S, E) x (..., S, Ev).
 
     ``attn_mask`` as PyTorch's: a bool mask where **True takes part** (False positions are left
-    out), or a float mask added to the scores; ``is_causal`` keeps key j <= query i. A query whose
-    keys are all left out gets zeros, as PyTorch's (its gradient too). ``scale`` defaults to 1/sqrt(E).
+    out), or a float mask added to the scores; ``is_causal`` keeps key j <= query i (top-left
+    aligned when L != S, as PyTorch). A query whose keys are all left out gets zeros, as PyTorch's
+    (its gradient too). ``scale`` defaults to 1/sqrt(E). ``enable_gqa``: grouped-query attention,
+    key and value with fewer heads (axis -3) than the query, each shared by ``Hq / Hkv`` query heads.
+    ``dropout_p`` drops attention weights, drawn from ``seed`` (an int or Generator; None: the global one).
     """
     q, k, v = _t(query), _t(key), _t(value)
+    if enable_gqa and q.ndim >= 3 and k.ndim >= 3 and k.shape[-3] != q.shape[-3]:
+        hq, hkv = q.shape[-3], k.shape[-3]
+        if hkv == 0 or hq % hkv or v.shape[-3] != hkv:
+            raise ValueError(f"scaled_dot_product_attention: with enable_gqa the query's heads (axis -3 of "
+                             f"{q.shape}) must be a multiple of the key's and value's ({k.shape}, {v.shape})")
+        k, v = ag.repeat_interleave(k, hq // hkv, -3), ag.repeat_interleave(v, hq // hkv, -3)
     scores = (q @ k.swapaxes(-1, -2)) * (1.0 / math.sqrt(q.shape[-1]) if scale is None else scale)
     if is_causal:
         if attn_mask is not None:
