@@ -677,7 +677,58 @@ def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: An
 
 
 # ---- images and normalization: the functions behind nn.Conv2d, the pooling layers, nn.BatchNorm* ---------
-from .normalization import batch_norm  # noqa: E402
+def batch_norm(input: Any, running_mean: ag.Tensor | None, running_var: ag.Tensor | None,
+               weight: Any = None, bias: Any = None, training: bool = False, momentum: float = 0.1,
+               eps: float = 1e-5) -> ag.Tensor:
+    """Normalize each channel (axis 1) of ``input`` (N, C, ...), PyTorch's ``F.batch_norm``.
+
+    Training: by the batch's mean and biased variance over every axis but 1, and the running
+    statistics (when given) move towards them, in place: ``r = (1 - momentum) * r + momentum * s``
+    with the unbiased variance, as PyTorch. Otherwise: by the running statistics.
+    Then ``* weight + bias`` (per channel) when given. Composed of Tensor ops, so it differentiates
+    to any order.
+    """
+    x = input if isinstance(input, ag.Tensor) else ag.tensor(input)
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expected input of shape (N, C, ...), got shape {x.shape}")
+    c = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if t is not None and tuple(np.shape(t)) != (c,):
+            raise ValueError(f"batch_norm: {name} must have shape ({c},) for input of shape {x.shape} "
+                             f"(C = {c} channels on axis 1), got shape {tuple(np.shape(t))}")
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, c) + (1,) * (x.ndim - 2)
+    per_channel = x.size // c if c else 0
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError("batch_norm: evaluation (training=False) needs running_mean and running_var")
+    if training and x.shape[0]:
+        if per_channel <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
+                             f"shape {x.shape} (use a larger batch, or eval mode)")
+        mean = x.mean(axis=axes, keepdims=True)
+        centered = x - mean
+        var = (centered * centered).mean(axis=axes, keepdims=True)
+        with ag.no_grad():
+            if running_mean is not None:
+                _move(running_mean, np.asarray(mean).reshape(c), momentum)
+            if running_var is not None:
+                _move(running_var, np.asarray(var).reshape(c) * (per_channel / (per_channel - 1)), momentum)
+    else:  # evaluation; or an empty batch, with nothing to normalize or to learn from (as PyTorch)
+        mean, var = ((np.asarray(running_mean).reshape(shape), np.asarray(running_var).reshape(shape))
+                     if not training else (np.zeros(shape, x.dtype), np.ones(shape, x.dtype)))
+        centered = x - mean
+    y = centered / ag.sqrt(var + eps)
+    if weight is not None:
+        y = y * (weight.reshape(shape) if isinstance(weight, ag.Tensor) else np.reshape(weight, shape))
+    if bias is not None:
+        y = y + (bias.reshape(shape) if isinstance(bias, ag.Tensor) else np.reshape(bias, shape))
+    return y
+
+
+def _move(stat: ag.Tensor, value: np.ndarray, momentum: float) -> None:
+    stat.data = ((1.0 - momentum) * np.asarray(stat) + momentum * value).astype(stat.dtype)
+
 
 conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d = ag.conv2d, ag.max_pool2d, ag.avg_pool2d, ag.adaptive_avg_pool2d
 
