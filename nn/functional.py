@@ -42,6 +42,14 @@ def check_reduction(reduction: str, allowed: tuple = REDUCTIONS) -> str:
     return reduction
 
 
+def _operand(v: Any, like: ag.Tensor) -> Any:
+    """A loss's target or weight: a Tensor as it is, else an array of ``like``'s float dtype (an integer
+    ``like`` leaves the values alone: casting a 0.5 to its dtype would truncate it)."""
+    if isinstance(v, ag.Tensor):
+        return v
+    return np.asarray(v, dtype=like.dtype if like.dtype.kind == "f" else None)
+
+
 def _reduce(loss: ag.Tensor, reduction: str) -> ag.Tensor:
     if reduction == "mean":
         return loss.mean()
@@ -117,7 +125,8 @@ def hardtanh(x: Any, min_val: float = -1.0, max_val: float = 1.0) -> ag.Tensor:
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val {min_val} is above max_val {max_val}")
     x = _t(x)
-    return ag.where(x <= min_val, min_val, ag.where(x >= max_val, max_val, x))  # nan passes through
+    lo, hi = (np.asarray(v, x.dtype) if x.dtype.kind in "iu" else v for v in (min_val, max_val))  # ints stay ints
+    return ag.where(x <= min_val, lo, ag.where(x >= max_val, hi, x))  # nan passes through
 
 
 def relu6(x: Any) -> ag.Tensor:
@@ -128,13 +137,18 @@ def relu6(x: Any) -> ag.Tensor:
 def hardsigmoid(x: Any) -> ag.Tensor:
     """``x / 6 + 1/2`` on (-3, 3), 0 below, 1 above (gradient 0 at +-3, as PyTorch's)."""
     x = _t(x)
-    return ag.where(x <= -3.0, 0.0, ag.where(x >= 3.0, 1.0, x * (1.0 / 6.0) + 0.5))
+    a = np.asarray(x)
+    outside = np.where(a <= -3.0, 0.0, np.where(a >= 3.0, 1.0, a)).astype(x.dtype if x.dtype.kind == "f" else None)
+    return ag.where((a > -3.0) & (a < 3.0), x * (1.0 / 6.0) + 0.5, outside)  # nan: its value, gradient 0 (PyTorch)
 
 
 def hardswish(x: Any) -> ag.Tensor:
-    """``x * hardsigmoid(x)``; gradient ``x / 3 + 1/2`` on [-3, 3], 0 below, 1 above (PyTorch's choice at +-3)."""
+    """``x * hardsigmoid(x)``; gradient ``x / 3 + 1/2`` on (-3, 3), 0 below, 1 above (PyTorch's choice at +-3)."""
     x = _t(x)
-    return ag.where(x < -3.0, 0.0, ag.where(x <= 3.0, x * (x + 3.0) * (1.0 / 6.0), x))
+    a = np.asarray(x)
+    mid = (a > -3.0) & (a < 3.0)
+    xm = ag.where(mid, x, 0.0)  # the quadratic sees 0 off (-3, 3): an inf or nan there would leak into the gradient
+    return ag.where(a <= -3.0, 0.0, ag.where(mid, xm * (xm + 3.0) * (1.0 / 6.0), x))
 
 
 def softsign(x: Any) -> ag.Tensor:
@@ -163,9 +177,7 @@ def normalize(x: Any, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> ag.Te
     zero vector's norm has gradient 0)."""
     x = _t(x)
     if p == 2:
-        s = (x * x).sum(axis=dim, keepdims=True)
-        pos = np.asarray(s) > 0
-        norm = ag.where(pos, ag.sqrt(ag.where(pos, s, 1.0)), 0.0)
+        norm = _norm2(x, dim)
     elif p == 1:
         norm = ag.abs(x).sum(axis=dim, keepdims=True)
     elif p == math.inf:
@@ -203,7 +215,7 @@ def mse_loss(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tenso
     check_reduction(reduction)
     input = _t(input)
     _same_shape("mse_loss", input, target)
-    target = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=input.dtype)
+    target = _operand(target, input)
     d = input - target
     return _reduce(d * d, reduction)
 
@@ -262,7 +274,7 @@ def _class_weight(name: str, weight: Any, c: int, dtype: Any) -> np.ndarray | No
         return None
     if isinstance(weight, str):
         raise TypeError(f"{name}: the third argument is weight (PyTorch's order); pass reduction={weight!r} by name")
-    w = np.asarray(_arr(weight), dtype=dtype)
+    w = np.asarray(_arr(weight), dtype=dtype if dtype.kind == "f" else None)
     if w.shape != (c,):
         raise ValueError(f"{name}: weight must have one entry per class, shape ({c},), got {w.shape}")
     return w
@@ -326,7 +338,7 @@ def cross_entropy(input: ag.Tensor, target: Any, weight: Any = None, *, ignore_i
     c = input.shape[0 if input.ndim == 1 else 1] if input.ndim else 0
     w = _class_weight("cross_entropy", weight, c, input.dtype)
     if np.shape(_arr(target)) == input.shape and input.ndim >= 1:  # probabilities / one-hot
-        p = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=input.dtype)
+        p = _operand(target, input)
         if eps:
             p = p * (1.0 - eps) + eps / c
         logp = ag.log_softmax(input, 0 if input.ndim == 1 else 1)
@@ -347,15 +359,17 @@ def cross_entropy(input: ag.Tensor, target: Any, weight: Any = None, *, ignore_i
     smooth = -(logp * w).sum(axis=-1) if w is not None else -logp.sum(axis=-1)
     smooth = ag.where(keep, smooth, 0.0)
     if reduction == "mean":
-        smooth = smooth.sum() / _counted(flat, w, keep)
+        smooth = smooth.sum() * _per_count(flat, w, keep)
     else:
         smooth = _reduce(smooth.reshape(y.shape), reduction)
     return loss * (1.0 - eps) + smooth * (eps / c)
 
 
-def _counted(y: np.ndarray, w: np.ndarray | None, keep: np.ndarray) -> Any:
-    """What ``mean`` divides by: the summed class weights of the targets not ignored (their number without weights)."""
-    return (w[np.where(keep, y, 0)] * keep).sum() if w is not None else np.float64(keep.sum())
+def _per_count(y: np.ndarray, w: np.ndarray | None, keep: np.ndarray) -> float:
+    """What ``mean`` multiplies by: 1 / the summed class weights of the targets not ignored (their number
+    without weights); nan when nothing is counted, as PyTorch."""
+    total = float((w[np.where(keep, y, 0)] * keep).sum()) if w is not None else float(keep.sum())
+    return 1.0 / total if total else math.nan
 
 
 def _weighted_nll(logp: ag.Tensor, y: np.ndarray, w: np.ndarray | None, ignore_index: int, reduction: str,
@@ -366,7 +380,7 @@ def _weighted_nll(logp: ag.Tensor, y: np.ndarray, w: np.ndarray | None, ignore_i
     picked = logp[np.arange(len(y)), safe]
     loss = ag.where(keep, -picked * w[safe] if w is not None else -picked, 0.0)  # where: an ignored -inf stays out
     if reduction == "mean":
-        return loss.sum() / _counted(y, w, keep).astype(loss.dtype)
+        return loss.sum() * _per_count(y, w, keep)
     return _reduce(loss.reshape(shape), reduction)
 
 
@@ -418,7 +432,7 @@ def binary_cross_entropy(input: ag.Tensor, target: Any, weight: Any = None, *, r
     if a.size and (a.min() < 0 or a.max() > 1):
         raise ValueError(f"binary_cross_entropy: input must hold probabilities in [0, 1], got values in "
                          f"[{a.min()}, {a.max()}] (use BCEWithLogitsLoss for logits)")
-    target = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=input.dtype)
+    target = _operand(target, input)
     loss = BinaryCrossEntropy.apply(input, target)
     return _reduce(loss * _elementwise_weight("binary_cross_entropy", weight, input) if weight is not None else loss,
                    reduction)
@@ -427,12 +441,13 @@ def binary_cross_entropy(input: ag.Tensor, target: Any, weight: Any = None, *, r
 def _elementwise_weight(name: str, weight: Any, input: ag.Tensor) -> Any:
     if isinstance(weight, str):
         raise TypeError(f"{name}: the third argument is weight (PyTorch's order); pass reduction={weight!r} by name")
-    w = weight if isinstance(weight, ag.Tensor) else np.asarray(weight, dtype=input.dtype)
+    w = _operand(weight, input)
     try:
-        np.broadcast_shapes(np.shape(w), input.shape)
+        fits = np.broadcast_shapes(np.shape(w), input.shape) == input.shape
     except ValueError:
-        raise ValueError(f"{name}: weight of shape {np.shape(w)} does not broadcast to the input's {input.shape}") \
-            from None
+        fits = False
+    if not fits:
+        raise ValueError(f"{name}: weight of shape {np.shape(w)} does not broadcast to the input's {input.shape}")
     return w
 
 
@@ -450,7 +465,7 @@ def binary_cross_entropy_with_logits(input: ag.Tensor, target: Any, weight: Any 
     check_reduction(reduction)
     x = _t(input)
     _same_shape("binary_cross_entropy_with_logits", x, target)
-    y = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=x.dtype)
+    y = _operand(target, x)
     if pos_weight is None:
         loss = _softplus(x) - x * y
     else:
@@ -480,7 +495,9 @@ def smooth_l1_loss(input: ag.Tensor, target: Any, reduction: str = "mean", beta:
     if beta == 0:
         return _reduce(ag.abs(d), reduction)
     a = ag.abs(d)
-    return _reduce(ag.where(a < beta, d * d * (0.5 / beta), a - 0.5 * beta), reduction)
+    small = np.asarray(a) < beta
+    ds = ag.where(small, d, 0.0)  # the branch not taken sees 0: an inf there would make its zero gradient nan
+    return _reduce(ag.where(small, ds * ds * (0.5 / beta), a - 0.5 * beta), reduction)
 
 
 def huber_loss(input: ag.Tensor, target: Any, reduction: str = "mean", delta: float = 1.0) -> ag.Tensor:
@@ -489,14 +506,16 @@ def huber_loss(input: ag.Tensor, target: Any, reduction: str = "mean", delta: fl
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     d = _difference("huber_loss", input, target, reduction)
     a = ag.abs(d)
-    return _reduce(ag.where(a < delta, d * d * 0.5, (a - 0.5 * delta) * delta), reduction)
+    small = np.asarray(a) < delta
+    ds = ag.where(small, d, 0.0)  # as smooth_l1_loss
+    return _reduce(ag.where(small, ds * ds * 0.5, (a - 0.5 * delta) * delta), reduction)
 
 
 def _difference(name: str, input: Any, target: Any, reduction: str) -> ag.Tensor:
     check_reduction(reduction)
     input = _t(input)
     _same_shape(name, input, target)
-    return input - (target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=input.dtype))
+    return input - _operand(target, input)
 
 
 def kl_div(input: ag.Tensor, target: Any, reduction: str = "mean", log_target: bool = False) -> ag.Tensor:
@@ -506,7 +525,7 @@ def kl_div(input: ag.Tensor, target: Any, reduction: str = "mean", log_target: b
     check_reduction(reduction, (*REDUCTIONS, "batchmean"))
     input = _t(input)
     _same_shape("kl_div", input, target)
-    t = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=input.dtype)
+    t = _operand(target, input)
     if log_target:
         loss = ag.exp(t) * (t - input)
     else:
@@ -530,12 +549,17 @@ def cosine_similarity(x1: Any, x2: Any, dim: int = 1, eps: float = 1e-8) -> ag.T
 
 
 def _floored_norm(x: ag.Tensor, dim: int, eps: float) -> ag.Tensor:
-    """The 2-norm along ``dim`` (kept), gradient 0 at a zero vector, raised to ``eps`` by a constant."""
-    s = (x * x).sum(axis=dim, keepdims=True)
-    pos = np.asarray(s) > 0
-    n = ag.where(pos, ag.sqrt(ag.where(pos, s, 1.0)), 0.0)  # the inner where keeps sqrt'(0) = inf out
+    """The 2-norm along ``dim`` (kept), raised to ``eps`` by a constant (PyTorch's no-grad clamp)."""
+    n = _norm2(x, dim)
     v = np.asarray(n)
-    return n + (np.maximum(v, eps) - v)
+    return n + np.where(v < eps, eps - v, 0.0).astype(v.dtype)  # nan stays nan
+
+
+def _norm2(x: ag.Tensor, dim: int) -> ag.Tensor:
+    """``sqrt(sum(x**2))`` along ``dim`` (kept), with gradient 0 at a zero vector as PyTorch's norm."""
+    s = (x * x).sum(axis=dim, keepdims=True)
+    zero = np.asarray(s) == 0
+    return ag.where(zero, 0.0, ag.sqrt(ag.where(zero, 1.0, s)))  # the inner where keeps sqrt'(0) = inf out
 
 
 def margin_ranking_loss(input1: Any, input2: Any, target: Any, margin: float = 0.0,
@@ -543,7 +567,7 @@ def margin_ranking_loss(input1: Any, input2: Any, target: Any, margin: float = 0
     """``max(0, -target * (input1 - input2) + margin)``, target +1 or -1 (PyTorch's clamp: gradient 1 at 0)."""
     check_reduction(reduction)
     x1, x2 = _t(input1), _t(input2)
-    y = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=x1.dtype)
+    y = _operand(target, x1)
     return _reduce(ag.clip(-y * (x1 - x2) + margin, 0.0, None), reduction)
 
 
