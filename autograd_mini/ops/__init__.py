@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._backend import xp
-from ..tensor import Tensor, as_array, as_operand
+from ..tensor import Tensor, as_array, as_operand, get_default_dtype
 from . import primitives as P
 from ._shape import normalize_axes
 from .einsum import einsum
@@ -110,7 +110,11 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
 
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:
-    """``a`` where ``cond`` is true, else ``b`` (broadcasting all three)."""
+    """``a`` where ``cond`` is true, else ``b`` (broadcasting all three); two Python numbers give
+    PyTorch's dtype (a float one: the default dtype, not numpy's float64)."""
+    a, b = as_operand(a), as_operand(b)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and float in (type(a), type(b)):
+        a, b = (xp.asarray(v, get_default_dtype()) for v in (a, b))
     return P.Where.apply(cond, a, b)
 
 
