@@ -104,8 +104,7 @@ def linear(x: Any, weight: ag.Tensor, bias: ag.Tensor | None = None) -> ag.Tenso
 def relu(x: Any) -> ag.Tensor: return ag.relu(x)
 def sigmoid(x: Any) -> ag.Tensor: return ag.sigmoid(x)
 def tanh(x: Any) -> ag.Tensor: return ag.tanh(x)
-def softmax(x: Any, axis: int = -1) -> ag.Tensor: return ag.softmax(x, axis)
-def log_softmax(x: Any, axis: int = -1) -> ag.Tensor: return ag.log_softmax(x, axis)
+softmax, log_softmax = ag.softmax, ag.log_softmax  # axis=-1 by default; PyTorch's dim= works too
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> ag.Tensor:
