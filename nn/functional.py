@@ -261,6 +261,8 @@ def _class_indices(name: str, logits: ag.Tensor, target: Any, ignore_index: int 
 
 def _classes_last(x: ag.Tensor) -> ag.Tensor:
     """(C,), (N, C) or (N, C, d1, ...) as rows of classes, shape (M, C)."""
+    if x.ndim == 2:
+        return x
     if x.ndim == 1:
         return x.reshape(1, -1)
     if x.ndim > 2:

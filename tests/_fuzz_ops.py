@@ -260,7 +260,7 @@ OPS: dict[str, Op] = {
     "repeat": Op(1, True, lambda L, a: L.repeat(a)),
     "flatten_head": Op(1, True, lambda L, a: L.flatten_head(a)),
     "silu": Op(1, True, lambda L, a: L.silu(a)),
-    "softsign": Op(1, True, lambda L, a: L.softsign(a)),
+    "softsign": Op(1, False, lambda L, a: L.softsign(a)),              # its second derivative jumps at 0
     "hardtanh": Op(1, False, lambda L, a: L.hardtanh(a)),
     "hardswish": Op(1, False, lambda L, a: L.hardswish(a)),
     "add": Op(2, True, lambda L, a, b: a + b),
@@ -286,8 +286,12 @@ SMOOTH = [k for k, op in OPS.items() if op.smooth]
 # relu/clip/abs mask by multiplying (a nan upstream gradient stays nan where the mask is 0).
 # PyTorch: relu'(nan) = 1, abs'(nan) = 0, maximum/minimum give it to both sides, relu/clamp mask by selecting (0).
 NAN_KINKS = {"relu", "abs", "maximum", "minimum", "clip"}
-# hardswish(-inf): PyTorch's forward gives nan (-inf * 0), ours the limit 0 (docs/ops.md).
-NAN_KINKS |= {"hardswish"}
+# hardswish(-inf): PyTorch's forward gives nan (-inf * 0), ours the limit 0 (docs/ops.md). hardtanh'(nan): ours 1;
+# PyTorch's is 1 from its scalar loop and 0 from its vectorised one (a (3,) tensor gets 1, a (3, 3) one 0).
+NAN_KINKS |= {"hardswish", "hardtanh"}
 # var is composed from mean (x - mean(x)), so an inf input makes the mean path's gradient nan for every element;
 # PyTorch's fused var backward, 2 (x - mean) / n, drops that path (it sums to zero when finite) and leaves -inf there.
 NAN_COMPOSITES = {"var"}
+# silu is x * sigmoid(x): at x = 0 with an infinite upstream gradient the product rule's 0 * inf term is nan, where
+# PyTorch's fused derivative sigmoid(x) (1 + x (1 - sigmoid(x))) gives inf (a primitive silu would match: #20 part 2).
+NAN_COMPOSITES |= {"silu"}
