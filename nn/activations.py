@@ -41,20 +41,22 @@ class LeakyReLU(Module):
 
 
 class Softmax(Module):
-    """Softmax along ``axis`` (default the last)."""
+    """Softmax along ``dim`` (default the last; numpy's ``axis=`` is accepted too)."""
 
-    def __init__(self, axis: int = -1) -> None:
+    def __init__(self, dim: int = -1, *, axis: int | None = None) -> None:
         super().__init__()
-        self.axis = axis
+        if axis is not None and dim != -1:
+            raise TypeError(f"{type(self).__name__}: give dim= or axis=, not both")
+        self.dim = dim if axis is None else axis
 
-    def forward(self, x: Any) -> ag.Tensor: return ag.softmax(x, self.axis)
-    def extra_repr(self) -> str: return f"axis={self.axis}"
+    def forward(self, x: Any) -> ag.Tensor: return ag.softmax(x, self.dim)
+    def extra_repr(self) -> str: return f"dim={self.dim}"
 
 
 class LogSoftmax(Softmax):
-    """Log of the softmax along ``axis``, computed stably (pair it with ``NLLLoss``)."""
+    """Log of the softmax along ``dim``, computed stably (pair it with ``NLLLoss``)."""
 
-    def forward(self, x: Any) -> ag.Tensor: return ag.log_softmax(x, self.axis)
+    def forward(self, x: Any) -> ag.Tensor: return ag.log_softmax(x, self.dim)
 
 
 class GELU(Module):

@@ -186,9 +186,9 @@ def normalize(x: Any, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> ag.Te
     return x / ag.clip(norm, eps, None)
 
 
-def flatten(x: Any, start_axis: int = 1) -> ag.Tensor:
-    """Merge the axes from ``start_axis`` on (keeps the batch axis by default)."""
-    return _t(x).flatten(start_axis)
+def flatten(x: Any, start_dim: int = 1, end_dim: int = -1) -> ag.Tensor:
+    """Merge axes ``start_dim`` through ``end_dim`` (keeps the batch axis by default)."""
+    return _t(x).flatten(start_dim, end_dim)
 
 
 def dropout(x: Any, p: float = 0.5, training: bool = True, seed: ag.Seed = None) -> ag.Tensor:

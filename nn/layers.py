@@ -60,17 +60,17 @@ class Identity(Module):
 
 
 class Flatten(Module):
-    """Merge the axes from ``start_axis`` on (default 1: keeps the batch axis)."""
+    """Merge axes ``start_dim`` through ``end_dim`` (default 1 to the last: keeps the batch axis), PyTorch's."""
 
-    def __init__(self, start_axis: int = 1) -> None:
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
-        self.start_axis = start_axis
+        self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x: Any) -> ag.Tensor:
-        return F.flatten(x, self.start_axis)
+        return F.flatten(x, self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
-        return f"start_axis={self.start_axis}"
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
 class Dropout(Module):
