@@ -237,6 +237,8 @@ def test_bitwise_operators_on_integer_and_bool_tensors() -> None:
     assert (a & b).tolist() == [8, 2, 1] and (a | b).tolist() == [14, 14, -3] and (a ^ b).tolist() == [6, 12, -4]
     assert (~a).tolist() == [-13, -11, 2] and (a << 1).tolist() == [24, 20, -6] and (a >> 1).tolist() == [6, 5, -2]
     assert (3 & a).tolist() == [0, 2, 1] and (1 << b).tolist() == [1024, 64, 2]
+    assert a.bitwise_xor(b).tolist() == (a ^ b).tolist() and a.bitwise_not().tolist() == (~a).tolist()
+    assert a.bitwise_left_shift(b).tolist() == (a << b).tolist() and a.bitwise_right_shift(1).tolist() == [6, 5, -2]
     m = ag.tensor([True, False])
     assert (~m).tolist() == [False, True] and (m | ~m).tolist() == [True, True] and (m & 1).dtype == np.int64
     with pytest.raises(TypeError, match=r"bitwise_and: needs integer or bool tensors, got dtype float32"):
