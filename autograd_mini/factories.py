@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import xp
+from .shapes import shape_arg
 from .tensor import Tensor, as_array, get_default_dtype
 
 __all__ = ["tensor", "as_tensor", "zeros", "ones", "zeros_like", "ones_like", "arange", "randn", "rand", "manual_seed",
@@ -64,15 +65,11 @@ def as_tensor(data: Any, dtype: Any = None) -> Tensor:
 
 
 def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    from .ops import _shape_arg
-
-    return Tensor(xp.zeros(_shape_arg(shape), dtype=_dtype(dtype)), requires_grad=requires_grad)
+    return Tensor(xp.zeros(shape_arg(shape), dtype=_dtype(dtype)), requires_grad=requires_grad)
 
 
 def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    from .ops import _shape_arg
-
-    return Tensor(xp.ones(_shape_arg(shape), dtype=_dtype(dtype)), requires_grad=requires_grad)
+    return Tensor(xp.ones(shape_arg(shape), dtype=_dtype(dtype)), requires_grad=requires_grad)
 
 
 def zeros_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -97,18 +94,14 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
 def randn(*shape: Any, seed: Seed = None, dtype: Any = None,
           requires_grad: bool = False) -> Tensor:
     """Standard normal samples from ``seed`` (an int or Generator) or the global generator."""
-    from .ops import _shape_arg
-
-    a = get_generator(seed).standard_normal(_shape_arg(shape)).astype(_dtype(dtype))
+    a = get_generator(seed).standard_normal(shape_arg(shape)).astype(_dtype(dtype))
     return Tensor(a, requires_grad=requires_grad)
 
 
 def rand(*shape: Any, seed: Seed = None, dtype: Any = None,
          requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1)."""
-    from .ops import _shape_arg
-
-    a = get_generator(seed).random(_shape_arg(shape)).astype(_dtype(dtype))
+    a = get_generator(seed).random(shape_arg(shape)).astype(_dtype(dtype))
     return Tensor(a, requires_grad=requires_grad)
 
 
@@ -127,9 +120,8 @@ def _fill_dtype(value: Any, dtype: Any) -> Any:
 
 def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of shape ``size`` filled with ``fill_value`` (dtype from the value, as ``torch.full``)."""
-    from .ops import _shape_arg
 
-    shape = _shape_arg((size,) if not isinstance(size, (tuple, list)) else size)
+    shape = shape_arg((size,) if not isinstance(size, (tuple, list)) else size)
     return Tensor(xp.full(shape, fill_value, dtype=_fill_dtype(fill_value, dtype)), requires_grad=requires_grad)
 
 
@@ -176,7 +168,6 @@ def logspace(start: float, end: float, steps: int, base: float = 10.0, dtype: An
 def randint(*args: Any, size: Any = None, seed: Seed = None, dtype: Any = None) -> Tensor:
     """Integers uniform in [low, high): ``randint(high, size)`` or ``randint(low, high, size)``, as
     ``torch.randint`` (int64 unless ``dtype``)."""
-    from .ops import _shape_arg
 
     if size is None and args and isinstance(args[-1], (tuple, list)):
         *args, size = args
@@ -186,7 +177,7 @@ def randint(*args: Any, size: Any = None, seed: Seed = None, dtype: Any = None) 
     low, high = (0, args[0]) if len(args) == 1 else args
     if high <= low:
         raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
-    a = get_generator(seed).integers(low, high, _shape_arg(size))
+    a = get_generator(seed).integers(low, high, shape_arg(size))
     return Tensor(a.astype(xp.int64 if dtype is None else dtype))
 
 

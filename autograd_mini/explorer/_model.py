@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from .._backend import xp
 from .._vizmodel import Grads, Item, _graph, build, capture_grads, collapse
 from ..explain import explain_grad
+from ..narrate import explorer_steps
 from ..tensor import Tensor
 from ..viz import _OUTPUT_FILL, _ROLE, _SHARED, SCALE, _colours, _label
 from ._layout import layout
@@ -245,7 +246,7 @@ def graph_data(roots: tuple, *, params: Mapping[str, Tensor] | None = None, max_
         d["bb"] = [round(v, 1) for v in bb]
     data = {"nodes": nodes, "boxes": out_boxes, "width": lay.width, "height": lay.height, "layout": lay.engine,
             "rankdir": rankdir, "notes": notes + lay.notes, "dropped": dropped, "legend": _legend(),
-            "backward": _backward(passed, seq, no_pass)}
+            "backward": _backward(passed, seq, no_pass) | explorer_steps(root, passed)}
     return data, seq, boxes
 
 

@@ -5,17 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from .._backend import xp
-from ..tensor import Tensor
-from . import _t, broadcast_to, reshape, where
+from ..function import op
+from ..tensor import Tensor, as_array
+from . import primitives as P
 
-__all__ = ["tril", "triu", "meshgrid"]
+
+def _t(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor._wrap(as_array(x))
 
 
+@op("tril", method=True)
 def tril(x: Any, diagonal: int = 0) -> Tensor:
     """The lower triangle of the last two axes (``j - i <= diagonal``), zeros above; gradient to the triangle."""
     return _triangle("tril", x, diagonal, lower=True)
 
 
+@op("triu", method=True)
 def triu(x: Any, diagonal: int = 0) -> Tensor:
     """The upper triangle of the last two axes (``j - i >= diagonal``), zeros below; gradient to the triangle."""
     return _triangle("triu", x, diagonal, lower=False)
@@ -29,9 +34,10 @@ def _triangle(op: str, x: Any, diagonal: int, lower: bool) -> Tensor:
         raise TypeError(f"{op}: diagonal must be an int, got {diagonal!r}")
     n, m = x.shape[-2:]
     keep = xp.tri(n, m, int(diagonal), dtype=bool) if lower else ~xp.tri(n, m, int(diagonal) - 1, dtype=bool)
-    return where(keep, x, xp.zeros((), x.dtype))  # where, not x * mask: inf above the diagonal still gives 0
+    return P.Where.apply(keep, x, xp.zeros((), x.dtype))  # where, not x * mask: inf above the diagonal still gives 0
 
 
+@op("meshgrid")
 def meshgrid(*tensors: Any, indexing: str | None = None) -> list[Tensor]:
     """Coordinate grids from 1-D tensors, differentiable (each grid is a broadcast of its input).
 
@@ -50,12 +56,12 @@ def meshgrid(*tensors: Any, indexing: str | None = None) -> list[Tensor]:
     bad = [t.shape for t in ts if t.ndim > 1]
     if bad:
         raise ValueError(f"meshgrid: inputs must be 0-d or 1-d, got shape {bad[0]}")
-    ts = [reshape(t, (-1,)) for t in ts]
+    ts = [t.reshape(-1) for t in ts]
     axes = list(range(len(ts)))
     if indexing == "xy" and len(ts) > 1:
         axes[0], axes[1] = 1, 0
     shape = [0] * len(ts)
     for t, a in zip(ts, axes):
         shape[a] = t.shape[0]
-    return [broadcast_to(reshape(t, tuple(-1 if i == a else 1 for i in range(len(ts)))), tuple(shape))
+    return [t.reshape(tuple(-1 if i == a else 1 for i in range(len(ts)))).broadcast_to(tuple(shape))
             for t, a in zip(ts, axes)]

@@ -10,12 +10,9 @@ import builtins
 from typing import Any
 
 from .._backend import xp
+from ..function import op
+from ..shapes import normalize_axes
 from ..tensor import Tensor
-from ._shape import normalize_axes
-
-__all__ = ["isnan", "isinf", "isfinite", "isclose", "allclose", "any", "all", "logical_and", "logical_or",
-           "logical_not", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
-           "bitwise_left_shift", "bitwise_right_shift"]
 
 
 def _a(x: Any) -> Any:
@@ -29,32 +26,48 @@ def _apply(op: str, fn: Any, *xs: Any) -> Tensor:
         raise ValueError(f"{op}: shapes {[xp.shape(_a(x)) for x in xs]} do not broadcast ({e})") from None
 
 
-def isnan(x: Any) -> Tensor: return _apply("isnan", xp.isnan, x)
-def isinf(x: Any) -> Tensor: return _apply("isinf", xp.isinf, x)
-def isfinite(x: Any) -> Tensor: return _apply("isfinite", xp.isfinite, x)
-def logical_and(a: Any, b: Any) -> Tensor: return _apply("logical_and", xp.logical_and, a, b)
-def logical_or(a: Any, b: Any) -> Tensor: return _apply("logical_or", xp.logical_or, a, b)
-def logical_xor(a: Any, b: Any) -> Tensor: return _apply("logical_xor", xp.logical_xor, a, b)
-def logical_not(x: Any) -> Tensor: return _apply("logical_not", xp.logical_not, x)
+def _declare(name: str, check: Any, fn: Any, doc: str) -> None:
+    """``ag.<name>`` and ``Tensor.<name>``: ``fn`` on the arrays, a constant result."""
+    def public(*xs: Any) -> Tensor:
+        return check(name, fn, *xs)
+
+    public.__name__ = public.__qualname__ = name
+    public.__doc__ = doc
+    op(name, method=True)(public)
 
 
+for _name, _fn, _doc in (
+        ("isnan", xp.isnan, "Where ``x`` is nan; a bool tensor."),
+        ("isinf", xp.isinf, "Where ``x`` is +inf or -inf; a bool tensor."),
+        ("isfinite", xp.isfinite, "Where ``x`` is neither inf nor nan; a bool tensor."),
+        ("logical_and", xp.logical_and, "``a and b`` elementwise (nonzero is true); a bool tensor."),
+        ("logical_or", xp.logical_or, "``a or b`` elementwise (nonzero is true); a bool tensor."),
+        ("logical_xor", xp.logical_xor, "``a != b`` as truth values elementwise; a bool tensor."),
+        ("logical_not", xp.logical_not, "``not x`` elementwise (nonzero is true); a bool tensor.")):
+    _declare(_name, _apply, _fn, _doc)
+
+
+@op("isclose", method=True)
 def isclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
     """``|a - b| <= atol + rtol * |b|`` elementwise (numpy's and PyTorch's rule and defaults); infinities
     are close only to themselves."""
     return _apply("isclose", lambda x, y: xp.isclose(x, y, rtol=rtol, atol=atol, equal_nan=equal_nan), a, b)
 
 
+@op("allclose", method=True)
 def allclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
     """Whether every pair is ``isclose`` (a Python bool, as both libraries return)."""
     return builtins.bool(isclose(a, b, rtol, atol, equal_nan)._data.all())
 
 
+@op("any", method=True)
 def any(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Whether any element along ``axis`` (all axes by default) is nonzero; a bool tensor."""
     a = xp.asarray(_a(x))
     return Tensor._wrap(xp.asarray(a.any(axis=_axes(a, axis, "any"), keepdims=keepdims)))
 
 
+@op("all", method=True)
 def all(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Whether every element along ``axis`` (all axes by default) is nonzero; a bool tensor."""
     a = xp.asarray(_a(x))
@@ -77,9 +90,11 @@ def _bitwise(op: str, fn: Any, *xs: Any) -> Tensor:
     return _apply(op, fn, *xs)
 
 
-def bitwise_and(a: Any, b: Any) -> Tensor: return _bitwise("bitwise_and", xp.bitwise_and, a, b)
-def bitwise_or(a: Any, b: Any) -> Tensor: return _bitwise("bitwise_or", xp.bitwise_or, a, b)
-def bitwise_xor(a: Any, b: Any) -> Tensor: return _bitwise("bitwise_xor", xp.bitwise_xor, a, b)
-def bitwise_not(x: Any) -> Tensor: return _bitwise("bitwise_not", xp.invert, x)
-def bitwise_left_shift(a: Any, b: Any) -> Tensor: return _bitwise("bitwise_left_shift", xp.left_shift, a, b)
-def bitwise_right_shift(a: Any, b: Any) -> Tensor: return _bitwise("bitwise_right_shift", xp.right_shift, a, b)
+for _name, _fn, _doc in (
+        ("bitwise_and", xp.bitwise_and, "``a & b`` of integer or bool tensors."),
+        ("bitwise_or", xp.bitwise_or, "``a | b`` of integer or bool tensors."),
+        ("bitwise_xor", xp.bitwise_xor, "``a ^ b`` of integer or bool tensors."),
+        ("bitwise_not", xp.invert, "``~x`` of an integer or bool tensor."),
+        ("bitwise_left_shift", xp.left_shift, "``a << b`` of integer tensors."),
+        ("bitwise_right_shift", xp.right_shift, "``a >> b`` of integer tensors.")):
+    _declare(_name, _bitwise, _fn, _doc)
