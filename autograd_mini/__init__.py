@@ -2,8 +2,8 @@
 
 from .tensor import Tensor, get_default_dtype, set_default_dtype  # noqa: I001  (first: the ops import it)
 from .engine import grad_of
-from .factories import (Seed, arange, as_tensor, get_generator, manual_seed, ones, ones_like, rand, randn, tensor,
-                        zeros, zeros_like)
+from .factories import *  # noqa: F403  (tensor, zeros, full, eye, linspace, randint, ...)
+from .factories import __all__ as _factories_all
 from .function import Function, Node, once_differentiable
 from . import numpy  # noqa: F401  (autograd_mini.numpy: the vocabulary derivatives are written in)
 from .grad_mode import enable_grad, is_grad_enabled, module_scope, current_scope, no_grad, set_grad_enabled
@@ -23,10 +23,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "viz", "draw_graph", "func", "onnx",
-    "Tensor", "Function", "Node", "once_differentiable", "TopK",
-    "tensor", "as_tensor", "zeros", "ones", "zeros_like", "ones_like", "arange", "randn",
-    "rand",
-    "manual_seed", "get_generator", "Seed", "get_default_dtype", "set_default_dtype", "no_grad", "enable_grad",
+    "Tensor", "Function", "Node", "once_differentiable", "TopK", *_factories_all,
+    "get_default_dtype", "set_default_dtype", "no_grad", "enable_grad",
     "set_grad_enabled", "is_grad_enabled", "module_scope", "current_scope", "grad", "value_and_grad", "grad_of",
     *_ops_all,
     "gradcheck", "gradgradcheck", "gradcheck_module", "GradcheckError", "explain_grad", "explain_backward", "Narration",
