@@ -16,7 +16,7 @@ from _browser import console_errors, open_page, start_browser, stop_browser  # n
 import autograd_mini as ag
 import nn
 from autograd_mini import viz
-from autograd_mini.explorer import _layout
+from autograd_mini.viz.explorer import _layout
 
 DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
 

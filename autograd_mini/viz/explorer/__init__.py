@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..tensor import Tensor
+from ...tensor import Tensor
 from ._model import graph_data
 from ._page import iframe, render_page
 from ._record import Recording, recording

@@ -1,4 +1,4 @@
-"""The data behind an explorer page: the same graph model as ``draw_graph`` (``_vizmodel.build``: names, module
+"""The data behind an explorer page: the same graph model as ``draw_graph`` (``viz._graph.build``: names, module
 clusters, gradient colours, NaN sources; ``collapse`` for the collapsed boxes), plus statistics, histograms,
 ``file:line`` traces, the recorded backward order, repeated modules rolled up, and a layout."""
 
@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .._backend import xp
-from .._vizmodel import Grads, Item, _graph, build, capture_grads, collapse
-from ..explain import explain_grad
-from ..tensor import Tensor
-from ..viz import _OUTPUT_FILL, _ROLE, _SHARED, SCALE, _colours, _label
+from ..._backend import xp
+from ...explain import explain_grad
+from ...tensor import Tensor
+from .._graph import Grads, Item, build, capture_grads, collapse, graph_nodes
+from .._style import OUTPUT_FILL, ROLE, SCALE, SHARED, colours, label
 from ._layout import layout
 from ._record import Pass, Recording, recording
 from ._stats import num, summary
 
-__all__ = ["graph_data"]
+__all__ = ["graph_data", "legend"]
 
 MAX_EXPLAINED = 50  # explain_grad walks the graph once per leaf: explain at most this many dead leaves
 _CHAR_W, _LINE_H = 6.3, 14.0
@@ -35,7 +35,7 @@ def _resolve(roots: tuple, grads: Grads | None, rec: Recording | None) -> tuple[
     root = roots[0] if len(roots) == 1 else None
     passed = rec.pass_from(root) if rec is not None and root is not None else None
     if passed is not None and grads is None:
-        _, _, out = _graph([root])
+        _, _, out = graph_nodes([root])
         pairs = [(out[i], g) for i, (_, g) in passed.node_grads.items() if i in out]
         grads = Grads(pairs + list(passed.leaf_grads.values()))
     alive = root is not None and root.grad_fn is not None and not root.grad_fn.released and root.size == 1
@@ -163,19 +163,19 @@ def _summaries(seq: list[Item], boxes: list[dict], modname: dict) -> None:
 
 
 def _colour_dict(it: Item) -> dict:
-    fill, font, edge = _colours(it, True)
+    fill, font, edge = colours(it, True)
     return {"fill": fill or "", "font": font, "edge": edge}
 
 
 def _fill(it: Item) -> str:
-    return _OUTPUT_FILL if it.output else _ROLE[it.kind][2]
+    return OUTPUT_FILL if it.output else ROLE[it.kind][2]
 
 
 def _node(it: Item, chain: list[int], idx: dict, root: Tensor | None, explain: bool) -> dict:
     """One node of the page: its label lines (draw_graph's), colours, statistics, trace and, for a leaf with no
     or zero gradient, ``explain_grad``'s text."""
     t = it.tensor
-    lines = _label(it, False)
+    lines = label(it, False)
     n = {"key": it.key, "label": lines[0], "lines": _short(lines), "kind": it.kind, "chain": chain,
          "ins": [idx[id(s)] if s is not None else -1 for s in it.inputs], "out": it.output, "base": _fill(it),
          **_colour_dict(it), "source": it.source, "vbad": it.vbad or "", "gbad": it.gbad or "",
@@ -201,11 +201,11 @@ def _box(box: dict) -> dict:
     lines = box.get("lines") or (item.extra + ([f"|grad| {item.gnorm:.2e}"] if item.gnorm is not None else [])
                                  if item is not None else [box["label"]])
     d = {"label": box["label"], "kind": box["kind"], "parent": box["parent"], "collapsed": box["collapsed"],
-         "calls": box["calls"], "lines": _short(lines), "fill": _ROLE["module"][2], "font": "black", "edge": "#495057",
+         "calls": box["calls"], "lines": _short(lines), "fill": ROLE["module"][2], "font": "black", "edge": "#495057",
          "gnorm": None}
     if item is not None:
         d.update(_colour_dict(item), gnorm=None if item.gnorm is None else num(item.gnorm))
-        d["fill"] = d["fill"] or _ROLE["module"][2]
+        d["fill"] = d["fill"] or ROLE["module"][2]
     return d
 
 
@@ -236,7 +236,7 @@ def graph_data(roots: tuple, *, params: Mapping[str, Tensor] | None = None, max_
         for s in n["ins"]:
             uses[s] = uses.get(s, 0) + 1
     # as in to_dot: edges from a leaf that many ops share do not constrain the ranking
-    edges = [(s, i, nodes[s]["kind"] == "op" or uses[s] <= _SHARED) for i, n in enumerate(nodes)
+    edges = [(s, i, nodes[s]["kind"] == "op" or uses[s] <= SHARED) for i, n in enumerate(nodes)
              for s in n["ins"] if s >= 0]
     lay = layout(sizes, chains, _short([b["label"] for b in boxes]), edges, rankdir, layout_engine)
     for n, (x, y), (w, h) in zip(nodes, lay.pos, sizes):
@@ -244,18 +244,18 @@ def graph_data(roots: tuple, *, params: Mapping[str, Tensor] | None = None, max_
     for d, bb in zip(out_boxes, lay.boxes):
         d["bb"] = [round(v, 1) for v in bb]
     data = {"nodes": nodes, "boxes": out_boxes, "width": lay.width, "height": lay.height, "layout": lay.engine,
-            "rankdir": rankdir, "notes": notes + lay.notes, "dropped": dropped, "legend": _legend(),
+            "rankdir": rankdir, "notes": notes + lay.notes, "dropped": dropped, "legend": legend(),
             "backward": _backward(passed, seq, no_pass)}
     return data, seq, boxes
 
 
-def _legend() -> dict:
-    """The colour scale and the dead / NaN / source colours, as (fill, font, edge), from ``viz._colours`` itself."""
+def legend() -> dict:
+    """The colour scale and the dead / NaN / source colours, as (fill, font, edge), from ``colours`` itself."""
     def probe(**attrs: object) -> list:
         it = Item("", "op", None, None, ())
         for k, v in attrs.items():
             setattr(it, k, v)
-        return list(_colours(it, True))
+        return list(colours(it, True))
 
     return {"scale": [[None if b == float("inf") else b, f, e, c] for b, f, e, c in SCALE],
             "dead": probe(gnorm=0.0), "bad": probe(vbad="NaN"), "source": probe(vbad="NaN", source="value")}

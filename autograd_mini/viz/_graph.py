@@ -1,5 +1,6 @@
-"""The graph model behind ``viz``: the ops and leaves reachable from some roots, in forward order, with
-names (``nn`` modules, ``params=``), module scope paths, gradients, NaN/inf sources and collapsed modules."""
+"""The graph model both renderers draw (``to_dot``/``to_text`` and the explorer): the ops and leaves reachable
+from some roots, in forward order, with names (``nn`` modules, ``params=``), module scope paths, gradients,
+NaN/inf sources and collapsed modules."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._backend import xp
-from .anomaly import nonfinite
-from .engine import capture, store_grads, toposort
-from .tensor import Tensor
+from .._backend import xp
+from ..anomaly import nonfinite
+from ..engine import capture, store_grads, toposort
+from ..tensor import Tensor
 
-__all__ = ["Grads", "Item", "capture_grads", "build", "collapse", "shape_str", "describe", "module_label"]
+__all__ = ["Grads", "Item", "capture_grads", "build", "collapse", "graph_nodes", "shape_str", "describe",
+           "module_label"]
 
-_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # autograd_mini/
 
 
 class Grads:
@@ -43,7 +45,7 @@ class Grads:
         return len(self._by_id)
 
 
-def _graph(roots: Iterable[Tensor], max_nodes: int | None = None) -> tuple[list, int, dict]:
+def graph_nodes(roots: Iterable[Tensor], max_nodes: int | None = None) -> tuple[list, int, dict]:
     """Nodes nearest the roots first (the shared toposort), how many were cut, and each node's output tensor."""
     roots = list(roots)
     order = toposort([t.grad_fn for t in roots])
@@ -64,7 +66,7 @@ def capture_grads(root: Tensor, gradient: Any = None, retain_graph: bool = False
     With ``accumulate`` (default) leaves' ``.grad`` are updated exactly as ``backward()`` would (the
     engine's own ``store_grads``); without it every ``.grad`` is left exactly as it was.
     """
-    order, _, _ = _graph([root])
+    order, _, _ = graph_nodes([root])
     seen: dict[int, Tensor] = {id(root): root}
     for n in order:
         for t in n.inputs:
@@ -146,7 +148,7 @@ def build(roots: tuple, params: Mapping[str, Any] | None, max_nodes: int | None,
            grads: Grads | None) -> tuple[list[Item], dict, int, list[str]]:
     """The items in forward order, module names by id, how many ops were cut, and notes for the picture."""
     names = _check_args(roots, params, max_nodes, grads)
-    order, dropped, out = _graph(roots, max_nodes)
+    order, dropped, out = graph_nodes(roots, max_nodes)
     cache: dict = {}
     paths = {id(n): _scope_path(n.scope, cache) for n in order}
     modname: dict[int, str] = {}

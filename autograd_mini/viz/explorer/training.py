@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .._backend import xp
-from ..tensor import Tensor
-from ._model import graph_data
+from ..._backend import xp
+from ...tensor import Tensor
+from ._model import graph_data, legend
 from ._page import render_page
 from ._stats import num, summary
 
@@ -146,8 +146,7 @@ class TrainingRecorder:
             data = {"nodes": [], "boxes": [], "width": 1, "height": 1, "layout": "none", "rankdir": "TB",
                     "notes": ["no graph: pass record(loss) a loss Tensor, or save(..., graph=loss)"], "dropped": 0,
                     "backward": {"steps": [], "lit": [], "why": ""}}
-            from ._model import _legend  # noqa: PLC0415
-            data["legend"] = _legend()
+            data["legend"] = legend()
             node_series: list = []
             box_series: list = []
         else:
