@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -378,6 +379,22 @@ def test_package_data_ships_the_page_assets():
     shipped = {(ROOT / pkg.replace(".", "/") / name).resolve() for pkg, names in data.items() for name in names}
     assets = (ROOT / "autograd_mini" / "viz" / "explorer").glob("*")
     assert {p.resolve() for p in assets if p.suffix in (".js", ".css", ".html")} == shipped
+
+
+def test_the_readme_graph_recipe_gives_the_readme_pictures(tmp_path, monkeypatch):
+    """README "See the graph": show_grads=True colours every tensor; recording() gives file:line and the slider."""
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("## See the graph")[1]
+    snippet = re.search(r"```python\n(.*?)```", section, re.S)[1]
+    if shutil.which("dot") is None:  # the same picture as DOT text, which needs nothing installed
+        snippet = snippet.replace('"graph.svg"', '"graph.dot"')
+    monkeypatch.chdir(tmp_path)
+    exec(compile(snippet, "README.md", "exec"), {})
+    picture = next(tmp_path.glob("graph.[sd]*")).read_text(encoding="utf-8")
+    assert picture.count("|grad|") >= 12  # the 4 parameters and every op, not the leaves only
+    data = page_data(tmp_path / "graph.html")
+    ops = [n for n in data["nodes"] if n["kind"] == "op"]
+    assert len(data["backward"]["steps"]) == len(ops) and all(n["trace"].startswith("README.md:") for n in ops)
+    assert all(n["gnorm"] is not None for n in data["nodes"] if n["kind"] != "input")
 
 
 def test_the_engine_order_is_toposort_of_the_nodes_that_got_a_gradient():

@@ -126,6 +126,24 @@ def test_show_grads_computes_gradients_without_touching_grad_and_colours_by_magn
     assert "call grads = ag.viz.capture_grads(loss) in place of loss.backward()" in dot
 
 
+def test_gradients_show_by_default_once_backward_has_run():
+    w = ag.tensor([1.0, -1.0], requires_grad=True, dtype=np.float64, name="w")
+    loss = (w * 3.0).sum()
+    assert "|grad|" not in viz.to_dot(loss) + viz.to_text(loss)  # before backward: the plain picture
+    retained = (w * 2.0).sum()
+    retained.backward(retain_graph=True)
+    nodes, _, _ = parse(viz.to_dot(retained))  # alive: every tensor's gradient, as show_grads=True draws it
+    assert r"|grad| 2.83e+00" in attr(nodes["w"], "label") and all("|grad|" in attr(a, "label") for a in nodes.values())
+    w.grad = None
+    loss.backward()
+    dot = viz.to_dot(loss)
+    nodes, _, _ = parse(dot)
+    assert r"|grad| 4.24e+00" in attr(nodes["w"], "label") and attr(nodes["w"], "fillcolor") == viz.SCALE[3][1]
+    assert "call grads = ag.viz.capture_grads(loss) in place of loss.backward()" in dot  # how to get the rest
+    assert "|grad| 4.24e+00" in viz.to_text(loss)
+    assert "|grad|" not in viz.to_dot(loss, show_grads=False) + viz.to_text(loss, show_grads=False)
+
+
 def test_dead_relu_paths_are_greyed_out():
     x = ag.tensor([[1.0, 2.0]], dtype=np.float64)
     w_dead = ag.tensor([[-1.0], [-1.0]], requires_grad=True, dtype=np.float64)

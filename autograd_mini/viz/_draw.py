@@ -45,10 +45,10 @@ def _gc_paused(fn: Any) -> Any:
 
 
 @_gc_paused
-def _lines(roots: tuple, show_values: bool, show_grads: bool, params: Mapping[str, Any] | None,
+def _lines(roots: tuple, show_values: bool, show_grads: bool | None, params: Mapping[str, Any] | None,
            max_nodes: int | None, depth: int | None, grads: Grads | None, rankdir: str) -> list[str]:
-    show_grads = show_grads or grads is not None
     seq, modname, dropped, notes = build(roots, params, max_nodes, show_grads, grads)
+    show_grads = show_grads or any(it.gnorm is not None for it in seq)
     groups = collapse(seq, depth, modname) if depth is not None else []
     edges: list[str] = []
     seen: set[tuple] = set()
@@ -104,7 +104,7 @@ def _lines(roots: tuple, show_values: bool, show_grads: bool, params: Mapping[st
     return out + clusters.pop(()) + nest(clusters, labels) + edges
 
 
-def to_dot(*roots: Tensor, show_values: bool = False, show_grads: bool = False,
+def to_dot(*roots: Tensor, show_values: bool = False, show_grads: bool | None = None,
            params: Mapping[str, Any] | None = None, max_nodes: int | None = 300, depth: int | None = None,
            grads: Grads | None = None, rankdir: str = "TB") -> str:
     """The DOT source of the graph behind ``roots`` (pure Python: needs neither Graphviz nor its package).
@@ -115,7 +115,7 @@ def to_dot(*roots: Tensor, show_values: bool = False, show_grads: bool = False,
     return "digraph autograd {\n" + "".join(f"\t{line}\n" for line in body) + "}\n"
 
 
-def draw_graph(*roots: Tensor, show_values: bool = False, show_grads: bool = False,
+def draw_graph(*roots: Tensor, show_values: bool = False, show_grads: bool | None = None,
                params: Mapping[str, Any] | None = None, max_nodes: int | None = 300, depth: int | None = None,
                grads: Grads | None = None, rankdir: str = "TB") -> Any:
     """A ``graphviz.Digraph`` of the ops that computed ``roots`` (displays inline in Jupyter).
@@ -125,7 +125,8 @@ def draw_graph(*roots: Tensor, show_values: bool = False, show_grads: bool = Fal
     show_values : add min/max/mean of every tensor.
     show_grads : add each tensor's gradient norm, coloured by magnitude; zero gradients are greyed out.
         The gradients come from ``grads`` (see ``capture_grads``), else are computed now if the graph
-        is still alive (no ``.grad`` is touched), else only leaves' ``.grad`` are shown.
+        is still alive (no ``.grad`` is touched), else only leaves' ``.grad`` are shown. Default (None):
+        on once there are gradients to show (``grads`` given, or a leaf of the graph has a ``.grad``).
     params : ``{name: tensor or array}`` names for tensors of the graph; an array names the tensors (or
         constants) that use it. ``nn`` modules name their parameters themselves. A name that matches
         nothing in the graph warns.
@@ -145,14 +146,13 @@ def draw_graph(*roots: Tensor, show_values: bool = False, show_grads: bool = Fal
 
 
 @_gc_paused
-def to_text(*roots: Tensor, show_values: bool = False, show_grads: bool = False,
+def to_text(*roots: Tensor, show_values: bool = False, show_grads: bool | None = None,
             params: Mapping[str, Any] | None = None, max_nodes: int | None = 300,
             grads: Grads | None = None) -> str:
     """An indented tree of the graph, output first (op, shape, dtype, names, module, grad norms, NaN/inf).
 
     A tensor used twice is printed once; later uses say ``(see above)``.
     """
-    show_grads = show_grads or grads is not None
     seq, modname, _, notes = build(roots, params, max_nodes, show_grads, grads)
     lines: list[str] = []
     seen: set[int] = set()

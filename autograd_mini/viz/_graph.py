@@ -144,7 +144,7 @@ def _scope_path(scope: Any, cache: dict) -> tuple:
     return p
 
 
-def build(roots: tuple, params: Mapping[str, Any] | None, max_nodes: int | None, show_grads: bool,
+def build(roots: tuple, params: Mapping[str, Any] | None, max_nodes: int | None, show_grads: bool | None,
            grads: Grads | None) -> tuple[list[Item], dict, int, list[str]]:
     """The items in forward order, module names by id, how many ops were cut, and notes for the picture."""
     names = _check_args(roots, params, max_nodes, grads)
@@ -218,7 +218,9 @@ def build(roots: tuple, params: Mapping[str, Any] | None, max_nodes: int | None,
         warnings.warn(f"params: {', '.join(map(repr, unmatched))} matched no tensor of the drawn graph (a name "
                       "applies to the Tensor, or the array, that the graph used)", UserWarning,
                       stacklevel=_user_level())
-    _attach_grads(seq, roots, show_grads, grads, notes, modname)
+    if show_grads is None:  # the default: on once there are gradients (after backward(), or grads=)
+        show_grads = grads is not None or any(it.kind != "op" and it.tensor.grad is not None for it in seq)
+    _attach_grads(seq, roots, show_grads or grads is not None, grads, notes, modname)
     return seq, modname, dropped, notes
 
 
