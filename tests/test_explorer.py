@@ -334,7 +334,8 @@ def test_training_recorder_keeps_bounded_memory_and_exact_norms():
     assert tl["params"][0]["v"][-1] != tl["params"][0]["v"][0]  # values move with training
     assert tl["params"][0]["v"][-1] != pytest.approx(np.linalg.norm(m[0].weight.data), rel=1e-6)  # before step()
     names = [p["name"] for p in tl["params"]]
-    assert names == ["0.weight", "2.weight"] and [mm["name"] for mm in tl["modules"]] == ["Sequential", "0", "2"]
+    assert names == ["0.weight", "2.weight"] and [mm["name"] for mm in tl["modules"]] == ["Sequential", "0: Linear",
+                                                                                  "2: Linear"]
     for k in range(len(tl["steps"])):  # a module's norm is the norm of its parameters' norms
         expect = math.hypot(tl["params"][0]["g"][k], tl["params"][1]["g"][k])
         assert math.isclose(tl["modules"][0]["g"][k], expect, rel_tol=2e-3)
@@ -355,7 +356,7 @@ def test_training_page_maps_parameters_and_layers_to_their_series(tmp_path):
     assert series == {"0.weight": "0.weight", "2.weight": "2.weight"}
     layer = {data["boxes"][j]["label"]: tl["modules"][s]["name"] for j, s in enumerate(tl["box_series"])
              if s is not None}
-    assert layer == {"Sequential": "Sequential", "0: Linear": "0", "2: Linear": "2"}
+    assert all(label == name for label, name in layer.items()) and len(layer) == 3  # named as the boxes are
     assert len(tl["params"][0]["hist"]) == 6 and sum(tl["params"][0]["hist"][0]["hist"]) == 6
     assert data["backward"]["steps"] == []
 
@@ -371,6 +372,21 @@ def test_training_with_nan_marks_the_step():
         rec.record(loss)
         w.grad = None
     assert rec.timeline()["params"][0]["g"] == [0.5, "inf"]
+
+
+def test_training_page_opens_on_a_log_step_axis_when_the_story_is_early(tmp_path):
+    w = ag.tensor(np.array([1.0]), requires_grad=True, name="w")
+
+    def page(losses, **kw) -> bool:
+        rec = viz.TrainingRecorder(params={"w": w})
+        for v in losses:
+            rec.record(v)
+        return page_data(rec.save(tmp_path / "t.html", **kw))["timeline"]["log_steps"]
+
+    blow_up = [0.25, 0.4, 0.53] + [0.53 + 1e-4 * k for k in range(197)]  # the lr=100 run: all in the first steps
+    steady = [1.0 - 0.004 * k for k in range(200)]
+    assert page(blow_up) and not page(steady) and not page([0.5] * 200) and not page(blow_up[:9])
+    assert page(steady, log_steps=True) and not page(blow_up, log_steps=False)
 
 
 def test_package_data_ships_the_page_assets():

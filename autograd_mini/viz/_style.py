@@ -13,8 +13,9 @@ SCALE = ((1e-6, "#2166ac", "#2166ac", "white"), (1e-4, "#67a9cf", "#4393c3", "bl
          (1e-2, "#d1e5f0", "#74add1", "black"), (1e2, "#d9f0d3", "#5aae61", "black"),
          (1e4, "#fdb863", "#f1a340", "black"), (1e6, "#e66101", "#e66101", "white"),
          (float("inf"), "#7f3b08", "#7f3b08", "white"))
+# (shape, style, fill) by kind; a module's lavender is never mistaken for DEAD's grey
 ROLE = {"op": ("box", "rounded,filled", "#ffffff"), "param": ("box", "filled", "#cfe2ff"),
-        "input": ("ellipse", "filled", "#fff3bf"), "module": ("box3d", "filled", "#e9ecef")}
+        "input": ("ellipse", "filled", "#fff3bf"), "module": ("box3d", "filled", "#f3f0ff")}
 OUTPUT_FILL, DEAD, RED, SOURCE = "#b2f2bb", "#d9d9d9", "#ff8787", "#c92a2a"
 SHARED = 4  # a leaf used more often than this does not pull its consumers' ranks
 

@@ -206,7 +206,49 @@ def _box(box: dict) -> dict:
     if item is not None:
         d.update(_colour_dict(item), gnorm=None if item.gnorm is None else num(item.gnorm))
         d["fill"] = d["fill"] or ROLE["module"][2]
+    w, h = _size(d["lines"] if box["kind"] == "module" else [d["label"], *d["lines"]])  # as the page draws it shut
+    d["size"] = [round(w, 1), round(h, 1)]
     return d
+
+
+def _initial_layout(nodes: list[dict], boxes: list[dict], edges: list[tuple], rankdir: str, engine: str) -> dict | None:
+    """Where everything goes while the boxes that start collapsed are shut, each one unit of its summary's size
+    (the page uses it until a box is opened or shut; then the fully open layout, with shut boxes shrunk)."""
+    shut = {j for j, b in enumerate(boxes) if b["collapsed"]}
+    if not shut:
+        return None
+
+    def box_chain(j: int) -> list[int]:  # j and its ancestors, outermost first
+        chain = []
+        while j >= 0:
+            chain.append(j)
+            j = boxes[j]["parent"]
+        return chain[::-1]
+
+    unit_of = []  # per node: ("n", i), or ("b", j) for the outermost shut box around it
+    for i, n in enumerate(nodes):
+        j = next((b for b in n["chain"] if b in shut), None)
+        unit_of.append(("n", i) if j is None else ("b", j))
+    units = list(dict.fromkeys(unit_of))
+    chains = [nodes[k]["chain"] if kind == "n" else box_chain(k)[:-1] for kind, k in units]
+    opened = sorted({b for c in chains for b in c})
+    renum = {b: k for k, b in enumerate(opened)}
+    where = {u: k for k, u in enumerate(units)}
+    links = list(dict.fromkeys((where[unit_of[s]], where[unit_of[d]], c) for s, d, c in edges
+                               if unit_of[s] != unit_of[d]))
+    sizes = [(nodes[k]["w"], nodes[k]["h"]) if kind == "n" else tuple(boxes[k]["size"]) for kind, k in units]
+    lay = layout(sizes, [[renum[b] for b in c] for c in chains], _short([boxes[b]["label"] for b in opened]), links,
+                 rankdir, engine)
+    pos: list = [None] * len(nodes)
+    bb: list = [None] * len(boxes)
+    for (kind, k), (x, y), (w, h) in zip(units, lay.pos, sizes):
+        if kind == "n":
+            pos[k] = [round(x, 1), round(y, 1)]
+        else:
+            bb[k] = [round(v, 1) for v in (x - w / 2, y - h / 2, x + w / 2, y + h / 2)]
+    for b, box in zip(opened, lay.boxes):
+        bb[b] = [round(v, 1) for v in box]
+    return {"pos": pos, "bb": bb, "width": lay.width, "height": lay.height}
 
 
 def graph_data(roots: tuple, *, params: Mapping[str, Tensor] | None = None, max_nodes: int | None = 2000,
@@ -245,7 +287,8 @@ def graph_data(roots: tuple, *, params: Mapping[str, Tensor] | None = None, max_
         d["bb"] = [round(v, 1) for v in bb]
     data = {"nodes": nodes, "boxes": out_boxes, "width": lay.width, "height": lay.height, "layout": lay.engine,
             "rankdir": rankdir, "notes": notes + lay.notes, "dropped": dropped, "legend": legend(),
-            "backward": _backward(passed, seq, no_pass)}
+            "backward": _backward(passed, seq, no_pass),
+            "initial": _initial_layout(nodes, out_boxes, edges, rankdir, layout_engine)}
     return data, seq, boxes
 
 
