@@ -338,6 +338,41 @@ def test_training_page_names_layers_colours_only_what_it_knows_and_shows_the_cho
         assert js(b, "return document.querySelectorAll('#panel .stat-min, #panel svg.hist').length") == 0
 
 
+class Looped(nn.Module):
+    """A ModuleList of 4 layers run 25 times over in a loop: 100 calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(4, 4, dtype=np.float64, seed=k) for k in range(4)])
+
+    def forward(self, x: ag.Tensor) -> ag.Tensor:
+        for k in range(100):
+            x = ag.tanh(self.layers[k % 4](x))
+        return x
+
+
+@pytest.mark.parametrize("caller", ["model", "outside"])
+def test_a_modulelist_reused_in_a_loop_is_a_chain_with_its_own_names(page, tmp_path, caller):
+    net, x = Looped(), ag.tensor(np.ones((2, 4)))
+    if caller == "model":
+        out = net(x)
+    else:  # the same calls from a plain loop: the layers still know they are net.layers.k
+        out = x
+        for k in range(100):
+            out = ag.tanh(net.layers[k % 4](out))
+    b = page(viz.save(out.sum(), tmp_path / "looped.html"))
+    params = sorted(js(b, "return [...document.querySelectorAll('g.node.param')].map(e => e.dataset.key)"))
+    assert params == sorted(f"layers.{k}.{w}" for k in range(4) for w in ("weight", "bias"))
+    ops = js(b, """return [...document.querySelectorAll('g.node.op')].map(e => {
+        const r = e.querySelector('.shape').getBBox(); return [e.dataset.key, r.x, r.y, r.width, r.height]; })""")
+    ops.sort(key=lambda o: int(o[0].rsplit("_", 1)[1]))  # forward order
+    assert len(ops) == 201 and all(a[2] + a[4] < b[2] for a, b in zip(ops, ops[1:]))  # each below the one before
+    assert max(o[1] for o in ops) - min(o[1] for o in ops) < 50  # one column: a chain, not a grid
+    titles = js(b, "return [...document.querySelectorAll('#titles text.title')].map(t => t.textContent)")
+    assert titles.count("layers.3: Linear \u2212") == 25
+    assert_edges_enter_facing_sides(b)
+
+
 def test_names_with_markup_stay_text(page, tmp_path):
     evil = "</script><script>window.pwned=1</script><img src=x onerror=\"window.pwned=2\">"
     w = ag.tensor(np.ones(2), requires_grad=True, name=evil)

@@ -157,7 +157,7 @@ def build(roots: tuple, params: Mapping[str, Any] | None, max_nodes: int | None,
     for path in cache.values():
         for i in range(len(path)):
             cluster_of.setdefault(id(path[i]), path[:i + 1])
-    for top in {id(p[0]): p[0] for p in cache.values() if p}.values():
+    for top in {id(r): r for r in (_outermost(p[0]) for p in cache.values() if p)}.values():
         by_name = dict(top.named_modules()) if hasattr(top, "named_modules") else {"": top}
         for name, m in by_name.items():
             modname.setdefault(id(m), name)
@@ -222,6 +222,16 @@ def build(roots: tuple, params: Mapping[str, Any] | None, max_nodes: int | None,
         show_grads = grads is not None or any(it.kind != "op" and it.tensor.grad is not None for it in seq)
     _attach_grads(seq, roots, show_grads or grads is not None, grads, notes, modname)
     return seq, modname, dropped, notes
+
+
+def _outermost(module: Any) -> Any:
+    """The outermost module that owns ``module`` (``nn`` modules know where they were registered,
+    ``__ag_owner__``), so a layer called from outside its model is still named ``layers.3``."""
+    seen = {id(module)}
+    while (owner := getattr(module, "__ag_owner__", None)) is not None and id(owner) not in seen:
+        seen.add(id(owner))
+        module = owner
+    return module
 
 
 def _check_args(roots: tuple, params: Any, max_nodes: Any, grads: Any) -> dict[int, str]:

@@ -5,6 +5,7 @@ clusters, gradient colours, NaN sources; ``collapse`` for the collapsed boxes), 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from ..._backend import xp
 from ...explain import explain_grad
@@ -58,39 +59,92 @@ def _resolve(roots: tuple, grads: Grads | None, rec: Recording | None) -> tuple[
     return grads, passed, why
 
 
-def _module_boxes(seq: list[Item], modname: dict) -> tuple[list[dict], dict[tuple, int]]:
+def _scope_chain(scope: Any, cache: dict) -> list:
+    """The scope instances of a node, outermost first (one per module call, aligned with ``Item.path``)."""
+    chain = cache.get(id(scope))
+    if chain is None:
+        chain, s = [], scope
+        while s is not None:
+            chain.append(s)
+            s = s[1]
+        chain = cache[id(scope)] = chain[::-1]
+    return chain
+
+
+def _module_boxes(seq: list[Item], modname: dict, split: frozenset = frozenset()) -> tuple[list[dict], list[int]]:
     """One box per module scope path (as draw_graph's clusters), with its members, its ops' names and how many
-    times it was called (distinct scope instances, which ``nn.Module.__call__`` makes one per call)."""
+    times it was called (distinct scope instances, which ``nn.Module.__call__`` makes one per call); and each
+    item's innermost box (-1: none). A module path in ``split`` gets one box per call instead, its insides too
+    (a parameter goes in the box of its module's first call)."""
+    cache: dict = {}
+    first: dict[tuple, Any] = {}  # module path -> the scope instance of its first call
+    number: dict[tuple, dict[int, int]] = {}  # split module path -> {id(scope instance): call number}
+    for it in seq:
+        if it.kind == "op" and it.node.scope is not None:
+            for level, sc in enumerate(_scope_chain(it.node.scope, cache)[:len(it.path)]):
+                mk = tuple(map(id, it.path[:level + 1]))
+                first.setdefault(mk, sc)
+                if mk in split:
+                    number.setdefault(mk, {}).setdefault(id(sc), len(number[mk]) + 1)
     boxes: list[dict] = []
     index: dict[tuple, int] = {}
     calls: dict[int, set] = {}
-    scope_chain: dict[int, list] = {}
+    inner: list[int] = []
     for it in seq:
-        for level in range(len(it.path)):
-            k = tuple(map(id, it.path[:level + 1]))
-            if k not in index:
-                m = it.path[level]
+        chain = _scope_chain(it.node.scope, cache) if it.kind == "op" and it.node.scope is not None else None
+        key: tuple = ()
+        b, call = -1, None
+        for level, m in enumerate(it.path):
+            mk = tuple(map(id, it.path[:level + 1]))
+            sc = chain[level] if chain is not None else first.get(mk)
+            if mk in split and sc is not None:
+                key, call = key + (id(sc),), (mk, id(sc))
+            else:
+                key += (id(m),)
+            if key not in index:
                 name = modname.get(id(m)) or ""
-                index[k] = len(boxes)
-                boxes.append({"label": f"{name}: {type(m).__name__}" if name else type(m).__name__,
-                              "kind": "module", "module": m, "cls": type(m).__name__, "level": level,
-                              "members": [], "parent": index.get(k[:-1], -1), "ops": []})
-            boxes[index[k]]["members"].append(it)
+                label = f"{name}: {type(m).__name__}" if name else type(m).__name__
+                index[key] = len(boxes)
+                boxes.append({"label": label, "kind": "module", "module": m, "cls": type(m).__name__, "level": level,
+                              "members": [], "parent": b, "ops": [], "mkey": mk})
+                if call is not None:
+                    boxes[-1]["lines"] = [label, f"call {number[call[0]][call[1]]} of {len(number[call[0]])}"]
+            b = index[key]
+            boxes[b]["members"].append(it)
             if it.kind == "op":
-                boxes[index[k]]["ops"].append(it.node.name)
-        if it.kind == "op" and it.node.scope is not None:
-            chain = scope_chain.get(id(it.node.scope))
-            if chain is None:
-                chain, s = [], it.node.scope
-                while s is not None:
-                    chain.append(s)
-                    s = s[1]
-                chain = scope_chain[id(it.node.scope)] = chain[::-1]
-            for level, s in enumerate(chain[:len(it.path)]):
-                calls.setdefault(index[tuple(map(id, it.path[:level + 1]))], set()).add(id(s))
+                boxes[b]["ops"].append(it.node.name)
+            if chain is not None:
+                calls.setdefault(b, set()).add(id(chain[level]))
+        inner.append(b)
     for b, box in enumerate(boxes):
         box["calls"] = len(calls.get(b, ()))
-    return boxes, index
+    return boxes, inner
+
+
+def _looped(boxes: list[dict], seq: list[Item]) -> frozenset:
+    """Module paths called more than once whose calls are chained through ops outside them (a ModuleList reused
+    in a loop): one box for all their calls would sit on a cycle and lay out as a grid; they get one per call."""
+    consumers: dict[int, list[Item]] = {}
+    for it in seq:
+        for s in it.inputs:
+            if s is not None:
+                consumers.setdefault(id(s), []).append(it)
+
+    def feeds_itself(members: list[Item]) -> bool:
+        inside = {id(m) for m in members}
+        stack = [c for m in members for c in consumers.get(id(m), ()) if id(c) not in inside]
+        seen: set[int] = set()
+        while stack:
+            it = stack.pop()
+            if id(it) not in seen:
+                seen.add(id(it))
+                for c in consumers.get(id(it), ()):
+                    if id(c) in inside:
+                        return True
+                    stack.append(c)
+        return False
+
+    return frozenset(box["mkey"] for box in boxes if box["calls"] > 1 and feeds_itself(box["members"]))
 
 
 def _roll_up(boxes: list[dict]) -> None:
@@ -120,12 +174,15 @@ def _roll_up(boxes: list[dict]) -> None:
 
 def _chains(seq: list[Item], modname: dict, rollup: bool, depth: int | None) -> tuple[list, list]:
     """The boxes (module clusters, and rolled-up runs) and each item's chain of boxes, outermost first."""
-    boxes, index = _module_boxes(seq, modname)
+    boxes, inner = _module_boxes(seq, modname)
+    looped = _looped(boxes, seq)
+    if looped:
+        boxes, inner = _module_boxes(seq, modname, looped)
     if rollup:
         _roll_up(boxes)
     chains = []
-    for it in seq:
-        b, chain = index.get(tuple(map(id, it.path)), -1), []
+    for b in inner:
+        chain = []
         while b >= 0:
             chain.append(b)
             b = boxes[b]["parent"]
@@ -148,7 +205,7 @@ def _summaries(seq: list[Item], boxes: list[dict], modname: dict) -> None:
     deepest = max((len(it.path) for it in seq), default=0)
     where = {}
     for b, box in enumerate(boxes):
-        if box["kind"] == "module":
+        if box["kind"] == "module" and "lines" not in box:  # one box per call: no summary of all the calls
             m = box["members"][0]
             where[tuple(map(id, m.path[:box["level"] + 1]))] = b
     for d in range(deepest):
@@ -156,8 +213,9 @@ def _summaries(seq: list[Item], boxes: list[dict], modname: dict) -> None:
             it.group = None
         collapse(seq, d, modname)
         for it in seq:
-            if it.group is not None and "item" not in boxes[where[tuple(map(id, it.path[:d + 1]))]]:
-                boxes[where[tuple(map(id, it.path[:d + 1]))]]["item"] = it.group
+            b = where.get(tuple(map(id, it.path[:d + 1])))
+            if it.group is not None and b is not None and "item" not in boxes[b]:
+                boxes[b]["item"] = it.group
     for it in seq:
         it.group = None
 
