@@ -8,6 +8,7 @@ import json
 import math
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -389,12 +390,18 @@ def test_training_page_opens_on_a_log_step_axis_when_the_story_is_early(tmp_path
     assert page(steady, log_steps=True) and not page(blow_up, log_steps=False)
 
 
-def test_package_data_ships_the_page_assets():
+def test_the_wheel_ships_both_packages_and_the_page_assets():
+    """hatchling ships every file of the listed packages that git does not ignore: the page's assets included."""
     tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11's tomllib")
-    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
-    shipped = {(ROOT / pkg.replace(".", "/") / name).resolve() for pkg, names in data.items() for name in names}
-    assets = (ROOT / "autograd_mini" / "viz" / "explorer").glob("*")
-    assert {p.resolve() for p in assets if p.suffix in (".js", ".css", ".html")} == shipped
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    wheel = config["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert config["build-system"]["build-backend"] == "hatchling.build"
+    assert wheel["packages"] == ["autograd_mini", "nn"] and not {"exclude", "only-include"} & set(wheel)
+    assets = [ROOT / "autograd_mini" / "viz" / "explorer" / n for n in ("page.js", "page.css", "template.html")]
+    assert all(a.is_file() for a in assets)
+    if shutil.which("git") and (ROOT / ".git").exists():
+        ignored = subprocess.run(["git", "check-ignore", *map(str, assets)], cwd=ROOT, capture_output=True, text=True)
+        assert ignored.stdout == "", f"git ignores {ignored.stdout}: hatchling would leave it out of the wheel"
 
 
 def test_the_readme_graph_recipe_gives_the_readme_pictures(tmp_path, monkeypatch):
