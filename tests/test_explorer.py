@@ -4,8 +4,10 @@ escape into markup. tests/test_explorer_browser.py drives the page itself."""
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -531,3 +533,84 @@ def test_a_very_long_name_is_cut_in_the_drawing_and_whole_in_the_data():
     n = by_key(viz.explore((w * 2).sum()).data)[name]
     assert n["label"] == name and len(n["lines"][0]) == 60 and n["lines"][0].endswith("\u2026")
     assert n["w"] < 500
+
+
+# ---- files: written atomically, special files refused, unencodable names named --------------------------------
+def _writers(tmp_path):
+    """Each way viz writes a file, as (name, write(path, tensor name))."""
+    def graph(name):
+        return (ag.tensor(np.ones(2), requires_grad=True, name=name) * 2).sum()
+
+    def training(path, name):
+        w = ag.tensor(np.ones(2), requires_grad=True)
+        rec = viz.TrainingRecorder(params={name: w})
+        rec.record(1.0)
+        return rec.save(path, graph=(w * 2).sum())
+
+    return [("html", lambda path, name: viz.save(graph(name), path)),
+            ("dot", lambda path, name: viz.save(graph(name), path)),
+            ("explorer", lambda path, name: viz.explore(graph(name)).save(path)),
+            ("training", training)]
+
+
+@pytest.mark.parametrize("which", ["html", "dot", "explorer", "training"])
+def test_an_unencodable_name_is_named_and_the_old_file_stays(tmp_path, which):
+    write = dict(_writers(tmp_path))[which]
+    path = tmp_path / ("graph.dot" if which == "dot" else "graph.html")
+    write(path, "fine")
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=r"cannot write .*graph\.\w+'?: the name '[^']*w\\udcff[^']*' holds "
+                                         r"'\\udcff', which UTF-8 cannot encode"):
+        write(path, "w\udcff")
+    assert path.read_bytes() == before and os.listdir(tmp_path) == [path.name]  # untouched, no temp file left
+
+
+def test_a_title_that_cannot_be_encoded_is_named(tmp_path):
+    with pytest.raises(ValueError, match=r"the name 'my\\udcfftitle'"):
+        viz.explore((ag.tensor(np.ones(2), requires_grad=True) * 2).sum(), title="my\udcfftitle").save(
+            tmp_path / "t.html")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="this system has no FIFOs")
+@pytest.mark.parametrize("which", ["html", "dot", "explorer", "training"])
+def test_fifos_and_devices_are_refused_not_written_into(tmp_path, which):
+    write = dict(_writers(tmp_path))[which]
+    fifo = tmp_path / ("pipe.dot" if which == "dot" else "pipe.html")
+    os.mkfifo(fifo)  # opening it for writing would block until a reader comes: it must never be opened
+    with pytest.raises(ValueError, match=r"'.*pipe\.\w+' is a FIFO, not a regular file; refusing to replace it"):
+        write(fifo, "w")
+    if os.path.exists(os.devnull) and os.name == "posix":
+        from autograd_mini._atomic import resolve_target
+        with pytest.raises(ValueError, match="is a character device"):  # the check alone: /dev/null stays as it is
+            resolve_target(os.devnull, "ag.viz.save")
+    assert sorted(os.listdir(tmp_path)) == [fifo.name]
+
+
+@pytest.mark.parametrize("which", ["html", "dot", "training"])
+def test_a_failed_write_leaves_the_old_file_whole(tmp_path, monkeypatch, which):
+    write = dict(_writers(tmp_path))[which]
+    path = tmp_path / ("graph.dot" if which == "dot" else "graph.html")
+    write(path, "old")
+    before = path.read_bytes()
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left on device") as e:
+        write(path, "new")
+    assert e.value.filename == str(path) and path.read_bytes() == before and os.listdir(tmp_path) == [path.name]
+    monkeypatch.undo()
+    write(path, "new")
+    assert b"new" in path.read_bytes() and os.listdir(tmp_path) == [path.name]
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's `dot` is not installed (apt-get install graphviz)")
+def test_a_rendered_picture_names_an_unencodable_name_before_dot_runs(tmp_path):
+    w = ag.tensor(np.ones(2), requires_grad=True, name="w\udcff")
+    with pytest.raises(ValueError, match=r"the name 'w\\udcff'"):
+        viz.save((w * 2).sum(), tmp_path / "g.svg")
+    assert os.listdir(tmp_path) == []
+    viz.save((ag.tensor(np.ones(2), requires_grad=True, name="w") * 2).sum(), tmp_path / "g.svg")
+    assert (tmp_path / "g.svg").read_bytes().lstrip().startswith((b"<?xml", b"<svg"))

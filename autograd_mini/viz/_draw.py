@@ -18,6 +18,7 @@ from ..tensor import Tensor
 from ._dot import html_text, nest, quote
 from ._graph import Grads, build, collapse, module_label
 from ._style import DEAD, OUTPUT_FILL, RED, ROLE, SCALE, SHARED, colours, label
+from ._write import encode, write_file
 from .explorer import save_html
 
 __all__ = ["draw_graph", "to_dot", "to_text", "save", "GraphvizNotFoundError"]
@@ -197,8 +198,8 @@ def save(graph_or_root: Any, path: str | Path, **kwargs: Any) -> Path:
     else:
         raise TypeError(f"save: expected a Tensor, a graphviz graph or DOT text, got {type(graph_or_root).__name__}")
     if fmt in ("dot", "gv"):
-        path.write_text(source, encoding="utf-8")
-        return path
+        return write_file(path, source, "ag.viz.save")
+    encode(source, path, "ag.viz.save")  # a name dot could not read is named here, before dot runs
     missing = (f"saving {path.name} needs Graphviz's `dot` program, which is not on PATH. Install Graphviz: "
                "`apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` (macOS), "
                "`conda install -c conda-forge graphviz`, or https://graphviz.org/download/ (Windows: add its bin "
@@ -214,5 +215,4 @@ def save(graph_or_root: Any, path: str | Path, **kwargs: Any) -> Path:
         data = graphviz.Source(source).pipe(format=fmt)  # runs dot as a subprocess, never through a shell
     except graphviz.ExecutableNotFound:
         raise GraphvizNotFoundError(missing) from None
-    path.write_bytes(data)
-    return path
+    return write_file(path, data, "ag.viz.save")

@@ -11,6 +11,7 @@ from typing import Any
 from ..._backend import xp
 from ...tensor import Tensor
 from .._graph import module_label
+from .._write import write_file
 from ._model import graph_data, legend
 from ._page import render_page
 from ._stats import num, summary
@@ -174,6 +175,4 @@ class TrainingRecorder:
         kept = "every step" if self.every == 1 else f"1 step in {self.every}" + (
             f" after the first {self.keep_first}" if self.keep_first else "")
         data["notes"] = data["notes"] + [f"{len(self.steps)} steps kept ({kept}; at most {self.max_steps})"]
-        path = Path(path)
-        path.write_text(render_page(data, title), encoding="utf-8")
-        return path
+        return write_file(path, render_page(data, title), "TrainingRecorder.save")
