@@ -256,6 +256,7 @@ def test_the_xor_articles_blow_up_step_by_step(page, tmp_path, monkeypatch):
     assert b.find_element("id", "logx").is_selected() and js(b, cursor) > 200  # opens on early training spread out
     b.find_element("id", "logx").click()
     assert js(b, cursor) < 100  # a linear step axis squashes the blow-up into the first pixels
+    b.find_element("id", "logx").click()
     js(b, "return document.querySelector('g.box.collapsed[data-box=\"1\"]')").click()  # open l1
     node(b, "l1.weight").click()
     ActionChains(b).move_to_element(b.find_element("id", "title")).perform()
