@@ -5,13 +5,12 @@ NaN/inf sources and collapsed modules."""
 from __future__ import annotations
 
 import functools
-import os
-import sys
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .._backend import xp
+from .._warn import user_stacklevel
 from ..anomaly import nonfinite
 from ..engine import capture, store_grads, toposort
 from ..tensor import Tensor
@@ -19,7 +18,6 @@ from ..tensor import Tensor
 __all__ = ["Grads", "Item", "capture_grads", "build", "collapse", "graph_nodes", "shape_str", "describe",
            "module_label"]
 
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # autograd_mini/
 
 
 class Grads:
@@ -217,7 +215,7 @@ def build(roots: tuple, params: Mapping[str, Any] | None, max_nodes: int | None,
     if unmatched:
         warnings.warn(f"params: {', '.join(map(repr, unmatched))} matched no tensor of the drawn graph (a name "
                       "applies to the Tensor, or the array, that the graph used)", UserWarning,
-                      stacklevel=_user_level())
+                      stacklevel=user_stacklevel())
     if show_grads is None:  # the default: on once there are gradients (after backward(), or grads=)
         show_grads = grads is not None or any(it.kind != "op" and it.tensor.grad is not None for it in seq)
     _attach_grads(seq, roots, show_grads or grads is not None, grads, notes, modname)
@@ -265,14 +263,6 @@ def _check_args(roots: tuple, params: Any, max_nodes: Any, grads: Any) -> dict[i
                                                     if hasattr(t, "named_parameters") else ""))
         names[id(t)] = name
     return names
-
-
-def _user_level() -> int:
-    """``warnings.warn``'s stacklevel for the first frame outside this package (the user's call)."""
-    level, frame = 2, sys._getframe(2)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _attach_grads(seq: list[Item], roots: tuple, show_grads: bool, grads: Grads | None, notes: list,
