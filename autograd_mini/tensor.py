@@ -9,7 +9,6 @@ from typing import Any
 
 from ._backend import xp
 from ._torch_names import TENSOR, missing_attribute
-from ._warn import numpy_warnings_at_user_line
 
 __all__ = ["Tensor", "get_default_dtype", "set_default_dtype"]
 
@@ -224,8 +223,7 @@ class Tensor:
             raise RuntimeError(f"backward() on a tensor of shape {self.shape} needs a `gradient` of that shape; only "
                                "a single-element output gets the implicit gradient 1: reduce it first, "
                                "y.sum().backward() or y.mean().backward(), or pass y.backward(gradient)")
-        with numpy_warnings_at_user_line():  # a NaN made in backward is reported at this call, not in primitives.py
-            backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
+        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
 
     def __repr__(self) -> str:
         body = xp.array2string(self._data, separator=", ", prefix="tensor(")
