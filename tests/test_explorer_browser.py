@@ -300,7 +300,11 @@ def test_collapsed_layers_are_laid_out_small_and_edges_enter_from_the_facing_sid
     sizes = shut_box_sizes(b)
     assert len(sizes) == 4 and all(abs(w - sw) < 1 and abs(h - sh) < 1 for w, h, sw, sh in sizes)  # the summary's
     assert_edges_enter_facing_sides(b)
+    where = "const r = document.querySelector('g.box[data-box=\"1\"] .' + '{}').getBoundingClientRect(); " \
+            "return [r.x + r.width / 2, r.y + r.height / 2]"
+    before = js(b, where.format("shape"))
     js(b, "return document.querySelector('g.box.collapsed[data-box=\"1\"]')").click()  # open 0: Linear
+    assert js(b, where.format("frame")) == pytest.approx(before, abs=1)  # the layout changed; the box stayed put
     assert len(shut_box_sizes(b)) == 3 and all(w <= sw + 1 and h <= sh + 1 for w, h, sw, sh in shut_box_sizes(b))
     assert_edges_enter_facing_sides(b)
     js(b, "document.querySelector('g.box .title').dispatchEvent(new MouseEvent('click', {bubbles: true}))")

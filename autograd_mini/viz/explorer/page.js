@@ -225,8 +225,14 @@
   }
 
   // ---- collapse / expand ---------------------------------------------------------------------------------
-  function toggle(j) {
+  function toggle(j) { // the layout may change with it: the box stays where it was on the screen
+    const centre = () => { const [x0, y0, x1, y1] = boxAt(j); return [(x0 + x1) / 2, (y0 + y1) / 2]; };
+    const [bx, by] = centre();
     if (collapsed.has(j)) collapsed.delete(j); else collapsed.add(j);
+    pickLayout();
+    const [ax, ay] = centre();
+    view.x += (bx - ax) * view.k; view.y += (by - ay) * view.k;
+    apply();
     render();
   }
 
