@@ -243,6 +243,8 @@ def test_the_xor_articles_blow_up_step_by_step(page, tmp_path, monkeypatch):
     hist["recorder"].save(tmp_path / "training.html", depth=1, title=f"{run.name}: {run.note}")
     assert hist["loss"][2] > 2 * hist["loss"][0]  # blown up by step 2
     b = page(tmp_path / "training.html")
+    assert_edges_enter_facing_sides(b)
+    assert all(abs(w - sw) < 1 and abs(h - sh) < 1 for w, h, sw, sh in shut_box_sizes(b))  # l1, l2: summary-sized
     box = "return document.querySelector('g.box.collapsed[data-box=\"1\"] .shape').getAttribute('fill')"
     text = "return document.getElementById('tstep-text').textContent"
     slider = b.find_element("id", "tstep")
@@ -281,9 +283,11 @@ def assert_edges_enter_facing_sides(b):
     assert edges
     for (x1, y1, *_, x2, y2), (sx, sy, sw, sh), (dx, dy, dw, dh) in edges:
         assert sx - 5 <= x1 <= sx + sw + 5 and sy - 5 <= y1 <= sy + sh + 5  # on the source
-        side = min((abs(y2 - dy), "top"), (abs(x2 - dx), "left"), (abs(x2 - dx - dw), "right"))
+        side = min((abs(y2 - dy), "top"), (abs(y2 - dy - dh), "bottom"), (abs(x2 - dx), "left"),
+                   (abs(x2 - dx - dw), "right"))
         assert side[0] < 5, (x2, y2, dx, dy, dw, dh)  # on the target's outline
-        assert {"top": y1 <= y2 + 1, "left": x1 <= x2 + 1, "right": x1 >= x2 - 1}[side[1]], (side, x1, y1, x2, y2)
+        assert {"top": y1 <= y2 + 1, "bottom": y1 >= y2 - 1, "left": x1 <= x2 + 1, "right": x1 >= x2 - 1}[side[1]], \
+            (side, x1, y1, x2, y2)
 
 
 def shut_box_sizes(b) -> list:
@@ -293,10 +297,11 @@ def shut_box_sizes(b) -> list:
       return [r.width, r.height, b.size[0], b.size[1]]; })""")
 
 
-def test_collapsed_layers_are_laid_out_small_and_edges_enter_from_the_facing_side(page, tmp_path):
+@pytest.mark.parametrize("rankdir", ["TB", "LR"])
+def test_collapsed_layers_are_laid_out_small_and_edges_enter_from_the_facing_side(page, tmp_path, rankdir):
     model, x, y = xor()
     loss = ((model(x) - y) ** 2).sum() * (0.5 / 300)
-    b = page(viz.save(loss, tmp_path / "depth1.html", depth=1))
+    b = page(viz.save(loss, tmp_path / "depth1.html", depth=1, rankdir=rankdir))
     sizes = shut_box_sizes(b)
     assert len(sizes) == 4 and all(abs(w - sw) < 1 and abs(h - sh) < 1 for w, h, sw, sh in sizes)  # the summary's
     assert_edges_enter_facing_sides(b)
