@@ -12,7 +12,7 @@ from .explain import explain_grad
 from .gradcheck import GradcheckError, gradcheck, gradcheck_module, gradgradcheck
 from .ops import *  # noqa: F403  (the functional op API: ag.exp, ag.sum, ...)
 from .ops import __all__ as _ops_all
-from . import _torch_names  # noqa: I001
+from ._torch_names import MODULE as _TORCH_NAMES, missing_attribute as _missing_attribute  # noqa: I001
 from . import viz  # noqa: I001  (graph pictures; graphviz itself is imported only when rendering)
 from .viz import draw_graph
 
@@ -35,4 +35,4 @@ def __getattr__(name: str):  # ``ag.testing`` is imported on first use: it needs
         import importlib
 
         return importlib.import_module(".testing", __name__)
-    raise _torch_names.missing_attribute(f"module {__name__!r}", name, _torch_names.MODULE)
+    raise _missing_attribute(f"module {__name__!r}", name, _TORCH_NAMES)
