@@ -19,7 +19,6 @@ __all__ = ["Grads", "Item", "capture_grads", "build", "collapse", "graph_nodes",
            "module_label"]
 
 
-
 class Grads:
     """The gradient of a root with respect to every tensor of its graph (see ``capture_grads``)."""
 
