@@ -10,6 +10,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -578,8 +579,18 @@ def test_fifos_and_devices_are_refused_not_written_into(tmp_path, which):
     write = dict(_writers(tmp_path))[which]
     fifo = tmp_path / ("pipe.dot" if which == "dot" else "pipe.html")
     os.mkfifo(fifo)  # opening it for writing would block until a reader comes: it must never be opened
-    with pytest.raises(ValueError, match=r"'.*pipe\.\w+' is a FIFO, not a regular file; refusing to replace it"):
-        write(fifo, "w")
+
+    def hung(signum, frame):
+        raise AssertionError("the write blocked on the FIFO")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)  # a write that opens the FIFO fails here instead of hanging the suite
+    try:
+        with pytest.raises(ValueError, match=r"'.*pipe\.\w+' is a FIFO, not a regular file; refusing to replace it"):
+            write(fifo, "w")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     if os.path.exists(os.devnull) and os.name == "posix":
         from autograd_mini._atomic import resolve_target
         with pytest.raises(ValueError, match="is a character device"):  # the check alone: /dev/null stays as it is
