@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import xp
+from .shapes import shape_arg
 from .tensor import Tensor, as_array, get_default_dtype
 
 __all__ = ["tensor", "as_tensor", "zeros", "ones", "zeros_like", "ones_like", "arange", "randn", "rand", "manual_seed",
@@ -63,15 +64,11 @@ def as_tensor(data: Any, dtype: Any = None) -> Tensor:
 
 
 def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    from .ops import _shape_arg
-
-    return Tensor(xp.zeros(_shape_arg(shape), dtype=_dtype(dtype)), requires_grad=requires_grad)
+    return Tensor(xp.zeros(shape_arg(shape), dtype=_dtype(dtype)), requires_grad=requires_grad)
 
 
 def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    from .ops import _shape_arg
-
-    return Tensor(xp.ones(_shape_arg(shape), dtype=_dtype(dtype)), requires_grad=requires_grad)
+    return Tensor(xp.ones(shape_arg(shape), dtype=_dtype(dtype)), requires_grad=requires_grad)
 
 
 def zeros_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -96,16 +93,12 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
 def randn(*shape: Any, seed: Seed = None, dtype: Any = None,
           requires_grad: bool = False) -> Tensor:
     """Standard normal samples from ``seed`` (an int or Generator) or the global generator."""
-    from .ops import _shape_arg
-
-    a = get_generator(seed).standard_normal(_shape_arg(shape)).astype(_dtype(dtype))
+    a = get_generator(seed).standard_normal(shape_arg(shape)).astype(_dtype(dtype))
     return Tensor(a, requires_grad=requires_grad)
 
 
 def rand(*shape: Any, seed: Seed = None, dtype: Any = None,
          requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1)."""
-    from .ops import _shape_arg
-
-    a = get_generator(seed).random(_shape_arg(shape)).astype(_dtype(dtype))
+    a = get_generator(seed).random(shape_arg(shape)).astype(_dtype(dtype))
     return Tensor(a, requires_grad=requires_grad)

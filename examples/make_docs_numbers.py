@@ -23,7 +23,8 @@ from pathlib import Path
 import _common as C
 
 EXAMPLES = Path(__file__).resolve().parent
-DOCS = [EXAMPLES.parent / "docs" / "examples.md", EXAMPLES.parent / "README.md"]
+DOCS = [EXAMPLES.parent / "docs" / "examples.md", EXAMPLES.parent / "docs" / "explain_backward.md",
+        EXAMPLES.parent / "README.md"]
 MARK = re.compile(r"^<!-- numbers: ([\w-]+) -->$")  # a fenced block follows, or lines up to END
 END = "<!-- /numbers -->"
 SUMMARY = re.compile(r"^([\w-]+): ((?:\w+=\S+ ?)+) \(([\d.]+) s\)$")
@@ -121,10 +122,22 @@ def table(outputs: dict[str, list[str]], seconds: dict[str, float], old: list[st
             "`examples/make_docs_numbers.py` from fresh runs with the default settings):", "", *rows]
 
 
+def derivation(ls: list[str]) -> tuple[int, int]:
+    """Where xor_article's generated derivation (ag.explain_backward's text) starts and ends in its output."""
+    start = next(i for i, x in enumerate(ls) if x.startswith("The article's backward step, generated"))
+    return start, next(i for i, x in enumerate(ls) if x.startswith("  (the article prints")) + 1
+
+
+def trace(ls: list[str]) -> list[str]:
+    """xor_article's worked step without the derivation (docs/explain_backward.md shows that)."""
+    start, end = derivation(ls)
+    ls = ls[:start - 1] + ls[end + 1:]
+    return ls[:next(i for i, x in enumerate(ls) if x.startswith(("graph picture", "graph skipped", "note:"))) + 1]
+
+
 BLOCKS: dict[str, tuple[str, Callable[[list[str]], list[str]]]] = {  # block name -> (script, lines it shows)
-    "xor_article-trace": ("xor_article", lambda ls: ls[:next(i for i, x in enumerate(ls)
-                                                               if x.startswith(("graph picture", "graph skipped",
-                                                                                "note:"))) + 1]),
+    "xor_article-trace": ("xor_article", trace),
+    "xor_article-derivation": ("xor_article", lambda ls: ls[derivation(ls)[0] + 2:derivation(ls)[1] - 1]),
     "xor_article-runs": ("xor_article", lambda ls: [x for x in ls if SUMMARY.match(x)]),
     "xor_relu": ("xor_relu", lambda ls: [x for x in ls if x.startswith("Epoch ") or SUMMARY.match(x)]),
     "mnist_mlp": ("mnist_mlp", lambda ls: [x for x in ls if SUMMARY.match(x)]),

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 import autograd_mini as ag
+from autograd_mini import numpy as anp
 
 from ._warn import warn_once
 
@@ -178,17 +179,17 @@ class SoftmaxCrossEntropy(ag.Function):
     """Cross entropy from logits (N, C) and class indices (N,), reduced, as one op.
 
     ``loss_i = logsumexp(x_i) - x_i[y_i]``; gradient ``(softmax(x) - onehot(y)) * g``, divided
-    by N for ``mean``. Backward recomputes the softmax from the saved logits with
-    ``ag.ops.dual.softmax`` (plain numpy on arrays, the recorded op on Tensors): one formula that is
-    also differentiable again under ``create_graph``.
+    by N for ``mean``. Backward recomputes the softmax from the logits with ``anp.softmax`` (plain
+    numpy on arrays, the recorded op on Tensors): one formula that is also differentiable again
+    under ``create_graph``.
     """
+    formula = "d cross_entropy(x, y)/dx: g * (softmax(x) - onehot(y)), divided by N for the mean"
 
     @staticmethod
-    def forward(ctx, x, y, reduction):
+    def forward(ctx, x, y, *, reduction):
         n = x.shape[0]
         shifted = x - x.max(axis=1, keepdims=True)
         losses = np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(n), y]
-        ctx.save_for_backward(x, y)
         if reduction == "none":
             return losses
         total = losses.sum()
@@ -197,17 +198,16 @@ class SoftmaxCrossEntropy(ag.Function):
         return total
 
     @staticmethod
-    def backward(ctx, g):
-        x, y = ctx.saved_tensors
+    def backward(ctx, g, x, y):
         n, c = x.shape
         onehot = np.zeros((n, c), dtype=x.dtype)
-        onehot[np.arange(n), y] = 1
+        onehot[np.arange(n), np.asarray(y)] = 1
         red = ctx.params["reduction"]
         if red == "none":
             g = g.reshape((n, 1))
         elif red == "mean":
             g = g * (1.0 / n if n else np.nan)  # an empty batch: nan loss, empty gradient (PyTorch)
-        return (ag.ops.dual.softmax(x, -1) - onehot) * g, None  # numpy on arrays, recorded on Tensors
+        return (anp.softmax(x, -1) - onehot) * g, None  # numpy on arrays, recorded on Tensors
 
 
 def cross_entropy(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
@@ -242,16 +242,15 @@ class BinaryCrossEntropy(ag.Function):
     Gradient ``(p - y) / max(p (1 - p), 1e-12)``: finite at p = 0 and 1, where the composed
     formula's would be nan.
     """
+    formula = "d bce(p, y)/dp = (p - y) / (p (1 - p)); d bce(p, y)/dy = log(1 - p) - log(p)"
 
     @staticmethod
     def forward(ctx, p, y):
-        ctx.save_for_backward(p, y)
         with np.errstate(divide="ignore"):
             return -(y * np.maximum(np.log(p), -100.0) + (1 - y) * np.maximum(np.log1p(-p), -100.0))
 
     @staticmethod
-    def backward(ctx, g):
-        p, y = ctx.saved_tensors
+    def backward(ctx, g, p, y):
         need_p, need_y = ctx.needs_input_grad
         gp = g * (p - y) / (p * (1 - p)).clip(1e-12, None) if need_p else None
         gy = g * (_clamped_log(1 - p) - _clamped_log(p)) if need_y else None
@@ -259,8 +258,8 @@ class BinaryCrossEntropy(ag.Function):
 
 
 def _clamped_log(p: Any) -> Any:
-    """``max(log p, -100)`` of an array or a Tensor (PyTorch's clamp): ``ag`` functions take both."""
-    return ag.maximum(ag.log(p), -100.0)
+    """``max(log p, -100)`` of an array or a Tensor (PyTorch's clamp), in kind."""
+    return anp.maximum(anp.log(p), -100.0)
 
 
 def binary_cross_entropy(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
@@ -312,10 +311,13 @@ class LayerNormFunction(ag.Function):
     recomputes ``xhat`` from ``x`` (cheap), so under ``create_graph`` it is differentiable again.
     The composed form stays as the test oracle (tests/nn/test_nn_sequence.py).
     """
+    formula = ("d layer_norm(x, weight, bias)/dx: rstd * (gy - mean(gy) - xhat * mean(gy * xhat)) "
+               "with gy = g * weight, xhat = (x - mean(x)) * rstd; "
+               "d layer_norm(x, weight, bias)/dweight: g * xhat summed over the batch axes; "
+               "d layer_norm(x, weight, bias)/dbias: g summed over the batch axes")
 
     @staticmethod
-    def forward(ctx, x, weight, bias, axes, eps):
-        ctx.save_for_backward(x, weight)
+    def forward(ctx, x, weight, bias, *, axes, eps):
         d = x - x.mean(axis=axes, keepdims=True)
         y = d / np.sqrt((d * d).mean(axis=axes, keepdims=True) + eps)
         if weight is not None:
@@ -323,8 +325,7 @@ class LayerNormFunction(ag.Function):
         return y + bias if bias is not None else y
 
     @staticmethod
-    def backward(ctx, g):
-        x, weight = ctx.saved_tensors
+    def backward(ctx, g, x, weight):
         axes, eps = ctx.params["axes"], ctx.params["eps"]
         need_x, need_w, need_b = ctx.needs_input_grad
         d = x - x.mean(axis=axes, keepdims=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,6 +19,8 @@ import pytest
 
 import autograd_mini as ag
 from autograd_mini import ops
+from tests import op_tables
+from tests.op_tables import ELEMENTWISE, INT_IMAGES, NAN_KINK, NO_SCALAR, NUMPY_SCALAR, Edges
 
 try:
     import torch
@@ -53,15 +54,6 @@ BINARY_INPUTS = {
 }
 
 
-@dataclass
-class Edges:
-    fn: Callable[..., Any]                       # fn(L, *operands): L is AG or TH
-    arity: int = 1
-    skip: dict[str, str] = field(default_factory=dict)   # kind -> why it does not apply
-    inputs: dict[str, list] = field(default_factory=dict)  # kind -> operands replacing the default ones
-    scalar: Callable[..., Any] | None = None     # unary ops: the op with a numpy scalar parameter
-
-
 class AG:
     """The functional API as the table's formulas call it."""
     def __getattr__(self, name: str) -> Any:
@@ -71,7 +63,7 @@ class AG:
 class TH:
     """PyTorch under ag's names (numpy conventions: axis, clip, where, ...)."""
     def __getattr__(self, name: str) -> Any:
-        return getattr(torch, name)
+        return op_tables.TORCH[name] if name in op_tables.TORCH else getattr(torch, name)
     @staticmethod
     def _dim(a, axis): return tuple(range(a.dim())) if axis is None else axis
     def sum(self, a, axis=None): return torch.sum(a, self._dim(a, axis))
@@ -119,13 +111,7 @@ def reduction(name: str, **kw: Any) -> Edges:
     return Edges(lambda L, a: getattr(L, name)(a, _ax(a)), scalar=lambda L, a: getattr(L, name)(a, np.int64(0)), **kw)
 
 
-NO_SCALAR = {"np_scalar": "no scalar operand or parameter"}
-NAN_KINK = {"nan": "a kink at nan: our documented choice differs from PyTorch's (docs/reliability.md)"}
-NUMPY_SCALAR = {"np_scalar": "PyTorch's maximum/minimum refuse a scalar; ours take one, as numpy's (test_edges.py)"}
-ELEMENTWISE = dict(skip=NO_SCALAR)
-INT_IMAGES = {"int": "integer images are refused with a clear error (PyTorch computes in integers): test_conv.py"}
-
-EDGES: dict[str, Edges] = {
+EDGES: dict[str, Edges] = {**op_tables.EDGES,  # the tables of the newer op files: tests/op_tables/*.py
     "add": Edges(lambda L, a, b: a + b, 2),
     "sub": Edges(lambda L, a, b: a - b, 2),
     "mul": Edges(lambda L, a, b: a * b, 2),
@@ -221,8 +207,8 @@ def _img(a: Any) -> Any:
 
 
 def test_every_op_has_boundary_cases() -> None:
-    missing = {n for n in ops.__all__ if not isinstance(getattr(ops, n), type)} - set(EDGES)  # ops, not types
-    assert not missing, f"add boundary cases to tests/test_boundaries.py::EDGES for {sorted(missing)}"
+    missing = set(ops.__all__) - set(EDGES)
+    assert not missing, f"add boundary cases (tests/op_tables/<file>.py, EDGES) for {sorted(missing)}"
 
 
 def _cases() -> list:

@@ -127,6 +127,30 @@ def test_backward_slider_lights_nodes_in_the_engines_order(page, xor_page):
     assert {"MatMul_2", "2.weight"} <= shown_keys(b) - set(js(b, unlit)) and "0.weight" in js(b, unlit)
 
 
+def test_backward_slider_shows_the_narration_of_the_current_step(page, xor_page, tmp_path):
+    from selenium.webdriver.common.keys import Keys
+    model, x, y = xor()
+    x2, y2 = ag.tensor(x.data[:2]), ag.tensor(y.data[:2])
+    with viz.recording() as rec:
+        loss = ((model(x2) - y2) ** 2).sum() * 0.25
+        loss.backward(retain_graph=True)  # the graph stays alive: the page narrates each step
+    narration = ag.explain_backward(loss)
+    b = page(viz.save(loss, tmp_path / "narrated.html", recording=rec))
+    text = "const p = document.getElementById('bstep-narration'); return p.hidden ? null : p.textContent"
+    slider = b.find_element("id", "bstep")
+    assert js(b, text) == narration.step_text(narration.steps)  # at the end: the last step
+    slider.send_keys(Keys.HOME)
+    assert js(b, text) is None  # before backward: nothing to narrate
+    slider.send_keys(Keys.RIGHT)
+    assert js(b, text) == narration.step_text(1) and js(b, text).startswith("Step 1 of 8: Mul, Loss = t3 * 0.25")
+    slider.send_keys(Keys.RIGHT, Keys.RIGHT, Keys.RIGHT, Keys.RIGHT)
+    assert js(b, text) == narration.step_text(5) and "local factor dh2/dz2 = h2 (1 - h2) = " in js(b, text)
+    assert b.find_element("id", "bstep-narration").is_displayed()
+    b = page(xor_page[0])  # backward() freed that graph: the panel says how to get the narration
+    b.find_element("id", "bstep").send_keys(Keys.HOME, Keys.RIGHT)
+    assert "retain_graph=True" in js(b, text)
+
+
 def test_hover_highlights_ancestors_and_descendants(page, xor_page):
     from selenium.webdriver.common.action_chains import ActionChains
     b = page(xor_page[0])

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..._backend import xp
 from ...explain import explain_grad
+from ...narrate import explorer_steps
 from ...tensor import Tensor
 from .._graph import Grads, Item, build, capture_grads, collapse, graph_nodes
 from .._style import OUTPUT_FILL, ROLE, SCALE, SHARED, colours, label
@@ -345,7 +346,7 @@ def graph_data(roots: tuple, *, params: Mapping[str, Tensor] | None = None, max_
         d["bb"] = [round(v, 1) for v in bb]
     data = {"nodes": nodes, "boxes": out_boxes, "width": lay.width, "height": lay.height, "layout": lay.engine,
             "rankdir": rankdir, "notes": notes + lay.notes, "dropped": dropped, "legend": legend(),
-            "backward": _backward(passed, seq, no_pass),
+            "backward": _backward(passed, seq, no_pass) | explorer_steps(root, passed),
             "initial": _initial_layout(nodes, out_boxes, edges, rankdir, layout_engine)}
     return data, seq, boxes
 

@@ -12,7 +12,7 @@ from typing import Any
 from ..._backend import xp
 from ...anomaly import capture_traces
 from ...grad_mode import state
-from ...ops._shape import sum_to
+from ...shapes import sum_to
 from ...tensor import Tensor
 
 __all__ = ["Recording", "recording"]

@@ -386,8 +386,14 @@
   const bs = $("bstep");
   bs.max = BW.steps.length; bs.value = bstep; bs.disabled = !BW.steps.length;
   $("backward").hidden = !BW.steps.length && !BW.why;
-  bs.addEventListener("input", () => { bstep = +bs.value; $("bstep-text").textContent = backwardText(); paintStep(); });
+  function narrate() { // the narration of the current step (ag.explain_backward's text), while stepping
+    const pre = $("bstep-narration"), S = BW.steps.length, text = BW.narration && BW.narration[bstep - 1];
+    pre.hidden = !S || bstep === 0 || !(text || BW.narration_why);
+    pre.textContent = text || BW.narration_why || "";
+  }
+  bs.addEventListener("input", () => { bstep = +bs.value; $("bstep-text").textContent = backwardText(); narrate(); paintStep(); });
   $("bstep-text").textContent = backwardText();
+  narrate();
 
   // ---- training timeline -------------------------------------------------------------------------------------
   const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
