@@ -17,13 +17,13 @@ from .ops.indexing import TopK
 from . import func  # noqa: I001  (function transforms: ag.func.jacrev, ...; after ops, which it uses)
 from .func import grad, value_and_grad
 from ._torch_names import MODULE as _TORCH_NAMES, missing_attribute as _missing_attribute  # noqa: I001
-from . import viz  # noqa: I001  (graph pictures; graphviz itself is imported only when rendering)
+from . import onnx, viz  # noqa: I001  (graph pictures, ONNX export: graphviz and onnx are imported on use)
 from .viz import draw_graph
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "viz", "draw_graph", "func",
+    "viz", "draw_graph", "func", "onnx",
     "Tensor", "Function", "Node", "once_differentiable", "TopK",
     "tensor", "as_tensor", "zeros", "ones", "zeros_like", "ones_like", "arange", "randn",
     "rand",
