@@ -16,6 +16,7 @@ from .ops import __all__ as _ops_all
 from .ops.indexing import TopK
 from . import func  # noqa: I001  (function transforms: ag.func.jacrev, ...; after ops, which it uses)
 from .func import grad, value_and_grad
+from ._torch_names import MODULE as _TORCH_NAMES, missing_attribute as _missing_attribute  # noqa: I001
 from . import onnx, viz  # noqa: I001  (graph pictures, ONNX export: graphviz and onnx are imported on use)
 from .viz import draw_graph
 
@@ -38,4 +39,4 @@ def __getattr__(name: str):  # ``ag.testing`` is imported on first use: it needs
         import importlib
 
         return importlib.import_module(".testing", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    raise _missing_attribute(f"module {__name__!r}", name, _TORCH_NAMES)

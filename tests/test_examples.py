@@ -65,9 +65,9 @@ def test_xor_article_numbers_match_the_article_to_8_decimals(tmp_path: Path) -> 
 
 
 def test_xor_article_without_graphviz_still_succeeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from autograd_mini import viz
+    from autograd_mini.viz import _draw
 
-    monkeypatch.setattr(viz.shutil, "which", lambda name: None)
+    monkeypatch.setattr(_draw.shutil, "which", lambda name: None)
     w = xor_article.worked_step(tmp_path)
     assert w["graph"] is None and "skipped" in w["graph_skipped"] and "dot" in w["graph_skipped"]
     assert (tmp_path / "network_graph.dot").stat().st_size > 0

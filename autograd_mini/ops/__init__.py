@@ -193,9 +193,10 @@ def getitem(x: Any, index: Any) -> Tensor:
     index = _index_arg(index)
     for i in index if isinstance(index, tuple) else (index,):
         if isinstance(i, xp.ndarray) and i.dtype.kind not in "biu":
-            raise IndexError(f"getitem: index arrays must be integer or bool, got dtype {i.dtype}")
+            raise IndexError(f"getitem: index arrays must be integer or bool, got dtype {i.dtype}; convert it to "
+                             "integers: idx.astype(int) (PyTorch's idx.long())")
         if isinstance(i, float):
-            raise IndexError(f"getitem: index must be an int, slice or array, got float {i!r}")
+            raise IndexError(f"getitem: index must be an int, slice or array, got float {i!r}; use int({i!r})")
     return P.GetItem.apply(x, index=index)
 
 
