@@ -8,10 +8,8 @@ __all__ = ["TENSOR", "MODULE", "missing_attribute"]
 _DROP = "drop the call: "
 # t.<PyTorch name> -> ours
 TENSOR = {
-    "view": "t.reshape(...)", "view_as": "t.reshape(other.shape)", "reshape_as": "t.reshape(other.shape)",
-    "unsqueeze": "t.expand_dims(axis)", "permute": "t.transpose(*axes)", "expand": "t.broadcast_to(shape)",
-    "expand_as": "t.broadcast_to(other.shape)", "clamp": "t.clip(min, max)", "clamp_min": "t.clip(min=...)",
-    "clamp_max": "t.clip(max=...)", "dim": "t.ndim", "ndimension": "t.ndim", "numel": "t.size", "nelement": "t.size",
+    "clamp_min": "t.clip(min=...)",
+    "clamp_max": "t.clip(max=...)", "ndimension": "t.ndim", "nelement": "t.size",
     "amax": "t.max(axis)", "amin": "t.min(axis)", "mm": "t @ other", "bmm": "t @ other",
     "long": "t.astype(np.int64)", "int": "t.astype(np.int32)", "float": "t.astype(np.float32)",
     "double": "t.astype(np.float64)", "half": "t.astype(np.float16)", "bool": "t.astype(bool)",
@@ -22,8 +20,7 @@ TENSOR = {
 }
 # ag.<PyTorch name> -> ours
 MODULE = {
-    "cat": "ag.concatenate(tensors, axis)", "unsqueeze": "ag.expand_dims(t, axis)",
-    "permute": "ag.transpose(t, *axes)", "clamp": "ag.clip(t, min, max)", "mm": "ag.matmul(a, b)",
+    "mm": "ag.matmul(a, b)",
     "bmm": "ag.matmul(a, b)", "amax": "ag.max(t, axis)", "amin": "ag.min(t, axis)",
     "from_numpy": "ag.tensor(array) or ag.as_tensor(array)", "float32": "np.float32 (dtypes are numpy's)",
     "float64": "np.float64 (dtypes are numpy's)", "int64": "np.int64 (dtypes are numpy's)",
