@@ -40,18 +40,6 @@ _lock = threading.Lock()
 _queued: list[tuple] = []      # let_go calls that found the lock taken
 
 
-def _hold_one(x: Any) -> bool:
-    entry = _count.get(id(x))
-    if entry is not None:
-        entry[1] += 1
-    elif x.flags.writeable:
-        x.setflags(write=False)
-        _count[id(x)] = [x, 1]
-    else:
-        return False  # someone else's read-only array (or a sealed output): nothing to give back
-    return True
-
-
 def _let_go_one(x: Any) -> None:
     entry = _count.get(id(x))
     if entry is None or entry[0] is not x:
@@ -74,7 +62,8 @@ def _drain() -> None:
 
 
 def _release_lock() -> None:
-    _drain()
+    if _queued:
+        _drain()
     _lock.release()
     while _queued and _lock.acquire(blocking=False):  # queued between the drain and the release
         _drain()
@@ -85,14 +74,21 @@ def hold(arrays: list) -> tuple:
     """Make each array read-only, counted; returns those this call made or kept read-only (for ``let_go``).
     A view is held through its owner too (a write to the owner would change it)."""
     held = []
+    count = _count
     _lock.acquire()
     try:
         for a in arrays:
             b = a.base
-            if type(b) is _ndarray and _hold_one(b):
-                held.append(b)
-            if _hold_one(a):
-                held.append(a)
+            for x in (b, a) if type(b) is _ndarray else (a,):
+                entry = count.get(id(x))
+                if entry is not None:
+                    entry[1] += 1
+                elif x.flags.writeable:
+                    x.setflags(write=False)
+                    count[id(x)] = [x, 1]
+                else:
+                    continue  # someone else's read-only array (or a sealed output): nothing to give back
+                held.append(x)
     finally:
         _release_lock()
     return tuple(held)
