@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from operator import attrgetter
 from typing import Any
 
 from ._backend import xp
 from .function import Function, Node, freed_error, not_differentiable_again
 from .grad_mode import set_grad_enabled, state
+from .inplace import let_go
 from .shapes import sum_to
 from .tensor import Tensor, as_array
 
@@ -16,23 +16,35 @@ __all__ = ["toposort", "backward", "grad_of", "capture", "store_grads"]
 
 
 def toposort(roots: Iterable[Node]) -> list[Node]:
-    """Every node reachable from ``roots``, each before the nodes it consumes.
-
-    A node is always created after the nodes that made its inputs, so newest-first creation
-    order is a topological order: one iterative walk collects the nodes, a sort orders them.
-    """
-    seen = {r for r in roots if r is not None}
-    stack = list(seen)
+    """Every node reachable from ``roots``, each before the nodes it consumes (Kahn's order: a node comes
+    once every node that consumes its output has come). Iterative: no recursion limit."""
+    roots = [r for r in dict.fromkeys(roots) if r is not None]
+    consumers: dict[Node, int] = {}  # node -> edges pointing at it from reachable nodes
+    seen = set(roots)
+    stack = list(roots)
     while stack:
         for t in stack.pop().inputs:
             n = getattr(t, "grad_fn", None)
-            if n is not None and n not in seen:
-                seen.add(n)
-                stack.append(n)
-    return sorted(seen, key=_creation_order, reverse=True)
-
-
-_creation_order = attrgetter("seq")
+            if n is not None:
+                if n in seen:
+                    consumers[n] = consumers.get(n, 0) + 1
+                else:
+                    seen.add(n)
+                    consumers[n] = 1
+                    stack.append(n)
+    order = []
+    ready = [r for r in reversed(roots) if r not in consumers]
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for t in reversed(node.inputs):
+            n = getattr(t, "grad_fn", None)
+            if n is not None:
+                left = consumers[n] - 1
+                consumers[n] = left
+                if not left:
+                    ready.append(n)
+    return order
 
 
 def _root_gradient(root: Tensor, gradient: Any, create_graph: bool) -> Any:
@@ -121,28 +133,32 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
                 if not retain_graph:
                     node.release()
                 continue
-            saved, sources = node.saved, node.sources
-            if sources is None:
+            saved = node.saved
+            if node.sources is None:
                 raise freed_error(node)
-            if sources and max(sources) >= 0:  # it kept inputs: were leaves given new data since?
+            if node.held or create_graph:  # it may keep a leaf's array: was the leaf given new data since?
                 _check_inputs_unchanged(node)
             after = [h(node, g) for h in hooks] if hooks else ()
             fn = node.fn
+            inputs = node.inputs
             n = fn._nreads
             if create_graph:
-                g_in = _graph_backward(node, g, len(node.inputs) if n < 0 else n)
-            elif n == len(saved) or n < 0 and len(saved) == len(node.inputs):
-                g_in = _check(node, fn.backward(node, g, *saved))
+                g_in = _graph_backward(node, g, len(inputs) if n < 0 else n)
             else:
-                g_in = _check(node, fn.backward(node, g, *saved[:len(node.inputs) if n < 0 else n]))
+                g_in = fn.backward(node, g, *(saved if n == len(saved) else saved[:len(inputs) if n < 0 else n]))
+                if type(g_in) is not tuple or len(g_in) != len(inputs):
+                    g_in = _check(node, g_in)
             for check in after:
                 check(g_in)
-            for i, (t, gi, need) in enumerate(zip(node.inputs, g_in, node.needs_input_grad)):
+            i = -1
+            for t, gi, need in zip(inputs, g_in, node.needs_input_grad):
+                i += 1
                 if not need or gi is None:
                     continue
                 if type(gi) is not ndarray:
                     gi = _as_gradient(gi, create_graph)
-                if gi.shape != t._data.shape or gi.dtype != t._data.dtype:  # the common case skips the call
+                data = t._data
+                if gi.shape != data.shape or gi.dtype != data.dtype:  # the common case skips the call
                     gi = _fit(node, i, gi, t)
                 parent = t.grad_fn
                 if parent is None:
@@ -156,7 +172,11 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
                     prev = pending.get(parent)
                     pending[parent] = gi if prev is None else prev + gi
             if not retain_graph:
-                node.release()
+                if node.held:
+                    let_go(node.held)
+                    node.held = ()
+                node.saved = ()
+                node.sources = None
     return found
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import itertools
 import re
 from collections.abc import Callable
 from types import FunctionType, MappingProxyType
@@ -50,14 +49,12 @@ class Node:
     and dies with its last output.
     """
 
-    __slots__ = ("fn", "inputs", "params", "needs_input_grad", "saved", "sources", "held", "seq", "extra",
-                 "__weakref__")
+    __slots__ = ("fn", "inputs", "params", "needs_input_grad", "saved", "sources", "held", "extra", "__weakref__")
 
     # Made by ``Function.apply`` only, which sets every field inline (a call less per recorded op):
     # fn, inputs (Tensors or raw constants), params, needs_input_grad; saved (what backward reads, then what
     # save_for_backward kept), sources (per saved value: input index, OUT or CONST; None once released), held
-    # (arrays kept read-only for this node), seq (creation order: a topological order), extra (module scope
-    # and source line, ``grad_mode.Extra``, or None).
+    # (arrays kept read-only for this node), extra (module scope and source line, ``grad_mode.Extra``, or None).
 
     @property
     def name(self) -> str:
@@ -245,7 +242,6 @@ class Function:
         ctx.params = params or _NO_PARAMS
         ctx.needs_input_grad = _NEEDS.get(need_t) or _NEEDS.setdefault(need_t, need_t)
         ctx.saved = ctx.sources = ctx.held = ()
-        ctx.seq = next(_creation_order)
         ctx.extra = state.extra
         if not cls._nreads and len(arrays) > 1:
             _one_array_per_input(inputs, arrays)
@@ -532,7 +528,6 @@ def _in_kind(target: Any, fn: Callable) -> Callable:
     return in_kind
 
 
-_creation_order = itertools.count()
 _NO_PARAMS = MappingProxyType({})  # shared by the many nodes whose op takes no parameters
 _NEEDS: dict[tuple, tuple] = {}
 _SOURCES: dict[tuple, tuple] = {}
