@@ -8,18 +8,15 @@ from typing import Any
 from ._backend import xp
 from .function import Function, Node, freed_error, not_differentiable_again
 from .grad_mode import set_grad_enabled, state
-from .inplace import let_go
 from .shapes import sum_to
 from .tensor import Tensor, as_array
 
 __all__ = ["toposort", "backward", "grad_of", "capture", "store_grads"]
 
 
-def toposort(roots: Iterable[Node]) -> list[Node]:
-    """Every node reachable from ``roots``, each before the nodes it consumes (Kahn's order: a node comes
-    once every node that consumes its output has come). Iterative: no recursion limit."""
-    roots = [r for r in dict.fromkeys(roots) if r is not None]
-    consumers: dict[Node, int] = {}  # node -> edges pointing at it from reachable nodes
+def _consumers(roots: list) -> dict:
+    """For every node reachable from ``roots``, how many edges from reachable nodes point at it."""
+    consumers: dict[Node, int] = {}
     seen = set(roots)
     stack = list(roots)
     while stack:
@@ -32,12 +29,20 @@ def toposort(roots: Iterable[Node]) -> list[Node]:
                     seen.add(n)
                     consumers[n] = 1
                     stack.append(n)
+    return consumers
+
+
+def toposort(roots: Iterable[Node]) -> list[Node]:
+    """Every node reachable from ``roots``, each before the nodes it consumes, in the order backward runs
+    them (Kahn's: a node comes once every node consuming its output has come). Iterative: no recursion."""
+    roots = [r for r in dict.fromkeys(roots) if r is not None]
+    consumers = _consumers(roots)
     order = []
     ready = [r for r in reversed(roots) if r not in consumers]
     while ready:
         node = ready.pop()
         order.append(node)
-        for t in reversed(node.inputs):
+        for t in node.inputs:
             n = getattr(t, "grad_fn", None)
             if n is not None:
                 left = consumers[n] - 1
@@ -121,10 +126,19 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
     pending: dict[Node, Any] = {root.grad_fn: g0}
     wanted = {id(t.grad_fn): t for t in capture if t.grad_fn is not None}
     hooks = state.backward_hooks  # () unless anomaly mode is on
-    order = toposort([root.grad_fn])
+    consumers = _consumers([root.grad_fn])  # the order is toposort's, made while the pass runs
+    ready = [root.grad_fn]
     ndarray = xp.ndarray
     with set_grad_enabled(create_graph):
-        for node in order:
+        while ready:
+            node = ready.pop()
+            for t in node.inputs:
+                parent = getattr(t, "grad_fn", None)
+                if parent is not None:
+                    left = consumers[parent] - 1
+                    consumers[parent] = left
+                    if not left:
+                        ready.append(parent)
             g = pending.pop(node, None)
             if wanted and g is not None and id(node) in wanted:
                 t = wanted[id(node)]
@@ -172,9 +186,7 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
                     prev = pending.get(parent)
                     pending[parent] = gi if prev is None else prev + gi
             if not retain_graph:
-                if node.held:
-                    let_go(node.held)
-                    node.held = ()
+                node.held = ()  # dropping the Held gives its arrays back
                 node.saved = ()
                 node.sources = None
     return found

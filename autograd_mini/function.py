@@ -31,7 +31,7 @@ from typing import Any
 from . import numpy as anp
 from ._backend import xp
 from .grad_mode import set_grad_enabled, state
-from .inplace import hold, let_go
+from .inplace import hold
 from .tensor import Tensor
 
 __all__ = ["Function", "Node", "op", "once_differentiable", "not_differentiable_again", "freed_error", "OPS", "OUT",
@@ -127,15 +127,9 @@ class Node:
         """Drop kept values after backward (``retain_graph=False``); releasing twice is a no-op."""
         if self.sources is None:
             return
-        if self.held:
-            let_go(self.held)
-            self.held = ()
+        self.held = ()  # dropping the Held gives its arrays back
         self.saved = ()
         self.sources = None
-
-    def __del__(self) -> None:  # a graph dropped without backward gives its held memory back too
-        if self.held:
-            let_go(self.held)
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         raise TypeError(f"cannot copy or pickle the recorded op {self.where()}: only leaf tensors can be copied "
