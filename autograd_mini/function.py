@@ -220,7 +220,8 @@ class Function:
         if lists:  # the node keeps the arrays made from them, which is what backward will see
             inputs = tuple(a if isinstance(x, (list, tuple)) else x for x, a in zip(inputs, arrays))
         if not record or not state.enabled:
-            ctx = _unrecorded(len(arrays))
+            n = len(arrays)
+            ctx = _UNRECORDED_BY_ARITY[n] if n < 8 else _Unrecorded(n)
             try:
                 out = cls.forward(ctx, *arrays, **params)
             except (ValueError, TypeError, IndexError, AttributeError) as e:
@@ -228,7 +229,11 @@ class Function:
                 if err is e:
                     raise
                 raise err from e
-            return _tensor(out if type(out) is _ndarray else xp.asarray(out), None)
+            t = _new(Tensor)  # _tensor(out, None), inlined: the no_grad path is mostly this
+            t._data = out if type(out) is _ndarray else xp.asarray(out)
+            t.grad = t.grad_fn = t.name = None
+            t._requires_grad = False
+            return t
         need_t = tuple(need)
         ctx = _new(Node)
         ctx.fn = cls
