@@ -15,20 +15,21 @@ __all__ = ["toposort", "backward", "grad_of", "capture", "store_grads"]
 
 
 def _consumers(roots: list) -> dict:
-    """For every node reachable from ``roots``, how many edges from reachable nodes point at it."""
+    """For every node reachable from ``roots``, how many edges from reachable nodes point at it (a root
+    no node consumes is absent)."""
     consumers: dict[Node, int] = {}
-    seen = set(roots)
     stack = list(roots)
     while stack:
         for t in stack.pop().inputs:
             n = getattr(t, "grad_fn", None)
             if n is not None:
-                if n in seen:
-                    consumers[n] = consumers.get(n, 0) + 1
-                else:
-                    seen.add(n)
+                c = consumers.get(n)
+                if c is None:
                     consumers[n] = 1
-                    stack.append(n)
+                    if n not in roots:
+                        stack.append(n)
+                else:
+                    consumers[n] = c + 1
     return consumers
 
 
@@ -132,18 +133,18 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
     with set_grad_enabled(create_graph):
         while ready:
             node = ready.pop()
-            for t in node.inputs:
-                parent = getattr(t, "grad_fn", None)
-                if parent is not None:
-                    left = consumers[parent] - 1
-                    consumers[parent] = left
-                    if not left:
-                        ready.append(parent)
             g = pending.pop(node, None)
             if wanted and g is not None and id(node) in wanted:
                 t = wanted[id(node)]
                 found[id(t)] = (t, g)
             if g is None:  # no gradient reached it: still drop what it saved, as for every node of the pass
+                for t in node.inputs:
+                    parent = getattr(t, "grad_fn", None)
+                    if parent is not None:
+                        left = consumers[parent] - 1
+                        consumers[parent] = left
+                        if not left:
+                            ready.append(parent)
                 if not retain_graph:
                     node.release()
                 continue
@@ -167,14 +168,21 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
             i = -1
             for t, gi, need in zip(inputs, g_in, node.needs_input_grad):
                 i += 1
-                if not need or gi is None:
+                if not need:
+                    continue
+                parent = t.grad_fn  # an input with a grad_fn required grad in forward: need is True
+                if parent is not None:
+                    left = consumers[parent] - 1
+                    consumers[parent] = left
+                    if not left:
+                        ready.append(parent)
+                if gi is None:
                     continue
                 if type(gi) is not ndarray:
                     gi = _as_gradient(gi, create_graph)
                 data = t._data
                 if gi.shape != data.shape or gi.dtype != data.dtype:  # the common case skips the call
                     gi = _fit(node, i, gi, t)
-                parent = t.grad_fn
                 if parent is None:
                     if capture and id(t) not in targets:
                         continue
