@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+import sys
 from collections.abc import Callable
 from types import FunctionType, MappingProxyType
 from typing import Any
@@ -450,12 +451,18 @@ def op(name: str, *, method: bool = False, export: bool = True) -> Callable:
     (a derivative's helper op, not part of the API).
     """
     def declare(target: Any) -> Any:
+        if name in OPS or method and hasattr(Tensor, name) or hasattr(anp, name) and name not in anp.__all__:
+            raise ValueError(f"@op({name!r}): the name is taken; choose another for {getattr(target, '__name__', '')}")
         if isinstance(target, type):
             target.op_name = name
         fn = _public(name, target) if isinstance(target, type) else target
         if export:
             OPS[name] = fn
-        setattr(anp, name, _in_kind(target, fn))
+            for module in (sys.modules.get(f"{__package__}.ops"), sys.modules.get(__package__)):
+                if module is not None and not hasattr(module, name):  # declared after import: ag.<name> too
+                    setattr(module, name, fn)
+        if name not in anp.__all__:  # anp's own constant helpers (sign) stay
+            setattr(anp, name, _in_kind(target, fn))
         if method:
             setattr(Tensor, name, _method(fn))
         return target
