@@ -86,7 +86,7 @@ class Prod(Reduction):
         out = Reduction.expand(ctx, out, x.shape)
         zero = xp.asarray(x == 0)  # a constant mask in both modes
         if not zero.any():
-            return g * out / x
+            return g * (out / x)  # out / x first: g * out underflows for a denormal product (5e-324)
         return g * _others(x, out, zero, ctx.params["axes"])
 
 
