@@ -212,7 +212,7 @@ def _graph_backward(node: Node, g: Any, n: int) -> tuple:
     position arrives as the input Tensors and the output Tensor."""
     if not isinstance(g, Tensor):
         g = Tensor._wrap(xp.asarray(g))
-    reads = node.graph_values(0, n)
+    reads = node.kept_in_graph(0, n)
     try:
         g_in = _check(node, node.fn.backward(node, g, *reads))
     except TypeError as e:

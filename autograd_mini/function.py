@@ -80,10 +80,10 @@ class Node:
             raise freed_error(self)
         n = self.fn._nreads if self.fn._nreads >= 0 else len(self.inputs)
         if state.enabled:  # a create_graph backward (a plain one runs with recording off)
-            return self.graph_values(n)
+            return self.kept_in_graph(n)
         return self.saved[n:] if n else self.saved
 
-    def graph_values(self, start: int = 0, stop: int | None = None) -> tuple:
+    def kept_in_graph(self, start: int = 0, stop: int | None = None) -> tuple:
         """Saved values ``start:stop`` as the graph's: input ``i`` is the input Tensor, ``OUT`` the
         output Tensor (this node's), constants unchanged."""
         inputs = self.inputs
