@@ -14,6 +14,7 @@ from .gradcheck import GradcheckError, gradcheck, gradcheck_module, gradgradchec
 from .ops import *  # noqa: F403  (the functional op API: ag.exp, ag.sum, ...)
 from .ops import __all__ as _ops_all
 from .ops.indexing import TopK
+from . import linalg  # noqa: I001  (ag.linalg: torch.linalg's functions; after ops)
 from . import func  # noqa: I001  (function transforms: ag.func.jacrev, ...; after ops, which it uses)
 from .func import grad, value_and_grad
 from . import viz  # noqa: I001  (graph pictures; graphviz itself is imported only when rendering)
@@ -22,7 +23,7 @@ from .viz import draw_graph
 __version__ = "0.1.0"
 
 __all__ = [
-    "viz", "draw_graph", "func",
+    "viz", "draw_graph", "func", "linalg",
     "Tensor", "Function", "Node", "once_differentiable", "TopK",
     "tensor", "as_tensor", "zeros", "ones", "zeros_like", "ones_like", "arange", "randn",
     "rand",
