@@ -414,8 +414,8 @@ def _qr_backward(gQ: Any, gR: Any, Q: Any, R: Any, m: int, n: int) -> Any:
         Yg = (Q @ R[..., :, m:]) @ _mT(gV)
         gQ = Yg if gQ is None else gQ + Yg
     gX = _qr_backward_tall(gQ, gU, Q, R[..., :, :m])
-    gY = Q @ gV if gV is not None else xp.zeros(Q.shape[:-2] + (m, n - m), Q.dtype)
-    return anp.concatenate([gX, gY], axis=-1)
+    gA = gX @ xp.eye(m, n, dtype=Q.dtype)  # [gX | 0]
+    return gA if gV is None else gA + (Q @ gV) @ xp.eye(n - m, n, m, dtype=Q.dtype)  # + [0 | Q gV]
 
 
 def _qr_backward_tall(gQ: Any, gR: Any, Q: Any, R: Any) -> Any:
