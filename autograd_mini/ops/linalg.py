@@ -244,9 +244,12 @@ class LogAbsDet(Function):
         return xp.asarray(xp.linalg.slogdet(as_float(a))[1])
 
     @staticmethod
-    def backward(ctx, g, a):
+    def backward(ctx, g, a, out):
         if a.size == 0:
             return a * 0
+        if (getattr(out, "_data", out) == -xp.inf).any():
+            raise ValueError(f"linalg.slogdet: {_WHY['slogdet']} (log|det| = -inf at a singular matrix of shape "
+                             f"{tuple(a.shape)}); PyTorch returns inf/nan entries there")
         return anp.linalg_solve(_mT(a), g[..., None, None] * _eye(a.shape[-1], a))
 
 
@@ -259,7 +262,10 @@ class Cholesky(Function):
 
     @staticmethod
     def forward(ctx, a, *, upper=False):
-        L = _lapack("cholesky", xp.linalg.cholesky, as_float(a))
+        a = as_float(a)
+        if not xp.isfinite(a).all():  # numpy returns nan factors; PyTorch, and we, refuse
+            raise ValueError(f"linalg.cholesky: {_WHY['cholesky']} (it has inf or nan entries; shape {a.shape})")
+        L = _lapack("cholesky", xp.linalg.cholesky, a)
         return _mT(L).copy() if upper else L
 
     @staticmethod
@@ -401,6 +407,9 @@ class QrPart(Function):
         if mode == "complete" and m > n:
             raise ValueError("linalg.qr: the derivative of mode='complete' is not defined when m > n (Q's last m - n "
                              "columns are not unique); use mode='reduced' (PyTorch raises too)")
+        if (_diag(getattr(R, "_data", R)[..., :, :min(m, n)]) == 0).any():
+            raise ValueError(f"linalg.qr: the derivative needs the first min(m, n) columns of A to be independent "
+                             f"(R has a zero on its diagonal; A of shape {tuple(a.shape)}); PyTorch returns inf/nan")
         gQ, gR = (g, None) if which == 0 else (None, g)
         return _qr_backward(gQ, gR, Q, R, m, n)
 
@@ -440,7 +449,7 @@ class VectorNorm(Function):
     def forward(ctx, x, *, ord, axes, keepdims):
         a = abs(as_float(x))
         if ord == xp.inf:
-            r = a.max(axis=axes, keepdims=keepdims, initial=0.0) if a.size else a.sum(axis=axes, keepdims=keepdims)
+            r = a.max(axis=axes, keepdims=keepdims)
         elif ord == -xp.inf:
             r = a.min(axis=axes, keepdims=keepdims)
         elif ord == 0:
@@ -462,20 +471,27 @@ class VectorNorm(Function):
         zero = out == 0  # a constant mask in both modes
         if p == 0:
             return anp.zeros_like(x)
+        sign = _sgn(x)
         if p == 1:
-            return anp.sign(x) * g
+            return sign * g
         if p == 2:
             return g * anp.where(zero, 0.0, x / out)
         if p in (xp.inf, -xp.inf):
             ax = abs(x)
             mask = xp.asarray(getattr(ax, "_data", ax) == getattr(out, "_data", out))
             mask = mask | xp.isnan(getattr(ax, "_data", ax))
-            return anp.sign(x) * ((g / mask.sum(axis=axes, keepdims=True)) * mask.astype(x.dtype))
+            return sign * ((g / mask.sum(axis=axes, keepdims=True)) * mask.astype(x.dtype))
         if p < 1:
-            scaled = anp.sign(x) * anp.where(x == 0, 0.0, abs(x) ** (p - 1))
+            scaled = sign * anp.where(x == 0, 0.0, abs(x) ** (p - 1))
             return scaled * g * out ** (1 - p)
-        scaled = anp.sign(x) * abs(x) ** (p - 1) if p < 2 else x * abs(x) ** (p - 2)
+        scaled = sign * abs(x) ** (p - 1) if p < 2 else x * abs(x) ** (p - 2)
         return scaled * anp.where(zero, 0.0, g / out ** (p - 1))
+
+
+def _sgn(x: Any) -> Any:
+    """PyTorch's sgn: the sign, 0 at nan (numpy's is nan); a constant in both modes."""
+    a = getattr(x, "_data", x)
+    return xp.where(xp.isnan(a), 0.0, xp.sign(a)).astype(a.dtype)
 
 
 # ---- the public functions (ag.linalg.*) ------------------------------------------------------------------
@@ -651,7 +667,7 @@ def vector_norm(x: Any, ord: float = 2, dim: Any = None, keepdim: bool | None = 
         raise TypeError(f"linalg.vector_norm: ord must be a number (2, 1, inf, -inf, 0, ...), got {ord!r}; "
                         "'fro' and 'nuc' are matrix norms (linalg.matrix_norm)")
     axes = _normalize(dim, x.ndim, "vector_norm")
-    if ord < 0 and x.size == 0 or ord == -xp.inf and any(x.shape[a] == 0 for a in axes):
+    if (ord < 0 or abs(ord) == xp.inf) and any(x.shape[a] == 0 for a in axes) or ord < 0 and x.size == 0:
         raise ValueError(f"linalg.vector_norm: ord={ord} of an empty tensor (shape {x.shape}) is undefined")
     return VectorNorm.apply(x, ord=float(ord), axes=axes, keepdims=keepdim)
 
