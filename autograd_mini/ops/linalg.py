@@ -69,7 +69,7 @@ def _diag_embed(v: Any) -> Any:
 
 def _diag(a: Any) -> Any:
     """The main diagonal of the last two axes, (..., k)."""
-    return anp.diagonal(a)
+    return anp.diagonal(a, 0, -2, -1)
 
 
 def _tril(a: Any, k: int = 0) -> Any:
