@@ -187,3 +187,199 @@ def test_first_and_second_order_match_finite_differences(name: str) -> None:
     xs = [ag.tensor(x, requires_grad=True) for x in make()]
     assert ag.gradcheck(lambda *a: fn(ag, *a), xs)
     assert ag.gradgradcheck(lambda *a: fn(ag, *a), xs)
+
+
+# ---- values against numpy, batches, dtypes ------------------------------------------------------------
+NUMPY = {  # ag call -> numpy's, on a batch (2, 3, 3) of well-conditioned matrices
+    "inv": (lambda a: ag.linalg.inv(a), np.linalg.inv),
+    "det": (lambda a: ag.linalg.det(a), np.linalg.det),
+    "slogdet": (lambda a: ag.linalg.slogdet(a).logabsdet, lambda a: np.linalg.slogdet(a)[1]),
+    "sign": (lambda a: ag.linalg.slogdet(-a).sign, lambda a: np.linalg.slogdet(-a)[0]),
+    "cholesky": (lambda a: ag.linalg.cholesky(a @ a.swapaxes(-1, -2)), lambda a: np.linalg.cholesky(
+        a @ a.swapaxes(-1, -2))),
+    "svdvals": (lambda a: ag.linalg.svdvals(a), lambda a: np.linalg.svd(a, compute_uv=False)),
+    "eigvalsh": (lambda a: ag.linalg.eigvalsh(a), np.linalg.eigvalsh),
+    "pinv": (lambda a: ag.linalg.pinv(a[..., :2]), lambda a: np.linalg.pinv(a[..., :2])),
+    "matrix_power": (lambda a: ag.linalg.matrix_power(a, 6), lambda a: np.linalg.matrix_power(a, 6)),
+    "matrix_power_neg": (lambda a: ag.linalg.matrix_power(a, -3), lambda a: np.linalg.matrix_power(a, -3)),
+    "solve": (lambda a: ag.linalg.solve(a, a[..., :2]), lambda a: np.linalg.solve(a, a[..., :2])),
+    "lstsq": (lambda a: ag.linalg.lstsq(a[..., :2], a[..., 2]).solution,
+              lambda a: np.stack([np.linalg.lstsq(m[:, :2], m[:, 2], rcond=None)[0] for m in a])),
+    "norm": (lambda a: ag.linalg.norm(a, axis=-1), lambda a: np.linalg.norm(a, axis=-1)),
+    "norm_nuc": (lambda a: ag.linalg.norm(a, "nuc", axis=(-2, -1)), lambda a: np.linalg.norm(a, "nuc", (-2, -1))),
+    "norm_2": (lambda a: ag.linalg.matrix_norm(a, 2), lambda a: np.linalg.norm(a, 2, (-2, -1))),
+    "norm_inf": (lambda a: ag.linalg.matrix_norm(a, float("inf")), lambda a: np.linalg.norm(a, np.inf, (-2, -1))),
+    "vector_norm_keepdims": (lambda a: ag.linalg.vector_norm(a, 0.5, axis=(0, 2), keepdims=True),
+                             lambda a: np.sum(np.abs(a) ** 0.5, axis=(0, 2), keepdims=True) ** 2),
+    "trace": (lambda a: ag.trace(a, 1, 1, 2), lambda a: np.trace(a, 1, 1, 2)),
+    "linalg.trace": (lambda a: ag.linalg.trace(a, offset=-1), lambda a: np.trace(a, -1, -2, -1)),
+    "diagonal": (lambda a: a.diagonal(-1, 0, 2), lambda a: np.diagonal(a, -1, 0, 2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NUMPY))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_values_match_numpy_batched_with_the_input_dtype(name: str, dtype: Any) -> None:
+    f, ref = NUMPY[name]
+    a = _well(2, 3, 3).astype(dtype)
+    got = f(ag.tensor(a, dtype=dtype))
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got.numpy(), ref(a), rtol=1e-10 if dtype == np.float64 else 1e-4, atol=1e-12)
+
+
+def test_decompositions_reconstruct_their_input() -> None:
+    a = RNG.standard_normal((2, 4, 3))
+    for full in (False, True):
+        u, s, vh = ag.linalg.svd(a, full_matrices=full)
+        k = s.shape[-1]
+        np.testing.assert_allclose((u.numpy()[..., :k] * s.numpy()[..., None, :]) @ vh.numpy()[..., :k, :], a,
+                                   atol=1e-12)
+    q, r = ag.linalg.qr(a)
+    np.testing.assert_allclose(q.numpy() @ r.numpy(), a, atol=1e-12)
+    assert ag.linalg.qr(a, mode="complete").Q.shape == (2, 4, 4)
+    np.testing.assert_allclose(ag.linalg.qr(a, mode="r").R.numpy(), np.linalg.qr(a, mode="r"))
+    s = a @ a.swapaxes(-1, -2)
+    w, v = ag.linalg.eigh(s)
+    np.testing.assert_allclose((v.numpy() * w.numpy()[..., None, :]) @ v.numpy().swapaxes(-1, -2), s, atol=1e-12)
+    res = ag.linalg.lstsq(a, a[..., :1] + 1.0)
+    want = np.linalg.lstsq(a[0], a[0, :, :1] + 1.0, rcond=None)
+    np.testing.assert_allclose(res.residuals.numpy()[0], want[1])
+    assert int(res.rank.numpy()[0]) == want[2]
+
+
+def test_integer_input_is_promoted_to_the_default_float() -> None:
+    a = np.array([[2, 1], [1, 3]])
+    for f in (ag.linalg.inv, ag.linalg.det, ag.linalg.cholesky, ag.linalg.svdvals, ag.linalg.eigvalsh, ag.linalg.pinv,
+              ag.linalg.norm, lambda x: ag.linalg.solve(x, x), lambda x: ag.linalg.matrix_norm(x, "nuc")):
+        out = f(a)
+        assert out.dtype == ag.get_default_dtype(), f
+    np.testing.assert_allclose(ag.linalg.det(a).numpy(), 5.0)
+    assert ag.trace(a).numpy() == 5 and ag.trace(a).dtype.kind == "i"  # as numpy's and torch.trace's
+
+
+@pytest.mark.parametrize("f", [ag.linalg.inv, ag.linalg.det, ag.linalg.svdvals, ag.linalg.eigvalsh, ag.linalg.pinv,
+                               lambda a: ag.linalg.slogdet(a).logabsdet, lambda a: ag.linalg.matrix_norm(a, "nuc"),
+                               lambda a: ag.linalg.solve(a, a), lambda a: ag.linalg.cholesky(a + 0 * a),
+                               lambda a: ag.linalg.qr(a).R, lambda a: ag.linalg.matrix_power(a, 3)])
+def test_size_0_batches(f: Callable) -> None:
+    a = ag.tensor(np.zeros((0, 3, 3)), requires_grad=True)
+    out = f(a)
+    assert out.shape[0] == 0
+    out.sum().backward()
+    assert a.grad.shape == (0, 3, 3)
+
+
+def test_empty_matrices_follow_numpy() -> None:
+    assert ag.linalg.det(np.zeros((0, 0))).numpy() == 1.0  # the empty product
+    assert ag.linalg.inv(np.zeros((2, 0, 0))).shape == (2, 0, 0)
+    assert ag.linalg.vector_norm(np.zeros((0, 3))).numpy() == 0.0
+    with pytest.raises(ValueError, match="empty"):
+        ag.linalg.vector_norm(np.zeros((0, 3)), float("inf"))
+
+
+# ---- degenerate points: PyTorch's answers, or the documented ones -----------------------------------------
+def test_vector_norm_at_zero_has_zero_gradient_as_pytorch() -> None:
+    x = ag.tensor(np.zeros(3), requires_grad=True)
+    ag.linalg.vector_norm(x).backward()
+    assert np.array_equal(x.grad.numpy(), np.zeros(3))
+    x = ag.tensor(np.zeros((2, 3)), requires_grad=True)
+    ag.linalg.matrix_norm(x).backward()
+    assert np.array_equal(x.grad.numpy(), np.zeros((2, 3)))
+
+
+def test_det_gradient_at_singular_matrices_is_the_cofactor_matrix() -> None:
+    a = np.array([[1.0, 2.0], [2.0, 4.0]])  # cofactors of [[a, b], [c, d]]: [[d, -c], [-b, a]]
+    x = ag.tensor(a, requires_grad=True)
+    ag.linalg.det(x).backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[4.0, -2.0], [-2.0, 1.0]], atol=1e-12)
+    z = ag.tensor(np.zeros((3, 3)), requires_grad=True)
+    ag.linalg.det(z).backward()
+    np.testing.assert_allclose(z.grad.numpy(), np.zeros((3, 3)), atol=1e-15)
+
+
+def test_repeated_values_keep_finite_gradients_where_pytorch_does() -> None:
+    eye = ag.tensor(np.eye(3), requires_grad=True)
+    ag.linalg.svdvals(eye).sum().backward()  # only S is used: U diag(g) Vh, no 1/(s_j^2 - s_i^2)
+    np.testing.assert_allclose(eye.grad.numpy(), np.eye(3))
+    eye.grad = None
+    ag.linalg.svd(eye).S.sum().backward()  # svd's unused U and Vh never enter the derivative
+    np.testing.assert_allclose(eye.grad.numpy(), np.eye(3))
+    eye.grad = None
+    ag.linalg.eigvalsh(eye * 2.0).sum().backward()
+    np.testing.assert_allclose(eye.grad.numpy(), 2 * np.eye(3))
+
+
+def test_repeated_values_give_nan_eigenvector_gradients_as_pytorch() -> None:
+    eye = ag.tensor(np.eye(3), requires_grad=True)
+    with np.errstate(all="ignore"):
+        (ag.linalg.eigh(eye).eigenvectors ** 3).sum().backward()
+    assert np.isnan(eye.grad.numpy()).any()
+
+
+# ---- bad input ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("f,name", [(ag.linalg.inv, "inv"), (ag.linalg.det, "det"), (ag.linalg.cholesky, "cholesky"),
+                                    (ag.linalg.eigh, "eigh"), (lambda a: ag.linalg.slogdet(a), "slogdet"),
+                                    (lambda a: ag.linalg.matrix_power(a, 2), "matrix_power"),
+                                    (lambda a: ag.linalg.solve(a, a), "solve")])
+def test_non_square_input_is_a_value_error_naming_op_and_shape(f: Callable, name: str) -> None:
+    with pytest.raises(ValueError, match=rf"linalg\.{name}: expected square matrices .*\(2, 3\)"):
+        f(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("f", [ag.linalg.inv, ag.linalg.det, ag.linalg.svd, ag.linalg.qr, ag.linalg.pinv])
+def test_vectors_are_refused_with_the_reshape_fix(f: Callable) -> None:
+    with pytest.raises(ValueError, match="reshape"):
+        f(np.ones(3))
+
+
+def test_singular_and_indefinite_matrices_are_clear_errors() -> None:
+    with pytest.raises(ValueError, match=r"linalg\.inv.*singular.*pinv"):
+        ag.linalg.inv(np.ones((3, 3)))
+    with pytest.raises(ValueError, match=r"linalg\.solve.*singular.*lstsq"):
+        ag.linalg.solve(np.ones((3, 3)), np.ones(3))
+    with pytest.raises(ValueError, match=r"linalg\.cholesky.*positive-definite"):
+        ag.linalg.cholesky(-np.eye(2))
+    with pytest.raises(ValueError, match=r"linalg\.cholesky.*nan"):
+        ag.linalg.cholesky(np.full((2, 2), np.nan))
+    x = ag.tensor(np.ones((2, 2)), requires_grad=True)
+    logabsdet = ag.linalg.slogdet(x).logabsdet
+    assert logabsdet.numpy() == -np.inf
+    with pytest.raises(ValueError, match=r"linalg\.slogdet.*unbounded"):
+        logabsdet.backward()
+
+
+def test_complex_input_is_refused() -> None:
+    for f in (ag.linalg.inv, ag.linalg.svd, ag.linalg.vector_norm):
+        with pytest.raises(TypeError, match="complex"):
+            f(np.eye(2) * (1 + 1j))
+
+
+def test_argument_errors() -> None:
+    a = np.eye(3)
+    with pytest.raises(ValueError, match=r"linalg\.solve: A of shape \(3, 3\) needs B"):
+        ag.linalg.solve(a, np.ones(4))
+    with pytest.raises(ValueError, match="ord must be"):
+        ag.linalg.matrix_norm(a, 3)
+    with pytest.raises(TypeError, match="matrix norms"):
+        ag.linalg.vector_norm(a, "fro")
+    with pytest.raises(TypeError, match="not both"):
+        ag.linalg.norm(a, dim=0, axis=0)
+    with pytest.raises(ValueError, match="1-D or 2-D"):
+        ag.linalg.norm(np.ones((2, 2, 2)), 2)
+    with pytest.raises(ValueError, match="UPLO"):
+        ag.linalg.eigh(a, "X")
+    with pytest.raises(ValueError, match="mode"):
+        ag.linalg.qr(a, "full")
+    with pytest.raises(TypeError, match="n must be an int"):
+        ag.linalg.matrix_power(a, 1.5)
+    with pytest.raises(IndexError, match="diagonal: axis 3 is out of range"):
+        ag.diagonal(a, 0, 0, 3)
+    with pytest.raises(ValueError, match="diagonal: axis1 and axis2"):
+        ag.diagonal(a, 0, 1, -1)
+
+
+def test_matrix_power_zero_is_the_identity_and_matches_repeated_products() -> None:
+    a = RNG.standard_normal((2, 3, 3))
+    np.testing.assert_array_equal(ag.linalg.matrix_power(a, 0).numpy(), np.broadcast_to(np.eye(3), (2, 3, 3)))
+    for n in range(1, 9):
+        np.testing.assert_allclose(ag.linalg.matrix_power(a, n).numpy(), np.linalg.matrix_power(a, n), rtol=1e-10)
