@@ -6,9 +6,29 @@ from __future__ import annotations
 from typing import Any
 
 from .ops import linalg as _ops
-from .ops.linalg import (EighResult, LstsqResult, QRResult, SlogdetResult, SVDResult, cholesky, det, eigh, eigvalsh,
-                         inv, lstsq, matrix_norm, matrix_power, norm, pinv, qr, slogdet, solve, svd, svdvals,
-                         vector_norm)
+from .ops.linalg import (
+    EighResult,
+    LstsqResult,
+    QRResult,
+    SlogdetResult,
+    SVDResult,
+    cholesky,
+    det,
+    eigh,
+    eigvalsh,
+    inv,
+    lstsq,
+    matrix_norm,
+    matrix_power,
+    norm,
+    pinv,
+    qr,
+    slogdet,
+    solve,
+    svd,
+    svdvals,
+    vector_norm,
+)
 from .tensor import Tensor
 
 __all__ = ["norm", "vector_norm", "matrix_norm", "inv", "det", "slogdet", "solve", "cholesky", "qr", "svd", "svdvals",

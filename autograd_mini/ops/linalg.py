@@ -177,7 +177,7 @@ def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
 # ---- inverse, determinant, solve ---------------------------------------------------------------------
 @op("linalg_inv", export=False)
 class Inv(Function):
-    formula = "d inv(A)/dA: -inv(A).T @ g @ inv(A).T"
+    formula = "d inv(a)/da: -inv(a).T @ g @ inv(a).T"
 
     @staticmethod
     def forward(ctx, a):
@@ -191,7 +191,7 @@ class Inv(Function):
 @op("linalg_solve", export=False)
 class Solve(Function):
     """``A X = B`` for matrices ``B`` (..., n, k); batch axes broadcast."""
-    formula = "d solve(A, B)/dB: solve(A.T, g); d solve(A, B)/dA: -solve(A.T, g) @ X.T"
+    formula = "d solve(a, b)/db: solve(a.T, g); d solve(a, b)/da: -solve(a.T, g) @ X.T"
 
     @staticmethod
     def forward(ctx, a, b):
@@ -208,7 +208,7 @@ class Solve(Function):
 class Det(Function):
     """Gradient: ``det * inv(A).T`` (PyTorch's, via solve); where ``|det| < eps`` the cofactor matrix through the
     SVD, ``det(U) det(Vh) U diag(prod of the other singular values) Vh``, which is finite at singular matrices."""
-    formula = "d det(A)/dA = det(A) inv(A).T (the cofactor matrix, through the SVD where A is singular)"
+    formula = "d det(a)/da = det(a) inv(a).T (the cofactor matrix, through the SVD where A is singular)"
 
     @staticmethod
     def forward(ctx, a):
@@ -237,7 +237,7 @@ class Det(Function):
 
 @op("linalg_logabsdet", export=False)
 class LogAbsDet(Function):
-    formula = "d log|det(A)|/dA = inv(A).T"
+    formula = "d log|det(a)|/da = inv(a).T"
 
     @staticmethod
     def forward(ctx, a):
@@ -258,7 +258,7 @@ class LogAbsDet(Function):
 class Cholesky(Function):
     """Lower factor ``L`` of ``A = L L^T`` (``upper=True``: ``U = L^T``). Gradient: PyTorch's (Murray 2016),
     symmetric, as if ``A`` were symmetric (only its lower triangle is read)."""
-    formula = "d cholesky(A)/dA: Phi = tril(L.T @ g) halved on the diagonal; inv(L).T @ sym(Phi) @ inv(L)"
+    formula = "d cholesky(a)/da: Phi = tril(L.T @ g) halved on the diagonal; inv(L).T @ sym(Phi) @ inv(L)"
 
     @staticmethod
     def forward(ctx, a, *, upper=False):
@@ -281,10 +281,11 @@ class Cholesky(Function):
 class Pinv(Function):
     """Moore-Penrose pseudo-inverse through the SVD; singular values below ``rtol * max(S)`` (default
     ``max(m, n) * eps``, PyTorch's) and ``atol`` count as zero. Gradient: PyTorch's ``pinv_backward``."""
-    formula = "d pinv(A)/dA: -P.T g P.T + (I - A P).T g.T P P.T... (Golub-Pereyra, in P = pinv(A))"
+    formula = ("d pinv(a)/da: -P.T g P.T + P.T P g.T (I - a P) + (I - P a) g.T P P.T with P = pinv(a) "
+               "(Golub-Pereyra; PyTorch's pinv_backward)")
 
     @staticmethod
-    def forward(ctx, a, *, rtol=None, atol=None, hermitian=False):
+    def forward(ctx, a, *, rtol=None, atol=None):
         a = as_float(a)
         m, n = a.shape[-2:]
         if a.size == 0:
@@ -314,7 +315,7 @@ class Pinv(Function):
 class SvdPart(Function):
     """Output ``which`` (0: U, 1: S, 2: Vh) of the reduced SVD computed in ``parts``."""
     op_name = "linalg.svd"
-    formula = ("d svd(A)/dA: U [(skew(U.T gU) S + S skew(Vh gVh.T)) / (S_k^2 - S_j^2) + diag(gS)] Vh, "
+    formula = ("d svd(a)/da: U [(skew(U.T gU) S + S skew(Vh gVh.T)) / (S_k^2 - S_j^2) + diag(gS)] Vh, "
                "plus the (I - U U.T) gU S^-1 Vh and U S^-1 gVh (I - V Vh) terms (PyTorch's svd_backward)")
 
     @staticmethod
@@ -370,7 +371,7 @@ def _skew(a: Any) -> Any:
 class EighPart(Function):
     """Output ``which`` (0: eigenvalues, 1: eigenvectors) of ``eigh`` computed in ``parts``."""
     op_name = "linalg.eigh"
-    formula = ("d eigh(A)/dA: V [skew(V.T gV)/2 / (L_j - L_i) + diag(gL)] V.T "
+    formula = ("d eigh(a)/da: V [skew(V.T gV)/2 / (L_j - L_i) + diag(gL)] V.T "
                "(PyTorch's linalg_eig_backward, hermitian)")
 
     @staticmethod
@@ -391,8 +392,8 @@ class EighPart(Function):
 class QrPart(Function):
     """Output ``which`` (0: Q, 1: R) of the QR decomposition computed in ``parts``."""
     op_name = "linalg.qr"
-    formula = ("d qr(A)/dA (m >= n): (gQ + Q copyltu(M)) R^-T, M = R gR.T - gQ.T Q (PyTorch's linalg_qr_backward); "
-               "m < n: A = [X Y] with X square")
+    formula = ("d qr(a)/da: (gQ + Q copyltu(M)) R^-T with M = R gR.T - gQ.T Q for m >= n (PyTorch's "
+               "linalg_qr_backward); for m < n the same on a = [X Y], X square")
 
     @staticmethod
     def forward(ctx, a, *, parts, which, mode="reduced"):
@@ -542,10 +543,10 @@ def cholesky(A: Any, *, upper: bool = False) -> Tensor:
     return Cholesky.apply(_matrix(A, "cholesky", square=True), upper=bool(upper))
 
 
-def pinv(A: Any, *, atol: float | None = None, rtol: float | None = None, hermitian: bool = False) -> Tensor:
+def pinv(A: Any, *, atol: float | None = None, rtol: float | None = None) -> Tensor:
     """Moore-Penrose pseudo-inverse (..., n, m) of (..., m, n); singular values at most
     ``max(atol, rtol * max(S))`` are dropped (default rtol ``max(m, n) * eps``, PyTorch's)."""
-    return Pinv.apply(_matrix(A, "pinv"), atol=atol, rtol=rtol, hermitian=hermitian)
+    return Pinv.apply(_matrix(A, "pinv"), atol=atol, rtol=rtol)
 
 
 def svd(A: Any, full_matrices: bool = True) -> SVDResult:
