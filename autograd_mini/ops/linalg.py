@@ -469,24 +469,30 @@ class VectorNorm(Function):
         if not keepdims:
             shape = tuple(1 if i in axes else s for i, s in enumerate(x.shape))
             g, out = g.reshape(shape), out.reshape(shape)
-        zero = out == 0  # a constant mask in both modes
-        if p == 0:
-            return anp.zeros_like(x)
-        sign = _sgn(x)
-        if p == 1:
-            return sign * g
-        if p == 2:
-            return g * anp.where(zero, 0.0, x / out)
-        if p in (xp.inf, -xp.inf):
-            ax = abs(x)
-            mask = xp.asarray(getattr(ax, "_data", ax) == getattr(out, "_data", out))
-            mask = mask | xp.isnan(getattr(ax, "_data", ax))
-            return sign * ((g / mask.sum(axis=axes, keepdims=True)) * mask.astype(x.dtype))
-        if p < 1:
-            scaled = sign * anp.where(x == 0, 0.0, abs(x) ** (p - 1))
-            return scaled * g * out ** (1 - p)
-        scaled = sign * abs(x) ** (p - 1) if p < 2 else x * abs(x) ** (p - 2)
-        return scaled * anp.where(zero, 0.0, g / out ** (p - 1))
+        with xp.errstate(divide="ignore", invalid="ignore"):  # x / 0 where the norm is 0: masked, as PyTorch's
+            return _norm_backward(p, axes, g, x, out)
+
+
+def _norm_backward(p: float, axes: tuple, g: Any, x: Any, out: Any) -> Any:
+    """PyTorch's norm_backward for ``ord = p`` (``g`` and ``out`` broadcast against ``x``)."""
+    zero = out == 0  # a constant mask in both modes
+    if p == 0:
+        return anp.zeros_like(x)
+    sign = _sgn(x)
+    if p == 1:
+        return sign * g
+    if p == 2:
+        return g * anp.where(zero, 0.0, x / out)
+    if p in (xp.inf, -xp.inf):
+        ax = abs(x)
+        mask = xp.asarray(getattr(ax, "_data", ax) == getattr(out, "_data", out))
+        mask = mask | xp.isnan(getattr(ax, "_data", ax))
+        return sign * ((g / mask.sum(axis=axes, keepdims=True)) * mask.astype(x.dtype))
+    if p < 1:
+        scaled = sign * anp.where(x == 0, 0.0, abs(x) ** (p - 1))
+        return scaled * g * out ** (1 - p)
+    scaled = sign * abs(x) ** (p - 1) if p < 2 else x * abs(x) ** (p - 2)
+    return scaled * anp.where(zero, 0.0, g / out ** (p - 1))
 
 
 def _sgn(x: Any) -> Any:
