@@ -383,3 +383,32 @@ def test_matrix_power_zero_is_the_identity_and_matches_repeated_products() -> No
     np.testing.assert_array_equal(ag.linalg.matrix_power(a, 0).numpy(), np.broadcast_to(np.eye(3), (2, 3, 3)))
     for n in range(1, 9):
         np.testing.assert_allclose(ag.linalg.matrix_power(a, n).numpy(), np.linalg.matrix_power(a, n), rtol=1e-10)
+
+
+def test_a_decomposition_node_run_again_on_other_values_decomposes_them() -> None:
+    """gradcheck's localisation re-runs a node on perturbed inputs: its factors must follow them."""
+    a = ag.tensor(RNG.standard_normal((3, 3)), requires_grad=True)
+    b = a.numpy() + 1.0
+    fresh = {"SvdPart": np.linalg.svd(b, compute_uv=False), "EighPart": np.linalg.eigh(b)[0], "QrPart": np.linalg.qr(b)[1]}
+    for out in (ag.linalg.svdvals(a), ag.linalg.eigh(a).eigenvalues, ag.linalg.qr(a).R):
+        node = out.grad_fn
+        np.testing.assert_allclose(node.fn.apply(ag.tensor(b), **node.params).numpy(), fresh[node.name], atol=1e-12)
+
+
+def test_gradcheck_localisation_does_not_blame_linalg_ops() -> None:
+    class Wrong(ag.Function):
+        formula = "d wrong(x)/dx = 2 (deliberately wrong: the truth is 1)"
+
+        @staticmethod
+        def forward(ctx, x):
+            return x.copy()
+
+        @staticmethod
+        def backward(ctx, g):
+            return 2 * g
+
+    a = ag.tensor(RNG.standard_normal((3, 3)), requires_grad=True)
+    with pytest.raises(ag.GradcheckError) as err:
+        ag.gradcheck(lambda x: Wrong.apply(ag.linalg.svdvals(x) + ag.linalg.qr(x).R[0]), [a])
+    message = str(err.value)
+    assert "`Wrong`" in message and "SvdPart" not in message and "QrPart" not in message, message

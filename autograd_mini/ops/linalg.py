@@ -313,22 +313,34 @@ class Pinv(Function):
 
 # ---- decompositions: one numpy call, one node per output used ---------------------------------------
 class SvdPart(Function):
-    """Output ``which`` (0: U, 1: S, 2: Vh) of the reduced SVD computed in ``parts``."""
+    """Output ``which`` (0: U, 1: S, 2: Vh) of the reduced SVD in ``parts`` (``_factors``)."""
     op_name = "linalg.svd"
     formula = ("d svd(a)/da: U [(skew(U.T gU) S + S skew(Vh gVh.T)) / (S_k^2 - S_j^2) + diag(gS)] Vh, "
                "plus the (I - U U.T) gU S^-1 Vh and U S^-1 gVh (I - V Vh) terms (PyTorch's svd_backward)")
 
     @staticmethod
     def forward(ctx, a, *, parts, which):
-        return parts[which]
+        return _factors(parts, a, _svd_reduced)[which]
 
     @staticmethod
     def backward(ctx, g, a):
         which = ctx.params["which"]
-        U, S, Vh = _svd(a, False) if _graph(a) else ctx.params["parts"]
+        U, S, Vh = _svd(a, False) if _graph(a) else _factors(ctx.params["parts"], a, _svd_reduced)
         grads = [None, None, None]
         grads[which] = g
         return _svd_backward(*grads, U, S, Vh)
+
+
+def _factors(parts: tuple, a: Any, decompose: Any) -> tuple:
+    """``parts`` is ``(source, factors)``: the factors the public function computed from the array ``source``.
+    A node run again on other values (gradcheck's localisation re-runs ops on perturbed inputs) decomposes
+    its own input instead."""
+    source, factors = parts
+    return factors if source is a else tuple(decompose(as_float(a)))
+
+
+def _svd_reduced(a: Any) -> tuple:
+    return tuple(xp.linalg.svd(a, full_matrices=False))
 
 
 def _svd(a: Any, full: bool) -> tuple:
@@ -369,19 +381,21 @@ def _skew(a: Any) -> Any:
 
 
 class EighPart(Function):
-    """Output ``which`` (0: eigenvalues, 1: eigenvectors) of ``eigh`` computed in ``parts``."""
+    """Output ``which`` (0: eigenvalues, 1: eigenvectors) of ``eigh`` in ``parts`` (``_factors``)."""
     op_name = "linalg.eigh"
     formula = ("d eigh(a)/da: V [skew(V.T gV)/2 / (L_j - L_i) + diag(gL)] V.T "
                "(PyTorch's linalg_eig_backward, hermitian)")
 
     @staticmethod
     def forward(ctx, a, *, parts, which, UPLO="L"):
-        return parts[which]
+        return _factors(parts, a, lambda m: xp.linalg.eigh(m, UPLO))[which]
 
     @staticmethod
     def backward(ctx, g, a):
         which = ctx.params["which"]
-        L, V = tuple(eigh(a, ctx.params.get("UPLO", "L"))) if _graph(a) else ctx.params["parts"]
+        uplo = ctx.params.get("UPLO", "L")
+        decompose = lambda m: xp.linalg.eigh(m, uplo)  # noqa: E731
+        L, V = tuple(eigh(a, uplo)) if _graph(a) else _factors(ctx.params["parts"], a, decompose)
         if which == 0:
             return (V * g[..., None, :]) @ _mT(V)
         n = L.shape[-1]
@@ -390,20 +404,20 @@ class EighPart(Function):
 
 
 class QrPart(Function):
-    """Output ``which`` (0: Q, 1: R) of the QR decomposition computed in ``parts``."""
+    """Output ``which`` (0: Q, 1: R) of the QR decomposition in ``parts`` (``_factors``)."""
     op_name = "linalg.qr"
     formula = ("d qr(a)/da: (gQ + Q copyltu(M)) R^-T with M = R gR.T - gQ.T Q for m >= n (PyTorch's "
                "linalg_qr_backward); for m < n the same on a = [X Y], X square")
 
     @staticmethod
     def forward(ctx, a, *, parts, which, mode="reduced"):
-        return parts[which]
+        return _factors(parts, a, lambda m: xp.linalg.qr(m, mode))[which]
 
     @staticmethod
     def backward(ctx, g, a):
         which = ctx.params["which"]
         mode = ctx.params.get("mode", "reduced")
-        Q, R = tuple(qr(a, mode)) if _graph(a) else ctx.params["parts"]
+        Q, R = tuple(qr(a, mode)) if _graph(a) else _factors(ctx.params["parts"], a, lambda m: xp.linalg.qr(m, mode))
         m, n = a.shape[-2:]
         if mode == "complete" and m > n:
             raise ValueError("linalg.qr: the derivative of mode='complete' is not defined when m > n (Q's last m - n "
@@ -561,12 +575,12 @@ def svd(A: Any, full_matrices: bool = True) -> SVDResult:
     gradient (PyTorch's); repeated singular values make U's and Vh's gradients inf/nan, as in PyTorch."""
     A = _matrix(A, "svd")
     a = _float(A)
-    parts = tuple(xp.linalg.svd(a, full_matrices=False))
+    parts = (A._data, _svd_reduced(a))
     if not full_matrices or a.shape[-1] == a.shape[-2]:
         return SVDResult(*(SvdPart.apply(A, parts=parts, which=i) for i in range(3)))
     U, S, Vh = xp.linalg.svd(a, full_matrices=True)
     k = S.shape[-1]
-    parts = (U[..., :, :k], S, Vh[..., :k, :])
+    parts = (A._data, (U[..., :, :k], S, Vh[..., :k, :]))
     Ut, St, Vht = (SvdPart.apply(A, parts=parts, which=i) for i in range(3))
     if A.requires_grad:
         U = anp.concatenate([Ut, U[..., :, k:]], axis=-1)
@@ -578,8 +592,7 @@ def svd(A: Any, full_matrices: bool = True) -> SVDResult:
 def svdvals(A: Any) -> Tensor:
     """Singular values in descending order; gradient ``U diag(g) Vh`` (finite at repeated values)."""
     A = _matrix(A, "svdvals")
-    parts = tuple(xp.linalg.svd(_float(A), full_matrices=False))
-    return SvdPart.apply(A, parts=parts, which=1)
+    return SvdPart.apply(A, parts=(A._data, _svd_reduced(_float(A))), which=1)
 
 
 def eigh(A: Any, UPLO: str = "L") -> EighResult:
@@ -588,7 +601,7 @@ def eigh(A: Any, UPLO: str = "L") -> EighResult:
     A = _matrix(A, "eigh", square=True)
     if UPLO not in ("L", "U"):
         raise ValueError(f"linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
-    parts = tuple(xp.linalg.eigh(_float(A), UPLO))
+    parts = (A._data, tuple(xp.linalg.eigh(_float(A), UPLO)))
     return EighResult(*(EighPart.apply(A, parts=parts, which=i, UPLO=UPLO) for i in range(2)))
 
 
@@ -606,7 +619,7 @@ def qr(A: Any, mode: str = "reduced") -> QRResult:
     if mode == "r":
         R = xp.linalg.qr(a, mode="r")
         return QRResult(Tensor._wrap(xp.zeros((0,), a.dtype)), Tensor._wrap(R))
-    parts = tuple(xp.linalg.qr(a, mode=mode))
+    parts = (A._data, tuple(xp.linalg.qr(a, mode=mode)))
     return QRResult(*(QrPart.apply(A, parts=parts, which=i, mode=mode) for i in range(2)))
 
 
