@@ -389,7 +389,8 @@ def test_a_decomposition_node_run_again_on_other_values_decomposes_them() -> Non
     """gradcheck's localisation re-runs a node on perturbed inputs: its factors must follow them."""
     a = ag.tensor(RNG.standard_normal((3, 3)), requires_grad=True)
     b = a.numpy() + 1.0
-    fresh = {"SvdPart": np.linalg.svd(b, compute_uv=False), "EighPart": np.linalg.eigh(b)[0], "QrPart": np.linalg.qr(b)[1]}
+    fresh = {"SvdPart": np.linalg.svd(b, compute_uv=False), "EighPart": np.linalg.eigh(b)[0],
+             "QrPart": np.linalg.qr(b)[1]}
     for out in (ag.linalg.svdvals(a), ag.linalg.eigh(a).eigenvalues, ag.linalg.qr(a).R):
         node = out.grad_fn
         np.testing.assert_allclose(node.fn.apply(ag.tensor(b), **node.params).numpy(), fresh[node.name], atol=1e-12)
