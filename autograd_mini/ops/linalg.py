@@ -208,7 +208,7 @@ class Solve(Function):
 class Det(Function):
     """Gradient: ``det * inv(A).T`` (PyTorch's, via solve); where ``|det| < eps`` the cofactor matrix through the
     SVD, ``det(U) det(Vh) U diag(prod of the other singular values) Vh``, which is finite at singular matrices."""
-    formula = "d det(a)/da = det(a) inv(a).T (the cofactor matrix, through the SVD where A is singular)"
+    formula = "d det(a)/da = det(a) inv(a).T (the cofactor matrix, through the SVD where a is singular)"
 
     @staticmethod
     def forward(ctx, a):
@@ -458,7 +458,7 @@ class VectorNorm(Function):
     """``sum(|x|^ord)^(1/ord)`` over ``axes`` (inf: max |x|, -inf: min |x|, 0: count of nonzeros).
     Gradient: PyTorch's, 0 where the norm is 0 (ord 2: x / norm masked there), ties of inf share it."""
     op_name = "linalg.vector_norm"
-    formula = "d ||x||_p/dx = sign(x) |x|^(p-1) / ||x||^(p-1) (p = 2: x / ||x||, 0 where ||x|| = 0)"
+    formula = "d ||x||_p/dx = sign(x) |x|^(p-1) / ||x||^(p-1) (x / ||x|| for p 2, and 0 where the norm is 0)"
 
     @staticmethod
     def forward(ctx, x, *, ord, axes, keepdims):
