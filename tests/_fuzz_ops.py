@@ -70,6 +70,18 @@ class NP:
     def unsqueeze(a): return np.expand_dims(a, 0)
     @staticmethod
     def broadcast_to(a, shape): return np.broadcast_to(a, shape)
+    @staticmethod
+    def vector_norm(a, axis, keepdims): return np.sqrt(np.sum(a * a, axis=axis, keepdims=keepdims))
+    @staticmethod
+    def spd(a):  # I + x x^T of the flattened operand: symmetric positive-definite for any finite x
+        x = np.reshape(a, (-1,))
+        return np.eye(x.size) + x[:, None] * x[None, :]
+    @staticmethod
+    def inv(a): return np.linalg.inv(a)
+    @staticmethod
+    def logabsdet(a): return np.linalg.slogdet(a)[1]
+    @staticmethod
+    def diagonal(a): return np.diagonal(a, 0, -2, -1)
 
 
 class AG:
@@ -112,6 +124,18 @@ class AG:
     def unsqueeze(a): return ag.expand_dims(a, 0)
     @staticmethod
     def broadcast_to(a, shape): return a.broadcast_to(shape)
+    @staticmethod
+    def vector_norm(a, axis, keepdims): return ag.linalg.vector_norm(a, axis=axis, keepdims=keepdims)
+    @staticmethod
+    def spd(a):
+        x = a.reshape(-1)
+        return ag.tensor(np.eye(x.shape[0])) + x[:, None] * x[None, :]
+    @staticmethod
+    def inv(a): return ag.linalg.inv(a)
+    @staticmethod
+    def logabsdet(a): return ag.linalg.slogdet(a).logabsdet
+    @staticmethod
+    def diagonal(a): return ag.linalg.diagonal(a)
 
 
 class TH:
@@ -154,6 +178,18 @@ class TH:
     def unsqueeze(a): return a.unsqueeze(0)
     @staticmethod
     def broadcast_to(a, shape): return a.expand(shape)
+    @staticmethod
+    def vector_norm(a, axis, keepdims): return torch.linalg.vector_norm(a, dim=axis, keepdim=keepdims)
+    @staticmethod
+    def spd(a):
+        x = a.reshape(-1)
+        return torch.eye(x.shape[0], dtype=x.dtype) + x[:, None] * x[None, :]
+    @staticmethod
+    def inv(a): return torch.linalg.inv(a)
+    @staticmethod
+    def logabsdet(a): return torch.linalg.slogdet(a).logabsdet
+    @staticmethod
+    def diagonal(a): return torch.linalg.diagonal(a)
 
 
 # ---- the op table: name -> (arity, smooth, formula over a backend L) -----------------------------------
@@ -188,6 +224,9 @@ OPS: dict[str, Op] = {
     "flip": Op(1, True, lambda L, a: L.flip(a)),                       # a negative-step slice
     "unsqueeze": Op(1, True, lambda L, a: L.unsqueeze(a)),
     "broadcast_to": Op(1, True, lambda L, a: L.broadcast_to(a, (2,) + tuple(a.shape))),
+    "spd_inv": Op(1, True, lambda L, a: L.inv(L.spd(a))),                  # linalg: inv, det through solve
+    "spd_logdet": Op(1, True, lambda L, a: L.logabsdet(L.spd(a))),
+    "diagonal": Op(1, True, lambda L, a: L.diagonal(a)),                   # the last two axes; fits ndim >= 2
     "pow_half": Op(1, True, lambda L, a: (1.0 + a * a) ** 0.5),
     "add": Op(2, True, lambda L, a, b: a + b),
     "sub": Op(2, True, lambda L, a, b: a - b),
@@ -202,6 +241,9 @@ OPS: dict[str, Op] = {
     "where": Op(2, False, lambda L, a, b: L.where(a > b, a, b * 0.5)),
     "relu": Op(1, False, lambda L, a: L.relu(a)),
     "abs": Op(1, False, lambda L, a: L.abs(a)),
+    # a - 0.5: all-0.5 slices hit the norm's kink at 0 (gradient 0, as PyTorch's); subnormal norms, where
+    # PyTorch's second derivative is rounding noise (x^2 underflows), cannot occur
+    "vector_norm": Op(1, False, lambda L, a, axis, keepdims: L.vector_norm(a - 0.5, axis, keepdims), "reduce"),
     "max": Op(1, False, lambda L, a, axis, keepdims: L.amax(a, axis, keepdims), "reduce"),
     "maximum": Op(2, False, lambda L, a, b: L.maximum(a, b)),
     "minimum": Op(2, False, lambda L, a, b: L.minimum(a, b)),
@@ -215,3 +257,5 @@ NAN_KINKS = {"relu", "abs", "maximum", "minimum", "clip"}
 # var is composed from mean (x - mean(x)), so an inf input makes the mean path's gradient nan for every element;
 # PyTorch's fused var backward, 2 (x - mean) / n, drops that path (it sums to zero when finite) and leaves -inf there.
 NAN_COMPOSITES = {"var"}
+# LAPACK's nan/inf propagation differs between numpy's build and PyTorch's: these run with nan/inf against numpy only
+NAN_LAPACK = {"spd_inv", "spd_logdet"}

@@ -471,10 +471,15 @@ class VectorNorm(Function):
             r = (a != 0).sum(axis=axes, keepdims=keepdims).astype(a.dtype)
         elif ord == 1:
             r = a.sum(axis=axes, keepdims=keepdims)
-        elif ord == 2:
-            r = xp.sqrt((a * a).sum(axis=axes, keepdims=keepdims))
-        else:
-            r = ((a ** ord).sum(axis=axes, keepdims=keepdims)) ** (1.0 / ord)
+        else:  # scaled by the largest entry, so that tiny or huge entries neither underflow nor overflow
+            m = a.max(axis=axes, keepdims=True, initial=0.0) if ord > 0 else xp.ones(())
+            m = xp.where((m > 0) & xp.isfinite(m), m, 1.0)
+            s = a / m
+            r = xp.sqrt((s * s).sum(axis=axes, keepdims=True)) if ord == 2 else \
+                ((s ** ord).sum(axis=axes, keepdims=True)) ** (1.0 / ord)
+            r = (r * m).astype(a.dtype)
+            if not keepdims:
+                r = r.reshape(tuple(n for i, n in enumerate(a.shape) if i not in axes))
         return xp.asarray(r)
 
     @staticmethod
