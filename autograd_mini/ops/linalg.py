@@ -21,8 +21,8 @@ from .._backend import as_float, xp
 from ..function import Function, op
 from ..tensor import Tensor, as_array
 
-__all__ = ["Diagonal", "Inv", "Det", "LogAbsDet", "Solve", "Cholesky", "Pinv", "VectorNorm", "SvdPart", "EighPart",
-           "QrPart", "SVDResult", "EighResult", "QRResult", "SlogdetResult", "LstsqResult"]
+__all__ = ["Diagonal", "DiagonalScatter", "Inv", "Det", "LogAbsDet", "Solve", "Cholesky", "Pinv", "VectorNorm",
+           "SvdPart", "EighPart", "QrPart", "SVDResult", "EighResult", "QRResult", "SlogdetResult", "LstsqResult"]
 
 
 class SVDResult(NamedTuple):
@@ -76,10 +76,6 @@ def _tril(a: Any, k: int = 0) -> Any:
     return a * xp.tri(a.shape[-2], a.shape[-1], k, dtype=a.dtype)
 
 
-def _triu(a: Any, k: int = 0) -> Any:
-    return a * (1 - xp.tri(a.shape[-2], a.shape[-1], k - 1, dtype=a.dtype))
-
-
 def _graph(x: Any) -> bool:
     """True under ``create_graph``, where a backward reads the graph's Tensors."""
     return isinstance(x, Tensor)
@@ -103,12 +99,29 @@ def _matrix(x: Any, name: str, *, square: bool = False) -> Tensor:
 
 
 def _lapack(name: str, f: Any, *args: Any) -> Any:
-    """Run a numpy.linalg routine; its LinAlgError as a ValueError naming the op and what to do."""
+    """Run a numpy.linalg routine in a forward; its LinAlgError as a ValueError saying what to do (the op's
+    forward wrapper puts the op's name in front)."""
     try:
         return f(*args)
     except xp.linalg.LinAlgError as e:
-        raise ValueError(f"linalg.{name}: {_WHY.get(name, str(e))} (numpy: {e}; input shape "
-                         f"{tuple(args[0].shape)})") from None
+        raise _refusal(f"{_WHY.get(name, str(e))} (numpy: {e}; input shape {tuple(args[0].shape)})") from None
+
+
+def _refusal(message: str) -> ValueError:
+    """A forward's ValueError whose message already shows the shapes (the wrapper adds only the op's name)."""
+    error = ValueError(message)
+    error.names_shapes = True
+    return error
+
+
+def _declare(name: str) -> Any:
+    """``anp.linalg_<name>`` (derivatives call it), named ``linalg.<name>`` in error messages."""
+    def declare(cls: type[Function]) -> type[Function]:
+        op(f"linalg_{name}", export=False)(cls)
+        cls.op_name = f"linalg.{name}"
+        return cls
+
+    return declare
 
 
 _WHY = {
@@ -132,13 +145,24 @@ class Diagonal(Function):
     @staticmethod
     def backward(ctx, g):
         (shape,) = ctx.saved_tensors
-        m, n = shape[-2:]
-        offset = ctx.params.get("offset", 0)
-        k = g.shape[-1]
-        dtype = getattr(g, "dtype", xp.float64)
-        rows = xp.arange(m)[:, None] == xp.arange(k) + max(-offset, 0)  # (m, k): row i holds entry d
-        cols = xp.arange(n)[None, :] == (xp.arange(k) + max(offset, 0))[:, None]  # (k, n)
-        return (g[..., None, :] * rows.astype(dtype)) @ cols.astype(dtype)
+        return anp.diagonal_scatter(g, offset=ctx.params.get("offset", 0), shape=shape[-2:])
+
+
+@op("diagonal_scatter", export=False)
+class DiagonalScatter(Function):
+    """(..., k) -> (..., m, n): ``v`` on the ``offset`` diagonal of zeros; the derivative of ``Diagonal``."""
+    formula = "d diagonal_scatter(v)/dv: the offset diagonal of g"
+
+    @staticmethod
+    def forward(ctx, v, *, offset, shape):
+        out = xp.zeros(v.shape[:-1] + tuple(shape), v.dtype)
+        d = xp.arange(v.shape[-1])
+        out[..., d + max(-offset, 0), d + max(offset, 0)] = v
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return anp.diagonal(g, ctx.params["offset"], -2, -1)
 
 
 @op("diagonal", method=True)
@@ -175,7 +199,7 @@ def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
 
 
 # ---- inverse, determinant, solve ---------------------------------------------------------------------
-@op("linalg_inv", export=False)
+@_declare("inv")
 class Inv(Function):
     formula = "d inv(a)/da: -inv(a).T @ g @ inv(a).T"
 
@@ -188,7 +212,7 @@ class Inv(Function):
         return -(_mT(out) @ g @ _mT(out))
 
 
-@op("linalg_solve", export=False)
+@_declare("solve")
 class Solve(Function):
     """``A X = B`` for matrices ``B`` (..., n, k); batch axes broadcast."""
     formula = "d solve(a, b)/db: solve(a.T, g); d solve(a, b)/da: -solve(a.T, g) @ X.T"
@@ -204,7 +228,7 @@ class Solve(Function):
         return -(gb @ _mT(out)) if ctx.needs_input_grad[0] else None, gb
 
 
-@op("linalg_det", export=False)
+@_declare("det")
 class Det(Function):
     """Gradient: ``det * inv(A).T`` (PyTorch's, via solve); where ``|det| < eps`` the cofactor matrix through the
     SVD, ``det(U) det(Vh) U diag(prod of the other singular values) Vh``, which is finite at singular matrices."""
@@ -235,7 +259,7 @@ class Det(Function):
         return anp.where(mask, by_svd, by_solve)
 
 
-@op("linalg_logabsdet", export=False)
+@_declare("logabsdet")
 class LogAbsDet(Function):
     formula = "d log|det(a)|/da = inv(a).T"
 
@@ -254,7 +278,7 @@ class LogAbsDet(Function):
 
 
 # ---- Cholesky, pinv ---------------------------------------------------------------------------------
-@op("linalg_cholesky", export=False)
+@_declare("cholesky")
 class Cholesky(Function):
     """Lower factor ``L`` of ``A = L L^T`` (``upper=True``: ``U = L^T``). Gradient: PyTorch's (Murray 2016),
     symmetric, as if ``A`` were symmetric (only its lower triangle is read)."""
@@ -264,7 +288,7 @@ class Cholesky(Function):
     def forward(ctx, a, *, upper=False):
         a = as_float(a)
         if not xp.isfinite(a).all():  # numpy returns nan factors; PyTorch, and we, refuse
-            raise ValueError(f"linalg.cholesky: {_WHY['cholesky']} (it has inf or nan entries; shape {a.shape})")
+            raise _refusal(f"{_WHY['cholesky']} (it has inf or nan entries; shape {a.shape})")
         L = _lapack("cholesky", xp.linalg.cholesky, a)
         return _mT(L).copy() if upper else L
 
@@ -277,7 +301,7 @@ class Cholesky(Function):
         return _mT(anp.linalg_solve(_mT(L), _mT(x)))        # (L^-T phi) L^-1
 
 
-@op("linalg_pinv", export=False)
+@_declare("pinv")
 class Pinv(Function):
     """Moore-Penrose pseudo-inverse through the SVD; singular values below ``rtol * max(S)`` (default
     ``max(m, n) * eps``, PyTorch's) and ``atol`` count as zero. Gradient: PyTorch's ``pinv_backward``."""

@@ -24,6 +24,7 @@ def _well(*shape):
 
 GRADCHECK = {
     "Diagonal": (lambda x: ag.diagonal(x, 1, 0, 2), lambda: [T(3, 2, 4)]),
+    "DiagonalScatter": (lambda v: ag.numpy.diagonal_scatter(v, offset=-1, shape=(4, 3)), lambda: [T(2, 3)]),
     "Inv": (lambda a: ag.linalg.inv(a), lambda: [_well(2, 3, 3)]),
     "Det": (lambda a: ag.linalg.det(a), lambda: [T(2, 3, 3)]),
     "LogAbsDet": (lambda a: ag.linalg.slogdet(a).logabsdet, lambda: [_well(3, 3)]),
