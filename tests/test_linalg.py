@@ -60,6 +60,8 @@ CASES: dict[str, tuple[Callable[..., Any], Callable[[], list[np.ndarray]]]] = {
     "svd_U": (lambda L, a: L.linalg.svd(a, full_matrices=False).U ** 2, lambda: [RNG.standard_normal((4, 3))]),
     "svd_Vh": (lambda L, a: L.linalg.svd(a, full_matrices=False).Vh ** 2, lambda: [RNG.standard_normal((3, 4))]),
     "svd_full": (lambda L, a: L.linalg.svd(a).S, lambda: [RNG.standard_normal((4, 2))]),
+    "svd_full_UV": (lambda L, a: _svd_full(L, a), lambda: [RNG.standard_normal((2, 5, 3))]),
+    "svd_full_wide": (lambda L, a: _svd_full(L, a.swapaxes(-1, -2)), lambda: [RNG.standard_normal((5, 3))]),
     "svdvals": (lambda L, a: L.linalg.svdvals(a), lambda: [RNG.standard_normal((2, 3, 4))]),
     "svdvals_identity": (lambda L, a: L.linalg.svdvals(a), lambda: [np.eye(3)]),
     "eigh": (lambda L, a: _eigh(L, _sym(L, a)), lambda: [RNG.standard_normal((2, 3, 3))]),
@@ -114,6 +116,12 @@ def _qr(L: Any, a: Any) -> Any:
 def _svd(L: Any, a: Any) -> Any:
     u, s, vh = L.linalg.svd(a, full_matrices=False)
     return (u ** 2 * s[..., None, :]).sum() + (vh[..., :1, :] ** 2).sum() + (u[..., :, :2] @ vh[..., :2, :]).sum()
+
+
+def _svd_full(L: Any, a: Any) -> Any:  # the first k columns of U (rows of Vh) carry gradients, the rest none
+    u, s, vh = L.linalg.svd(a)
+    k = s.shape[-1]
+    return (u[..., :, :k] @ vh[..., :k, :]).sum() + (u[..., :, :k] ** 2 * s[..., None, :]).sum() + (vh ** 2).sum()
 
 
 def _eigh(L: Any, a: Any) -> Any:

@@ -20,6 +20,7 @@ from .. import numpy as anp
 from .._backend import as_float, xp
 from ..function import Function, op
 from ..tensor import Tensor, as_array
+from .primitives import Concatenate
 
 __all__ = ["Diagonal", "DiagonalScatter", "Inv", "Det", "LogAbsDet", "Solve", "Cholesky", "Pinv", "VectorNorm",
            "SvdPart", "EighPart", "QrPart", "SVDResult", "EighResult", "QRResult", "SlogdetResult", "LstsqResult"]
@@ -249,7 +250,7 @@ class Det(Function):
             return anp.linalg_solve(_mT(a), d * _eye(n, a))
         mask = singular[..., None, None]
         stand_in = xp.diag(xp.arange(1.0, n + 1)).astype(a.dtype)  # distinct singular values: finite derivatives
-        U, S, Vh = _svd(anp.where(mask, a, stand_in), False)
+        U, S, Vh = _svd(anp.where(mask, a, stand_in))
         others = anp.prod(S[..., None, :] * (1 - _eye(n, a)) + _eye(n, a), axis=-1)  # prod of S_j, j != i
         sign = (g * anp.linalg_det(U) * anp.linalg_det(Vh))[..., None]
         by_svd = (U * (sign * others)[..., None, :]) @ Vh
@@ -343,13 +344,13 @@ class SvdPart(Function):
                "plus the (I - U U.T) gU S^-1 Vh and U S^-1 gVh (I - V Vh) terms (PyTorch's svd_backward)")
 
     @staticmethod
-    def forward(ctx, a, *, parts, which):
-        return _factors(parts, a, _svd_reduced)[which]
+    def forward(ctx, a, *, parts, which, full=False):
+        return _factors(parts, a, lambda m: _svd_thin(m, full))[which]
 
     @staticmethod
     def backward(ctx, g, a):
-        which = ctx.params["which"]
-        U, S, Vh = _svd(a, False) if _graph(a) else _factors(ctx.params["parts"], a, _svd_reduced)
+        which, full = ctx.params["which"], ctx.params.get("full", False)
+        U, S, Vh = _svd(a, full) if _graph(a) else _factors(ctx.params["parts"], a, lambda m: _svd_thin(m, full))
         grads = [None, None, None]
         grads[which] = g
         return _svd_backward(*grads, U, S, Vh)
@@ -363,16 +364,22 @@ def _factors(parts: tuple, a: Any, decompose: Any) -> tuple:
     return factors if source is a else tuple(decompose(as_float(a)))
 
 
-def _svd_reduced(a: Any) -> tuple:
-    return tuple(xp.linalg.svd(a, full_matrices=False))
+def _svd_thin(a: Any, full: bool) -> tuple:
+    """The reduced factors (U (..., m, k), S, Vh (..., k, n)), cut from the full SVD when ``full`` (so that their
+    signs are those of the full SVD the caller got)."""
+    U, S, Vh = xp.linalg.svd(a, full_matrices=full)
+    k = S.shape[-1]
+    return U[..., :, :k], S, Vh[..., :k, :]
 
 
-def _svd(a: Any, full: bool) -> tuple:
-    """(U, S, Vh) of ``a``: numpy's for an array; recorded parts for a Tensor (so a derivative reading them is
-    differentiated through the SVD)."""
+def _svd(a: Any, full: bool = False) -> tuple:
+    """The reduced factors of ``a``: numpy's for an array; for a Tensor recorded outputs of ``svd`` (so a
+    derivative reading them is differentiated through the SVD)."""
     if not _graph(a):
-        return tuple(xp.linalg.svd(a, full_matrices=full))
-    return tuple(svd(a, full_matrices=full))
+        return _svd_thin(a, full)
+    U, S, Vh = svd(a, full_matrices=full)
+    k = S.shape[-1]
+    return U[..., :, :k], S, Vh[..., :k, :]
 
 
 def _svd_backward(gU: Any, gS: Any, gVh: Any, U: Any, S: Any, Vh: Any) -> Any:
@@ -604,16 +611,16 @@ def svd(A: Any, full_matrices: bool = True) -> SVDResult:
     gradient (PyTorch's); repeated singular values make U's and Vh's gradients inf/nan, as in PyTorch."""
     A = _matrix(A, "svd")
     a = _float(A)
-    parts = (A._data, _svd_reduced(a))
     if not full_matrices or a.shape[-1] == a.shape[-2]:
+        parts = (A._data, _svd_thin(a, False))
         return SVDResult(*(SvdPart.apply(A, parts=parts, which=i) for i in range(3)))
     U, S, Vh = xp.linalg.svd(a, full_matrices=True)
     k = S.shape[-1]
     parts = (A._data, (U[..., :, :k], S, Vh[..., :k, :]))
-    Ut, St, Vht = (SvdPart.apply(A, parts=parts, which=i) for i in range(3))
-    if A.requires_grad:
-        U = anp.concatenate([Ut, U[..., :, k:]], axis=-1)
-        Vh = anp.concatenate([Vht, Vh[..., k:, :]], axis=-2)
+    Ut, St, Vht = (SvdPart.apply(A, parts=parts, which=i, full=True) for i in range(3))
+    if A.requires_grad:  # the extra columns of U and rows of Vh: constants
+        U = Concatenate.apply(Ut, U[..., :, k:], axis=A.ndim - 1)
+        Vh = Concatenate.apply(Vht, Vh[..., k:, :], axis=A.ndim - 2)
         return SVDResult(U, St, Vh)
     return SVDResult(Tensor._wrap(U), St, Tensor._wrap(Vh))
 
@@ -621,7 +628,7 @@ def svd(A: Any, full_matrices: bool = True) -> SVDResult:
 def svdvals(A: Any) -> Tensor:
     """Singular values in descending order; gradient ``U diag(g) Vh`` (finite at repeated values)."""
     A = _matrix(A, "svdvals")
-    return SvdPart.apply(A, parts=(A._data, _svd_reduced(_float(A))), which=1)
+    return SvdPart.apply(A, parts=(A._data, _svd_thin(_float(A), False)), which=1)
 
 
 def eigh(A: Any, UPLO: str = "L") -> EighResult:
