@@ -72,6 +72,10 @@ CASES: dict[str, tuple[Callable[..., Any], Callable[[], list[np.ndarray]]]] = {
     "pinv_tall": (lambda L, a: L.linalg.pinv(a), lambda: [RNG.standard_normal((2, 4, 3))]),
     "pinv_wide": (lambda L, a: L.linalg.pinv(a), lambda: [RNG.standard_normal((3, 5))]),
     "pinv_square": (lambda L, a: L.linalg.pinv(a), lambda: [_well(3, 3)]),
+    "pinv_hermitian": (lambda L, a: L.linalg.pinv(_sym(L, a), hermitian=True),
+                       lambda: [RNG.standard_normal((2, 3, 3))]),
+    "pinv_rank_deficient": (lambda L, a: L.linalg.pinv(a @ a.swapaxes(-1, -2)), lambda: [
+        RNG.standard_normal((4, 2))]),
     "matrix_power_3": (lambda L, a: L.linalg.matrix_power(a, 3), lambda: [RNG.standard_normal((2, 3, 3)) / 2]),
     "matrix_power_5": (lambda L, a: L.linalg.matrix_power(a, 5), lambda: [RNG.standard_normal((3, 3)) / 2]),
     "matrix_power_neg": (lambda L, a: L.linalg.matrix_power(a, -2), lambda: [_well(3, 3)]),

@@ -310,16 +310,20 @@ class Pinv(Function):
                "(Golub-Pereyra; PyTorch's pinv_backward)")
 
     @staticmethod
-    def forward(ctx, a, *, rtol=None, atol=None):
+    def forward(ctx, a, *, rtol=None, atol=None, hermitian=False):
         a = as_float(a)
         m, n = a.shape[-2:]
         if a.size == 0:
             return xp.zeros(a.shape[:-2] + (n, m), a.dtype)
-        U, S, Vh = xp.linalg.svd(a, full_matrices=False)
+        if hermitian:  # A = V diag(L) V^T from its lower triangle, as PyTorch's
+            S, V = xp.linalg.eigh(a)
+            U, Vh = V, _mT(V)
+        else:
+            U, S, Vh = xp.linalg.svd(a, full_matrices=False)
         if rtol is None:
             rtol = 0.0 if atol is not None and atol > 0 else max(m, n) * xp.finfo(a.dtype).eps
-        cut = xp.maximum(rtol * S.max(axis=-1, keepdims=True), atol or 0.0)
-        keep = S > cut
+        cut = xp.maximum(rtol * abs(S).max(axis=-1, keepdims=True), atol or 0.0)
+        keep = abs(S) > cut
         s_inv = xp.where(keep, 1.0 / xp.where(keep, S, 1.0), 0.0).astype(a.dtype)
         return _mT(Vh) @ (s_inv[..., :, None] * _mT(U))
 
@@ -599,10 +603,12 @@ def cholesky(A: Any, *, upper: bool = False) -> Tensor:
     return Cholesky.apply(_matrix(A, "cholesky", square=True), upper=bool(upper))
 
 
-def pinv(A: Any, *, atol: float | None = None, rtol: float | None = None) -> Tensor:
+def pinv(A: Any, *, atol: float | None = None, rtol: float | None = None, hermitian: bool = False) -> Tensor:
     """Moore-Penrose pseudo-inverse (..., n, m) of (..., m, n); singular values at most
-    ``max(atol, rtol * max(S))`` are dropped (default rtol ``max(m, n) * eps``, PyTorch's)."""
-    return Pinv.apply(_matrix(A, "pinv"), atol=atol, rtol=rtol)
+    ``max(atol, rtol * max(S))`` are dropped (default rtol ``max(m, n) * eps``, PyTorch's). ``hermitian``:
+    ``A`` is symmetric (its lower triangle is read) and the eigendecomposition replaces the SVD."""
+    A = _matrix(A, "pinv", square=bool(hermitian))
+    return Pinv.apply(A, atol=atol, rtol=rtol, hermitian=bool(hermitian))
 
 
 def svd(A: Any, full_matrices: bool = True) -> SVDResult:
