@@ -425,3 +425,26 @@ def test_gradcheck_localisation_does_not_blame_linalg_ops() -> None:
         ag.gradcheck(lambda x: Wrong.apply(ag.linalg.svdvals(x) + ag.linalg.qr(x).R[0]), [a])
     message = str(err.value)
     assert "`Wrong`" in message and "SvdPart" not in message and "QrPart" not in message, message
+
+
+@pytest.mark.parametrize("name", ["inv", "det", "slogdet", "solve", "cholesky", "qr_tall", "svd_tall", "eigh",
+                                  "pinv_wide", "vector_norm_3"])
+def test_third_order_matches_pytorch(name: str) -> None:
+    """Each derivative is written in the vocabulary, so it is differentiable again: a third derivative too."""
+    if torch is None:
+        pytest.skip("PyTorch is not installed (pip install torch==2.13.0)")
+    fn, make = CASES[name]
+    xs = make()
+    w, vs = _weights(fn, xs)
+
+    def third(L: Any, leaves: list, grad: Callable) -> list:
+        g = grad(_project(fn(L, *leaves), w, L), leaves)
+        h = grad(sum((gi * (ag.tensor(v) if L is ag else torch.as_tensor(v))).sum() for gi, v in zip(g, vs)), leaves)
+        return grad(sum((hi * hi).sum() for hi in h), leaves)
+
+    ours = third(ag, [ag.tensor(x, requires_grad=True) for x in xs],
+                 lambda y, ls: ag.grad_of(y, ls, create_graph=True))
+    theirs = third(torch, [torch.tensor(x, requires_grad=True) for x in xs],
+                   lambda y, ls: torch.autograd.grad(y, ls, create_graph=True))
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-8, atol=1e-9)
