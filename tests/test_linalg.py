@@ -448,3 +448,14 @@ def test_third_order_matches_pytorch(name: str) -> None:
                    lambda y, ls: torch.autograd.grad(y, ls, create_graph=True))
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-8, atol=1e-9)
+
+
+def test_pytorch_tensor_methods() -> None:
+    a = ag.tensor(_well(2, 3, 3))
+    np.testing.assert_array_equal(a.det().numpy(), ag.linalg.det(a).numpy())
+    np.testing.assert_array_equal(a.inverse().numpy(), ag.linalg.inv(a).numpy())
+    np.testing.assert_array_equal(a.slogdet().logabsdet.numpy(), ag.linalg.slogdet(a).logabsdet.numpy())
+    np.testing.assert_array_equal(a.matrix_power(3).numpy(), ag.linalg.matrix_power(a, 3).numpy())
+    np.testing.assert_array_equal(a.pinverse().numpy(), ag.linalg.pinv(a).numpy())
+    np.testing.assert_array_equal(a.trace().numpy(), np.trace(a.numpy()))
+    np.testing.assert_array_equal(a.diagonal(dim1=1, dim2=2).numpy(), np.diagonal(a.numpy(), 0, 1, 2))

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from .. import numpy as anp
 from .._backend import as_float, xp
-from ..function import Function, op
+from ..function import Function, _method, op
 from ..tensor import Tensor, as_array
 from .primitives import Concatenate
 
@@ -804,3 +804,9 @@ def norm(A: Any, ord: Any = None, dim: Any = None, keepdim: bool | None = None, 
     if len(dims) == 2:
         return matrix_norm(A, "fro" if ord is None else ord, dims, keepdim)
     raise ValueError(f"linalg.norm: dim must name one or two axes, got {dim!r}")
+
+
+# PyTorch's Tensor methods for these (t.det(), t.inverse(), ...); t.trace() and t.diagonal() come with their @op
+for _name, _fn in (("det", det), ("inverse", inv), ("slogdet", slogdet), ("matrix_power", matrix_power),
+                   ("pinverse", pinv)):
+    setattr(Tensor, _name, _method(_fn))
