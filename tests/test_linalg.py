@@ -459,3 +459,25 @@ def test_pytorch_tensor_methods() -> None:
     np.testing.assert_array_equal(a.pinverse().numpy(), ag.linalg.pinv(a).numpy())
     np.testing.assert_array_equal(a.trace().numpy(), np.trace(a.numpy()))
     np.testing.assert_array_equal(a.diagonal(dim1=1, dim2=2).numpy(), np.diagonal(a.numpy(), 0, 1, 2))
+
+
+def test_qr_derivatives_that_do_not_exist_are_errors() -> None:
+    a = ag.tensor(RNG.standard_normal((4, 2)), requires_grad=True)
+    with pytest.raises(ValueError, match="mode='complete'.*m > n"):
+        ag.linalg.qr(a, mode="complete").Q.sum().backward()
+    assert not ag.linalg.qr(a, mode="r").R.requires_grad
+    dependent = ag.tensor(np.array([[1.0, 0.0], [2.0, 0.0], [3.0, 0.0]]), requires_grad=True)  # R[1, 1] = 0
+    with pytest.raises(ValueError, match="columns of A to be independent"):
+        ag.linalg.qr(dependent).R.sum().backward()
+    wide = ag.tensor(RNG.standard_normal((2, 4)), requires_grad=True)
+    ag.linalg.qr(wide, mode="complete").R.sum().backward()  # m <= n: complete is reduced
+    assert wide.grad.shape == (2, 4)
+
+
+def test_vector_norm_neither_underflows_nor_overflows() -> None:
+    np.testing.assert_allclose(ag.linalg.vector_norm(np.array([3e-200, 4e-200])).numpy(), 5e-200)
+    np.testing.assert_allclose(ag.linalg.vector_norm(np.array([3e200, 4e200])).numpy(), 5e200)
+    np.testing.assert_allclose(ag.linalg.vector_norm(np.array([3e200, 4e200]), 3).numpy(), (27 + 64) ** (1 / 3) * 1e200)
+    x = ag.tensor(np.array([3e-200, 4e-200]), requires_grad=True)
+    ag.linalg.vector_norm(x).backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0.6, 0.8])
