@@ -14,6 +14,7 @@ factors it reads are differentiated too.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, NamedTuple
 
 from .. import numpy as anp
@@ -349,12 +350,12 @@ class SvdPart(Function):
 
     @staticmethod
     def forward(ctx, a, *, parts, which, full=False):
-        return _factors(parts, a, lambda m: _svd_thin(m, full))[which]
+        return _factors(parts, a, partial(_svd_thin, full=full))[which]
 
     @staticmethod
     def backward(ctx, g, a):
         which, full = ctx.params["which"], ctx.params.get("full", False)
-        U, S, Vh = _svd(a, full) if _graph(a) else _factors(ctx.params["parts"], a, lambda m: _svd_thin(m, full))
+        U, S, Vh = _svd(a, full) if _graph(a) else _factors(ctx.params["parts"], a, partial(_svd_thin, full=full))
         grads = [None, None, None]
         grads[which] = g
         return _svd_backward(*grads, U, S, Vh)
@@ -423,14 +424,12 @@ class EighPart(Function):
 
     @staticmethod
     def forward(ctx, a, *, parts, which, UPLO="L"):
-        return _factors(parts, a, lambda m: xp.linalg.eigh(m, UPLO))[which]
+        return _factors(parts, a, partial(xp.linalg.eigh, UPLO=UPLO))[which]
 
     @staticmethod
     def backward(ctx, g, a):
-        which = ctx.params["which"]
-        uplo = ctx.params.get("UPLO", "L")
-        decompose = lambda m: xp.linalg.eigh(m, uplo)  # noqa: E731
-        L, V = tuple(eigh(a, uplo)) if _graph(a) else _factors(ctx.params["parts"], a, decompose)
+        which, uplo = ctx.params["which"], ctx.params.get("UPLO", "L")
+        L, V = eigh(a, uplo) if _graph(a) else _factors(ctx.params["parts"], a, partial(xp.linalg.eigh, UPLO=uplo))
         if which == 0:
             return (V * g[..., None, :]) @ _mT(V)
         n = L.shape[-1]
@@ -446,13 +445,13 @@ class QrPart(Function):
 
     @staticmethod
     def forward(ctx, a, *, parts, which, mode="reduced"):
-        return _factors(parts, a, lambda m: xp.linalg.qr(m, mode))[which]
+        return _factors(parts, a, partial(xp.linalg.qr, mode=mode))[which]
 
     @staticmethod
     def backward(ctx, g, a):
         which = ctx.params["which"]
         mode = ctx.params.get("mode", "reduced")
-        Q, R = tuple(qr(a, mode)) if _graph(a) else _factors(ctx.params["parts"], a, lambda m: xp.linalg.qr(m, mode))
+        Q, R = qr(a, mode) if _graph(a) else _factors(ctx.params["parts"], a, partial(xp.linalg.qr, mode=mode))
         m, n = a.shape[-2:]
         if mode == "complete" and m > n:
             raise ValueError("linalg.qr: the derivative of mode='complete' is not defined when m > n (Q's last m - n "
