@@ -445,13 +445,16 @@ class QrPart(Function):
 
     @staticmethod
     def forward(ctx, a, *, parts, which, mode="reduced"):
-        return _factors(parts, a, partial(xp.linalg.qr, mode=mode))[which]
+        return _factors(parts, a, partial(_qr_factors, mode=mode))[which]
 
     @staticmethod
     def backward(ctx, g, a):
         which = ctx.params["which"]
         mode = ctx.params.get("mode", "reduced")
-        Q, R = qr(a, mode) if _graph(a) else _factors(ctx.params["parts"], a, partial(xp.linalg.qr, mode=mode))
+        if mode == "r":
+            raise ValueError("linalg.qr: mode='r' computes no Q, and the derivative of R needs it; use "
+                             "mode='reduced' (PyTorch raises too)")
+        Q, R = qr(a, mode) if _graph(a) else _factors(ctx.params["parts"], a, partial(_qr_factors, mode=mode))
         m, n = a.shape[-2:]
         if mode == "complete" and m > n:
             raise ValueError("linalg.qr: the derivative of mode='complete' is not defined when m > n (Q's last m - n "
@@ -461,6 +464,13 @@ class QrPart(Function):
                              f"(R has a zero on its diagonal; A of shape {tuple(a.shape)}); PyTorch returns inf/nan")
         gQ, gR = (g, None) if which == 0 else (None, g)
         return _qr_backward(gQ, gR, Q, R, m, n)
+
+
+def _qr_factors(a: Any, mode: str) -> tuple:
+    """(Q, R) as numpy computes them; mode 'r': an empty Q, as PyTorch's."""
+    if mode == "r":
+        return xp.zeros((0,), a.dtype), xp.linalg.qr(a, mode="r")
+    return tuple(xp.linalg.qr(a, mode=mode))
 
 
 def _qr_backward(gQ: Any, gR: Any, Q: Any, R: Any, m: int, n: int) -> Any:
@@ -652,15 +662,14 @@ def eigvalsh(A: Any, UPLO: str = "L") -> Tensor:
 
 
 def qr(A: Any, mode: str = "reduced") -> QRResult:
-    """``A = Q R``, ``mode`` 'reduced' (Q (m, k)), 'complete' (Q (m, m)) or 'r' (Q empty, R without a gradient)."""
+    """``A = Q R``, ``mode`` 'reduced' (Q (m, k)), 'complete' (Q (m, m)) or 'r' (Q empty; R's derivative raises,
+    as PyTorch's)."""
     A = _matrix(A, "qr")
     if mode not in ("reduced", "complete", "r"):
         raise ValueError(f"linalg.qr: mode must be 'reduced', 'complete' or 'r', got {mode!r}")
-    a = _float(A)
-    if mode == "r":
-        R = xp.linalg.qr(a, mode="r")
-        return QRResult(Tensor._wrap(xp.zeros((0,), a.dtype)), Tensor._wrap(R))
-    parts = (A._data, tuple(xp.linalg.qr(a, mode=mode)))
+    parts = (A._data, _qr_factors(_float(A), mode))
+    if mode == "r":  # Q is empty: a constant
+        return QRResult(Tensor._wrap(parts[1][0]), QrPart.apply(A, parts=parts, which=1, mode=mode))
     return QRResult(*(QrPart.apply(A, parts=parts, which=i, mode=mode) for i in range(2)))
 
 
