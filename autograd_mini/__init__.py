@@ -14,6 +14,7 @@ from .gradcheck import GradcheckError, gradcheck, gradcheck_module, gradgradchec
 from .ops import *  # noqa: F403  (the functional op API: ag.exp, ag.sum, ...)
 from .ops import __all__ as _ops_all
 from .ops.indexing import TopK
+from . import linalg  # noqa: I001  (ag.linalg: torch.linalg's functions; after ops)
 from . import func  # noqa: I001  (function transforms: ag.func.jacrev, ...; after ops, which it uses)
 from .func import grad, value_and_grad
 from ._torch_names import MODULE as _TORCH_NAMES, missing_attribute as _missing_attribute  # noqa: I001
@@ -23,7 +24,7 @@ from .viz import draw_graph
 __version__ = "0.1.0"
 
 __all__ = [
-    "viz", "draw_graph", "func", "onnx",
+    "viz", "draw_graph", "func", "onnx", "linalg",
     "Tensor", "Function", "Node", "once_differentiable", "TopK", *_factories_all,
     "get_default_dtype", "set_default_dtype", "no_grad", "enable_grad",
     "set_grad_enabled", "is_grad_enabled", "module_scope", "current_scope", "grad", "value_and_grad", "grad_of",

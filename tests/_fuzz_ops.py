@@ -89,6 +89,18 @@ class NP:
     def hardtanh(a): return np.clip(a, -0.5, 0.7)
     @staticmethod
     def hardswish(a): return np.where(a <= -3, 0.0, np.where(a < 3, a * (a + 3) / 6, a))  # the limit 0 at -inf
+    @staticmethod
+    def vector_norm(a, axis, keepdims): return np.sqrt(np.sum(a * a, axis=axis, keepdims=keepdims))
+    @staticmethod
+    def spd(a):  # I + x x^T of the flattened operand: symmetric positive-definite for any finite x
+        x = np.reshape(a, (-1,))
+        return np.eye(x.size) + x[:, None] * x[None, :]
+    @staticmethod
+    def inv(a): return np.linalg.inv(a)
+    @staticmethod
+    def logabsdet(a): return np.linalg.slogdet(a)[1]
+    @staticmethod
+    def diagonal(a): return np.diagonal(a, 0, -2, -1)
 
 
 def _matrix(a: np.ndarray) -> np.ndarray:
@@ -159,6 +171,18 @@ class AG:
     def hardtanh(a): return F.hardtanh(a, -0.5, 0.7)
     @staticmethod
     def hardswish(a): return F.hardswish(a)
+    @staticmethod
+    def vector_norm(a, axis, keepdims): return ag.linalg.vector_norm(a, axis=axis, keepdims=keepdims)
+    @staticmethod
+    def spd(a):
+        x = a.reshape(-1)
+        return ag.tensor(np.eye(x.shape[0])) + x[:, None] * x[None, :]
+    @staticmethod
+    def inv(a): return ag.linalg.inv(a)
+    @staticmethod
+    def logabsdet(a): return ag.linalg.slogdet(a).logabsdet
+    @staticmethod
+    def diagonal(a): return ag.linalg.diagonal(a)
 
 
 class TH:
@@ -219,6 +243,18 @@ class TH:
     def hardtanh(a): return torch.nn.functional.hardtanh(a, -0.5, 0.7)
     @staticmethod
     def hardswish(a): return torch.nn.functional.hardswish(a)
+    @staticmethod
+    def vector_norm(a, axis, keepdims): return torch.linalg.vector_norm(a, dim=axis, keepdim=keepdims)
+    @staticmethod
+    def spd(a):
+        x = a.reshape(-1)
+        return torch.eye(x.shape[0], dtype=x.dtype) + x[:, None] * x[None, :]
+    @staticmethod
+    def inv(a): return torch.linalg.inv(a)
+    @staticmethod
+    def logabsdet(a): return torch.linalg.slogdet(a).logabsdet
+    @staticmethod
+    def diagonal(a): return torch.linalg.diagonal(a)
 
 
 # ---- the op table: name -> (arity, smooth, formula over a backend L) -----------------------------------
@@ -253,6 +289,9 @@ OPS: dict[str, Op] = {
     "flip": Op(1, True, lambda L, a: L.flip(a)),                       # a negative-step slice
     "unsqueeze": Op(1, True, lambda L, a: L.unsqueeze(a)),
     "broadcast_to": Op(1, True, lambda L, a: L.broadcast_to(a, (2,) + tuple(a.shape))),
+    "spd_inv": Op(1, True, lambda L, a: L.inv(L.spd(a))),                  # linalg: inv, det through solve
+    "spd_logdet": Op(1, True, lambda L, a: L.logabsdet(L.spd(a))),
+    "diagonal": Op(1, True, lambda L, a: L.diagonal(a)),                   # the last two axes; fits ndim >= 2
     "pow_half": Op(1, True, lambda L, a: (1.0 + a * a) ** 0.5),
     "tril": Op(1, True, lambda L, a: L.tril(a, 0)),                    # matrices (2+ dims) only: others do not fit
     "triu": Op(1, True, lambda L, a: L.triu(a, 1)),
@@ -276,6 +315,9 @@ OPS: dict[str, Op] = {
     "where": Op(2, False, lambda L, a, b: L.where(a > b, a, b * 0.5)),
     "relu": Op(1, False, lambda L, a: L.relu(a)),
     "abs": Op(1, False, lambda L, a: L.abs(a)),
+    # a - 0.5: all-0.5 slices hit the norm's kink at 0 (gradient 0, as PyTorch's); subnormal norms, where
+    # PyTorch's second derivative is rounding noise (x^2 underflows), cannot occur
+    "vector_norm": Op(1, False, lambda L, a, axis, keepdims: L.vector_norm(a - 0.5, axis, keepdims), "reduce"),
     "max": Op(1, False, lambda L, a, axis, keepdims: L.amax(a, axis, keepdims), "reduce"),
     "maximum": Op(2, False, lambda L, a, b: L.maximum(a, b)),
     "minimum": Op(2, False, lambda L, a, b: L.minimum(a, b)),
@@ -295,3 +337,5 @@ NAN_COMPOSITES = {"var"}
 # silu is x * sigmoid(x): at x = 0 with an infinite upstream gradient the product rule's 0 * inf term is nan, where
 # PyTorch's fused derivative sigmoid(x) (1 + x (1 - sigmoid(x))) gives inf (a primitive silu would match: #20 part 2).
 NAN_COMPOSITES |= {"silu"}
+# LAPACK's nan/inf propagation differs between numpy's build and PyTorch's: these run with nan/inf against numpy only
+NAN_LAPACK = {"spd_inv", "spd_logdet"}

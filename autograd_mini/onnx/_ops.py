@@ -24,10 +24,14 @@ VARYING: dict[str, tuple[str, ...]] = {"Reshape": ("shape",), "BroadcastTo": ("s
 _LOSS = "export the model's output (the logits or probabilities) and compute the loss outside the ONNX model"
 _DERIVATIVE = ("it is a derivative (recorded under create_graph): export the forward computation, whose ops all "
                "map, and let the serving engine or PyTorch differentiate if needed")
+_LINALG = ("ag.linalg has no ONNX mapping yet (ONNX's Det aside, serving engines lack these): compute it outside "
+           "the exported model, or move the model to PyTorch (nn.utils.to_torch_state_dict)")
 REFUSED = {
     "SoftmaxCrossEntropy": _LOSS, "BinaryCrossEntropy": _LOSS,
     "ScatterAdd": _DERIVATIVE, "ConvWeight2d": _DERIVATIVE, "WindowScatter": _DERIVATIVE,
     "WindowGather": _DERIVATIVE, "_NotDifferentiableAgain": _DERIVATIVE, "_Weighted": _DERIVATIVE,
+    **dict.fromkeys(["Inv", "Solve", "Det", "LogAbsDet", "Cholesky", "Pinv", "SvdPart", "EighPart", "QrPart",
+                     "VectorNorm", "Diagonal", "DiagonalScatter"], _LINALG),
 }
 
 
