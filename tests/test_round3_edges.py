@@ -69,13 +69,70 @@ def test_pad_value_that_overflows_the_dtype_raises():
 
 
 # ---- 8. axis=None where an int is required: numpy's TypeError, never a silently chosen axis --------------------------
-@open_bug
-@pytest.mark.parametrize("call", [
-    lambda x: ag.expand_dims(x, None),          # ours: shape (1, 1, 1, 2, 3)
-    lambda x: ag.stack([x, x], axis=None),      # ours: axis 0
-    lambda x: ag.split(x, 2, axis=None),        # ours: axis 0
-    lambda x: ag.swapaxes(x, None, 0),          # ours: x unchanged
-], ids=["expand_dims", "stack", "split", "swapaxes"])
-def test_axis_none_is_a_type_error(call):
-    with pytest.raises(TypeError):
-        call(ag.tensor(np.ones((2, 3))))
+# Every op taking an axis: where numpy (or PyTorch, for its own ops) gives None a meaning, the same answer; where
+# exactly one axis is meant, None and a tuple are a TypeError (numpy's), never axis 0 or the first of the tuple.
+_ONE_AXIS = {
+    "expand_dims": lambda x, a: ag.expand_dims(x, a),             # ours was (1, 1, 1, 2, 3) for None
+    "stack": lambda x, a: ag.stack([x, x], axis=a),               # ours was axis 0
+    "split": lambda x, a: ag.split(x, 2, axis=a),                 # ours was axis 0
+    "swapaxes": lambda x, a: ag.swapaxes(x, a, 0),                # ours was x unchanged
+    "swapaxes_second": lambda x, a: ag.swapaxes(x, 0, a),
+    "concatenate": lambda x, a: ag.concatenate([x, x], axis=a),
+    "cumsum": lambda x, a: ag.cumsum(x, axis=a),
+    "flatten": lambda x, a: ag.flatten(x, a),                     # torch.flatten(start_dim=None): TypeError
+    "gather": lambda x, a: ag.gather(x, a, np.zeros((1, 1), np.int64)),  # torch.gather(dim=None): TypeError
+    "take_along_axis": lambda x, a: ag.take_along_axis(x, np.zeros((1, 1), np.int64), a),
+    "repeat": lambda x, a: ag.repeat(x, 2, axis=a),
+    "argmax": lambda x, a: ag.argmax(x, axis=a),
+    "argmin": lambda x, a: ag.argmin(x, axis=a),
+    "topk": lambda x, a: ag.topk(x, 1, axis=a),                   # torch.topk(dim=None): TypeError
+}
+_NONE_IS_A_TYPE_ERROR = ["expand_dims", "stack", "split", "swapaxes", "swapaxes_second", "flatten", "gather", "topk"]
+
+
+@pytest.mark.parametrize("name", _NONE_IS_A_TYPE_ERROR)
+def test_axis_none_is_a_type_error(name):
+    with pytest.raises(TypeError, match="axis"):
+        _ONE_AXIS[name](ag.tensor(np.ones((2, 3))), None)
+
+
+@pytest.mark.parametrize("name", sorted(set(_ONE_AXIS) - {"expand_dims"}))
+def test_a_tuple_where_one_axis_is_meant_is_a_type_error(name):
+    """numpy: "'tuple' object cannot be interpreted as an integer"; ours took the tuple's first axis."""
+    with pytest.raises(TypeError, match="axis"):
+        _ONE_AXIS[name](ag.tensor(np.ones((2, 3))), (1,))
+
+
+def test_topk_of_a_0d_tensor_checks_its_axis():
+    with pytest.raises(TypeError, match="axis"):
+        ag.topk(ag.tensor(2.0), 1, axis=None)
+    assert ag.topk(ag.tensor(2.0), 1, axis=-1).values.item() == 2.0
+
+
+_NUMPY_NONE = {  # ours, numpy's, for the ops where numpy gives axis=None a meaning (flattened, all axes, reversed)
+    "concatenate": (lambda x: ag.concatenate([x, x], axis=None), lambda a: np.concatenate([a, a], axis=None)),
+    "cumsum": (lambda x: ag.cumsum(x, axis=None), lambda a: np.cumsum(a, axis=None)),
+    "take_along_axis": (lambda x: ag.take_along_axis(x, np.array([5, 0]), None),
+                        lambda a: np.take_along_axis(a, np.array([5, 0]), None)),
+    "repeat": (lambda x: ag.repeat(x, 2, axis=None), lambda a: np.repeat(a, 2, axis=None)),
+    "repeat_interleave": (lambda x: ag.repeat_interleave(x, 2, dim=None), lambda a: np.repeat(a, 2, axis=None)),
+    "argmax": (lambda x: ag.argmax(x, axis=None), lambda a: np.argmax(a, axis=None)),
+    "argmin": (lambda x: ag.argmin(x, axis=None), lambda a: np.argmin(a, axis=None)),
+    "squeeze": (lambda x: ag.squeeze(x.reshape(1, 2, 1, 3), None), lambda a: np.squeeze(a.reshape(1, 2, 1, 3), None)),
+    "transpose": (lambda x: ag.transpose(x, None), lambda a: np.transpose(a, None)),
+    "Tensor.transpose": (lambda x: x.transpose(None), lambda a: a.transpose(None)),
+    **{r: (lambda x, r=r: getattr(ag, r)(x, axis=None), lambda a, r=r: getattr(np, r)(a, axis=None))
+       for r in ("sum", "max", "min", "prod", "mean", "var", "std")},
+    "logsumexp": (lambda x: ag.logsumexp(x, axis=None), lambda a: np.log(np.exp(a).sum())),
+    "softmax": (lambda x: ag.softmax(x, axis=None), lambda a: np.exp(a) / np.exp(a).sum()),
+    "log_softmax": (lambda x: ag.log_softmax(x, axis=None), lambda a: a - np.log(np.exp(a).sum())),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_NUMPY_NONE))
+def test_axis_none_means_what_numpy_says(name):
+    ours, numpys = _NUMPY_NONE[name]
+    a = np.array([[0.5, -1.0, 2.0], [3.0, 0.25, -2.0]])
+    out = ours(ag.tensor(a))
+    np.testing.assert_allclose(out.numpy(), numpys(a), rtol=1e-13)
+    assert out.shape == np.shape(numpys(a))
