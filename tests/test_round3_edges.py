@@ -33,7 +33,6 @@ def test_prod_third_derivative_with_zeros(x0, torch_says):
 
 
 # ---- 5. max_pool2d with padding: a window whose real values are all -inf ------------------------------------------
-@open_bug
 def test_max_pool_window_of_minus_inf_sends_its_gradient_to_a_real_pixel():
     x = ag.tensor(np.array([[[[-np.inf, 1.0], [2.0, 3.0]]]]), requires_grad=True)
     y = ag.max_pool2d(x, 2, stride=2, padding=1)
@@ -60,12 +59,21 @@ def test_a_0d_float64_tensor_keeps_float32(op):
 
 
 # ---- 7. pad with a value the dtype cannot hold ----------------------------------------------------------------------
-@open_bug
-def test_pad_value_that_overflows_the_dtype_raises():
+@pytest.mark.parametrize("dtype, value", [(np.float32, 1e300), (np.float32, -3.4028235e38), (np.float16, 70000.0),
+                                          (np.int8, 1000), (np.int8, -129.0), (np.uint8, -1)])
+def test_pad_value_that_overflows_the_dtype_raises(dtype, value):
+    """PyTorch: "value cannot be converted to type float without overflow" (each of these, checked)."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no RuntimeWarning either
         with pytest.raises((ValueError, OverflowError), match="(?i)overflow"):
-            ag.pad(ag.tensor(np.ones(3, np.float32)), 1, constant_values=1e300)  # ours: inf at both ends
+            ag.pad(ag.tensor(np.ones(3, dtype)), 1, constant_values=value)  # ours was inf at both ends
+
+
+@pytest.mark.parametrize("dtype, value", [(np.float32, float(np.finfo(np.float32).max)), (np.float32, np.inf),
+                                          (np.float16, -65504.0), (np.int8, -128), (np.uint8, 255)])
+def test_pad_value_at_the_edge_of_the_dtype_pads(dtype, value):
+    out = ag.pad(ag.tensor(np.ones(2, dtype)), 1, constant_values=value)
+    np.testing.assert_array_equal(out.numpy(), np.array([value, 1, 1, value], dtype))
 
 
 # ---- 8. axis=None where an int is required: numpy's TypeError, never a silently chosen axis --------------------------
