@@ -217,7 +217,7 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float =
     if x.dtype.kind in "fiu" and math.isfinite(constant_values):
         info = xp.finfo(x.dtype) if x.dtype.kind == "f" else xp.iinfo(x.dtype)
         lo, hi = (float(info.min), float(info.max)) if x.dtype.kind == "f" else (int(info.min), int(info.max))
-        if not lo <= constant_values <= hi:  # Python numbers: an exact comparison  # numpy would pad with inf (or wrap around) quietly
+        if not lo <= constant_values <= hi:  # exact (Python numbers); numpy would pad inf or wrap
             raise ValueError(f"pad: constant_values={constant_values!r} overflows {x.dtype} (range {lo} to {hi}), "
                              "as PyTorch refuses; cast x to a wider dtype first")
     return Pad.apply(x, pad_width=tuple((int(b), int(a)) for b, a in widths), value=constant_values)
