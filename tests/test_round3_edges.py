@@ -25,11 +25,34 @@ def _third_of_prod(x0: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("x0, torch_says", [
     ([0.0, 3.0, 5.0, 2.0], [0.0, 0.0, 2.0, 5.0]),   # one zero: right today
     ([0.0, 0.0, 5.0, 2.0], [0.0, 0.0, 2.0, 5.0]),   # two zeros: right today
-    pytest.param([0.0, 0.0, 0.0, 2.0], [0.0, 0.0, 2.0, 0.0], marks=open_bug),       # ours: all 0
+    ([0.0, 0.0, 0.0, 2.0], [0.0, 0.0, 2.0, 0.0]),                                # three zeros: ours was all 0
     ([0.0, 0.0, 0.0, 0.0, 7.0], [0.0, 0.0, 0.0, 0.0, 0.0]),                      # four zeros: 0 is right
+    ([0.0, 0.0, 0.0, 2.0, 3.0], [0.0, 0.0, 6.0, 0.0, 0.0]),
 ])
 def test_prod_third_derivative_with_zeros(x0, torch_says):
     np.testing.assert_allclose(_third_of_prod(np.array(x0)), torch_says)
+
+
+@pytest.mark.parametrize("x0, want", [
+    (5e-324, 1.0),                                   # 0-d denormal: ours was 0 (out / x with out = x = 5e-324)
+    ([5e-324, 0.3], [0.3, 5e-324]),                  # ours was [0, 0]: the product underflowed
+    ([1e-200, 1e-200, 3.0], [3e-200, 3e-200, 0.0]),  # ours was all 0; PyTorch's too (out / x)
+    ([1e300, 1e300, 1e-300], [1.0, 1.0, np.inf]),    # ours was [inf, inf, inf]: the product overflowed
+    ([[1e-200, 2.0], [1e-200, 4.0]], [[1e-200, 2.0], [1e-200, 4.0]][::-1]),  # axis 0: [[x10, x11], [x00, x01]]
+])
+def test_prod_gradient_is_the_exact_product_of_the_others(x0, want):
+    x = ag.tensor(np.array(x0), requires_grad=True)
+    with np.errstate(over="ignore", under="ignore"):
+        (ag.prod(x, axis=0 if x.ndim == 2 else None) * 0.75).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 0.75 * np.array(want))
+
+
+def test_prod_second_derivative_where_the_product_underflows():
+    """d2 prod / dx0 dx1 = x2 = 3, though prod itself is 3e-400 = 0."""
+    x = ag.tensor(np.array([1e-200, 1e-200, 3.0]), requires_grad=True)
+    (g,) = ag.grad_of(ag.prod(x), [x], create_graph=True)
+    (h,) = ag.grad_of(g[0], [x])
+    np.testing.assert_array_equal(h.numpy(), [0.0, 3.0, 1e-200])
 
 
 # ---- 5. max_pool2d with padding: a window whose real values are all -inf ------------------------------------------
