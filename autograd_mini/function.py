@@ -341,7 +341,7 @@ def _unrecorded(n: int) -> _Unrecorded:
 
 def _forward(cls: type[Function], ctx: Any, arrays: list, params: dict) -> Any:
     try:
-        return cls.forward(ctx, *arrays, **params)
+        out = cls.forward(ctx, *arrays, **params)
     except (ValueError, TypeError, IndexError) as e:
         raise _op_error(cls, e, arrays) from e
     except AttributeError as e:
@@ -351,6 +351,11 @@ def _forward(cls: type[Function], ctx: Any, arrays: list, params: dict) -> Any:
                 "backward by naming them, keep anything else with ctx.save_for_backward(...), and read "
                 "parameters from ctx.params") from e
         raise
+    if type(out) is tuple:  # numpy would stack the outputs into one array (or fail when their shapes differ)
+        raise TypeError(f"{cls.__name__}.forward returned a tuple of {len(out)} values: a Function has one output, "
+                        "an array. Return one array (stack the results and index the Tensor), or write one "
+                        "Function per output")
+    return out
 
 
 # ---- the opt-out: a backward that is not differentiable itself ------------------------------------------
