@@ -55,6 +55,19 @@ def test_prod_second_derivative_where_the_product_underflows():
     np.testing.assert_array_equal(h.numpy(), [0.0, 3.0, 1e-200])
 
 
+@pytest.mark.parametrize("x0", [[1e-9, 1e9], [1e-200, 2.0], [1e-5, 1e5, 1.0], [[1e-12, 3.0], [2.0, 1e12]]])
+def test_prod_second_derivative_when_magnitudes_spread(x0):
+    """d/dx of sum(d prod/dx): out / x's graph cancelled two terms of ~out / x_i^2, so [1e-9, 1e9] gave
+    [0, 1] (PyTorch 2.13: [-128, 1]); the exact answer is the sum over j != i of the product of the rest."""
+    a = np.array(x0)
+    x = ag.tensor(a, requires_grad=True)
+    (g,) = ag.grad_of(ag.prod(x, axis=-1).sum(), [x], create_graph=True)
+    (h,) = ag.grad_of(g.sum(), [x])
+    rows = a.reshape(-1, a.shape[-1])
+    want = [[sum(np.prod(np.delete(r, [i, j])) for j in range(len(r)) if j != i) for i in range(len(r))] for r in rows]
+    np.testing.assert_allclose(h.numpy(), np.reshape(want, a.shape), rtol=1e-12)
+
+
 # ---- 5. max_pool2d with padding: a window whose real values are all -inf ------------------------------------------
 def test_max_pool_window_of_minus_inf_sends_its_gradient_to_a_real_pixel():
     x = ag.tensor(np.array([[[[-np.inf, 1.0], [2.0, 3.0]]]]), requires_grad=True)

@@ -77,7 +77,12 @@ class Prod(Reduction):
     """Product over ``axes``. The derivative of each element is the product of the *other* elements of
     its slice: ``out / x`` (PyTorch's formula) where that is exact, i.e. no zero in ``x`` and ``out`` a
     normal number; else (zeros, or a product of finite x that underflowed or overflowed) that product
-    itself, ``_others``. An inf or nan in ``x`` without zeros keeps PyTorch's ``out / x`` (nan at an inf)."""
+    itself, ``_others``. An inf or nan in ``x`` without zeros keeps PyTorch's ``out / x`` (nan at an inf).
+    Under create_graph ``out / x`` is also refused where a slice's magnitudes spread over more than
+    ``SPREAD``: its second derivative cancels two terms of about out / x_i^2 (PyTorch's answer for
+    d2 prod / dx0^2 + d2 prod / dx0 dx1 at [1e-9, 1e9] is -128, not 1)."""
+
+    SPREAD = 1e4  # out / x's second derivative then loses at most ~SPREAD * eps (2e-12) relative
     formula = "d prod(x, axes)/dx: g times the product of the other entries of x's slice"
 
     @staticmethod
@@ -88,10 +93,20 @@ class Prod(Reduction):
         g = Reduction.expand(ctx, g, x.shape)
         out = Reduction.expand(ctx, out, x.shape)
         a, size = xp.asarray(x), abs(xp.asarray(out))
+        axes = ctx.params["axes"]
         if not (a == 0).any() and ((size >= xp.finfo(size.dtype).tiny).all() and (size < xp.inf).all()
+                                   and (type(x) is xp.ndarray or _spread(a, axes) <= Prod.SPREAD)
                                    or not xp.isfinite(a).all()):
             return g * out / x
-        return g * _others(x, ctx.params["axes"])
+        return g * _others(x, axes)
+
+
+def _spread(a, axes):
+    """The largest ratio of magnitudes within a slice (over ``axes``), for nonzero ``a``."""
+    if not a.size or not axes:
+        return 1.0
+    m = abs(a)
+    return float((m.max(axis=axes) / m.min(axis=axes)).max())
 
 
 def _others(x, axes):
