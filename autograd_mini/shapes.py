@@ -42,11 +42,11 @@ def normalize_axes(axis: Any, ndim: int, op: str) -> tuple:
     return tuple(sorted(out))
 
 
-def one_axis(axis: Any, ndim: int, op: str) -> int:
+def one_axis(axis: Any, ndim: int, op: str, name: str = "axis") -> int:
     """``axis`` where exactly one is meant, as a non-negative int: None or a tuple is numpy's TypeError, never a
     silently chosen axis (callers give None its meaning first where numpy has one: flattened)."""
     if axis is None or isinstance(axis, (tuple, list)):
-        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
+        raise TypeError(f"{op}: {name} must be an int, got {axis!r}")
     return normalize_axes(axis, ndim, op)[0]
 
 

@@ -68,7 +68,7 @@ def gather(x: Any, dim: int, index: Any) -> Tensor:
     idx = _indices("gather", index)
     if idx.ndim != x.ndim:
         raise ValueError(f"gather: index of shape {idx.shape} must have as many axes as input {x.shape}")
-    dim = one_axis(dim, max(x.ndim, 1), "gather")
+    dim = one_axis(dim, max(x.ndim, 1), "gather", "dim")
     if x.ndim == 0:
         _check_range("gather", idx, 1, 0, negative_ok=False)
         return P.GetItem.apply(x, index=())
