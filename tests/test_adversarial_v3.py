@@ -537,3 +537,26 @@ def test_prod_with_zeros_over_any_axes_matches_pytorch_to_third_order():
             return x
 
         _assert_like_torch(lambda x, axis=axis: ag.prod(x, axis=axis), tprod, a)
+
+
+@pytest.mark.parametrize("row", [[0.0, 2.0, 5.0], [0.3, -1.2, 2.0, 0.7], [1.0, 1.0, 1.0]])
+def test_layer_norm_third_derivative_matches_finite_differences_of_the_second(row):
+    """PyTorch 2.13 is no oracle here: its fused layer_norm's third derivative is off ([-0.053, -0.028, 0.013] where
+    finite differences of its own, correct second derivative give [0.0041, -0.00054, -0.0035] at [0, 2, 5]). Ours,
+    fused and composed, match the differences, and each other."""
+    a = np.array(row)
+    n = a.size
+
+    def fused(x):
+        return nn.functional.layer_norm(x.reshape(1, -1), (n,))
+
+    def second(x, fn=fused):
+        return _derivatives(fn, [x], "ag", 2)[2][0]
+
+    third = _derivatives(fused, [a], "ag")[3][0]
+    composed = _derivatives(lambda x: nn.functional.layer_norm_composed(x.reshape(1, -1), (n,)), [a], "ag")[3][0]
+    w = np.sin(np.arange(n) + 1.0)  # the projection _derivatives puts on the second derivative
+    eps = 1e-4 if np.ptp(a) else 1e-7  # a constant row: every derivative scales with 1/sqrt(1e-5)
+    fd = [(second(a + eps * e) @ w - second(a - eps * e) @ w) / (2 * eps) for e in np.eye(n)]
+    np.testing.assert_allclose(third, fd, rtol=1e-5, atol=1e-9 * np.abs(third).max())
+    np.testing.assert_allclose(composed, third, rtol=1e-9, atol=1e-12 * np.abs(third).max())
