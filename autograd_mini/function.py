@@ -238,7 +238,7 @@ class Function:
             return Tensor._wrap(out if type(out) is xp.ndarray else xp.asarray(out))
         need = tuple([isinstance(x, Tensor) and x._requires_grad for x in inputs])
         need = _NEEDS.setdefault(need, need)  # one shared tuple per pattern: 72 bytes less per node
-        if not cls._nreads and len(arrays) > 1:
+        if len(arrays) > 1:  # also for ops reading by position: save_for_backward may name an input too
             _one_array_per_input(inputs, arrays)
         ctx = Node(cls, inputs, params, need)
         raw = _forward(cls, ctx, arrays, params)

@@ -560,3 +560,32 @@ def test_layer_norm_third_derivative_matches_finite_differences_of_the_second(ro
     fd = [(second(a + eps * e) @ w - second(a - eps * e) @ w) / (2 * eps) for e in np.eye(n)]
     np.testing.assert_allclose(third, fd, rtol=1e-5, atol=1e-9 * np.abs(third).max())
     np.testing.assert_allclose(composed, third, rtol=1e-9, atol=1e-12 * np.abs(third).max())
+
+
+class _ReadsOneSavesTheOther(ag.Function):
+    """Reads ``a`` by position and keeps ``b`` with save_for_backward: both ways in one op."""
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g, a):
+        (b,) = ctx.saved_tensors
+        return g * b, g * a
+
+
+def test_save_for_backward_names_the_detached_input_in_an_op_that_also_reads_by_position():
+    """f(x, x.detach()): the saved b is the detached input, a constant. The two inputs shared one array, so b was
+    taken for input 0 (x) and the second derivative came out 1 where it is 0 (PyTorch: b is a constant)."""
+    a = np.array([0.5, -1.0, 2.0])
+    x = ag.tensor(a, requires_grad=True)
+    y = _ReadsOneSavesTheOther.apply(x, x.detach())
+    (g,) = ag.grad_of(y.sum(), [x], create_graph=True)
+    np.testing.assert_array_equal(g.numpy(), a)
+    assert not g.requires_grad  # g = 1 * b, both constants: nothing left to differentiate (PyTorch's too)
+    x = ag.tensor(a, requires_grad=True)  # one tensor in both places: b is x, d2 = 2
+    (g,) = ag.grad_of(_ReadsOneSavesTheOther.apply(x, x).sum(), [x], create_graph=True)
+    (h,) = ag.grad_of(g.sum(), [x])
+    np.testing.assert_array_equal(g.numpy(), 2 * a)
+    np.testing.assert_array_equal(h.numpy(), [2.0, 2.0, 2.0])
