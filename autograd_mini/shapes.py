@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["sum_to", "normalize_axes", "expand_reduced", "shape_arg"]
+__all__ = ["sum_to", "normalize_axes", "reduction_axes", "expand_reduced", "shape_arg"]
 
 
 def sum_to(g: Any, shape: tuple) -> Any:
@@ -40,6 +40,15 @@ def normalize_axes(axis: Any, ndim: int, op: str) -> tuple:
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: repeated axis in {axis!r}")
     return tuple(sorted(out))
+
+
+def reduction_axes(axis: Any, ndim: int, op: str) -> tuple:
+    """A reduction's ``axis`` normalised; a 0-d tensor also takes axis 0 or -1 (or a tuple of them), as
+    PyTorch's reductions do: it reduces over no axis (the tensor itself)."""
+    if ndim == 0 and axis is not None:
+        normalize_axes(axis, 1, op)
+        return ()
+    return normalize_axes(axis, ndim, op)
 
 
 def expand_reduced(g: Any, shape: tuple, axes: tuple, keepdims: bool) -> Any:
