@@ -42,12 +42,21 @@ def _scan_axis(op: str, x: Tensor, axis: Any) -> tuple[Tensor, int, tuple]:
     return x, normalize_axes(axis, x.ndim, op)[0], x.shape
 
 
-def _triangle(x: Tensor, axis: int, fill: float) -> Tensor:
-    """(..., n, n) with ``axis`` moved last: row k holds x_0 .. x_k, then ``fill``."""
+def _triangle(x: Tensor, axis: int, fill: Any) -> Tensor:
+    """(..., n, n) with ``axis`` moved last: row k holds x_0 .. x_k, then ``fill`` (a number, or a function of
+    the moved array giving one value per row)."""
     xm = movedim(x, axis, -1)
     n = xm.shape[-1]
     rows = P.BroadcastTo.apply(xm.reshape(xm.shape[:-1] + (1, n)), shape=xm.shape[:-1] + (n, n))
+    fill = fill(xm._data)[..., None] if callable(fill) else fill
     return P.Where.apply(xp.tri(n, dtype=bool), rows, xp.asarray(fill, dtype=x.dtype))
+
+
+def _far_below(a: Any) -> Any:
+    """Per prefix, its running max less 1e4: exp of it after logsumexp's shift is exactly 0 (float16 to 64),
+    where a -inf padding would trip anomaly mode on finite inputs."""
+    with xp.errstate(invalid="ignore"):
+        return xp.maximum.accumulate(a, axis=-1) - 1e4
 
 
 class CumProd(Function):
@@ -86,7 +95,7 @@ def logcumsumexp(x: Any, axis: int) -> Tensor:
     if x.dtype.kind not in "fc":  # integers: the default float dtype (PyTorch refuses them)
         x = Tensor._wrap(as_float(x._data))
     x, axis, shape = _scan_axis("logcumsumexp", x, axis)
-    return movedim(R.LogSumExp.apply(_triangle(x, axis, -math.inf), -1), -1, axis).reshape(shape)
+    return movedim(R.LogSumExp.apply(_triangle(x, axis, _far_below), -1), -1, axis).reshape(shape)
 
 
 def _cumextreme(op: str, x: Any, axis: int, better: Any) -> Sorted:
