@@ -80,6 +80,8 @@ def cumprod(x: Any, axis: int | None = None, *, dtype: Any = None) -> Tensor:
     Zeros are exact, as ``prod``: each element's derivative is the product of the others of its prefixes."""
     x = _t(x) if dtype is None else R.cast(x, dtype)
     x, axis, shape = _scan_axis("cumprod", x, axis)
+    if x.shape[axis] <= 1:  # the identity (as PyTorch's): out / x would differentiate to 1/x - x/x^2, not 0
+        return x.reshape(shape)
     a = x._data
     tiny = xp.finfo(a.dtype).tiny if a.dtype.kind == "f" else 1
     if a.dtype.kind != "f" or not ((a < tiny) & (a > -tiny)).any():  # subnormals count as zeros (as prod's)
