@@ -18,9 +18,13 @@ from tests.test_boundaries import AG_, EDGES, TH_, _operands, torch
 NEEDS_TORCH = pytest.mark.skipif(torch is None, reason="pip install torch==2.13.0 (the oracle of these comparisons)")
 TOL = dict(rtol=1e-10, atol=1e-10)
 # No derivative to take: integer or bool outputs; astype casts to float32, which 1e-10 cannot compare.
-NOT_DIFFERENTIABLE = {"compare", "argmax", "argmin", "astype"}
+NOT_DIFFERENTIABLE = {"compare", "argmax", "argmin", "astype", "argsort", "count_nonzero", "nonzero", "one_hot"}
 POSITIVE = {"log", "sqrt", "pow"}  # real only for positive operands
 OP_NAMES = sorted(set(EDGES) - NOT_DIFFERENTIABLE)
+# PyTorch 2.13's forward mode of scatter_reduce (amax + prod at [0.7, 1.2, 0.9], tangent [1, 2, 3]) gives
+# [2, 2, 3]; its own jacrev times the tangent, and ours, [6.86, 4, 6]
+TORCH_FORWARD_MODE_WRONG = {"scatter_reduce"}
+FORWARD_MODE = {"jvp", "jacfwd", "jvp_of_grad", "hessian"}  # torch.func.hessian is jacfwd(jacrev)
 
 
 def _inputs(name: str) -> list[np.ndarray]:
@@ -90,6 +94,8 @@ def test_every_transform_of_every_op_equals_torch_func(name: str) -> None:
     got = _run_all(func, ag, AG_, name)
     want = _run_all(torch.func, torch, TH_, name)
     for k in got:
+        if k in FORWARD_MODE and name in TORCH_FORWARD_MODE_WRONG:
+            continue  # ours is checked against finite differences below
         _assert_trees_close(got[k], want[k])
 
 
