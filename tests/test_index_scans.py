@@ -140,6 +140,26 @@ def test_logcumsumexp_is_stable_far_apart_and_at_infinities():
         ag.logcumsumexp(ag.tensor(RNG.standard_normal(6), requires_grad=True), 0).sum().backward()
 
 
+def test_logcumsumexp_equals_its_composite_to_second_order():
+    """The primitive against each prefix's logsumexp (O(n^2), no derivative code of its own)."""
+    x = RNG.standard_normal((2, 6)) * 5
+    tri = np.tri(6, dtype=bool)
+
+    def composite(t):
+        rows = ag.broadcast_to(t.reshape(2, 1, 6), (2, 6, 6))
+        return ag.logsumexp(ag.where(tri, rows, -np.inf), -1)
+
+    def first_and_second(f):
+        xs = ag.tensor(x, requires_grad=True)
+        g = ag.grad_of((f(xs) * ag.tensor(np.cos(np.arange(12.0)).reshape(2, 6))).sum(), [xs], create_graph=True)[0]
+        return g.numpy(), ag.grad_of((g * g).sum(), [xs])[0].numpy()
+
+    (g, h), (g_want, h_want) = first_and_second(lambda t: ag.logcumsumexp(t, 1)), first_and_second(composite)
+    np.testing.assert_allclose(g, g_want, rtol=1e-12)
+    np.testing.assert_allclose(h, h_want, rtol=1e-10, atol=1e-13)
+    assert ag.gradgradcheck(lambda t: ag.logcumsumexp(t, 0), [ag.tensor(x, requires_grad=True)])
+
+
 def test_cummax_cummin_follow_pytorch_at_ties_and_nan():
     x = np.array([1.0, 3.0, 3.0, np.nan, 2.0, np.nan, 5.0])
     for ours, theirs in ((ag.cummax, torch.cummax), (ag.cummin, torch.cummin)):

@@ -30,6 +30,7 @@ REFUSED = {
     "WindowGather": _DERIVATIVE, "_NotDifferentiableAgain": _DERIVATIVE, "_Weighted": _DERIVATIVE,
     "CumProd": "ONNX has no cumulative product: compute ag.cumprod outside the model, or export "
                "ag.exp(ag.cumsum(ag.log(x), axis)) for a positive x",
+    "LogCumSumExp": "ONNX has no stable running logsumexp: compute ag.logcumsumexp outside the model",
     "ScatterExtreme": "scatter_reduce's amax/amin are not mapped yet: export ag.scatter_reduce(..., 'sum' or "
                       "'prod'), or reduce outside the model",
 }

@@ -19,7 +19,7 @@ GRADCHECK = {
     "CumProd": (lambda x: ag.cumprod(x, 1), lambda: [T(2, 4, lo=0.5)]),
     "cumprod_zeros": (lambda x: ag.cumprod(x * ag.tensor([1.0, 0.0, 1.0, 0.0]), 1), lambda: [T(2, 4)]),
     "cummax_cummin": (lambda x: ag.cummax(x, 1).values * ag.cummin(x, 0).values, lambda: [T(3, 4)]),
-    "logcumsumexp": (lambda x: ag.logcumsumexp(x, 1), lambda: [T(2, 4)]),
+    "LogCumSumExp": (lambda x: ag.logcumsumexp(x, 1), lambda: [T(2, 4)]),
     "var_std_mean": (lambda x: ag.var_mean(x, 1)[0] * ag.std_mean(x, 0, correction=0)[0].sum(), lambda: [T(3, 4)]),
     "norm": (lambda x: ag.norm(x, 2, 1) + ag.norm(x, 3, 1) + ag.norm(x, 1, 1) + ag.norm(x, float("inf"), 1),
              lambda: [T(3, 4)]),
