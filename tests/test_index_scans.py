@@ -224,6 +224,8 @@ def test_pieces_of_a_tensor():
     np.testing.assert_array_equal(ag.tensor(x).unfold(1, 2, 2).numpy(), torch.tensor(x).unfold(1, 2, 2).numpy())
     np.testing.assert_array_equal(ag.roll(x, (1, 2), (0, 1)).numpy(), np.roll(x, (1, 2), (0, 1)))
     np.testing.assert_array_equal(ag.flip(x, axis=1).numpy(), np.flip(x, 1))
+    np.testing.assert_array_equal(ag.tensor(x).flip(0, 1).numpy(), np.flip(x))
+    np.testing.assert_array_equal(ag.flip(x, [1]).numpy(), np.flip(x, 1))
     np.testing.assert_array_equal(ag.nonzero(x).numpy(), torch.nonzero(torch.tensor(x)).numpy())
     assert ag.nonzero(ag.tensor(0.0)).shape == (0, 0) and ag.nonzero(ag.tensor(3.0)).shape == (1, 0)
     np.testing.assert_array_equal(ag.one_hot(np.array([2, 0]), 3).numpy(), [[0, 0, 1], [1, 0, 0]])

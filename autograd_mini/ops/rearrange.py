@@ -36,9 +36,11 @@ def _axes(op: str, dims: Any, ndim: int) -> tuple:
 
 
 @op("flip", method=True)
-def flip(x: Any, dims: Any = None, *, axis: Any = None) -> Tensor:
-    """Reverse the order along ``dims`` (PyTorch's name; numpy's ``axis=``; None: every axis, numpy's default)."""
+def flip(x: Any, *dims: Any, axis: Any = None) -> Tensor:
+    """Reverse the order along ``dims`` (a tuple, or ints as ``t.flip(0, 1)``; numpy's ``axis=``); none given:
+    every axis, numpy's default."""
     x = _t(x)
+    dims = dims[0] if len(dims) == 1 and (dims[0] is None or isinstance(dims[0], (tuple, list))) else dims or None
     if axis is not None:
         if dims is not None:
             raise TypeError("flip: give dims= or axis=, not both")
