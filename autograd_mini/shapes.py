@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["sum_to", "normalize_axes", "one_axis", "expand_reduced", "shape_arg"]
+__all__ = ["sum_to", "normalize_axes", "one_axis", "reduction_axes", "expand_reduced", "shape_arg"]
 
 
 def sum_to(g: Any, shape: tuple) -> Any:
@@ -48,6 +48,15 @@ def one_axis(axis: Any, ndim: int, op: str, name: str = "axis") -> int:
     if axis is None or isinstance(axis, (tuple, list)):
         raise TypeError(f"{op}: {name} must be an int, got {axis!r}")
     return normalize_axes(axis, ndim, op)[0]
+
+
+def reduction_axes(axis: Any, ndim: int, op: str) -> tuple:
+    """A reduction's ``axis`` normalised; a 0-d tensor also takes axis 0 or -1 (or a tuple of them), as
+    PyTorch's reductions do: it reduces over no axis (the tensor itself)."""
+    if ndim == 0 and axis is not None:
+        normalize_axes(axis, 1, op)
+        return ()
+    return normalize_axes(axis, ndim, op)
 
 
 def expand_reduced(g: Any, shape: tuple, axes: tuple, keepdims: bool) -> Any:

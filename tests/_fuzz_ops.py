@@ -101,6 +101,38 @@ class NP:
     def logabsdet(a): return np.linalg.slogdet(a)[1]
     @staticmethod
     def diagonal(a): return np.diagonal(a, 0, -2, -1)
+    # indexing, sorting, scans (#20 items 5-6)
+    @staticmethod
+    def flip_all(a): return np.flip(a)
+    @staticmethod
+    def roll(a, axis): return np.roll(a, 1, axis)
+    @staticmethod
+    def movedim(a): return np.moveaxis(a, 0, -1)
+    @staticmethod
+    def cumprod(a, axis): return np.cumprod(a, axis)
+    @staticmethod
+    def logcumsumexp(a, axis): return np.logaddexp.accumulate(a, axis)
+    @staticmethod
+    def cummax(a, axis): return np.maximum.accumulate(a, axis)
+    @staticmethod
+    def sort(a, axis): return np.sort(a, axis, kind="stable")
+    @staticmethod
+    def diag_embed(a):
+        out = np.zeros(np.shape(a) + np.shape(a)[-1:])
+        i = np.arange(np.shape(a)[-1])
+        out[..., i, i] = a
+        return out
+    @staticmethod
+    def trace(a):
+        if np.ndim(a) != 2:
+            raise ValueError(f"PyTorch's trace takes a matrix, got shape {np.shape(a)}")
+        return np.trace(a)
+    @staticmethod
+    def index_select(a, idx): return np.take(a, idx % np.shape(a)[0], axis=0)
+    @staticmethod
+    def unfold(a): return np.lib.stride_tricks.sliding_window_view(a, min(2, np.shape(a)[-1]), axis=-1)
+    @staticmethod
+    def norm(a, axis): return np.sqrt(np.sum(a * a, axis=axis))
 
 
 def _matrix(a: np.ndarray) -> np.ndarray:
@@ -183,6 +215,29 @@ class AG:
     def logabsdet(a): return ag.linalg.slogdet(a).logabsdet
     @staticmethod
     def diagonal(a): return ag.linalg.diagonal(a)
+    def flip_all(a): return ag.flip(a)
+    @staticmethod
+    def roll(a, axis): return ag.roll(a, 1, axis)
+    @staticmethod
+    def movedim(a): return ag.movedim(a, 0, -1)
+    @staticmethod
+    def cumprod(a, axis): return ag.cumprod(a, axis)
+    @staticmethod
+    def logcumsumexp(a, axis): return ag.logcumsumexp(a, axis)
+    @staticmethod
+    def cummax(a, axis): return ag.cummax(a, axis).values
+    @staticmethod
+    def sort(a, axis): return ag.sort(a, axis).values
+    @staticmethod
+    def diag_embed(a): return ag.diag_embed(a)
+    @staticmethod
+    def trace(a): return ag.trace(a)
+    @staticmethod
+    def index_select(a, idx): return ag.index_select(a, 0, idx % a.shape[0])
+    @staticmethod
+    def unfold(a): return a.unfold(-1, min(2, a.shape[-1]), 1)
+    @staticmethod
+    def norm(a, axis): return ag.norm(a, 2, axis)
 
 
 class TH:
@@ -255,6 +310,29 @@ class TH:
     def logabsdet(a): return torch.linalg.slogdet(a).logabsdet
     @staticmethod
     def diagonal(a): return torch.linalg.diagonal(a)
+    def flip_all(a): return torch.flip(a, tuple(range(a.dim())))
+    @staticmethod
+    def roll(a, axis): return torch.roll(a, 1, axis)
+    @staticmethod
+    def movedim(a): return torch.movedim(a, 0, -1)
+    @staticmethod
+    def cumprod(a, axis): return torch.cumprod(a, axis)
+    @staticmethod
+    def logcumsumexp(a, axis): return torch.logcumsumexp(a, axis)
+    @staticmethod
+    def cummax(a, axis): return torch.cummax(a, axis).values
+    @staticmethod
+    def sort(a, axis): return torch.sort(a, dim=axis, stable=True).values
+    @staticmethod
+    def diag_embed(a): return torch.diag_embed(a)
+    @staticmethod
+    def trace(a): return torch.trace(a)
+    @staticmethod
+    def index_select(a, idx): return torch.index_select(a, 0, torch.as_tensor(idx % a.shape[0]))
+    @staticmethod
+    def unfold(a): return a.unfold(-1, min(2, a.shape[-1]), 1)
+    @staticmethod
+    def norm(a, axis): return torch.linalg.vector_norm(a, 2, axis)
 
 
 # ---- the op table: name -> (arity, smooth, formula over a backend L) -----------------------------------
@@ -302,6 +380,21 @@ OPS: dict[str, Op] = {
     "softsign": Op(1, False, lambda L, a: L.softsign(a)),              # its second derivative jumps at 0
     "hardtanh": Op(1, False, lambda L, a: L.hardtanh(a)),
     "hardswish": Op(1, False, lambda L, a: L.hardswish(a)),
+    "flip_all": Op(1, True, lambda L, a: L.flip_all(a)),
+    "roll": Op(1, True, lambda L, a, axis: L.roll(a, axis), "axis"),
+    "movedim": Op(1, True, lambda L, a: L.movedim(a)),
+    # cumprod away from 0: at tiny inputs (1e-300) PyTorch's second derivative of out / x is rounding garbage
+    # (1e260); zeros and ties are the boundary table's and gradcheck's (tests/op_tables/scans.py)
+    "cumprod": Op(1, True, lambda L, a, axis: L.cumprod(1.0 + a * a, axis), "axis"),
+    "logcumsumexp": Op(1, True, lambda L, a, axis: L.logcumsumexp(a, axis), "axis"),
+    "diag_embed": Op(1, True, lambda L, a: L.diag_embed(a)),
+    "trace": Op(1, True, lambda L, a: L.trace(a)),                    # matrices only (PyTorch's)
+    "index_select": Op(1, True, lambda L, a, index: L.index_select(a, index), "index"),
+    "unfold": Op(1, True, lambda L, a: L.unfold(a)),
+    "cummax": Op(1, False, lambda L, a, axis: L.cummax(a, axis), "axis"),   # ties: the later index (both)
+    "sort": Op(1, False, lambda L, a, axis: L.sort(a, axis), "axis"),       # stable in both
+    # away from a slice of zeros, where PyTorch's second derivative is nan and ours 0 (docs/ops.md)
+    "norm": Op(1, True, lambda L, a, axis: L.norm(1.0 + a * a, axis), "axis"),
     "add": Op(2, True, lambda L, a, b: a + b),
     "sub": Op(2, True, lambda L, a, b: a - b),
     "mul": Op(2, True, lambda L, a, b: a * b),

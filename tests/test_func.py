@@ -20,6 +20,10 @@ TOL = dict(rtol=1e-10, atol=1e-10)
 # astype casts to float32, which 1e-10 cannot compare (ops with integer or bool outputs are found below).
 NOT_DIFFERENTIABLE = {"astype"}
 POSITIVE = {"log", "sqrt", "pow"}  # real only for positive operands
+# PyTorch 2.13's forward mode of scatter_reduce (amax + prod at [0.7, 1.2, 0.9], tangent [1, 2, 3]) gives
+# [2, 2, 3]; its own jacrev times the tangent, and ours, [6.86, 4, 6]
+TORCH_FORWARD_MODE_WRONG = {"scatter_reduce"}
+FORWARD_MODE = {"jvp", "jacfwd", "jvp_of_grad", "hessian"}  # torch.func.hessian is jacfwd(jacrev)
 
 
 def _inputs(name: str) -> list[np.ndarray]:
@@ -102,6 +106,8 @@ def test_every_transform_of_every_op_equals_torch_func(name: str) -> None:
     got = _run_all(func, ag, AG_, name)
     want = _run_all(torch.func, torch, TH_, name)
     for k in got:
+        if k in FORWARD_MODE and name in TORCH_FORWARD_MODE_WRONG:
+            continue  # ours is checked against finite differences below
         _assert_trees_close(got[k], want[k])
 
 

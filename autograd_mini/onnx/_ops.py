@@ -28,10 +28,15 @@ _LINALG = ("ag.linalg has no ONNX mapping yet (ONNX's Det aside, serving engines
            "the exported model, or move the model to PyTorch (nn.utils.to_torch_state_dict)")
 REFUSED = {
     "SoftmaxCrossEntropy": _LOSS, "BinaryCrossEntropy": _LOSS,
-    "ScatterAdd": _DERIVATIVE, "ConvWeight2d": _DERIVATIVE, "WindowScatter": _DERIVATIVE,
+    "ConvWeight2d": _DERIVATIVE, "WindowScatter": _DERIVATIVE,
     "WindowGather": _DERIVATIVE, "_NotDifferentiableAgain": _DERIVATIVE, "_Weighted": _DERIVATIVE,
     **dict.fromkeys(["Inv", "Solve", "Det", "LogAbsDet", "Cholesky", "Pinv", "SvdPart", "EighPart", "QrPart",
                      "VectorNorm", "Diagonal", "DiagonalScatter"], _LINALG),
+    "CumProd": "ONNX has no cumulative product: compute ag.cumprod outside the model, or export "
+               "ag.exp(ag.cumsum(ag.log(x), axis)) for a positive x",
+    "LogCumSumExp": "ONNX has no stable running logsumexp: compute ag.logcumsumexp outside the model",
+    "ScatterExtreme": "scatter_reduce's amax/amin are not mapped yet: export ag.scatter_reduce(..., 'sum' or "
+                      "'prod'), or reduce outside the model",
 }
 
 
@@ -121,6 +126,18 @@ def _reduction(o: Op, onnx_op: str) -> str:
 
 for _name, _onnx in _REDUCE.items():
     TABLE[_name] = lambda o, _onnx=_onnx: _reduction(o, _onnx)
+
+
+@op("ScatterAdd")
+def _scatter_add(o: Op) -> str:
+    """``add_at`` (scatter_add, index_add, diag_embed, and getitem's derivative): ScatterND with reduction add
+    into zeros, at the flat positions the numpy index names."""
+    shape = tuple(o.params["shape"])
+    at = np.broadcast_to(np.arange(int(np.prod(shape))).reshape(shape)[o.params["index"]], o.in_shape(0))
+    zeros = o.const(np.zeros(int(np.prod(shape)), o.dtype))
+    updates = o.emit("Reshape", [o.input(0, o.dtype), o.ints([-1])])
+    out = o.emit("ScatterND", [zeros, o.const(at.reshape(-1, 1), np.int64), updates], reduction="add")
+    return o.emit("Reshape", [out, o.ints(shape)])
 
 
 @op("CumSum")

@@ -17,7 +17,7 @@ from typing import Any
 
 from .._backend import xp
 from ..function import OPS, op
-from ..shapes import normalize_axes, one_axis, shape_arg
+from ..shapes import normalize_axes, one_axis, reduction_axes, shape_arg
 from ..tensor import Tensor, as_array, as_operand
 from . import primitives as P
 from . import reductions
@@ -34,10 +34,7 @@ def _t(x: Any) -> Tensor:
 @op("astype", method=True)
 def astype(x: Any, dtype: Any) -> Tensor:
     """Cast to ``dtype``; a cast to an integer or bool dtype is not differentiable (a constant, as in PyTorch)."""
-    dtype = xp.dtype(dtype)
-    if dtype.kind not in "fc":
-        return Tensor._wrap(_t(x)._data.astype(dtype))
-    return P.AsType.apply(x, dtype=dtype)
+    return reductions.cast(x, dtype)
 
 
 @op("linear")
@@ -93,21 +90,23 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
 
 # ---- reductions: sum max min prod logsumexp are ``Reduction``s (reductions.py); these compose them ---------
 @op("mean", method=True)
-def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    x = _t(x)
-    axes = normalize_axes(axis, x.ndim, "mean")
+def mean(x: Any, axis: Any = None, keepdims: bool = False, *, dtype: Any = None) -> Tensor:
+    """Mean over ``axis``; ``dtype`` casts ``x`` first (PyTorch's and numpy's ``dtype=``)."""
+    x = _t(x) if dtype is None else reductions.cast(x, dtype)
+    axes = reduction_axes(axis, x.ndim, "mean")
     n = math.prod(x.shape[a] for a in axes)
     return reductions.Sum.apply(x, axes, keepdims) * (1.0 / n if n else math.nan)
 
 
 @op("var", method=True)
 def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-    """Variance, numpy's definition (``ddof=0``): mean of squared deviations."""
+    """Variance, numpy's definition (``ddof=0``): mean of squared deviations. With no degrees of freedom
+    left (``ddof >= n``) the sum is divided by 0: inf, or nan where it is 0 (numpy's and PyTorch's)."""
     x = _t(x)
-    axes = normalize_axes(axis, x.ndim, "var")
+    axes = reduction_axes(axis, x.ndim, "var")
     n = math.prod(x.shape[a] for a in axes)
     d = x - mean(x, axes, keepdims=True)
-    return reductions.Sum.apply(d * d, axes, keepdims) * (1.0 / (n - ddof) if n > ddof else math.nan)
+    return reductions.Sum.apply(d * d, axes, keepdims) * (1.0 / (n - ddof) if n > ddof else math.inf)
 
 
 @op("std", method=True)

@@ -16,7 +16,7 @@ from ..tensor import Tensor, as_array
 from . import primitives as P
 
 __all__ = ["take_along_axis", "gather", "masked_fill", "repeat", "repeat_interleave", "tile", "argmax", "argmin",
-           "topk", "TopK"]
+           "topk", "TopK", "sort_order"]
 
 
 def _t(x: Any) -> Tensor:
@@ -178,6 +178,15 @@ def _arg(fn: Any, op: str, x: Any, axis: int | None, keepdims: bool) -> Tensor:
     return Tensor._wrap(xp.asarray(fn(a, axis=axis, keepdims=keepdims), dtype=xp.int64))
 
 
+def sort_order(a: Any, axis: int, descending: bool) -> Any:
+    """The stable sorting permutation along ``axis``, nan as larger than any number (last ascending, first
+    descending), as PyTorch's sort; ties keep their order."""
+    a = a if a.dtype.kind in "fc" else a.astype(xp.int64)
+    nan = xp.isnan(a) if a.dtype.kind == "f" else xp.zeros(a.shape, dtype=bool)
+    key = xp.where(nan, 0, -a if descending else a)
+    return xp.lexsort((key, ~nan if descending else nan), axis=axis)
+
+
 class TopK(NamedTuple):
     values: Tensor
     indices: Tensor
@@ -196,9 +205,5 @@ def topk(x: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = Tr
     n = x.shape[axis]
     if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= n:
         raise ValueError(f"topk: k={k!r} must be an int in [0, {n}] for axis {axis} of shape {x.shape}")
-    a = x._data if x.dtype.kind in "fc" else x._data.astype(xp.int64)
-    nan = xp.isnan(a) if a.dtype.kind == "f" else xp.zeros(a.shape, dtype=bool)
-    key = xp.where(nan, 0, -a if largest else a)
-    order = xp.lexsort((key, ~nan if largest else nan), axis=axis)  # nan first (largest) or last; stable
-    idx = xp.take(order, xp.arange(k), axis=axis)
+    idx = xp.take(sort_order(x._data, axis, descending=largest), xp.arange(k), axis=axis)
     return TopK(take_along_axis(x, idx, axis), Tensor._wrap(idx.astype(xp.int64)))

@@ -175,7 +175,8 @@ def diagonal(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, *, dim1: i
     x = x if isinstance(x, Tensor) else Tensor._wrap(as_array(x))
     axis1, axis2 = (axis1 if dim1 is None else dim1), (axis2 if dim2 is None else dim2)
     if x.ndim < 2:
-        raise ValueError(f"diagonal: needs at least 2 dimensions, got shape {x.shape}")
+        raise ValueError(f"diagonal: needs at least 2 dimensions, got shape {x.shape}; ag.diag makes a matrix of a "
+                         "vector")
     a1, a2 = (_axis(a, x.ndim, "diagonal") for a in (axis1, axis2))
     if a1 == a2:
         raise ValueError(f"diagonal: axis1 and axis2 are both {a1} (of shape {x.shape}); give two different axes")

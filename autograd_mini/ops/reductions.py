@@ -13,10 +13,11 @@ from typing import Any
 from .. import numpy as anp
 from .._backend import xp
 from ..function import Function, op
-from ..shapes import expand_reduced, normalize_axes
-from .primitives import max_keepdims
+from ..shapes import expand_reduced, reduction_axes
+from ..tensor import Tensor, as_array
+from .primitives import AsType, max_keepdims
 
-__all__ = ["Reduction", "Sum", "Max", "Min", "Prod", "LogSumExp", "CumSum"]
+__all__ = ["Reduction", "cast", "sum", "Sum", "Max", "Min", "Prod", "LogSumExp", "CumSum"]
 
 
 class Reduction(Function):
@@ -26,7 +27,7 @@ class Reduction(Function):
     def apply(cls, x: Any, axis: Any = None, keepdims: bool = False, *, axes: tuple | None = None) -> Any:
         """Reduce over ``axis`` (numpy's); ``axes`` (a node's own parameter) is taken as normalized."""
         if axes is None:
-            axes = normalize_axes(axis, xp.ndim(getattr(x, "_data", x)), cls.op_name)
+            axes = reduction_axes(axis, xp.ndim(getattr(x, "_data", x)), cls.op_name)
         return super().apply(x, axes=axes, keepdims=bool(keepdims))
 
     @staticmethod
@@ -35,9 +36,23 @@ class Reduction(Function):
         return expand_reduced(v, shape, ctx.params["axes"], ctx.params["keepdims"])
 
 
+def cast(x: Any, dtype: Any) -> Tensor:
+    """``x`` as ``dtype``; a cast to an integer or bool dtype is not differentiable (a constant, as in PyTorch)."""
+    dtype = xp.dtype(dtype)
+    if dtype.kind not in "fc":
+        return Tensor._wrap((x._data if isinstance(x, Tensor) else as_array(x)).astype(dtype))
+    return AsType.apply(x, dtype=dtype)
+
+
 @op("sum", method=True)
+def sum(x: Any, axis: Any = None, keepdims: bool = False, *, dtype: Any = None) -> Tensor:  # noqa: A001
+    """Sum over ``axis``; ``dtype`` casts ``x`` first (PyTorch's and numpy's ``dtype=``)."""
+    return Sum.apply(x if dtype is None else cast(x, dtype), axis, keepdims)
+
+
 class Sum(Reduction):
     formula = "d sum(x, axes)/dx: g copied to every entry it summed"
+    op_name = "sum"
     @staticmethod
     def forward(ctx, x, *, axes, keepdims):
         ctx.save_for_backward(x.shape)
