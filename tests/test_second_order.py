@@ -172,16 +172,13 @@ def _show(program) -> str:
 
 
 @given(programs())
-def test_hessian_vector_products_match_finite_differences(case):
+def test_first_and_second_derivatives_match_finite_differences_and_pytorch(case):
+    """Float64 central differences always; PyTorch too when it is installed (random programs are not recorded)."""
     program, x, u = case
     np.testing.assert_allclose(ag_hvp(program, x, u), fd_hvp(program, x, u), rtol=2e-5, atol=2e-6,
                                err_msg=_show(program))
-
-
-@pytest.mark.skipif(torch is None, reason="PyTorch is not installed (optional oracle: pip install torch==2.13.0)")
-@given(programs())
-def test_first_and_second_derivatives_match_pytorch(case):
-    program, x, u = case
+    if torch is None:
+        return
     g_torch, h_torch = torch_first_and_hvp(program, x, u)
     np.testing.assert_allclose(ag_first(program, x, Ag())[0], g_torch, rtol=1e-10, atol=1e-12,
                                err_msg=_show(program))
