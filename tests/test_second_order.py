@@ -5,7 +5,6 @@ float64 central differences of the engine's first derivative (detached values fr
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
