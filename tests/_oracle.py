@@ -14,9 +14,11 @@ Either way the test sees the same thing: the answer after a round trip through t
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import pathlib
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +34,7 @@ RECORDINGS = ROOT / "oracle"
 RECORD = os.environ.get("AG_ORACLE_RECORD", "")  # "" | "merge" | "prune" (record.py sets it)
 RERECORD = "run `python tests/oracle/record.py` with torch==2.13.0 installed, and commit tests/oracle/"
 HAVE_TORCH = torch is not None
+LIST_UP_TO = 16  # arrays up to this size are written as decimal lists, larger ones as base64 of their bytes
 # A recording is stale when the live answer moved by more than this (the same PyTorch on another CPU stays within).
 STALE = dict(rtol=1e-9, atol=1e-12)
 
@@ -71,12 +74,21 @@ def oracle(compute: Callable[[], Any], key: str | None = None) -> Any:
     return decode(live)
 
 
-def _where(key: str | None) -> tuple[pathlib.Path, str]:
-    """(recording file, case name) of the running test: one file per test file, one case per oracle call."""
+def case_rng() -> np.random.Generator:
+    """A generator seeded by the running test's node id: a recorded case's inputs whatever else runs before it."""
+    return np.random.default_rng(zlib.crc32(_nodeid().encode()))
+
+
+def _nodeid() -> str:
     running = os.environ.get("PYTEST_CURRENT_TEST")
     if not running:
-        raise RuntimeError("oracle() answers inside a running pytest test only")
-    nodeid = running.rsplit(" (", 1)[0]
+        raise RuntimeError("the oracle answers inside a running pytest test only")
+    return running.rsplit(" (", 1)[0]
+
+
+def _where(key: str | None) -> tuple[pathlib.Path, str]:
+    """(recording file, case name) of the running test: one file per test file, one case per oracle call."""
+    nodeid = _nodeid()
     file, test = nodeid.split("::", 1)
     rel = pathlib.Path(file)
     rel = rel.relative_to("tests") if rel.parts[0] == "tests" else rel
@@ -105,7 +117,11 @@ def encode(value: Any) -> Any:
         return {"torch_dtype": str(value).removeprefix("torch.")}
     if isinstance(value, (np.ndarray, np.generic)):
         a = np.asarray(value)
-        out = {"dtype": a.dtype.str, "shape": list(a.shape), "data": a.ravel().tolist()}
+        out = {"dtype": a.dtype.str, "shape": list(a.shape)}
+        if a.size > LIST_UP_TO:  # exact and half the size of decimal text
+            out["base64"] = base64.b64encode(np.ascontiguousarray(a, a.dtype.newbyteorder("<")).tobytes()).decode()
+        else:
+            out["data"] = a.ravel().tolist()
         return out | {"scalar": True} if isinstance(value, np.generic) else out
     if isinstance(value, BaseException):
         return {"raised": type(value).__name__, "message": str(value).splitlines()[0] if str(value) else ""}
@@ -132,7 +148,12 @@ def decode(value: Any) -> Any:
         return Raised(value["raised"], value["message"])
     if "torch_dtype" in value:
         return value["torch_dtype"]
-    a = np.array(value["data"], dtype=np.dtype(value["dtype"])).reshape(value["shape"])
+    dtype = np.dtype(value["dtype"])
+    if "base64" in value:
+        a = np.frombuffer(base64.b64decode(value["base64"]), dtype.newbyteorder("<")).astype(dtype)
+    else:
+        a = np.array(value["data"], dtype=dtype)
+    a = a.reshape(value["shape"])
     return a[()] if value.get("scalar") else a
 
 
