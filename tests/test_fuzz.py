@@ -79,7 +79,8 @@ def _params(draw: st.DrawFn, op: Op, sa: tuple) -> dict | None:
         if len(sa) == 0:
             return None if op.param == "axis" else {"axis": None, "keepdims": False}
         one = st.integers(-len(sa), len(sa) - 1)
-        several = st.lists(st.integers(0, len(sa) - 1), min_size=1, max_size=len(sa), unique=True).map(tuple)
+        several = st.lists(st.integers(-len(sa), len(sa) - 1), min_size=1, max_size=len(sa),
+                           unique_by=lambda a: a % len(sa)).map(tuple)  # negative members too: (-1, 0)
         params["axis"] = draw(st.one_of(st.none(), one, several) if op.param == "reduce" else one)
         if op.param == "reduce":
             params["keepdims"] = draw(st.booleans())
