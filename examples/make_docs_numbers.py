@@ -320,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mnist", type=Path, metavar="DIR",
                    help="also re-run mnist_mlp.py on the real MNIST files in DIR (default: keep that block as it is)")
     p.add_argument("--seeds", type=int, metavar="N",
-                   help=f"only run {', '.join(SEEDED)} over seeds 0..N-1 and rewrite the spread block")
+                   help=f"only run {', '.join(SEEDED)} over seeds 0..N-1 and rewrite the spread block "
+                        "(default: no sweep)")
     args = p.parse_args(argv)
     if args.seeds:
         doc = DOCS[0]
