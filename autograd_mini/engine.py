@@ -7,9 +7,9 @@ from operator import attrgetter
 from typing import Any
 
 from ._backend import xp
-from .function import INPUT_VIEW, OUTPUT, Function, Node
+from .function import Function, Node, freed_error, not_differentiable_again
 from .grad_mode import set_grad_enabled, state
-from .ops._shape import sum_to
+from .shapes import sum_to
 from .tensor import Tensor, as_array
 
 __all__ = ["toposort", "backward", "grad_of", "capture", "store_grads"]
@@ -60,24 +60,23 @@ def _check(node: Node, grads: Any) -> tuple:
     return grads
 
 
-def _check_saved_inputs(node: Node) -> None:
-    """Refuse a backward whose saved input was given new data (``x.data = ...``) since forward: the
-    derivative would mix the old values it saved with the new ones the tensor holds."""
+def _check_inputs_unchanged(node: Node) -> None:
+    """Refuse a backward whose kept leaf input was given new data (``x.data = ...``) since forward: a
+    create_graph derivative would mix the old values it kept with the new ones the tensor holds."""
     inputs = node.inputs
-    for a, r in zip(node.saved, node.roles):
-        if r >= 0:
-            t = inputs[r]
-            if isinstance(t, Tensor) and t._data is not a:
-                if not _same_memory(a, t._data):
-                    raise RuntimeError(
-                        f"input {r} of {node.where()} (shape {a.shape}), saved for backward, was given new data "
-                        "(`x.data = ...`) after the forward pass, so the gradient would be wrong. Recompute the "
-                        "forward after changing it.")
+    for a, s in zip(node.saved, node.sources):
+        if s >= 0:
+            t = inputs[s]
+            if isinstance(t, Tensor) and t._data is not a and t.grad_fn is None and not _same_memory(a, t._data):
+                raise RuntimeError(
+                    f"input {s} of {node.where()} (shape {a.shape}), saved for backward, was given new data "
+                    "(`x.data = ...`) after the forward pass, so the gradient would be wrong. Recompute the "
+                    "forward after changing it.")
 
 
 def _same_memory(a: Any, d: Any) -> bool:
-    """Whether ``d`` shows exactly the values of the saved view ``a``: the same owner and the same layout
-    (``x * x.detach()`` saves a view of ``x``'s array; ``x.data = x.data[::-1]`` is new data)."""
+    """Whether ``d`` shows exactly the values of the kept view ``a``: the same owner and the same layout
+    (``x.data = x.data[:]`` keeps them; ``x.data = x.data[::-1]`` is new data)."""
     return (a.base is not None and a.base is (d if d.base is None else d.base) and a.shape == d.shape
             and a.strides == d.strides and a.dtype == d.dtype
             and a.__array_interface__["data"][0] == d.__array_interface__["data"][0])
@@ -111,7 +110,10 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
     wanted = {id(t.grad_fn): t for t in capture if t.grad_fn is not None}
     hooks = state.backward_hooks  # () unless anomaly mode is on
     order = toposort([root.grad_fn])
-    outputs = _outputs(root, order) if create_graph else None
+    ndarray = xp.ndarray
+    leads = _leading_to(order, targets, wanted) if capture else None
+    if capture:
+        order = [n for n in order if n in leads or id(n) in wanted]
     with set_grad_enabled(create_graph):
         for node in order:
             g = pending.pop(node, None)
@@ -122,23 +124,28 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
                 if not retain_graph:
                     node.release()
                 continue
-            if node.roles is None:
-                raise RuntimeError(
-                    f"backward through `{node.name}` a second time: its saved values were freed after the first "
-                    "backward. Pass retain_graph=True to the first backward() to keep them.")
-            if node.roles:  # something saved: were saved inputs given new data since?
-                _check_saved_inputs(node)
+            if capture and node not in leads:  # a wanted tensor's node with no target behind it
+                continue
+            saved, sources = node.saved, node.sources
+            if sources is None:
+                raise freed_error(node)
+            if sources and max(sources) >= 0:  # it kept inputs: were leaves given new data since?
+                _check_inputs_unchanged(node)
             after = [h(node, g) for h in hooks] if hooks else ()
+            fn = node.fn
+            n = fn._nreads
             if create_graph:
-                g_in = _graph_backward(node, g, outputs[node])
+                g_in = _graph_backward(node, g, len(node.inputs) if n < 0 else n)
+            elif n == len(saved) or n < 0 and len(saved) == len(node.inputs):
+                g_in = _check(node, fn.backward(node, g, *saved))
             else:
-                g_in = _check(node, node.fn.backward(node, g))
+                g_in = _check(node, fn.backward(node, g, *saved[:len(node.inputs) if n < 0 else n]))
             for check in after:
                 check(g_in)
             for i, (t, gi, need) in enumerate(zip(node.inputs, g_in, node.needs_input_grad)):
                 if not need or gi is None:
                     continue
-                if type(gi) is not xp.ndarray:
+                if type(gi) is not ndarray:
                     gi = _as_gradient(gi, create_graph)
                 if gi.shape != t._data.shape or gi.dtype != t._data.dtype:  # the common case skips the call
                     gi = _fit(node, i, gi, t)
@@ -158,6 +165,19 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
     return found
 
 
+def _leading_to(order: list[Node], targets: dict, wanted: dict) -> set[Node]:
+    """The nodes of ``order`` behind which a capture target lies: the only backwards a capture pass runs, so that
+    it neither computes nor frees the graph of tensors that merely meet the targets (torch.autograd.grad's rule)."""
+    leads: set[Node] = set()
+    for node in reversed(order):  # producers first
+        for t in node.inputs:
+            f = getattr(t, "grad_fn", None)
+            if f is not None and (f in leads or id(f) in wanted) or f is None and id(t) in targets:
+                leads.add(node)
+                break
+    return leads
+
+
 def _as_gradient(gi: Any, create_graph: bool) -> Any:
     """A derivative's result as the pass carries it: an ndarray, or a Tensor under ``create_graph``."""
     if isinstance(gi, Tensor):
@@ -165,106 +185,39 @@ def _as_gradient(gi: Any, create_graph: bool) -> Any:
     return xp.asarray(gi)  # 0-d arithmetic gives numpy scalars
 
 
-def _outputs(root: Tensor, order: list[Node]) -> dict[Node, Tensor]:
-    """Each node's output Tensor (its consumers hold it), for the ``OUTPUT`` role under ``create_graph``."""
-    outputs = {root.grad_fn: root}
-    for node in order:
-        for t in node.inputs:
-            f = getattr(t, "grad_fn", None)
-            if f is not None and f not in outputs:
-                outputs[f] = t
-    return outputs
-
-
-def _graph_backward(node: Node, g: Any, out: Tensor) -> tuple:
-    """Run a derivative on graph-connected Tensors, so that ``create_graph`` records it.
-
-    For the call only, the node's saved values are replaced by what their roles name: its input
-    Tensors and its output Tensor (constants stay). A derivative that applies numpy functions to
-    them (``np.exp(x)``) raises TypeError on a Tensor: it then runs on arrays, and its result is
-    exact but marked as not differentiable again.
-    """
+def _graph_backward(node: Node, g: Any, n: int) -> tuple:
+    """Run a derivative on the graph's Tensors, so that ``create_graph`` records it: what it reads by
+    position arrives as the input Tensors and the output Tensor."""
     if not isinstance(g, Tensor):
         g = Tensor._wrap(xp.asarray(g))
-    plain = node.saved
-    node.saved = node.graph_values(out)
+    reads = node.graph_values(0, n)
     try:
-        g_in = _check(node, node.fn.backward(node, g))
+        g_in = _check(node, node.fn.backward(node, g, *reads))
     except TypeError as e:
-        node.saved = plain
-        return _raw_backward_in_graph(node, g, e)
-    finally:
-        node.saved = plain
-    if node.fn.__module__.startswith(_BUILT_IN):
-        return g_in
-    if any(gi is not None and need and not isinstance(gi, Tensor) for gi, need in zip(g_in, node.needs_input_grad)) \
-            and _graph_fed(node, g):
-        return _mark_not_differentiable(node, g_in, "it returned a numpy array, not a Tensor: np.asarray or "
-                                                    ".data dropped the graph")
-    if INPUT_VIEW in node.roles:
-        return _mark_not_differentiable(node, g_in, "it saved a view of an input made in forward, which create_graph "
-                                                    "sees as a constant: save the input itself")
+        if "Tensor" in str(e):
+            e.add_note(f"(in the backward of {node.where()}, under create_graph: it gets the graph's Tensors, "
+                       "and numpy functions refuse them. Write it with operators, Tensor methods and "
+                       "autograd_mini.numpy functions, or mark it @ag.once_differentiable.)")
+        raise
+    if any(need and type(gi) is xp.ndarray for gi, need in zip(g_in, node.needs_input_grad)) \
+            and (g.requires_grad or any(isinstance(v, Tensor) and v.requires_grad for v in node.inputs)):
+        return not_differentiable_again(node, g_in, g, "its backward returned a numpy array, not a Tensor "
+                                                       "(np.asarray or .data dropped the graph)")
     return g_in
-
-
-_BUILT_IN = "autograd_mini.ops"  # the built-ins' array results under create_graph are true constants (x**0's 0)
-
-
-def _graph_fed(node: Node, g: Tensor) -> bool:
-    """Whether the derivative was handed graph values (g, a saved input or the output, requiring grad): a
-    result that is a plain array then has lost them, and its own derivative would silently be missing."""
-    if g.requires_grad:
-        return True
-    inputs = node.inputs
-    return any(r == OUTPUT or r >= 0 and isinstance(inputs[r], Tensor) and inputs[r].requires_grad
-               for r in node.roles)
-
-
-def _raw_backward_in_graph(node: Node, g: Tensor, why: TypeError) -> tuple:
-    """A derivative written with numpy functions: first derivatives are exact, a second one raises."""
-    with set_grad_enabled(False):
-        try:
-            g_in = _check(node, node.fn.backward(node, g._data))
-        except TypeError:
-            raise why from None  # not a numpy-on-Tensor problem: the original error
-    return _mark_not_differentiable(node, g_in, str(why))
-
-
-def _mark_not_differentiable(node: Node, g_in: tuple, why: str) -> tuple:
-    """Exact first derivatives that raise, naming the op, when differentiated again."""
-    return tuple(None if gi is None else _NotTwiceDifferentiable.apply(
-        *[t for t in node.inputs if isinstance(t, Tensor)], value=xp.asarray(_as_gradient(gi, False)),
-        fn_name=node.name, why=why) for gi in g_in)
-
-
-class _NotTwiceDifferentiable(Function):
-    """Carries a numpy-written derivative's result in a create_graph pass; differentiating it again raises."""
-
-    @staticmethod
-    def forward(ctx, *inputs, value, fn_name, why):
-        return value
-
-    @staticmethod
-    def backward(ctx, g):
-        raise RuntimeError(
-            f"`{ctx.params['fn_name']}` has a backward that applies numpy functions to its saved values or gradient "
-            f"({ctx.params['why']}), so it cannot be differentiated again (create_graph). Use ag functions "
-            "(ag.exp, ag.sigmoid, ...), operators and Tensor methods on them instead: they work on arrays too.")
 
 
 class _Weighted(Function):
     """``sum(y * v)`` as a root whose derivative seeds ``y`` with ``v``: ``v`` is a weight, never
     differentiated as a function of the inputs (it is not in the first-order result), but under
     ``create_graph`` the seed ``g * v`` is a graph value, so second derivatives reach ``v`` (torch's rule)."""
+    formula = "d sum(y * v)/dy = v"
 
     @staticmethod
     def forward(ctx, y, v):
-        ctx.save_for_backward(v)
         return (y * v).sum()
 
     @staticmethod
-    def backward(ctx, g):
-        (v,) = ctx.saved_tensors
+    def backward(ctx, g, v):
         return g * v, None
 
 
@@ -327,6 +280,7 @@ def grad_of(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Any = None,
     found = _run(outputs, grad_outputs, create_graph if retain_graph is None else retain_graph, create_graph,
                  capture=inputs)
     result = []
+    returned: set[int] = set()
     for i, t in enumerate(inputs):
         if id(t) not in found:
             if not allow_unused:
@@ -335,7 +289,12 @@ def grad_of(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Any = None,
             result.append(None)
             continue
         g = found[id(t)][1]
-        result.append(g if isinstance(g, Tensor) else Tensor._wrap(xp.array(g)))
+        if not isinstance(g, Tensor):  # the array is the caller's: copied only when it could alias another one
+            if g.base is not None or id(g) in returned or not g.flags.writeable:
+                g = g.copy()
+            returned.add(id(g))
+            g = Tensor._wrap(g)
+        result.append(g)
     return tuple(result)
 
 

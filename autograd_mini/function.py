@@ -1,37 +1,56 @@
-"""``Function``: the custom-op API, which is also how every built-in op is declared.
+"""``Function``: how every op is declared, built-in or user's; ``Node``, the recorded op; ``op``, which
+makes a declared op public.
 
-A Function subclass pairs a ``forward(ctx, *arrays, **params) -> array`` with a
-``backward(ctx, g) -> gradient per input``. ``apply`` runs the forward and, when any input
-requires grad and grad mode is on, records a ``Node`` (the ``ctx``) in the graph.
+A Function pairs ``forward(ctx, *inputs, **params) -> array`` (numpy on arrays) with
+``backward(ctx, g, <what it reads>) -> one gradient per input``. The names backward takes after ``g``
+say what its derivative reads, by position: forward's input names, and ``out`` for the result::
+
+    @op("sin", method=True)                    # ag.sin, Tensor.sin, anp.sin
+    class Sin(Function):
+        formula = "d sin(x)/dx = cos(x)"
+        @staticmethod
+        def forward(ctx, x): return np.sin(x)
+        @staticmethod
+        def backward(ctx, g, x): return g * anp.cos(x)
+
+Only what backward reads is kept (and held read-only); in a plain backward it arrives as arrays, under
+``create_graph`` as the graph's Tensors (the input Tensor, the output Tensor), so the same derivative is
+differentiated again. Anything else forward keeps (``ctx.save_for_backward``: a shape, an index array)
+is a constant, never differentiated.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable
 from types import FunctionType, MappingProxyType
 from typing import Any
 
+from . import numpy as anp
 from ._backend import xp
-from .grad_mode import state
+from .grad_mode import set_grad_enabled, state
 from .inplace import hold, let_go, seal
 from .tensor import Tensor, as_operand
 
-__all__ = ["Function", "Node"]
+__all__ = ["Function", "Node", "op", "once_differentiable", "not_differentiable_again", "freed_error", "OPS", "OUT",
+           "CONST"]
+
+OUT = -1    # source of a kept value that is forward's result
+CONST = -2  # source of any other kept value: a constant, never differentiated
 
 
 class Node:
     """One recorded op: the ``ctx`` its Function sees, and the ``grad_fn`` of its output.
 
-    Holds its input Tensors and what forward saved, never its output, so the graph has no
-    reference cycles and dies with its last output. ``roles`` says, for each saved item, which
-    forward value it is (input ``i``, ``OUTPUT``, or ``CONSTANT``): it is recorded by ``apply``
-    right after forward, the one moment identity is reliable, and it is what lets a
-    ``create_graph`` backward hand the op its inputs and output as graph-connected Tensors.
+    Holds its input Tensors, ``params`` and what backward reads (``saved``, each with its ``source``:
+    input ``i``, ``OUT`` or ``CONST``), never its output Tensor, so the graph has no reference cycles
+    and dies with its last output.
     """
 
-    __slots__ = ("fn", "inputs", "params", "needs_input_grad", "saved", "roles", "held", "seq", "extra",
+    __slots__ = ("fn", "inputs", "params", "needs_input_grad", "saved", "sources", "held", "seq", "extra",
                  "__weakref__")
 
     def __init__(self, fn: type[Function], inputs: tuple, params: dict, needs_input_grad: tuple = ()) -> None:
@@ -39,8 +58,8 @@ class Node:
         self.inputs = inputs            # Tensors, or raw constants (scalars, arrays)
         self.params = params or _NO_PARAMS
         self.needs_input_grad = needs_input_grad
-        self.saved = ()
-        self.roles = ()                 # set by apply once forward has run; None once released
+        self.saved = ()                 # what backward reads, then what save_for_backward kept
+        self.sources = ()               # per saved value: input index, OUT or CONST; None once released
         self.held = ()                  # arrays kept read-only for this node (``inplace.hold``)
         self.seq = next(_creation_order)  # nodes are made after their inputs' nodes: a topological order
         self.extra = state.extra        # optional: module scope and source line (``grad_mode.Extra``)
@@ -49,24 +68,48 @@ class Node:
     def name(self) -> str:
         return self.fn.__name__
 
+    @property
+    def formula(self) -> str | None:
+        """The op's derivative rule in one line (``Function.formula``), or None."""
+        return self.fn.formula
+
     def save_for_backward(self, *values: Any) -> None:
-        """Keep values for backward: forward's inputs, its output, or anything else (a constant)."""
+        """Keep values for backward (PyTorch's API). Each is, by position, one of forward's input arrays,
+        its result, or anything else: a constant (a shape, an index array, an intermediate result)."""
         self.saved = values
 
     @property
     def saved_tensors(self) -> tuple:
-        """What forward saved. During a ``create_graph`` backward, inputs and the output come back as
-        the graph's Tensors (so the derivative is differentiable again); constants stay as they are."""
-        if self.roles is None:
-            raise RuntimeError(
-                f"backward through `{self.name}` a second time: its saved values were freed after "
-                "the first backward. Pass retain_graph=True to the first backward() to keep them.")
-        return self.saved
+        """What forward kept with ``save_for_backward``: arrays in a plain backward; under ``create_graph``
+        saved inputs and the result are the graph's Tensors, constants stay as they are."""
+        sources = self.sources
+        if sources is None:
+            raise freed_error(self)
+        n = self.fn._nreads if self.fn._nreads >= 0 else len(self.inputs)
+        if state.enabled:  # a create_graph backward (a plain one runs with recording off)
+            return self.graph_values(n)
+        return self.saved[n:] if n else self.saved
 
-    def graph_values(self, out: Any) -> tuple:
-        """The saved values as ``create_graph`` sees them: input ``i`` is ``inputs[i]``, the output ``out``."""
+    def plain_backward(self, g: Any) -> Any:
+        """The op's backward on arrays, called as a plain ``backward()`` calls it (what it reads, by position)."""
+        n = self.fn._nreads
+        return self.fn.backward(self, g, *self.saved[:len(self.inputs) if n < 0 else n])
+
+    def graph_values(self, start: int = 0, stop: int | None = None) -> tuple:
+        """Saved values ``start:stop`` as the graph's: input ``i`` is the input Tensor, ``OUT`` the
+        output Tensor (this node's), constants unchanged."""
         inputs = self.inputs
-        return tuple(a if r <= CONSTANT else out if r == OUTPUT else inputs[r] for a, r in zip(self.saved, self.roles))
+        out = []
+        for v, s in zip(self.saved[start:stop], self.sources[start:stop]):
+            if s >= 0:
+                t = inputs[s]
+                if isinstance(t, Tensor) and t._data is not v and t.grad_fn is not None:  # ``t.data = new``
+                    t = Tensor._wrap(v, t.grad_fn)  # since forward: the array forward saw, on the same graph
+                v = t if isinstance(t, Tensor) else v
+            elif s == OUT:
+                v = Tensor._wrap(v, self)
+            out.append(v)
+        return tuple(out)
 
     @property
     def scope(self) -> Any:
@@ -91,20 +134,19 @@ class Node:
 
     @property
     def released(self) -> bool:
-        return self.roles is None
+        return self.sources is None
 
     def release(self) -> None:
-        """Drop saved values after backward (``retain_graph=False``); releasing twice is a no-op."""
-        roles = self.roles
-        if roles is None:
+        """Drop kept values after backward (``retain_graph=False``); releasing twice is a no-op."""
+        if self.sources is None:
             return
         if self.held:
             let_go(self.held)
             self.held = ()
         self.saved = ()
-        self.roles = None
+        self.sources = None
 
-    def __del__(self) -> None:  # a graph dropped without backward gives its saved memory back too
+    def __del__(self) -> None:  # a graph dropped without backward gives its held memory back too
         if self.held:
             let_go(self.held)
 
@@ -116,10 +158,9 @@ class Node:
         return f"<{self.name}Backward>"
 
 
-OUTPUT = -1    # role of a saved value that is forward's result
-CONSTANT = -2  # role of any other saved value (made inside forward, or not an array at all)
-INPUT_VIEW = -3  # a constant that is a view of an input's memory (x.reshape(-1) saved): create_graph cannot
-                 # differentiate through it, so a custom op's second derivative raises instead of dropping a term
+def freed_error(node: Node) -> RuntimeError:
+    return RuntimeError(f"backward through `{node.name}` a second time: its saved values were freed after the "
+                        "first backward. Pass retain_graph=True to the first backward() to keep them.")
 
 
 class Function:
@@ -128,26 +169,26 @@ class Function:
         class Softplus(ag.Function):
             @staticmethod
             def forward(ctx, x):
-                ctx.save_for_backward(x)
                 return np.logaddexp(0, x)
 
             @staticmethod
-            def backward(ctx, g):
-                (x,) = ctx.saved_tensors
-                return g * ag.sigmoid(x)
+            def backward(ctx, g, x):               # reads input x
+                return g * anp.sigmoid(x)
 
         y = Softplus.apply(t)
 
-    ``forward`` gets arrays and keyword parameters (``ctx.params``) and returns an array.
-    ``backward`` returns one gradient per positional input (a tuple, or a bare value for one
-    input), ``None`` for inputs that get none; it must not modify ``g`` in place. Gradients
-    whose shape is a broadcast of the input's are summed back by the engine. Written with
-    operators, Tensor methods and ag functions (``ag.exp``, ``ag.sigmoid``: they take arrays
-    too), one backward serves both modes: on arrays in a plain backward, on the graph's
-    Tensors under ``create_graph=True``, where it is differentiated again.
+    ``forward`` gets arrays and keyword parameters (also in ``ctx.params``) and returns an array.
+    ``backward`` gets ``g`` and, by name, what it reads: forward's inputs and ``out``; it returns one
+    gradient per positional input (a tuple, or a bare value for one input), ``None`` for inputs that
+    get none, and must not modify ``g`` in place. Gradients whose shape is a broadcast of the input's
+    are summed back by the engine. Written with operators, shared methods and ``anp`` functions, one
+    backward serves both modes: arrays in a plain backward, the graph's Tensors under ``create_graph``.
     """
 
     op_name: str | None = None  # the name in error messages; default: the class name in snake_case
+    formula: str | None = None  # the derivative rule in one line, e.g. "d tanh(u)/du = 1 - tanh(u)^2"
+    _reads: tuple = ()          # backward's reads as sources (input index or OUT), from its signature
+    _nreads: int = 0            # len(_reads), or -1: every input (``backward(ctx, g, *xs)``)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -155,6 +196,9 @@ class Function:
             if isinstance(cls.__dict__.get(name), FunctionType):
                 raise TypeError(f"{cls.__name__}.{name} must be a @staticmethod taking ctx first: put @staticmethod "
                                 f"above `def {name}(ctx, ...)`, as in PyTorch's autograd.Function")
+        if "op_name" not in cls.__dict__:
+            cls.op_name = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
+        cls._reads, cls._nreads = _reads(cls)
 
     @staticmethod
     def forward(ctx: Node, *args: Any, **params: Any) -> Any:
@@ -165,7 +209,7 @@ class Function:
         raise NotImplementedError
 
     @staticmethod
-    def blocked(x: Any, params: Mapping[str, Any], tiny: float) -> tuple[str, Any, str] | None:
+    def blocked(x: Any, params: Any, tiny: float) -> tuple[str, Any, str] | None:
         """Where this op passes no gradient to its first input ``x`` (the recorded array), for
         ``explain_grad``: ``(kind, mask, why_when_all)``, or None for an op that always passes one.
         Reads only the input and ``params``, which outlive backward."""
@@ -194,18 +238,84 @@ class Function:
             return Tensor._wrap(out if type(out) is xp.ndarray else xp.asarray(out))
         need = tuple([isinstance(x, Tensor) and x._requires_grad for x in inputs])
         need = _NEEDS.setdefault(need, need)  # one shared tuple per pattern: 72 bytes less per node
-        if len(arrays) > 1 and (len(arrays) > 2 or arrays[0] is arrays[1]):
-            _distinct(inputs, arrays)
+        if not cls._nreads and len(arrays) > 1:
+            _one_array_per_input(inputs, arrays)
         ctx = Node(cls, inputs, params, need)
-        out = _forward(cls, ctx, arrays, params)
-        result = Tensor._wrap(seal(out if type(out) is xp.ndarray else xp.asarray(out), arrays), ctx)
-        if ctx.saved:
-            _record_roles(ctx, arrays, out, result)
+        raw = _forward(cls, ctx, arrays, params)
+        out = seal(raw if type(raw) is xp.ndarray else xp.asarray(raw), arrays)
+        if cls._nreads or ctx.saved or params:
+            _keep(ctx, arrays, raw, out)
+        result = Tensor._wrap(out, ctx)
         hooks = state.forward_hooks
         if hooks:
             for hook in hooks:
-                hook(ctx, result._data)
+                hook(ctx, out)
         return result
+
+
+def _reads(cls: type[Function]) -> tuple[tuple, int]:
+    """What ``backward`` reads, from its signature: ``backward(ctx, g, x, out)`` reads forward's input
+    named ``x`` and the result; ``backward(ctx, g, *xs)`` reads every input of ``forward(ctx, *xs)``."""
+    fwd = list(inspect.signature(cls.forward).parameters.values())[1:]
+    bwd = list(inspect.signature(cls.backward).parameters.values())
+    if len(bwd) < 2 or bwd[1].kind not in (bwd[1].POSITIONAL_ONLY, bwd[1].POSITIONAL_OR_KEYWORD):
+        raise TypeError(f"{cls.__name__}.backward must take (ctx, g, ...): the incoming gradient comes second")
+    names = [p.name for p in fwd if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    star = next((p.name for p in fwd if p.kind is p.VAR_POSITIONAL), None)
+    reads = []
+    for p in bwd[2:]:
+        if p.kind is p.VAR_POSITIONAL and p.name == star:
+            return (), -1
+        if p.name == "out" and "out" not in names:
+            reads.append(OUT)
+        elif p.name in names and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            reads.append(names.index(p.name))
+        elif p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            raise TypeError(f"{cls.__name__}.backward reads `{p.name}`, which is neither an input of forward "
+                            f"({', '.join(names + ([f'*{star}'] if star else [])) or 'none'}) nor `out` (the result)")
+    return tuple(reads), len(reads)
+
+
+def _one_array_per_input(inputs: tuple, arrays: list) -> None:
+    """Two different inputs holding one ndarray (``f(x, x.detach())``) get one array object each, so that
+    ``save_for_backward`` of an array names one input (the second gets a view: same memory)."""
+    if len(arrays) == 2:  # the common case, without a dict
+        if arrays[0] is arrays[1] and inputs[0] is not inputs[1] and type(arrays[1]) is xp.ndarray:
+            arrays[1] = arrays[1].view()
+        return
+    seen: dict[int, Any] = {}
+    for i, (x, a) in enumerate(zip(inputs, arrays)):
+        if seen.setdefault(id(a), x) is not x and type(a) is xp.ndarray:
+            arrays[i] = a.view()
+
+
+def _keep(ctx: Node, arrays: list, raw: Any, out: Any) -> None:
+    """Store what backward reads (by position) and what forward saved (inputs and the result by identity
+    with the arrays forward got and returned, the rest constants); hold every kept array read-only."""
+    fn = ctx.fn
+    reads = fn._reads if fn._nreads >= 0 else tuple(range(len(arrays)))
+    values = [out if r == OUT else arrays[r] for r in reads]
+    sources = reads
+    kept = ctx.saved
+    if kept:
+        extra = []
+        for v in kept:
+            s = next((i for i, a in enumerate(arrays) if v is a), OUT if v is raw or v is out else CONST)
+            extra.append(s)
+            values.append(out if s == OUT else v)
+        sources = reads + tuple(extra)
+    ctx.saved = tuple(values)
+    ctx.sources = _SOURCES.setdefault(sources, sources)
+    params = ctx.params
+    if params:
+        for p in params.values():
+            if type(p) is xp.ndarray:
+                values.append(p)
+            elif type(p) is tuple:
+                values.extend(a for a in p if type(a) is xp.ndarray)
+    arrays_kept = [a for a in values if type(a) is xp.ndarray]
+    if arrays_kept:
+        ctx.held = hold(arrays_kept)
 
 
 class _Unrecorded:
@@ -229,9 +339,6 @@ def _unrecorded(n: int) -> _Unrecorded:
     return _UNRECORDED_BY_ARITY[n] if n < 8 else _Unrecorded(n)
 
 
-_UNRECORDED = _UNRECORDED_BY_ARITY[1]
-
-
 def _forward(cls: type[Function], ctx: Any, arrays: list, params: dict) -> Any:
     try:
         return cls.forward(ctx, *arrays, **params)
@@ -240,73 +347,148 @@ def _forward(cls: type[Function], ctx: Any, arrays: list, params: dict) -> Any:
     except AttributeError as e:
         if getattr(e, "obj", None) is ctx:
             raise AttributeError(
-                f"{cls.__name__}.forward: ctx has no attribute storage ({e}); save what backward needs with "
-                "ctx.save_for_backward(...) (arrays, shapes, anything) and read parameters from ctx.params") from e
+                f"{cls.__name__}.forward: ctx has no attribute storage ({e}); read inputs and the result in "
+                "backward by naming them, keep anything else with ctx.save_for_backward(...), and read "
+                "parameters from ctx.params") from e
         raise
 
 
-def _distinct(inputs: tuple, arrays: list) -> None:
-    """Give each distinct input its own array object, so a saved array names one input.
+# ---- the opt-out: a backward that is not differentiable itself ------------------------------------------
+def once_differentiable(backward: Callable) -> Callable:
+    """Mark a ``backward`` as not differentiable itself (PyTorch's ``once_differentiable``).
 
-    ``x * x.detach()`` passes the same ndarray twice; the second gets a view (same memory, new
-    identity), or its role, and so its second derivative, would be the first input's.
+    Put it under ``@staticmethod``. Under ``create_graph`` the backward then runs on arrays with
+    recording off (numpy functions are fine there); its gradients are exact, and differentiating them
+    again raises an error naming the op, never a silently missing term.
     """
-    if len(arrays) == 2:  # the common case, without a dict
-        if arrays[0] is arrays[1] and inputs[0] is not inputs[1] and isinstance(arrays[1], xp.ndarray):
-            arrays[1] = arrays[1].view()
-        return
-    seen: dict[int, Any] = {}
-    for i, (x, a) in enumerate(zip(inputs, arrays)):
-        if seen.setdefault(id(a), x) is not x and isinstance(a, xp.ndarray):
-            arrays[i] = a.view()
-            seen[id(arrays[i])] = x
+    @functools.wraps(backward)
+    def run_on_arrays(ctx: Node, g: Any, *reads: Any) -> Any:
+        if not isinstance(g, Tensor):
+            return backward(ctx, g, *reads)
+        with set_grad_enabled(False):
+            grads = backward(ctx, g._data, *[getattr(v, "_data", v) for v in reads])
+        return not_differentiable_again(ctx, grads, g, "its backward is marked @once_differentiable")
+
+    return run_on_arrays
 
 
-def _record_roles(ctx: Node, arrays: list, out: Any, result: Tensor) -> None:
-    """Name each saved value by what it is: input ``i``, the output, or a constant; then hold their memory."""
-    saved = ctx.saved
-    n = len(saved)
-    if n == 1 and saved[0] is out:  # exp, tanh, sigmoid, relu, softmax: the output alone
-        roles = _JUST_OUTPUT
-        if out is not result._data:  # a 0-d result numpy gave as a scalar: save the array the output holds
-            ctx.saved = saved = (result._data,)
-    elif n == 2 and len(arrays) >= 2 and saved[0] is arrays[0] and saved[1] is arrays[1]:  # mul, div, matmul
-        roles = _FIRST_TWO
-    elif n == 1 and saved[0] is arrays[0]:  # sin, cos, abs, log, clip: the input alone
-        roles = _FIRST_ONE
+def not_differentiable_again(node: Node, grads: Any, g: Tensor, why: str) -> tuple:
+    """Exact first derivatives (``grads``, arrays) that raise, naming the op, when differentiated again."""
+    grads = grads if isinstance(grads, (tuple, list)) else (grads,)
+    sources = [g, *(t for t in node.inputs if isinstance(t, Tensor))]
+    return tuple(None if gi is None else _NotDifferentiableAgain.apply(
+        *sources, value=xp.asarray(getattr(gi, "_data", gi)), fn_name=node.name, why=why) for gi in grads)
+
+
+class _NotDifferentiableAgain(Function):
+    """Carries a first derivative that has no derivative of its own; differentiating it raises."""
+    formula = "d value(inputs)/dinputs: none (a derivative written outside the vocabulary; raises)"
+
+    @staticmethod
+    def forward(ctx, *inputs, value, fn_name, why):
+        return value
+
+    @staticmethod
+    def backward(ctx, g):
+        raise RuntimeError(
+            f"`{ctx.params['fn_name']}` cannot be differentiated twice: {ctx.params['why']}. Write its backward "
+            "with operators, Tensor methods and autograd_mini.numpy functions (they take arrays and Tensors) to "
+            "make it differentiable again.")
+
+
+# ---- declaring public ops ----------------------------------------------------------------------------
+OPS: dict[str, Any] = {}  # public name -> its Function (or function): what ``ag`` exports
+
+
+def op(name: str, *, method: bool = False, export: bool = True) -> Callable:
+    """Declare a public op: ``ag.<name>``, ``anp.<name>``, and ``Tensor.<name>`` when ``method``.
+
+    On a ``Function`` subclass the public function is its ``apply``; on a function (a composite, or an
+    argument check in front of ``apply``) it is the function itself. ``export=False``: only ``anp``
+    (a derivative's helper op, not part of the API).
+    """
+    def declare(target: Any) -> Any:
+        if isinstance(target, type):
+            target.op_name = name
+        fn = _public(name, target) if isinstance(target, type) else target
+        if export:
+            OPS[name] = fn
+        setattr(anp, name, _in_kind(target, fn))
+        if method:
+            setattr(Tensor, name, _method(fn))
+        return target
+
+    return declare
+
+
+def _public(name: str, cls: type[Function]) -> Callable:
+    """``ag.<name>`` for a Function: its ``apply``, where arguments past the inputs fill forward's
+    keyword-only parameters in order (``ag.softmax(x, 0)`` is ``Softmax.apply(x, axis=0)``)."""
+    apply = cls.apply
+    if apply.__func__ is Function.apply.__func__:  # forward's signature, less ctx
+        sig = inspect.signature(cls.forward)
+        sig = sig.replace(parameters=list(sig.parameters.values())[1:])
     else:
-        roles = _roles(saved, arrays, out)
-        if OUTPUT in roles and out is not result._data:
-            ctx.saved = saved = tuple(result._data if r == OUTPUT else a for a, r in zip(saved, roles))
-    ctx.roles = roles
-    ctx.held = hold(saved, roles, ctx.inputs)
+        sig = inspect.signature(apply)
+    params = list(sig.parameters.values())
+    n = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+    keywords = [p.name for p in params if p.kind is p.KEYWORD_ONLY]
+    if any(p.kind is p.VAR_POSITIONAL for p in params) or not keywords:
+        def public(*inputs: Any, **params: Any) -> Tensor:
+            return apply(*inputs, **params)
+    else:
+        def public(*inputs: Any, **params: Any) -> Tensor:
+            if len(inputs) > n:
+                params.update(zip(keywords, inputs[n:]))
+                inputs = inputs[:n]
+            return apply(*inputs, **params)
+
+    public.__name__ = public.__qualname__ = name
+    public.__doc__ = cls.__doc__
+    public.__signature__ = sig  # type: ignore[attr-defined]
+    public.__module__ = cls.__module__
+    return public
 
 
-def _roles(saved: tuple, arrays: list, out: Any) -> tuple:
-    roles = []
-    for a in saved:
-        if a is out:
-            roles.append(OUTPUT)
-            continue
-        i = 0
-        for arr in arrays:
-            if a is arr:
-                roles.append(i)
-                break
-            i += 1
-        else:
-            base = a.base if type(a) is xp.ndarray else None
-            roles.append(INPUT_VIEW if base is not None and any(
-                base is arr or base is getattr(arr, "base", None) for arr in arrays) else CONSTANT)
-    roles = tuple(roles)
-    return _ROLES.setdefault(roles, roles)
+def _method(fn: Callable) -> Callable:
+    def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        return fn(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = fn.__name__
+    method.__doc__ = fn.__doc__
+    return method
+
+
+def _in_kind(target: Any, fn: Callable) -> Callable:
+    """``anp.<name>``: the recorded op when an argument is a Tensor; on arrays the forward alone (for a
+    Function without an ``apply`` of its own), else the public function's array."""
+    direct = isinstance(target, type) and target.apply.__func__ is Function.apply.__func__
+    forward = target.forward if direct else None
+    params_of = list(inspect.signature(fn).parameters.values())
+    n = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params_of)
+    keywords = [p.name for p in params_of if p.kind is p.KEYWORD_ONLY]
+
+    def in_kind(*args: Any, **params: Any) -> Any:
+        for a in args:
+            if isinstance(a, Tensor):
+                return fn(*args, **params)
+        if forward is None:
+            return fn(*args, **params)._data
+        if len(args) > n and keywords:
+            params.update(zip(keywords, args[n:]))
+            args = args[:n]
+        out = forward(_unrecorded(len(args)), *args, **params)
+        return out if type(out) is xp.ndarray else xp.asarray(out)
+
+    in_kind.__name__ = in_kind.__qualname__ = fn.__name__
+    in_kind.__doc__ = fn.__doc__
+    return in_kind
 
 
 _creation_order = itertools.count()
 _NO_PARAMS = MappingProxyType({})  # shared by the many nodes whose op takes no parameters
 _NEEDS: dict[tuple, tuple] = {}
-_ROLES: dict[tuple, tuple] = {}
-_JUST_OUTPUT, _FIRST_ONE, _FIRST_TWO = (OUTPUT,), (0,), (0, 1)  # the common patterns, shared
+_SOURCES: dict[tuple, tuple] = {}
 
 
 def _constant_array(fn: type[Function], x: Any) -> Any:
@@ -326,8 +508,7 @@ def _op_error(fn: type[Function], e: Exception, arrays: list) -> Exception:
     kind = IndexError if isinstance(e, IndexError) and not isinstance(e, ValueError) else type(e)
     if kind not in (ValueError, TypeError, IndexError):
         kind = ValueError
-    name = fn.op_name or re.sub(r"(?<!^)(?=[A-Z])", "_", fn.__name__).lower()
     if getattr(e, "names_shapes", False):  # the op's own sentence already shows the shapes
-        return kind(f"{name}: {e}")
+        return kind(f"{fn.op_name}: {e}")
     inputs = ", ".join(_shape_str(a) for a in arrays)
-    return kind(f"{name}: {e} (inputs: {inputs})")
+    return kind(f"{fn.op_name}: {e} (inputs: {inputs})")

@@ -31,6 +31,7 @@ class _State(threading.local):
         self.forward_hooks = ()      # called as hook(node, out_array) for each recorded op
         self.capture_trace = False   # True while anomaly.capture_traces() has its file:line hook installed
         self.backward_hooks = ()     # anomaly mode: hook(node, g) -> check(grads_in), per backward step
+        self.saved_modes: list[bool] = []  # the modes no_grad/enable_grad blocks restore, innermost last
 
 
 state = _State()
@@ -42,18 +43,23 @@ def is_grad_enabled() -> bool:
 
 
 class _GradMode:
-    """Sets grad mode to ``mode`` inside a ``with`` block or a decorated function, restoring it after."""
+    """Sets grad mode to ``mode`` inside a ``with`` block or a decorated function, restoring it after.
+
+    The mode to restore is kept per thread (``state.saved_modes``), not on the object: one
+    ``no_grad()`` object shared by several threads restores each thread's own mode.
+    """
 
     def __init__(self, mode: bool) -> None:
         self.mode = bool(mode)
-        self.prev: list[bool] = []   # a stack: the same object may be entered again while inside
 
     def __enter__(self) -> None:
-        self.prev.append(state.enabled)
-        state.enabled = self.mode
+        st = state
+        st.saved_modes.append(st.enabled)
+        st.enabled = self.mode
 
     def __exit__(self, *exc: object) -> None:
-        state.enabled = self.prev.pop()
+        st = state
+        st.enabled = st.saved_modes.pop()
 
     def __call__(self, fn: F) -> F:
         mode = self.mode
@@ -76,14 +82,17 @@ class set_grad_enabled(_GradMode):
 
     def __init__(self, mode: bool) -> None:
         super().__init__(mode)
-        self.prev.append(state.enabled)
+        self.prev = state.enabled  # the constructing thread's mode, restored by its ``with`` block
         state.enabled = self.mode
 
     def __enter__(self) -> None:  # the constructor already set the mode
         pass
 
+    def __exit__(self, *exc: object) -> None:
+        state.enabled = self.prev
+
     def __call__(self, fn: F) -> F:
-        state.enabled = self.prev.pop()  # decorating a function does not change the mode outside it
+        state.enabled = self.prev  # decorating a function does not change the mode outside it
         return super().__call__(fn)
 
 

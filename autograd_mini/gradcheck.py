@@ -16,6 +16,7 @@ import numpy as np
 
 from .anomaly import capture_traces
 from .engine import grad_of
+from .function import Function
 from .grad_mode import enable_grad, no_grad
 from .gradcheck_report import GradcheckError, GradcheckResult, Mismatch, OpReport
 from .inplace import holds
@@ -252,8 +253,6 @@ def _probe(run: Callable[[], Any], t: Tensor, i: int, name: str, vjp: np.ndarray
 
 # ---- public entry points -------------------------------------------------------------
 def _check_fn(who: str, fn: Any) -> None:
-    from .function import Function
-
     if isinstance(fn, type) and issubclass(fn, Function):
         raise TypeError(f"{who}: pass {fn.__name__}.apply (the function that runs the op), not the class {fn.__name__}")
     if not callable(fn):

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._backend import xp
+from ._backend import get_default_dtype, set_default_dtype, xp
+from ._torch_names import TENSOR, missing_attribute
 
 __all__ = ["Tensor", "get_default_dtype", "set_default_dtype"]
 
-_default_dtype = xp.dtype(xp.float32)
 _new = object.__new__
 
 
@@ -22,20 +22,6 @@ def _fill(t: Tensor, data: Any, node: Any, name: str | None) -> None:
     t.grad_fn = node
     t._requires_grad = node is not None
     t.name = name
-
-
-def get_default_dtype() -> Any:
-    """The dtype Python floats become (float32 unless changed)."""
-    return _default_dtype
-
-
-def set_default_dtype(dtype: Any) -> None:
-    """Set the dtype that Python floats (and float lists) become: float32 or float64."""
-    global _default_dtype
-    d = xp.dtype(dtype)
-    if d.kind != "f":
-        raise TypeError(f"set_default_dtype: expected a floating dtype, got {d}")
-    _default_dtype = d
 
 
 def as_array(data: Any, dtype: Any = None) -> Any:
@@ -49,7 +35,8 @@ def as_array(data: Any, dtype: Any = None) -> Any:
             arr = xp.asarray(data, dtype=dtype)
         except (ValueError, TypeError) as e:
             raise TypeError(f"tensor: cannot convert {type(data).__name__} to a numeric array ({e})") from None
-        if dtype is None and arr.dtype.kind == "f" and arr.dtype != _default_dtype and not isinstance(data, xp.generic):
+        if dtype is None and arr.dtype.kind == "f" and arr.dtype != get_default_dtype() \
+                and not isinstance(data, xp.generic):
             arr = arr.astype(_nested_float_dtype(data))  # Python floats follow the default dtype
     if arr.dtype.kind not in "biufc":
         raise TypeError(f"tensor: data must be numeric (bool, int, float), got dtype {arr.dtype}")
@@ -68,8 +55,8 @@ def _nested_float_dtype(data: Any) -> Any:
         elif isinstance(v, (xp.generic, xp.ndarray)) and v.dtype.kind == "f":
             found.append(v.dtype)
         elif isinstance(v, float):
-            found.append(_default_dtype)
-    return xp.result_type(*found) if found else _default_dtype
+            found.append(get_default_dtype())
+    return xp.result_type(*found) if found else get_default_dtype()
 
 
 def as_operand(x: Any) -> Any:
@@ -148,8 +135,9 @@ class Tensor:
         return self._data.ndim
 
     @property
-    def size(self) -> int:
-        return self._data.size
+    def size(self) -> _Size:
+        """The number of elements, an int (numpy's ``a.size``) that PyTorch's ``t.size()`` / ``t.size(d)`` can call."""
+        return _Size(self._data.size, self._data.shape)
 
     @property
     def dtype(self) -> Any:
@@ -210,20 +198,21 @@ class Tensor:
         """A new leaf sharing this tensor's data, cut from the graph."""
         return Tensor._wrap(self._data)
 
-    def astype(self, dtype: Any) -> Tensor:
-        return _ops.astype(self, dtype)
-
     def backward(self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (PyTorch semantics: ``retain_graph``
         defaults to ``create_graph``; ``gradient`` is copied)."""
         from .engine import backward
 
+        if gradient is None and self._data.size != 1:
+            raise RuntimeError(f"backward() on a tensor of shape {self.shape} needs a `gradient` of that shape; only "
+                               "a single-element output gets the implicit gradient 1: reduce it first, "
+                               "y.sum().backward() or y.mean().backward(), or pass y.backward(gradient)")
         backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
 
     def __repr__(self) -> str:
         body = xp.array2string(self._data, separator=", ", prefix="tensor(")
         extra = ""
-        if self._data.dtype != _default_dtype and self._data.dtype.kind == "f" or self._data.dtype.kind not in "f":
+        if self._data.dtype != get_default_dtype() and self._data.dtype.kind == "f" or self._data.dtype.kind not in "f":
             extra += f", dtype={self._data.dtype}"
         if self.grad_fn is not None:
             extra += f", grad_fn=<{self.grad_fn.name}Backward>"
@@ -238,6 +227,9 @@ class Tensor:
 
     def __hash__(self) -> int:
         return id(self)
+
+    def __getattr__(self, name: str) -> Any:  # only names Tensor lacks get here: PyTorch's get ours in the error
+        raise missing_attribute(f"{type(self).__name__!r} object", name, TENSOR)
 
     def __iter__(self) -> Any:
         """Iterate over the first axis, like an ndarray."""
@@ -269,56 +261,55 @@ class Tensor:
     def __eq__(self, o: Any) -> Tensor: return _ops.compare(self, o, "equal")  # type: ignore[override]
     def __ne__(self, o: Any) -> Tensor: return _ops.compare(self, o, "not_equal")  # type: ignore[override]
 
-    # ---- methods: one-line delegations -----------------------------------------------
-    def exp(self) -> Tensor: return _p.Exp.apply(self)
-    def log(self) -> Tensor: return _p.Log.apply(self)
-    def sqrt(self) -> Tensor: return _p.Sqrt.apply(self)
-    def abs(self) -> Tensor: return _p.Abs.apply(self)
-    def sin(self) -> Tensor: return _p.Sin.apply(self)
-    def cos(self) -> Tensor: return _p.Cos.apply(self)
-    def tanh(self) -> Tensor: return _p.Tanh.apply(self)
-    def sigmoid(self) -> Tensor: return _p.Sigmoid.apply(self)
-    def relu(self) -> Tensor: return _p.Relu.apply(self)
-    def sign(self) -> Tensor: return _ops.sign(self)
-    def pow(self, exponent: Any) -> Tensor: return _ops.pow(self, exponent)
-    def clip(self, min: Any = None, max: Any = None) -> Tensor: return _ops.clip(self, min, max)
-    def maximum(self, o: Any) -> Tensor: return _ops.maximum(self, o)
-    def minimum(self, o: Any) -> Tensor: return _ops.minimum(self, o)
-    def matmul(self, o: Any) -> Tensor: return _p.MatMul.apply(self, o)
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor: return _ops.sum(self, axis, keepdims)
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor: return _ops.mean(self, axis, keepdims)
-    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor: return _ops.max(self, axis, keepdims)
-    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor: return _ops.min(self, axis, keepdims)
-    def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-        return _ops.var(self, axis, keepdims, ddof)
-    def std(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-        return _ops.std(self, axis, keepdims, ddof)
-    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor: return _ops.logsumexp(self, axis, keepdims)
-    def softmax(self, axis: int = -1) -> Tensor: return _ops.softmax(self, axis)
-    def log_softmax(self, axis: int = -1) -> Tensor: return _ops.log_softmax(self, axis)
-    def reshape(self, *shape: Any) -> Tensor: return _ops.reshape(self, *shape)
-    def transpose(self, *axes: Any) -> Tensor: return _ops.transpose(self, *axes)
-    def swapaxes(self, a: int, b: int) -> Tensor: return _ops.swapaxes(self, a, b)
-    def expand_dims(self, axis: Any) -> Tensor: return _ops.expand_dims(self, axis)
-    def squeeze(self, axis: Any = None) -> Tensor: return _ops.squeeze(self, axis)
-    def broadcast_to(self, shape: Any) -> Tensor: return _ops.broadcast_to(self, shape)
-    def flatten(self, start_axis: int = 0) -> Tensor: return _ops.flatten(self, start_axis)
-    def erf(self) -> Tensor: return _ops.erf(self)
-    def prod(self, axis: Any = None, keepdims: bool = False) -> Tensor: return _ops.prod(self, axis, keepdims)
-    def cumsum(self, axis: Any = None) -> Tensor: return _ops.cumsum(self, axis)
-    def argmax(self, axis: Any = None, keepdims: bool = False) -> Tensor: return _ops.argmax(self, axis, keepdims)
-    def argmin(self, axis: Any = None, keepdims: bool = False) -> Tensor: return _ops.argmin(self, axis, keepdims)
-    def topk(self, k: int, axis: int = -1, largest: bool = True, sorted: bool = True) -> Any:
-        return _ops.topk(self, k, axis, largest, sorted)
-    def gather(self, dim: int, index: Any) -> Tensor: return _ops.gather(self, dim, index)
-    def masked_fill(self, mask: Any, value: Any) -> Tensor: return _ops.masked_fill(self, mask, value)
-    def repeat(self, repeats: Any, axis: Any = None) -> Tensor: return _ops.repeat(self, repeats, axis)
-    def tile(self, reps: Any) -> Tensor: return _ops.tile(self, reps)
-
+    # ---- methods: each op declared with ``@op(name, method=True)`` (autograd_mini/ops) adds its own ----
     @property
     def T(self) -> Tensor:
         return _ops.transpose(self)
 
+    # ---- PyTorch's names (#20; ops/pytorch_names.py, logic.py, grids.py): one-line delegations ----------
+    def dim(self) -> int: return self._data.ndim
+    def numel(self) -> int: return self._data.size
+    @property
+    def mT(self) -> Tensor: return _ops.pytorch_names.mT(self)  # noqa: N802
+    def view(self, *shape: Any) -> Tensor: return _ops.reshape(self, *shape)
+    def view_as(self, other: Any) -> Tensor: return _ops.reshape(self, other.shape)
+    def reshape_as(self, other: Any) -> Tensor: return _ops.reshape(self, other.shape)
+    def expand(self, *sizes: Any) -> Tensor: return _ops.pytorch_names.expand(self, *sizes)
+    def expand_as(self, other: Any) -> Tensor: return _ops.broadcast_to(self, other.shape)
+    def repeat(self, *sizes: Any) -> Tensor: return _ops.pytorch_names.repeat_torch(self, *sizes)
+    def repeat_interleave(self, repeats: Any, dim: Any = None) -> Tensor:
+        return _ops.repeat_interleave(self, repeats, dim)
+    def where(self, condition: Any, other: Any) -> Tensor: return _ops.where(condition, self, other)
+    def __and__(self, o: Any) -> Tensor: return _ops.bitwise_and(self, o)
+    def __rand__(self, o: Any) -> Tensor: return _ops.bitwise_and(o, self)
+    def __or__(self, o: Any) -> Tensor: return _ops.bitwise_or(self, o)
+    def __ror__(self, o: Any) -> Tensor: return _ops.bitwise_or(o, self)
+    def __xor__(self, o: Any) -> Tensor: return _ops.bitwise_xor(self, o)
+    def __rxor__(self, o: Any) -> Tensor: return _ops.bitwise_xor(o, self)
+    def __invert__(self) -> Tensor: return _ops.bitwise_not(self)
+    def __lshift__(self, o: Any) -> Tensor: return _ops.bitwise_left_shift(self, o)
+    def __rlshift__(self, o: Any) -> Tensor: return _ops.bitwise_left_shift(o, self)
+    def __rshift__(self, o: Any) -> Tensor: return _ops.bitwise_right_shift(self, o)
+    def __rrshift__(self, o: Any) -> Tensor: return _ops.bitwise_right_shift(o, self)
+    # ---- end of PyTorch's names ----------------------------------------------------------------------
 
-from . import ops as _ops  # noqa: E402  (ops import Tensor)
+
+class _Size(int):
+    """``t.size``: numpy's element count, and PyTorch's ``t.size()`` (the shape) / ``t.size(d)`` (one axis)."""
+
+    def __new__(cls, n: int, shape: tuple) -> _Size:
+        s = super().__new__(cls, n)
+        s._shape = shape
+        return s
+
+    def __call__(self, dim: int | None = None) -> Any:
+        if dim is None:
+            return self._shape
+        if not -len(self._shape) <= dim < len(self._shape):
+            raise IndexError(f"size: dim {dim} is out of range for shape {self._shape}")
+        return self._shape[dim]
+
+
+# The one edge up: operators delegate to the op table, which imports Tensor (and adds the methods).
+from . import ops as _ops  # noqa: E402
 from .ops import primitives as _p  # noqa: E402

@@ -1,6 +1,7 @@
-"""The measurement behind the engine contract (docs/core.md, "The contract"): backward time per node when
-derivatives run on arrays (the chosen design: roles, arrays in a plain backward) against candidate B, where
-backward always receives Tensors and runs with recording off.
+"""The measurement behind the op contract (docs/core.md, "The contract"): backward time per node when
+derivatives run on arrays (the chosen design: what backward reads arrives by position, as arrays in a plain
+backward, written with operators and ``autograd_mini.numpy``) against candidate B, where backward always
+receives Tensors (the same code, one type) and runs with recording off.
 
     python benchmarks/contract_candidates.py        # CPU time, 1,000-node chain of (16,) mul/add
 """
@@ -16,8 +17,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 import autograd_mini as ag  # noqa: E402
-from autograd_mini import Node, Tensor  # noqa: E402
+from autograd_mini import Tensor  # noqa: E402
 from autograd_mini.ops import primitives as P  # noqa: E402
+from autograd_mini.ops import reductions as R  # noqa: E402
 
 N = 1000
 
@@ -43,12 +45,13 @@ def backward_us_per_node(repeats: int = 40) -> float:
 
 
 def tensors_always() -> None:
-    """Candidate B: saved values and g reach every derivative as Tensors."""
-    Node.saved_tensors = property(lambda self: tuple(Tensor._wrap(v) if isinstance(v, np.ndarray) else v
-                                                     for v in self.saved))
-    for cls in (P.Mul, P.Add, P.Sum):
+    """Candidate B: g and what backward reads reach every derivative as Tensors."""
+    def wrap(v):
+        return Tensor._wrap(v) if isinstance(v, np.ndarray) else v
+
+    for cls in (P.Mul, P.Add, R.Sum):
         f = cls.backward
-        cls.backward = staticmethod(lambda ctx, g, f=f: f(ctx, g if isinstance(g, Tensor) else Tensor._wrap(g)))
+        cls.backward = staticmethod(lambda ctx, g, *reads, f=f: f(ctx, wrap(g), *map(wrap, reads)))
 
 
 if __name__ == "__main__":

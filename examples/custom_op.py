@@ -2,8 +2,9 @@
 
 ``softplus(x) = log(1 + exp(x))`` written naively overflows for x > 709 (inf, and a NaN gradient);
 the custom op computes ``max(x, 0) + log1p(exp(-|x|))`` and its derivative ``sigmoid(x)`` without
-overflow. Its one backward uses ``ag.sigmoid``, which takes arrays and Tensors alike, so second
-derivatives work too. The script
+overflow. Its backward reads the input ``x`` by naming it and uses ``anp.sigmoid``
+(``autograd_mini.numpy``: numpy on arrays, the recorded op on Tensors), so second derivatives work
+too, at numpy's speed in a plain backward (docs/core.md, "Add an op"). The script
 checks it with ``ag.gradcheck`` and ``ag.gradgradcheck``, shows gradcheck catching a wrong
 backward, then trains a 2-32-1 softplus network on the XOR square of ``xor_relu.py``.
 
@@ -20,29 +21,29 @@ import numpy as np
 
 import autograd_mini as ag
 import nn
+from autograd_mini import numpy as anp
 
 
 class Softplus(ag.Function):
     """``log(1 + exp(x))`` without overflow; derivative ``sigmoid(x)``."""
 
+    formula = "d softplus(x)/dx = sigmoid(x)"
+
     @staticmethod
     def forward(ctx: Any, x: np.ndarray) -> np.ndarray:
-        ctx.save_for_backward(x)
         return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))  # exp only ever sees -|x|
 
     @staticmethod
-    def backward(ctx: Any, g: Any) -> Any:
-        (x,) = ctx.saved_tensors
-        return g * ag.sigmoid(x)  # ag functions make create_graph (second derivatives) work for free
+    def backward(ctx: Any, g: Any, x: Any) -> Any:  # naming `x` reads forward's input x
+        return g * anp.sigmoid(x)  # anp: arrays in a plain backward, Tensors under create_graph
 
 
 class WrongSoftplus(Softplus):
     """The same forward with a sign slip in backward (sigmoid(-x)): what gradcheck is for."""
 
     @staticmethod
-    def backward(ctx: Any, g: Any) -> Any:
-        (x,) = ctx.saved_tensors
-        return g * ag.sigmoid(-x)
+    def backward(ctx: Any, g: Any, x: Any) -> Any:
+        return g * anp.sigmoid(-x)
 
 
 def softplus(x: Any) -> ag.Tensor:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 import autograd_mini as ag
+import nn.functional as F
 
 try:
     import torch
@@ -70,6 +71,34 @@ class NP:
     def unsqueeze(a): return np.expand_dims(a, 0)
     @staticmethod
     def broadcast_to(a, shape): return np.broadcast_to(a, shape)
+    @staticmethod
+    def tril(a, k): return np.tril(_matrix(a), k)
+    @staticmethod
+    def triu(a, k): return np.triu(_matrix(a), k)
+    @staticmethod
+    def permute(a): return np.transpose(a, _cycle(np.ndim(a)))
+    @staticmethod
+    def repeat(a): return np.tile(a, (2,) + (1,) * np.ndim(a))      # PyTorch's Tensor.repeat
+    @staticmethod
+    def flatten_head(a): return np.reshape(_matrix(a), (-1,) + np.shape(a)[-1:])
+    @staticmethod
+    def silu(a): return a / (1 + np.exp(-a))
+    @staticmethod
+    def softsign(a): return a / (1 + np.abs(a))
+    @staticmethod
+    def hardtanh(a): return np.clip(a, -0.5, 0.7)
+    @staticmethod
+    def hardswish(a): return np.where(a <= -3, 0.0, np.where(a < 3, a * (a + 3) / 6, a))  # the limit 0 at -inf
+
+
+def _matrix(a: np.ndarray) -> np.ndarray:
+    if np.ndim(a) < 2:  # numpy's tril would make a vector a matrix; ours and PyTorch's refuse
+        raise ValueError(f"needs 2+ dims, got shape {np.shape(a)}")
+    return a
+
+
+def _cycle(n: int) -> tuple:
+    return tuple(range(1, n)) + (0,) if n else ()
 
 
 class AG:
@@ -112,6 +141,24 @@ class AG:
     def unsqueeze(a): return ag.expand_dims(a, 0)
     @staticmethod
     def broadcast_to(a, shape): return a.broadcast_to(shape)
+    @staticmethod
+    def tril(a, k): return ag.tril(a, k)
+    @staticmethod
+    def triu(a, k): return a.triu(k)
+    @staticmethod
+    def permute(a): return a.permute(*_cycle(a.ndim))
+    @staticmethod
+    def repeat(a): return a.repeat(2, *(1,) * a.ndim)
+    @staticmethod
+    def flatten_head(a): return a.flatten(0, -2)
+    @staticmethod
+    def silu(a): return F.silu(a)
+    @staticmethod
+    def softsign(a): return F.softsign(a)
+    @staticmethod
+    def hardtanh(a): return F.hardtanh(a, -0.5, 0.7)
+    @staticmethod
+    def hardswish(a): return F.hardswish(a)
 
 
 class TH:
@@ -154,6 +201,24 @@ class TH:
     def unsqueeze(a): return a.unsqueeze(0)
     @staticmethod
     def broadcast_to(a, shape): return a.expand(shape)
+    @staticmethod
+    def tril(a, k): return torch.tril(a, k)
+    @staticmethod
+    def triu(a, k): return torch.triu(a, k)
+    @staticmethod
+    def permute(a): return a.permute(_cycle(a.dim()))
+    @staticmethod
+    def repeat(a): return a.repeat(2, *(1,) * a.dim())
+    @staticmethod
+    def flatten_head(a): return a.flatten(0, -2)
+    @staticmethod
+    def silu(a): return torch.nn.functional.silu(a)
+    @staticmethod
+    def softsign(a): return torch.nn.functional.softsign(a)
+    @staticmethod
+    def hardtanh(a): return torch.nn.functional.hardtanh(a, -0.5, 0.7)
+    @staticmethod
+    def hardswish(a): return torch.nn.functional.hardswish(a)
 
 
 # ---- the op table: name -> (arity, smooth, formula over a backend L) -----------------------------------
@@ -189,6 +254,15 @@ OPS: dict[str, Op] = {
     "unsqueeze": Op(1, True, lambda L, a: L.unsqueeze(a)),
     "broadcast_to": Op(1, True, lambda L, a: L.broadcast_to(a, (2,) + tuple(a.shape))),
     "pow_half": Op(1, True, lambda L, a: (1.0 + a * a) ** 0.5),
+    "tril": Op(1, True, lambda L, a: L.tril(a, 0)),                    # matrices (2+ dims) only: others do not fit
+    "triu": Op(1, True, lambda L, a: L.triu(a, 1)),
+    "permute": Op(1, True, lambda L, a: L.permute(a)),
+    "repeat": Op(1, True, lambda L, a: L.repeat(a)),
+    "flatten_head": Op(1, True, lambda L, a: L.flatten_head(a)),
+    "silu": Op(1, True, lambda L, a: L.silu(a)),
+    "softsign": Op(1, False, lambda L, a: L.softsign(a)),              # its second derivative jumps at 0
+    "hardtanh": Op(1, False, lambda L, a: L.hardtanh(a)),
+    "hardswish": Op(1, False, lambda L, a: L.hardswish(a)),
     "add": Op(2, True, lambda L, a, b: a + b),
     "sub": Op(2, True, lambda L, a, b: a - b),
     "mul": Op(2, True, lambda L, a, b: a * b),
@@ -212,6 +286,12 @@ SMOOTH = [k for k, op in OPS.items() if op.smooth]
 # relu/clip/abs mask by multiplying (a nan upstream gradient stays nan where the mask is 0).
 # PyTorch: relu'(nan) = 1, abs'(nan) = 0, maximum/minimum give it to both sides, relu/clamp mask by selecting (0).
 NAN_KINKS = {"relu", "abs", "maximum", "minimum", "clip"}
+# hardswish(-inf): PyTorch's forward gives nan (-inf * 0), ours the limit 0 (docs/ops.md). hardtanh'(nan): ours 1;
+# PyTorch's is 1 from its scalar loop and 0 from its vectorised one (a (3,) tensor gets 1, a (3, 3) one 0).
+NAN_KINKS |= {"hardswish", "hardtanh"}
 # var is composed from mean (x - mean(x)), so an inf input makes the mean path's gradient nan for every element;
 # PyTorch's fused var backward, 2 (x - mean) / n, drops that path (it sums to zero when finite) and leaves -inf there.
 NAN_COMPOSITES = {"var"}
+# silu is x * sigmoid(x): at x = 0 with an infinite upstream gradient the product rule's 0 * inf term is nan, where
+# PyTorch's fused derivative sigmoid(x) (1 + x (1 - sigmoid(x))) gives inf (a primitive silu would match: #20 part 2).
+NAN_COMPOSITES |= {"silu"}

@@ -3,6 +3,8 @@ checked, and nothing is left installed afterwards."""
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 import pytest
 
@@ -50,7 +52,7 @@ class _Custom(ag.Function):
 
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x.copy())  # a constant: saved inputs are read-only, this one a backward could change
+        ctx.save_for_backward(x.copy())  # a constant: held read-only too, like every array an op keeps
         return x * 2
 
     @staticmethod
@@ -74,8 +76,7 @@ class _Custom(ag.Function):
 
 @pytest.mark.parametrize("mode, words", [
     ("dtype", "dtype float32, expected float64"), ("alias", "shares memory"),
-    ("mutate_g", "modified its incoming gradient"), ("mutate_saved", "modified a saved array"),
-    ("shape", "has shape (1, 1, 1), expected (3,)"),
+    ("mutate_g", "modified its incoming gradient"), ("shape", "has shape (1, 1, 1), expected (3,)"),
 ])
 def test_backward_results_are_checked(mode, words):
     _Custom.mode = mode
@@ -83,6 +84,16 @@ def test_backward_results_are_checked(mode, words):
         with pytest.raises(ag.AnomalyError) as e, ag.detect_anomaly():
             (_Custom.apply(leaf([1.0, 2.0, 3.0])) * 1.0).sum().backward()
         assert words in str(e.value) and "backward of `_Custom`" in str(e.value)
+    finally:
+        _Custom.mode = ""
+
+
+def test_a_backward_writing_into_a_kept_constant_is_refused_at_the_write():
+    _Custom.mode = "mutate_saved"
+    try:
+        for anomaly in (False, True):
+            with pytest.raises(ValueError, match="read-only"), (ag.detect_anomaly() if anomaly else nullcontext()):
+                (_Custom.apply(leaf([1.0, 2.0, 3.0])) * 1.0).sum().backward()
     finally:
         _Custom.mode = ""
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,9 @@ import pytest
 
 import autograd_mini as ag
 from autograd_mini import ops
+from tests import op_tables
 from tests._oracle import oracle
+from tests.op_tables import ELEMENTWISE, INT_IMAGES, NAN_KINK, NO_SCALAR, NUMPY_SCALAR, Edges
 
 try:
     import torch
@@ -54,15 +55,6 @@ BINARY_INPUTS = {
 }
 
 
-@dataclass
-class Edges:
-    fn: Callable[..., Any]                       # fn(L, *operands): L is AG or TH
-    arity: int = 1
-    skip: dict[str, str] = field(default_factory=dict)   # kind -> why it does not apply
-    inputs: dict[str, list] = field(default_factory=dict)  # kind -> operands replacing the default ones
-    scalar: Callable[..., Any] | None = None     # unary ops: the op with a numpy scalar parameter
-
-
 class AG:
     """The functional API as the table's formulas call it."""
     def __getattr__(self, name: str) -> Any:
@@ -72,7 +64,7 @@ class AG:
 class TH:
     """PyTorch under ag's names (numpy conventions: axis, clip, where, ...)."""
     def __getattr__(self, name: str) -> Any:
-        return getattr(torch, name)
+        return op_tables.TORCH[name] if name in op_tables.TORCH else getattr(torch, name)
     @staticmethod
     def _dim(a, axis): return tuple(range(a.dim())) if axis is None else axis
     def sum(self, a, axis=None): return torch.sum(a, self._dim(a, axis))
@@ -110,6 +102,8 @@ class TH:
     def repeat(self, a, r, axis): return torch.repeat_interleave(a, r, dim=axis)
     def argmax(self, a, axis): return torch.argmax(a, dim=axis)
     def argmin(self, a, axis): return torch.argmin(a, dim=axis)
+    def any(self, a, axis): return torch.any(a) if axis is None else torch.any(a, axis)
+    def all(self, a, axis): return torch.all(a) if axis is None else torch.all(a, axis)
 
 
 def _ax(a) -> Any:
@@ -120,13 +114,7 @@ def reduction(name: str, **kw: Any) -> Edges:
     return Edges(lambda L, a: getattr(L, name)(a, _ax(a)), scalar=lambda L, a: getattr(L, name)(a, np.int64(0)), **kw)
 
 
-NO_SCALAR = {"np_scalar": "no scalar operand or parameter"}
-NAN_KINK = {"nan": "a kink at nan: our documented choice differs from PyTorch's (docs/reliability.md)"}
-NUMPY_SCALAR = {"np_scalar": "PyTorch's maximum/minimum refuse a scalar; ours take one, as numpy's (test_edges.py)"}
-ELEMENTWISE = dict(skip=NO_SCALAR)
-INT_IMAGES = {"int": "integer images are refused with a clear error (PyTorch computes in integers): test_conv.py"}
-
-EDGES: dict[str, Edges] = {
+EDGES: dict[str, Edges] = {**op_tables.EDGES,  # the tables of the newer op files: tests/op_tables/*.py
     "add": Edges(lambda L, a, b: a + b, 2),
     "sub": Edges(lambda L, a, b: a - b, 2),
     "mul": Edges(lambda L, a, b: a * b, 2),
@@ -214,7 +202,44 @@ EDGES: dict[str, Edges] = {
     "topk": Edges(lambda L, a: L.topk(a.reshape(-1), 1)[0],
                   skip=NO_SCALAR | {"tie": "tied values: we take the first index, PyTorch's CPU kernel another one, so "
                                            "the gradient lands on a different (equal) element (docs/reliability.md)"}),
+    # PyTorch's names (ops/pytorch_names.py), triangles and grids
+    "permute": Edges(lambda L, a: L.permute(a.reshape(1, -1), (1, 0)), **ELEMENTWISE),
+    "unsqueeze": Edges(lambda L, a: L.unsqueeze(a, -1), scalar=lambda L, a: L.unsqueeze(a, np.int64(0))),
+    "cat": Edges(lambda L, a, b: L.cat([a.reshape(-1), b.reshape(-1)], -1), 2, skip={"np_scalar": "operands are "
+                                                                                                    "tensors"}),
+    "clamp": Edges(lambda L, a: L.clamp(a, -1.0, 1.0), inputs={"tie": [np.array([-1.0, 1.0, 0.0, 2.0])]},
+                   scalar=lambda L, a: L.clamp(a, np.float64(-1.0), np.float64(1.0))),
+    "tril": Edges(lambda L, a: L.tril(_rows(L, a)), scalar=lambda L, a: L.tril(_rows(L, a), np.int64(-1))),
+    "triu": Edges(lambda L, a: L.triu(_rows(L, a), 1), scalar=lambda L, a: L.triu(_rows(L, a), np.int64(1))),
+    "meshgrid": Edges(lambda L, a, b: L.meshgrid(a.reshape(-1), b.reshape(-1)[:2], indexing="xy")[0] *
+                      L.meshgrid(a.reshape(-1), b.reshape(-1)[:2], indexing="ij")[1], 2,
+                      skip={"np_scalar": "operands are tensors", "bool": "PyTorch refuses bool * bool"}),
+    # tests and logic: bool or integer results, never differentiated
+    "isnan": Edges(lambda L, a: L.isnan(a), **ELEMENTWISE),
+    "isinf": Edges(lambda L, a: L.isinf(a), **ELEMENTWISE),
+    "isfinite": Edges(lambda L, a: L.isfinite(a), **ELEMENTWISE),
+    "isclose": Edges(lambda L, a, b: L.isclose(a, b * (1 + 1e-6)), 2, skip={"np_scalar": "operands are tensors"}),
+    "allclose": Edges(lambda L, a, b: L.as_tensor(L.allclose(a, b + 1e-9)), 2,
+                      skip={"np_scalar": "operands are tensors", "bool": "bool + float: a float tensor"}),
+    "any": reduction("any"),
+    "all": reduction("all"),
+    "logical_and": Edges(lambda L, a, b: L.logical_and(a, b), 2, skip=NO_SCALAR),
+    "logical_or": Edges(lambda L, a, b: L.logical_or(a, b), 2, skip=NO_SCALAR),
+    "logical_xor": Edges(lambda L, a, b: L.logical_xor(a, b), 2, skip=NO_SCALAR),
+    "logical_not": Edges(lambda L, a: L.logical_not(a), **ELEMENTWISE),
+    "bitwise_and": Edges(lambda L, a, b: a & b, 2),
+    "bitwise_or": Edges(lambda L, a, b: a | b, 2),
+    "bitwise_xor": Edges(lambda L, a, b: a ^ b, 2),
+    "bitwise_not": Edges(lambda L, a: ~a, **ELEMENTWISE),
+    "bitwise_left_shift": Edges(lambda L, a, b: a << b, 2, skip={"bool": "PyTorch refuses bool shifts"}),
+    "bitwise_right_shift": Edges(lambda L, a, b: a >> b, 2, skip={"bool": "PyTorch refuses bool shifts"}),
 }
+
+
+def _rows(L: Any, a: Any) -> Any:
+    """A 3-row matrix of ``a``'s elements (inf and nan included above and below the diagonal)."""
+    flat = a.reshape(1, -1)
+    return L.broadcast_to(flat, (3, flat.shape[1]))
 
 
 def _img(a: Any) -> Any:
@@ -222,8 +247,8 @@ def _img(a: Any) -> Any:
 
 
 def test_every_op_has_boundary_cases() -> None:
-    missing = {n for n in ops.__all__ if not isinstance(getattr(ops, n), type)} - set(EDGES)  # ops, not types
-    assert not missing, f"add boundary cases to tests/test_boundaries.py::EDGES for {sorted(missing)}"
+    missing = set(ops.__all__) - set(EDGES)
+    assert not missing, f"add boundary cases (tests/op_tables/<file>.py, EDGES) for {sorted(missing)}"
 
 
 def _cases() -> list:

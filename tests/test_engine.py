@@ -133,16 +133,23 @@ class Square(ag.Function):
 
 
 class NumpyCos(ag.Function):
-    """A backward that applies a numpy function to a saved value: exact once, not twice."""
+    """A backward that applies a numpy function to its input, marked as such: exact once, not twice."""
 
     @staticmethod
     def forward(ctx, x):
-        ctx.save_for_backward(x)
         return np.sin(x)
 
     @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
+    @ag.once_differentiable
+    def backward(ctx, g, x):
+        return g * np.cos(x)
+
+
+class UnmarkedNumpyCos(NumpyCos):
+    """The same backward without the opt-out: under create_graph numpy refuses the Tensors it gets."""
+
+    @staticmethod
+    def backward(ctx, g, x):
         return g * np.cos(x)
 
 
@@ -159,8 +166,13 @@ def test_custom_function_with_numpy_backward_gives_first_derivative_and_a_clear_
     x = leaf([0.5])
     (g,) = ag.grad_of(NumpyCos.apply(x).sum(), [x], create_graph=True)
     assert g.item() == pytest.approx(np.cos(0.5))
-    with pytest.raises(RuntimeError, match="`NumpyCos` has a backward that applies numpy functions"):
+    with pytest.raises(RuntimeError, match="`NumpyCos` cannot be differentiated twice: its backward is marked "
+                                           "@once_differentiable"):
         g.sum().backward()
+    UnmarkedNumpyCos.apply(x).sum().backward()  # a plain backward runs on arrays: numpy is fine
+    assert x.grad.item() == pytest.approx(np.cos(0.5))
+    with pytest.raises(TypeError, match=r"(?s)backward of `UnmarkedNumpyCos`, under create_graph.*once_differentiable"):
+        ag.grad_of(UnmarkedNumpyCos.apply(x).sum(), [x], create_graph=True)
 
 
 class WrongCount(ag.Function):

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import autograd_mini as ag
-from autograd_mini.ops._shape import normalize_axes
+from autograd_mini.shapes import normalize_axes
 from autograd_mini.testing import assert_gradients, axes, broadcastable_shapes, shapes, tensors
 
 

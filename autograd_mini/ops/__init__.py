@@ -1,58 +1,37 @@
-"""The functional op API (``ag.exp(x)``, ``ag.sum(x, axis=1)``, ...).
+"""The op table and the functional op API (``ag.exp(x)``, ``ag.sum(x, axis=1)``, ...).
 
-Primitives live in ``primitives`` (forward and derivative together); the composites here
-are built from them and carry no derivative code of their own.
+Each op is declared once, with ``@op(name)``, in the file of its kind: ``primitives`` (arithmetic,
+elementwise, shape, indexing, softmax), ``reductions``, ``special``, ``einsum``, ``indexing``
+(selection composites), ``conv`` and ``pool`` (images). The composites here are built from
+primitives and carry no derivative code of their own. ``ag`` exports every declared op.
 """
 
 from __future__ import annotations
 
+import builtins  # any/all: ag's are ops (logic.py)
+import importlib
 import math
+import pkgutil
 from collections.abc import Sequence
 from typing import Any
 
 from .._backend import xp
+from ..function import OPS, op
+from ..shapes import normalize_axes, shape_arg
 from ..tensor import Tensor, as_array, as_operand
 from . import primitives as P
-from ._shape import normalize_axes
-from .einsum import einsum
-from .indexing import *  # noqa: F403  (take_along_axis, gather, masked_fill, repeat, tile, topk, argmax, ...)
-from .indexing import __all__ as _indexing_all
-from .reductions import CumSum, Prod
-from .special import Erf
+from . import reductions
+from .pytorch_names import TORCH_NAMED, torch_names
 
-__all__ = [
-    "add", "sub", "mul", "div", "neg", "pow", "matmul", "linear", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh",
-    "sigmoid", "relu", "sign", "clip", "maximum", "minimum", "where", "sum", "mean", "max", "min", "var",
-    "std", "logsumexp", "softmax", "log_softmax", "reshape", "transpose", "swapaxes", "expand_dims",
-    "squeeze", "broadcast_to", "flatten", "getitem", "concatenate", "stack", "split", "compare", "astype",
-    "erf", "cumsum", "prod", "einsum", *_indexing_all,
-]
+for _file in sorted(m.name for m in pkgutil.iter_modules(__path__)):  # each op file declares its ops with @op
+    importlib.import_module(f"{__name__}.{_file}")
 
 
 def _t(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor._wrap(as_array(x))
 
 
-def add(a: Any, b: Any) -> Tensor: return P.Add.apply(a, b)
-def sub(a: Any, b: Any) -> Tensor: return P.Sub.apply(a, b)
-def mul(a: Any, b: Any) -> Tensor: return P.Mul.apply(a, b)
-def div(a: Any, b: Any) -> Tensor: return P.Div.apply(a, b)
-def neg(x: Any) -> Tensor: return P.Neg.apply(x)
-def matmul(a: Any, b: Any) -> Tensor: return P.MatMul.apply(a, b)
-def exp(x: Any) -> Tensor: return P.Exp.apply(x)
-def log(x: Any) -> Tensor: return P.Log.apply(x)
-def sqrt(x: Any) -> Tensor: return P.Sqrt.apply(x)
-def abs(x: Any) -> Tensor: return P.Abs.apply(x)
-def sin(x: Any) -> Tensor: return P.Sin.apply(x)
-def cos(x: Any) -> Tensor: return P.Cos.apply(x)
-def tanh(x: Any) -> Tensor: return P.Tanh.apply(x)
-def erf(x: Any) -> Tensor: return Erf.apply(x)
-def sigmoid(x: Any) -> Tensor: return P.Sigmoid.apply(x)
-def relu(x: Any) -> Tensor: return P.Relu.apply(x)
-def maximum(a: Any, b: Any) -> Tensor: return P.Maximum.apply(a, b)
-def minimum(a: Any, b: Any) -> Tensor: return P.Minimum.apply(a, b)
-
-
+@op("astype", method=True)
 def astype(x: Any, dtype: Any) -> Tensor:
     """Cast to ``dtype``; a cast to an integer or bool dtype is not differentiable (a constant, as in PyTorch)."""
     dtype = xp.dtype(dtype)
@@ -61,6 +40,7 @@ def astype(x: Any, dtype: Any) -> Tensor:
     return P.AsType.apply(x, dtype=dtype)
 
 
+@op("linear")
 def linear(x: Any, w: Any, b: Any = None) -> Tensor:
     """``x @ w + b`` (``w`` of shape (in, out)) as one recorded op when shapes allow, else composed."""
     if b is None:
@@ -74,6 +54,7 @@ def _ndim(x: Any) -> int:
     return x.ndim if isinstance(x, (Tensor, xp.ndarray)) else xp.ndim(x)
 
 
+@op("pow", method=True)
 def pow(base: Any, exponent: Any) -> Tensor:
     """``base ** exponent``; a Python-number exponent takes the cheaper constant-exponent path."""
     exponent = as_operand(exponent)
@@ -82,12 +63,14 @@ def pow(base: Any, exponent: Any) -> Tensor:
     return P.Pow.apply(base, exponent)
 
 
+@op("sign", method=True)
 def sign(x: Any) -> Tensor:
     """Elementwise sign; piecewise constant, so never differentiated. numpy's values: sign(nan) is nan."""
     a = _t(x)._data
     return Tensor._wrap(a.copy() if a.dtype == bool else xp.sign(a))
 
 
+@op("clip", method=True)
 def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
     """Limit ``x`` to [min, max] (either may be None; numbers, arrays or Tensors).
 
@@ -97,120 +80,73 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
     min, max = as_operand(min), as_operand(max)
-    if any(isinstance(b, Tensor) and b.requires_grad for b in (min, max)):
+    if builtins.any(isinstance(b, Tensor) and b.requires_grad for b in (min, max)):
         out = _t(x)
         if min is not None:
-            out = where(out < min, min, out)
+            out = P.Where.apply(out < min, min, out)
         if max is not None:
-            out = where(out > max, max, out)
+            out = P.Where.apply(out > max, max, out)
         return out
     return P.Clip.apply(x, lo=min._data if isinstance(min, Tensor) else min,
                         hi=max._data if isinstance(max, Tensor) else max)
 
 
-def where(cond: Any, a: Any, b: Any) -> Tensor:
-    """``a`` where ``cond`` is true, else ``b`` (broadcasting all three)."""
-    return P.Where.apply(cond, a, b)
-
-
-# ---- reductions ---------------------------------------------------------------------
-def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    x = _t(x)
-    return P.Sum.apply(x, axes=normalize_axes(axis, x.ndim, "sum"), keepdims=keepdims)
-
-
+# ---- reductions: sum max min prod logsumexp are ``Reduction``s (reductions.py); these compose them ---------
+@op("mean", method=True)
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     x = _t(x)
     axes = normalize_axes(axis, x.ndim, "mean")
     n = math.prod(x.shape[a] for a in axes)
-    return P.Sum.apply(x, axes=axes, keepdims=keepdims) * (1.0 / n if n else math.nan)
+    return reductions.Sum.apply(x, axes, keepdims) * (1.0 / n if n else math.nan)
 
 
-def max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    x = _t(x)
-    return P.Max.apply(x, axes=normalize_axes(axis, x.ndim, "max"), keepdims=keepdims)
-
-
-def min(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    x = _t(x)
-    return P.Min.apply(x, axes=normalize_axes(axis, x.ndim, "min"), keepdims=keepdims)
-
-
+@op("var", method=True)
 def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
     """Variance, numpy's definition (``ddof=0``): mean of squared deviations."""
     x = _t(x)
     axes = normalize_axes(axis, x.ndim, "var")
     n = math.prod(x.shape[a] for a in axes)
     d = x - mean(x, axes, keepdims=True)
-    return sum(d * d, axes, keepdims) * (1.0 / (n - ddof) if n > ddof else math.nan)
+    return reductions.Sum.apply(d * d, axes, keepdims) * (1.0 / (n - ddof) if n > ddof else math.nan)
 
 
+@op("std", method=True)
 def std(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
     """Standard deviation (numpy's ``ddof``); its gradient is 0 where it is 0, as PyTorch's."""
     return P.StdSqrt.apply(var(x, axis, keepdims, ddof))
 
 
-def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """Product over ``axis``; differentiable with zeros present (PyTorch's convention, see ``Prod``)."""
-    x = _t(x)
-    return Prod.apply(x, axes=normalize_axes(axis, x.ndim, "prod"), keepdims=keepdims)
-
-
+@op("cumsum", method=True)
 def cumsum(x: Any, axis: int | None = None) -> Tensor:
     """Running sum along ``axis`` (numpy's: ``None`` runs over the flattened tensor)."""
     x = _t(x)
     if axis is None:
-        return CumSum.apply(x.reshape(-1), axis=0)
+        return reductions.CumSum.apply(x.reshape(-1), axis=0)
     if x.ndim == 0:  # PyTorch allows dim 0 / -1 on a 0-d tensor: the tensor itself
         normalize_axes(axis, 1, "cumsum")
-        return CumSum.apply(x.reshape(1), axis=0).reshape(())
-    return CumSum.apply(x, axis=normalize_axes(axis, x.ndim, "cumsum")[0])
-
-
-def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """``log(sum(exp(x)))`` computed stably."""
-    x = _t(x)
-    return P.LogSumExp.apply(x, axes=normalize_axes(axis, x.ndim, "logsumexp"), keepdims=keepdims)
-
-
-def softmax(x: Any, axis: Any = -1) -> Tensor:
-    """``exp(x) / sum(exp(x))`` along ``axis`` (an int, a tuple, or None: over all elements, as
-    ``scipy.special.softmax``), computed stably. A size-0 axis gives an empty result."""
-    x = _t(x)
-    return P.Softmax.apply(x, axis=normalize_axes(axis, x.ndim, "softmax"))
-
-
-def log_softmax(x: Any, axis: Any = -1) -> Tensor:
-    """``x - logsumexp(x)`` along ``axis`` (an int, a tuple, or None: over all elements), stably."""
-    x = _t(x)
-    return P.LogSoftmax.apply(x, axis=normalize_axes(axis, x.ndim, "log_softmax"))
+        return reductions.CumSum.apply(x.reshape(1), axis=0).reshape(())
+    return reductions.CumSum.apply(x, axis=normalize_axes(axis, x.ndim, "cumsum")[0])
 
 
 # ---- shape --------------------------------------------------------------------------
-def _shape_arg(shape: Sequence[Any]) -> tuple:
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = shape[0]
-    try:
-        return tuple(int(s.__index__()) for s in shape)
-    except (AttributeError, TypeError):
-        raise TypeError(f"shape must be a sequence of ints, got {shape!r}") from None
-
-
+@op("reshape", method=True)
 def reshape(x: Any, *shape: Any) -> Tensor:
     """Reshape (one ``-1`` is inferred); ``x.reshape(2, 3)`` or ``x.reshape((2, 3))``."""
     x = _t(x)
-    return P.Reshape.apply(x, shape=_shape_arg(shape))
+    return P.Reshape.apply(x, shape=shape_arg(shape))
 
 
+@op("transpose", method=True)
 def transpose(x: Any, *axes: Any) -> Tensor:
     """Permute axes (reversed when none are given), like ``ndarray.transpose``."""
     x = _t(x)
-    axes = _shape_arg(axes) if axes else tuple(range(x.ndim))[::-1]
+    axes = shape_arg(axes) if axes else tuple(range(x.ndim))[::-1]
     if sorted(a % x.ndim if x.ndim else a for a in axes) != list(range(x.ndim)) or len(axes) != x.ndim:
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
     return P.Transpose.apply(x, axes=tuple(a % x.ndim for a in axes))
 
 
+@op("swapaxes", method=True)
 def swapaxes(x: Any, a: int, b: int) -> Tensor:
     x = _t(x)
     a, b = (normalize_axes(i, x.ndim, "swapaxes")[0] for i in (a, b))
@@ -219,6 +155,7 @@ def swapaxes(x: Any, a: int, b: int) -> Tensor:
     return P.Transpose.apply(x, axes=tuple(perm))
 
 
+@op("expand_dims", method=True)
 def expand_dims(x: Any, axis: Any) -> Tensor:
     x = _t(x)
     axes = normalize_axes(axis, x.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1), "expand_dims")
@@ -226,6 +163,7 @@ def expand_dims(x: Any, axis: Any) -> Tensor:
     return reshape(x, tuple(1 if i in axes else next(shape) for i in range(x.ndim + len(axes))))
 
 
+@op("squeeze", method=True)
 def squeeze(x: Any, axis: Any = None) -> Tensor:
     x = _t(x)
     if axis is None:
@@ -238,20 +176,6 @@ def squeeze(x: Any, axis: Any = None) -> Tensor:
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
 
 
-def broadcast_to(x: Any, shape: Any) -> Tensor:
-    shape = _shape_arg((shape,) if not isinstance(shape, (tuple, list)) else shape)
-    return P.BroadcastTo.apply(x, shape=shape)
-
-
-def flatten(x: Any, start_axis: int = 0) -> Tensor:
-    """Merge the axes from ``start_axis`` on into one (all of them by default)."""
-    x = _t(x)
-    if x.ndim == 0:
-        return reshape(x, (1,))
-    start = normalize_axes(start_axis, x.ndim, "flatten")[0]
-    return reshape(x, x.shape[:start] + (-1,))
-
-
 def _index_arg(index: Any) -> Any:
     if isinstance(index, Tensor):
         return index._data
@@ -262,18 +186,21 @@ def _index_arg(index: Any) -> Any:
     return index
 
 
+@op("getitem")
 def getitem(x: Any, index: Any) -> Tensor:
     """numpy indexing: ints, slices, None, Ellipsis, integer arrays, boolean masks."""
     x = _t(x)
     index = _index_arg(index)
     for i in index if isinstance(index, tuple) else (index,):
         if isinstance(i, xp.ndarray) and i.dtype.kind not in "biu":
-            raise IndexError(f"getitem: index arrays must be integer or bool, got dtype {i.dtype}")
+            raise IndexError(f"getitem: index arrays must be integer or bool, got dtype {i.dtype}; convert it to "
+                             "integers: idx.astype(int) (PyTorch's idx.long())")
         if isinstance(i, float):
-            raise IndexError(f"getitem: index must be an int, slice or array, got float {i!r}")
+            raise IndexError(f"getitem: index must be an int, slice or array, got float {i!r}; use int({i!r})")
     return P.GetItem.apply(x, index=index)
 
 
+@op("concatenate")
 def concatenate(tensors: Sequence[Any], axis: int | None = 0) -> Tensor:
     """Join along an existing ``axis``; ``axis=None`` flattens every tensor first (numpy's rule)."""
     tensors = [_t(t) for t in tensors]
@@ -285,6 +212,7 @@ def concatenate(tensors: Sequence[Any], axis: int | None = 0) -> Tensor:
     return P.Concatenate.apply(*tensors, axis=ax)
 
 
+@op("stack")
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     tensors = [_t(t) for t in tensors]
     if not tensors:
@@ -296,6 +224,7 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     return concatenate([expand_dims(t, ax) for t in tensors], axis=ax)
 
 
+@op("split")
 def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
     """Split like ``np.split``: a number of equal sections, or a list of split points."""
     x = _t(x)
@@ -317,6 +246,7 @@ _COMPARE = {"less": xp.less, "less_equal": xp.less_equal, "greater": xp.greater,
             "greater_equal": xp.greater_equal, "equal": xp.equal, "not_equal": xp.not_equal}
 
 
+@op("compare")
 def compare(a: Any, b: Any, op: str) -> Tensor:
     """Elementwise comparison; a bool tensor that is never differentiated."""
     a_arr = a._data if isinstance(a, Tensor) else a
@@ -327,7 +257,9 @@ def compare(a: Any, b: Any, op: str) -> Tensor:
         raise ValueError(f"{op}: {e} (shapes {xp.shape(a_arr)} and {xp.shape(b_arr)})") from None
 
 
-from .conv import conv2d  # noqa: E402, F401  (images: convolution, pooling, padding)
-from .pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d, pad  # noqa: E402, F401
-
-__all__ += ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad"]
+for _name in TORCH_NAMED:  # dim=/keepdim= beside axis=/keepdims=, on ag.<op> and the method
+    OPS[_name] = torch_names(OPS[_name])
+    if hasattr(Tensor, _name):
+        setattr(Tensor, _name, torch_names(getattr(Tensor, _name)))
+globals().update(OPS)  # every declared op: ag.exp, ag.sum, ag.conv2d, ...
+__all__ = sorted(OPS)

@@ -15,14 +15,15 @@ from typing import Any
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .._backend import xp
+from ..function import Function, op
 from ..tensor import Tensor
-from .primitives import Primitive
 
-__all__ = ["conv2d"]
+__all__ = ["conv2d", "Conv2d", "conv_output", "crop", "fits", "image_input", "offsets", "out_hw", "pad_hw", "pair",
+           "zeros_padded"]
 
 
 # ---- array kernels ----------------------------------------------------------------------
-def _pad_hw(x: Any, padding: tuple, value: float = 0.0) -> Any:
+def pad_hw(x: Any, padding: tuple, value: float = 0.0) -> Any:
     (pt, pb), (pl, pr) = padding
     if not (pt or pb or pl or pr):
         return x
@@ -38,25 +39,25 @@ def _windows(xpad: Any, kernel: tuple, stride: tuple, dilation: tuple) -> Any:
 
 def _cols(x: Any, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple, groups: int) -> Any:
     """im2col: (N, groups, C/groups * kH * kW, Ho * Wo), one contiguous copy."""
-    win = _windows(_pad_hw(x, padding), kernel, stride, dilation)
+    win = _windows(pad_hw(x, padding), kernel, stride, dilation)
     n, c, ho, wo = win.shape[:4]
     return win.transpose(0, 1, 4, 5, 2, 3).reshape(n, groups, c // groups * kernel[0] * kernel[1], ho * wo)
 
 
-def _out_hw(x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple) -> tuple:
+def out_hw(x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple) -> tuple:
     return tuple((x_shape[2 + i] + sum(padding[i]) - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1
                  for i in range(2))
 
 
-def _conv(x: Any, w: Any, stride: tuple, padding: tuple, dilation: tuple, groups: int, cols: Any = None) -> Any:
+def conv_output(x: Any, w: Any, stride: tuple, padding: tuple, dilation: tuple, groups: int, cols: Any = None) -> Any:
     o, kernel = w.shape[0], w.shape[2:]
     if cols is None:
         cols = _cols(x, kernel, stride, padding, dilation, groups)
-    ho, wo = _out_hw(x.shape, kernel, stride, padding, dilation)
+    ho, wo = out_hw(x.shape, kernel, stride, padding, dilation)
     return (w.reshape(groups, o // groups, -1) @ cols).reshape(x.shape[0], o, ho, wo)
 
 
-def _offsets(kernel: tuple, stride: tuple, dilation: tuple, out_hw: tuple):
+def offsets(kernel: tuple, stride: tuple, dilation: tuple, out_hw: tuple):
     """``(t, index)`` for each kernel offset ``t`` (row-major): the strided slice of the padded input that
     offset reads in every window at once. Loops over offsets, never over positions."""
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
@@ -66,12 +67,12 @@ def _offsets(kernel: tuple, stride: tuple, dilation: tuple, out_hw: tuple):
                   slice(j * dw, j * dw + sw * (wo - 1) + 1, sw))
 
 
-def _crop(out: Any, x_shape: tuple, padding: tuple) -> Any:
+def crop(out: Any, x_shape: tuple, padding: tuple) -> Any:
     (pt, pb), (pl, pr) = padding
     return out[:, :, pt:pt + x_shape[2], pl:pl + x_shape[3]] if (pt or pb or pl or pr) else out
 
 
-def _zeros_padded(x_shape: tuple, padding: tuple, dtype: Any) -> Any:
+def zeros_padded(x_shape: tuple, padding: tuple, dtype: Any) -> Any:
     n, c, h, w = x_shape
     return xp.zeros((n, c, h + sum(padding[0]), w + sum(padding[1])), dtype=dtype)
 
@@ -79,11 +80,11 @@ def _zeros_padded(x_shape: tuple, padding: tuple, dtype: Any) -> Any:
 def _col2im(gcols: Any, x_shape: tuple, stride: tuple, padding: tuple, dilation: tuple) -> Any:
     """The adjoint of the window view: add each window's (N, C, kH, kW, Ho, Wo) values back to its pixels."""
     n, c, kh, kw, ho, wo = gcols.shape
-    out = _zeros_padded(x_shape, padding, gcols.dtype)
+    out = zeros_padded(x_shape, padding, gcols.dtype)
     per_offset = gcols.reshape(n, c, kh * kw, ho, wo)
-    for t, index in _offsets((kh, kw), stride, dilation, (ho, wo)):
+    for t, index in offsets((kh, kw), stride, dilation, (ho, wo)):
         out[index] += per_offset[:, :, t]
-    return _crop(out, x_shape, padding)
+    return crop(out, x_shape, padding)
 
 
 def _input_grad(g: Any, w: Any, x_shape: tuple, stride: tuple, padding: tuple, dilation: tuple,
@@ -111,23 +112,26 @@ def _geometry(params: Any) -> dict:
 
 
 # ---- convolution primitives -----------------------------------------------------------------
-class Conv2d(Primitive):
+class Conv2d(Function):
     """y = conv2d(x, w) + b, NCHW, w of shape (out, in / groups, kH, kW)."""
+    formula = ("d(conv2d(x, w) + b)/dx: conv_transpose2d(g, w); "
+               "d(conv2d(x, w) + b)/dw: conv2d_weight(x, g), x correlated with g; "
+               "d(conv2d(x, w) + b)/db: g summed over N, H, W")
     op_name = "conv2d"
 
     @staticmethod
-    def forward(ctx, x, w, b, stride, padding, dilation, groups):
+    def forward(ctx, x, w, b, *, stride, padding, dilation, groups):
         cols = _cols(x, w.shape[2:], stride, padding, dilation, groups)
-        out = _conv(x, w, stride, padding, dilation, groups, cols)
+        out = conv_output(x, w, stride, padding, dilation, groups, cols)
         if b is not None:
             out += b.reshape(1, -1, 1, 1)
-        w_needs_grad = ctx.needs_input_grad[1:2] == (True,)  # () when the call is not recorded
-        ctx.save_for_backward(x, w, cols if w_needs_grad else None)  # the columns serve the weight gradient
+        if ctx.needs_input_grad[1:2] == (True,):  # () when the call is not recorded
+            ctx.save_for_backward(cols)  # a constant that serves the weight gradient
         return out
 
     @staticmethod
-    def backward(ctx, g):
-        x, w, cols = ctx.saved_tensors
+    def backward(ctx, g, x, w):
+        cols = ctx.saved_tensors[0] if ctx.saved_tensors else None
         geo = _geometry(ctx.params)
         need_x, need_w, need_b = ctx.needs_input_grad
         gx = ConvTranspose2d.apply(g, w, x_shape=x.shape, **geo) if need_x else None
@@ -135,38 +139,38 @@ class Conv2d(Primitive):
         return gx, gw, (g.sum(axis=(0, 2, 3)) if need_b else None)
 
 
-class ConvTranspose2d(Primitive):
+class ConvTranspose2d(Function):
     """The input gradient of conv2d, linear in (g, w): its derivatives are conv2d and conv2d_weight."""
+    formula = ("d conv_transpose2d(g, w)/dg: conv2d(g', w) of the incoming gradient g'; "
+               "d conv_transpose2d(g, w)/dw: conv2d_weight(g', g)")
     op_name = "conv_transpose2d"
 
     @staticmethod
-    def forward(ctx, g, w, x_shape, stride, padding, dilation, groups):
-        ctx.save_for_backward(g, w)
+    def forward(ctx, g, w, *, x_shape, stride, padding, dilation, groups):
         return _input_grad(g, w, x_shape, stride, padding, dilation, groups)
 
     @staticmethod
-    def backward(ctx, h):  # h has the shape of conv2d's input
-        g, w = ctx.saved_tensors
+    def backward(ctx, h, g, w):  # h has the shape of conv2d's input
         geo = _geometry(ctx.params)
         need_g, need_w = ctx.needs_input_grad
         return (Conv2d.apply(h, w, None, **geo) if need_g else None,
                 ConvWeight2d.apply(h, g, w_shape=w.shape, **geo) if need_w else None)
 
 
-class ConvWeight2d(Primitive):
+class ConvWeight2d(Function):
     """The weight gradient of conv2d, linear in (x, g): its derivatives are conv_transpose2d and conv2d.
 
     ``cols``, when given, is x's im2col that conv2d's forward already made (a value, not an input)."""
+    formula = ("d conv2d_weight(x, g)/dx: conv_transpose2d(g, g') of the incoming gradient g'; "
+               "d conv2d_weight(x, g)/dg: conv2d(x, g')")
     op_name = "conv2d_weight"
 
     @staticmethod
-    def forward(ctx, x, g, w_shape, stride, padding, dilation, groups, cols=None):
-        ctx.save_for_backward(x, g)
+    def forward(ctx, x, g, *, w_shape, stride, padding, dilation, groups, cols=None):
         return _weight_grad(x, g, w_shape, stride, padding, dilation, groups, cols)
 
     @staticmethod
-    def backward(ctx, k):  # k has the shape of conv2d's weight
-        x, g = ctx.saved_tensors
+    def backward(ctx, k, x, g):  # k has the shape of conv2d's weight
         geo = _geometry(ctx.params)
         need_x, need_g = ctx.needs_input_grad
         return (ConvTranspose2d.apply(g, k, x_shape=x.shape, **geo) if need_x else None,
@@ -174,7 +178,7 @@ class ConvWeight2d(Primitive):
 
 
 # ---- argument checking ---------------------------------------------------------------------------------
-def _pair(op: str, name: str, v: Any, lo: int) -> tuple:
+def pair(op: str, name: str, v: Any, lo: int) -> tuple:
     vals = (v, v) if not isinstance(v, (tuple, list)) else tuple(v)
     if len(vals) != 2 or not all(hasattr(i, "__index__") and not isinstance(i, bool) for i in vals):
         raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
@@ -184,7 +188,7 @@ def _pair(op: str, name: str, v: Any, lo: int) -> tuple:
     return vals
 
 
-def _image(op: str, x: Any) -> tuple[Tensor, bool]:
+def image_input(op: str, x: Any) -> tuple[Tensor, bool]:
     """(a 4-d Tensor, whether a batch axis was added to a 3-d (C, H, W) input)."""
     x = x if isinstance(x, Tensor) else Tensor(x)
     if x.ndim not in (3, 4):
@@ -194,7 +198,7 @@ def _image(op: str, x: Any) -> tuple[Tensor, bool]:
     return (x.reshape((1,) + x.shape), True) if x.ndim == 3 else (x, False)
 
 
-def _fits(op: str, x: Tensor, kernel: tuple, padding: tuple, dilation: tuple) -> None:
+def fits(op: str, x: Tensor, kernel: tuple, padding: tuple, dilation: tuple) -> None:
     for i, axis in enumerate(("height", "width")):
         size = x.shape[2 + i] + sum(padding[i])
         span = dilation[i] * (kernel[i] - 1) + 1
@@ -214,11 +218,12 @@ def _conv_padding(padding: Any, kernel: tuple, stride: tuple, dilation: tuple) -
             raise ValueError(f"conv2d: padding='same' needs stride 1 (as in PyTorch), got stride {stride}")
         total = [d * (k - 1) for k, d in zip(kernel, dilation)]
         return tuple((t // 2, t - t // 2) for t in total)  # the extra pixel of an even span goes right/bottom
-    ph, pw = _pair("conv2d", "padding", padding, 0)
+    ph, pw = pair("conv2d", "padding", padding, 0)
     return (ph, ph), (pw, pw)
 
 
 # ---- public functions -----------------------------------------------------------------------------------
+@op("conv2d")
 def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
            groups: int = 1) -> Tensor:
     """2-D cross-correlation of ``x`` (N, C, H, W) with ``weight`` (out, C / groups, kH, kW), plus ``bias`` (out,).
@@ -229,7 +234,7 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
     >>> ag.conv2d(ag.ones(1, 1, 4, 4), ag.ones(2, 1, 3, 3)).shape
     (1, 2, 2, 2)
     """
-    x, unbatched = _image("conv2d", x)
+    x, unbatched = image_input("conv2d", x)
     w = weight if isinstance(weight, Tensor) else Tensor(weight)
     if w.ndim != 4:
         raise ValueError(f"conv2d: weight must have shape (out_channels, in_channels / groups, kH, kW), "
@@ -247,9 +252,9 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
         if bias.shape != (o,):
             raise ValueError(f"conv2d: bias must have shape ({o},) for weight of shape {w.shape}, got {bias.shape}")
     kernel = w.shape[2:]
-    stride = _pair("conv2d", "stride", stride, 1)
-    dilation = _pair("conv2d", "dilation", dilation, 1)
+    stride = pair("conv2d", "stride", stride, 1)
+    dilation = pair("conv2d", "dilation", dilation, 1)
     pads = _conv_padding(padding, kernel, stride, dilation)
-    _fits("conv2d", x, kernel, pads, dilation)
+    fits("conv2d", x, kernel, pads, dilation)
     out = Conv2d.apply(x, w, bias, stride=stride, padding=pads, dilation=dilation, groups=int(groups))
     return out.reshape(out.shape[1:]) if unbatched else out

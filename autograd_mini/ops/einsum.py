@@ -20,26 +20,27 @@ from typing import Any
 import numpy as np
 
 from .._backend import xp
+from ..function import Function, op
 from ..tensor import Tensor
-from .primitives import BroadcastTo, Primitive
+from .primitives import BroadcastTo
 
 __all__ = ["Einsum", "einsum"]
 
 _LETTERS = string.ascii_letters
 
 
-class Einsum(Primitive):
+class Einsum(Function):
+    formula = ("d einsum(subscripts, operands)/doperands: einsum of g with the other operands, "
+               "back to this operand's indices")
     op_name = "einsum"
 
     @staticmethod
     def forward(ctx, *operands, subscripts, out):
-        ctx.save_for_backward(*operands)
         return xp.einsum(",".join(subscripts) + "->" + out, *operands, optimize=len(operands) > 2)
 
     @staticmethod
-    def backward(ctx, g):
-        operands = ctx.saved_tensors
-        subs, out = ctx.params["subscripts"], ctx.params["out"]  # (a plain backward gets Tensors back: unwrapped)
+    def backward(ctx, g, *operands):
+        subs, out = ctx.params["subscripts"], ctx.params["out"]
         sizes = {c: n for s, o in zip(subs, operands) for c, n in zip(s, o.shape)}
         grads = []
         for i, need in enumerate(ctx.needs_input_grad):
@@ -96,6 +97,7 @@ def _parse(subscripts: str, shapes: list[tuple]) -> tuple[list[str], str]:
     return out_ins, out
 
 
+@op("einsum")
 def einsum(subscripts: str, *operands: Any) -> Tensor:
     """Einstein summation, numpy's ``einsum(subscripts, *operands)`` (explicit ``->`` or implicit output,
     ``...`` broadcasting), differentiable in every operand.

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from .._backend import xp
+from ..function import op
+from ..shapes import normalize_axes
 from ..tensor import Tensor, as_array
 from . import primitives as P
-from ._shape import normalize_axes
 
 __all__ = ["take_along_axis", "gather", "masked_fill", "repeat", "repeat_interleave", "tile", "argmax", "argmin",
            "topk", "TopK"]
@@ -38,6 +39,7 @@ def _check_range(op: str, idx: Any, n: int, axis: int, negative_ok: bool) -> Non
         raise IndexError(f"{op}: index {bad} out of range for axis {axis} of size {n}")
 
 
+@op("take_along_axis")
 def take_along_axis(x: Any, indices: Any, axis: int | None) -> Tensor:
     """numpy's ``take_along_axis``: pick ``x[..., indices[..., j, ...], ...]`` along ``axis``;
     ``indices`` has ``x``'s number of axes and broadcasts with it on the others (``axis=None``: flat)."""
@@ -56,6 +58,7 @@ def take_along_axis(x: Any, indices: Any, axis: int | None) -> Tensor:
     return P.GetItem.apply(x, index=_along(x.shape, idx, axis, x.shape))
 
 
+@op("gather", method=True)
 def gather(x: Any, dim: int, index: Any) -> Tensor:
     """PyTorch's ``gather``: ``out[i][j][k] = x[index[i][j][k]][j][k]`` along ``dim`` (here 0).
 
@@ -88,6 +91,7 @@ def _along(shape: tuple, idx: Any, axis: int, ranges: tuple) -> tuple:
     return tuple(out)
 
 
+@op("masked_fill", method=True)
 def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
     """``x`` with ``value`` where ``mask`` is True (PyTorch's ``masked_fill``); ``mask`` broadcasts to ``x``."""
     x = _t(x)
@@ -107,6 +111,7 @@ def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
     return P.Where.apply(m, value, x)
 
 
+@op("repeat")  # Tensor.repeat is PyTorch's (tile): pytorch_names.py
 def repeat(x: Any, repeats: Any, axis: int | None = None) -> Tensor:
     """numpy's ``repeat``: each element ``repeats`` times along ``axis`` (flattened when None);
     ``repeats`` is an int or one count per element. (PyTorch's ``Tensor.repeat`` is ``tile``.)"""
@@ -126,11 +131,13 @@ def repeat(x: Any, repeats: Any, axis: int | None = None) -> Tensor:
     return P.Reshape.apply(spread, shape=x.shape[:axis] + (n * k,) + x.shape[axis + 1:])
 
 
+@op("repeat_interleave")
 def repeat_interleave(x: Any, repeats: Any, dim: int | None = None) -> Tensor:
     """PyTorch's name for numpy's ``repeat``."""
     return repeat(x, repeats, dim)
 
 
+@op("tile", method=True)
 def tile(x: Any, reps: Any) -> Tensor:
     """numpy's ``tile`` (PyTorch's ``Tensor.repeat(*sizes)``): ``x`` repeated ``reps[d]`` times along axis d."""
     x = _t(x)
@@ -146,11 +153,13 @@ def tile(x: Any, reps: Any) -> Tensor:
     return P.Reshape.apply(spread, shape=tuple(r * n for r, n in zip(reps, shape)))
 
 
+@op("argmax", method=True)
 def argmax(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
     """Index of the largest value (the first at ties, nan counts as largest); an int64 tensor, no gradient."""
     return _arg(xp.argmax, "argmax", x, axis, keepdims)
 
 
+@op("argmin", method=True)
 def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
     """Index of the smallest value (the first at ties); an int64 tensor, no gradient."""
     return _arg(xp.argmin, "argmin", x, axis, keepdims)
@@ -174,6 +183,7 @@ class TopK(NamedTuple):
     indices: Tensor
 
 
+@op("topk", method=True)
 def topk(x: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = True) -> TopK:
     """The ``k`` largest (``largest=False``: smallest) values along ``axis`` and their indices,
     as PyTorch's ``topk``. Ties keep the lower index first; nan counts as larger than any number.

@@ -11,23 +11,24 @@ import math
 from typing import Any
 
 from .._backend import xp
+from ..function import Function, op
 from ..tensor import Tensor
-from .conv import Conv2d, _conv, _crop, _fits, _image, _offsets, _out_hw, _pad_hw, _pair, _zeros_padded
-from .primitives import Primitive
+from .conv import Conv2d, conv_output, crop, fits, image_input, offsets, out_hw, pad_hw, pair, zeros_padded
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad"]
 
 
 # ---- max pooling ------------------------------------------------------------------------------
-class MaxPool2d(Primitive):
+class MaxPool2d(Function):
     """The maximum of each window; the gradient goes to the first maximum only (the last nan), as PyTorch."""
+    formula = "d max_pool2d(x)/dx: g to each window's first maximum (overlapping windows add)"
     op_name = "max_pool2d"
 
     @staticmethod
-    def forward(ctx, x, kernel, stride, padding, dilation):
-        xpad = _pad_hw(x, padding, -xp.inf)  # floating inputs only (checked by max_pool2d)
+    def forward(ctx, x, *, kernel, stride, padding, dilation):
+        xpad = pad_hw(x, padding, -xp.inf)  # floating inputs only (checked by max_pool2d)
         best = winner = None
-        for t, index in _offsets(kernel, stride, dilation, _out_hw(x.shape, kernel, stride, padding, dilation)):
+        for t, index in offsets(kernel, stride, dilation, out_hw(x.shape, kernel, stride, padding, dilation)):
             v = xpad[index]  # numpy's argmax over a short last axis is slow: one strided pass per offset instead
             if best is None:
                 best, winner = v.copy(), xp.zeros(v.shape, xp.min_scalar_type(kernel[0] * kernel[1]))
@@ -48,24 +49,25 @@ class MaxPool2d(Primitive):
 def _scatter(g: Any, winner: Any, x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple,
              dilation: tuple) -> Any:
     """Zeros of the input's shape with each window's g added at its winner (overlapping windows accumulate)."""
-    out = _zeros_padded(x_shape, padding, g.dtype)
-    for t, index in _offsets(kernel, stride, dilation, winner.shape[2:]):
+    out = zeros_padded(x_shape, padding, g.dtype)
+    for t, index in offsets(kernel, stride, dilation, winner.shape[2:]):
         out[index] += xp.where(winner == t, g, 0)
-    return _crop(out, x_shape, padding)
+    return crop(out, x_shape, padding)
 
 
 def _gather(h: Any, winner: Any, x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple,
             dilation: tuple) -> Any:
     """Each window's value of h at its winner."""
-    hpad = _pad_hw(h, padding)
+    hpad = pad_hw(h, padding)
     out = xp.empty(winner.shape, dtype=h.dtype)
-    for t, index in _offsets(kernel, stride, dilation, winner.shape[2:]):
+    for t, index in offsets(kernel, stride, dilation, winner.shape[2:]):
         xp.copyto(out, hpad[index], where=winner == t)  # every window has exactly one winner: all set
     return out
 
 
-class WindowScatter(Primitive):
+class WindowScatter(Function):
     """max_pool2d's derivative: scatter to the remembered winners; its own derivative gathers from them."""
+    formula = "d window_scatter(g)/dg: the incoming gradient read at each window's maximum"
     op_name = "max_pool2d_backward"
 
     @staticmethod
@@ -75,8 +77,9 @@ class WindowScatter(Primitive):
     def backward(ctx, h): return WindowGather.apply(h, **ctx.params)
 
 
-class WindowGather(Primitive):
+class WindowGather(Function):
     """The values at the remembered winners (the derivative of ``WindowScatter``)."""
+    formula = "d window_gather(h)/dh: the incoming gradient added at each window's maximum"
     op_name = "max_pool2d_select"
 
     @staticmethod
@@ -87,11 +90,12 @@ class WindowGather(Primitive):
 
 
 # ---- padding --------------------------------------------------------------------------------------
-class Pad(Primitive):
+class Pad(Function):
     """Constant padding (numpy's ``pad_width``); the derivative crops."""
+    formula = "d pad(x, pad_width)/dx: g cropped to x"
 
     @staticmethod
-    def forward(ctx, x, pad_width, value): return xp.pad(x, pad_width, constant_values=value)
+    def forward(ctx, x, *, pad_width, value): return xp.pad(x, pad_width, constant_values=value)
 
     @staticmethod
     def backward(ctx, g):
@@ -100,27 +104,29 @@ class Pad(Primitive):
 
 # ---- public functions -----------------------------------------------------------------------------------
 def _pool_args(op: str, x: Any, kernel_size: Any, stride: Any, padding: Any) -> tuple:
-    x, unbatched = _image(op, x)
-    kernel = _pair(op, "kernel_size", kernel_size, 1)
-    stride = kernel if stride is None else _pair(op, "stride", stride, 1)
-    pad = _pair(op, "padding", padding, 0)
+    x, unbatched = image_input(op, x)
+    kernel = pair(op, "kernel_size", kernel_size, 1)
+    stride = kernel if stride is None else pair(op, "stride", stride, 1)
+    pad = pair(op, "padding", padding, 0)
     if any(2 * p > k for p, k in zip(pad, kernel)):
         raise ValueError(f"{op}: padding {padding!r} must be at most half the kernel size {kernel} (as in PyTorch)")
     return x, unbatched, kernel, stride, ((pad[0], pad[0]), (pad[1], pad[1]))
 
 
+@op("max_pool2d")
 def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1) -> Tensor:
     """The maximum over each ``kernel_size`` window (stride defaults to the kernel), padding with -inf.
 
     At ties the gradient goes to the first maximum in the window (row-major), as in PyTorch.
     """
     x, unbatched, kernel, stride, pads = _pool_args("max_pool2d", x, kernel_size, stride, padding)
-    dilation = _pair("max_pool2d", "dilation", dilation, 1)
-    _fits("max_pool2d", x, kernel, pads, dilation)
+    dilation = pair("max_pool2d", "dilation", dilation, 1)
+    fits("max_pool2d", x, kernel, pads, dilation)
     out = MaxPool2d.apply(x, kernel=kernel, stride=stride, padding=pads, dilation=dilation)
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
+@op("avg_pool2d")
 def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, count_include_pad: bool = True,
                divisor_override: int | None = None) -> Tensor:
     """The mean over each window; zero padding counts in the divisor unless ``count_include_pad=False``.
@@ -129,9 +135,9 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
     other geometry a convolution of each channel with a kernel of ones.
     """
     x, unbatched, kernel, stride, pads = _pool_args("avg_pool2d", x, kernel_size, stride, padding)
-    _fits("avg_pool2d", x, kernel, pads, (1, 1))
+    fits("avg_pool2d", x, kernel, pads, (1, 1))
     n, c, h, w = x.shape
-    ho, wo = _out_hw(x.shape, kernel, stride, pads, (1, 1))
+    ho, wo = out_hw(x.shape, kernel, stride, pads, (1, 1))
     (kh, kw), padded = kernel, pads != ((0, 0), (0, 0))
     if stride == kernel and not padded:
         crop = x if (h, w) == (ho * kh, wo * kw) else x[:, :, :ho * kh, :wo * kw]
@@ -147,22 +153,23 @@ def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, c
     elif count_include_pad or not padded:
         out = total * (1.0 / (kh * kw))
     else:  # divide each window by the number of real (unpadded) pixels in it
-        counts = _conv(xp.ones((1, 1, h, w), x.dtype), xp.ones((1, 1, kh, kw), x.dtype), stride, pads, (1, 1), 1)
+        counts = conv_output(xp.ones((1, 1, h, w), x.dtype), xp.ones((1, 1, kh, kw), x.dtype), stride, pads, (1, 1), 1)
         out = total / counts
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
+@op("adaptive_avg_pool2d")
 def adaptive_avg_pool2d(x: Any, output_size: Any) -> Tensor:
     """Average over PyTorch's adaptive bins (rows ``floor(i*H/oh)`` to ``ceil((i+1)*H/oh)``), to ``output_size``.
 
     ``output_size`` is an int or an (oh, ow) pair (``None`` keeps that side). Composed as
     ``A_h @ x @ A_w.T`` with constant averaging matrices: bins may overlap and differ in size.
     """
-    x, unbatched = _image("adaptive_avg_pool2d", x)
+    x, unbatched = image_input("adaptive_avg_pool2d", x)
     sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
     if len(sizes) != 2:
         raise ValueError(f"adaptive_avg_pool2d: output_size must be an int or a pair, got {output_size!r}")
-    oh, ow = (x.shape[2 + i] if s is None else _pair("adaptive_avg_pool2d", "output_size", s, 1)[0]
+    oh, ow = (x.shape[2 + i] if s is None else pair("adaptive_avg_pool2d", "output_size", s, 1)[0]
               for i, s in enumerate(sizes))
     h, w = x.shape[2:]
     if (oh, ow) == (1, 1):
@@ -181,6 +188,7 @@ def _bins(out_size: int, size: int, dtype: Any) -> Any:
     return a
 
 
+@op("pad")
 def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float = 0.0) -> Tensor:
     """Pad with a constant, numpy's ``pad_width`` convention: an int, a (before, after) pair, or one pair per axis.
 

@@ -18,8 +18,8 @@ import math
 import numpy as np
 from numpy.polynomial import chebyshev as _cheb
 
-from . import dual
-from .primitives import Primitive
+from .. import numpy as anp
+from ..function import Function, op
 
 __all__ = ["Erf", "erf_array"]
 
@@ -66,15 +66,13 @@ def erf_array(x: np.ndarray) -> np.ndarray:
     return np.copysign(out.reshape(x.shape), x)
 
 
-class Erf(Primitive):
-    """erf(x); derivative ``2/sqrt(pi) exp(-x^2)``."""
+@op("erf", method=True)
+class Erf(Function):
+    """The error function, ``2/sqrt(pi) * integral of exp(-t^2) from 0 to x``."""
+    formula = "d erf(x)/dx = 2 / sqrt(pi) * exp(-x^2)"
 
     @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return erf_array(x)
+    def forward(ctx, x): return erf_array(x)
 
     @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * (2 / math.sqrt(math.pi)) * dual.exp(-(x * x))
+    def backward(ctx, g, x): return g * (2 / math.sqrt(math.pi)) * anp.exp(-(x * x))

@@ -1,4 +1,4 @@
-"""Shape helpers shared by the engine and the op table: unbroadcasting and axis handling.
+"""Shape helpers (a bottom module) shared by the engine and the op table: unbroadcasting and axes.
 
 Each works on ndarrays and on Tensors alike (it uses only methods both have), so
 derivatives written with them stay differentiable under ``create_graph``.
@@ -7,6 +7,8 @@ derivatives written with them stay differentiable under ``create_graph``.
 from __future__ import annotations
 
 from typing import Any
+
+__all__ = ["sum_to", "normalize_axes", "expand_reduced", "shape_arg"]
 
 
 def sum_to(g: Any, shape: tuple) -> Any:
@@ -45,3 +47,13 @@ def expand_reduced(g: Any, shape: tuple, axes: tuple, keepdims: bool) -> Any:
     if keepdims or not axes:
         return g
     return g.reshape(tuple(1 if i in axes else n for i, n in enumerate(shape)))
+
+
+def shape_arg(shape: Any) -> tuple:
+    """A shape given as ints or one sequence of ints (``x.reshape(2, 3)`` or ``x.reshape((2, 3))``)."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    try:
+        return tuple(int(s.__index__()) for s in shape)
+    except (AttributeError, TypeError):
+        raise TypeError(f"shape must be a sequence of ints, got {shape!r}") from None
