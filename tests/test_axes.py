@@ -87,6 +87,10 @@ AXES: dict[str, Sweep] = {
     "squeeze": Sweep(lambda x, a: ag.squeeze(x, a), lambda x, a: x.squeeze(a), (1, 3, -1, -3, (1, 3), (-1, 1)),
                      (2, 1, 3, 1)),
     "flatten": Sweep(lambda x, a: ag.flatten(x, a), lambda x, a: x.flatten(a), (0, 1, 2, -1, -2)),
+    "all": Sweep(lambda x, a: ag.all(x > 0, a), lambda x, a: torch.all(x > 0, _dims(x, a)), REDUCE),
+    "any": Sweep(lambda x, a: ag.any(x > 1, a), lambda x, a: torch.any(x > 1, _dims(x, a)), REDUCE),
+    "unsqueeze": Sweep(lambda x, a: ag.unsqueeze(x, a), lambda x, a: x.unsqueeze(a), (0, 1, 3, -1, -2, -4)),
+    "cat": Sweep(lambda x, a: ag.cat([x, 2 * x], a), lambda x, a: torch.cat([x, 2 * x], a)),
     "concatenate": Sweep(lambda x, a: ag.concatenate([x, 2 * x], a), lambda x, a: torch.cat([x, 2 * x], a)),
     "stack": Sweep(lambda x, a: ag.stack([x, 2 * x], a), lambda x, a: torch.stack([x, 2 * x], a), INTS + (3, -4)),
     "split": Sweep(lambda x, a: ag.split(x, [1], a)[1], lambda x, a: torch.split(x, [1, x.shape[a] - 1], a)[1]),
@@ -132,8 +136,8 @@ def test_axis_against_pytorch_and_finite_differences(name: str, axis: Any) -> No
     want, want_grad = oracle(lambda: _in_pytorch(s, x, w, axis))
     assert out.shape == want.shape
     np.testing.assert_allclose(out.numpy(), want, rtol=1e-12, atol=1e-14)
-    if w is None:
-        assert out.dtype.kind == want.dtype.kind == "i"
+    if w is None:  # argmax/argmin: integers; all/any: bools
+        assert out.dtype.kind == want.dtype.kind and out.dtype.kind in "ib"
         return
     (out * w).sum().backward()
     np.testing.assert_allclose(t.grad.numpy(), want_grad, rtol=1e-10, atol=1e-12)
