@@ -134,3 +134,17 @@ def test_docs_numbers_match_fresh_runs_of_the_quick_examples(tmp_path):
                           timeout=300)
     assert done.returncode == 0, (done.stdout[-3000:] + done.stderr[-3000:] + "\nthe page is stale: run python "
                                   "examples/make_docs_numbers.py --only custom_op check_gradients")
+
+
+def test_docs_numbers_check_compares_with_tolerances_not_strings():
+    """--check on another CPU: numbers within TOLERANCE pass, times never count, text and far numbers fail."""
+    page = ("<!-- numbers: mnist_mlp -->\n```\nmnist_mlp: loss_fn=ce epochs=30 final_loss=0.0082 "
+            "test_accuracy=0.9000 (16.1 s)\n```\n")
+    elsewhere = page.replace("test_accuracy=0.9000 (16.1 s)", "test_accuracy=0.8850 (4.0 s)")
+    assert make_docs_numbers.out_of_tolerance(page, elsewhere) == []  # the issue's other CPU: 88.5 %
+    far = page.replace("test_accuracy=0.9000", "test_accuracy=0.7000")
+    (problem,) = make_docs_numbers.out_of_tolerance(page, far)
+    assert "test_accuracy 0.7000 is not 0.9000" in problem
+    assert make_docs_numbers.out_of_tolerance(page, page.replace("loss_fn=ce", "loss_fn=mse"))
+    exact = page.replace("mnist_mlp -->", "visualize -->")  # a script without a tolerance: 1e-6
+    assert make_docs_numbers.out_of_tolerance(exact, exact.replace("final_loss=0.0082", "final_loss=0.0083"))
