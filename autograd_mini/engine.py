@@ -7,7 +7,7 @@ from operator import attrgetter
 from typing import Any
 
 from ._backend import xp
-from .function import Function, Node, freed_error, not_differentiable_again
+from .function import Function, Node, freed_error, not_differentiable_again, producer
 from .grad_mode import set_grad_enabled, state
 from .shapes import sum_to
 from .tensor import Tensor, as_array
@@ -24,8 +24,11 @@ def toposort(roots: Iterable[Node]) -> list[Node]:
     seen = {r for r in roots if r is not None}
     stack = list(seen)
     while stack:
-        for t in stack.pop().inputs:
+        node = stack.pop()
+        for t in node.inputs:
             n = getattr(t, "grad_fn", None)
+            if n is not None and n.seq > node.seq:  # changed in place since `node` used it
+                n = producer(t, node)
             if n is not None and n not in seen:
                 seen.add(n)
                 stack.append(n)
@@ -150,6 +153,8 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
                 if gi.shape != t._data.shape or gi.dtype != t._data.dtype:  # the common case skips the call
                     gi = _fit(node, i, gi, t)
                 parent = t.grad_fn
+                if parent is not None and parent.seq > node.seq:  # changed in place since `node` used it
+                    parent = producer(t, node)
                 if parent is None:
                     if capture and id(t) not in targets:
                         continue
@@ -172,6 +177,8 @@ def _leading_to(order: list[Node], targets: dict, wanted: dict) -> set[Node]:
     for node in reversed(order):  # producers first
         for t in node.inputs:
             f = getattr(t, "grad_fn", None)
+            if f is not None and f.seq > node.seq:
+                f = producer(t, node)
             if f is not None and (f in leads or id(f) in wanted) or f is None and id(t) in targets:
                 leads.add(node)
                 break

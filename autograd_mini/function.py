@@ -35,8 +35,8 @@ from .grad_mode import set_grad_enabled, state
 from .inplace import hold, let_go, seal
 from .tensor import Tensor, as_operand
 
-__all__ = ["Function", "Node", "op", "once_differentiable", "not_differentiable_again", "freed_error", "OPS", "OUT",
-           "CONST"]
+__all__ = ["Function", "Node", "op", "once_differentiable", "not_differentiable_again", "freed_error", "producer",
+           "OPS", "OUT", "CONST"]
 
 OUT = -1    # source of a kept value that is forward's result
 CONST = -2  # source of any other kept value: a constant, never differentiated
@@ -103,8 +103,9 @@ class Node:
         for v, s in zip(self.saved[start:stop], self.sources[start:stop]):
             if s >= 0:
                 t = inputs[s]
-                if isinstance(t, Tensor) and t._data is not v and t.grad_fn is not None:  # ``t.data = new``
-                    t = Tensor._wrap(v, t.grad_fn)  # since forward: the array forward saw, on the same graph
+                if isinstance(t, Tensor) and t._data is not v and t.grad_fn is not None:  # ``t.data = new`` or
+                    t = Tensor._wrap(v, producer(t, self))  # in place since forward: the array forward saw, on
+                                                            # the graph it had then
                 v = t if isinstance(t, Tensor) else v
             elif s == OUT:
                 v = Tensor._wrap(v, self)
@@ -156,6 +157,17 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<{self.name}Backward>"
+
+
+def producer(t: Any, node: Node) -> Node | None:
+    """The node that made input ``t`` of ``node`` as ``node`` saw it: ``t.grad_fn``, unless an in-place op gave
+    ``t`` a newer one since (an input's node is always older than its consumer); then the one that op replaced.
+    An in-place op's node, and each node it made on the way, has the version before as its first input."""
+    f = t.grad_fn
+    seq = node.seq
+    while f is not None and f.seq > seq:
+        f = f.inputs[0].grad_fn
+    return f
 
 
 def freed_error(node: Node) -> RuntimeError:
@@ -315,7 +327,7 @@ def _keep(ctx: Node, arrays: list, raw: Any, out: Any) -> None:
                 values.extend(a for a in p if type(a) is xp.ndarray)
     arrays_kept = [a for a in values if type(a) is xp.ndarray]
     if arrays_kept:
-        ctx.held = hold(arrays_kept)
+        ctx.held = hold(arrays_kept, fn)
 
 
 class _Unrecorded:

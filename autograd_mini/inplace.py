@@ -32,21 +32,21 @@ from typing import Any
 
 from ._backend import xp
 
-__all__ = ["hold", "let_go", "seal", "read_only_view", "holds"]
+__all__ = ["hold", "let_go", "seal", "read_only_view", "holds", "holder"]
 
 _ndarray = xp.ndarray
-_count: dict[int, list] = {}  # id(array) -> [array, how many live nodes hold it read-only]
+_count: dict[int, list] = {}  # id(array) -> [array, how many live nodes hold it read-only, the first one's op]
 _lock = threading.Lock()
 _queued: list[tuple] = []      # let_go calls that found the lock taken
 
 
-def _hold_one(x: Any) -> bool:
+def _hold_one(x: Any, owner: Any) -> bool:
     entry = _count.get(id(x))
     if entry is not None:
         entry[1] += 1
     elif x.flags.writeable:
         x.setflags(write=False)
-        _count[id(x)] = [x, 1]
+        _count[id(x)] = [x, 1, owner]
     else:
         return False  # someone else's read-only array (or a sealed output): nothing to give back
     return True
@@ -81,17 +81,18 @@ def _release_lock() -> None:
         _lock.release()
 
 
-def hold(arrays: list) -> tuple:
+def hold(arrays: list, owner: Any = None) -> tuple:
     """Make each array read-only, counted; returns those this call made or kept read-only (for ``let_go``).
-    A view is held through its owner too (a write to the owner would change it)."""
+    A view is held through its owner too (a write to the owner would change it). ``owner``: the op holding
+    them (its Function class), named by ``holder``."""
     held = []
     _lock.acquire()
     try:
         for a in arrays:
             b = a.base
-            if type(b) is _ndarray and _hold_one(b):
+            if type(b) is _ndarray and _hold_one(b, owner):
                 held.append(b)
-            if _hold_one(a):
+            if _hold_one(a, owner):
                 held.append(a)
     finally:
         _release_lock()
@@ -139,3 +140,15 @@ def holds(a: Any) -> int:
         _drain()
         entry = _count.get(id(a))
         return entry[1] if entry is not None and entry[0] is a else 0
+
+
+def holder(a: Any) -> Any:
+    """The op (Function class) of the first live node holding ``a`` or the array owning its memory read-only,
+    or None when no node holds it (for messages at a refused write)."""
+    with _lock:
+        _drain()
+        for x in (a, a.base):
+            entry = _count.get(id(x))
+            if entry is not None and entry[0] is x:
+                return entry[2] or "an op"
+    return None
