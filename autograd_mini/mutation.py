@@ -9,8 +9,11 @@ copy_`` and ``t[index] = value``.
 - Recorded, on any other tensor: the op is recorded out of place and the same Tensor object stands for the result,
   as PyTorch rebases history. Its new node's first input is a Tensor holding the version before (``producer`` in
   ``function.py`` finds it for the nodes that used that version), so gradients reach both versions correctly.
-  Memory is not written: a view taken before keeps the old values, and an in-place op on a tensor whose array is a
-  view of another's is refused (PyTorch would write through to the other tensor).
+  Memory is not written (an op's result is read-only for good); views share PyTorch's semantics another way:
+- Views: a basic-indexing view (``row = h[0]``) written in place writes its base (``h[0] = new``), and a base
+  given a new array refreshes its live basic-indexing views (``_views.py``), recorded (``ViewOf``) when the write
+  was. An in-place op on any other view (``reshape``, ``transpose``...) is refused, and such views taken before a
+  write that gave their base a new array keep the values they had.
 """
 
 from __future__ import annotations
@@ -23,21 +26,25 @@ from typing import Any
 from . import numpy as anp
 from . import ops
 from ._backend import xp
+from ._views import views_of
 from .function import Function, Node
 from .grad_mode import no_grad, state
-from .inplace import holder
+from .inplace import holder, read_only_view
+from .ops.primitives import GetItem as _GetItem
+from .ops.primitives import _is_basic
 from .tensor import Tensor
 
-__all__ = ["version", "replaced", "refused_write", "SetItem"]
+__all__ = ["version", "replaced", "refused_write", "SetItem", "ViewOf"]
 
-_versions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Tensor -> writes so far (absent: 0)
+_versions: dict[int, list] = {}  # id(Tensor) -> [weakref to it, writes so far] (absent: 0; Tensor's == is elementwise)
 _replaced: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # an in-place op's Node -> (op, version)
 _lock = threading.Lock()
 
 
 def version(t: Tensor) -> int:
     """How many in-place ops changed ``t`` (PyTorch's ``t._version``)."""
-    return _versions.get(t, 0)
+    entry = _versions.get(id(t))
+    return entry[1] if entry is not None and entry[0]() is t else 0
 
 
 def replaced(node: Node) -> tuple[str, int] | None:
@@ -47,10 +54,13 @@ def replaced(node: Node) -> tuple[str, int] | None:
 
 
 def _bump(t: Tensor) -> int:
+    key = id(t)
     with _lock:
-        v = _versions.get(t, 0)
-        _versions[t] = v + 1
-    return v
+        entry = _versions.get(key)
+        if entry is None or entry[0]() is not t:
+            entry = _versions[key] = [weakref.ref(t, lambda _: _versions.pop(key, None)), 0]
+        entry[1] += 1
+    return entry[1] - 1
 
 
 class SetItem(Function):
@@ -109,28 +119,86 @@ def refused_write(arr: Any, name: str, e: Exception) -> Exception:
 
 
 def _write(t: Tensor, name: str, values: Any, index: Any = Ellipsis) -> None:
-    """Write ``values`` into ``t``'s array at ``index``; an array read-only for good is replaced by a copy."""
+    """Write ``values`` into ``t``'s array at ``index``. An op's read-only view of writable memory is written
+    through (its base sees the write, as in PyTorch); an array read-only for good is replaced by a copy."""
     arr = t._data
+    target = arr
     if not arr.flags.writeable:
         if holder(arr) is not None:
             raise refused_write(arr, name, ValueError("read-only"))
-        if arr.base is not None:
+        if arr.base is None:
+            target = arr = arr.copy()  # an op's result (read-only for good: consumers may keep it), or someone else's
+        elif arr.base.flags.writeable:
+            target = arr.view()        # written through; the tensor's own view stays read-only
+            target.setflags(write=True)
+        else:
             raise _view_error(t, name)
-        arr = arr.copy()  # an op's result (read-only for good: consumers may keep it) or someone else's array
     try:
-        arr[index] = values
+        target[index] = values
     except ValueError as e:  # a value that does not broadcast to the indexed region
         raise ValueError(f"{name}: {e} (tensor shape {t.shape})") from None
+    replaced_array = arr is not t._data
     t._data = arr
     _bump(t)
+    if replaced_array:
+        _refresh(t)
+
+
+def _refresh(b: Tensor) -> None:
+    """After ``b`` got a new array: its basic-indexing views show it too (PyTorch's views share memory).
+    A view of a recorded version is recorded again (``ViewOf``: its version before is the first input)."""
+    for v, index in views_of(b):
+        if b.grad_fn is not None and b._requires_grad and state.enabled:
+            new = ViewOf.apply(_old_version(v), b, index=index)
+            v._data, v.grad_fn, v._requires_grad = new._data, new.grad_fn, True
+            _replaced[new.grad_fn] = ("view of a write", _bump(v))
+        else:
+            v._data = read_only_view(b._data[index])
+            _bump(v)
+        _refresh(v)
 
 
 def _view_error(t: Tensor, name: str) -> RuntimeError:
     made = f" (made by `{t.grad_fn.name}`)" if t.grad_fn is not None else ""
     return RuntimeError(
-        f"{name}: this tensor's array is a read-only view of another array{made}; PyTorch would write through "
-        "to the tensor it views, which autograd-mini does not do here. Write into that tensor instead, or make "
-        "this one its own copy first: t = t * 1.")
+        f"{name}: this tensor's array is a view of another tensor's{made}, which autograd-mini cannot write "
+        "through here (PyTorch would change that tensor too). Write into that tensor (b[index] = b[index] + v), "
+        "or make this one its own copy first: t = t * 1.")
+
+
+def _viewed(t: Tensor) -> tuple[Tensor, Any] | None:
+    """``(base tensor, index)`` when ``t`` is a recorded basic-indexing view of its base's current version."""
+    node = t.grad_fn
+    if node is None or node.fn not in (_GetItem, ViewOf) or not _is_basic(node.params["index"]):
+        return None
+    b = node.inputs[-1]
+    if b.grad_fn is not None and b.grad_fn.seq > node.seq:
+        return None  # the base was changed in place since: this view shows an older version
+    return b, node.params["index"]
+
+
+class ViewOf(Function):
+    """``base[index]`` standing for a view written in place (``row += v`` wrote ``base[index]``): the view's
+    version before is its first input (so that the nodes which used it find it), and gets no gradient."""
+    formula = "d view(before, base)/dbase: g put at index in zeros of base's shape; d view/dbefore = 0"
+    op_name = "view"
+
+    @staticmethod
+    def forward(ctx, before, base, *, index):
+        ctx.save_for_backward(base.shape)
+        return read_only_view(base[index])
+
+    @staticmethod
+    def backward(ctx, g):
+        return None, anp.scatter_add(g, shape=ctx.saved_tensors[0], index=ctx.params["index"])
+
+
+def _old_version(t: Tensor) -> Tensor:
+    """A Tensor holding ``t``'s current version: the first input of the node that replaces it."""
+    old = Tensor._wrap(t._data, t.grad_fn)
+    old._requires_grad = t._requires_grad
+    old.name = t.name
+    return old
 
 
 def _rebase(t: Tensor, name: str, compute: Callable[..., Tensor], args: tuple) -> Tensor:
@@ -139,14 +207,19 @@ def _rebase(t: Tensor, name: str, compute: Callable[..., Tensor], args: tuple) -
             f"{name}: a leaf tensor that requires grad cannot be changed in place while gradients are recorded "
             "(its .grad would be the gradient of a value it no longer holds). Update it under "
             "`with ag.no_grad():` (the optimizer idiom), or use the out-of-place op: t = t + x.")
-    if t._data.base is not None:
-        raise _view_error(t, name)
-    old = Tensor._wrap(t._data, t.grad_fn)
-    old._requires_grad = t._requires_grad
-    old.name = t.name
+    viewed = _viewed(t) if t._data.base is not None else None
+    if viewed is None and t._data.base is not None:
+        node = t.grad_fn  # an advanced index's result is a copy, even where numpy gives it a base
+        if node is None or node.fn not in (_GetItem, ViewOf) or _is_basic(node.params["index"]):
+            raise _view_error(t, name)
+    old = _old_version(t)
     new = _checked(t, name, compute(old, *(old if a is t else a for a in args)))
+    if viewed is not None:  # written through to the base (PyTorch's view semantics), which refreshes t
+        _setitem(*viewed, new)
+        return t
     t._data, t.grad_fn, t._requires_grad = new._data, new.grad_fn, True
     _replaced[new.grad_fn] = (name, _bump(t))
+    _refresh(t)
     return t
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._backend import xp
+from .._views import track as track_view
 from ..function import OPS, op
 from ..shapes import normalize_axes, shape_arg
 from ..tensor import Tensor, as_array, as_operand
@@ -204,7 +205,10 @@ def getitem(x: Any, index: Any) -> Tensor:
             raise IndexError(f"getitem: index arrays must be integer or bool, got dtype {i.dtype}")
         if isinstance(i, float):
             raise IndexError(f"getitem: index must be an int, slice or array, got float {i!r}")
-    return P.GetItem.apply(x, index=index)
+    out = P.GetItem.apply(x, index=index)
+    if out._data.base is not None and P._is_basic(index):  # a view: in-place ops on x refresh it
+        track_view(x, out, index)
+    return out
 
 
 @op("concatenate")
