@@ -9,6 +9,7 @@ from typing import Any
 from ._backend import xp
 from .function import Function, Node, freed_error, not_differentiable_again, producer
 from .grad_mode import set_grad_enabled, state
+from .hooks import active as active_tensor_hooks
 from .shapes import sum_to
 from .tensor import Tensor, as_array
 
@@ -107,8 +108,9 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
     g0 = _root_gradient(root, gradient, create_graph)
     targets = {id(t): t for t in capture}
     found: dict[int, Any] = {}
+    tensor_hooks = active_tensor_hooks()  # None unless a tensor hook is registered somewhere
     if root.grad_fn is None:  # the root is itself a leaf
-        return {id(root): (root, g0)}
+        return {id(root): (root, g0 if tensor_hooks is None else tensor_hooks.leaf(root, g0, create_graph))}
     pending: dict[Node, Any] = {root.grad_fn: g0}
     wanted = {id(t.grad_fn): t for t in capture if t.grad_fn is not None}
     hooks = state.backward_hooks  # () unless anomaly mode is on
@@ -117,15 +119,21 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
     leads = _leading_to(order, targets, wanted) if capture else None
     if capture:
         order = [n for n in order if n in leads or id(n) in wanted]
+    if tensor_hooks is not None:
+        tensor_hooks.count_leaves(order)
     with set_grad_enabled(create_graph):
         for node in order:
             g = pending.pop(node, None)
+            if tensor_hooks is not None and g is not None:
+                g = tensor_hooks.node(node, g, create_graph)
             if wanted and g is not None and id(node) in wanted:
                 t = wanted[id(node)]
                 found[id(t)] = (t, g)
             if g is None:  # no gradient reached it: still drop what it saved, as for every node of the pass
                 if not retain_graph:
                     node.release()
+                if tensor_hooks is not None:
+                    tensor_hooks.node_done(node, found, create_graph)
                 continue
             if capture and node not in leads:  # a wanted tensor's node with no target behind it
                 continue
@@ -167,6 +175,8 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
                     pending[parent] = gi if prev is None else prev + gi
             if not retain_graph:
                 node.release()
+            if tensor_hooks is not None:
+                tensor_hooks.node_done(node, found, create_graph)
     return found
 
 
