@@ -93,7 +93,7 @@ def hooked(t: Tensor) -> bool:
 
 def active() -> Hooks | None:
     """The hooks of a backward pass starting now, or None when none is registered anywhere."""
-    if not (_by_node or _retained or any(e[1] for e in _by_leaf.values())):
+    if not (_retained or _by_node and any(_by_node.values()) or _by_leaf and any(e[1] for e in _by_leaf.values())):
         return None
     return Hooks()
 
