@@ -51,7 +51,7 @@ class Node:
     """
 
     __slots__ = ("fn", "inputs", "params", "needs_input_grad", "saved", "sources", "held", "seq", "extra",
-                 "__weakref__")
+                 "hooks", "__weakref__")  # hooks: set by ``register_hook`` on its output (hooks.py), unset otherwise
 
     def __init__(self, fn: type[Function], inputs: tuple, params: dict, needs_input_grad: tuple = ()) -> None:
         self.fn = fn

@@ -24,13 +24,19 @@ from .tensor import Tensor
 __all__ = ["RemovableHandle", "register_hook", "retain_grad", "active", "hooked"]
 
 _ids = itertools.count()
-_by_node: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Node -> {id: fn}
-_by_leaf: dict[int, list] = {}  # id(leaf) -> [weakref to the leaf, {id: fn}] (Tensor's == is elementwise)
-_retained: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Node -> weakref to the Tensor keeping .grad
+_tables: weakref.WeakSet = weakref.WeakSet()  # every live hook table: the engine's one question is whether any
+# holds a hook. A table lives on its node or leaf (never in a global dict: a hook that refers to its own tensor
+# would keep it alive for good), so it dies with them.
+_RETAIN = -1  # the table key of ``retain_grad``'s weakref to its tensor
 
 
 class _Fns(dict):
-    """One tensor's hooks by handle id (a dict a handle can refer to weakly)."""
+    """One tensor's hooks by handle id (a dict a handle can refer to weakly, hashed by identity)."""
+
+    __hash__ = object.__hash__  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
 
 
 class RemovableHandle:
@@ -65,14 +71,18 @@ def register_hook(t: Tensor, fn: Callable[[Tensor], Any]) -> RemovableHandle:
     return handle
 
 
-def _table(t: Tensor) -> dict:
-    if t.grad_fn is not None:
-        return _by_node.setdefault(t.grad_fn, _Fns())
-    key = id(t)
-    entry = _by_leaf.get(key)
-    if entry is None or entry[0]() is not t:
-        entry = _by_leaf[key] = [weakref.ref(t, lambda _: _by_leaf.pop(key, None)), _Fns()]
-    return entry[1]
+def _table(t: Tensor) -> _Fns:
+    owner = t.grad_fn if t.grad_fn is not None else t
+    table = getattr(owner, "hooks" if t.grad_fn is not None else "_hooks", None)
+    if table is None:
+        table = _Fns()
+        setattr(owner, "hooks" if t.grad_fn is not None else "_hooks", table)
+        _tables.add(table)
+    return table
+
+
+def _fns(owner: Any, slot: str) -> _Fns | None:
+    return getattr(owner, slot, None)
 
 
 def retain_grad(t: Tensor) -> None:
@@ -80,20 +90,17 @@ def retain_grad(t: Tensor) -> None:
     if not t._requires_grad:
         raise RuntimeError("retain_grad: this tensor does not require grad, so it has no gradient to keep")
     if t.grad_fn is not None:
-        _retained[t.grad_fn] = weakref.ref(t)
+        _table(t)[_RETAIN] = weakref.ref(t)
 
 
 def hooked(t: Tensor) -> bool:
     """Whether ``t`` has a hook (or keeps its gradient with ``retain_grad``): for graph pictures."""
-    if t.grad_fn is not None:
-        return bool(_by_node.get(t.grad_fn)) or t.grad_fn in _retained
-    entry = _by_leaf.get(id(t))
-    return entry is not None and entry[0]() is t and bool(entry[1])
+    return bool(_fns(t.grad_fn, "hooks") if t.grad_fn is not None else _fns(t, "_hooks"))
 
 
 def active() -> Hooks | None:
     """The hooks of a backward pass starting now, or None when none is registered anywhere."""
-    if not (_retained or _by_node and any(_by_node.values()) or _by_leaf and any(e[1] for e in _by_leaf.values())):
+    if not (_tables and any(_tables)):
         return None
     return Hooks()
 
@@ -106,10 +113,11 @@ class Hooks:
 
     def node(self, node: Node, g: Any, create_graph: bool) -> Any:
         """The gradient of ``node``'s output after its tensor's hooks (and ``retain_grad``)."""
-        fns = _by_node.get(node)
-        if fns:
-            g = _call(fns, g, create_graph, node.name)
-        keeper = _retained.get(node)
+        fns = _fns(node, "hooks")
+        if not fns:
+            return g
+        g = _call(fns, g, create_graph, node.name)
+        keeper = fns.get(_RETAIN)
         t = keeper() if keeper is not None else None
         if t is not None:
             kept = g if create_graph and isinstance(g, Tensor) else Tensor._wrap(_array(g).copy())
@@ -121,8 +129,7 @@ class Hooks:
         remaining: dict[int, int] = {}
         for node in order:
             for t in {id(t): t for t in node.inputs if isinstance(t, Tensor) and t.grad_fn is None}.values():
-                entry = _by_leaf.get(id(t))
-                if entry is not None and entry[0]() is t and entry[1]:
+                if _fns(t, "_hooks"):
                     remaining[id(t)] = remaining.get(id(t), 0) + 1
         self.remaining = remaining
 
@@ -136,10 +143,8 @@ class Hooks:
                 found[key] = (t, self.leaf(t, g, create_graph))
 
     def leaf(self, t: Tensor, g: Any, create_graph: bool) -> Any:
-        entry = _by_leaf.get(id(t))
-        if entry is None or entry[0]() is not t or not entry[1]:
-            return g
-        return _call(entry[1], g, create_graph, "a leaf")
+        fns = _fns(t, "_hooks")
+        return _call(fns, g, create_graph, "a leaf") if fns else g
 
 
 def _array(g: Any) -> Any:
@@ -147,7 +152,9 @@ def _array(g: Any) -> Any:
 
 
 def _call(fns: dict, g: Any, create_graph: bool, where: str) -> Any:
-    for fn in list(fns.values()):
+    for key, fn in list(fns.items()):
+        if key == _RETAIN:
+            continue
         arg = g if isinstance(g, Tensor) else Tensor._wrap(xp.array(g))  # the hook's own copy: it may keep it
         new = fn(arg)
         if new is None:
