@@ -13,6 +13,9 @@ from typing import Any
 from ._backend import xp
 from .anomaly import nonfinite
 from .engine import capture, store_grads, toposort
+from .function import producer
+from .hooks import hooked
+from .mutation import replaced
 from .tensor import Tensor
 
 __all__ = ["Grads", "Item", "capture_grads", "build", "collapse", "shape_str", "describe", "module_label"]
@@ -189,6 +192,8 @@ def build(roots: tuple, params: Mapping[str, Any] | None, max_nodes: int | None,
         path = next((cluster_of[id(m)] for m in owners if m is not None and id(m) in cluster_of), ())
         count[kind] = count.get(kind, -1) + 1
         it = items[id(t)] = Item(key(name or f"{kind}_{count[kind]}"), kind, t, None, path)
+        if hooked(t):
+            it.extra.append("hook")
         seq.append(it)
         return it
 
@@ -196,8 +201,8 @@ def build(roots: tuple, params: Mapping[str, Any] | None, max_nodes: int | None,
         ins = []
         for t in n.inputs:
             if isinstance(t, Tensor):
-                ins.append(items.get(id(t.grad_fn) if t.grad_fn is not None else id(t))
-                           or (leaf(t) if t.grad_fn is None else None))
+                f = producer(t, n)  # t.grad_fn, or the one an in-place op on t replaced since n used it
+                ins.append(items.get(id(f) if f is not None else id(t)) or (leaf(t) if f is None else None))
         it = items[id(n)] = Item(key(f"{n.name}_{k}"), "op", out.get(id(n)), n, paths[id(n)])
         it.inputs = ins  # None marks an input from a node cut by max_nodes
         it.extra = [" ".join(f"{a}={s}" for a, v in n.params.items() if (s := _short(v)))]
@@ -205,6 +210,10 @@ def build(roots: tuple, params: Mapping[str, Any] | None, max_nodes: int | None,
                      if not isinstance(c, Tensor)]
         if it.tensor is not None and (name := given_name(it.tensor)):
             it.extra.append(f"= {name}")
+        if (written := replaced(n)) is not None:
+            it.extra.append(f"in place: {written[0]}, replaced version {written[1]}")
+        if getattr(n, "hooks", None):
+            it.extra.append("hook")
         seq.append(it)
     for r in roots:
         it = items.get(id(r.grad_fn)) if r.grad_fn is not None else items.get(id(r)) or leaf(r)

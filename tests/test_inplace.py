@@ -387,3 +387,18 @@ def test_threads_write_their_own_tensors():
     for th in threads:
         th.join()
     assert not errors
+
+
+def test_to_text_shows_in_place_ops_the_version_they_replaced_and_hooks():
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: None)
+    h = x * 2
+    z = h.exp()
+    h += x
+    h.register_hook(lambda g: g)
+    h[0] = 0
+    text = ag.viz.to_text((h * z).sum())
+    assert "SetItem_3  index=0  const 0  in place: setitem, replaced version 1" in text
+    assert "Add_2  in place: +=, replaced version 0  hook" in text
+    assert "param_0  [param] hook" in text
+    assert "Exp_1  (2,) float32\n      Mul_0 (see above)" in text  # exp used h before the write
