@@ -65,7 +65,8 @@ def _bump(t: Tensor) -> int:
 
 class SetItem(Function):
     """``x`` with ``x[index] = value`` (value broadcast to the indexed region); ``index`` as numpy's."""
-    formula = "d setitem(x, v)/dx = 0 where written, else 1; d setitem(x, v)/dv: g[index] summed to v's shape"
+    formula = ("d setitem(x, value)/dx = 0 where written, else 1; "
+               "d setitem(x, value)/dvalue: g[index] summed to value's shape")
     op_name = "setitem"
 
     @staticmethod
@@ -180,7 +181,7 @@ def _viewed(t: Tensor) -> tuple[Tensor, Any] | None:
 class ViewOf(Function):
     """``base[index]`` standing for a view written in place (``row += v`` wrote ``base[index]``): the view's
     version before is its first input (so that the nodes which used it find it), and gets no gradient."""
-    formula = "d view(before, base)/dbase: g put at index in zeros of base's shape; d view/dbefore = 0"
+    formula = "d view(before, base)/dbefore = 0; d view(before, base)/dbase: g put at index in zeros of base's shape"
     op_name = "view"
 
     @staticmethod
