@@ -208,6 +208,9 @@ def _rebase(t: Tensor, name: str, compute: Callable[..., Tensor], args: tuple) -
             f"{name}: a leaf tensor that requires grad cannot be changed in place while gradients are recorded "
             "(its .grad would be the gradient of a value it no longer holds). Update it under "
             "`with ag.no_grad():` (the optimizer idiom), or use the out-of-place op: t = t + x.")
+    if t._data.dtype.kind not in "fc":
+        raise TypeError(f"{name}: an operand requires grad, but this tensor has dtype {t.dtype}, which cannot "
+                        "require grad; convert first: t = t.astype('float64')")
     viewed = _viewed(t) if t._data.base is not None else None
     if viewed is None and t._data.base is not None:
         node = t.grad_fn  # an advanced index's result is a copy, even where numpy gives it a base

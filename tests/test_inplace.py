@@ -315,6 +315,8 @@ def test_dtype_and_shape_rules_are_pytorchs():
         f += ag.ones((2, 2))
     with pytest.raises(ValueError, match="setitem: could not broadcast"):
         f[:] = ag.ones(3)
+    with pytest.raises(TypeError, match="setitem: an operand requires grad, but this tensor has dtype int64"):
+        i[0] = ag.tensor(1.0, requires_grad=True) * 2
 
 
 def test_duplicate_indices_are_refused_when_recorded():
