@@ -404,3 +404,60 @@ def test_to_text_shows_in_place_ops_the_version_they_replaced_and_hooks():
     assert "Add_2  in place: +=, replaced version 0  hook" in text
     assert "param_0  [param] hook" in text
     assert "Exp_1  (2,) float32\n      Mul_0 (see above)" in text  # exp used h before the write
+
+
+def _random_program(seed):
+    """A random sequence of in-place ops on graph tensors (and uses before them) that torch accepts."""
+    rng = np.random.default_rng(seed)
+    steps = []
+    for _ in range(rng.integers(3, 9)):
+        kind = rng.integers(0, 9)
+        i, j = (int(v) for v in rng.integers(0, 3, 2))
+        mask = rng.random((3, 4)) < 0.4
+        c = float(rng.uniform(0.5, 1.5))
+        steps.append((kind, i, j, mask, c))
+
+    def program(x):
+        h = x.reshape(3, 4) * 1
+        acc = (h * 0.5).sum()
+        for kind, i, j, mask, c in steps:
+            if kind == 0:
+                h += x.reshape(3, 4) * c
+            elif kind == 1:
+                h *= x.reshape(3, 4)
+            elif kind == 2:
+                h[mask] = x[j] * c
+            elif kind == 3:
+                row = h[i]
+                row -= x[4 * j:4 * j + 4]
+            elif kind == 4:
+                h.clamp_(-c, c)
+            elif kind == 5:
+                h[:, i] = x[:3] ** 2
+            elif kind == 6:
+                h /= x.reshape(3, 4) ** 2 + c
+            elif kind == 7:
+                acc = acc + h.exp().sum() * c  # a use before the next write
+            else:
+                h[i, j] = h[j, i] * c
+        return acc + (h * h * x.reshape(3, 4)).sum()
+
+    return program
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_random_in_place_programs_match_torch_to_second_order(seed):
+    program = _random_program(seed)
+    rng = np.random.default_rng(100 + seed)
+    xv = rng.uniform(-1.5, 1.5, 12)
+    x = ag.tensor(xv, requires_grad=True)
+    out = program(x)
+    (g,) = ag.grad_of(out, [x], create_graph=True)
+    (gg,) = ag.grad_of((g * g).sum(), [x])
+    xt = torch.tensor(xv, requires_grad=True)
+    out_t = program(xt)
+    (g_t,) = torch.autograd.grad(out_t, [xt], create_graph=True)
+    (gg_t,) = torch.autograd.grad((g_t * g_t).sum(), [xt])
+    np.testing.assert_allclose(out.item(), out_t.item(), rtol=1e-12)
+    np.testing.assert_allclose(g.data, g_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(gg.data, gg_t.numpy(), rtol=1e-10, atol=1e-12)
