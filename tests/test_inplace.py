@@ -461,3 +461,16 @@ def test_random_in_place_programs_match_torch_to_second_order(seed):
     np.testing.assert_allclose(out.item(), out_t.item(), rtol=1e-12)
     np.testing.assert_allclose(g.data, g_t.detach().numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(gg.data, gg_t.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_in_place_inside_ag_func_transforms_matches_torch_func():
+    def f(x):
+        h = x * 2
+        z = h.exp()
+        h += x
+        h[0] = x[1] ** 2
+        return (h * h).sum() + z.sum()
+
+    xv = np.array([0.3, 0.7])
+    for ours, theirs in ((ag.func.grad, torch.func.grad), (ag.func.hessian, torch.func.hessian)):
+        np.testing.assert_allclose(ours(f)(ag.tensor(xv)).data, theirs(f)(torch.tensor(xv)).numpy(), rtol=1e-12)
