@@ -195,6 +195,9 @@ def _index_arg(index: Any) -> Any:
     return index
 
 
+_SIMPLE = (int, slice)
+
+
 @op("getitem")
 def getitem(x: Any, index: Any) -> Tensor:
     """numpy indexing: ints, slices, None, Ellipsis, integer arrays, boolean masks."""
@@ -206,7 +209,8 @@ def getitem(x: Any, index: Any) -> Tensor:
         if isinstance(i, float):
             raise IndexError(f"getitem: index must be an int, slice or array, got float {i!r}")
     out = P.GetItem.apply(x, index=index)
-    if out._data.base is not None and P._is_basic(index):  # a view: in-place ops on x refresh it
+    if out._data.base is not None and (type(index) in _SIMPLE or P._is_basic(index)):  # a view: in-place ops
+        # on x refresh it
         track_view(x, out, index)
     return out
 
