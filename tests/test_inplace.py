@@ -474,3 +474,15 @@ def test_in_place_inside_ag_func_transforms_matches_torch_func():
     xv = np.array([0.3, 0.7])
     for ours, theirs in ((ag.func.grad, torch.func.grad), (ag.func.hessian, torch.func.hessian)):
         np.testing.assert_allclose(ours(f)(ag.tensor(xv)).data, theirs(f)(torch.tensor(xv)).numpy(), rtol=1e-12)
+
+
+def test_the_explorer_shows_hooks_and_in_place_ops():
+    from autograd_mini.explorer._model import graph_data
+
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: None)
+    h = x * 2
+    h += x
+    data, _, _ = graph_data(((h * h).sum(),))
+    lines = {n["key"]: n["lines"] for n in data["nodes"]}
+    assert "hook" in lines["param_0"] and "in place: +=, replaced version 0" in lines["Add_1"]
