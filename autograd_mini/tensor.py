@@ -103,6 +103,11 @@ class Tensor:
         if requires_grad:
             self.requires_grad_(True)
 
+    def __getstate__(self) -> tuple:
+        """What copy and pickle keep: the slots, less the hooks and the views registry (they belong to this
+        object: a copy has no hooks and no views yet)."""
+        return None, {k: getattr(self, k) for k in _COPIED if hasattr(self, k)}
+
     @classmethod
     def _wrap(cls, data: Any, node: Any = None) -> Tensor:
         """A Tensor around a trusted ndarray: a constant, or an op's output when ``node`` is its Node."""
@@ -280,6 +285,8 @@ class Tensor:
     def T(self) -> Tensor:
         return _ops.transpose(self)
 
+
+_COPIED = ("_data", "grad", "_requires_grad", "grad_fn", "name")
 
 _REFLECTED = {  # numpy ufunc -> (Tensor's operator, Tensor's reflected operator)
     "add": ("__add__", "__radd__"), "subtract": ("__sub__", "__rsub__"), "multiply": ("__mul__", "__rmul__"),

@@ -196,3 +196,19 @@ def test_a_backward_hook_replacing_grad_input_of_several_inputs_is_refused():
     m2.register_full_backward_hook(lambda mod, gi, go: seen.append([g.data.tolist() for g in gi]))
     m2(a, b).sum().backward()
     assert seen == [[[2.0], [1.0]]]
+
+
+def test_copies_and_pickles_have_no_hooks_and_no_views_of_the_original():
+    import copy
+    import pickle
+
+    t = ag.tensor([[1.0, 2.0]], requires_grad=True)
+    row = t[0]
+    t.register_hook(lambda g: None)
+    t.grad = ag.tensor([[3.0, 4.0]])
+    for c in (copy.deepcopy(t), pickle.loads(pickle.dumps(t))):
+        assert c.data.tolist() == [[1.0, 2.0]] and c.grad.data.tolist() == [[3.0, 4.0]] and c.requires_grad
+        assert not hasattr(c, "_views") and not hasattr(c, "_hooks")
+        c.requires_grad_(False)
+        c += ag.tensor([1.0], requires_grad=True)  # rebased: refreshes its own views only
+    assert row.data.tolist() == [1.0, 2.0] and row.grad_fn.fn.__name__ == "GetItem"
