@@ -93,6 +93,16 @@ def retain_grad(t: Tensor) -> None:
         _table(t)[_RETAIN] = weakref.ref(t)
 
 
+def follow(t: Tensor, before: Node | None) -> None:
+    """After an in-place op gave ``t`` a new node: ``retain_grad`` follows the tensor (PyTorch), hooks stay with
+    the version they were registered on."""
+    fns = _fns(before, "hooks") if before is not None else None
+    keeper = fns.get(_RETAIN) if fns else None
+    if keeper is not None and keeper() is t:
+        del fns[_RETAIN]
+        _table(t)[_RETAIN] = keeper
+
+
 def hooked(t: Tensor) -> bool:
     """Whether ``t`` has a hook (or keeps its gradient with ``retain_grad``): for graph pictures."""
     return bool(_fns(t.grad_fn, "hooks") if t.grad_fn is not None else _fns(t, "_hooks"))

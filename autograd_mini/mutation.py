@@ -29,6 +29,7 @@ from ._backend import xp
 from ._views import views_of
 from .function import Function, Node
 from .grad_mode import no_grad, state
+from .hooks import follow
 from .inplace import holder, read_only_view
 from .ops.primitives import GetItem as _GetItem
 from .ops.primitives import _is_basic
@@ -150,9 +151,7 @@ def _refresh(b: Tensor) -> None:
     A view of a recorded version is recorded again (``ViewOf``: its version before is the first input)."""
     for v, index in views_of(b):
         if b.grad_fn is not None and b._requires_grad and state.enabled:
-            new = ViewOf.apply(_old_version(v), b, index=index)
-            v._data, v.grad_fn, v._requires_grad = new._data, new.grad_fn, True
-            _replaced[new.grad_fn] = ("view of a write", _bump(v))
+            _become(v, ViewOf.apply(_old_version(v), b, index=index), "view of a write")
         else:
             v._data = read_only_view(b._data[index])
             _bump(v)
@@ -221,10 +220,17 @@ def _rebase(t: Tensor, name: str, compute: Callable[..., Tensor], args: tuple) -
     if viewed is not None:  # written through to the base (PyTorch's view semantics), which refreshes t
         _setitem(*viewed, new)
         return t
-    t._data, t.grad_fn, t._requires_grad = new._data, new.grad_fn, True
-    _replaced[new.grad_fn] = (name, _bump(t))
+    _become(t, new, name)
     _refresh(t)
     return t
+
+
+def _become(t: Tensor, new: Tensor, name: str) -> None:
+    """``t`` now stands for ``new`` (recorded by the in-place op ``name``): PyTorch's rebase of history."""
+    before = t.grad_fn
+    t._data, t.grad_fn, t._requires_grad = new._data, new.grad_fn, True
+    _replaced[new.grad_fn] = (name, _bump(t))
+    follow(t, before)
 
 
 def _setitem(t: Tensor, index: Any, value: Any) -> None:

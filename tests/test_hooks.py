@@ -212,3 +212,19 @@ def test_copies_and_pickles_have_no_hooks_and_no_views_of_the_original():
         c.requires_grad_(False)
         c += ag.tensor([1.0], requires_grad=True)  # rebased: refreshes its own views only
     assert row.data.tolist() == [1.0, 2.0] and row.grad_fn.fn.__name__ == "GetItem"
+
+
+def _hooks_and_in_place(lib):
+    mk, log = _make(lib), []
+    x = mk([1.0, 2.0])
+    h = x * 2
+    h.register_hook(lambda g: log.append(("before", _np(g))))
+    h.retain_grad()
+    h *= x
+    h.register_hook(lambda g: log.append(("after", _np(g))))
+    (h * 3).sum().backward()
+    return log, _np(h.grad), _np(x.grad)
+
+
+def test_hooks_stay_with_their_version_and_retain_grad_follows_an_in_place_op_as_in_torch():
+    assert _hooks_and_in_place("ag") == _hooks_and_in_place("torch")
