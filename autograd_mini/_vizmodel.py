@@ -13,7 +13,7 @@ from typing import Any
 from ._backend import xp
 from .anomaly import nonfinite
 from .engine import capture, store_grads, toposort
-from .function import producer
+from .function import inputs_as_used
 from .hooks import hooked
 from .mutation import replaced
 from .tensor import Tensor
@@ -199,10 +199,10 @@ def build(roots: tuple, params: Mapping[str, Any] | None, max_nodes: int | None,
 
     for k, n in enumerate(reversed(order)):  # forward order
         ins = []
-        for t in n.inputs:
+        for t in inputs_as_used(n):  # a tensor changed in place since n used it: the version n used
             if isinstance(t, Tensor):
-                f = producer(t, n)  # t.grad_fn, or the one an in-place op on t replaced since n used it
-                ins.append(items.get(id(f) if f is not None else id(t)) or (leaf(t) if f is None else None))
+                ins.append(items.get(id(t.grad_fn) if t.grad_fn is not None else id(t))
+                           or (leaf(t) if t.grad_fn is None else None))
         it = items[id(n)] = Item(key(f"{n.name}_{k}"), "op", out.get(id(n)), n, paths[id(n)])
         it.inputs = ins  # None marks an input from a node cut by max_nodes
         it.extra = [" ".join(f"{a}={s}" for a, v in n.params.items() if (s := _short(v)))]

@@ -36,7 +36,7 @@ from .inplace import hold, let_go, seal
 from .tensor import Tensor, as_operand
 
 __all__ = ["Function", "Node", "op", "once_differentiable", "not_differentiable_again", "freed_error", "producer",
-           "OPS", "OUT", "CONST"]
+           "version_used", "inputs_as_used", "OPS", "OUT", "CONST"]
 
 OUT = -1    # source of a kept value that is forward's result
 CONST = -2  # source of any other kept value: a constant, never differentiated
@@ -159,15 +159,23 @@ class Node:
         return f"<{self.name}Backward>"
 
 
+def version_used(t: Any, node: Node) -> Any:
+    """The Tensor standing for the version of input ``t`` that ``node`` used: ``t`` itself, unless an in-place op
+    gave ``t`` a newer node since (an input's node is always older than its consumer); then the version before,
+    which is the first input of the in-place op's node (and of each node it made on the way)."""
+    while (f := t.grad_fn) is not None and f.seq > node.seq:
+        t = f.inputs[0]
+    return t
+
+
 def producer(t: Any, node: Node) -> Node | None:
-    """The node that made input ``t`` of ``node`` as ``node`` saw it: ``t.grad_fn``, unless an in-place op gave
-    ``t`` a newer one since (an input's node is always older than its consumer); then the one that op replaced.
-    An in-place op's node, and each node it made on the way, has the version before as its first input."""
-    f = t.grad_fn
-    seq = node.seq
-    while f is not None and f.seq > seq:
-        f = f.inputs[0].grad_fn
-    return f
+    """The node that made input ``t`` of ``node`` as ``node`` saw it (``t.grad_fn`` unless changed in place)."""
+    return version_used(t, node).grad_fn
+
+
+def inputs_as_used(node: Node) -> tuple:
+    """``node.inputs`` with each Tensor changed in place since as the version ``node`` used (for graph tools)."""
+    return tuple(version_used(t, node) if isinstance(t, Tensor) else t for t in node.inputs)
 
 
 def freed_error(node: Node) -> RuntimeError:

@@ -486,3 +486,14 @@ def test_the_explorer_shows_hooks_and_in_place_ops():
     data, _, _ = graph_data(((h * h).sum(),))
     lines = {n["key"]: n["lines"] for n in data["nodes"]}
     assert "hook" in lines["param_0"] and "in place: +=, replaced version 0" in lines["Add_1"]
+
+
+def test_explain_backward_names_each_version_a_node_used():
+    x = ag.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    h = x * 2
+    z = h.exp()
+    h += x
+    text = ag.explain_backward((h * z).sum(), params={"x": x})
+    assert "Add, t3 = t1 + x" in text and "Exp, t2 = exp(t1)" in text  # exp used h before the write
+    assert "dLoss/dx = [ 66.50150489, 818.97225050]" in text
+    assert ag.explain_grad(x, (h * z).sum()).reason == "reachable"
