@@ -366,17 +366,22 @@ def test_ndarray_and_tensor_mix_as_before():
         np.exp(t)
 
 
-def test_threads_write_their_own_tensors():
+def test_threads_write_and_hook_their_own_tensors():
     errors = []
 
     def work(seed):
         try:
             x = ag.tensor(np.random.default_rng(seed).normal(size=5), requires_grad=True)
+            seen = []
             for _ in range(200):
                 h = x * 1
+                h.register_hook(seen.append)
                 h *= x
+                h.retain_grad()
                 h[0] = 0
                 h.sum().backward()
+                assert h.grad.data.tolist() == [1.0] * 5 and len(seen) == 1
+                seen.clear()
                 with ag.no_grad():
                     x -= 0.001 * x.grad
                     x.grad.zero_()
