@@ -27,7 +27,7 @@ from . import numpy as anp
 from . import ops
 from ._backend import xp
 from ._views import views_of
-from .function import Function, Node
+from .function import Function, Node, next_epoch
 from .grad_mode import no_grad, state
 from .hooks import follow
 from .inplace import holder, read_only_view
@@ -172,7 +172,7 @@ def _viewed(t: Tensor) -> tuple[Tensor, Any] | None:
     if node is None or node.fn not in (_GetItem, ViewOf) or not _is_basic(node.params["index"]):
         return None
     b = node.inputs[-1]
-    if b.grad_fn is not None and b.grad_fn.seq > node.seq:
+    if b.grad_fn is not None and b.grad_fn.epoch > node.epoch:
         return None  # the base was changed in place since: this view shows an older version
     return b, node.params["index"]
 
@@ -194,7 +194,9 @@ class ViewOf(Function):
 
 
 def _old_version(t: Tensor) -> Tensor:
-    """A Tensor holding ``t``'s current version: the first input of the node that replaces it."""
+    """A Tensor holding ``t``'s current version: the first input of the node that replaces it (made next, in a
+    new epoch, so that the nodes which used this version tell it from theirs)."""
+    next_epoch()
     old = Tensor._wrap(t._data, t.grad_fn)
     old._requires_grad = t._requires_grad
     old.name = t.name

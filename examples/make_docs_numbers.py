@@ -41,6 +41,7 @@ RUNS: dict[str, list[list[str]]] = {
     "check_gradients": [[]],
     "visualize": [["--out", "out/visualize"]],
     "char_lm": [["--out", "out/char_lm", *NO_PROGRESS]],
+    "export_onnx": [["--out", "out/export_onnx", *NO_PROGRESS]],
 }
 WHAT = {  # the table's "reproduces" column
     "xor_article": '"One LEGO at a Time" (2-3-2 sigmoid XOR)',
@@ -51,6 +52,7 @@ WHAT = {  # the table's "reproduces" column
     "check_gradients": "the article's hand-derived gradients",
     "visualize": "graph pictures",
     "char_lm": "makemore's path on 5,163 first names: bigram, Bengio et al.'s MLP, a small transformer",
+    "export_onnx": "the graduation path: LeNet trained here, exported to ONNX, run in ONNX Runtime",
 }
 
 
@@ -90,6 +92,11 @@ def reaches(script: str, lines: list[str]) -> str:
         r = s["mnist_cnn"]
         return (f"shipped sample: {pct(r['test_accuracy'])} on the {r['test_samples']} test digits after "
                 f"{r['epochs']} epochs (the real t10k split: in docs/examples.md)")
+    if script == "export_onnx":
+        r = s["export_onnx"]
+        agree = "every" if r["same_predictions"] == "True" else "NOT every"
+        return (f"{agree} prediction on the 400 test digits agrees with ONNX Runtime's (largest logit difference "
+                f"{r['max_logit_diff']}); test accuracy {pct(r['onnx_test_accuracy'])} after {r['epochs']} epochs")
     if script == "custom_op":
         r = s["custom_op"]
         return f"stable softplus passes `gradcheck`/`gradgradcheck` ({r['gradcheck']}); its net {pct(r['accuracy'])}"
@@ -113,7 +120,7 @@ def table(outputs: dict[str, list[str]], seconds: dict[str, float], old: list[st
     """The examples table; rows of scripts that were not re-run are kept from ``old`` (the block's lines)."""
     kept = {m[1]: line for line in old if (m := re.match(r"^\| `(\w+)\.py` \|", line))}
     scripts = sorted(p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_") and p.stem in RUNS)
-    words = {4: "Four", 5: "Five", 6: "Six", 7: "Seven", 8: "Eight"}
+    words = {4: "Four", 5: "Five", 6: "Six", 7: "Seven", 8: "Eight", 9: "Nine", 10: "Ten"}
     rows = ["| script | reproduces | reaches | CPU time |", "| --- | --- | --- | --- |"]
     order = [s for s in RUNS if s in scripts]
     rows += [f"| `{s}.py` | {WHAT[s]} | {reaches(s, outputs[s])} | {seconds[s]:.{seconds[s] < 10:d}f} s |"

@@ -345,8 +345,13 @@ class AdamW(Adam):
 class LRScheduler:
     """Sets each group's ``lr`` from its initial value and the epoch count; call ``step()`` once per epoch."""
 
-    def __init__(self, optimizer: Optimizer) -> None:
-        _need_optimizer(type(self).__name__, optimizer)
+    def __init__(self, optimizer: Optimizer, **settings: Any) -> None:
+        """``settings``: the schedule's own, each checked by its ``HYPER`` converter (all problems in one error)."""
+        name = type(self).__name__
+        _need_optimizer(name, optimizer)
+        problems = Problems()
+        self.__dict__.update(self._checked(settings, problems))
+        problems.raise_if_any(name)
         self.optimizer = optimizer
         for g in optimizer.param_groups:
             g.setdefault("initial_lr", g["lr"])
@@ -423,11 +428,7 @@ class StepLR(LRScheduler):
     HYPER = {"step_size": lambda v, name: integer(v, name, 1), "gamma": real}
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
-        _need_optimizer("StepLR", optimizer)
-        problems = Problems()
-        self.__dict__.update(self._checked(dict(step_size=step_size, gamma=gamma), problems))
-        problems.raise_if_any("StepLR")
-        super().__init__(optimizer)
+        super().__init__(optimizer, step_size=step_size, gamma=gamma)
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
         return base_lr * self.gamma ** (epoch // self.step_size)
@@ -439,11 +440,7 @@ class ExponentialLR(LRScheduler):
     HYPER = {"gamma": real}
 
     def __init__(self, optimizer: Optimizer, gamma: float) -> None:
-        _need_optimizer("ExponentialLR", optimizer)
-        problems = Problems()
-        self.__dict__.update(self._checked(dict(gamma=gamma), problems))
-        problems.raise_if_any("ExponentialLR")
-        super().__init__(optimizer)
+        super().__init__(optimizer, gamma=gamma)
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
         return base_lr * self.gamma**epoch
@@ -455,11 +452,7 @@ class CosineAnnealingLR(LRScheduler):
     HYPER = {"T_max": lambda v, name: integer(v, name, 1), "eta_min": real}
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:  # noqa: N803
-        _need_optimizer("CosineAnnealingLR", optimizer)
-        problems = Problems()
-        self.__dict__.update(self._checked(dict(T_max=T_max, eta_min=eta_min), problems))
-        problems.raise_if_any("CosineAnnealingLR")
-        super().__init__(optimizer)
+        super().__init__(optimizer, T_max=T_max, eta_min=eta_min)
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2

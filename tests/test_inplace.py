@@ -405,10 +405,11 @@ def test_to_text_shows_in_place_ops_the_version_they_replaced_and_hooks():
     h.register_hook(lambda g: g)
     h[0] = 0
     text = ag.viz.to_text((h * z).sum())
-    assert "SetItem_3  index=0  const 0  in place: setitem, replaced version 1" in text
-    assert "Add_2  in place: +=, replaced version 0  hook" in text
+    # numbered in the engine's (Kahn) order, forward: the in-place chain before exp
+    assert "SetItem_2  index=0  const 0  in place: setitem, replaced version 1" in text
+    assert "Add_1  in place: +=, replaced version 0  hook" in text
     assert "param_0  [param] hook" in text
-    assert "Exp_1  (2,) float32\n      Mul_0 (see above)" in text  # exp used h before the write
+    assert "Exp_3  (2,) float32\n      Mul_0 (see above)" in text  # exp used h before the write
 
 
 def _random_program(seed):
@@ -482,7 +483,7 @@ def test_in_place_inside_ag_func_transforms_matches_torch_func():
 
 
 def test_the_explorer_shows_hooks_and_in_place_ops():
-    from autograd_mini.explorer._model import graph_data
+    from autograd_mini.viz.explorer._model import graph_data
 
     x = ag.tensor([1.0, 2.0], requires_grad=True)
     x.register_hook(lambda g: None)
@@ -499,6 +500,6 @@ def test_explain_backward_names_each_version_a_node_used():
     z = h.exp()
     h += x
     text = str(ag.explain_backward((h * z).sum(), params={"x": x}))
-    assert "Add, t3 = t1 + x" in text and "Exp, t2 = exp(t1)" in text  # exp used h before the write
+    assert "Add, t2 = t1 + x" in text and "Exp, t3 = exp(t1)" in text  # exp used h before the write
     assert "dLoss/dx = [ 66.50150489, 818.97225050]" in text
     assert ag.explain_grad(x, (h * z).sum()).reason == "reachable"

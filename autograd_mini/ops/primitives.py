@@ -14,7 +14,7 @@ import operator
 from typing import Any
 
 from .. import numpy as anp
-from .._backend import as_float, xp
+from .._backend import as_float, get_default_dtype, xp
 from ..function import Function, op
 from ..inplace import read_only_view
 from ..shapes import normalize_axes, shape_arg, sum_to
@@ -372,7 +372,11 @@ class Where(Function):
     formula = "d where(cond, a, b)/da = 1 where cond, else 0; d where(cond, a, b)/db = 0 where cond, else 1"
 
     @staticmethod
-    def forward(ctx, cond, a, b): return xp.where(cond, a, b)
+    def forward(ctx, cond, a, b):
+        out = xp.where(cond, a, b)
+        if out.dtype.kind == "f" and not (hasattr(a, "dtype") or hasattr(b, "dtype")):
+            return out.astype(get_default_dtype())  # two Python numbers: PyTorch's dtype, not numpy's float64
+        return out
 
     @staticmethod
     def backward(ctx, g, cond): return None, anp.where(cond, g, 0), anp.where(cond, 0, g)
