@@ -228,3 +228,15 @@ def _hooks_and_in_place(lib):
 
 def test_hooks_stay_with_their_version_and_retain_grad_follows_an_in_place_op_as_in_torch():
     assert _hooks_and_in_place("ag") == _hooks_and_in_place("torch")
+
+
+def test_a_model_with_backward_hooks_exports_to_onnx_as_without(tmp_path):
+    pytest.importorskip("onnx", reason='onnx is not installed: pip install "autograd-mini[onnx]"')
+    ort = pytest.importorskip("onnxruntime", reason='onnxruntime is not installed: pip install "autograd-mini[onnx]"')
+    model = nn.Sequential(nn.Linear(3, 2, seed=0), nn.ReLU())
+    model[0].register_full_backward_hook(lambda module, grad_input, grad_output: None)
+    x = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+    ag.onnx.export(model, (x,), tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    out = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(out, model(ag.tensor(x)).data, rtol=1e-6)

@@ -4,6 +4,7 @@ as the oracle), the tutorial update loops, and the refusals (leaves, saved memor
 from __future__ import annotations
 
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -503,3 +504,34 @@ def test_explain_backward_names_each_version_a_node_used():
     assert "Add, t2 = t1 + x" in text and "Exp, t3 = exp(t1)" in text  # exp used h before the write
     assert "dLoss/dx = [ 66.50150489, 818.97225050]" in text
     assert ag.explain_grad(x, (h * z).sum()).reason == "reachable"
+
+
+def test_onnx_export_reads_each_op_input_as_the_version_it_used():
+    pytest.importorskip("onnx", reason='onnx is not installed: pip install "autograd-mini[onnx]"')
+    ort = pytest.importorskip("onnxruntime", reason='onnxruntime is not installed: pip install "autograd-mini[onnx]"')
+
+    def f(x):
+        h = x * 2
+        z = h.exp()  # exp reads h before the write
+        h += x
+        return h * z
+
+    xv = np.array([[0.1, 0.2, 0.3]], dtype=np.float32)
+    path = Path(tempfile.mkdtemp()) / "inplace.onnx"
+    ag.onnx.export(f, (xv,), path)
+    session = ort.InferenceSession(str(path))
+    out = session.run(None, {session.get_inputs()[0].name: xv})[0]
+    np.testing.assert_allclose(out, 3 * xv * np.exp(2 * xv), rtol=1e-6)
+
+
+def test_onnx_export_refuses_a_write_into_part_of_a_tensor_with_the_alternative(tmp_path):
+    pytest.importorskip("onnx", reason='onnx is not installed: pip install "autograd-mini[onnx]"')
+
+    def f(x):
+        h = x * 2
+        h[0] = x[1]
+        return h
+
+    with pytest.raises(ag.onnx.ExportError, match=r"`SetItem`.*ag\.where\(mask, v, t\)"):
+        ag.onnx.export(f, (np.ones((3, 2), np.float32),), tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
