@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ._backend import xp
-from .function import Function, Node, freed_error, not_differentiable_again, producer
+from .function import Function, Node, freed_error, in_place_recorded, not_differentiable_again, producer
 from .grad_mode import set_grad_enabled, state
 from .hooks import active as active_tensor_hooks
 from .shapes import sum_to
@@ -20,11 +20,12 @@ def _consumers(roots: list) -> dict:
     no node consumes is absent)."""
     consumers: dict[Node, int] = {}
     stack = list(roots)
+    rebased = in_place_recorded()
     while stack:
         node = stack.pop()
         for t in node.inputs:
             n = getattr(t, "grad_fn", None)
-            if n is not None and n.epoch > node.epoch:  # changed in place since `node` used it
+            if rebased and n is not None and n.epoch > node.epoch:  # changed in place since `node` used it
                 n = producer(t, node)
             if n is not None:
                 c = consumers.get(n)
@@ -135,6 +136,7 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
     wanted = {id(t.grad_fn): t for t in capture if t.grad_fn is not None}
     hooks = state.backward_hooks  # () unless anomaly mode is on
     consumers = _consumers([root.grad_fn])  # the order is toposort's, made while the pass runs
+    rebased = in_place_recorded()
     ready = [root.grad_fn]
     ndarray = xp.ndarray
     leads = _leading_to(toposort([root.grad_fn]), targets, wanted) if capture else None
@@ -152,7 +154,7 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
             if g is None:  # no gradient reached it: still drop what it saved, as for every node of the pass
                 for t in node.inputs:
                     parent = getattr(t, "grad_fn", None)
-                    if parent is not None and parent.epoch > node.epoch:  # changed in place since `node` used it
+                    if rebased and parent is not None and parent.epoch > node.epoch:  # `t` rebased since
                         parent = producer(t, node)
                     if parent is not None:
                         left = consumers[parent] - 1
@@ -189,7 +191,7 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
                 if not need:
                     continue
                 parent = t.grad_fn  # an input with a grad_fn required grad in forward: need is True
-                if parent is not None and parent.epoch > node.epoch:  # changed in place since `node` used it
+                if rebased and parent is not None and parent.epoch > node.epoch:  # `t` rebased since
                     parent = producer(t, node)
                 if parent is not None:
                     left = consumers[parent] - 1

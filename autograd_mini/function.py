@@ -37,7 +37,7 @@ from .inplace import hold
 from .tensor import Tensor
 
 __all__ = ["Function", "Node", "op", "once_differentiable", "not_differentiable_again", "freed_error", "producer",
-           "version_used", "next_epoch", "inputs_as_used", "OPS", "OUT", "CONST"]
+           "version_used", "next_epoch", "in_place_recorded", "inputs_as_used", "OPS", "OUT", "CONST"]
 
 OUT = -1    # source of a kept value that is forward's result
 CONST = -2  # source of any other kept value: a constant, never differentiated
@@ -159,6 +159,11 @@ def next_epoch() -> None:
     global _epoch
     with _epoch_lock:
         _epoch += 1
+
+
+def in_place_recorded() -> bool:
+    """Whether any in-place op was recorded yet (until then no input needs ``version_used``: the engine skips it)."""
+    return _epoch != 0
 
 
 def version_used(t: Any, node: Node) -> Any:
