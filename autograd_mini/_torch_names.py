@@ -15,7 +15,7 @@ TENSOR = {
     "double": "t.astype(np.float64)", "half": "t.astype(np.float16)", "bool": "t.astype(bool)",
     "type_as": "t.astype(other.dtype)", "to": "t.astype(dtype) (there are no devices: numpy runs on the CPU)",
     "cuda": _DROP + "there are no devices (numpy runs on the CPU)", "cpu": _DROP + "tensors are always on the CPU",
-    "contiguous": _DROP + "numpy copies where it must", "zero_": "t.grad = None (or optimizer.zero_grad())",
+    "contiguous": _DROP + "numpy copies where it must",
     "chunk": "ag.split(t, n, axis)", "norm": "(t ** 2).sum().sqrt()",
 }
 # ag.<PyTorch name> -> ours
