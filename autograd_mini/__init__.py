@@ -14,6 +14,7 @@ from .gradcheck import GradcheckError, gradcheck, gradcheck_module, gradgradchec
 from .ops import *  # noqa: F403  (the functional op API: ag.exp, ag.sum, ...)
 from .ops import __all__ as _ops_all
 from .ops.indexing import TopK
+from . import mutation  # noqa: F401  (in-place ops: Tensor.add_, +=, t[i] = v, ...)
 from . import linalg  # noqa: I001  (ag.linalg: torch.linalg's functions; after ops)
 from . import func  # noqa: I001  (function transforms: ag.func.jacrev, ...; after ops, which it uses)
 from .func import grad, value_and_grad

@@ -7,19 +7,21 @@ import itertools
 import os
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 import autograd_mini as ag
+from autograd_mini.hooks import RemovableHandle
 
 from ._checks import cast
 from ._warn import warn_once
+from .hooks import ModuleHooks, call_with_hooks
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "ModuleDict", "StateDictError"]
 
-_OWN = ("_parameters", "_modules", "_buffers")  # the registries themselves
+_OWN = ("_parameters", "_modules", "_buffers", "_hooks")  # the registries themselves
 # id(module) -> (a weakref to it, a weakref to the module it was first registered in); kept outside the modules so
 # that they stay picklable and copyable
 _OWNERS: dict[int, tuple[weakref.ref, weakref.ref]] = {}
@@ -172,8 +174,30 @@ class Module:
             for name, value in list(self.__dict__.items()):
                 if name not in self._parameters and name not in self._modules and name not in _OWN:
                     self._warn_unregistered(name, value)
+        hooks = self.__dict__.get("_hooks")
+        if hooks is not None:
+            return call_with_hooks(self, hooks, args, kwargs)
         with ag.module_scope(self):  # recorded ops carry this module: graph tools group ops by module
             return self.forward(*args, **kwargs)
+
+    # ---- hooks (PyTorch's; nn/hooks.py) -----------------------------------------------------------
+    def register_forward_pre_hook(self, hook: Callable[[Module, tuple], Any]) -> RemovableHandle:
+        """``hook(module, args)`` before each ``forward``; it may return new args (a tuple, or one value)."""
+        return self._module_hooks().add(self._hooks.pre, hook, "register_forward_pre_hook")
+
+    def register_forward_hook(self, hook: Callable[[Module, tuple, Any], Any]) -> RemovableHandle:
+        """``hook(module, args, output)`` after each ``forward``; it may return a new output."""
+        return self._module_hooks().add(self._hooks.forward, hook, "register_forward_hook")
+
+    def register_full_backward_hook(self, hook: Callable[[Module, tuple, tuple], Any]) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` once the gradients of the module's inputs are computed;
+        it may return a new ``grad_input``. Applies to calls made after registration."""
+        return self._module_hooks().add(self._hooks.backward, hook, "register_full_backward_hook")
+
+    def _module_hooks(self) -> ModuleHooks:
+        if "_hooks" not in self.__dict__:
+            object.__setattr__(self, "_hooks", ModuleHooks())
+        return self._hooks
 
     # ---- traversal ------------------------------------------------------------------------
     def children(self) -> Iterator[Module]:

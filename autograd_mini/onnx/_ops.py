@@ -20,7 +20,8 @@ from ._build import Op, slice_bounds, tensor_type
 
 TABLE: dict[str, Callable[[Op], str]] = {}
 VARYING: dict[str, tuple[str, ...]] = {"Reshape": ("shape",), "BroadcastTo": ("shape",),
-                                       "ConvTranspose2d": ("x_shape",)}
+                                       "ConvTranspose2d": ("x_shape",),
+                                       "_HookIn": ("cell", "pos"), "_HookOut": ("cell", "pos")}  # per call
 _LOSS = "export the model's output (the logits or probabilities) and compute the loss outside the ONNX model"
 _DERIVATIVE = ("it is a derivative (recorded under create_graph): export the forward computation, whose ops all "
                "map, and let the serving engine or PyTorch differentiate if needed")
@@ -37,6 +38,8 @@ REFUSED = {
     "LogCumSumExp": "ONNX has no stable running logsumexp: compute ag.logcumsumexp outside the model",
     "ScatterExtreme": "scatter_reduce's amax/amin are not mapped yet: export ag.scatter_reduce(..., 'sum' or "
                       "'prod'), or reduce outside the model",
+    **dict.fromkeys(["SetItem", "ViewOf"], "a write into part of a tensor (t[i] = v, or into a view of it) has no "
+                    "ONNX mapping: build the value out of place (ag.where(mask, v, t), ag.concatenate)"),
 }
 
 
@@ -56,7 +59,8 @@ def _same_type(o: Op, onnx_op: str) -> str:
 _ELEMENTWISE = {"Add": "Add", "Sub": "Sub", "Mul": "Mul", "Div": "Div", "Neg": "Neg", "Pow": "Pow",
                 "Exp": "Exp", "Log": "Log", "Sqrt": "Sqrt", "StdSqrt": "Sqrt", "Abs": "Abs", "Sin": "Sin",
                 "Cos": "Cos", "Tanh": "Tanh", "Sigmoid": "Sigmoid", "Relu": "Relu", "Erf": "Erf",
-                "Maximum": "Max", "Minimum": "Min", "Primal": "Identity"}  # Primal: ag.func's fresh variable
+                "Maximum": "Max", "Minimum": "Min", "Primal": "Identity",  # Primal: ag.func's fresh variable
+                "_HookIn": "Identity", "_HookOut": "Identity"}  # a module's backward hooks (nn/hooks.py)
 for _name, _onnx in _ELEMENTWISE.items():
     TABLE[_name] = lambda o, _onnx=_onnx: _same_type(o, _onnx)
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._backend import xp
+from .._views import track as track_view
 from ..function import OPS, op
 from ..shapes import normalize_axes, one_axis, reduction_axes, shape_arg
 from ..tensor import Tensor, as_array, as_operand
@@ -187,6 +188,9 @@ def _index_arg(index: Any) -> Any:
     return index
 
 
+_SIMPLE = (int, slice)
+
+
 @op("getitem")
 def getitem(x: Any, index: Any) -> Tensor:
     """numpy indexing: ints, slices, None, Ellipsis, integer arrays, boolean masks."""
@@ -198,7 +202,11 @@ def getitem(x: Any, index: Any) -> Tensor:
                              "integers: idx.astype(int) (PyTorch's idx.long())")
         if isinstance(i, float):
             raise IndexError(f"getitem: index must be an int, slice or array, got float {i!r}; use int({i!r})")
-    return P.GetItem.apply(x, index=index)
+    out = P.GetItem.apply(x, index=index)
+    if out._data.base is not None and (type(index) in _SIMPLE or P._is_basic(index)):  # a view: in-place ops
+        # on x refresh it
+        track_view(x, out, index)
+    return out
 
 
 @op("concatenate")
