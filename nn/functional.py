@@ -762,17 +762,22 @@ conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d = ag.conv2d, ag.max_pool2d, 
 
 def pad(x: Any, pad: Any, mode: str = "constant", value: float = 0.0) -> ag.Tensor:
     """PyTorch's ``F.pad``: ``pad`` lists (before, after) pairs from the LAST axis backwards,
-    ``(left, right, top, bottom, ...)``; negative amounts crop. ``ag.pad`` takes numpy's order instead."""
+    ``(left, right, top, bottom, ...)``; negative amounts crop (first, as PyTorch: a circular pad wraps the
+    cropped tensor). ``mode``: ``"constant"`` (``value``), ``"reflect"``, ``"replicate"``, ``"circular"``, on any
+    number of axes. ``ag.pad`` takes numpy's order instead."""
     x = _t(x)
     amounts = list(pad)
     if len(amounts) % 2 or len(amounts) // 2 > x.ndim or not all(isinstance(a, (int, np.integer)) for a in amounts):
         raise ValueError(f"pad: expected an even number (at most {2 * x.ndim}) of ints, (left, right, top, bottom, "
                          f"...) starting from the last axis, for a tensor of shape {x.shape}; got {pad!r}")
     pairs = [(0, 0)] * (x.ndim - len(amounts) // 2) + [tuple(amounts[i:i + 2]) for i in range(0, len(amounts), 2)][::-1]
-    out = ag.pad(x, [(max(b, 0), max(a, 0)) for b, a in pairs], mode, value)
     if any(b < 0 or a < 0 for b, a in pairs):
-        out = out[tuple(slice(-min(b, 0), n + min(a, 0)) for (b, a), n in zip(pairs, out.shape))]
-    return out
+        x = x[tuple(slice(-min(b, 0), n + min(a, 0)) for (b, a), n in zip(pairs, x.shape))]
+    return ag.pad(x, [(max(b, 0), max(a, 0)) for b, a in pairs], mode, value)
 
 
-__all__ += ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad", "batch_norm"]
+conv1d, conv_transpose1d, conv_transpose2d = ag.conv1d, ag.conv_transpose1d, ag.conv_transpose2d
+
+
+__all__ += ["conv1d", "conv_transpose1d", "conv_transpose2d", "conv2d", "max_pool2d", "avg_pool2d",
+            "adaptive_avg_pool2d", "pad", "batch_norm"]

@@ -52,7 +52,7 @@ def _scatter(g: Any, winner: Any, x_shape: tuple, kernel: tuple, stride: tuple, 
     out = zeros_padded(x_shape, padding, g.dtype)
     for t, index in offsets(kernel, stride, dilation, winner.shape[2:]):
         out[index] += xp.where(winner == t, g, 0)
-    return crop(out, x_shape, padding)
+    return crop(out, padding)
 
 
 def _gather(h: Any, winner: Any, x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple,
@@ -188,15 +188,40 @@ def _bins(out_size: int, size: int, dtype: Any) -> Any:
     return a
 
 
+_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "edge": "edge", "circular": "wrap",
+          "wrap": "wrap", "symmetric": "symmetric"}  # PyTorch's names and numpy's, to numpy's
+
+
+def _source(n: int, before: int, after: int, mode: str) -> Any:
+    """For each position of an axis of size n padded by (before, after), the input position it copies."""
+    pos = xp.arange(-before, n + after)
+    if mode == "edge":
+        return xp.clip(pos, 0, n - 1)
+    if mode == "wrap":
+        return pos % n
+    if mode == "symmetric":  # the edge repeated: ... 1 0 | 0 1 2 | 2 1 ...
+        pos = pos % (2 * n)
+        return xp.where(pos < n, pos, 2 * n - 1 - pos)
+    if n == 1:  # reflect: the edge not repeated: ... 2 1 | 0 1 2 | 1 0 ...
+        return xp.zeros_like(pos)
+    pos = pos % (2 * n - 2)
+    return xp.where(pos < n, pos, 2 * n - 2 - pos)
+
+
 @op("pad")
 def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float = 0.0) -> Tensor:
-    """Pad with a constant, numpy's ``pad_width`` convention: an int, a (before, after) pair, or one pair per axis.
+    """Pad with numpy's ``pad_width`` convention: an int, a (before, after) pair, or one pair per axis.
+
+    ``mode``: ``"constant"`` (``constant_values``), ``"reflect"`` (the edge not repeated), ``"replicate"`` /
+    ``"edge"``, ``"circular"`` / ``"wrap"``, ``"symmetric"`` (the edge repeated); numpy's values, also where a
+    pad is wider than the axis. Non-constant modes gather each padded axis with an index array (so the
+    gradient adds the copies back). PyTorch's ``F.pad`` order is ``nn.functional.pad``.
 
     >>> ag.pad(ag.ones(2, 2), ((1, 0), (0, 2))).shape
     (3, 4)
     """
-    if mode != "constant":
-        raise ValueError(f"pad: only mode='constant' is supported, got mode={mode!r}")
+    if mode not in _MODES:
+        raise ValueError(f"pad: mode must be one of {sorted(_MODES)}, got mode={mode!r}")
     x = x if isinstance(x, Tensor) else Tensor(x)
     try:
         widths = xp.broadcast_to(xp.asarray(pad_width), (x.ndim, 2))
@@ -205,6 +230,16 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float =
                          f"a (before, after) pair, or {x.ndim} pairs)") from None
     if widths.dtype.kind not in "iu" or (widths.size and widths.min() < 0):
         raise ValueError(f"pad: pad_width must hold non-negative ints, got {pad_width!r}")
-    if not math.isfinite(constant_values) and x.dtype.kind != "f":
-        raise ValueError(f"pad: cannot pad a {x.dtype} tensor with {constant_values!r}")
-    return Pad.apply(x, pad_width=tuple((int(b), int(a)) for b, a in widths), value=constant_values)
+    widths = tuple((int(b), int(a)) for b, a in widths)
+    mode = _MODES[mode]
+    if mode == "constant":
+        if not math.isfinite(constant_values) and x.dtype.kind != "f":
+            raise ValueError(f"pad: cannot pad a {x.dtype} tensor with {constant_values!r}")
+        return Pad.apply(x, pad_width=widths, value=constant_values)
+    for axis, (before, after) in enumerate(widths):
+        if before or after:
+            if x.shape[axis] == 0:
+                raise ValueError(f"pad: mode={mode!r} cannot pad axis {axis} of size 0 (shape {x.shape}): "
+                                 "there is nothing to copy; use mode='constant'")
+            x = x[(slice(None),) * axis + (_source(x.shape[axis], before, after, mode),)]
+    return x

