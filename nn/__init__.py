@@ -7,7 +7,18 @@ declared as an ``ag.Function``.
 from . import data, functional, init, optim, utils
 from .activations import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .attention import MultiheadAttention
-from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d, MaxPool2d
+from .conv import (
+                   AdaptiveAvgPool2d,
+                   AvgPool2d,
+                   Conv1d,
+                   Conv2d,
+                   ConvTranspose1d,
+                   ConvTranspose2d,
+                   MaxPool2d,
+                   PixelShuffle,
+                   PixelUnshuffle,
+                   Upsample,
+)
 from .layers import Dropout, Embedding, Flatten, Identity, Linear
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L2Penalty, MSELoss, NLLLoss
 from .module import Module, ModuleDict, ModuleList, Parameter, Sequential, StateDictError
@@ -23,6 +34,7 @@ __all__ = [
     "GELU", "LayerNorm", "Embedding", "MultiheadAttention", "LSTM", "GRU",
     "MSELoss", "L2Penalty", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
     "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
+    "Upsample", "PixelShuffle", "PixelUnshuffle",
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d",
     "save", "load", "flatten_state_dict", "unflatten_state_dict", "data", "functional", "init", "optim", "utils",
 ]

@@ -10,7 +10,8 @@ from autograd_mini.ops.conv import conv_padding
 
 from .module import Module, Parameter
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"]
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+           "Upsample", "PixelShuffle", "PixelUnshuffle"]
 
 
 def _tuple(v: Any, n: int) -> tuple:
@@ -189,3 +190,52 @@ class AdaptiveAvgPool2d(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class Upsample(Module):
+    """PyTorch's ``nn.Upsample``: ``ag.interpolate`` to ``size`` or by ``scale_factor`` with ``mode``
+    (``nearest``, ``nearest-exact``, ``linear``, ``bilinear``, ``trilinear``) and ``align_corners``."""
+
+    def __init__(self, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+                 align_corners: bool | None = None, recompute_scale_factor: bool | None = None) -> None:
+        super().__init__()
+        self.size, self.mode, self.align_corners = size, mode, align_corners
+        self.scale_factor = (tuple(float(s) for s in scale_factor) if isinstance(scale_factor, (tuple, list)) else
+                             None if scale_factor is None else float(scale_factor))
+        self.recompute_scale_factor = recompute_scale_factor
+
+    def forward(self, x: Any) -> ag.Tensor:
+        return ag.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
+                              self.recompute_scale_factor)
+
+    def extra_repr(self) -> str:
+        info = f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None else f"size={self.size!r}"
+        return info + f", mode={self.mode!r}"
+
+
+class PixelShuffle(Module):
+    """(*, C r², H, W) -> (*, C, H r, W r), PyTorch's ``nn.PixelShuffle``."""
+
+    def __init__(self, upscale_factor: int) -> None:
+        super().__init__()
+        self.upscale_factor = upscale_factor
+
+    def forward(self, x: Any) -> ag.Tensor:
+        return ag.pixel_shuffle(x, self.upscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    """(*, C, H r, W r) -> (*, C r², H, W), PyTorch's ``nn.PixelUnshuffle``."""
+
+    def __init__(self, downscale_factor: int) -> None:
+        super().__init__()
+        self.downscale_factor = downscale_factor
+
+    def forward(self, x: Any) -> ag.Tensor:
+        return ag.pixel_unshuffle(x, self.downscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"downscale_factor={self.downscale_factor}"

@@ -154,3 +154,39 @@ def test_pad_modes_match_numpy_even_wider_than_the_axis(n, before, after, mode):
     numpy_mode = {"replicate": "edge", "circular": "wrap"}.get(mode, mode)
     np.testing.assert_array_equal(np.asarray(ag.pad(x, ((0, 0), (before, after)), mode)),
                                   np.pad(x, ((0, 0), (before, after)), numpy_mode))
+
+
+# ---- resampling ----------------------------------------------------------------------------------------------
+SCALES = [dict(size=7), dict(scale_factor=2), dict(scale_factor=1.7), dict(scale_factor=0.6), dict(size=1),
+          dict(scale_factor=3.3, recompute_scale_factor=True), dict(scale_factor=1)]
+
+
+@pytest.mark.parametrize("kw", SCALES, ids=str)
+@pytest.mark.parametrize("shape", [(2, 3, 5), (2, 3, 4, 5), (1, 2, 3, 4, 2), (0, 3, 4, 5), (1, 1, 1, 1)], ids=str)
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact", "linear", "linear-corners"])
+def test_interpolate(kw, shape, mode):
+    linear = {3: "linear", 4: "bilinear", 5: "trilinear"}[len(shape)]
+    kw = dict(kw, mode=mode) if mode.startswith("nearest") else dict(kw, mode=linear,
+                                                                        align_corners=mode == "linear-corners")
+    against_torch(lambda x: ag.interpolate(x, **kw), lambda x: TF.interpolate(x, **kw), R(*shape), tol=1e-12)
+
+
+def test_interpolate_with_per_axis_sizes_and_the_upsample_module():
+    against_torch(lambda x: ag.interpolate(x, size=(3, 8), mode="bilinear"),
+                  lambda x: TF.interpolate(x, size=(3, 8), mode="bilinear"), R(2, 3, 5, 4))
+    ours, theirs = nn.Upsample(scale_factor=(2, 0.5), mode="nearest"), torch.nn.Upsample(scale_factor=(2, 0.5))
+    against_torch(ours, theirs, R(2, 3, 5, 4))
+    assert repr(ours) == repr(theirs)
+    ours, theirs = nn.Upsample(size=6, mode="bilinear", align_corners=True), torch.nn.Upsample(6, mode="bilinear",
+                                                                                               align_corners=True)
+    against_torch(ours, theirs, R(2, 3, 5, 4))
+    assert repr(ours) == repr(theirs)
+
+
+@pytest.mark.parametrize("r", [1, 2, 3])
+def test_pixel_shuffle_and_unshuffle(r):
+    against_torch(nn.PixelShuffle(r), torch.nn.PixelShuffle(r), R(2, 2 * r * r, 3, 4))
+    against_torch(nn.PixelUnshuffle(r), torch.nn.PixelUnshuffle(r), R(2, 5, 3, 2 * r, 3 * r))  # 3 batch axes
+    x = R(0, 4 * r * r, 2, 1)
+    np.testing.assert_array_equal(np.asarray(ag.pixel_unshuffle(ag.pixel_shuffle(x, r), r)), x)
+    assert repr(nn.PixelShuffle(r)) == repr(torch.nn.PixelShuffle(r))

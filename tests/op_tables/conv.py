@@ -6,10 +6,12 @@ tests/test_conv.py, their PyTorch comparisons (first and second order) in tests/
 
 from __future__ import annotations
 
-from tests.op_tables import INT_IMAGES, Edges, torch
+from tests.op_tables import INT_IMAGES, NO_SCALAR, Edges, torch
 
 _OPERANDS = {"np_scalar": "operands are tensors", **INT_IMAGES,
              "empty": "a 0-wide kernel: ours is the empty sum 0, PyTorch refuses the shape"}
+_EMPTY_SHUFFLE = {"empty": "PyTorch's pixel (un)shuffle backward fails on a size-0 width (ours: the batch-0 case in "
+                           "tests/test_conv_pytorch.py)"}
 
 
 def _img(a):
@@ -24,10 +26,22 @@ EDGES = {
     "conv_transpose2d": Edges(lambda L, a, b: L.conv_transpose2d(_img(a), _img(b), stride=2), 2, skip=_OPERANDS),
     "conv1d": Edges(lambda L, a, b: L.conv1d(_row(a), _row(b), padding=1), 2, skip=_OPERANDS),
     "conv_transpose1d": Edges(lambda L, a, b: L.conv_transpose1d(_row(a), _row(b), stride=3), 2, skip=_OPERANDS),
+    "interpolate": Edges(lambda L, a: L.interpolate(_row(a), scale_factor=2, mode="linear"), skip=NO_SCALAR),
+    "pixel_shuffle": Edges(lambda L, a: L.pixel_shuffle(L.broadcast_to(_img(a), (1, 4, 1, _img(a).shape[-1])), 2),
+                           skip=NO_SCALAR | _EMPTY_SHUFFLE),
+    "pixel_unshuffle": Edges(lambda L, a: L.pixel_unshuffle(_pairs(L, a), 2), skip=NO_SCALAR | _EMPTY_SHUFFLE),
 }
+
+
+def _pairs(L, a):
+    """(1, 1, 2, 2 n): a's row twice, each element twice."""
+    b = L.cat([_img(a), _img(a)], -2)
+    return L.cat([b, b], -1)
+
 
 TORCH = {} if torch is None else {
     "conv_transpose2d": torch.nn.functional.conv_transpose2d,
     "conv1d": torch.nn.functional.conv1d,
     "conv_transpose1d": torch.nn.functional.conv_transpose1d,
+    "interpolate": torch.nn.functional.interpolate,
 }
