@@ -9,11 +9,13 @@ from .activations import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Ta
 from .attention import MultiheadAttention
 from .conv import (
                    AdaptiveAvgPool2d,
+                   AvgPool1d,
                    AvgPool2d,
                    Conv1d,
                    Conv2d,
                    ConvTranspose1d,
                    ConvTranspose2d,
+                   MaxPool1d,
                    MaxPool2d,
                    PixelShuffle,
                    PixelUnshuffle,
@@ -35,6 +37,6 @@ __all__ = [
     "MSELoss", "L2Penalty", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
     "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
     "Upsample", "PixelShuffle", "PixelUnshuffle",
-    "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d",
+    "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d",
     "save", "load", "flatten_state_dict", "unflatten_state_dict", "data", "functional", "init", "optim", "utils",
 ]

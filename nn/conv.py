@@ -10,7 +10,8 @@ from autograd_mini.ops.conv import conv_padding
 
 from .module import Module, Parameter
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
+           "AdaptiveAvgPool2d",
            "Upsample", "PixelShuffle", "PixelUnshuffle"]
 
 
@@ -147,35 +148,58 @@ class ConvTranspose1d(ConvTranspose2d):
 
 
 class MaxPool2d(Module):
-    """The maximum over each window (``stride`` defaults to ``kernel_size``); at ties the first maximum gets
-    the gradient, as in PyTorch."""
+    """The maximum over each window (``stride`` defaults to ``kernel_size``), PyTorch's arguments (``ceil_mode``,
+    ``return_indices``); at ties the first maximum gets the gradient, as in PyTorch."""
+    pool = staticmethod(ag.max_pool2d)
 
-    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1) -> None:
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                 return_indices: bool = False, ceil_mode: bool = False) -> None:
         super().__init__()
-        self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
+        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
+        self.padding, self.dilation, self.return_indices, self.ceil_mode = padding, dilation, return_indices, ceil_mode
 
-    def forward(self, x: Any) -> ag.Tensor:
-        return ag.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation)
+    def forward(self, x: Any) -> Any:
+        return self.pool(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                         self.return_indices)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, padding={self.padding}"
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
+class MaxPool1d(MaxPool2d):
+    """``MaxPool2d`` for (N, C, L) sequences, PyTorch's ``nn.MaxPool1d``."""
+    pool = staticmethod(ag.max_pool1d)
 
 
 class AvgPool2d(Module):
-    """The mean over each window; ``count_include_pad`` and ``divisor_override`` as in PyTorch."""
+    """The mean over each window; ``ceil_mode``, ``count_include_pad`` and ``divisor_override`` as in PyTorch."""
 
-    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, count_include_pad: bool = True,
-                 divisor_override: int | None = None) -> None:
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override: int | None = None) -> None:
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
+        self.padding, self.ceil_mode = padding, ceil_mode
         self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
 
     def forward(self, x: Any) -> ag.Tensor:
-        return ag.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.count_include_pad,
+        return ag.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
                              self.divisor_override)
 
     def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, padding={self.padding}"
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool1d(AvgPool2d):
+    """``AvgPool2d`` for (N, C, L) sequences, PyTorch's ``nn.AvgPool1d`` (no ``divisor_override``, as PyTorch)."""
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+                 count_include_pad: bool = True) -> None:
+        super().__init__(_tuple(kernel_size, 1), None if stride is None else _tuple(stride, 1), _tuple(padding, 1),
+                         ceil_mode, count_include_pad)  # 1-tuples, as PyTorch keeps them
+
+    def forward(self, x: Any) -> ag.Tensor:
+        return ag.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
 
 
 class AdaptiveAvgPool2d(Module):

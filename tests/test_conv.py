@@ -254,7 +254,7 @@ def test_max_pool2d_gives_a_tie_to_the_first_maximum():
     (lambda: ag.conv2d(np.ones((1, 3, 5, 5), np.int64), T(4, 3, 3, 3)), r"conv2d: expected a floating-point"),
     (lambda: ag.max_pool2d(T(1, 1, 4, 4), 2, padding=2), r"max_pool2d: padding 2 must be at most half"),
     (lambda: ag.max_pool2d(T(1, 1, 1, 4), 2), r"max_pool2d: the padded input height 1"),
-    (lambda: ag.avg_pool2d(T(1, 1, 4, 4), 2, divisor_override=0), r"divisor_override must be positive"),
+    (lambda: ag.avg_pool2d(T(1, 1, 4, 4), 2, divisor_override=0), r"divisor_override must be a positive int"),
     (lambda: ag.pad(T(2, 2), ((1, 1), (1, 1), (1, 1))), r"pad: pad_width .* does not fit"),
     (lambda: ag.pad(T(2, 2), -1), r"pad: pad_width must hold non-negative ints"),
     (lambda: ag.pad(T(2, 2), 1, mode="mirror"), r"pad: mode must be one of"),

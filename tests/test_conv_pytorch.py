@@ -190,3 +190,65 @@ def test_pixel_shuffle_and_unshuffle(r):
     x = R(0, 4 * r * r, 2, 1)
     np.testing.assert_array_equal(np.asarray(ag.pixel_unshuffle(ag.pixel_shuffle(x, r), r)), x)
     assert repr(nn.PixelShuffle(r)) == repr(torch.nn.PixelShuffle(r))
+
+
+# ---- pooling --------------------------------------------------------------------------------------------------
+POOLS = [dict(kernel_size=3, stride=2, ceil_mode=True), dict(kernel_size=2, stride=2, padding=1, ceil_mode=True),
+         dict(kernel_size=3, stride=3, padding=1, ceil_mode=True), dict(kernel_size=(2, 3), stride=(3, 2), padding=(1, 0),
+                                                                       ceil_mode=True),
+         dict(kernel_size=2, stride=4), dict(kernel_size=1), dict(kernel_size=3, stride=1, padding=1)]
+
+
+@pytest.mark.parametrize("kw", POOLS, ids=str)
+@pytest.mark.parametrize("shape", [(2, 3, 7, 6), (0, 3, 7, 6), (1, 2, 1, 1)], ids=str)
+def test_max_pool2d_ceil_mode_and_indices(kw, shape):
+    if shape[2] == 1:
+        kw = dict(kw, kernel_size=1, padding=0)
+    x = RNG.permutation(int(np.prod(shape))).reshape(shape) * 0.1  # distinct values
+    against_torch(lambda t: ag.max_pool2d(t, **kw, return_indices=True),
+                  lambda t: TF.max_pool2d(t, **kw, return_indices=True), x)
+    against_torch(lambda t: ag.max_pool2d(t, **kw), lambda t: TF.max_pool2d(t, **kw),
+                  RNG.integers(-3, 3, shape).astype(np.int64))  # integers: integer results
+
+
+@pytest.mark.parametrize("kw", POOLS, ids=str)
+@pytest.mark.parametrize("include", [True, False])
+def test_avg_pool2d_ceil_mode_and_integers(kw, include):
+    kw = dict(kw, count_include_pad=include)
+    against_torch(lambda t: ag.avg_pool2d(t, **kw), lambda t: TF.avg_pool2d(t, **kw), R(2, 3, 7, 6))
+    against_torch(lambda t: ag.avg_pool2d(t, **kw), lambda t: TF.avg_pool2d(t, **kw),  # truncated toward zero
+                  RNG.integers(-9, 9, (2, 3, 7, 6)))
+
+
+def test_pooling_with_asymmetric_padding_is_a_pad_then_a_pool():
+    pads = ((1, 0), (0, 2))
+    against_torch(lambda t: ag.max_pool2d(t, (2, 4), padding=pads, stride=(1, 3)),
+                  lambda t: TF.max_pool2d(TF.pad(t, (0, 2, 1, 0), value=-np.inf), (2, 4), stride=(1, 3)), R(2, 3, 5, 6))
+    against_torch(lambda t: ag.avg_pool2d(t, (2, 4), padding=pads, stride=(1, 3)),
+                  lambda t: TF.avg_pool2d(TF.pad(t, (0, 2, 1, 0)), (2, 4), stride=(1, 3)), R(2, 3, 5, 6))
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=3, stride=2, padding=1, ceil_mode=True), dict(kernel_size=2),
+                                dict(kernel_size=2, stride=3, dilation=2), dict(kernel_size=4, stride=1, padding=2)],
+                         ids=str)
+def test_pool1d(kw):
+    x = RNG.permutation(2 * 3 * 9).reshape(2, 3, 9) * 0.1
+    against_torch(lambda t: ag.max_pool1d(t, **kw, return_indices=True),
+                  lambda t: TF.max_pool1d(t, **kw, return_indices=True), x)
+    kw.pop("dilation", None)
+    for include in (True, False):
+        against_torch(lambda t: ag.avg_pool1d(t, **kw, count_include_pad=include),
+                      lambda t: TF.avg_pool1d(t, **kw, count_include_pad=include), x)
+
+
+@pytest.mark.parametrize("ours, theirs", [
+    (lambda: nn.MaxPool2d(3, 2, 1, ceil_mode=True), lambda: torch.nn.MaxPool2d(3, 2, 1, ceil_mode=True)),
+    (lambda: nn.MaxPool1d(2, return_indices=True), lambda: torch.nn.MaxPool1d(2, return_indices=True)),
+    (lambda: nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False),
+     lambda: torch.nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False)),
+    (lambda: nn.AvgPool1d(3, 2, 1, ceil_mode=True), lambda: torch.nn.AvgPool1d(3, 2, 1, ceil_mode=True)),
+], ids=["MaxPool2d", "MaxPool1d", "AvgPool2d", "AvgPool1d"])
+def test_pool_modules(ours, theirs):
+    ours, theirs = ours(), theirs()
+    assert repr(ours) == repr(theirs)
+    against_torch(ours, theirs, R(2, 3, 7, 6) if "2d" in repr(ours) else R(2, 3, 7))

@@ -19,7 +19,8 @@ from ..function import Function, op
 from ..tensor import Tensor
 
 __all__ = ["conv2d", "conv_transpose2d", "conv1d", "conv_transpose1d", "Conv2d", "conv_output", "crop", "fits",
-           "conv_padding", "image_input", "offsets", "out_hw", "pad_hw", "padding_pairs", "pair", "zeros_padded"]
+           "conv_padding", "image_input", "offsets", "out_hw", "pad_hw", "padding_pairs", "pair", "single",
+           "zeros_padded"]
 
 
 # ---- array kernels ----------------------------------------------------------------------
@@ -192,12 +193,12 @@ def pair(op: str, name: str, v: Any, lo: int) -> tuple:
     return vals
 
 
-def image_input(op: str, x: Any) -> tuple[Tensor, bool]:
-    """(a 4-d Tensor, whether a batch axis was added to a 3-d (C, H, W) input)."""
+def image_input(op: str, x: Any, integers: bool = False) -> tuple[Tensor, bool]:
+    """(a 4-d Tensor, whether a batch axis was added to a 3-d (C, H, W) input); ``integers``: int inputs allowed."""
     x = x if isinstance(x, Tensor) else Tensor(x)
     if x.ndim not in (3, 4):
         raise ValueError(f"{op}: expected input of shape (N, C, H, W) or (C, H, W), got shape {x.shape}")
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in ("fiu" if integers else "f"):
         raise TypeError(f"{op}: expected a floating-point input, got dtype {x.dtype} (convert with .astype)")
     return (x.reshape((1,) + x.shape), True) if x.ndim == 3 else (x, False)
 
@@ -339,7 +340,7 @@ def _as_2d(op: str, input: Any, weight: Any) -> tuple:
     return x.reshape(x.shape[:-1] + (1, x.shape[-1])), w.reshape(w.shape[:2] + (1, w.shape[2]))
 
 
-def _single(op: str, name: str, v: Any, lo: int | None) -> int:
+def single(op: str, name: str, v: Any, lo: int | None) -> int:
     vals = tuple(v) if isinstance(v, (tuple, list)) else (v,)
     if len(vals) != 1:
         raise TypeError(f"{op}: {name} must be an int or a 1-tuple, got {v!r}")
@@ -360,9 +361,9 @@ def conv1d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: 
     elif isinstance(padding, (tuple, list)) and len(padding) == 2:
         pads = ((0, 0), tuple(padding))
     else:
-        pads = (0, _single("conv1d", "padding", padding, None))
-    out = conv2d(x, w, bias, (1, _single("conv1d", "stride", stride, 1)), pads,
-                 (1, _single("conv1d", "dilation", dilation, 1)), groups)
+        pads = (0, single("conv1d", "padding", padding, None))
+    out = conv2d(x, w, bias, (1, single("conv1d", "stride", stride, 1)), pads,
+                 (1, single("conv1d", "dilation", dilation, 1)), groups)
     return out.reshape(out.shape[:-2] + out.shape[-1:])
 
 
@@ -371,7 +372,7 @@ def conv_transpose1d(input: Any, weight: Any, bias: Any = None, stride: Any = 1,
                      output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
     """PyTorch's ``conv_transpose1d``: ``conv_transpose2d`` on images one pixel high; weight (C, out / groups, k)."""
     x, w = _as_2d("conv_transpose1d", input, weight)
-    one = {k: (0 if k in ("padding", "output_padding") else 1, _single("conv_transpose1d", k, v, 0))
+    one = {k: (0 if k in ("padding", "output_padding") else 1, single("conv_transpose1d", k, v, 0))
            for k, v in (("stride", stride), ("padding", padding), ("output_padding", output_padding),
                         ("dilation", dilation))}
     out = conv_transpose2d(x, w, bias, groups=groups, **one)

@@ -13,9 +13,22 @@ from typing import Any
 from .._backend import xp
 from ..function import Function, op
 from ..tensor import Tensor
-from .conv import Conv2d, conv_output, crop, fits, image_input, offsets, out_hw, pad_hw, pair, zeros_padded
+from .conv import (
+    Conv2d,
+    conv_output,
+    crop,
+    fits,
+    image_input,
+    offsets,
+    out_hw,
+    pad_hw,
+    padding_pairs,
+    pair,
+    single,
+    zeros_padded,
+)
 
-__all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad"]
+__all__ = ["max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d", "adaptive_avg_pool2d", "pad"]
 
 
 # ---- max pooling ------------------------------------------------------------------------------
@@ -26,17 +39,7 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, *, kernel, stride, padding, dilation):
-        xpad = pad_hw(x, padding, -xp.inf)  # floating inputs only (checked by max_pool2d)
-        best = winner = None
-        for t, index in offsets(kernel, stride, dilation, out_hw(x.shape, kernel, stride, padding, dilation)):
-            v = xpad[index]  # numpy's argmax over a short last axis is slow: one strided pass per offset instead
-            if best is None:
-                best, winner = v.copy(), xp.zeros(v.shape, xp.min_scalar_type(kernel[0] * kernel[1]))
-                continue
-            wins = v > best  # PyTorch's rule: a strictly larger value, or a nan, takes over
-            wins |= xp.isnan(v)
-            xp.copyto(best, v, where=wins)
-            xp.copyto(winner, t, where=wins)
+        best, winner = _max_windows(x, kernel, stride, padding, dilation)
         ctx.save_for_backward(winner, x.shape)  # each window's winning kernel offset
         return best
 
@@ -44,6 +47,32 @@ class MaxPool2d(Function):
     def backward(ctx, g):
         winner, x_shape = ctx.saved_tensors
         return WindowScatter.apply(g, winner=winner, x_shape=x_shape, **ctx.params)
+
+
+def _max_windows(x: Any, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple) -> tuple:
+    """(each window's maximum, its kernel offset): the first maximum, or a nan, wins (PyTorch's rule)."""
+    low = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
+    xpad = pad_hw(x, padding, low)
+    best = winner = None
+    for t, index in offsets(kernel, stride, dilation, out_hw(x.shape, kernel, stride, padding, dilation)):
+        v = xpad[index]  # numpy's argmax over a short last axis is slow: one strided pass per offset instead
+        if best is None:
+            best, winner = v.copy(), xp.zeros(v.shape, xp.min_scalar_type(kernel[0] * kernel[1]))
+            continue
+        wins = v > best  # PyTorch's rule: a strictly larger value, or a nan, takes over
+        if x.dtype.kind == "f":
+            wins |= xp.isnan(v)
+        xp.copyto(best, v, where=wins)
+        xp.copyto(winner, t, where=wins)
+    return best, winner
+
+
+def _flat_indices(winner: Any, w: int, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple) -> Any:
+    """PyTorch's return_indices: each window's maximum as ``row * W + col`` of its (H, W) input plane."""
+    i, j = xp.divmod(winner.astype(xp.int64), kernel[1])
+    rows = xp.arange(winner.shape[2]).reshape(-1, 1) * stride[0] - padding[0][0] + i * dilation[0]
+    cols = xp.arange(winner.shape[3]) * stride[1] - padding[1][0] + j * dilation[1]
+    return rows * w + cols
 
 
 def _scatter(g: Any, winner: Any, x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple,
@@ -103,59 +132,124 @@ class Pad(Function):
 
 
 # ---- public functions -----------------------------------------------------------------------------------
-def _pool_args(op: str, x: Any, kernel_size: Any, stride: Any, padding: Any) -> tuple:
-    x, unbatched = image_input(op, x)
+def _pool_args(op: str, x: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool) -> tuple:
+    """(4-d x, unbatched, kernel, stride, ((top, bottom), (left, right)) padding, dilation, ceil_mode's extra
+    (bottom, right) padding): checked as PyTorch checks them."""
+    x, unbatched = image_input(op, x, integers=True)
+    if 0 in x.shape[2:]:
+        raise ValueError(f"{op}: expected an input with non-zero height and width (as PyTorch), got shape {x.shape}")
     kernel = pair(op, "kernel_size", kernel_size, 1)
-    stride = kernel if stride is None else pair(op, "stride", stride, 1)
-    pad = pair(op, "padding", padding, 0)
-    if any(2 * p > k for p, k in zip(pad, kernel)):
+    stride = kernel if stride is None or stride == () else pair(op, "stride", stride, 1)
+    dilation = pair(op, "dilation", dilation, 1)
+    pads = padding_pairs(op, padding)
+    if any(2 * max(p) > k for p, k in zip(pads, kernel)):
         raise ValueError(f"{op}: padding {padding!r} must be at most half the kernel size {kernel} (as in PyTorch)")
-    return x, unbatched, kernel, stride, ((pad[0], pad[0]), (pad[1], pad[1]))
+    fits(op, x, kernel, pads, dilation)
+    extra = []
+    for n, k, s, d, (before, after) in zip(x.shape[2:], kernel, stride, dilation, pads):
+        span = n + before + after - d * (k - 1) - 1
+        out = (-(-span // s) if ceil_mode else span // s) + 1
+        if ceil_mode and (out - 1) * s >= n + before:  # the last window must start inside the input or its padding
+            out -= 1
+        extra.append(max(0, (out - 1) * s + d * (k - 1) + 1 - (n + before + after)))
+    return x, unbatched, kernel, stride, pads, dilation, tuple(extra)
 
 
-@op("max_pool2d")
-def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1) -> Tensor:
-    """The maximum over each ``kernel_size`` window (stride defaults to the kernel), padding with -inf.
-
-    At ties the gradient goes to the first maximum in the window (row-major), as in PyTorch.
-    """
-    x, unbatched, kernel, stride, pads = _pool_args("max_pool2d", x, kernel_size, stride, padding)
-    dilation = pair("max_pool2d", "dilation", dilation, 1)
-    fits("max_pool2d", x, kernel, pads, dilation)
-    out = MaxPool2d.apply(x, kernel=kernel, stride=stride, padding=pads, dilation=dilation)
+def _batched(out: Any, unbatched: bool) -> Any:
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
+@op("max_pool2d")
+def max_pool2d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """The maximum over each ``kernel_size`` window (stride defaults to the kernel), padding with -inf; PyTorch's
+    arguments. ``padding`` may also be ``((top, bottom), (left, right))``; integer inputs give integers (no
+    gradient). ``return_indices``: also each maximum's flat index ``row * W + col`` in its input plane.
+
+    At ties the gradient goes to the first maximum in the window (row-major), as in PyTorch.
+    """
+    x, unbatched, kernel, stride, pads, dilation, extra = _pool_args("max_pool2d", input, kernel_size, stride,
+                                                                     padding, dilation, ceil_mode)
+    geometry = dict(kernel=kernel, stride=stride, dilation=dilation,
+                    padding=tuple((before, after + e) for (before, after), e in zip(pads, extra)))
+    out = _batched(MaxPool2d.apply(x, **geometry), unbatched)
+    if not return_indices:
+        return out
+    winner = _max_windows(x.numpy(), **geometry)[1]
+    return out, Tensor(_batched(_flat_indices(winner, x.shape[3], **geometry), unbatched))
+
+
 @op("avg_pool2d")
-def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, count_include_pad: bool = True,
-               divisor_override: int | None = None) -> Tensor:
-    """The mean over each window; zero padding counts in the divisor unless ``count_include_pad=False``.
+def avg_pool2d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """The mean over each window, PyTorch's arguments and divisors: zero padding counts unless
+    ``count_include_pad=False``, the extra windows of ``ceil_mode`` count only what they overlap. ``padding`` may also
+    be ``((top, bottom), (left, right))``. An integer input gives PyTorch's integer mean (truncated toward zero).
 
     Composed (no derivative of its own): non-overlapping windows are a reshape and a sum, any
     other geometry a convolution of each channel with a kernel of ones.
     """
-    x, unbatched, kernel, stride, pads = _pool_args("avg_pool2d", x, kernel_size, stride, padding)
-    fits("avg_pool2d", x, kernel, pads, (1, 1))
+    x, unbatched, kernel, stride, pads, _, extra = _pool_args("avg_pool2d", input, kernel_size, stride, padding, 1,
+                                                              ceil_mode)
+    if divisor_override is not None and (not hasattr(divisor_override, "__index__") or divisor_override <= 0):
+        raise ValueError(f"avg_pool2d: divisor_override must be a positive int, got {divisor_override!r}")
     n, c, h, w = x.shape
-    ho, wo = out_hw(x.shape, kernel, stride, pads, (1, 1))
-    (kh, kw), padded = kernel, pads != ((0, 0), (0, 0))
+    full = tuple((before, after + e) for (before, after), e in zip(pads, extra))
+    ho, wo = out_hw(x.shape, kernel, stride, full, (1, 1))
+    (kh, kw), padded = kernel, full != ((0, 0), (0, 0))
     if stride == kernel and not padded:
-        crop = x if (h, w) == (ho * kh, wo * kw) else x[:, :, :ho * kh, :wo * kw]
-        total = crop.reshape(n, c, ho, kh, wo, kw).sum(axis=(3, 5))
+        part = x if (h, w) == (ho * kh, wo * kw) else x[:, :, :ho * kh, :wo * kw]
+        total = part.reshape(n, c, ho, kh, wo, kw).sum(axis=(3, 5))
     else:
         ones = xp.ones((1, 1, kh, kw), dtype=x.dtype)
-        total = Conv2d.apply(x.reshape(n * c, 1, h, w), ones, None, stride=stride, padding=pads, dilation=(1, 1),
+        total = Conv2d.apply(x.reshape(n * c, 1, h, w), ones, None, stride=stride, padding=full, dilation=(1, 1),
                              groups=1).reshape(n, c, ho, wo)
     if divisor_override is not None:
-        if divisor_override <= 0:
-            raise ValueError(f"avg_pool2d: divisor_override must be positive, got {divisor_override!r}")
-        out = total * (1.0 / divisor_override)
-    elif count_include_pad or not padded:
-        out = total * (1.0 / (kh * kw))
-    else:  # divide each window by the number of real (unpadded) pixels in it
-        counts = conv_output(xp.ones((1, 1, h, w), x.dtype), xp.ones((1, 1, kh, kw), x.dtype), stride, pads, (1, 1), 1)
-        out = total / counts
-    return out.reshape(out.shape[1:]) if unbatched else out
+        divisor: Any = divisor_override
+    elif not any(extra) and (count_include_pad or not padded):
+        divisor = kh * kw
+    else:  # each window's count: what it overlaps of the padded input (or of the input alone)
+        inside = ((h + sum(pads[0]), w + sum(pads[1])), ((0, extra[0]), (0, extra[1]))) if count_include_pad else \
+            ((h, w), full)
+        divisor = conv_output(xp.ones((1, 1) + inside[0]), xp.ones((1, 1, kh, kw)), stride, inside[1], (1, 1), 1)
+    if x.dtype.kind != "f":
+        t = total.numpy()
+        return Tensor(_batched(xp.sign(t) * (xp.abs(t) // xp.asarray(divisor).astype(t.dtype)), unbatched))
+    out = total * (1.0 / divisor) if isinstance(divisor, int) else total / divisor.astype(x.dtype)
+    return _batched(out, unbatched)
+
+
+def _as_images(op: str, input: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any = 1) -> tuple:
+    """A 1-d pooling's (N, C, L) input as images one pixel high and its arguments as (1, k) pairs."""
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    if x.ndim not in (2, 3):
+        raise ValueError(f"{op}: expected input of shape (N, C, L) or (C, L), got shape {x.shape}")
+    pads = ((0, 0), tuple(padding)) if isinstance(padding, (tuple, list)) and len(padding) == 2 else \
+        (0, single(op, "padding", padding, 0))
+    return (x.reshape(x.shape[:-1] + (1, x.shape[-1])), (1, single(op, "kernel_size", kernel_size, 1)),
+            None if stride is None or stride == () else (1, single(op, "stride", stride, 1)), pads,
+            (1, single(op, "dilation", dilation, 1)))
+
+
+def _squeezed(out: Any) -> Any:
+    return out.reshape(out.shape[:-2] + out.shape[-1:])
+
+
+@op("max_pool1d")
+def max_pool1d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """``max_pool2d`` over (N, C, L) sequences, PyTorch's ``max_pool1d``; ``padding`` may be a (left, right) pair."""
+    out = max_pool2d(*_as_images("max_pool1d", input, kernel_size, stride, padding, dilation), ceil_mode,
+                     return_indices)
+    return tuple(_squeezed(o) for o in out) if return_indices else _squeezed(out)
+
+
+@op("avg_pool1d")
+def avg_pool1d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """``avg_pool2d`` over (N, C, L) sequences, PyTorch's ``avg_pool1d``; ``padding`` may be a (left, right) pair."""
+    x, kernel, stride, pads, _ = _as_images("avg_pool1d", input, kernel_size, stride, padding)
+    return _squeezed(avg_pool2d(x, kernel, stride, pads, ceil_mode, count_include_pad))
 
 
 @op("adaptive_avg_pool2d")
