@@ -26,9 +26,7 @@ EDGES = {
     "conv_transpose2d": Edges(lambda L, a, b: L.conv_transpose2d(_img(a), _img(b), stride=2), 2, skip=_OPERANDS),
     "conv1d": Edges(lambda L, a, b: L.conv1d(_row(a), _row(b), padding=1), 2, skip=_OPERANDS),
     "conv_transpose1d": Edges(lambda L, a, b: L.conv_transpose1d(_row(a), _row(b), stride=3), 2, skip=_OPERANDS),
-    "max_pool1d": Edges(lambda L, a: L.max_pool1d(_row(a), 2, 1, 1, ceil_mode=True),
-                        skip=NO_SCALAR | {"nan": "a kink at nan: ours and PyTorch's both pass the nan window's gradient "
-                                                 "to the nan (max_pool2d's case, docs/reliability.md)"}),
+    "max_pool1d": Edges(lambda L, a: L.max_pool1d(_row(a), 2, 1, 1, ceil_mode=True), skip=NO_SCALAR),
     "avg_pool1d": Edges(lambda L, a: L.avg_pool1d(_row(a), 2, 2, 1, ceil_mode=True), skip=NO_SCALAR),
     "interpolate": Edges(lambda L, a: L.interpolate(_row(a), scale_factor=2, mode="linear"), skip=NO_SCALAR),
     "pixel_shuffle": Edges(lambda L, a: L.pixel_shuffle(L.broadcast_to(_img(a), (1, 4, 1, _img(a).shape[-1])), 2),
