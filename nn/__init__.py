@@ -21,11 +21,11 @@ from .conv import (
                    PixelUnshuffle,
                    Upsample,
 )
-from .layers import Dropout, Embedding, Flatten, Identity, Linear
+from .layers import Dropout, Dropout2d, Embedding, Flatten, Identity, Linear
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L2Penalty, MSELoss, NLLLoss
 from .module import Module, ModuleDict, ModuleList, Parameter, Sequential, StateDictError
 from .nested_state import flatten_state_dict, unflatten_state_dict
-from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, InstanceNorm2d, LayerNorm
 from .recurrent import GRU, LSTM
 from .serialization import load, save
 
@@ -38,5 +38,6 @@ __all__ = [
     "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
     "Upsample", "PixelShuffle", "PixelUnshuffle",
     "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d",
+    "InstanceNorm2d", "GroupNorm", "Dropout2d",
     "save", "load", "flatten_state_dict", "unflatten_state_dict", "data", "functional", "init", "optim", "utils",
 ]

@@ -252,3 +252,55 @@ def test_pool_modules(ours, theirs):
     ours, theirs = ours(), theirs()
     assert repr(ours) == repr(theirs)
     against_torch(ours, theirs, R(2, 3, 7, 6) if "2d" in repr(ours) else R(2, 3, 7))
+
+
+# ---- normalization and channel dropout -------------------------------------------------------------------
+def _copied(ours, theirs):
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    for p in theirs.parameters():  # non-trivial affine parameters
+        with torch.no_grad():
+            p.copy_(torch.tensor(RNG.standard_normal(tuple(p.shape))))
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    return ours, theirs
+
+
+@pytest.mark.parametrize("groups, affine", [(1, True), (2, True), (4, False), (2, False)])
+@pytest.mark.parametrize("shape", [(3, 4, 5, 2), (2, 4, 7), (0, 4, 3, 3), (2, 4, 1, 1)], ids=str)
+def test_group_norm(groups, affine, shape):
+    ours, theirs = _copied(nn.GroupNorm(groups, 4, affine=affine, dtype=np.float64),
+                           torch.nn.GroupNorm(groups, 4, affine=affine).double())
+    assert repr(ours) == repr(theirs)
+    if shape[0] and np.prod(shape[2:]) * 4 // groups > 1:
+        against_torch(ours, theirs, R(*shape), tol=1e-9)
+    else:
+        assert ours(R(*shape)).shape == shape
+
+
+@pytest.mark.parametrize("affine, track", [(False, False), (True, False), (True, True), (False, True)])
+def test_instance_norm2d_train_and_eval(affine, track):
+    ours, theirs = _copied(nn.InstanceNorm2d(3, affine=affine, track_running_stats=track, dtype=np.float64),
+                           torch.nn.InstanceNorm2d(3, affine=affine, track_running_stats=track).double())
+    assert repr(ours) == repr(theirs)
+    for _ in range(2):  # training: the running statistics move (when tracked)
+        against_torch(ours, theirs, R(2, 3, 4, 5), tol=1e-9)
+    for k, v in theirs.state_dict().items():
+        np.testing.assert_allclose(np.asarray(ours.state_dict()[k]), v.numpy(), rtol=1e-12, err_msg=k)
+    ours.eval(), theirs.eval()
+    against_torch(ours, theirs, R(2, 3, 4, 5), tol=1e-9)
+    against_torch(ours, theirs, R(3, 4, 5), tol=1e-9)  # unbatched
+
+
+def test_dropout2d_zeros_whole_channels():
+    x = ag.tensor(np.ones((4, 8, 3, 3)), requires_grad=True)
+    y = nn.Dropout2d(0.5, seed=0)(x)
+    per_channel = np.asarray(y).reshape(32, 9)
+    assert set(np.unique(per_channel)) <= {0.0, 2.0} and np.all(per_channel.min(1) == per_channel.max(1))
+    assert 0 < (per_channel[:, 0] == 0).sum() < 32
+    y.sum().backward()
+    np.testing.assert_array_equal(np.asarray(x.grad), np.asarray(y))
+    drop = nn.Dropout2d(0.3)
+    drop.eval()
+    assert drop(x) is x or np.array_equal(np.asarray(drop(x)), np.asarray(x))
+    assert nn.functional.dropout2d(np.ones((3, 2, 2)), 0.5, seed=1).shape == (3, 2, 2)
+    with pytest.raises(ValueError, match="dropout2d: expected input"):
+        nn.functional.dropout2d(np.ones((3, 2)), 0.5)
