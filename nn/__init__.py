@@ -17,6 +17,7 @@ from .conv import (
                    ConvTranspose2d,
                    MaxPool1d,
                    MaxPool2d,
+    MaxUnpool2d,
                    PixelShuffle,
                    PixelUnshuffle,
                    Upsample,
@@ -37,7 +38,8 @@ __all__ = [
     "MSELoss", "L2Penalty", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
     "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
     "Upsample", "PixelShuffle", "PixelUnshuffle",
-    "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d",
+    "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "MaxUnpool2d", "AdaptiveAvgPool2d",
+    "BatchNorm1d", "BatchNorm2d",
     "InstanceNorm2d", "GroupNorm", "Dropout2d",
     "save", "load", "flatten_state_dict", "unflatten_state_dict", "data", "functional", "init", "optim", "utils",
 ]

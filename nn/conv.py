@@ -11,7 +11,7 @@ from autograd_mini.ops.conv import conv_padding
 from .module import Module, Parameter
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
-           "AdaptiveAvgPool2d",
+           "MaxUnpool2d", "AdaptiveAvgPool2d",
            "Upsample", "PixelShuffle", "PixelUnshuffle"]
 
 
@@ -200,6 +200,23 @@ class AvgPool1d(AvgPool2d):
 
     def forward(self, x: Any) -> ag.Tensor:
         return ag.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+
+
+class MaxUnpool2d(Module):
+    """PyTorch's ``nn.MaxUnpool2d``: ``forward(input, indices, output_size=None)`` puts each value back at the
+    index ``MaxPool2d(..., return_indices=True)`` gave it, zeros elsewhere."""
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
+        super().__init__()
+        self.kernel_size = _tuple(kernel_size, 2)
+        self.stride = _tuple(stride, 2) if stride is not None else self.kernel_size
+        self.padding = _tuple(padding, 2)
+
+    def forward(self, x: Any, indices: Any, output_size: Any = None) -> ag.Tensor:
+        return ag.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class AdaptiveAvgPool2d(Module):

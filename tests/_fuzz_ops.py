@@ -111,8 +111,10 @@ class NP:
         t = x - lo  # both neighbours weighted, even by 0 (a nan neighbour makes nan, as in PyTorch; np.interp's not)
         return (1 - t) * f[lo] + t * f[np.minimum(lo + 1, f.size - 1)]
     @staticmethod
-    def max_pool1d(a):
-        f = np.pad(_nonempty(a).reshape(-1), 1, constant_values=-np.inf)
+    def max_pool1d(a):  # unpadded: a window of padding only would be #25's case
+        f = a.reshape(-1)
+        if f.size < 2:
+            raise ValueError("needs 2+ elements")
         return np.maximum(f[:-1], f[1:])
 
 
@@ -212,7 +214,7 @@ class AG:
     def interp_linear(a):
         return ag.interpolate(a.reshape(1, 1, -1), size=2 * a.size + 1, mode="linear", align_corners=True).reshape(-1)
     @staticmethod
-    def max_pool1d(a): return ag.max_pool1d(a.reshape(1, 1, -1), 2, 1, 1).reshape(-1)
+    def max_pool1d(a): return ag.max_pool1d(a.reshape(1, 1, -1), 2, 1).reshape(-1)
 
 
 class TH:
@@ -294,7 +296,7 @@ class TH:
         return torch.nn.functional.interpolate(a.reshape(1, 1, -1), size=2 * a.numel() + 1, mode="linear",
                                                align_corners=True).reshape(-1)
     @staticmethod
-    def max_pool1d(a): return torch.nn.functional.max_pool1d(a.reshape(1, 1, -1), 2, 1, 1).reshape(-1)
+    def max_pool1d(a): return torch.nn.functional.max_pool1d(a.reshape(1, 1, -1), 2, 1).reshape(-1)
 
 
 # ---- the op table: name -> (arity, smooth, formula over a backend L) -----------------------------------

@@ -304,3 +304,17 @@ def test_dropout2d_zeros_whole_channels():
     assert nn.functional.dropout2d(np.ones((3, 2, 2)), 0.5, seed=1).shape == (3, 2, 2)
     with pytest.raises(ValueError, match="dropout2d: expected input"):
         nn.functional.dropout2d(np.ones((3, 2)), 0.5)
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1, output_size=(7, 6)),
+                                dict(kernel_size=3, stride=1)], ids=str)  # stride 1: duplicate indices
+def test_max_unpool2d_inverts_max_pool2d(kw):
+    size = kw.pop("output_size", None)
+    _, idx = TF.max_pool2d(torch.tensor(R(2, 3, 7, 6)), return_indices=True, **kw)
+    # overlapping windows give duplicate indices: PyTorch's gradient reaches the overwritten ones too, ours is exact
+    duplicates = kw.get("stride", 2) < kw["kernel_size"]
+    against_torch(lambda x: nn.MaxUnpool2d(**kw)(x, idx.numpy(), size),
+                  lambda x: torch.nn.MaxUnpool2d(**kw)(x, idx, size), R(*idx.shape), order=0 if duplicates else 2)
+    assert repr(nn.MaxUnpool2d(**kw)) == repr(torch.nn.MaxUnpool2d(**kw))
+    with pytest.raises(IndexError, match="max_unpool2d: index 99 is out of range"):
+        ag.max_unpool2d(R(1, 1, 1, 1), np.array([[[[99]]]]), 2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .. import numpy as anp
 from .._backend import xp
 from ..function import Function, op
 from ..tensor import Tensor
@@ -28,7 +29,7 @@ from .conv import (
     zeros_padded,
 )
 
-__all__ = ["max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d", "adaptive_avg_pool2d", "pad"]
+__all__ = ["max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d", "max_unpool2d", "adaptive_avg_pool2d", "pad"]
 
 
 # ---- max pooling ------------------------------------------------------------------------------
@@ -116,6 +117,32 @@ class WindowGather(Function):
 
     @staticmethod
     def backward(ctx, g): return WindowScatter.apply(g, **ctx.params)
+
+
+# ---- unpooling ----------------------------------------------------------------------------------
+class MaxUnpool2d(Function):
+    """Each value put at its flat index of a zero (H, W) plane (a later duplicate overwrites, as PyTorch's CPU
+    kernel); the gradient reads g at the indices, for the values that were kept (PyTorch's: for every one)."""
+    formula = "d max_unpool2d(x)/dx: g read at each kept value's index (0 for an overwritten duplicate)"
+    op_name = "max_unpool2d"
+
+    @staticmethod
+    def forward(ctx, x, *, index, size):
+        n, c = x.shape[:2]
+        index = index.reshape(n, c, -1)
+        out = xp.zeros((n, c, size[0] * size[1]), dtype=x.dtype)
+        xp.put_along_axis(out, index, x.reshape(n, c, -1), axis=2)
+        source = xp.full(out.shape, -1)  # which input each output slot kept
+        xp.put_along_axis(source, index, xp.broadcast_to(xp.arange(index.shape[2]), index.shape), axis=2)
+        ctx.save_for_backward(xp.take_along_axis(source, index, 2) == xp.arange(index.shape[2]))
+        return out.reshape((n, c) + size)
+
+    @staticmethod
+    def backward(ctx, g, x):
+        n, c = x.shape[:2]
+        (kept,) = ctx.saved_tensors
+        index = ctx.params["index"].reshape(n, c, -1)
+        return (anp.take_along_axis(g.reshape(n, c, -1), index, 2) * kept).reshape(x.shape)
 
 
 # ---- padding --------------------------------------------------------------------------------------
@@ -250,6 +277,31 @@ def avg_pool1d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 
     """``avg_pool2d`` over (N, C, L) sequences, PyTorch's ``avg_pool1d``; ``padding`` may be a (left, right) pair."""
     x, kernel, stride, pads, _ = _as_images("avg_pool1d", input, kernel_size, stride, padding)
     return _squeezed(avg_pool2d(x, kernel, stride, pads, ceil_mode, count_include_pad))
+
+
+@op("max_unpool2d")
+def max_unpool2d(input: Any, indices: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 output_size: Any = None) -> Tensor:
+    """The inverse of ``max_pool2d(..., return_indices=True)``, PyTorch's ``F.max_unpool2d``: each value at its
+    flat index ``row * W + col`` of a zero plane of ``output_size`` (its last two entries), by default
+    ``(H - 1) * stride - 2 * padding + kernel_size``."""
+    x, unbatched = image_input("max_unpool2d", input)
+    index = xp.asarray(indices.numpy() if isinstance(indices, Tensor) else indices)
+    if index.dtype.kind not in "iu" or index.shape != (x.shape[1:] if unbatched else x.shape):
+        raise ValueError(f"max_unpool2d: indices must be integers of the input's shape {input.shape}, got "
+                         f"{index.dtype} of shape {index.shape}")
+    kernel = pair("max_unpool2d", "kernel_size", kernel_size, 1)
+    stride = kernel if stride is None else pair("max_unpool2d", "stride", stride, 1)
+    pad = pair("max_unpool2d", "padding", padding, 0)
+    if output_size is None:
+        size = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * pad[i] + kernel[i] for i in range(2))
+    else:
+        size = tuple(pair("max_unpool2d", "output_size", tuple(output_size)[-2:], 0))
+    if index.size and (index.min() < 0 or index.max() >= size[0] * size[1]):
+        raise IndexError(f"max_unpool2d: index {int(index.min() if index.min() < 0 else index.max())} is out of "
+                         f"range for an output plane of {size[0]} x {size[1]}")
+    out = MaxUnpool2d.apply(x, index=index.reshape(x.shape).astype(xp.int64), size=size)
+    return _batched(out, unbatched)
 
 
 @op("adaptive_avg_pool2d")

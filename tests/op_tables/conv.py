@@ -6,6 +6,8 @@ tests/test_conv.py, their PyTorch comparisons (first and second order) in tests/
 
 from __future__ import annotations
 
+import numpy as np
+
 from tests.op_tables import INT_IMAGES, NO_SCALAR, Edges, torch
 
 _OPERANDS = {"np_scalar": "operands are tensors", **INT_IMAGES,
@@ -18,6 +20,10 @@ def _img(a):
     return a.reshape(1, 1, 1, -1)
 
 
+def _size(a):
+    return int(np.prod(tuple(a.shape)))
+
+
 def _row(a):
     return a.reshape(1, 1, -1)
 
@@ -28,6 +34,9 @@ EDGES = {
     "conv_transpose1d": Edges(lambda L, a, b: L.conv_transpose1d(_row(a), _row(b), stride=3), 2, skip=_OPERANDS),
     "max_pool1d": Edges(lambda L, a: L.max_pool1d(_row(a), 2, 1, 1, ceil_mode=True), skip=NO_SCALAR),
     "avg_pool1d": Edges(lambda L, a: L.avg_pool1d(_row(a), 2, 2, 1, ceil_mode=True), skip=NO_SCALAR),
+    "max_unpool2d": Edges(lambda L, a: L.max_unpool2d(_img(a), _img(np.arange(_size(a)) * 2), (1, 2)),
+                          skip=NO_SCALAR | {"int": "PyTorch's max_unpool2d refuses integers (ours too: a clear error)",
+                                            "bool": "as int", "empty": "both refuse a 0-wide input"}),
     "interpolate": Edges(lambda L, a: L.interpolate(_row(a), scale_factor=2, mode="linear"), skip=NO_SCALAR),
     "pixel_shuffle": Edges(lambda L, a: L.pixel_shuffle(L.broadcast_to(_img(a), (1, 4, 1, _img(a).shape[-1])), 2),
                            skip=NO_SCALAR | _EMPTY_SHUFFLE),
@@ -48,4 +57,5 @@ TORCH = {} if torch is None else {
     "max_pool1d": torch.nn.functional.max_pool1d,
     "avg_pool1d": torch.nn.functional.avg_pool1d,
     "interpolate": torch.nn.functional.interpolate,
+    "max_unpool2d": lambda x, i, k: torch.nn.functional.max_unpool2d(x, torch.as_tensor(i), k),
 }
