@@ -10,7 +10,8 @@ from autograd_mini.ops.conv import conv_padding
 
 from .module import Module, Parameter
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool1d",
+           "AvgPool2d",
            "MaxUnpool2d", "AdaptiveAvgPool2d",
            "Upsample", "PixelShuffle", "PixelUnshuffle"]
 
@@ -38,7 +39,7 @@ class _ConvNd(Module):
         if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
             raise ValueError(f"{name}: padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', "
                              f"got {padding_mode!r}")
-        if padding_mode != "zeros" and self.transposed:
+        if padding_mode != "zeros" and (self.transposed or self.dims == 3):
             raise ValueError(f"{name}: only padding_mode='zeros' is supported (as in PyTorch)")
         self.in_channels, self.out_channels, self.kernel_size = int(in_channels), int(out_channels), kernel
         self.stride, self.dilation = _tuple(stride, self.dims), _tuple(dilation, self.dims)
@@ -120,6 +121,21 @@ class Conv1d(_ConvNd):
     def forward(self, x: Any) -> ag.Tensor:
         x, padding = self._padded(x)
         return ag.conv1d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+
+class Conv3d(_ConvNd):
+    """3-D convolution, PyTorch's ``nn.Conv3d``: input (N, C, D, H, W) or (C, D, H, W), ``weight`` (out, in / groups,
+    kD, kH, kW); ``padding_mode="zeros"`` only."""
+    dims = 3
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 seed: ag.Seed = None, dtype: Any = None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
+                         seed, dtype)
+
+    def forward(self, x: Any) -> ag.Tensor:
+        return ag.conv3d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
 class ConvTranspose2d(_ConvNd):

@@ -101,6 +101,22 @@ def test_conv1d_and_conv_transpose1d(kw):
                   R(2, 4, 9), R(4, 6 // g, 3), R(6 // g * g))
 
 
+@pytest.mark.parametrize("kw", [dict(), dict(stride=2, padding=1), dict(padding="same", dilation=2), dict(stride=4),
+                                dict(stride=(2, 1, 3), padding=(1, 0, 2), dilation=(2, 1, 1), groups=2)], ids=str)
+@pytest.mark.parametrize("shape", [(2, 4, 6, 5, 7), (0, 4, 6, 5, 7), (4, 5, 5, 5)], ids=str)
+def test_conv3d(kw, shape):
+    against_torch(lambda x, w, b: ag.conv3d(x, w, b, **kw), lambda x, w, b: TF.conv3d(x, w, b, **kw),
+                  R(*shape), R(6, 4 // kw.get("groups", 1), 3, 2, 3), R(6))
+
+
+def test_conv3d_module_with_copied_weights():
+    ours, ref = nn.Conv3d(4, 2, (2, 3, 1), stride=2, padding=1, seed=0, dtype=np.float64), torch.nn.Conv3d(
+        4, 2, (2, 3, 1), stride=2, padding=1).double()
+    ours.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
+    against_torch(ours, ref, R(2, 4, 3, 5, 4))
+    assert repr(ours) == repr(ref)
+
+
 @pytest.mark.parametrize("padding", [((1, 0), (0, 2)), ((-1, 2), (1, -2)), ((-2, -1), (0, 0)), ((0, 3), (-1, -1))],
                          ids=str)
 def test_conv2d_asymmetric_and_negative_padding_is_a_pad_then_a_conv(padding):

@@ -18,8 +18,8 @@ from .._backend import xp
 from ..function import Function, op
 from ..tensor import Tensor
 
-__all__ = ["conv2d", "conv_transpose2d", "conv1d", "conv_transpose1d", "Conv2d", "conv_output", "crop", "fits",
-           "conv_padding", "image_input", "offsets", "out_hw", "pad_hw", "padding_pairs", "pair", "single",
+__all__ = ["conv2d", "conv_transpose2d", "conv1d", "conv_transpose1d", "conv3d", "Conv2d", "conv_output", "crop",
+           "fits", "conv_padding", "image_input", "offsets", "out_hw", "pad_hw", "padding_pairs", "pair", "single",
            "zeros_padded"]
 
 
@@ -377,3 +377,56 @@ def conv_transpose1d(input: Any, weight: Any, bias: Any = None, stride: Any = 1,
                         ("dilation", dilation))}
     out = conv_transpose2d(x, w, bias, groups=groups, **one)
     return out.reshape(out.shape[:-2] + out.shape[-1:])
+
+
+def _triple(op: str, name: str, v: Any, lo: int) -> tuple:
+    vals = tuple(v) if isinstance(v, (tuple, list)) else (v,) * 3
+    if len(vals) != 3:
+        raise TypeError(f"{op}: {name} must be an int or 3 ints, got {v!r}")
+    return tuple(pair(op, name, (a, a), lo)[0] for a in vals)
+
+
+@op("conv3d")
+def conv3d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1) -> Tensor:
+    """3-d cross-correlation of ``input`` (N, C, D, H, W) with ``weight`` (out, C / groups, kD, kH, kW), plus
+    ``bias``: PyTorch's ``conv3d``. Composed: one ``conv2d`` per kernel depth offset, over every output depth
+    at once (exact, any order). ``padding``: an int, 3 ints, ``"valid"`` or ``"same"``."""
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    w = weight if isinstance(weight, Tensor) else Tensor(weight)
+    unbatched = x.ndim == 4
+    x = x.reshape((1,) + x.shape) if unbatched else x
+    if x.ndim != 5 or w.ndim != 5:
+        raise ValueError(f"conv3d: expected input (N, C, D, H, W) or (C, D, H, W) and weight (out, in / groups, kD, "
+                         f"kH, kW), got shapes {tuple(input.shape)} and {w.shape}")
+    if hasattr(groups, "__index__") and groups >= 1 and x.shape[1] != w.shape[1] * groups:
+        raise ValueError(f"conv3d: input has {x.shape[1]} channels (shape {x.shape}) but weight of shape {w.shape} "
+                         f"with groups={groups} expects {w.shape[1] * groups} (weight.shape[1] * groups)")
+    stride, dilation = _triple("conv3d", "stride", stride, 1), _triple("conv3d", "dilation", dilation, 1)
+    if isinstance(padding, str):
+        pads = conv_padding("conv3d", padding, w.shape[3:], stride[1:], dilation[1:])
+        if padding == "same" and stride[0] != 1:
+            raise ValueError(f"conv3d: padding='same' needs stride 1 (as in PyTorch), got stride {stride}")
+        span = dilation[0] * (w.shape[2] - 1) if padding == "same" else 0
+        depth = (span // 2, span - span // 2)
+    else:
+        p = _triple("conv3d", "padding", padding, 0)
+        depth, pads = (p[0], p[0]), ((p[1], p[1]), (p[2], p[2]))
+    if any(depth):
+        from .pool import pad  # pool.py builds on this file
+        x = pad(x, ((0, 0), (0, 0), depth, (0, 0), (0, 0)))
+    n, c, d, h, wd = x.shape
+    kd, sd, dd = w.shape[2], stride[0], dilation[0]
+    do = (d - dd * (kd - 1) - 1) // sd + 1
+    if do < 1:
+        raise ValueError(f"conv3d: the padded input depth {d} (input shape {tuple(input.shape)}) is smaller than the "
+                         f"kernel span {dd * (kd - 1) + 1}; use a smaller kernel or more padding")
+    total = None
+    for k in range(kd):  # every output depth's slice at this kernel offset, batched
+        part = x[:, :, k * dd:k * dd + sd * (do - 1) + 1:sd].transpose(0, 2, 1, 3, 4).reshape(n * do, c, h, wd)
+        y = conv2d(part, w[:, :, k], None, stride[1:], pads, dilation[1:], groups)
+        total = y if total is None else total + y
+    out = total.reshape((n, do) + total.shape[1:]).transpose(0, 2, 1, 3, 4)
+    if bias is not None:
+        out = out + (bias if isinstance(bias, Tensor) else Tensor(bias)).reshape(1, -1, 1, 1, 1)
+    return out.reshape(out.shape[1:]) if unbatched else out

@@ -377,15 +377,15 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float =
     if widths.dtype.kind not in "iu" or (widths.size and widths.min() < 0):
         raise ValueError(f"pad: pad_width must hold non-negative ints, got {pad_width!r}")
     widths = tuple((int(b), int(a)) for b, a in widths)
-    mode = _MODES[mode]
-    if mode == "constant":
+    if _MODES[mode] == "constant":
         if not math.isfinite(constant_values) and x.dtype.kind != "f":
             raise ValueError(f"pad: cannot pad a {x.dtype} tensor with {constant_values!r}")
         return Pad.apply(x, pad_width=widths, value=constant_values)
     for axis, (before, after) in enumerate(widths):
+        if (before or after) and x.shape[axis] == 0:
+            raise ValueError(f"pad: mode={mode!r} cannot pad axis {axis} of size 0 (shape {x.shape}): there is "
+                             "nothing to copy; use mode='constant'")
+    for axis, (before, after) in enumerate(widths):
         if before or after:
-            if x.shape[axis] == 0:
-                raise ValueError(f"pad: mode={mode!r} cannot pad axis {axis} of size 0 (shape {x.shape}): "
-                                 "there is nothing to copy; use mode='constant'")
-            x = x[(slice(None),) * axis + (_source(x.shape[axis], before, after, mode),)]
+            x = x[(slice(None),) * axis + (_source(x.shape[axis], before, after, _MODES[mode]),)]
     return x

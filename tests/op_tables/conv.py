@@ -32,6 +32,8 @@ EDGES = {
     "conv_transpose2d": Edges(lambda L, a, b: L.conv_transpose2d(_img(a), _img(b), stride=2), 2, skip=_OPERANDS),
     "conv1d": Edges(lambda L, a, b: L.conv1d(_row(a), _row(b), padding=1), 2, skip=_OPERANDS),
     "conv_transpose1d": Edges(lambda L, a, b: L.conv_transpose1d(_row(a), _row(b), stride=3), 2, skip=_OPERANDS),
+    "conv3d": Edges(lambda L, a, b: L.conv3d(_img(a).reshape(1, 1, 1, 1, -1), _img(b).reshape(1, 1, 1, 1, -1)), 2,
+                    skip=_OPERANDS),
     "max_pool1d": Edges(lambda L, a: L.max_pool1d(_row(a), 2, 1, 1, ceil_mode=True), skip=NO_SCALAR),
     "avg_pool1d": Edges(lambda L, a: L.avg_pool1d(_row(a), 2, 2, 1, ceil_mode=True), skip=NO_SCALAR),
     "max_unpool2d": Edges(lambda L, a: L.max_unpool2d(_img(a), _img(np.arange(_size(a)) * 2), (1, 2)),
@@ -53,6 +55,7 @@ def _pairs(L, a):
 TORCH = {} if torch is None else {
     "conv_transpose2d": torch.nn.functional.conv_transpose2d,
     "conv1d": torch.nn.functional.conv1d,
+    "conv3d": torch.nn.functional.conv3d,
     "conv_transpose1d": torch.nn.functional.conv_transpose1d,
     "max_pool1d": torch.nn.functional.max_pool1d,
     "avg_pool1d": torch.nn.functional.avg_pool1d,
