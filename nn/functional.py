@@ -853,5 +853,5 @@ max_pool1d, avg_pool1d, max_unpool2d = ag.max_pool1d, ag.avg_pool1d, ag.max_unpo
 
 
 __all__ += ["conv1d", "conv3d", "conv_transpose1d", "conv_transpose2d", "interpolate", "pixel_shuffle",
-            "pixel_unshuffle", "max_pool1d", "avg_pool1d", "max_unpool2d", "dropout2d", "group_norm", "instance_norm", "conv2d",
-            "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad", "batch_norm"]
+            "pixel_unshuffle", "max_pool1d", "avg_pool1d", "max_unpool2d", "dropout2d", "group_norm", "instance_norm",
+            "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad", "batch_norm"]
