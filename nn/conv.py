@@ -10,8 +10,8 @@ from autograd_mini.ops.conv import conv_padding
 
 from .module import Module, Parameter
 
-__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool1d",
-           "AvgPool2d",
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "MaxPool3d",
+           "AvgPool1d", "AvgPool2d", "AvgPool3d",
            "MaxUnpool2d", "AdaptiveAvgPool2d",
            "Upsample", "PixelShuffle", "PixelUnshuffle"]
 
@@ -188,6 +188,24 @@ class MaxPool1d(MaxPool2d):
     pool = staticmethod(ag.max_pool1d)
 
 
+class MaxPool3d(Module):
+    """The maximum over each (kD, kH, kW) window of (N, C, D, H, W) volumes, PyTorch's ``nn.MaxPool3d`` (no
+    ``return_indices``)."""
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+                 ceil_mode: bool = False) -> None:
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
+        self.padding, self.dilation, self.ceil_mode = padding, dilation, ceil_mode
+
+    def forward(self, x: Any) -> ag.Tensor:
+        return ag.max_pool3d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+
+
 class AvgPool2d(Module):
     """The mean over each window; ``ceil_mode``, ``count_include_pad`` and ``divisor_override`` as in PyTorch."""
 
@@ -216,6 +234,14 @@ class AvgPool1d(AvgPool2d):
 
     def forward(self, x: Any) -> ag.Tensor:
         return ag.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+
+
+class AvgPool3d(AvgPool2d):
+    """``AvgPool2d`` for (N, C, D, H, W) volumes, PyTorch's ``nn.AvgPool3d``."""
+
+    def forward(self, x: Any) -> ag.Tensor:
+        return ag.avg_pool3d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                             self.divisor_override)
 
 
 class MaxUnpool2d(Module):

@@ -334,3 +334,19 @@ def test_max_unpool2d_inverts_max_pool2d(kw):
     assert repr(nn.MaxUnpool2d(**kw)) == repr(torch.nn.MaxUnpool2d(**kw))
     with pytest.raises(IndexError, match="max_unpool2d: index 99 is out of range"):
         ag.max_unpool2d(R(1, 1, 1, 1), np.array([[[[99]]]]), 2)
+
+
+POOLS3D = [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+           dict(kernel_size=(2, 3, 1), stride=(1, 2, 3), padding=(1, 1, 0), ceil_mode=True),
+           dict(kernel_size=3, stride=1)]
+
+
+@pytest.mark.parametrize("kw", POOLS3D, ids=str)
+def test_pool3d_with_ties(kw):
+    x = RNG.integers(0, 4, (2, 3, 6, 5, 7)).astype(float)  # many ties: the first maximum in (d, h, w) order
+    against_torch(nn.MaxPool3d(**kw), torch.nn.MaxPool3d(**kw), x)
+    assert repr(nn.MaxPool3d(**kw)) == repr(torch.nn.MaxPool3d(**kw))
+    for extra in (dict(), dict(count_include_pad=False), dict(divisor_override=5)):
+        against_torch(nn.AvgPool3d(**kw, **extra), torch.nn.AvgPool3d(**kw, **extra), x)
+    against_torch(nn.MaxPool3d(**kw), torch.nn.MaxPool3d(**kw), R(0, 3, 6, 5, 7))
+    against_torch(nn.AvgPool3d(**kw), torch.nn.AvgPool3d(**kw), R(3, 6, 5, 7))  # unbatched

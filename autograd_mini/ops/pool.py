@@ -29,7 +29,8 @@ from .conv import (
     zeros_padded,
 )
 
-__all__ = ["max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d", "max_unpool2d", "adaptive_avg_pool2d", "pad"]
+__all__ = ["max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d", "max_pool3d", "avg_pool3d", "max_unpool2d",
+           "adaptive_avg_pool2d", "pad"]
 
 
 # ---- max pooling ------------------------------------------------------------------------------
@@ -277,6 +278,56 @@ def avg_pool1d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 
     """``avg_pool2d`` over (N, C, L) sequences, PyTorch's ``avg_pool1d``; ``padding`` may be a (left, right) pair."""
     x, kernel, stride, pads, _ = _as_images("avg_pool1d", input, kernel_size, stride, padding)
     return _squeezed(avg_pool2d(x, kernel, stride, pads, ceil_mode, count_include_pad))
+
+
+def _volumes(op: str, input: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any = 1) -> tuple:
+    """(input as (N * C, D, H, W), (N, C), and per argument its depth value and its (h, w) pair)."""
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    if x.ndim not in (4, 5):
+        raise ValueError(f"{op}: expected input of shape (N, C, D, H, W) or (C, D, H, W), got shape {x.shape}")
+    lead = x.shape[:-3] if x.ndim == 5 else (x.shape[0],)
+    args = []
+    for name, v, lo in (("kernel_size", kernel_size, 1), ("stride", kernel_size if stride is None else stride, 1),
+                        ("padding", padding, 0), ("dilation", dilation, 1)):
+        vals = tuple(v) if isinstance(v, (tuple, list)) else (v,) * 3
+        if len(vals) != 3:
+            raise TypeError(f"{op}: {name} must be an int or 3 ints, got {v!r}")
+        args.append((single(op, name, vals[0], lo), pair(op, name, vals[1:], lo)))
+    return (x.reshape((-1,) + x.shape[-3:]), lead, *args)
+
+
+def _depth_as_height(plane: Tensor) -> Tensor:
+    """(N * C, D, Ho, Wo) -> (N * C, 1, D, Ho * Wo): one-channel images whose height is the depth."""
+    return plane.reshape(plane.shape[:1] + (1, plane.shape[1], plane.shape[2] * plane.shape[3]))
+
+
+@op("max_pool3d")
+def max_pool3d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False) -> Tensor:
+    """The maximum over each (kD, kH, kW) window of (N, C, D, H, W) volumes, PyTorch's ``max_pool3d`` (no
+    ``return_indices`` here). Separable, so composed exactly: ``max_pool2d`` over each plane, then over depth;
+    the gradient goes to the first maximum in (d, h, w) order, as PyTorch's."""
+    x, lead, (kd, k), (sd, s), (pd, p), (dd, d) = _volumes("max_pool3d", input, kernel_size, stride, padding, dilation)
+    plane = max_pool2d(x, k, s, p, d, ceil_mode)
+    out = max_pool2d(_depth_as_height(plane), (kd, 1), (sd, 1), (pd, 0), (dd, 1), ceil_mode)
+    return out.reshape(lead + out.shape[2:3] + plane.shape[2:])
+
+
+@op("avg_pool3d")
+def avg_pool3d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """The mean over each (kD, kH, kW) window, PyTorch's ``avg_pool3d`` and its divisors. Separable (each
+    divisor is a product of per-axis counts), so composed: ``avg_pool2d`` over each plane, then over depth."""
+    x, lead, (kd, k), (sd, s), (pd, p), _ = _volumes("avg_pool3d", input, kernel_size, stride, padding)
+    if x.dtype.kind != "f":
+        raise TypeError(f"avg_pool3d: expected a floating-point input, got dtype {x.dtype} (convert with .astype)")
+    if divisor_override is not None and (not hasattr(divisor_override, "__index__") or divisor_override <= 0):
+        raise ValueError(f"avg_pool3d: divisor_override must be a positive int, got {divisor_override!r}")
+    sums = None if divisor_override is None else 1
+    plane = avg_pool2d(x, k, s, p, ceil_mode, count_include_pad, sums)
+    out = avg_pool2d(_depth_as_height(plane), (kd, 1), (sd, 1), (pd, 0), ceil_mode, count_include_pad, sums)
+    out = out if divisor_override is None else out * (1.0 / divisor_override)
+    return out.reshape(lead + out.shape[2:3] + plane.shape[2:])
 
 
 @op("max_unpool2d")
