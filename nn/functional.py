@@ -198,14 +198,27 @@ def dropout(x: Any, p: float = 0.5, training: bool = True, seed: ag.Seed = None)
     The identity when ``training`` is False or ``p == 0``. ``seed`` (int or Generator) draws the
     mask; None uses the global generator (``ag.manual_seed``).
     """
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     x = _t(x)
+    return _dropout("dropout", x, p, training, seed, x.shape)
+
+
+def dropout2d(input: Any, p: float = 0.5, training: bool = True, seed: ag.Seed = None) -> ag.Tensor:
+    """Zero whole channels of (N, C, H, W) or (C, H, W) images with probability ``p``, scale the rest by
+    ``1/(1-p)``: PyTorch's ``F.dropout2d`` (plus ``seed``, as ``dropout``)."""
+    x = _t(input)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"dropout2d: expected input of shape (N, C, H, W) or (C, H, W), got shape {x.shape}")
+    return _dropout("dropout2d", x, p, training, seed, x.shape[:-2] + (1, 1))
+
+
+def _dropout(name: str, x: ag.Tensor, p: float, training: bool, seed: ag.Seed, mask_shape: tuple) -> ag.Tensor:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name}: p must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return x
     if p == 1.0:
-        return x * np.zeros(x.shape, dtype=x.dtype)
-    keep = ag.get_generator(seed).random(x.shape) >= p
+        return x * np.zeros(mask_shape, dtype=x.dtype)
+    keep = ag.get_generator(seed).random(mask_shape) >= p
     return x * (keep * (1.0 / (1.0 - p))).astype(x.dtype)
 
 
@@ -745,7 +758,65 @@ def batch_norm(input: Any, running_mean: ag.Tensor | None, running_var: ag.Tenso
         mean, var = ((np.asarray(running_mean).reshape(shape), np.asarray(running_var).reshape(shape))
                      if not training else (np.zeros(shape, x.dtype), np.ones(shape, x.dtype)))
         centered = x - mean
-    y = centered / ag.sqrt(var + eps)
+    return _affine("batch_norm", centered / ag.sqrt(var + eps), weight, bias)
+
+
+def group_norm(input: Any, num_groups: int, weight: Any = None, bias: Any = None, eps: float = 1e-5) -> ag.Tensor:
+    """Normalize (N, C, ...) by the mean and biased variance of each sample's ``num_groups`` groups of channels,
+    then ``* weight + bias`` per channel: PyTorch's ``F.group_norm``. Composed: any order."""
+    x = _t(input)
+    if x.ndim < 2 or not isinstance(num_groups, (int, np.integer)) or num_groups < 1 or x.shape[1] % num_groups:
+        raise ValueError(f"group_norm: expected input (N, C, ...) with C divisible by num_groups, got shape "
+                         f"{x.shape} and num_groups={num_groups!r}")
+    grouped = x.reshape(x.shape[0], num_groups, x.size // x.shape[0] // num_groups if x.shape[0] else 0)
+    y = _standardized(grouped, (2,), eps).reshape(x.shape)
+    return _affine("group_norm", y, weight, bias)
+
+
+def instance_norm(input: Any, running_mean: Any = None, running_var: Any = None, weight: Any = None,
+                  bias: Any = None, use_input_stats: bool = True, momentum: float = 0.1,
+                  eps: float = 1e-5) -> ag.Tensor:
+    """Normalize each sample's each channel of (N, C, ...) over its spatial axes, PyTorch's ``F.instance_norm``:
+    with ``use_input_stats`` by its own mean and biased variance (the running statistics, when given, move
+    towards their means over the batch, the variance unbiased), else by the running statistics; then
+    ``* weight + bias`` per channel. Composed: any order."""
+    x = _t(input)
+    if x.ndim < 3:
+        raise ValueError(f"instance_norm: expected input of shape (N, C, ...) with spatial axes, got shape {x.shape}")
+    n, c, axes = x.shape[0], x.shape[1], tuple(range(2, x.ndim))
+    shape = (1, c) + (1,) * (x.ndim - 2)
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            raise ValueError("instance_norm: use_input_stats=False needs running_mean and running_var")
+        y = (x - np.asarray(running_mean).reshape(shape)) / np.sqrt(np.asarray(running_var).reshape(shape) + eps)
+        return _affine("instance_norm", y, weight, bias)
+    per_instance = x.size // (n * c) if n * c else 0
+    if per_instance <= 1 and n * c:
+        raise ValueError(f"instance_norm: expected more than 1 spatial element per channel when using input "
+                         f"statistics, got input of shape {x.shape}")
+    if n and (running_mean is not None or running_var is not None):
+        with ag.no_grad():
+            a = np.asarray(x)
+            if running_mean is not None:
+                _move(running_mean, a.mean(axis=axes).mean(axis=0), momentum)
+            if running_var is not None:
+                _move(running_var, a.var(axis=axes, ddof=1).mean(axis=0), momentum)
+    return _affine("instance_norm", _standardized(x, axes, eps), weight, bias)
+
+
+def _standardized(x: ag.Tensor, axes: tuple, eps: float) -> ag.Tensor:
+    """(x - mean) / sqrt(biased variance + eps) over ``axes``."""
+    centered = x - x.mean(axis=axes, keepdims=True)
+    return centered / ag.sqrt((centered * centered).mean(axis=axes, keepdims=True) + eps)
+
+
+def _affine(name: str, y: ag.Tensor, weight: Any, bias: Any) -> ag.Tensor:
+    """``y * weight + bias`` with per-channel (axis 1) weight and bias, when given."""
+    shape = (1, y.shape[1]) + (1,) * (y.ndim - 2)
+    for what, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(np.shape(t)) != (y.shape[1],):
+            raise ValueError(f"{name}: {what} must have shape ({y.shape[1]},) for input of shape {y.shape}, got "
+                             f"shape {tuple(np.shape(t))}")
     if weight is not None:
         y = y * (weight.reshape(shape) if isinstance(weight, ag.Tensor) else np.reshape(weight, shape))
     if bias is not None:
@@ -762,17 +833,27 @@ conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d = ag.conv2d, ag.max_pool2d, 
 
 def pad(x: Any, pad: Any, mode: str = "constant", value: float = 0.0) -> ag.Tensor:
     """PyTorch's ``F.pad``: ``pad`` lists (before, after) pairs from the LAST axis backwards,
-    ``(left, right, top, bottom, ...)``; negative amounts crop. ``ag.pad`` takes numpy's order instead."""
+    ``(left, right, top, bottom, ...)``; negative amounts crop (first, as PyTorch: a circular pad wraps the
+    cropped tensor). ``mode``: ``"constant"`` (``value``), ``"reflect"``, ``"replicate"``, ``"circular"``, on any
+    number of axes. ``ag.pad`` takes numpy's order instead."""
     x = _t(x)
     amounts = list(pad)
     if len(amounts) % 2 or len(amounts) // 2 > x.ndim or not all(isinstance(a, (int, np.integer)) for a in amounts):
         raise ValueError(f"pad: expected an even number (at most {2 * x.ndim}) of ints, (left, right, top, bottom, "
                          f"...) starting from the last axis, for a tensor of shape {x.shape}; got {pad!r}")
     pairs = [(0, 0)] * (x.ndim - len(amounts) // 2) + [tuple(amounts[i:i + 2]) for i in range(0, len(amounts), 2)][::-1]
-    out = ag.pad(x, [(max(b, 0), max(a, 0)) for b, a in pairs], mode, value)
     if any(b < 0 or a < 0 for b, a in pairs):
-        out = out[tuple(slice(-min(b, 0), n + min(a, 0)) for (b, a), n in zip(pairs, out.shape))]
-    return out
+        x = x[tuple(slice(-min(b, 0), n + min(a, 0)) for (b, a), n in zip(pairs, x.shape))]
+    return ag.pad(x, [(max(b, 0), max(a, 0)) for b, a in pairs], mode, value)
 
 
-__all__ += ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad", "batch_norm"]
+conv1d, conv3d, conv_transpose1d, conv_transpose2d = ag.conv1d, ag.conv3d, ag.conv_transpose1d, ag.conv_transpose2d
+interpolate, pixel_shuffle, pixel_unshuffle = ag.interpolate, ag.pixel_shuffle, ag.pixel_unshuffle
+max_pool1d, avg_pool1d, max_unpool2d = ag.max_pool1d, ag.avg_pool1d, ag.max_unpool2d
+max_pool3d, avg_pool3d = ag.max_pool3d, ag.avg_pool3d
+
+
+__all__ += ["conv1d", "conv3d", "conv_transpose1d", "conv_transpose2d", "interpolate", "pixel_shuffle",
+            "pixel_unshuffle", "max_pool1d", "avg_pool1d", "max_unpool2d", "max_pool3d",
+            "avg_pool3d", "dropout2d", "group_norm", "instance_norm",
+            "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad", "batch_norm"]

@@ -181,8 +181,8 @@ EDGES: dict[str, Edges] = {**op_tables.EDGES,  # the tables of the newer op file
     "conv2d": Edges(lambda L, a, b: L.conv2d(_img(a), _img(b)), 2,
                     skip={"np_scalar": "operands are tensors", **INT_IMAGES,
                           "empty": "a 0-wide kernel: ours is the empty sum 0, PyTorch refuses the shape"}),
-    "max_pool2d": Edges(lambda L, a: L.max_pool2d(_img(a), (1, 2)), skip=NO_SCALAR | NAN_KINK | INT_IMAGES),
-    "avg_pool2d": Edges(lambda L, a: L.avg_pool2d(_img(a), (1, 2)), skip=NO_SCALAR | INT_IMAGES),
+    "max_pool2d": Edges(lambda L, a: L.max_pool2d(_img(a), (1, 2)), skip=NO_SCALAR | NAN_KINK),
+    "avg_pool2d": Edges(lambda L, a: L.avg_pool2d(_img(a), (1, 2)), skip=NO_SCALAR),
     "adaptive_avg_pool2d": Edges(lambda L, a: L.adaptive_avg_pool2d(_img(a), 1), **ELEMENTWISE),
     "pad": Edges(lambda L, a: L.pad(a, [(0, 0)] * (a.ndim - 1) + [(1, 1)]), **ELEMENTWISE),
     # the sequence-model ops

@@ -40,6 +40,8 @@ REFUSED = {
                       "'prod'), or reduce outside the model",
     **dict.fromkeys(["SetItem", "ViewOf"], "a write into part of a tensor (t[i] = v, or into a view of it) has no "
                     "ONNX mapping: build the value out of place (ag.where(mask, v, t), ag.concatenate)"),
+    "MaxUnpool2d": "max_unpool2d has no exporter yet (ONNX MaxUnpool wants indices over the whole tensor): export "
+                   "the model up to the max_pool2d and unpool outside the ONNX model",
 }
 
 
@@ -275,10 +277,11 @@ def _conv_transpose2d(o: Op) -> str:
     p = o.params
     g, w = o.inputs(o.dtype)
     kernel, (ho, wo) = o.in_shape(1)[2:], o.in_shape(0)[2:]
-    full = [p["stride"][i] * (n - 1) + p["dilation"][i] * (kernel[i] - 1) + 1 - sum(p["padding"][i])
-            for i, n in enumerate((ho, wo))]
+    pads = tuple((before, max(after, 0)) for before, after in p["padding"])  # ONNX pads are >= 0: a negative end
+    full = [p["stride"][i] * (n - 1) + p["dilation"][i] * (kernel[i] - 1) + 1 - sum(pads[i])  # (output_padding
+            for i, n in enumerate((ho, wo))]                                                   # > padding) extends
     extra = [p["x_shape"][2 + i] - full[i] for i in range(2)]  # rows the strided conv2d never reached
-    return o.emit("ConvTranspose", [g, w], strides=list(p["stride"]), pads=_pads(p["padding"]),
+    return o.emit("ConvTranspose", [g, w], strides=list(p["stride"]), pads=_pads(pads),
                   dilations=list(p["dilation"]), group=int(p["groups"]), kernel_shape=list(kernel),
                   output_padding=extra)
 
