@@ -16,6 +16,8 @@ from .ops import __all__ as _ops_all
 from .ops.indexing import TopK
 from . import viz  # noqa: I001  (graph pictures; graphviz itself is imported only when rendering)
 from .viz import draw_graph
+from .compiler import TraceError, compile  # noqa: A004  (ag.compile, as torch.compile)
+from .grad_mode import array_call, effect
 
 __version__ = "0.1.0"
 
@@ -28,7 +30,7 @@ __all__ = [
     "set_grad_enabled", "is_grad_enabled", "module_scope", "current_scope", "grad", "value_and_grad", "grad_of",
     *_ops_all,
     "gradcheck", "gradgradcheck", "gradcheck_module", "GradcheckError", "explain_grad", "detect_anomaly",
-    "AnomalyError",
+    "AnomalyError", "compile", "TraceError", "effect", "array_call",
 ]
 
 

@@ -230,7 +230,10 @@ class Function:
             inputs = tuple(a if isinstance(x, (list, tuple)) else x for x, a in zip(inputs, arrays))
         if not (record and state.enabled):
             out = _forward(cls, _unrecorded(len(arrays)), arrays, params)
-            return Tensor._wrap(out if type(out) is xp.ndarray else xp.asarray(out))
+            result = Tensor._wrap(out if type(out) is xp.ndarray else xp.asarray(out))
+            if state.tracer is not None:  # ag.compile is tracing: the op belongs to its program
+                state.tracer.op(cls, inputs, arrays, params, None, result)
+            return result
         need = tuple([isinstance(x, Tensor) and x._requires_grad for x in inputs])
         need = _NEEDS.setdefault(need, need)  # one shared tuple per pattern: 72 bytes less per node
         if not cls._nreads and len(arrays) > 1:
@@ -245,6 +248,8 @@ class Function:
         if hooks:
             for hook in hooks:
                 hook(ctx, out)
+        if state.tracer is not None:
+            state.tracer.op(cls, inputs, arrays, params, ctx, result)
         return result
 
 

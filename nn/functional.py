@@ -123,8 +123,13 @@ def dropout(x: Any, p: float = 0.5, training: bool = True, seed: ag.Seed = None)
         return x
     if p == 1.0:
         return x * np.zeros(x.shape, dtype=x.dtype)
-    keep = ag.get_generator(seed).random(x.shape) >= p
-    return x * (keep * (1.0 / (1.0 - p))).astype(x.dtype)
+    return x * ag.array_call(_dropout_scale, seed, x.shape, p, x.dtype)  # ag.compile draws it again on replay
+
+
+def _dropout_scale(seed: ag.Seed, shape: tuple, p: float, dtype: Any) -> np.ndarray:
+    """``1/(1-p)`` where an element is kept, 0 where dropped, drawn from ``seed``'s generator."""
+    keep = ag.get_generator(seed).random(shape) >= p
+    return (keep * (1.0 / (1.0 - p))).astype(dtype)
 
 
 # ---- regression losses ---------------------------------------------------------------------------

@@ -195,6 +195,7 @@ class Module:
         return (b for _, b in self.named_buffers())
 
     # ---- modes and gradients ----------------------------------------------------------------
+    @ag.effect
     def train(self, mode: bool = True) -> Module:
         """Set training mode (Dropout active) on this module and every submodule."""
         for m in self.modules():
@@ -205,6 +206,7 @@ class Module:
         """Evaluation mode: ``train(False)``."""
         return self.train(False)
 
+    @ag.effect
     def zero_grad(self) -> None:
         """Set every parameter's ``.grad`` to None."""
         for p in self.parameters():

@@ -58,6 +58,7 @@ class Optimizer:
             problems.raise_if_any(type(self).__name__)
             self.param_groups.append(g)
 
+    @ag.effect  # ag.compile replays it
     def zero_grad(self) -> None:
         """Set every parameter's ``.grad`` to None."""
         for g in self.param_groups:
@@ -246,6 +247,7 @@ class SGD(Optimizer):
     def _state_spec(self, group: Mapping[str, Any]) -> tuple[dict, dict]:
         return {}, {"momentum_buffer": _buffer_or_none}
 
+    @ag.effect  # ag.compile replays it (reading the learning rate on every call)
     def step(self) -> None:
         for group in self.param_groups:
             lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
@@ -293,6 +295,7 @@ class Adam(Optimizer):
         extra = {"max_exp_avg_sq": non_negative_array}
         return ({**required, **extra}, {}) if group.get("amsgrad") else (required, extra)
 
+    @ag.effect
     def step(self) -> None:
         for group in self.param_groups:
             lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
@@ -357,6 +360,7 @@ class LRScheduler:
     def lr_at(self, base_lr: float, epoch: int) -> float:
         raise NotImplementedError
 
+    @ag.effect
     def step(self) -> None:
         """Advance one epoch and set the learning rates."""
         self.last_epoch += 1

@@ -16,6 +16,7 @@ from typing import Any
 
 from .._backend import xp
 from ..function import OPS, op
+from ..grad_mode import array_call
 from ..shapes import normalize_axes, shape_arg
 from ..tensor import Tensor, as_array, as_operand
 from . import primitives as P
@@ -34,7 +35,7 @@ def astype(x: Any, dtype: Any) -> Tensor:
     """Cast to ``dtype``; a cast to an integer or bool dtype is not differentiable (a constant, as in PyTorch)."""
     dtype = xp.dtype(dtype)
     if dtype.kind not in "fc":
-        return Tensor._wrap(_t(x)._data.astype(dtype))
+        return Tensor._wrap(array_call(_t(x)._data.astype, dtype))
     return P.AsType.apply(x, dtype=dtype)
 
 
@@ -65,7 +66,7 @@ def pow(base: Any, exponent: Any) -> Tensor:
 def sign(x: Any) -> Tensor:
     """Elementwise sign; piecewise constant, so never differentiated. numpy's values: sign(nan) is nan."""
     a = _t(x)._data
-    return Tensor._wrap(a.copy() if a.dtype == bool else xp.sign(a))
+    return Tensor._wrap(array_call(a.copy) if a.dtype == bool else array_call(xp.sign, a))
 
 
 @op("clip", method=True)
@@ -259,7 +260,7 @@ def compare(a: Any, b: Any, op: str) -> Tensor:
     a_arr = a._data if isinstance(a, Tensor) else a
     b_arr = b._data if isinstance(b, Tensor) else b
     try:
-        return Tensor._wrap(xp.asarray(_COMPARE[op](a_arr, b_arr)))
+        return Tensor._wrap(xp.asarray(array_call(_COMPARE[op], a_arr, b_arr)))
     except ValueError as e:
         raise ValueError(f"{op}: {e} (shapes {xp.shape(a_arr)} and {xp.shape(b_arr)})") from None
 

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 from .._backend import xp
 from ..function import op
+from ..grad_mode import array_call
 from ..shapes import normalize_axes
 from ..tensor import Tensor, as_array
 from . import primitives as P
@@ -175,7 +176,11 @@ def _arg(fn: Any, op: str, x: Any, axis: int | None, keepdims: bool) -> Tensor:
         if axis not in (None, 0, -1):
             raise ValueError(f"{op}: axis {axis} is out of bounds for a 0-d tensor")
         return Tensor._wrap(xp.asarray(0, dtype=xp.int64))
-    return Tensor._wrap(xp.asarray(fn(a, axis=axis, keepdims=keepdims), dtype=xp.int64))
+    return Tensor._wrap(array_call(_int64, fn, a, axis, keepdims))
+
+
+def _int64(fn: Any, a: Any, axis: int | None, keepdims: bool) -> Any:
+    return xp.asarray(fn(a, axis=axis, keepdims=keepdims), dtype=xp.int64)
 
 
 class TopK(NamedTuple):
@@ -197,9 +202,13 @@ def topk(x: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = Tr
     n = x.shape[axis]
     if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= n:
         raise ValueError(f"topk: k={k!r} must be an int in [0, {n}] for axis {axis} of shape {x.shape}")
-    a = x._data if x.dtype.kind in "fc" else x._data.astype(xp.int64)
+    idx = array_call(_topk_indices, x._data, k, axis, largest)
+    return TopK(take_along_axis(x, idx, axis), Tensor._wrap(idx))
+
+
+def _topk_indices(a: Any, k: int, axis: int, largest: bool) -> Any:
+    a = a if a.dtype.kind in "fc" else a.astype(xp.int64)
     nan = xp.isnan(a) if a.dtype.kind == "f" else xp.zeros(a.shape, dtype=bool)
     key = xp.where(nan, 0, -a if largest else a)
     order = xp.lexsort((key, ~nan if largest else nan), axis=axis)  # nan first (largest) or last; stable
-    idx = xp.take(order, xp.arange(k), axis=axis)
-    return TopK(take_along_axis(x, idx, axis), Tensor._wrap(idx.astype(xp.int64)))
+    return xp.take(order, xp.arange(k), axis=axis).astype(xp.int64)

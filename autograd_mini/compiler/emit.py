@@ -1,0 +1,148 @@
+"""Ops written out as numpy source: a forward and a derivative per op, each the exact numpy calls of the
+op's own ``forward``/``backward`` in ``ops/primitives.py`` (so the program's numbers are the eager ones,
+bit for bit; tests/test_compile.py checks each against eager). An op without an entry is called through
+its Function (``Linear.forward(ctx, ...)``), which is exact by construction and reads less well.
+
+``FORWARD[cls](tracer, ins, arrays, params, out)`` returns an expression, or None to decline (the op is
+then called through its Function, forward and backward). ``BACKWARD[cls](tracer, node, g, ins, out,
+names)`` writes the lines that assign ``names[i]`` (None: input ``i`` needs no gradient).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..ops import primitives as P
+from ..ops import reductions as R
+
+FORWARD: dict[type, Any] = {}
+BACKWARD: dict[type, Any] = {}
+
+
+def _floats(*arrays: Any) -> bool:
+    return all(isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in arrays)
+
+
+def _binary(cls: type, symbol: str) -> None:
+    FORWARD[cls] = lambda t, ins, arrays, params, out: f"{ins[0]} {symbol} {ins[1]}"
+
+
+_binary(P.Add, "+")
+_binary(P.Sub, "-")
+_binary(P.Mul, "*")
+
+
+def _add_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
+    for n in names:
+        if n is not None:
+            t.emit(f"{n} = {g}")
+
+
+def _sub_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
+    if names[0] is not None:
+        t.emit(f"{names[0]} = {g}")
+    if names[1] is not None:
+        t.emit(f"{names[1]} = -{g}")
+
+
+def _mul_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
+    if names[0] is not None:
+        t.emit(f"{names[0]} = {g} * {ins[1]}")
+    if names[1] is not None:
+        t.emit(f"{names[1]} = {g} * {ins[0]}")
+
+
+BACKWARD.update({P.Add: _add_back, P.Sub: _sub_back, P.Mul: _mul_back})
+
+FORWARD[P.Neg] = lambda t, ins, arrays, params, out: f"-{ins[0]}"
+BACKWARD[P.Neg] = lambda t, node, g, ins, out, names: t.emit(f"{names[0]} = -{g}")
+
+
+def _matmul(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str | None:
+    a, b = arrays
+    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.ndim >= 2 and b.ndim >= 2):
+        return None
+    return f"{ins[0]} @ {ins[1]}"
+
+
+def _matmul_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
+    a, b = ins
+    if names[0] is not None:
+        t.emit(f"{names[0]} = {g} @ {b}.swapaxes(-1, -2)")
+    if names[1] is not None:
+        t.emit(f"{names[1]} = {a}.swapaxes(-1, -2) @ {g}")
+        nb, ng = node.inputs[1].ndim, max(node.inputs[0].ndim, nb)
+        if ng > nb:
+            t.emit(f"{names[1]} = {names[1]}.sum(axis={tuple(range(ng - nb))!r})")
+
+
+FORWARD[P.MatMul], BACKWARD[P.MatMul] = _matmul, _matmul_back
+
+
+def _linear(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str | None:
+    return f"{ins[0]} @ {ins[1]} + {ins[2]}" if _floats(*arrays) else None
+
+
+def _linear_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
+    x, w, _ = ins
+    if names[0] is not None:
+        t.emit(f"{names[0]} = {g} @ {w}.swapaxes(-1, -2)")
+    if node.inputs[0].ndim > 2:  # fold the batch axes, as Linear.backward
+        x, g2 = f"{x}.reshape((-1, {x}.shape[-1]))", f"{g}.reshape((-1, {g}.shape[-1]))"
+    else:
+        g2 = g
+    if names[1] is not None:
+        t.emit(f"{names[1]} = {x}.swapaxes(-1, -2) @ {g2}")
+    if names[2] is not None:
+        t.emit(f"{names[2]} = {g2}.sum(axis=0)")
+
+
+FORWARD[P.Linear], BACKWARD[P.Linear] = _linear, _linear_back
+
+
+def _unary(cls: type, forward: str, backward: str) -> None:
+    """An elementwise op on a float array: ``forward`` of ``{x}``, ``backward`` of ``{g}``, ``{x}``, ``{out}``."""
+    FORWARD[cls] = lambda t, ins, arrays, params, out: forward.format(x=ins[0]) if _floats(arrays[0]) else None
+    BACKWARD[cls] = lambda t, node, g, ins, out, names: t.emit(
+        f"{names[0]} = " + backward.format(g=g, x=ins[0], out=out))
+
+
+_unary(P.Tanh, "np.tanh({x})", "{g} * (1 - {out} * {out})")
+_unary(P.Exp, "np.exp({x})", "{g} * {out}")
+_unary(P.Relu, "np.maximum({x}, 0)", "{g} * ({out} > 0)")
+
+
+def _reshape(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str:
+    return f"{ins[0]}.reshape({params['shape']!r})"
+
+
+FORWARD[P.Reshape] = _reshape
+BACKWARD[P.Reshape] = lambda t, node, g, ins, out, names: t.emit(
+    f"{names[0]} = {g}.reshape({node.inputs[0].shape!r})")
+
+
+def _transpose(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str:
+    return f"{ins[0]}.transpose({tuple(params['axes'])!r})"
+
+
+FORWARD[P.Transpose] = _transpose
+BACKWARD[P.Transpose] = lambda t, node, g, ins, out, names: t.emit(
+    f"{names[0]} = {g}.transpose({tuple(np.argsort(node.params['axes']).tolist())!r})")
+
+
+def _sum(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str | None:
+    if not isinstance(arrays[0], np.ndarray):
+        return None
+    return f"{ins[0]}.sum(axis={params['axes']!r}, keepdims={params['keepdims']!r})"
+
+
+def _sum_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
+    shape, axes = node.inputs[0].shape, node.params["axes"]
+    kept = g if node.params["keepdims"] or not axes else \
+        f"{g}.reshape({tuple(1 if i in axes else n for i, n in enumerate(shape))!r})"
+    t.emit(f"{names[0]} = np.broadcast_to({kept}, {shape!r})")
+
+
+FORWARD[R.Sum], BACKWARD[R.Sum] = _sum, _sum_back

@@ -1,0 +1,177 @@
+"""``ag.compile``: the cache of traced programs, keyed by the call's signature, and the Python source of each."""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import linecache
+from collections import OrderedDict
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+from .._backend import get_default_dtype
+from ..engine import store_grads
+from ..grad_mode import state
+from ..shapes import sum_to
+from ..tensor import Tensor, as_array
+from .guard import guarded
+from .trace import Tracer, TraceError, TracedNumber
+
+
+class CacheInfo(NamedTuple):
+    hits: int
+    misses: int
+    maxsize: int
+    currsize: int
+
+
+class Program(NamedTuple):
+    run: Callable[..., Any]
+    source: str
+    modules: tuple  # ((module, training, parameter ids), ...) as traced: a change means a new trace
+
+
+def _array(a: Any) -> Any:
+    return a if type(a) is np.ndarray else a._data if isinstance(a, Tensor) else np.asarray(a)
+
+
+def _one(grads: Any) -> Any:
+    return grads[0] if isinstance(grads, (tuple, list)) else grads
+
+
+def _store(pairs: tuple) -> None:
+    store_grads(pairs)
+
+
+_RUNTIME = {"_array": _array, "_one": _one, "_store_grads": _store, "_sum_to": sum_to, "_as_array": as_array}
+
+
+class Compiled:
+    """A function traced once per signature and replayed as a numpy program; made by ``ag.compile``."""
+
+    def __init__(self, fn: Callable[..., Any], maxsize: int = 8) -> None:
+        if not callable(fn):
+            raise TypeError(f"ag.compile expects a function, got {type(fn).__name__}")
+        if maxsize < 1:
+            raise ValueError(f"ag.compile: maxsize must be at least 1, got {maxsize}")
+        functools.update_wrapper(self, fn)
+        self.fn, self.maxsize = fn, maxsize
+        self._cache: OrderedDict[tuple, Program] = OrderedDict()
+        self._hits = self._misses = 0
+        self._last: Program | None = None
+
+    def __call__(self, *args: Any) -> Any:
+        key = _signature(args)
+        program = self._cache.get(key)
+        if program is not None and _same_modules(program.modules):
+            self._hits += 1
+            self._cache.move_to_end(key)
+            self._last = program
+            return program.run(*args)
+        self._misses += 1
+        result, program = self._trace(args)
+        self._cache[key] = program
+        self._cache.move_to_end(key)
+        while len(self._cache) > self.maxsize:
+            self._cache.popitem(last=False)
+        self._last = program
+        return result
+
+    def _trace(self, args: tuple) -> tuple[Any, Program]:
+        if state.tracer is not None:
+            raise TraceError("ag.compile: a compiled function called while another is being traced; compile the "
+                             "outer function only")
+        tracer = Tracer(args)
+        state.tracer = tracer
+        try:
+            with guarded(tracer):
+                result = self.fn(*args)
+            ret = tracer.output(result)
+        finally:
+            state.tracer = None
+        name = getattr(self.fn, "__name__", "step")
+        program = _build(tracer, name if name.isidentifier() and name != "<lambda>" else "step", len(args), ret)
+        return _plain(result), program
+
+    @property
+    def source(self) -> str:
+        """The generated program of the latest call (traced or replayed)."""
+        if self._last is None:
+            raise RuntimeError("ag.compile: nothing traced yet; call the compiled function once first")
+        return self._last.source
+
+    def cache_info(self) -> CacheInfo:
+        return CacheInfo(self._hits, self._misses, self.maxsize, len(self._cache))
+
+    def cache_clear(self) -> None:
+        self._cache.clear()
+        self._hits = self._misses = 0
+
+
+def compile(fn: Callable[..., Any] | None = None, *, maxsize: int = 8) -> Any:
+    """Trace ``fn`` on its first call with a given signature, then replay the traced numpy program.
+
+    ``fn`` takes Tensors, arrays, Python values, modules and optimizers, and may run forward,
+    ``loss.backward()``, gradient clipping and an optimizer step; it returns Tensors, numbers or
+    containers of them. The signature is the arguments' shapes, dtypes and ``requires_grad`` (values
+    for Python numbers, identity for other objects), the grad mode, the default dtype, and each
+    module's training mode and parameter set. ``maxsize`` bounds the cache of programs (least recently
+    used dropped). ``step.source`` shows the program; docs/compile.md says what cannot be traced.
+
+    >>> step = ag.compile(train_step)      # or @ag.compile above def train_step(x, y): ...
+    """
+    if fn is None:
+        return lambda f: Compiled(f, maxsize)
+    return Compiled(fn, maxsize)
+
+
+def _signature(args: tuple) -> tuple:
+    key: list[Any] = [state.enabled, get_default_dtype()]
+    for a in args:
+        if isinstance(a, Tensor):
+            key.append(("T", a._data.shape, a._data.dtype, a._requires_grad))
+        elif isinstance(a, np.ndarray):
+            key.append(("A", a.shape, a.dtype))
+        elif isinstance(a, (bool, int, float, str, type(None))):
+            key.append(("V", type(a), a))
+        else:
+            key.append(("O", id(a)))
+    return tuple(key)
+
+
+def _same_modules(modules: tuple) -> bool:
+    for m, training, ids in modules:
+        if m.training != training or ids != tuple(map(id, m.parameters())):
+            return False
+    return True
+
+
+def _plain(value: Any) -> Any:
+    """The traced call's own result, with effects' numbers as plain floats."""
+    if isinstance(value, TracedNumber):
+        return float(value)
+    if isinstance(value, (tuple, list)) and any(isinstance(v, TracedNumber) for v in value):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
+_counter = [0]
+
+
+def _build(tracer: Tracer, name: str, nargs: int, ret: str) -> Program:
+    params = ", ".join(f"A{i}" for i in range(nargs))
+    body = tracer.lines + [f"return {ret}"]
+    lines = [f"def {name}({params}):"] + ["    " + line for line in body]
+    source = "\n".join(lines) + "\n"
+    _counter[0] += 1
+    filename = f"<ag.compile {name} #{_counter[0]}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # tracebacks show lines
+    namespace = {**_RUNTIME, **tracer.globals}
+    exec(builtins.compile(source, filename, "exec"), namespace)  # noqa: S102  (our own generated code)
+    top = [m for m in tracer.modules.values()]
+    modules = tuple((m, m.training, tuple(map(id, m.parameters()))) for m in top)
+    return Program(namespace[name], source, modules)
+
+
+__all__ = ["compile", "Compiled", "CacheInfo", "TraceError"]

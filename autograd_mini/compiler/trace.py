@@ -1,0 +1,431 @@
+"""The recorder behind ``ag.compile``: while the user's function runs eagerly once, every op, backward
+pass and side effect it makes becomes lines of a straight-line numpy program (``Program``).
+
+Values are named by where they come from: an argument (``A0``), a tensor read at replay (a parameter:
+``fc1_weight = P0._data``), or a line of the program. Anything else an op sees is a constant of the
+trace, kept only after checks that it cannot depend on the arguments (see ``_constant``).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any
+
+import numpy as np
+
+from .._backend import xp
+from ..engine import toposort  # noqa: F401  (the order the recorded pass follows: the engine's own)
+from ..function import OUT
+from ..grad_mode import state
+from ..shapes import sum_to
+from ..tensor import Tensor
+from .emit import BACKWARD, FORWARD
+
+_INTERNAL = ("autograd_mini", "nn")
+
+
+class TraceError(RuntimeError):
+    """The function cannot be compiled as written: the message names the line and the fix."""
+
+
+def user_line(depth: int = 2) -> str:
+    """``file:line`` of the innermost frame outside autograd_mini and nn (and ``via`` the library line)."""
+    f, via = sys._getframe(depth), ""
+    while f is not None:
+        top = f.f_globals.get("__name__", "").split(".")[0]
+        if top not in _INTERNAL:
+            return f"{_short(f.f_code.co_filename)}:{f.f_lineno}{via}"
+        if top == "nn" and not via:
+            via = f", via {_short(f.f_code.co_filename)}:{f.f_lineno}"
+        f = f.f_back
+    return "?"
+
+
+def _short(path: str) -> str:
+    parts = path.replace("\\", "/").split("/")
+    return "/".join(parts[-2:]) if len(parts) > 1 else path
+
+
+class TracedNumber(float):
+    """A Python number an effect returned while tracing (``clip_grad_norm_``'s norm): it may be returned,
+    and the program returns the fresh value; a branch on it during tracing would be frozen, so it raises."""
+
+    def _refuse(self, *args: Any) -> Any:
+        raise TraceError(f"a value computed while tracing (a norm {float(self):g}) is used in Python control "
+                         f"flow at {user_line()}: the compiled program would repeat this call's branch. "
+                         "Return it and decide outside the compiled function.")
+
+    __bool__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse
+
+
+class Tracer:
+    def __init__(self, args: tuple) -> None:
+        self.lines: list[str] = []
+        self.globals: dict[str, Any] = {"np": np, "Tensor": Tensor}
+        self.var: dict[int, str] = {}       # id(array) -> name: arguments' arrays and every computed array
+        self.alive: list[Any] = []          # what ``var`` names, kept alive so that no id is reused
+        self.arg_arrays: list[Any] = []
+        self.tensor_names: dict[int, str] = {}  # id(tensor) -> the global (or argument) holding it
+        self.loaded: dict[int, str] = {}    # id(tensor) -> local holding its ``_data`` since the last effect
+        self.param_names: dict[int, str] = {}
+        self.modules: dict[int, Any] = {}   # every module that ran an op: its mode and parameters are the key
+        self.names: set[str] = set()
+        self.numbers: dict[int, str] = {}   # id(TracedNumber) -> name
+        self.arg_prelude: list[str] = []
+        self.has_backward = False
+        self.node_info: dict = {}           # recorded node -> (input expressions, output name, user line)
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor):
+                self.tensor_names[id(a)] = f"A{i}"
+                self._bind(a._data, f"A{i}._data")  # replaced by a load at first use
+                self.var.pop(id(a._data))
+                self.arg_arrays.append(a._data)
+            elif isinstance(a, np.ndarray):
+                self._bind(a, f"A{i}")
+                self.arg_arrays.append(a)
+
+    # ---- names --------------------------------------------------------------------------------------
+    def _bind(self, array: Any, name: str) -> str:
+        self.var[id(array)] = name
+        self.alive.append(array)
+        return name
+
+    def fresh(self, base: str) -> str:
+        base = re.sub(r"\W", "_", base).strip("_") or "v"
+        if base[0].isdigit():
+            base = "v" + base
+        name, k = base, 1
+        while name in self.names or name in self.globals:
+            k += 1
+            name = f"{base}{k}"
+        self.names.add(name)
+        return name
+
+    def const(self, value: Any, base: str = "C") -> str:
+        for name, v in self.globals.items():
+            if v is value and name not in ("np", "Tensor"):
+                return name
+        if base == "C" and not isinstance(value, np.ndarray):
+            base = type(value).__name__.lower()
+        name = self.fresh(base)
+        self.globals[name] = value
+        return name
+
+    def emit(self, line: str) -> None:
+        self.lines.append(line)
+
+    # ---- values -------------------------------------------------------------------------------------
+    def value(self, x: Any, where: str) -> str:
+        """The expression for an op's input (a Tensor, an array or a Python value) in the program."""
+        if isinstance(x, Tensor):
+            name = self.var.get(id(x._data))
+            if name is not None:
+                return name
+            return self._tensor(x, where)
+        if isinstance(x, np.ndarray):
+            name = self.var.get(id(x))
+            return name if name is not None else self._constant(x, where)
+        if isinstance(x, (tuple, list)):
+            items = [self.value(v, where) for v in x]
+            inner = ", ".join(items) + ("," if len(items) == 1 and isinstance(x, tuple) else "")
+            return f"({inner})" if isinstance(x, tuple) else f"[{inner}]"
+        if isinstance(x, dict):
+            return "{" + ", ".join(f"{k!r}: {self.value(v, where)}" for k, v in x.items()) + "}"
+        if isinstance(x, TracedNumber):
+            return self.numbers[id(x)]
+        if x is None or isinstance(x, (bool, int, str)) or isinstance(x, float) and np.isfinite(x):
+            return repr(x)
+        if isinstance(x, slice):
+            return f"slice({self.value(x.start, where)}, {self.value(x.stop, where)}, {self.value(x.step, where)})"
+        if x is Ellipsis:
+            return "..."
+        return self.const(x)
+
+    def _tensor(self, t: Tensor, where: str) -> str:
+        """A leaf tensor (a parameter, a buffer, an argument): its ``_data`` is read at replay, once per
+        stretch between side effects (an optimizer step gives parameters new arrays)."""
+        key = id(t)
+        local = self.loaded.get(key)
+        if local is not None and self.var.get(id(t._data)) == local:
+            return local
+        holder = self.tensor_names.get(key)
+        if holder is None:
+            self._check_not_derived(t._data, where)
+            holder = self.const(t, "P")
+            self.tensor_names[key] = holder
+        base = self.param_names.get(key) or (t.name if isinstance(t.name, str) else None) or \
+            ("x" if holder.startswith("A") else "p")
+        local = self.fresh(base)
+        self.emit(f"{local} = {holder}._data")
+        self.loaded[key] = local
+        self._bind(t._data, local)
+        return local
+
+    def _constant(self, a: np.ndarray, where: str) -> str:
+        self._check_not_derived(a, where)
+        return self.const(a, "C")
+
+    def _check_not_derived(self, a: np.ndarray, where: str) -> None:
+        """Refuse an array that numpy code outside ops made from the arguments or computed values: the
+        program would reuse this call's values on every replay."""
+        base = a.base
+        while isinstance(base, np.ndarray):
+            if id(base) in self.var:
+                raise self._derived(where, "a numpy view of a traced value")
+            base = base.base
+        for d in self.arg_arrays:
+            if d is not a and d.shape == a.shape and d.size and np.array_equal(d, a) and not _is_range(a):
+                raise self._derived(where, f"equal to an argument of shape {a.shape} (a copy or a cast of it)")
+
+    def _derived(self, where: str, what: str) -> TraceError:
+        return TraceError(f"an op at {where} got an array computed outside ops from the function's inputs ({what}). "
+                          "The compiled program would reuse this call's values on every replay. Pass it as a Tensor, "
+                          "or compute it with ag ops (ag.as_tensor shares an argument without copying).")
+
+    # ---- events -------------------------------------------------------------------------------------
+    def op(self, cls: type, inputs: tuple, arrays: list, params: dict, node: Any, result: Tensor) -> None:
+        where = user_line(3)
+        self._note_modules()
+        ins = [self.value(x, where) for x in inputs]
+        out = self.fresh(cls.op_name or cls.__name__.lower())
+        self._bind(result._data, out)
+        emitter = FORWARD.get(cls)
+        self.emit(f"# {cls.op_name}  ({where})")
+        code = emitter(self, ins, arrays, params, result._data) if emitter else None
+        if code is None:
+            ctx = self.generic_ctx(cls, node, len(inputs), params)
+            pr = self._params(params, where)
+            args = ", ".join(ins) + (", " if ins and pr else "") + ("**" + pr if pr else "")
+            code = f"_array({self.const(cls, cls.__name__)}.forward({ctx}, {args}))"
+            if pr and not pr.isidentifier():
+                self.emit(f"{ctx}.params = _p = {pr}")
+                code = code.replace("**" + pr, "**_p")
+        else:
+            ctx = None
+        self.emit(f"{out} = {code}")
+        if node is not None:
+            self.node_info[node] = (ins, out, where, ctx)
+
+    def generic_ctx(self, cls: type, node: Any, n: int, params: dict) -> str:
+        ctx = Ctx(dict(params), node.needs_input_grad if node is not None else (False,) * n)
+        return self.const(ctx, "K")
+
+    def _params(self, params: dict, where: str) -> str:
+        if not params:
+            return ""
+        expr = self.value(dict(params), where)
+        if all(not isinstance(v, (np.ndarray, tuple, list)) for v in params.values()):
+            return self.const(dict(params), "PR")
+        return expr
+
+    def array_call(self, f: Any, args: tuple, kwargs: dict, out: Any) -> None:
+        where = user_line(3)
+        ins = [self.value(a, where) for a in args]
+        kw = [f"{k}={self.value(v, where)}" for k, v in kwargs.items()]
+        name = self.fresh(getattr(f, "__name__", "array").strip("_") or "array")
+        fn = f"np.{f.__name__}" if getattr(np, getattr(f, "__name__", ""), None) is f else self.const(f, "F")
+        if getattr(f, "__self__", None) is not None and isinstance(f.__self__, np.ndarray):
+            fn = f"{self.value(f.__self__, where)}.{f.__name__}"
+        self.emit(f"# {getattr(f, '__name__', 'call')}  ({where})")
+        self.emit(f"{name} = {fn}({', '.join(ins + kw)})")
+        if isinstance(out, np.ndarray):
+            self._bind(out, name)
+
+    def effect(self, f: Any, args: tuple, kwargs: dict) -> Any:
+        where = user_line(3)
+        args = tuple(tuple(a) if _is_iterator(a) else a for a in args)  # a generator would be used up once
+        prev, state.tracer = state.tracer, None
+        try:
+            result = f(*args, **kwargs)
+        finally:
+            state.tracer = prev
+        ins = [self.value(a, where) for a in args] + [f"{k}={self.value(v, where)}" for k, v in kwargs.items()]
+        fn = self.const(f, f.__qualname__.replace(".", "_"))
+        self.emit(f"# {f.__qualname__}  ({where})")
+        self.loaded.clear()  # parameters may hold new arrays from here on
+        if isinstance(result, float):
+            name = self.fresh("r")
+            self.emit(f"{name} = {fn}({', '.join(ins)})")
+            result = TracedNumber(result)
+            self.numbers[id(result)] = name
+            self.alive.append(result)
+            return result
+        self.emit(f"{fn}({', '.join(ins)})")
+        return result
+
+    def unsupported(self, what: str, fix: str) -> None:
+        raise TraceError(f"ag.compile cannot trace {what} (at {user_line(3)}): {fix}")
+
+    def _note_modules(self) -> None:
+        scope = state.extra.scope if state.extra is not None else None
+        while scope is not None:
+            module, scope = scope
+            if id(module) not in self.modules:
+                self.modules[id(module)] = module
+                if scope is None:  # the outermost: name its parameters by their paths
+                    for pname, p in module.named_parameters():
+                        self.param_names.setdefault(id(p), re.sub(r"(^|_)(\d)", r"\1layer\2",
+                                                                  pname.replace(".", "_")))
+
+    # ---- the backward pass ----------------------------------------------------------------------------
+    def backward(self, root: Tensor, gradient: Any, retain: bool, create_graph: bool) -> None:
+        from ..engine import _run, store_grads
+
+        where = user_line(3)
+        if create_graph:
+            raise TraceError(f"ag.compile does not support backward(create_graph=True) (at {where}): a gradient "
+                             "penalty needs the graph of the backward pass, which the compiled program does not "
+                             "build. Run this function eagerly.")
+        order: list = []
+        grads: dict = {}
+
+        def hook(node: Any, g: Any) -> Any:
+            order.append(node)
+            return lambda g_in: grads.__setitem__(node, g_in)
+
+        prev_hooks, prev = state.backward_hooks, state.tracer
+        state.backward_hooks, state.tracer = prev_hooks + (hook,), None
+        try:
+            found = _run(root, gradient, retain, create_graph)
+            store_grads(found.values(), create_graph)
+        finally:
+            state.backward_hooks, state.tracer = prev_hooks, prev
+        self.has_backward = True
+        self._emit_backward(root, gradient, order, grads, where)
+
+    def _emit_backward(self, root: Tensor, gradient: Any, order: list, grads: dict, where: str) -> None:
+        self.emit(f"# ---- backward of {self.var.get(id(root._data), 'the loss')}  ({where})")
+        g0 = self.fresh("d_" + self.var.get(id(root._data), "loss"))
+        if gradient is None:
+            self.emit(f"{g0} = np.ones({root.shape!r}, {self.const(root.dtype, 'DT')})")
+        else:
+            self.emit(f"{g0} = np.array(_as_array({self.value(gradient, where)}, {self.const(root.dtype, 'DT')}))")
+        found: dict[int, tuple[Tensor, str]] = {}
+        if root.grad_fn is None:
+            found[id(root)] = (root, g0)
+        pending: dict[Any, str] = {root.grad_fn: g0} if root.grad_fn is not None else {}
+        for node in order:
+            g = pending.pop(node)
+            g_in = grads[node]
+            ins, out, op_where, ctx = self.node_info[node]
+            self.emit(f"# backward of {node.fn.op_name}  ({op_where})")
+            names = [None if gi is None or not need else self.fresh(f"d_{_base(ins[i])}")
+                     for i, (gi, need) in enumerate(zip(g_in, node.needs_input_grad))]
+            if ctx is None:  # the forward was written out: so is its derivative
+                BACKWARD[node.fn](self, node, g, ins, out, names)
+            else:
+                self._generic_backward(node, ctx, g, ins, out, names)
+            for i, (t, gi, need) in enumerate(zip(node.inputs, g_in, node.needs_input_grad)):
+                name = names[i]
+                if name is None:
+                    continue
+                self._fit(name, gi, t)
+                parent = t.grad_fn
+                if parent is None:
+                    if id(t) in found:
+                        acc = found[id(t)][1]
+                        self.emit(f"{acc} = {acc} + {name}")
+                    else:
+                        found[id(t)] = (t, name)
+                elif parent in pending:
+                    self.emit(f"{pending[parent]} = {pending[parent]} + {name}")
+                else:
+                    pending[parent] = name
+        if found:
+            pairs = ", ".join(f"({self._leaf(t)}, {g})" for t, g in found.values())
+            self.emit(f"_store_grads(({pairs},))")
+
+    def _leaf(self, t: Tensor) -> str:
+        holder = self.tensor_names.get(id(t))
+        return holder if holder is not None else self.const(t, "P")
+
+    def _generic_backward(self, node: Any, ctx: str, g: str, ins: list, out: str, names: list) -> None:
+        fn = node.fn
+        reads = tuple(range(len(ins))) if fn._nreads < 0 else fn._reads
+        args = ", ".join([g] + [out if r == OUT else ins[r] for r in reads])
+        wanted = [(i, n) for i, n in enumerate(names) if n is not None]
+        if not wanted:
+            return
+        if len(ins) == 1:
+            self.emit(f"{wanted[0][1]} = _array(_one({self.const(fn, fn.__name__)}.backward({ctx}, {args})))")
+            return
+        self.emit(f"_g = {self.const(fn, fn.__name__)}.backward({ctx}, {args})")
+        for i, n in wanted:
+            self.emit(f"{n} = _array(_g[{i}])")
+
+    def _fit(self, name: str, gi: Any, t: Tensor) -> None:
+        """The engine's unbroadcast and dtype cast, decided here from the shapes the trace saw."""
+        gi = gi._data if isinstance(gi, Tensor) else np.asarray(gi)
+        shape = t._data.shape
+        if gi.shape != shape:
+            lead = gi.ndim - len(shape)
+            if gi.shape[lead:] == shape:
+                self.emit(f"{name} = {name}.sum(axis={tuple(range(lead))!r})")
+            else:
+                axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape)
+                                                  if n == 1 and gi.shape[i + lead] != 1)
+                self.emit(f"{name} = _sum_to({name}, {shape!r})" if not axes else
+                          f"{name} = {name}.sum(axis={axes!r}, keepdims=True)" +
+                          (f".reshape({shape!r})" if lead or _kept(gi.shape, axes) != shape else ""))
+        if gi.dtype != t._data.dtype:
+            self.emit(f"{name} = {name}.astype({self.const(t._data.dtype, 'DT')})")
+
+    # ---- outputs --------------------------------------------------------------------------------------
+    def output(self, value: Any) -> str:
+        if isinstance(value, Tensor):
+            name = self.var.get(id(value._data))
+            if name is not None and value.grad_fn is None and id(value) in self.tensor_names:
+                return self.tensor_names[id(value)]
+            if name is not None:
+                return f"Tensor._wrap({name})"
+            return self.value(value, "return")
+        if isinstance(value, TracedNumber):
+            return self.numbers[id(value)]
+        if isinstance(value, (tuple, list)):
+            items = [self.output(v) for v in value]
+            return ("(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")") if isinstance(value, tuple) \
+                else "[" + ", ".join(items) + "]"
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{k!r}: {self.output(v)}" for k, v in value.items()) + "}"
+        if isinstance(value, np.ndarray) and id(value) in self.var:
+            return self.var[id(value)]
+        if value is None or isinstance(value, (bool, int, str, float)):
+            return repr(value) if not isinstance(value, float) or np.isfinite(value) else self.const(value)
+        return self.const(value, "R")
+
+
+class Ctx:
+    """The ``ctx`` of an op the program calls through its Function (no emitter): ``params``,
+    ``needs_input_grad`` and what forward saves, refilled by forward on every replay."""
+
+    __slots__ = ("params", "needs_input_grad", "saved")
+
+    def __init__(self, params: dict, needs_input_grad: tuple) -> None:
+        self.params, self.needs_input_grad, self.saved = params, needs_input_grad, ()
+
+    def save_for_backward(self, *values: Any) -> None:
+        self.saved = values
+
+    @property
+    def saved_tensors(self) -> tuple:
+        return self.saved
+
+
+def _is_iterator(a: Any) -> bool:
+    return hasattr(a, "__next__") and hasattr(a, "__iter__")
+
+
+def _is_range(a: np.ndarray) -> bool:
+    return a.ndim == 1 and a.dtype.kind in "iu" and np.array_equal(a, np.arange(a.size))
+
+
+def _base(expr: str) -> str:
+    return expr if expr.isidentifier() else "x"
+
+
+def _kept(shape: tuple, axes: tuple) -> tuple:
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+__all__ = ["Tracer", "TraceError", "TracedNumber", "user_line", "sum_to", "xp"]
