@@ -73,7 +73,8 @@ def _matmul_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) ->
         t.emit(f"{names[0]} = {g} @ {b}.swapaxes(-1, -2)")
     if names[1] is not None:
         t.emit(f"{names[1]} = {a}.swapaxes(-1, -2) @ {g}")
-        nb, ng = node.inputs[1].ndim, max(node.inputs[0].ndim, nb)
+        nb = node.inputs[1].ndim
+        ng = max(node.inputs[0].ndim, nb)
         if ng > nb:
             t.emit(f"{names[1]} = {names[1]}.sum(axis={tuple(range(ng - nb))!r})")
 

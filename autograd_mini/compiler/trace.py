@@ -240,7 +240,7 @@ class Tracer:
             result = f(*args, **kwargs)
         finally:
             state.tracer = prev
-        ins = [self.value(a, where) for a in args] + [f"{k}={self.value(v, where)}" for k, v in kwargs.items()]
+        ins = [self._object(a, where) for a in args] + [f"{k}={self._object(v, where)}" for k, v in kwargs.items()]
         fn = self.const(f, f.__qualname__.replace(".", "_"))
         self.emit(f"# {f.__qualname__}  ({where})")
         self.loaded.clear()  # parameters may hold new arrays from here on
@@ -253,6 +253,26 @@ class Tracer:
             return result
         self.emit(f"{fn}({', '.join(ins)})")
         return result
+
+    def _object(self, x: Any, where: str) -> str:
+        """An effect's argument: tensors as objects (an optimizer updates the parameter itself)."""
+        if isinstance(x, Tensor):
+            if id(x) in self.tensor_names:
+                return self.tensor_names[id(x)]
+            name = self.var.get(id(x._data))
+            if name is not None and not self._is_leaf_load(x):
+                return f"Tensor._wrap({name})"
+            self._check_not_derived(x._data, where)
+            self.tensor_names[id(x)] = holder = self.const(x, "P")
+            return holder
+        if isinstance(x, (tuple, list)):
+            items = [self._object(v, where) for v in x]
+            inner = ", ".join(items) + ("," if len(items) == 1 and isinstance(x, tuple) else "")
+            return f"({inner})" if isinstance(x, tuple) else f"[{inner}]"
+        return self.value(x, where)
+
+    def _is_leaf_load(self, t: Tensor) -> bool:
+        return self.loaded.get(id(t)) == self.var.get(id(t._data))
 
     def unsupported(self, what: str, fix: str) -> None:
         raise TraceError(f"ag.compile cannot trace {what} (at {user_line(3)}): {fix}")
