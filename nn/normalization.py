@@ -45,13 +45,9 @@ def batch_norm(input: Any, running_mean: ag.Tensor | None, running_var: ag.Tenso
         mean = x.mean(axis=axes, keepdims=True)
         centered = x - mean
         var = (centered * centered).mean(axis=axes, keepdims=True)
-        with ag.no_grad():
-            if running_mean is not None:
-                _move(running_mean, np.asarray(mean).reshape(c), momentum)
-            if running_var is not None:
-                _move(running_var, np.asarray(var).reshape(c) * (per_channel / (per_channel - 1)), momentum)
+        _move_stats(running_mean, running_var, mean, var, per_channel / (per_channel - 1), momentum)
     else:  # evaluation; or an empty batch, with nothing to normalize or to learn from (as PyTorch)
-        mean, var = ((np.asarray(running_mean).reshape(shape), np.asarray(running_var).reshape(shape))
+        mean, var = ((ag.as_tensor(running_mean).reshape(shape), ag.as_tensor(running_var).reshape(shape))
                      if not training else (np.zeros(shape, x.dtype), np.ones(shape, x.dtype)))
         centered = x - mean
     y = centered / ag.sqrt(var + eps)
@@ -62,8 +58,23 @@ def batch_norm(input: Any, running_mean: ag.Tensor | None, running_var: ag.Tenso
     return y
 
 
+@ag.effect  # ag.compile replays it with each call's batch statistics
+def _move_stats(running_mean: Any, running_var: Any, mean: ag.Tensor, var: ag.Tensor, unbias: float,
+                momentum: float) -> None:
+    """Move the running statistics towards the batch's (the variance unbiased), in place."""
+    if running_mean is not None:
+        _move(running_mean, np.asarray(mean).reshape(-1), momentum)
+    if running_var is not None:
+        _move(running_var, np.asarray(var).reshape(-1) * unbias, momentum)
+
+
 def _move(stat: ag.Tensor, value: np.ndarray, momentum: float) -> None:
     stat.data = ((1.0 - momentum) * np.asarray(stat) + momentum * value).astype(stat.dtype)
+
+
+@ag.effect
+def _count_batch(counter: ag.Tensor) -> None:
+    counter.data = np.asarray(np.asarray(counter) + 1)
 
 
 class _BatchNorm(Module):
@@ -109,7 +120,7 @@ class _BatchNorm(Module):
         use_batch = self.training or not self.track_running_stats
         momentum = self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data = np.asarray(np.asarray(self.num_batches_tracked) + 1)  # in place
+            _count_batch(self.num_batches_tracked)
             if momentum is None:  # a cumulative average of every batch seen
                 momentum = 1.0 / float(self.num_batches_tracked.item())
         return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch,

@@ -8,7 +8,6 @@ import pytest
 
 import autograd_mini as ag
 import nn
-import nn.functional as F
 
 
 def _train(make, batches, compiled: bool, steps: int, opt_kind=nn.optim.SGD, clip=None, sched=None, **opt_kw):
@@ -123,3 +122,153 @@ def test_clip_momentum_and_schedule(dtype):
 
     assert_same(make, _batches((8, 20), 5, dtype=dtype), steps=30, clip=0.5, momentum=0.9, nesterov=True, lr=0.1,
                 sched=lambda opt: nn.optim.StepLR(opt, 5, 0.5))
+
+
+def _linear_model():
+    model = nn.Linear(3, 2, seed=0)
+    return model, nn.optim.SGD(model.parameters(), lr=0.1)
+
+
+@pytest.mark.parametrize("read", [
+    lambda loss: float(loss), lambda loss: loss.item(), lambda loss: np.asarray(loss), lambda loss: loss.data,
+    lambda loss: bool(loss > 1), lambda loss: loss.tolist(), lambda loss: f"{loss:.3f}"])
+def test_value_dependent_python_is_refused_with_the_line(read):
+    model, _ = _linear_model()
+
+    def step(x):
+        loss = model(x).sum()
+        read(loss)  # the line the error names
+        return loss
+
+    with pytest.raises(ag.TraceError, match=r"test_compile.py:\d+.*argument.*ag.where"):
+        ag.compile(step)(ag.ones(4, 3))
+
+
+def test_branch_on_a_value_names_the_if_line():
+    model, _ = _linear_model()
+
+    def step(x):
+        loss = model(x).sum()
+        if loss > 1:
+            loss = loss * 2
+        return loss
+
+    with pytest.raises(ag.TraceError, match="bool"):
+        ag.compile(step)(ag.ones(4, 3))
+
+
+def test_arrays_computed_from_arguments_outside_ops_are_refused():
+    model, _ = _linear_model()
+    step = ag.compile(lambda x: model(ag.tensor(x * 1)).sum())  # a copy of the argument, made by numpy
+    with pytest.raises(ag.TraceError, match="computed outside ops"):
+        step(np.ones((4, 3), np.float32))
+    shared = ag.compile(lambda x: model(ag.as_tensor(x)).sum())  # the argument itself: traced
+    a = np.ones((4, 3), np.float32)
+    shared(a)
+    b = np.full((4, 3), 2.0, np.float32)
+    np.testing.assert_array_equal(shared(b).data, model(b).sum().data)
+
+
+def test_create_graph_is_refused():
+    model, _ = _linear_model()
+
+    def penalty(x):
+        x.requires_grad_(True)
+        (g,) = ag.grad_of(model(x).sum(), [x], create_graph=True)
+        return (g * g).sum()
+
+    with pytest.raises(ag.TraceError, match="grad_of"):
+        ag.compile(penalty)(ag.ones(4, 3))
+
+    def penalty2(x):
+        model(x).sum().backward(create_graph=True)
+        return model.weight.grad.sum()
+
+    with pytest.raises(ag.TraceError, match="create_graph"):
+        ag.compile(penalty2)(ag.ones(4, 3))
+
+
+def test_new_signature_retraces_and_the_cache_is_bounded():
+    model, opt = _linear_model()
+    calls = []
+
+    @ag.compile(maxsize=2)
+    def step(x, scale):
+        calls.append(x.shape)
+        return model(x).sum() * scale
+
+    step(ag.ones(4, 3), 1.0)
+    step(ag.ones(4, 3), 1.0)
+    assert calls == [(4, 3)] and step.cache_info().hits == 1
+    step(ag.ones(5, 3), 1.0)                       # new shape
+    step(ag.ones(5, 3, requires_grad=True), 1.0)   # new requires_grad
+    step(ag.ones(5, 3), 2.0)                       # a Python number is part of the signature
+    assert len(calls) == 4 and step.cache_info().currsize == 2
+    np.testing.assert_array_equal(step(ag.ones(5, 3), 2.0).data, (model(ag.ones(5, 3)).sum() * 2).data)
+    model.eval()                                   # the training mode is part of the signature
+    step(ag.ones(5, 3), 2.0)
+    assert len(calls) == 5
+    with pytest.warns(UserWarning, match="float64"):
+        step(ag.ones(5, 3, dtype=np.float64), 2.0)  # a new dtype
+    assert len(calls) == 6
+
+
+def test_parameters_changed_from_outside_are_seen():
+    model, opt = _linear_model()
+    step = ag.compile(lambda x: model(x).sum())
+    x = ag.ones(4, 3)
+    step(x)
+    model.weight.data = np.zeros((3, 2), np.float32)
+    model.bias.data = np.ones(2, np.float32)
+    assert step(x).item() == 8.0
+    state = {k: v * 2 for k, v in model.state_dict().items()}
+    model.load_state_dict(state)
+    assert step(x).item() == 16.0
+    assert step.cache_info().misses == 1
+
+
+def test_no_grad_evaluation_function():
+    model, loss_fn = lenet()
+    model.eval()
+
+    @ag.compile
+    @ag.no_grad()
+    def evaluate(x):
+        return model(x).argmax(axis=1)
+
+    for x, _ in _batches((3, 1, 28, 28), 10):
+        with ag.no_grad():
+            expected = model(x).argmax(axis=1).data
+        np.testing.assert_array_equal(evaluate(x).data, expected)
+    assert "Linear" not in evaluate.source.split("return")[-1]
+    assert "backward" not in evaluate.source
+
+
+def test_batch_norm_train_and_eval():
+    def make():
+        return nn.Sequential(nn.Conv2d(1, 3, 3, seed=0), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(),
+                             nn.Linear(3 * 6 * 6, 8, seed=1), nn.BatchNorm1d(8), nn.Tanh(),
+                             nn.Linear(8, 4, seed=2)), nn.CrossEntropyLoss()
+
+    batches = _batches((5, 1, 8, 8), 4)
+    eager = _train(make, batches, False, 30)
+    models = []
+
+    def make_and_keep():
+        pair = make()
+        models.append(pair[0])
+        return pair
+
+    comp = _train(make_and_keep, batches, True, 30)
+    np.testing.assert_array_equal(eager[0], comp[0])
+    model = models[0]
+    assert int(model[1].num_batches_tracked.item()) == 30
+    model.eval()
+    evaluate = ag.compile(ag.no_grad()(lambda x: model(x)))
+    for x, _ in batches:
+        out = evaluate(x).data
+        with ag.no_grad():
+            np.testing.assert_array_equal(out, model(x).data)
+    model[1].running_mean.data = model[1].running_mean.data + 1  # new statistics from outside: seen
+    with ag.no_grad():
+        np.testing.assert_array_equal(evaluate(batches[0][0]).data, model(batches[0][0]).data)

@@ -16,7 +16,7 @@ from ..grad_mode import state
 from ..shapes import sum_to
 from ..tensor import Tensor, as_array
 from .guard import guarded
-from .trace import Tracer, TraceError, TracedNumber
+from .trace import TracedNumber, TraceError, Tracer
 
 
 class CacheInfo(NamedTuple):
