@@ -213,6 +213,35 @@ class SoftmaxCrossEntropy(ag.Function):
             g = g * (1.0 / n if n else np.nan)  # an empty batch: nan loss, empty gradient (PyTorch)
         return (anp.softmax(x, -1) - onehot) * g, None  # numpy on arrays, recorded on Tensors
 
+    # ag.compile writes the op out as numpy (docs/compile.md): the same calls as forward and backward above,
+    # but backward reuses forward's exp and row sums (equal bit for bit to its softmax's) and subtracts the
+    # one-hot in place, as hand-written backprop does
+    @staticmethod
+    def compiled_forward(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str | None:
+        x, y = arrays
+        if not (isinstance(y, np.ndarray) and y.dtype == np.intp and x.ndim == 2 and x.shape[0] and x.size):
+            return None
+        (xs, ys), n = ins, x.shape[0]
+        shifted, e, s, rows = (t.fresh(f"{t.out}_{k}") for k in ("shifted", "exp", "sum", "rows"))
+        t.emit(f"{shifted} = {xs} - {xs}.max(axis=1, keepdims=True)")
+        t.emit(f"{e} = np.exp({shifted})")
+        t.emit(f"{s} = {e}.sum(axis=1, keepdims=True)")
+        t.emit(f"{rows} = {t.const(np.arange(n), 'rows')}")
+        t.notes[t.out] = (e, s, rows)
+        losses = f"np.log({s}[:, 0]) - {shifted}[{rows}, {ys}]"
+        red = params["reduction"]
+        return losses if red == "none" else f"np.asarray(({losses}).sum()" + (f" / {n})" if red == "mean" else ")")
+
+    @staticmethod
+    def compiled_backward(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
+        e, s, rows = t.notes[out]
+        dx, n = names[0], node.inputs[0].shape[0]
+        t.emit(f"{dx} = {e} / {s}")                      # softmax(x)
+        t.emit(f"{dx}[{rows}, {ins[1]}] -= 1")           # - onehot(y)
+        red = node.params["reduction"]
+        scale = f"{g}.reshape(({n}, 1))" if red == "none" else f"({g} * {1.0 / n!r})" if red == "mean" else g
+        t.emit(f"{dx} *= {scale}")
+
 
 def cross_entropy(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
     """Cross entropy from logits ``input`` (N, C) (or (C,)), numerically stable.

@@ -92,6 +92,7 @@ class Module:
         else:
             self._warn_unregistered(name, value)
         object.__setattr__(self, name, value)
+        self.__dict__.pop("_compile_key", None)
 
     def _warn_unregistered(self, name: str, value: Any) -> None:
         """Warn (once per attribute) when ``value`` hides modules or trainable tensors from registration."""
@@ -111,6 +112,7 @@ class Module:
             raise TypeError(f"register_parameter: expected a Parameter or None, got {type(param).__name__}")
         self._parameters[name] = param
         object.__setattr__(self, name, param)
+        self.__dict__.pop("_compile_key", None)
 
     def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
         """Register state that is not a parameter (BatchNorm's running statistics) under ``name``.
@@ -126,6 +128,7 @@ class Module:
         else:
             self._non_persistent.add(name)
         object.__setattr__(self, name, tensor)
+        self.__dict__.pop("_compile_key", None)
 
     def add_module(self, name: str, module: Module | None) -> None:
         """Register a submodule under ``name`` (a string; Sequential uses "0", "1", ...)."""
@@ -133,6 +136,7 @@ class Module:
             raise TypeError(f"add_module: expected a Module, got {type(module).__name__}")
         self._modules[str(name)] = module
         object.__setattr__(self, str(name), module)
+        self.__dict__.pop("_compile_key", None)
 
     # ---- calling ------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -200,11 +204,24 @@ class Module:
         """Set training mode (Dropout active) on this module and every submodule."""
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
+            m.__dict__.pop("_compile_key", None)
         return self
 
     def eval(self) -> Module:
         """Evaluation mode: ``train(False)``."""
         return self.train(False)
+
+    def compile_key(self) -> tuple:
+        """What ``ag.compile`` checks before replaying a program this module ran in: the training mode,
+        which parameters, buffers and submodules it holds (by identity) and its plain settings (numbers,
+        strings). Cached until an attribute is assigned."""
+        key = self.__dict__.get("_compile_key")
+        if key is None:
+            plain = tuple((k, v) for k, v in self.__dict__.items()
+                          if k != "_compile_key" and (v is None or isinstance(v, (bool, int, float, str))))
+            key = (plain, *(tuple(map(id, self.__dict__[r].values())) for r in _OWN))
+            self.__dict__["_compile_key"] = key
+        return key
 
     @ag.effect
     def zero_grad(self) -> None:

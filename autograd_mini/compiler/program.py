@@ -29,7 +29,7 @@ class CacheInfo(NamedTuple):
 class Program(NamedTuple):
     run: Callable[..., Any]
     source: str
-    modules: tuple  # ((module, training, parameter ids), ...) as traced: a change means a new trace
+    modules: tuple  # ((module, its compile_key), ...) as traced: a change means a new trace
 
 
 def _array(a: Any) -> Any:
@@ -141,10 +141,16 @@ def _signature(args: tuple) -> tuple:
 
 
 def _same_modules(modules: tuple) -> bool:
-    for m, training, ids in modules:
-        if m.training != training or ids != tuple(map(id, m.parameters())):
+    for m, key in modules:
+        if _module_key(m) != key:
             return False
     return True
+
+
+def _module_key(m: Any) -> Any:
+    """A module's state as far as a program depends on it (nn.Module.compile_key), else its training flag."""
+    key = getattr(m, "compile_key", None)
+    return key() if key is not None else getattr(m, "training", None)
 
 
 def _plain(value: Any) -> Any:
@@ -169,8 +175,7 @@ def _build(tracer: Tracer, name: str, nargs: int, ret: str) -> Program:
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # tracebacks show lines
     namespace = {**_RUNTIME, **tracer.globals}
     exec(builtins.compile(source, filename, "exec"), namespace)  # noqa: S102  (our own generated code)
-    top = [m for m in tracer.modules.values()]
-    modules = tuple((m, m.training, tuple(map(id, m.parameters()))) for m in top)
+    modules = tuple((m, _module_key(m)) for m in tracer.modules.values())
     return Program(namespace[name], source, modules)
 
 

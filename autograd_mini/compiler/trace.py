@@ -74,6 +74,8 @@ class Tracer:
         self.numbers: dict[int, str] = {}   # id(TracedNumber) -> name
         self.arg_prelude: list[str] = []
         self.has_backward = False
+        self.out = ""                       # the name of the op being written (``op``)
+        self.notes: dict[str, Any] = {}     # op output name -> what its written-out forward left for backward
         self.node_info: dict = {}           # recorded node -> (input expressions, output name, user line)
         for i, a in enumerate(args):
             if isinstance(a, Tensor):
@@ -190,8 +192,9 @@ class Tracer:
         ins = [self.value(x, where) for x in inputs]
         out = self.fresh(cls.op_name or cls.__name__.lower())
         self._bind(result._data, out)
-        emitter = FORWARD.get(cls)
+        emitter = FORWARD.get(cls) or getattr(cls, "compiled_forward", None)
         self.emit(f"# {cls.op_name}  ({where})")
+        self.out = out  # a forward that writes several lines names its temporaries after it
         code = emitter(self, ins, arrays, params, result._data) if emitter else None
         if code is None:
             ctx = self.generic_ctx(cls, node, len(inputs), params)
@@ -333,10 +336,10 @@ class Tracer:
             names = [None if gi is None or not need else self.fresh(f"d_{_base(ins[i])}")
                      for i, (gi, need) in enumerate(zip(g_in, node.needs_input_grad))]
             if ctx is None:  # the forward was written out: so is its derivative
-                BACKWARD[node.fn](self, node, g, ins, out, names)
+                (BACKWARD.get(node.fn) or node.fn.compiled_backward)(self, node, g, ins, out, names)
             else:
                 self._generic_backward(node, ctx, g, ins, out, names)
-            for i, (t, gi, need) in enumerate(zip(node.inputs, g_in, node.needs_input_grad)):
+            for i, (t, gi) in enumerate(zip(node.inputs, g_in)):
                 name = names[i]
                 if name is None:
                     continue
