@@ -272,3 +272,55 @@ def test_batch_norm_train_and_eval():
     model[1].running_mean.data = model[1].running_mean.data + 1  # new statistics from outside: seen
     with ag.no_grad():
         np.testing.assert_array_equal(evaluate(batches[0][0]).data, model(batches[0][0]).data)
+
+
+class _Seq(nn.Module):
+    """A recurrent or embedding model whose output is a tuple or needs reshaping."""
+
+    def __init__(self, kind):
+        super().__init__()
+        self.kind = kind
+        if kind == "embedding":
+            self.emb, self.head = nn.Embedding(11, 6, seed=0), nn.Linear(6, 3, seed=1)
+        else:
+            self.rnn = getattr(nn, kind)(4, 5, num_layers=2, batch_first=True, seed=0)
+            self.head = nn.Linear(5, 3, seed=1)
+
+    def forward(self, x):
+        if self.kind == "embedding":
+            return self.head(self.emb(x).mean(axis=1))
+        out, _ = self.rnn(x)
+        return self.head(out[:, -1])
+
+
+_rng = np.random.default_rng(3)
+_IMAGES = [(ag.tensor(_rng.random((3, 2, 8, 8)).astype(np.float32)), _rng.integers(0, 3, 3)) for _ in range(2)]
+_VECTORS = [(ag.tensor(_rng.standard_normal((6, 4)).astype(np.float32)), _rng.integers(0, 3, 6)) for _ in range(2)]
+_PROBS = [(v, (_rng.random((6, 3)) > 0.5).astype(np.float32)) for v, _ in _VECTORS]
+_SEQS = [(ag.tensor(_rng.standard_normal((3, 5, 4)).astype(np.float32)), _rng.integers(0, 3, 3)) for _ in range(2)]
+_TOKENS = [(_rng.integers(0, 11, (4, 7)), _rng.integers(0, 3, 4)) for _ in range(2)]
+
+LAYERS = {  # name -> (model and loss, batches)
+    "avg_pool+adaptive": (lambda: (nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, seed=0), nn.AvgPool2d(2),
+                                                 nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 3, seed=1)),
+                                   nn.CrossEntropyLoss()), _IMAGES),
+    "leaky+sigmoid+softmax+nll": (lambda: (nn.Sequential(nn.Linear(4, 5, seed=0), nn.LeakyReLU(0.1),
+                                                         nn.Linear(5, 5, seed=1), nn.Sigmoid(),
+                                                         nn.Linear(5, 3, seed=2), nn.LogSoftmax()),
+                                           nn.NLLLoss()), _VECTORS),
+    "gelu_exact+layernorm+sum": (lambda: (nn.Sequential(nn.Linear(4, 6, seed=0), nn.GELU(), nn.LayerNorm(6),
+                                                        nn.Linear(6, 3, seed=1)),
+                                          nn.CrossEntropyLoss(reduction="sum")), _VECTORS),
+    "bce_with_logits": (lambda: (nn.Sequential(nn.Linear(4, 3, seed=0)), nn.BCEWithLogitsLoss()), _PROBS),
+    "bce": (lambda: (nn.Sequential(nn.Linear(4, 3, seed=0), nn.Sigmoid()), nn.BCELoss()), _PROBS),
+    "softmax+mse": (lambda: (nn.Sequential(nn.Linear(4, 3, seed=0), nn.Softmax()), nn.MSELoss()), _PROBS),
+    "LSTM": (lambda: (_Seq("LSTM"), nn.CrossEntropyLoss()), _SEQS),
+    "GRU": (lambda: (_Seq("GRU"), nn.CrossEntropyLoss()), _SEQS),
+    "embedding": (lambda: (_Seq("embedding"), nn.CrossEntropyLoss()), _TOKENS),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_every_layer_type_equals_eager(name):
+    make, batches = LAYERS[name]
+    assert_same(make, batches, steps=12, opt_kind=nn.optim.Adam, lr=1e-2)
