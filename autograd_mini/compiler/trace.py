@@ -77,11 +77,12 @@ class Tracer:
         self.out = ""                       # the name of the op being written (``op``)
         self.notes: dict[str, Any] = {}     # op output name -> what its written-out forward left for backward
         self.node_info: dict = {}           # recorded node -> (input expressions, output name, user line)
+        self.leaf_of: dict[int, Tensor] = {}  # id(array) -> the leaf tensor holding it (an argument, a parameter)
         for i, a in enumerate(args):
             if isinstance(a, Tensor):
                 self.tensor_names[id(a)] = f"A{i}"
-                self._bind(a._data, f"A{i}._data")  # replaced by a load at first use
-                self.var.pop(id(a._data))
+                self.leaf_of[id(a._data)] = a
+                self.alive.append(a._data)
                 self.arg_arrays.append(a._data)
             elif isinstance(a, np.ndarray):
                 self._bind(a, f"A{i}")
@@ -161,10 +162,14 @@ class Tracer:
         local = self.fresh(base)
         self.emit(f"{local} = {holder}._data")
         self.loaded[key] = local
+        self.leaf_of[id(t._data)] = t
         self._bind(t._data, local)
         return local
 
     def _constant(self, a: np.ndarray, where: str) -> str:
+        leaf = self.leaf_of.get(id(a))
+        if leaf is not None and leaf._data is a:  # a tensor's array passed on bare (a target's, by nn)
+            return self._tensor(leaf, where)
         self._check_not_derived(a, where)
         return self.const(a, "C")
 
