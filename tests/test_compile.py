@@ -369,7 +369,7 @@ _MNIST = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared" / 
 
 
 @pytest.mark.skipif(not _MNIST.is_dir(), reason="the MNIST IDX files are not in ../shared/data/mnist")
-@pytest.mark.parametrize("module", ["mnist_mlp", "mnist_cnn"])
-def test_real_mnist_compiled_equals_eager(tmp_path, module):
-    r = _same_run(module, ["--data", str(_MNIST), "--epochs", "1"], tmp_path)
+def test_real_mnist_compiled_equals_eager(tmp_path):
+    # the CNN on real data takes 40 s here (it is the same program as on the sample, above)
+    r = _same_run("mnist_mlp", ["--data", str(_MNIST), "--epochs", "1"], tmp_path)
     assert r["test_accuracy"] >= 0.8
