@@ -19,6 +19,7 @@ from ..ops import reductions as R
 
 FORWARD: dict[type, Any] = {}
 BACKWARD: dict[type, Any] = {}
+RUNTIME = {"_sigmoid": P._sigmoid}  # helpers the written-out ops call, in every program's namespace
 
 
 def _floats(*arrays: Any) -> bool:
@@ -113,6 +114,31 @@ def _unary(cls: type, forward: str, backward: str) -> None:
 _unary(P.Tanh, "np.tanh({x})", "{g} * (1 - {out} * {out})")
 _unary(P.Exp, "np.exp({x})", "{g} * {out}")
 _unary(P.Relu, "np.maximum({x}, 0)", "{g} * ({out} > 0)")
+_unary(P.Sigmoid, "_sigmoid({x})", "{g} * ({out} * (1 - {out}))")
+
+
+def _div(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str:
+    return f"{ins[0]} / {ins[1]}"
+
+
+def _div_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
+    a, b = ins
+    if names[0] is not None:
+        t.emit(f"{names[0]} = {g} / {b}")
+    if names[1] is not None:
+        ga = names[0] if names[0] is not None else f"({g} / {b})"
+        t.emit(f"{names[1]} = -{ga} * {a} / {b}")
+
+
+FORWARD[P.Div], BACKWARD[P.Div] = _div, _div_back
+
+
+def _square(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str | None:
+    return f"{ins[0]}**2" if params["exponent"] == 2 and isinstance(arrays[0], np.ndarray) else None
+
+
+FORWARD[P.PowConst] = _square
+BACKWARD[P.PowConst] = lambda t, node, g, ins, out, names: t.emit(f"{names[0]} = {g} * (2 * {ins[0]})")
 
 
 def _reshape(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str:

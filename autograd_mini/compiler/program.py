@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import builtins
 import functools
+import inspect
+import keyword
 import linecache
 from collections import OrderedDict
 from typing import Any, Callable, NamedTuple
@@ -15,6 +17,7 @@ from ..engine import store_grads
 from ..grad_mode import state
 from ..shapes import sum_to
 from ..tensor import Tensor, as_array
+from .emit import RUNTIME
 from .guard import guarded
 from .trace import TracedNumber, TraceError, Tracer
 
@@ -45,6 +48,7 @@ def _store(pairs: tuple) -> None:
 
 
 _RUNTIME = {"_array": _array, "_one": _one, "_store_grads": _store, "_sum_to": sum_to, "_as_array": as_array}
+_RESERVED = {"np", "Tensor", *_RUNTIME}
 
 
 class Compiled:
@@ -82,7 +86,8 @@ class Compiled:
         if state.tracer is not None:
             raise TraceError("ag.compile: a compiled function called while another is being traced; compile the "
                              "outer function only")
-        tracer = Tracer(args)
+        names = self._names(len(args))
+        tracer = Tracer(args, names)
         state.tracer = tracer
         try:
             with guarded(tracer):
@@ -91,8 +96,19 @@ class Compiled:
         finally:
             state.tracer = None
         name = getattr(self.fn, "__name__", "step")
-        program = _build(tracer, name if name.isidentifier() and name != "<lambda>" else "step", len(args), ret)
+        program = _build(tracer, name if name.isidentifier() and name != "<lambda>" else "step", names, ret)
         return _plain(result), program
+
+    def _names(self, n: int) -> list[str]:
+        """The program's parameters: the function's own names where it has them."""
+        try:
+            params = list(inspect.signature(self.fn).parameters.values())
+        except (TypeError, ValueError):
+            params = []
+        names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][:n]
+        names = [nm if nm.isidentifier() and not keyword.iskeyword(nm) and nm not in _RESERVED else f"{nm}_arg"
+                 for nm in names]
+        return names + [f"arg{i}" for i in range(len(names), n)]
 
     @property
     def source(self) -> str:
@@ -165,15 +181,15 @@ def _plain(value: Any) -> Any:
 _counter = [0]
 
 
-def _build(tracer: Tracer, name: str, nargs: int, ret: str) -> Program:
-    params = ", ".join(f"A{i}" for i in range(nargs))
+def _build(tracer: Tracer, name: str, names: list[str], ret: str) -> Program:
+    params = ", ".join(names)
     body = tracer.lines + [f"return {ret}"]
     lines = [f"def {name}({params}):"] + ["    " + line for line in body]
     source = "\n".join(lines) + "\n"
     _counter[0] += 1
     filename = f"<ag.compile {name} #{_counter[0]}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # tracebacks show lines
-    namespace = {**_RUNTIME, **tracer.globals}
+    namespace = {**_RUNTIME, **RUNTIME, **tracer.globals}
     exec(builtins.compile(source, filename, "exec"), namespace)  # noqa: S102  (our own generated code)
     modules = tuple((m, _module_key(m)) for m in tracer.modules.values())
     return Program(namespace[name], source, modules)

@@ -8,6 +8,8 @@ trace, kept only after checks that it cannot depend on the arguments (see ``_con
 
 from __future__ import annotations
 
+import builtins
+import keyword
 import re
 import sys
 from typing import Any
@@ -60,7 +62,7 @@ class TracedNumber(float):
 
 
 class Tracer:
-    def __init__(self, args: tuple) -> None:
+    def __init__(self, args: tuple, names: list[str]) -> None:
         self.lines: list[str] = []
         self.globals: dict[str, Any] = {"np": np, "Tensor": Tensor}
         self.var: dict[int, str] = {}       # id(array) -> name: arguments' arrays and every computed array
@@ -78,15 +80,20 @@ class Tracer:
         self.notes: dict[str, Any] = {}     # op output name -> what its written-out forward left for backward
         self.node_info: dict = {}           # recorded node -> (input expressions, output name, user line)
         self.leaf_of: dict[int, Tensor] = {}  # id(array) -> the leaf tensor holding it (an argument, a parameter)
-        for i, a in enumerate(args):
+        self.arg_names = names
+        self.objects: dict[int, str] = {}   # id(argument object) -> its parameter name (a model, an optimizer)
+        self.names.update(names)
+        for a, name in zip(args, names):
             if isinstance(a, Tensor):
-                self.tensor_names[id(a)] = f"A{i}"
+                self.tensor_names[id(a)] = name
                 self.leaf_of[id(a._data)] = a
                 self.alive.append(a._data)
                 self.arg_arrays.append(a._data)
             elif isinstance(a, np.ndarray):
-                self._bind(a, f"A{i}")
+                self._bind(a, name)
                 self.arg_arrays.append(a)
+            elif not isinstance(a, (bool, int, float, str, type(None))):
+                self.objects[id(a)] = name
 
     # ---- names --------------------------------------------------------------------------------------
     def _bind(self, array: Any, name: str) -> str:
@@ -98,6 +105,8 @@ class Tracer:
         base = re.sub(r"\W", "_", base).strip("_") or "v"
         if base[0].isdigit():
             base = "v" + base
+        if keyword.iskeyword(base) or hasattr(builtins, base):
+            base += "_"  # never shadow sum, max, abs ...
         name, k = base, 1
         while name in self.names or name in self.globals:
             k += 1
@@ -106,6 +115,10 @@ class Tracer:
         return name
 
     def const(self, value: Any, base: str = "C") -> str:
+        if id(value) in self.objects:
+            return self.objects[id(value)]
+        if isinstance(value, np.dtype) and getattr(np, value.name, None) is value.type:
+            return f"np.{value.name}"
         for name, v in self.globals.items():
             if v is value and name not in ("np", "Tensor"):
                 return name
@@ -158,7 +171,7 @@ class Tracer:
             holder = self.const(t, "P")
             self.tensor_names[key] = holder
         base = self.param_names.get(key) or (t.name if isinstance(t.name, str) else None) or \
-            ("x" if holder.startswith("A") else "p")
+            (f"{holder}_data" if holder in self.arg_names else "p")
         local = self.fresh(base)
         self.emit(f"{local} = {holder}._data")
         self.loaded[key] = local
@@ -249,7 +262,11 @@ class Tracer:
         finally:
             state.tracer = prev
         ins = [self._object(a, where) for a in args] + [f"{k}={self._object(v, where)}" for k, v in kwargs.items()]
-        fn = self.const(f, f.__qualname__.replace(".", "_"))
+        method = getattr(type(args[0]), f.__name__, None) if args else None
+        if getattr(method, "__wrapped__", None) is f:  # opt.step(): called as the method it is
+            fn, ins = f"{ins[0]}.{f.__name__}", ins[1:]
+        else:
+            fn = self.const(f, f.__name__)
         self.emit(f"# {f.__qualname__}  ({where})")
         self.loaded.clear()  # parameters may hold new arrays from here on
         if isinstance(result, float):
@@ -291,10 +308,18 @@ class Tracer:
             module, scope = scope
             if id(module) not in self.modules:
                 self.modules[id(module)] = module
-                if scope is None:  # the outermost: name its parameters by their paths
-                    for pname, p in module.named_parameters():
-                        self.param_names.setdefault(id(p), re.sub(r"(^|_)(\d)", r"\1layer\2",
-                                                                  pname.replace(".", "_")))
+                if scope is None and hasattr(module, "named_parameters"):  # the outermost: name by paths
+                    self._name_state(module)
+
+    def _name_state(self, module: Any) -> None:
+        """Parameters and buffers read as ``model.l1.weight`` (the model an argument, or a global)."""
+        root = self.const(module, type(module).__name__.lower())
+        state_items = [*module.named_parameters(), *getattr(module, "named_buffers", lambda: ())()]
+        for path, t in state_items:
+            self.param_names.setdefault(id(t), re.sub(r"(^|_)(\d)", r"\1layer\2", path.replace(".", "_")))
+            parts = path.split(".")
+            if id(t) not in self.tensor_names and all(p.isidentifier() or p.isdigit() for p in parts):
+                self.tensor_names[id(t)] = root + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in parts)
 
     # ---- the backward pass ----------------------------------------------------------------------------
     def backward(self, root: Tensor, gradient: Any, retain: bool, create_graph: bool) -> None:
@@ -323,7 +348,7 @@ class Tracer:
         self._emit_backward(root, gradient, order, grads, where)
 
     def _emit_backward(self, root: Tensor, gradient: Any, order: list, grads: dict, where: str) -> None:
-        self.emit(f"# ---- backward of {self.var.get(id(root._data), 'the loss')}  ({where})")
+        self.emit(f"# ---- backward pass: d {self.var.get(id(root._data), 'loss')} / d every input  ({where})")
         g0 = self.fresh("d_" + self.var.get(id(root._data), "loss"))
         if gradient is None:
             self.emit(f"{g0} = np.ones({root.shape!r}, {self.const(root.dtype, 'DT')})")
