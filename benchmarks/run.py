@@ -34,7 +34,7 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
                    help="BLAS/OpenMP threads for numpy and torch (default: all cores)")
     p.add_argument("--json", default=str(ROOT / "out" / "bench.json"), help="where to write the results")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch columns even if torch imports")
-    p.add_argument("--only", default="", help="comma-separated subset: per_op,mlp,cnn,deep_chain,memory,transformer")
+    p.add_argument("--only", default="", help="comma-separated subset: per_op,mlp,tiny,cnn,deep_chain,memory,transformer")
     p.add_argument("--repeats", type=float, default=1.0, help="scale the number of repeats")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="wall: perf_counter; cpu: process CPU time, robust on a loaded machine (use --threads 1)")
@@ -326,6 +326,52 @@ def bench_mlp(torch, smoke: bool) -> dict:
     return results
 
 
+# ---- the micrograd-sized MLP (2-16-16-1, 100 samples): where per-op overhead is everything --------------
+class TinyNumpyStep:
+    def __init__(self, batches):
+        self.params, self.batches, self.i = numpy_mlp.tiny_params(), batches, 0
+
+    def __call__(self) -> float:
+        x, y = self.batches[self.i % len(self.batches)]
+        self.i += 1
+        return numpy_mlp.tiny_step(self.params, x, y, LR)
+
+
+class TinyAgStep:
+    def __init__(self, batches):
+        import nn
+
+        self.model = nn.Sequential(nn.Linear(2, 16, dtype=np.float64), nn.ReLU(), nn.Linear(16, 16, dtype=np.float64),
+                                   nn.ReLU(), nn.Linear(16, 1, dtype=np.float64))
+        for param, value in zip(self.model.parameters(), numpy_mlp.tiny_params()):
+            param.data = value.copy()
+        self.loss_fn, self.opt = nn.MSELoss(), nn.optim.SGD(self.model.parameters(), lr=LR)
+        self.batches, self.i = [(ag.Tensor(x), ag.Tensor(y)) for x, y in batches], 0
+
+    def train_step(self, x, y):
+        return CnnAgStep.train_step(self, x, y)  # the same step body: loss, zero_grad, backward, SGD
+
+    def __call__(self) -> float:
+        x, y = self.batches[self.i % len(self.batches)]
+        self.i += 1
+        return self.train_step(x, y).item()
+
+
+def bench_tiny(smoke: bool) -> dict:
+    rng = np.random.default_rng(0)
+    batches = [(rng.standard_normal((100, 2)), rng.standard_normal((100, 1))) for _ in range(4)]
+    fns = {"numpy": TinyNumpyStep(batches), "autograd-mini": TinyAgStep(batches), "compiled": Compiled(TinyAgStep(batches))}
+    losses = [TinyNumpyStep(batches)(), TinyAgStep(batches)(), Compiled(TinyAgStep(batches))()]
+    if max(losses) - min(losses) > 1e-9 * max(1.0, abs(losses[0])):
+        raise AssertionError(f"tiny MLP: the implementations disagree on the first loss: {losses}")
+    times = _interleaved(fns, blocks=3 if smoke else int(40 * ARGS.repeats), per_block=2 if smoke else 50,
+                         warmup=2 if smoke else 20)
+    r = {"ms": {k: _stats(v, 1e3) for k, v in times.items()}, "first_losses": losses}
+    med = {k: v["median"] for k, v in r["ms"].items()}
+    r["ratio_ag_numpy"], r["ratio_compiled_numpy"] = med["autograd-mini"] / med["numpy"], med["compiled"] / med["numpy"]
+    return r
+
+
 # ---- transformer block (benchmarks/transformer_block.py) ----------------------------------
 def bench_transformer(torch, smoke: bool) -> dict:
     """One pre-LN block training step, batch 16 x sequence 32, width 64, 4 heads (smoke: 2 x 8, width 16)."""
@@ -566,6 +612,12 @@ def report(res: dict) -> str:
                      f"{'; '.join(v for k, v in tg.items() if k.startswith('mlp_' + batch)) or '-'} |")
         lines.append(f"| GEMMs only, batch {batch} (ms) | {_fmt(ms['gemm floor'])} | | | | "
                      f"numpy step / GEMMs {r['ratio_numpy_gemm']:.2f} | |")
+    if "tiny" in res:
+        m = res["tiny"]
+        lines.append(f"| micrograd-sized MLP 2-16-16-1, 100 samples, float64 (ms) | {_fmt(m['ms']['numpy'])} | "
+                     f"{_fmt(m['ms']['autograd-mini'])} | {_fmt(m['ms']['compiled'])} | - | "
+                     f"ag/numpy {m['ratio_ag_numpy']:.2f}, compiled/numpy {m['ratio_compiled_numpy']:.2f} | "
+                     f"{tg.get('tiny_compiled', '-')} |")
     if "cnn" in res:
         c = res["cnn"]
         ratios = f"ag/numpy {c['ratio_ag_numpy']:.2f}, compiled/numpy {c['ratio_compiled_numpy']:.2f}"
@@ -627,6 +679,9 @@ def evaluate_targets(res: dict) -> dict:
     for batch, r in mlp.items():
         t[f"mlp_{batch}_compiled"] = mark(r["ratio_compiled_numpy"] <= 1.0,
                                           f"ag.compile <= 1.0x numpy ({r['ratio_compiled_numpy']:.2f})")
+    if "tiny" in res:
+        ratio = res["tiny"]["ratio_compiled_numpy"]
+        t["tiny_compiled"] = mark(ratio <= 1.5, f"ag.compile <= 1.5x numpy ({ratio:.2f})")
     if "ratio_ag_torch" in res.get("cnn", {}):
         ratio = res["cnn"]["ratio_ag_torch"]
         t["cnn"] = mark(ratio <= 2.0, f"<= 2x torch ({ratio:.2f})")
@@ -659,13 +714,16 @@ def main() -> int:
         print(json.dumps(fn(**json.loads(ARGS.worker_args))))
         return 0
     torch = _load_torch()
-    only = set(ARGS.only.split(",")) if ARGS.only else {"per_op", "mlp", "cnn", "deep_chain", "memory", "transformer"}
+    only = set(ARGS.only.split(",")) if ARGS.only else {"per_op", "mlp", "tiny", "cnn", "deep_chain", "memory",
+                                                                      "transformer"}
     res: dict = {"smoke": ARGS.smoke, "machine": machine_info(torch)}
     t0 = time.perf_counter()
     if "per_op" in only:
         res["per_op"] = bench_per_op(torch, ARGS.smoke)
     if "mlp" in only:
         res["mlp"] = bench_mlp(torch, ARGS.smoke)
+    if "tiny" in only:
+        res["tiny"] = bench_tiny(ARGS.smoke)
     if "cnn" in only:
         res["cnn"] = bench_cnn(torch, ARGS.smoke)
     if "transformer" in only:
