@@ -34,7 +34,8 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
                    help="BLAS/OpenMP threads for numpy and torch (default: all cores)")
     p.add_argument("--json", default=str(ROOT / "out" / "bench.json"), help="where to write the results")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch columns even if torch imports")
-    p.add_argument("--only", default="", help="comma-separated subset: per_op,mlp,tiny,cnn,deep_chain,memory,transformer")
+    p.add_argument("--only", default="",
+                   help="comma-separated subset: per_op,mlp,tiny,cnn,deep_chain,memory,transformer")
     p.add_argument("--repeats", type=float, default=1.0, help="scale the number of repeats")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="wall: perf_counter; cpu: process CPU time, robust on a loaded machine (use --threads 1)")
@@ -360,7 +361,8 @@ class TinyAgStep:
 def bench_tiny(smoke: bool) -> dict:
     rng = np.random.default_rng(0)
     batches = [(rng.standard_normal((100, 2)), rng.standard_normal((100, 1))) for _ in range(4)]
-    fns = {"numpy": TinyNumpyStep(batches), "autograd-mini": TinyAgStep(batches), "compiled": Compiled(TinyAgStep(batches))}
+    fns = {"numpy": TinyNumpyStep(batches), "autograd-mini": TinyAgStep(batches),
+           "compiled": Compiled(TinyAgStep(batches))}
     losses = [TinyNumpyStep(batches)(), TinyAgStep(batches)(), Compiled(TinyAgStep(batches))()]
     if max(losses) - min(losses) > 1e-9 * max(1.0, abs(losses[0])):
         raise AssertionError(f"tiny MLP: the implementations disagree on the first loss: {losses}")
@@ -447,7 +449,8 @@ class CnnTorchStep(TorchStep):  # the same step, another model
 def bench_cnn(torch, smoke: bool) -> dict:
     rng = np.random.default_rng(0)
     batches = [(rng.random((64, 1, 28, 28), np.float32), rng.integers(0, 10, 64)) for _ in range(4)]
-    fns = {"numpy": CnnNumpyStep(batches), "autograd-mini": CnnAgStep(batches), "compiled": Compiled(CnnAgStep(batches))}
+    fns = {"numpy": CnnNumpyStep(batches), "autograd-mini": CnnAgStep(batches),
+           "compiled": Compiled(CnnAgStep(batches))}
     if torch is not None:
         fns["torch"] = CnnTorchStep(torch, batches)
     losses = [CnnNumpyStep(batches)(), CnnAgStep(batches)()] + ([CnnTorchStep(torch, batches)()] if torch else [])
@@ -631,8 +634,9 @@ def report(res: dict) -> str:
         ratio = (f"ag/torch {tr['ratio_ag_torch']:.2f}, compiled/torch {tr['ratio_compiled_torch']:.2f}"
                  if "ratio_ag_torch" in tr else "-")
         lines.append(f"| transformer block step, {tr['config']}, 4 heads (ms) | - | "
-                     f"{_fmt(tr['ms']['autograd-mini'])} | {_fmt(tr['ms']['compiled'])} | {_fmt(tr['ms'].get('torch'))} | "
-                     f"{ratio} | {'; '.join(v for k, v in tg.items() if k.startswith('transformer')) or '-'} |")
+                     f"{_fmt(tr['ms']['autograd-mini'])} | {_fmt(tr['ms']['compiled'])} | "
+                     f"{_fmt(tr['ms'].get('torch'))} | {ratio} | "
+                     f"{'; '.join(v for k, v in tg.items() if k.startswith('transformer')) or '-'} |")
     if "deep_chain" in res:
         d = res["deep_chain"]
         for n, run in d["runs"].items():
