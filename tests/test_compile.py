@@ -373,3 +373,13 @@ def test_real_mnist_compiled_equals_eager(tmp_path):
     # the CNN on real data takes 40 s here (it is the same program as on the sample, above)
     r = _same_run("mnist_mlp", ["--data", str(_MNIST), "--epochs", "1"], tmp_path)
     assert r["test_accuracy"] >= 0.8
+
+
+def test_numpy_on_array_arguments_is_traced_or_refused():
+    model, _ = _linear_model()
+    scaled = ag.compile(lambda x: model(x / 255).sum())  # x is an ndarray: the function sees a Tensor
+    for v in (255.0, 510.0):
+        a = np.full((4, 3), v, np.float32)
+        np.testing.assert_array_equal(scaled(a).data, model(ag.tensor(a) / 255).sum().data)
+    with pytest.raises(ag.TraceError, match="np.asarray"):
+        ag.compile(lambda x: model(np.asarray(x) * 2).sum())(np.ones((4, 3), np.float32))

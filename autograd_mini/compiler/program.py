@@ -89,9 +89,12 @@ class Compiled:
         names = self._names(len(args))
         tracer = Tracer(args, names)
         state.tracer = tracer
+        # ndarray arguments arrive as Tensors sharing their memory: numpy code on them inside ``fn`` then
+        # goes through ops (traced) or a guard (an error naming the line), never into a stale constant
+        wrapped = tuple(Tensor._wrap(a) if type(a) is np.ndarray else a for a in args)
         try:
             with guarded(tracer):
-                result = self.fn(*args)
+                result = self.fn(*wrapped)
             ret = tracer.output(result)
         finally:
             state.tracer = None

@@ -89,7 +89,7 @@ class Tracer:
                 self.leaf_of[id(a._data)] = a
                 self.alive.append(a._data)
                 self.arg_arrays.append(a._data)
-            elif isinstance(a, np.ndarray):
+            elif isinstance(a, np.ndarray):  # the function sees it as a Tensor (compile), the program as is
                 self._bind(a, name)
                 self.arg_arrays.append(a)
             elif not isinstance(a, (bool, int, float, str, type(None))):
