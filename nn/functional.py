@@ -241,6 +241,7 @@ class SoftmaxCrossEntropy(ag.Function):
         red = node.params["reduction"]
         scale = f"{g}.reshape(({n}, 1))" if red == "none" else f"({g} * {1.0 / n!r})" if red == "mean" else g
         t.emit(f"{dx} *= {scale}")
+        t.owned.add(dx)
 
 
 def cross_entropy(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:

@@ -36,16 +36,22 @@ _binary(P.Mul, "*")
 
 
 def _add_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
-    for n in names:
-        if n is not None:
-            t.emit(f"{n} = {g}")
+    wanted = [n for n in names if n is not None]
+    for n in wanted:
+        t.emit(f"{n} = {g}")
+    if len(wanted) == 1:  # one name for g's array: still only one
+        t.take(g, wanted[0])
+    t.owned.discard(g)
 
 
 def _sub_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
-    if names[0] is not None:
-        t.emit(f"{names[0]} = {g}")
     if names[1] is not None:
         t.emit(f"{names[1]} = -{g}")
+        t.owned.add(names[1])
+    if names[0] is not None:
+        t.emit(f"{names[0]} = {g}")
+        t.take(g, names[0])
+    t.owned.discard(g)
 
 
 def _mul_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
@@ -53,12 +59,18 @@ def _mul_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> No
         t.emit(f"{names[0]} = {g} * {ins[1]}")
     if names[1] is not None:
         t.emit(f"{names[1]} = {g} * {ins[0]}")
+    t.owned.update(n for n in names if n is not None)  # broadcasting may make them larger than g: never in place
 
 
 BACKWARD.update({P.Add: _add_back, P.Sub: _sub_back, P.Mul: _mul_back})
 
 FORWARD[P.Neg] = lambda t, ins, arrays, params, out: f"-{ins[0]}"
-BACKWARD[P.Neg] = lambda t, node, g, ins, out, names: t.emit(f"{names[0]} = -{g}")
+def _neg_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
+    t.emit(f"{names[0]} = -{g}")
+    t.owned.add(names[0])
+
+
+BACKWARD[P.Neg] = _neg_back
 
 
 def _matmul(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str | None:
@@ -70,6 +82,7 @@ def _matmul(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str | No
 
 def _matmul_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
     a, b = ins
+    t.owned.update(n for n in names if n is not None)
     if names[0] is not None:
         t.emit(f"{names[0]} = {g} @ {b}.swapaxes(-1, -2)")
     if names[1] is not None:
@@ -84,11 +97,18 @@ FORWARD[P.MatMul], BACKWARD[P.MatMul] = _matmul, _matmul_back
 
 
 def _linear(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str | None:
-    return f"{ins[0]} @ {ins[1]} + {ins[2]}" if _floats(*arrays) else None
+    if not _floats(*arrays):
+        return None
+    x, w, b = arrays
+    if np.result_type(x, w) != out.dtype:
+        return f"{ins[0]} @ {ins[1]} + {ins[2]}"
+    t.emit(f"{t.out} = {ins[0]} @ {ins[1]}")
+    return f"np.add({t.out}, {ins[2]}, out={t.out})"  # x @ w + b, adding into the product's fresh array
 
 
 def _linear_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
     x, w, _ = ins
+    t.owned.update(n for n in names if n is not None)
     if names[0] is not None:
         t.emit(f"{names[0]} = {g} @ {w}.swapaxes(-1, -2)")
     if node.inputs[0].ndim > 2:  # fold the batch axes, as Linear.backward
@@ -104,17 +124,27 @@ def _linear_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) ->
 FORWARD[P.Linear], BACKWARD[P.Linear] = _linear, _linear_back
 
 
-def _unary(cls: type, forward: str, backward: str) -> None:
-    """An elementwise op on a float array: ``forward`` of ``{x}``, ``backward`` of ``{g}``, ``{x}``, ``{out}``."""
+def _unary(cls: type, forward: str, factor: str) -> None:
+    """An elementwise op on a float array: ``forward`` of ``{x}``; its derivative ``g * factor`` (of ``{x}``,
+    ``{out}``), multiplied into ``g`` itself when the program owns it (the same product, one array less)."""
     FORWARD[cls] = lambda t, ins, arrays, params, out: forward.format(x=ins[0]) if _floats(arrays[0]) else None
-    BACKWARD[cls] = lambda t, node, g, ins, out, names: t.emit(
-        f"{names[0]} = " + backward.format(g=g, x=ins[0], out=out))
+
+    def backward(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
+        f = factor.format(x=ins[0], out=out)
+        if g in t.owned:
+            t.emit(f"{names[0]} = np.multiply({g}, {f}, out={g})")
+            t.take(g, names[0])
+        else:
+            t.emit(f"{names[0]} = {g} * {f}")
+            t.owned.add(names[0])
+
+    BACKWARD[cls] = backward
 
 
-_unary(P.Tanh, "np.tanh({x})", "{g} * (1 - {out} * {out})")
-_unary(P.Exp, "np.exp({x})", "{g} * {out}")
-_unary(P.Relu, "np.maximum({x}, 0)", "{g} * ({out} > 0)")
-_unary(P.Sigmoid, "_sigmoid({x})", "{g} * ({out} * (1 - {out}))")
+_unary(P.Tanh, "np.tanh({x})", "(1 - {out} * {out})")
+_unary(P.Exp, "np.exp({x})", "{out}")
+_unary(P.Relu, "np.maximum({x}, 0)", "({out} > 0)")
+_unary(P.Sigmoid, "_sigmoid({x})", "({out} * (1 - {out}))")
 
 
 def _div(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str:
@@ -123,6 +153,7 @@ def _div(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str:
 
 def _div_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
     a, b = ins
+    t.owned.update(n for n in names if n is not None)
     if names[0] is not None:
         t.emit(f"{names[0]} = {g} / {b}")
     if names[1] is not None:
@@ -138,25 +169,36 @@ def _square(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str | No
 
 
 FORWARD[P.PowConst] = _square
-BACKWARD[P.PowConst] = lambda t, node, g, ins, out, names: t.emit(f"{names[0]} = {g} * (2 * {ins[0]})")
+def _square_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
+    t.emit(f"{names[0]} = {g} * (2 * {ins[0]})")
+    t.owned.add(names[0])
+
+
+BACKWARD[P.PowConst] = _square_back
 
 
 def _reshape(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str:
     return f"{ins[0]}.reshape({params['shape']!r})"
 
 
-FORWARD[P.Reshape] = _reshape
-BACKWARD[P.Reshape] = lambda t, node, g, ins, out, names: t.emit(
-    f"{names[0]} = {g}.reshape({node.inputs[0].shape!r})")
+def _reshape_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
+    t.emit(f"{names[0]} = {g}.reshape({node.inputs[0].shape!r})")
+    t.take(g, names[0])  # a view of g's array, and g is not read again
+
+
+FORWARD[P.Reshape], BACKWARD[P.Reshape] = _reshape, _reshape_back
 
 
 def _transpose(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str:
     return f"{ins[0]}.transpose({tuple(params['axes'])!r})"
 
 
-FORWARD[P.Transpose] = _transpose
-BACKWARD[P.Transpose] = lambda t, node, g, ins, out, names: t.emit(
-    f"{names[0]} = {g}.transpose({tuple(np.argsort(node.params['axes']).tolist())!r})")
+def _transpose_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
+    t.emit(f"{names[0]} = {g}.transpose({tuple(np.argsort(node.params['axes']).tolist())!r})")
+    t.take(g, names[0])
+
+
+FORWARD[P.Transpose], BACKWARD[P.Transpose] = _transpose, _transpose_back
 
 
 def _sum(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str | None:

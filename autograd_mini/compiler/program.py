@@ -43,11 +43,18 @@ def _one(grads: Any) -> Any:
     return grads[0] if isinstance(grads, (tuple, list)) else grads
 
 
-def _store(pairs: tuple) -> None:
-    store_grads(pairs)
+def _put(leaf: Tensor, a: Any, copy: bool = False) -> None:
+    """The engine's ``store_grads`` for one leaf: a view (or an array another leaf got) is copied."""
+    g = leaf.grad
+    if a.base is not None or copy:
+        a = a.copy()
+    if g is None:
+        leaf.grad = Tensor._wrap(a)
+    else:
+        store_grads(((leaf, a),))
 
 
-_RUNTIME = {"_array": _array, "_one": _one, "_store_grads": _store, "_sum_to": sum_to, "_as_array": as_array}
+_RUNTIME = {"_array": _array, "_one": _one, "_put": _put, "_sum_to": sum_to, "_as_array": as_array}
 _RESERVED = {"np", "Tensor", *_RUNTIME}
 
 

@@ -78,6 +78,7 @@ class Tracer:
         self.has_backward = False
         self.out = ""                       # the name of the op being written (``op``)
         self.notes: dict[str, Any] = {}     # op output name -> what its written-out forward left for backward
+        self.owned: set[str] = set()        # see ``_emit_backward``
         self.node_info: dict = {}           # recorded node -> (input expressions, output name, user line)
         self.leaf_of: dict[int, Tensor] = {}  # id(array) -> the leaf tensor holding it (an argument, a parameter)
         self.arg_names = names
@@ -345,15 +346,23 @@ class Tracer:
         finally:
             state.backward_hooks, state.tracer = prev_hooks, prev
         self.has_backward = True
-        self._emit_backward(root, gradient, order, grads, where)
+        self._emit_backward(root, gradient, order, grads, where, list(found.values()))
 
-    def _emit_backward(self, root: Tensor, gradient: Any, order: list, grads: dict, where: str) -> None:
+    def take(self, g: str, n: str) -> None:
+        """``n`` now names what ``g`` named (``g`` is dead after its node's derivative): ownership passes on."""
+        if g in self.owned:
+            self.owned.discard(g)
+            self.owned.add(n)
+
+    def _emit_backward(self, root: Tensor, gradient: Any, order: list, grads: dict, where: str,
+                       found_arrays: list) -> None:
         self.emit(f"# ---- backward pass: d {self.var.get(id(root._data), 'loss')} / d every input  ({where})")
         g0 = self.fresh("d_" + self.var.get(id(root._data), "loss"))
         if gradient is None:
             self.emit(f"{g0} = np.ones({root.shape!r}, {self.const(root.dtype, 'DT')})")
         else:
             self.emit(f"{g0} = np.array(_as_array({self.value(gradient, where)}, {self.const(root.dtype, 'DT')}))")
+        self.owned = {g0}  # gradients only one name refers to, fresh from this program: safe to update in place
         found: dict[int, tuple[Tensor, str]] = {}
         if root.grad_fn is None:
             found[id(root)] = (root, g0)
@@ -369,6 +378,7 @@ class Tracer:
                 (BACKWARD.get(node.fn) or node.fn.compiled_backward)(self, node, g, ins, out, names)
             else:
                 self._generic_backward(node, ctx, g, ins, out, names)
+                self.owned.discard(g)
             for i, (t, gi) in enumerate(zip(node.inputs, g_in)):
                 name = names[i]
                 if name is None:
@@ -379,15 +389,19 @@ class Tracer:
                     if id(t) in found:
                         acc = found[id(t)][1]
                         self.emit(f"{acc} = {acc} + {name}")
+                        self.owned.add(acc)
                     else:
                         found[id(t)] = (t, name)
                 elif parent in pending:
                     self.emit(f"{pending[parent]} = {pending[parent]} + {name}")
+                    self.owned.add(pending[parent])
                 else:
                     pending[parent] = name
-        if found:
-            pairs = ", ".join(f"({self._leaf(t)}, {g})" for t, g in found.values())
-            self.emit(f"_store_grads(({pairs},))")
+        stored: set[int] = set()  # the engine's store_grads copies an array stored for a second leaf
+        for (t, g), (_, a) in zip(found.values(), found_arrays):
+            a = a._data if isinstance(a, Tensor) else np.asarray(a)
+            self.emit(f"_put({self._leaf(t)}, {g}{', True' if id(a) in stored else ''})")
+            stored.add(id(a))
 
     def _leaf(self, t: Tensor) -> str:
         holder = self.tensor_names.get(id(t))
@@ -413,6 +427,7 @@ class Tracer:
         shape = t._data.shape
         if gi.shape != shape:
             lead = gi.ndim - len(shape)
+            self.owned.add(name)
             if gi.shape[lead:] == shape:
                 self.emit(f"{name} = {name}.sum(axis={tuple(range(lead))!r})")
             else:
@@ -423,6 +438,7 @@ class Tracer:
                           (f".reshape({shape!r})" if lead or _kept(gi.shape, axes) != shape else ""))
         if gi.dtype != t._data.dtype:
             self.emit(f"{name} = {name}.astype({self.const(t._data.dtype, 'DT')})")
+            self.owned.add(name)
 
     # ---- outputs --------------------------------------------------------------------------------------
     def output(self, value: Any) -> str:
