@@ -272,6 +272,31 @@ class SGD(Optimizer):
                 np.subtract(w, upd, out=upd)
                 p.data = upd.astype(w.dtype, copy=False)
 
+    def compiled_step(self, t: Any, me: str) -> bool:
+        """How ``ag.compile`` writes plain gradient descent (one group, no momentum, no weight decay) into its
+        program: ``step``'s own numpy calls, behind a check that the settings are still plain (else ``step()``
+        runs). Returns False (the program then calls ``step()``) for any other configuration."""
+        if len(self.param_groups) != 1:
+            return False
+        group = self.param_groups[0]
+        params = group["params"]
+        if group["momentum"] or group["weight_decay"] or any(p.grad is not None and p.grad.dtype != p.dtype
+                                                              for p in params):
+            return False
+        grp, lr, upd = t.fresh("group"), t.fresh("lr"), t.fresh("upd")
+        t.emit(f"{grp} = {me}.param_groups[0]")
+        t.emit(f"if len({me}.param_groups) != 1 or {grp}['momentum'] or {grp}['weight_decay'] "
+               f"or len({grp}['params']) != {len(params)}:")
+        t.emit(f"    {me}.step()  # no longer plain gradient descent: the optimizer's own step")
+        t.emit("else:")
+        t.emit(f"    {lr} = {grp}['lr']")
+        for p in params:
+            holder = t.object(p)
+            t.emit(f"    if {holder}.grad is not None:")
+            t.emit(f"        {upd} = {holder}.grad._data * {lr}")
+            t.emit(f"        {holder}._data = np.subtract({holder}._data, {upd}, out={upd})")
+        return True
+
 
 class Adam(Optimizer):
     """Adam (PyTorch's formulas, L2 ``weight_decay`` added to the gradient)::

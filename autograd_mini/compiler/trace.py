@@ -262,14 +262,17 @@ class Tracer:
             result = f(*args, **kwargs)
         finally:
             state.tracer = prev
-        ins = [self._object(a, where) for a in args] + [f"{k}={self._object(v, where)}" for k, v in kwargs.items()]
+        ins = [self.object(a, where) for a in args] + [f"{k}={self.object(v, where)}" for k, v in kwargs.items()]
         method = getattr(type(args[0]), f.__name__, None) if args else None
-        if getattr(method, "__wrapped__", None) is f:  # opt.step(): called as the method it is
-            fn, ins = f"{ins[0]}.{f.__name__}", ins[1:]
-        else:
-            fn = self.const(f, f.__name__)
         self.emit(f"# {f.__qualname__}  ({where})")
         self.loaded.clear()  # parameters may hold new arrays from here on
+        if getattr(method, "__wrapped__", None) is f:  # opt.step(): called as the method it is
+            fn, ins = f"{ins[0]}.{f.__name__}", ins[1:]
+            writer = getattr(args[0], f"compiled_{f.__name__}", None)  # a method may write itself out
+            if writer is not None and not kwargs and len(args) == 1 and writer(self, fn.rsplit(".", 1)[0]):
+                return result
+        else:
+            fn = self.const(f, f.__name__)
         if isinstance(result, float):
             name = self.fresh("r")
             self.emit(f"{name} = {fn}({', '.join(ins)})")
@@ -280,7 +283,7 @@ class Tracer:
         self.emit(f"{fn}({', '.join(ins)})")
         return result
 
-    def _object(self, x: Any, where: str) -> str:
+    def object(self, x: Any, where: str = "") -> str:
         """An effect's argument: tensors as objects (an optimizer updates the parameter itself)."""
         if isinstance(x, Tensor):
             if id(x) in self.tensor_names:
@@ -292,7 +295,7 @@ class Tracer:
             self.tensor_names[id(x)] = holder = self.const(x, "P")
             return holder
         if isinstance(x, (tuple, list)):
-            items = [self._object(v, where) for v in x]
+            items = [self.object(v, where) for v in x]
             inner = ", ".join(items) + ("," if len(items) == 1 and isinstance(x, tuple) else "")
             return f"({inner})" if isinstance(x, tuple) else f"[{inner}]"
         return self.value(x, where)
@@ -318,9 +321,13 @@ class Tracer:
         state_items = [*module.named_parameters(), *getattr(module, "named_buffers", lambda: ())()]
         for path, t in state_items:
             self.param_names.setdefault(id(t), re.sub(r"(^|_)(\d)", r"\1layer\2", path.replace(".", "_")))
+            if id(t) in self.tensor_names:
+                continue
             parts = path.split(".")
-            if id(t) not in self.tensor_names and all(p.isidentifier() or p.isdigit() for p in parts):
-                self.tensor_names[id(t)] = root + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in parts)
+            if all(p.isidentifier() for p in parts):  # attribute reads: as fast as a global, and readable
+                self.tensor_names[id(t)] = root + "".join(f".{p}" for p in parts)
+            else:  # model[0].weight would call Sequential.__getitem__ on every use: a global instead
+                self.tensor_names[id(t)] = self.const(t, f"{root}_{path.replace('.', '_')}")
 
     # ---- the backward pass ----------------------------------------------------------------------------
     def backward(self, root: Tensor, gradient: Any, retain: bool, create_graph: bool) -> None:
