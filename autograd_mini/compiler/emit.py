@@ -27,7 +27,11 @@ def _floats(*arrays: Any) -> bool:
 
 
 def _binary(cls: type, symbol: str) -> None:
-    FORWARD[cls] = lambda t, ins, arrays, params, out: f"{ins[0]} {symbol} {ins[1]}"
+    def forward(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str:
+        t.fresh_arrays.add(t.out)
+        return f"{ins[0]} {symbol} {ins[1]}"
+
+    FORWARD[cls] = forward
 
 
 _binary(P.Add, "+")
@@ -103,6 +107,7 @@ def _linear(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str | No
     if np.result_type(x, w) != out.dtype:
         return f"{ins[0]} @ {ins[1]} + {ins[2]}"
     t.emit(f"{t.out} = {ins[0]} @ {ins[1]}")
+    t.fresh_arrays.add(t.out)
     return f"np.add({t.out}, {ins[2]}, out={t.out})"  # x @ w + b, adding into the product's fresh array
 
 
@@ -127,7 +132,13 @@ FORWARD[P.Linear], BACKWARD[P.Linear] = _linear, _linear_back
 def _unary(cls: type, forward: str, factor: str) -> None:
     """An elementwise op on a float array: ``forward`` of ``{x}``; its derivative ``g * factor`` (of ``{x}``,
     ``{out}``), multiplied into ``g`` itself when the program owns it (the same product, one array less)."""
-    FORWARD[cls] = lambda t, ins, arrays, params, out: forward.format(x=ins[0]) if _floats(arrays[0]) else None
+    def write(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str | None:
+        if not _floats(arrays[0]):
+            return None
+        t.fresh_arrays.add(t.out)
+        return forward.format(x=ins[0])
+
+    FORWARD[cls] = write
 
     def backward(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
         f = factor.format(x=ins[0], out=out)

@@ -7,6 +7,7 @@ import functools
 import inspect
 import keyword
 import linecache
+import re
 from collections import OrderedDict
 from typing import Any, Callable, NamedTuple
 
@@ -191,9 +192,28 @@ def _plain(value: Any) -> Any:
 _counter = [0]
 
 
+_UNARY = re.compile(r"(\w+) = np\.(maximum|tanh|exp)\((\w+)(, 0)?\)")
+
+
+def _in_place(lines: list[str], fresh: set[str]) -> list[str]:
+    """``relu = np.maximum(linear, 0)`` becomes ``np.maximum(linear, 0, out=linear)`` when ``linear`` is a
+    new array of the program's and no other line reads it (the same values, one array less)."""
+    lines = list(lines)
+    for i, line in enumerate(lines):
+        m = _UNARY.fullmatch(line)
+        if m is None or m[3] not in fresh:
+            continue
+        word = re.compile(rf"\b{m[3]}\b")
+        readers = [j for j, other in enumerate(lines)
+                   if not other.startswith(("#", f"{m[3]} = ")) and word.search(other)]
+        if readers == [i]:
+            lines[i] = f"{m[1]} = np.{m[2]}({m[3]}{m[4] or ''}, out={m[3]})"
+    return lines
+
+
 def _build(tracer: Tracer, name: str, names: list[str], ret: str) -> Program:
     params = ", ".join(names)
-    body = tracer.lines + [f"return {ret}"]
+    body = _in_place(tracer.lines, tracer.fresh_arrays) + [f"return {ret}"]
     lines = [f"def {name}({params}):"] + ["    " + line for line in body]
     source = "\n".join(lines) + "\n"
     _counter[0] += 1

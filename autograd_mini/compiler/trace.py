@@ -79,6 +79,7 @@ class Tracer:
         self.out = ""                       # the name of the op being written (``op``)
         self.notes: dict[str, Any] = {}     # op output name -> what its written-out forward left for backward
         self.owned: set[str] = set()        # see ``_emit_backward``
+        self.fresh_arrays: set[str] = set()  # forward values that are new arrays of their own (not views)
         self.node_info: dict = {}           # recorded node -> (input expressions, output name, user line)
         self.leaf_of: dict[int, Tensor] = {}  # id(array) -> the leaf tensor holding it (an argument, a parameter)
         self.arg_names = names
@@ -407,7 +408,14 @@ class Tracer:
         stored: set[int] = set()  # the engine's store_grads copies an array stored for a second leaf
         for (t, g), (_, a) in zip(found.values(), found_arrays):
             a = a._data if isinstance(a, Tensor) else np.asarray(a)
-            self.emit(f"_put({self._leaf(t)}, {g}{', True' if id(a) in stored else ''})")
+            leaf = self._leaf(t)
+            if id(a) in stored:
+                self.emit(f"_put({leaf}, {g}, True)")
+            else:  # the common case inline: a new gradient, not a view
+                self.emit(f"if {leaf}.grad is None and {g}.base is None:")
+                self.emit(f"    {leaf}.grad = Tensor._wrap({g})")
+                self.emit("else:")
+                self.emit(f"    _put({leaf}, {g})")
             stored.add(id(a))
 
     def _leaf(self, t: Tensor) -> str:
