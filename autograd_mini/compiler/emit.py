@@ -59,11 +59,17 @@ def _sub_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> No
 
 
 def _mul_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
-    if names[0] is not None:
-        t.emit(f"{names[0]} = {g} * {ins[1]}")
-    if names[1] is not None:
-        t.emit(f"{names[1]} = {g} * {ins[0]}")
-    t.owned.update(n for n in names if n is not None)  # broadcasting may make them larger than g: never in place
+    wanted = [i for i, n in enumerate(names) if n is not None]
+    g_array, g_in = t.traced_g  # the arrays the eager pass had: the product's shape and dtype
+    for i in wanted:
+        other, n = ins[1 - i], names[i]
+        same = np.shape(g_in[i]) == g_array.shape and getattr(g_in[i], "dtype", None) == g_array.dtype
+        if i == wanted[-1] and g in t.owned and same:
+            t.emit(f"{n} = np.multiply({g}, {other}, out={g})")  # g's last use, and the product has its shape
+            t.take(g, n)
+        else:
+            t.emit(f"{n} = {g} * {other}")
+            t.owned.add(n)
 
 
 BACKWARD.update({P.Add: _add_back, P.Sub: _sub_back, P.Mul: _mul_back})

@@ -80,6 +80,7 @@ class Tracer:
         self.notes: dict[str, Any] = {}     # op output name -> what its written-out forward left for backward
         self.owned: set[str] = set()        # see ``_emit_backward``
         self.fresh_arrays: set[str] = set()  # forward values that are new arrays of their own (not views)
+        self.traced_g: tuple = ()           # (g, input gradients) the eager pass had at the node being written
         self.node_info: dict = {}           # recorded node -> (input expressions, output name, user line)
         self.leaf_of: dict[int, Tensor] = {}  # id(array) -> the leaf tensor holding it (an argument, a parameter)
         self.arg_names = names
@@ -344,7 +345,7 @@ class Tracer:
 
         def hook(node: Any, g: Any) -> Any:
             order.append(node)
-            return lambda g_in: grads.__setitem__(node, g_in)
+            return lambda g_in: grads.__setitem__(node, (g, g_in))
 
         prev_hooks, prev = state.backward_hooks, state.tracer
         state.backward_hooks, state.tracer = prev_hooks + (hook,), None
@@ -377,7 +378,8 @@ class Tracer:
         pending: dict[Any, str] = {root.grad_fn: g0} if root.grad_fn is not None else {}
         for node in order:
             g = pending.pop(node)
-            g_in = grads[node]
+            self.traced_g = grads[node]
+            g_in = self.traced_g[1]
             ins, out, op_where, ctx = self.node_info[node]
             self.emit(f"# backward of {node.fn.op_name}  ({op_where})")
             names = [None if gi is None or not need else self.fresh(f"d_{_base(ins[i])}")
@@ -395,14 +397,11 @@ class Tracer:
                 parent = t.grad_fn
                 if parent is None:
                     if id(t) in found:
-                        acc = found[id(t)][1]
-                        self.emit(f"{acc} = {acc} + {name}")
-                        self.owned.add(acc)
+                        self._accumulate(found[id(t)][1], name)
                     else:
                         found[id(t)] = (t, name)
                 elif parent in pending:
-                    self.emit(f"{pending[parent]} = {pending[parent]} + {name}")
-                    self.owned.add(pending[parent])
+                    self._accumulate(pending[parent], name)
                 else:
                     pending[parent] = name
         stored: set[int] = set()  # the engine's store_grads copies an array stored for a second leaf
@@ -417,6 +416,16 @@ class Tracer:
                 self.emit("else:")
                 self.emit(f"    _put({leaf}, {g})")
             stored.add(id(a))
+
+    def _accumulate(self, acc: str, name: str) -> None:
+        """``acc = acc + name``, the engine's sum of two contributions; into ``acc`` when the program owns it
+        (the same sum: both already have the input's shape and dtype)."""
+        if acc in self.owned and acc != name:
+            self.emit(f"{acc} = np.add({acc}, {name}, out={acc})")
+        else:
+            self.emit(f"{acc} = {acc} + {name}")
+            self.owned.add(acc)
+        self.owned.discard(name)
 
     def _leaf(self, t: Tensor) -> str:
         holder = self.tensor_names.get(id(t))
