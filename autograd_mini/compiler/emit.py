@@ -64,7 +64,7 @@ def _mul_back(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> No
     for i in wanted:
         other, n = ins[1 - i], names[i]
         same = np.shape(g_in[i]) == g_array.shape and getattr(g_in[i], "dtype", None) == g_array.dtype
-        if i == wanted[-1] and g in t.owned and same:
+        if i == wanted[-1] and t.in_place_ok(g) and same:
             t.emit(f"{n} = np.multiply({g}, {other}, out={g})")  # g's last use, and the product has its shape
             t.take(g, n)
         else:
@@ -148,7 +148,7 @@ def _unary(cls: type, forward: str, factor: str) -> None:
 
     def backward(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
         f = factor.format(x=ins[0], out=out)
-        if g in t.owned:
+        if t.in_place_ok(g):
             t.emit(f"{names[0]} = np.multiply({g}, {f}, out={g})")
             t.take(g, names[0])
         else:

@@ -72,15 +72,31 @@ def _data_property(original: property) -> property:
     return property(get, put, doc=original.__doc__)
 
 
+def _grad_property(slot: Any) -> property:
+    """``p.grad = None`` in the traced function is recorded (a manual zero_grad); any other value raises."""
+    def put(self: Tensor, value: Any) -> None:
+        tracer = state.tracer
+        if tracer is not None and sys._getframe(1).f_globals.get("__name__", "").split(".")[0] not in (
+                "autograd_mini", "nn"):
+            if value is not None:
+                raise TraceError(f"ag.compile: `t.grad = ...` while tracing (at {user_line(2)}) is not recorded; "
+                                 "only `t.grad = None` is. Set it outside the compiled function.")
+            tracer.emit(f"{tracer.object(self)}.grad = None  # {user_line(2)}")
+        slot.__set__(self, value)
+
+    return property(slot.__get__, put)
+
+
 @contextlib.contextmanager
 def guarded(tracer: Any) -> Iterator[None]:
     """Install the guards on Tensor for the duration of one trace (they pass when no tracer is active)."""
-    saved = {name: Tensor.__dict__[name] for name in [*_METHODS, "__format__", "data"]}
+    saved = {name: Tensor.__dict__[name] for name in [*_METHODS, "__format__", "data", "grad"]}
     try:
         for name, what in _METHODS.items():
             setattr(Tensor, name, _wrap(name, what)[1])
         Tensor.__format__ = _format(saved["__format__"])
         Tensor.data = _data_property(saved["data"])
+        Tensor.grad = _grad_property(saved["grad"])
         yield
     finally:
         for name, value in saved.items():

@@ -47,6 +47,7 @@ def _one(grads: Any) -> Any:
 def _put(leaf: Tensor, a: Any, copy: bool = False) -> None:
     """The engine's ``store_grads`` for one leaf: a view (or an array another leaf got) is copied."""
     g = leaf.grad
+    a = np.asarray(a)  # a 0-d sum is a numpy scalar
     if a.base is not None or copy:
         a = a.copy()
     if g is None:

@@ -393,23 +393,25 @@ class Tracer:
                 name = names[i]
                 if name is None:
                     continue
+                if type(gi) is not np.ndarray:  # 0-d arithmetic gives numpy scalars: the engine's asarray
+                    self.emit(f"{name} = np.asarray({name})")
                 self._fit(name, gi, t)
                 parent = t.grad_fn
                 if parent is None:
                     if id(t) in found:
-                        self._accumulate(found[id(t)][1], name)
+                        self._accumulate(found[id(t)][1], name, t.ndim)
                     else:
                         found[id(t)] = (t, name)
                 elif parent in pending:
-                    self._accumulate(pending[parent], name)
+                    self._accumulate(pending[parent], name, t.ndim)
                 else:
                     pending[parent] = name
         stored: set[int] = set()  # the engine's store_grads copies an array stored for a second leaf
         for (t, g), (_, a) in zip(found.values(), found_arrays):
             a = a._data if isinstance(a, Tensor) else np.asarray(a)
             leaf = self._leaf(t)
-            if id(a) in stored:
-                self.emit(f"_put({leaf}, {g}, True)")
+            if id(a) in stored or not t.ndim:
+                self.emit(f"_put({leaf}, {g}{', True' if id(a) in stored else ''})")
             else:  # the common case inline: a new gradient, not a view
                 self.emit(f"if {leaf}.grad is None and {g}.base is None:")
                 self.emit(f"    {leaf}.grad = Tensor._wrap({g})")
@@ -417,15 +419,22 @@ class Tracer:
                 self.emit(f"    _put({leaf}, {g})")
             stored.add(id(a))
 
-    def _accumulate(self, acc: str, name: str) -> None:
+    def _accumulate(self, acc: str, name: str, ndim: int) -> None:
         """``acc = acc + name``, the engine's sum of two contributions; into ``acc`` when the program owns it
-        (the same sum: both already have the input's shape and dtype)."""
-        if acc in self.owned and acc != name:
+        (the same sum: both already have the input's shape and dtype). A 0-d sum is a numpy scalar, as the
+        engine's: never written into."""
+        if acc in self.owned and acc != name and ndim:
             self.emit(f"{acc} = np.add({acc}, {name}, out={acc})")
         else:
             self.emit(f"{acc} = {acc} + {name}")
-            self.owned.add(acc)
+            (self.owned.add if ndim else self.owned.discard)(acc)
         self.owned.discard(name)
+
+    def in_place_ok(self, g: str) -> bool:
+        """Whether the node's incoming gradient ``g`` may be written: the program owns it and it is an array
+        (the engine passes 0-d sums on as numpy scalars)."""
+        real = self.traced_g[0] if self.traced_g else None
+        return g in self.owned and type(real) is np.ndarray and real.ndim > 0
 
     def _leaf(self, t: Tensor) -> str:
         holder = self.tensor_names.get(id(t))
