@@ -407,6 +407,8 @@ class Tracer:
                 else:
                     pending[parent] = name
         stored: set[int] = set()  # the engine's store_grads copies an array stored for a second leaf
+        if found:
+            self.emit("# .grad of each leaf (the engine's store_grads)")
         for (t, g), (_, a) in zip(found.values(), found_arrays):
             a = a._data if isinstance(a, Tensor) else np.asarray(a)
             leaf = self._leaf(t)
