@@ -7,12 +7,14 @@ straight-line numpy program it replays: forward, then each op's derivative in re
 optimizer. Set it beside the article's code. The compiled steps give the eager steps' numbers bit for bit.
 
     python examples/compile_xor.py              # print the program, train 2,000 steps both ways
+    python examples/compile_xor.py --epochs 50  # fewer steps
 """
 
 from __future__ import annotations
 
 import time
 
+import _common as C
 import numpy as np
 import xor_article as X
 
@@ -33,7 +35,10 @@ def train_step(net: X.XorNet, opt: nn.optim.SGD, x: ag.Tensor, y: ag.Tensor) -> 
     return loss
 
 
-def main(steps: int = 2000) -> dict:
+def main(argv: list[str] | None = None) -> dict:
+    p = C.parser(__doc__, epochs=2000, progress=False, epochs_help="training steps, compiled and eager")
+    args = p.parse_args(argv)
+    steps = max(args.epochs, 1)
     data, onehot, _ = X.xor_data()
     x, y = ag.tensor(data), ag.tensor(onehot)
     net, opt = make()

@@ -386,7 +386,7 @@ def test_numpy_on_array_arguments_is_traced_or_refused():
 
 
 def test_the_xor_article_network_compiled():
-    r = _example("compile_xor").main(30)
+    r = _example("compile_xor").main(["--epochs", "30"])
     assert r["same"] and "# ---- backward pass" in r["source"] and "net.l1.weight._data" in r["source"]
 
 
