@@ -414,3 +414,20 @@ def test_zero_d_parameters_and_gradients_stay_arrays():
         assert w.data == w2.data and w.grad.data == w2.grad.data
     with pytest.raises(ag.TraceError, match="t.grad = "):
         ag.compile(lambda p: setattr(p, "grad", ag.zeros(())) or p * 2)(w)
+
+
+def test_values_returned_or_read_later_are_never_overwritten():
+    model, _ = _linear_model()
+
+    @ag.compile
+    def both(x):
+        h = model(x)
+        return h, ag.relu(h), ag.tanh(h * 2)
+
+    x = ag.tensor(np.array([[1.0, -2.0, 3.0], [-1.0, 0.5, -0.5]], np.float32))
+    for _ in range(2):
+        h, r, t = both(x)
+        np.testing.assert_array_equal(h.data, model(x).data)
+        np.testing.assert_array_equal(r.data, ag.relu(model(x)).data)
+        np.testing.assert_array_equal(t.data, ag.tanh(model(x) * 2).data)
+    assert (h.data < 0).any()  # the pre-activation kept its negative values

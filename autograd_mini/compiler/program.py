@@ -214,7 +214,7 @@ def _in_place(lines: list[str], fresh: set[str]) -> list[str]:
 
 def _build(tracer: Tracer, name: str, names: list[str], ret: str) -> Program:
     params = ", ".join(names)
-    body = _in_place(tracer.lines, tracer.fresh_arrays) + [f"return {ret}"]
+    body = _in_place(tracer.lines + [f"return {ret}"], tracer.fresh_arrays)
     lines = [f"def {name}({params}):"] + ["    " + line for line in body]
     source = "\n".join(lines) + "\n"
     _counter[0] += 1
