@@ -430,3 +430,21 @@ def test_values_returned_or_read_later_are_never_overwritten():
         np.testing.assert_array_equal(h.data, model(x).data)
         np.testing.assert_array_equal(r.data, ag.relu(model(x)).data)
     assert (h.data < 0).any()  # the pre-activation kept its negative values
+
+
+def test_zero_d_chains():
+    a = ag.tensor(np.float32(0.3), requires_grad=True)
+
+    def f(b):
+        a.grad = None
+        y = ag.tanh(ag.relu(a * b + 1.0) * 2.0).exp()
+        y.backward()
+        return y
+
+    step = ag.compile(f)
+    for v in (0.5, 0.5, -4.0):
+        b = ag.tensor(np.float32(v))
+        out = step(b).data
+        g = a.grad.data
+        np.testing.assert_array_equal(out, f(b).data)
+        np.testing.assert_array_equal(g, a.grad.data)

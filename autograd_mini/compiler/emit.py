@@ -28,7 +28,8 @@ def _floats(*arrays: Any) -> bool:
 
 def _binary(cls: type, symbol: str) -> None:
     def forward(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str:
-        t.fresh_arrays.add(t.out)
+        if out.ndim:  # 0-d arithmetic gives a numpy scalar: nothing to write into
+            t.fresh_arrays.add(t.out)
         return f"{ins[0]} {symbol} {ins[1]}"
 
     FORWARD[cls] = forward
@@ -141,7 +142,8 @@ def _unary(cls: type, forward: str, factor: str) -> None:
     def write(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str | None:
         if not _floats(arrays[0]):
             return None
-        t.fresh_arrays.add(t.out)
+        if out.ndim:
+            t.fresh_arrays.add(t.out)
         return forward.format(x=ins[0])
 
     FORWARD[cls] = write
