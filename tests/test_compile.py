@@ -448,3 +448,21 @@ def test_zero_d_chains():
         g = a.grad.data
         np.testing.assert_array_equal(out, f(b).data)
         np.testing.assert_array_equal(g, a.grad.data)
+
+
+def test_returned_gradients_parameters_and_constants():
+    model, opt = _linear_model()
+    const = ag.tensor([1.0, 2.0])
+
+    @ag.compile
+    def step(x):
+        opt.zero_grad()
+        loss = model(x).sum()
+        loss.backward()
+        return loss, model.weight.grad, model.bias, const
+
+    for k in range(3):
+        x = ag.tensor(np.full((4, 3), k + 1.0, np.float32))
+        loss, g, b, c = step(x)
+        np.testing.assert_array_equal(g.data, np.full((3, 2), 4.0 * (k + 1), np.float32))
+        assert g is model.weight.grad and b is model.bias and c is const

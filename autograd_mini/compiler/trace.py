@@ -81,6 +81,7 @@ class Tracer:
         self.owned: set[str] = set()        # see ``_emit_backward``
         self.fresh_arrays: set[str] = set()  # forward values that are new arrays of their own (not views)
         self.traced_g: tuple = ()           # (g, input gradients) the eager pass had at the node being written
+        self.leaves: list = []              # (leaf, its expression) of every leaf a backward pass stored into
         self.node_info: dict = {}           # recorded node -> (input expressions, output name, user line)
         self.leaf_of: dict[int, Tensor] = {}  # id(array) -> the leaf tensor holding it (an argument, a parameter)
         self.arg_names = names
@@ -412,6 +413,7 @@ class Tracer:
         for (t, g), (_, a) in zip(found.values(), found_arrays):
             a = a._data if isinstance(a, Tensor) else np.asarray(a)
             leaf = self._leaf(t)
+            self.leaves.append((t, leaf))
             if id(a) in stored or not t.ndim:
                 self.emit(f"_put({leaf}, {g}{', True' if id(a) in stored else ''})")
             else:  # the common case inline: a new gradient, not a view
@@ -478,12 +480,13 @@ class Tracer:
     # ---- outputs --------------------------------------------------------------------------------------
     def output(self, value: Any) -> str:
         if isinstance(value, Tensor):
-            name = self.var.get(id(value._data))
-            if name is not None and value.grad_fn is None and id(value) in self.tensor_names:
+            for leaf, holder in self.leaves:
+                if value is leaf.grad:  # a gradient: the one this replay stored
+                    return f"{holder}.grad"
+            if id(value) in self.tensor_names:  # an argument or a parameter: the object itself
                 return self.tensor_names[id(value)]
-            if name is not None:
-                return f"Tensor._wrap({name})"
-            return self.value(value, "return")
+            name = self.var.get(id(value._data))
+            return f"Tensor._wrap({name})" if name is not None else self.object(value)
         if isinstance(value, TracedNumber):
             return self.numbers[id(value)]
         if isinstance(value, (tuple, list)):
