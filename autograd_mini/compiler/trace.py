@@ -1,9 +1,10 @@
 """The recorder behind ``ag.compile``: while the user's function runs eagerly once, every op, backward
 pass and side effect it makes becomes lines of a straight-line numpy program (``Program``).
 
-Values are named by where they come from: an argument (``A0``), a tensor read at replay (a parameter:
-``fc1_weight = P0._data``), or a line of the program. Anything else an op sees is a constant of the
-trace, kept only after checks that it cannot depend on the arguments (see ``_constant``).
+Values are named by where they come from: an argument (the function's own parameter names), a tensor read
+at replay (a parameter: ``l1_weight = net.l1.weight._data``), or a line of the program. Anything else an op
+sees is a constant of the trace, kept only after checks that it cannot depend on the arguments
+(``_check_not_derived``). The backward pass is written by ``backward.py``.
 """
 
 from __future__ import annotations
