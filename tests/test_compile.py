@@ -466,3 +466,12 @@ def test_returned_gradients_parameters_and_constants():
         loss, g, b, c = step(x)
         np.testing.assert_array_equal(g.data, np.full((3, 2), 4.0 * (k + 1), np.float32))
         assert g is model.weight.grad and b is model.bias and c is const
+
+
+def test_containers_and_keywords_are_refused():
+    model, _ = _linear_model()
+    step = ag.compile(lambda batch: model(batch[0]).sum())
+    with pytest.raises(TypeError, match="separate arguments"):
+        step((ag.ones(4, 3), ag.ones(4)))
+    with pytest.raises(TypeError, match="by position"):
+        ag.compile(lambda x: model(x).sum())(x=ag.ones(4, 3))

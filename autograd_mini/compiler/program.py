@@ -74,7 +74,10 @@ class Compiled:
         self._hits = self._misses = 0
         self._last: Program | None = None
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            raise TypeError(f"ag.compile: pass the arguments of {getattr(self.fn, '__name__', 'fn')} by position "
+                            f"(got keyword arguments {sorted(kwargs)}): the signature is positional")
         key = _signature(args)
         program = self._cache.get(key)
         if program is not None and _same_modules(program.modules):
@@ -163,6 +166,10 @@ def _signature(args: tuple) -> tuple:
             key.append(("A", a.shape, a.dtype))
         elif isinstance(a, (bool, int, float, str, type(None))):
             key.append(("V", type(a), a))
+        elif isinstance(a, (list, tuple, dict, set)):
+            raise TypeError(f"ag.compile: argument {len(key) - 2} is a {type(a).__name__}; pass its tensors as "
+                            "separate arguments (f(x, y), not f((x, y))): a container's contents are not part of "
+                            "the signature, so a replay could not tell that they changed")
         else:
             key.append(("O", id(a)))
     return tuple(key)
