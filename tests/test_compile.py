@@ -475,3 +475,31 @@ def test_containers_and_keywords_are_refused():
         step((ag.ones(4, 3), ag.ones(4)))
     with pytest.raises(TypeError, match="by position"):
         ag.compile(lambda x: model(x).sum())(x=ag.ones(4, 3))
+
+
+def test_clip_norm_is_returned_fresh_and_cannot_steer_a_branch():
+    def run(compiled):
+        model, opt = _linear_model()
+
+        def step(x):
+            opt.zero_grad()
+            model(x).sum().backward()
+            norm = nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+            opt.step()
+            return norm
+
+        f = ag.compile(step) if compiled else step
+        return [f(ag.tensor(np.full((4, 3), k + 1.0, np.float32))) for k in range(4)]
+
+    eager, comp = run(False), run(True)
+    assert eager == comp and len(set(comp)) == 4 and all(type(v) is float for v in comp)
+    model, opt = _linear_model()
+
+    def branch(x):
+        model(x).sum().backward()
+        if nn.utils.clip_grad_norm_(model.parameters(), 0.5) > 1:
+            return x
+        return x * 2
+
+    with pytest.raises(ag.TraceError, match="control flow"):
+        ag.compile(branch)(ag.ones(4, 3))
