@@ -503,3 +503,23 @@ def test_clip_norm_is_returned_fresh_and_cannot_steer_a_branch():
 
     with pytest.raises(ag.TraceError, match="control flow"):
         ag.compile(branch)(ag.ones(4, 3))
+
+
+def test_a_compiled_method():
+    class Trainer:
+        def __init__(self):
+            self.model, self.opt = _linear_model()
+
+        @ag.compile
+        def step(self, x):
+            self.opt.zero_grad()
+            loss = self.model(x).sum()
+            loss.backward()
+            self.opt.step()
+            return loss
+
+    a, b = Trainer(), Trainer()
+    x = ag.ones(4, 3)
+    losses = [a.step(x).item() for _ in range(3)] + [b.step(x).item()]
+    assert losses[0] == losses[3] and losses[1] != losses[0]
+    assert "def step(self, x):" in Trainer.step.source and Trainer.step.cache_info().misses == 2

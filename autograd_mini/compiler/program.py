@@ -125,6 +125,10 @@ class Compiled:
                  for nm in names]
         return names + [f"arg{i}" for i in range(len(names), n)]
 
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        """On a method, ``obj.step(x)`` calls the compiled function with ``obj`` first (as a plain function)."""
+        return self if obj is None else functools.partial(self.__call__, obj)
+
     @property
     def source(self) -> str:
         """The generated program of the latest call (traced or replayed)."""
