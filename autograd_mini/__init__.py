@@ -2,19 +2,23 @@
 
 from .tensor import Tensor, get_default_dtype, set_default_dtype  # noqa: I001  (first: the ops import it)
 from .engine import grad_of
-from .factories import (Seed, arange, as_tensor, get_generator, manual_seed, ones, ones_like, rand, randn, tensor,
-                        zeros, zeros_like)
+from .factories import *  # noqa: F403  (tensor, zeros, full, eye, linspace, randint, ...)
+from .factories import __all__ as _factories_all
 from .function import Function, Node, once_differentiable
 from . import numpy  # noqa: F401  (autograd_mini.numpy: the vocabulary derivatives are written in)
-from .functional import grad, value_and_grad
 from .grad_mode import enable_grad, is_grad_enabled, module_scope, current_scope, no_grad, set_grad_enabled
 from .anomaly import AnomalyError, detect_anomaly
 from .explain import explain_grad
+from .narrate import Narration, explain_backward
 from .gradcheck import GradcheckError, gradcheck, gradcheck_module, gradgradcheck
 from .ops import *  # noqa: F403  (the functional op API: ag.exp, ag.sum, ...)
 from .ops import __all__ as _ops_all
 from .ops.indexing import TopK
-from . import viz  # noqa: I001  (graph pictures; graphviz itself is imported only when rendering)
+from . import linalg  # noqa: I001  (ag.linalg: torch.linalg's functions; after ops)
+from . import func  # noqa: I001  (function transforms: ag.func.jacrev, ...; after ops, which it uses)
+from .func import grad, value_and_grad
+from ._torch_names import MODULE as _TORCH_NAMES, missing_attribute as _missing_attribute  # noqa: I001
+from . import onnx, viz  # noqa: I001  (graph pictures, ONNX export: graphviz and onnx are imported on use)
 from .viz import draw_graph
 from .compiler import TraceError, compile  # noqa: A004  (ag.compile, as torch.compile)
 from .grad_mode import array_call, effect
@@ -22,15 +26,13 @@ from .grad_mode import array_call, effect
 __version__ = "0.1.0"
 
 __all__ = [
-    "viz", "draw_graph",
-    "Tensor", "Function", "Node", "once_differentiable", "TopK",
-    "tensor", "as_tensor", "zeros", "ones", "zeros_like", "ones_like", "arange", "randn",
-    "rand",
-    "manual_seed", "get_generator", "Seed", "get_default_dtype", "set_default_dtype", "no_grad", "enable_grad",
+    "viz", "draw_graph", "func", "onnx", "linalg",
+    "Tensor", "Function", "Node", "once_differentiable", "TopK", *_factories_all,
+    "get_default_dtype", "set_default_dtype", "no_grad", "enable_grad",
     "set_grad_enabled", "is_grad_enabled", "module_scope", "current_scope", "grad", "value_and_grad", "grad_of",
     *_ops_all,
-    "gradcheck", "gradgradcheck", "gradcheck_module", "GradcheckError", "explain_grad", "detect_anomaly",
-    "AnomalyError", "compile", "TraceError", "effect", "array_call",
+    "gradcheck", "gradgradcheck", "gradcheck_module", "GradcheckError", "explain_grad", "explain_backward", "Narration",
+    "detect_anomaly", "AnomalyError", "compile", "TraceError", "effect", "array_call",
 ]
 
 
@@ -39,4 +41,4 @@ def __getattr__(name: str):  # ``ag.testing`` is imported on first use: it needs
         import importlib
 
         return importlib.import_module(".testing", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    raise _missing_attribute(f"module {__name__!r}", name, _TORCH_NAMES)

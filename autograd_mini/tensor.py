@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._backend import get_default_dtype, set_default_dtype, xp
+from ._torch_names import TENSOR, missing_attribute
 
 __all__ = ["Tensor", "get_default_dtype", "set_default_dtype"]
 
@@ -134,8 +135,9 @@ class Tensor:
         return self._data.ndim
 
     @property
-    def size(self) -> int:
-        return self._data.size
+    def size(self) -> _Size:
+        """The number of elements, an int (numpy's ``a.size``) that PyTorch's ``t.size()`` / ``t.size(d)`` can call."""
+        return _Size(self._data.size, self._data.shape)
 
     @property
     def dtype(self) -> Any:
@@ -201,6 +203,10 @@ class Tensor:
         defaults to ``create_graph``; ``gradient`` is copied)."""
         from .engine import backward
 
+        if gradient is None and self._data.size != 1:
+            raise RuntimeError(f"backward() on a tensor of shape {self.shape} needs a `gradient` of that shape; only "
+                               "a single-element output gets the implicit gradient 1: reduce it first, "
+                               "y.sum().backward() or y.mean().backward(), or pass y.backward(gradient)")
         backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
 
     def __repr__(self) -> str:
@@ -221,6 +227,9 @@ class Tensor:
 
     def __hash__(self) -> int:
         return id(self)
+
+    def __getattr__(self, name: str) -> Any:  # only names Tensor lacks get here: PyTorch's get ours in the error
+        raise missing_attribute(f"{type(self).__name__!r} object", name, TENSOR)
 
     def __iter__(self) -> Any:
         """Iterate over the first axis, like an ndarray."""
@@ -256,6 +265,49 @@ class Tensor:
     @property
     def T(self) -> Tensor:
         return _ops.transpose(self)
+
+    # ---- PyTorch's names (#20; ops/pytorch_names.py, logic.py, grids.py): one-line delegations ----------
+    def dim(self) -> int: return self._data.ndim
+    def numel(self) -> int: return self._data.size
+    @property
+    def mT(self) -> Tensor: return _ops.pytorch_names.mT(self)  # noqa: N802
+    def view(self, *shape: Any) -> Tensor: return _ops.reshape(self, *shape)
+    def view_as(self, other: Any) -> Tensor: return _ops.reshape(self, other.shape)
+    def reshape_as(self, other: Any) -> Tensor: return _ops.reshape(self, other.shape)
+    def expand(self, *sizes: Any) -> Tensor: return _ops.pytorch_names.expand(self, *sizes)
+    def expand_as(self, other: Any) -> Tensor: return _ops.broadcast_to(self, other.shape)
+    def repeat(self, *sizes: Any) -> Tensor: return _ops.pytorch_names.repeat_torch(self, *sizes)
+    def repeat_interleave(self, repeats: Any, dim: Any = None) -> Tensor:
+        return _ops.repeat_interleave(self, repeats, dim)
+    def where(self, condition: Any, other: Any) -> Tensor: return _ops.where(condition, self, other)
+    def __and__(self, o: Any) -> Tensor: return _ops.bitwise_and(self, o)
+    def __rand__(self, o: Any) -> Tensor: return _ops.bitwise_and(o, self)
+    def __or__(self, o: Any) -> Tensor: return _ops.bitwise_or(self, o)
+    def __ror__(self, o: Any) -> Tensor: return _ops.bitwise_or(o, self)
+    def __xor__(self, o: Any) -> Tensor: return _ops.bitwise_xor(self, o)
+    def __rxor__(self, o: Any) -> Tensor: return _ops.bitwise_xor(o, self)
+    def __invert__(self) -> Tensor: return _ops.bitwise_not(self)
+    def __lshift__(self, o: Any) -> Tensor: return _ops.bitwise_left_shift(self, o)
+    def __rlshift__(self, o: Any) -> Tensor: return _ops.bitwise_left_shift(o, self)
+    def __rshift__(self, o: Any) -> Tensor: return _ops.bitwise_right_shift(self, o)
+    def __rrshift__(self, o: Any) -> Tensor: return _ops.bitwise_right_shift(o, self)
+    # ---- end of PyTorch's names ----------------------------------------------------------------------
+
+
+class _Size(int):
+    """``t.size``: numpy's element count, and PyTorch's ``t.size()`` (the shape) / ``t.size(d)`` (one axis)."""
+
+    def __new__(cls, n: int, shape: tuple) -> _Size:
+        s = super().__new__(cls, n)
+        s._shape = shape
+        return s
+
+    def __call__(self, dim: int | None = None) -> Any:
+        if dim is None:
+            return self._shape
+        if not -len(self._shape) <= dim < len(self._shape):
+            raise IndexError(f"size: dim {dim} is out of range for shape {self._shape}")
+        return self._shape[dim]
 
 
 # The one edge up: operators delegate to the op table, which imports Tensor (and adds the methods).

@@ -23,7 +23,8 @@ from pathlib import Path
 import _common as C
 
 EXAMPLES = Path(__file__).resolve().parent
-DOCS = [EXAMPLES.parent / "docs" / "examples.md", EXAMPLES.parent / "README.md"]
+DOCS = [EXAMPLES.parent / "docs" / "examples.md", EXAMPLES.parent / "docs" / "explain_backward.md",
+        EXAMPLES.parent / "README.md"]
 MARK = re.compile(r"^<!-- numbers: ([\w-]+) -->$")  # a fenced block follows, or lines up to END
 END = "<!-- /numbers -->"
 SUMMARY = re.compile(r"^([\w-]+): ((?:\w+=\S+ ?)+) \(([\d.]+) s\)$")
@@ -41,6 +42,7 @@ RUNS: dict[str, list[list[str]]] = {
     "check_gradients": [[]],
     "visualize": [["--out", "out/visualize"]],
     "char_lm": [["--out", "out/char_lm", *NO_PROGRESS]],
+    "export_onnx": [["--out", "out/export_onnx", *NO_PROGRESS]],
 }
 WHAT = {  # the table's "reproduces" column
     "xor_article": '"One LEGO at a Time" (2-3-2 sigmoid XOR)',
@@ -52,6 +54,7 @@ WHAT = {  # the table's "reproduces" column
     "check_gradients": "the article's hand-derived gradients",
     "visualize": "graph pictures",
     "char_lm": "makemore's path on 5,163 first names: bigram, Bengio et al.'s MLP, a small transformer",
+    "export_onnx": "the graduation path: LeNet trained here, exported to ONNX, run in ONNX Runtime",
 }
 
 
@@ -91,6 +94,11 @@ def reaches(script: str, lines: list[str]) -> str:
         r = s["mnist_cnn"]
         return (f"shipped sample: {pct(r['test_accuracy'])} on the {r['test_samples']} test digits after "
                 f"{r['epochs']} epochs (the real t10k split: in docs/examples.md)")
+    if script == "export_onnx":
+        r = s["export_onnx"]
+        agree = "every" if r["same_predictions"] == "True" else "NOT every"
+        return (f"{agree} prediction on the 400 test digits agrees with ONNX Runtime's (largest logit difference "
+                f"{r['max_logit_diff']}); test accuracy {pct(r['onnx_test_accuracy'])} after {r['epochs']} epochs")
     if script == "custom_op":
         r = s["custom_op"]
         return f"stable softplus passes `gradcheck`/`gradgradcheck` ({r['gradcheck']}); its net {pct(r['accuracy'])}"
@@ -117,7 +125,7 @@ def table(outputs: dict[str, list[str]], seconds: dict[str, float], old: list[st
     """The examples table; rows of scripts that were not re-run are kept from ``old`` (the block's lines)."""
     kept = {m[1]: line for line in old if (m := re.match(r"^\| `(\w+)\.py` \|", line))}
     scripts = sorted(p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_") and p.stem in RUNS)
-    words = {4: "Four", 5: "Five", 6: "Six", 7: "Seven", 8: "Eight", 9: "Nine"}
+    words = {4: "Four", 5: "Five", 6: "Six", 7: "Seven", 8: "Eight", 9: "Nine", 10: "Ten"}
     rows = ["| script | reproduces | reaches | CPU time |", "| --- | --- | --- | --- |"]
     order = [s for s in RUNS if s in scripts]
     rows += [f"| `{s}.py` | {WHAT[s]} | {reaches(s, outputs[s])} | {seconds[s]:.{seconds[s] < 10:d}f} s |"
@@ -126,10 +134,22 @@ def table(outputs: dict[str, list[str]], seconds: dict[str, float], old: list[st
             "`examples/make_docs_numbers.py` from fresh runs with the default settings):", "", *rows]
 
 
+def derivation(ls: list[str]) -> tuple[int, int]:
+    """Where xor_article's generated derivation (ag.explain_backward's text) starts and ends in its output."""
+    start = next(i for i, x in enumerate(ls) if x.startswith("The article's backward step, generated"))
+    return start, next(i for i, x in enumerate(ls) if x.startswith("  (the article prints")) + 1
+
+
+def trace(ls: list[str]) -> list[str]:
+    """xor_article's worked step without the derivation (docs/explain_backward.md shows that)."""
+    start, end = derivation(ls)
+    ls = ls[:start - 1] + ls[end + 1:]
+    return ls[:next(i for i, x in enumerate(ls) if x.startswith(("graph picture", "graph skipped", "note:"))) + 1]
+
+
 BLOCKS: dict[str, tuple[str, Callable[[list[str]], list[str]]]] = {  # block name -> (script, lines it shows)
-    "xor_article-trace": ("xor_article", lambda ls: ls[:next(i for i, x in enumerate(ls)
-                                                               if x.startswith(("graph picture", "graph skipped",
-                                                                                "note:"))) + 1]),
+    "xor_article-trace": ("xor_article", trace),
+    "xor_article-derivation": ("xor_article", lambda ls: ls[derivation(ls)[0] + 2:derivation(ls)[1] - 1]),
     "xor_article-runs": ("xor_article", lambda ls: [x for x in ls if SUMMARY.match(x)]),
     "xor_relu": ("xor_relu", lambda ls: [x for x in ls if x.startswith("Epoch ") or SUMMARY.match(x)]),
     "mnist_mlp": ("mnist_mlp", lambda ls: [x for x in ls if SUMMARY.match(x)]),

@@ -8,14 +8,13 @@ from . import data, functional, init, optim, utils
 from .activations import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .attention import MultiheadAttention
 from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d
-from .layers import Dropout, Flatten, Identity, Linear
+from .layers import Dropout, Embedding, Flatten, Identity, Linear
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L2Penalty, MSELoss, NLLLoss
 from .module import Module, ModuleDict, ModuleList, Parameter, Sequential, StateDictError
 from .nested_state import flatten_state_dict, unflatten_state_dict
-from .normalization import BatchNorm1d, BatchNorm2d
+from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .recurrent import GRU, LSTM
 from .serialization import load, save
-from .transformer_layers import Embedding, LayerNorm
 
 __all__ = [
     "Parameter", "Module", "Sequential", "ModuleList", "ModuleDict", "StateDictError",

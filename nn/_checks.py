@@ -109,7 +109,8 @@ def cast(a: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
 
 
 def float_array(value: Any, name: str, like: np.ndarray) -> np.ndarray:
-    """An array (or Tensor) of floats shaped like ``like``, cast to its dtype (overflow checked)."""
+    """An array (or Tensor) of finite floats shaped like ``like``, cast to its dtype (overflow checked).
+    Optimizer state is never legitimately nan or inf, and the next step would spread it into the parameter."""
     a = value.data if isinstance(value, ag.Tensor) else value
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be an array, got {type(value).__name__}")
@@ -117,11 +118,18 @@ def float_array(value: Any, name: str, like: np.ndarray) -> np.ndarray:
         raise TypeError(f"{name} must be a floating array, got dtype {a.dtype}")
     if a.shape != like.shape:
         raise ValueError(f"{name} has shape {a.shape}, the parameter {like.shape}")
-    return cast(a, like.dtype, name)
+    out = cast(a, like.dtype, name)
+    finite = np.isfinite(out)
+    if not finite.all():
+        first = np.unravel_index(int(np.argmin(finite)), out.shape)
+        raise ValueError(f"{name} holds {int(finite.size - finite.sum())} nan or inf value(s), the first "
+                         f"{out[first]} at index {tuple(map(int, first))}: the next step would put them into "
+                         "the parameter")
+    return out
 
 
 def non_negative_array(value: Any, name: str, like: np.ndarray) -> np.ndarray:
     out = float_array(value, name, like)
     if not (out >= 0).all():
-        raise ValueError(f"{name} must hold no negative or nan values (it is a running mean of squares)")
+        raise ValueError(f"{name} must hold no negative values (it is a running mean of squares)")
     return out

@@ -9,7 +9,8 @@ import autograd_mini as ag
 from . import functional as F
 from .module import Module
 
-__all__ = ["Sigmoid", "ReLU", "LeakyReLU", "Tanh", "Softmax", "LogSoftmax", "GELU"]
+__all__ = ["Sigmoid", "ReLU", "LeakyReLU", "Tanh", "Softmax", "LogSoftmax", "GELU", "SiLU", "ReLU6", "Hardtanh",
+           "Hardsigmoid", "Hardswish", "Softsign", "Softmin", "GLU"]
 
 
 class Sigmoid(Module):
@@ -40,20 +41,22 @@ class LeakyReLU(Module):
 
 
 class Softmax(Module):
-    """Softmax along ``axis`` (default the last)."""
+    """Softmax along ``dim`` (default the last; numpy's ``axis=`` is accepted too)."""
 
-    def __init__(self, axis: int = -1) -> None:
+    def __init__(self, dim: int = -1, *, axis: int | None = None) -> None:
         super().__init__()
-        self.axis = axis
+        if axis is not None and dim != -1:
+            raise TypeError(f"{type(self).__name__}: give dim= or axis=, not both")
+        self.dim = dim if axis is None else axis
 
-    def forward(self, x: Any) -> ag.Tensor: return ag.softmax(x, self.axis)
-    def extra_repr(self) -> str: return f"axis={self.axis}"
+    def forward(self, x: Any) -> ag.Tensor: return ag.softmax(x, self.dim)
+    def extra_repr(self) -> str: return f"dim={self.dim}"
 
 
 class LogSoftmax(Softmax):
-    """Log of the softmax along ``axis``, computed stably (pair it with ``NLLLoss``)."""
+    """Log of the softmax along ``dim``, computed stably (pair it with ``NLLLoss``)."""
 
-    def forward(self, x: Any) -> ag.Tensor: return ag.log_softmax(x, self.axis)
+    def forward(self, x: Any) -> ag.Tensor: return ag.log_softmax(x, self.dim)
 
 
 class GELU(Module):
@@ -67,3 +70,66 @@ class GELU(Module):
 
     def forward(self, x: Any) -> ag.Tensor: return F.gelu(x, self.approximate)
     def extra_repr(self) -> str: return f"approximate={self.approximate!r}"
+
+
+class SiLU(Module):
+    """``x * sigmoid(x)``."""
+
+    def forward(self, x: Any) -> ag.Tensor: return F.silu(x)
+
+
+class Hardtanh(Module):
+    """``x`` limited to [min_val, max_val]."""
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
+        super().__init__()
+        if min_val > max_val:
+            raise ValueError(f"Hardtanh: min_val {min_val} is above max_val {max_val}")
+        self.min_val, self.max_val = float(min_val), float(max_val)
+
+    def forward(self, x: Any) -> ag.Tensor: return F.hardtanh(x, self.min_val, self.max_val)
+    def extra_repr(self) -> str: return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+class ReLU6(Module):
+    """``min(max(x, 0), 6)``."""
+
+    def forward(self, x: Any) -> ag.Tensor: return F.relu6(x)
+
+
+class Hardsigmoid(Module):
+    """``clip(x / 6 + 1/2, 0, 1)``."""
+
+    def forward(self, x: Any) -> ag.Tensor: return F.hardsigmoid(x)
+
+
+class Hardswish(Module):
+    """``x * hardsigmoid(x)``."""
+
+    def forward(self, x: Any) -> ag.Tensor: return F.hardswish(x)
+
+
+class Softsign(Module):
+    """``x / (1 + |x|)``."""
+
+    def forward(self, x: Any) -> ag.Tensor: return F.softsign(x)
+
+
+class _AlongDim(Module):
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def extra_repr(self) -> str: return f"dim={self.dim}"
+
+
+class Softmin(_AlongDim):
+    """``softmax(-x)`` along ``dim``."""
+
+    def forward(self, x: Any) -> ag.Tensor: return F.softmin(x, self.dim)
+
+
+class GLU(_AlongDim):
+    """``a * sigmoid(b)`` for the halves of ``x`` along ``dim``."""
+
+    def forward(self, x: Any) -> ag.Tensor: return F.glu(x, self.dim)

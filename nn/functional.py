@@ -19,12 +19,14 @@ from ._warn import warn_once
 
 __all__ = [
     "layer_input", "linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", "log_softmax", "dropout", "flatten",
+    "silu", "hardtanh", "relu6", "hardsigmoid", "hardswish", "softsign", "softmin", "glu", "normalize",
     "mse_loss", "l2_penalty", "cross_entropy", "nll_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "SoftmaxCrossEntropy", "BinaryCrossEntropy",
+    "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div", "cosine_similarity", "margin_ranking_loss",
     "gelu", "layer_norm", "layer_norm_composed", "LayerNormFunction", "embedding", "scaled_dot_product_attention",
 ]
 
-_REDUCTIONS = ("mean", "sum", "none")
+REDUCTIONS = ("mean", "sum", "none")
 
 
 def _t(x: Any) -> ag.Tensor:
@@ -35,10 +37,18 @@ def _arr(x: Any) -> np.ndarray:
     return x.data if isinstance(x, ag.Tensor) else np.asarray(x)
 
 
-def check_reduction(reduction: str) -> str:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+def check_reduction(reduction: str, allowed: tuple = REDUCTIONS) -> str:
+    if reduction not in allowed:
+        raise ValueError(f"reduction must be one of {allowed}, got {reduction!r}")
     return reduction
+
+
+def _operand(v: Any, like: ag.Tensor) -> Any:
+    """A loss's target or weight: a Tensor as it is, else an array of ``like``'s float dtype (an integer
+    ``like`` leaves the values alone: casting a 0.5 to its dtype would truncate it)."""
+    if isinstance(v, ag.Tensor):
+        return v
+    return np.asarray(v, dtype=like.dtype if like.dtype.kind == "f" else None)
 
 
 def _reduce(loss: ag.Tensor, reduction: str) -> ag.Tensor:
@@ -95,8 +105,7 @@ def linear(x: Any, weight: ag.Tensor, bias: ag.Tensor | None = None) -> ag.Tenso
 def relu(x: Any) -> ag.Tensor: return ag.relu(x)
 def sigmoid(x: Any) -> ag.Tensor: return ag.sigmoid(x)
 def tanh(x: Any) -> ag.Tensor: return ag.tanh(x)
-def softmax(x: Any, axis: int = -1) -> ag.Tensor: return ag.softmax(x, axis)
-def log_softmax(x: Any, axis: int = -1) -> ag.Tensor: return ag.log_softmax(x, axis)
+softmax, log_softmax = ag.softmax, ag.log_softmax  # axis=-1 by default; PyTorch's dim= works too
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> ag.Tensor:
@@ -105,9 +114,82 @@ def leaky_relu(x: Any, negative_slope: float = 0.01) -> ag.Tensor:
     return ag.where(x > 0, x, x * negative_slope)
 
 
-def flatten(x: Any, start_axis: int = 1) -> ag.Tensor:
-    """Merge the axes from ``start_axis`` on (keeps the batch axis by default)."""
-    return _t(x).flatten(start_axis)
+def silu(x: Any) -> ag.Tensor:
+    """``x * sigmoid(x)`` (swish)."""
+    x = _t(x)
+    return x * ag.sigmoid(x)
+
+
+def hardtanh(x: Any, min_val: float = -1.0, max_val: float = 1.0) -> ag.Tensor:
+    """``x`` limited to [min_val, max_val]; gradient 0 at the bounds, as PyTorch's (``clip`` passes it there)."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val {min_val} is above max_val {max_val}")
+    x = _t(x)
+    lo, hi = (np.asarray(v, x.dtype) if x.dtype.kind in "iu" else v for v in (min_val, max_val))  # ints stay ints
+    return ag.where(x <= min_val, lo, ag.where(x >= max_val, hi, x))  # nan passes through
+
+
+def relu6(x: Any) -> ag.Tensor:
+    """``min(max(x, 0), 6)``: ``hardtanh(x, 0, 6)``."""
+    return hardtanh(x, 0.0, 6.0)
+
+
+def hardsigmoid(x: Any) -> ag.Tensor:
+    """``x / 6 + 1/2`` on (-3, 3), 0 below, 1 above (gradient 0 at +-3, as PyTorch's)."""
+    x = _t(x)
+    a = np.asarray(x)
+    outside = np.where(a <= -3.0, 0.0, np.where(a >= 3.0, 1.0, a)).astype(x.dtype if x.dtype.kind == "f" else None)
+    return ag.where((a > -3.0) & (a < 3.0), x * (1.0 / 6.0) + 0.5, outside)  # nan: its value, gradient 0 (PyTorch)
+
+
+def hardswish(x: Any) -> ag.Tensor:
+    """``x * hardsigmoid(x)``; gradient ``x / 3 + 1/2`` on (-3, 3), 0 below, 1 above (PyTorch's choice at +-3)."""
+    x = _t(x)
+    a = np.asarray(x)
+    mid = (a > -3.0) & (a < 3.0)
+    xm = ag.where(mid, x, 0.0)  # the quadratic sees 0 off (-3, 3): an inf or nan there would leak into the gradient
+    return ag.where(a <= -3.0, 0.0, ag.where(mid, xm * (xm + 3.0) * (1.0 / 6.0), x))
+
+
+def softsign(x: Any) -> ag.Tensor:
+    """``x / (1 + |x|)``."""
+    x = _t(x)
+    return x / (ag.abs(x) + 1.0)
+
+
+def softmin(x: Any, dim: int = -1) -> ag.Tensor:
+    """``softmax(-x)`` along ``dim``."""
+    return ag.softmax(-_t(x), dim)
+
+
+def glu(x: Any, dim: int = -1) -> ag.Tensor:
+    """Gated linear unit: ``a * sigmoid(b)`` for the two halves ``a``, ``b`` of ``x`` along ``dim``."""
+    x = _t(x)
+    n = x.shape[dim] if x.ndim else 1
+    if x.ndim == 0 or n % 2:
+        raise ValueError(f"glu: dim {dim} of shape {x.shape} must have an even size, to halve it")
+    a, b = ag.split(x, 2, axis=dim)
+    return a * ag.sigmoid(b)
+
+
+def normalize(x: Any, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> ag.Tensor:
+    """``x / max(norm_p(x), eps)`` along ``dim`` (PyTorch's: the floor is a differentiable clamp, and a
+    zero vector's norm has gradient 0)."""
+    x = _t(x)
+    if p == 2:
+        norm = _norm2(x, dim)
+    elif p == 1:
+        norm = ag.abs(x).sum(axis=dim, keepdims=True)
+    elif p == math.inf:
+        norm = ag.abs(x).max(axis=dim, keepdims=True)
+    else:
+        raise ValueError(f"normalize: p must be 1, 2 or inf here, got {p} (other p: x / (|x|**p).sum(dim)**(1/p))")
+    return x / ag.clip(norm, eps, None)
+
+
+def flatten(x: Any, start_dim: int = 1, end_dim: int = -1) -> ag.Tensor:
+    """Merge axes ``start_dim`` through ``end_dim`` (keeps the batch axis by default)."""
+    return _t(x).flatten(start_dim, end_dim)
 
 
 def dropout(x: Any, p: float = 0.5, training: bool = True, seed: ag.Seed = None) -> ag.Tensor:
@@ -138,7 +220,7 @@ def mse_loss(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tenso
     check_reduction(reduction)
     input = _t(input)
     _same_shape("mse_loss", input, target)
-    target = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=input.dtype)
+    target = _operand(target, input)
     d = input - target
     return _reduce(d * d, reduction)
 
@@ -157,14 +239,17 @@ def l2_penalty(params: Any, weight: float) -> ag.Tensor:
 
 
 # ---- classification losses -------------------------------------------------------------------------
-def _class_indices(name: str, logits: ag.Tensor, target: Any) -> np.ndarray:
-    """Validate integer class targets: shape (N,) for (N, C) logits, () for (C,); values in [0, C)."""
+def _class_indices(name: str, logits: ag.Tensor, target: Any, ignore_index: int = -100) -> np.ndarray:
+    """Validate integer class targets for logits (C,), (N, C) or (N, C, d1, ...): shape (), (N,) or
+    (N, d1, ...); values in [0, C) or ``ignore_index``."""
     y = _arr(target)
-    if logits.ndim not in (1, 2):
-        raise ValueError(f"{name}: input must have shape (N, C) or (C,), got {logits.shape}")
-    if y.shape != logits.shape[:-1]:
+    if logits.ndim == 0:
+        raise ValueError(f"{name}: input must have shape (C,), (N, C) or (N, C, d1, ...), got a 0-d tensor")
+    want = () if logits.ndim == 1 else logits.shape[:1] + logits.shape[2:]
+    if y.shape != want:
         raise ValueError(f"{name}: class-index target of shape {y.shape} does not match input of shape "
-                         f"{logits.shape} (expected target shape {logits.shape[:-1]})")
+                         f"{logits.shape} (expected target shape {want}: the input without its class axis "
+                         f"{0 if logits.ndim == 1 else 1})")
     if y.dtype.kind == "f":
         if not np.all(y == np.round(y)):
             raise ValueError(f"{name}: float target of shape {y.shape} must hold class indices (whole numbers), "
@@ -172,12 +257,41 @@ def _class_indices(name: str, logits: ag.Tensor, target: Any) -> np.ndarray:
         y = y.astype(np.int64)
     elif y.dtype.kind not in "iub":
         raise TypeError(f"{name}: target must hold integer class indices, got dtype {y.dtype}")
-    c = logits.shape[-1]
-    if y.size and (y.min() < 0 or y.max() >= c):
-        bad = (y < 0) | (y >= c)
+    c = logits.shape[0 if logits.ndim == 1 else 1]
+    bad = ((y < 0) | (y >= c)) & (y != ignore_index)
+    if bad.any():
         raise IndexError(f"{name}: class index {y[bad].ravel()[:5].tolist()} out of range for {c} classes "
-                         f"(input shape {logits.shape}, target shape {y.shape})")
+                         f"(input shape {logits.shape}, target shape {y.shape}, ignore_index {ignore_index})")
     return y.astype(np.intp, copy=False)
+
+
+def _classes_last(x: ag.Tensor) -> ag.Tensor:
+    """(C,), (N, C) or (N, C, d1, ...) as rows of classes, shape (M, C)."""
+    if x.ndim == 2:
+        return x
+    if x.ndim == 1:
+        return x.reshape(1, -1)
+    if x.ndim > 2:
+        x = x.permute(0, *range(2, x.ndim), 1)
+    return x.reshape(-1, x.shape[-1])
+
+
+def _class_weight(name: str, weight: Any, c: int, dtype: Any) -> np.ndarray | None:
+    if weight is None:
+        return None
+    if isinstance(weight, str):
+        raise TypeError(f"{name}: the third argument is weight (PyTorch's order); pass reduction={weight!r} by name")
+    w = np.asarray(_arr(weight), dtype=dtype if dtype.kind == "f" else None)
+    if w.shape != (c,):
+        raise ValueError(f"{name}: weight must have one entry per class, shape ({c},), got {w.shape}")
+    _not_traced(f"{name} with class weights")
+    return w
+
+
+def _check_smoothing(name: str, label_smoothing: float) -> float:
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{name}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    return float(label_smoothing)
 
 
 class SoftmaxCrossEntropy(ag.Function):
@@ -186,8 +300,10 @@ class SoftmaxCrossEntropy(ag.Function):
     ``loss_i = logsumexp(x_i) - x_i[y_i]``; gradient ``(softmax(x) - onehot(y)) * g``, divided
     by N for ``mean``. Backward recomputes the softmax from the logits with ``anp.softmax`` (plain
     numpy on arrays, the recorded op on Tensors): one formula that is also differentiable again
-    under ``create_graph``.
+    under ``create_graph``. The fast path of ``cross_entropy`` (no weight, no ignored target, no
+    smoothing); the general path is composed (``_weighted_nll``).
     """
+    formula = "d cross_entropy(x, y)/dx: g * (softmax(x) - onehot(y)), divided by N for the mean"
 
     @staticmethod
     def forward(ctx, x, y, *, reduction):
@@ -244,30 +360,109 @@ class SoftmaxCrossEntropy(ag.Function):
         t.owned.add(dx)
 
 
-def cross_entropy(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
-    """Cross entropy from logits ``input`` (N, C) (or (C,)), numerically stable.
+def cross_entropy(input: ag.Tensor, target: Any, weight: Any = None, *, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> ag.Tensor:
+    """Cross entropy from logits ``input`` of shape (N, C), (C,) or (N, C, d1, ...), stable; PyTorch's arguments.
 
-    ``target`` is class indices of shape (N,) (or ()), or class probabilities / one-hot of the
-    input's shape. ``mean`` averages over the N samples.
+    ``target``: class indices of shape (N,), () or (N, d1, ...), or class probabilities of the
+    input's shape. ``weight`` (C,) scales each class; targets equal to ``ignore_index`` count for
+    nothing; ``label_smoothing`` mixes the target with the uniform distribution. ``mean`` divides by
+    the summed weights of the counted targets (PyTorch's rule), by the number of samples for
+    probabilities.
     """
     check_reduction(reduction)
     input = _t(input)
+    eps = _check_smoothing("cross_entropy", label_smoothing)
+    c = input.shape[0 if input.ndim == 1 else 1] if input.ndim else 0
+    w = _class_weight("cross_entropy", weight, c, input.dtype)
     if np.shape(_arr(target)) == input.shape and input.ndim >= 1:  # probabilities / one-hot
-        target = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=input.dtype)
-        return _reduce(-(target * ag.log_softmax(input, -1)).sum(axis=-1), reduction)
-    y = _class_indices("cross_entropy", input, target)
-    if input.ndim == 1:
-        return SoftmaxCrossEntropy.apply(input.reshape(1, -1), y.reshape(1), reduction=reduction).reshape(())
-    return SoftmaxCrossEntropy.apply(input, y, reduction=reduction)
+        p = _operand(target, input)
+        if eps:
+            p = p * (1.0 - eps) + eps / c
+        logp = ag.log_softmax(input, 0 if input.ndim == 1 else 1)
+        if w is not None:
+            logp = logp * w.reshape((-1,) + (1,) * (input.ndim - 2) if input.ndim > 1 else (-1,))
+        loss = -(p * logp).sum(axis=0 if input.ndim == 1 else 1)
+        return _reduce(loss, reduction)
+    y = _class_indices("cross_entropy", input, target, ignore_index)
+    rows, flat = _classes_last(input), (y if y.ndim == 1 else y.reshape(-1))  # y itself: explain_backward names it
+    if w is None and not eps and _nothing_ignored("cross_entropy", flat, ignore_index):
+        out = SoftmaxCrossEntropy.apply(rows, flat, reduction=reduction)
+        return out.reshape(y.shape) if reduction == "none" else out
+    logp = ag.log_softmax(rows, -1)
+    loss = _weighted_nll(logp, flat, w, ignore_index, reduction, y.shape)
+    if not eps:
+        return loss
+    _not_traced("cross_entropy with label smoothing and class-index targets")
+    keep = flat != ignore_index
+    smooth = -(logp * w).sum(axis=-1) if w is not None else -logp.sum(axis=-1)
+    smooth = ag.where(keep, smooth, 0.0)
+    if reduction == "mean":
+        smooth = smooth.sum() * _per_count(flat, w, keep)
+    else:
+        smooth = _reduce(smooth.reshape(y.shape), reduction)
+    return loss * (1.0 - eps) + smooth * (eps / c)
 
 
-def nll_loss(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
-    """Negative log-likelihood: ``-input[i, target[i]]`` for log-probabilities ``input`` (N, C)."""
+def _per_count(y: np.ndarray, w: np.ndarray | None, keep: np.ndarray) -> float:
+    """What ``mean`` multiplies by: 1 / the summed class weights of the targets not ignored (their number
+    without weights); nan when nothing is counted, as PyTorch."""
+    total = float((w[np.where(keep, y, 0)] * keep).sum()) if w is not None else float(keep.sum())
+    return 1.0 / total if total else math.nan
+
+
+def _not_traced(what: str) -> None:
+    """Refuse, under ``ag.compile``, a loss path whose masks, counts or weights are numpy on this call's values
+    (a program would keep them as constants)."""
+    if ag.grad_mode.state.tracer is not None:
+        ag.grad_mode.state.tracer.unsupported(what + " (numpy on this call's values: the program would keep them)",
+                                              "compile the step without it, or run it eagerly")
+
+
+def _nothing_ignored(name: str, y: np.ndarray, ignore_index: int) -> bool:
+    """Whether no target is ``ignore_index``. Under ``ag.compile`` the answer picks the program's path, so each
+    replay checks it again (a replay whose targets differ in this raises rather than take the wrong path)."""
+    nothing = not (y == ignore_index).any()
+    if ag.grad_mode.state.tracer is not None:
+        ag.array_call(_same_ignored, name, y, ignore_index, nothing)
+    return nothing
+
+
+def _same_ignored(name: str, y: np.ndarray, ignore_index: int, nothing: bool) -> None:
+    if (not (y == ignore_index).any()) != nothing:
+        raise ValueError(f"{name}: this ag.compile program was traced with {'no' if nothing else 'some'} targets "
+                         f"equal to ignore_index={ignore_index} and this call has {'some' if nothing else 'none'}: "
+                         "its path depends on that; compile a step for each case, or run it eagerly")
+
+
+def _weighted_nll(logp: ag.Tensor, y: np.ndarray, w: np.ndarray | None, ignore_index: int, reduction: str,
+                  shape: tuple) -> ag.Tensor:
+    """``-w[y] * logp[i, y]`` for rows ``logp`` (M, C), 0 where ``y == ignore_index``, reduced as PyTorch's nll_loss."""
+    if w is None and _nothing_ignored("nll_loss", y, ignore_index):  # no array made from the targets' values
+        loss = -logp[np.arange(len(y)), y]
+        if reduction == "mean":
+            return loss.sum() * (1.0 / len(y) if len(y) else math.nan)
+        return _reduce(loss.reshape(shape), reduction)
+    _not_traced("nll_loss / cross_entropy with targets equal to ignore_index")
+    keep = y != ignore_index
+    safe = np.where(keep, y, 0)
+    picked = logp[np.arange(len(y)), safe]
+    loss = ag.where(keep, -picked * w[safe] if w is not None else -picked, 0.0)  # where: an ignored -inf stays out
+    if reduction == "mean":
+        return loss.sum() * _per_count(y, w, keep)
+    return _reduce(loss.reshape(shape), reduction)
+
+
+def nll_loss(input: ag.Tensor, target: Any, weight: Any = None, *, ignore_index: int = -100,
+             reduction: str = "mean") -> ag.Tensor:
+    """Negative log-likelihood ``-weight[t] * input[i, t]`` of log-probabilities ``input`` (N, C), (C,) or
+    (N, C, d1, ...) at class indices ``target``; ``mean`` divides by the summed weights (PyTorch's rule)."""
     check_reduction(reduction)
     input = _t(input)
-    y = _class_indices("nll_loss", input, target)
-    picked = input[y] if input.ndim == 1 else input[np.arange(input.shape[0]), y]
-    return _reduce(-picked, reduction)
+    y = _class_indices("nll_loss", input, target, ignore_index)
+    w = _class_weight("nll_loss", weight, input.shape[0 if input.ndim == 1 else 1], input.dtype)
+    flat = y if y.ndim == 1 else y.reshape(-1)  # y itself: ag.compile reads it as the target
+    return _weighted_nll(_classes_last(input), flat, w, ignore_index, reduction, y.shape)
 
 
 class BinaryCrossEntropy(ag.Function):
@@ -276,6 +471,7 @@ class BinaryCrossEntropy(ag.Function):
     Gradient ``(p - y) / max(p (1 - p), 1e-12)``: finite at p = 0 and 1, where the composed
     formula's would be nan.
     """
+    formula = "d bce(p, y)/dp = (p - y) / (p (1 - p)); d bce(p, y)/dy = log(1 - p) - log(p)"
 
     @staticmethod
     def forward(ctx, p, y):
@@ -295,8 +491,9 @@ def _clamped_log(p: Any) -> Any:
     return anp.maximum(anp.log(p), -100.0)
 
 
-def binary_cross_entropy(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
-    """Binary cross entropy of probabilities ``input`` in [0, 1] against ``target`` of the same shape."""
+def binary_cross_entropy(input: ag.Tensor, target: Any, weight: Any = None, *, reduction: str = "mean") -> ag.Tensor:
+    """Binary cross entropy of probabilities ``input`` in [0, 1] against ``target`` of the same shape;
+    ``weight`` (broadcast to the input) scales each element's loss."""
     check_reduction(reduction)
     input = _t(input)
     _same_shape("binary_cross_entropy", input, target)
@@ -304,25 +501,143 @@ def binary_cross_entropy(input: ag.Tensor, target: Any, reduction: str = "mean")
     if a.size and (a.min() < 0 or a.max() > 1):
         raise ValueError(f"binary_cross_entropy: input must hold probabilities in [0, 1], got values in "
                          f"[{a.min()}, {a.max()}] (use BCEWithLogitsLoss for logits)")
-    target = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=input.dtype)
-    return _reduce(BinaryCrossEntropy.apply(input, target), reduction)
+    target = _operand(target, input)
+    loss = BinaryCrossEntropy.apply(input, target)
+    return _reduce(loss * _elementwise_weight("binary_cross_entropy", weight, input) if weight is not None else loss,
+                   reduction)
 
 
-def binary_cross_entropy_with_logits(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
+def _elementwise_weight(name: str, weight: Any, input: ag.Tensor) -> Any:
+    if isinstance(weight, str):
+        raise TypeError(f"{name}: the third argument is weight (PyTorch's order); pass reduction={weight!r} by name")
+    w = _operand(weight, input)
+    try:
+        fits = np.broadcast_shapes(np.shape(w), input.shape) == input.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{name}: weight of shape {np.shape(w)} does not broadcast to the input's {input.shape}")
+    return w
+
+
+def binary_cross_entropy_with_logits(input: ag.Tensor, target: Any, weight: Any = None, *, reduction: str = "mean",
+                                     pos_weight: Any = None) -> ag.Tensor:
     """``sigmoid`` + binary cross entropy in one stable formula, for logits of any size.
 
     ``log(1 + exp(x)) - x*y`` with the softplus as ``logsumexp([0, x])``: stable at |x| = 1e4
     (the max shift), and smooth, so its first derivative is ``sigmoid(x) - y`` and its second
     ``sigmoid'(x)`` everywhere, 0.25 at x = 0 as PyTorch's (a kinked ``max(x, 0) + log(1 + exp(-|x|))``
-    has the right first derivative but second derivative 0 there).
+    has the right first derivative but second derivative 0 there). ``pos_weight`` (broadcast over the
+    last axis, one per class) scales the positive term: ``(1 - y) x + (1 + (pos_weight - 1) y) softplus(-x)``,
+    PyTorch's formula; ``weight`` scales each element's loss.
     """
     check_reduction(reduction)
     x = _t(input)
     _same_shape("binary_cross_entropy_with_logits", x, target)
-    y = target if isinstance(target, ag.Tensor) else np.asarray(target, dtype=x.dtype)
-    softplus = ag.logsumexp(ag.stack([ag.zeros_like(x), x], axis=-1), axis=-1)
-    loss = softplus - x * y
+    y = _operand(target, x)
+    if pos_weight is None:
+        loss = _softplus(x) - x * y
+    else:
+        pw = _elementwise_weight("binary_cross_entropy_with_logits", pos_weight, x)
+        loss = (1 - y) * x + ((pw - 1) * y + 1) * _softplus(-x)
+    if weight is not None:
+        loss = loss * _elementwise_weight("binary_cross_entropy_with_logits", weight, x)
     return _reduce(loss, reduction)
+
+
+def _softplus(x: ag.Tensor) -> ag.Tensor:
+    """``log(1 + exp(x))`` as ``logsumexp([0, x])``: stable and smooth (see binary_cross_entropy_with_logits)."""
+    return ag.logsumexp(ag.stack([ag.zeros_like(x), x], axis=-1), axis=-1)
+
+
+# ---- more regression and ranking losses, PyTorch's arguments ----------------------------------------
+def l1_loss(input: ag.Tensor, target: Any, reduction: str = "mean") -> ag.Tensor:
+    """Absolute error ``|input - target|``, reduced; shapes must match (gradient 0 where they are equal)."""
+    return _reduce(ag.abs(_difference("l1_loss", input, target, reduction)), reduction)
+
+
+def smooth_l1_loss(input: ag.Tensor, target: Any, reduction: str = "mean", beta: float = 1.0) -> ag.Tensor:
+    """``0.5 d**2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta`` (``d = input - target``); beta 0 is L1."""
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    d = _difference("smooth_l1_loss", input, target, reduction)
+    if beta == 0:
+        return _reduce(ag.abs(d), reduction)
+    a = ag.abs(d)
+    small = np.asarray(a) < beta
+    ds = ag.where(small, d, 0.0)  # the branch not taken sees 0: an inf there would make its zero gradient nan
+    return _reduce(ag.where(small, ds * ds * (0.5 / beta), a - 0.5 * beta), reduction)
+
+
+def huber_loss(input: ag.Tensor, target: Any, reduction: str = "mean", delta: float = 1.0) -> ag.Tensor:
+    """``0.5 d**2`` where ``|d| < delta``, else ``delta (|d| - 0.5 delta)``: smooth_l1_loss times delta."""
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    d = _difference("huber_loss", input, target, reduction)
+    a = ag.abs(d)
+    small = np.asarray(a) < delta
+    ds = ag.where(small, d, 0.0)  # as smooth_l1_loss
+    return _reduce(ag.where(small, ds * ds * 0.5, (a - 0.5 * delta) * delta), reduction)
+
+
+def _difference(name: str, input: Any, target: Any, reduction: str) -> ag.Tensor:
+    check_reduction(reduction)
+    input = _t(input)
+    _same_shape(name, input, target)
+    return input - _operand(target, input)
+
+
+def kl_div(input: ag.Tensor, target: Any, reduction: str = "mean", log_target: bool = False) -> ag.Tensor:
+    """``target * (log(target) - input)`` for log-probabilities ``input`` (``exp(target) * (target - input)``
+    with ``log_target``); a zero target adds 0. ``batchmean`` divides the sum by the batch size (axis 0),
+    the true KL divergence; ``mean`` (PyTorch's default) by the number of elements."""
+    check_reduction(reduction, (*REDUCTIONS, "batchmean"))
+    input = _t(input)
+    _same_shape("kl_div", input, target)
+    t = _operand(target, input)
+    if log_target:
+        loss = ag.exp(t) * (t - input)
+    else:
+        zero = np.asarray(t) == 0
+        loss = ag.where(zero, 0.0, t * ag.log(ag.where(zero, 1.0, t))) - t * input  # PyTorch's xlogy(t, t)
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction)
+
+
+def cosine_similarity(x1: Any, x2: Any, dim: int = 1, eps: float = 1e-8) -> ag.Tensor:
+    """``sum(x1 * x2) / (|x1| |x2|)`` along ``dim`` (inputs broadcast), each norm at least ``eps`` (PyTorch's:
+    the floor is a constant, so a zero vector has gradient 0 and similarity 0)."""
+    x1, x2 = _t(x1), _t(x2)
+    try:
+        shape = np.broadcast_shapes(x1.shape, x2.shape)
+    except ValueError:
+        raise ValueError(f"cosine_similarity: shapes {x1.shape} and {x2.shape} do not broadcast") from None
+    x1, x2 = x1.broadcast_to(shape), x2.broadcast_to(shape)
+    return ((x1 / _floored_norm(x1, dim, eps)) * (x2 / _floored_norm(x2, dim, eps))).sum(axis=dim)
+
+
+def _floored_norm(x: ag.Tensor, dim: int, eps: float) -> ag.Tensor:
+    """The 2-norm along ``dim`` (kept), raised to ``eps`` by a constant (PyTorch's no-grad clamp)."""
+    n = _norm2(x, dim)
+    v = np.asarray(n)
+    return n + np.where(v < eps, eps - v, 0.0).astype(v.dtype)  # nan stays nan
+
+
+def _norm2(x: ag.Tensor, dim: int) -> ag.Tensor:
+    """``sqrt(sum(x**2))`` along ``dim`` (kept), with gradient 0 at a zero vector as PyTorch's norm."""
+    s = (x * x).sum(axis=dim, keepdims=True)
+    zero = np.asarray(s) == 0
+    return ag.where(zero, 0.0, ag.sqrt(ag.where(zero, 1.0, s)))  # the inner where keeps sqrt'(0) = inf out
+
+
+def margin_ranking_loss(input1: Any, input2: Any, target: Any, margin: float = 0.0,
+                        reduction: str = "mean") -> ag.Tensor:
+    """``max(0, -target * (input1 - input2) + margin)``, target +1 or -1 (PyTorch's clamp: gradient 1 at 0)."""
+    check_reduction(reduction)
+    x1, x2 = _t(input1), _t(input2)
+    y = _operand(target, x1)
+    return _reduce(ag.clip(-y * (x1 - x2) + margin, 0.0, None), reduction)
 
 
 # ---- transformer pieces ------------------------------------------------------------------------------
@@ -344,6 +659,10 @@ class LayerNormFunction(ag.Function):
     recomputes ``xhat`` from ``x`` (cheap), so under ``create_graph`` it is differentiable again.
     The composed form stays as the test oracle (tests/nn/test_nn_sequence.py).
     """
+    formula = ("d layer_norm(x, weight, bias)/dx: rstd * (gy - mean(gy) - xhat * mean(gy * xhat)) "
+               "with gy = g * weight, xhat = (x - mean(x)) * rstd; "
+               "d layer_norm(x, weight, bias)/dweight: g * xhat summed over the batch axes; "
+               "d layer_norm(x, weight, bias)/dbias: g summed over the batch axes")
 
     @staticmethod
     def forward(ctx, x, weight, bias, *, axes, eps):
@@ -412,15 +731,24 @@ def embedding(indices: Any, weight: ag.Tensor, padding_idx: int | None = None) -
 
 
 def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: Any = None, dropout_p: float = 0.0,
-                                 is_causal: bool = False, scale: float | None = None, seed: ag.Seed = None
-                                 ) -> ag.Tensor:
+                                 is_causal: bool = False, scale: float | None = None, enable_gqa: bool = False,
+                                 seed: ag.Seed = None) -> ag.Tensor:
     """``softmax(q k^T * scale + mask) v`` over the last two axes (..., L, E) x (..., S, E) x (..., S, Ev).
 
     ``attn_mask`` as PyTorch's: a bool mask where **True takes part** (False positions are left
-    out), or a float mask added to the scores; ``is_causal`` keeps key j <= query i. A query whose
-    keys are all left out gets zeros, as PyTorch's (its gradient too). ``scale`` defaults to 1/sqrt(E).
+    out), or a float mask added to the scores; ``is_causal`` keeps key j <= query i (top-left
+    aligned when L != S, as PyTorch). A query whose keys are all left out gets zeros, as PyTorch's
+    (its gradient too). ``scale`` defaults to 1/sqrt(E). ``enable_gqa``: grouped-query attention,
+    key and value with fewer heads (axis -3) than the query, each shared by ``Hq / Hkv`` query heads.
+    ``dropout_p`` drops attention weights, drawn from ``seed`` (an int or Generator; None: the global one).
     """
     q, k, v = _t(query), _t(key), _t(value)
+    if enable_gqa and q.ndim >= 3 and k.ndim >= 3 and k.shape[-3] != q.shape[-3]:
+        hq, hkv = q.shape[-3], k.shape[-3]
+        if hkv == 0 or hq % hkv or v.shape[-3] != hkv:
+            raise ValueError(f"scaled_dot_product_attention: with enable_gqa the query's heads (axis -3 of "
+                             f"{q.shape}) must be a multiple of the key's and value's ({k.shape}, {v.shape})")
+        k, v = ag.repeat_interleave(k, hq // hkv, -3), ag.repeat_interleave(v, hq // hkv, -3)
     scores = (q @ k.swapaxes(-1, -2)) * (1.0 / math.sqrt(q.shape[-1]) if scale is None else scale)
     if is_causal:
         if attn_mask is not None:
@@ -444,7 +772,66 @@ def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: An
 
 
 # ---- images and normalization: the functions behind nn.Conv2d, the pooling layers, nn.BatchNorm* ---------
-from .normalization import batch_norm  # noqa: E402
+def batch_norm(input: Any, running_mean: ag.Tensor | None, running_var: ag.Tensor | None,
+               weight: Any = None, bias: Any = None, training: bool = False, momentum: float = 0.1,
+               eps: float = 1e-5) -> ag.Tensor:
+    """Normalize each channel (axis 1) of ``input`` (N, C, ...), PyTorch's ``F.batch_norm``.
+
+    Training: by the batch's mean and biased variance over every axis but 1, and the running
+    statistics (when given) move towards them, in place: ``r = (1 - momentum) * r + momentum * s``
+    with the unbiased variance, as PyTorch. Otherwise: by the running statistics.
+    Then ``* weight + bias`` (per channel) when given. Composed of Tensor ops, so it differentiates
+    to any order.
+    """
+    x = input if isinstance(input, ag.Tensor) else ag.tensor(input)
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expected input of shape (N, C, ...), got shape {x.shape}")
+    c = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
+                    ("bias", bias)):
+        if t is not None and tuple(np.shape(t)) != (c,):
+            raise ValueError(f"batch_norm: {name} must have shape ({c},) for input of shape {x.shape} "
+                             f"(C = {c} channels on axis 1), got shape {tuple(np.shape(t))}")
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, c) + (1,) * (x.ndim - 2)
+    per_channel = x.size // c if c else 0
+    if not training and (running_mean is None or running_var is None):
+        raise ValueError("batch_norm: evaluation (training=False) needs running_mean and running_var")
+    if training and x.shape[0]:
+        if per_channel <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
+                             f"shape {x.shape} (use a larger batch, or eval mode)")
+        mean = x.mean(axis=axes, keepdims=True)
+        centered = x - mean
+        var = (centered * centered).mean(axis=axes, keepdims=True)
+        _move_stats(running_mean, running_var, mean, var, per_channel / (per_channel - 1), momentum)
+    else:  # evaluation; or an empty batch, with nothing to normalize or to learn from (as PyTorch)
+        # the running statistics as Tensors, so that ag.compile reads them on each replay, not once
+        mean, var = ((ag.as_tensor(running_mean).reshape(shape), ag.as_tensor(running_var).reshape(shape))
+                     if not training else (np.zeros(shape, x.dtype), np.ones(shape, x.dtype)))
+        centered = x - mean
+    y = centered / ag.sqrt(var + eps)
+    if weight is not None:
+        y = y * (weight.reshape(shape) if isinstance(weight, ag.Tensor) else np.reshape(weight, shape))
+    if bias is not None:
+        y = y + (bias.reshape(shape) if isinstance(bias, ag.Tensor) else np.reshape(bias, shape))
+    return y
+
+
+@ag.effect  # ag.compile replays it with each call's batch statistics
+def _move_stats(running_mean: Any, running_var: Any, mean: ag.Tensor, var: ag.Tensor, unbias: float,
+                momentum: float) -> None:
+    """Move the running statistics towards the batch's (the variance unbiased), in place."""
+    with ag.no_grad():
+        if running_mean is not None:
+            _move(running_mean, np.asarray(mean).reshape(-1), momentum)
+        if running_var is not None:
+            _move(running_var, np.asarray(var).reshape(-1) * unbias, momentum)
+
+
+def _move(stat: ag.Tensor, value: np.ndarray, momentum: float) -> None:
+    stat.data = ((1.0 - momentum) * np.asarray(stat) + momentum * value).astype(stat.dtype)
+
 
 conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d = ag.conv2d, ag.max_pool2d, ag.avg_pool2d, ag.adaptive_avg_pool2d
 

@@ -1,4 +1,4 @@
-"""Layers with state: ``Linear``, and the stateless ``Identity``, ``Flatten``, ``Dropout``."""
+"""Layers: ``Linear``, ``Embedding``, and the stateless ``Identity``, ``Flatten``, ``Dropout``."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any
 import autograd_mini as ag
 
 from . import functional as F
+from ._checks import integer
 from .module import Module, Parameter
 
-__all__ = ["Linear", "Identity", "Flatten", "Dropout"]
+__all__ = ["Linear", "Embedding", "Identity", "Flatten", "Dropout"]
 
 
 
@@ -59,17 +60,17 @@ class Identity(Module):
 
 
 class Flatten(Module):
-    """Merge the axes from ``start_axis`` on (default 1: keeps the batch axis)."""
+    """Merge axes ``start_dim`` through ``end_dim`` (default 1 to the last: keeps the batch axis), PyTorch's."""
 
-    def __init__(self, start_axis: int = 1) -> None:
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         super().__init__()
-        self.start_axis = start_axis
+        self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x: Any) -> ag.Tensor:
-        return F.flatten(x, self.start_axis)
+        return F.flatten(x, self.start_dim, self.end_dim)
 
     def extra_repr(self) -> str:
-        return f"start_axis={self.start_axis}"
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
 
 class Dropout(Module):
@@ -91,3 +92,38 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class Embedding(Module):
+    """A lookup table: integer indices of any shape -> rows of ``weight`` (num_embeddings, embedding_dim).
+
+    ``weight`` ~ N(0, 1) (PyTorch's init); the row at ``padding_idx`` starts at zero and gets no gradient.
+
+    >>> emb = nn.Embedding(10, 3, seed=0)
+    >>> emb(np.array([[1, 2], [2, 9]])).shape
+    (2, 2, 3)
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, seed: ag.Seed = None,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        num_embeddings = integer(num_embeddings, "Embedding: num_embeddings", 1)
+        embedding_dim = integer(embedding_dim, "Embedding: embedding_dim", 1)
+        if padding_idx is not None:
+            padding_idx = integer(padding_idx, "Embedding: padding_idx")
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(f"Embedding: padding_idx {padding_idx} out of range for {num_embeddings} embeddings")
+            padding_idx %= num_embeddings
+        self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
+        w = ag.get_generator(seed).standard_normal((num_embeddings, embedding_dim))
+        w = w.astype(dtype or ag.get_default_dtype())
+        if padding_idx is not None:
+            w[padding_idx] = 0
+        self.weight = Parameter(w)
+
+    def forward(self, indices: Any) -> ag.Tensor:
+        return F.embedding(indices, self.weight, self.padding_idx)
+
+    def extra_repr(self) -> str:
+        pad = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"

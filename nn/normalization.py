@@ -1,4 +1,5 @@
-"""Batch normalization: ``batch_norm`` and the ``BatchNorm1d`` / ``BatchNorm2d`` layers with running statistics."""
+"""Normalization layers: ``BatchNorm1d`` / ``BatchNorm2d`` (running statistics) and ``LayerNorm``; their functions
+(``batch_norm``, ``layer_norm``) are in ``nn.functional``."""
 
 from __future__ import annotations
 
@@ -8,71 +9,14 @@ import numpy as np
 
 import autograd_mini as ag
 
+from . import functional as F
+from ._checks import flag, integer, real
 from .module import Module, Parameter
 
-__all__ = ["batch_norm", "BatchNorm1d", "BatchNorm2d"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 
 
-def batch_norm(input: Any, running_mean: ag.Tensor | None, running_var: ag.Tensor | None,
-               weight: Any = None, bias: Any = None, training: bool = False, momentum: float = 0.1,
-               eps: float = 1e-5) -> ag.Tensor:
-    """Normalize each channel (axis 1) of ``input`` (N, C, ...), PyTorch's ``F.batch_norm``.
-
-    Training: by the batch's mean and biased variance over every axis but 1, and the running
-    statistics (when given) move towards them, in place: ``r = (1 - momentum) * r + momentum * s``
-    with the unbiased variance, as PyTorch. Otherwise: by the running statistics.
-    Then ``* weight + bias`` (per channel) when given. Composed of Tensor ops, so it differentiates
-    to any order.
-    """
-    x = input if isinstance(input, ag.Tensor) else ag.tensor(input)
-    if x.ndim < 2:
-        raise ValueError(f"batch_norm: expected input of shape (N, C, ...), got shape {x.shape}")
-    c = x.shape[1]
-    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
-                    ("bias", bias)):
-        if t is not None and tuple(np.shape(t)) != (c,):
-            raise ValueError(f"batch_norm: {name} must have shape ({c},) for input of shape {x.shape} "
-                             f"(C = {c} channels on axis 1), got shape {tuple(np.shape(t))}")
-    axes = (0,) + tuple(range(2, x.ndim))
-    shape = (1, c) + (1,) * (x.ndim - 2)
-    per_channel = x.size // c if c else 0
-    if not training and (running_mean is None or running_var is None):
-        raise ValueError("batch_norm: evaluation (training=False) needs running_mean and running_var")
-    if training and x.shape[0]:
-        if per_channel <= 1:
-            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
-                             f"shape {x.shape} (use a larger batch, or eval mode)")
-        mean = x.mean(axis=axes, keepdims=True)
-        centered = x - mean
-        var = (centered * centered).mean(axis=axes, keepdims=True)
-        _move_stats(running_mean, running_var, mean, var, per_channel / (per_channel - 1), momentum)
-    else:  # evaluation; or an empty batch, with nothing to normalize or to learn from (as PyTorch)
-        mean, var = ((ag.as_tensor(running_mean).reshape(shape), ag.as_tensor(running_var).reshape(shape))
-                     if not training else (np.zeros(shape, x.dtype), np.ones(shape, x.dtype)))
-        centered = x - mean
-    y = centered / ag.sqrt(var + eps)
-    if weight is not None:
-        y = y * (weight.reshape(shape) if isinstance(weight, ag.Tensor) else np.reshape(weight, shape))
-    if bias is not None:
-        y = y + (bias.reshape(shape) if isinstance(bias, ag.Tensor) else np.reshape(bias, shape))
-    return y
-
-
-@ag.effect  # ag.compile replays it with each call's batch statistics
-def _move_stats(running_mean: Any, running_var: Any, mean: ag.Tensor, var: ag.Tensor, unbias: float,
-                momentum: float) -> None:
-    """Move the running statistics towards the batch's (the variance unbiased), in place."""
-    if running_mean is not None:
-        _move(running_mean, np.asarray(mean).reshape(-1), momentum)
-    if running_var is not None:
-        _move(running_var, np.asarray(var).reshape(-1) * unbias, momentum)
-
-
-def _move(stat: ag.Tensor, value: np.ndarray, momentum: float) -> None:
-    stat.data = ((1.0 - momentum) * np.asarray(stat) + momentum * value).astype(stat.dtype)
-
-
-@ag.effect
+@ag.effect  # ag.compile counts each replay
 def _count_batch(counter: ag.Tensor) -> None:
     counter.data = np.asarray(np.asarray(counter) + 1)
 
@@ -123,7 +67,7 @@ class _BatchNorm(Module):
             _count_batch(self.num_batches_tracked)
             if momentum is None:  # a cumulative average of every batch seen
                 momentum = 1.0 / float(self.num_batches_tracked.item())
-        return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch,
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch,
                           momentum or 0.0, self.eps)
 
     def extra_repr(self) -> str:
@@ -147,3 +91,39 @@ class BatchNorm2d(_BatchNorm):
     """Batch normalization of (N, C, H, W) images per channel C, PyTorch's ``BatchNorm2d`` (see ``BatchNorm1d``)."""
     dims = (4,)
     _layout = "(N, C, H, W)"
+
+
+class LayerNorm(Module):
+    """Normalize over the trailing ``normalized_shape`` axes, then ``* weight + bias`` (PyTorch's LayerNorm).
+
+    ``weight`` (ones) and ``bias`` (zeros) have shape ``normalized_shape`` when ``elementwise_affine``.
+
+    >>> nn.LayerNorm(8)(ag.randn(2, 5, 8)).shape
+    (2, 5, 8)
+    """
+
+    def __init__(self, normalized_shape: int | tuple, eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, dtype: Any = None) -> None:
+        super().__init__()
+        shape = (normalized_shape,) if not isinstance(normalized_shape, (tuple, list)) else tuple(normalized_shape)
+        if not shape:
+            raise ValueError("LayerNorm: normalized_shape must name at least one axis, got ()")
+        shape = tuple(integer(n, "LayerNorm: normalized_shape", 1) for n in shape)
+        self.normalized_shape, self.eps = shape, real(eps, "LayerNorm: eps", 0)
+        self.elementwise_affine = flag(elementwise_affine, "LayerNorm: elementwise_affine")
+        dtype = dtype or ag.get_default_dtype()
+        if self.elementwise_affine:
+            self.weight = Parameter(np.ones(shape, dtype=dtype))
+            if bias:
+                self.bias = Parameter(np.zeros(shape, dtype=dtype))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x: Any) -> ag.Tensor:
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

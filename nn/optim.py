@@ -268,7 +268,7 @@ class SGD(Optimizer):
                         buf *= mom
                         buf += g if damp == 0 else (1 - damp) * g
                     g = g + mom * buf if nesterov else buf
-                upd = g * lr  # a fresh array: becomes the new parameter
+                upd = np.asarray(g * lr)  # a fresh array (asarray: 0-d products are numpy scalars): the new parameter
                 np.subtract(w, upd, out=upd)
                 p.data = upd.astype(w.dtype, copy=False)
 
@@ -293,7 +293,8 @@ class SGD(Optimizer):
         for p in params:
             holder = t.object(p)
             t.emit(f"    if {holder}.grad is not None:")
-            t.emit(f"        {upd} = {holder}.grad._data * {lr}")
+            product = f"{holder}.grad._data * {lr}"
+            t.emit(f"        {upd} = {f'np.asarray({product})' if p.ndim == 0 else product}")  # 0-d: a numpy scalar
             t.emit(f"        {holder}._data = np.subtract({holder}._data, {upd}, out={upd})")
         return True
 
@@ -341,7 +342,7 @@ class Adam(Optimizer):
                 st["step"] += 1
                 t = st["step"]
                 m, v = st["exp_avg"], st["exp_avg_sq"]  # ours: updated in place
-                tmp = g * (1 - b1)
+                tmp = np.asarray(g * (1 - b1))  # a fresh array (asarray: 0-d products are numpy scalars)
                 m *= b1
                 m += tmp                                  # m = b1 m + (1 - b1) g
                 np.multiply(g, g, out=tmp)
@@ -373,8 +374,13 @@ class AdamW(Adam):
 class LRScheduler:
     """Sets each group's ``lr`` from its initial value and the epoch count; call ``step()`` once per epoch."""
 
-    def __init__(self, optimizer: Optimizer) -> None:
-        _need_optimizer(type(self).__name__, optimizer)
+    def __init__(self, optimizer: Optimizer, **settings: Any) -> None:
+        """``settings``: the schedule's own, each checked by its ``HYPER`` converter (all problems in one error)."""
+        name = type(self).__name__
+        _need_optimizer(name, optimizer)
+        problems = Problems()
+        self.__dict__.update(self._checked(settings, problems))
+        problems.raise_if_any(name)
         self.optimizer = optimizer
         for g in optimizer.param_groups:
             g.setdefault("initial_lr", g["lr"])
@@ -452,11 +458,7 @@ class StepLR(LRScheduler):
     HYPER = {"step_size": lambda v, name: integer(v, name, 1), "gamma": real}
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
-        _need_optimizer("StepLR", optimizer)
-        problems = Problems()
-        self.__dict__.update(self._checked(dict(step_size=step_size, gamma=gamma), problems))
-        problems.raise_if_any("StepLR")
-        super().__init__(optimizer)
+        super().__init__(optimizer, step_size=step_size, gamma=gamma)
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
         return base_lr * self.gamma ** (epoch // self.step_size)
@@ -468,11 +470,7 @@ class ExponentialLR(LRScheduler):
     HYPER = {"gamma": real}
 
     def __init__(self, optimizer: Optimizer, gamma: float) -> None:
-        _need_optimizer("ExponentialLR", optimizer)
-        problems = Problems()
-        self.__dict__.update(self._checked(dict(gamma=gamma), problems))
-        problems.raise_if_any("ExponentialLR")
-        super().__init__(optimizer)
+        super().__init__(optimizer, gamma=gamma)
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
         return base_lr * self.gamma**epoch
@@ -484,11 +482,7 @@ class CosineAnnealingLR(LRScheduler):
     HYPER = {"T_max": lambda v, name: integer(v, name, 1), "eta_min": real}
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:  # noqa: N803
-        _need_optimizer("CosineAnnealingLR", optimizer)
-        problems = Problems()
-        self.__dict__.update(self._checked(dict(T_max=T_max, eta_min=eta_min), problems))
-        problems.raise_if_any("CosineAnnealingLR")
-        super().__init__(optimizer)
+        super().__init__(optimizer, T_max=T_max, eta_min=eta_min)
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2

@@ -5,34 +5,35 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
+import io
 import math
 import os
 import re
-import secrets
 import stat
 import struct
 import zipfile
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
 import autograd_mini as ag
+from autograd_mini._atomic import file_kind, write_atomic
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: stale temp files are then left for the user
-    fcntl = None
-
-__all__ = ["save", "load", "MAX_LOAD_BYTES", "TEMP_SUFFIX"]
+__all__ = ["save", "load", "MAX_LOAD_BYTES", "MAX_EXPANSION", "TEMP_SUFFIX"]
 
 MAX_LOAD_BYTES = 4 << 30    # default cap on the array bytes one nn.load allocates (max_bytes= raises it)
 DEFLATE_MAX_RATIO = 1032    # deflate cannot expand one compressed byte into more than 1032 bytes
-MAX_HEADER = 10_000         # bytes of one .npy header (numpy's own limit)
+MAX_NDIM = 64               # dimensions of one array (numpy's own limit)
+HEADER_SLACK = 64           # bytes a .npy header may exceed the longest numpy writes for its ndim
+# MAX_HEADER (below, = _header_limit(MAX_NDIM)): the most bytes of one .npy header, read before parsing
+_MAX_DIM = np.iinfo(np.intp).max
 TEMP_SUFFIX = ".nn-save.tmp"
+MAX_EXPANSION = 32          # default for load's max_expansion: members may expand to 32 times the file's size ...
+EXPANSION_FLOOR = 16 << 20  # ... or to 16 MiB, whichever is more
+MEMBER_MIN_BYTES = 84       # the fewest bytes a member occupies: local header (30), directory entry (46), '.npy' twice
 _CHUNK = 1 << 18
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # a zip local file header: 30 bytes
 
@@ -69,62 +70,6 @@ def _arrays_to_save(state_dict: Any) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _temp_prefix(name: str, name_max: int) -> str:
-    """``.<name>.<hash of name>-``, the name shortened so that a temp name fits in ``name_max`` bytes.
-    The hash keeps two long names that shorten alike apart."""
-    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
-    budget = name_max - len(f"..{digest}-") - 16 - len(TEMP_SUFFIX)
-    short = name
-    while len(os.fsencode(short)) > budget:
-        short = short[:-1]
-    return f".{short}.{digest}-"
-
-
-def _remove_stale_temps(folder: str, prefix: str) -> None:
-    """Delete temp files of earlier saves to this path whose writer is gone (killed mid-save).
-
-    A writer holds an exclusive ``flock`` on its temp file until it is renamed into place, and the
-    kernel drops the lock when the process dies; a file whose lock we can take is stale."""
-    if fcntl is None:
-        return
-    pattern = re.compile(re.escape(prefix) + r"[0-9a-f]{16}" + re.escape(TEMP_SUFFIX) + r"\Z")
-    try:
-        names = [e.name for e in os.scandir(folder) if pattern.match(e.name)]
-    except OSError:
-        return
-    for name in names:
-        stale = os.path.join(folder, name)
-        try:
-            fd = os.open(stale, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if stat.S_ISREG(os.fstat(fd).st_mode) and os.stat(stale, follow_symlinks=False).st_ino == \
-                    os.fstat(fd).st_ino:
-                os.unlink(stale)
-        except OSError:
-            pass  # locked by a live writer, or already gone
-        finally:
-            os.close(fd)
-
-
-def _open_temp(folder: str, prefix: str) -> tuple[int, str]:
-    """Create and lock a fresh temp file (mode 0o666 filtered by the umask, like any new file)."""
-    while True:
-        tmp = os.path.join(folder, prefix + secrets.token_hex(8) + TEMP_SUFFIX)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
-        if fcntl is None:
-            return fd, tmp
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:  # a file system without locks: its cleaners cannot lock either, so they skip this file
-            return fd, tmp
-        if os.fstat(fd).st_nlink:
-            return fd, tmp
-        os.close(fd)  # a concurrent cleaner took it for stale between open and lock: start again
-
-
 def _write_npz(f: BinaryIO, arrays: Mapping[str, np.ndarray]) -> None:
     """A standard uncompressed ``.npz`` (what ``np.savez`` writes), one ``<key>.npy`` member per
     key written through ``zipfile`` directly, so that any key (``file``, ``allow_pickle``) is kept."""
@@ -134,19 +79,6 @@ def _write_npz(f: BinaryIO, arrays: Mapping[str, np.ndarray]) -> None:
             info.external_attr = 0o644 << 16
             with zf.open(info, "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, np.asarray(a), allow_pickle=False)
-
-
-def _fsync_folder(folder: str) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def save(state_dict: Mapping[str, Any], path: str | os.PathLike) -> None:
@@ -164,73 +96,8 @@ def save(state_dict: Mapping[str, Any], path: str | os.PathLike) -> None:
     if hasattr(state_dict, "state_dict") and not isinstance(state_dict, Mapping):  # a Module or an optimizer
         raise TypeError(f"nn.save expects a state dict, got a {type(state_dict).__name__} object: "
                         "pass model.state_dict(), as in nn.save(model.state_dict(), path)")
-    arrays = _arrays_to_save(state_dict)
-    user_path, target, old = _resolve_target(path)
-    folder, name = os.path.split(target)
-    try:
-        name_max = os.pathconf(folder, "PC_NAME_MAX")
-    except (OSError, ValueError):
-        name_max = 255
-    prefix = _temp_prefix(name, name_max)
-    _remove_stale_temps(folder, prefix)
-    try:
-        fd, tmp = _open_temp(folder, prefix)
-    except OSError as e:
-        raise _named(e, user_path, "cannot create a file next to it: ") from None
-    try:
-        with os.fdopen(fd, "wb", closefd=False) as f:
-            _write_npz(f, arrays)
-            f.flush()
-            if old is not None:
-                os.fchmod(fd, stat.S_IMODE(old.st_mode) & 0o777)
-            os.fsync(fd)
-        os.replace(tmp, target)  # still holding the lock: a cleaner never sees a live temp as stale
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise _named(e, user_path) from None
-        raise
-    finally:
-        os.close(fd)
-    _fsync_folder(folder)
-
-
-def _resolve_target(path: Any) -> tuple[str, str, os.stat_result | None]:
-    """The user's path, the regular file it names after following symlinks, and that file's stat (None: new)."""
-    if not isinstance(path, (str, bytes, os.PathLike)):
-        raise TypeError(f"nn.save: path must be a str or os.PathLike, got {type(path).__name__}")
-    user_path = os.fsdecode(os.fspath(path))
-    if user_path.endswith(os.sep):
-        raise IsADirectoryError(errno.EISDIR, "nn.save: the path names a directory", user_path)
-    target = os.path.realpath(user_path)  # follows every symlink; a dangling one names the file to create
-    try:
-        old = os.stat(target)
-    except FileNotFoundError:
-        return user_path, target, None
-    except OSError as e:
-        raise _named(e, user_path) from None
-    if stat.S_ISDIR(old.st_mode):
-        raise IsADirectoryError(errno.EISDIR, "nn.save: the path is a directory", user_path)
-    if not stat.S_ISREG(old.st_mode):
-        raise ValueError(f"nn.save: {user_path!r} is a {_file_kind(old.st_mode)}, not a regular file; "
-                         "refusing to replace it")
-    if not os.access(target, os.W_OK):
-        raise PermissionError(errno.EACCES, "nn.save: the file is read-only (as open() would say)", user_path)
-    return user_path, target, old
-
-
-def _named(e: OSError, user_path: str, context: str = "") -> OSError:
-    """The same kind of OSError (same errno), naming the user's path instead of a temp file's."""
-    return OSError(e.errno, f"nn.save: {context}{e.strerror or e}", user_path)
-
-
-def _file_kind(mode: int) -> str:
-    kinds = [(stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
-             (stat.S_ISSOCK, "socket")]
-    return next((name for test, name in kinds if test(mode)), "special file")
+    arrays = _arrays_to_save(state_dict)  # everything is checked before anything is written
+    write_atomic(path, lambda f: _write_npz(f, arrays), "nn.save", TEMP_SUFFIX)
 
 
 # ---- load --------------------------------------------------------------------------------------------
@@ -246,9 +113,18 @@ def _sniff(head: bytes) -> str:
     return "it is not a zip archive (truncated, corrupt or foreign file)"
 
 
-def _members(zf: zipfile.ZipFile, f: BinaryIO, file_size: int) -> list[zipfile.ZipInfo]:
-    """The archive's members after checking names, methods and byte ranges against the file."""
+def _members(zf: zipfile.ZipFile, f: BinaryIO, file_size: int,
+             max_expansion: float | None) -> list[tuple[zipfile.ZipInfo, int]]:
+    """The archive's members, each with where its data starts, after checking names, methods, sizes and byte
+    ranges against the file."""
     infos = zf.infolist()
+    end = zipfile._EndRecData(f)  # the end record zipfile read (a private name, there since Python 2)
+    if end[zipfile._ECD_ENTRIES_TOTAL] != len(infos) or end[zipfile._ECD_ENTRIES_THIS_DISK] != len(infos):
+        raise _Refused(f"its end record counts {end[zipfile._ECD_ENTRIES_TOTAL]} members, its directory holds "
+                       f"{len(infos)}")
+    if len(infos) * MEMBER_MIN_BYTES > file_size:
+        raise _Refused(f"its directory lists {len(infos)} members, more than {file_size} bytes can hold "
+                       f"({MEMBER_MIN_BYTES} bytes each at least)")
     seen: dict[str, int] = {}
     for info in infos:
         seen[info.filename] = seen.get(info.filename, 0) + 1
@@ -256,7 +132,7 @@ def _members(zf: zipfile.ZipFile, f: BinaryIO, file_size: int) -> list[zipfile.Z
     if repeated:
         raise _Refused(f"member name {repeated[0]!r} appears {seen[repeated[0]]} times")
     directory = zf.start_dir  # where the central directory begins: member data must end before it
-    ranges = []
+    ranges, data_starts = [], []
     for info in infos:
         name = info.filename
         if not name.endswith(".npy"):
@@ -281,8 +157,13 @@ def _members(zf: zipfile.ZipFile, f: BinaryIO, file_size: int) -> list[zipfile.Z
         fields = _LOCAL_HEADER.unpack(f.read(_LOCAL_HEADER.size))
         if fields[0] != b"PK\x03\x04":
             raise _Refused(f"member {name!r} has no local header where the directory says")
-        _check_local_header(info, fields, f.read(fields[-2] + fields[-1])[fields[-2]:])
-        end = start + _LOCAL_HEADER.size + fields[-2] + fields[-1] + info.compress_size
+        name_and_extra = f.read(fields[-2] + fields[-1])
+        _check_local_header(info, fields, name_and_extra[:fields[-2]], name_and_extra[fields[-2]:])
+        data_starts.append(start + _LOCAL_HEADER.size + fields[-2] + fields[-1])
+        end = data_starts[-1] + info.compress_size
+        if info.flag_bits & 0x8:
+            f.seek(end)
+            end += _data_descriptor(info, f.read(24))
         if end > directory:
             raise _Refused(f"member {name!r} runs past the end of the data ({end} > {directory} bytes)")
         ranges.append((start, end, name))
@@ -290,67 +171,246 @@ def _members(zf: zipfile.ZipFile, f: BinaryIO, file_size: int) -> list[zipfile.Z
     for (_, end, a), (start, _, b) in zip(ranges, ranges[1:]):
         if start < end:
             raise _Refused(f"members {a!r} and {b!r} overlap (a zip bomb's trick)")
-    return infos
+    expanded = sum(info.file_size for info in infos)
+    limit = None if max_expansion is None else max(EXPANSION_FLOOR, max_expansion * file_size)
+    if limit is not None and expanded > limit:
+        raise _Refused(f"its members expand to {expanded} bytes, more than {int(limit)} ({max_expansion} times "
+                       f"the file's {file_size} bytes, at least {EXPANSION_FLOOR}); pass a larger "
+                       "max_expansion= (or None) if you trust the file")
+    return list(zip(infos, data_starts))
 
 
-def _check_local_header(info: zipfile.ZipInfo, fields: tuple, extra: bytes) -> None:
-    """The local header (what streaming readers use) must say what the central directory says."""
+# flag bits that change how a reader reads a member: encrypted (0, 6), data descriptor (3), UTF-8 name (11),
+# masked local header (13); the local header and the directory must agree on them
+_READING_FLAGS = 0x1 | 0x8 | 0x40 | 0x800 | 0x2000
+
+
+def _check_local_header(info: zipfile.ZipInfo, fields: tuple, name: bytes, extra: bytes) -> None:
+    """The local header (what streaming readers use) must say what the central directory says. With a
+    data descriptor (flag 0x8) the local CRC and sizes may be 0 (then the descriptor says them)."""
     flags, method, crc, csize, usize = fields[3], fields[4], fields[7], fields[8], fields[9]
+    if name.decode("utf-8" if flags & 0x800 else "cp437", "replace") != info.orig_filename:
+        raise _Refused(f"member {info.filename!r} is named {name!r} in its local header")
     if (csize, usize) == (0xFFFFFFFF, 0xFFFFFFFF):  # zip64: the sizes are in an extra field
-        while len(extra) >= 4:
-            kind, size = struct.unpack("<HH", extra[:4])
-            if kind == 1 and size >= 16:
-                usize, csize = struct.unpack("<QQ", extra[4:20])
+        pos = 0
+        while pos + 4 <= len(extra):
+            kind, size = struct.unpack_from("<HH", extra, pos)
+            if kind == 1 and size >= 16 and pos + 20 <= len(extra):
+                usize, csize = struct.unpack_from("<QQ", extra, pos + 4)
                 break
-            extra = extra[4 + size:]
-    if method != info.compress_type or (flags & 1) != (info.flag_bits & 1) or not flags & 0x8 and (
-            crc != info.CRC or csize != info.compress_size or usize != info.file_size):
+            pos += 4 + size
+    central = (info.CRC, info.compress_size, info.file_size)
+    described = flags & 0x8 and all(v in (0, c) for v, c in zip((crc, csize, usize), central))
+    if method != info.compress_type or (flags ^ info.flag_bits) & _READING_FLAGS or not described and (
+            (crc, csize, usize) != central):
         raise _Refused(f"member {info.filename!r}: its local header and the central directory disagree "
-                       "(method, CRC or sizes)")
+                       "(method, flags, CRC or sizes)")
 
 
-def _header(member: BinaryIO, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], bool, np.dtype, int]:
-    """Shape, Fortran order, dtype and data size of one ``.npy`` member, checked against the directory."""
+def _data_descriptor(info: zipfile.ZipInfo, tail: bytes) -> int:
+    """The length of the data descriptor at the start of ``tail`` (what follows a flag-0x8 member's data):
+    its CRC and sizes, with or without a signature, 4 or 8 bytes each, must be the directory's."""
+    for layout in ("<4sLLL", "<LLL", "<4sLQQ", "<LQQ"):
+        size = struct.calcsize(layout)
+        if len(tail) >= size:
+            values = struct.unpack_from(layout, tail)
+            if values[0] == b"PK\x07\x08":
+                values = values[1:]
+            elif len(values) == 4:
+                continue
+            if values == (info.CRC, info.compress_size, info.file_size):
+                return size
+    raise _Refused(f"member {info.filename!r}: its data descriptor (flag 0x8) is missing or disagrees with the "
+                   "central directory (CRC or sizes)")
+
+
+def _header_limit(ndim: int) -> int:
+    """The longest .npy header accepted for ``ndim`` dimensions: the longest numpy writes (a 4-character
+    dtype, every dimension 19 digits, 21 spaces of growth room, up to 64 of alignment, the newline) plus
+    ``HEADER_SLACK`` for other writers' spacing."""
+    dims = ", ".join(["9" * 19] * ndim) + ("," if ndim == 1 else "")
+    text = f"{{'descr': '<f16', 'fortran_order': False, 'shape': ({dims}), }}"
+    return len(text) + 21 + 64 + 1 + HEADER_SLACK
+
+
+MAX_HEADER = _header_limit(MAX_NDIM)  # bytes of one .npy header: the limit for 64 dimensions
+_NPY_MAGIC = b"\x93NUMPY"
+_NPY_ITEM = re.compile(r"""\s*(?:'([^'\\]*)'|"([^"\\]*)")\s*:\s*"""
+                       r"""(?:'([^'\\]*)'|"([^"\\]*)"|(True|False)\b|\(([^()]*)\))\s*(,?)""")
+_NPY_END = re.compile(r"\s*}\s*\Z")
+_NPY_DIMS = re.compile(r"\s*(?:(?:0|[1-9][0-9]{0,18})\s*,\s*)*(?:0|[1-9][0-9]{0,18})?\s*")  # "3, 4", "3,", ""
+_DIGITS = re.compile(r"[0-9]+")
+_NPY_DESCR = re.compile(r"[<>|=]?[biufc][0-9]{1,2}")
+
+
+def _parse_npy_header(text: str) -> dict[str, Any]:
+    """numpy's header dict, parsed strictly and in linear time (never ``literal_eval``): ``{``, then
+    'descr' (a string), 'fortran_order' (True or False) and 'shape' (a tuple of non-negative ints) once
+    each, in any order, separated by commas (one may follow the last), then ``}`` and white space.
+    Raises ``_Refused`` with the reason."""
+    if not text.lstrip().startswith("{"):
+        raise _Refused("its header is not a dict")
+    pos, d = text.index("{") + 1, {}
+    while not _NPY_END.match(text, pos):
+        item = _NPY_ITEM.match(text, pos)
+        if item is None or len(d) == 3:
+            if re.match(r"""\s*['"]descr['"]\s*:\s*\[""", text[pos:pos + 40]):
+                raise _Refused("it has a structured dtype: only numeric arrays are read")
+            raise _Refused(f"its header is malformed at {text[pos:pos + 30].strip()!r}")
+        key = item[1] if item[1] is not None else item[2]
+        string = item[3] if item[3] is not None else item[4]
+        if key in d or key not in ("descr", "fortran_order", "shape"):
+            raise _Refused(f"its header has {'a repeated' if key in d else 'an unknown'} key {key!r}")
+        if key == "descr":
+            if string is None:
+                raise _Refused(f"its header's 'descr' is not a string: {item[0].strip()!r}")
+            d[key] = string
+        elif key == "fortran_order":
+            if item[5] is None:
+                raise _Refused(f"its header's 'fortran_order' is not True or False: {item[0].strip()!r}")
+            d[key] = item[5] == "True"
+        else:
+            d[key] = _parse_shape(item[6], item[0])
+        pos = item.end()
+        if not item[7] and not _NPY_END.match(text, pos):
+            raise _Refused(f"its header is malformed after {item[0].strip()!r} (a comma is missing)")
+    missing = [k for k in ("descr", "fortran_order", "shape") if k not in d]
+    if missing:
+        raise _Refused(f"its header lacks {', '.join(map(repr, missing))}")
+    return d
+
+
+def _parse_shape(inside: str | None, item: str) -> tuple[int, ...]:
+    """The dimensions between the parentheses of a tuple literal: ``()``, ``(3,)``, ``(3, 4)`` (bool, sign,
+    float and leading zeros are not dimensions; ``(3)`` is not a tuple)."""
+    if inside is None or "," not in inside and inside.strip():
+        raise _Refused(f"its header's 'shape' is not a tuple: {item.strip()[:80]!r}")
+    if not _NPY_DIMS.fullmatch(inside):
+        raise _Refused(f"its header's 'shape' is not a tuple of non-negative ints: {item.strip()[:80]!r}")
+    shape = tuple(map(int, _DIGITS.findall(inside)))
+    if max(shape, default=0) > _MAX_DIM:
+        raise _Refused(f"its header's shape {shape} has a dimension over {_MAX_DIM}")
+    return shape
+
+
+class _Npy(NamedTuple):
+    """What a member's .npy header says, checked against the directory."""
+    shape: tuple[int, ...]
+    fortran: bool
+    dtype: np.dtype
+    nbytes: int    # of the array
+    start: int     # where the data begins
+    crc: int       # CRC-32 of the header's bytes: the second read recognises them without parsing again
+
+
+def _header(member: BinaryIO, info: zipfile.ZipInfo) -> _Npy:
+    """The ``.npy`` header of one member, checked against the directory. The work is linear in a
+    header whose length is bounded before it is read."""
     name = info.filename
     try:
-        version = np.lib.format.read_magic(member)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(member, max_header_size=MAX_HEADER)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(member, max_header_size=MAX_HEADER)
+        npy = _npy_header(member)
+    except _Refused as e:
+        raise _Refused(f"member {name!r} is not an .npy array ({e})") from None
+    if npy.nbytes != info.file_size - npy.start:
+        raise _Refused(f"member {name!r} declares shape {npy.shape} of {npy.dtype} ({npy.nbytes} bytes) but holds "
+                       f"{info.file_size - npy.start} bytes of data")
+    return npy
+
+
+def _npy_header(member: BinaryIO) -> _Npy:
+    magic = member.read(8)
+    if len(magic) < 8 or not magic.startswith(_NPY_MAGIC):
+        raise _Refused("it does not start with numpy's magic bytes")
+    version = magic[6], magic[7]
+    if version not in ((1, 0), (2, 0)):
+        raise _Refused(f"it has .npy format version {version}; versions 1.0 and 2.0 are read")
+    field = member.read(2 if version == (1, 0) else 4)
+    length = int.from_bytes(field, "little")
+    if len(field) < (2 if version == (1, 0) else 4) or length > MAX_HEADER:
+        raise _Refused(f"its header length {length} is over {MAX_HEADER} bytes (MAX_HEADER, the limit for "
+                       f"{MAX_NDIM} dimensions)" if length > MAX_HEADER else "it ends inside its header")
+    raw = member.read(length)
+    if len(raw) < length:
+        raise _Refused("it ends inside its header")
+    text = raw.decode("latin1")
+    if text.count(",") > MAX_NDIM + 3:  # checked before parsing: a shape has at most MAX_NDIM commas
+        raise _Refused(f"its header declares more than {MAX_NDIM} dimensions")
+    d = _parse_npy_header(text)
+    shape, descr = d["shape"], d["descr"]
+    if len(shape) > MAX_NDIM:
+        raise _Refused(f"its shape has {len(shape)} dimensions, more than {MAX_NDIM}")
+    if length > _header_limit(len(shape)):
+        raise _Refused(f"its header is {length} bytes, more than the {_header_limit(len(shape))} accepted "
+                       f"for {len(shape)} dimension(s) (what numpy writes plus HEADER_SLACK)")
+    try:
+        dtype = np.dtype(descr) if _NPY_DESCR.fullmatch(descr) else None
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.kind not in "biufc":
+        raise _Refused(f"it has dtype {descr!r}: only numeric arrays are read (objects would need pickle, "
+                       "which nn.load never uses)")
+    return _Npy(shape, d["fortran_order"], dtype, math.prod(shape) * dtype.itemsize, 8 + len(field) + length,
+                zlib.crc32(raw, zlib.crc32(field, zlib.crc32(magic))))
+
+
+def _member_bytes(f: BinaryIO, info: zipfile.ZipInfo, data_start: int, chunk: int = _CHUNK) -> Iterator[bytes]:
+    """A member's uncompressed bytes, read straight from the file (inflated when deflated), in pieces of at most
+    ``chunk`` bytes: the caller stops as soon as it has what it needs, so a bomb never inflates further."""
+    f.seek(data_start)
+    left = info.compress_size
+    inflate, pending = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None, b""
+    while left or pending or inflate is not None and not inflate.eof:
+        if not pending and left:
+            pending = f.read(min(left, chunk))
+            if not pending:
+                raise _Refused(f"member {info.filename!r} ends early")
+            left -= len(pending)
+        if inflate is None:
+            out, pending = pending, b""
         else:
-            raise _Refused(f"member {name!r} has .npy format version {version}; versions 1.0 and 2.0 are read")
-    except (ValueError, TypeError, SyntaxError, OverflowError, EOFError) as e:
-        first_line = str(e).splitlines()[0] if str(e) else type(e).__name__  # not numpy's allow_pickle advice
-        raise _Refused(f"member {name!r} is not an .npy array ({first_line})") from None
-    if dtype.kind not in "biufc" or dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
-        raise _Refused(f"member {name!r} has dtype {dtype}: only numeric arrays are read (objects would need "
-                       "pickle, which nn.load never uses)")
-    if any(n < 0 for n in shape):
-        raise _Refused(f"member {name!r} declares a negative dimension in shape {shape}")
-    nbytes = math.prod(shape) * dtype.itemsize
-    data = info.file_size - member.tell()
-    if nbytes != data:
-        raise _Refused(f"member {name!r} declares shape {shape} of {dtype} ({nbytes} bytes) but holds "
-                       f"{data} bytes of data")
-    return shape, fortran, dtype, nbytes
+            out = inflate.decompress(pending, chunk)
+            pending = inflate.unconsumed_tail
+            if inflate.eof:
+                pending, left = b"", 0  # bytes after the end of the deflate stream are not the member's
+            elif not (out or pending or left):
+                raise _Refused(f"member {info.filename!r} is corrupt (its deflate stream is cut short)")
+        yield out
 
 
-def _read_array(member: BinaryIO, name: str, shape: tuple, fortran: bool, dtype: np.dtype) -> np.ndarray:
-    flat = np.empty(math.prod(shape), dtype=dtype)
-    buf = flat.view(np.uint8)
-    pos = 0
-    while pos < len(buf):
-        chunk = member.read(min(_CHUNK, len(buf) - pos))
-        if not chunk:
-            raise _Refused(f"member {name!r} ends early")
-        buf[pos:pos + len(chunk)] = np.frombuffer(chunk, np.uint8)
-        pos += len(chunk)
-    if member.read(1):
-        raise _Refused(f"member {name!r} holds more bytes than declared")
-    if dtype.kind == "b" and len(buf) and buf.max() > 1:
+def _head(f: BinaryIO, info: zipfile.ZipInfo, data_start: int) -> io.BytesIO:
+    """A member's first bytes, enough for the longest .npy header."""
+    want, head = min(info.file_size, 12 + MAX_HEADER), b""
+    for piece in _member_bytes(f, info, data_start, chunk=want):
+        head += piece
+        if len(head) >= want:
+            break
+    return io.BytesIO(head[:want])
+
+
+def _read_array(f: BinaryIO, info: zipfile.ZipInfo, data_start: int, npy: _Npy) -> np.ndarray:
+    """The array of a member whose header ``npy`` says, read into a preallocated array; the header, read
+    again, must be the one parsed (its CRC), and the whole member must have the directory's CRC-32."""
+    name = info.filename
+    flat = np.empty(math.prod(npy.shape), dtype=npy.dtype)
+    data = memoryview(flat.view(np.uint8))
+    got, head, crc = 0, b"", 0
+    for piece in _member_bytes(f, info, data_start):
+        if got + len(piece) > npy.start + len(data):
+            raise _Refused(f"member {name!r} holds more bytes than declared")
+        crc = zlib.crc32(piece, crc)
+        cut = max(0, min(len(piece), npy.start - got))  # the part of this piece that is header
+        head += piece[:cut]
+        data[got + cut - npy.start:got + len(piece) - npy.start] = memoryview(piece)[cut:]
+        got += len(piece)
+    if got < npy.start + len(data):
+        raise _Refused(f"member {name!r} ends early")
+    if zlib.crc32(head) != npy.crc:
+        raise _Refused(f"member {name!r} changed while it was read")
+    if crc != info.CRC:
+        raise _Refused(f"member {name!r} is corrupt (bad CRC-32)")
+    if npy.dtype.kind == "b" and len(data) and flat.view(np.uint8).max() > 1:
         raise _Refused(f"member {name!r} is a bool array holding bytes other than 0 and 1")
-    return flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
+    return flat.reshape(npy.shape[::-1]).T if npy.fortran else flat.reshape(npy.shape)
 
 
 @contextlib.contextmanager
@@ -361,34 +421,39 @@ def _member_errors(info: zipfile.ZipInfo) -> Iterator[None]:
         raise _Refused(f"member {info.filename!r} is corrupt ({e})") from None
 
 
-def _arrays(f: BinaryIO, file_size: int, max_bytes: int | None) -> Iterator[tuple[str, np.ndarray]]:
+def _arrays(f: BinaryIO, file_size: int, max_bytes: int | None,
+            max_expansion: float | None) -> Iterator[tuple[str, np.ndarray]]:
     with zipfile.ZipFile(f) as zf:
-        infos = _members(zf, f, file_size)
+        infos = _members(zf, f, file_size, max_expansion)
         headers, total = [], 0
-        for info in infos:
-            with _member_errors(info), zf.open(info) as member:
-                headers.append(_header(member, info))
-            total += headers[-1][3]
+        for info, data_start in infos:
+            with _member_errors(info):
+                headers.append(_header(_head(f, info, data_start), info))
+            total += headers[-1].nbytes
             if max_bytes is not None and total > max_bytes:
                 raise _Refused(f"its arrays need more than {max_bytes} bytes (max_bytes); pass a larger "
                                "max_bytes= if you trust the file")
-        for info, (shape, fortran, dtype, _) in zip(infos, headers):
-            with _member_errors(info), zf.open(info) as member:
-                _header(member, info)
-                array = _read_array(member, info.filename, shape, fortran, dtype)
+        for (info, data_start), npy in zip(infos, headers):
+            with _member_errors(info):
+                array = _read_array(f, info, data_start, npy)
             yield info.filename[:-4], array
 
 
-def load(path: str | os.PathLike, *, max_bytes: int | None = MAX_LOAD_BYTES) -> OrderedDict[str, np.ndarray]:
+def load(path: str | os.PathLike, *, max_bytes: int | None = MAX_LOAD_BYTES,
+         max_expansion: float | None = MAX_EXPANSION) -> OrderedDict[str, np.ndarray]:
     """Read a state dict written by ``save`` (or any ``.npz`` of numeric arrays) as an ``OrderedDict``.
 
     The zip directory and every ``.npy`` header are parsed and checked before any array is
     allocated: unique ``.npy`` member names, stored or deflate members, sizes consistent between
-    the directory, the headers and the bytes in the file, no overlapping members, and at most
+    the directory, the headers and the bytes in the file, no overlapping members, members that
+    expand to at most ``max_expansion`` times the file's size (default ``MAX_EXPANSION``, 32; at
+    least ``EXPANSION_FLOOR``, 16 MiB; ``None``: only deflate's own limit), and at most
     ``max_bytes`` (default ``MAX_LOAD_BYTES``, 4 GiB; ``None`` for no cap) of arrays in total.
-    Nothing is ever unpickled. A missing, unreadable file or a directory raises the ``OSError``
-    (``FileNotFoundError``, ``PermissionError``, ``IsADirectoryError``); anything else wrong with
-    the file raises ``ValueError`` naming the file and the reason.
+    The work is bounded by the file's size: a hostile file of 1 MB is refused in well under a
+    second (``benchmarks/hostile_files.py``). Nothing is ever unpickled. A missing, unreadable
+    file or a directory raises the ``OSError`` (``FileNotFoundError``, ``PermissionError``,
+    ``IsADirectoryError``); anything else wrong with the file raises ``ValueError`` naming the
+    file and the reason.
     """
     if isinstance(path, Mapping):
         raise TypeError(f"nn.load expects a file path, got a {type(path).__name__} (a state dict?): to copy it "
@@ -397,6 +462,9 @@ def load(path: str | os.PathLike, *, max_bytes: int | None = MAX_LOAD_BYTES) -> 
         raise TypeError(f"nn.load: path must be a str or os.PathLike, got {type(path).__name__}")
     if max_bytes is not None and (isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0):
         raise ValueError(f"nn.load: max_bytes must be a non-negative int or None, got {max_bytes!r}")
+    if max_expansion is not None and (isinstance(max_expansion, bool) or not isinstance(max_expansion, (int, float))
+                                      or not max_expansion >= 0):
+        raise ValueError(f"nn.load: max_expansion must be a non-negative number or None, got {max_expansion!r}")
     path = os.fspath(path)
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     with os.fdopen(fd, "rb") as f:
@@ -405,12 +473,12 @@ def load(path: str | os.PathLike, *, max_bytes: int | None = MAX_LOAD_BYTES) -> 
             raise IsADirectoryError(errno.EISDIR, "nn.load: the path is a directory", path)
         try:
             if not stat.S_ISREG(st.st_mode):
-                raise _Refused(f"it is a {_file_kind(st.st_mode)}, not a regular file")
+                raise _Refused(f"it is a {file_kind(st.st_mode)}, not a regular file")
             if not zipfile.is_zipfile(f):
                 f.seek(0)
                 raise _Refused(_sniff(f.read(8)))
             f.seek(0)
-            return OrderedDict(_arrays(f, st.st_size, max_bytes))
+            return OrderedDict(_arrays(f, st.st_size, max_bytes, max_expansion))
         except _Refused as e:
             reason = str(e)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, zlib.error, struct.error,

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 import autograd_mini as ag
+import nn.functional as F
 
 try:
     import torch
@@ -70,6 +71,46 @@ class NP:
     def unsqueeze(a): return np.expand_dims(a, 0)
     @staticmethod
     def broadcast_to(a, shape): return np.broadcast_to(a, shape)
+    @staticmethod
+    def tril(a, k): return np.tril(_matrix(a), k)
+    @staticmethod
+    def triu(a, k): return np.triu(_matrix(a), k)
+    @staticmethod
+    def permute(a): return np.transpose(a, _cycle(np.ndim(a)))
+    @staticmethod
+    def repeat(a): return np.tile(a, (2,) + (1,) * np.ndim(a))      # PyTorch's Tensor.repeat
+    @staticmethod
+    def flatten_head(a): return np.reshape(_matrix(a), (-1,) + np.shape(a)[-1:])
+    @staticmethod
+    def silu(a): return a / (1 + np.exp(-a))
+    @staticmethod
+    def softsign(a): return a / (1 + np.abs(a))
+    @staticmethod
+    def hardtanh(a): return np.clip(a, -0.5, 0.7)
+    @staticmethod
+    def hardswish(a): return np.where(a <= -3, 0.0, np.where(a < 3, a * (a + 3) / 6, a))  # the limit 0 at -inf
+    @staticmethod
+    def vector_norm(a, axis, keepdims): return np.sqrt(np.sum(a * a, axis=axis, keepdims=keepdims))
+    @staticmethod
+    def spd(a):  # I + x x^T of the flattened operand: symmetric positive-definite for any finite x
+        x = np.reshape(a, (-1,))
+        return np.eye(x.size) + x[:, None] * x[None, :]
+    @staticmethod
+    def inv(a): return np.linalg.inv(a)
+    @staticmethod
+    def logabsdet(a): return np.linalg.slogdet(a)[1]
+    @staticmethod
+    def diagonal(a): return np.diagonal(a, 0, -2, -1)
+
+
+def _matrix(a: np.ndarray) -> np.ndarray:
+    if np.ndim(a) < 2:  # numpy's tril would make a vector a matrix; ours and PyTorch's refuse
+        raise ValueError(f"needs 2+ dims, got shape {np.shape(a)}")
+    return a
+
+
+def _cycle(n: int) -> tuple:
+    return tuple(range(1, n)) + (0,) if n else ()
 
 
 class AG:
@@ -112,6 +153,36 @@ class AG:
     def unsqueeze(a): return ag.expand_dims(a, 0)
     @staticmethod
     def broadcast_to(a, shape): return a.broadcast_to(shape)
+    @staticmethod
+    def tril(a, k): return ag.tril(a, k)
+    @staticmethod
+    def triu(a, k): return a.triu(k)
+    @staticmethod
+    def permute(a): return a.permute(*_cycle(a.ndim))
+    @staticmethod
+    def repeat(a): return a.repeat(2, *(1,) * a.ndim)
+    @staticmethod
+    def flatten_head(a): return a.flatten(0, -2)
+    @staticmethod
+    def silu(a): return F.silu(a)
+    @staticmethod
+    def softsign(a): return F.softsign(a)
+    @staticmethod
+    def hardtanh(a): return F.hardtanh(a, -0.5, 0.7)
+    @staticmethod
+    def hardswish(a): return F.hardswish(a)
+    @staticmethod
+    def vector_norm(a, axis, keepdims): return ag.linalg.vector_norm(a, axis=axis, keepdims=keepdims)
+    @staticmethod
+    def spd(a):
+        x = a.reshape(-1)
+        return ag.tensor(np.eye(x.shape[0])) + x[:, None] * x[None, :]
+    @staticmethod
+    def inv(a): return ag.linalg.inv(a)
+    @staticmethod
+    def logabsdet(a): return ag.linalg.slogdet(a).logabsdet
+    @staticmethod
+    def diagonal(a): return ag.linalg.diagonal(a)
 
 
 class TH:
@@ -154,6 +225,36 @@ class TH:
     def unsqueeze(a): return a.unsqueeze(0)
     @staticmethod
     def broadcast_to(a, shape): return a.expand(shape)
+    @staticmethod
+    def tril(a, k): return torch.tril(a, k)
+    @staticmethod
+    def triu(a, k): return torch.triu(a, k)
+    @staticmethod
+    def permute(a): return a.permute(_cycle(a.dim()))
+    @staticmethod
+    def repeat(a): return a.repeat(2, *(1,) * a.dim())
+    @staticmethod
+    def flatten_head(a): return a.flatten(0, -2)
+    @staticmethod
+    def silu(a): return torch.nn.functional.silu(a)
+    @staticmethod
+    def softsign(a): return torch.nn.functional.softsign(a)
+    @staticmethod
+    def hardtanh(a): return torch.nn.functional.hardtanh(a, -0.5, 0.7)
+    @staticmethod
+    def hardswish(a): return torch.nn.functional.hardswish(a)
+    @staticmethod
+    def vector_norm(a, axis, keepdims): return torch.linalg.vector_norm(a, dim=axis, keepdim=keepdims)
+    @staticmethod
+    def spd(a):
+        x = a.reshape(-1)
+        return torch.eye(x.shape[0], dtype=x.dtype) + x[:, None] * x[None, :]
+    @staticmethod
+    def inv(a): return torch.linalg.inv(a)
+    @staticmethod
+    def logabsdet(a): return torch.linalg.slogdet(a).logabsdet
+    @staticmethod
+    def diagonal(a): return torch.linalg.diagonal(a)
 
 
 # ---- the op table: name -> (arity, smooth, formula over a backend L) -----------------------------------
@@ -188,7 +289,19 @@ OPS: dict[str, Op] = {
     "flip": Op(1, True, lambda L, a: L.flip(a)),                       # a negative-step slice
     "unsqueeze": Op(1, True, lambda L, a: L.unsqueeze(a)),
     "broadcast_to": Op(1, True, lambda L, a: L.broadcast_to(a, (2,) + tuple(a.shape))),
+    "spd_inv": Op(1, True, lambda L, a: L.inv(L.spd(a))),                  # linalg: inv, det through solve
+    "spd_logdet": Op(1, True, lambda L, a: L.logabsdet(L.spd(a))),
+    "diagonal": Op(1, True, lambda L, a: L.diagonal(a)),                   # the last two axes; fits ndim >= 2
     "pow_half": Op(1, True, lambda L, a: (1.0 + a * a) ** 0.5),
+    "tril": Op(1, True, lambda L, a: L.tril(a, 0)),                    # matrices (2+ dims) only: others do not fit
+    "triu": Op(1, True, lambda L, a: L.triu(a, 1)),
+    "permute": Op(1, True, lambda L, a: L.permute(a)),
+    "repeat": Op(1, True, lambda L, a: L.repeat(a)),
+    "flatten_head": Op(1, True, lambda L, a: L.flatten_head(a)),
+    "silu": Op(1, True, lambda L, a: L.silu(a)),
+    "softsign": Op(1, False, lambda L, a: L.softsign(a)),              # its second derivative jumps at 0
+    "hardtanh": Op(1, False, lambda L, a: L.hardtanh(a)),
+    "hardswish": Op(1, False, lambda L, a: L.hardswish(a)),
     "add": Op(2, True, lambda L, a, b: a + b),
     "sub": Op(2, True, lambda L, a, b: a - b),
     "mul": Op(2, True, lambda L, a, b: a * b),
@@ -202,6 +315,9 @@ OPS: dict[str, Op] = {
     "where": Op(2, False, lambda L, a, b: L.where(a > b, a, b * 0.5)),
     "relu": Op(1, False, lambda L, a: L.relu(a)),
     "abs": Op(1, False, lambda L, a: L.abs(a)),
+    # a - 0.5: all-0.5 slices hit the norm's kink at 0 (gradient 0, as PyTorch's); subnormal norms, where
+    # PyTorch's second derivative is rounding noise (x^2 underflows), cannot occur
+    "vector_norm": Op(1, False, lambda L, a, axis, keepdims: L.vector_norm(a - 0.5, axis, keepdims), "reduce"),
     "max": Op(1, False, lambda L, a, axis, keepdims: L.amax(a, axis, keepdims), "reduce"),
     "maximum": Op(2, False, lambda L, a, b: L.maximum(a, b)),
     "minimum": Op(2, False, lambda L, a, b: L.minimum(a, b)),
@@ -212,6 +328,14 @@ SMOOTH = [k for k, op in OPS.items() if op.smooth]
 # relu/clip/abs mask by multiplying (a nan upstream gradient stays nan where the mask is 0).
 # PyTorch: relu'(nan) = 1, abs'(nan) = 0, maximum/minimum give it to both sides, relu/clamp mask by selecting (0).
 NAN_KINKS = {"relu", "abs", "maximum", "minimum", "clip"}
+# hardswish(-inf): PyTorch's forward gives nan (-inf * 0), ours the limit 0 (docs/ops.md). hardtanh'(nan): ours 1;
+# PyTorch's is 1 from its scalar loop and 0 from its vectorised one (a (3,) tensor gets 1, a (3, 3) one 0).
+NAN_KINKS |= {"hardswish", "hardtanh"}
 # var is composed from mean (x - mean(x)), so an inf input makes the mean path's gradient nan for every element;
 # PyTorch's fused var backward, 2 (x - mean) / n, drops that path (it sums to zero when finite) and leaves -inf there.
 NAN_COMPOSITES = {"var"}
+# silu is x * sigmoid(x): at x = 0 with an infinite upstream gradient the product rule's 0 * inf term is nan, where
+# PyTorch's fused derivative sigmoid(x) (1 + x (1 - sigmoid(x))) gives inf (a primitive silu would match: #20 part 2).
+NAN_COMPOSITES |= {"silu"}
+# LAPACK's nan/inf propagation differs between numpy's build and PyTorch's: these run with nan/inf against numpy only
+NAN_LAPACK = {"spd_inv", "spd_logdet"}

@@ -523,3 +523,104 @@ def test_a_compiled_method():
     losses = [a.step(x).item() for _ in range(3)] + [b.step(x).item()]
     assert losses[0] == losses[3] and losses[1] != losses[0]
     assert "def step(self, x):" in Trainer.step.source and Trainer.step.cache_info().misses == 2
+
+
+def _equal_each_call(f, make_args, calls=3):
+    """``f`` compiled gives eager's numbers bit for bit on each of ``calls`` fresh argument sets."""
+    compiled = ag.compile(f)
+    for i in range(calls):
+        eager, replay = f(*make_args(i)), compiled(*make_args(i))
+        for e, c in zip(eager if isinstance(eager, tuple) else (eager,),
+                        replay if isinstance(replay, tuple) else (replay,)):
+            assert type(c.data) is np.ndarray
+            np.testing.assert_array_equal(c.data, e.data)
+    return compiled
+
+
+def _matrices(i):
+    rng = np.random.default_rng(i)
+    a = rng.standard_normal((4, 3))
+    return ag.tensor(a, requires_grad=True), ag.tensor(a.T @ a + np.eye(3), requires_grad=True)
+
+
+@pytest.mark.parametrize("name, f", [
+    ("svd", lambda A, S: ag.linalg.svd(A, full_matrices=False)),
+    ("svdvals", lambda A, S: ag.linalg.svdvals(A)),
+    ("eigh", lambda A, S: ag.linalg.eigh(S)),
+    ("qr", lambda A, S: ag.linalg.qr(A)),
+    ("slogdet", lambda A, S: ag.linalg.slogdet(S - 3.0 * ag.eye(3, dtype=np.float64))),
+    ("inv det cholesky pinv", lambda A, S: (ag.linalg.inv(S), ag.linalg.det(S), ag.linalg.cholesky(S),
+                                            ag.linalg.pinv(A))),
+])
+def test_linalg_decompositions_are_replayed_on_each_call(name, f):
+    # their nodes share the factors one numpy call computed: a program must decompose each replay's input
+    _equal_each_call(f, _matrices)
+
+    def grads(A, S):
+        out = f(A, S)
+        sum(o.sum() for o in (out if isinstance(out, tuple) else (out,)) if o.dtype.kind == "f").backward()
+        return tuple(t.grad + 0.0 for t in (A, S) if t.grad is not None)  # a fresh argument's .grad, read
+
+    _equal_each_call(grads, _matrices)
+
+
+def test_linalg_results_a_program_would_keep_are_refused():
+    A, _ = _matrices(0)
+    with pytest.raises(ag.TraceError, match="linalg.lstsq"):
+        ag.compile(lambda A: ag.linalg.lstsq(A, A[:, 0]).solution)(A)
+    with pytest.raises(ag.TraceError, match="full_matrices=True"):
+        ag.compile(lambda A: ag.linalg.svd(A).U)(A)
+    square = ag.tensor(np.eye(3) * 2.0)
+    _equal_each_call(lambda S: ag.linalg.svd(S).U, lambda i: (square * (i + 1.0),))  # square: no extra columns
+
+
+def test_logic_ops_are_replayed_and_allclose_cannot_steer_a_branch():
+    def f(x):
+        inside = ag.logical_and(x > 0, ag.logical_not(x > 1))
+        rows = ag.any(inside, axis=1, keepdims=True)
+        return (ag.where(ag.bitwise_xor(inside, rows), x, 0.0), ag.all(ag.isfinite(x)), ag.isclose(x, 0.5, atol=0.3))
+
+    _equal_each_call(f, lambda i: (ag.tensor(np.random.default_rng(i).uniform(-1, 2, (3, 4))),))
+    with pytest.raises(ag.TraceError, match="bool"):
+        ag.compile(lambda x: x * 2 if ag.allclose(x, 0.0) else x)(ag.zeros(3))
+
+
+def test_loss_paths_on_target_values_are_replayed_checked_or_refused():
+    logits = ag.tensor(np.random.default_rng(0).standard_normal((5, 4)), requires_grad=True)
+    targets = [np.array([0, 3, 1, 2, 2]), np.array([1, 1, 0, 3, 2]), np.array([3, 0, 0, 1, 2])]
+    for loss in (nn.functional.cross_entropy, lambda x, y, **kw: nn.functional.nll_loss(ag.log_softmax(x, 1), y, **kw)):
+        for reduction in ("mean", "sum", "none"):
+            _equal_each_call(lambda y, loss=loss, r=reduction: loss(logits, y, reduction=r), lambda i: (targets[i],))
+    ignored = np.array([0, -100, 1, 2, 2])
+    for loss in (nn.functional.cross_entropy, nn.functional.nll_loss):
+        step = ag.compile(lambda y, loss=loss: loss(logits, y))
+        step(targets[0])
+        with pytest.raises(ValueError, match="ignore_index=-100"):  # the path taken depends on it: checked
+            step(ignored)
+        with pytest.raises(ag.TraceError, match="ignore_index"):
+            ag.compile(lambda y, loss=loss: loss(logits, y))(ignored)
+        with pytest.raises(ag.TraceError, match="class weights"):
+            ag.compile(lambda y, loss=loss: loss(logits, y, weight=np.ones(4)))(targets[0])
+    with pytest.raises(ag.TraceError, match="label smoothing"):
+        ag.compile(lambda y: nn.functional.cross_entropy(logits, y, label_smoothing=0.1))(targets[0])
+
+
+def test_sgd_on_a_zero_d_parameter_compiled():
+    def run(compiled):
+        p = nn.Parameter(np.array(2.0, np.float32))
+        opt = nn.optim.SGD([p], lr=0.1)
+
+        def step(x):
+            opt.zero_grad()
+            loss = (p * p * x).sum()
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = ag.compile(step) if compiled else step
+        losses = [f(ag.tensor(np.float32([1.0, 2.0]))).data for _ in range(3)]
+        return losses, p
+
+    (eager, p), (comp, q) = run(False), run(True)
+    np.testing.assert_array_equal(comp, eager)
+    assert q.shape == () and type(q.data) is np.ndarray and q.data == p.data

@@ -41,5 +41,8 @@ def test_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "accuracy" in text and "gradcheck FAILED" in text and "SiLU" in text
+    markdown = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
+    assert any("#### Step 1 of " in m and "\\frac{\\partial" in m and "`2.weight.grad` +=" in m for m in markdown), \
+        "the explain_backward cell renders its narration as Markdown with LaTeX"
     if shutil.which("dot"):  # the graph renders inline as SVG
         assert any("image/svg+xml" in o.get("data", {}) for o in outputs if o.output_type == "execute_result")

@@ -125,7 +125,7 @@ def test_cross_entropy_extremes(dtype, reduction) -> None:
     rows = [ROW, [-BIG, BIG, 0.0, 0.0, 0.0], [BIG] * 5]
     targets = [1, 1, 3]  # the -1e4 logit (loss 2e4), the winning logit (loss 0), a tie
     x = leaf(rows, dtype)
-    out = nn.functional.cross_entropy(x, np.array(targets), reduction)
+    out = nn.functional.cross_entropy(x, np.array(targets), reduction=reduction)
     out.sum().backward()
     finite_result(out, x, dtype)
     losses = np.array([ref_logsumexp([v - r[t] for v in r]) for r, t in zip(rows, targets)])

@@ -171,8 +171,11 @@ class Tracer(BackwardWriter):
             return local
         holder = self.tensor_names.get(key)
         if holder is None:
-            self._check_not_derived(t._data, where)
-            holder = self.const(t, "P")
+            # a gradient a backward pass stored: the one this replay stores, not this call's
+            holder = next((f"{leaf}.grad" for tensor, leaf in self.leaves if tensor.grad is t), None)
+            if holder is None:
+                self._check_not_derived(t._data, where)
+                holder = self.const(t, "P")
             self.tensor_names[key] = holder
         base = self.param_names.get(key) or (t.name if isinstance(t.name, str) else None) or \
             (f"{holder}_data" if holder in self.arg_names else "p")
@@ -341,7 +344,9 @@ class Tracer(BackwardWriter):
             if id(value) in self.tensor_names:  # an argument or a parameter: the object itself
                 return self.tensor_names[id(value)]
             name = self.var.get(id(value._data))
-            return f"Tensor._wrap({name})" if name is not None else self.object(value)
+            if name is None:
+                return self.object(value)
+            return f"Tensor._wrap(_array({name}))" if value.ndim == 0 else f"Tensor._wrap({name})"  # a numpy scalar
         if isinstance(value, TracedNumber):
             return self.numbers[id(value)]
         if isinstance(value, (tuple, list)):

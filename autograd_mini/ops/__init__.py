@@ -8,6 +8,7 @@ primitives and carry no derivative code of their own. ``ag`` exports every decla
 
 from __future__ import annotations
 
+import builtins  # any/all: ag's are ops (logic.py)
 import importlib
 import math
 import pkgutil
@@ -21,6 +22,7 @@ from ..shapes import normalize_axes, shape_arg
 from ..tensor import Tensor, as_array, as_operand
 from . import primitives as P
 from . import reductions
+from .pytorch_names import TORCH_NAMED, torch_names
 
 for _file in sorted(m.name for m in pkgutil.iter_modules(__path__)):  # each op file declares its ops with @op
     importlib.import_module(f"{__name__}.{_file}")
@@ -79,7 +81,7 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
     min, max = as_operand(min), as_operand(max)
-    if any(isinstance(b, Tensor) and b.requires_grad for b in (min, max)):
+    if builtins.any(isinstance(b, Tensor) and b.requires_grad for b in (min, max)):
         out = _t(x)
         if min is not None:
             out = P.Where.apply(out < min, min, out)
@@ -175,16 +177,6 @@ def squeeze(x: Any, axis: Any = None) -> Tensor:
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
 
 
-@op("flatten", method=True)
-def flatten(x: Any, start_axis: int = 0) -> Tensor:
-    """Merge the axes from ``start_axis`` on into one (all of them by default)."""
-    x = _t(x)
-    if x.ndim == 0:
-        return reshape(x, (1,))
-    start = normalize_axes(start_axis, x.ndim, "flatten")[0]
-    return reshape(x, x.shape[:start] + (-1,))
-
-
 def _index_arg(index: Any) -> Any:
     if isinstance(index, Tensor):
         return index._data
@@ -202,9 +194,10 @@ def getitem(x: Any, index: Any) -> Tensor:
     index = _index_arg(index)
     for i in index if isinstance(index, tuple) else (index,):
         if isinstance(i, xp.ndarray) and i.dtype.kind not in "biu":
-            raise IndexError(f"getitem: index arrays must be integer or bool, got dtype {i.dtype}")
+            raise IndexError(f"getitem: index arrays must be integer or bool, got dtype {i.dtype}; convert it to "
+                             "integers: idx.astype(int) (PyTorch's idx.long())")
         if isinstance(i, float):
-            raise IndexError(f"getitem: index must be an int, slice or array, got float {i!r}")
+            raise IndexError(f"getitem: index must be an int, slice or array, got float {i!r}; use int({i!r})")
     return P.GetItem.apply(x, index=index)
 
 
@@ -265,5 +258,9 @@ def compare(a: Any, b: Any, op: str) -> Tensor:
         raise ValueError(f"{op}: {e} (shapes {xp.shape(a_arr)} and {xp.shape(b_arr)})") from None
 
 
+for _name in TORCH_NAMED:  # dim=/keepdim= beside axis=/keepdims=, on ag.<op> and the method
+    OPS[_name] = torch_names(OPS[_name])
+    if hasattr(Tensor, _name):
+        setattr(Tensor, _name, torch_names(getattr(Tensor, _name)))
 globals().update(OPS)  # every declared op: ag.exp, ag.sum, ag.conv2d, ...
 __all__ = sorted(OPS)

@@ -114,6 +114,9 @@ def _geometry(params: Any) -> dict:
 # ---- convolution primitives -----------------------------------------------------------------
 class Conv2d(Function):
     """y = conv2d(x, w) + b, NCHW, w of shape (out, in / groups, kH, kW)."""
+    formula = ("d(conv2d(x, w) + b)/dx: conv_transpose2d(g, w); "
+               "d(conv2d(x, w) + b)/dw: conv2d_weight(x, g), x correlated with g; "
+               "d(conv2d(x, w) + b)/db: g summed over N, H, W")
     op_name = "conv2d"
 
     @staticmethod
@@ -138,6 +141,8 @@ class Conv2d(Function):
 
 class ConvTranspose2d(Function):
     """The input gradient of conv2d, linear in (g, w): its derivatives are conv2d and conv2d_weight."""
+    formula = ("d conv_transpose2d(g, w)/dg: conv2d(g', w) of the incoming gradient g'; "
+               "d conv_transpose2d(g, w)/dw: conv2d_weight(g', g)")
     op_name = "conv_transpose2d"
 
     @staticmethod
@@ -156,6 +161,8 @@ class ConvWeight2d(Function):
     """The weight gradient of conv2d, linear in (x, g): its derivatives are conv_transpose2d and conv2d.
 
     ``cols``, when given, is x's im2col that conv2d's forward already made (a value, not an input)."""
+    formula = ("d conv2d_weight(x, g)/dx: conv_transpose2d(g, g') of the incoming gradient g'; "
+               "d conv2d_weight(x, g)/dg: conv2d(x, g')")
     op_name = "conv2d_weight"
 
     @staticmethod

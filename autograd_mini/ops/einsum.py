@@ -30,6 +30,8 @@ _LETTERS = string.ascii_letters
 
 
 class Einsum(Function):
+    formula = ("d einsum(subscripts, operands)/doperands: einsum of g with the other operands, "
+               "back to this operand's indices")
     op_name = "einsum"
 
     @staticmethod

@@ -112,7 +112,7 @@ def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
     return P.Where.apply(m, value, x)
 
 
-@op("repeat", method=True)
+@op("repeat")  # Tensor.repeat is PyTorch's (tile): pytorch_names.py
 def repeat(x: Any, repeats: Any, axis: int | None = None) -> Tensor:
     """numpy's ``repeat``: each element ``repeats`` times along ``axis`` (flattened when None);
     ``repeats`` is an int or one count per element. (PyTorch's ``Tensor.repeat`` is ``tile``.)"""

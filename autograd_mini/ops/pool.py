@@ -21,6 +21,7 @@ __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad"]
 # ---- max pooling ------------------------------------------------------------------------------
 class MaxPool2d(Function):
     """The maximum of each window; the gradient goes to the first maximum only (the last nan), as PyTorch."""
+    formula = "d max_pool2d(x)/dx: g to each window's first maximum (overlapping windows add)"
     op_name = "max_pool2d"
 
     @staticmethod
@@ -66,6 +67,7 @@ def _gather(h: Any, winner: Any, x_shape: tuple, kernel: tuple, stride: tuple, p
 
 class WindowScatter(Function):
     """max_pool2d's derivative: scatter to the remembered winners; its own derivative gathers from them."""
+    formula = "d window_scatter(g)/dg: the incoming gradient read at each window's maximum"
     op_name = "max_pool2d_backward"
 
     @staticmethod
@@ -77,6 +79,7 @@ class WindowScatter(Function):
 
 class WindowGather(Function):
     """The values at the remembered winners (the derivative of ``WindowScatter``)."""
+    formula = "d window_gather(h)/dh: the incoming gradient added at each window's maximum"
     op_name = "max_pool2d_select"
 
     @staticmethod
@@ -89,6 +92,7 @@ class WindowGather(Function):
 # ---- padding --------------------------------------------------------------------------------------
 class Pad(Function):
     """Constant padding (numpy's ``pad_width``); the derivative crops."""
+    formula = "d pad(x, pad_width)/dx: g cropped to x"
 
     @staticmethod
     def forward(ctx, x, *, pad_width, value): return xp.pad(x, pad_width, constant_values=value)

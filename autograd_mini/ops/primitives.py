@@ -14,7 +14,7 @@ import operator
 from typing import Any
 
 from .. import numpy as anp
-from .._backend import as_float, xp
+from .._backend import as_float, get_default_dtype, xp
 from ..function import Function, op
 from ..inplace import read_only_view
 from ..shapes import normalize_axes, shape_arg, sum_to
@@ -37,6 +37,7 @@ def matmul_shape_error(a: Any, b: Any) -> ValueError:
 # ---- arithmetic ---------------------------------------------------------------------
 @op("add")
 class Add(Function):
+    formula = "d(a + b)/da = 1; d(a + b)/db = 1"
     @staticmethod
     def forward(ctx, a, b): return a + b
     @staticmethod
@@ -45,6 +46,7 @@ class Add(Function):
 
 @op("sub")
 class Sub(Function):
+    formula = "d(a - b)/da = 1; d(a - b)/db = -1"
     @staticmethod
     def forward(ctx, a, b): return a - b
     @staticmethod
@@ -53,6 +55,7 @@ class Sub(Function):
 
 @op("neg")
 class Neg(Function):
+    formula = "d(-a)/da = -1"
     @staticmethod
     def forward(ctx, a): return -a
     @staticmethod
@@ -61,6 +64,7 @@ class Neg(Function):
 
 @op("mul")
 class Mul(Function):
+    formula = "d(a * b)/da = b; d(a * b)/db = a"
     @staticmethod
     def forward(ctx, a, b): return a * b
 
@@ -72,6 +76,7 @@ class Mul(Function):
 
 @op("div")
 class Div(Function):
+    formula = "d(a / b)/da = 1 / b; d(a / b)/db = -a / b^2"
     @staticmethod
     def forward(ctx, a, b): return a / b
 
@@ -84,6 +89,7 @@ class Div(Function):
 
 class PowConst(Function):
     """x ** c for a constant exponent c (``ag.pow`` picks it for a Python-number exponent)."""
+    formula = "d(x^exponent)/dx = exponent * x^(exponent - 1)"
     op_name = "pow"
 
     @staticmethod
@@ -107,6 +113,7 @@ class Pow(Function):
     a == 0 and b >= 0 (not 0 * log 0), so ``(1 - p) ** gamma`` at p = 1 gives a finite gamma.grad.
     (PyTorch masks d/da wherever b == 0, which also zeroes d2/da db = a**-1 there; ours keeps it.)
     """
+    formula = "d(a^b)/da = b * a^(b - 1); d(a^b)/db = a^b * log(a)"
 
     @staticmethod
     def forward(ctx, a, b): return a**b
@@ -123,6 +130,7 @@ class Pow(Function):
 @op("matmul", method=True)
 class MatMul(Function):
     """numpy matmul: 1-D operands are promoted to matrices for the derivative, then restored."""
+    formula = "d(a @ b)/da: g @ b.T; d(a @ b)/db: a.T @ g"
 
     @staticmethod
     def forward(ctx, a, b):
@@ -156,6 +164,7 @@ class Linear(Function):
     composite pays a broadcast add and the engine's unbroadcast: a training step of a small MLP
     is about 10% faster (docs/benchmarks.md). The composite ``x @ w + b`` is its test oracle.
     """
+    formula = "d(x @ w + b)/dx: g @ w.T; d(x @ w + b)/dw: x.T @ g; d(x @ w + b)/db: g summed over the batch axes"
 
     @staticmethod
     def forward(ctx, x, w, b):
@@ -178,7 +187,7 @@ class Linear(Function):
 # ---- elementwise functions ------------------------------------------------------------
 @op("exp", method=True)
 class Exp(Function):
-    formula = "d exp(x)/dx = exp(x)"
+    formula = "d exp(x)/dx = exp(x) = out"
     @staticmethod
     def forward(ctx, x): return xp.exp(as_float(x))
     @staticmethod
@@ -204,7 +213,7 @@ class Log(Function):
 @op("sqrt", method=True)
 class Sqrt(Function):
     """sqrt(0) = 0 with derivative +inf, as in PyTorch."""
-    formula = "d sqrt(x)/dx = 1 / (2 sqrt(x))"
+    formula = "d sqrt(x)/dx = 1 / (2 sqrt(x)) = 1 / (2 out)"
 
     @staticmethod
     def forward(ctx, x): return xp.sqrt(as_float(x))
@@ -218,6 +227,7 @@ class Sqrt(Function):
 class StdSqrt(Sqrt):
     """std's last step, sqrt(var), with derivative 0 where the std is 0 (PyTorch's std), not +inf:
     a constant row must not turn the gradients of a layer norm written with ``std`` into nan."""
+    formula = "d sqrt(x)/dx = 1 / (2 out), and 0 where out = 0"
     op_name = "std"
 
     @staticmethod
@@ -256,7 +266,7 @@ class Cos(Function):
 
 @op("tanh", method=True)
 class Tanh(Function):
-    formula = "d tanh(x)/dx = 1 - tanh(x)^2"
+    formula = "d tanh(x)/dx = 1 - tanh(x)^2 = 1 - out^2"
     @staticmethod
     def forward(ctx, x): return xp.tanh(as_float(x))
     @staticmethod
@@ -276,7 +286,7 @@ def _sigmoid(x: Any) -> Any:
 @op("sigmoid", method=True)
 class Sigmoid(Function):
     """Stable for any input: exp only ever sees -|x|."""
-    formula = "d sigmoid(x)/dx = sigmoid(x) (1 - sigmoid(x))"
+    formula = "d sigmoid(x)/dx = sigmoid(x) (1 - sigmoid(x)) = out (1 - out)"
     @staticmethod
     def forward(ctx, x): return _sigmoid(as_float(x))
     @staticmethod
@@ -306,6 +316,7 @@ class Relu(Function):
 class Clip(Function):
     """Gradient 1 where lo <= x <= hi, bounds included (PyTorch's clamp); ``ag.clip`` picks it for
     bounds that need no gradient."""
+    formula = "d clip(x, lo, hi)/dx = 1 where lo <= x <= hi, else 0"
 
     @staticmethod
     def forward(ctx, x, *, lo=None, hi=None): return xp.clip(x, lo, hi)
@@ -333,6 +344,8 @@ class Clip(Function):
 @op("maximum", method=True)
 class Maximum(Function):
     """Ties give 1/2 to each side (PyTorch's maximum/minimum)."""
+    formula = ("d maximum(a, b)/da = 1 where a > b, 1/2 where a = b, else 0; "
+               "d maximum(a, b)/db = 1 where b > a, 1/2 where a = b, else 0")
 
     pick, wins = staticmethod(xp.maximum), staticmethod(operator.gt)
 
@@ -348,21 +361,29 @@ class Maximum(Function):
 
 @op("minimum", method=True)
 class Minimum(Maximum):
+    formula = ("d minimum(a, b)/da = 1 where a < b, 1/2 where a = b, else 0; "
+               "d minimum(a, b)/db = 1 where b < a, 1/2 where a = b, else 0")
     pick, wins = staticmethod(xp.minimum), staticmethod(operator.lt)
 
 
 @op("where")
 class Where(Function):
     """``a`` where ``cond`` is true, else ``b`` (broadcasting all three)."""
+    formula = "d where(cond, a, b)/da = 1 where cond, else 0; d where(cond, a, b)/db = 0 where cond, else 1"
 
     @staticmethod
-    def forward(ctx, cond, a, b): return xp.where(cond, a, b)
+    def forward(ctx, cond, a, b):
+        out = xp.where(cond, a, b)
+        if out.dtype.kind == "f" and not (hasattr(a, "dtype") or hasattr(b, "dtype")):
+            return out.astype(get_default_dtype())  # two Python numbers: PyTorch's dtype, not numpy's float64
+        return out
 
     @staticmethod
     def backward(ctx, g, cond): return None, anp.where(cond, g, 0), anp.where(cond, 0, g)
 
 
 class AsType(Function):
+    formula = "d astype(x, dtype)/dx = 1 (g cast back to x's dtype)"
     op_name = "astype"
 
     @staticmethod
@@ -378,6 +399,7 @@ class AsType(Function):
 
 # ---- shape and indexing -------------------------------------------------------------
 class Reshape(Function):
+    formula = "d reshape(x, shape)/dx: g reshaped to x's shape"
     @staticmethod
     def forward(ctx, x, *, shape):
         ctx.save_for_backward(x.shape)
@@ -388,6 +410,7 @@ class Reshape(Function):
 
 
 class Transpose(Function):
+    formula = "d transpose(x, axes)/dx: g transposed back (the inverse permutation)"
     @staticmethod
     def forward(ctx, x, *, axes): return read_only_view(x.transpose(axes))
 
@@ -397,6 +420,7 @@ class Transpose(Function):
 
 @op("broadcast_to", method=True)
 class BroadcastTo(Function):
+    formula = "d broadcast_to(x, shape)/dx: g summed over the broadcast axes"
     @staticmethod
     def forward(ctx, x, *, shape):
         return xp.broadcast_to(x, shape_arg((shape,) if hasattr(shape, "__index__") else shape))
@@ -406,6 +430,7 @@ class BroadcastTo(Function):
 
 
 class GetItem(Function):
+    formula = "d x[index]/dx: g put at index in zeros of x's shape (repeated indices add)"
     op_name = "getitem"
 
     @staticmethod
@@ -425,6 +450,7 @@ def _is_basic(index: Any) -> bool:
 @op("scatter_add", export=False)
 class ScatterAdd(Function):
     """Zeros of ``shape`` with ``g`` added at ``index``: the derivative of indexing."""
+    formula = "d scatter_add(g, shape, index)/dg: the incoming gradient read at index"
 
     @staticmethod
     def forward(ctx, g, *, shape, index):
@@ -440,6 +466,7 @@ class ScatterAdd(Function):
 
 
 class Concatenate(Function):
+    formula = "d concatenate(xs, axis)/dxs: the slice of g where each input sits"
     @staticmethod
     def forward(ctx, *xs, axis):
         ctx.save_for_backward(xp.cumsum([0] + [x.shape[axis] for x in xs]).tolist())
@@ -466,6 +493,7 @@ def max_keepdims(x: Any, axes: tuple) -> Any:
 class Softmax(Function):
     """``exp(x) / sum(exp(x))`` along ``axis`` (an int, a tuple, or None: over all elements, as
     ``scipy.special.softmax``), computed stably. A size-0 axis gives an empty result."""
+    formula = "d softmax(x, axis)/dx: out * (g - sum(g * out, axis))"
 
     @staticmethod
     def forward(ctx, x, *, axis=-1):
@@ -482,6 +510,7 @@ class Softmax(Function):
 @op("log_softmax", method=True)
 class LogSoftmax(Function):
     """``x - logsumexp(x)`` along ``axis`` (an int, a tuple, or None: over all elements), stably."""
+    formula = "d log_softmax(x, axis)/dx: g - exp(out) * sum(g, axis)"
 
     @staticmethod
     def forward(ctx, x, *, axis=-1):

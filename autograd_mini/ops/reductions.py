@@ -37,6 +37,7 @@ class Reduction(Function):
 
 @op("sum", method=True)
 class Sum(Reduction):
+    formula = "d sum(x, axes)/dx: g copied to every entry it summed"
     @staticmethod
     def forward(ctx, x, *, axes, keepdims):
         ctx.save_for_backward(x.shape)
@@ -51,6 +52,7 @@ class Sum(Reduction):
 @op("max", method=True)
 class Max(Reduction):
     """Ties share the gradient equally (PyTorch's amax/amin)."""
+    formula = "d max(x, axes)/dx: g to the entries equal to the max (ties share it equally)"
 
     reduce = staticmethod(xp.max)
 
@@ -66,6 +68,7 @@ class Max(Reduction):
 
 @op("min", method=True)
 class Min(Max):
+    formula = "d min(x, axes)/dx: g to the entries equal to the min (ties share it equally)"
     reduce = staticmethod(xp.min)
 
 
@@ -76,6 +79,7 @@ class Prod(Reduction):
     (PyTorch's formula, also below a tiny x whose product underflowed). With zeros, ``_others``
     builds it exactly, first and second order: one zero in a slice gives that element the product
     of the rest and the others 0; two zeros give 0 with the right mixed second derivative."""
+    formula = "d prod(x, axes)/dx: g times the product of the other entries of x's slice"
 
     @staticmethod
     def forward(ctx, x, *, axes, keepdims): return x.prod(axis=axes, keepdims=keepdims)
@@ -84,9 +88,10 @@ class Prod(Reduction):
     def backward(ctx, g, x, out):
         g = Reduction.expand(ctx, g, x.shape)
         out = Reduction.expand(ctx, out, x.shape)
-        zero = xp.asarray(x == 0)  # a constant mask in both modes
+        tiny = xp.finfo(x.dtype).tiny  # subnormals count as zeros: out / x is off by up to 2x there (5e-324 * 1.5)
+        zero = xp.asarray((x < tiny) & (x > -tiny))  # a constant mask in both modes
         if not zero.any():
-            return g * out / x
+            return g * (out / x)  # out / x first: g * out underflows for a denormal product (5e-324)
         return g * _others(x, out, zero, ctx.params["axes"])
 
 
@@ -114,6 +119,7 @@ class LogSumExp(Reduction):
     is rounded to 1e-3 (a 2e-4 relative error in the gradient). Backward adds ``out - (m + s)``
     to s where s is finite: exactly 0 on arrays, and under create_graph it carries s's dependence on x.
     """
+    formula = "d logsumexp(x, axes)/dx: g * softmax(x) over axes"
 
     @staticmethod
     def forward(ctx, x, *, axes, keepdims):
@@ -139,6 +145,7 @@ class LogSumExp(Reduction):
 
 class CumSum(Function):
     """Running sum along ``axis``; the derivative is the running sum from the other end."""
+    formula = "d cumsum(x, axis)/dx: the running sum of g from the other end"
     op_name = "cumsum"
 
     @staticmethod

@@ -69,7 +69,7 @@ def erf_array(x: np.ndarray) -> np.ndarray:
 @op("erf", method=True)
 class Erf(Function):
     """The error function, ``2/sqrt(pi) * integral of exp(-t^2) from 0 to x``."""
-    formula = "d erf(x)/dx = 2/sqrt(pi) exp(-x^2)"
+    formula = "d erf(x)/dx = 2 / sqrt(pi) * exp(-x^2)"
 
     @staticmethod
     def forward(ctx, x): return erf_array(x)

@@ -3,7 +3,9 @@ methods, flags, names) can lie, and the files stay a few hundred bytes on disk."
 
 from __future__ import annotations
 
+import os
 import struct
+import tracemalloc
 import zlib
 from dataclasses import dataclass
 
@@ -35,14 +37,19 @@ class Member:
     usize: int | None = None
     offset: int | None = None
     local_name: str | bytes | None = None
+    extra: bytes = b""            # the local header's extra field
+    central_extra: bytes = b""    # the directory entry's extra field
+    descriptor: bytes = b""       # bytes after the data (a data descriptor, with flags=0x8)
+    local_flags: int | None = None
 
 
 def _b(name: str | bytes) -> bytes:
     return name.encode("utf-8") if isinstance(name, str) else name
 
 
-def archive(members: list[Member], *, extra_central: list[Member] = ()) -> bytes:
-    """Local headers and data, then a central directory (``extra_central`` entries point anywhere)."""
+def archive(members: list[Member], *, extra_central: list[Member] = (), comment: bytes = b"") -> bytes:
+    """Local headers and data, then a central directory (``extra_central`` entries point anywhere), then
+    the end record with ``comment`` (a way to pad a file to an exact size)."""
     out, central = bytearray(), bytearray()
     entries = []
     for m in members:
@@ -52,8 +59,10 @@ def archive(members: list[Member], *, extra_central: list[Member] = ()) -> bytes
         usize = len(plain) if m.usize is None else m.usize
         offset = len(out)
         local = _b(m.name if m.local_name is None else m.local_name)
-        out += struct.pack("<4s2B4HL2L2H", b"PK\x03\x04", 20, 0, m.flags, m.method, 0, 0x21, crc, csize, usize,
-                           len(local), 0) + local + m.data
+        flags = m.flags if m.local_flags is None else m.local_flags
+        local_sizes = (0, 0, 0) if flags & 0x8 else (crc, csize, usize)
+        out += struct.pack("<4s2B4HL2L2H", b"PK\x03\x04", 20, 0, flags, m.method, 0, 0x21, *local_sizes,
+                           len(local), len(m.extra)) + local + m.extra + m.data + m.descriptor
         entries.append((m, crc, csize, usize, offset if m.offset is None else m.offset))
     for m in extra_central:
         plain = m.data if m.plain is None else m.plain
@@ -63,7 +72,34 @@ def archive(members: list[Member], *, extra_central: list[Member] = ()) -> bytes
     for m, crc, csize, usize, offset in entries:
         name = _b(m.name)
         central += struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, m.flags, m.method, 0, 0x21, crc,
-                               csize, usize, len(name), 0, 0, 0, 0, 0o644 << 16, offset) + name
+                               csize, usize, len(name), len(m.central_extra), 0, 0, 0, 0o644 << 16,
+                               offset) + name + m.central_extra
     n = len(entries)
-    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, n, n, len(central), len(out), 0)
-    return bytes(out + central + end)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, n, n, len(central), len(out), len(comment))
+    return bytes(out + central + end + comment)
+
+
+def write(tmp_path, blob: bytes, name: str = "hostile.npz"):
+    path = tmp_path / name
+    path.write_bytes(blob)
+    return path
+
+
+def refused(path, reason: str, **kwargs) -> str:
+    """nn.load raises a ValueError naming the file and matching ``reason``, allocating under 4 MiB."""
+    import pytest
+
+    import nn
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as e:
+            nn.load(path, **kwargs)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    msg = str(e.value)
+    assert str(path) in msg, msg
+    assert reason in msg, msg
+    assert peak < 4 << 20, f"{peak} bytes allocated to refuse a {os.path.getsize(path)}-byte file"
+    return msg

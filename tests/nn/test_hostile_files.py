@@ -4,39 +4,18 @@ real I/O errors as themselves, nothing ever unpickled. The files are built here,
 import os
 import pickle
 import struct
-import tracemalloc
 import zipfile
 
 import numpy as np
 import pytest
 from nn_zipcraft import Member, archive, deflate, npy
+from nn_zipcraft import refused as _refused
+from nn_zipcraft import write as _write
 
 import nn
 from nn.serialization import DEFLATE_MAX_RATIO
 
 GIB = 1 << 30
-
-
-def _write(tmp_path, blob, name="hostile.npz"):
-    path = tmp_path / name
-    path.write_bytes(blob)
-    return path
-
-
-def _refused(path, reason, **kwargs):
-    """nn.load raises a ValueError naming the file and matching ``reason``, allocating under 4 MiB."""
-    tracemalloc.start()
-    try:
-        with pytest.raises(ValueError) as e:
-            nn.load(path, **kwargs)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    msg = str(e.value)
-    assert str(path) in msg, msg
-    assert reason in msg, msg
-    assert peak < 4 << 20, f"{peak} bytes allocated to refuse a {os.path.getsize(path)}-byte file"
-    return msg
 
 
 def _one(name="w.npy", **kw):
@@ -239,7 +218,7 @@ def test_npy_header_size_and_version(tmp_path):
     np.testing.assert_array_equal(out["w"], np.arange(3.0))
     header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }" + b" " * 20000 + b"\n"
     member = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + body
-    _refused(_write(tmp_path, archive([Member("w.npy", member)])), "Header info length (20058) is large")
+    _refused(_write(tmp_path, archive([Member("w.npy", member)])), "its header length 20058 is over")
 
 
 def test_no_message_advises_allow_pickle(tmp_path):

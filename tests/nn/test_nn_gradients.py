@@ -94,7 +94,7 @@ def test_nll_gradients(reduction, n, c, seed):
         model = nn.Sequential(nn.Linear(c, c, seed=rng), nn.LogSoftmax())
     x = _leaf(rng.standard_normal((n, c)))
     y = rng.integers(0, c, n)
-    loss = nn.NLLLoss(reduction)
+    loss = nn.NLLLoss(reduction=reduction)
     check_grads(lambda: loss(model(x), y), [x, *model.parameters()], seed=seed)
 
 
@@ -104,7 +104,7 @@ def test_bce_gradients(reduction, n, d, seed):
     rng = np.random.default_rng(seed)
     p = _leaf(rng.uniform(0.05, 0.95, (n, d)))
     y = _leaf(rng.random((n, d)))
-    loss = nn.BCELoss(reduction)
+    loss = nn.BCELoss(reduction=reduction)
     check_grads(lambda: loss(p, y), [p, y], seed=seed, rtol=1e-4)
 
 
@@ -116,7 +116,7 @@ def test_bce_with_logits_gradients(reduction, n, d, seed):
         layer = nn.Linear(d, 1, seed=rng)
     x = _leaf(away_from_zero(rng.standard_normal((n, d)) * 3))
     y = _leaf(rng.random((n, 1)))
-    loss = nn.BCEWithLogitsLoss(reduction)
+    loss = nn.BCEWithLogitsLoss(reduction=reduction)
     check_grads(lambda: loss(layer(x), y), [x, y, *layer.parameters()], seed=seed)
 
 

@@ -27,7 +27,7 @@ def test_fused_cross_entropy_matches_composed(reduction, n, c, seed):
     results = []
     for fn in (F.cross_entropy, _composed_ce):
         x = ag.tensor(xa, requires_grad=True)
-        out = fn(x, y, reduction)
+        out = fn(x, y, reduction=reduction)
         w = np.ones(out.shape)
         (gx,) = ag.grad_of((out * w).sum(), [x], create_graph=True)
         (hv,) = ag.grad_of((gx * v).sum(), [x])  # Hessian-vector product: second derivative
@@ -43,8 +43,8 @@ def test_cross_entropy_values_and_targets():
     ref = -logp[[0, 1], y]
     with float64():
         assert nn.CrossEntropyLoss()(ag.tensor(x), y).item() == pytest.approx(ref.mean())
-        assert nn.CrossEntropyLoss("sum")(ag.tensor(x), ag.tensor(y)).item() == pytest.approx(ref.sum())
-        np.testing.assert_allclose(nn.CrossEntropyLoss("none")(ag.tensor(x), y).data, ref)
+        assert nn.CrossEntropyLoss(reduction="sum")(ag.tensor(x), ag.tensor(y)).item() == pytest.approx(ref.sum())
+        np.testing.assert_allclose(nn.CrossEntropyLoss(reduction="none")(ag.tensor(x), y).data, ref)
         onehot = np.eye(3)[y]
         assert nn.CrossEntropyLoss()(ag.tensor(x), onehot).item() == pytest.approx(ref.mean())
         assert nn.CrossEntropyLoss()(ag.tensor(x), y.astype(float)).item() == pytest.approx(ref.mean())
@@ -71,7 +71,7 @@ def test_losses_stable_for_huge_logits():
     # (softmax - onehot) / N: row 0 puts all mass on class 0 (target 1), row 1 on class 2 (its target)
     np.testing.assert_allclose(x.grad.data, [[0.5, -0.5, 0.0], [0.0, 0.0, 0.0]], atol=1e-7)
     z = ag.tensor([1e4, -1e4, 1e4, -1e4], requires_grad=True)
-    bce = nn.BCEWithLogitsLoss("none")(z, [1.0, 0.0, 0.0, 1.0])
+    bce = nn.BCEWithLogitsLoss(reduction="none")(z, [1.0, 0.0, 0.0, 1.0])
     np.testing.assert_allclose(bce.data, [0, 0, 1e4, 1e4])
     bce.sum().backward()
     np.testing.assert_allclose(z.grad.data, [0, 0, 1, -1])
@@ -82,7 +82,7 @@ def test_bce_values_and_clamping():
     y = np.array([0.0, 1.0, 0.0, 0.0])
     with float64():
         t = ag.tensor(p, requires_grad=True)
-        out = nn.BCELoss("none")(t, y)
+        out = nn.BCELoss(reduction="none")(t, y)
         np.testing.assert_allclose(out.data, [-np.log(0.8), -np.log(0.7), 0.0, 100.0])
         out.sum().backward()
         # (p - y) / max(p (1 - p), 1e-12), PyTorch's clamp: at p = 0 (y = 0) exactly 0, at p = 1 (y = 0) 1e12
