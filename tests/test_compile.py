@@ -624,3 +624,13 @@ def test_sgd_on_a_zero_d_parameter_compiled():
     (eager, p), (comp, q) = run(False), run(True)
     np.testing.assert_array_equal(comp, eager)
     assert q.shape == () and type(q.data) is np.ndarray and q.data == p.data
+
+
+def test_zero_d_comparisons_and_signs_are_replayed():
+    # numpy compares and signs 0-d arrays into numpy scalars: the program's must be the replay's own arrays
+    def f(x):
+        return ag.where(x > 0, x, 0.0) + ag.sign(x) + ag.logical_not(x < 1).astype("float64")
+
+    compiled = _equal_each_call(f, lambda i: (ag.tensor(np.float64([-1.0, 2.0, 0.5][i])),))
+    assert type(ag.sign(ag.tensor(np.float64(-2.0))).data) is np.ndarray  # eagerly too (it was a numpy scalar)
+    assert compiled.cache_info().misses == 1
