@@ -564,7 +564,7 @@ def smooth_l1_loss(input: ag.Tensor, target: Any, reduction: str = "mean", beta:
     if beta == 0:
         return _reduce(ag.abs(d), reduction)
     a = ag.abs(d)
-    small = np.asarray(a) < beta
+    small = a < beta  # a bool tensor: ag.compile compares again on each replay
     ds = ag.where(small, d, 0.0)  # the branch not taken sees 0: an inf there would make its zero gradient nan
     return _reduce(ag.where(small, ds * ds * (0.5 / beta), a - 0.5 * beta), reduction)
 
@@ -575,7 +575,7 @@ def huber_loss(input: ag.Tensor, target: Any, reduction: str = "mean", delta: fl
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     d = _difference("huber_loss", input, target, reduction)
     a = ag.abs(d)
-    small = np.asarray(a) < delta
+    small = a < delta
     ds = ag.where(small, d, 0.0)  # as smooth_l1_loss
     return _reduce(ag.where(small, ds * ds * 0.5, (a - 0.5 * delta) * delta), reduction)
 

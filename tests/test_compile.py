@@ -634,3 +634,33 @@ def test_zero_d_comparisons_and_signs_are_replayed():
     compiled = _equal_each_call(f, lambda i: (ag.tensor(np.float64([-1.0, 2.0, 0.5][i])),))
     assert type(ag.sign(ag.tensor(np.float64(-2.0))).data) is np.ndarray  # eagerly too (it was a numpy scalar)
     assert compiled.cache_info().misses == 1
+
+
+_F = nn.functional
+
+
+@pytest.mark.parametrize("name, loss", [
+    ("mse", lambda x, t, p: _F.mse_loss(x, t)),
+    ("l1", lambda x, t, p: _F.l1_loss(x, t, reduction="sum")),
+    ("smooth_l1", lambda x, t, p: _F.smooth_l1_loss(x, t, beta=0.5)),
+    ("huber", lambda x, t, p: _F.huber_loss(x, t, delta=0.5)),
+    ("bce weighted", lambda x, t, p: _F.binary_cross_entropy(ag.sigmoid(x), p, weight=ag.as_tensor(t).abs())),
+    ("bce logits pos_weight", lambda x, t, p: _F.binary_cross_entropy_with_logits(x, p,
+                                                                                 pos_weight=ag.as_tensor(t).abs())),
+    ("margin ranking", lambda x, t, p: _F.margin_ranking_loss(x, t, ag.sign(ag.as_tensor(p) - 0.5), margin=0.1)),
+    ("cross_entropy probabilities smoothed", lambda x, t, p: _F.cross_entropy(x, ag.softmax(ag.as_tensor(t), 1),
+                                                                               label_smoothing=0.1)),
+])
+def test_losses_with_pytorch_arguments_equal_eager(name, loss):
+    def step(x, t, p):
+        x.grad = None
+        value = loss(x, t, p)
+        value.backward()
+        return value, x.grad + 0.0
+
+    def args(i):
+        rng = np.random.default_rng(i)
+        return (ag.tensor(rng.standard_normal((4, 3)), requires_grad=True), rng.standard_normal((4, 3)),
+                rng.uniform(0, 1, (4, 3)))
+
+    _equal_each_call(step, args)
