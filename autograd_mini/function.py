@@ -235,6 +235,8 @@ class Function:
                 if err is e:
                     raise
                 raise err from e
+            if type(out) is tuple:
+                raise _tuple_error(cls, out)
             t = _new(Tensor)  # _tensor(out, None), inlined: the no_grad path is mostly this
             t._data = out if type(out) is _ndarray else xp.asarray(out)
             t.grad = t.grad_fn = t.name = None
@@ -250,7 +252,7 @@ class Function:
         ctx.needs_input_grad = _NEEDS.get(need_t) or _NEEDS.setdefault(need_t, need_t)
         ctx.saved = ctx.sources = ctx.held = ()
         ctx.extra = state.extra
-        if not cls._nreads and len(arrays) > 1:
+        if len(arrays) > 1:  # also for ops reading by position: save_for_backward may name an input too
             _one_array_per_input(inputs, arrays)
         try:
             raw = cls.forward(ctx, *arrays, **params)
@@ -259,6 +261,8 @@ class Function:
             if err is e:
                 raise
             raise err from e
+        if type(raw) is tuple:
+            raise _tuple_error(cls, raw)
         out = raw if type(raw) is _ndarray else xp.asarray(raw)
         for a in arrays:  # seal: read-only for good; an input's own array is returned as a view first
             if a is out:
@@ -404,6 +408,13 @@ def _tensor(data: Any, node: Any) -> Tensor:
 _new = object.__new__
 _ndarray = xp.ndarray
 _generic = xp.generic
+def _tuple_error(cls: type[Function], out: tuple) -> TypeError:
+    """numpy would stack a forward's tuple into one array (or fail when the shapes differ): say so instead."""
+    return TypeError(f"{cls.__name__}.forward returned a tuple of {len(out)} values: a Function has one output, an "
+                     "array. Return one array (stack the results and index the Tensor), or write one Function per "
+                     "output")
+
+
 
 
 # ---- the opt-out: a backward that is not differentiable itself ------------------------------------------

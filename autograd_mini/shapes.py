@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["sum_to", "normalize_axes", "expand_reduced", "shape_arg"]
+__all__ = ["sum_to", "normalize_axes", "one_axis", "expand_reduced", "shape_arg"]
 
 
 def sum_to(g: Any, shape: tuple) -> Any:
@@ -40,6 +40,14 @@ def normalize_axes(axis: Any, ndim: int, op: str) -> tuple:
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: repeated axis in {axis!r}")
     return tuple(sorted(out))
+
+
+def one_axis(axis: Any, ndim: int, op: str, name: str = "axis") -> int:
+    """``axis`` where exactly one is meant, as a non-negative int: None or a tuple is numpy's TypeError, never a
+    silently chosen axis (callers give None its meaning first where numpy has one: flattened)."""
+    if axis is None or isinstance(axis, (tuple, list)):
+        raise TypeError(f"{op}: {name} must be an int, got {axis!r}")
+    return normalize_axes(axis, ndim, op)[0]
 
 
 def expand_reduced(g: Any, shape: tuple, axes: tuple, keepdims: bool) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 from .._backend import xp
 from ..function import OPS, op
 from ..grad_mode import array_call
-from ..shapes import normalize_axes, shape_arg
+from ..shapes import normalize_axes, one_axis, shape_arg
 from ..tensor import Tensor, as_array, as_operand
 from . import primitives as P
 from . import reductions
@@ -128,9 +128,9 @@ def cumsum(x: Any, axis: int | None = None) -> Tensor:
     if axis is None:
         return reductions.CumSum.apply(x.reshape(-1), axis=0)
     if x.ndim == 0:  # PyTorch allows dim 0 / -1 on a 0-d tensor: the tensor itself
-        normalize_axes(axis, 1, "cumsum")
+        one_axis(axis, 1, "cumsum")
         return reductions.CumSum.apply(x.reshape(1), axis=0).reshape(())
-    return reductions.CumSum.apply(x, axis=normalize_axes(axis, x.ndim, "cumsum")[0])
+    return reductions.CumSum.apply(x, axis=one_axis(axis, x.ndim, "cumsum"))
 
 
 # ---- shape --------------------------------------------------------------------------
@@ -143,9 +143,9 @@ def reshape(x: Any, *shape: Any) -> Tensor:
 
 @op("transpose", method=True)
 def transpose(x: Any, *axes: Any) -> Tensor:
-    """Permute axes (reversed when none are given), like ``ndarray.transpose``."""
+    """Permute axes (reversed when none or None are given), like ``ndarray.transpose``."""
     x = _t(x)
-    axes = shape_arg(axes) if axes else tuple(range(x.ndim))[::-1]
+    axes = shape_arg(axes) if axes and axes != (None,) else tuple(range(x.ndim))[::-1]  # None: numpy's reversal
     if sorted(a % x.ndim if x.ndim else a for a in axes) != list(range(x.ndim)) or len(axes) != x.ndim:
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
     return P.Transpose.apply(x, axes=tuple(a % x.ndim for a in axes))
@@ -154,7 +154,7 @@ def transpose(x: Any, *axes: Any) -> Tensor:
 @op("swapaxes", method=True)
 def swapaxes(x: Any, a: int, b: int) -> Tensor:
     x = _t(x)
-    a, b = (normalize_axes(i, x.ndim, "swapaxes")[0] for i in (a, b))
+    a, b = (one_axis(i, x.ndim, "swapaxes") for i in (a, b))
     perm = list(range(x.ndim))
     perm[a], perm[b] = perm[b], perm[a]
     return P.Transpose.apply(x, axes=tuple(perm))
@@ -163,6 +163,8 @@ def swapaxes(x: Any, a: int, b: int) -> Tensor:
 @op("expand_dims", method=True)
 def expand_dims(x: Any, axis: Any) -> Tensor:
     x = _t(x)
+    if axis is None:
+        raise TypeError("expand_dims: axis must be an int or a tuple of ints, got None")
     axes = normalize_axes(axis, x.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1), "expand_dims")
     shape = iter(x.shape)
     return reshape(x, tuple(1 if i in axes else next(shape) for i in range(x.ndim + len(axes))))
@@ -213,7 +215,7 @@ def concatenate(tensors: Sequence[Any], axis: int | None = 0) -> Tensor:
         raise ValueError("concatenate: need at least one tensor")
     if axis is None:
         tensors, axis = [reshape(t, -1) for t in tensors], 0
-    ax = normalize_axes(axis, tensors[0].ndim, "concatenate")[0]
+    ax = one_axis(axis, tensors[0].ndim, "concatenate")
     return P.Concatenate.apply(*tensors, axis=ax)
 
 
@@ -225,7 +227,7 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     shapes = {t.shape for t in tensors}
     if len(shapes) > 1:
         raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
-    ax = normalize_axes(axis, tensors[0].ndim + 1, "stack")[0]
+    ax = one_axis(axis, tensors[0].ndim + 1, "stack")
     return concatenate([expand_dims(t, ax) for t in tensors], axis=ax)
 
 
@@ -233,7 +235,7 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
 def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
     """Split like ``np.split``: a number of equal sections, or a list of split points."""
     x = _t(x)
-    ax = normalize_axes(axis, x.ndim, "split")[0]
+    ax = one_axis(axis, x.ndim, "split")
     n = x.shape[ax]
     if hasattr(indices_or_sections, "__index__"):  # an int, a numpy integer, a 0-d integer array
         k = indices_or_sections.__index__()
