@@ -312,6 +312,9 @@ def backward(root: Tensor, gradient: Any = None, retain_graph: bool | None = Non
     ``retain_graph`` defaults to ``create_graph``, as in PyTorch.
     """
     retain = create_graph if retain_graph is None else retain_graph
+    if state.tracer is not None:  # ag.compile is tracing: it records this pass, then runs it
+        state.tracer.backward(root, gradient, retain, create_graph)
+        return
     store_grads(_run(root, gradient, retain, create_graph).values(), create_graph)
 
 
@@ -328,6 +331,9 @@ def grad_of(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Any = None,
     ``outputs`` may be a sequence (with ``grad_outputs`` a matching sequence): the gradients of
     all of them are summed, as in ``torch.autograd.grad``.
     """
+    if state.tracer is not None:
+        state.tracer.unsupported("ag.grad_of / ag.grad (gradients returned rather than stored)",
+                                 "call loss.backward() in the compiled function, or run this one eagerly")
     if isinstance(outputs, (list, tuple)):
         outputs, grad_outputs = _weighted_sum(outputs, grad_outputs, create_graph), None
     elif not isinstance(outputs, Tensor):

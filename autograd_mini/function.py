@@ -281,6 +281,8 @@ class Function:
             t._data = out if type(out) is _ndarray else xp.asarray(out)
             t.grad = t.grad_fn = t.name = None
             t._requires_grad = False
+            if state.tracer is not None:  # ag.compile is tracing: the op belongs to its program
+                state.tracer.op(cls, inputs, arrays, params, None, t)
             return t
         need_t = tuple(need)
         ctx = _new(Node)
@@ -315,6 +317,8 @@ class Function:
         if hooks:
             for hook in hooks:
                 hook(ctx, out)
+        if state.tracer is not None:
+            state.tracer.op(cls, inputs, arrays, params, ctx, result)
         return result
 
 

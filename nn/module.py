@@ -21,7 +21,8 @@ from .hooks import ModuleHooks, call_with_hooks
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "ModuleDict", "StateDictError"]
 
-_OWN = ("_parameters", "_modules", "_buffers", "_hooks")  # the registries themselves
+_REGISTRIES = ("_parameters", "_modules", "_buffers")
+_OWN = (*_REGISTRIES, "_hooks")  # the registries themselves
 # id(module) -> (a weakref to it, a weakref to the module it was first registered in); kept outside the modules so
 # that they stay picklable and copyable
 _OWNERS: dict[int, tuple[weakref.ref, weakref.ref]] = {}
@@ -107,6 +108,7 @@ class Module:
         else:
             self._warn_unregistered(name, value)
         object.__setattr__(self, name, value)
+        self.__dict__.pop("_compile_key", None)
 
     def _warn_unregistered(self, name: str, value: Any) -> None:
         """Warn (once per attribute) when ``value`` hides modules or trainable tensors from registration."""
@@ -126,6 +128,7 @@ class Module:
             raise TypeError(f"register_parameter: expected a Parameter or None, got {type(param).__name__}")
         self._parameters[name] = param
         object.__setattr__(self, name, param)
+        self.__dict__.pop("_compile_key", None)
 
     def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
         """Register state that is not a parameter (BatchNorm's running statistics) under ``name``.
@@ -141,6 +144,7 @@ class Module:
         else:
             self._non_persistent.add(name)
         object.__setattr__(self, name, tensor)
+        self.__dict__.pop("_compile_key", None)
 
     def add_module(self, name: str, module: Module | None) -> None:
         """Register a submodule under ``name`` (a string; Sequential uses "0", "1", ...)."""
@@ -150,6 +154,7 @@ class Module:
         if module is not None:
             _register_owner(module, self)
         object.__setattr__(self, str(name), module)
+        self.__dict__.pop("_compile_key", None)
 
     @property
     def __ag_owner__(self) -> Module | None:
@@ -247,16 +252,32 @@ class Module:
         return (b for _, b in self.named_buffers())
 
     # ---- modes and gradients ----------------------------------------------------------------
+    @ag.effect
     def train(self, mode: bool = True) -> Module:
         """Set training mode (Dropout active) on this module and every submodule."""
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
+            m.__dict__.pop("_compile_key", None)
         return self
 
     def eval(self) -> Module:
         """Evaluation mode: ``train(False)``."""
         return self.train(False)
 
+    def compile_key(self) -> tuple:
+        """What ``ag.compile`` checks before replaying a program this module ran in: the training mode,
+        which parameters, buffers and submodules it holds (by identity) and its plain settings (numbers,
+        strings). Cached until an attribute is assigned."""
+        key = self.__dict__.get("_compile_key")
+        if key is None:
+            plain = tuple((k, v) for k, v in self.__dict__.items()
+                          if k != "_compile_key" and (v is None or isinstance(v, (bool, int, float, str))))
+            key = (plain, *(tuple(map(id, self.__dict__[r].values())) for r in _REGISTRIES))
+            self.__dict__["_compile_key"] = key
+        hooks = self.__dict__.get("_hooks")  # registered without an attribute assignment: never cached
+        return key if hooks is None else key + (tuple(tuple(t) for t in (hooks.pre, hooks.forward, hooks.backward)),)
+
+    @ag.effect
     def zero_grad(self) -> None:
         """Set every parameter's ``.grad`` to None."""
         for p in self.parameters():

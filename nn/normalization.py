@@ -16,6 +16,11 @@ from .module import Module, Parameter
 __all__ = ["BatchNorm1d", "BatchNorm2d", "InstanceNorm2d", "GroupNorm", "LayerNorm"]
 
 
+@ag.effect  # ag.compile counts each replay
+def _count_batch(counter: ag.Tensor) -> None:
+    counter.data = np.asarray(np.asarray(counter) + 1)
+
+
 class _BatchNorm(Module):
     dims: tuple[int, ...] = ()
 
@@ -63,7 +68,7 @@ class _BatchNorm(Module):
         use_batch = self.training or not self.track_running_stats
         momentum = self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data = np.asarray(np.asarray(self.num_batches_tracked) + 1)  # in place
+            _count_batch(self.num_batches_tracked)
             if momentum is None:  # a cumulative average of every batch seen
                 momentum = 1.0 / float(self.num_batches_tracked.item())
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch,

@@ -18,6 +18,7 @@ from typing import Any
 from .._backend import xp
 from .._views import track as track_view
 from ..function import OPS, op
+from ..grad_mode import array_call
 from ..shapes import normalize_axes, one_axis, reduction_axes, shape_arg
 from ..tensor import Tensor, as_array, as_operand
 from . import primitives as P
@@ -65,7 +66,11 @@ def pow(base: Any, exponent: Any) -> Tensor:
 def sign(x: Any) -> Tensor:
     """Elementwise sign; piecewise constant, so never differentiated. numpy's values: sign(nan) is nan."""
     a = _t(x)._data
-    return Tensor._wrap(a.copy() if a.dtype == bool else xp.sign(a))
+    return Tensor._wrap(array_call(a.copy) if a.dtype == bool else array_call(_sign, a))
+
+
+def _sign(a: Any) -> Any:
+    return xp.asarray(xp.sign(a))  # an array, also of a 0-d operand (numpy gives a scalar)
 
 
 @op("clip", method=True)
@@ -255,13 +260,17 @@ _COMPARE = {"less": xp.less, "less_equal": xp.less_equal, "greater": xp.greater,
             "greater_equal": xp.greater_equal, "equal": xp.equal, "not_equal": xp.not_equal}
 
 
+def _compare(op: str, a: Any, b: Any) -> Any:
+    return xp.asarray(_COMPARE[op](a, b))  # an array, also of 0-d operands (numpy gives a scalar)
+
+
 @op("compare")
 def compare(a: Any, b: Any, op: str) -> Tensor:
     """Elementwise comparison; a bool tensor that is never differentiated."""
     a_arr = a._data if isinstance(a, Tensor) else a
     b_arr = b._data if isinstance(b, Tensor) else b
     try:
-        return Tensor._wrap(xp.asarray(_COMPARE[op](a_arr, b_arr)))
+        return Tensor._wrap(array_call(_compare, op, a_arr, b_arr))  # ag.compile compares again on each replay
     except ValueError as e:
         raise ValueError(f"{op}: {e} (shapes {xp.shape(a_arr)} and {xp.shape(b_arr)})") from None
 
