@@ -415,10 +415,14 @@ def _edits() -> dict:
         idx[0] = 3
         return kept
 
-    # nll_loss's target is not here: it gathers through its own copy (tests/test_kept_arrays.py checks the gradient
-    # after an edit)
+    def nll_target():
+        t = np.array([0, 2])
+        kept = nn.functional.nll_loss(ag.tensor(np.ones((2, 3)), requires_grad=True), t)
+        t[0] = 1
+        return kept
+
     return {f.__name__: f for f in (index, index_tensor, mask, take_along_axis, gather, clip_bound, masked_fill,
-                                    where, embedding)}
+                                    where, embedding, nll_target)}
 
 
 @pytest.mark.parametrize("name", sorted(_edits()))
