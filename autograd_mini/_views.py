@@ -17,9 +17,14 @@ def track(base: Any, view: Any, index: Any) -> None:
         views = base._views
     except AttributeError:
         views = base._views = []
+    while views and views[0][0]() is None:  # views usually die oldest first (one per training step): drop them
+        try:
+            views.pop(0)
+        except IndexError:  # another thread emptied it
+            break
     views.append((weakref.ref(view), index))  # one append: atomic under threads
-    if len(views) > 64 and len(views) & (len(views) - 1) == 0:  # now and then, drop the dead (a base indexed
-        views[:] = [p for p in views if p[0]() is not None]     # every step keeps a short list)
+    if len(views) > 64 and len(views) & (len(views) - 1) == 0:  # now and then, drop the dead ones in between
+        views[:] = [p for p in views if p[0]() is not None]
 
 
 def views_of(base: Any) -> list[tuple[Any, Any]]:
