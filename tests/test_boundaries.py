@@ -136,7 +136,6 @@ EDGES: dict[str, Edges] = {**op_tables.EDGES,  # the tables of the newer op file
     "tanh": Edges(lambda L, a: L.tanh(a), **ELEMENTWISE),
     "sigmoid": Edges(lambda L, a: L.sigmoid(a), **ELEMENTWISE),
     "relu": Edges(lambda L, a: L.relu(a), skip=NO_SCALAR | NAN_KINK),
-    "sign": Edges(lambda L, a: L.sign(a), skip=NO_SCALAR | {"nan": "numpy's sign(nan) is nan, PyTorch's 0"}),
     "clip": Edges(lambda L, a: L.clip(a, -1.0, 1.0), inputs={"tie": [np.array([-1.0, 1.0, 0.0, 2.0])]},
                   scalar=lambda L, a: L.clip(a, np.float64(-1.0), np.float64(1.0))),
     "maximum": Edges(lambda L, a, b: L.maximum(a, b), 2, skip=NAN_KINK | NUMPY_SCALAR),

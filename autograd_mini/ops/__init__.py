@@ -63,13 +63,6 @@ def pow(base: Any, exponent: Any) -> Tensor:
     return P.Pow.apply(base, exponent)
 
 
-@op("sign", method=True)
-def sign(x: Any) -> Tensor:
-    """Elementwise sign; piecewise constant, so never differentiated. numpy's values: sign(nan) is nan."""
-    a = _t(x)._data
-    return Tensor._wrap(a.copy() if a.dtype == bool else xp.sign(a))
-
-
 @op("clip", method=True)
 def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
     """Limit ``x`` to [min, max] (either may be None; numbers, arrays or Tensors).
