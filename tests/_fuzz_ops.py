@@ -26,6 +26,14 @@ class NP:
 
     tanh, sin, cos, exp, log, sqrt, abs = np.tanh, np.sin, np.cos, np.exp, np.log, np.sqrt, np.abs
     maximum, minimum = np.maximum, np.minimum
+    atan, asinh, log1p, expm1, tan, cosh, floor = np.arctan, np.arcsinh, np.log1p, np.expm1, np.tan, np.cosh, np.floor
+    logaddexp, hypot, atan2, remainder = np.logaddexp, np.hypot, np.arctan2, np.remainder
+    @staticmethod
+    def reciprocal(a): return 1 / a
+    @staticmethod
+    def rsqrt(a): return 1 / np.sqrt(a)
+    @staticmethod
+    def lerp(a, b, w): return a + w * (b - a)
     @staticmethod
     def sigmoid(a): return 1 / (1 + np.exp(-a))
     @staticmethod
@@ -105,6 +113,9 @@ class AG:
     tanh, sin, cos, exp, log, sqrt = ag.tanh, ag.sin, ag.cos, ag.exp, ag.log, ag.sqrt
     sigmoid, relu = ag.sigmoid, ag.relu
     maximum, minimum = ag.maximum, ag.minimum
+    atan, asinh, log1p, expm1, tan, cosh, floor = ag.atan, ag.asinh, ag.log1p, ag.expm1, ag.tan, ag.cosh, ag.floor
+    logaddexp, hypot, atan2, remainder = ag.logaddexp, ag.hypot, ag.atan2, ag.remainder
+    reciprocal, rsqrt, lerp = ag.reciprocal, ag.rsqrt, ag.lerp
     @staticmethod
     def abs(a): return ag.abs(a)
     @staticmethod
@@ -165,6 +176,10 @@ class TH:
     if torch is not None:
         tanh, sin, cos, exp, log, sqrt = torch.tanh, torch.sin, torch.cos, torch.exp, torch.log, torch.sqrt
         sigmoid, relu, abs, maximum, minimum = torch.sigmoid, torch.relu, torch.abs, torch.maximum, torch.minimum
+        atan, asinh, log1p, expm1, tan, cosh, floor = (torch.atan, torch.asinh, torch.log1p, torch.expm1, torch.tan,
+                                                       torch.cosh, torch.floor)
+        logaddexp, hypot, atan2, remainder = torch.logaddexp, torch.hypot, torch.atan2, torch.remainder
+        reciprocal, rsqrt, lerp = torch.reciprocal, torch.rsqrt, torch.lerp
     @staticmethod
     def _dims(a, axis): return tuple(range(a.dim())) if axis is None else axis
     @staticmethod
@@ -241,6 +256,15 @@ OPS: dict[str, Op] = {
     "sqrt1p_sq": Op(1, True, lambda L, a: L.sqrt(1.0 + a * a)),
     "square": Op(1, True, lambda L, a: a**2),
     "cube_scaled": Op(1, True, lambda L, a: L.tanh(a) ** 3),
+    "atan": Op(1, True, lambda L, a: L.atan(a)),
+    "asinh": Op(1, True, lambda L, a: L.asinh(a)),
+    "log1p": Op(1, True, lambda L, a: L.log1p(a * a)),
+    "expm1_tanh": Op(1, True, lambda L, a: L.expm1(L.tanh(a))),
+    "tan_tanh": Op(1, True, lambda L, a: L.tan(L.tanh(a))),
+    "cosh_tanh": Op(1, True, lambda L, a: L.cosh(L.tanh(a))),
+    "reciprocal": Op(1, True, lambda L, a: L.reciprocal(1.0 + a * a)),
+    "rsqrt": Op(1, True, lambda L, a: L.rsqrt(1.0 + a * a)),
+    "floor_mul": Op(1, False, lambda L, a: L.floor(a) * a),           # jumps at the integers
     "transpose": Op(1, True, lambda L, a: L.transpose(a)),
     "flatten": Op(1, True, lambda L, a: L.flatten(a)),
     "take": Op(1, True, lambda L, a, index: L.take(a, index), "index"),  # repeated rows: scatter-add
@@ -269,6 +293,11 @@ OPS: dict[str, Op] = {
     "div": Op(2, True, lambda L, a, b: a / (1.0 + b * b)),
     # + 0.5: at an exponent of exactly 0 PyTorch's d2/da db is 0, the true value (ours) 1/a (docs/reliability.md)
     "pow": Op(2, True, lambda L, a, b: (1.0 + a * a) ** (L.tanh(b) + 0.5)),
+    "logaddexp": Op(2, True, lambda L, a, b: L.logaddexp(a, b)),
+    "hypot": Op(2, True, lambda L, a, b: L.hypot(a, 1.0 + b * b)),
+    "atan2": Op(2, True, lambda L, a, b: L.atan2(a, 1.0 + b * b)),
+    "lerp": Op(2, True, lambda L, a, b: L.lerp(a, b, 0.3)),
+    "remainder": Op(2, False, lambda L, a, b: L.remainder(a, 1.0 + b * b)),  # jumps where a crosses a multiple
     "matmul": Op(2, True, lambda L, a, b: a @ b),                      # numpy rules, 1-D operands included
     "concatenate": Op(2, True, lambda L, a, b: L.cat(a, b)),
     "stack": Op(2, True, lambda L, a, b: L.stack(a, b)),
