@@ -5,7 +5,8 @@ declared as an ``ag.Function``.
 """
 
 from . import data, functional, init, optim, utils
-from .activations import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .activations import *  # noqa: F403  (ReLU, GELU, SiLU, ELU, Softplus, ...)
+from .activations import __all__ as _activations_all
 from .attention import MultiheadAttention
 from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d
 from .layers import Dropout, Embedding, Flatten, Identity, Linear
@@ -19,8 +20,7 @@ from .serialization import load, save
 __all__ = [
     "Parameter", "Module", "Sequential", "ModuleList", "ModuleDict", "StateDictError",
     "Linear", "Identity", "Flatten", "Dropout",
-    "Sigmoid", "ReLU", "LeakyReLU", "Tanh", "Softmax", "LogSoftmax",
-    "GELU", "LayerNorm", "Embedding", "MultiheadAttention", "LSTM", "GRU",
+    *_activations_all, "LayerNorm", "Embedding", "MultiheadAttention", "LSTM", "GRU",
     "MSELoss", "L2Penalty", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
     "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d",
     "save", "load", "flatten_state_dict", "unflatten_state_dict", "data", "functional", "init", "optim", "utils",

@@ -92,6 +92,14 @@ class NP:
     @staticmethod
     def silu(a): return a / (1 + np.exp(-a))
     @staticmethod
+    def softplus(a): return np.where(a > 20, a, np.log1p(np.exp(np.minimum(a, 20))))
+    @staticmethod
+    def mish(a): return a * np.tanh(NP.softplus(a))
+    @staticmethod
+    def logsigmoid(a): return np.minimum(a, 0) - np.log1p(np.exp(-np.abs(a)))
+    @staticmethod
+    def elu(a): return np.where(a > 0, a, np.expm1(np.minimum(a, 0)))
+    @staticmethod
     def softsign(a): return a / (1 + np.abs(a))
     @staticmethod
     def hardtanh(a): return np.clip(a, -0.5, 0.7)
@@ -164,6 +172,7 @@ class AG:
     def flatten_head(a): return a.flatten(0, -2)
     @staticmethod
     def silu(a): return F.silu(a)
+    softplus, mish, logsigmoid, elu = F.softplus, F.mish, F.logsigmoid, F.elu
     @staticmethod
     def softsign(a): return F.softsign(a)
     @staticmethod
@@ -228,6 +237,9 @@ class TH:
     def flatten_head(a): return a.flatten(0, -2)
     @staticmethod
     def silu(a): return torch.nn.functional.silu(a)
+    if torch is not None:
+        softplus, mish, logsigmoid, elu = (torch.nn.functional.softplus, torch.nn.functional.mish,
+                                           torch.nn.functional.logsigmoid, torch.nn.functional.elu)
     @staticmethod
     def softsign(a): return torch.nn.functional.softsign(a)
     @staticmethod
@@ -284,6 +296,10 @@ OPS: dict[str, Op] = {
     "repeat": Op(1, True, lambda L, a: L.repeat(a)),
     "flatten_head": Op(1, True, lambda L, a: L.flatten_head(a)),
     "silu": Op(1, True, lambda L, a: L.silu(a)),
+    "softplus": Op(1, True, lambda L, a: L.softplus(a)),
+    "mish": Op(1, True, lambda L, a: L.mish(a)),
+    "logsigmoid": Op(1, True, lambda L, a: L.logsigmoid(a)),
+    "elu": Op(1, False, lambda L, a: L.elu(a)),                        # its second derivative jumps at 0
     "softsign": Op(1, False, lambda L, a: L.softsign(a)),              # its second derivative jumps at 0
     "hardtanh": Op(1, False, lambda L, a: L.hardtanh(a)),
     "hardswish": Op(1, False, lambda L, a: L.hardswish(a)),
@@ -321,6 +337,3 @@ NAN_KINKS |= {"hardswish", "hardtanh"}
 # var is composed from mean (x - mean(x)), so an inf input makes the mean path's gradient nan for every element;
 # PyTorch's fused var backward, 2 (x - mean) / n, drops that path (it sums to zero when finite) and leaves -inf there.
 NAN_COMPOSITES = {"var"}
-# silu is x * sigmoid(x): at x = 0 with an infinite upstream gradient the product rule's 0 * inf term is nan, where
-# PyTorch's fused derivative sigmoid(x) (1 + x (1 - sigmoid(x))) gives inf (a primitive silu would match: #20 part 2).
-NAN_COMPOSITES |= {"silu"}

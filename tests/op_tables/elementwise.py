@@ -40,6 +40,12 @@ GRADCHECK = {
     "Reciprocal": (ag.reciprocal, lambda: [T(5, lo=0.3)]),
     "Rsqrt": (ag.rsqrt, lambda: [T(5, lo=0.3)]),
     "Square": (ag.square, lambda: [T(5)]),
+    # activations.py
+    "Silu": (ag.silu, lambda: [T(6, lo=-4, hi=4)]),
+    "Softplus": (lambda x: ag.softplus(x) + ag.softplus(x, 2.0, 3.0), lambda: [T(6, lo=-3, hi=3)]),
+    "Elu": (lambda x: ag.elu(x, 0.7) + ag.selu(x) + ag.celu(x, 1.5), lambda: [T(6)]),
+    "Mish": (ag.mish, lambda: [T(6, lo=-4, hi=4)]),
+    "LogSigmoid": (ag.logsigmoid, lambda: [T(6, lo=-6, hi=6)]),
 }
 
 
@@ -74,6 +80,14 @@ EDGES["lerp_weight"] = Edges(lambda L, a, b: L.lerp(a, a * 0.5 + 1.0, b), 2,
                              skip={"int": "PyTorch's lerp refuses integer tensors", "bool": "PyTorch's lerp "
                                    "refuses bool tensors", "np_scalar": "the weight is a tensor here"})
 
+for _name in ("silu", "mish", "logsigmoid", "selu"):
+    EDGES[_name] = _unary(_name)
+EDGES["elu"] = Edges(lambda L, a: L.elu(a, 0.7), **ELEMENTWISE)
+EDGES["celu"] = Edges(lambda L, a: L.celu(a, 1.5), **ELEMENTWISE)
+EDGES["softplus"] = Edges(lambda L, a: L.softplus(a) + L.softplus(a, 2.0, 0.5) * 3.0, **ELEMENTWISE)
+
 TORCH = {
+    **{name: getattr(torch.nn.functional, name) for name in ("silu", "softplus", "elu", "selu", "celu", "mish",
+                                                              "logsigmoid") if torch is not None},
     "floor_divide": lambda a, b: torch.div(a, b, rounding_mode="floor"),  # PyTorch's floor_divide has no backward
 }
