@@ -134,9 +134,12 @@ def transpose(x: Any, *axes: Any) -> Tensor:
     """Permute axes (reversed when none are given), like ``ndarray.transpose``."""
     x = _t(x)
     axes = shape_arg(axes) if axes else tuple(range(x.ndim))[::-1]
-    if sorted(a % x.ndim if x.ndim else a for a in axes) != list(range(x.ndim)) or len(axes) != x.ndim:
+    if len(axes) != x.ndim:
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
-    return P.Transpose.apply(x, axes=tuple(a % x.ndim for a in axes))
+    axes = tuple(normalize_axes(a, x.ndim, "transpose")[0] for a in axes)  # out of range: an IndexError
+    if sorted(axes) != list(range(x.ndim)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
+    return P.Transpose.apply(x, axes=axes)
 
 
 @op("swapaxes", method=True)

@@ -156,6 +156,7 @@ class Atanh(Function):
 @op("atan2", method=True)
 class Atan2(Function):
     """The angle of the point (b, a): ``atan2(a, b)`` in [-pi, pi]; the derivatives are 0 at (0, 0), as PyTorch's."""
+    promote = (0, 1)
     formula = "d atan2(a, b)/da = b / (a^2 + b^2); d atan2(a, b)/db = -a / (a^2 + b^2)"
     @staticmethod
     def forward(ctx, a, b): return xp.arctan2(as_float(a), as_float(b))
@@ -243,6 +244,7 @@ def sign(x: Any) -> Tensor:
 @op("remainder", method=True)
 class Remainder(Function):
     """``a - floor(a / b) * b``: Python's ``%`` (the result has b's sign), numpy's ``remainder``, PyTorch's."""
+    promote = (0, 1)
     formula = "d remainder(a, b)/da = 1; d remainder(a, b)/db = -(a // b)"
     @staticmethod
     def forward(ctx, a, b): return xp.remainder(a, b)
@@ -256,6 +258,7 @@ class Remainder(Function):
 @op("fmod", method=True)
 class Fmod(Function):
     """``a - trunc(a / b) * b``: C's ``fmod`` (the result has a's sign)."""
+    promote = (0, 1)
     formula = "d fmod(a, b)/da = 1; d fmod(a, b)/db = -trunc(a / b)"
     @staticmethod
     def forward(ctx, a, b): return xp.fmod(a, b)
@@ -268,6 +271,7 @@ class Fmod(Function):
 
 class RoundedDiv(Function):
     """``a / b`` rounded towards zero (``trunc``) or down (``floor``); integers stay integers. Zero gradient."""
+    promote = (0, 1)
     formula = "d div(a, b, rounding_mode)/da = 0; d div(a, b, rounding_mode)/db = 0"
     op_name = "div"
 
@@ -305,6 +309,7 @@ def floor_divide(a: Any, b: Any) -> Tensor:
 @op("copysign", method=True)
 class Copysign(Function):
     """``|a|`` with ``b``'s sign (of -0.0 too); gradient to a is +-1 (0 at a = 0, PyTorch's), none to b."""
+    promote = (0, 1)
     formula = "d copysign(a, b)/da = copysign(1, a) * copysign(1, b), 0 at a = 0; d copysign(a, b)/db = 0"
     @staticmethod
     def forward(ctx, a, b): return xp.copysign(as_float(a), as_float(b))
@@ -318,6 +323,7 @@ class Copysign(Function):
 @op("lerp", method=True)
 class Lerp(Function):
     """``start + weight * (end - start)``, in PyTorch's two-sided form (exact at weight 0 and 1)."""
+    promote = (0, 1, 2)
     formula = ("d lerp(start, end, weight)/dstart = 1 - weight; d lerp(start, end, weight)/dend = weight; "
                "d lerp(start, end, weight)/dweight = end - start")
 
@@ -336,6 +342,7 @@ class Lerp(Function):
 @op("logaddexp", method=True)
 class LogAddExp(Function):
     """``log(exp(a) + exp(b))`` without overflow."""
+    promote = (0, 1)
     formula = "d logaddexp(a, b)/da = 1 / (1 + exp(b - a)); d logaddexp(a, b)/db = 1 / (1 + exp(a - b))"
     @staticmethod
     def forward(ctx, a, b): return xp.logaddexp(as_float(a), as_float(b))
@@ -349,6 +356,7 @@ class LogAddExp(Function):
 @op("hypot", method=True)
 class Hypot(Function):
     """``sqrt(a^2 + b^2)`` without overflow; the derivatives are nan at (0, 0), as PyTorch's."""
+    promote = (0, 1)
     formula = "d hypot(a, b)/da = a / hypot(a, b); d hypot(a, b)/db = b / hypot(a, b)"
     @staticmethod
     def forward(ctx, a, b): return xp.hypot(as_float(a), as_float(b))

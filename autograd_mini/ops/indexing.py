@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from .._backend import xp
 from ..function import op
-from ..shapes import normalize_axes
+from ..shapes import AxisError, normalize_axes
 from ..tensor import Tensor, as_array
 from . import primitives as P
 
@@ -108,6 +108,8 @@ def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
         raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got shape {value.shape}")
     if not isinstance(value, Tensor):
         value = xp.asarray(value, dtype=x.dtype)
+    elif value.dtype != x.dtype:  # the result keeps x's dtype, as PyTorch's (a float64 value into float32 x)
+        value = value.astype(x.dtype)
     return P.Where.apply(m, value, x)
 
 
@@ -173,7 +175,7 @@ def _arg(fn: Any, op: str, x: Any, axis: int | None, keepdims: bool) -> Tensor:
         raise ValueError(f"{op}: empty input of shape {a.shape} has no {op[3:]}imum")
     if a.ndim == 0:
         if axis not in (None, 0, -1):
-            raise ValueError(f"{op}: axis {axis} is out of bounds for a 0-d tensor")
+            raise AxisError(f"{op}: axis {axis} is out of bounds for a 0-d tensor (valid: 0, -1 or None)")
         return Tensor._wrap(xp.asarray(0, dtype=xp.int64))
     return Tensor._wrap(xp.asarray(fn(a, axis=axis, keepdims=keepdims), dtype=xp.int64))
 
