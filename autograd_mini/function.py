@@ -261,6 +261,11 @@ def _promoted(which: tuple, inputs: tuple) -> tuple:
     """``inputs`` with those at positions ``which`` cast to their ``result_type`` (the one place PyTorch's
     promotion is applied); a Tensor by the recorded ``astype``, so its gradient comes back in its own dtype.
     Python numbers stay as they are: numpy then keeps the array's dtype, as PyTorch does."""
+    if len(inputs) == 2 and (which is True or which == (0, 1)):  # the binary ops: the hot path
+        a, b = inputs
+        da, db = getattr(a, "dtype", None), getattr(b, "dtype", None)
+        if da == db if da is not None and db is not None else _keeps(da, b) if da is not None else _keeps(db, a):
+            return inputs
     chosen = [inputs[i] for i in which if i < len(inputs)] if which is not True else list(inputs)
     dtypes = {x.dtype for x in chosen if hasattr(x, "dtype")}
     if len(dtypes) == 1:  # the common case: one dtype, and no Python number of a higher kind
@@ -278,6 +283,13 @@ def _promoted(which: tuple, inputs: tuple) -> tuple:
         elif isinstance(x, xp.ndarray) and x.dtype != target:
             out[i] = x.astype(target)
     return tuple(out)
+
+
+def _keeps(dtype: Any, number: Any) -> bool:
+    """Whether an array of ``dtype`` keeps it beside the Python ``number`` (``dtype`` None: no array at all)."""
+    if dtype is None:
+        return True
+    return (type(number) is not float or dtype.kind in "fc") and not (type(number) is int and dtype.kind == "b")
 
 
 def _reads(cls: type[Function]) -> tuple[tuple, int]:

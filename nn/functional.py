@@ -408,7 +408,7 @@ def _weighted_nll(logp: ag.Tensor, y: np.ndarray, w: np.ndarray | None, ignore_i
                   shape: tuple) -> ag.Tensor:
     """``-w[y] * logp[i, y]`` for rows ``logp`` (M, C), 0 where ``y == ignore_index``, reduced as PyTorch's nll_loss."""
     keep = y != ignore_index
-    safe = np.where(keep, y, 0)
+    safe = y if keep.all() else np.where(keep, y, 0)  # y itself where it can: the graph keeps it (read-only)
     picked = logp[np.arange(len(y)), safe]
     loss = ag.where(keep, -picked * w[safe] if w is not None else -picked, 0.0)  # where: an ignored -inf stays out
     if reduction == "mean":
@@ -424,7 +424,7 @@ def nll_loss(input: ag.Tensor, target: Any, weight: Any = None, *, ignore_index:
     input = _t(input)
     y = _class_indices("nll_loss", input, target, ignore_index)
     w = _class_weight("nll_loss", weight, input.shape[0 if input.ndim == 1 else 1], input.dtype)
-    return _weighted_nll(_classes_last(input), y.reshape(-1), w, ignore_index, reduction, y.shape)
+    return _weighted_nll(_classes_last(input), y if y.ndim == 1 else y.reshape(-1), w, ignore_index, reduction, y.shape)
 
 
 class BinaryCrossEntropy(ag.Function):

@@ -209,8 +209,8 @@ EDGES: dict[str, Edges] = {**op_tables.EDGES,  # the tables of the newer op file
                    scalar=lambda L, a: L.clamp(a, np.float64(-1.0), np.float64(1.0))),
     "tril": Edges(lambda L, a: L.tril(_rows(L, a)), scalar=lambda L, a: L.tril(_rows(L, a), np.int64(-1))),
     "triu": Edges(lambda L, a: L.triu(_rows(L, a), 1), scalar=lambda L, a: L.triu(_rows(L, a), np.int64(1))),
-    "meshgrid": Edges(lambda L, a, b: L.meshgrid(a.reshape(-1), b.reshape(-1)[:2], indexing="xy")[0] *
-                      L.meshgrid(a.reshape(-1), b.reshape(-1)[:2], indexing="ij")[1], 2,
+    "meshgrid": Edges(lambda L, a, b: L.meshgrid(a.reshape(-1), b.reshape(-1)[:2], indexing="xy")[1] *
+                      L.meshgrid(b.reshape(-1)[:2], a.reshape(-1), indexing="ij")[1], 2,
                       skip={"np_scalar": "operands are tensors", "bool": "PyTorch refuses bool * bool"}),
     # tests and logic: bool or integer results, never differentiated
     "isnan": Edges(lambda L, a: L.isnan(a), **ELEMENTWISE),
