@@ -93,3 +93,14 @@ def test_a_loss_that_depends_only_on_a_rounded_value_has_zero_gradient(f) -> Non
     for x in (ag.tensor(0.7, requires_grad=True), ag.tensor([-1.5, 0.0, 2.5], requires_grad=True)):
         f(x).sum().backward()
         assert x.grad.shape == x.shape and not np.any(x.grad.numpy())
+
+
+@pytest.mark.parametrize("f", [lambda a, b: a // b, lambda a, b: a % b, ag.fmod,
+                               lambda a, b: ag.div(a, b, rounding_mode="trunc")])
+def test_integer_division_by_zero_raises_as_pytorch(f) -> None:
+    with pytest.raises(ZeroDivisionError, match="integer division by zero"):
+        f(ag.tensor([3, 4]), ag.tensor([1, 0]))
+    with pytest.raises(ZeroDivisionError, match="integer division by zero"):
+        f(ag.tensor([3, 4]), 0)
+    with np.errstate(all="ignore"):
+        assert not np.isfinite(f(ag.tensor([3.0]), 0.0).numpy()).any()  # floats: inf or nan, as PyTorch's

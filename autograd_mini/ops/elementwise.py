@@ -241,13 +241,22 @@ def sign(x: Any) -> Tensor:
 
 
 # ---- remainders and rounded division ---------------------------------------------------------------
+def _integer_divisor(op: str, a: Any, b: Any) -> None:
+    """Integer division by zero raises, as PyTorch's does (numpy's answer, 0 with a warning, is a wrong number)."""
+    if xp.result_type(a, b).kind in "biu" and not xp.all(b):
+        raise ZeroDivisionError(f"{op}: integer division by zero (a zero in b); cast to float for inf/nan: "
+                                f"{op}(a.astype('float32'), b)")
+
+
 @op("remainder", method=True)
 class Remainder(Function):
     """``a - floor(a / b) * b``: Python's ``%`` (the result has b's sign), numpy's ``remainder``, PyTorch's."""
     promote = (0, 1)
     formula = "d remainder(a, b)/da = 1; d remainder(a, b)/db = -(a // b)"
     @staticmethod
-    def forward(ctx, a, b): return xp.remainder(a, b)
+    def forward(ctx, a, b):
+        _integer_divisor("remainder", a, b)
+        return xp.remainder(a, b)
 
     @staticmethod
     def backward(ctx, g, a, b):
@@ -261,7 +270,9 @@ class Fmod(Function):
     promote = (0, 1)
     formula = "d fmod(a, b)/da = 1; d fmod(a, b)/db = -trunc(a / b)"
     @staticmethod
-    def forward(ctx, a, b): return xp.fmod(a, b)
+    def forward(ctx, a, b):
+        _integer_divisor("fmod", a, b)
+        return xp.fmod(a, b)
 
     @staticmethod
     def backward(ctx, g, a, b):
@@ -277,6 +288,7 @@ class RoundedDiv(Function):
 
     @staticmethod
     def forward(ctx, a, b, *, rounding_mode):
+        _integer_divisor("floor_divide" if rounding_mode == "floor" else "div", a, b)
         q = xp.floor_divide(a, b)
         if rounding_mode == "floor":
             return q

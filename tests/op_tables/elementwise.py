@@ -69,8 +69,9 @@ EDGES = {
     **{name: _binary(name, skip={"np_scalar": f"PyTorch's {name} refuses a scalar; ours takes one, as numpy's"})
        for name in ("atan2", "logaddexp", "hypot")},
     "floor_divide": _binary("floor_divide"),
-    "div": Edges(lambda L, a, b: L.div(a, b, rounding_mode="trunc") + L.div(b, a + 0.5, rounding_mode="floor")
-                 + a / (b + 3.0), 2),
+    # "div" itself (true division) is in tests/test_boundaries.py
+    "div_rounding_mode": Edges(lambda L, a, b: L.div(a, b, rounding_mode="trunc")
+                               + L.div(b, a + 0.5, rounding_mode="floor") + a / (b + 3.0), 2),
     "lerp": Edges(lambda L, a, b: L.lerp(a, b, 0.25) + L.lerp(a, b, 0.75), 2,
                   skip={"int": "PyTorch's lerp refuses integer tensors; ours is numpy's arithmetic",
                         "bool": "PyTorch's lerp refuses bool tensors",
