@@ -28,6 +28,11 @@ class NP:
     maximum, minimum = np.maximum, np.minimum
     atan, asinh, log1p, expm1, tan, cosh, floor = np.arctan, np.arcsinh, np.log1p, np.expm1, np.tan, np.cosh, np.floor
     logaddexp, hypot, atan2, remainder = np.logaddexp, np.hypot, np.arctan2, np.remainder
+    log2, log10, sinh, asin, acos, atanh = np.log2, np.log10, np.sinh, np.arcsin, np.arccos, np.arctanh
+    acosh = np.arccosh
+    square, fmod, round, sign = np.square, np.fmod, np.round, np.sign
+    @staticmethod
+    def frac(a): return a - np.trunc(a)
     @staticmethod
     def reciprocal(a): return 1 / a
     @staticmethod
@@ -124,6 +129,8 @@ class AG:
     atan, asinh, log1p, expm1, tan, cosh, floor = ag.atan, ag.asinh, ag.log1p, ag.expm1, ag.tan, ag.cosh, ag.floor
     logaddexp, hypot, atan2, remainder = ag.logaddexp, ag.hypot, ag.atan2, ag.remainder
     reciprocal, rsqrt, lerp = ag.reciprocal, ag.rsqrt, ag.lerp
+    log2, log10, sinh, asin, acos, atanh, acosh = ag.log2, ag.log10, ag.sinh, ag.asin, ag.acos, ag.atanh, ag.acosh
+    square, fmod, round, sign, frac = ag.square, ag.fmod, ag.round, ag.sign, ag.frac
     @staticmethod
     def abs(a): return ag.abs(a)
     @staticmethod
@@ -189,6 +196,9 @@ class TH:
                                                        torch.cosh, torch.floor)
         logaddexp, hypot, atan2, remainder = torch.logaddexp, torch.hypot, torch.atan2, torch.remainder
         reciprocal, rsqrt, lerp = torch.reciprocal, torch.rsqrt, torch.lerp
+        log2, log10, sinh, asin, acos, atanh, acosh = (torch.log2, torch.log10, torch.sinh, torch.asin, torch.acos,
+                                                       torch.atanh, torch.acosh)
+        square, fmod, round, sign, frac = torch.square, torch.fmod, torch.round, torch.sign, torch.frac
     @staticmethod
     def _dims(a, axis): return tuple(range(a.dim())) if axis is None else axis
     @staticmethod
@@ -277,6 +287,14 @@ OPS: dict[str, Op] = {
     "reciprocal": Op(1, True, lambda L, a: L.reciprocal(1.0 + a * a)),
     "rsqrt": Op(1, True, lambda L, a: L.rsqrt(1.0 + a * a)),
     "floor_mul": Op(1, False, lambda L, a: L.floor(a) * a),           # jumps at the integers
+    "round_sign": Op(1, False, lambda L, a: L.round(a) + L.sign(a) * a),  # zero-gradient steps, and |a|
+    "log2_log10": Op(1, True, lambda L, a: L.log2(1.0 + a * a) + L.log10(2.0 + a * a)),
+    "sinh_tanh": Op(1, True, lambda L, a: L.sinh(L.tanh(a))),
+    "asin_acos": Op(1, True, lambda L, a: L.asin(0.9 * L.tanh(a)) + L.acos(0.8 * L.tanh(a))),
+    "atanh": Op(1, True, lambda L, a: L.atanh(0.9 * L.tanh(a))),
+    "acosh": Op(1, True, lambda L, a: L.acosh(1.5 + a * a)),
+    "square_fn": Op(1, True, lambda L, a: L.square(a)),
+    "frac": Op(1, False, lambda L, a: L.frac(a)),                       # jumps at the integers
     "transpose": Op(1, True, lambda L, a: L.transpose(a)),
     "flatten": Op(1, True, lambda L, a: L.flatten(a)),
     "take": Op(1, True, lambda L, a, index: L.take(a, index), "index"),  # repeated rows: scatter-add
@@ -314,6 +332,7 @@ OPS: dict[str, Op] = {
     "atan2": Op(2, True, lambda L, a, b: L.atan2(a, 1.0 + b * b)),
     "lerp": Op(2, True, lambda L, a, b: L.lerp(a, b, 0.3)),
     "remainder": Op(2, False, lambda L, a, b: L.remainder(a, 1.0 + b * b)),  # jumps where a crosses a multiple
+    "fmod": Op(2, False, lambda L, a, b: L.fmod(a, 1.0 + b * b)),
     "matmul": Op(2, True, lambda L, a, b: a @ b),                      # numpy rules, 1-D operands included
     "concatenate": Op(2, True, lambda L, a, b: L.cat(a, b)),
     "stack": Op(2, True, lambda L, a, b: L.stack(a, b)),
@@ -334,6 +353,8 @@ NAN_KINKS = {"relu", "abs", "maximum", "minimum", "clip"}
 # hardswish(-inf): PyTorch's forward gives nan (-inf * 0), ours the limit 0 (docs/ops.md). hardtanh'(nan): ours 1;
 # PyTorch's is 1 from its scalar loop and 0 from its vectorised one (a (3,) tensor gets 1, a (3, 3) one 0).
 NAN_KINKS |= {"hardswish", "hardtanh"}
+# sign(nan): ours nan (numpy's), PyTorch's 0 (docs/ops.md); so sign(a) * a has a nan gradient at nan, PyTorch's 0.
+NAN_KINKS |= {"round_sign"}
 # var is composed from mean (x - mean(x)), so an inf input makes the mean path's gradient nan for every element;
 # PyTorch's fused var backward, 2 (x - mean) / n, drops that path (it sums to zero when finite) and leaves -inf there.
 NAN_COMPOSITES = {"var"}
