@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 $(BIN)/activate: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev,examples]"
+	$(BIN)/pip install -q -e ".[dev,examples,onnx]"
 	touch $(BIN)/activate
 
 .PHONY: setup demo test bench lint

@@ -14,15 +14,17 @@ from .gradcheck import GradcheckError, gradcheck, gradcheck_module, gradgradchec
 from .ops import *  # noqa: F403  (the functional op API: ag.exp, ag.sum, ...)
 from .ops import __all__ as _ops_all
 from .ops.indexing import TopK
+from . import linalg  # noqa: I001  (ag.linalg: torch.linalg's functions; after ops)
 from . import func  # noqa: I001  (function transforms: ag.func.jacrev, ...; after ops, which it uses)
 from .func import grad, value_and_grad
-from . import viz  # noqa: I001  (graph pictures; graphviz itself is imported only when rendering)
+from ._torch_names import MODULE as _TORCH_NAMES, missing_attribute as _missing_attribute  # noqa: I001
+from . import onnx, viz  # noqa: I001  (graph pictures, ONNX export: graphviz and onnx are imported on use)
 from .viz import draw_graph
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "viz", "draw_graph", "func",
+    "viz", "draw_graph", "func", "onnx", "linalg",
     "Tensor", "Function", "Node", "once_differentiable", "TopK", *_factories_all,
     "get_default_dtype", "set_default_dtype", "no_grad", "enable_grad",
     "set_grad_enabled", "is_grad_enabled", "module_scope", "current_scope", "grad", "value_and_grad", "grad_of",
@@ -38,4 +40,4 @@ def __getattr__(name: str):  # ``ag.testing`` is imported on first use: it needs
         import importlib
 
         return importlib.import_module(".testing", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    raise _missing_attribute(f"module {__name__!r}", name, _TORCH_NAMES)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from operator import attrgetter
 from typing import Any
 
 from ._backend import xp
@@ -15,24 +14,43 @@ from .tensor import Tensor, as_array
 __all__ = ["toposort", "backward", "grad_of", "capture", "store_grads"]
 
 
-def toposort(roots: Iterable[Node]) -> list[Node]:
-    """Every node reachable from ``roots``, each before the nodes it consumes.
-
-    A node is always created after the nodes that made its inputs, so newest-first creation
-    order is a topological order: one iterative walk collects the nodes, a sort orders them.
-    """
-    seen = {r for r in roots if r is not None}
-    stack = list(seen)
+def _consumers(roots: list) -> dict:
+    """For every node reachable from ``roots``, how many edges from reachable nodes point at it (a root
+    no node consumes is absent)."""
+    consumers: dict[Node, int] = {}
+    stack = list(roots)
     while stack:
         for t in stack.pop().inputs:
             n = getattr(t, "grad_fn", None)
-            if n is not None and n not in seen:
-                seen.add(n)
-                stack.append(n)
-    return sorted(seen, key=_creation_order, reverse=True)
+            if n is not None:
+                c = consumers.get(n)
+                if c is None:
+                    consumers[n] = 1
+                    if n not in roots:
+                        stack.append(n)
+                else:
+                    consumers[n] = c + 1
+    return consumers
 
 
-_creation_order = attrgetter("seq")
+def toposort(roots: Iterable[Node]) -> list[Node]:
+    """Every node reachable from ``roots``, each before the nodes it consumes, in the order backward runs
+    them (Kahn's: a node comes once every node consuming its output has come). Iterative: no recursion."""
+    roots = [r for r in dict.fromkeys(roots) if r is not None]
+    consumers = _consumers(roots)
+    order = []
+    ready = [r for r in reversed(roots) if r not in consumers]
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for t in node.inputs:
+            n = getattr(t, "grad_fn", None)
+            if n is not None:
+                left = consumers[n] - 1
+                consumers[n] = left
+                if not left:
+                    ready.append(n)
+    return order
 
 
 def _root_gradient(root: Tensor, gradient: Any, create_graph: bool) -> Any:
@@ -109,47 +127,65 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
     pending: dict[Node, Any] = {root.grad_fn: g0}
     wanted = {id(t.grad_fn): t for t in capture if t.grad_fn is not None}
     hooks = state.backward_hooks  # () unless anomaly mode is on
-    order = toposort([root.grad_fn])
+    consumers = _consumers([root.grad_fn])  # the order is toposort's, made while the pass runs
+    ready = [root.grad_fn]
     ndarray = xp.ndarray
-    leads = _leading_to(order, targets, wanted) if capture else None
-    if capture:
-        order = [n for n in order if n in leads or id(n) in wanted]
+    leads = _leading_to(toposort([root.grad_fn]), targets, wanted) if capture else None
     with set_grad_enabled(create_graph):
-        for node in order:
+        while ready:
+            node = ready.pop()
             g = pending.pop(node, None)
             if wanted and g is not None and id(node) in wanted:
                 t = wanted[id(node)]
                 found[id(t)] = (t, g)
             if g is None:  # no gradient reached it: still drop what it saved, as for every node of the pass
+                for t in node.inputs:
+                    parent = getattr(t, "grad_fn", None)
+                    if parent is not None:
+                        left = consumers[parent] - 1
+                        consumers[parent] = left
+                        if not left:
+                            ready.append(parent)
                 if not retain_graph:
                     node.release()
                 continue
-            if capture and node not in leads:  # a wanted tensor's node with no target behind it
-                continue
-            saved, sources = node.saved, node.sources
-            if sources is None:
+            if capture and node not in leads:  # no target behind it: neither run nor freed (nor are its inputs'
+                continue                        # nodes, which then never become ready: none has a target behind it)
+            saved = node.saved
+            if node.sources is None:
                 raise freed_error(node)
-            if sources and max(sources) >= 0:  # it kept inputs: were leaves given new data since?
+            if node.held or create_graph:  # it may keep a leaf's array: was the leaf given new data since?
                 _check_inputs_unchanged(node)
             after = [h(node, g) for h in hooks] if hooks else ()
             fn = node.fn
+            inputs = node.inputs
             n = fn._nreads
             if create_graph:
-                g_in = _graph_backward(node, g, len(node.inputs) if n < 0 else n)
-            elif n == len(saved) or n < 0 and len(saved) == len(node.inputs):
-                g_in = _check(node, fn.backward(node, g, *saved))
+                g_in = _graph_backward(node, g, len(inputs) if n < 0 else n)
             else:
-                g_in = _check(node, fn.backward(node, g, *saved[:len(node.inputs) if n < 0 else n]))
+                g_in = fn.backward(node, g, *(saved if n == len(saved) else saved[:len(inputs) if n < 0 else n]))
+                if type(g_in) is not tuple or len(g_in) != len(inputs):
+                    g_in = _check(node, g_in)
             for check in after:
                 check(g_in)
-            for i, (t, gi, need) in enumerate(zip(node.inputs, g_in, node.needs_input_grad)):
-                if not need or gi is None:
+            i = -1
+            for t, gi, need in zip(inputs, g_in, node.needs_input_grad):
+                i += 1
+                if not need:
+                    continue
+                parent = t.grad_fn  # an input with a grad_fn required grad in forward: need is True
+                if parent is not None:
+                    left = consumers[parent] - 1
+                    consumers[parent] = left
+                    if not left:
+                        ready.append(parent)
+                if gi is None:
                     continue
                 if type(gi) is not ndarray:
                     gi = _as_gradient(gi, create_graph)
-                if gi.shape != t._data.shape or gi.dtype != t._data.dtype:  # the common case skips the call
+                data = t._data
+                if gi.shape != data.shape or gi.dtype != data.dtype:  # the common case skips the call
                     gi = _fit(node, i, gi, t)
-                parent = t.grad_fn
                 if parent is None:
                     if capture and id(t) not in targets:
                         continue
@@ -161,7 +197,9 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
                     prev = pending.get(parent)
                     pending[parent] = gi if prev is None else prev + gi
             if not retain_graph:
-                node.release()
+                node.held = ()  # dropping the Held gives its arrays back
+                node.saved = ()
+                node.sources = None
     return found
 
 
@@ -190,7 +228,7 @@ def _graph_backward(node: Node, g: Any, n: int) -> tuple:
     position arrives as the input Tensors and the output Tensor."""
     if not isinstance(g, Tensor):
         g = Tensor._wrap(xp.asarray(g))
-    reads = node.graph_values(0, n)
+    reads = node.kept_in_graph(0, n)
     try:
         g_in = _check(node, node.fn.backward(node, g, *reads))
     except TypeError as e:

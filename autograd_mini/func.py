@@ -262,8 +262,10 @@ def _vjp(ys: list[Tensor], cotangents: list, xs: list[Tensor], create_graph: boo
 
 def _linearized(ys: list[Tensor], xs: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
     """``(us, J^T us)``: fresh cotangent variables and the VJP recorded as a function of them. It is linear in
-    ``us``, so its VJP with a tangent ``v``, taken with respect to ``us``, is the JVP ``J v`` (the double-VJP)."""
-    us = [_zeros(y).requires_grad_() for y in ys]
+    ``us``, so its VJP with a tangent ``v``, taken with respect to ``us``, is the JVP ``J v`` (the double-VJP).
+    The us are ones, not zeros: the derivative of a linear map is the same everywhere, but a backward written with
+    log|g| (logcumsumexp's, PyTorch's formula) has a kink at g = 0 and would give 0 there."""
+    us = [Tensor._wrap(xp.ones(y.shape, y.dtype)).requires_grad_() for y in ys]
     return us, _vjp(ys, us, xs, create_graph=True, retain_graph=True)
 
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-import itertools
 import re
+import sys
 from collections.abc import Callable
 from types import FunctionType, MappingProxyType
 from typing import Any
@@ -32,9 +32,9 @@ from typing import Any
 from . import numpy as anp
 from ._backend import result_type, xp
 from .grad_mode import set_grad_enabled, state
-from .inplace import hold, let_go, seal
+from .inplace import hold
 from .shapes import AxisError
-from .tensor import Tensor, as_operand
+from .tensor import Tensor
 
 __all__ = ["Function", "Node", "op", "once_differentiable", "not_differentiable_again", "freed_error", "OPS", "OUT",
            "CONST"]
@@ -51,19 +51,12 @@ class Node:
     and dies with its last output.
     """
 
-    __slots__ = ("fn", "inputs", "params", "needs_input_grad", "saved", "sources", "held", "seq", "extra",
-                 "__weakref__")
+    __slots__ = ("fn", "inputs", "params", "needs_input_grad", "saved", "sources", "held", "extra", "__weakref__")
 
-    def __init__(self, fn: type[Function], inputs: tuple, params: dict, needs_input_grad: tuple = ()) -> None:
-        self.fn = fn
-        self.inputs = inputs            # Tensors, or raw constants (scalars, arrays)
-        self.params = params or _NO_PARAMS
-        self.needs_input_grad = needs_input_grad
-        self.saved = ()                 # what backward reads, then what save_for_backward kept
-        self.sources = ()               # per saved value: input index, OUT or CONST; None once released
-        self.held = ()                  # arrays kept read-only for this node (``inplace.hold``)
-        self.seq = next(_creation_order)  # nodes are made after their inputs' nodes: a topological order
-        self.extra = state.extra        # optional: module scope and source line (``grad_mode.Extra``)
+    # Made by ``Function.apply`` only, which sets every field inline (a call less per recorded op):
+    # fn, inputs (Tensors or raw constants), params, needs_input_grad; saved (what backward reads, then what
+    # save_for_backward kept), sources (per saved value: input index, OUT or CONST; None once released), held
+    # (arrays kept read-only for this node), extra (module scope and source line, ``grad_mode.Extra``, or None).
 
     @property
     def name(self) -> str:
@@ -88,7 +81,7 @@ class Node:
             raise freed_error(self)
         n = self.fn._nreads if self.fn._nreads >= 0 else len(self.inputs)
         if state.enabled:  # a create_graph backward (a plain one runs with recording off)
-            return self.graph_values(n)
+            return self.kept_in_graph(n)
         return self.saved[n:] if n else self.saved
 
     def plain_backward(self, g: Any) -> Any:
@@ -96,7 +89,7 @@ class Node:
         n = self.fn._nreads
         return self.fn.backward(self, g, *self.saved[:len(self.inputs) if n < 0 else n])
 
-    def graph_values(self, start: int = 0, stop: int | None = None) -> tuple:
+    def kept_in_graph(self, start: int = 0, stop: int | None = None) -> tuple:
         """Saved values ``start:stop`` as the graph's: input ``i`` is the input Tensor, ``OUT`` the
         output Tensor (this node's), constants unchanged."""
         inputs = self.inputs
@@ -141,15 +134,9 @@ class Node:
         """Drop kept values after backward (``retain_graph=False``); releasing twice is a no-op."""
         if self.sources is None:
             return
-        if self.held:
-            let_go(self.held)
-            self.held = ()
+        self.held = ()  # dropping the Held gives its arrays back
         self.saved = ()
         self.sources = None
-
-    def __del__(self) -> None:  # a graph dropped without backward gives its held memory back too
-        if self.held:
-            let_go(self.held)
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         raise TypeError(f"cannot copy or pickle the recorded op {self.where()}: only leaf tensors can be copied "
@@ -222,34 +209,71 @@ class Function:
         """Run forward on the inputs' arrays and record the op if any input requires grad."""
         if cls.promote:
             inputs = _promoted(cls.promote, inputs)
-        arrays = []
-        record = False
-        lists = False
+        arrays: list = []
+        need: list = []
+        record = lists = False
         for x in inputs:
             if isinstance(x, Tensor):
                 arrays.append(x._data)
                 if x._requires_grad:
                     record = True
+                    need.append(True)
+                    continue
+            elif isinstance(x, _generic):  # numpy scalars act as the Python numbers they hold (no promotion)
+                arrays.append(x.item())
             elif isinstance(x, (list, tuple)):
                 arrays.append(_constant_array(cls, x))
                 lists = True
             else:
-                arrays.append(as_operand(x))
+                arrays.append(x)
+            need.append(False)
         if lists:  # the node keeps the arrays made from them, which is what backward will see
             inputs = tuple(a if isinstance(x, (list, tuple)) else x for x, a in zip(inputs, arrays))
-        if not (record and state.enabled):
-            out = _forward(cls, _unrecorded(len(arrays)), arrays, params)
-            return Tensor._wrap(out if type(out) is xp.ndarray else xp.asarray(out))
-        need = tuple([isinstance(x, Tensor) and x._requires_grad for x in inputs])
-        need = _NEEDS.setdefault(need, need)  # one shared tuple per pattern: 72 bytes less per node
-        if not cls._nreads and len(arrays) > 1:
+        if not record or not state.enabled:
+            n = len(arrays)
+            ctx = _UNRECORDED_BY_ARITY[n] if n < 8 else _Unrecorded(n)
+            try:
+                out = cls.forward(ctx, *arrays, **params)
+            except (ValueError, TypeError, IndexError, AttributeError) as e:
+                err = _forward_error(cls, e, ctx, arrays)
+                if err is e:
+                    raise
+                raise err from e
+            if type(out) is tuple:
+                raise _tuple_error(cls, out)
+            t = _new(Tensor)  # _tensor(out, None), inlined: the no_grad path is mostly this
+            t._data = out if type(out) is _ndarray else xp.asarray(out)
+            t.grad = t.grad_fn = t.name = None
+            t._requires_grad = False
+            return t
+        need_t = tuple(need)
+        ctx = _new(Node)
+        ctx.fn = cls
+        ctx.inputs = inputs
+        ctx.params = params or _NO_PARAMS
+        ctx.needs_input_grad = _NEEDS.get(need_t) or _NEEDS.setdefault(need_t, need_t)
+        ctx.saved = ctx.sources = ctx.held = ()
+        ctx.extra = state.extra
+        if len(arrays) > 1:  # also for ops reading by position: save_for_backward may name an input too
             _one_array_per_input(inputs, arrays)
-        ctx = Node(cls, inputs, params, need)
-        raw = _forward(cls, ctx, arrays, params)
-        out = seal(raw if type(raw) is xp.ndarray else xp.asarray(raw), arrays)
+        try:
+            raw = cls.forward(ctx, *arrays, **params)
+        except (ValueError, TypeError, IndexError, AttributeError) as e:
+            err = _forward_error(cls, e, ctx, arrays)
+            if err is e:
+                raise
+            raise err from e
+        if type(raw) is tuple:
+            raise _tuple_error(cls, raw)
+        out = raw if type(raw) is _ndarray else xp.asarray(raw)
+        for a in arrays:  # seal: read-only for good; an input's own array is returned as a view first
+            if a is out:
+                out = out.view()
+                break
+        out.setflags(write=False)
         if cls._nreads or ctx.saved or params:
             _keep(ctx, arrays, raw, out)
-        result = Tensor._wrap(out, ctx)
+        result = _tensor(out, ctx)
         hooks = state.forward_hooks
         if hooks:
             for hook in hooks:
@@ -330,31 +354,46 @@ def _one_array_per_input(inputs: tuple, arrays: list) -> None:
 
 def _keep(ctx: Node, arrays: list, raw: Any, out: Any) -> None:
     """Store what backward reads (by position) and what forward saved (inputs and the result by identity
-    with the arrays forward got and returned, the rest constants); hold every kept array read-only."""
+    with the arrays forward got and returned, the rest constants); hold every kept array read-only that is
+    not so already: leaves' and raw operands' arrays, constants, parameters, and the owners of views (an
+    op's output is sealed)."""
     fn = ctx.fn
     reads = fn._reads if fn._nreads >= 0 else tuple(range(len(arrays)))
-    values = [out if r == OUT else arrays[r] for r in reads]
-    sources = reads
+    inputs = ctx.inputs
+    values = []
+    to_hold = []
+    for r in reads:
+        v = out if r < 0 else arrays[r]
+        values.append(v)
+        if type(v) is _ndarray and (v.base is not None or r >= 0 and not (
+                isinstance(inputs[r], Tensor) and inputs[r].grad_fn is not None)):
+            to_hold.append(v)
     kept = ctx.saved
+    sources = reads
     if kept:
         extra = []
         for v in kept:
             s = next((i for i, a in enumerate(arrays) if v is a), OUT if v is raw or v is out else CONST)
             extra.append(s)
-            values.append(out if s == OUT else v)
+            v = out if s == OUT else v
+            values.append(v)
+            if type(v) is _ndarray:
+                to_hold.append(v)
         sources = reads + tuple(extra)
+        sources = _SOURCES.get(sources) or _SOURCES.setdefault(sources, sources)
+    elif fn._nreads < 0:
+        sources = _SOURCES.get(sources) or _SOURCES.setdefault(sources, sources)
     ctx.saved = tuple(values)
-    ctx.sources = _SOURCES.setdefault(sources, sources)
+    ctx.sources = sources
     params = ctx.params
     if params:
         for p in params.values():
-            if type(p) is xp.ndarray:
-                values.append(p)
+            if type(p) is _ndarray:
+                to_hold.append(p)
             elif type(p) is tuple:
-                values.extend(a for a in p if type(a) is xp.ndarray)
-    arrays_kept = [a for a in values if type(a) is xp.ndarray]
-    if arrays_kept:
-        ctx.held = hold(arrays_kept)
+                to_hold.extend(a for a in p if type(a) is _ndarray)
+    if to_hold:
+        ctx.held = hold(to_hold)
 
 
 class _Unrecorded:
@@ -378,18 +417,39 @@ def _unrecorded(n: int) -> _Unrecorded:
     return _UNRECORDED_BY_ARITY[n] if n < 8 else _Unrecorded(n)
 
 
-def _forward(cls: type[Function], ctx: Any, arrays: list, params: dict) -> Any:
-    try:
-        return cls.forward(ctx, *arrays, **params)
-    except (ValueError, TypeError, IndexError) as e:
-        raise _op_error(cls, e, arrays) from e
-    except AttributeError as e:
-        if getattr(e, "obj", None) is ctx:
-            raise AttributeError(
-                f"{cls.__name__}.forward: ctx has no attribute storage ({e}); read inputs and the result in "
-                "backward by naming them, keep anything else with ctx.save_for_backward(...), and read "
-                "parameters from ctx.params") from e
-        raise
+def _forward_error(cls: type[Function], e: Exception, ctx: Any, arrays: list) -> Exception:
+    """The error a failed forward raises: the op's name and the input shapes added."""
+    if not isinstance(e, AttributeError):
+        return _op_error(cls, e, arrays)
+    if getattr(e, "obj", None) is ctx:
+        return AttributeError(
+            f"{cls.__name__}.forward: ctx has no attribute storage ({e}); read inputs and the result in "
+            "backward by naming them, keep anything else with ctx.save_for_backward(...), and read "
+            "parameters from ctx.params")
+    return e
+
+
+def _tensor(data: Any, node: Any) -> Tensor:
+    """A Tensor around a trusted ndarray: ``Tensor._wrap`` without the call."""
+    t = _new(Tensor)
+    t._data = data
+    t.grad = None
+    t.grad_fn = node
+    t._requires_grad = node is not None
+    t.name = None
+    return t
+
+
+_new = object.__new__
+_ndarray = xp.ndarray
+_generic = xp.generic
+def _tuple_error(cls: type[Function], out: tuple) -> TypeError:
+    """numpy would stack a forward's tuple into one array (or fail when the shapes differ): say so instead."""
+    return TypeError(f"{cls.__name__}.forward returned a tuple of {len(out)} values: a Function has one output, an "
+                     "array. Return one array (stack the results and index the Tensor), or write one Function per "
+                     "output")
+
+
 
 
 # ---- the opt-out: a backward that is not differentiable itself ------------------------------------------
@@ -447,12 +507,18 @@ def op(name: str, *, method: bool = False, export: bool = True) -> Callable:
     (a derivative's helper op, not part of the API).
     """
     def declare(target: Any) -> Any:
+        if name in OPS or method and hasattr(Tensor, name) or hasattr(anp, name) and name not in anp.__all__:
+            raise ValueError(f"@op({name!r}): the name is taken; choose another for {getattr(target, '__name__', '')}")
         if isinstance(target, type):
             target.op_name = name
         fn = _public(name, target) if isinstance(target, type) else target
         if export:
             OPS[name] = fn
-        setattr(anp, name, _in_kind(target, fn))
+            for module in (sys.modules.get(f"{__package__}.ops"), sys.modules.get(__package__)):
+                if module is not None and not hasattr(module, name):  # declared after import: ag.<name> too
+                    setattr(module, name, fn)
+        if name not in anp.__all__:  # anp's own constant helpers (sign) stay
+            setattr(anp, name, _in_kind(target, fn))
         if method:
             setattr(Tensor, name, _method(fn))
         return target
@@ -524,7 +590,6 @@ def _in_kind(target: Any, fn: Callable) -> Callable:
     return in_kind
 
 
-_creation_order = itertools.count()
 _NO_PARAMS = MappingProxyType({})  # shared by the many nodes whose op takes no parameters
 _NEEDS: dict[tuple, tuple] = {}
 _SOURCES: dict[tuple, tuple] = {}

@@ -5,12 +5,12 @@ An op keeps arrays its derivative reads (``x`` for ``x * w``, the output for ``e
 (an index array, a mask, a bound). A write into one of them between forward and backward would make
 that derivative silently wrong, so:
 
-- a recorded op's output array is read-only for good (``seal``): its tensor is part of a graph,
+- a recorded op's output array is read-only for good (sealed by ``Function.apply``): its tensor is part of a graph,
   and any consumer may keep it. This costs one flag store per recorded op and no bookkeeping;
 - any other kept array (a leaf's, a raw operand, a parameter such as an index array), and the
   array owning the memory of a kept view, is read-only while a live node holds it
-  (``hold``/``let_go``, counted per array: several nodes can hold one; the flag goes back when
-  backward releases the last, or when the node is freed unused);
+  (``hold`` returns a ``Held`` the node keeps; counted per array: several nodes can hold one; the flag
+  goes back when the last ``Held`` holding it is dropped: by backward, or with a graph freed unused);
 - views ops make (``reshape``, ``transpose``, basic indexing, ...) are read-only from the start
   (``read_only_view``), even under ``no_grad``.
 
@@ -32,24 +32,12 @@ from typing import Any
 
 from ._backend import xp
 
-__all__ = ["hold", "let_go", "seal", "read_only_view", "holds"]
+__all__ = ["hold", "Held", "let_go", "read_only_view", "holds"]
 
 _ndarray = xp.ndarray
 _count: dict[int, list] = {}  # id(array) -> [array, how many live nodes hold it read-only]
 _lock = threading.Lock()
 _queued: list[tuple] = []      # let_go calls that found the lock taken
-
-
-def _hold_one(x: Any) -> bool:
-    entry = _count.get(id(x))
-    if entry is not None:
-        entry[1] += 1
-    elif x.flags.writeable:
-        x.setflags(write=False)
-        _count[id(x)] = [x, 1]
-    else:
-        return False  # someone else's read-only array (or a sealed output): nothing to give back
-    return True
 
 
 def _let_go_one(x: Any) -> None:
@@ -74,28 +62,49 @@ def _drain() -> None:
 
 
 def _release_lock() -> None:
-    _drain()
+    if _queued:
+        _drain()
     _lock.release()
     while _queued and _lock.acquire(blocking=False):  # queued between the drain and the release
         _drain()
         _lock.release()
 
 
+class Held(tuple):
+    """The arrays one node holds read-only: dropping the last reference gives them back (``let_go``).
+
+    A node keeps it in ``node.held``; backward releases by dropping it, and a graph dropped without
+    backward releases with it. Only nodes that hold something pay for a finalizer.
+    """
+
+    __slots__ = ()
+
+    def __del__(self) -> None:
+        let_go(self)
+
+
 def hold(arrays: list) -> tuple:
-    """Make each array read-only, counted; returns those this call made or kept read-only (for ``let_go``).
-    A view is held through its owner too (a write to the owner would change it)."""
+    """Make each array read-only, counted; returns a ``Held`` of those this call made or kept read-only
+    (or ``()``). A view is held through its owner too (a write to the owner would change it)."""
     held = []
+    count = _count
     _lock.acquire()
     try:
         for a in arrays:
             b = a.base
-            if type(b) is _ndarray and _hold_one(b):
-                held.append(b)
-            if _hold_one(a):
-                held.append(a)
+            for x in (b, a) if type(b) is _ndarray else (a,):
+                entry = count.get(id(x))
+                if entry is not None:
+                    entry[1] += 1
+                elif x.flags.writeable:
+                    x.setflags(write=False)
+                    count[id(x)] = [x, 1]
+                else:
+                    continue  # someone else's read-only array (or a sealed output): nothing to give back
+                held.append(x)
     finally:
         _release_lock()
-    return tuple(held)
+    return Held(held) if held else ()
 
 
 def let_go(held: tuple) -> None:
@@ -113,17 +122,6 @@ def let_go(held: tuple) -> None:
     _queued.append(held)  # list.append is atomic; whoever holds the lock drains it before releasing
     if _lock.acquire(blocking=False):  # the holder may have released it before seeing our entry
         _release_lock()
-
-
-def seal(out: Any, arrays: list) -> Any:
-    """A recorded op's output array, read-only for good: consumers may keep it, and its tensor is part
-    of a graph. An output that is an input's own array becomes a view first (the input stays writable)."""
-    for a in arrays:
-        if a is out:
-            out = out.view()
-            break
-    out.setflags(write=False)
-    return out
 
 
 def read_only_view(out: Any) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 
 from numpy.exceptions import AxisError  # an IndexError (PyTorch's kind) and a ValueError (ours before #20)
 
-__all__ = ["sum_to", "normalize_axes", "expand_reduced", "shape_arg"]
+__all__ = ["sum_to", "normalize_axes", "one_axis", "reduction_axes", "expand_reduced", "shape_arg"]
 
 
 def sum_to(g: Any, shape: tuple) -> Any:
@@ -44,6 +44,23 @@ def normalize_axes(axis: Any, ndim: int, op: str) -> tuple:
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: repeated axis in {axis!r}")
     return tuple(sorted(out))
+
+
+def one_axis(axis: Any, ndim: int, op: str, name: str = "axis") -> int:
+    """``axis`` where exactly one is meant, as a non-negative int: None or a tuple is numpy's TypeError, never a
+    silently chosen axis (callers give None its meaning first where numpy has one: flattened)."""
+    if axis is None or isinstance(axis, (tuple, list)):
+        raise TypeError(f"{op}: {name} must be an int, got {axis!r}")
+    return normalize_axes(axis, ndim, op)[0]
+
+
+def reduction_axes(axis: Any, ndim: int, op: str) -> tuple:
+    """A reduction's ``axis`` normalised; a 0-d tensor also takes axis 0 or -1 (or a tuple of them), as
+    PyTorch's reductions do: it reduces over no axis (the tensor itself)."""
+    if ndim == 0 and axis is not None:
+        normalize_axes(axis, 1, op)
+        return ()
+    return normalize_axes(axis, ndim, op)
 
 
 def expand_reduced(g: Any, shape: tuple, axes: tuple, keepdims: bool) -> Any:

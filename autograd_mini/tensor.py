@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._backend import get_default_dtype, set_default_dtype, xp
+from ._torch_names import TENSOR, missing_attribute
 
 __all__ = ["Tensor", "get_default_dtype", "set_default_dtype"]
 
@@ -202,6 +203,10 @@ class Tensor:
         defaults to ``create_graph``; ``gradient`` is copied)."""
         from .engine import backward
 
+        if gradient is None and self._data.size != 1:
+            raise RuntimeError(f"backward() on a tensor of shape {self.shape} needs a `gradient` of that shape; only "
+                               "a single-element output gets the implicit gradient 1: reduce it first, "
+                               "y.sum().backward() or y.mean().backward(), or pass y.backward(gradient)")
         backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph)
 
     def __repr__(self) -> str:
@@ -222,6 +227,9 @@ class Tensor:
 
     def __hash__(self) -> int:
         return id(self)
+
+    def __getattr__(self, name: str) -> Any:  # only names Tensor lacks get here: PyTorch's get ours in the error
+        raise missing_attribute(f"{type(self).__name__!r} object", name, TENSOR)
 
     def __iter__(self) -> Any:
         """Iterate over the first axis, like an ndarray."""

@@ -87,7 +87,8 @@ def parser(doc: str, epochs: int | None = None, seed: int | None = None, out: st
 
 
 def progress(n: int, desc: str, enabled: bool = True, file: Any = None) -> Any:
-    """A tqdm bar over ``range(n)``, redrawn at most 4 times a second whatever the loop does.
+    """A tqdm bar over ``range(n)``, redrawn at most 4 times a second whatever the loop does; off where its
+    stream (``file``, default stderr) is not a terminal, so a log or a CI run gets no redraws.
 
     ``bar.set_postfix(loss=...)`` only records the values for the next redraw (tqdm's default
     redraws on every call: 600 frames for 600 epochs); the bar reads the clock every iteration,
@@ -99,7 +100,9 @@ def progress(n: int, desc: str, enabled: bool = True, file: Any = None) -> Any:
         def set_postfix(self, ordered_dict: Any = None, refresh: bool = False, **kwargs: Any) -> None:
             super().set_postfix(ordered_dict, refresh=refresh, **kwargs)
 
-    return Bar(range(n), desc=desc, disable=not enabled, leave=False, mininterval=0.25, miniters=1,
+    stream = sys.stderr if file is None else file
+    live = tqdm.__module__ == "tqdm.notebook" or getattr(stream, "isatty", lambda: False)()  # Jupyter: a widget
+    return Bar(range(n), desc=desc, disable=not (enabled and live), leave=False, mininterval=0.25, miniters=1,
                dynamic_ncols=True, file=file)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -19,6 +20,17 @@ from ._warn import warn_once
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "ModuleDict", "StateDictError"]
 
 _OWN = ("_parameters", "_modules", "_buffers")  # the registries themselves
+# id(module) -> (a weakref to it, a weakref to the module it was first registered in); kept outside the modules so
+# that they stay picklable and copyable
+_OWNERS: dict[int, tuple[weakref.ref, weakref.ref]] = {}
+
+
+def _register_owner(module: Module, owner: Module) -> None:
+    """Remember the first live module that ``module`` was registered in (graph pictures name it from there)."""
+    key = id(module)
+    known = _OWNERS.get(key)
+    if known is None or known[0]() is not module or known[1]() is None:
+        _OWNERS[key] = (weakref.ref(module, lambda _, key=key: _OWNERS.pop(key, None)), weakref.ref(owner))
 
 
 class Parameter(ag.Tensor):
@@ -77,6 +89,7 @@ class Module:
         elif isinstance(value, Module):
             params.pop(name, None)
             mods[name] = value
+            _register_owner(value, self)
         elif name in params:
             if value is not None:
                 raise TypeError(f"cannot assign {type(value).__name__} to parameter '{name}' of "
@@ -132,7 +145,22 @@ class Module:
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: expected a Module, got {type(module).__name__}")
         self._modules[str(name)] = module
+        if module is not None:
+            _register_owner(module, self)
         object.__setattr__(self, str(name), module)
+
+    @property
+    def __ag_owner__(self) -> Module | None:
+        """The module this one was first registered in (while it lives), else None: graph pictures climb to the
+        outermost owner for names (``layers.3.weight``) even when the module is called from outside it."""
+        known = _OWNERS.get(id(self))
+        return known[1]() if known is not None and known[0]() is self else None
+
+    def __setstate__(self, state: dict) -> None:  # copy.deepcopy and pickle: the copies own their copied children
+        self.__dict__.update(state)
+        for m in self._modules.values():
+            if m is not None:
+                _register_owner(m, self)
 
     # ---- calling ------------------------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:

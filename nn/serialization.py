@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import io
 import math
 import os
 import re
-import secrets
 import stat
 import struct
 import zipfile
@@ -22,11 +20,7 @@ from typing import Any, BinaryIO, NamedTuple
 import numpy as np
 
 import autograd_mini as ag
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: stale temp files are then left for the user
-    fcntl = None
+from autograd_mini._atomic import file_kind, write_atomic
 
 __all__ = ["save", "load", "MAX_LOAD_BYTES", "MAX_EXPANSION", "TEMP_SUFFIX"]
 
@@ -76,62 +70,6 @@ def _arrays_to_save(state_dict: Any) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _temp_prefix(name: str, name_max: int) -> str:
-    """``.<name>.<hash of name>-``, the name shortened so that a temp name fits in ``name_max`` bytes.
-    The hash keeps two long names that shorten alike apart."""
-    digest = hashlib.sha256(os.fsencode(name)).hexdigest()[:8]
-    budget = name_max - len(f"..{digest}-") - 16 - len(TEMP_SUFFIX)
-    short = name
-    while len(os.fsencode(short)) > budget:
-        short = short[:-1]
-    return f".{short}.{digest}-"
-
-
-def _remove_stale_temps(folder: str, prefix: str) -> None:
-    """Delete temp files of earlier saves to this path whose writer is gone (killed mid-save).
-
-    A writer holds an exclusive ``flock`` on its temp file until it is renamed into place, and the
-    kernel drops the lock when the process dies; a file whose lock we can take is stale."""
-    if fcntl is None:
-        return
-    pattern = re.compile(re.escape(prefix) + r"[0-9a-f]{16}" + re.escape(TEMP_SUFFIX) + r"\Z")
-    try:
-        names = [e.name for e in os.scandir(folder) if pattern.match(e.name)]
-    except OSError:
-        return
-    for name in names:
-        stale = os.path.join(folder, name)
-        try:
-            fd = os.open(stale, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if stat.S_ISREG(os.fstat(fd).st_mode) and os.stat(stale, follow_symlinks=False).st_ino == \
-                    os.fstat(fd).st_ino:
-                os.unlink(stale)
-        except OSError:
-            pass  # locked by a live writer, or already gone
-        finally:
-            os.close(fd)
-
-
-def _open_temp(folder: str, prefix: str) -> tuple[int, str]:
-    """Create and lock a fresh temp file (mode 0o666 filtered by the umask, like any new file)."""
-    while True:
-        tmp = os.path.join(folder, prefix + secrets.token_hex(8) + TEMP_SUFFIX)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
-        if fcntl is None:
-            return fd, tmp
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:  # a file system without locks: its cleaners cannot lock either, so they skip this file
-            return fd, tmp
-        if os.fstat(fd).st_nlink:
-            return fd, tmp
-        os.close(fd)  # a concurrent cleaner took it for stale between open and lock: start again
-
-
 def _write_npz(f: BinaryIO, arrays: Mapping[str, np.ndarray]) -> None:
     """A standard uncompressed ``.npz`` (what ``np.savez`` writes), one ``<key>.npy`` member per
     key written through ``zipfile`` directly, so that any key (``file``, ``allow_pickle``) is kept."""
@@ -141,19 +79,6 @@ def _write_npz(f: BinaryIO, arrays: Mapping[str, np.ndarray]) -> None:
             info.external_attr = 0o644 << 16
             with zf.open(info, "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, np.asarray(a), allow_pickle=False)
-
-
-def _fsync_folder(folder: str) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def save(state_dict: Mapping[str, Any], path: str | os.PathLike) -> None:
@@ -171,73 +96,8 @@ def save(state_dict: Mapping[str, Any], path: str | os.PathLike) -> None:
     if hasattr(state_dict, "state_dict") and not isinstance(state_dict, Mapping):  # a Module or an optimizer
         raise TypeError(f"nn.save expects a state dict, got a {type(state_dict).__name__} object: "
                         "pass model.state_dict(), as in nn.save(model.state_dict(), path)")
-    arrays = _arrays_to_save(state_dict)
-    user_path, target, old = _resolve_target(path)
-    folder, name = os.path.split(target)
-    try:
-        name_max = os.pathconf(folder, "PC_NAME_MAX")
-    except (OSError, ValueError):
-        name_max = 255
-    prefix = _temp_prefix(name, name_max)
-    _remove_stale_temps(folder, prefix)
-    try:
-        fd, tmp = _open_temp(folder, prefix)
-    except OSError as e:
-        raise _named(e, user_path, "cannot create a file next to it: ") from None
-    try:
-        with os.fdopen(fd, "wb", closefd=False) as f:
-            _write_npz(f, arrays)
-            f.flush()
-            if old is not None:
-                os.fchmod(fd, stat.S_IMODE(old.st_mode) & 0o777)
-            os.fsync(fd)
-        os.replace(tmp, target)  # still holding the lock: a cleaner never sees a live temp as stale
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise _named(e, user_path) from None
-        raise
-    finally:
-        os.close(fd)
-    _fsync_folder(folder)
-
-
-def _resolve_target(path: Any) -> tuple[str, str, os.stat_result | None]:
-    """The user's path, the regular file it names after following symlinks, and that file's stat (None: new)."""
-    if not isinstance(path, (str, bytes, os.PathLike)):
-        raise TypeError(f"nn.save: path must be a str or os.PathLike, got {type(path).__name__}")
-    user_path = os.fsdecode(os.fspath(path))
-    if user_path.endswith(os.sep):
-        raise IsADirectoryError(errno.EISDIR, "nn.save: the path names a directory", user_path)
-    target = os.path.realpath(user_path)  # follows every symlink; a dangling one names the file to create
-    try:
-        old = os.stat(target)
-    except FileNotFoundError:
-        return user_path, target, None
-    except OSError as e:
-        raise _named(e, user_path) from None
-    if stat.S_ISDIR(old.st_mode):
-        raise IsADirectoryError(errno.EISDIR, "nn.save: the path is a directory", user_path)
-    if not stat.S_ISREG(old.st_mode):
-        raise ValueError(f"nn.save: {user_path!r} is a {_file_kind(old.st_mode)}, not a regular file; "
-                         "refusing to replace it")
-    if not os.access(target, os.W_OK):
-        raise PermissionError(errno.EACCES, "nn.save: the file is read-only (as open() would say)", user_path)
-    return user_path, target, old
-
-
-def _named(e: OSError, user_path: str, context: str = "") -> OSError:
-    """The same kind of OSError (same errno), naming the user's path instead of a temp file's."""
-    return OSError(e.errno, f"nn.save: {context}{e.strerror or e}", user_path)
-
-
-def _file_kind(mode: int) -> str:
-    kinds = [(stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
-             (stat.S_ISSOCK, "socket")]
-    return next((name for test, name in kinds if test(mode)), "special file")
+    arrays = _arrays_to_save(state_dict)  # everything is checked before anything is written
+    write_atomic(path, lambda f: _write_npz(f, arrays), "nn.save", TEMP_SUFFIX)
 
 
 # ---- load --------------------------------------------------------------------------------------------
@@ -613,7 +473,7 @@ def load(path: str | os.PathLike, *, max_bytes: int | None = MAX_LOAD_BYTES,
             raise IsADirectoryError(errno.EISDIR, "nn.load: the path is a directory", path)
         try:
             if not stat.S_ISREG(st.st_mode):
-                raise _Refused(f"it is a {_file_kind(st.st_mode)}, not a regular file")
+                raise _Refused(f"it is a {file_kind(st.st_mode)}, not a regular file")
             if not zipfile.is_zipfile(f):
                 f.seek(0)
                 raise _Refused(_sniff(f.read(8)))

@@ -110,6 +110,50 @@ class NP:
     def hardtanh(a): return np.clip(a, -0.5, 0.7)
     @staticmethod
     def hardswish(a): return np.where(a <= -3, 0.0, np.where(a < 3, a * (a + 3) / 6, a))  # the limit 0 at -inf
+    @staticmethod
+    def vector_norm(a, axis, keepdims): return np.sqrt(np.sum(a * a, axis=axis, keepdims=keepdims))
+    @staticmethod
+    def spd(a):  # I + x x^T of the flattened operand: symmetric positive-definite for any finite x
+        x = np.reshape(a, (-1,))
+        return np.eye(x.size) + x[:, None] * x[None, :]
+    @staticmethod
+    def inv(a): return np.linalg.inv(a)
+    @staticmethod
+    def logabsdet(a): return np.linalg.slogdet(a)[1]
+    @staticmethod
+    def diagonal(a): return np.diagonal(a, 0, -2, -1)
+    # indexing, sorting, scans (#20 items 5-6)
+    @staticmethod
+    def flip_all(a): return np.flip(a)
+    @staticmethod
+    def roll(a, axis): return np.roll(a, 1, axis)
+    @staticmethod
+    def movedim(a): return np.moveaxis(a, 0, -1)
+    @staticmethod
+    def cumprod(a, axis): return np.cumprod(a, axis)
+    @staticmethod
+    def logcumsumexp(a, axis): return np.logaddexp.accumulate(a, axis)
+    @staticmethod
+    def cummax(a, axis): return np.maximum.accumulate(a, axis)
+    @staticmethod
+    def sort(a, axis): return np.sort(a, axis, kind="stable")
+    @staticmethod
+    def diag_embed(a):
+        out = np.zeros(np.shape(a) + np.shape(a)[-1:])
+        i = np.arange(np.shape(a)[-1])
+        out[..., i, i] = a
+        return out
+    @staticmethod
+    def trace(a):
+        if np.ndim(a) != 2:
+            raise ValueError(f"PyTorch's trace takes a matrix, got shape {np.shape(a)}")
+        return np.trace(a)
+    @staticmethod
+    def index_select(a, idx): return np.take(a, idx % np.shape(a)[0], axis=0)
+    @staticmethod
+    def unfold(a): return np.lib.stride_tricks.sliding_window_view(a, min(2, np.shape(a)[-1]), axis=-1)
+    @staticmethod
+    def norm(a, axis): return np.sqrt(np.sum(a * a, axis=axis))
 
 
 def _matrix(a: np.ndarray) -> np.ndarray:
@@ -186,6 +230,41 @@ class AG:
     def hardtanh(a): return F.hardtanh(a, -0.5, 0.7)
     @staticmethod
     def hardswish(a): return F.hardswish(a)
+    @staticmethod
+    def vector_norm(a, axis, keepdims): return ag.linalg.vector_norm(a, axis=axis, keepdims=keepdims)
+    @staticmethod
+    def spd(a):
+        x = a.reshape(-1)
+        return ag.tensor(np.eye(x.shape[0])) + x[:, None] * x[None, :]
+    @staticmethod
+    def inv(a): return ag.linalg.inv(a)
+    @staticmethod
+    def logabsdet(a): return ag.linalg.slogdet(a).logabsdet
+    @staticmethod
+    def diagonal(a): return ag.linalg.diagonal(a)
+    def flip_all(a): return ag.flip(a)
+    @staticmethod
+    def roll(a, axis): return ag.roll(a, 1, axis)
+    @staticmethod
+    def movedim(a): return ag.movedim(a, 0, -1)
+    @staticmethod
+    def cumprod(a, axis): return ag.cumprod(a, axis)
+    @staticmethod
+    def logcumsumexp(a, axis): return ag.logcumsumexp(a, axis)
+    @staticmethod
+    def cummax(a, axis): return ag.cummax(a, axis).values
+    @staticmethod
+    def sort(a, axis): return ag.sort(a, axis).values
+    @staticmethod
+    def diag_embed(a): return ag.diag_embed(a)
+    @staticmethod
+    def trace(a): return ag.trace(a)
+    @staticmethod
+    def index_select(a, idx): return ag.index_select(a, 0, idx % a.shape[0])
+    @staticmethod
+    def unfold(a): return a.unfold(-1, min(2, a.shape[-1]), 1)
+    @staticmethod
+    def norm(a, axis): return ag.norm(a, 2, axis)
 
 
 class TH:
@@ -256,6 +335,41 @@ class TH:
     def hardtanh(a): return torch.nn.functional.hardtanh(a, -0.5, 0.7)
     @staticmethod
     def hardswish(a): return torch.nn.functional.hardswish(a)
+    @staticmethod
+    def vector_norm(a, axis, keepdims): return torch.linalg.vector_norm(a, dim=axis, keepdim=keepdims)
+    @staticmethod
+    def spd(a):
+        x = a.reshape(-1)
+        return torch.eye(x.shape[0], dtype=x.dtype) + x[:, None] * x[None, :]
+    @staticmethod
+    def inv(a): return torch.linalg.inv(a)
+    @staticmethod
+    def logabsdet(a): return torch.linalg.slogdet(a).logabsdet
+    @staticmethod
+    def diagonal(a): return torch.linalg.diagonal(a)
+    def flip_all(a): return torch.flip(a, tuple(range(a.dim())))
+    @staticmethod
+    def roll(a, axis): return torch.roll(a, 1, axis)
+    @staticmethod
+    def movedim(a): return torch.movedim(a, 0, -1)
+    @staticmethod
+    def cumprod(a, axis): return torch.cumprod(a, axis)
+    @staticmethod
+    def logcumsumexp(a, axis): return torch.logcumsumexp(a, axis)
+    @staticmethod
+    def cummax(a, axis): return torch.cummax(a, axis).values
+    @staticmethod
+    def sort(a, axis): return torch.sort(a, dim=axis, stable=True).values
+    @staticmethod
+    def diag_embed(a): return torch.diag_embed(a)
+    @staticmethod
+    def trace(a): return torch.trace(a)
+    @staticmethod
+    def index_select(a, idx): return torch.index_select(a, 0, torch.as_tensor(idx % a.shape[0]))
+    @staticmethod
+    def unfold(a): return a.unfold(-1, min(2, a.shape[-1]), 1)
+    @staticmethod
+    def norm(a, axis): return torch.linalg.vector_norm(a, 2, axis)
 
 
 # ---- the op table: name -> (arity, smooth, formula over a backend L) -----------------------------------
@@ -307,6 +421,9 @@ OPS: dict[str, Op] = {
     "flip": Op(1, True, lambda L, a: L.flip(a)),                       # a negative-step slice
     "unsqueeze": Op(1, True, lambda L, a: L.unsqueeze(a)),
     "broadcast_to": Op(1, True, lambda L, a: L.broadcast_to(a, (2,) + tuple(a.shape))),
+    "spd_inv": Op(1, True, lambda L, a: L.inv(L.spd(a))),                  # linalg: inv, det through solve
+    "spd_logdet": Op(1, True, lambda L, a: L.logabsdet(L.spd(a))),
+    "diagonal": Op(1, True, lambda L, a: L.diagonal(a)),                   # the last two axes; fits ndim >= 2
     "pow_half": Op(1, True, lambda L, a: (1.0 + a * a) ** 0.5),
     "tril": Op(1, True, lambda L, a: L.tril(a, 0)),                    # matrices (2+ dims) only: others do not fit
     "triu": Op(1, True, lambda L, a: L.triu(a, 1)),
@@ -321,6 +438,21 @@ OPS: dict[str, Op] = {
     "softsign": Op(1, False, lambda L, a: L.softsign(a)),              # its second derivative jumps at 0
     "hardtanh": Op(1, False, lambda L, a: L.hardtanh(a)),
     "hardswish": Op(1, False, lambda L, a: L.hardswish(a)),
+    "flip_all": Op(1, True, lambda L, a: L.flip_all(a)),
+    "roll": Op(1, True, lambda L, a, axis: L.roll(a, axis), "axis"),
+    "movedim": Op(1, True, lambda L, a: L.movedim(a)),
+    # cumprod away from 0: at tiny inputs (1e-300) PyTorch's second derivative of out / x is rounding garbage
+    # (1e260); zeros and ties are the boundary table's and gradcheck's (tests/op_tables/scans.py)
+    "cumprod": Op(1, True, lambda L, a, axis: L.cumprod(1.0 + a * a, axis), "axis"),
+    "logcumsumexp": Op(1, True, lambda L, a, axis: L.logcumsumexp(a, axis), "axis"),
+    "diag_embed": Op(1, True, lambda L, a: L.diag_embed(a)),
+    "trace": Op(1, True, lambda L, a: L.trace(a)),                    # matrices only (PyTorch's)
+    "index_select": Op(1, True, lambda L, a, index: L.index_select(a, index), "index"),
+    "unfold": Op(1, True, lambda L, a: L.unfold(a)),
+    "cummax": Op(1, False, lambda L, a, axis: L.cummax(a, axis), "axis"),   # ties: the later index (both)
+    "sort": Op(1, False, lambda L, a, axis: L.sort(a, axis), "axis"),       # stable in both
+    # away from a slice of zeros, where PyTorch's second derivative is nan and ours 0 (docs/ops.md)
+    "norm": Op(1, True, lambda L, a, axis: L.norm(1.0 + a * a, axis), "axis"),
     "add": Op(2, True, lambda L, a, b: a + b),
     "sub": Op(2, True, lambda L, a, b: a - b),
     "mul": Op(2, True, lambda L, a, b: a * b),
@@ -340,6 +472,9 @@ OPS: dict[str, Op] = {
     "where": Op(2, False, lambda L, a, b: L.where(a > b, a, b * 0.5)),
     "relu": Op(1, False, lambda L, a: L.relu(a)),
     "abs": Op(1, False, lambda L, a: L.abs(a)),
+    # a - 0.5: all-0.5 slices hit the norm's kink at 0 (gradient 0, as PyTorch's); subnormal norms, where
+    # PyTorch's second derivative is rounding noise (x^2 underflows), cannot occur
+    "vector_norm": Op(1, False, lambda L, a, axis, keepdims: L.vector_norm(a - 0.5, axis, keepdims), "reduce"),
     "max": Op(1, False, lambda L, a, axis, keepdims: L.amax(a, axis, keepdims), "reduce"),
     "maximum": Op(2, False, lambda L, a, b: L.maximum(a, b)),
     "minimum": Op(2, False, lambda L, a, b: L.minimum(a, b)),
@@ -358,3 +493,5 @@ NAN_KINKS |= {"round_sign"}
 # var is composed from mean (x - mean(x)), so an inf input makes the mean path's gradient nan for every element;
 # PyTorch's fused var backward, 2 (x - mean) / n, drops that path (it sums to zero when finite) and leaves -inf there.
 NAN_COMPOSITES = {"var"}
+# LAPACK's nan/inf propagation differs between numpy's build and PyTorch's: these run with nan/inf against numpy only
+NAN_LAPACK = {"spd_inv", "spd_logdet"}

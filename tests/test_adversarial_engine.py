@@ -1,8 +1,8 @@
 """Adversarial checks of the engine contract (issue #11): higher order on every built-in op, detached and
 aliased operands, views, custom Functions, grad_outputs, in-place safety, graph lifetime, argument kinds.
 
-PyTorch (float64) is the oracle when installed; without it the same cases run against float64 finite
-differences of the function (first order) and of the engine's first-order gradient (second order).
+PyTorch (float64) is the oracle: live when installed, else its answers recorded in
+tests/oracle/test_adversarial_engine.jsonl (tests/_oracle.py).
 """
 
 from __future__ import annotations
@@ -18,15 +18,13 @@ import pytest
 
 import autograd_mini as ag
 import nn
-from tests._fd import grad_fd
+from tests._oracle import oracle
 
 try:
     import torch
-except ImportError:  # the comparisons below fall back to finite differences
+except ImportError:  # the comparisons below read PyTorch's recorded answers (tests/_oracle.py)
     torch = None
 
-needs_torch = pytest.mark.skipif(torch is None,
-                                  reason="PyTorch is not installed (optional oracle: pip install torch==2.13.0)")
 
 # name: (autograd_mini function, the same in torch or None); every function maps a float64 tensor to a tensor
 UNARY = {
@@ -110,25 +108,11 @@ def _torch(f, x0):
     return [np.zeros_like(x0) if d is None else d.detach().numpy(force=True) for d in (g, h, h3)]
 
 
-def _fd(f, x0):
-    """Finite differences: of sum(f), and of the engine's (plain, first-order) gradient summed."""
-    def first(a):
-        x = ag.tensor(a, requires_grad=True)
-        f(x).sum().backward()
-        return x.grad.numpy().sum()
-    return [grad_fd(lambda a: float(f(ag.tensor(a)).sum()), x0), grad_fd(first, x0)]
-
-
-def _compare(f, tf, x0, detached=False):
-    ours = _ours(f, x0)
-    if torch is None and detached:
-        pytest.skip("PyTorch is not installed, and finite differences cannot see a detached operand as constant")
-    if torch is not None and tf is not None:
-        for order, (a, b) in enumerate(zip(ours, _torch(tf, x0)), 1):
-            np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9, err_msg=f"derivative of order {order}")
-    else:
-        for order, (a, b) in enumerate(zip(ours, _fd(f, x0)), 1):
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=f"derivative of order {order}")
+def _compare(f, tf, x0):
+    """Three orders of f against PyTorch's tf (live, or its recorded answer)."""
+    want = oracle(lambda: _torch(tf, x0))
+    for order, (a, b) in enumerate(zip(_ours(f, x0), want), 1):
+        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9, err_msg=f"derivative of order {order}")
 
 
 @pytest.mark.parametrize("shape", [(), (3,)], ids=["0d", "vector"])
@@ -136,19 +120,18 @@ def _compare(f, tf, x0, detached=False):
 def test_three_orders_of_every_unary_case(name, shape):
     f, spelling = UNARY[name]
     x0 = np.array([0.7, 1.3, 0.4])[: shape[0]] if shape else np.array(0.7)
-    tf = None
-    if torch is not None:
-        tf = TORCH_ONLY.get(name) or (f if spelling is None else getattr(torch, spelling))
-    if torch is None and "float32" in name:
-        pytest.skip("PyTorch is not installed, and finite differences cannot resolve a float32 step")
-    _compare(f, tf, x0, detached="detached" in name or "data" in name)
+
+    def tf(x):
+        return (TORCH_ONLY.get(name) or (f if spelling is None else getattr(torch, spelling)))(x)
+
+    _compare(f, tf, x0)
 
 
 @pytest.mark.parametrize("name", list(MATRIX))
 def test_three_orders_of_matrix_ops(name):
     f, tf = MATRIX[name]
     x0 = np.random.default_rng(0).uniform(0.3, 1.2, (2, 3))
-    _compare(f, tf if torch is not None else None, x0, detached="detached" in name)
+    _compare(f, tf, x0)
 
 
 def test_mixed_float32_float64_second_order_keeps_each_dtype():
@@ -304,10 +287,13 @@ def test_grad_outputs_that_require_grad_are_differentiated_through(as_list):
     np.testing.assert_array_equal(g.numpy(), [2.0, 8.0])
     (h,) = ag.grad_of(g.sum(), [x])
     np.testing.assert_array_equal(h.numpy(), [4.0, 8.0])
-    if torch is not None:
+
+    def in_pytorch():
         xt = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
         (gt,) = torch.autograd.grad([xt * xt], [xt], grad_outputs=[xt], create_graph=True)
-        np.testing.assert_array_equal(torch.autograd.grad(gt.sum(), [xt])[0].numpy(), h.numpy())
+        return torch.autograd.grad(gt.sum(), [xt])[0]
+
+    np.testing.assert_array_equal(oracle(in_pytorch), h.numpy())
 
 
 def test_contract_api_refuses_wrong_kinds_clearly():
@@ -423,32 +409,38 @@ def test_known_hole_views_made_before_the_forward(make_view):
 
 
 # ---- optimizers keep working: a few steps against torch -------------------------------------------------------
-@needs_torch
 @pytest.mark.parametrize("opt", ["SGD", "Adam"])
 def test_training_steps_match_torch(opt):
     rng = np.random.default_rng(1)
     X, Y = rng.normal(size=(8, 3)), rng.normal(size=(8, 2))
-    model = nn.Linear(3, 2, dtype=np.float64)
+    model = nn.Linear(3, 2, dtype=np.float64, seed=0)  # the recorded answer starts from these weights
     w0, b0 = model.weight.numpy().copy(), model.bias.numpy().copy()
     kwargs = dict(lr=0.1, momentum=0.9) if opt == "SGD" else dict(lr=0.05)
+
+    def in_pytorch():
+        tw = torch.tensor(w0.T.copy(), requires_grad=True)
+        tb = torch.tensor(b0.copy(), requires_grad=True)
+        topt, losses = getattr(torch.optim, opt)([tw, tb], **kwargs), []
+        for _ in range(4):
+            topt.zero_grad()
+            tl = ((torch.tensor(X) @ tw.T + tb - torch.tensor(Y)) ** 2).mean()
+            tl.backward()
+            topt.step()
+            losses.append(tl.item())
+        return losses, tw, tb
+
+    t_losses, tw, tb = oracle(in_pytorch)
     optim = getattr(nn.optim, opt)(model.parameters(), **kwargs)
-    tw = torch.tensor(w0.T.copy(), requires_grad=True)
-    tb = torch.tensor(b0.copy(), requires_grad=True)
-    topt = getattr(torch.optim, opt)([tw, tb], **kwargs)
     logged = []
-    for _ in range(4):
+    for t_loss in t_losses:
         optim.zero_grad()
         loss = ((model(ag.tensor(X)) - ag.tensor(Y)) ** 2).mean()
         logged.append(loss)  # a graph kept alive without backward never blocks a step
         loss.backward()
         optim.step()
-        topt.zero_grad()
-        tl = ((torch.tensor(X) @ tw.T + tb - torch.tensor(Y)) ** 2).mean()
-        tl.backward()
-        topt.step()
-        np.testing.assert_allclose(float(loss), tl.item(), rtol=1e-12)
-    np.testing.assert_allclose(model.weight.numpy(), tw.detach().numpy().T, rtol=1e-10)
-    np.testing.assert_allclose(model.bias.numpy(), tb.detach().numpy(), rtol=1e-10)
+        np.testing.assert_allclose(float(loss), t_loss, rtol=1e-12)
+    np.testing.assert_allclose(model.weight.numpy(), tw.T, rtol=1e-10)
+    np.testing.assert_allclose(model.bias.numpy(), tb, rtol=1e-10)
 
 
 # ---- graph lifetime, copies, threads ---------------------------------------------------------------------------
@@ -550,7 +542,6 @@ IMAGE_CASES = {
 }
 
 
-@needs_torch
 @pytest.mark.parametrize("name", list(IMAGE_CASES))
 def test_image_ops_to_second_order_match_torch(name):
     rng = np.random.default_rng(0)
@@ -564,34 +555,45 @@ def test_image_ops_to_second_order_match_torch(name):
     else:
         def tf(x):
             return getattr(torch.nn.functional, spelling)(x * x, **kw)
-    _second_order_matches(f, tf, arrays)
+    _second_order_matches(f, lambda: (tf, lambda: None), arrays)
 
 
-@needs_torch
 def test_batchnorm_in_training_to_second_order_matches_torch():
     x = np.random.default_rng(0).normal(size=(4, 2, 3, 3))
-    ours, theirs = nn.BatchNorm2d(2), torch.nn.BatchNorm2d(2).double()
-    _second_order_matches(lambda t: ours(t) * t, lambda t: theirs(t) * t, [x])
-    np.testing.assert_allclose(ours.running_mean.numpy(), theirs.running_mean.numpy(), rtol=1e-7)
+    ours = nn.BatchNorm2d(2)
+
+    def theirs():  # PyTorch's module and how to read its running mean after the computation
+        module = torch.nn.BatchNorm2d(2).double()
+        return (lambda t: module(t) * t), (lambda: module.running_mean)
+
+    running_mean = _second_order_matches(lambda t: ours(t) * t, theirs, [x])
+    np.testing.assert_allclose(ours.running_mean.numpy(), running_mean, rtol=1e-7)
 
 
-def _second_order_matches(f, tf, arrays):
-    """The gradient of sum(f^2) and the gradient of the gradients' squared norm, ours and torch's."""
+def _second_order_matches(f, make_tf, arrays):
+    """The gradient of sum(f^2) and the gradient of the gradients' squared norm, ours and torch's. ``make_tf``
+    gives torch's function, and optionally a reader of extra state whose value is returned."""
     ts = [ag.tensor(a, requires_grad=True) for a in arrays]
     out = f(*ts)
     gs = ag.grad_of((out * out).sum(), ts, create_graph=True)
     hs = ag.grad_of(sum((g * g).sum() for g in gs), ts, allow_unused=True)
-    tt = [torch.tensor(a, requires_grad=True) for a in arrays]
-    out_t = tf(*tt)
-    gts = torch.autograd.grad((out_t * out_t).sum(), tt, create_graph=True)
-    hts = torch.autograd.grad(sum((g * g).sum() for g in gts), tt, allow_unused=True)
-    for a, b, arr in zip(list(gs) + list(hs), list(gts) + list(hts), arrays + arrays):
+
+    def in_pytorch():
+        tf, extra = make_tf()
+        tt = [torch.tensor(a, requires_grad=True) for a in arrays]
+        out_t = tf(*tt)
+        gts = torch.autograd.grad((out_t * out_t).sum(), tt, create_graph=True)
+        hts = torch.autograd.grad(sum((g * g).sum() for g in gts), tt, allow_unused=True)
+        return list(gts) + list(hts), extra()
+
+    want, extra = oracle(in_pytorch)
+    for a, b, arr in zip(list(gs) + list(hs), want, arrays + arrays):
         a = np.zeros(arr.shape) if a is None else a.numpy()
-        b = np.zeros(arr.shape) if b is None else b.detach().numpy()
+        b = np.zeros(arr.shape) if b is None else b
         np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)
+    return extra
 
 
-@needs_torch
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy's own, for (-2) ** 0.5 and 0 ** -1 (nan, inf as torch)
 @pytest.mark.parametrize("p", [0.0, 1.0, 2.0, 3.0, 0.5, -1.0])
 def test_constant_powers_at_zero_to_third_order_match_torch(p):
@@ -601,11 +603,11 @@ def test_constant_powers_at_zero_to_third_order_match_torch(p):
         _compare(lambda x: ag.pow(x, p), lambda x: x ** p, x0)
 
 
-@needs_torch
 @pytest.mark.parametrize("name", ["abs", "relu_times_x", "maximum_tie", "max_all", "clip_bounds", "var", "std"])
 def test_kinks_and_ties_at_zero_to_third_order_match_torch(name):
     f, tf = {
-        "abs": (ag.abs, torch.abs), "relu_times_x": (lambda x: ag.relu(x) * x, lambda x: torch.relu(x) * x),
+        "abs": (ag.abs, lambda x: torch.abs(x)),
+        "relu_times_x": (lambda x: ag.relu(x) * x, lambda x: torch.relu(x) * x),
         "maximum_tie": (lambda x: ag.maximum(x, 0.0 * x) * x, lambda x: torch.maximum(x, 0.0 * x) * x),
         "max_all": (lambda x: ag.max(x * x) * x, lambda x: torch.max(x * x) * x),
         "clip_bounds": (lambda x: ag.clip(x, 0.0, 1.0) * x, lambda x: torch.clamp(x, 0.0, 1.0) * x),

@@ -1,10 +1,10 @@
-"""Every op at its boundary points, against PyTorch (float64) when it is installed.
+"""Every op at its boundary points, against PyTorch (float64): live when installed, else its recorded answers.
 
 ``EDGES`` names each op of the functional API (``ag.ops.__all__``) with a formula written once
 for both libraries; the driver runs it on each boundary kind: exact zeros, exact ties, +-inf, nan,
 a size-0 axis, 0-d inputs, integer and bool dtypes, numpy scalar operands. With PyTorch: values,
-dtypes, gradients (and where PyTorch raises, that we raise too) must agree. Without it: values run
-against numpy's nan/inf pattern and dtype rules, gradients have the input's shape and dtype.
+dtypes, gradients (and where PyTorch raises, that we raise too) must agree. PyTorch's answers come from
+tests/_oracle.py (recorded in tests/oracle/test_boundaries.jsonl; a new case: python tests/oracle/record.py).
 A kind an op skips names its reason; an op missing from the table fails ``test_every_op_has_boundary_cases``.
 """
 
@@ -20,6 +20,7 @@ import pytest
 import autograd_mini as ag
 from autograd_mini import ops
 from tests import op_tables
+from tests._oracle import oracle
 from tests.op_tables import ELEMENTWISE, INT_IMAGES, NAN_KINK, NO_SCALAR, NUMPY_SCALAR, Edges
 
 try:
@@ -265,13 +266,10 @@ def _quiet(f: Callable[[], Any]) -> Any:
 
 @pytest.mark.parametrize("name,kind", _cases())
 def test_boundary_against_pytorch(name: str, kind: str) -> None:
-    if torch is None:
-        pytest.skip("PyTorch is not installed (pip install torch==2.13.0): the boundary values are checked "
-                    "against numpy only")
     e = EDGES[name]
     xs = _operands(e, kind)
+    want, g_want, t_err = oracle(lambda: _quiet(lambda: _run(TH_, _th_leaf, e, kind, xs)))
     got, g_got, err = _quiet(lambda: _run(AG_, _ag_leaf, e, kind, xs))
-    want, g_want, t_err = _quiet(lambda: _run(TH_, _th_leaf, e, kind, xs))
     if t_err is not None and kind in ("int", "bool") and err is None:
         # PyTorch refuses some integer and bool inputs (mean, softmax, bool matmul); numpy's rules compute them
         # (docs/reliability.md). An integer input's value must then be the op's value on the same numbers

@@ -17,13 +17,13 @@ from autograd_mini.function import Function
 from autograd_mini.ops import conv as C
 from autograd_mini.ops import pool as P
 from tests._fd import check_grads
+from tests._oracle import case_rng, oracle
 
 try:
     import torch
     import torch.nn.functional as TF
 except ImportError:  # the comparisons below skip
     torch = None
-needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed (it is only the optional oracle)")
 
 RNG = np.random.default_rng(0)
 
@@ -317,72 +317,86 @@ TORCH_CONV = [dict(), dict(stride=2), dict(stride=3, padding=1), dict(padding=2,
               dict(padding="same"), dict(padding="same", dilation=2), dict(padding="valid")]
 
 
-@needs_torch
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")  # PyTorch's note about its own copy
 @pytest.mark.parametrize("kw", TORCH_CONV, ids=str)
 @pytest.mark.parametrize("kernel", [(1, 1), (3, 3), (2, 3)])
 def test_conv2d_matches_pytorch_to_second_order(kw, kernel):
-    groups = kw.get("groups", 1)
-    x, w, b = RNG.standard_normal((2, 4, 7, 6)), RNG.standard_normal((4, 4 // groups) + kernel), RNG.standard_normal(4)
+    rng, groups = case_rng(), kw.get("groups", 1)
+    x, w, b = rng.standard_normal((2, 4, 6, 5)), rng.standard_normal((4, 4 // groups) + kernel), rng.standard_normal(4)
     ours = [ag.tensor(a, requires_grad=True) for a in (x, w, b)]
-    theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
-    y, yt = ag.conv2d(*ours, **kw), TF.conv2d(*theirs, **kw)
-    np.testing.assert_allclose(np.asarray(y), yt.detach().numpy(), rtol=1e-10, atol=1e-12)
-    gy = RNG.standard_normal(y.shape)
+    y = ag.conv2d(*ours, **kw)
+    gy = rng.standard_normal(y.shape)
+    u, v = rng.standard_normal(x.shape), rng.standard_normal(w.shape)  # second order: d<gx, u> + <gw, v>
+
+    def in_pytorch():
+        theirs = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+        yt = TF.conv2d(*theirs, **kw)
+        gt = torch.autograd.grad((yt * torch.tensor(gy)).sum(), theirs, create_graph=True)
+        ht = torch.autograd.grad((gt[0] * torch.tensor(u)).sum() + (gt[1] * torch.tensor(v)).sum()
+                                 + (gt[1] ** 2).sum(), theirs[:2])
+        return yt, gt, ht
+
+    yt, gt, ht = oracle(in_pytorch)
+    np.testing.assert_allclose(np.asarray(y), yt, rtol=1e-10, atol=1e-12)
     g = ag.grad_of((y * gy).sum(), ours, create_graph=True)
-    gt = torch.autograd.grad((yt * torch.tensor(gy)).sum(), theirs, create_graph=True)
     for a, t in zip(g, gt):
-        np.testing.assert_allclose(np.asarray(a), t.detach().numpy(), rtol=1e-10, atol=1e-12)
-    u, v = RNG.standard_normal(x.shape), RNG.standard_normal(w.shape)  # second order: d<gx, u> + <gw, v>
+        np.testing.assert_allclose(np.asarray(a), t, rtol=1e-10, atol=1e-12)
     h = ag.grad_of((g[0] * u).sum() + (g[1] * v).sum() + (g[1] ** 2).sum(), ours[:2])
-    ht = torch.autograd.grad((gt[0] * torch.tensor(u)).sum() + (gt[1] * torch.tensor(v)).sum() + (gt[1] ** 2).sum(),
-                             theirs[:2])
     for a, t in zip(h, ht):
-        np.testing.assert_allclose(np.asarray(a), t.numpy(), rtol=1e-9, atol=1e-11)
+        np.testing.assert_allclose(np.asarray(a), t, rtol=1e-9, atol=1e-11)
 
 
 def _compare_pool(ours, theirs, x):
-    xa, xt = ag.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-    y, yt = ours(xa), theirs(xt)
-    np.testing.assert_allclose(np.asarray(y), yt.detach().numpy(), rtol=1e-12, atol=1e-14)
-    gy = RNG.standard_normal(y.shape)
+    xa = ag.tensor(x, requires_grad=True)
+    y = ours(xa)
+    gy = case_rng().standard_normal(y.shape)
+
+    def in_pytorch():
+        xt = torch.tensor(x, requires_grad=True)
+        yt = theirs(xt)
+        (yt * torch.tensor(gy)).sum().backward()
+        return yt, xt.grad
+
+    yt, gxt = oracle(in_pytorch)
+    np.testing.assert_allclose(np.asarray(y), yt, rtol=1e-12, atol=1e-14)
     (y * gy).sum().backward()
-    (yt * torch.tensor(gy)).sum().backward()
-    np.testing.assert_allclose(np.asarray(xa.grad), xt.grad.numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(np.asarray(xa.grad), gxt, rtol=1e-12, atol=1e-14)
 
 
 POOL = [dict(kernel_size=2), dict(kernel_size=3, stride=1), dict(kernel_size=3, stride=2, padding=1),
         dict(kernel_size=2, stride=3), dict(kernel_size=(2, 3), stride=(1, 2), padding=(1, 1))]
+SHAPE = (2, 2, 7, 6)
 
 
-@needs_torch
 @pytest.mark.parametrize("kw", POOL + [dict(kernel_size=2, stride=1, dilation=2)], ids=str)
 @pytest.mark.parametrize("values", ["distinct", "ties", "nan"])
 def test_max_pool2d_matches_pytorch_with_ties_and_nan(kw, values):
-    x = {"distinct": RNG.standard_normal((2, 3, 7, 6)), "ties": RNG.integers(0, 3, (2, 3, 7, 6)).astype(float),
-         "nan": np.where(RNG.random((2, 3, 7, 6)) < 0.2, np.nan, RNG.integers(0, 3, (2, 3, 7, 6)))}[values]
+    rng = case_rng()
+    x = {"distinct": rng.standard_normal(SHAPE), "ties": rng.integers(0, 3, SHAPE).astype(float),
+         "nan": np.where(rng.random(SHAPE) < 0.2, np.nan, rng.integers(0, 3, SHAPE))}[values]
     _compare_pool(lambda t: ag.max_pool2d(t, **kw), lambda t: TF.max_pool2d(t, **kw), x)
 
 
-@needs_torch
 @pytest.mark.parametrize("kw", POOL + [dict(kernel_size=3, stride=2, padding=1, count_include_pad=False),
                                        dict(kernel_size=2, padding=1, divisor_override=3)], ids=str)
 def test_avg_pool2d_matches_pytorch(kw):
-    _compare_pool(lambda t: ag.avg_pool2d(t, **kw), lambda t: TF.avg_pool2d(t, **kw), RNG.standard_normal((2, 3, 7, 6)))
+    _compare_pool(lambda t: ag.avg_pool2d(t, **kw), lambda t: TF.avg_pool2d(t, **kw), case_rng().standard_normal(SHAPE))
 
 
-@needs_torch
 @pytest.mark.parametrize("size", [1, 3, (2, 4), (5, 5), (7, 6), (None, 2)], ids=str)
 def test_adaptive_avg_pool2d_matches_pytorch(size):
     _compare_pool(lambda t: ag.adaptive_avg_pool2d(t, size), lambda t: TF.adaptive_avg_pool2d(t, size),
-                  RNG.standard_normal((2, 3, 7, 6)))
+                  case_rng().standard_normal(SHAPE))
 
 
-@needs_torch
 def test_conv2d_default_init_matches_pytorchs_bounds():
-    ours, theirs = nn.Conv2d(6, 16, 5, groups=2, seed=0), torch.nn.Conv2d(6, 16, 5, groups=2)
-    assert ours.weight.shape == tuple(theirs.weight.shape) and ours.bias.shape == tuple(theirs.bias.shape)
+    def in_pytorch():
+        torch.manual_seed(0)
+        theirs = torch.nn.Conv2d(6, 16, 5, groups=2)
+        return [(tuple(t.shape), t.abs().max().item()) for t in (theirs.weight, theirs.bias)]
+
+    ours, theirs = nn.Conv2d(6, 16, 5, groups=2, seed=0), oracle(in_pytorch)
     bound = 1 / np.sqrt(3 * 25)
-    for p, t in ((ours.weight, theirs.weight), (ours.bias, theirs.bias)):
-        assert np.abs(np.asarray(p)).max() <= bound and t.abs().max().item() <= bound
-        assert np.abs(np.asarray(p)).max() > 0.9 * bound
+    for p, (shape, t_max) in zip((ours.weight, ours.bias), theirs):
+        assert p.shape == tuple(shape) and t_max <= bound
+        assert bound >= np.abs(np.asarray(p)).max() > 0.9 * bound

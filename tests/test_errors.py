@@ -180,16 +180,20 @@ def broadcast_to_bad(w): return lambda: w.x.broadcast_to((4, 3))
 def split_uneven(w): return lambda: ag.split(w.x, 2, axis=1)
 @case("axes", IndexError, r"getitem: .*index 5 is out of bounds.*\(inputs: \(2, 3\) float32\)")
 def index_out_of_range(w): return lambda: w.x[5]
-@case("axes", IndexError, r"getitem: index must be an int, slice or array, got float 1.0")
+@case("axes", IndexError, r"getitem: index must be an int, slice or array, got float 1.0; use int\(1.0\)")
 def float_index(w): return lambda: w.x[1.0]
-@case("axes", IndexError, r"getitem: index arrays must be integer or bool, got dtype float64")
+@case("axes", IndexError, r"getitem: index arrays must be integer or bool, got dtype float64; convert it to "
+                          r"integers: idx.astype\(int\) \(PyTorch's idx.long\(\)\)")
 def float_index_array(w): return lambda: w.x[np.array([0.5])]
+@case("axes", IndexError, r"got dtype float32; convert it to integers: idx.astype\(int\)")
+def float_index_tensor(w): return lambda: w.x[ag.tensor([0.0, 1.0])]
 @case("axes", ValueError, r"clip: give at least one of min and max")
 def clip_no_bounds(w): return lambda: w.x.clip()
 
 
 # ---- backward ---------------------------------------------------------------------------------
-@case("backward", RuntimeError, r"backward\(\) on a tensor of shape \(2, 3\) needs a `gradient` of that shape")
+@case("backward", RuntimeError, r"backward\(\) on a tensor of shape \(2, 3\) needs a `gradient` of that shape; .*"
+                                r"reduce it first, y.sum\(\).backward\(\) or y.mean\(\).backward\(\)")
 def backward_non_scalar(w):
     y = w.x * 2
     return lambda: y.backward()

@@ -74,8 +74,13 @@ class _Pipe(io.StringIO):
         return False
 
 
-def _frames(n: int, pause: float) -> list[str]:
-    out = _Pipe()
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _frames(n: int, pause: float, out: io.StringIO | None = None) -> list[str]:
+    out = _Terminal() if out is None else out
     bar = C.progress(n, "run", file=out)
     for i in bar:
         bar.set_postfix(loss=f"{1 / (i + 1):.4f}")  # every iteration, as the examples do
@@ -100,6 +105,17 @@ def test_progress_bar_shows_progress_during_a_short_run():
     assert "loss=" in middle[-1] and len(frames) <= 4 * took + 4
 
 
+def test_progress_bar_is_off_where_its_stream_is_not_a_terminal():
+    assert _frames(50, 0, _Pipe()) == [] and _frames(50, 0)  # a log gets nothing, a terminal its bar
+
+
+def test_an_example_piped_to_a_log_writes_no_progress_bar(tmp_path):
+    script = str(EXAMPLES / "xor_relu.py")
+    done = subprocess.run([sys.executable, script, "--epochs", "20", "--out", str(tmp_path)], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0 and "\r" not in done.stderr + done.stdout and "it/s" not in done.stderr
+
+
 def test_docs_examples_table_counts_and_lists_every_script():
     assert set(SCRIPTS) - {"make_docs_numbers"} == set(make_docs_numbers.RUNS), \
         "add the new example to make_docs_numbers.RUNS so docs/examples.md lists it"
@@ -107,7 +123,7 @@ def test_docs_examples_table_counts_and_lists_every_script():
     block = doc.split("<!-- numbers: table -->", 1)[1].split("<!-- /numbers -->", 1)[0]
     rows = re.findall(r"^\| `(\w+)\.py` \|", block, re.M)
     assert sorted(rows) == sorted(make_docs_numbers.RUNS)
-    words = {"Four": 4, "Five": 5, "Six": 6, "Seven": 7, "Eight": 8}
+    words = {"Four": 4, "Five": 5, "Six": 6, "Seven": 7, "Eight": 8, "Nine": 9, "Ten": 10}
     assert words[block.split()[0]] == len(rows)
 
 
@@ -118,3 +134,17 @@ def test_docs_numbers_match_fresh_runs_of_the_quick_examples(tmp_path):
                           timeout=300)
     assert done.returncode == 0, (done.stdout[-3000:] + done.stderr[-3000:] + "\nthe page is stale: run python "
                                   "examples/make_docs_numbers.py --only custom_op check_gradients")
+
+
+def test_docs_numbers_check_compares_with_tolerances_not_strings():
+    """--check on another CPU: numbers within TOLERANCE pass, times never count, text and far numbers fail."""
+    page = ("<!-- numbers: mnist_mlp -->\n```\nmnist_mlp: loss_fn=ce epochs=30 final_loss=0.0082 "
+            "test_accuracy=0.9000 (16.1 s)\n```\n")
+    elsewhere = page.replace("test_accuracy=0.9000 (16.1 s)", "test_accuracy=0.8850 (4.0 s)")
+    assert make_docs_numbers.out_of_tolerance(page, elsewhere) == []  # the issue's other CPU: 88.5 %
+    far = page.replace("test_accuracy=0.9000", "test_accuracy=0.7000")
+    (problem,) = make_docs_numbers.out_of_tolerance(page, far)
+    assert "test_accuracy 0.7000 is not 0.9000" in problem
+    assert make_docs_numbers.out_of_tolerance(page, page.replace("loss_fn=ce", "loss_fn=mse"))
+    exact = page.replace("mnist_mlp -->", "visualize -->")  # a script without a tolerance: 1e-6
+    assert make_docs_numbers.out_of_tolerance(exact, exact.replace("final_loss=0.0082", "final_loss=0.0083"))

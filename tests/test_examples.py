@@ -21,6 +21,7 @@ sys.path.insert(0, str(EXAMPLES))
 
 import _common as C  # noqa: E402
 import custom_op  # noqa: E402
+import export_onnx  # noqa: E402
 import mnist_cnn  # noqa: E402
 import mnist_mlp  # noqa: E402
 import xor_article  # noqa: E402
@@ -64,9 +65,9 @@ def test_xor_article_numbers_match_the_article_to_8_decimals(tmp_path: Path) -> 
 
 
 def test_xor_article_without_graphviz_still_succeeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from autograd_mini import viz
+    from autograd_mini.viz import _draw
 
-    monkeypatch.setattr(viz.shutil, "which", lambda name: None)
+    monkeypatch.setattr(_draw.shutil, "which", lambda name: None)
     w = xor_article.worked_step(tmp_path)
     assert w["graph"] is None and "skipped" in w["graph_skipped"] and "dot" in w["graph_skipped"]
     assert (tmp_path / "network_graph.dot").stat().st_size > 0
@@ -168,6 +169,13 @@ def test_mnist_cnn_on_real_idx_files(tmp_path: Path) -> None:
     assert "first 8000 train / last 2000 test" in r["data"] and r["test_accuracy"] >= 0.85  # 1 epoch: 0.90
 
 # ---- IDX reading: clear errors --------------------------------------------------------------------
+def test_export_onnx_reduced(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime", reason='onnxruntime is not installed: pip install "autograd-mini[onnx]"')
+    r = export_onnx.main(["--epochs", "1", "--train-samples", "256", "--out", str(tmp_path), "--no-progress"])
+    assert r["same_predictions"] and r["max_logit_diff"] < 1e-4
+    assert r["path"].stat().st_size > 200_000  # the LeNet's 61,706 float32 parameters
+
+
 def test_idx_round_trip_gzipped_or_not(tmp_path: Path) -> None:
     a = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
     for name in ("x-images-idx3-ubyte", "y-images-idx3-ubyte.gz"):

@@ -4,9 +4,14 @@ escape into markup. tests/test_explorer_browser.py drives the page itself."""
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
 import re
+import shutil
+import signal
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +21,9 @@ import autograd_mini as ag
 import nn
 from autograd_mini import viz
 from autograd_mini.engine import toposort
-from autograd_mini.explorer import _layout
 from autograd_mini.grad_mode import state
+from autograd_mini.viz import _style as style
+from autograd_mini.viz.explorer import _layout
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -199,7 +205,7 @@ def test_nan_source_and_dead_leaf_explained():
     data = viz.explore(out).data
     nodes = by_key(data)
     log = next(n for n in data["nodes"] if n["label"] == "Log")
-    assert log["source"] == "value" and log["fill"] == viz._SOURCE and log["vbad"] == "NaN"
+    assert log["source"] == "value" and log["fill"] == style.SOURCE and log["vbad"] == "NaN"
     assert log["value"]["nan"] == 1
     assert nodes["dead"]["gnorm"] == 0 and "dead relu" in nodes["dead"]["explain"]
     assert "explain" not in nodes["w"]
@@ -332,7 +338,8 @@ def test_training_recorder_keeps_bounded_memory_and_exact_norms():
     assert tl["params"][0]["v"][-1] != tl["params"][0]["v"][0]  # values move with training
     assert tl["params"][0]["v"][-1] != pytest.approx(np.linalg.norm(m[0].weight.data), rel=1e-6)  # before step()
     names = [p["name"] for p in tl["params"]]
-    assert names == ["0.weight", "2.weight"] and [mm["name"] for mm in tl["modules"]] == ["Sequential", "0", "2"]
+    assert names == ["0.weight", "2.weight"] and [mm["name"] for mm in tl["modules"]] == ["Sequential", "0: Linear",
+                                                                                  "2: Linear"]
     for k in range(len(tl["steps"])):  # a module's norm is the norm of its parameters' norms
         expect = math.hypot(tl["params"][0]["g"][k], tl["params"][1]["g"][k])
         assert math.isclose(tl["modules"][0]["g"][k], expect, rel_tol=2e-3)
@@ -353,7 +360,7 @@ def test_training_page_maps_parameters_and_layers_to_their_series(tmp_path):
     assert series == {"0.weight": "0.weight", "2.weight": "2.weight"}
     layer = {data["boxes"][j]["label"]: tl["modules"][s]["name"] for j, s in enumerate(tl["box_series"])
              if s is not None}
-    assert layer == {"Sequential": "Sequential", "0: Linear": "0", "2: Linear": "2"}
+    assert all(label == name for label, name in layer.items()) and len(layer) == 3  # named as the boxes are
     assert len(tl["params"][0]["hist"]) == 6 and sum(tl["params"][0]["hist"][0]["hist"]) == 6
     assert data["backward"]["steps"] == []
 
@@ -371,10 +378,49 @@ def test_training_with_nan_marks_the_step():
     assert rec.timeline()["params"][0]["g"] == [0.5, "inf"]
 
 
-def test_package_data_ships_the_page_assets():
-    text = (ROOT / "pyproject.toml").read_text()
-    for name in ("page.js", "page.css", "template.html"):
-        assert name in text and (ROOT / "autograd_mini" / "explorer" / name).is_file()
+def test_training_page_opens_on_a_log_step_axis_when_the_story_is_early(tmp_path):
+    w = ag.tensor(np.array([1.0]), requires_grad=True, name="w")
+
+    def page(losses, **kw) -> bool:
+        rec = viz.TrainingRecorder(params={"w": w})
+        for v in losses:
+            rec.record(v)
+        return page_data(rec.save(tmp_path / "t.html", **kw))["timeline"]["log_steps"]
+
+    blow_up = [0.25, 0.4, 0.53] + [0.53 + 1e-4 * k for k in range(197)]  # the lr=100 run: all in the first steps
+    steady = [1.0 - 0.004 * k for k in range(200)]
+    assert page(blow_up) and not page(steady) and not page([0.5] * 200) and not page(blow_up[:9])
+    assert page(steady, log_steps=True) and not page(blow_up, log_steps=False)
+
+
+def test_the_wheel_ships_both_packages_and_the_page_assets():
+    """hatchling ships every file of the listed packages that git does not ignore: the page's assets included."""
+    tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11's tomllib")
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    wheel = config["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert config["build-system"]["build-backend"] == "hatchling.build"
+    assert wheel["packages"] == ["autograd_mini", "nn"] and not {"exclude", "only-include"} & set(wheel)
+    assets = [ROOT / "autograd_mini" / "viz" / "explorer" / n for n in ("page.js", "page.css", "template.html")]
+    assert all(a.is_file() for a in assets)
+    if shutil.which("git") and (ROOT / ".git").exists():
+        ignored = subprocess.run(["git", "check-ignore", *map(str, assets)], cwd=ROOT, capture_output=True, text=True)
+        assert ignored.stdout == "", f"git ignores {ignored.stdout}: hatchling would leave it out of the wheel"
+
+
+def test_the_readme_graph_recipe_gives_the_readme_pictures(tmp_path, monkeypatch):
+    """README "See the graph": show_grads=True colours every tensor; recording() gives file:line and the slider."""
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("## See the graph")[1]
+    snippet = re.search(r"```python\n(.*?)```", section, re.S)[1]
+    if shutil.which("dot") is None:  # the same picture as DOT text, which needs nothing installed
+        snippet = snippet.replace('"graph.svg"', '"graph.dot"')
+    monkeypatch.chdir(tmp_path)
+    exec(compile(snippet, "README.md", "exec"), {})
+    picture = next(tmp_path.glob("graph.[sd]*")).read_text(encoding="utf-8")
+    assert picture.count("|grad|") >= 12  # the 4 parameters and every op, not the leaves only
+    data = page_data(tmp_path / "graph.html")
+    ops = [n for n in data["nodes"] if n["kind"] == "op"]
+    assert len(data["backward"]["steps"]) == len(ops) and all(n["trace"].startswith("README.md:") for n in ops)
+    assert all(n["gnorm"] is not None for n in data["nodes"] if n["kind"] != "input")
 
 
 def test_the_engine_order_is_toposort_of_the_nodes_that_got_a_gradient():
@@ -488,3 +534,94 @@ def test_a_very_long_name_is_cut_in_the_drawing_and_whole_in_the_data():
     n = by_key(viz.explore((w * 2).sum()).data)[name]
     assert n["label"] == name and len(n["lines"][0]) == 60 and n["lines"][0].endswith("\u2026")
     assert n["w"] < 500
+
+
+# ---- files: written atomically, special files refused, unencodable names named --------------------------------
+def _writers(tmp_path):
+    """Each way viz writes a file, as (name, write(path, tensor name))."""
+    def graph(name):
+        return (ag.tensor(np.ones(2), requires_grad=True, name=name) * 2).sum()
+
+    def training(path, name):
+        w = ag.tensor(np.ones(2), requires_grad=True)
+        rec = viz.TrainingRecorder(params={name: w})
+        rec.record(1.0)
+        return rec.save(path, graph=(w * 2).sum())
+
+    return [("html", lambda path, name: viz.save(graph(name), path)),
+            ("dot", lambda path, name: viz.save(graph(name), path)),
+            ("explorer", lambda path, name: viz.explore(graph(name)).save(path)),
+            ("training", training)]
+
+
+@pytest.mark.parametrize("which", ["html", "dot", "explorer", "training"])
+def test_an_unencodable_name_is_named_and_the_old_file_stays(tmp_path, which):
+    write = dict(_writers(tmp_path))[which]
+    path = tmp_path / ("graph.dot" if which == "dot" else "graph.html")
+    write(path, "fine")
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=r"cannot write .*graph\.\w+'?: the name '[^']*w\\udcff[^']*' holds "
+                                         r"'\\udcff', which UTF-8 cannot encode"):
+        write(path, "w\udcff")
+    assert path.read_bytes() == before and os.listdir(tmp_path) == [path.name]  # untouched, no temp file left
+
+
+def test_a_title_that_cannot_be_encoded_is_named(tmp_path):
+    with pytest.raises(ValueError, match=r"the name 'my\\udcfftitle'"):
+        viz.explore((ag.tensor(np.ones(2), requires_grad=True) * 2).sum(), title="my\udcfftitle").save(
+            tmp_path / "t.html")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="this system has no FIFOs")
+@pytest.mark.parametrize("which", ["html", "dot", "explorer", "training"])
+def test_fifos_and_devices_are_refused_not_written_into(tmp_path, which):
+    write = dict(_writers(tmp_path))[which]
+    fifo = tmp_path / ("pipe.dot" if which == "dot" else "pipe.html")
+    os.mkfifo(fifo)  # opening it for writing would block until a reader comes: it must never be opened
+
+    def hung(signum, frame):
+        raise AssertionError("the write blocked on the FIFO")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)  # a write that opens the FIFO fails here instead of hanging the suite
+    try:
+        with pytest.raises(ValueError, match=r"'.*pipe\.\w+' is a FIFO, not a regular file; refusing to replace it"):
+            write(fifo, "w")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    if os.path.exists(os.devnull) and os.name == "posix":
+        from autograd_mini._atomic import resolve_target
+        with pytest.raises(ValueError, match="is a character device"):  # the check alone: /dev/null stays as it is
+            resolve_target(os.devnull, "ag.viz.save")
+    assert sorted(os.listdir(tmp_path)) == [fifo.name]
+
+
+@pytest.mark.parametrize("which", ["html", "dot", "training"])
+def test_a_failed_write_leaves_the_old_file_whole(tmp_path, monkeypatch, which):
+    write = dict(_writers(tmp_path))[which]
+    path = tmp_path / ("graph.dot" if which == "dot" else "graph.html")
+    write(path, "old")
+    before = path.read_bytes()
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left on device") as e:
+        write(path, "new")
+    assert e.value.filename == str(path) and path.read_bytes() == before and os.listdir(tmp_path) == [path.name]
+    monkeypatch.undo()
+    write(path, "new")
+    assert b"new" in path.read_bytes() and os.listdir(tmp_path) == [path.name]
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's `dot` is not installed (apt-get install graphviz)")
+def test_a_rendered_picture_names_an_unencodable_name_before_dot_runs(tmp_path):
+    w = ag.tensor(np.ones(2), requires_grad=True, name="w\udcff")
+    with pytest.raises(ValueError, match=r"the name 'w\\udcff'"):
+        viz.save((w * 2).sum(), tmp_path / "g.svg")
+    assert os.listdir(tmp_path) == []
+    viz.save((ag.tensor(np.ones(2), requires_grad=True, name="w") * 2).sum(), tmp_path / "g.svg")
+    assert (tmp_path / "g.svg").read_bytes().lstrip().startswith((b"<?xml", b"<svg"))

@@ -16,7 +16,8 @@ from _browser import console_errors, open_page, start_browser, stop_browser  # n
 import autograd_mini as ag
 import nn
 from autograd_mini import viz
-from autograd_mini.explorer import _layout
+from autograd_mini.viz import _style as style
+from autograd_mini.viz.explorer import _layout
 
 DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
 
@@ -217,7 +218,7 @@ def test_rolled_up_repeats_unroll_by_click(page, tmp_path):
     assert sum(k.startswith("Tanh") for k in shown_keys(b)) == 4
 
 
-def training_page(tmp_path: Path) -> Path:
+def training_page(tmp_path: Path, **save_kwargs) -> Path:
     model, x, y = xor()
     opt = nn.optim.SGD(model.parameters(), lr=100.0)
     rec = viz.TrainingRecorder(model)
@@ -227,7 +228,7 @@ def training_page(tmp_path: Path) -> Path:
         loss.backward()
         rec.record(loss)
         opt.step()
-    return rec.save(tmp_path / "training.html"), rec
+    return rec.save(tmp_path / "training.html", **save_kwargs), rec
 
 
 def test_training_slider_recolours_the_graph(page, tmp_path):
@@ -266,6 +267,8 @@ def test_the_xor_articles_blow_up_step_by_step(page, tmp_path, monkeypatch):
     hist["recorder"].save(tmp_path / "training.html", depth=1, title=f"{run.name}: {run.note}")
     assert hist["loss"][2] > 2 * hist["loss"][0]  # blown up by step 2
     b = page(tmp_path / "training.html")
+    assert_edges_enter_facing_sides(b)
+    assert all(abs(w - sw) < 1 and abs(h - sh) < 1 for w, h, sw, sh in shut_box_sizes(b))  # l1, l2: summary-sized
     box = "return document.querySelector('g.box.collapsed[data-box=\"1\"] .shape').getAttribute('fill')"
     text = "return document.getElementById('tstep-text').textContent"
     slider = b.find_element("id", "tstep")
@@ -275,13 +278,133 @@ def test_the_xor_articles_blow_up_step_by_step(page, tmp_path, monkeypatch):
     assert js(b, text).startswith("step 1 ")
     slider.send_keys(Keys.RIGHT, Keys.RIGHT, Keys.RIGHT)
     assert js(b, box) != first  # l1's gradient norm has left its first colour band within a few steps
-    b.find_element("id", "logx").click()  # early training spread out
-    assert float(js(b, "return document.querySelector('#chart-grad .cursor').getAttribute('x1')")) > 200
+    cursor = "return +document.querySelector('#chart-grad .cursor').getAttribute('x1')"
+    assert b.find_element("id", "logx").is_selected() and js(b, cursor) > 200  # opens on early training spread out
+    b.find_element("id", "logx").click()
+    assert js(b, cursor) < 100  # a linear step axis squashes the blow-up into the first pixels
+    b.find_element("id", "logx").click()
     js(b, "return document.querySelector('g.box.collapsed[data-box=\"1\"]')").click()  # open l1
     node(b, "l1.weight").click()
     ActionChains(b).move_to_element(b.find_element("id", "title")).perform()
     if os.environ.get("AG_UPDATE_DOCS_IMG"):
         b.save_screenshot(str(DOCS_IMG / "explorer_training.png"))
+
+
+EDGES = """return [...document.querySelectorAll('path.edge')].map((p) => {
+  const box = (id) => {
+    const r = document.querySelector(id[0] === 'n' ? `g.node[data-i="${id.slice(1)}"] .shape`
+                                                   : `g.box.collapsed[data-box="${id.slice(1)}"] .shape`).getBBox();
+    return [r.x, r.y, r.width, r.height];
+  };
+  return [p.getAttribute('d').match(/-?[0-9.e+-]+/g).map(Number), box(p.dataset.src), box(p.dataset.dst)];
+})"""
+
+
+def assert_edges_enter_facing_sides(b):
+    """Every arrow leaves its source's outline and enters its target through the side that faces the source
+    (the top when the source is above), never doubling back into the target from the far side."""
+    edges = js(b, EDGES)
+    assert edges
+    for (x1, y1, *_, x2, y2), (sx, sy, sw, sh), (dx, dy, dw, dh) in edges:
+        assert sx - 5 <= x1 <= sx + sw + 5 and sy - 5 <= y1 <= sy + sh + 5  # on the source
+        side = min((abs(y2 - dy), "top"), (abs(y2 - dy - dh), "bottom"), (abs(x2 - dx), "left"),
+                   (abs(x2 - dx - dw), "right"))
+        assert side[0] < 5, (x2, y2, dx, dy, dw, dh)  # on the target's outline
+        assert {"top": y1 <= y2 + 1, "bottom": y1 >= y2 - 1, "left": x1 <= x2 + 1, "right": x1 >= x2 - 1}[side[1]], \
+            (side, x1, y1, x2, y2)
+
+
+def shut_box_sizes(b) -> list:
+    return js(b, """return [...document.querySelectorAll('g.box.collapsed')].map((g) => {
+      const r = g.querySelector('.shape').getBBox(), b = JSON.parse(document.getElementById('ag-data').textContent)
+        .boxes[+g.dataset.box];
+      return [r.width, r.height, b.size[0], b.size[1]]; })""")
+
+
+@pytest.mark.parametrize("rankdir", ["TB", "LR"])
+def test_collapsed_layers_are_laid_out_small_and_edges_enter_from_the_facing_side(page, tmp_path, rankdir):
+    model, x, y = xor()
+    loss = ((model(x) - y) ** 2).sum() * (0.5 / 300)
+    b = page(viz.save(loss, tmp_path / "depth1.html", depth=1, rankdir=rankdir))
+    sizes = shut_box_sizes(b)
+    assert len(sizes) == 4 and all(abs(w - sw) < 1 and abs(h - sh) < 1 for w, h, sw, sh in sizes)  # the summary's
+    assert_edges_enter_facing_sides(b)
+    where = "const r = document.querySelector('g.box[data-box=\"1\"] .' + '{}').getBoundingClientRect(); " \
+            "return [r.x + r.width / 2, r.y + r.height / 2]"
+    before = js(b, where.format("shape"))
+    js(b, "return document.querySelector('g.box.collapsed[data-box=\"1\"]')").click()  # open 0: Linear
+    assert js(b, where.format("frame")) == pytest.approx(before, abs=1)  # the layout changed; the box stayed put
+    assert len(shut_box_sizes(b)) == 3 and all(w <= sw + 1 and h <= sh + 1 for w, h, sw, sh in shut_box_sizes(b))
+    assert_edges_enter_facing_sides(b)
+    js(b, "document.querySelector('g.box .title').dispatchEvent(new MouseEvent('click', {bubbles: true}))")
+    assert all(abs(w - sw) < 1 and abs(h - sh) < 1 for w, h, sw, sh in shut_box_sizes(b))  # the whole model shut
+
+
+def test_module_titles_are_drawn_above_the_edges(page, xor_page):
+    b = page(xor_page[0])
+    order = js(b, "return [...document.getElementById('world').children].map(e => e.id)")
+    assert order.index("titles") > order.index("edges")
+    assert js(b, "return document.querySelectorAll('#titles text.title').length") == 5  # Sequential and 4 layers
+    style = js(b, "const s = getComputedStyle(document.querySelector('#titles text.title')); "
+                  "return [s.paintOrder, s.stroke]")
+    assert style[0].startswith("stroke") and style[1] == "rgb(255, 255, 255)"  # a halo: an edge under it is cut
+
+
+def test_training_page_names_layers_colours_only_what_it_knows_and_shows_the_chosen_step(page, tmp_path):
+    path, rec = training_page(tmp_path, depth=1)
+    b = page(path)
+    names = js(b, "return [...document.querySelectorAll('#chart-grad path.series title')].map(t => t.textContent)")
+    assert names == ["Sequential", "0: Linear", "2: Linear"]
+    fill = "return document.querySelector('g.box.collapsed[data-box=\"{}\"] .shape').getAttribute('fill')"
+    dead = js(b, "return JSON.parse(document.getElementById('ag-data').textContent).legend.dead[0]")
+    assert js(b, fill.format(2)) == style.ROLE["module"][2] != dead  # 1: Sigmoid has no parameters: no colour
+    layer = rec.timeline()["modules"][1]["g"]
+    assert js(b, fill.format(1)) == next(f for bound, f, _, _ in viz.SCALE if layer[-1] < bound)
+    js(b, "return document.querySelector('g.box.collapsed[data-box=\"1\"]')").click()
+    node(b, "0.weight").click()
+    for k in (29, 3):
+        js(b, "const s = document.getElementById('tstep'); s.value = arguments[0]; "
+              "s.dispatchEvent(new Event('input'))", k)
+        text = js(b, "return document.getElementById('panel').textContent")
+        g, v = rec.timeline()["params"][0]["g"][k], rec.timeline()["params"][0]["v"][k]
+        assert f"|grad| at step {k}{g:.4g}" in text and f"|value| at step {k}{v:.4g}" in text
+        assert "min" not in text and "mean" not in text  # no statistics of another time (the end of training)
+        assert js(b, "return document.querySelectorAll('#panel .stat-min, #panel svg.hist').length") == 0
+
+
+class Looped(nn.Module):
+    """A ModuleList of 4 layers run 25 times over in a loop: 100 calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(4, 4, dtype=np.float64, seed=k) for k in range(4)])
+
+    def forward(self, x: ag.Tensor) -> ag.Tensor:
+        for k in range(100):
+            x = ag.tanh(self.layers[k % 4](x))
+        return x
+
+
+@pytest.mark.parametrize("caller", ["model", "outside"])
+def test_a_modulelist_reused_in_a_loop_is_a_chain_with_its_own_names(page, tmp_path, caller):
+    net, x = Looped(), ag.tensor(np.ones((2, 4)))
+    if caller == "model":
+        out = net(x)
+    else:  # the same calls from a plain loop: the layers still know they are net.layers.k
+        out = x
+        for k in range(100):
+            out = ag.tanh(net.layers[k % 4](out))
+    b = page(viz.save(out.sum(), tmp_path / "looped.html"))
+    params = sorted(js(b, "return [...document.querySelectorAll('g.node.param')].map(e => e.dataset.key)"))
+    assert params == sorted(f"layers.{k}.{w}" for k in range(4) for w in ("weight", "bias"))
+    ops = js(b, """return [...document.querySelectorAll('g.node.op')].map(e => {
+        const r = e.querySelector('.shape').getBBox(); return [e.dataset.key, r.x, r.y, r.width, r.height]; })""")
+    ops.sort(key=lambda o: int(o[0].rsplit("_", 1)[1]))  # forward order
+    assert len(ops) == 201 and all(a[2] + a[4] < b[2] for a, b in zip(ops, ops[1:]))  # each below the one before
+    assert max(o[1] for o in ops) - min(o[1] for o in ops) < 50  # one column: a chain, not a grid
+    titles = js(b, "return [...document.querySelectorAll('#titles text.title')].map(t => t.textContent)")
+    assert titles.count("layers.3: Linear \u2212") == 25
+    assert_edges_enter_facing_sides(b)
 
 
 def test_names_with_markup_stay_text(page, tmp_path):

@@ -353,6 +353,37 @@ def test_module_dict():
     assert "ModuleDict(\n  (enc): Linear" in repr(d)
 
 
+# ---- PyTorch's names we spell otherwise ------------------------------------------------------------
+@pytest.mark.parametrize(("owner", "name", "fix"), [
+    ("tensor", "long", "astype"), ("tensor", "cuda", "drop the call"), ("tensor", "nelement", "t.size"),
+    ("module", "from_numpy", "ag.tensor(array)"), ("module", "float32", "np.float32")])
+def test_a_pytorch_name_we_lack_says_ours(owner, name, fix):
+    obj = ag.tensor([1.0, 2.0]) if owner == "tensor" else ag
+    with pytest.raises(AttributeError, match=re.escape(fix)) as e:
+        getattr(obj, name)
+    assert e.value.name == name and f"has no attribute {name!r}" in str(e.value)
+
+
+def test_an_unknown_name_is_a_plain_attribute_error():
+    t = ag.tensor([1.0])
+    with pytest.raises(AttributeError, match=r"^'Tensor' object has no attribute 'frobnicate'$"):
+        t.frobnicate  # noqa: B018
+    assert not hasattr(t, "__array_interface__") and not hasattr(ag, "frobnicate")
+    p = nn.Parameter(np.zeros(2))
+    with pytest.raises(AttributeError, match=r"^'Parameter' object has no attribute 'cuda'; drop the call"):
+        p.cuda  # noqa: B018
+    assert not [n for n in ag._torch_names.TENSOR if hasattr(t, n)], "an op now exists: drop its table entry"
+    assert not [n for n in ag._torch_names.MODULE if n in vars(ag)], "an op now exists: drop its table entry"
+    for name, fix in ag._torch_names.TENSOR.items():  # every suggestion names something that exists
+        target = fix.split("(")[0].removeprefix("t.")
+        if fix.startswith("t.") and target.isidentifier():
+            assert hasattr(t, target), (name, fix)
+    for name, fix in ag._torch_names.MODULE.items():
+        target = fix.split("(")[0].removeprefix("ag.")
+        if fix.startswith("ag."):
+            assert hasattr(ag, target), (name, fix)
+
+
 # ---- the README shows what the code prints --------------------------------------------------------
 def test_readme_first_snippet_prints_what_its_comment_says():
     text = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -1,5 +1,5 @@
 """BatchNorm1d / BatchNorm2d and Module buffers: gradients against finite differences, running statistics,
-train/eval, state_dict round trips, PyTorch as the oracle (float64) when installed, errors."""
+train/eval, state_dict round trips, PyTorch as the oracle (float64; recorded answers without it), errors."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from hypothesis import strategies as st
 import autograd_mini as ag
 import nn
 from tests._fd import check_grads
+from tests._oracle import case_rng, oracle
 
 try:
     import torch
-except ImportError:  # the comparisons below skip
+except ImportError:  # the comparisons below read PyTorch's recorded answers (tests/_oracle.py)
     torch = None
-needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed (it is only the optional oracle)")
 
 RNG = np.random.default_rng(0)
 
@@ -129,71 +129,91 @@ def test_bad_inputs_get_clear_errors(call, message):
         call()
 
 
-@needs_torch
 @pytest.mark.parametrize("kind, shape", [("2d", (4, 3, 5, 5)), ("1d", (6, 3)), ("1d", (4, 3, 7))])
 @pytest.mark.parametrize("momentum", [0.1, None])
 @pytest.mark.parametrize("affine, track", [(True, True), (False, True), (True, False)])
 def test_batch_norm_matches_pytorch_over_train_and_eval_steps(kind, shape, momentum, affine, track):
+    modes, rng = ("train", "eval", "train", "train", "eval"), case_rng()
+    w, b = rng.standard_normal(3), rng.standard_normal(3)
+    xs, gys = [rng.standard_normal(shape) * 2 + 1 for _ in modes], [rng.standard_normal(shape) for _ in modes]
+
+    def in_pytorch():
+        theirs = getattr(torch.nn, f"BatchNorm{kind}")(3, momentum=momentum, affine=affine,
+                                                       track_running_stats=track).double()
+        if affine:
+            with torch.no_grad():
+                theirs.weight.copy_(torch.tensor(w))
+                theirs.bias.copy_(torch.tensor(b))
+        steps = []
+        for mode, x, gy in zip(modes, xs, gys):
+            getattr(theirs, mode)()
+            xt = torch.tensor(x, requires_grad=True)
+            yt = theirs(xt)
+            (yt * torch.tensor(gy)).sum().backward()
+            steps.append((yt, xt.grad, theirs.weight.grad.clone() if affine else None))
+            theirs.zero_grad()
+        return steps, theirs.state_dict()
+
+    steps, tsd = oracle(in_pytorch)
     ours = getattr(nn, f"BatchNorm{kind}")(3, momentum=momentum, affine=affine, track_running_stats=track,
                                            dtype=np.float64)
-    theirs = getattr(torch.nn, f"BatchNorm{kind}")(3, momentum=momentum, affine=affine,
-                                                   track_running_stats=track).double()
     if affine:
-        w, b = RNG.standard_normal(3), RNG.standard_normal(3)
         ours.weight.data, ours.bias.data = w.copy(), b.copy()
-        with torch.no_grad():
-            theirs.weight.copy_(torch.tensor(w))
-            theirs.bias.copy_(torch.tensor(b))
-    for mode in ("train", "eval", "train", "train", "eval"):
+    for mode, x, gy, (yt, gxt, gwt) in zip(modes, xs, gys, steps):
         getattr(ours, mode)()
-        getattr(theirs, mode)()
-        x = RNG.standard_normal(shape) * 2 + 1
-        xa, xt = ag.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-        y, yt = ours(xa), theirs(xt)
-        np.testing.assert_allclose(np.asarray(y), yt.detach().numpy(), rtol=1e-10, atol=1e-12)
-        gy = RNG.standard_normal(shape)
+        xa = ag.tensor(x, requires_grad=True)
+        y = ours(xa)
+        np.testing.assert_allclose(np.asarray(y), yt, rtol=1e-10, atol=1e-12)
         (y * gy).sum().backward()
-        (yt * torch.tensor(gy)).sum().backward()
-        np.testing.assert_allclose(np.asarray(xa.grad), xt.grad.numpy(), rtol=1e-9, atol=1e-11)
+        np.testing.assert_allclose(np.asarray(xa.grad), gxt, rtol=1e-9, atol=1e-11)
         if affine:
-            np.testing.assert_allclose(np.asarray(ours.weight.grad), theirs.weight.grad.numpy(), rtol=1e-9)
+            np.testing.assert_allclose(np.asarray(ours.weight.grad), gwt, rtol=1e-9)
             ours.zero_grad()
-            theirs.zero_grad()
-    sd, tsd = ours.state_dict(), theirs.state_dict()
+    sd = ours.state_dict()
     assert list(sd) == list(tsd)
     for k in sd:
-        np.testing.assert_allclose(sd[k], tsd[k].numpy(), rtol=1e-12)
+        np.testing.assert_allclose(sd[k], tsd[k], rtol=1e-12)
 
 
-@needs_torch
 def test_a_pytorch_state_dict_loads_as_is():
-    theirs = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
-    theirs(torch.randn(4, 1, 5, 5))  # move the running statistics
-    ours = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))
-    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
-    theirs.eval()
-    ours.eval()
     x = np.random.default_rng(1).standard_normal((2, 1, 5, 5)).astype(np.float32)
-    np.testing.assert_allclose(np.asarray(ours(x)), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+    def in_pytorch():
+        torch.manual_seed(0)
+        theirs = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+        theirs(torch.randn(4, 1, 5, 5))  # move the running statistics
+        theirs.eval()
+        return theirs.state_dict(), theirs(torch.tensor(x))
+
+    tsd, want = oracle(in_pytorch)
+    ours = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))
+    ours.load_state_dict(tsd)
+    ours.eval()
+    np.testing.assert_allclose(np.asarray(ours(x)), want, rtol=1e-5, atol=1e-6)
 
 
-@needs_torch
 @pytest.mark.parametrize("shape", [(4, 3), (3, 3, 5), (2, 3, 4, 4)])
 def test_batch_norm_second_derivatives_match_pytorch(shape):
+    rng = case_rng()
+    w = rng.standard_normal(3)
+    x, gy, u = (rng.standard_normal(shape) for _ in range(3))
+
+    def in_pytorch():
+        theirs = (torch.nn.BatchNorm1d if len(shape) < 4 else torch.nn.BatchNorm2d)(3).double()
+        with torch.no_grad():
+            theirs.weight.copy_(torch.tensor(w))
+        xt = torch.tensor(x, requires_grad=True)
+        gxt, gwt = torch.autograd.grad((theirs(xt) * torch.tensor(gy)).sum(), [xt, theirs.weight], create_graph=True)
+        return torch.autograd.grad((gxt * torch.tensor(u)).sum() + (gwt**2).sum(), [xt, theirs.weight])
+
+    ht = oracle(in_pytorch)
     ours = (nn.BatchNorm1d if len(shape) < 4 else nn.BatchNorm2d)(3, dtype=np.float64)
-    theirs = (torch.nn.BatchNorm1d if len(shape) < 4 else torch.nn.BatchNorm2d)(3).double()
-    w = RNG.standard_normal(3)
     ours.weight.data = w.copy()
-    with torch.no_grad():
-        theirs.weight.copy_(torch.tensor(w))
-    x, gy, u = (RNG.standard_normal(shape) for _ in range(3))
-    xa, xt = ag.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    xa = ag.tensor(x, requires_grad=True)
     gx, gw = ag.grad_of((ours(xa) * gy).sum(), [xa, ours.weight], create_graph=True)
-    gxt, gwt = torch.autograd.grad((theirs(xt) * torch.tensor(gy)).sum(), [xt, theirs.weight], create_graph=True)
     h = ag.grad_of((gx * u).sum() + (gw**2).sum(), [xa, ours.weight])
-    ht = torch.autograd.grad((gxt * torch.tensor(u)).sum() + (gwt**2).sum(), [xt, theirs.weight])
     for a, b in zip(h, ht):
-        np.testing.assert_allclose(np.asarray(a), b.numpy(), rtol=1e-9, atol=1e-11)
+        np.testing.assert_allclose(np.asarray(a), b, rtol=1e-9, atol=1e-11)
 
 
 def test_gradcheck_module_leaves_the_running_statistics_as_they_were():

@@ -13,6 +13,7 @@ import pytest
 import autograd_mini as ag
 import nn
 from autograd_mini import viz
+from autograd_mini.viz import _style as style
 
 NODE = re.compile(r'^\t"((?:[^"\\]|\\.)*)" \[(.*)\]$')
 EDGE = re.compile(r'^\t"((?:[^"\\]|\\.)*)" -> "((?:[^"\\]|\\.)*)" \[(.*)\]$')
@@ -125,19 +126,37 @@ def test_show_grads_computes_gradients_without_touching_grad_and_colours_by_magn
     assert "call grads = ag.viz.capture_grads(loss) in place of loss.backward()" in dot
 
 
+def test_gradients_show_by_default_once_backward_has_run():
+    w = ag.tensor([1.0, -1.0], requires_grad=True, dtype=np.float64, name="w")
+    loss = (w * 3.0).sum()
+    assert "|grad|" not in viz.to_dot(loss) + viz.to_text(loss)  # before backward: the plain picture
+    retained = (w * 2.0).sum()
+    retained.backward(retain_graph=True)
+    nodes, _, _ = parse(viz.to_dot(retained))  # alive: every tensor's gradient, as show_grads=True draws it
+    assert r"|grad| 2.83e+00" in attr(nodes["w"], "label") and all("|grad|" in attr(a, "label") for a in nodes.values())
+    w.grad = None
+    loss.backward()
+    dot = viz.to_dot(loss)
+    nodes, _, _ = parse(dot)
+    assert r"|grad| 4.24e+00" in attr(nodes["w"], "label") and attr(nodes["w"], "fillcolor") == viz.SCALE[3][1]
+    assert "call grads = ag.viz.capture_grads(loss) in place of loss.backward()" in dot  # how to get the rest
+    assert "|grad| 4.24e+00" in viz.to_text(loss)
+    assert "|grad|" not in viz.to_dot(loss, show_grads=False) + viz.to_text(loss, show_grads=False)
+
+
 def test_dead_relu_paths_are_greyed_out():
     x = ag.tensor([[1.0, 2.0]], dtype=np.float64)
     w_dead = ag.tensor([[-1.0], [-1.0]], requires_grad=True, dtype=np.float64)
     w_live = ag.tensor([[1.0], [1.0]], requires_grad=True, dtype=np.float64)
     loss = ((x @ w_dead).relu() + (x @ w_live).relu()).sum()
     nodes, edges, _ = parse(viz.to_dot(loss, params={"dead": w_dead, "live": w_live}, show_grads=True))
-    assert attr(nodes["dead"], "fillcolor") == viz._DEAD and r"(dead)" in attr(nodes["dead"], "label")
-    assert attr(nodes["live"], "fillcolor") != viz._DEAD
+    assert attr(nodes["dead"], "fillcolor") == style.DEAD and r"(dead)" in attr(nodes["dead"], "label")
+    assert attr(nodes["live"], "fillcolor") != style.DEAD
     (mm,) = [d for s, d, _ in edges if s == "dead"]
     (relu,) = [d for s, d, _ in edges if s == mm]
-    assert attr(nodes[mm], "fillcolor") == viz._DEAD and relu.startswith("Relu_")
+    assert attr(nodes[mm], "fillcolor") == style.DEAD and relu.startswith("Relu_")
     assert {(s, d) for s, d, a in edges if "style=dashed" in a} == {("dead", mm), (mm, relu)}
-    assert sum(attr(a, "fillcolor") == viz._DEAD for a in nodes.values()) == 2  # relu's output gets gradient
+    assert sum(attr(a, "fillcolor") == style.DEAD for a in nodes.values()) == 2  # relu's output gets gradient
 
 
 def test_capture_grads_matches_backward_and_keeps_intermediate_gradients():
@@ -160,9 +179,9 @@ def test_nan_tensors_are_red_and_the_first_one_is_the_source():
         loss = (x.sqrt() * 2.0).sum()
     dot = viz.to_dot(loss)
     nodes, _, _ = parse(dot)
-    assert attr(nodes["Sqrt_0"], "fillcolor") == viz._SOURCE and "penwidth=3" in nodes["Sqrt_0"]
+    assert attr(nodes["Sqrt_0"], "fillcolor") == style.SOURCE and "penwidth=3" in nodes["Sqrt_0"]
     assert r"NaN in value - SOURCE" in attr(nodes["Sqrt_0"], "label")
-    assert attr(nodes["Mul_1"], "fillcolor") == attr(nodes["Sum_2"], "fillcolor") == viz._RED
+    assert attr(nodes["Mul_1"], "fillcolor") == attr(nodes["Sum_2"], "fillcolor") == style.RED
     assert attr(nodes["x"], "fillcolor") == "#cfe2ff"
     assert "earliest source the Sqrt op, marked SOURCE" in dot
     text = viz.to_text(loss)
@@ -174,7 +193,7 @@ def test_an_infinite_gradient_is_traced_to_where_it_starts():
     loss = (x.sqrt() * 3.0).sum()  # values finite; d sqrt(x)/dx is inf at 0
     with np.errstate(divide="ignore"):
         nodes, _, _ = parse(viz.to_dot(loss, show_grads=True))
-    assert r"inf in grad - SOURCE" in attr(nodes["x"], "label") and attr(nodes["x"], "fillcolor") == viz._SOURCE
+    assert r"inf in grad - SOURCE" in attr(nodes["x"], "label") and attr(nodes["x"], "fillcolor") == style.SOURCE
     assert attr(nodes["Sqrt_0"], "fillcolor") == viz.SCALE[3][1]
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from .._backend import xp
 from ..function import OPS, op
-from ..shapes import normalize_axes, shape_arg
+from ..shapes import normalize_axes, one_axis, reduction_axes, shape_arg
 from ..tensor import Tensor, as_array, as_operand
 from . import primitives as P
 from . import reductions
@@ -34,10 +34,7 @@ def _t(x: Any) -> Tensor:
 @op("astype", method=True)
 def astype(x: Any, dtype: Any) -> Tensor:
     """Cast to ``dtype``; a cast to an integer or bool dtype is not differentiable (a constant, as in PyTorch)."""
-    dtype = xp.dtype(dtype)
-    if dtype.kind not in "fc":
-        return Tensor._wrap(_t(x)._data.astype(dtype))
-    return P.AsType.apply(x, dtype=dtype)
+    return reductions.cast(x, dtype)
 
 
 @op("linear")
@@ -86,21 +83,23 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
 
 # ---- reductions: sum max min prod logsumexp are ``Reduction``s (reductions.py); these compose them ---------
 @op("mean", method=True)
-def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    x = _t(x)
-    axes = normalize_axes(axis, x.ndim, "mean")
+def mean(x: Any, axis: Any = None, keepdims: bool = False, *, dtype: Any = None) -> Tensor:
+    """Mean over ``axis``; ``dtype`` casts ``x`` first (PyTorch's and numpy's ``dtype=``)."""
+    x = _t(x) if dtype is None else reductions.cast(x, dtype)
+    axes = reduction_axes(axis, x.ndim, "mean")
     n = math.prod(x.shape[a] for a in axes)
     return reductions.Sum.apply(x, axes, keepdims) * (1.0 / n if n else math.nan)
 
 
 @op("var", method=True)
 def var(x: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-    """Variance, numpy's definition (``ddof=0``): mean of squared deviations."""
+    """Variance, numpy's definition (``ddof=0``): mean of squared deviations. With no degrees of freedom
+    left (``ddof >= n``) the sum is divided by 0: inf, or nan where it is 0 (numpy's and PyTorch's)."""
     x = _t(x)
-    axes = normalize_axes(axis, x.ndim, "var")
+    axes = reduction_axes(axis, x.ndim, "var")
     n = math.prod(x.shape[a] for a in axes)
     d = x - mean(x, axes, keepdims=True)
-    return reductions.Sum.apply(d * d, axes, keepdims) * (1.0 / (n - ddof) if n > ddof else math.nan)
+    return reductions.Sum.apply(d * d, axes, keepdims) * (1.0 / (n - ddof) if n > ddof else math.inf)
 
 
 @op("std", method=True)
@@ -116,9 +115,9 @@ def cumsum(x: Any, axis: int | None = None) -> Tensor:
     if axis is None:
         return reductions.CumSum.apply(x.reshape(-1), axis=0)
     if x.ndim == 0:  # PyTorch allows dim 0 / -1 on a 0-d tensor: the tensor itself
-        normalize_axes(axis, 1, "cumsum")
+        one_axis(axis, 1, "cumsum")
         return reductions.CumSum.apply(x.reshape(1), axis=0).reshape(())
-    return reductions.CumSum.apply(x, axis=normalize_axes(axis, x.ndim, "cumsum")[0])
+    return reductions.CumSum.apply(x, axis=one_axis(axis, x.ndim, "cumsum"))
 
 
 # ---- shape --------------------------------------------------------------------------
@@ -131,9 +130,9 @@ def reshape(x: Any, *shape: Any) -> Tensor:
 
 @op("transpose", method=True)
 def transpose(x: Any, *axes: Any) -> Tensor:
-    """Permute axes (reversed when none are given), like ``ndarray.transpose``."""
+    """Permute axes (reversed when none or None are given), like ``ndarray.transpose``."""
     x = _t(x)
-    axes = shape_arg(axes) if axes else tuple(range(x.ndim))[::-1]
+    axes = shape_arg(axes) if axes and axes != (None,) else tuple(range(x.ndim))[::-1]  # None: numpy's reversal
     if len(axes) != x.ndim:
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
     axes = tuple(normalize_axes(a, x.ndim, "transpose")[0] for a in axes)  # out of range: an IndexError
@@ -145,7 +144,7 @@ def transpose(x: Any, *axes: Any) -> Tensor:
 @op("swapaxes", method=True)
 def swapaxes(x: Any, a: int, b: int) -> Tensor:
     x = _t(x)
-    a, b = (normalize_axes(i, x.ndim, "swapaxes")[0] for i in (a, b))
+    a, b = (one_axis(i, x.ndim, "swapaxes") for i in (a, b))
     perm = list(range(x.ndim))
     perm[a], perm[b] = perm[b], perm[a]
     return P.Transpose.apply(x, axes=tuple(perm))
@@ -154,6 +153,8 @@ def swapaxes(x: Any, a: int, b: int) -> Tensor:
 @op("expand_dims", method=True)
 def expand_dims(x: Any, axis: Any) -> Tensor:
     x = _t(x)
+    if axis is None:
+        raise TypeError("expand_dims: axis must be an int or a tuple of ints, got None")
     axes = normalize_axes(axis, x.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1), "expand_dims")
     shape = iter(x.shape)
     return reshape(x, tuple(1 if i in axes else next(shape) for i in range(x.ndim + len(axes))))
@@ -189,9 +190,10 @@ def getitem(x: Any, index: Any) -> Tensor:
     index = _index_arg(index)
     for i in index if isinstance(index, tuple) else (index,):
         if isinstance(i, xp.ndarray) and i.dtype.kind not in "biu":
-            raise IndexError(f"getitem: index arrays must be integer or bool, got dtype {i.dtype}")
+            raise IndexError(f"getitem: index arrays must be integer or bool, got dtype {i.dtype}; convert it to "
+                             "integers: idx.astype(int) (PyTorch's idx.long())")
         if isinstance(i, float):
-            raise IndexError(f"getitem: index must be an int, slice or array, got float {i!r}")
+            raise IndexError(f"getitem: index must be an int, slice or array, got float {i!r}; use int({i!r})")
     return P.GetItem.apply(x, index=index)
 
 
@@ -203,7 +205,7 @@ def concatenate(tensors: Sequence[Any], axis: int | None = 0) -> Tensor:
         raise ValueError("concatenate: need at least one tensor")
     if axis is None:
         tensors, axis = [reshape(t, -1) for t in tensors], 0
-    ax = normalize_axes(axis, tensors[0].ndim, "concatenate")[0]
+    ax = one_axis(axis, tensors[0].ndim, "concatenate")
     return P.Concatenate.apply(*tensors, axis=ax)
 
 
@@ -215,7 +217,7 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     shapes = {t.shape for t in tensors}
     if len(shapes) > 1:
         raise ValueError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
-    ax = normalize_axes(axis, tensors[0].ndim + 1, "stack")[0]
+    ax = one_axis(axis, tensors[0].ndim + 1, "stack")
     return concatenate([expand_dims(t, ax) for t in tensors], axis=ax)
 
 
@@ -223,7 +225,7 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
 def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
     """Split like ``np.split``: a number of equal sections, or a list of split points."""
     x = _t(x)
-    ax = normalize_axes(axis, x.ndim, "split")[0]
+    ax = one_axis(axis, x.ndim, "split")
     n = x.shape[ax]
     if hasattr(indices_or_sections, "__index__"):  # an int, a numpy integer, a 0-d integer array
         k = indices_or_sections.__index__()

@@ -11,12 +11,12 @@ from typing import Any, NamedTuple
 
 from .._backend import xp
 from ..function import op
-from ..shapes import AxisError, normalize_axes
+from ..shapes import AxisError, one_axis
 from ..tensor import Tensor, as_array
 from . import primitives as P
 
 __all__ = ["take_along_axis", "gather", "masked_fill", "repeat", "repeat_interleave", "tile", "argmax", "argmin",
-           "topk", "TopK"]
+           "topk", "TopK", "sort_order"]
 
 
 def _t(x: Any) -> Tensor:
@@ -49,7 +49,7 @@ def take_along_axis(x: Any, indices: Any, axis: int | None) -> Tensor:
         x, axis = x.reshape(-1), 0
     if idx.ndim != x.ndim:
         raise ValueError(f"take_along_axis: indices of shape {idx.shape} must have as many axes as x {x.shape}")
-    axis = normalize_axes(axis, x.ndim, "take_along_axis")[0]
+    axis = one_axis(axis, x.ndim, "take_along_axis")
     _check_range("take_along_axis", idx, x.shape[axis], axis, negative_ok=True)
     for d in range(x.ndim):
         if d != axis and 1 not in (x.shape[d], idx.shape[d]) and x.shape[d] != idx.shape[d]:
@@ -68,7 +68,7 @@ def gather(x: Any, dim: int, index: Any) -> Tensor:
     idx = _indices("gather", index)
     if idx.ndim != x.ndim:
         raise ValueError(f"gather: index of shape {idx.shape} must have as many axes as input {x.shape}")
-    dim = normalize_axes(dim, x.ndim, "gather")[0] if x.ndim else 0
+    dim = one_axis(dim, max(x.ndim, 1), "gather", "dim")
     if x.ndim == 0:
         _check_range("gather", idx, 1, 0, negative_ok=False)
         return P.GetItem.apply(x, index=())
@@ -120,7 +120,7 @@ def repeat(x: Any, repeats: Any, axis: int | None = None) -> Tensor:
     x = _t(x)
     if axis is None:
         x, axis = x.reshape(-1), 0
-    axis = normalize_axes(axis, x.ndim, "repeat")[0]
+    axis = one_axis(axis, x.ndim, "repeat")
     n = x.shape[axis]
     r = xp.asarray(repeats._data if isinstance(repeats, Tensor) else repeats)
     if r.dtype.kind not in "iu" or r.ndim > 1 or (r.ndim == 1 and r.size not in (1, n)) or (r < 0).any():
@@ -169,15 +169,27 @@ def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
 
 def _arg(fn: Any, op: str, x: Any, axis: int | None, keepdims: bool) -> Tensor:
     a = _t(x)._data
-    if axis is not None:
-        axis = normalize_axes(axis, a.ndim, op)[0] if a.ndim else axis
-    if (a.size == 0 and axis is None) or (axis is not None and a.ndim and a.shape[axis] == 0):
-        raise ValueError(f"{op}: empty input of shape {a.shape} has no {op[3:]}imum")
     if a.ndim == 0:
-        if axis not in (None, 0, -1):
-            raise AxisError(f"{op}: axis {axis} is out of bounds for a 0-d tensor (valid: 0, -1 or None)")
+        try:
+            if axis is not None:
+                one_axis(axis, 1, op)  # 0 or -1, as PyTorch's
+        except AxisError:
+            raise AxisError(f"{op}: axis {axis} is out of bounds for a 0-d tensor (valid: 0, -1 or None)") from None
         return Tensor._wrap(xp.asarray(0, dtype=xp.int64))
+    if axis is not None:
+        axis = one_axis(axis, a.ndim, op)
+    if (a.size == 0 and axis is None) or (axis is not None and a.shape[axis] == 0):
+        raise ValueError(f"{op}: empty input of shape {a.shape} has no {op[3:]}imum")
     return Tensor._wrap(xp.asarray(fn(a, axis=axis, keepdims=keepdims), dtype=xp.int64))
+
+
+def sort_order(a: Any, axis: int, descending: bool) -> Any:
+    """The stable sorting permutation along ``axis``, nan as larger than any number (last ascending, first
+    descending), as PyTorch's sort; ties keep their order."""
+    a = a if a.dtype.kind in "fc" else a.astype(xp.int64)
+    nan = xp.isnan(a) if a.dtype.kind == "f" else xp.zeros(a.shape, dtype=bool)
+    key = xp.where(nan, 0, -a if descending else a)
+    return xp.lexsort((key, ~nan if descending else nan), axis=axis)
 
 
 class TopK(NamedTuple):
@@ -192,16 +204,11 @@ def topk(x: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = Tr
     The values are differentiable (gradient to the chosen positions); the indices are int64."""
     x = _t(x)
     if x.ndim == 0:
-        x1 = x.reshape(1)
-        v, i = topk(x1, k, 0, largest, sorted)
+        v, i = topk(x.reshape(1), k, one_axis(axis, 1, "topk"), largest, sorted)
         return TopK(v.reshape(()), i.reshape(()))
-    axis = normalize_axes(axis, x.ndim, "topk")[0]
+    axis = one_axis(axis, x.ndim, "topk")
     n = x.shape[axis]
     if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= n:
         raise ValueError(f"topk: k={k!r} must be an int in [0, {n}] for axis {axis} of shape {x.shape}")
-    a = x._data if x.dtype.kind in "fc" else x._data.astype(xp.int64)
-    nan = xp.isnan(a) if a.dtype.kind == "f" else xp.zeros(a.shape, dtype=bool)
-    key = xp.where(nan, 0, -a if largest else a)
-    order = xp.lexsort((key, ~nan if largest else nan), axis=axis)  # nan first (largest) or last; stable
-    idx = xp.take(order, xp.arange(k), axis=axis)
+    idx = xp.take(sort_order(x._data, axis, descending=largest), xp.arange(k), axis=axis)
     return TopK(take_along_axis(x, idx, axis), Tensor._wrap(idx.astype(xp.int64)))

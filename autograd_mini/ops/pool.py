@@ -27,14 +27,21 @@ class MaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, *, kernel, stride, padding, dilation):
         xpad = pad_hw(x, padding, -xp.inf)  # floating inputs only (checked by max_pool2d)
+        # where padding was added: a padded -inf never wins, so a window of -inf picks its first real pixel
+        padded = pad_hw(xp.zeros((1, 1) + x.shape[2:], bool), padding, True) if xpad is not x else None
         best = winner = None
         for t, index in offsets(kernel, stride, dilation, out_hw(x.shape, kernel, stride, padding, dilation)):
             v = xpad[index]  # numpy's argmax over a short last axis is slow: one strided pass per offset instead
             if best is None:
                 best, winner = v.copy(), xp.zeros(v.shape, xp.min_scalar_type(kernel[0] * kernel[1]))
+                if padded is not None:
+                    best_padded = xp.broadcast_to(padded[index], v.shape).copy()
                 continue
             wins = v > best  # PyTorch's rule: a strictly larger value, or a nan, takes over
             wins |= xp.isnan(v)
+            if padded is not None:  # ... and a real pixel takes over from padding
+                wins |= best_padded & ~padded[index]
+                xp.copyto(best_padded, padded[index], where=wins)
             xp.copyto(best, v, where=wins)
             xp.copyto(winner, t, where=wins)
         ctx.save_for_backward(winner, x.shape)  # each window's winning kernel offset
@@ -207,4 +214,10 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float =
         raise ValueError(f"pad: pad_width must hold non-negative ints, got {pad_width!r}")
     if not math.isfinite(constant_values) and x.dtype.kind != "f":
         raise ValueError(f"pad: cannot pad a {x.dtype} tensor with {constant_values!r}")
+    if x.dtype.kind in "fiu" and math.isfinite(constant_values):
+        info = xp.finfo(x.dtype) if x.dtype.kind == "f" else xp.iinfo(x.dtype)
+        lo, hi = (float(info.min), float(info.max)) if x.dtype.kind == "f" else (int(info.min), int(info.max))
+        if not lo <= constant_values <= hi:  # exact (Python numbers); numpy would pad inf or wrap
+            raise ValueError(f"pad: constant_values={constant_values!r} overflows {x.dtype} (range {lo} to {hi}), "
+                             "as PyTorch refuses; cast x to a wider dtype first")
     return Pad.apply(x, pad_width=tuple((int(b), int(a)) for b, a in widths), value=constant_values)

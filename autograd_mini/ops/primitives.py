@@ -77,8 +77,8 @@ class Mul(Function):
         return (g * b if need_a else None), (g * a if need_b else None)
 
 
-@op("div")
-class Div(Function):
+class Div(Function):  # public as ag.div (ops/elementwise.py), which also takes rounding_mode
+    op_name = "div"
     promote = (0, 1)  # PyTorch's dtype promotion (_backend.result_type)
     formula = "d(a / b)/da = 1 / b; d(a / b)/db = -a / b^2"
     @staticmethod
@@ -446,7 +446,7 @@ class GetItem(Function):
         return read_only_view(x[index])
 
     @staticmethod
-    def backward(ctx, g): return anp.scatter_add(g, shape=ctx.saved_tensors[0], index=ctx.params["index"])
+    def backward(ctx, g): return anp.add_at(g, shape=ctx.saved_tensors[0], index=ctx.params["index"])
 
 
 def _is_basic(index: Any) -> bool:
@@ -454,10 +454,10 @@ def _is_basic(index: Any) -> bool:
     return all(i is None or i is Ellipsis or isinstance(i, (int, slice, xp.integer)) for i in items)
 
 
-@op("scatter_add", export=False)
+@op("add_at", export=False)  # numpy's np.add.at; ag.scatter_add is PyTorch's (ops/scatter.py)
 class ScatterAdd(Function):
     """Zeros of ``shape`` with ``g`` added at ``index``: the derivative of indexing."""
-    formula = "d scatter_add(g, shape, index)/dg: the incoming gradient read at index"
+    formula = "d add_at(g, shape, index)/dg: the incoming gradient read at index"
 
     @staticmethod
     def forward(ctx, g, *, shape, index):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..function import OPS, op
-from ..shapes import normalize_axes, shape_arg
+from ..shapes import one_axis, shape_arg
 from ..tensor import Tensor, as_array
 
 # A PyTorch spelling whose numpy twin has another default or meaning: the call is refused with the fix.
@@ -116,9 +116,9 @@ def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     """Merge axes ``start_dim`` through ``end_dim`` (all by default) into one; a 0-d tensor becomes shape (1,)."""
     x = _t(x)
     if x.ndim == 0:
-        normalize_axes(start_dim, 1, "flatten"), normalize_axes(end_dim, 1, "flatten")
+        one_axis(start_dim, 1, "flatten", "start_dim"), one_axis(end_dim, 1, "flatten", "end_dim")
         return x.reshape(1)
-    start, end = (normalize_axes(d, x.ndim, "flatten")[0] for d in (start_dim, end_dim))
+    start, end = (one_axis(d, x.ndim, "flatten", name) for d, name in ((start_dim, "start_dim"), (end_dim, "end_dim")))
     if start > end:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {x.shape}")
     n = 1

@@ -13,10 +13,11 @@ from typing import Any
 from .. import numpy as anp
 from .._backend import xp
 from ..function import Function, op
-from ..shapes import expand_reduced, normalize_axes
-from .primitives import max_keepdims
+from ..shapes import expand_reduced, reduction_axes
+from ..tensor import Tensor, as_array
+from .primitives import AsType, max_keepdims
 
-__all__ = ["Reduction", "Sum", "Max", "Min", "Prod", "LogSumExp", "CumSum"]
+__all__ = ["Reduction", "cast", "sum", "Sum", "Max", "Min", "Prod", "LogSumExp", "CumSum"]
 
 
 class Reduction(Function):
@@ -26,7 +27,7 @@ class Reduction(Function):
     def apply(cls, x: Any, axis: Any = None, keepdims: bool = False, *, axes: tuple | None = None) -> Any:
         """Reduce over ``axis`` (numpy's); ``axes`` (a node's own parameter) is taken as normalized."""
         if axes is None:
-            axes = normalize_axes(axis, xp.ndim(getattr(x, "_data", x)), cls.op_name)
+            axes = reduction_axes(axis, xp.ndim(getattr(x, "_data", x)), cls.op_name)
         return super().apply(x, axes=axes, keepdims=bool(keepdims))
 
     @staticmethod
@@ -35,9 +36,23 @@ class Reduction(Function):
         return expand_reduced(v, shape, ctx.params["axes"], ctx.params["keepdims"])
 
 
+def cast(x: Any, dtype: Any) -> Tensor:
+    """``x`` as ``dtype``; a cast to an integer or bool dtype is not differentiable (a constant, as in PyTorch)."""
+    dtype = xp.dtype(dtype)
+    if dtype.kind not in "fc":
+        return Tensor._wrap((x._data if isinstance(x, Tensor) else as_array(x)).astype(dtype))
+    return AsType.apply(x, dtype=dtype)
+
+
 @op("sum", method=True)
+def sum(x: Any, axis: Any = None, keepdims: bool = False, *, dtype: Any = None) -> Tensor:  # noqa: A001
+    """Sum over ``axis``; ``dtype`` casts ``x`` first (PyTorch's and numpy's ``dtype=``)."""
+    return Sum.apply(x if dtype is None else cast(x, dtype), axis, keepdims)
+
+
 class Sum(Reduction):
     formula = "d sum(x, axes)/dx: g copied to every entry it summed"
+    op_name = "sum"
     @staticmethod
     def forward(ctx, x, *, axes, keepdims):
         ctx.save_for_backward(x.shape)
@@ -74,11 +89,15 @@ class Min(Max):
 
 @op("prod", method=True)
 class Prod(Reduction):
-    """Product over ``axes``, with zeros handled as PyTorch does: the derivative of each element is
-    the product of the *other* elements of its slice. Without a zero in ``x`` that is ``out / x``
-    (PyTorch's formula, also below a tiny x whose product underflowed). With zeros, ``_others``
-    builds it exactly, first and second order: one zero in a slice gives that element the product
-    of the rest and the others 0; two zeros give 0 with the right mixed second derivative."""
+    """Product over ``axes``. The derivative of each element is the product of the *other* elements of
+    its slice: ``out / x`` (PyTorch's formula) where that is exact, i.e. no zero in ``x`` and ``out`` a
+    normal number; else (zeros, or a product of finite x that underflowed or overflowed) that product
+    itself, ``_others``. An inf or nan in ``x`` without zeros keeps PyTorch's ``out / x`` (nan at an inf).
+    Under create_graph ``out / x`` is also refused where a slice's magnitudes spread over more than
+    ``SPREAD``: its second derivative cancels two terms of about out / x_i^2 (PyTorch's answer for
+    d2 prod / dx0^2 + d2 prod / dx0 dx1 at [1e-9, 1e9] is -128, not 1)."""
+
+    SPREAD = 1e4  # out / x's second derivative then loses at most ~SPREAD * eps (2e-12) relative
     formula = "d prod(x, axes)/dx: g times the product of the other entries of x's slice"
 
     @staticmethod
@@ -88,26 +107,46 @@ class Prod(Reduction):
     def backward(ctx, g, x, out):
         g = Reduction.expand(ctx, g, x.shape)
         out = Reduction.expand(ctx, out, x.shape)
-        tiny = xp.finfo(x.dtype).tiny  # subnormals count as zeros: out / x is off by up to 2x there (5e-324 * 1.5)
-        zero = xp.asarray((x < tiny) & (x > -tiny))  # a constant mask in both modes
-        if not zero.any():
-            return g * out / x
-        return g * _others(x, out, zero, ctx.params["axes"])
+        a, size = xp.asarray(x), abs(xp.asarray(out))
+        axes = ctx.params["axes"]
+        if not (a == 0).any() and ((size >= xp.finfo(size.dtype).tiny).all() and (size < xp.inf).all()
+                                   and (type(x) is xp.ndarray or _spread(a, axes) <= Prod.SPREAD)
+                                   or not xp.isfinite(a).all()):
+            return g * (out / x)  # out / x first: g * out may underflow
+        return g * _others(x, axes)
 
 
-def _others(x, out, zero, axes):
-    """For each element, the product of the other elements of its slice over ``axes``, where ``x`` has zeros.
+def _spread(a, axes):
+    """The largest ratio of magnitudes within a slice (over ``axes``), for nonzero ``a``."""
+    if not a.size or not axes:
+        return 1.0
+    m = abs(a)
+    return float((m.max(axis=axes) / m.min(axis=axes)).max())
 
-    Nonzero x: ``out / x`` (0 when the slice has a zero elsewhere, and its derivative towards that
-    zero is right). A zero: the product of the slice's nonzeros, times the product of its *other*
-    zeros, which is 1 (no other zero), the other zero's value (one: value 0, derivative 1), or 0.
+
+def _others(x, axes):
+    """For each element, the product of the other elements of its slice over ``axes``, computed directly.
+
+    On arrays: the products before it times those after it (two cumprods). On Tensors (create_graph):
+    each slice of n made an (n, n) matrix with 1 on the diagonal, then a prod, so that every higher
+    derivative is again an exact product (it costs n * n per slice, and n times more per order).
     """
-    count = zero.sum(axis=axes, keepdims=True)
-    nonzeros = anp.where(zero, 1.0, x).prod(axis=axes, keepdims=True)
-    zeros_only = anp.where(zero, x, 0.0)
-    other_zeros = anp.where(count == 1, 1.0, anp.where(count == 2, zeros_only.sum(axis=axes, keepdims=True)
-                                                         - zeros_only, 0.0))
-    return anp.where(zero, nonzeros * other_zeros, out / anp.where(zero, 1.0, x))
+    keep = [d for d in range(x.ndim) if d not in axes]
+    perm = keep + list(axes)
+    moved = x.transpose(*perm) if perm != sorted(perm) else x
+    lead = moved.shape[:len(keep)]
+    flat = moved.reshape(lead + (-1,) if 0 not in lead else lead + (int(xp.prod(moved.shape[len(keep):])),))
+    if type(flat) is xp.ndarray:  # an overflow here is forward's, already warned of
+        ones = xp.ones(lead + (1,), flat.dtype)
+        with xp.errstate(over="ignore", invalid="ignore"):
+            before = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+            after = xp.cumprod(xp.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+            others = before * after
+    else:
+        n = flat.shape[-1]
+        others = anp.where(xp.eye(n, dtype=bool), 1.0, flat.reshape(lead + (1, n))).prod(axis=-1)
+    others = others.reshape(moved.shape)
+    return others.transpose(*xp.argsort(perm)) if perm != sorted(perm) else others
 
 
 @op("logsumexp", method=True)

@@ -207,3 +207,26 @@ def test_current_scope_is_the_running_module_chain():
     inner_scope = seen[0]
     assert inner_scope[0] is outer[0] and inner_scope[1][0] is outer and inner_scope[1][1] is None
     assert ag.current_scope() is None  # restored after the call
+
+
+def test_a_module_knows_its_first_owner_and_stays_copyable():
+    import copy
+    import gc
+    import pickle
+
+    net = nn.Sequential(nn.Linear(2, 3), nn.ModuleList([nn.Linear(3, 3), nn.Tanh()]))
+    inner = net[1][0]
+    assert inner.__ag_owner__ is net[1] and net[1].__ag_owner__ is net and net.__ag_owner__ is None
+    other = nn.ModuleList([inner])  # registered again elsewhere: the first owner stays while it lives
+    assert inner.__ag_owner__ is net[1] and other[0] is inner
+    for clone in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
+        assert clone[1][0] is not inner and clone[1][0].__ag_owner__ is clone[1] and clone[1].__ag_owner__ is clone
+    lone = nn.Linear(3, 3)
+    holder = nn.ModuleList([lone])
+    del holder
+    gc.collect()
+    assert lone.__ag_owner__ is None  # no owner kept alive, none reported once it is gone
+    nn.Sequential(lone)
+    assert lone.__ag_owner__ is None  # that temporary owner died at once too
+    keep = nn.Sequential(lone)
+    assert lone.__ag_owner__ is keep

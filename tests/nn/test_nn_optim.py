@@ -8,6 +8,7 @@ import pytest
 import autograd_mini as ag
 import nn
 from nn.optim import SGD, Adam, AdamW, CosineAnnealingLR, ExponentialLR, StepLR
+from tests._oracle import oracle
 
 
 def _run(opt_cls, steps=3, grad=lambda p: np.ones_like(p), p0=(1.0,), **kw):
@@ -86,27 +87,36 @@ def test_sgd_three_steps_with_varying_gradients():
     np.testing.assert_allclose(got, ref, rtol=1e-12)
 
 
-def test_against_torch_if_installed():
-    torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0), so the "
-                                "comparison with it is skipped")
-    rng = np.random.default_rng(2)
-    w0 = rng.standard_normal((3, 2))
-    for ours, theirs, kw in [
-        (SGD, torch.optim.SGD, dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
-        (Adam, torch.optim.Adam, dict(lr=0.01, weight_decay=0.1)),
-        (AdamW, torch.optim.AdamW, dict(lr=0.01, weight_decay=0.1)),
-    ]:
-        p = nn.Parameter(w0.copy())
+OPTIMIZER_CASES = {"SGD": dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+                   "Adam": dict(lr=0.01, weight_decay=0.1), "AdamW": dict(lr=0.01, weight_decay=0.1)}
+
+
+def _torch_optimizers(w0: np.ndarray) -> dict:
+    import torch
+
+    out = {}
+    for name, kw in OPTIMIZER_CASES.items():
         q = torch.tensor(w0.copy(), requires_grad=True)
-        o1, o2 = ours([p], **kw), theirs([q], **kw)
+        opt = getattr(torch.optim, name)([q], **kw)
         for _ in range(3):
-            o1.zero_grad()
-            o2.zero_grad()
-            ((p * p * p).sum()).backward()
+            opt.zero_grad()
             ((q * q * q).sum()).backward()
-            o1.step()
-            o2.step()
-        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-10, err_msg=ours.__name__)
+            opt.step()
+        out[name] = q
+    return out
+
+
+def test_against_torch():
+    w0 = np.random.default_rng(2).standard_normal((3, 2))
+    want = oracle(lambda: _torch_optimizers(w0))
+    for name, kw in OPTIMIZER_CASES.items():
+        p = nn.Parameter(w0.copy())
+        opt = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW}[name]([p], **kw)
+        for _ in range(3):
+            opt.zero_grad()
+            ((p * p * p).sum()).backward()
+            opt.step()
+        np.testing.assert_allclose(p.data, want[name], rtol=1e-10, err_msg=name)
 
 
 def test_optimizer_float32_updates_keep_dtype_and_skip_missing_grads():

@@ -19,6 +19,7 @@ import pytest
 
 import autograd_mini as ag
 import nn.functional as F
+from tests._oracle import oracle
 from tests.test_boundaries import BINARY_INPUTS, KINDS, UNARY_INPUTS
 
 try:
@@ -200,12 +201,10 @@ def _cases() -> list:
 
 @pytest.mark.parametrize("name,kind", _cases())
 def test_function_against_pytorch_to_second_order(name: str, kind: str) -> None:
-    if torch is None:
-        pytest.skip("PyTorch is not installed (pip install torch==2.13.0): these values are PyTorch's")
     case = FUNCTIONS[name]
     xs = _operands(case, kind)
     got, g1, g2, err = _quiet(lambda: _run(F, case, xs))
-    want, w1, w2, t_err = _quiet(lambda: _run(TF(), case, xs))
+    want, w1, w2, t_err = oracle(lambda: _quiet(lambda: _run(TF(), case, xs)))
     if t_err is not None and kind in ("int", "bool") and err is None:
         # PyTorch refuses some integer and bool inputs; numpy's rules compute them (docs/reliability.md): the
         # value must be the function's value on the same numbers as float64
@@ -231,13 +230,16 @@ def test_function_against_pytorch_to_second_order(name: str, kind: str) -> None:
         np.testing.assert_allclose(a, b, **tol, err_msg=f"second derivative {i}")
 
 
-@pytest.mark.skipif(torch is None, reason="PyTorch is not installed (pip install torch==2.13.0)")
 def test_hardswish_at_its_kinks() -> None:
     x = np.array([-3.0, 3.0, -4.0, 4.0])
-    a, t = ag.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    a = ag.tensor(x, requires_grad=True)
     (ga,) = ag.grad_of(F.hardswish(a).sum(), [a])
-    (gt,) = torch.autograd.grad(torch.nn.functional.hardswish(t).sum(), [t])
-    np.testing.assert_array_equal(ga.numpy(), gt.numpy())  # 0 at -3 and 1 at 3: PyTorch's choice at the kinks
+
+    def theirs() -> Any:
+        t = torch.tensor(x, requires_grad=True)
+        return torch.autograd.grad(torch.nn.functional.hardswish(t).sum(), [t])[0]
+
+    np.testing.assert_array_equal(ga.numpy(), oracle(theirs))  # 0 at -3 and 1 at 3: PyTorch's choice at the kinks
 
 
 CE_LAYOUTS = [  # (input shape, target shape, keyword arguments)
@@ -248,7 +250,6 @@ CE_LAYOUTS = [  # (input shape, target shape, keyword arguments)
 ]
 
 
-@pytest.mark.skipif(torch is None, reason="PyTorch is not installed (pip install torch==2.13.0)")
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("shape,tshape,kw", CE_LAYOUTS)
 def test_cross_entropy_and_nll_arguments_match_pytorch(shape, tshape, kw, reduction) -> None:
@@ -262,23 +263,34 @@ def test_cross_entropy_and_nll_arguments_match_pytorch(shape, tshape, kw, reduct
         y.flat[0] = kw.get("ignore_index", -100)
     w = np.linspace(0.5, 2.0, c)
     ours = {k: (w if k == "weight" else v) for k, v in kw.items()}
-    theirs = {k: (torch.tensor(w) if k == "weight" else v) for k, v in kw.items()}
-    for fn, tfn in [(F.cross_entropy, torch.nn.functional.cross_entropy)] + (
-            [(lambda *a, **k: F.nll_loss(ag.log_softmax(a[0], 0 if a[0].ndim == 1 else 1), *a[1:], **k),
-              lambda *a, **k: torch.nn.functional.nll_loss(torch.log_softmax(a[0], 0 if a[0].ndim == 1 else 1),
-                                                           *a[1:], **k))]
-            if not probs and "label_smoothing" not in kw else []):
-        a, t = ag.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
-        got, want = fn(a, y, reduction=reduction, **ours), tfn(t, torch.tensor(y), reduction=reduction, **theirs)
-        np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-12)
+    nll = not probs and "label_smoothing" not in kw
+    u = np.sin(np.arange(x.size)).reshape(x.shape)
+
+    def theirs(loss: str) -> tuple:
+        """PyTorch's value, gradient of a projection and the gradient of that gradient's projection."""
+        tf = torch.nn.functional
+        fn = tf.cross_entropy if loss == "cross_entropy" else (
+            lambda a, *r, **k: tf.nll_loss(torch.log_softmax(a, 0 if a.ndim == 1 else 1), *r, **k))
+        t = torch.tensor(x, requires_grad=True)
+        kws = {k: (torch.tensor(w) if k == "weight" else v) for k, v in kw.items()}
+        want = fn(t, torch.tensor(y), reduction=reduction, **kws)
         v = np.cos(np.arange(want.numel())).reshape(tuple(want.shape))
-        (ga,) = ag.grad_of((got * ag.tensor(v)).sum(), [a], create_graph=True)
         (gt,) = torch.autograd.grad((want * torch.tensor(v)).sum(), [t], create_graph=True)
-        np.testing.assert_allclose(ga.numpy(), gt.detach().numpy(), rtol=1e-10, atol=1e-14)
-        u = np.sin(np.arange(x.size)).reshape(x.shape)
-        (ha,) = ag.grad_of((ga * ag.tensor(u)).sum(), [a])
         (ht,) = torch.autograd.grad((gt * torch.tensor(u)).sum(), [t])
-        np.testing.assert_allclose(ha.numpy(), ht.numpy(), rtol=1e-9, atol=1e-13)
+        return want, gt, ht
+
+    for loss, fn in [("cross_entropy", F.cross_entropy)] + (
+            [("nll_loss", lambda *a, **k: F.nll_loss(ag.log_softmax(a[0], 0 if a[0].ndim == 1 else 1), *a[1:], **k))]
+            if nll else []):
+        want, gt, ht = oracle(lambda loss=loss: theirs(loss), key=loss)
+        a = ag.tensor(x, requires_grad=True)
+        got = fn(a, y, reduction=reduction, **ours)
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-12)
+        v = np.cos(np.arange(want.size)).reshape(want.shape)
+        (ga,) = ag.grad_of((got * ag.tensor(v)).sum(), [a], create_graph=True)
+        np.testing.assert_allclose(ga.numpy(), gt, rtol=1e-10, atol=1e-14)
+        (ha,) = ag.grad_of((ga * ag.tensor(u)).sum(), [a])
+        np.testing.assert_allclose(ha.numpy(), ht, rtol=1e-9, atol=1e-13)
 
 
 def test_loss_argument_errors_name_the_fix() -> None:
@@ -304,20 +316,23 @@ def test_all_ignored_targets_give_nan_as_pytorch() -> None:
     assert np.isnan(loss.item())
 
 
-@pytest.mark.skipif(torch is None, reason="PyTorch is not installed (pip install torch==2.13.0)")
 @pytest.mark.parametrize("hq,hkv", [(4, 2), (4, 1), (2, 2)])
 def test_sdpa_grouped_query_attention_matches_pytorch(hq, hkv) -> None:
     rng = np.random.default_rng(hq + hkv)
     q, k, v = (rng.standard_normal(s) for s in ((2, hq, 3, 4), (2, hkv, 5, 4), (2, hkv, 5, 2)))
     ours = [ag.tensor(a, requires_grad=True) for a in (q, k, v)]
-    theirs = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
     got = F.scaled_dot_product_attention(*ours, is_causal=True, enable_gqa=True)
-    want = torch.nn.functional.scaled_dot_product_attention(*theirs, is_causal=True, enable_gqa=True)
-    np.testing.assert_allclose(got.numpy(), want.detach().numpy(), rtol=1e-12)
     w = np.cos(np.arange(got.size)).reshape(got.shape)
-    for g, t in zip(ag.grad_of((got * ag.tensor(w)).sum(), ours),
-                    torch.autograd.grad((want * torch.tensor(w)).sum(), theirs)):
-        np.testing.assert_allclose(g.numpy(), t.numpy(), rtol=1e-10, atol=1e-14)
+
+    def theirs() -> tuple:
+        ts = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
+        want = torch.nn.functional.scaled_dot_product_attention(*ts, is_causal=True, enable_gqa=True)
+        return want, torch.autograd.grad((want * torch.tensor(w)).sum(), ts)
+
+    want, grads = oracle(theirs)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-12)
+    for g, t in zip(ag.grad_of((got * ag.tensor(w)).sum(), ours), grads):
+        np.testing.assert_allclose(g.numpy(), t, rtol=1e-10, atol=1e-14)
 
 
 def test_sdpa_refuses_heads_that_do_not_divide() -> None:

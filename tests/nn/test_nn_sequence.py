@@ -1,6 +1,7 @@
 """LayerNorm, Embedding, GELU, scaled_dot_product_attention, MultiheadAttention, LSTM, GRU: gradients
 against float64 finite differences, gradcheck and gradgradcheck on small sizes, values against
-PyTorch float64 with weights copied from a torch module (which proves the parameter layout)."""
+PyTorch float64 with weights copied from a torch module (which proves the parameter layout), as recorded in
+tests/oracle/nn/test_nn_sequence.jsonl when PyTorch is not installed."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 import autograd_mini as ag
 import nn
 import nn.functional as F
+from tests._oracle import case_rng, oracle
 
 try:  # the engine branch moves every finite-difference helper into tests/_fd.py
     from tests._fd import check_tensor_grads as check_grads
@@ -21,27 +23,14 @@ except ImportError:
 
 try:
     import torch
-except ImportError:  # the comparisons skip; finite differences and gradcheck still run
+except ImportError:  # the comparisons read PyTorch's recorded answers (tests/_oracle.py)
     torch = None
 
-needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed (it is only the reference)")
 RNG = np.random.default_rng(0)
 
 
 def _leaf(shape, rng=RNG):
     return ag.tensor(rng.standard_normal(shape), requires_grad=True)
-
-
-def _from_torch(module, torch_module, transpose=()):
-    sd = {k: v.detach().numpy().copy() for k, v in torch_module.state_dict().items()}
-    for k in transpose:
-        sd[k] = sd[k].T
-    module.load_state_dict(sd)
-    return module
-
-
-def _np(t):
-    return t.detach().numpy() if torch is not None and isinstance(t, torch.Tensor) else np.asarray(t)
 
 
 # ---- layers: finite differences, gradcheck, gradgradcheck ------------------------------------------------
@@ -124,68 +113,99 @@ def test_embedding_gradient_scatters_into_used_rows_and_padding_gets_none():
         emb(np.array([0.5]))
 
 
-# ---- values against PyTorch (weights copied from torch modules) ------------------------------------------
-@needs_torch
+# ---- values against PyTorch (weights copied from torch modules; recorded answers without it) -----------------
+def _weights(make):
+    """PyTorch's freshly made module's state dict, as the oracle answers it (tests/_oracle.py)."""
+    return oracle(lambda: make().state_dict(), key="weights")
+
+
+def _load(make, sd, transpose=()):
+    """Our module made (by ``make``) in float64, holding PyTorch's weights."""
+    with float64():
+        module = make()
+        module.load_state_dict({k: v.T if k in transpose else v for k, v in sd.items()})
+    return module
+
+
 @pytest.mark.parametrize("shape,affine", [((4,), True), ((3, 4), True), ((4,), False)])
 def test_layer_norm_matches_torch(shape, affine):
-    t = torch.nn.LayerNorm(shape, elementwise_affine=affine, dtype=torch.float64)
-    if affine:
-        with torch.no_grad():
-            t.weight.normal_()
-            t.bias.normal_()
-    with float64():
-        m = _from_torch(nn.LayerNorm(shape, elementwise_affine=affine), t)
-    x = RNG.standard_normal((2, 3, 4))
-    tx = torch.tensor(x, requires_grad=True)
+    def make():
+        torch.manual_seed(4)
+        t = torch.nn.LayerNorm(shape, elementwise_affine=affine, dtype=torch.float64)
+        if affine:
+            with torch.no_grad():
+                t.weight.normal_()
+                t.bias.normal_()
+        return t
+
+    m = _load(lambda: nn.LayerNorm(shape, elementwise_affine=affine), _weights(make))
+    rng = case_rng()
+    x, w = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4))
+
+    def in_pytorch():
+        t, tx = make(), torch.tensor(x, requires_grad=True)
+        out = t(tx)
+        (out * torch.tensor(w)).sum().backward()
+        return out, tx.grad, None if t.weight is None else t.weight.grad
+
+    to, gx, gweight = oracle(in_pytorch)
     ax = ag.tensor(x, requires_grad=True)
-    w = RNG.standard_normal((2, 3, 4))
-    (t(tx) * torch.tensor(w)).sum().backward()
     (m(ax) * ag.tensor(w)).sum().backward()
-    np.testing.assert_allclose(np.asarray(m(ax)), _np(t(tx)), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(np.asarray(ax.grad), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(m(ax)), to, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(ax.grad), gx, rtol=1e-10, atol=1e-12)
     if affine:
-        np.testing.assert_allclose(np.asarray(m.weight.grad), t.weight.grad.numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(np.asarray(m.weight.grad), gweight, rtol=1e-10, atol=1e-12)
 
 
-@needs_torch
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
 def test_gelu_matches_torch(approximate):
-    x = np.concatenate([np.linspace(-8, 8, 1001), [0.0, -1e-8, 40.0, -40.0]])
-    tx = torch.tensor(x, requires_grad=True)
+    """Also pins the tanh form's constants (sqrt(2 / pi), 0.044715) where only PyTorch can judge them."""
+    x = np.concatenate([np.linspace(-8, 8, 401), [0.0, -1e-8, 40.0, -40.0]])
+
+    def in_pytorch():
+        tx = torch.tensor(x, requires_grad=True)
+        out = torch.nn.functional.gelu(tx, approximate=approximate)
+        out.sum().backward()
+        return out, tx.grad
+
+    ref, gref = oracle(in_pytorch)
     ax = ag.tensor(x, requires_grad=True)
-    torch.nn.functional.gelu(tx, approximate=approximate).sum().backward()
     out = F.gelu(ax, approximate)
     out.sum().backward()
-    ref = torch.nn.functional.gelu(torch.tensor(x), approximate=approximate).numpy()
     np.testing.assert_allclose(np.asarray(out), ref, rtol=1e-14, atol=1e-15)
-    np.testing.assert_allclose(np.asarray(ax.grad), tx.grad.numpy(), rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(np.asarray(ax.grad), gref, rtol=1e-13, atol=1e-13)
 
 
-@needs_torch
 @pytest.mark.parametrize("mask_kind", ["none", "bool", "float", "causal", "bool-dead-row", "float-dead-row"])
 def test_sdpa_matches_torch_including_fully_masked_rows(mask_kind):
-    q, k, v = RNG.standard_normal((2, 2, 3, 4)), RNG.standard_normal((2, 2, 5, 4)), RNG.standard_normal((2, 2, 5, 3))
+    rng = case_rng()
+    q, k, v = rng.standard_normal((2, 2, 3, 4)), rng.standard_normal((2, 2, 5, 4)), rng.standard_normal((2, 2, 5, 3))
     mask, causal = None, mask_kind == "causal"
     if mask_kind.startswith("bool"):
-        mask = RNG.random((3, 5)) > 0.4
+        mask = rng.random((3, 5)) > 0.4
         mask[:, 0] = True
         if mask_kind == "bool-dead-row":
             mask[1] = False  # query 1 sees no key: PyTorch gives zeros (and a zero gradient), not nan
     elif mask_kind.startswith("float"):
-        mask = RNG.standard_normal((3, 5))
+        mask = rng.standard_normal((3, 5))
         if mask_kind == "float-dead-row":
             mask[2] = -np.inf
-    ts = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
     at = [ag.tensor(a, requires_grad=True) for a in (q, k, v)]
-    tm = None if mask is None else torch.tensor(mask)
-    to = torch.nn.functional.scaled_dot_product_attention(*ts, attn_mask=tm, is_causal=causal)
     ao = F.scaled_dot_product_attention(*at, attn_mask=mask, is_causal=causal)
-    w = RNG.standard_normal(to.shape)
-    (to * torch.tensor(w)).sum().backward()
+    w = rng.standard_normal(ao.shape)
+
+    def in_pytorch():
+        ts = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
+        tm = None if mask is None else torch.tensor(mask)
+        to = torch.nn.functional.scaled_dot_product_attention(*ts, attn_mask=tm, is_causal=causal)
+        (to * torch.tensor(w)).sum().backward()
+        return to, [t.grad for t in ts]
+
+    to, grads = oracle(in_pytorch)
     (ao * ag.tensor(w)).sum().backward()
-    np.testing.assert_allclose(np.asarray(ao), _np(to), rtol=1e-12, atol=1e-13)
-    for a, t in zip(at, ts):
-        np.testing.assert_allclose(np.asarray(a.grad), t.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(ao), to, rtol=1e-12, atol=1e-13)
+    for a, g in zip(at, grads):
+        np.testing.assert_allclose(np.asarray(a.grad), g, rtol=1e-10, atol=1e-12)
 
 
 def test_sdpa_gradients_and_dead_rows_without_torch():
@@ -199,63 +219,76 @@ def test_sdpa_gradients_and_dead_rows_without_torch():
         F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=True)
 
 
-@needs_torch
 @pytest.mark.parametrize("batch_first", [True, False])
 @pytest.mark.parametrize("masks", ["none", "padding", "attn-bool", "attn-float", "both", "per-head", "causal"])
 def test_multihead_attention_matches_torch(batch_first, masks):
-    torch.manual_seed(0)
     E, H, N, L = 6, 3, 2, 4
-    t = torch.nn.MultiheadAttention(E, H, batch_first=batch_first, dtype=torch.float64)
-    with torch.no_grad():
-        t.in_proj_bias.normal_()
-        t.out_proj.bias.normal_()
-    with float64():
-        m = _from_torch(nn.MultiheadAttention(E, H, batch_first=batch_first), t, transpose=["out_proj.weight"])
-    x = RNG.standard_normal((N, L, E) if batch_first else (L, N, E))
+
+    def make():
+        torch.manual_seed(0)
+        t = torch.nn.MultiheadAttention(E, H, batch_first=batch_first, dtype=torch.float64)
+        with torch.no_grad():
+            t.in_proj_bias.normal_()
+            t.out_proj.bias.normal_()
+        return t
+
+    m = _load(lambda: nn.MultiheadAttention(E, H, batch_first=batch_first), _weights(make),
+              transpose=["out_proj.weight"])
+    rng = case_rng()
+    x = rng.standard_normal((N, L, E) if batch_first else (L, N, E))
     kpm = np.array([[False, False, True, True], [False, False, False, False]]) if masks in ("padding", "both") \
         else None
     am = None
     if masks in ("attn-bool", "both"):
         am = np.triu(np.ones((L, L), bool), 1)
     elif masks == "attn-float":
-        am = RNG.standard_normal((L, L))
+        am = rng.standard_normal((L, L))
     elif masks == "per-head":
-        am = RNG.random((N * H, L, L)) > 0.7
+        am = rng.random((N * H, L, L)) > 0.7
         am[..., 0] = False
-    kw = dict(is_causal=True, attn_mask=torch.triu(torch.ones(L, L, dtype=torch.bool), 1)) if masks == "causal" \
-        else dict(attn_mask=None if am is None else torch.tensor(am))
-    tx = torch.tensor(x, requires_grad=True)
-    to, tw = t(tx, tx, tx, key_padding_mask=None if kpm is None else torch.tensor(kpm), **kw)
     ax = ag.tensor(x, requires_grad=True)
     ao, aw = m(ax, ax, ax, key_padding_mask=kpm, attn_mask=am, is_causal=masks == "causal")
-    np.testing.assert_allclose(np.asarray(ao), _np(to), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(np.asarray(aw), _np(tw), rtol=1e-12, atol=1e-12)
-    w = RNG.standard_normal(to.shape)
-    (to * torch.tensor(w)).sum().backward()
+    w = rng.standard_normal(ao.shape)
+
+    def in_pytorch():
+        t = make()
+        kw = dict(is_causal=True, attn_mask=torch.triu(torch.ones(L, L, dtype=torch.bool), 1)) \
+            if masks == "causal" else dict(attn_mask=None if am is None else torch.tensor(am))
+        tx = torch.tensor(x, requires_grad=True)
+        to, tw = t(tx, tx, tx, key_padding_mask=None if kpm is None else torch.tensor(kpm), **kw)
+        (to * torch.tensor(w)).sum().backward()
+        return to, tw, tx.grad, t.in_proj_weight.grad, t.out_proj.weight.grad
+
+    to, tw, gx, g_in, g_out = oracle(in_pytorch)
+    np.testing.assert_allclose(np.asarray(ao), to, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(aw), tw, rtol=1e-12, atol=1e-12)
     (ao * ag.tensor(w)).sum().backward()
-    np.testing.assert_allclose(np.asarray(ax.grad), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(np.asarray(m.in_proj_weight.grad), t.in_proj_weight.grad.numpy(), rtol=1e-10,
-                               atol=1e-12)
-    np.testing.assert_allclose(np.asarray(m.out_proj.weight.grad), t.out_proj.weight.grad.numpy().T, rtol=1e-10,
-                               atol=1e-12)
+    np.testing.assert_allclose(np.asarray(ax.grad), gx, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(m.in_proj_weight.grad), g_in, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(m.out_proj.weight.grad), g_out.T, rtol=1e-10, atol=1e-12)
 
 
-@needs_torch
 def test_multihead_attention_cross_attention_unbatched_per_head_weights_and_dead_rows():
-    torch.manual_seed(1)
-    t = torch.nn.MultiheadAttention(4, 2, dtype=torch.float64)
-    with float64():
-        m = _from_torch(nn.MultiheadAttention(4, 2), t, transpose=["out_proj.weight"])
-    q, kv = RNG.standard_normal((3, 4)), RNG.standard_normal((5, 4))  # unbatched (L, E), (S, E)
-    to, tw = t(torch.tensor(q), torch.tensor(kv), torch.tensor(kv), average_attn_weights=False)
-    ao, aw = m(q, kv, kv, average_attn_weights=False)
-    assert aw.shape == tuple(tw.shape) == (2, 3, 5)
-    np.testing.assert_allclose(np.asarray(ao), _np(to), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(np.asarray(aw), _np(tw), rtol=1e-12, atol=1e-12)
+    def make():
+        torch.manual_seed(1)
+        return torch.nn.MultiheadAttention(4, 2, dtype=torch.float64)
+
+    m = _load(lambda: nn.MultiheadAttention(4, 2), _weights(make), transpose=["out_proj.weight"])
+    rng = case_rng()
+    q, kv = rng.standard_normal((3, 4)), rng.standard_normal((5, 4))  # unbatched (L, E), (S, E)
     dead = np.array([True] * 5)  # every key padded: PyTorch's MultiheadAttention gives nan; so do we
-    to, _ = t(torch.tensor(q), torch.tensor(kv), torch.tensor(kv), key_padding_mask=torch.tensor(dead))
+
+    def in_pytorch():
+        t, tq, tkv = make(), torch.tensor(q), torch.tensor(kv)
+        return t(tq, tkv, tkv, average_attn_weights=False), t(tq, tkv, tkv, key_padding_mask=torch.tensor(dead))[0]
+
+    (to, tw), t_dead = oracle(in_pytorch)
+    ao, aw = m(q, kv, kv, average_attn_weights=False)
+    assert aw.shape == tw.shape == (2, 3, 5)
+    np.testing.assert_allclose(np.asarray(ao), to, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(aw), tw, rtol=1e-12, atol=1e-12)
     ao, _ = m(q, kv, kv, key_padding_mask=dead)
-    assert np.all(np.isnan(_np(to))) and np.all(np.isnan(np.asarray(ao)))
+    assert np.all(np.isnan(t_dead)) and np.all(np.isnan(np.asarray(ao)))
     assert m(q, kv, kv, need_weights=False)[1] is None
 
 
@@ -271,47 +304,54 @@ def test_multihead_attention_errors_and_state_dict_names():
         m(np.ones((2, 3, 4)), np.ones((2, 3, 4)), np.ones((2, 3, 4)), key_padding_mask=np.ones((3, 2), bool))
 
 
-@needs_torch
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
 @pytest.mark.parametrize("batch_first", [True, False])
 @pytest.mark.parametrize("layers,bias,with_state", [(1, True, False), (2, True, True), (3, False, True)])
 def test_recurrent_matches_torch(kind, batch_first, layers, bias, with_state):
-    torch.manual_seed(2)
-    t = getattr(torch.nn, kind)(3, 4, num_layers=layers, bias=bias, batch_first=batch_first, dtype=torch.float64)
-    with float64():
-        m = _from_torch(getattr(nn, kind)(3, 4, num_layers=layers, bias=bias, batch_first=batch_first), t)
-    assert list(m.state_dict()) == list(t.state_dict())
-    N, L = 2, 5
-    x = RNG.standard_normal((N, L, 3) if batch_first else (L, N, 3))
-    h0, c0 = RNG.standard_normal((layers, N, 4)), RNG.standard_normal((layers, N, 4))
-    tx = torch.tensor(x, requires_grad=True)
+    """Weights laid out as PyTorch's (its gate order: LSTM i, f, g, o; GRU r, z, n), recorded without it."""
+    def make():
+        torch.manual_seed(2)
+        return getattr(torch.nn, kind)(3, 4, num_layers=layers, bias=bias, batch_first=batch_first,
+                                       dtype=torch.float64)
+
+    sd = _weights(make)
+    m = _load(lambda: getattr(nn, kind)(3, 4, num_layers=layers, bias=bias, batch_first=batch_first), sd)
+    assert list(m.state_dict()) == list(sd)
+    N, L, rng = 2, 5, case_rng()
+    x = rng.standard_normal((N, L, 3) if batch_first else (L, N, 3))
+    h0, c0 = rng.standard_normal((layers, N, 4)), rng.standard_normal((layers, N, 4))
     ax = ag.tensor(x, requires_grad=True)
-    th = ah = None
-    if with_state:
-        th = (torch.tensor(h0), torch.tensor(c0)) if kind == "LSTM" else torch.tensor(h0)
-        ah = (h0, c0) if kind == "LSTM" else h0
-    to, tstate = t(tx, th)
+    ah = ((h0, c0) if kind == "LSTM" else h0) if with_state else None
     ao, astate = m(ax, ah)
-    np.testing.assert_allclose(np.asarray(ao), _np(to), rtol=1e-12, atol=1e-12)
+    w = rng.standard_normal(ao.shape)
+
+    def in_pytorch():
+        t, tx = make(), torch.tensor(x, requires_grad=True)
+        th = ((torch.tensor(h0), torch.tensor(c0)) if kind == "LSTM" else torch.tensor(h0)) if with_state else None
+        to, tstate = t(tx, th)
+        (to * torch.tensor(w)).sum().backward()
+        return to, tstate, tx.grad, [p.grad for p in t.parameters()]
+
+    to, tstate, gx, gparams = oracle(in_pytorch)
+    np.testing.assert_allclose(np.asarray(ao), to, rtol=1e-12, atol=1e-12)
     for a, b in zip(astate if kind == "LSTM" else [astate], tstate if kind == "LSTM" else [tstate]):
-        np.testing.assert_allclose(np.asarray(a), _np(b), rtol=1e-12, atol=1e-12)
-    w = RNG.standard_normal(to.shape)
-    (to * torch.tensor(w)).sum().backward()
+        np.testing.assert_allclose(np.asarray(a), b, rtol=1e-12, atol=1e-12)
     (ao * ag.tensor(w)).sum().backward()
-    np.testing.assert_allclose(np.asarray(ax.grad), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
-    for (name, p), tp in zip(m.named_parameters(), t.parameters()):
-        np.testing.assert_allclose(np.asarray(p.grad), tp.grad.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(np.asarray(ax.grad), gx, rtol=1e-10, atol=1e-12)
+    for (name, p), g in zip(m.named_parameters(), gparams, strict=True):
+        np.testing.assert_allclose(np.asarray(p.grad), g, rtol=1e-10, atol=1e-12, err_msg=name)
 
 
-@needs_torch
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
 def test_recurrent_unbatched_matches_torch(kind):
-    torch.manual_seed(3)
-    t = getattr(torch.nn, kind)(2, 3, dtype=torch.float64)
-    with float64():
-        m = _from_torch(getattr(nn, kind)(2, 3), t)
-    x = RNG.standard_normal((4, 2))
-    np.testing.assert_allclose(np.asarray(m(x)[0]), _np(t(torch.tensor(x))[0]), rtol=1e-12, atol=1e-12)
+    def make():
+        torch.manual_seed(3)
+        return getattr(torch.nn, kind)(2, 3, dtype=torch.float64)
+
+    m = _load(lambda: getattr(nn, kind)(2, 3), _weights(make))
+    x = case_rng().standard_normal((4, 2))
+    np.testing.assert_allclose(np.asarray(m(x)[0]), oracle(lambda: make()(torch.tensor(x))[0]), rtol=1e-12,
+                               atol=1e-12)
 
 
 def test_recurrent_zero_length_sequence_state_errors_and_graph_clusters():

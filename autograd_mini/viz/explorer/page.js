@@ -52,6 +52,19 @@
     return null;
   }
   const rep = (i) => { for (const b of N[i].chain) if (collapsed.has(b)) return "b" + b; return "n" + i; };
+  // Two layouts: D.initial while the boxes shut at the start are the ones shut (each laid out at its summary's
+  // size), else the fully open one, where a shut box shrinks to its summary, centred where its contents were.
+  const startShut = [...collapsed].sort().join();
+  let L = null;
+  const pickLayout = () => { L = D.initial && [...collapsed].sort().join() === startShut ? D.initial : null; };
+  const nodeAt = (i) => (L ? L.pos[i] : [N[i].x, N[i].y]);
+  function boxAt(j) {
+    if (L || !collapsed.has(j)) return L ? L.bb[j] : B[j].bb;
+    const [x0, y0, x1, y1] = B[j].bb, w = Math.min(B[j].size[0], x1 - x0), h = Math.min(B[j].size[1], y1 - y0);
+    const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
+    return [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2];
+  }
+  const extent = () => (L ? [L.width, L.height] : [D.width, D.height]);
   const boxShown = (j) => { for (let p = B[j].parent; p >= 0; p = B[p].parent) if (collapsed.has(p)) return false; return true; };
 
   // ---- drawing ----------------------------------------------------------------------------------------------
@@ -63,8 +76,8 @@
       t.textContent = s;
     });
   }
-  function drawBox(j, layer) {
-    const b = B[j], [x0, y0, x1, y1] = b.bb;
+  function drawBox(j, layer, titles) {
+    const b = B[j], [x0, y0, x1, y1] = boxAt(j);
     const g = el("g", { class: "box " + b.kind, "data-box": j }, layer);
     if (collapsed.has(j)) {
       g.classList.add("collapsed");
@@ -80,7 +93,8 @@
     } else {
       frames.set(j, el("rect", { class: "frame", x: x0, y: y0, width: x1 - x0, height: y1 - y0 }, g));
       const what = b.kind === "rollup" ? " (roll up)" : " \u2212";
-      const t = el("text", { class: "title", x: x0 + 6, y: y0 + 12 }, g);
+      const over = el("g", { class: "box " + b.kind, "data-box": j }, titles); // above the edges: none cuts it
+      const t = el("text", { class: "title", x: x0 + 6, y: y0 + 12 }, over);
       t.textContent = (b.label.length > 60 ? b.label.slice(0, 59) + "\u2026" : b.label) + what;
       t.style.pointerEvents = "all";
       t.addEventListener("click", (ev) => { if (!dragged) { selected = "b" + j; toggle(j); } ev.stopPropagation(); });
@@ -90,27 +104,31 @@
     const n = N[i], g = el("g", { class: "node " + n.kind, "data-key": n.key, "data-i": i }, layer);
     if (n.out) g.classList.add("out");
     if (n.source) g.classList.add("source");
-    const x0 = n.x - n.w / 2, y0 = n.y - n.h / 2;
+    const [x, y] = nodeAt(i), x0 = x - n.w / 2, y0 = y - n.h / 2;
     const shape = n.kind === "input"
-      ? el("ellipse", { class: "shape", cx: n.x, cy: n.y, rx: n.w / 2 + 4, ry: n.h / 2 + 2 }, g)
+      ? el("ellipse", { class: "shape", cx: x, cy: y, rx: n.w / 2 + 4, ry: n.h / 2 + 2 }, g)
       : el("rect", { class: "shape", x: x0, y: y0, width: n.w, height: n.h, rx: n.kind === "op" ? 6 : 0 }, g);
-    textLines(g, BIG ? n.lines.slice(0, 1) : n.lines, n.x, n.y, n.font, false);
+    textLines(g, BIG ? n.lines.slice(0, 1) : n.lines, x, y, n.font, false);
     g.addEventListener("click", (ev) => { if (!dragged) select("n" + i); ev.stopPropagation(); });
-    elems.set("n" + i, { g, shape, x: n.x, y: n.y, w: n.w, h: n.h });
+    elems.set("n" + i, { g, shape, x, y, w: n.w, h: n.h });
   }
-  function edgePath(a, b) {
-    if (D.rankdir === "LR") {
-      const x1 = a.x + a.w / 2, x2 = b.x - b.w / 2, xm = (x1 + x2) / 2;
-      return `M${x1},${a.y} C${xm},${a.y} ${xm},${b.y} ${x2},${b.y}`;
+  function edgePath(a, b) { // out of a's far side into b's near side; side to side when b is not beyond a
+    const lr = D.rankdir === "LR", u = lr ? "x" : "y", v = lr ? "y" : "x", du = lr ? "w" : "h", dv = lr ? "h" : "w";
+    const pt = (p, q) => (lr ? `${p},${q}` : `${q},${p}`); // (along the ranks, across them) -> "x,y"
+    const end = a[u] + a[du] / 2, start = b[u] - b[du] / 2;
+    if (start >= end - 1) {
+      const m = (end + start) / 2;
+      return `M${pt(end, a[v])} C${pt(m, a[v])} ${pt(m, b[v])} ${pt(start, b[v])}`;
     }
-    const y1 = a.y + a.h / 2, y2 = b.y - b.h / 2, ym = (y1 + y2) / 2;
-    return `M${a.x},${y1} C${a.x},${ym} ${b.x},${ym} ${b.x},${y2}`;
+    const s = b[v] >= a[v] ? 1 : -1, p1 = a[v] + (s * a[dv]) / 2, p2 = b[v] - (s * b[dv]) / 2, m = (p1 + p2) / 2;
+    return `M${pt(a[u], p1)} C${pt(a[u], m)} ${pt(b[u], m)} ${pt(b[u], p2)}`;
   }
   function render() {
-    const [boxes, edges, nodes] = ["boxes", "edges", "nodes"].map((id) => { const e = $(id); e.replaceChildren(); return e; });
+    pickLayout();
+    const [boxes, edges, titles, nodes] = ["boxes", "edges", "titles", "nodes"].map((id) => { const e = $(id); e.replaceChildren(); return e; });
     elems = new Map(); frames = new Map(); up = new Map(); down = new Map(); edgeEls = [];
     hiNodes = new Set(); hiEdges = new Set();
-    B.forEach((b, j) => { if (boxShown(j)) drawBox(j, boxes); });
+    B.forEach((b, j) => { if (boxShown(j)) drawBox(j, boxes, titles); });
     N.forEach((n, i) => { if (rep(i) === "n" + i) drawNode(i, nodes); });
     const seen = new Set();
     N.forEach((n, i) => {
@@ -207,8 +225,14 @@
   }
 
   // ---- collapse / expand ---------------------------------------------------------------------------------
-  function toggle(j) {
+  function toggle(j) { // the layout may change with it: the box stays where it was on the screen
+    const centre = () => { const [x0, y0, x1, y1] = boxAt(j); return [(x0 + x1) / 2, (y0 + y1) / 2]; };
+    const [bx, by] = centre();
     if (collapsed.has(j)) collapsed.delete(j); else collapsed.add(j);
+    pickLayout();
+    const [ax, ay] = centre();
+    view.x += (bx - ax) * view.k; view.y += (by - ay) * view.k;
+    apply();
     render();
   }
 
@@ -278,10 +302,10 @@
     if (n.source) row(t, "NaN/inf", `source (in its ${n.source})`);
     else if (n.vbad || n.gbad) row(t, "NaN/inf", [n.vbad && `${n.vbad} in value`, n.gbad && `${n.gbad} in grad`].filter(Boolean).join(", "));
     if (BW.lit.length) row(t, "backward", BW.lit[k] ? `gets its gradient at step ${BW.lit[k]} of ${BW.steps.length}` : "gets no gradient");
-    if (TL && TL.node_series[k] !== undefined && TL.node_series[k] !== null) {
-      const p = TL.params[TL.node_series[k]];
-      row(t, `|grad| at step ${TL.steps[tstep]}`, fmt(p.g[tstep]), "t-grad");
-      row(t, `|value| at step ${TL.steps[tstep]}`, fmt(p.v[tstep]));
+    const ts = TL && TL.node_series[k] !== undefined && TL.node_series[k] !== null ? TL.params[TL.node_series[k]] : null;
+    if (ts) {
+      row(t, `|grad| at step ${TL.steps[tstep]}`, fmt(ts.g[tstep]), "t-grad");
+      row(t, `|value| at step ${TL.steps[tstep]}`, fmt(ts.v[tstep]));
     }
     const ins = html("p", "inputs: ", panel);
     n.ins.forEach((s) => (s >= 0 ? link(ins, s) : html("span", "(cut by max_nodes) ", ins)));
@@ -289,10 +313,8 @@
     const outs = html("p", "used by: ", panel);
     consumers[k].forEach((c) => link(outs, c));
     if (!consumers[k].length) html("span", n.out ? "none (an output)" : "none", outs);
-    stats(panel, TL ? "value (of the recorded graph; a parameter's: when saved)" : "value", n.value);
-    const ts = TL && TL.node_series[k] !== undefined && TL.node_series[k] !== null ? TL.params[TL.node_series[k]] : null;
-    if (ts && ts.hist) stats(panel, `gradient at step ${TL.steps[tstep]}`, ts.hist[tstep]);
-    else if (!TL) stats(panel, "gradient", n.grad);
+    if (!TL) { stats(panel, "value", n.value); stats(panel, "gradient", n.grad); }
+    else if (ts && ts.hist) stats(panel, `gradient at step ${TL.steps[tstep]}`, ts.hist[tstep]); // the step's only
     if (n.explain) { html("h3", "why no gradient", panel); html("pre", n.explain, panel, "explain"); }
   }
   function goTo(i) {
@@ -329,8 +351,9 @@
   function apply() { world.setAttribute("transform", `translate(${view.x},${view.y}) scale(${view.k})`); }
   function fit() {
     const r = svg.getBoundingClientRect(), m = 20;
-    view.k = Math.min((r.width - m) / Math.max(D.width, 1), (r.height - m) / Math.max(D.height, 1), 2);
-    view.x = (r.width - D.width * view.k) / 2; view.y = (r.height - D.height * view.k) / 2;
+    const [w, h] = extent();
+    view.k = Math.min((r.width - m) / Math.max(w, 1), (r.height - m) / Math.max(h, 1), 2);
+    view.x = (r.width - w * view.k) / 2; view.y = (r.height - h * view.k) / 2;
     apply();
   }
   svg.addEventListener("wheel", (ev) => {
@@ -430,6 +453,7 @@
   }
   if (TL && TL.steps.length) {
     $("timeline").hidden = false;
+    $("logx").checked = !!TL.log_steps;
     $("tstep").max = TL.steps.length - 1;
     $("tstep").addEventListener("input", () => setStep(+$("tstep").value));
     $("logx").addEventListener("change", charts);
@@ -449,11 +473,13 @@
   for (const n of D.notes.concat([`layout: ${D.layout}`])) html("div", n, notes);
 
   const t0 = performance.now();
+  pickLayout();
   fit(); // before drawing: measuring the view later would lay out every drawn element
   const out = N.findLastIndex((n) => n.out);
   if (view.k < 0.3 && out >= 0) { // too big to read whole: start readable, at the output (fit shows it all)
-    const r = svg.getBoundingClientRect();
-    view.k = 0.6; view.x = r.width / 2 - N[out].x * view.k; view.y = r.height * 0.8 - N[out].y * view.k;
+    const r = svg.getBoundingClientRect(), id = rep(out), bb = id[0] === "b" ? boxAt(+id.slice(1)) : null;
+    const [ox, oy] = bb ? [(bb[0] + bb[2]) / 2, (bb[1] + bb[3]) / 2] : nodeAt(out);
+    view.k = 0.6; view.x = r.width / 2 - ox * view.k; view.y = r.height * 0.8 - oy * view.k;
     apply();
   }
   render();

@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .._backend import xp
-from ..tensor import Tensor
-from ._model import graph_data
+from ..._backend import xp
+from ...tensor import Tensor
+from .._graph import module_label
+from .._write import write_file
+from ._model import graph_data, legend
 from ._page import render_page
 from ._stats import num, summary
 
@@ -20,6 +22,13 @@ __all__ = ["TrainingRecorder"]
 def _norm(a: Any) -> float:
     with xp.errstate(all="ignore"):
         return float(xp.linalg.norm(xp.ravel(a))) if a.size else 0.0
+
+
+def _early(loss: list) -> bool:
+    """Whether more than half of the loss's total movement happens in the first tenth of the steps."""
+    y = [v for v in loss if v is not None and math.isfinite(v)]
+    moves = [abs(b - a) for a, b in zip(y, y[1:])]
+    return len(y) >= 10 and sum(moves[:max(1, len(y) // 10)]) > 0.5 * sum(moves) > 0
 
 
 class TrainingRecorder:
@@ -58,7 +67,7 @@ class TrainingRecorder:
             for name, m in model.named_modules():
                 own = [index[id(p)] for _, p in m.named_parameters() if id(p) in index]
                 if own:
-                    self._modules.append((name or type(m).__name__, m, own))
+                    self._modules.append((module_label(m, {id(m): name}), m, own))  # "0: Linear", as boxes say
         self.every, self.max_steps, self.histograms = every, max_steps, histograms
         self.keep_first = max(0, min(int(keep_first), max_steps // 4))
         self.steps: list[int] = []
@@ -135,9 +144,12 @@ class TrainingRecorder:
                 "modules": modules, "every": self.every}
 
     def save(self, path: str | Path, graph: Tensor | None = None, title: str = "autograd-mini training",
-             **kwargs: Any) -> Path:
+             log_steps: bool | None = None, **kwargs: Any) -> Path:
         """Write the training page: the graph of ``graph`` (default: the first recorded loss) coloured by the
-        selected step, a step slider, and charts of per-layer gradient norms and of the loss."""
+        selected step, a step slider, and charts of per-layer gradient norms and of the loss.
+
+        ``log_steps``: open the charts on a logarithmic step axis; by default, when the first tenth of the
+        kept steps holds most of the loss's movement (a blow-up or a fast start that a linear axis squashes)."""
         if not self.steps:
             raise ValueError("TrainingRecorder.save: nothing recorded yet (call record() after backward())")
         root = graph if graph is not None else self.root
@@ -146,8 +158,7 @@ class TrainingRecorder:
             data = {"nodes": [], "boxes": [], "width": 1, "height": 1, "layout": "none", "rankdir": "TB",
                     "notes": ["no graph: pass record(loss) a loss Tensor, or save(..., graph=loss)"], "dropped": 0,
                     "backward": {"steps": [], "lit": [], "why": ""}}
-            from ._model import _legend  # noqa: PLC0415
-            data["legend"] = _legend()
+            data["legend"] = legend()
             node_series: list = []
             box_series: list = []
         else:
@@ -159,10 +170,9 @@ class TrainingRecorder:
             mods = {id(m): k for k, (_, m, _) in enumerate(self._modules)}
             box_series = [mods.get(id(b["module"])) if b["module"] is not None else None for b in boxes]
         tl["node_series"], tl["box_series"] = node_series, box_series
+        tl["log_steps"] = _early(self.loss) if log_steps is None else bool(log_steps)
         data["timeline"] = tl
         kept = "every step" if self.every == 1 else f"1 step in {self.every}" + (
             f" after the first {self.keep_first}" if self.keep_first else "")
         data["notes"] = data["notes"] + [f"{len(self.steps)} steps kept ({kept}; at most {self.max_steps})"]
-        path = Path(path)
-        path.write_text(render_page(data, title), encoding="utf-8")
-        return path
+        return write_file(path, render_page(data, title), "TrainingRecorder.save")

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..tensor import Tensor
+from ...tensor import Tensor
+from .._write import write_file
 from ._model import graph_data
 from ._page import iframe, render_page
 from ._record import Recording, recording
@@ -33,9 +34,8 @@ class Explorer:
         return render_page(self.data, self.title)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(self.html(), encoding="utf-8")
-        return path
+        """Write the page to ``path`` atomically (as ``nn.save`` does); a FIFO or device is refused."""
+        return write_file(path, self.html(), "ag.viz.save")
 
     def _repr_html_(self) -> str:
         return iframe(self.html())

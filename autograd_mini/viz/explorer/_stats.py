@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._backend import xp
+from ..._backend import xp
 
 BINS = 16
 

@@ -9,11 +9,11 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from .._backend import xp
-from ..anomaly import capture_traces
-from ..grad_mode import state
-from ..shapes import sum_to
-from ..tensor import Tensor
+from ..._backend import xp
+from ...anomaly import capture_traces
+from ...grad_mode import state
+from ...shapes import sum_to
+from ...tensor import Tensor
 
 __all__ = ["Recording", "recording"]
 

@@ -1,23 +1,22 @@
-"""The graph model behind ``viz``: the ops and leaves reachable from some roots, in forward order, with
-names (``nn`` modules, ``params=``), module scope paths, gradients, NaN/inf sources and collapsed modules."""
+"""The graph model both renderers draw (``to_dot``/``to_text`` and the explorer): the ops and leaves reachable
+from some roots, in forward order, with names (``nn`` modules, ``params=``), module scope paths, gradients,
+NaN/inf sources and collapsed modules."""
 
 from __future__ import annotations
 
 import functools
-import os
-import sys
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._backend import xp
-from .anomaly import nonfinite
-from .engine import capture, store_grads, toposort
-from .tensor import Tensor
+from .._backend import xp
+from .._warn import user_stacklevel
+from ..anomaly import nonfinite
+from ..engine import capture, store_grads, toposort
+from ..tensor import Tensor
 
-__all__ = ["Grads", "Item", "capture_grads", "build", "collapse", "shape_str", "describe", "module_label"]
-
-_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+__all__ = ["Grads", "Item", "capture_grads", "build", "collapse", "graph_nodes", "shape_str", "describe",
+           "module_label"]
 
 
 class Grads:
@@ -43,7 +42,7 @@ class Grads:
         return len(self._by_id)
 
 
-def _graph(roots: Iterable[Tensor], max_nodes: int | None = None) -> tuple[list, int, dict]:
+def graph_nodes(roots: Iterable[Tensor], max_nodes: int | None = None) -> tuple[list, int, dict]:
     """Nodes nearest the roots first (the shared toposort), how many were cut, and each node's output tensor."""
     roots = list(roots)
     order = toposort([t.grad_fn for t in roots])
@@ -64,7 +63,7 @@ def capture_grads(root: Tensor, gradient: Any = None, retain_graph: bool = False
     With ``accumulate`` (default) leaves' ``.grad`` are updated exactly as ``backward()`` would (the
     engine's own ``store_grads``); without it every ``.grad`` is left exactly as it was.
     """
-    order, _, _ = _graph([root])
+    order, _, _ = graph_nodes([root])
     seen: dict[int, Tensor] = {id(root): root}
     for n in order:
         for t in n.inputs:
@@ -142,11 +141,11 @@ def _scope_path(scope: Any, cache: dict) -> tuple:
     return p
 
 
-def build(roots: tuple, params: Mapping[str, Any] | None, max_nodes: int | None, show_grads: bool,
+def build(roots: tuple, params: Mapping[str, Any] | None, max_nodes: int | None, show_grads: bool | None,
            grads: Grads | None) -> tuple[list[Item], dict, int, list[str]]:
     """The items in forward order, module names by id, how many ops were cut, and notes for the picture."""
     names = _check_args(roots, params, max_nodes, grads)
-    order, dropped, out = _graph(roots, max_nodes)
+    order, dropped, out = graph_nodes(roots, max_nodes)
     cache: dict = {}
     paths = {id(n): _scope_path(n.scope, cache) for n in order}
     modname: dict[int, str] = {}
@@ -155,7 +154,7 @@ def build(roots: tuple, params: Mapping[str, Any] | None, max_nodes: int | None,
     for path in cache.values():
         for i in range(len(path)):
             cluster_of.setdefault(id(path[i]), path[:i + 1])
-    for top in {id(p[0]): p[0] for p in cache.values() if p}.values():
+    for top in {id(r): r for r in (_outermost(p[0]) for p in cache.values() if p)}.values():
         by_name = dict(top.named_modules()) if hasattr(top, "named_modules") else {"": top}
         for name, m in by_name.items():
             modname.setdefault(id(m), name)
@@ -215,9 +214,21 @@ def build(roots: tuple, params: Mapping[str, Any] | None, max_nodes: int | None,
     if unmatched:
         warnings.warn(f"params: {', '.join(map(repr, unmatched))} matched no tensor of the drawn graph (a name "
                       "applies to the Tensor, or the array, that the graph used)", UserWarning,
-                      stacklevel=_user_level())
-    _attach_grads(seq, roots, show_grads, grads, notes, modname)
+                      stacklevel=user_stacklevel())
+    if show_grads is None:  # the default: on once there are gradients (after backward(), or grads=)
+        show_grads = grads is not None or any(it.kind != "op" and it.tensor.grad is not None for it in seq)
+    _attach_grads(seq, roots, show_grads or grads is not None, grads, notes, modname)
     return seq, modname, dropped, notes
+
+
+def _outermost(module: Any) -> Any:
+    """The outermost module that owns ``module`` (``nn`` modules know where they were registered,
+    ``__ag_owner__``), so a layer called from outside its model is still named ``layers.3``."""
+    seen = {id(module)}
+    while (owner := getattr(module, "__ag_owner__", None)) is not None and id(owner) not in seen:
+        seen.add(id(owner))
+        module = owner
+    return module
 
 
 def _check_args(roots: tuple, params: Any, max_nodes: Any, grads: Any) -> dict[int, str]:
@@ -251,14 +262,6 @@ def _check_args(roots: tuple, params: Any, max_nodes: Any, grads: Any) -> dict[i
                                                     if hasattr(t, "named_parameters") else ""))
         names[id(t)] = name
     return names
-
-
-def _user_level() -> int:
-    """``warnings.warn``'s stacklevel for the first frame outside this package (the user's call)."""
-    level, frame = 2, sys._getframe(2)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _attach_grads(seq: list[Item], roots: tuple, show_grads: bool, grads: Grads | None, notes: list,

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-from ..viz import _nest, _q
+from .._dot import nest, quote
 
 __all__ = ["Layout", "layout", "DOT_MAX_NODES"]
 
@@ -56,7 +56,7 @@ def layout(sizes: list[tuple[float, float]], chains: list[list[int]], box_labels
 
 
 def _dot(sizes: list, chains: list, box_labels: list, edges: list, rankdir: str) -> Layout:
-    key: dict[int, tuple] = {}  # box -> its chain of boxes, outermost first (the cluster key _nest wants)
+    key: dict[int, tuple] = {}  # box -> its chain of boxes, outermost first (the cluster key nest wants)
     direct: dict[tuple, list[str]] = {(): []}
     for i, chain in enumerate(chains):
         for depth, b in enumerate(chain):
@@ -65,10 +65,10 @@ def _dot(sizes: list, chains: list, box_labels: list, edges: list, rankdir: str)
             f"n{i} [width={sizes[i][0] / 72:.3f} height={sizes[i][1] / 72:.3f}]")
     ordered = {key[b]: direct.get(key[b], []) for b in range(len(box_labels))}  # in box order: cluster_<b>
     body = direct[()]
-    nest = _nest(ordered, {key[b]: box_labels[b] for b in range(len(box_labels))})
-    lines = [f"graph [rankdir={_q(rankdir)} nodesep=0.2 ranksep=0.4 fontsize=10 fontname=Helvetica]",
-             'node [shape=box fixedsize=true label=""]', *body, *nest]
-    lines += [f"n{s} -> n{d}" + ("" if c else " [constraint=false]") for s, d, c in edges]
+    clusters = nest(ordered, {key[b]: box_labels[b] for b in range(len(box_labels))})
+    lines = [f"graph [rankdir={quote(rankdir)} nodesep=0.2 ranksep=0.4 fontsize=10 fontname=Helvetica]",
+             'node [shape=box fixedsize=true label=""]', *body, *clusters]
+    lines += [f"n{s} -> n{d}" for s, d, c in edges if c]  # the page draws every edge; dot needs only these
     src = "digraph G {\n" + "\n".join(lines) + "\n}\n"
     done = subprocess.run(["dot", "-Tjson"], input=src.encode(), capture_output=True, timeout=DOT_TIMEOUT_S,
                           check=False)

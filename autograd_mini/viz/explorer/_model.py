@@ -1,22 +1,23 @@
-"""The data behind an explorer page: the same graph model as ``draw_graph`` (``_vizmodel.build``: names, module
+"""The data behind an explorer page: the same graph model as ``draw_graph`` (``viz._graph.build``: names, module
 clusters, gradient colours, NaN sources; ``collapse`` for the collapsed boxes), plus statistics, histograms,
 ``file:line`` traces, the recorded backward order, repeated modules rolled up, and a layout."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from .._backend import xp
-from .._vizmodel import Grads, Item, _graph, build, capture_grads, collapse
-from ..explain import explain_grad
-from ..narrate import explorer_steps
-from ..tensor import Tensor
-from ..viz import _OUTPUT_FILL, _ROLE, _SHARED, SCALE, _colours, _label
+from ..._backend import xp
+from ...explain import explain_grad
+from ...narrate import explorer_steps
+from ...tensor import Tensor
+from .._graph import Grads, Item, build, capture_grads, collapse, graph_nodes
+from .._style import OUTPUT_FILL, ROLE, SCALE, SHARED, colours, label
 from ._layout import layout
 from ._record import Pass, Recording, recording
 from ._stats import num, summary
 
-__all__ = ["graph_data"]
+__all__ = ["graph_data", "legend"]
 
 MAX_EXPLAINED = 50  # explain_grad walks the graph once per leaf: explain at most this many dead leaves
 _CHAR_W, _LINE_H = 6.3, 14.0
@@ -36,7 +37,7 @@ def _resolve(roots: tuple, grads: Grads | None, rec: Recording | None) -> tuple[
     root = roots[0] if len(roots) == 1 else None
     passed = rec.pass_from(root) if rec is not None and root is not None else None
     if passed is not None and grads is None:
-        _, _, out = _graph([root])
+        _, _, out = graph_nodes([root])
         pairs = [(out[i], g) for i, (_, g) in passed.node_grads.items() if i in out]
         grads = Grads(pairs + list(passed.leaf_grads.values()))
     alive = root is not None and root.grad_fn is not None and not root.grad_fn.released and root.size == 1
@@ -59,39 +60,92 @@ def _resolve(roots: tuple, grads: Grads | None, rec: Recording | None) -> tuple[
     return grads, passed, why
 
 
-def _module_boxes(seq: list[Item], modname: dict) -> tuple[list[dict], dict[tuple, int]]:
+def _scope_chain(scope: Any, cache: dict) -> list:
+    """The scope instances of a node, outermost first (one per module call, aligned with ``Item.path``)."""
+    chain = cache.get(id(scope))
+    if chain is None:
+        chain, s = [], scope
+        while s is not None:
+            chain.append(s)
+            s = s[1]
+        chain = cache[id(scope)] = chain[::-1]
+    return chain
+
+
+def _module_boxes(seq: list[Item], modname: dict, split: frozenset = frozenset()) -> tuple[list[dict], list[int]]:
     """One box per module scope path (as draw_graph's clusters), with its members, its ops' names and how many
-    times it was called (distinct scope instances, which ``nn.Module.__call__`` makes one per call)."""
+    times it was called (distinct scope instances, which ``nn.Module.__call__`` makes one per call); and each
+    item's innermost box (-1: none). A module path in ``split`` gets one box per call instead, its insides too
+    (a parameter goes in the box of its module's first call)."""
+    cache: dict = {}
+    first: dict[tuple, Any] = {}  # module path -> the scope instance of its first call
+    number: dict[tuple, dict[int, int]] = {}  # split module path -> {id(scope instance): call number}
+    for it in seq:
+        if it.kind == "op" and it.node.scope is not None:
+            for level, sc in enumerate(_scope_chain(it.node.scope, cache)[:len(it.path)]):
+                mk = tuple(map(id, it.path[:level + 1]))
+                first.setdefault(mk, sc)
+                if mk in split:
+                    number.setdefault(mk, {}).setdefault(id(sc), len(number[mk]) + 1)
     boxes: list[dict] = []
     index: dict[tuple, int] = {}
     calls: dict[int, set] = {}
-    scope_chain: dict[int, list] = {}
+    inner: list[int] = []
     for it in seq:
-        for level in range(len(it.path)):
-            k = tuple(map(id, it.path[:level + 1]))
-            if k not in index:
-                m = it.path[level]
+        chain = _scope_chain(it.node.scope, cache) if it.kind == "op" and it.node.scope is not None else None
+        key: tuple = ()
+        b, call = -1, None
+        for level, m in enumerate(it.path):
+            mk = tuple(map(id, it.path[:level + 1]))
+            sc = chain[level] if chain is not None else first.get(mk)
+            if mk in split and sc is not None:
+                key, call = key + (id(sc),), (mk, id(sc))
+            else:
+                key += (id(m),)
+            if key not in index:
                 name = modname.get(id(m)) or ""
-                index[k] = len(boxes)
-                boxes.append({"label": f"{name}: {type(m).__name__}" if name else type(m).__name__,
-                              "kind": "module", "module": m, "cls": type(m).__name__, "level": level,
-                              "members": [], "parent": index.get(k[:-1], -1), "ops": []})
-            boxes[index[k]]["members"].append(it)
+                label = f"{name}: {type(m).__name__}" if name else type(m).__name__
+                index[key] = len(boxes)
+                boxes.append({"label": label, "kind": "module", "module": m, "cls": type(m).__name__, "level": level,
+                              "members": [], "parent": b, "ops": [], "mkey": mk})
+                if call is not None:
+                    boxes[-1]["lines"] = [label, f"call {number[call[0]][call[1]]} of {len(number[call[0]])}"]
+            b = index[key]
+            boxes[b]["members"].append(it)
             if it.kind == "op":
-                boxes[index[k]]["ops"].append(it.node.name)
-        if it.kind == "op" and it.node.scope is not None:
-            chain = scope_chain.get(id(it.node.scope))
-            if chain is None:
-                chain, s = [], it.node.scope
-                while s is not None:
-                    chain.append(s)
-                    s = s[1]
-                chain = scope_chain[id(it.node.scope)] = chain[::-1]
-            for level, s in enumerate(chain[:len(it.path)]):
-                calls.setdefault(index[tuple(map(id, it.path[:level + 1]))], set()).add(id(s))
+                boxes[b]["ops"].append(it.node.name)
+            if chain is not None:
+                calls.setdefault(b, set()).add(id(chain[level]))
+        inner.append(b)
     for b, box in enumerate(boxes):
         box["calls"] = len(calls.get(b, ()))
-    return boxes, index
+    return boxes, inner
+
+
+def _looped(boxes: list[dict], seq: list[Item]) -> frozenset:
+    """Module paths called more than once whose calls are chained through ops outside them (a ModuleList reused
+    in a loop): one box for all their calls would sit on a cycle and lay out as a grid; they get one per call."""
+    consumers: dict[int, list[Item]] = {}
+    for it in seq:
+        for s in it.inputs:
+            if s is not None:
+                consumers.setdefault(id(s), []).append(it)
+
+    def feeds_itself(members: list[Item]) -> bool:
+        inside = {id(m) for m in members}
+        stack = [c for m in members for c in consumers.get(id(m), ()) if id(c) not in inside]
+        seen: set[int] = set()
+        while stack:
+            it = stack.pop()
+            if id(it) not in seen:
+                seen.add(id(it))
+                for c in consumers.get(id(it), ()):
+                    if id(c) in inside:
+                        return True
+                    stack.append(c)
+        return False
+
+    return frozenset(box["mkey"] for box in boxes if box["calls"] > 1 and feeds_itself(box["members"]))
 
 
 def _roll_up(boxes: list[dict]) -> None:
@@ -121,12 +175,15 @@ def _roll_up(boxes: list[dict]) -> None:
 
 def _chains(seq: list[Item], modname: dict, rollup: bool, depth: int | None) -> tuple[list, list]:
     """The boxes (module clusters, and rolled-up runs) and each item's chain of boxes, outermost first."""
-    boxes, index = _module_boxes(seq, modname)
+    boxes, inner = _module_boxes(seq, modname)
+    looped = _looped(boxes, seq)
+    if looped:
+        boxes, inner = _module_boxes(seq, modname, looped)
     if rollup:
         _roll_up(boxes)
     chains = []
-    for it in seq:
-        b, chain = index.get(tuple(map(id, it.path)), -1), []
+    for b in inner:
+        chain = []
         while b >= 0:
             chain.append(b)
             b = boxes[b]["parent"]
@@ -149,7 +206,7 @@ def _summaries(seq: list[Item], boxes: list[dict], modname: dict) -> None:
     deepest = max((len(it.path) for it in seq), default=0)
     where = {}
     for b, box in enumerate(boxes):
-        if box["kind"] == "module":
+        if box["kind"] == "module" and "lines" not in box:  # one box per call: no summary of all the calls
             m = box["members"][0]
             where[tuple(map(id, m.path[:box["level"] + 1]))] = b
     for d in range(deepest):
@@ -157,26 +214,27 @@ def _summaries(seq: list[Item], boxes: list[dict], modname: dict) -> None:
             it.group = None
         collapse(seq, d, modname)
         for it in seq:
-            if it.group is not None and "item" not in boxes[where[tuple(map(id, it.path[:d + 1]))]]:
-                boxes[where[tuple(map(id, it.path[:d + 1]))]]["item"] = it.group
+            b = where.get(tuple(map(id, it.path[:d + 1])))
+            if it.group is not None and b is not None and "item" not in boxes[b]:
+                boxes[b]["item"] = it.group
     for it in seq:
         it.group = None
 
 
 def _colour_dict(it: Item) -> dict:
-    fill, font, edge = _colours(it, True)
+    fill, font, edge = colours(it, True)
     return {"fill": fill or "", "font": font, "edge": edge}
 
 
 def _fill(it: Item) -> str:
-    return _OUTPUT_FILL if it.output else _ROLE[it.kind][2]
+    return OUTPUT_FILL if it.output else ROLE[it.kind][2]
 
 
 def _node(it: Item, chain: list[int], idx: dict, root: Tensor | None, explain: bool) -> dict:
     """One node of the page: its label lines (draw_graph's), colours, statistics, trace and, for a leaf with no
     or zero gradient, ``explain_grad``'s text."""
     t = it.tensor
-    lines = _label(it, False)
+    lines = label(it, False)
     n = {"key": it.key, "label": lines[0], "lines": _short(lines), "kind": it.kind, "chain": chain,
          "ins": [idx[id(s)] if s is not None else -1 for s in it.inputs], "out": it.output, "base": _fill(it),
          **_colour_dict(it), "source": it.source, "vbad": it.vbad or "", "gbad": it.gbad or "",
@@ -202,12 +260,54 @@ def _box(box: dict) -> dict:
     lines = box.get("lines") or (item.extra + ([f"|grad| {item.gnorm:.2e}"] if item.gnorm is not None else [])
                                  if item is not None else [box["label"]])
     d = {"label": box["label"], "kind": box["kind"], "parent": box["parent"], "collapsed": box["collapsed"],
-         "calls": box["calls"], "lines": _short(lines), "fill": _ROLE["module"][2], "font": "black", "edge": "#495057",
+         "calls": box["calls"], "lines": _short(lines), "fill": ROLE["module"][2], "font": "black", "edge": "#495057",
          "gnorm": None}
     if item is not None:
         d.update(_colour_dict(item), gnorm=None if item.gnorm is None else num(item.gnorm))
-        d["fill"] = d["fill"] or _ROLE["module"][2]
+        d["fill"] = d["fill"] or ROLE["module"][2]
+    w, h = _size(d["lines"] if box["kind"] == "module" else [d["label"], *d["lines"]])  # as the page draws it shut
+    d["size"] = [round(w, 1), round(h, 1)]
     return d
+
+
+def _initial_layout(nodes: list[dict], boxes: list[dict], edges: list[tuple], rankdir: str, engine: str) -> dict | None:
+    """Where everything goes while the boxes that start collapsed are shut, each one unit of its summary's size
+    (the page uses it until a box is opened or shut; then the fully open layout, with shut boxes shrunk)."""
+    shut = {j for j, b in enumerate(boxes) if b["collapsed"]}
+    if not shut:
+        return None
+
+    def box_chain(j: int) -> list[int]:  # j and its ancestors, outermost first
+        chain = []
+        while j >= 0:
+            chain.append(j)
+            j = boxes[j]["parent"]
+        return chain[::-1]
+
+    unit_of = []  # per node: ("n", i), or ("b", j) for the outermost shut box around it
+    for i, n in enumerate(nodes):
+        j = next((b for b in n["chain"] if b in shut), None)
+        unit_of.append(("n", i) if j is None else ("b", j))
+    units = list(dict.fromkeys(unit_of))
+    chains = [nodes[k]["chain"] if kind == "n" else box_chain(k)[:-1] for kind, k in units]
+    opened = sorted({b for c in chains for b in c})
+    renum = {b: k for k, b in enumerate(opened)}
+    where = {u: k for k, u in enumerate(units)}
+    links = list(dict.fromkeys((where[unit_of[s]], where[unit_of[d]], c) for s, d, c in edges
+                               if unit_of[s] != unit_of[d]))
+    sizes = [(nodes[k]["w"], nodes[k]["h"]) if kind == "n" else tuple(boxes[k]["size"]) for kind, k in units]
+    lay = layout(sizes, [[renum[b] for b in c] for c in chains], _short([boxes[b]["label"] for b in opened]), links,
+                 rankdir, engine)
+    pos: list = [None] * len(nodes)
+    bb: list = [None] * len(boxes)
+    for (kind, k), (x, y), (w, h) in zip(units, lay.pos, sizes):
+        if kind == "n":
+            pos[k] = [round(x, 1), round(y, 1)]
+        else:
+            bb[k] = [round(v, 1) for v in (x - w / 2, y - h / 2, x + w / 2, y + h / 2)]
+    for b, box in zip(opened, lay.boxes):
+        bb[b] = [round(v, 1) for v in box]
+    return {"pos": pos, "bb": bb, "width": lay.width, "height": lay.height}
 
 
 def graph_data(roots: tuple, *, params: Mapping[str, Tensor] | None = None, max_nodes: int | None = 2000,
@@ -237,7 +337,7 @@ def graph_data(roots: tuple, *, params: Mapping[str, Tensor] | None = None, max_
         for s in n["ins"]:
             uses[s] = uses.get(s, 0) + 1
     # as in to_dot: edges from a leaf that many ops share do not constrain the ranking
-    edges = [(s, i, nodes[s]["kind"] == "op" or uses[s] <= _SHARED) for i, n in enumerate(nodes)
+    edges = [(s, i, nodes[s]["kind"] == "op" or uses[s] <= SHARED) for i, n in enumerate(nodes)
              for s in n["ins"] if s >= 0]
     lay = layout(sizes, chains, _short([b["label"] for b in boxes]), edges, rankdir, layout_engine)
     for n, (x, y), (w, h) in zip(nodes, lay.pos, sizes):
@@ -245,18 +345,19 @@ def graph_data(roots: tuple, *, params: Mapping[str, Tensor] | None = None, max_
     for d, bb in zip(out_boxes, lay.boxes):
         d["bb"] = [round(v, 1) for v in bb]
     data = {"nodes": nodes, "boxes": out_boxes, "width": lay.width, "height": lay.height, "layout": lay.engine,
-            "rankdir": rankdir, "notes": notes + lay.notes, "dropped": dropped, "legend": _legend(),
-            "backward": _backward(passed, seq, no_pass) | explorer_steps(root, passed)}
+            "rankdir": rankdir, "notes": notes + lay.notes, "dropped": dropped, "legend": legend(),
+            "backward": _backward(passed, seq, no_pass) | explorer_steps(root, passed),
+            "initial": _initial_layout(nodes, out_boxes, edges, rankdir, layout_engine)}
     return data, seq, boxes
 
 
-def _legend() -> dict:
-    """The colour scale and the dead / NaN / source colours, as (fill, font, edge), from ``viz._colours`` itself."""
+def legend() -> dict:
+    """The colour scale and the dead / NaN / source colours, as (fill, font, edge), from ``colours`` itself."""
     def probe(**attrs: object) -> list:
         it = Item("", "op", None, None, ())
         for k, v in attrs.items():
             setattr(it, k, v)
-        return list(_colours(it, True))
+        return list(colours(it, True))
 
     return {"scale": [[None if b == float("inf") else b, f, e, c] for b, f, e, c in SCALE],
             "dead": probe(gnorm=0.0), "bad": probe(vbad="NaN"), "source": probe(vbad="NaN", source="value")}
