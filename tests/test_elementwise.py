@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 
 import autograd_mini as ag
-from tests.op_tables import elementwise as table
-
 from tests._oracle import oracle
+from tests.op_tables import elementwise as table
 
 try:
     import torch

@@ -9,7 +9,6 @@ import pytest
 
 import autograd_mini as ag
 from autograd_mini._backend import result_type
-
 from tests._oracle import oracle
 
 try:
