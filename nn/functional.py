@@ -408,7 +408,7 @@ def _weighted_nll(logp: ag.Tensor, y: np.ndarray, w: np.ndarray | None, ignore_i
                   shape: tuple) -> ag.Tensor:
     """``-w[y] * logp[i, y]`` for rows ``logp`` (M, C), 0 where ``y == ignore_index``, reduced as PyTorch's nll_loss."""
     keep = y != ignore_index
-    safe = y if keep.all() else np.where(keep, y, 0)  # y itself where it can: the graph keeps it (read-only)
+    safe = np.where(keep, y, 0)
     picked = logp[np.arange(len(y)), safe]
     loss = ag.where(keep, -picked * w[safe] if w is not None else -picked, 0.0)  # where: an ignored -inf stays out
     if reduction == "mean":
