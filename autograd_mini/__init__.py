@@ -14,12 +14,15 @@ from .gradcheck import GradcheckError, gradcheck, gradcheck_module, gradgradchec
 from .ops import *  # noqa: F403  (the functional op API: ag.exp, ag.sum, ...)
 from .ops import __all__ as _ops_all
 from .ops.indexing import TopK
+from . import mutation  # noqa: F401  (in-place ops: Tensor.add_, +=, t[i] = v, ...)
 from . import linalg  # noqa: I001  (ag.linalg: torch.linalg's functions; after ops)
 from . import func  # noqa: I001  (function transforms: ag.func.jacrev, ...; after ops, which it uses)
 from .func import grad, value_and_grad
 from ._torch_names import MODULE as _TORCH_NAMES, missing_attribute as _missing_attribute  # noqa: I001
 from . import onnx, viz  # noqa: I001  (graph pictures, ONNX export: graphviz and onnx are imported on use)
 from .viz import draw_graph
+from .compiler import TraceError, compile  # noqa: A004  (ag.compile, as torch.compile)
+from .grad_mode import array_call, effect
 
 __version__ = "0.1.0"
 
@@ -30,8 +33,7 @@ __all__ = [
     "set_grad_enabled", "is_grad_enabled", "module_scope", "current_scope", "grad", "value_and_grad", "grad_of",
     *_ops_all,
     "gradcheck", "gradgradcheck", "gradcheck_module", "GradcheckError", "explain_grad", "explain_backward", "Narration",
-    "detect_anomaly",
-    "AnomalyError",
+    "detect_anomaly", "AnomalyError", "compile", "TraceError", "effect", "array_call",
 ]
 
 

@@ -10,18 +10,17 @@ _DROP = "drop the call: "
 TENSOR = {
     "clamp_min": "t.clip(min=...)",
     "clamp_max": "t.clip(max=...)", "ndimension": "t.ndim", "nelement": "t.size",
-    "amax": "t.max(axis)", "amin": "t.min(axis)", "mm": "t @ other", "bmm": "t @ other",
+    "mm": "t @ other", "bmm": "t @ other",
     "long": "t.astype(np.int64)", "int": "t.astype(np.int32)", "float": "t.astype(np.float32)",
     "double": "t.astype(np.float64)", "half": "t.astype(np.float16)", "bool": "t.astype(bool)",
     "type_as": "t.astype(other.dtype)", "to": "t.astype(dtype) (there are no devices: numpy runs on the CPU)",
     "cuda": _DROP + "there are no devices (numpy runs on the CPU)", "cpu": _DROP + "tensors are always on the CPU",
-    "contiguous": _DROP + "numpy copies where it must", "zero_": "t.grad = None (or optimizer.zero_grad())",
-    "chunk": "ag.split(t, n, axis)", "norm": "(t ** 2).sum().sqrt()",
+    "contiguous": _DROP + "numpy copies where it must",
+    "clone": "ag.tensor(t) (a copy, no graph), or t * 1 (a recorded copy)",
 }
 # ag.<PyTorch name> -> ours
 MODULE = {
-    "mm": "ag.matmul(a, b)",
-    "bmm": "ag.matmul(a, b)", "amax": "ag.max(t, axis)", "amin": "ag.min(t, axis)",
+    "mm": "ag.matmul(a, b)", "bmm": "ag.matmul(a, b)",
     "from_numpy": "ag.tensor(array) or ag.as_tensor(array)", "float32": "np.float32 (dtypes are numpy's)",
     "float64": "np.float64 (dtypes are numpy's)", "int64": "np.int64 (dtypes are numpy's)",
     "int32": "np.int32 (dtypes are numpy's)", "long": "np.int64 (dtypes are numpy's)",

@@ -6,8 +6,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ._backend import xp
-from .function import Function, Node, freed_error, not_differentiable_again
+from .function import Function, Node, freed_error, in_place_recorded, not_differentiable_again, producer
 from .grad_mode import set_grad_enabled, state
+from .hooks import active as active_tensor_hooks
 from .shapes import sum_to
 from .tensor import Tensor, as_array
 
@@ -19,9 +20,13 @@ def _consumers(roots: list) -> dict:
     no node consumes is absent)."""
     consumers: dict[Node, int] = {}
     stack = list(roots)
+    rebased = in_place_recorded()
     while stack:
-        for t in stack.pop().inputs:
+        node = stack.pop()
+        for t in node.inputs:
             n = getattr(t, "grad_fn", None)
+            if rebased and n is not None and n.epoch > node.epoch:  # changed in place since `node` used it
+                n = producer(t, node)
             if n is not None:
                 c = consumers.get(n)
                 if c is None:
@@ -45,6 +50,8 @@ def toposort(roots: Iterable[Node]) -> list[Node]:
         order.append(node)
         for t in node.inputs:
             n = getattr(t, "grad_fn", None)
+            if n is not None and n.epoch > node.epoch:
+                n = producer(t, node)
             if n is not None:
                 left = consumers[n] - 1
                 consumers[n] = left
@@ -122,25 +129,33 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
     g0 = _root_gradient(root, gradient, create_graph)
     targets = {id(t): t for t in capture}
     found: dict[int, Any] = {}
+    tensor_hooks = active_tensor_hooks()  # None unless a tensor hook is registered somewhere
     if root.grad_fn is None:  # the root is itself a leaf
-        return {id(root): (root, g0)}
+        return {id(root): (root, g0 if tensor_hooks is None else tensor_hooks.leaf(root, g0, create_graph))}
     pending: dict[Node, Any] = {root.grad_fn: g0}
     wanted = {id(t.grad_fn): t for t in capture if t.grad_fn is not None}
     hooks = state.backward_hooks  # () unless anomaly mode is on
     consumers = _consumers([root.grad_fn])  # the order is toposort's, made while the pass runs
+    rebased = in_place_recorded()
     ready = [root.grad_fn]
     ndarray = xp.ndarray
     leads = _leading_to(toposort([root.grad_fn]), targets, wanted) if capture else None
+    if tensor_hooks is not None:
+        tensor_hooks.count_leaves([root.grad_fn, *consumers])
     with set_grad_enabled(create_graph):
         while ready:
             node = ready.pop()
             g = pending.pop(node, None)
+            if tensor_hooks is not None and g is not None:
+                g = tensor_hooks.node(node, g, create_graph)
             if wanted and g is not None and id(node) in wanted:
                 t = wanted[id(node)]
                 found[id(t)] = (t, g)
             if g is None:  # no gradient reached it: still drop what it saved, as for every node of the pass
                 for t in node.inputs:
                     parent = getattr(t, "grad_fn", None)
+                    if rebased and parent is not None and parent.epoch > node.epoch:  # `t` rebased since
+                        parent = producer(t, node)
                     if parent is not None:
                         left = consumers[parent] - 1
                         consumers[parent] = left
@@ -148,6 +163,8 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
                             ready.append(parent)
                 if not retain_graph:
                     node.release()
+                if tensor_hooks is not None:
+                    tensor_hooks.node_done(node, found, create_graph)
                 continue
             if capture and node not in leads:  # no target behind it: neither run nor freed (nor are its inputs'
                 continue                        # nodes, which then never become ready: none has a target behind it)
@@ -174,6 +191,8 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
                 if not need:
                     continue
                 parent = t.grad_fn  # an input with a grad_fn required grad in forward: need is True
+                if rebased and parent is not None and parent.epoch > node.epoch:  # `t` rebased since
+                    parent = producer(t, node)
                 if parent is not None:
                     left = consumers[parent] - 1
                     consumers[parent] = left
@@ -200,6 +219,8 @@ def _run(root: Tensor, gradient: Any, retain_graph: bool, create_graph: bool, ca
                 node.held = ()  # dropping the Held gives its arrays back
                 node.saved = ()
                 node.sources = None
+            if tensor_hooks is not None:
+                tensor_hooks.node_done(node, found, create_graph)
     return found
 
 
@@ -210,6 +231,8 @@ def _leading_to(order: list[Node], targets: dict, wanted: dict) -> set[Node]:
     for node in reversed(order):  # producers first
         for t in node.inputs:
             f = getattr(t, "grad_fn", None)
+            if f is not None and f.epoch > node.epoch:
+                f = producer(t, node)
             if f is not None and (f in leads or id(f) in wanted) or f is None and id(t) in targets:
                 leads.add(node)
                 break
@@ -289,6 +312,9 @@ def backward(root: Tensor, gradient: Any = None, retain_graph: bool | None = Non
     ``retain_graph`` defaults to ``create_graph``, as in PyTorch.
     """
     retain = create_graph if retain_graph is None else retain_graph
+    if state.tracer is not None:  # ag.compile is tracing: it records this pass, then runs it
+        state.tracer.backward(root, gradient, retain, create_graph)
+        return
     store_grads(_run(root, gradient, retain, create_graph).values(), create_graph)
 
 
@@ -305,6 +331,9 @@ def grad_of(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Any = None,
     ``outputs`` may be a sequence (with ``grad_outputs`` a matching sequence): the gradients of
     all of them are summed, as in ``torch.autograd.grad``.
     """
+    if state.tracer is not None:
+        state.tracer.unsupported("ag.grad_of / ag.grad (gradients returned rather than stored)",
+                                 "call loss.backward() in the compiled function, or run this one eagerly")
     if isinstance(outputs, (list, tuple)):
         outputs, grad_outputs = _weighted_sum(outputs, grad_outputs, create_graph), None
     elif not isinstance(outputs, Tensor):

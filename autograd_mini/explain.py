@@ -15,6 +15,7 @@ import numpy as np
 
 from .anomaly import capture_traces
 from .engine import toposort
+from .function import inputs_as_used
 from .grad_mode import enable_grad
 from .tensor import Tensor
 
@@ -73,7 +74,7 @@ def explain_grad(tensor: Tensor, root: Tensor | Callable[[], Tensor], tiny: floa
     # nodes from which `tensor` is reachable (toposort puts consumers first: walk it backwards)
     leads: set = set()
     for n in reversed(order):
-        if any(x is tensor or (isinstance(x, Tensor) and x.grad_fn in leads) for x in n.inputs):
+        if any(x is tensor or (isinstance(x, Tensor) and x.grad_fn in leads) for x in inputs_as_used(n)):
             leads.add(n)
     blocked = {n: why for n in order if n in leads and (why := _blocks(n, tiny))}
     # search from the root through ops that do pass gradient
@@ -86,7 +87,7 @@ def explain_grad(tensor: Tensor, root: Tensor | Callable[[], Tensor], tiny: floa
         if n in blocked:
             frontier.append(n)
             continue
-        for x in n.inputs:
+        for x in inputs_as_used(n):
             if x is tensor:
                 open_path = True
             elif isinstance(x, Tensor) and x.grad_fn is not None:

@@ -25,6 +25,7 @@ import functools
 import inspect
 import re
 import sys
+import threading
 from collections.abc import Callable
 from types import FunctionType, MappingProxyType
 from typing import Any
@@ -36,8 +37,8 @@ from .inplace import hold
 from .shapes import AxisError
 from .tensor import Tensor
 
-__all__ = ["Function", "Node", "op", "once_differentiable", "not_differentiable_again", "freed_error", "OPS", "OUT",
-           "CONST"]
+__all__ = ["Function", "Node", "op", "once_differentiable", "not_differentiable_again", "freed_error", "producer",
+           "version_used", "next_epoch", "in_place_recorded", "inputs_as_used", "OPS", "OUT", "CONST"]
 
 OUT = -1    # source of a kept value that is forward's result
 CONST = -2  # source of any other kept value: a constant, never differentiated
@@ -51,12 +52,14 @@ class Node:
     and dies with its last output.
     """
 
-    __slots__ = ("fn", "inputs", "params", "needs_input_grad", "saved", "sources", "held", "extra", "__weakref__")
+    __slots__ = ("fn", "inputs", "params", "needs_input_grad", "saved", "sources", "held", "extra", "epoch",
+                 "hooks", "__weakref__")  # hooks: set by ``register_hook`` on its output (hooks.py), unset otherwise
 
     # Made by ``Function.apply`` only, which sets every field inline (a call less per recorded op):
     # fn, inputs (Tensors or raw constants), params, needs_input_grad; saved (what backward reads, then what
     # save_for_backward kept), sources (per saved value: input index, OUT or CONST; None once released), held
-    # (arrays kept read-only for this node), extra (module scope and source line, ``grad_mode.Extra``, or None).
+    # (arrays kept read-only for this node), extra (module scope and source line, ``grad_mode.Extra``, or None),
+    # epoch (how many in-place ops were recorded before it: ``next_epoch``).
 
     @property
     def name(self) -> str:
@@ -97,8 +100,9 @@ class Node:
         for v, s in zip(self.saved[start:stop], self.sources[start:stop]):
             if s >= 0:
                 t = inputs[s]
-                if isinstance(t, Tensor) and t._data is not v and t.grad_fn is not None:  # ``t.data = new``
-                    t = Tensor._wrap(v, t.grad_fn)  # since forward: the array forward saw, on the same graph
+                if isinstance(t, Tensor) and t._data is not v and t.grad_fn is not None:  # ``t.data = new`` or
+                    t = Tensor._wrap(v, producer(t, self))  # in place since forward: the array forward saw, on
+                                                            # the graph it had then
                 v = t if isinstance(t, Tensor) else v
             elif s == OUT:
                 v = Tensor._wrap(v, self)
@@ -144,6 +148,42 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<{self.name}Backward>"
+
+
+_epoch = 0  # how many in-place ops were recorded: a node's ``epoch`` (a shared int, no per-node allocation)
+_epoch_lock = threading.Lock()
+
+
+def next_epoch() -> None:
+    """Called by an in-place op before it records: the nodes it makes get a larger epoch than every node before,
+    which is how ``version_used`` tells the nodes that used the version before it."""
+    global _epoch
+    with _epoch_lock:
+        _epoch += 1
+
+
+def in_place_recorded() -> bool:
+    """Whether any in-place op was recorded yet (until then no input needs ``version_used``: the engine skips it)."""
+    return _epoch != 0
+
+
+def version_used(t: Any, node: Node) -> Any:
+    """The Tensor standing for the version of input ``t`` that ``node`` used: ``t`` itself, unless an in-place op
+    gave ``t`` a newer node since (an input's node never has a larger epoch than its consumer); then the version
+    before, which is the first input of the in-place op's node (and of each node it made on the way)."""
+    while (f := t.grad_fn) is not None and f.epoch > node.epoch:
+        t = f.inputs[0]
+    return t
+
+
+def producer(t: Any, node: Node) -> Node | None:
+    """The node that made input ``t`` of ``node`` as ``node`` saw it (``t.grad_fn`` unless changed in place)."""
+    return version_used(t, node).grad_fn
+
+
+def inputs_as_used(node: Node) -> tuple:
+    """``node.inputs`` with each Tensor changed in place since as the version ``node`` used (for graph tools)."""
+    return tuple(version_used(t, node) if isinstance(t, Tensor) else t for t in node.inputs)
 
 
 def freed_error(node: Node) -> RuntimeError:
@@ -245,6 +285,8 @@ class Function:
             t._data = out if type(out) is _ndarray else xp.asarray(out)
             t.grad = t.grad_fn = t.name = None
             t._requires_grad = False
+            if state.tracer is not None:  # ag.compile is tracing: the op belongs to its program
+                state.tracer.op(cls, inputs, arrays, params, None, t)
             return t
         need_t = tuple(need)
         ctx = _new(Node)
@@ -254,6 +296,7 @@ class Function:
         ctx.needs_input_grad = _NEEDS.get(need_t) or _NEEDS.setdefault(need_t, need_t)
         ctx.saved = ctx.sources = ctx.held = ()
         ctx.extra = state.extra
+        ctx.epoch = _epoch
         if len(arrays) > 1:  # also for ops reading by position: save_for_backward may name an input too
             _one_array_per_input(inputs, arrays)
         try:
@@ -278,6 +321,8 @@ class Function:
         if hooks:
             for hook in hooks:
                 hook(ctx, out)
+        if state.tracer is not None:
+            state.tracer.op(cls, inputs, arrays, params, ctx, result)
         return result
 
 
@@ -393,7 +438,7 @@ def _keep(ctx: Node, arrays: list, raw: Any, out: Any) -> None:
             elif type(p) is tuple:
                 to_hold.extend(a for a in p if type(a) is _ndarray)
     if to_hold:
-        ctx.held = hold(to_hold)
+        ctx.held = hold(to_hold, fn)
 
 
 class _Unrecorded:

@@ -7,7 +7,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "module_scope", "current_scope", "Extra"]
+__all__ = ["no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "module_scope", "current_scope", "Extra",
+           "effect", "array_call"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,6 +33,7 @@ class _State(threading.local):
         self.capture_trace = False   # True while anomaly.capture_traces() has its file:line hook installed
         self.backward_hooks = ()     # anomaly mode: hook(node, g) -> check(grads_in), per backward step
         self.saved_modes: list[bool] = []  # the modes no_grad/enable_grad blocks restore, innermost last
+        self.tracer: Any = None      # ag.compile's recorder while it traces a function (compiler/trace.py)
 
 
 state = _State()
@@ -138,3 +140,29 @@ def current_scope() -> Any:
     """The module scope chain of the running call, ``(module, parent_chain)``, or None outside modules."""
     extra = state.extra
     return None if extra is None else extra.scope
+
+
+# ---- what ag.compile needs to see besides ops (compiler/trace.py) ----------------------------------------
+def effect(f: F) -> F:
+    """Mark ``f`` as a side effect on state (an optimizer's ``step``, ``zero_grad``, running statistics):
+    while ``ag.compile`` traces a function, ``f`` runs once as usual and the compiled program calls it
+    again, with the same arguments, on every replay. Outside tracing it costs one attribute read."""
+    @functools.wraps(f)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        tracer = state.tracer
+        if tracer is None:
+            return f(*args, **kwargs)
+        return tracer.effect(f, args, kwargs)
+
+    return run  # type: ignore[return-value]
+
+
+def array_call(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``f(*args, **kwargs)`` on arrays outside any op (a comparison, an argmax, a dropout mask): while
+    ``ag.compile`` traces, the call is recorded, so the compiled program computes it again on every
+    replay instead of keeping this call's result as a constant."""
+    out = f(*args, **kwargs)
+    tracer = state.tracer
+    if tracer is not None:
+        tracer.array_call(f, args, kwargs, out)
+    return out

@@ -32,10 +32,10 @@ from typing import Any
 
 from ._backend import xp
 
-__all__ = ["hold", "Held", "let_go", "read_only_view", "holds"]
+__all__ = ["hold", "Held", "let_go", "read_only_view", "holds", "holder"]
 
 _ndarray = xp.ndarray
-_count: dict[int, list] = {}  # id(array) -> [array, how many live nodes hold it read-only]
+_count: dict[int, list] = {}  # id(array) -> [array, how many live nodes hold it read-only, the first one's op]
 _lock = threading.Lock()
 _queued: list[tuple] = []      # let_go calls that found the lock taken
 
@@ -83,9 +83,10 @@ class Held(tuple):
         let_go(self)
 
 
-def hold(arrays: list) -> tuple:
+def hold(arrays: list, owner: Any = None) -> tuple:
     """Make each array read-only, counted; returns a ``Held`` of those this call made or kept read-only
-    (or ``()``). A view is held through its owner too (a write to the owner would change it)."""
+    (or ``()``). A view is held through its owner too (a write to the owner would change it). ``owner``: the op
+    holding them (its Function class), named by ``holder``."""
     held = []
     count = _count
     _lock.acquire()
@@ -98,7 +99,7 @@ def hold(arrays: list) -> tuple:
                     entry[1] += 1
                 elif x.flags.writeable:
                     x.setflags(write=False)
-                    count[id(x)] = [x, 1]
+                    count[id(x)] = [x, 1, owner]
                 else:
                     continue  # someone else's read-only array (or a sealed output): nothing to give back
                 held.append(x)
@@ -137,3 +138,15 @@ def holds(a: Any) -> int:
         _drain()
         entry = _count.get(id(a))
         return entry[1] if entry is not None and entry[0] is a else 0
+
+
+def holder(a: Any) -> Any:
+    """The op (Function class) of the first live node holding ``a`` or the array owning its memory read-only,
+    or None when no node holds it (for messages at a refused write)."""
+    with _lock:
+        _drain()
+        for x in (a, a.base):
+            entry = _count.get(id(x))
+            if entry is not None and entry[0] is x:
+                return entry[2] or "an op"
+    return None

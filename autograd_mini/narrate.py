@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .engine import _fit, capture, toposort
+from .function import inputs_as_used
 from .grad_mode import state
 from .tensor import Tensor
 
@@ -326,14 +327,14 @@ class _Names:
         self.count: dict[str, int] = {}
         outputs = {id(root.grad_fn): root} if root.grad_fn is not None else {}
         for node in order:
-            for t in node.inputs:
+            for t in inputs_as_used(node):
                 if isinstance(t, Tensor) and t.grad_fn is not None:
                     outputs.setdefault(id(t.grad_fn), t)
         self.output = {id(n): outputs[id(n)] for n in order if id(n) in outputs}
         if id(root) not in self.by_id:
             self._set(root, root.name or self._fresh("Loss", numbered=False))
         for node in reversed(order):  # forward order: z1 before z2
-            for t in node.inputs:
+            for t in inputs_as_used(node):
                 if isinstance(t, Tensor) and t.grad_fn is None:
                     self.of(t)
             out = self.output.get(id(node))
@@ -465,17 +466,17 @@ def _start_step(node: Any, k: int, g: np.ndarray, names: _Names, arrivals: dict)
     out = names.output.get(id(node))
     symbol = names.of(out) if out is not None else f"({node.name} output)"
     vars_ = _input_vars(node)
-    syms = {v: names.of(t) for v, t in zip(vars_, node.inputs)}
+    syms = {v: names.of(t) for v, t in zip(vars_, inputs_as_used(node))}
     if vars_ and "[" in vars_[-1]:  # *xs: the list of them
         base = vars_[-1].split("[")[0]
         syms[base] = "[" + ", ".join(syms[v] for v in vars_ if v.startswith(base + "[")) + "]"
     consts = {p: s for p, v in node.params.items() if (s := _short_value(v, names.digits)) is not None}
     expr = _substitute(_expr(formula), {**syms, **consts}) if formula else \
-        f"{node.name}({', '.join(names.of(t) for t in node.inputs)})"
+        f"{node.name}({', '.join(names.of(t) for t in inputs_as_used(node))})"
     read = set(re.findall(r"[A-Za-z_]\w*", " ".join(_rhs(p) for p in (formula or "").split("; "))))
     shown: list = []
     values: list = []
-    for v, t in zip(vars_, node.inputs):
+    for v, t in zip(vars_, inputs_as_used(node)):
         if v in read:
             shown.append((v, syms[v]))
             a = t._data if isinstance(t, Tensor) else t
@@ -495,7 +496,7 @@ def _finish_step(step: _Step, g_in: tuple, names: _Names, arrivals: dict) -> Non
     node = step.node
     vars_ = _input_vars(node)
     ones = None
-    for i, (t, gi, need) in enumerate(zip(node.inputs, g_in, node.needs_input_grad)):
+    for i, (t, gi, need) in enumerate(zip(inputs_as_used(node), g_in, node.needs_input_grad)):
         if not need or gi is None:
             continue
         raw = _array(gi)

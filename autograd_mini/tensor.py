@@ -73,13 +73,41 @@ class Tensor:
     tensor([2., 4.])
     """
 
-    __slots__ = ("_data", "grad", "_requires_grad", "grad_fn", "name", "__weakref__")
-    __array_ufunc__ = None  # make numpy defer to our reflected operators: ndarray * Tensor -> Tensor
+    __slots__ = ("_data", "grad", "_requires_grad", "grad_fn", "name", "_hooks", "_views", "__weakref__")
+    # unset until used: _hooks by ``register_hook`` on a leaf (hooks.py), _views by basic indexing (_views.py)
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """numpy meets a Tensor: ``ndarray * t`` is the recorded op (``t.__rmul__``), as Python's reflected
+        operator; ``p.data -= lr * p.grad`` (an ndarray written in place) takes the Tensor's values."""
+        out = kwargs.get("out")
+        if method == "__call__" and out and all(type(o) is xp.ndarray for o in out):
+            arrays = [x._data if isinstance(x, Tensor) else x for x in inputs]
+            try:
+                return ufunc(*arrays, **kwargs)
+            except ValueError as e:
+                from .mutation import refused_write
+
+                raise refused_write(out[0], f"numpy {ufunc.__name__} with out=", e) from None
+        name = _REFLECTED.get(ufunc.__name__) if method == "__call__" and not kwargs and len(inputs) == 2 else None
+        if name is not None:
+            a, b = inputs
+            if b is self and not isinstance(a, Tensor):
+                return getattr(self, name[1])(a)
+            if a is self and not isinstance(b, Tensor):
+                return getattr(self, name[0])(b)
+        raise TypeError(f"numpy's {ufunc.__name__} ({method}) does not take a Tensor: use the ag function or the "
+                        f"Tensor's method (ag.{ufunc.__name__}(t) where it exists), or pass t.data for the array "
+                        "(not recorded)")
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> None:
         _fill(self, as_array(data, dtype), None, name)
         if requires_grad:
             self.requires_grad_(True)
+
+    def __getstate__(self) -> tuple:
+        """What copy and pickle keep: the slots, less the hooks and the views registry (they belong to this
+        object: a copy has no hooks and no views yet)."""
+        return None, {k: getattr(self, k) for k in _COPIED if hasattr(self, k)}
 
     @classmethod
     def _wrap(cls, data: Any, node: Any = None) -> Tensor:
@@ -313,6 +341,16 @@ class _Size(int):
             raise IndexError(f"size: dim {dim} is out of range for shape {self._shape}")
         return self._shape[dim]
 
+
+_COPIED = ("_data", "grad", "_requires_grad", "grad_fn", "name")
+
+_REFLECTED = {  # numpy ufunc -> (Tensor's operator, Tensor's reflected operator)
+    "add": ("__add__", "__radd__"), "subtract": ("__sub__", "__rsub__"), "multiply": ("__mul__", "__rmul__"),
+    "divide": ("__truediv__", "__rtruediv__"), "power": ("__pow__", "__rpow__"),
+    "matmul": ("__matmul__", "__rmatmul__"), "less": ("__lt__", "__gt__"), "less_equal": ("__le__", "__ge__"),
+    "greater": ("__gt__", "__lt__"), "greater_equal": ("__ge__", "__le__"), "equal": ("__eq__", "__eq__"),
+    "not_equal": ("__ne__", "__ne__"),
+}
 
 # The one edge up: operators delegate to the op table, which imports Tensor (and adds the methods).
 from . import ops as _ops  # noqa: E402

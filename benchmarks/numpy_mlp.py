@@ -83,3 +83,37 @@ def gemm_operands(params: list[np.ndarray], x: np.ndarray) -> tuple:
     rng = np.random.default_rng(1)
     a1, a2, d3, d2, d1 = (rng.standard_normal((n, k)).astype(x.dtype) for k in (128, 64, 10, 64, 128))
     return a1, a2, d3, d2, d1
+
+
+# ---- the micrograd-sized MLP: 2-16-16-1 ReLU, mean squared error, 100 samples (micrograd's demo size) ------
+TINY = (2, 16, 16, 1)
+
+
+def tiny_params(seed: int = 0, dtype=np.float64) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for n_in, n_out in zip(TINY[:-1], TINY[1:]):
+        bound = 1 / np.sqrt(n_in)
+        out += [rng.uniform(-bound, bound, (n_in, n_out)).astype(dtype), np.zeros(n_out, dtype)]
+    return out
+
+
+def tiny_step(params: list[np.ndarray], x: np.ndarray, y: np.ndarray, lr: float) -> float:
+    """Forward, MSE, backward and SGD (in place) by hand for the 2-16-16-1 ReLU MLP."""
+    W1, b1, W2, b2, W3, b3 = params
+    h1 = x @ W1 + b1
+    a1 = np.maximum(h1, 0)
+    h2 = a1 @ W2 + b2
+    a2 = np.maximum(h2, 0)
+    out = a2 @ W3 + b3
+    diff = out - y
+    loss = float(np.mean(diff * diff))
+    d3 = diff * (2 / diff.size)
+    dW3, db3 = a2.T @ d3, d3.sum(axis=0)
+    d2 = (d3 @ W3.T) * (h2 > 0)
+    dW2, db2 = a1.T @ d2, d2.sum(axis=0)
+    d1 = (d2 @ W2.T) * (h1 > 0)
+    dW1, db1 = x.T @ d1, d1.sum(axis=0)
+    for p, g in zip(params, (dW1, db1, dW2, db2, dW3, db3)):
+        p -= lr * g
+    return loss

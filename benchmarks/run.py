@@ -34,7 +34,8 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
                    help="BLAS/OpenMP threads for numpy and torch (default: all cores)")
     p.add_argument("--json", default=str(ROOT / "out" / "bench.json"), help="where to write the results")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch columns even if torch imports")
-    p.add_argument("--only", default="", help="comma-separated subset: per_op,mlp,cnn,deep_chain,memory,transformer")
+    p.add_argument("--only", default="",
+                   help="comma-separated subset: per_op,mlp,tiny,cnn,deep_chain,memory,transformer")
     p.add_argument("--repeats", type=float, default=1.0, help="scale the number of repeats")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="wall: perf_counter; cpu: process CPU time, robust on a loaded machine (use --threads 1)")
@@ -161,16 +162,19 @@ class AgStep:
         else:
             self.params = [ag.Tensor(p.copy(), requires_grad=True) for p in init]
 
+    def train_step(self, x, y):
+        l1, l2, l3 = self.layers
+        loss = self.loss_fn(l3(self.relu(l2(self.relu(l1(x))))), y)
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+        return loss
+
     def __call__(self) -> float:
         x, y = self.batches[self.i % len(self.batches)]
         self.i += 1
         if self.use_nn:
-            l1, l2, l3 = self.layers
-            loss = self.loss_fn(l3(self.relu(l2(self.relu(l1(x))))), y)
-            self.opt.zero_grad()
-            loss.backward()
-            self.opt.step()
-            return loss.item()
+            return self.train_step(x, y).item()
         W1, b1, W2, b2, W3, b3 = self.params
         h = (x @ W1 + b1).relu()
         h = (h @ W2 + b2).relu()
@@ -208,6 +212,22 @@ class TorchStep:
         loss.backward()
         self.opt.step()
         return loss.item()
+
+
+class Compiled:
+    """An nn step (``AgStep``, ``CnnAgStep``, ``AgBlockStep``) with its training step under ``ag.compile``."""
+
+    name = "compiled"
+
+    def __init__(self, eager):
+        self.eager, self.i = eager, 0
+        self.step = ag.compile(eager.train_step)
+
+    def __call__(self) -> float:
+        batches = self.eager.batches
+        x, y = batches[self.i % len(batches)]
+        self.i += 1
+        return self.step(x, y).item()
 
 
 # ---- 1. per-op overhead ------------------------------------------------------------------
@@ -276,7 +296,7 @@ def bench_mlp(torch, smoke: bool) -> dict:
     for batch in sizes:
         batches = _data(batch)
         ag_step = AgStep(batches)
-        fns = {"numpy": NumpyStep(batches), "autograd-mini": ag_step}
+        fns = {"numpy": NumpyStep(batches), "autograd-mini": ag_step, "compiled": Compiled(AgStep(batches))}
         if torch is not None:
             fns["torch"] = TorchStep(torch, batches)
         params = numpy_mlp.init_params()
@@ -292,12 +312,14 @@ def bench_mlp(torch, smoke: bool) -> dict:
         r = {"ms": {k: _stats(v, 1e3) for k, v in times.items()}, "ag_uses_nn": ag_step.use_nn}
         med = {k: v["median"] for k, v in r["ms"].items()}
         r["ratio_ag_numpy"] = med["autograd-mini"] / med["numpy"]
+        r["ratio_compiled_numpy"] = med["compiled"] / med["numpy"]
         r["ratio_numpy_gemm"] = med["numpy"] / med["gemm floor"]
         if torch is not None:
             r["ratio_ag_torch"] = med["autograd-mini"] / med["torch"]
             r["ratio_torch_numpy"] = med["torch"] / med["numpy"]
         # the three implementations compute the same loss from the same weights and data
-        losses = [NumpyStep(batches)(), AgStep(batches)()] + ([TorchStep(torch, batches)()] if torch else [])
+        losses = [NumpyStep(batches)(), AgStep(batches)(), Compiled(AgStep(batches))()] + (
+            [TorchStep(torch, batches)()] if torch else [])
         r["first_losses"] = losses
         if max(losses) - min(losses) > 1e-3 * max(1.0, abs(losses[0])):
             raise AssertionError(f"batch {batch}: the implementations disagree on the first loss: {losses}")
@@ -305,12 +327,60 @@ def bench_mlp(torch, smoke: bool) -> dict:
     return results
 
 
+# ---- the micrograd-sized MLP (2-16-16-1, 100 samples): where per-op overhead is everything --------------
+class TinyNumpyStep:
+    def __init__(self, batches):
+        self.params, self.batches, self.i = numpy_mlp.tiny_params(), batches, 0
+
+    def __call__(self) -> float:
+        x, y = self.batches[self.i % len(self.batches)]
+        self.i += 1
+        return numpy_mlp.tiny_step(self.params, x, y, LR)
+
+
+class TinyAgStep:
+    def __init__(self, batches):
+        import nn
+
+        self.model = nn.Sequential(nn.Linear(2, 16, dtype=np.float64), nn.ReLU(), nn.Linear(16, 16, dtype=np.float64),
+                                   nn.ReLU(), nn.Linear(16, 1, dtype=np.float64))
+        for param, value in zip(self.model.parameters(), numpy_mlp.tiny_params()):
+            param.data = value.copy()
+        self.loss_fn, self.opt = nn.MSELoss(), nn.optim.SGD(self.model.parameters(), lr=LR)
+        self.batches, self.i = [(ag.Tensor(x), ag.Tensor(y)) for x, y in batches], 0
+
+    def train_step(self, x, y):
+        return CnnAgStep.train_step(self, x, y)  # the same step body: loss, zero_grad, backward, SGD
+
+    def __call__(self) -> float:
+        x, y = self.batches[self.i % len(self.batches)]
+        self.i += 1
+        return self.train_step(x, y).item()
+
+
+def bench_tiny(smoke: bool) -> dict:
+    rng = np.random.default_rng(0)
+    batches = [(rng.standard_normal((100, 2)), rng.standard_normal((100, 1))) for _ in range(4)]
+    fns = {"numpy": TinyNumpyStep(batches), "autograd-mini": TinyAgStep(batches),
+           "compiled": Compiled(TinyAgStep(batches))}
+    losses = [TinyNumpyStep(batches)(), TinyAgStep(batches)(), Compiled(TinyAgStep(batches))()]
+    if max(losses) - min(losses) > 1e-9 * max(1.0, abs(losses[0])):
+        raise AssertionError(f"tiny MLP: the implementations disagree on the first loss: {losses}")
+    times = _interleaved(fns, blocks=3 if smoke else int(40 * ARGS.repeats), per_block=2 if smoke else 50,
+                         warmup=2 if smoke else 20)
+    r = {"ms": {k: _stats(v, 1e3) for k, v in times.items()}, "first_losses": losses}
+    med = {k: v["median"] for k, v in r["ms"].items()}
+    r["ratio_ag_numpy"], r["ratio_compiled_numpy"] = med["autograd-mini"] / med["numpy"], med["compiled"] / med["numpy"]
+    return r
+
+
 # ---- transformer block (benchmarks/transformer_block.py) ----------------------------------
 def bench_transformer(torch, smoke: bool) -> dict:
     """One pre-LN block training step, batch 16 x sequence 32, width 64, 4 heads (smoke: 2 x 8, width 16)."""
     dims = dict(width=16, heads=4) if smoke else {}
     batches = transformer_block.data(2, 8, 16) if smoke else transformer_block.data()
-    fns = {"autograd-mini": transformer_block.AgBlockStep(batches, **dims)}
+    fns = {"autograd-mini": transformer_block.AgBlockStep(batches, **dims),
+           "compiled": Compiled(transformer_block.AgBlockStep(batches, **dims))}
     if torch is not None:
         fns["torch"] = transformer_block.TorchBlockStep(torch, batches, fns["autograd-mini"], **dims)
     losses = [f() for f in fns.values()]  # same weights and data: the same first loss
@@ -322,6 +392,7 @@ def bench_transformer(torch, smoke: bool) -> dict:
          "config": "2x8, width 16" if smoke else "16x32, width 64"}
     if torch is not None:
         r["ratio_ag_torch"] = r["ms"]["autograd-mini"]["median"] / r["ms"]["torch"]["median"]
+        r["ratio_compiled_torch"] = r["ms"]["compiled"]["median"] / r["ms"]["torch"]["median"]
     return r
 
 
@@ -349,14 +420,17 @@ class CnnAgStep:
         self.loss_fn, self.opt = nn.CrossEntropyLoss(), nn.optim.SGD(self.model.parameters(), lr=LR)
         self.batches, self.i = [(ag.Tensor(x), y) for x, y in batches], 0
 
-    def __call__(self) -> float:
-        x, y = self.batches[self.i % len(self.batches)]
-        self.i += 1
+    def train_step(self, x, y):
         loss = self.loss_fn(self.model(x), y)
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
-        return loss.item()
+        return loss
+
+    def __call__(self) -> float:
+        x, y = self.batches[self.i % len(self.batches)]
+        self.i += 1
+        return self.train_step(x, y).item()
 
 
 class CnnTorchStep(TorchStep):  # the same step, another model
@@ -375,7 +449,8 @@ class CnnTorchStep(TorchStep):  # the same step, another model
 def bench_cnn(torch, smoke: bool) -> dict:
     rng = np.random.default_rng(0)
     batches = [(rng.random((64, 1, 28, 28), np.float32), rng.integers(0, 10, 64)) for _ in range(4)]
-    fns = {"numpy": CnnNumpyStep(batches), "autograd-mini": CnnAgStep(batches)}
+    fns = {"numpy": CnnNumpyStep(batches), "autograd-mini": CnnAgStep(batches),
+           "compiled": Compiled(CnnAgStep(batches))}
     if torch is not None:
         fns["torch"] = CnnTorchStep(torch, batches)
     losses = [CnnNumpyStep(batches)(), CnnAgStep(batches)()] + ([CnnTorchStep(torch, batches)()] if torch else [])
@@ -386,8 +461,10 @@ def bench_cnn(torch, smoke: bool) -> dict:
     r = {"batch": 64, "ms": {k: _stats(v, 1e3) for k, v in times.items()}, "first_losses": losses}
     med = {k: v["median"] for k, v in r["ms"].items()}
     r["ratio_ag_numpy"] = med["autograd-mini"] / med["numpy"]
+    r["ratio_compiled_numpy"] = med["compiled"] / med["numpy"]
     if torch is not None:
         r["ratio_ag_torch"] = med["autograd-mini"] / med["torch"]
+        r["ratio_compiled_torch"] = med["compiled"] / med["torch"]
     return r
 
 
@@ -512,60 +589,68 @@ def report(res: dict) -> str:
                  f"(OMP/OPENBLAS/MKL_NUM_THREADS={m['threads']}); {m['clock']} clock; "
                  f"load avg {m['load_avg'][0]:.2f} at start, {m['load_avg_end'][0]:.2f} at end")
     lines.append("")
-    lines.append("| benchmark | numpy | autograd-mini | torch | ratios | target |")
-    lines.append("| --- | --- | --- | --- | --- | --- |")
+    lines.append("| benchmark | numpy | autograd-mini | ag.compile | torch | ratios | target |")
+    lines.append("| --- | --- | --- | --- | --- | --- | --- |")
     tg = res["targets"]
     if "per_op" in res:
         p = res["per_op"]["us_per_op"]
         ratio = res["per_op"].get("ratio_ag_torch")
         lines.append(f"| per-op fwd+bwd, chain of {res['per_op']['n_ops']} on (16,) (µs/op) | - | "
-                     f"{_fmt(p['autograd-mini'])} | {_fmt(p.get('torch'))} | "
+                     f"{_fmt(p['autograd-mini'])} | - | {_fmt(p.get('torch'))} | "
                      f"ag/torch {ratio:.2f} | {tg.get('per_op', '-')} |" if ratio else
-                     f"| per-op fwd+bwd (µs/op) | - | {_fmt(p['autograd-mini'])} | - | - | - |")
+                     f"| per-op fwd+bwd (µs/op) | - | {_fmt(p['autograd-mini'])} | - | - | - | - |")
         us = {k: v["median"] for k, v in p.items()}
         ng = f"ag/numpy {us['autograd-mini no_grad'] / us['numpy']:.2f}" + (
             f", ag/torch {us['autograd-mini no_grad'] / us['torch no_grad']:.2f}" if "torch no_grad" in us else "")
         lines.append(f"| per-op forward, no_grad (µs/op) | {_fmt(p['numpy'])} | {_fmt(p['autograd-mini no_grad'])} | "
-                     f"{_fmt(p.get('torch no_grad'))} | {ng} | {tg.get('no_grad', '-')} |")
+                     f"- | {_fmt(p.get('torch no_grad'))} | {ng} | {tg.get('no_grad', '-')} |")
     for batch, r in res.get("mlp", {}).items():
         ms = r["ms"]
-        ratios = f"ag/numpy {r['ratio_ag_numpy']:.2f}"
+        ratios = f"ag/numpy {r['ratio_ag_numpy']:.2f}, compiled/numpy {r['ratio_compiled_numpy']:.2f}"
         if "ratio_ag_torch" in r:
             ratios += f", ag/torch {r['ratio_ag_torch']:.2f}, torch/numpy {r['ratio_torch_numpy']:.2f}"
         via = "nn" if r["ag_uses_nn"] else "plain ops"
         lines.append(f"| MLP step, batch {batch} (ms; ag via {via}) | {_fmt(ms['numpy'])} | "
-                     f"{_fmt(ms['autograd-mini'])} | {_fmt(ms.get('torch'))} | {ratios} | "
+                     f"{_fmt(ms['autograd-mini'])} | {_fmt(ms['compiled'])} | {_fmt(ms.get('torch'))} | {ratios} | "
                      f"{'; '.join(v for k, v in tg.items() if k.startswith('mlp_' + batch)) or '-'} |")
-        lines.append(f"| GEMMs only, batch {batch} (ms) | {_fmt(ms['gemm floor'])} | | | "
+        lines.append(f"| GEMMs only, batch {batch} (ms) | {_fmt(ms['gemm floor'])} | | | | "
                      f"numpy step / GEMMs {r['ratio_numpy_gemm']:.2f} | |")
+    if "tiny" in res:
+        m = res["tiny"]
+        lines.append(f"| micrograd-sized MLP 2-16-16-1, 100 samples, float64 (ms) | {_fmt(m['ms']['numpy'])} | "
+                     f"{_fmt(m['ms']['autograd-mini'])} | {_fmt(m['ms']['compiled'])} | - | "
+                     f"ag/numpy {m['ratio_ag_numpy']:.2f}, compiled/numpy {m['ratio_compiled_numpy']:.2f} | "
+                     f"{tg.get('tiny_compiled', '-')} |")
     if "cnn" in res:
         c = res["cnn"]
-        ratios = f"ag/numpy {c['ratio_ag_numpy']:.2f}"
+        ratios = f"ag/numpy {c['ratio_ag_numpy']:.2f}, compiled/numpy {c['ratio_compiled_numpy']:.2f}"
         if "ratio_ag_torch" in c:
-            ratios += f", ag/torch {c['ratio_ag_torch']:.2f}"
+            ratios += f", ag/torch {c['ratio_ag_torch']:.2f}, compiled/torch {c['ratio_compiled_torch']:.2f}"
         lines.append(f"| LeNet step, batch 64, 1x28x28 (ms) | {_fmt(c['ms']['numpy'])} | "
-                     f"{_fmt(c['ms']['autograd-mini'])} | {_fmt(c['ms'].get('torch'))} | {ratios} | "
-                     f"{tg.get('cnn', '-')} |")
+                     f"{_fmt(c['ms']['autograd-mini'])} | {_fmt(c['ms']['compiled'])} | {_fmt(c['ms'].get('torch'))} | "
+                     f"{ratios} | {'; '.join(v for k, v in tg.items() if k.startswith('cnn')) or '-'} |")
     if "transformer" in res:
         tr = res["transformer"]
-        ratio = f"ag/torch {tr['ratio_ag_torch']:.2f}" if "ratio_ag_torch" in tr else "-"
+        ratio = (f"ag/torch {tr['ratio_ag_torch']:.2f}, compiled/torch {tr['ratio_compiled_torch']:.2f}"
+                 if "ratio_ag_torch" in tr else "-")
         lines.append(f"| transformer block step, {tr['config']}, 4 heads (ms) | - | "
-                     f"{_fmt(tr['ms']['autograd-mini'])} | {_fmt(tr['ms'].get('torch'))} | {ratio} | "
-                     f"{tg.get('transformer', '-')} |")
+                     f"{_fmt(tr['ms']['autograd-mini'])} | {_fmt(tr['ms']['compiled'])} | "
+                     f"{_fmt(tr['ms'].get('torch'))} | {ratio} | "
+                     f"{'; '.join(v for k, v in tg.items() if k.startswith('transformer')) or '-'} |")
     if "deep_chain" in res:
         d = res["deep_chain"]
         for n, run in d["runs"].items():
             off = d.get("no_gc", {}).get(n)
             evidence = f"gc disabled (evidence only): {off['forward_s']:.2f} / {off['backward_s']:.2f} s" if off else ""
             lines.append(f"| chain of {int(n):,} muls: fwd / bwd (s), peak bytes/op | | {run['forward_s']:.2f} / "
-                         f"{run['backward_s']:.2f} s, {run['peak_bytes_per_op']:.0f} B/op | | {evidence} | |")
+                         f"{run['backward_s']:.2f} s, {run['peak_bytes_per_op']:.0f} B/op | | | {evidence} | |")
         lines.append(f"| chain linearity ({d['scale']}x ops) | | backward x{d['backward_time_ratio']:.1f}, "
-                     f"fwd+bwd x{d['total_time_ratio']:.1f} | | | {tg.get('deep_chain', '-')} |")
+                     f"fwd+bwd x{d['total_time_ratio']:.1f} | | | | {tg.get('deep_chain', '-')} |")
     for key, mem in res.get("memory", {}).items():
         a, n = mem["autograd-mini"], mem["numpy"]
         lines.append(f"| memory {key} steps: peak RSS (MB), growth (B/step) | {n['peak_rss_mb']:.0f} MB, "
                      f"{n['growth_bytes_per_step']:+.0f} | {a['peak_rss_mb']:.0f} MB, "
-                     f"{a['growth_bytes_per_step']:+.0f} | | "
+                     f"{a['growth_bytes_per_step']:+.0f} | | | "
                      f"peak ag/numpy {a['peak_rss_mb'] / n['peak_rss_mb']:.2f} | {tg.get('memory_' + key, '-')} |")
     return "\n".join(lines)
 
@@ -593,12 +678,22 @@ def evaluate_targets(res: dict) -> dict:
     if "32" in mlp:
         r = mlp["32"]
         t["mlp_32_numpy"] = mark(r["ratio_ag_numpy"] <= 1.3, f"<= 1.3x numpy ({r['ratio_ag_numpy']:.2f}) (#19)")
+    for batch, r in mlp.items():
+        t[f"mlp_{batch}_compiled"] = mark(r["ratio_compiled_numpy"] <= 1.0,
+                                          f"ag.compile <= 1.0x numpy ({r['ratio_compiled_numpy']:.2f})")
+    if "tiny" in res:
+        ratio = res["tiny"]["ratio_compiled_numpy"]
+        t["tiny_compiled"] = mark(ratio <= 1.5, f"ag.compile <= 1.5x numpy ({ratio:.2f})")
     if "ratio_ag_torch" in res.get("cnn", {}):
         ratio = res["cnn"]["ratio_ag_torch"]
         t["cnn"] = mark(ratio <= 2.0, f"<= 2x torch ({ratio:.2f})")
+        ratio = res["cnn"]["ratio_compiled_torch"]
+        t["cnn_compiled"] = mark(ratio <= 1.0, f"ag.compile <= 1.0x torch ({ratio:.2f})")
     if "ratio_ag_torch" in res.get("transformer", {}):
         ratio = res["transformer"]["ratio_ag_torch"]
         t["transformer"] = mark(ratio <= 1.5, f"<= 1.5x torch ({ratio:.2f})")
+        ratio = res["transformer"]["ratio_compiled_torch"]
+        t["transformer_compiled"] = mark(ratio <= 0.8, f"ag.compile <= 0.8x torch ({ratio:.2f})")
     if "deep_chain" in res:
         d = res["deep_chain"]
         big = d["runs"][max(d["runs"], key=int)]
@@ -622,13 +717,16 @@ def main() -> int:
         print(json.dumps(fn(**json.loads(ARGS.worker_args))))
         return 0
     torch = _load_torch()
-    only = set(ARGS.only.split(",")) if ARGS.only else {"per_op", "mlp", "cnn", "deep_chain", "memory", "transformer"}
+    only = set(ARGS.only.split(",")) if ARGS.only else {"per_op", "mlp", "tiny", "cnn", "deep_chain", "memory",
+                                                                      "transformer"}
     res: dict = {"smoke": ARGS.smoke, "machine": machine_info(torch)}
     t0 = time.perf_counter()
     if "per_op" in only:
         res["per_op"] = bench_per_op(torch, ARGS.smoke)
     if "mlp" in only:
         res["mlp"] = bench_mlp(torch, ARGS.smoke)
+    if "tiny" in only:
+        res["tiny"] = bench_tiny(ARGS.smoke)
     if "cnn" in only:
         res["cnn"] = bench_cnn(torch, ARGS.smoke)
     if "transformer" in only:

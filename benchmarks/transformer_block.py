@@ -58,14 +58,17 @@ class AgBlockStep:
         self.mask = np.triu(np.ones((batches[0][0].shape[1],) * 2, dtype=bool), 1)
         self.i = 0
 
-    def __call__(self) -> float:
-        x, y = self.batches[self.i % len(self.batches)]
-        self.i += 1
+    def train_step(self, x: ag.Tensor, y: ag.Tensor) -> ag.Tensor:
         loss = F.mse_loss(self.model(x, self.mask), y)
         self.opt.zero_grad()
         loss.backward()
         self.opt.step()
-        return loss.item()
+        return loss
+
+    def __call__(self) -> float:
+        x, y = self.batches[self.i % len(self.batches)]
+        self.i += 1
+        return self.train_step(x, y).item()
 
 
 class TorchBlockStep:

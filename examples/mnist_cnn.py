@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--data", type=Path, default=None, help="folder with MNIST IDX files (default: shipped sample)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
+    p.add_argument("--compile", action="store_true",
+                   help="run the training step under ag.compile (the same numbers, bit for bit; docs/compile.md)")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     (Xtr, ytr), (Xte, yte), desc = load_split_or_exit(args.data, "mnist_cnn")
@@ -73,15 +75,21 @@ def main(argv: list[str] | None = None) -> dict:
     loss_fn = nn.CrossEntropyLoss()
     loader = nn.data.DataLoader(Itr, ytr.astype(np.int64), batch_size=args.batch_size, shuffle=True, seed=args.seed)
     losses, test_accs = [], []
+
+    def train_step(xb: ag.Tensor, yb: ag.Tensor) -> ag.Tensor:
+        loss = loss_fn(model(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    step = ag.compile(train_step) if args.compile else train_step
     t_train, cpu0 = time.perf_counter(), time.process_time()  # training and the per-epoch test evaluations
     bar = C.progress(args.epochs, "mnist cnn", not args.no_progress)
     for _ in bar:
         total, n = 0.0, 0
         for xb, yb in loader:
-            loss = loss_fn(model(xb), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            loss = step(xb, yb)
             total, n = total + loss.item() * len(xb), n + len(xb)
         losses.append(total / n)
         test_accs.append(accuracy(model, Ite, yte))

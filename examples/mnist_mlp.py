@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> dict:
                    help="cross-entropy, or the article's MSE on the softmax output")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: 0.05 for ce, 0.5 for mse)")
     p.add_argument("--batch-size", type=int, metavar="N", default=32, help="batch size")
+    p.add_argument("--compile", action="store_true",
+                   help="run the training step under ag.compile (the same numbers, bit for bit; docs/compile.md)")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     (Xtr, ytr), (Xte, yte), desc = load_split_or_exit(args.data, "mnist_mlp")
@@ -104,16 +106,22 @@ def main(argv: list[str] | None = None) -> dict:
     ce, mse, onehot = nn.CrossEntropyLoss(), nn.MSELoss(), np.eye(10, dtype=np.float32)
     loader = nn.data.DataLoader(Ftr, ytr.astype(np.int64), batch_size=args.batch_size, shuffle=True, seed=args.seed)
     losses, test_accs = [], []
+
+    def train_step(xb: ag.Tensor, target: ag.Tensor) -> ag.Tensor:
+        logits = model(xb)
+        # The article's loss: squared error between softmax(logits) and the one-hot label.
+        loss = ce(logits, target) if args.loss == "ce" else mse(ag.softmax(logits, axis=1), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    step = ag.compile(train_step) if args.compile else train_step
     bar = C.progress(args.epochs, f"mnist ({args.loss})", not args.no_progress)
     for _ in bar:
         total, n = 0.0, 0
         for xb, yb in loader:
-            logits = model(xb)
-            # The article's loss: squared error between softmax(logits) and the one-hot label.
-            loss = ce(logits, yb) if args.loss == "ce" else mse(ag.softmax(logits, axis=1), onehot[yb.data])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            loss = step(xb, yb if args.loss == "ce" else ag.tensor(onehot[yb.data]))
             total, n = total + loss.item() * len(xb), n + len(xb)
         losses.append(total / n)
         test_accs.append(accuracy(model, Fte, yte))

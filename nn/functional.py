@@ -228,15 +228,33 @@ def dropout(x: Any, p: float = 0.5, training: bool = True, seed: ag.Seed = None)
     The identity when ``training`` is False or ``p == 0``. ``seed`` (int or Generator) draws the
     mask; None uses the global generator (``ag.manual_seed``).
     """
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
     x = _t(x)
+    return _dropout("dropout", x, p, training, seed, x.shape)
+
+
+def dropout2d(input: Any, p: float = 0.5, training: bool = True, seed: ag.Seed = None) -> ag.Tensor:
+    """Zero whole channels of (N, C, H, W) or (C, H, W) images with probability ``p``, scale the rest by
+    ``1/(1-p)``: PyTorch's ``F.dropout2d`` (plus ``seed``, as ``dropout``)."""
+    x = _t(input)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"dropout2d: expected input of shape (N, C, H, W) or (C, H, W), got shape {x.shape}")
+    return _dropout("dropout2d", x, p, training, seed, x.shape[:-2] + (1, 1))
+
+
+def _dropout(name: str, x: ag.Tensor, p: float, training: bool, seed: ag.Seed, mask_shape: tuple) -> ag.Tensor:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name}: p must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return x
     if p == 1.0:
-        return x * np.zeros(x.shape, dtype=x.dtype)
-    keep = ag.get_generator(seed).random(x.shape) >= p
-    return x * (keep * (1.0 / (1.0 - p))).astype(x.dtype)
+        return x * np.zeros(mask_shape, dtype=x.dtype)
+    return x * ag.array_call(_dropout_scale, seed, mask_shape, p, x.dtype)  # ag.compile draws it again on replay
+
+
+def _dropout_scale(seed: ag.Seed, shape: tuple, p: float, dtype: Any) -> np.ndarray:
+    """``1/(1-p)`` where an element is kept, 0 where dropped, drawn from ``seed``'s generator."""
+    keep = ag.get_generator(seed).random(shape) >= p
+    return (keep * (1.0 / (1.0 - p))).astype(dtype)
 
 
 # ---- regression losses ---------------------------------------------------------------------------
@@ -309,6 +327,7 @@ def _class_weight(name: str, weight: Any, c: int, dtype: Any) -> np.ndarray | No
     w = np.asarray(_arr(weight), dtype=dtype if dtype.kind == "f" else None)
     if w.shape != (c,):
         raise ValueError(f"{name}: weight must have one entry per class, shape ({c},), got {w.shape}")
+    _not_traced(f"{name} with class weights")
     return w
 
 
@@ -353,6 +372,36 @@ class SoftmaxCrossEntropy(ag.Function):
             g = g * (1.0 / n if n else np.nan)  # an empty batch: nan loss, empty gradient (PyTorch)
         return (anp.softmax(x, -1) - onehot) * g, None  # numpy on arrays, recorded on Tensors
 
+    # ag.compile writes the op out as numpy (docs/compile.md): the same calls as forward and backward above,
+    # but backward reuses forward's exp and row sums (equal bit for bit to its softmax's) and subtracts the
+    # one-hot in place, as hand-written backprop does
+    @staticmethod
+    def compiled_forward(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str | None:
+        x, y = arrays
+        if not (isinstance(y, np.ndarray) and y.dtype == np.intp and x.ndim == 2 and x.shape[0] and x.size):
+            return None
+        (xs, ys), n = ins, x.shape[0]
+        shifted, e, s, rows = (t.fresh(f"{t.out}_{k}") for k in ("shifted", "exp", "sum", "rows"))
+        t.emit(f"{shifted} = {xs} - {xs}.max(axis=1, keepdims=True)")
+        t.emit(f"{e} = np.exp({shifted})")
+        t.emit(f"{s} = {e}.sum(axis=1, keepdims=True)")
+        t.emit(f"{rows} = {t.const(np.arange(n), 'rows')}")
+        t.notes[t.out] = (e, s, rows)
+        losses = f"np.log({s}[:, 0]) - {shifted}[{rows}, {ys}]"
+        red = params["reduction"]
+        return losses if red == "none" else f"np.asarray(({losses}).sum()" + (f" / {n})" if red == "mean" else ")")
+
+    @staticmethod
+    def compiled_backward(t: Any, node: Any, g: str, ins: list, out: str, names: list) -> None:
+        e, s, rows = t.notes[out]
+        dx, n = names[0], node.inputs[0].shape[0]
+        t.emit(f"{dx} = {e} / {s}")                      # softmax(x)
+        t.emit(f"{dx}[{rows}, {ins[1]}] -= 1")           # - onehot(y)
+        red = node.params["reduction"]
+        scale = f"{g}.reshape(({n}, 1))" if red == "none" else f"({g} * {1.0 / n!r})" if red == "mean" else g
+        t.emit(f"{dx} *= {scale}")
+        t.owned.add(dx)
+
 
 def cross_entropy(input: ag.Tensor, target: Any, weight: Any = None, *, ignore_index: int = -100,
                   reduction: str = "mean", label_smoothing: float = 0.0) -> ag.Tensor:
@@ -380,13 +429,14 @@ def cross_entropy(input: ag.Tensor, target: Any, weight: Any = None, *, ignore_i
         return _reduce(loss, reduction)
     y = _class_indices("cross_entropy", input, target, ignore_index)
     rows, flat = _classes_last(input), (y if y.ndim == 1 else y.reshape(-1))  # y itself: explain_backward names it
-    if w is None and not eps and not (flat == ignore_index).any():
+    if w is None and not eps and _nothing_ignored("cross_entropy", flat, ignore_index):
         out = SoftmaxCrossEntropy.apply(rows, flat, reduction=reduction)
         return out.reshape(y.shape) if reduction == "none" else out
     logp = ag.log_softmax(rows, -1)
     loss = _weighted_nll(logp, flat, w, ignore_index, reduction, y.shape)
     if not eps:
         return loss
+    _not_traced("cross_entropy with label smoothing and class-index targets")
     keep = flat != ignore_index
     smooth = -(logp * w).sum(axis=-1) if w is not None else -logp.sum(axis=-1)
     smooth = ag.where(keep, smooth, 0.0)
@@ -404,9 +454,39 @@ def _per_count(y: np.ndarray, w: np.ndarray | None, keep: np.ndarray) -> float:
     return 1.0 / total if total else math.nan
 
 
+def _not_traced(what: str) -> None:
+    """Refuse, under ``ag.compile``, a loss path whose masks, counts or weights are numpy on this call's values
+    (a program would keep them as constants)."""
+    if ag.grad_mode.state.tracer is not None:
+        ag.grad_mode.state.tracer.unsupported(what + " (numpy on this call's values: the program would keep them)",
+                                              "compile the step without it, or run it eagerly")
+
+
+def _nothing_ignored(name: str, y: np.ndarray, ignore_index: int) -> bool:
+    """Whether no target is ``ignore_index``. Under ``ag.compile`` the answer picks the program's path, so each
+    replay checks it again (a replay whose targets differ in this raises rather than take the wrong path)."""
+    nothing = not (y == ignore_index).any()
+    if ag.grad_mode.state.tracer is not None:
+        ag.array_call(_same_ignored, name, y, ignore_index, nothing)
+    return nothing
+
+
+def _same_ignored(name: str, y: np.ndarray, ignore_index: int, nothing: bool) -> None:
+    if (not (y == ignore_index).any()) != nothing:
+        raise ValueError(f"{name}: this ag.compile program was traced with {'no' if nothing else 'some'} targets "
+                         f"equal to ignore_index={ignore_index} and this call has {'some' if nothing else 'none'}: "
+                         "its path depends on that; compile a step for each case, or run it eagerly")
+
+
 def _weighted_nll(logp: ag.Tensor, y: np.ndarray, w: np.ndarray | None, ignore_index: int, reduction: str,
                   shape: tuple) -> ag.Tensor:
     """``-w[y] * logp[i, y]`` for rows ``logp`` (M, C), 0 where ``y == ignore_index``, reduced as PyTorch's nll_loss."""
+    if w is None and _nothing_ignored("nll_loss", y, ignore_index):  # no array made from the targets' values
+        loss = -logp[np.arange(len(y)), y]
+        if reduction == "mean":
+            return loss.sum() * (1.0 / len(y) if len(y) else math.nan)
+        return _reduce(loss.reshape(shape), reduction)
+    _not_traced("nll_loss / cross_entropy with targets equal to ignore_index")
     keep = y != ignore_index
     safe = np.where(keep, y, 0)
     picked = logp[np.arange(len(y)), safe]
@@ -424,7 +504,8 @@ def nll_loss(input: ag.Tensor, target: Any, weight: Any = None, *, ignore_index:
     input = _t(input)
     y = _class_indices("nll_loss", input, target, ignore_index)
     w = _class_weight("nll_loss", weight, input.shape[0 if input.ndim == 1 else 1], input.dtype)
-    return _weighted_nll(_classes_last(input), y if y.ndim == 1 else y.reshape(-1), w, ignore_index, reduction, y.shape)
+    flat = y if y.ndim == 1 else y.reshape(-1)  # y itself: ag.compile reads it as the target
+    return _weighted_nll(_classes_last(input), flat, w, ignore_index, reduction, y.shape)
 
 
 class BinaryCrossEntropy(ag.Function):
@@ -526,7 +607,7 @@ def smooth_l1_loss(input: ag.Tensor, target: Any, reduction: str = "mean", beta:
     if beta == 0:
         return _reduce(ag.abs(d), reduction)
     a = ag.abs(d)
-    small = np.asarray(a) < beta
+    small = a < beta  # a bool tensor: ag.compile compares again on each replay
     ds = ag.where(small, d, 0.0)  # the branch not taken sees 0: an inf there would make its zero gradient nan
     return _reduce(ag.where(small, ds * ds * (0.5 / beta), a - 0.5 * beta), reduction)
 
@@ -537,7 +618,7 @@ def huber_loss(input: ag.Tensor, target: Any, reduction: str = "mean", delta: fl
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     d = _difference("huber_loss", input, target, reduction)
     a = ag.abs(d)
-    small = np.asarray(a) < delta
+    small = a < delta
     ds = ag.where(small, d, 0.0)  # as smooth_l1_loss
     return _reduce(ag.where(small, ds * ds * 0.5, (a - 0.5 * delta) * delta), reduction)
 
@@ -766,21 +847,87 @@ def batch_norm(input: Any, running_mean: ag.Tensor | None, running_var: ag.Tenso
         mean = x.mean(axis=axes, keepdims=True)
         centered = x - mean
         var = (centered * centered).mean(axis=axes, keepdims=True)
-        with ag.no_grad():
-            if running_mean is not None:
-                _move(running_mean, np.asarray(mean).reshape(c), momentum)
-            if running_var is not None:
-                _move(running_var, np.asarray(var).reshape(c) * (per_channel / (per_channel - 1)), momentum)
+        _move_stats(running_mean, running_var, mean, var, per_channel / (per_channel - 1), momentum)
     else:  # evaluation; or an empty batch, with nothing to normalize or to learn from (as PyTorch)
-        mean, var = ((np.asarray(running_mean).reshape(shape), np.asarray(running_var).reshape(shape))
+        # the running statistics as Tensors, so that ag.compile reads them on each replay, not once
+        mean, var = ((ag.as_tensor(running_mean).reshape(shape), ag.as_tensor(running_var).reshape(shape))
                      if not training else (np.zeros(shape, x.dtype), np.ones(shape, x.dtype)))
         centered = x - mean
-    y = centered / ag.sqrt(var + eps)
+    return _affine("batch_norm", centered / ag.sqrt(var + eps), weight, bias)
+
+
+def group_norm(input: Any, num_groups: int, weight: Any = None, bias: Any = None, eps: float = 1e-5) -> ag.Tensor:
+    """Normalize (N, C, ...) by the mean and biased variance of each sample's ``num_groups`` groups of channels,
+    then ``* weight + bias`` per channel: PyTorch's ``F.group_norm``. Composed: any order."""
+    x = _t(input)
+    if x.ndim < 2 or not isinstance(num_groups, (int, np.integer)) or num_groups < 1 or x.shape[1] % num_groups:
+        raise ValueError(f"group_norm: expected input (N, C, ...) with C divisible by num_groups, got shape "
+                         f"{x.shape} and num_groups={num_groups!r}")
+    grouped = x.reshape(x.shape[0], num_groups, x.size // x.shape[0] // num_groups if x.shape[0] else 0)
+    y = _standardized(grouped, (2,), eps).reshape(x.shape)
+    return _affine("group_norm", y, weight, bias)
+
+
+def instance_norm(input: Any, running_mean: Any = None, running_var: Any = None, weight: Any = None,
+                  bias: Any = None, use_input_stats: bool = True, momentum: float = 0.1,
+                  eps: float = 1e-5) -> ag.Tensor:
+    """Normalize each sample's each channel of (N, C, ...) over its spatial axes, PyTorch's ``F.instance_norm``:
+    with ``use_input_stats`` by its own mean and biased variance (the running statistics, when given, move
+    towards their means over the batch, the variance unbiased), else by the running statistics; then
+    ``* weight + bias`` per channel. Composed: any order."""
+    x = _t(input)
+    if x.ndim < 3:
+        raise ValueError(f"instance_norm: expected input of shape (N, C, ...) with spatial axes, got shape {x.shape}")
+    n, c, axes = x.shape[0], x.shape[1], tuple(range(2, x.ndim))
+    shape = (1, c) + (1,) * (x.ndim - 2)
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            raise ValueError("instance_norm: use_input_stats=False needs running_mean and running_var")
+        y = (x - np.asarray(running_mean).reshape(shape)) / np.sqrt(np.asarray(running_var).reshape(shape) + eps)
+        return _affine("instance_norm", y, weight, bias)
+    per_instance = x.size // (n * c) if n * c else 0
+    if per_instance <= 1 and n * c:
+        raise ValueError(f"instance_norm: expected more than 1 spatial element per channel when using input "
+                         f"statistics, got input of shape {x.shape}")
+    if n and (running_mean is not None or running_var is not None):
+        with ag.no_grad():
+            a = np.asarray(x)
+            if running_mean is not None:
+                _move(running_mean, a.mean(axis=axes).mean(axis=0), momentum)
+            if running_var is not None:
+                _move(running_var, a.var(axis=axes, ddof=1).mean(axis=0), momentum)
+    return _affine("instance_norm", _standardized(x, axes, eps), weight, bias)
+
+
+def _standardized(x: ag.Tensor, axes: tuple, eps: float) -> ag.Tensor:
+    """(x - mean) / sqrt(biased variance + eps) over ``axes``."""
+    centered = x - x.mean(axis=axes, keepdims=True)
+    return centered / ag.sqrt((centered * centered).mean(axis=axes, keepdims=True) + eps)
+
+
+def _affine(name: str, y: ag.Tensor, weight: Any, bias: Any) -> ag.Tensor:
+    """``y * weight + bias`` with per-channel (axis 1) weight and bias, when given."""
+    shape = (1, y.shape[1]) + (1,) * (y.ndim - 2)
+    for what, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(np.shape(t)) != (y.shape[1],):
+            raise ValueError(f"{name}: {what} must have shape ({y.shape[1]},) for input of shape {y.shape}, got "
+                             f"shape {tuple(np.shape(t))}")
     if weight is not None:
         y = y * (weight.reshape(shape) if isinstance(weight, ag.Tensor) else np.reshape(weight, shape))
     if bias is not None:
         y = y + (bias.reshape(shape) if isinstance(bias, ag.Tensor) else np.reshape(bias, shape))
     return y
+
+
+@ag.effect  # ag.compile replays it with each call's batch statistics
+def _move_stats(running_mean: Any, running_var: Any, mean: ag.Tensor, var: ag.Tensor, unbias: float,
+                momentum: float) -> None:
+    """Move the running statistics towards the batch's (the variance unbiased), in place."""
+    with ag.no_grad():
+        if running_mean is not None:
+            _move(running_mean, np.asarray(mean).reshape(-1), momentum)
+        if running_var is not None:
+            _move(running_var, np.asarray(var).reshape(-1) * unbias, momentum)
 
 
 def _move(stat: ag.Tensor, value: np.ndarray, momentum: float) -> None:
@@ -792,17 +939,27 @@ conv2d, max_pool2d, avg_pool2d, adaptive_avg_pool2d = ag.conv2d, ag.max_pool2d, 
 
 def pad(x: Any, pad: Any, mode: str = "constant", value: float = 0.0) -> ag.Tensor:
     """PyTorch's ``F.pad``: ``pad`` lists (before, after) pairs from the LAST axis backwards,
-    ``(left, right, top, bottom, ...)``; negative amounts crop. ``ag.pad`` takes numpy's order instead."""
+    ``(left, right, top, bottom, ...)``; negative amounts crop (first, as PyTorch: a circular pad wraps the
+    cropped tensor). ``mode``: ``"constant"`` (``value``), ``"reflect"``, ``"replicate"``, ``"circular"``, on any
+    number of axes. ``ag.pad`` takes numpy's order instead."""
     x = _t(x)
     amounts = list(pad)
     if len(amounts) % 2 or len(amounts) // 2 > x.ndim or not all(isinstance(a, (int, np.integer)) for a in amounts):
         raise ValueError(f"pad: expected an even number (at most {2 * x.ndim}) of ints, (left, right, top, bottom, "
                          f"...) starting from the last axis, for a tensor of shape {x.shape}; got {pad!r}")
     pairs = [(0, 0)] * (x.ndim - len(amounts) // 2) + [tuple(amounts[i:i + 2]) for i in range(0, len(amounts), 2)][::-1]
-    out = ag.pad(x, [(max(b, 0), max(a, 0)) for b, a in pairs], mode, value)
     if any(b < 0 or a < 0 for b, a in pairs):
-        out = out[tuple(slice(-min(b, 0), n + min(a, 0)) for (b, a), n in zip(pairs, out.shape))]
-    return out
+        x = x[tuple(slice(-min(b, 0), n + min(a, 0)) for (b, a), n in zip(pairs, x.shape))]
+    return ag.pad(x, [(max(b, 0), max(a, 0)) for b, a in pairs], mode, value)
 
 
-__all__ += ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad", "batch_norm"]
+conv1d, conv3d, conv_transpose1d, conv_transpose2d = ag.conv1d, ag.conv3d, ag.conv_transpose1d, ag.conv_transpose2d
+interpolate, pixel_shuffle, pixel_unshuffle = ag.interpolate, ag.pixel_shuffle, ag.pixel_unshuffle
+max_pool1d, avg_pool1d, max_unpool2d = ag.max_pool1d, ag.avg_pool1d, ag.max_unpool2d
+max_pool3d, avg_pool3d = ag.max_pool3d, ag.avg_pool3d
+
+
+__all__ += ["conv1d", "conv3d", "conv_transpose1d", "conv_transpose2d", "interpolate", "pixel_shuffle",
+            "pixel_unshuffle", "max_pool1d", "avg_pool1d", "max_unpool2d", "max_pool3d",
+            "avg_pool3d", "dropout2d", "group_norm", "instance_norm",
+            "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad", "batch_norm"]

@@ -94,6 +94,14 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
+class Dropout2d(Dropout):
+    """Channel dropout, PyTorch's ``nn.Dropout2d``: in training mode zero whole channels of (N, C, H, W) or
+    (C, H, W) images with probability ``p``, scale the rest by 1/(1-p); the identity in eval mode."""
+
+    def forward(self, x: Any) -> ag.Tensor:
+        return F.dropout2d(x, self.p, self.training, self._rng)
+
+
 class Embedding(Module):
     """A lookup table: integer indices of any shape -> rows of ``weight`` (num_embeddings, embedding_dim).
 

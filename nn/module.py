@@ -7,19 +7,22 @@ import itertools
 import os
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 import autograd_mini as ag
+from autograd_mini.hooks import RemovableHandle
 
 from ._checks import cast
 from ._warn import warn_once
+from .hooks import ModuleHooks, call_with_hooks
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "ModuleDict", "StateDictError"]
 
-_OWN = ("_parameters", "_modules", "_buffers")  # the registries themselves
+_REGISTRIES = ("_parameters", "_modules", "_buffers")
+_OWN = (*_REGISTRIES, "_hooks")  # the registries themselves
 # id(module) -> (a weakref to it, a weakref to the module it was first registered in); kept outside the modules so
 # that they stay picklable and copyable
 _OWNERS: dict[int, tuple[weakref.ref, weakref.ref]] = {}
@@ -105,6 +108,7 @@ class Module:
         else:
             self._warn_unregistered(name, value)
         object.__setattr__(self, name, value)
+        self.__dict__.pop("_compile_key", None)
 
     def _warn_unregistered(self, name: str, value: Any) -> None:
         """Warn (once per attribute) when ``value`` hides modules or trainable tensors from registration."""
@@ -124,6 +128,7 @@ class Module:
             raise TypeError(f"register_parameter: expected a Parameter or None, got {type(param).__name__}")
         self._parameters[name] = param
         object.__setattr__(self, name, param)
+        self.__dict__.pop("_compile_key", None)
 
     def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
         """Register state that is not a parameter (BatchNorm's running statistics) under ``name``.
@@ -139,6 +144,7 @@ class Module:
         else:
             self._non_persistent.add(name)
         object.__setattr__(self, name, tensor)
+        self.__dict__.pop("_compile_key", None)
 
     def add_module(self, name: str, module: Module | None) -> None:
         """Register a submodule under ``name`` (a string; Sequential uses "0", "1", ...)."""
@@ -148,6 +154,7 @@ class Module:
         if module is not None:
             _register_owner(module, self)
         object.__setattr__(self, str(name), module)
+        self.__dict__.pop("_compile_key", None)
 
     @property
     def __ag_owner__(self) -> Module | None:
@@ -172,8 +179,30 @@ class Module:
             for name, value in list(self.__dict__.items()):
                 if name not in self._parameters and name not in self._modules and name not in _OWN:
                     self._warn_unregistered(name, value)
+        hooks = self.__dict__.get("_hooks")
+        if hooks is not None:
+            return call_with_hooks(self, hooks, args, kwargs)
         with ag.module_scope(self):  # recorded ops carry this module: graph tools group ops by module
             return self.forward(*args, **kwargs)
+
+    # ---- hooks (PyTorch's; nn/hooks.py) -----------------------------------------------------------
+    def register_forward_pre_hook(self, hook: Callable[[Module, tuple], Any]) -> RemovableHandle:
+        """``hook(module, args)`` before each ``forward``; it may return new args (a tuple, or one value)."""
+        return self._module_hooks().add(self._hooks.pre, hook, "register_forward_pre_hook")
+
+    def register_forward_hook(self, hook: Callable[[Module, tuple, Any], Any]) -> RemovableHandle:
+        """``hook(module, args, output)`` after each ``forward``; it may return a new output."""
+        return self._module_hooks().add(self._hooks.forward, hook, "register_forward_hook")
+
+    def register_full_backward_hook(self, hook: Callable[[Module, tuple, tuple], Any]) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` once the gradients of the module's inputs are computed;
+        it may return a new ``grad_input``. Applies to calls made after registration."""
+        return self._module_hooks().add(self._hooks.backward, hook, "register_full_backward_hook")
+
+    def _module_hooks(self) -> ModuleHooks:
+        if "_hooks" not in self.__dict__:
+            object.__setattr__(self, "_hooks", ModuleHooks())
+        return self._hooks
 
     # ---- traversal ------------------------------------------------------------------------
     def children(self) -> Iterator[Module]:
@@ -223,16 +252,32 @@ class Module:
         return (b for _, b in self.named_buffers())
 
     # ---- modes and gradients ----------------------------------------------------------------
+    @ag.effect
     def train(self, mode: bool = True) -> Module:
         """Set training mode (Dropout active) on this module and every submodule."""
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
+            m.__dict__.pop("_compile_key", None)
         return self
 
     def eval(self) -> Module:
         """Evaluation mode: ``train(False)``."""
         return self.train(False)
 
+    def compile_key(self) -> tuple:
+        """What ``ag.compile`` checks before replaying a program this module ran in: the training mode,
+        which parameters, buffers and submodules it holds (by identity) and its plain settings (numbers,
+        strings). Cached until an attribute is assigned."""
+        key = self.__dict__.get("_compile_key")
+        if key is None:
+            plain = tuple((k, v) for k, v in self.__dict__.items()
+                          if k != "_compile_key" and (v is None or isinstance(v, (bool, int, float, str))))
+            key = (plain, *(tuple(map(id, self.__dict__[r].values())) for r in _REGISTRIES))
+            self.__dict__["_compile_key"] = key
+        hooks = self.__dict__.get("_hooks")  # registered without an attribute assignment: never cached
+        return key if hooks is None else key + (tuple(tuple(t) for t in (hooks.pre, hooks.forward, hooks.backward)),)
+
+    @ag.effect
     def zero_grad(self) -> None:
         """Set every parameter's ``.grad`` to None."""
         for p in self.parameters():

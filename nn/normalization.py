@@ -13,7 +13,12 @@ from . import functional as F
 from ._checks import flag, integer, real
 from .module import Module, Parameter
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "InstanceNorm2d", "GroupNorm", "LayerNorm"]
+
+
+@ag.effect  # ag.compile counts each replay
+def _count_batch(counter: ag.Tensor) -> None:
+    counter.data = np.asarray(np.asarray(counter) + 1)
 
 
 class _BatchNorm(Module):
@@ -47,19 +52,23 @@ class _BatchNorm(Module):
             self.running_var = np.ones(self.num_features, self.running_var.dtype)
             self.num_batches_tracked = np.zeros((), np.int64)
 
-    def forward(self, x: Any) -> ag.Tensor:
+    def _checked(self, x: Any, axis: int = 1) -> ag.Tensor:
         x = x if isinstance(x, ag.Tensor) else ag.tensor(x)
         name = type(self).__name__
         if x.ndim not in self.dims:
             expected = " or ".join(f"{d}-d" for d in self.dims)
             raise ValueError(f"{name}: expected a {expected} input {self._layout}, got shape {x.shape}")
-        if x.shape[1] != self.num_features:
-            raise ValueError(f"{name}({self.num_features}): input of shape {x.shape} has {x.shape[1]} channels "
-                             f"on axis 1, expected {self.num_features}")
+        if x.shape[axis] != self.num_features:
+            raise ValueError(f"{name}({self.num_features}): input of shape {x.shape} has {x.shape[axis]} channels "
+                             f"on axis {axis}, expected {self.num_features}")
+        return x
+
+    def forward(self, x: Any) -> ag.Tensor:
+        x = self._checked(x)
         use_batch = self.training or not self.track_running_stats
         momentum = self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data = np.asarray(np.asarray(self.num_batches_tracked) + 1)  # in place
+            _count_batch(self.num_batches_tracked)
             if momentum is None:  # a cumulative average of every batch seen
                 momentum = 1.0 / float(self.num_batches_tracked.item())
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch,
@@ -86,6 +95,60 @@ class BatchNorm2d(_BatchNorm):
     """Batch normalization of (N, C, H, W) images per channel C, PyTorch's ``BatchNorm2d`` (see ``BatchNorm1d``)."""
     dims = (4,)
     _layout = "(N, C, H, W)"
+
+
+class InstanceNorm2d(_BatchNorm):
+    """Normalization of each image's each channel over (H, W), PyTorch's ``InstanceNorm2d``: input (N, C, H, W)
+    or (C, H, W). ``affine`` (default False): ``weight`` and ``bias`` per channel; ``track_running_stats``
+    (default False): running statistics moved in training mode and used in eval mode (``num_batches_tracked``
+    is kept but not counted, as PyTorch)."""
+    dims = (3, 4)
+    _layout = "(N, C, H, W) or (C, H, W)"
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = False,
+                 track_running_stats: bool = False, dtype: Any = None) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype)
+
+    def forward(self, x: Any) -> ag.Tensor:
+        x = x if isinstance(x, ag.Tensor) else ag.tensor(x)
+        x = self._checked(x, 0 if x.ndim == 3 else 1)
+        batched = x if x.ndim == 4 else x.reshape((1,) + x.shape)
+        y = F.instance_norm(batched, self.running_mean, self.running_var, self.weight, self.bias,
+                            self.training or not self.track_running_stats, self.momentum or 0.0, self.eps)
+        return y if x.ndim == 4 else y.reshape(x.shape)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+
+
+class GroupNorm(Module):
+    """PyTorch's ``GroupNorm``: each sample's channels in ``num_groups`` groups, each normalized by its mean and
+    biased variance, then per-channel ``weight`` (ones) and ``bias`` (zeros) when ``affine``."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
+                 bias: bool = True, dtype: Any = None) -> None:
+        super().__init__()
+        num_groups = integer(num_groups, "GroupNorm: num_groups", 1)
+        num_channels = integer(num_channels, "GroupNorm: num_channels", 1)
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
+        self.num_groups, self.num_channels, self.eps = num_groups, num_channels, real(eps, "GroupNorm: eps", 0)
+        self.affine = flag(affine, "GroupNorm: affine")
+        dtype = dtype or ag.get_default_dtype()
+        self.register_parameter("weight", Parameter(np.ones(num_channels, dtype)) if self.affine else None)
+        self.register_parameter("bias", Parameter(np.zeros(num_channels, dtype)) if self.affine and bias else None)
+
+    def forward(self, x: Any) -> ag.Tensor:
+        x = x if isinstance(x, ag.Tensor) else ag.tensor(x)
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise ValueError(f"GroupNorm({self.num_groups}, {self.num_channels}): expected input (N, "
+                             f"{self.num_channels}, ...), got shape {x.shape}")
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
+                f"bias={self.bias is not None}")
 
 
 class LayerNorm(Module):

@@ -58,6 +58,7 @@ class Optimizer:
             problems.raise_if_any(type(self).__name__)
             self.param_groups.append(g)
 
+    @ag.effect  # ag.compile replays it
     def zero_grad(self) -> None:
         """Set every parameter's ``.grad`` to None."""
         for g in self.param_groups:
@@ -246,6 +247,7 @@ class SGD(Optimizer):
     def _state_spec(self, group: Mapping[str, Any]) -> tuple[dict, dict]:
         return {}, {"momentum_buffer": _buffer_or_none}
 
+    @ag.effect  # ag.compile replays it (reading the learning rate on every call)
     def step(self) -> None:
         for group in self.param_groups:
             lr, mom, damp = group["lr"], group["momentum"], group["dampening"]
@@ -266,9 +268,35 @@ class SGD(Optimizer):
                         buf *= mom
                         buf += g if damp == 0 else (1 - damp) * g
                     g = g + mom * buf if nesterov else buf
-                upd = g * lr  # a fresh array: becomes the new parameter
+                upd = np.asarray(g * lr)  # a fresh array (asarray: 0-d products are numpy scalars): the new parameter
                 np.subtract(w, upd, out=upd)
                 p.data = upd.astype(w.dtype, copy=False)
+
+    def compiled_step(self, t: Any, me: str) -> bool:
+        """How ``ag.compile`` writes plain gradient descent (one group, no momentum, no weight decay) into its
+        program: ``step``'s own numpy calls, behind a check that the settings are still plain (else ``step()``
+        runs). Returns False (the program then calls ``step()``) for any other configuration."""
+        if len(self.param_groups) != 1:
+            return False
+        group = self.param_groups[0]
+        params = group["params"]
+        if group["momentum"] or group["weight_decay"] or any(p.grad is not None and p.grad.dtype != p.dtype
+                                                              for p in params):
+            return False
+        grp, lr, upd = t.fresh("group"), t.fresh("lr"), t.fresh("upd")
+        t.emit(f"{grp} = {me}.param_groups[0]")
+        t.emit(f"if len({me}.param_groups) != 1 or {grp}['momentum'] or {grp}['weight_decay'] "
+               f"or len({grp}['params']) != {len(params)}:")
+        t.emit(f"    {me}.step()  # no longer plain gradient descent: the optimizer's own step")
+        t.emit("else:")
+        t.emit(f"    {lr} = {grp}['lr']")
+        for p in params:
+            holder = t.object(p)
+            t.emit(f"    if {holder}.grad is not None:")
+            product = f"{holder}.grad._data * {lr}"
+            t.emit(f"        {upd} = {f'np.asarray({product})' if p.ndim == 0 else product}")  # 0-d: a numpy scalar
+            t.emit(f"        {holder}._data = np.subtract({holder}._data, {upd}, out={upd})")
+        return True
 
 
 class Adam(Optimizer):
@@ -293,6 +321,7 @@ class Adam(Optimizer):
         extra = {"max_exp_avg_sq": non_negative_array}
         return ({**required, **extra}, {}) if group.get("amsgrad") else (required, extra)
 
+    @ag.effect
     def step(self) -> None:
         for group in self.param_groups:
             lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
@@ -313,7 +342,7 @@ class Adam(Optimizer):
                 st["step"] += 1
                 t = st["step"]
                 m, v = st["exp_avg"], st["exp_avg_sq"]  # ours: updated in place
-                tmp = g * (1 - b1)
+                tmp = np.asarray(g * (1 - b1))  # a fresh array (asarray: 0-d products are numpy scalars)
                 m *= b1
                 m += tmp                                  # m = b1 m + (1 - b1) g
                 np.multiply(g, g, out=tmp)
@@ -362,6 +391,7 @@ class LRScheduler:
     def lr_at(self, base_lr: float, epoch: int) -> float:
         raise NotImplementedError
 
+    @ag.effect
     def step(self) -> None:
         """Advance one epoch and set the learning rates."""
         self.last_epoch += 1

@@ -21,6 +21,7 @@ def _with_grads(parameters: ag.Tensor | Iterable[ag.Tensor]) -> list[ag.Tensor]:
     return [p for p in parameters if p.grad is not None]
 
 
+@ag.effect  # ag.compile replays it; the norm it returns is the replay's
 def clip_grad_norm_(parameters: ag.Tensor | Iterable[ag.Tensor], max_norm: float, norm_type: float = 2.0,
                     error_if_nonfinite: bool = False) -> float:
     """Scale all gradients together so their joint norm is at most ``max_norm``; return the norm before.
@@ -47,6 +48,7 @@ def clip_grad_norm_(parameters: ag.Tensor | Iterable[ag.Tensor], max_norm: float
     return total
 
 
+@ag.effect
 def clip_grad_value_(parameters: ag.Tensor | Iterable[ag.Tensor], clip_value: float) -> None:
     """Clip every gradient element to ``[-clip_value, clip_value]``."""
     if clip_value < 0:

@@ -154,6 +154,48 @@ class NP:
     def unfold(a): return np.lib.stride_tricks.sliding_window_view(a, min(2, np.shape(a)[-1]), axis=-1)
     @staticmethod
     def norm(a, axis): return np.sqrt(np.sum(a * a, axis=axis))
+    # convolution and resampling (#20 item 7) on the operand flattened into one row, the definitions
+    @staticmethod
+    def conv1d(a): return np.correlate(np.pad(_nonempty(a).reshape(-1), 1), KERNEL, "valid")
+    @staticmethod
+    def conv_transpose1d(a):
+        f = _nonempty(a).reshape(-1)
+        out = np.zeros(2 * f.size + 1)
+        for k, w in enumerate(KERNEL):
+            out[k:k + 2 * f.size - 1:2] += w * f
+        return out
+    @staticmethod
+    def pad_reflect(a): return np.pad(_rows(a, 3), [(0, 0)] * (np.ndim(a) - 1) + [(1, 2)], "reflect")
+    @staticmethod
+    def pad_circular(a): return np.pad(_rows(a, 2), [(0, 0)] * (np.ndim(a) - 1) + [(2, 1)], "wrap")
+    @staticmethod
+    def interp_linear(a):  # align_corners: output i sits at i (n - 1) / (2 n) of the input
+        f = _nonempty(a).reshape(-1)
+        x = np.arange(2 * f.size + 1) * ((f.size - 1) / (2 * f.size))
+        lo = np.floor(x).astype(int)
+        t = x - lo  # both neighbours weighted, even by 0 (a nan neighbour makes nan, as in PyTorch; np.interp's not)
+        return (1 - t) * f[lo] + t * f[np.minimum(lo + 1, f.size - 1)]
+    @staticmethod
+    def max_pool1d(a):  # unpadded: a window of padding only would be #25's case
+        f = a.reshape(-1)
+        if f.size < 2:
+            raise ValueError("needs 2+ elements")
+        return np.maximum(f[:-1], f[1:])
+
+
+KERNEL = np.array([0.5, -1.0, 0.25])
+
+
+def _nonempty(a: np.ndarray) -> np.ndarray:
+    if np.size(a) == 0:  # PyTorch and ours refuse a zero-length signal (the fuzz then draws another op)
+        raise ValueError("needs a non-empty operand")
+    return a
+
+
+def _rows(a: np.ndarray, n: int) -> np.ndarray:
+    if np.ndim(a) == 0 or np.size(a) == 0 or np.shape(a)[-1] < n:  # PyTorch: reflect pad < size, circular <=
+        raise ValueError(f"needs a last axis of size {n}+")
+    return a
 
 
 def _matrix(a: np.ndarray) -> np.ndarray:
@@ -265,6 +307,19 @@ class AG:
     def unfold(a): return a.unfold(-1, min(2, a.shape[-1]), 1)
     @staticmethod
     def norm(a, axis): return ag.norm(a, 2, axis)
+    def conv1d(a): return ag.conv1d(a.reshape(1, 1, -1), KERNEL.reshape(1, 1, 3), padding=1).reshape(-1)
+    @staticmethod
+    def conv_transpose1d(a):
+        return ag.conv_transpose1d(a.reshape(1, 1, -1), KERNEL.reshape(1, 1, 3), stride=2).reshape(-1)
+    @staticmethod
+    def pad_reflect(a): return F.pad(a, (1, 2), "reflect")
+    @staticmethod
+    def pad_circular(a): return F.pad(a, (2, 1), "circular")
+    @staticmethod
+    def interp_linear(a):
+        return ag.interpolate(a.reshape(1, 1, -1), size=2 * a.size + 1, mode="linear", align_corners=True).reshape(-1)
+    @staticmethod
+    def max_pool1d(a): return ag.max_pool1d(a.reshape(1, 1, -1), 2, 1).reshape(-1)
 
 
 class TH:
@@ -370,6 +425,27 @@ class TH:
     def unfold(a): return a.unfold(-1, min(2, a.shape[-1]), 1)
     @staticmethod
     def norm(a, axis): return torch.linalg.vector_norm(a, 2, axis)
+    def conv1d(a):
+        w = torch.tensor(KERNEL).reshape(1, 1, 3)
+        return torch.nn.functional.conv1d(a.reshape(1, 1, -1), w, padding=1).reshape(-1)
+    @staticmethod
+    def conv_transpose1d(a):
+        return torch.nn.functional.conv_transpose1d(a.reshape(1, 1, -1), torch.tensor(KERNEL).reshape(1, 1, 3),
+                                                    stride=2).reshape(-1)
+    @staticmethod
+    def pad_reflect(a): return TH._last_axis_pad(a, (1, 2), "reflect")
+    @staticmethod
+    def pad_circular(a): return TH._last_axis_pad(a, (2, 1), "circular")
+    @staticmethod
+    def _last_axis_pad(a, amounts, mode):  # PyTorch pads (batch, channel, length) inputs in these modes
+        out = torch.nn.functional.pad(a.reshape(1, -1, a.shape[-1]), amounts, mode)
+        return out.reshape(tuple(a.shape[:-1]) + (out.shape[-1],))
+    @staticmethod
+    def interp_linear(a):
+        return torch.nn.functional.interpolate(a.reshape(1, 1, -1), size=2 * a.numel() + 1, mode="linear",
+                                               align_corners=True).reshape(-1)
+    @staticmethod
+    def max_pool1d(a): return torch.nn.functional.max_pool1d(a.reshape(1, 1, -1), 2, 1).reshape(-1)
 
 
 # ---- the op table: name -> (arity, smooth, formula over a backend L) -----------------------------------
@@ -453,6 +529,12 @@ OPS: dict[str, Op] = {
     "sort": Op(1, False, lambda L, a, axis: L.sort(a, axis), "axis"),       # stable in both
     # away from a slice of zeros, where PyTorch's second derivative is nan and ours 0 (docs/ops.md)
     "norm": Op(1, True, lambda L, a, axis: L.norm(1.0 + a * a, axis), "axis"),
+    "conv1d": Op(1, True, lambda L, a: L.conv1d(a)),
+    "conv_transpose1d": Op(1, True, lambda L, a: L.conv_transpose1d(a)),
+    "pad_reflect": Op(1, True, lambda L, a: L.pad_reflect(a)),
+    "pad_circular": Op(1, True, lambda L, a: L.pad_circular(a)),
+    "interp_linear": Op(1, True, lambda L, a: L.interp_linear(a)),
+    "max_pool1d": Op(1, False, lambda L, a: L.max_pool1d(a)),
     "add": Op(2, True, lambda L, a, b: a + b),
     "sub": Op(2, True, lambda L, a, b: a - b),
     "mul": Op(2, True, lambda L, a, b: a * b),

@@ -3,8 +3,8 @@
 derivatives through every op and at kinks, ties and zeros, ``.data =`` before backward, index arrays edited
 after forward, threads.
 
-PyTorch 2.13 (float64) is the oracle where installed; the cases that found bugs also assert recorded or
-closed-form answers, so they run without it.
+PyTorch 2.13 (float64) is the oracle: live when installed, else its recorded answers (tests/_oracle.py); the cases
+that found bugs also assert closed-form answers.
 """
 
 from __future__ import annotations
@@ -19,15 +19,13 @@ import autograd_mini as ag
 import nn
 from autograd_mini import numpy as anp
 from autograd_mini.inplace import holds
+from tests._oracle import oracle
 from tests.test_gradcheck import CASES
 
 try:
     import torch
-except ImportError:
+except ImportError:  # the comparisons below read PyTorch's recorded answers
     torch = None
-
-needs_torch = pytest.mark.skipif(torch is None,
-                                  reason="PyTorch is not installed (optional oracle: pip install torch==2.13.0)")
 
 
 # ---- third derivatives: ours and PyTorch's, by the same projections ---------------------------------------------
@@ -55,11 +53,12 @@ def _derivatives(fn, arrays, lib, orders=3):
     return found
 
 
-def _assert_like_torch(fn, tfn, *arrays, orders=3):
+def _assert_like_torch(fn, tfn, *arrays, orders=3, key=None):
     arrays = [np.array(a, dtype=np.float64) for a in arrays]
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        ours, theirs = _derivatives(fn, arrays, "ag", orders), _derivatives(tfn, arrays, "torch", orders)
+        ours = _derivatives(fn, arrays, "ag", orders)
+        theirs = oracle(lambda: _derivatives(tfn, arrays, "torch", orders), key=key)
     for order, (o, t) in enumerate(zip(ours, theirs)):
         for i, (a, b) in enumerate(zip(o, t)):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, err_msg=f"order {order}, input {i}")
@@ -125,7 +124,6 @@ AT_KINKS = {  # name: (ours, PyTorch's, inputs)
 }
 
 
-@needs_torch
 @pytest.mark.parametrize("name", sorted(AT_KINKS))
 def test_third_derivatives_at_kinks_ties_and_zeros_match_pytorch(name):
     fn, tfn, inputs = AT_KINKS[name]
@@ -265,12 +263,10 @@ CUSTOM = {  # name: (ours, PyTorch's given _torch_functions())
 }
 
 
-@needs_torch
 @pytest.mark.parametrize("name", sorted(CUSTOM))
 def test_custom_functions_to_third_order_match_pytorch(name):
     ours, theirs = CUSTOM[name]
-    functions = _torch_functions()
-    _assert_like_torch(ours, lambda x: theirs(functions, x), [0.5, -1.0, 2.0])
+    _assert_like_torch(ours, lambda x: theirs(_torch_functions(), x), [0.5, -1.0, 2.0])
 
 
 def test_a_custom_function_returning_its_saved_input_differentiates_its_own_rule():
@@ -495,7 +491,6 @@ def test_threads_create_graph_and_grad_mode_per_thread():
 
 
 # ---- randomized against PyTorch: the fixed ops' neighbourhoods --------------------------------------------------
-@needs_torch
 def test_max_pool_with_minus_inf_nan_and_padding_matches_pytorch():
     """Windows of -inf, nan and ties, every padding, stride and dilation: values and gradients (#25 item 5)."""
     rng = np.random.default_rng(0)
@@ -506,23 +501,29 @@ def test_max_pool_with_minus_inf_nan_and_padding_matches_pytorch():
         p = int(rng.integers(0, k // 2 + 1))
         if h + 2 * p < d * (k - 1) + 1 or w + 2 * p < d * (k - 1) + 1:
             continue
-        a = rng.choice([-np.inf, -np.inf, 1.0, 2.0, np.nan if trial % 7 == 0 else 0.5], size=(1, 2, h, w))
-        x, tx = ag.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
-        y, ty = ag.max_pool2d(x, k, s, p, d), torch.nn.functional.max_pool2d(tx, k, s, p, d)
+        a = rng.choice([-np.inf, -np.inf, 1.0, 2.0, np.nan if trial % 7 == 0 else 0.5], size=(1, 1, h, w))
+        x = ag.tensor(a, requires_grad=True)
+        y = ag.max_pool2d(x, k, s, p, d)
         g = rng.standard_normal(y.shape)
         with np.errstate(invalid="ignore"):
             (y * ag.tensor(g)).sum().backward()
-        (ty * torch.tensor(g)).sum().backward()
-        np.testing.assert_array_equal(y.numpy(), ty.detach().numpy())
-        np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-14, err_msg=f"{a.shape} {k} {s} {p} {d}")
+
+        def theirs(a=a, k=k, s=s, p=p, d=d, g=g):
+            tx = torch.tensor(a, requires_grad=True)
+            ty = torch.nn.functional.max_pool2d(tx, k, s, p, d)
+            (ty * torch.tensor(g)).sum().backward()
+            return ty, tx.grad
+
+        want, want_grad = oracle(theirs, key=str(trial))
+        np.testing.assert_array_equal(y.numpy(), want)
+        np.testing.assert_allclose(x.grad.numpy(), want_grad, rtol=1e-14, err_msg=f"{a.shape} {k} {s} {p} {d}")
         checked += 1
     assert checked > 40
 
 
-@needs_torch
 def test_prod_with_zeros_over_any_axes_matches_pytorch_to_third_order():
     rng = np.random.default_rng(1)
-    for _ in range(40):
+    for trial in range(40):
         shape = tuple(int(n) for n in rng.integers(1, 4, rng.integers(1, 4)))
         a = rng.choice([0.0, 0.0, 1.5, -2.0, 0.5], size=shape)
         axis = tuple(sorted(rng.choice(len(shape), rng.integers(1, len(shape) + 1), replace=False).tolist()))
@@ -532,7 +533,7 @@ def test_prod_with_zeros_over_any_axes_matches_pytorch_to_third_order():
                 x = torch.prod(x, ax)
             return x
 
-        _assert_like_torch(lambda x, axis=axis: ag.prod(x, axis=axis), tprod, a)
+        _assert_like_torch(lambda x, axis=axis: ag.prod(x, axis=axis), tprod, a, key=str(trial))
 
 
 @pytest.mark.parametrize("row", [[0.0, 2.0, 5.0], [0.3, -1.2, 2.0, 0.7], [1.0, 1.0, 1.0]])

@@ -1,6 +1,8 @@
 """Every op that takes an axis, along every kind of axis: the first, a middle one, the last, negative ones,
 tuples (with negative members) and None, on a (2, 3, 4) input. Values and gradients against PyTorch (float64;
 its recorded answers without it: tests/_oracle.py), gradients against float64 central differences always.
+Ops with several outputs (values and indices, pieces) are compared output by output, the gradient of a weighted
+sum of their float outputs; ops taking indices get small fixed ones with repeats (distinct for ``scatter``).
 
 ``AXES`` names each op's formula once per library; an op of ``ag.ops`` with an axis parameter missing from it
 fails ``test_every_op_taking_an_axis_is_swept``.
@@ -62,6 +64,21 @@ def _index(axis: int) -> np.ndarray:
     return np.arange(int(np.prod(shape))).reshape(shape) % SHAPE[axis]
 
 
+def _distinct(axis: int) -> np.ndarray:
+    """An index array along ``axis`` of SHAPE naming distinct positions in each line (scatter's writes)."""
+    return (_index(axis) + np.arange(2).reshape([2 if d == axis % 3 else 1 for d in range(3)])) % SHAPE[axis]
+
+
+def _vector(axis: int) -> np.ndarray:
+    """An index vector along ``axis`` of SHAPE as long as that axis, with a repeat (so gradients accumulate)."""
+    return np.array([1, 1, 0, 1])[:SHAPE[axis]]
+
+
+def _slices(x: Any, axis: int) -> Any:
+    """The first two slices of ``x`` along ``axis``: a ``src`` of the shape of ``_index(axis)``."""
+    return x.narrow(axis, 0, 2)
+
+
 AXES: dict[str, Sweep] = {
     "sum": Sweep(lambda x, a: ag.sum(x, a), lambda x, a: torch.sum(x, _dims(x, a)), REDUCE),
     "mean": Sweep(lambda x, a: ag.mean(x, a), lambda x, a: torch.mean(x, _dims(x, a)), REDUCE),
@@ -102,6 +119,39 @@ AXES: dict[str, Sweep] = {
     "gather": Sweep(lambda x, a: ag.gather(x, a, _index(a)), lambda x, a: torch.gather(x, a, torch.tensor(_index(a)))),
     "take_along_axis": Sweep(lambda x, a: ag.take_along_axis(x, _index(a), a),
                              lambda x, a: torch.take_along_dim(x, torch.tensor(_index(a)), a)),
+    "amax": Sweep(lambda x, a: ag.amax(x, a), lambda x, a: torch.amax(x, _dims(x, a)), REDUCE),
+    "amin": Sweep(lambda x, a: ag.amin(x, a), lambda x, a: torch.amin(x, _dims(x, a)), REDUCE),
+    "aminmax": Sweep(lambda x, a: ag.aminmax(x, axis=a), lambda x, a: torch.aminmax(x, dim=a), INTS + (None,)),
+    "argsort": Sweep(lambda x, a: ag.argsort(x, a), lambda x, a: torch.argsort(x, dim=a, stable=True)),
+    "chunk": Sweep(lambda x, a: ag.chunk(x, 2, a), lambda x, a: torch.chunk(x, 2, a)),
+    "count_nonzero": Sweep(lambda x, a: ag.count_nonzero(ag.relu(x), a),
+                           lambda x, a: torch.count_nonzero(torch.relu(x), _dims(x, a)), REDUCE),
+    "cummax": Sweep(lambda x, a: ag.cummax(x, a), lambda x, a: torch.cummax(x, a)),
+    "cummin": Sweep(lambda x, a: ag.cummin(x, a), lambda x, a: torch.cummin(x, a)),
+    "cumprod": Sweep(lambda x, a: ag.cumprod(x, a),
+                     lambda x, a: torch.cumprod(x.reshape(-1), 0) if a is None else torch.cumprod(x, a),
+                     INTS + (None,)),
+    "flip": Sweep(lambda x, a: ag.flip(x, axis=a), lambda x, a: torch.flip(x, _dims(x, a)), REDUCE),
+    "index_add": Sweep(lambda x, a: ag.index_add(x, a, _vector(a), x * x),
+                       lambda x, a: torch.index_add(x, a, torch.tensor(_vector(a)), x * x)),
+    "index_select": Sweep(lambda x, a: ag.index_select(x, a, _vector(a)),
+                          lambda x, a: torch.index_select(x, a, torch.tensor(_vector(a)))),
+    "logcumsumexp": Sweep(lambda x, a: ag.logcumsumexp(x, a), lambda x, a: torch.logcumsumexp(x, a)),
+    "median": Sweep(lambda x, a: ag.median(x, a),
+                    lambda x, a: torch.median(x) if a is None else torch.median(x, a), INTS + (None,)),
+    "narrow": Sweep(lambda x, a: ag.narrow(x, a, 1, 1), lambda x, a: torch.narrow(x, a, 1, 1)),
+    "norm": Sweep(lambda x, a: ag.norm(x, 3, a), lambda x, a: torch.linalg.vector_norm(x, 3, _dims(x, a)), REDUCE),
+    "scatter": Sweep(lambda x, a: ag.scatter(x, a, _distinct(a), _slices(x, a) * 3),
+                     lambda x, a: torch.scatter(x, a, torch.tensor(_distinct(a)), _slices(x, a) * 3)),
+    "scatter_add": Sweep(lambda x, a: ag.scatter_add(x, a, _index(a), _slices(x, a) * 3),
+                         lambda x, a: torch.scatter_add(x, a, torch.tensor(_index(a)), _slices(x, a) * 3)),
+    "scatter_reduce": Sweep(lambda x, a: ag.scatter_reduce(x, a, _index(a), _slices(x, a) * 3, "prod"),
+                            lambda x, a: torch.scatter_reduce(x, a, torch.tensor(_index(a)), _slices(x, a) * 3,
+                                                              "prod")),
+    "sort": Sweep(lambda x, a: ag.sort(x, a), lambda x, a: torch.sort(x, dim=a, stable=True)),
+    "std_mean": Sweep(lambda x, a: ag.std_mean(x, a), lambda x, a: torch.std_mean(x, _dims(x, a)), REDUCE),
+    "unbind": Sweep(lambda x, a: ag.unbind(x, a), lambda x, a: torch.unbind(x, a)),
+    "var_mean": Sweep(lambda x, a: ag.var_mean(x, a), lambda x, a: torch.var_mean(x, _dims(x, a)), REDUCE),
 }
 
 
@@ -116,13 +166,21 @@ def _cases() -> list:
             for axis in s.axes]
 
 
-def _in_pytorch(s: Sweep, x: np.ndarray, w: np.ndarray | None, axis: Any) -> tuple:
+def _outputs(out: Any) -> tuple:
+    """An op's outputs as a tuple: one, or each of several (values and indices, pieces)."""
+    return tuple(out) if isinstance(out, tuple) else (out,)
+
+
+def _in_pytorch(s: Sweep, x: np.ndarray, w: Any, axis: Any) -> tuple:
+    """PyTorch's outputs (a tuple when several) and the gradient of sum(output * weight) over its float outputs."""
     t = torch.tensor(x, requires_grad=True)
     out = s.theirs(t, axis)
-    if w is None or not out.dtype.is_floating_point:
-        return out, None
-    (out * torch.tensor(w)).sum().backward()
-    return out, t.grad
+    outs, ws = (tuple(out), w) if isinstance(out, tuple) else ((out,), (w,))
+    weighted = [(o * torch.tensor(wo)).sum() for o, wo in zip(outs, ws) if wo is not None and o.dtype.is_floating_point]
+    if not weighted:
+        return out if len(outs) == 1 else outs, None
+    sum(weighted).backward()
+    return out if len(outs) == 1 else outs, t.grad
 
 
 @pytest.mark.parametrize("name,axis", _cases())
@@ -132,13 +190,19 @@ def test_axis_against_pytorch_and_finite_differences(name: str, axis: Any) -> No
     x = rng.standard_normal(s.shape)
     t = ag.tensor(x, requires_grad=True)
     out = s.ours(t, axis)
-    w = rng.standard_normal(out.shape) if out.dtype.kind == "f" else None
-    want, want_grad = oracle(lambda: _in_pytorch(s, x, w, axis))
-    assert out.shape == want.shape
-    np.testing.assert_allclose(out.numpy(), want, rtol=1e-12, atol=1e-14)
-    if w is None:  # argmax/argmin: integers; all/any: bools
-        assert out.dtype.kind == want.dtype.kind and out.dtype.kind in "ib"
+    outs = _outputs(out)
+    ws = tuple(rng.standard_normal(o.shape) if o.dtype.kind == "f" else None for o in outs)
+    want, want_grad = oracle(lambda: _in_pytorch(s, x, ws if isinstance(out, tuple) else ws[0], axis))
+    wants = _outputs(want)
+    assert len(outs) == len(wants)
+    for o, wo in zip(outs, wants):
+        assert o.shape == wo.shape
+        np.testing.assert_allclose(o.numpy(), wo, rtol=1e-12, atol=1e-14)
+        assert o.dtype.kind == wo.dtype.kind and o.dtype.kind in "fib"  # indices are integers, all/any bools
+    floats = [k for k, w in enumerate(ws) if w is not None]
+    if not floats:
         return
-    (out * w).sum().backward()
+    sum((outs[k] * ws[k]).sum() for k in floats).backward()
     np.testing.assert_allclose(t.grad.numpy(), want_grad, rtol=1e-10, atol=1e-12)
-    assert ag.gradcheck(lambda a: s.ours(a, axis), [ag.tensor(x, requires_grad=True)])
+    assert ag.gradcheck(lambda a: tuple(_outputs(s.ours(a, axis))[k] for k in floats),
+                        [ag.tensor(x, requires_grad=True)])

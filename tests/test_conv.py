@@ -149,6 +149,8 @@ CASES = {
     "WindowScatter": (lambda g: P.WindowScatter.apply(g, **POOL_WINNERS), lambda: [T(2, 2, 5, 2)]),
     "WindowGather": (lambda h: P.WindowGather.apply(h, **POOL_WINNERS), lambda: [T(2, 2, 4, 3)]),
     "Pad": (lambda x: ag.pad(x, ((0, 0), (1, 2), (2, 0))), lambda: [T(2, 2, 3)]),
+    "MaxUnpool2d": (lambda x: ag.max_unpool2d(x, np.array([[[[0, 3], [5, 5]]]]), 2, output_size=(2, 3)),  # a duplicate
+                    lambda: [T(1, 1, 2, 2)]),
 }
 
 
@@ -248,16 +250,16 @@ def test_max_pool2d_gives_a_tie_to_the_first_maximum():
     (lambda: ag.conv2d(T(1, 3, 5, 5), T(4, 3, 3)), r"conv2d: weight must have shape"),
     (lambda: ag.conv2d(T(1, 3, 5, 5), T(4, 3, 3, 3), T(3)), r"conv2d: bias must have shape \(4,\)"),
     (lambda: ag.conv2d(T(1, 3, 5, 5), T(4, 3, 3, 3), stride=0), r"conv2d: stride must be >= 1"),
-    (lambda: ag.conv2d(T(1, 3, 5, 5), T(4, 3, 3, 3), padding=-1), r"conv2d: padding must be >= 0"),
+    (lambda: ag.conv2d(T(1, 3, 5, 5), T(4, 3, 3, 3), padding=((-6, 3), (0, 0))), r"crops more than the input"),
     (lambda: ag.conv2d(T(1, 3, 5, 5), T(4, 3, 3, 3), padding="same", stride=2), r"'same' needs stride 1"),
     (lambda: ag.conv2d(T(1, 3, 5, 5), T(4, 3, 3, 3), stride=1.5), r"conv2d: stride must be an int"),
     (lambda: ag.conv2d(np.ones((1, 3, 5, 5), np.int64), T(4, 3, 3, 3)), r"conv2d: expected a floating-point"),
     (lambda: ag.max_pool2d(T(1, 1, 4, 4), 2, padding=2), r"max_pool2d: padding 2 must be at most half"),
     (lambda: ag.max_pool2d(T(1, 1, 1, 4), 2), r"max_pool2d: the padded input height 1"),
-    (lambda: ag.avg_pool2d(T(1, 1, 4, 4), 2, divisor_override=0), r"divisor_override must be positive"),
+    (lambda: ag.avg_pool2d(T(1, 1, 4, 4), 2, divisor_override=0), r"divisor_override must be a positive int"),
     (lambda: ag.pad(T(2, 2), ((1, 1), (1, 1), (1, 1))), r"pad: pad_width .* does not fit"),
     (lambda: ag.pad(T(2, 2), -1), r"pad: pad_width must hold non-negative ints"),
-    (lambda: ag.pad(T(2, 2), 1, mode="reflect"), r"only mode='constant'"),
+    (lambda: ag.pad(T(2, 2), 1, mode="mirror"), r"pad: mode must be one of"),
     (lambda: nn.Conv2d(3, 4, 3, groups=2), r"Conv2d: in_channels \(3\) and out_channels \(4\) must both be divisible"),
     (lambda: nn.functional.pad(T(2, 2), (1, 1, 1)), r"pad: expected an even number"),
 ])

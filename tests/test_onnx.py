@@ -258,6 +258,12 @@ def test_conv_transpose2d(groups: int, dilation: tuple, tmp_path: Path) -> None:
     _round_trip(up, _images(4, 5), tmp_path)
 
 
+@pytest.mark.parametrize("padding, output_padding", [(0, 1), (1, 1), (2, 1)])
+def test_public_conv_transpose2d_with_output_padding(padding: int, output_padding: int, tmp_path: Path) -> None:
+    up = nn.ConvTranspose2d(4, 6, 3, stride=2, padding=padding, output_padding=output_padding, groups=2, seed=0)
+    _round_trip(up, _images(4, 5), tmp_path)
+
+
 def test_embedding_and_multihead_attention(tmp_path: Path) -> None:
     emb = nn.Embedding(11, 8, seed=0)
     mha = nn.MultiheadAttention(8, 2, seed=1)  # sequence first: (L, N, E)

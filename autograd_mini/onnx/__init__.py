@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..function import inputs_as_used
 from ..tensor import Tensor
 from ._trace import Call, Trace, eval_mode, other_inputs, varied
 
@@ -226,10 +227,10 @@ class _Emitter:
                 if key not in varying and not _same(p1, p2, runs[0], r):
                     why = _SIZED if _shapes(p1) != _shapes(p2) else _FROZEN
                     raise ExportError(f"ag.onnx.export: parameter {key!r} of {first.where()} {why}")
-        inputs = self._values([n.inputs for n in nodes], first.where())
+        inputs = self._values([inputs_as_used(n) for n in nodes], first.where())  # as each op used them
         scope = first.scope
         view = self.build.Op(self.b, name, _path(scope[0] if scope else None, modules), first.trace, inputs,
-                             [_data(x) for x in first.inputs], _defaults(first.fn) | dict(first.params),
+                             [_data(x) for x in inputs_as_used(first)], _defaults(first.fn) | dict(first.params),
                              [r.value[id(n)] for r, n in zip(runs, nodes)])
         return self.ops.TABLE[name](view)
 

@@ -20,7 +20,8 @@ from ._build import Op, slice_bounds, tensor_type
 
 TABLE: dict[str, Callable[[Op], str]] = {}
 VARYING: dict[str, tuple[str, ...]] = {"Reshape": ("shape",), "BroadcastTo": ("shape",),
-                                       "ConvTranspose2d": ("x_shape",)}
+                                       "ConvTranspose2d": ("x_shape",),
+                                       "_HookIn": ("cell", "pos"), "_HookOut": ("cell", "pos")}  # per call
 _LOSS = "export the model's output (the logits or probabilities) and compute the loss outside the ONNX model"
 _DERIVATIVE = ("it is a derivative (recorded under create_graph): export the forward computation, whose ops all "
                "map, and let the serving engine or PyTorch differentiate if needed")
@@ -43,6 +44,10 @@ REFUSED = {
     "RoundedDiv": "div(rounding_mode=) is not mapped to ONNX yet: compute it outside the model",
     "ScatterExtreme": "scatter_reduce's amax/amin are not mapped yet: export ag.scatter_reduce(..., 'sum' or "
                       "'prod'), or reduce outside the model",
+    **dict.fromkeys(["SetItem", "ViewOf"], "a write into part of a tensor (t[i] = v, or into a view of it) has no "
+                    "ONNX mapping: build the value out of place (ag.where(mask, v, t), ag.concatenate)"),
+    "MaxUnpool2d": "max_unpool2d has no exporter yet (ONNX MaxUnpool wants indices over the whole tensor): export "
+                   "the model up to the max_pool2d and unpool outside the ONNX model",
 }
 
 
@@ -64,7 +69,8 @@ _ELEMENTWISE = {"Add": "Add", "Sub": "Sub", "Mul": "Mul", "Div": "Div", "Neg": "
                 "Cos": "Cos", "Tanh": "Tanh", "Sigmoid": "Sigmoid", "Relu": "Relu", "Erf": "Erf",
                 "Maximum": "Max", "Minimum": "Min", "Primal": "Identity", "Tan": "Tan", "Asin": "Asin",
                 "Acos": "Acos", "Atan": "Atan", "Sinh": "Sinh", "Cosh": "Cosh", "Asinh": "Asinh", "Acosh": "Acosh",
-                "Atanh": "Atanh", "Reciprocal": "Reciprocal"}  # Primal: ag.func's fresh variable
+                "Atanh": "Atanh", "Reciprocal": "Reciprocal",  # Primal: ag.func's fresh variable
+                "_HookIn": "Identity", "_HookOut": "Identity"}  # a module's backward hooks (nn/hooks.py)
 for _name, _onnx in _ELEMENTWISE.items():
     TABLE[_name] = lambda o, _onnx=_onnx: _same_type(o, _onnx)
 
@@ -279,10 +285,11 @@ def _conv_transpose2d(o: Op) -> str:
     p = o.params
     g, w = o.inputs(o.dtype)
     kernel, (ho, wo) = o.in_shape(1)[2:], o.in_shape(0)[2:]
-    full = [p["stride"][i] * (n - 1) + p["dilation"][i] * (kernel[i] - 1) + 1 - sum(p["padding"][i])
-            for i, n in enumerate((ho, wo))]
+    pads = tuple((before, max(after, 0)) for before, after in p["padding"])  # ONNX pads are >= 0: a negative end
+    full = [p["stride"][i] * (n - 1) + p["dilation"][i] * (kernel[i] - 1) + 1 - sum(pads[i])  # (output_padding
+            for i, n in enumerate((ho, wo))]                                                   # > padding) extends
     extra = [p["x_shape"][2 + i] - full[i] for i in range(2)]  # rows the strided conv2d never reached
-    return o.emit("ConvTranspose", [g, w], strides=list(p["stride"]), pads=_pads(p["padding"]),
+    return o.emit("ConvTranspose", [g, w], strides=list(p["stride"]), pads=_pads(pads),
                   dilations=list(p["dilation"]), group=int(p["groups"]), kernel_shape=list(kernel),
                   output_padding=extra)
 

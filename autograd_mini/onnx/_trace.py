@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import ops
 from ..anomaly import capture_traces
-from ..function import Function
+from ..function import Function, inputs_as_used
 from ..grad_mode import enable_grad
 from ..tensor import Tensor
 
@@ -138,7 +138,7 @@ class Trace:
             if n is None or id(n) not in ids or id(n) in self.value:
                 continue
             self.value[id(n)] = t._data
-            stack.extend(x for x in n.inputs if isinstance(x, Tensor))
+            stack.extend(x for x in inputs_as_used(n) if isinstance(x, Tensor))  # as each op used them
         self.nodes = [n for n in recorded if id(n) in self.value]
         self.units = self._units(recorded, calls)
         self.input_of = {id(x): m for m, x in enumerate(self.inputs)} | {id(x._data): m for m, x in
@@ -154,7 +154,7 @@ class Trace:
             if len(produced) != len([t for t in c.outputs if t is not None]) or not set(produced) <= ops:
                 continue  # an output it did not compute (an input passed through): its ops stay ops
             consumers = [n for n in self.nodes if id(n) not in ops]
-            used = [x for n in consumers for x in n.inputs if isinstance(x, Tensor)] + self.outputs
+            used = [x for n in consumers for x in inputs_as_used(n) if isinstance(x, Tensor)] + self.outputs
             if all(id(x.grad_fn) not in ops or any(x is t for t in c.outputs) for x in used):
                 inside.update((i, c) for i in ops if i in self.value)
         units: list = []

@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._backend import xp
+from .._views import track as track_view
 from ..function import OPS, op
+from ..grad_mode import array_call
 from ..shapes import normalize_axes, one_axis, reduction_axes, shape_arg
 from ..tensor import Tensor, as_array, as_operand
 from . import primitives as P
@@ -183,6 +185,9 @@ def _index_arg(index: Any) -> Any:
     return index
 
 
+_SIMPLE = (int, slice)
+
+
 @op("getitem")
 def getitem(x: Any, index: Any) -> Tensor:
     """numpy indexing: ints, slices, None, Ellipsis, integer arrays, boolean masks."""
@@ -194,7 +199,11 @@ def getitem(x: Any, index: Any) -> Tensor:
                              "integers: idx.astype(int) (PyTorch's idx.long())")
         if isinstance(i, float):
             raise IndexError(f"getitem: index must be an int, slice or array, got float {i!r}; use int({i!r})")
-    return P.GetItem.apply(x, index=index)
+    out = P.GetItem.apply(x, index=index)
+    if out._data.base is not None and (type(index) in _SIMPLE or P._is_basic(index)):  # a view: in-place ops
+        # on x refresh it
+        track_view(x, out, index)
+    return out
 
 
 @op("concatenate")
@@ -243,13 +252,17 @@ _COMPARE = {"less": xp.less, "less_equal": xp.less_equal, "greater": xp.greater,
             "greater_equal": xp.greater_equal, "equal": xp.equal, "not_equal": xp.not_equal}
 
 
+def _compare(op: str, a: Any, b: Any) -> Any:
+    return xp.asarray(_COMPARE[op](a, b))  # an array, also of 0-d operands (numpy gives a scalar)
+
+
 @op("compare")
 def compare(a: Any, b: Any, op: str) -> Tensor:
     """Elementwise comparison; a bool tensor that is never differentiated."""
     a_arr = a._data if isinstance(a, Tensor) else a
     b_arr = b._data if isinstance(b, Tensor) else b
     try:
-        return Tensor._wrap(xp.asarray(_COMPARE[op](a_arr, b_arr)))
+        return Tensor._wrap(array_call(_compare, op, a_arr, b_arr))  # ag.compile compares again on each replay
     except ValueError as e:
         raise ValueError(f"{op}: {e} (shapes {xp.shape(a_arr)} and {xp.shape(b_arr)})") from None
 

@@ -18,16 +18,21 @@ from .._backend import xp
 from ..function import Function, op
 from ..tensor import Tensor
 
-__all__ = ["conv2d", "Conv2d", "conv_output", "crop", "fits", "image_input", "offsets", "out_hw", "pad_hw", "pair",
+__all__ = ["conv2d", "conv_transpose2d", "conv1d", "conv_transpose1d", "conv3d", "Conv2d", "conv_output", "crop",
+           "fits", "conv_padding", "image_input", "offsets", "out_hw", "pad_hw", "padding_pairs", "pair", "single",
            "zeros_padded"]
 
 
 # ---- array kernels ----------------------------------------------------------------------
 def pad_hw(x: Any, padding: tuple, value: float = 0.0) -> Any:
+    """Pad the last two axes by ((top, bottom), (left, right)); a negative amount crops that side."""
     (pt, pb), (pl, pr) = padding
     if not (pt or pb or pl or pr):
         return x
-    return xp.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=value)
+    if min(pt, pb, pl, pr) < 0:
+        h, w = x.shape[2:]
+        x = x[:, :, max(-pt, 0):h - max(-pb, 0), max(-pl, 0):w - max(-pr, 0)]
+    return xp.pad(x, ((0, 0), (0, 0), (max(pt, 0), max(pb, 0)), (max(pl, 0), max(pr, 0))), constant_values=value)
 
 
 def _windows(xpad: Any, kernel: tuple, stride: tuple, dilation: tuple) -> Any:
@@ -67,9 +72,9 @@ def offsets(kernel: tuple, stride: tuple, dilation: tuple, out_hw: tuple):
                   slice(j * dw, j * dw + sw * (wo - 1) + 1, sw))
 
 
-def crop(out: Any, x_shape: tuple, padding: tuple) -> Any:
-    (pt, pb), (pl, pr) = padding
-    return out[:, :, pt:pt + x_shape[2], pl:pl + x_shape[3]] if (pt or pb or pl or pr) else out
+def crop(out: Any, padding: tuple) -> Any:
+    """The adjoint of ``pad_hw``: crop what it padded, zero-fill what it cropped."""
+    return pad_hw(out, tuple((-a, -b) for a, b in padding))
 
 
 def zeros_padded(x_shape: tuple, padding: tuple, dtype: Any) -> Any:
@@ -84,7 +89,7 @@ def _col2im(gcols: Any, x_shape: tuple, stride: tuple, padding: tuple, dilation:
     per_offset = gcols.reshape(n, c, kh * kw, ho, wo)
     for t, index in offsets((kh, kw), stride, dilation, (ho, wo)):
         out[index] += per_offset[:, :, t]
-    return crop(out, x_shape, padding)
+    return crop(out, padding)
 
 
 def _input_grad(g: Any, w: Any, x_shape: tuple, stride: tuple, padding: tuple, dilation: tuple,
@@ -188,12 +193,12 @@ def pair(op: str, name: str, v: Any, lo: int) -> tuple:
     return vals
 
 
-def image_input(op: str, x: Any) -> tuple[Tensor, bool]:
-    """(a 4-d Tensor, whether a batch axis was added to a 3-d (C, H, W) input)."""
+def image_input(op: str, x: Any, integers: bool = False) -> tuple[Tensor, bool]:
+    """(a 4-d Tensor, whether a batch axis was added to a 3-d (C, H, W) input); ``integers``: int inputs allowed."""
     x = x if isinstance(x, Tensor) else Tensor(x)
     if x.ndim not in (3, 4):
         raise ValueError(f"{op}: expected input of shape (N, C, H, W) or (C, H, W), got shape {x.shape}")
-    if x.dtype.kind != "f":
+    if x.dtype.kind not in ("fiu" if integers else "f"):
         raise TypeError(f"{op}: expected a floating-point input, got dtype {x.dtype} (convert with .astype)")
     return (x.reshape((1,) + x.shape), True) if x.ndim == 3 else (x, False)
 
@@ -208,18 +213,63 @@ def fits(op: str, x: Tensor, kernel: tuple, padding: tuple, dilation: tuple) -> 
                              "use a smaller kernel or more padding")
 
 
-def _conv_padding(padding: Any, kernel: tuple, stride: tuple, dilation: tuple) -> tuple:
+def padding_pairs(op: str, padding: Any, lo: int | None = 0) -> tuple:
+    """((top, bottom), (left, right)) from an int, an (h, w) pair, or two (before, after) pairs."""
+    if isinstance(padding, (tuple, list)) and len(padding) == 2 and all(isinstance(p, (tuple, list)) for p in padding):
+        pairs = tuple(pair(op, "padding", p, -1 << 62) for p in padding)
+    else:
+        ph, pw = pair(op, "padding", padding, -1 << 62)
+        pairs = ((ph, ph), (pw, pw))
+    if lo is not None and min(min(p) for p in pairs) < lo:
+        raise ValueError(f"{op}: padding must be >= {lo}, got {padding!r}")
+    return pairs
+
+
+def conv_padding(op: str, padding: Any, kernel: tuple, stride: tuple, dilation: tuple) -> tuple:
     if isinstance(padding, str):
         if padding == "valid":
             return (0, 0), (0, 0)
         if padding != "same":
-            raise ValueError(f"conv2d: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+            raise ValueError(f"{op}: padding must be an int, a pair, two (before, after) pairs, 'valid' or 'same', "
+                             f"got {padding!r}")
         if stride != (1, 1):
-            raise ValueError(f"conv2d: padding='same' needs stride 1 (as in PyTorch), got stride {stride}")
+            raise ValueError(f"{op}: padding='same' needs stride 1 (as in PyTorch), got stride {stride}")
         total = [d * (k - 1) for k, d in zip(kernel, dilation)]
         return tuple((t // 2, t - t // 2) for t in total)  # the extra pixel of an even span goes right/bottom
-    ph, pw = pair("conv2d", "padding", padding, 0)
-    return (ph, ph), (pw, pw)
+    return padding_pairs(op, padding, lo=None)  # a negative amount crops that side
+
+
+def _crops_fit(op: str, x: Tensor, pads: tuple) -> None:
+    for i, axis in enumerate(("height", "width")):
+        kept = x.shape[2 + i] + min(pads[i][0], 0) + min(pads[i][1], 0)
+        if kept < 0:
+            raise ValueError(f"{op}: negative padding {pads[i]} crops more than the input {axis} "
+                             f"{x.shape[2 + i]} (input shape {x.shape})")
+
+
+def _channels(op: str, x: Tensor, weight: Any, bias: Any, groups: Any, transposed: bool = False) -> tuple:
+    """(weight, bias) as Tensors, checked against x's channels and groups."""
+    w = weight if isinstance(weight, Tensor) else Tensor(weight)
+    layout = ("(in_channels, out_channels / groups, kH, kW)" if transposed else
+              "(out_channels, in_channels / groups, kH, kW)")
+    if w.ndim != 4:
+        raise ValueError(f"{op}: weight must have shape {layout}, got shape {w.shape}")
+    if not hasattr(groups, "__index__") or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    c = x.shape[1]
+    expected, o = (w.shape[0], w.shape[1] * groups) if transposed else (w.shape[1] * groups, w.shape[0])
+    if c != expected:
+        rule = "weight.shape[0]" if transposed else "weight.shape[1] * groups"
+        raise ValueError(f"{op}: input has {c} channels (shape {x.shape}) but weight of shape {w.shape} with "
+                         f"groups={groups} expects {expected} ({rule})")
+    if w.shape[0] % groups:
+        name = "in_channels" if transposed else "out_channels"
+        raise ValueError(f"{op}: {name} {w.shape[0]} (weight shape {w.shape}) is not divisible by groups={groups}")
+    if bias is not None:
+        bias = bias if isinstance(bias, Tensor) else Tensor(bias)
+        if bias.shape != (o,):
+            raise ValueError(f"{op}: bias must have shape ({o},) for weight of shape {w.shape}, got {bias.shape}")
+    return w, bias
 
 
 # ---- public functions -----------------------------------------------------------------------------------
@@ -228,33 +278,155 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
            groups: int = 1) -> Tensor:
     """2-D cross-correlation of ``x`` (N, C, H, W) with ``weight`` (out, C / groups, kH, kW), plus ``bias`` (out,).
 
-    PyTorch's ``conv2d``: ``stride``, ``padding`` (int, pair, ``"valid"`` or ``"same"``) and
-    ``dilation`` take an int or an (h, w) pair; a (C, H, W) input gives a (out, Ho, Wo) output.
+    PyTorch's ``conv2d``: ``stride`` and ``dilation`` take an int or an (h, w) pair; ``padding`` too, or
+    ``"valid"``, ``"same"``, or ``((top, bottom), (left, right))``; a negative amount crops that side (PyTorch
+    refuses it). A (C, H, W) input gives a (out, Ho, Wo) output.
 
     >>> ag.conv2d(ag.ones(1, 1, 4, 4), ag.ones(2, 1, 3, 3)).shape
     (1, 2, 2, 2)
     """
     x, unbatched = image_input("conv2d", x)
-    w = weight if isinstance(weight, Tensor) else Tensor(weight)
-    if w.ndim != 4:
-        raise ValueError(f"conv2d: weight must have shape (out_channels, in_channels / groups, kH, kW), "
-                         f"got shape {w.shape}")
-    if not hasattr(groups, "__index__") or isinstance(groups, bool) or groups < 1:
-        raise ValueError(f"conv2d: groups must be a positive int, got {groups!r}")
-    c, o = x.shape[1], w.shape[0]
-    if c != w.shape[1] * groups:
-        raise ValueError(f"conv2d: input has {c} channels (shape {x.shape}) but weight of shape {w.shape} with "
-                         f"groups={groups} expects {w.shape[1] * groups} (weight.shape[1] * groups)")
-    if o % groups:
-        raise ValueError(f"conv2d: out_channels {o} (weight shape {w.shape}) is not divisible by groups={groups}")
-    if bias is not None:
-        bias = bias if isinstance(bias, Tensor) else Tensor(bias)
-        if bias.shape != (o,):
-            raise ValueError(f"conv2d: bias must have shape ({o},) for weight of shape {w.shape}, got {bias.shape}")
+    w, bias = _channels("conv2d", x, weight, bias, groups)
     kernel = w.shape[2:]
     stride = pair("conv2d", "stride", stride, 1)
     dilation = pair("conv2d", "dilation", dilation, 1)
-    pads = _conv_padding(padding, kernel, stride, dilation)
+    pads = conv_padding("conv2d", padding, kernel, stride, dilation)
+    _crops_fit("conv2d", x, pads)
     fits("conv2d", x, kernel, pads, dilation)
     out = Conv2d.apply(x, w, bias, stride=stride, padding=pads, dilation=dilation, groups=int(groups))
+    return out.reshape(out.shape[1:]) if unbatched else out
+
+
+@op("conv_transpose2d")
+def conv_transpose2d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+                     output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
+    """The transposed convolution (conv2d's input gradient) of ``input`` (N, C, H, W) with ``weight``
+    (C, out / groups, kH, kW), plus ``bias`` (out,): PyTorch's ``conv_transpose2d``, same arguments and order.
+
+    Output height ``(H - 1) * stride - 2 * padding + dilation * (kH - 1) + output_padding + 1`` (width alike);
+    ``output_padding`` (smaller than stride or dilation) adds rows and columns at the bottom and right.
+    """
+    x, unbatched = image_input("conv_transpose2d", input)
+    w, bias = _channels("conv_transpose2d", x, weight, bias, groups, transposed=True)
+    stride = pair("conv_transpose2d", "stride", stride, 1)
+    dilation = pair("conv_transpose2d", "dilation", dilation, 1)
+    pad = pair("conv_transpose2d", "padding", padding, 0)
+    extra = pair("conv_transpose2d", "output_padding", output_padding, 0)
+    if any(e >= s and e >= d for e, s, d in zip(extra, stride, dilation)):
+        raise ValueError(f"conv_transpose2d: output_padding {output_padding!r} must be smaller than either stride "
+                         f"{stride} or dilation {dilation} (as in PyTorch)")
+    size = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * pad[i] + dilation[i] * (w.shape[2 + i] - 1) + extra[i] + 1
+                 for i in range(2))
+    if min(size) < 1:
+        raise ValueError(f"conv_transpose2d: the output size {size} for input shape {x.shape}, weight shape "
+                         f"{w.shape}, padding {padding!r} is not positive; use less padding")
+    # the conv2d whose input gradient this is: output_padding extends its input past the bottom padding
+    pads = tuple((p, p - e) for p, e in zip(pad, extra))
+    out = ConvTranspose2d.apply(x, w, x_shape=(x.shape[0], w.shape[1] * groups) + size, stride=stride,
+                                padding=pads, dilation=dilation, groups=int(groups))
+    if bias is not None:
+        out = out + bias.reshape(1, -1, 1, 1)
+    return out.reshape(out.shape[1:]) if unbatched else out
+
+
+def _as_2d(op: str, input: Any, weight: Any) -> tuple:
+    """A 1-d convolution's (N, C, L) input and (O, C', k) weight as images one pixel high."""
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    w = weight if isinstance(weight, Tensor) else Tensor(weight)
+    if x.ndim not in (2, 3):
+        raise ValueError(f"{op}: expected input of shape (N, C, L) or (C, L), got shape {x.shape}")
+    if w.ndim != 3:
+        raise ValueError(f"{op}: weight must be 3-d, (channels, channels / groups, kernel_size), got shape {w.shape}")
+    return x.reshape(x.shape[:-1] + (1, x.shape[-1])), w.reshape(w.shape[:2] + (1, w.shape[2]))
+
+
+def single(op: str, name: str, v: Any, lo: int | None) -> int:
+    vals = tuple(v) if isinstance(v, (tuple, list)) else (v,)
+    if len(vals) != 1:
+        raise TypeError(f"{op}: {name} must be an int or a 1-tuple, got {v!r}")
+    return pair(op, name, vals[0], -1 << 62 if lo is None else lo)[0]
+
+
+@op("conv1d")
+def conv1d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1) -> Tensor:
+    """1-d cross-correlation of ``input`` (N, C, L) with ``weight`` (out, C / groups, k): PyTorch's ``conv1d``.
+
+    ``conv2d`` on images one pixel high (exact, any order). ``padding``: an int, ``"valid"``, ``"same"`` or a
+    (left, right) pair of ints whose negative amounts crop.
+    """
+    x, w = _as_2d("conv1d", input, weight)
+    if isinstance(padding, str):
+        pads: Any = padding
+    elif isinstance(padding, (tuple, list)) and len(padding) == 2:
+        pads = ((0, 0), tuple(padding))
+    else:
+        pads = (0, single("conv1d", "padding", padding, None))
+    out = conv2d(x, w, bias, (1, single("conv1d", "stride", stride, 1)), pads,
+                 (1, single("conv1d", "dilation", dilation, 1)), groups)
+    return out.reshape(out.shape[:-2] + out.shape[-1:])
+
+
+@op("conv_transpose1d")
+def conv_transpose1d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+                     output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
+    """PyTorch's ``conv_transpose1d``: ``conv_transpose2d`` on images one pixel high; weight (C, out / groups, k)."""
+    x, w = _as_2d("conv_transpose1d", input, weight)
+    one = {k: (0 if k in ("padding", "output_padding") else 1, single("conv_transpose1d", k, v, 0))
+           for k, v in (("stride", stride), ("padding", padding), ("output_padding", output_padding),
+                        ("dilation", dilation))}
+    out = conv_transpose2d(x, w, bias, groups=groups, **one)
+    return out.reshape(out.shape[:-2] + out.shape[-1:])
+
+
+def _triple(op: str, name: str, v: Any, lo: int) -> tuple:
+    vals = tuple(v) if isinstance(v, (tuple, list)) else (v,) * 3
+    if len(vals) != 3:
+        raise TypeError(f"{op}: {name} must be an int or 3 ints, got {v!r}")
+    return tuple(pair(op, name, (a, a), lo)[0] for a in vals)
+
+
+@op("conv3d")
+def conv3d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+           groups: int = 1) -> Tensor:
+    """3-d cross-correlation of ``input`` (N, C, D, H, W) with ``weight`` (out, C / groups, kD, kH, kW), plus
+    ``bias``: PyTorch's ``conv3d``. Composed: one ``conv2d`` per kernel depth offset, over every output depth
+    at once (exact, any order). ``padding``: an int, 3 ints, ``"valid"`` or ``"same"``."""
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    w = weight if isinstance(weight, Tensor) else Tensor(weight)
+    unbatched = x.ndim == 4
+    x = x.reshape((1,) + x.shape) if unbatched else x
+    if x.ndim != 5 or w.ndim != 5:
+        raise ValueError(f"conv3d: expected input (N, C, D, H, W) or (C, D, H, W) and weight (out, in / groups, kD, "
+                         f"kH, kW), got shapes {tuple(input.shape)} and {w.shape}")
+    if hasattr(groups, "__index__") and groups >= 1 and x.shape[1] != w.shape[1] * groups:
+        raise ValueError(f"conv3d: input has {x.shape[1]} channels (shape {x.shape}) but weight of shape {w.shape} "
+                         f"with groups={groups} expects {w.shape[1] * groups} (weight.shape[1] * groups)")
+    stride, dilation = _triple("conv3d", "stride", stride, 1), _triple("conv3d", "dilation", dilation, 1)
+    if isinstance(padding, str):
+        pads = conv_padding("conv3d", padding, w.shape[3:], stride[1:], dilation[1:])
+        if padding == "same" and stride[0] != 1:
+            raise ValueError(f"conv3d: padding='same' needs stride 1 (as in PyTorch), got stride {stride}")
+        span = dilation[0] * (w.shape[2] - 1) if padding == "same" else 0
+        depth = (span // 2, span - span // 2)
+    else:
+        p = _triple("conv3d", "padding", padding, 0)
+        depth, pads = (p[0], p[0]), ((p[1], p[1]), (p[2], p[2]))
+    if any(depth):
+        from .pool import pad  # pool.py builds on this file
+        x = pad(x, ((0, 0), (0, 0), depth, (0, 0), (0, 0)))
+    n, c, d, h, wd = x.shape
+    kd, sd, dd = w.shape[2], stride[0], dilation[0]
+    do = (d - dd * (kd - 1) - 1) // sd + 1
+    if do < 1:
+        raise ValueError(f"conv3d: the padded input depth {d} (input shape {tuple(input.shape)}) is smaller than the "
+                         f"kernel span {dd * (kd - 1) + 1}; use a smaller kernel or more padding")
+    total = None
+    for k in range(kd):  # every output depth's slice at this kernel offset, batched
+        part = x[:, :, k * dd:k * dd + sd * (do - 1) + 1:sd].transpose(0, 2, 1, 3, 4).reshape(n * do, c, h, wd)
+        y = conv2d(part, w[:, :, k], None, stride[1:], pads, dilation[1:], groups)
+        total = y if total is None else total + y
+    out = total.reshape((n, do) + total.shape[1:]).transpose(0, 2, 1, 3, 4)
+    if bias is not None:
+        out = out + (bias if isinstance(bias, Tensor) else Tensor(bias)).reshape(1, -1, 1, 1, 1)
     return out.reshape(out.shape[1:]) if unbatched else out

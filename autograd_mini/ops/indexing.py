@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 from .._backend import xp
 from ..function import op
+from ..grad_mode import array_call
 from ..shapes import AxisError, one_axis
 from ..tensor import Tensor, as_array
 from . import primitives as P
@@ -180,7 +181,11 @@ def _arg(fn: Any, op: str, x: Any, axis: int | None, keepdims: bool) -> Tensor:
         axis = one_axis(axis, a.ndim, op)
     if (a.size == 0 and axis is None) or (axis is not None and a.shape[axis] == 0):
         raise ValueError(f"{op}: empty input of shape {a.shape} has no {op[3:]}imum")
-    return Tensor._wrap(xp.asarray(fn(a, axis=axis, keepdims=keepdims), dtype=xp.int64))
+    return Tensor._wrap(array_call(_int64, fn, a, axis, keepdims))
+
+
+def _int64(fn: Any, a: Any, axis: int | None, keepdims: bool) -> Any:
+    return xp.asarray(fn(a, axis=axis, keepdims=keepdims), dtype=xp.int64)
 
 
 def sort_order(a: Any, axis: int, descending: bool) -> Any:
@@ -210,5 +215,5 @@ def topk(x: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = Tr
     n = x.shape[axis]
     if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= n:
         raise ValueError(f"topk: k={k!r} must be an int in [0, {n}] for axis {axis} of shape {x.shape}")
-    idx = xp.take(sort_order(x._data, axis, descending=largest), xp.arange(k), axis=axis)
+    idx = xp.take(array_call(sort_order, x._data, axis, descending=largest), xp.arange(k), axis=axis)
     return TopK(take_along_axis(x, idx, axis), Tensor._wrap(idx.astype(xp.int64)))

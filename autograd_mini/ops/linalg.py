@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 from .. import numpy as anp
 from .._backend import as_float, xp
 from ..function import Function, _method, op
+from ..grad_mode import array_call, state
 from ..tensor import Tensor, as_array
 from .primitives import Concatenate
 
@@ -370,6 +371,18 @@ def _factors(parts: tuple, a: Any, decompose: Any) -> tuple:
     return factors if source is a else tuple(decompose(as_float(a)))
 
 
+def _parts(A: Tensor, factors: Any) -> tuple:
+    """``parts`` for a decomposition's nodes: the factors computed once for all its outputs. Under ``ag.compile``
+    none, so that each replay decomposes its own input (a program would keep this call's factors)."""
+    return (None, None) if state.tracer is not None else (A._data, factors() if callable(factors) else factors)
+
+
+def _untraceable(what: str) -> None:
+    if state.tracer is not None:
+        state.tracer.unsupported(what + " (numpy on this call's values: the program would keep them)",
+                                 "run it eagerly, outside the compiled function")
+
+
 def _svd_thin(a: Any, full: bool) -> tuple:
     """The reduced factors (U (..., m, k), S, Vh (..., k, n)), cut from the full SVD when ``full`` (so that their
     signs are those of the full SVD the caller got)."""
@@ -566,6 +579,10 @@ def _sgn(x: Any) -> Any:
 
 
 # ---- the public functions (ag.linalg.*) ------------------------------------------------------------------
+def _det_sign(a: Any) -> Any:
+    return xp.asarray(xp.linalg.slogdet(a)[0])
+
+
 def _float(x: Tensor) -> Any:
     return as_float(x._data)
 
@@ -583,7 +600,7 @@ def det(A: Any) -> Tensor:
 def slogdet(A: Any) -> SlogdetResult:
     """``(sign, logabsdet)`` with ``det = sign * exp(logabsdet)``; ``sign`` is a constant (as in PyTorch)."""
     A = _matrix(A, "slogdet", square=True)
-    sign = Tensor._wrap(xp.asarray(xp.linalg.slogdet(_float(A))[0]))
+    sign = Tensor._wrap(array_call(_det_sign, _float(A)))  # ag.compile computes it again on each replay
     return SlogdetResult(sign, LogAbsDet.apply(A))
 
 
@@ -628,8 +645,9 @@ def svd(A: Any, full_matrices: bool = True) -> SVDResult:
     A = _matrix(A, "svd")
     a = _float(A)
     if not full_matrices or a.shape[-1] == a.shape[-2]:
-        parts = (A._data, _svd_thin(a, False))
+        parts = _parts(A, lambda: _svd_thin(a, False))
         return SVDResult(*(SvdPart.apply(A, parts=parts, which=i) for i in range(3)))
+    _untraceable("linalg.svd(full_matrices=True) of a non-square matrix (U's and Vh's extra rows are constants)")
     U, S, Vh = xp.linalg.svd(a, full_matrices=True)
     k = S.shape[-1]
     parts = (A._data, (U[..., :, :k], S, Vh[..., :k, :]))
@@ -644,7 +662,7 @@ def svd(A: Any, full_matrices: bool = True) -> SVDResult:
 def svdvals(A: Any) -> Tensor:
     """Singular values in descending order; gradient ``U diag(g) Vh`` (finite at repeated values)."""
     A = _matrix(A, "svdvals")
-    return SvdPart.apply(A, parts=(A._data, _svd_thin(_float(A), False)), which=1)
+    return SvdPart.apply(A, parts=_parts(A, lambda: _svd_thin(_float(A), False)), which=1)
 
 
 def eigh(A: Any, UPLO: str = "L") -> EighResult:
@@ -653,7 +671,7 @@ def eigh(A: Any, UPLO: str = "L") -> EighResult:
     A = _matrix(A, "eigh", square=True)
     if UPLO not in ("L", "U"):
         raise ValueError(f"linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
-    parts = (A._data, tuple(xp.linalg.eigh(_float(A), UPLO)))
+    parts = _parts(A, lambda: tuple(xp.linalg.eigh(_float(A), UPLO)))
     return EighResult(*(EighPart.apply(A, parts=parts, which=i, UPLO=UPLO) for i in range(2)))
 
 
@@ -668,9 +686,9 @@ def qr(A: Any, mode: str = "reduced") -> QRResult:
     A = _matrix(A, "qr")
     if mode not in ("reduced", "complete", "r"):
         raise ValueError(f"linalg.qr: mode must be 'reduced', 'complete' or 'r', got {mode!r}")
-    parts = (A._data, _qr_factors(_float(A), mode))
+    parts = _parts(A, lambda: _qr_factors(_float(A), mode))
     if mode == "r":  # Q is empty: a constant
-        return QRResult(Tensor._wrap(parts[1][0]), QrPart.apply(A, parts=parts, which=1, mode=mode))
+        return QRResult(Tensor._wrap(xp.zeros((0,), _float(A).dtype)), QrPart.apply(A, parts=parts, which=1, mode=mode))
     return QRResult(*(QrPart.apply(A, parts=parts, which=i, mode=mode) for i in range(2)))
 
 
@@ -697,6 +715,7 @@ def lstsq(A: Any, B: Any, rcond: float | None = None, *, driver: str | None = No
     """Least-squares ``X`` minimising ``||A X - B||`` (numpy's results: residuals when m > n and A has full rank,
     else empty; rank; singular values). Gradient: that of ``pinv(A) @ B``, PyTorch's."""
     A = _matrix(A, "lstsq")
+    _untraceable("linalg.lstsq (its rank, singular values and residuals)")
     B = B if isinstance(B, Tensor) else Tensor._wrap(as_array(B))
     vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and B.shape == A.shape[:-1])
     Bm = B[..., None] if vector else B

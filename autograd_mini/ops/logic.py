@@ -11,6 +11,7 @@ from typing import Any
 
 from .._backend import xp
 from ..function import op
+from ..grad_mode import array_call
 from ..shapes import normalize_axes
 from ..tensor import Tensor
 
@@ -21,9 +22,13 @@ def _a(x: Any) -> Any:
 
 def _apply(op: str, fn: Any, *xs: Any) -> Tensor:
     try:
-        return Tensor._wrap(xp.asarray(fn(*(_a(x) for x in xs))))
+        return Tensor._wrap(array_call(_call, fn, *(_a(x) for x in xs)))  # ag.compile calls it again on replay
     except ValueError as e:
         raise ValueError(f"{op}: shapes {[xp.shape(_a(x)) for x in xs]} do not broadcast ({e})") from None
+
+
+def _call(fn: Any, *arrays: Any, **kwargs: Any) -> Any:
+    return xp.asarray(fn(*arrays, **kwargs))
 
 
 def _declare(name: str, check: Any, fn: Any, doc: str) -> None:
@@ -57,21 +62,21 @@ def isclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: b
 @op("allclose", method=True)
 def allclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
     """Whether every pair is ``isclose`` (a Python bool, as both libraries return)."""
-    return builtins.bool(isclose(a, b, rtol, atol, equal_nan)._data.all())
+    return builtins.bool(isclose(a, b, rtol, atol, equal_nan).all())  # bool(Tensor): ag.compile refuses it
 
 
 @op("any", method=True)
 def any(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Whether any element along ``axis`` (all axes by default) is nonzero; a bool tensor."""
     a = xp.asarray(_a(x))
-    return Tensor._wrap(xp.asarray(a.any(axis=_axes(a, axis, "any"), keepdims=keepdims)))
+    return Tensor._wrap(array_call(_call, xp.any, a, axis=_axes(a, axis, "any"), keepdims=keepdims))
 
 
 @op("all", method=True)
 def all(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Whether every element along ``axis`` (all axes by default) is nonzero; a bool tensor."""
     a = xp.asarray(_a(x))
-    return Tensor._wrap(xp.asarray(a.all(axis=_axes(a, axis, "all"), keepdims=keepdims)))
+    return Tensor._wrap(array_call(_call, xp.all, a, axis=_axes(a, axis, "all"), keepdims=keepdims))
 
 
 def _axes(a: Any, axis: Any, op: str) -> tuple:

@@ -10,12 +10,27 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .. import numpy as anp
 from .._backend import xp
 from ..function import Function, op
 from ..tensor import Tensor
-from .conv import Conv2d, conv_output, crop, fits, image_input, offsets, out_hw, pad_hw, pair, zeros_padded
+from .conv import (
+    Conv2d,
+    conv_output,
+    crop,
+    fits,
+    image_input,
+    offsets,
+    out_hw,
+    pad_hw,
+    padding_pairs,
+    pair,
+    single,
+    zeros_padded,
+)
 
-__all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad"]
+__all__ = ["max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d", "max_pool3d", "avg_pool3d", "max_unpool2d",
+           "adaptive_avg_pool2d", "pad"]
 
 
 # ---- max pooling ------------------------------------------------------------------------------
@@ -26,24 +41,7 @@ class MaxPool2d(Function):
 
     @staticmethod
     def forward(ctx, x, *, kernel, stride, padding, dilation):
-        xpad = pad_hw(x, padding, -xp.inf)  # floating inputs only (checked by max_pool2d)
-        # where padding was added: a padded -inf never wins, so a window of -inf picks its first real pixel
-        padded = pad_hw(xp.zeros((1, 1) + x.shape[2:], bool), padding, True) if xpad is not x else None
-        best = winner = None
-        for t, index in offsets(kernel, stride, dilation, out_hw(x.shape, kernel, stride, padding, dilation)):
-            v = xpad[index]  # numpy's argmax over a short last axis is slow: one strided pass per offset instead
-            if best is None:
-                best, winner = v.copy(), xp.zeros(v.shape, xp.min_scalar_type(kernel[0] * kernel[1]))
-                if padded is not None:
-                    best_padded = xp.broadcast_to(padded[index], v.shape).copy()
-                continue
-            wins = v > best  # PyTorch's rule: a strictly larger value, or a nan, takes over
-            wins |= xp.isnan(v)
-            if padded is not None:  # ... and a real pixel takes over from padding
-                wins |= best_padded & ~padded[index]
-                xp.copyto(best_padded, padded[index], where=wins)
-            xp.copyto(best, v, where=wins)
-            xp.copyto(winner, t, where=wins)
+        best, winner = _max_windows(x, kernel, stride, padding, dilation)
         ctx.save_for_backward(winner, x.shape)  # each window's winning kernel offset
         return best
 
@@ -53,13 +51,46 @@ class MaxPool2d(Function):
         return WindowScatter.apply(g, winner=winner, x_shape=x_shape, **ctx.params)
 
 
+def _max_windows(x: Any, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple) -> tuple:
+    """(each window's maximum, its kernel offset): the first maximum, or a nan, wins (PyTorch's rule); a padded
+    value never wins over a real pixel, so a window of -inf picks its first real pixel."""
+    low = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
+    xpad = pad_hw(x, padding, low)
+    padded = pad_hw(xp.zeros((1, 1) + x.shape[2:], bool), padding, True) if xpad is not x else None
+    best = winner = best_padded = None
+    for t, index in offsets(kernel, stride, dilation, out_hw(x.shape, kernel, stride, padding, dilation)):
+        v = xpad[index]  # numpy's argmax over a short last axis is slow: one strided pass per offset instead
+        if best is None:
+            best, winner = v.copy(), xp.zeros(v.shape, xp.min_scalar_type(kernel[0] * kernel[1]))
+            if padded is not None:
+                best_padded = xp.broadcast_to(padded[index], v.shape).copy()
+            continue
+        wins = v > best  # PyTorch's rule: a strictly larger value, or a nan, takes over
+        if x.dtype.kind == "f":
+            wins |= xp.isnan(v)
+        if padded is not None:  # ... and a real pixel takes over from padding
+            wins |= best_padded & ~padded[index]
+            xp.copyto(best_padded, padded[index], where=wins)
+        xp.copyto(best, v, where=wins)
+        xp.copyto(winner, t, where=wins)
+    return best, winner
+
+
+def _flat_indices(winner: Any, w: int, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple) -> Any:
+    """PyTorch's return_indices: each window's maximum as ``row * W + col`` of its (H, W) input plane."""
+    i, j = xp.divmod(winner.astype(xp.int64), kernel[1])
+    rows = xp.arange(winner.shape[2]).reshape(-1, 1) * stride[0] - padding[0][0] + i * dilation[0]
+    cols = xp.arange(winner.shape[3]) * stride[1] - padding[1][0] + j * dilation[1]
+    return rows * w + cols
+
+
 def _scatter(g: Any, winner: Any, x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple,
              dilation: tuple) -> Any:
     """Zeros of the input's shape with each window's g added at its winner (overlapping windows accumulate)."""
     out = zeros_padded(x_shape, padding, g.dtype)
     for t, index in offsets(kernel, stride, dilation, winner.shape[2:]):
         out[index] += xp.where(winner == t, g, 0)
-    return crop(out, x_shape, padding)
+    return crop(out, padding)
 
 
 def _gather(h: Any, winner: Any, x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple,
@@ -96,6 +127,32 @@ class WindowGather(Function):
     def backward(ctx, g): return WindowScatter.apply(g, **ctx.params)
 
 
+# ---- unpooling ----------------------------------------------------------------------------------
+class MaxUnpool2d(Function):
+    """Each value put at its flat index of a zero (H, W) plane (a later duplicate overwrites, as PyTorch's CPU
+    kernel); the gradient reads g at the indices, for the values that were kept (PyTorch's: for every one)."""
+    formula = "d max_unpool2d(x)/dx: g read at each kept value's index (0 for an overwritten duplicate)"
+    op_name = "max_unpool2d"
+
+    @staticmethod
+    def forward(ctx, x, *, index, size):
+        n, c = x.shape[:2]
+        index = index.reshape(n, c, -1)
+        out = xp.zeros((n, c, size[0] * size[1]), dtype=x.dtype)
+        xp.put_along_axis(out, index, x.reshape(n, c, -1), axis=2)
+        source = xp.full(out.shape, -1)  # which input each output slot kept
+        xp.put_along_axis(source, index, xp.broadcast_to(xp.arange(index.shape[2]), index.shape), axis=2)
+        ctx.save_for_backward(xp.take_along_axis(source, index, 2) == xp.arange(index.shape[2]))
+        return out.reshape((n, c) + size)
+
+    @staticmethod
+    def backward(ctx, g, x):
+        n, c = x.shape[:2]
+        (kept,) = ctx.saved_tensors
+        index = ctx.params["index"].reshape(n, c, -1)
+        return (anp.take_along_axis(g.reshape(n, c, -1), index, 2) * kept).reshape(x.shape)
+
+
 # ---- padding --------------------------------------------------------------------------------------
 class Pad(Function):
     """Constant padding (numpy's ``pad_width``); the derivative crops."""
@@ -110,59 +167,199 @@ class Pad(Function):
 
 
 # ---- public functions -----------------------------------------------------------------------------------
-def _pool_args(op: str, x: Any, kernel_size: Any, stride: Any, padding: Any) -> tuple:
-    x, unbatched = image_input(op, x)
+def _pool_args(op: str, x: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool) -> tuple:
+    """(4-d x, unbatched, kernel, stride, ((top, bottom), (left, right)) padding, dilation, ceil_mode's extra
+    (bottom, right) padding): checked as PyTorch checks them."""
+    x, unbatched = image_input(op, x, integers=True)
+    if 0 in x.shape[2:]:
+        raise ValueError(f"{op}: expected an input with non-zero height and width (as PyTorch), got shape {x.shape}")
     kernel = pair(op, "kernel_size", kernel_size, 1)
-    stride = kernel if stride is None else pair(op, "stride", stride, 1)
-    pad = pair(op, "padding", padding, 0)
-    if any(2 * p > k for p, k in zip(pad, kernel)):
+    stride = kernel if stride is None or stride == () else pair(op, "stride", stride, 1)
+    dilation = pair(op, "dilation", dilation, 1)
+    pads = padding_pairs(op, padding)
+    if any(2 * max(p) > k for p, k in zip(pads, kernel)):
         raise ValueError(f"{op}: padding {padding!r} must be at most half the kernel size {kernel} (as in PyTorch)")
-    return x, unbatched, kernel, stride, ((pad[0], pad[0]), (pad[1], pad[1]))
+    fits(op, x, kernel, pads, dilation)
+    extra = []
+    for n, k, s, d, (before, after) in zip(x.shape[2:], kernel, stride, dilation, pads):
+        span = n + before + after - d * (k - 1) - 1
+        out = (-(-span // s) if ceil_mode else span // s) + 1
+        if ceil_mode and (out - 1) * s >= n + before:  # the last window must start inside the input or its padding
+            out -= 1
+        extra.append(max(0, (out - 1) * s + d * (k - 1) + 1 - (n + before + after)))
+    return x, unbatched, kernel, stride, pads, dilation, tuple(extra)
 
 
-@op("max_pool2d")
-def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1) -> Tensor:
-    """The maximum over each ``kernel_size`` window (stride defaults to the kernel), padding with -inf.
-
-    At ties the gradient goes to the first maximum in the window (row-major), as in PyTorch.
-    """
-    x, unbatched, kernel, stride, pads = _pool_args("max_pool2d", x, kernel_size, stride, padding)
-    dilation = pair("max_pool2d", "dilation", dilation, 1)
-    fits("max_pool2d", x, kernel, pads, dilation)
-    out = MaxPool2d.apply(x, kernel=kernel, stride=stride, padding=pads, dilation=dilation)
+def _batched(out: Any, unbatched: bool) -> Any:
     return out.reshape(out.shape[1:]) if unbatched else out
 
 
+@op("max_pool2d")
+def max_pool2d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """The maximum over each ``kernel_size`` window (stride defaults to the kernel), padding with -inf; PyTorch's
+    arguments. ``padding`` may also be ``((top, bottom), (left, right))``; integer inputs give integers (no
+    gradient). ``return_indices``: also each maximum's flat index ``row * W + col`` in its input plane.
+
+    At ties the gradient goes to the first maximum in the window (row-major), as in PyTorch.
+    """
+    x, unbatched, kernel, stride, pads, dilation, extra = _pool_args("max_pool2d", input, kernel_size, stride,
+                                                                     padding, dilation, ceil_mode)
+    geometry = dict(kernel=kernel, stride=stride, dilation=dilation,
+                    padding=tuple((before, after + e) for (before, after), e in zip(pads, extra)))
+    out = _batched(MaxPool2d.apply(x, **geometry), unbatched)
+    if not return_indices:
+        return out
+    winner = _max_windows(x.numpy(), **geometry)[1]
+    return out, Tensor(_batched(_flat_indices(winner, x.shape[3], **geometry), unbatched))
+
+
 @op("avg_pool2d")
-def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, count_include_pad: bool = True,
-               divisor_override: int | None = None) -> Tensor:
-    """The mean over each window; zero padding counts in the divisor unless ``count_include_pad=False``.
+def avg_pool2d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """The mean over each window, PyTorch's arguments and divisors: zero padding counts unless
+    ``count_include_pad=False``, the extra windows of ``ceil_mode`` count only what they overlap. ``padding`` may also
+    be ``((top, bottom), (left, right))``. An integer input gives PyTorch's integer mean (truncated toward zero).
 
     Composed (no derivative of its own): non-overlapping windows are a reshape and a sum, any
     other geometry a convolution of each channel with a kernel of ones.
     """
-    x, unbatched, kernel, stride, pads = _pool_args("avg_pool2d", x, kernel_size, stride, padding)
-    fits("avg_pool2d", x, kernel, pads, (1, 1))
+    x, unbatched, kernel, stride, pads, _, extra = _pool_args("avg_pool2d", input, kernel_size, stride, padding, 1,
+                                                              ceil_mode)
+    if divisor_override is not None and (not hasattr(divisor_override, "__index__") or divisor_override <= 0):
+        raise ValueError(f"avg_pool2d: divisor_override must be a positive int, got {divisor_override!r}")
     n, c, h, w = x.shape
-    ho, wo = out_hw(x.shape, kernel, stride, pads, (1, 1))
-    (kh, kw), padded = kernel, pads != ((0, 0), (0, 0))
+    full = tuple((before, after + e) for (before, after), e in zip(pads, extra))
+    ho, wo = out_hw(x.shape, kernel, stride, full, (1, 1))
+    (kh, kw), padded = kernel, full != ((0, 0), (0, 0))
     if stride == kernel and not padded:
-        crop = x if (h, w) == (ho * kh, wo * kw) else x[:, :, :ho * kh, :wo * kw]
-        total = crop.reshape(n, c, ho, kh, wo, kw).sum(axis=(3, 5))
+        part = x if (h, w) == (ho * kh, wo * kw) else x[:, :, :ho * kh, :wo * kw]
+        total = part.reshape(n, c, ho, kh, wo, kw).sum(axis=(3, 5))
     else:
         ones = xp.ones((1, 1, kh, kw), dtype=x.dtype)
-        total = Conv2d.apply(x.reshape(n * c, 1, h, w), ones, None, stride=stride, padding=pads, dilation=(1, 1),
+        total = Conv2d.apply(x.reshape(n * c, 1, h, w), ones, None, stride=stride, padding=full, dilation=(1, 1),
                              groups=1).reshape(n, c, ho, wo)
     if divisor_override is not None:
-        if divisor_override <= 0:
-            raise ValueError(f"avg_pool2d: divisor_override must be positive, got {divisor_override!r}")
-        out = total * (1.0 / divisor_override)
-    elif count_include_pad or not padded:
-        out = total * (1.0 / (kh * kw))
-    else:  # divide each window by the number of real (unpadded) pixels in it
-        counts = conv_output(xp.ones((1, 1, h, w), x.dtype), xp.ones((1, 1, kh, kw), x.dtype), stride, pads, (1, 1), 1)
-        out = total / counts
-    return out.reshape(out.shape[1:]) if unbatched else out
+        divisor: Any = divisor_override
+    elif not any(extra) and (count_include_pad or not padded):
+        divisor = kh * kw
+    else:  # each window's count: what it overlaps of the padded input (or of the input alone)
+        inside = ((h + sum(pads[0]), w + sum(pads[1])), ((0, extra[0]), (0, extra[1]))) if count_include_pad else \
+            ((h, w), full)
+        divisor = conv_output(xp.ones((1, 1) + inside[0]), xp.ones((1, 1, kh, kw)), stride, inside[1], (1, 1), 1)
+    if x.dtype.kind != "f":
+        t = total.numpy()
+        return Tensor(_batched(xp.sign(t) * (xp.abs(t) // xp.asarray(divisor).astype(t.dtype)), unbatched))
+    out = total * (1.0 / divisor) if isinstance(divisor, int) else total / divisor.astype(x.dtype)
+    return _batched(out, unbatched)
+
+
+def _as_images(op: str, input: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any = 1) -> tuple:
+    """A 1-d pooling's (N, C, L) input as images one pixel high and its arguments as (1, k) pairs."""
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    if x.ndim not in (2, 3):
+        raise ValueError(f"{op}: expected input of shape (N, C, L) or (C, L), got shape {x.shape}")
+    pads = ((0, 0), tuple(padding)) if isinstance(padding, (tuple, list)) and len(padding) == 2 else \
+        (0, single(op, "padding", padding, 0))
+    return (x.reshape(x.shape[:-1] + (1, x.shape[-1])), (1, single(op, "kernel_size", kernel_size, 1)),
+            None if stride is None or stride == () else (1, single(op, "stride", stride, 1)), pads,
+            (1, single(op, "dilation", dilation, 1)))
+
+
+def _squeezed(out: Any) -> Any:
+    return out.reshape(out.shape[:-2] + out.shape[-1:])
+
+
+@op("max_pool1d")
+def max_pool1d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """``max_pool2d`` over (N, C, L) sequences, PyTorch's ``max_pool1d``; ``padding`` may be a (left, right) pair."""
+    out = max_pool2d(*_as_images("max_pool1d", input, kernel_size, stride, padding, dilation), ceil_mode,
+                     return_indices)
+    return tuple(_squeezed(o) for o in out) if return_indices else _squeezed(out)
+
+
+@op("avg_pool1d")
+def avg_pool1d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """``avg_pool2d`` over (N, C, L) sequences, PyTorch's ``avg_pool1d``; ``padding`` may be a (left, right) pair."""
+    x, kernel, stride, pads, _ = _as_images("avg_pool1d", input, kernel_size, stride, padding)
+    return _squeezed(avg_pool2d(x, kernel, stride, pads, ceil_mode, count_include_pad))
+
+
+def _volumes(op: str, input: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any = 1) -> tuple:
+    """(input as (N * C, D, H, W), (N, C), and per argument its depth value and its (h, w) pair)."""
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    if x.ndim not in (4, 5):
+        raise ValueError(f"{op}: expected input of shape (N, C, D, H, W) or (C, D, H, W), got shape {x.shape}")
+    lead = x.shape[:-3] if x.ndim == 5 else (x.shape[0],)
+    args = []
+    for name, v, lo in (("kernel_size", kernel_size, 1), ("stride", kernel_size if stride is None else stride, 1),
+                        ("padding", padding, 0), ("dilation", dilation, 1)):
+        vals = tuple(v) if isinstance(v, (tuple, list)) else (v,) * 3
+        if len(vals) != 3:
+            raise TypeError(f"{op}: {name} must be an int or 3 ints, got {v!r}")
+        args.append((single(op, name, vals[0], lo), pair(op, name, vals[1:], lo)))
+    return (x.reshape((-1,) + x.shape[-3:]), lead, *args)
+
+
+def _depth_as_height(plane: Tensor) -> Tensor:
+    """(N * C, D, Ho, Wo) -> (N * C, 1, D, Ho * Wo): one-channel images whose height is the depth."""
+    return plane.reshape(plane.shape[:1] + (1, plane.shape[1], plane.shape[2] * plane.shape[3]))
+
+
+@op("max_pool3d")
+def max_pool3d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False) -> Tensor:
+    """The maximum over each (kD, kH, kW) window of (N, C, D, H, W) volumes, PyTorch's ``max_pool3d`` (no
+    ``return_indices`` here). Separable, so composed exactly: ``max_pool2d`` over each plane, then over depth;
+    the gradient goes to the first maximum in (d, h, w) order, as PyTorch's."""
+    x, lead, (kd, k), (sd, s), (pd, p), (dd, d) = _volumes("max_pool3d", input, kernel_size, stride, padding, dilation)
+    plane = max_pool2d(x, k, s, p, d, ceil_mode)
+    out = max_pool2d(_depth_as_height(plane), (kd, 1), (sd, 1), (pd, 0), (dd, 1), ceil_mode)
+    return out.reshape(lead + out.shape[2:3] + plane.shape[2:])
+
+
+@op("avg_pool3d")
+def avg_pool3d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """The mean over each (kD, kH, kW) window, PyTorch's ``avg_pool3d`` and its divisors. Separable (each
+    divisor is a product of per-axis counts), so composed: ``avg_pool2d`` over each plane, then over depth."""
+    x, lead, (kd, k), (sd, s), (pd, p), _ = _volumes("avg_pool3d", input, kernel_size, stride, padding)
+    if x.dtype.kind != "f":
+        raise TypeError(f"avg_pool3d: expected a floating-point input, got dtype {x.dtype} (convert with .astype)")
+    if divisor_override is not None and (not hasattr(divisor_override, "__index__") or divisor_override <= 0):
+        raise ValueError(f"avg_pool3d: divisor_override must be a positive int, got {divisor_override!r}")
+    sums = None if divisor_override is None else 1
+    plane = avg_pool2d(x, k, s, p, ceil_mode, count_include_pad, sums)
+    out = avg_pool2d(_depth_as_height(plane), (kd, 1), (sd, 1), (pd, 0), ceil_mode, count_include_pad, sums)
+    out = out if divisor_override is None else out * (1.0 / divisor_override)
+    return out.reshape(lead + out.shape[2:3] + plane.shape[2:])
+
+
+@op("max_unpool2d")
+def max_unpool2d(input: Any, indices: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 output_size: Any = None) -> Tensor:
+    """The inverse of ``max_pool2d(..., return_indices=True)``, PyTorch's ``F.max_unpool2d``: each value at its
+    flat index ``row * W + col`` of a zero plane of ``output_size`` (its last two entries), by default
+    ``(H - 1) * stride - 2 * padding + kernel_size``."""
+    x, unbatched = image_input("max_unpool2d", input)
+    index = xp.asarray(indices.numpy() if isinstance(indices, Tensor) else indices)
+    if index.dtype.kind not in "iu" or index.shape != (x.shape[1:] if unbatched else x.shape):
+        raise ValueError(f"max_unpool2d: indices must be integers of the input's shape {input.shape}, got "
+                         f"{index.dtype} of shape {index.shape}")
+    kernel = pair("max_unpool2d", "kernel_size", kernel_size, 1)
+    stride = kernel if stride is None else pair("max_unpool2d", "stride", stride, 1)
+    pad = pair("max_unpool2d", "padding", padding, 0)
+    if output_size is None:
+        size = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * pad[i] + kernel[i] for i in range(2))
+    else:
+        size = tuple(pair("max_unpool2d", "output_size", tuple(output_size)[-2:], 0))
+    if index.size and (index.min() < 0 or index.max() >= size[0] * size[1]):
+        raise IndexError(f"max_unpool2d: index {int(index.min() if index.min() < 0 else index.max())} is out of "
+                         f"range for an output plane of {size[0]} x {size[1]}")
+    out = MaxUnpool2d.apply(x, index=index.reshape(x.shape).astype(xp.int64), size=size)
+    return _batched(out, unbatched)
 
 
 @op("adaptive_avg_pool2d")
@@ -195,15 +392,40 @@ def _bins(out_size: int, size: int, dtype: Any) -> Any:
     return a
 
 
+_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "edge": "edge", "circular": "wrap",
+          "wrap": "wrap", "symmetric": "symmetric"}  # PyTorch's names and numpy's, to numpy's
+
+
+def _source(n: int, before: int, after: int, mode: str) -> Any:
+    """For each position of an axis of size n padded by (before, after), the input position it copies."""
+    pos = xp.arange(-before, n + after)
+    if mode == "edge":
+        return xp.clip(pos, 0, n - 1)
+    if mode == "wrap":
+        return pos % n
+    if mode == "symmetric":  # the edge repeated: ... 1 0 | 0 1 2 | 2 1 ...
+        pos = pos % (2 * n)
+        return xp.where(pos < n, pos, 2 * n - 1 - pos)
+    if n == 1:  # reflect: the edge not repeated: ... 2 1 | 0 1 2 | 1 0 ...
+        return xp.zeros_like(pos)
+    pos = pos % (2 * n - 2)
+    return xp.where(pos < n, pos, 2 * n - 2 - pos)
+
+
 @op("pad")
 def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float = 0.0) -> Tensor:
-    """Pad with a constant, numpy's ``pad_width`` convention: an int, a (before, after) pair, or one pair per axis.
+    """Pad with numpy's ``pad_width`` convention: an int, a (before, after) pair, or one pair per axis.
+
+    ``mode``: ``"constant"`` (``constant_values``), ``"reflect"`` (the edge not repeated), ``"replicate"`` /
+    ``"edge"``, ``"circular"`` / ``"wrap"``, ``"symmetric"`` (the edge repeated); numpy's values, also where a
+    pad is wider than the axis. Non-constant modes gather each padded axis with an index array (so the
+    gradient adds the copies back). PyTorch's ``F.pad`` order is ``nn.functional.pad``.
 
     >>> ag.pad(ag.ones(2, 2), ((1, 0), (0, 2))).shape
     (3, 4)
     """
-    if mode != "constant":
-        raise ValueError(f"pad: only mode='constant' is supported, got mode={mode!r}")
+    if mode not in _MODES:
+        raise ValueError(f"pad: mode must be one of {sorted(_MODES)}, got mode={mode!r}")
     x = x if isinstance(x, Tensor) else Tensor(x)
     try:
         widths = xp.broadcast_to(xp.asarray(pad_width), (x.ndim, 2))
@@ -212,12 +434,22 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: float =
                          f"a (before, after) pair, or {x.ndim} pairs)") from None
     if widths.dtype.kind not in "iu" or (widths.size and widths.min() < 0):
         raise ValueError(f"pad: pad_width must hold non-negative ints, got {pad_width!r}")
-    if not math.isfinite(constant_values) and x.dtype.kind != "f":
-        raise ValueError(f"pad: cannot pad a {x.dtype} tensor with {constant_values!r}")
-    if x.dtype.kind in "fiu" and math.isfinite(constant_values):
-        info = xp.finfo(x.dtype) if x.dtype.kind == "f" else xp.iinfo(x.dtype)
-        lo, hi = (float(info.min), float(info.max)) if x.dtype.kind == "f" else (int(info.min), int(info.max))
-        if not lo <= constant_values <= hi:  # exact (Python numbers); numpy would pad inf or wrap
-            raise ValueError(f"pad: constant_values={constant_values!r} overflows {x.dtype} (range {lo} to {hi}), "
-                             "as PyTorch refuses; cast x to a wider dtype first")
-    return Pad.apply(x, pad_width=tuple((int(b), int(a)) for b, a in widths), value=constant_values)
+    widths = tuple((int(b), int(a)) for b, a in widths)
+    if _MODES[mode] == "constant":
+        if not math.isfinite(constant_values) and x.dtype.kind != "f":
+            raise ValueError(f"pad: cannot pad a {x.dtype} tensor with {constant_values!r}")
+        if x.dtype.kind in "fiu" and math.isfinite(constant_values):
+            info = xp.finfo(x.dtype) if x.dtype.kind == "f" else xp.iinfo(x.dtype)
+            lo, hi = (float(info.min), float(info.max)) if x.dtype.kind == "f" else (int(info.min), int(info.max))
+            if not lo <= constant_values <= hi:  # exact (Python numbers); numpy would pad inf or wrap
+                raise ValueError(f"pad: constant_values={constant_values!r} overflows {x.dtype} (range {lo} to "
+                                 f"{hi}), as PyTorch refuses; cast x to a wider dtype first")
+        return Pad.apply(x, pad_width=widths, value=constant_values)
+    for axis, (before, after) in enumerate(widths):
+        if (before or after) and x.shape[axis] == 0:
+            raise ValueError(f"pad: mode={mode!r} cannot pad axis {axis} of size 0 (shape {x.shape}): there is "
+                             "nothing to copy; use mode='constant'")
+    for axis, (before, after) in enumerate(widths):
+        if before or after:
+            x = x[(slice(None),) * axis + (_source(x.shape[axis], before, after, _MODES[mode]),)]
+    return x

@@ -13,6 +13,7 @@ from typing import Any
 from .. import numpy as anp
 from .._backend import xp
 from ..function import Function, op
+from ..grad_mode import array_call
 from ..shapes import expand_reduced, reduction_axes
 from ..tensor import Tensor, as_array
 from .primitives import AsType, max_keepdims
@@ -40,7 +41,7 @@ def cast(x: Any, dtype: Any) -> Tensor:
     """``x`` as ``dtype``; a cast to an integer or bool dtype is not differentiable (a constant, as in PyTorch)."""
     dtype = xp.dtype(dtype)
     if dtype.kind not in "fc":
-        return Tensor._wrap((x._data if isinstance(x, Tensor) else as_array(x)).astype(dtype))
+        return Tensor._wrap(array_call((x._data if isinstance(x, Tensor) else as_array(x)).astype, dtype))
     return AsType.apply(x, dtype=dtype)
 
 

@@ -94,6 +94,8 @@ class LogCumSumExp(Function):
     @staticmethod
     def backward(ctx, g, x, out):
         axis = ctx.params["axis"]
+        if isinstance(g, Tensor):  # create_graph: log|g| has a kink at g = 0 that would drop the terms through g
+            return _logcumsumexp_vjp_smooth(g, x, out, axis)
         flip = (slice(None),) * axis + (slice(None, None, -1),)
         lowest = xp.finfo(x.dtype).min  # log 0 as PyTorch writes it: finite, so no inf - inf
 
@@ -107,6 +109,16 @@ class LogCumSumExp(Function):
 
         with xp.errstate(over="ignore", invalid="ignore"):
             return part(1) - part(-1)
+
+
+def _logcumsumexp_vjp_smooth(g: Any, x: Any, out: Any, axis: int) -> Any:
+    """``dx_i = sum_{j >= i} g_j exp(x_i - out_j)``, linear in g (so differentiable through g everywhere) and
+    free of overflow (``x_i <= out_j`` for j >= i); n * n per slice, paid only under create_graph."""
+    gx, xx, ox = (movedim(t, axis, -1) for t in (g, x, out))
+    n = xx.shape[-1]
+    later = xp.triu(xp.ones((n, n), bool))  # [i, j]: j >= i
+    e = anp.exp(anp.where(later, xx.reshape(xx.shape + (1,)) - ox.reshape(ox.shape[:-1] + (1, n)), -xp.inf))
+    return movedim((e * gx.reshape(gx.shape[:-1] + (1, n))).sum(axis=-1), -1, axis)
 
 
 @op("logcumsumexp", method=True)

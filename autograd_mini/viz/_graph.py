@@ -13,6 +13,9 @@ from .._backend import xp
 from .._warn import user_stacklevel
 from ..anomaly import nonfinite
 from ..engine import capture, store_grads, toposort
+from ..function import inputs_as_used
+from ..hooks import hooked
+from ..mutation import replaced
 from ..tensor import Tensor
 
 __all__ = ["Grads", "Item", "capture_grads", "build", "collapse", "graph_nodes", "shape_str", "describe",
@@ -188,12 +191,14 @@ def build(roots: tuple, params: Mapping[str, Any] | None, max_nodes: int | None,
         path = next((cluster_of[id(m)] for m in owners if m is not None and id(m) in cluster_of), ())
         count[kind] = count.get(kind, -1) + 1
         it = items[id(t)] = Item(key(name or f"{kind}_{count[kind]}"), kind, t, None, path)
+        if hooked(t):
+            it.extra.append("hook")
         seq.append(it)
         return it
 
     for k, n in enumerate(reversed(order)):  # forward order
         ins = []
-        for t in n.inputs:
+        for t in inputs_as_used(n):  # a tensor changed in place since n used it: the version n used
             if isinstance(t, Tensor):
                 ins.append(items.get(id(t.grad_fn) if t.grad_fn is not None else id(t))
                            or (leaf(t) if t.grad_fn is None else None))
@@ -204,6 +209,10 @@ def build(roots: tuple, params: Mapping[str, Any] | None, max_nodes: int | None,
                      if not isinstance(c, Tensor)]
         if it.tensor is not None and (name := given_name(it.tensor)):
             it.extra.append(f"= {name}")
+        if (written := replaced(n)) is not None:
+            it.extra.append(f"in place: {written[0]}, replaced version {written[1]}")
+        if getattr(n, "hooks", None):
+            it.extra.append("hook")
         seq.append(it)
     for r in roots:
         it = items.get(id(r.grad_fn)) if r.grad_fn is not None else items.get(id(r)) or leaf(r)

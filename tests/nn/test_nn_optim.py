@@ -119,6 +119,23 @@ def test_against_torch():
         np.testing.assert_allclose(p.data, want[name], rtol=1e-10, err_msg=name)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("cls, kw", [
+    (SGD, dict(lr=0.1)), (SGD, dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    (Adam, dict(lr=0.1, weight_decay=0.1)), (AdamW, dict(lr=0.1, amsgrad=True))])
+def test_zero_dim_parameters_step_as_one_element_ones(cls, kw, dtype):
+    # a 0-d parameter's products are numpy scalars, which `out=` cannot take (it raised TypeError)
+    scalar, vector = nn.Parameter(np.array(2.0, dtype)), nn.Parameter(np.array([2.0], dtype))
+    opts = cls([scalar], **kw), cls([vector], **kw)
+    for _ in range(3):
+        for p, opt in zip((scalar, vector), opts):
+            opt.zero_grad()
+            (p * p * p).sum().backward()
+            opt.step()
+    assert scalar.shape == () and scalar.dtype == dtype and scalar.data != 2.0
+    np.testing.assert_array_equal(scalar.data, vector.data[0])
+
+
 def test_optimizer_float32_updates_keep_dtype_and_skip_missing_grads():
     a, b = nn.Parameter(ag.ones(2)), nn.Parameter(ag.ones(2))
     opt = Adam([a, b], lr=0.1)

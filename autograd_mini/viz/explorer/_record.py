@@ -11,6 +11,7 @@ from typing import Any
 
 from ..._backend import xp
 from ...anomaly import capture_traces
+from ...function import inputs_as_used
 from ...grad_mode import state
 from ...shapes import sum_to
 from ...tensor import Tensor
@@ -81,7 +82,7 @@ class Recording:
         if id(node) not in self._reachable or id(node) in self.passes[-1].node_grads:
             self.passes = self.passes[1 - self.KEEP_PASSES:] + [Pass()]
             self._reachable = set()
-        self._reachable.update(id(t.grad_fn) for t in node.inputs if getattr(t, "grad_fn", None) is not None)
+        self._reachable.update(id(t.grad_fn) for t in inputs_as_used(node) if getattr(t, "grad_fn", None) is not None)
         return self.passes[-1].visit(node, g)
 
     def pass_from(self, root: Tensor) -> Pass | None:

@@ -1,0 +1,103 @@
+"""While ``ag.compile`` traces, reading a tensor's values in Python (``float(t)``, ``t.item()``, ``if t > 0``,
+``np.asarray(t)``, ``t.data``) raises ``TraceError`` naming the line: the program would otherwise repeat
+this call's value, or this call's branch, on every replay."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from ..grad_mode import state
+from ..tensor import Tensor
+from .trace import TraceError, user_line
+
+# library functions that read a tensor's array to pass it on or to check it (their result is then an
+# argument's array by identity, or a constant the tracer checks): nn.functional's target handling
+_ALLOWED = {("nn.functional", "_arr"), ("nn.functional", "binary_cross_entropy")}
+
+_FIX = ("Make the value an argument of the compiled function, write the branch with ag.where, or return the "
+        "tensor and read it outside the compiled function.")
+
+
+def _refuse(what: str) -> None:
+    f = sys._getframe(2)
+    if (f.f_globals.get("__name__"), f.f_code.co_name) in _ALLOWED:
+        return
+    raise TraceError(f"ag.compile: {what} reads a tensor's value while tracing (at {user_line(3)}); the compiled "
+                     f"program would reuse this call's value on every replay. {_FIX}")
+
+
+def _wrap(name: str, what: str) -> Any:
+    original = getattr(Tensor, name)
+
+    def guarded(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        if state.tracer is not None:
+            _refuse(what)
+        return original(self, *args, **kwargs)
+
+    guarded.__name__ = name
+    return original, guarded
+
+
+_METHODS = {"item": "t.item()", "__float__": "float(t)", "__int__": "int(t)", "__complex__": "complex(t)",
+            "__round__": "round(t)", "__index__": "using a tensor as an index", "__bool__": "`if t` / bool(t)",
+            "numpy": "t.numpy()", "tolist": "t.tolist()", "__array__": "np.asarray(t) (or numpy on a tensor)"}
+
+
+def _format(original: Any) -> Any:
+    def guarded(self: Tensor, spec: str) -> str:
+        if spec and state.tracer is not None:
+            _refuse(f"f'{{t:{spec}}}'")
+        return original(self, spec)
+
+    return guarded
+
+
+def _data_property(original: property) -> property:
+    def get(self: Tensor) -> Any:
+        if state.tracer is not None:
+            _refuse("t.data")
+        return original.fget(self)
+
+    def put(self: Tensor, value: Any) -> None:
+        if state.tracer is not None:
+            f = sys._getframe(1)
+            if f.f_globals.get("__name__", "").split(".")[0] not in ("autograd_mini", "nn"):
+                raise TraceError(f"ag.compile: `t.data = ...` while tracing (at {user_line(2)}) is not recorded, so "
+                                 "the program would not repeat it. Assign outside the compiled function.")
+        original.fset(self, value)
+
+    return property(get, put, doc=original.__doc__)
+
+
+def _grad_property(slot: Any) -> property:
+    """``p.grad = None`` in the traced function is recorded (a manual zero_grad); any other value raises."""
+    def put(self: Tensor, value: Any) -> None:
+        tracer = state.tracer
+        if tracer is not None and sys._getframe(1).f_globals.get("__name__", "").split(".")[0] not in (
+                "autograd_mini", "nn"):
+            if value is not None:
+                raise TraceError(f"ag.compile: `t.grad = ...` while tracing (at {user_line(2)}) is not recorded; "
+                                 "only `t.grad = None` is. Set it outside the compiled function.")
+            tracer.emit(f"{tracer.object(self)}.grad = None  # {user_line(2)}")
+        slot.__set__(self, value)
+
+    return property(slot.__get__, put)
+
+
+@contextlib.contextmanager
+def guarded(tracer: Any) -> Iterator[None]:
+    """Install the guards on Tensor for the duration of one trace (they pass when no tracer is active)."""
+    saved = {name: Tensor.__dict__[name] for name in [*_METHODS, "__format__", "data", "grad"]}
+    try:
+        for name, what in _METHODS.items():
+            setattr(Tensor, name, _wrap(name, what)[1])
+        Tensor.__format__ = _format(saved["__format__"])
+        Tensor.data = _data_property(saved["data"])
+        Tensor.grad = _grad_property(saved["grad"])
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(Tensor, name, value)

@@ -1,0 +1,240 @@
+"""``ag.compile``: the cache of traced programs, keyed by the call's signature, and the Python source of each."""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import inspect
+import keyword
+import linecache
+import re
+from collections import OrderedDict
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+from .._backend import get_default_dtype
+from ..engine import store_grads
+from ..grad_mode import state
+from ..shapes import sum_to
+from ..tensor import Tensor, as_array
+from .emit import RUNTIME
+from .guard import guarded
+from .trace import TracedNumber, TraceError, Tracer
+
+
+class CacheInfo(NamedTuple):
+    hits: int
+    misses: int
+    maxsize: int
+    currsize: int
+
+
+class Program(NamedTuple):
+    run: Callable[..., Any]
+    source: str
+    modules: tuple  # ((module, its compile_key), ...) as traced: a change means a new trace
+
+
+def _array(a: Any) -> Any:
+    return a if type(a) is np.ndarray else a._data if isinstance(a, Tensor) else np.asarray(a)
+
+
+def _one(grads: Any) -> Any:
+    return grads[0] if isinstance(grads, (tuple, list)) else grads
+
+
+def _put(leaf: Tensor, a: Any, copy: bool = False) -> None:
+    """The engine's ``store_grads`` for one leaf: a view (or an array another leaf got) is copied."""
+    g = leaf.grad
+    a = np.asarray(a)  # a 0-d sum is a numpy scalar
+    if a.base is not None or copy:
+        a = a.copy()
+    if g is None:
+        leaf.grad = Tensor._wrap(a)
+    else:
+        store_grads(((leaf, a),))
+
+
+_RUNTIME = {"_array": _array, "_one": _one, "_put": _put, "_sum_to": sum_to, "_as_array": as_array}
+_RESERVED = {"np", "Tensor", *_RUNTIME}
+
+
+class Compiled:
+    """A function traced once per signature and replayed as a numpy program; made by ``ag.compile``."""
+
+    def __init__(self, fn: Callable[..., Any], maxsize: int = 8) -> None:
+        if not callable(fn):
+            raise TypeError(f"ag.compile expects a function, got {type(fn).__name__}")
+        if maxsize < 1:
+            raise ValueError(f"ag.compile: maxsize must be at least 1, got {maxsize}")
+        functools.update_wrapper(self, fn)
+        self.fn, self.maxsize = fn, maxsize
+        self._cache: OrderedDict[tuple, Program] = OrderedDict()
+        self._hits = self._misses = 0
+        self._last: Program | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            raise TypeError(f"ag.compile: pass the arguments of {getattr(self.fn, '__name__', 'fn')} by position "
+                            f"(got keyword arguments {sorted(kwargs)}): the signature is positional")
+        key = _signature(args)
+        program = self._cache.get(key)
+        if program is not None and _same_modules(program.modules):
+            self._hits += 1
+            self._cache.move_to_end(key)
+            self._last = program
+            return program.run(*args)
+        self._misses += 1
+        result, program = self._trace(args)
+        self._cache[key] = program
+        self._cache.move_to_end(key)
+        while len(self._cache) > self.maxsize:
+            self._cache.popitem(last=False)
+        self._last = program
+        return result
+
+    def _trace(self, args: tuple) -> tuple[Any, Program]:
+        if state.tracer is not None:
+            raise TraceError("ag.compile: a compiled function called while another is being traced; compile the "
+                             "outer function only")
+        names = self._names(len(args))
+        tracer = Tracer(args, names)
+        state.tracer = tracer
+        # ndarray arguments arrive as Tensors sharing their memory: numpy code on them inside ``fn`` then
+        # goes through ops (traced) or a guard (an error naming the line), never into a stale constant
+        wrapped = tuple(Tensor._wrap(a) if type(a) is np.ndarray else a for a in args)
+        try:
+            with guarded(tracer):
+                result = self.fn(*wrapped)
+            ret = tracer.output(result)
+        finally:
+            state.tracer = None
+        name = getattr(self.fn, "__name__", "step")
+        program = _build(tracer, name if name.isidentifier() and name != "<lambda>" else "step", names, ret)
+        return _plain(result), program
+
+    def _names(self, n: int) -> list[str]:
+        """The program's parameters: the function's own names where it has them."""
+        try:
+            params = list(inspect.signature(self.fn).parameters.values())
+        except (TypeError, ValueError):
+            params = []
+        names = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)][:n]
+        names = [nm if nm.isidentifier() and not keyword.iskeyword(nm) and nm not in _RESERVED else f"{nm}_arg"
+                 for nm in names]
+        return names + [f"arg{i}" for i in range(len(names), n)]
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        """On a method, ``obj.step(x)`` calls the compiled function with ``obj`` first (as a plain function)."""
+        return self if obj is None else functools.partial(self.__call__, obj)
+
+    @property
+    def source(self) -> str:
+        """The generated program of the latest call (traced or replayed)."""
+        if self._last is None:
+            raise RuntimeError("ag.compile: nothing traced yet; call the compiled function once first")
+        return self._last.source
+
+    def cache_info(self) -> CacheInfo:
+        return CacheInfo(self._hits, self._misses, self.maxsize, len(self._cache))
+
+    def cache_clear(self) -> None:
+        self._cache.clear()
+        self._hits = self._misses = 0
+
+
+def compile(fn: Callable[..., Any] | None = None, *, maxsize: int = 8) -> Any:
+    """Trace ``fn`` on its first call with a given signature, then replay the traced numpy program.
+
+    ``fn`` takes Tensors, arrays, Python values, modules and optimizers, and may run forward,
+    ``loss.backward()``, gradient clipping and an optimizer step; it returns Tensors, numbers or
+    containers of them. The signature is the arguments' shapes, dtypes and ``requires_grad`` (values
+    for Python numbers, identity for other objects), the grad mode, the default dtype, and each
+    module's training mode and parameter set. ``maxsize`` bounds the cache of programs (least recently
+    used dropped). ``step.source`` shows the program; docs/compile.md says what cannot be traced.
+
+    >>> step = ag.compile(train_step)      # or @ag.compile above def train_step(x, y): ...
+    """
+    if fn is None:
+        return lambda f: Compiled(f, maxsize)
+    return Compiled(fn, maxsize)
+
+
+def _signature(args: tuple) -> tuple:
+    key: list[Any] = [state.enabled, get_default_dtype()]
+    for a in args:
+        if isinstance(a, Tensor):
+            key.append(("T", a._data.shape, a._data.dtype, a._requires_grad))
+        elif isinstance(a, np.ndarray):
+            key.append(("A", a.shape, a.dtype))
+        elif isinstance(a, (bool, int, float, str, type(None))):
+            key.append(("V", type(a), a))
+        elif isinstance(a, (list, tuple, dict, set)):
+            raise TypeError(f"ag.compile: argument {len(key) - 2} is a {type(a).__name__}; pass its tensors as "
+                            "separate arguments (f(x, y), not f((x, y))): a container's contents are not part of "
+                            "the signature, so a replay could not tell that they changed")
+        else:
+            key.append(("O", id(a)))
+    return tuple(key)
+
+
+def _same_modules(modules: tuple) -> bool:
+    for m, key in modules:
+        if _module_key(m) != key:
+            return False
+    return True
+
+
+def _module_key(m: Any) -> Any:
+    """A module's state as far as a program depends on it (nn.Module.compile_key), else its training flag."""
+    key = getattr(m, "compile_key", None)
+    return key() if key is not None else getattr(m, "training", None)
+
+
+def _plain(value: Any) -> Any:
+    """The traced call's own result, with effects' numbers as plain floats."""
+    if isinstance(value, TracedNumber):
+        return float(value)
+    if isinstance(value, (tuple, list)) and any(isinstance(v, TracedNumber) for v in value):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
+_counter = [0]
+
+
+_UNARY = re.compile(r"(\w+) = np\.(maximum|tanh|exp)\((\w+)(, 0)?\)")
+
+
+def _in_place(lines: list[str], fresh: set[str]) -> list[str]:
+    """``relu = np.maximum(linear, 0)`` becomes ``np.maximum(linear, 0, out=linear)`` when ``linear`` is a
+    new array of the program's and no other line reads it (the same values, one array less)."""
+    lines = list(lines)
+    for i, line in enumerate(lines):
+        m = _UNARY.fullmatch(line)
+        if m is None or m[3] not in fresh:
+            continue
+        word = re.compile(rf"\b{m[3]}\b")
+        readers = [j for j, other in enumerate(lines)
+                   if not other.startswith(("#", f"{m[3]} = ")) and word.search(other)]
+        if readers == [i]:
+            lines[i] = f"{m[1]} = np.{m[2]}({m[3]}{m[4] or ''}, out={m[3]})"
+    return lines
+
+
+def _build(tracer: Tracer, name: str, names: list[str], ret: str) -> Program:
+    params = ", ".join(names)
+    body = _in_place(tracer.lines + [f"return {ret}"], tracer.fresh_arrays)
+    lines = [f"def {name}({params}):"] + ["    " + line for line in body]
+    source = "\n".join(lines) + "\n"
+    _counter[0] += 1
+    filename = f"<ag.compile {name} #{_counter[0]}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # tracebacks show lines
+    namespace = {**_RUNTIME, **RUNTIME, **tracer.globals}
+    exec(builtins.compile(source, filename, "exec"), namespace)  # noqa: S102  (our own generated code)
+    modules = tuple((m, _module_key(m)) for m in tracer.modules.values())
+    return Program(namespace[name], source, modules)
+
+
+__all__ = ["compile", "Compiled", "CacheInfo", "TraceError"]

@@ -1,0 +1,390 @@
+"""The recorder behind ``ag.compile``: while the user's function runs eagerly once, every op, backward
+pass and side effect it makes becomes lines of a straight-line numpy program (``Program``).
+
+Values are named by where they come from: an argument (the function's own parameter names), a tensor read
+at replay (a parameter: ``l1_weight = net.l1.weight._data``), or a line of the program. Anything else an op
+sees is a constant of the trace, kept only after checks that it cannot depend on the arguments
+(``_check_not_derived``). The backward pass is written by ``backward.py``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+import sys
+from typing import Any
+
+import numpy as np
+
+from ..grad_mode import state
+from ..tensor import Tensor
+from .backward import BackwardWriter
+from .emit import FORWARD
+
+_INTERNAL = ("autograd_mini", "nn")
+
+
+class TraceError(RuntimeError):
+    """The function cannot be compiled as written: the message names the line and the fix."""
+
+
+def user_line(depth: int = 2) -> str:
+    """``file:line`` of the innermost frame outside autograd_mini and nn (and ``via`` the library line)."""
+    f, via = sys._getframe(depth), ""
+    while f is not None:
+        top = f.f_globals.get("__name__", "").split(".")[0]
+        if top not in _INTERNAL:
+            return f"{_short(f.f_code.co_filename)}:{f.f_lineno}{via}"
+        if top == "nn" and not via:
+            via = f", via {_short(f.f_code.co_filename)}:{f.f_lineno}"
+        f = f.f_back
+    return "?"
+
+
+def _short(path: str) -> str:
+    parts = path.replace("\\", "/").split("/")
+    return "/".join(parts[-2:]) if len(parts) > 1 else path
+
+
+class TracedNumber(float):
+    """A Python number an effect returned while tracing (``clip_grad_norm_``'s norm): it may be returned,
+    and the program returns the fresh value; a branch on it during tracing would be frozen, so it raises."""
+
+    def _refuse(self, *args: Any) -> Any:
+        raise TraceError(f"a value computed while tracing (a norm {float(self):g}) is used in Python control "
+                         f"flow at {user_line()}: the compiled program would repeat this call's branch. "
+                         "Return it and decide outside the compiled function.")
+
+    __bool__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse
+
+
+class Tracer(BackwardWriter):
+    """Turns the events of one traced call into program lines (see the module docstring)."""
+
+    def __init__(self, args: tuple, names: list[str]) -> None:
+        self.lines: list[str] = []
+        self.globals: dict[str, Any] = {"np": np, "Tensor": Tensor}
+        self.var: dict[int, str] = {}       # id(array) -> name: arguments' arrays and every computed array
+        self.alive: list[Any] = []          # what ``var`` names, kept alive so that no id is reused
+        self.arg_arrays: list[Any] = []
+        self.tensor_names: dict[int, str] = {}  # id(tensor) -> the global (or argument) holding it
+        self.loaded: dict[int, str] = {}    # id(tensor) -> local holding its ``_data`` since the last effect
+        self.param_names: dict[int, str] = {}
+        self.modules: dict[int, Any] = {}   # every module that ran an op: its mode and parameters are the key
+        self.names: set[str] = set()
+        self.numbers: dict[int, str] = {}   # id(TracedNumber) -> name
+        self.arg_prelude: list[str] = []
+        self.has_backward = False
+        self.out = ""                       # the name of the op being written (``op``)
+        self.notes: dict[str, Any] = {}     # op output name -> what its written-out forward left for backward
+        self.owned: set[str] = set()        # see ``_emit_backward``
+        self.fresh_arrays: set[str] = set()  # forward values that are new arrays of their own (not views)
+        self.traced_g: tuple = ()           # (g, input gradients) the eager pass had at the node being written
+        self.leaves: list = []              # (leaf, its expression) of every leaf a backward pass stored into
+        self.node_info: dict = {}           # recorded node -> (input expressions, output name, user line)
+        self.leaf_of: dict[int, Tensor] = {}  # id(array) -> the leaf tensor holding it (an argument, a parameter)
+        self.arg_names = names
+        self.objects: dict[int, str] = {}   # id(argument object) -> its parameter name (a model, an optimizer)
+        self.names.update(names)
+        for a, name in zip(args, names):
+            if isinstance(a, Tensor):
+                self.tensor_names[id(a)] = name
+                self.leaf_of[id(a._data)] = a
+                self.alive.append(a._data)
+                self.arg_arrays.append(a._data)
+            elif isinstance(a, np.ndarray):  # the function sees it as a Tensor (compile), the program as is
+                self._bind(a, name)
+                self.arg_arrays.append(a)
+            elif not isinstance(a, (bool, int, float, str, type(None))):
+                self.objects[id(a)] = name
+
+    # ---- names --------------------------------------------------------------------------------------
+    def _bind(self, array: Any, name: str) -> str:
+        self.var[id(array)] = name
+        self.alive.append(array)
+        return name
+
+    def fresh(self, base: str) -> str:
+        base = re.sub(r"\W", "_", base).strip("_") or "v"
+        if base[0].isdigit():
+            base = "v" + base
+        if keyword.iskeyword(base) or hasattr(builtins, base):
+            base += "_"  # never shadow sum, max, abs ...
+        name, k = base, 1
+        while name in self.names or name in self.globals:
+            k += 1
+            name = f"{base}{k}"
+        self.names.add(name)
+        return name
+
+    def const(self, value: Any, base: str = "C") -> str:
+        if id(value) in self.objects:
+            return self.objects[id(value)]
+        if isinstance(value, np.dtype) and getattr(np, value.name, None) is value.type:
+            return f"np.{value.name}"
+        for name, v in self.globals.items():
+            if v is value and name not in ("np", "Tensor"):
+                return name
+        if base == "C" and not isinstance(value, np.ndarray):
+            base = type(value).__name__.lower()
+        name = self.fresh(base)
+        self.globals[name] = value
+        return name
+
+    def emit(self, line: str) -> None:
+        self.lines.append(line)
+
+    # ---- values -------------------------------------------------------------------------------------
+    def value(self, x: Any, where: str) -> str:
+        """The expression for an op's input (a Tensor, an array or a Python value) in the program."""
+        if isinstance(x, Tensor):
+            name = self.var.get(id(x._data))
+            if name is not None:
+                return name
+            return self._tensor(x, where)
+        if isinstance(x, np.ndarray):
+            name = self.var.get(id(x))
+            return name if name is not None else self._constant(x, where)
+        if isinstance(x, (tuple, list)):
+            items = [self.value(v, where) for v in x]
+            inner = ", ".join(items) + ("," if len(items) == 1 and isinstance(x, tuple) else "")
+            return f"({inner})" if isinstance(x, tuple) else f"[{inner}]"
+        if isinstance(x, dict):
+            return "{" + ", ".join(f"{k!r}: {self.value(v, where)}" for k, v in x.items()) + "}"
+        if isinstance(x, TracedNumber):
+            return self.numbers[id(x)]
+        if x is None or isinstance(x, (bool, int, str)) or isinstance(x, float) and np.isfinite(x):
+            return repr(x)
+        if isinstance(x, slice):
+            return f"slice({self.value(x.start, where)}, {self.value(x.stop, where)}, {self.value(x.step, where)})"
+        if x is Ellipsis:
+            return "..."
+        return self.const(x)
+
+    def _tensor(self, t: Tensor, where: str) -> str:
+        """A leaf tensor (a parameter, a buffer, an argument): its ``_data`` is read at replay, once per
+        stretch between side effects (an optimizer step gives parameters new arrays)."""
+        key = id(t)
+        local = self.loaded.get(key)
+        if local is not None and self.var.get(id(t._data)) == local:
+            return local
+        holder = self.tensor_names.get(key)
+        if holder is None:
+            # a gradient a backward pass stored: the one this replay stores, not this call's
+            holder = next((f"{leaf}.grad" for tensor, leaf in self.leaves if tensor.grad is t), None)
+            if holder is None:
+                self._check_not_derived(t._data, where)
+                holder = self.const(t, "P")
+            self.tensor_names[key] = holder
+        base = self.param_names.get(key) or (t.name if isinstance(t.name, str) else None) or \
+            (f"{holder}_data" if holder in self.arg_names else "p")
+        local = self.fresh(base)
+        self.emit(f"{local} = {holder}._data")
+        self.loaded[key] = local
+        self.leaf_of[id(t._data)] = t
+        self._bind(t._data, local)
+        return local
+
+    def _constant(self, a: np.ndarray, where: str) -> str:
+        leaf = self.leaf_of.get(id(a))
+        if leaf is not None and leaf._data is a:  # a tensor's array passed on bare (a target's, by nn)
+            return self._tensor(leaf, where)
+        self._check_not_derived(a, where)
+        return self.const(a, "C")
+
+    def _check_not_derived(self, a: np.ndarray, where: str) -> None:
+        """Refuse an array that numpy code outside ops made from the arguments or computed values: the
+        program would reuse this call's values on every replay."""
+        base = a.base
+        while isinstance(base, np.ndarray):
+            if id(base) in self.var:
+                raise self._derived(where, "a numpy view of a traced value")
+            base = base.base
+        for d in self.arg_arrays:
+            if d is not a and d.shape == a.shape and d.size and np.array_equal(d, a) and not _is_range(a):
+                raise self._derived(where, f"equal to an argument of shape {a.shape} (a copy or a cast of it)")
+
+    def _derived(self, where: str, what: str) -> TraceError:
+        return TraceError(f"an op at {where} got an array computed outside ops from the function's inputs ({what}). "
+                          "The compiled program would reuse this call's values on every replay. Pass it as a Tensor, "
+                          "or compute it with ag ops (ag.as_tensor shares an argument without copying).")
+
+    # ---- events -------------------------------------------------------------------------------------
+    def op(self, cls: type, inputs: tuple, arrays: list, params: dict, node: Any, result: Tensor) -> None:
+        where = user_line(3)
+        self._note_modules()
+        ins = [self.value(x, where) for x in inputs]
+        out = self.fresh(cls.op_name or cls.__name__.lower())
+        self._bind(result._data, out)
+        emitter = FORWARD.get(cls) or getattr(cls, "compiled_forward", None)
+        self.emit(f"# {cls.op_name}  ({where})")
+        self.out = out  # a forward that writes several lines names its temporaries after it
+        code = emitter(self, ins, arrays, params, result._data) if emitter else None
+        if code is None:
+            ctx = self.generic_ctx(cls, node, len(inputs), params)
+            pr = self._params(params, where)
+            args = ", ".join(ins) + (", " if ins and pr else "") + ("**" + pr if pr else "")
+            code = f"_array({self.const(cls, cls.__name__)}.forward({ctx}, {args}))"
+            if pr and not pr.isidentifier():
+                self.emit(f"{ctx}.params = _p = {pr}")
+                code = code.replace("**" + pr, "**_p")
+        else:
+            ctx = None
+        self.emit(f"{out} = {code}")
+        if node is not None:
+            self.node_info[node] = (ins, out, where, ctx)
+
+    def generic_ctx(self, cls: type, node: Any, n: int, params: dict) -> str:
+        ctx = Ctx(dict(params), node.needs_input_grad if node is not None else (False,) * n)
+        return self.const(ctx, "K")
+
+    def _params(self, params: dict, where: str) -> str:
+        if not params:
+            return ""
+        expr = self.value(dict(params), where)
+        if all(not isinstance(v, (np.ndarray, tuple, list)) for v in params.values()):
+            return self.const(dict(params), "PR")
+        return expr
+
+    def array_call(self, f: Any, args: tuple, kwargs: dict, out: Any) -> None:
+        where = user_line(3)
+        ins = [self.value(a, where) for a in args]
+        kw = [f"{k}={self.value(v, where)}" for k, v in kwargs.items()]
+        name = self.fresh(getattr(f, "__name__", "array").strip("_") or "array")
+        fn = f"np.{f.__name__}" if getattr(np, getattr(f, "__name__", ""), None) is f else self.const(f, "F")
+        if getattr(f, "__self__", None) is not None and isinstance(f.__self__, np.ndarray):
+            fn = f"{self.value(f.__self__, where)}.{f.__name__}"
+        self.emit(f"# {getattr(f, '__name__', 'call')}  ({where})")
+        self.emit(f"{name} = {fn}({', '.join(ins + kw)})")
+        if isinstance(out, np.ndarray):
+            self._bind(out, name)
+
+    def effect(self, f: Any, args: tuple, kwargs: dict) -> Any:
+        where = user_line(3)
+        args = tuple(tuple(a) if _is_iterator(a) else a for a in args)  # a generator would be used up once
+        prev, state.tracer = state.tracer, None
+        try:
+            result = f(*args, **kwargs)
+        finally:
+            state.tracer = prev
+        ins = [self.object(a, where) for a in args] + [f"{k}={self.object(v, where)}" for k, v in kwargs.items()]
+        method = getattr(type(args[0]), f.__name__, None) if args else None
+        self.emit(f"# {f.__qualname__}  ({where})")
+        self.loaded.clear()  # parameters may hold new arrays from here on
+        if getattr(method, "__wrapped__", None) is f:  # opt.step(): called as the method it is
+            fn, ins = f"{ins[0]}.{f.__name__}", ins[1:]
+            writer = getattr(args[0], f"compiled_{f.__name__}", None)  # a method may write itself out
+            if writer is not None and not kwargs and len(args) == 1 and writer(self, fn.rsplit(".", 1)[0]):
+                return result
+        else:
+            fn = self.const(f, f.__name__)
+        if isinstance(result, float):
+            name = self.fresh("r")
+            self.emit(f"{name} = {fn}({', '.join(ins)})")
+            result = TracedNumber(result)
+            self.numbers[id(result)] = name
+            self.alive.append(result)
+            return result
+        self.emit(f"{fn}({', '.join(ins)})")
+        return result
+
+    def object(self, x: Any, where: str = "") -> str:
+        """An effect's argument: tensors as objects (an optimizer updates the parameter itself)."""
+        if isinstance(x, Tensor):
+            if id(x) in self.tensor_names:
+                return self.tensor_names[id(x)]
+            name = self.var.get(id(x._data))
+            if name is not None and not self._is_leaf_load(x):
+                return f"Tensor._wrap({name})"
+            self._check_not_derived(x._data, where)
+            self.tensor_names[id(x)] = holder = self.const(x, "P")
+            return holder
+        if isinstance(x, (tuple, list)):
+            items = [self.object(v, where) for v in x]
+            inner = ", ".join(items) + ("," if len(items) == 1 and isinstance(x, tuple) else "")
+            return f"({inner})" if isinstance(x, tuple) else f"[{inner}]"
+        return self.value(x, where)
+
+    def _is_leaf_load(self, t: Tensor) -> bool:
+        return self.loaded.get(id(t)) == self.var.get(id(t._data))
+
+    def unsupported(self, what: str, fix: str) -> None:
+        raise TraceError(f"ag.compile cannot trace {what} (at {user_line(3)}): {fix}")
+
+    def _note_modules(self) -> None:
+        scope = state.extra.scope if state.extra is not None else None
+        while scope is not None:
+            module, scope = scope
+            if id(module) not in self.modules:
+                self.modules[id(module)] = module
+                if scope is None and hasattr(module, "named_parameters"):  # the outermost: name by paths
+                    self._name_state(module)
+
+    def _name_state(self, module: Any) -> None:
+        """Parameters and buffers read as ``model.l1.weight`` (the model an argument, or a global)."""
+        root = self.const(module, type(module).__name__.lower())
+        state_items = [*module.named_parameters(), *getattr(module, "named_buffers", lambda: ())()]
+        for path, t in state_items:
+            self.param_names.setdefault(id(t), re.sub(r"(^|_)(\d)", r"\1layer\2", path.replace(".", "_")))
+            if id(t) in self.tensor_names:
+                continue
+            parts = path.split(".")
+            if all(p.isidentifier() for p in parts):  # attribute reads: as fast as a global, and readable
+                self.tensor_names[id(t)] = root + "".join(f".{p}" for p in parts)
+            else:  # model[0].weight would call Sequential.__getitem__ on every use: a global instead
+                self.tensor_names[id(t)] = self.const(t, f"{root}_{path.replace('.', '_')}")
+
+    # ---- the backward pass ----------------------------------------------------------------------------
+    def output(self, value: Any) -> str:
+        if isinstance(value, Tensor):
+            for leaf, holder in self.leaves:
+                if value is leaf.grad:  # a gradient: the one this replay stored
+                    return f"{holder}.grad"
+            if id(value) in self.tensor_names:  # an argument or a parameter: the object itself
+                return self.tensor_names[id(value)]
+            name = self.var.get(id(value._data))
+            if name is None:
+                return self.object(value)
+            return f"Tensor._wrap(_array({name}))" if value.ndim == 0 else f"Tensor._wrap({name})"  # a numpy scalar
+        if isinstance(value, TracedNumber):
+            return self.numbers[id(value)]
+        if isinstance(value, (tuple, list)):
+            items = [self.output(v) for v in value]
+            return ("(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")") if isinstance(value, tuple) \
+                else "[" + ", ".join(items) + "]"
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{k!r}: {self.output(v)}" for k, v in value.items()) + "}"
+        if isinstance(value, np.ndarray) and id(value) in self.var:
+            return self.var[id(value)]
+        if value is None or isinstance(value, (bool, int, str, float)):
+            return repr(value) if not isinstance(value, float) or np.isfinite(value) else self.const(value)
+        return self.const(value, "R")
+
+
+class Ctx:
+    """The ``ctx`` of an op the program calls through its Function (no emitter): ``params``,
+    ``needs_input_grad`` and what forward saves, refilled by forward on every replay."""
+
+    __slots__ = ("params", "needs_input_grad", "saved")
+
+    def __init__(self, params: dict, needs_input_grad: tuple) -> None:
+        self.params, self.needs_input_grad, self.saved = params, needs_input_grad, ()
+
+    def save_for_backward(self, *values: Any) -> None:
+        self.saved = values
+
+    @property
+    def saved_tensors(self) -> tuple:
+        return self.saved
+
+
+def _is_iterator(a: Any) -> bool:
+    return hasattr(a, "__next__") and hasattr(a, "__iter__")
+
+
+def _is_range(a: np.ndarray) -> bool:
+    return a.ndim == 1 and a.dtype.kind in "iu" and np.array_equal(a, np.arange(a.size))
+
+
+__all__ = ["Tracer", "TraceError", "TracedNumber", "Ctx", "user_line"]
