@@ -31,9 +31,10 @@ from types import FunctionType, MappingProxyType
 from typing import Any
 
 from . import numpy as anp
-from ._backend import xp
+from ._backend import result_type, xp
 from .grad_mode import set_grad_enabled, state
 from .inplace import hold
+from .shapes import AxisError
 from .tensor import Tensor
 
 __all__ = ["Function", "Node", "op", "once_differentiable", "not_differentiable_again", "freed_error", "producer",
@@ -214,6 +215,7 @@ class Function:
 
     op_name: str | None = None  # the name in error messages; default: the class name in snake_case
     formula: str | None = None  # the derivative rule in one line, e.g. "d tanh(u)/du = 1 - tanh(u)^2"
+    promote: tuple = ()         # the inputs cast to one dtype first (PyTorch's promotion): (0, 1) for a + b
     _reads: tuple = ()          # backward's reads as sources (input index or OUT), from its signature
     _nreads: int = 0            # len(_reads), or -1: every input (``backward(ctx, g, *xs)``)
 
@@ -245,6 +247,8 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Any, **params: Any) -> Tensor:
         """Run forward on the inputs' arrays and record the op if any input requires grad."""
+        if cls.promote:
+            inputs = _promoted(cls.promote, inputs)
         arrays: list = []
         need: list = []
         record = lists = False
@@ -320,6 +324,41 @@ class Function:
         if state.tracer is not None:
             state.tracer.op(cls, inputs, arrays, params, ctx, result)
         return result
+
+
+def _promoted(which: tuple, inputs: tuple) -> tuple:
+    """``inputs`` with those at positions ``which`` cast to their ``result_type`` (the one place PyTorch's
+    promotion is applied); a Tensor by the recorded ``astype``, so its gradient comes back in its own dtype.
+    Python numbers stay as they are: numpy then keeps the array's dtype, as PyTorch does."""
+    if len(inputs) == 2 and (which is True or which == (0, 1)):  # the binary ops: the hot path
+        a, b = inputs
+        da, db = getattr(a, "dtype", None), getattr(b, "dtype", None)
+        if da == db if da is not None and db is not None else _keeps(da, b) if da is not None else _keeps(db, a):
+            return inputs
+    chosen = [inputs[i] for i in which if i < len(inputs)] if which is not True else list(inputs)
+    dtypes = {x.dtype for x in chosen if hasattr(x, "dtype")}
+    if len(dtypes) == 1:  # the common case: one dtype, and no Python number of a higher kind
+        kind = next(iter(dtypes)).kind
+        if kind in "fc" or not any(type(x) is float or (kind == "b" and type(x) is int) for x in chosen):
+            return inputs
+    elif not dtypes:
+        return inputs
+    target = result_type(*chosen)
+    out = list(inputs)
+    for i in (range(len(out)) if which is True else which):
+        x = out[i] if i < len(out) else None
+        if isinstance(x, Tensor) and x.dtype != target:
+            out[i] = OPS["astype"](x, target)
+        elif isinstance(x, xp.ndarray) and x.dtype != target:
+            out[i] = x.astype(target)
+    return tuple(out)
+
+
+def _keeps(dtype: Any, number: Any) -> bool:
+    """Whether an array of ``dtype`` keeps it beside the Python ``number`` (``dtype`` None: no array at all)."""
+    if dtype is None:
+        return True
+    return (type(number) is not float or dtype.kind in "fc") and not (type(number) is int and dtype.kind == "b")
 
 
 def _reads(cls: type[Function]) -> tuple[tuple, int]:
@@ -616,9 +655,10 @@ def _shape_str(a: Any) -> str:
 
 def _op_error(fn: type[Function], e: Exception, arrays: list) -> Exception:
     kind = IndexError if isinstance(e, IndexError) and not isinstance(e, ValueError) else type(e)
-    if kind not in (ValueError, TypeError, IndexError):
+    if kind not in (ValueError, TypeError, IndexError, AxisError):  # AxisError: an IndexError and a ValueError
         kind = ValueError
+    named = str(e) if str(e).startswith(f"{fn.op_name}: ") else f"{fn.op_name}: {e}"  # named already: once
     if getattr(e, "names_shapes", False):  # the op's own sentence already shows the shapes
-        return kind(f"{fn.op_name}: {e}")
+        return kind(named)
     inputs = ", ".join(_shape_str(a) for a in arrays)
-    return kind(f"{fn.op_name}: {e} (inputs: {inputs})")
+    return kind(f"{named} (inputs: {inputs})")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from numpy.exceptions import AxisError  # an IndexError (PyTorch's kind) and a ValueError (ours before #20)
+
 __all__ = ["sum_to", "normalize_axes", "one_axis", "reduction_axes", "expand_reduced", "shape_arg"]
 
 
@@ -35,7 +37,9 @@ def normalize_axes(axis: Any, ndim: int, op: str) -> tuple:
             raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
         a = a.__index__()
         if not -ndim <= a < ndim:
-            raise ValueError(f"{op}: axis {a} is out of bounds for a tensor of {ndim} dimension(s)")
+            raise AxisError(f"{op}: axis {a} is out of bounds for a tensor of {ndim} dimension(s) "
+                            f"(valid: {-ndim} to {ndim - 1})" if ndim else
+                            f"{op}: axis {a} is out of bounds for a tensor of 0 dimensions (a 0-d tensor has none)")
         out.append(a % ndim)
     if len(set(out)) != len(out):
         raise ValueError(f"{op}: repeated axis in {axis!r}")

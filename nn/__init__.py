@@ -5,7 +5,8 @@ declared as an ``ag.Function``.
 """
 
 from . import data, functional, init, optim, utils
-from .activations import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .activations import *  # noqa: F403  (ReLU, GELU, SiLU, ELU, Softplus, ...)
+from .activations import __all__ as _activations_all
 from .attention import MultiheadAttention
 from .conv import (
                    AdaptiveAvgPool2d,
@@ -36,8 +37,7 @@ from .serialization import load, save
 __all__ = [
     "Parameter", "Module", "Sequential", "ModuleList", "ModuleDict", "StateDictError",
     "Linear", "Identity", "Flatten", "Dropout",
-    "Sigmoid", "ReLU", "LeakyReLU", "Tanh", "Softmax", "LogSoftmax",
-    "GELU", "LayerNorm", "Embedding", "MultiheadAttention", "LSTM", "GRU",
+    *_activations_all, "LayerNorm", "Embedding", "MultiheadAttention", "LSTM", "GRU",
     "MSELoss", "L2Penalty", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss",
     "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
     "Upsample", "PixelShuffle", "PixelUnshuffle",

@@ -10,7 +10,8 @@ from . import functional as F
 from .module import Module
 
 __all__ = ["Sigmoid", "ReLU", "LeakyReLU", "Tanh", "Softmax", "LogSoftmax", "GELU", "SiLU", "ReLU6", "Hardtanh",
-           "Hardsigmoid", "Hardswish", "Softsign", "Softmin", "GLU"]
+           "Hardsigmoid", "Hardswish", "Softsign", "Softmin", "GLU", "ELU", "SELU", "CELU", "Softplus", "Mish",
+           "LogSigmoid"]
 
 
 class Sigmoid(Module):
@@ -76,6 +77,57 @@ class SiLU(Module):
     """``x * sigmoid(x)``."""
 
     def forward(self, x: Any) -> ag.Tensor: return F.silu(x)
+
+
+class ELU(Module):
+    """``x`` for x > 0, else ``alpha * (exp(x) - 1)``."""
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = float(alpha)
+
+    def forward(self, x: Any) -> ag.Tensor: return F.elu(x, self.alpha)
+    def extra_repr(self) -> str: return f"alpha={self.alpha}"
+
+
+class CELU(ELU):
+    """``x`` for x > 0, else ``alpha * (exp(x / alpha) - 1)``."""
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        if alpha == 0:
+            raise ValueError("CELU: alpha must not be 0 (it divides x)")
+        super().__init__(alpha)
+
+    def forward(self, x: Any) -> ag.Tensor: return F.celu(x, self.alpha)
+
+
+class SELU(Module):
+    """``scale * elu(x, alpha)`` with SELU's constants (self-normalising)."""
+
+    def forward(self, x: Any) -> ag.Tensor: return F.selu(x)
+
+
+class Softplus(Module):
+    """``log(1 + exp(beta * x)) / beta``; ``x`` where ``beta * x > threshold``."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        self.beta, self.threshold = float(beta), float(threshold)
+
+    def forward(self, x: Any) -> ag.Tensor: return F.softplus(x, self.beta, self.threshold)
+    def extra_repr(self) -> str: return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class Mish(Module):
+    """``x * tanh(softplus(x))``."""
+
+    def forward(self, x: Any) -> ag.Tensor: return F.mish(x)
+
+
+class LogSigmoid(Module):
+    """``log(sigmoid(x))``, stable for any x."""
+
+    def forward(self, x: Any) -> ag.Tensor: return F.logsigmoid(x)
 
 
 class Hardtanh(Module):

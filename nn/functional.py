@@ -19,7 +19,8 @@ from ._warn import warn_once
 
 __all__ = [
     "layer_input", "linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax", "log_softmax", "dropout", "flatten",
-    "silu", "hardtanh", "relu6", "hardsigmoid", "hardswish", "softsign", "softmin", "glu", "normalize",
+    "silu", "softplus", "elu", "selu", "celu", "mish", "logsigmoid",
+    "hardtanh", "relu6", "hardsigmoid", "hardswish", "softsign", "softmin", "glu", "normalize",
     "mse_loss", "l2_penalty", "cross_entropy", "nll_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "SoftmaxCrossEntropy", "BinaryCrossEntropy",
     "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div", "cosine_similarity", "margin_ranking_loss",
@@ -115,9 +116,38 @@ def leaky_relu(x: Any, negative_slope: float = 0.01) -> ag.Tensor:
 
 
 def silu(x: Any) -> ag.Tensor:
-    """``x * sigmoid(x)`` (swish)."""
-    x = _t(x)
-    return x * ag.sigmoid(x)
+    """``x * sigmoid(x)`` (swish), one primitive with PyTorch's derivative."""
+    return ag.silu(x)
+
+
+def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> ag.Tensor:
+    """``log(1 + exp(beta * x)) / beta``; ``x`` itself where ``beta * x > threshold``."""
+    return ag.softplus(x, beta, threshold)
+
+
+def elu(x: Any, alpha: float = 1.0) -> ag.Tensor:
+    """``x`` for x > 0, else ``alpha * (exp(x) - 1)``."""
+    return ag.elu(x, alpha)
+
+
+def selu(x: Any) -> ag.Tensor:
+    """``scale * elu(x, alpha)`` with SELU's constants."""
+    return ag.selu(x)
+
+
+def celu(x: Any, alpha: float = 1.0) -> ag.Tensor:
+    """``x`` for x > 0, else ``alpha * (exp(x / alpha) - 1)``."""
+    return ag.celu(x, alpha)
+
+
+def mish(x: Any) -> ag.Tensor:
+    """``x * tanh(softplus(x))``."""
+    return ag.mish(x)
+
+
+def logsigmoid(x: Any) -> ag.Tensor:
+    """``log(sigmoid(x))``, stable for any x."""
+    return ag.logsigmoid(x)
 
 
 def hardtanh(x: Any, min_val: float = -1.0, max_val: float = 1.0) -> ag.Tensor:

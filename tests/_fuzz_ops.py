@@ -26,6 +26,19 @@ class NP:
 
     tanh, sin, cos, exp, log, sqrt, abs = np.tanh, np.sin, np.cos, np.exp, np.log, np.sqrt, np.abs
     maximum, minimum = np.maximum, np.minimum
+    atan, asinh, log1p, expm1, tan, cosh, floor = np.arctan, np.arcsinh, np.log1p, np.expm1, np.tan, np.cosh, np.floor
+    logaddexp, hypot, atan2, remainder = np.logaddexp, np.hypot, np.arctan2, np.remainder
+    log2, log10, sinh, asin, acos, atanh = np.log2, np.log10, np.sinh, np.arcsin, np.arccos, np.arctanh
+    acosh = np.arccosh
+    square, fmod, round, sign = np.square, np.fmod, np.round, np.sign
+    @staticmethod
+    def frac(a): return a - np.trunc(a)
+    @staticmethod
+    def reciprocal(a): return 1 / a
+    @staticmethod
+    def rsqrt(a): return 1 / np.sqrt(a)
+    @staticmethod
+    def lerp(a, b, w): return a + w * (b - a)
     @staticmethod
     def sigmoid(a): return 1 / (1 + np.exp(-a))
     @staticmethod
@@ -83,6 +96,14 @@ class NP:
     def flatten_head(a): return np.reshape(_matrix(a), (-1,) + np.shape(a)[-1:])
     @staticmethod
     def silu(a): return a / (1 + np.exp(-a))
+    @staticmethod
+    def softplus(a): return np.where(a > 20, a, np.log1p(np.exp(np.minimum(a, 20))))
+    @staticmethod
+    def mish(a): return a * np.tanh(NP.softplus(a))
+    @staticmethod
+    def logsigmoid(a): return np.minimum(a, 0) - np.log1p(np.exp(-np.abs(a)))
+    @staticmethod
+    def elu(a): return np.where(a > 0, a, np.expm1(np.minimum(a, 0)))
     @staticmethod
     def softsign(a): return a / (1 + np.abs(a))
     @staticmethod
@@ -191,6 +212,11 @@ class AG:
     tanh, sin, cos, exp, log, sqrt = ag.tanh, ag.sin, ag.cos, ag.exp, ag.log, ag.sqrt
     sigmoid, relu = ag.sigmoid, ag.relu
     maximum, minimum = ag.maximum, ag.minimum
+    atan, asinh, log1p, expm1, tan, cosh, floor = ag.atan, ag.asinh, ag.log1p, ag.expm1, ag.tan, ag.cosh, ag.floor
+    logaddexp, hypot, atan2, remainder = ag.logaddexp, ag.hypot, ag.atan2, ag.remainder
+    reciprocal, rsqrt, lerp = ag.reciprocal, ag.rsqrt, ag.lerp
+    log2, log10, sinh, asin, acos, atanh, acosh = ag.log2, ag.log10, ag.sinh, ag.asin, ag.acos, ag.atanh, ag.acosh
+    square, fmod, round, sign, frac = ag.square, ag.fmod, ag.round, ag.sign, ag.frac
     @staticmethod
     def abs(a): return ag.abs(a)
     @staticmethod
@@ -239,6 +265,7 @@ class AG:
     def flatten_head(a): return a.flatten(0, -2)
     @staticmethod
     def silu(a): return F.silu(a)
+    softplus, mish, logsigmoid, elu = F.softplus, F.mish, F.logsigmoid, F.elu
     @staticmethod
     def softsign(a): return F.softsign(a)
     @staticmethod
@@ -299,6 +326,13 @@ class TH:
     if torch is not None:
         tanh, sin, cos, exp, log, sqrt = torch.tanh, torch.sin, torch.cos, torch.exp, torch.log, torch.sqrt
         sigmoid, relu, abs, maximum, minimum = torch.sigmoid, torch.relu, torch.abs, torch.maximum, torch.minimum
+        atan, asinh, log1p, expm1, tan, cosh, floor = (torch.atan, torch.asinh, torch.log1p, torch.expm1, torch.tan,
+                                                       torch.cosh, torch.floor)
+        logaddexp, hypot, atan2, remainder = torch.logaddexp, torch.hypot, torch.atan2, torch.remainder
+        reciprocal, rsqrt, lerp = torch.reciprocal, torch.rsqrt, torch.lerp
+        log2, log10, sinh, asin, acos, atanh, acosh = (torch.log2, torch.log10, torch.sinh, torch.asin, torch.acos,
+                                                       torch.atanh, torch.acosh)
+        square, fmod, round, sign, frac = torch.square, torch.fmod, torch.round, torch.sign, torch.frac
     @staticmethod
     def _dims(a, axis): return tuple(range(a.dim())) if axis is None else axis
     @staticmethod
@@ -347,6 +381,9 @@ class TH:
     def flatten_head(a): return a.flatten(0, -2)
     @staticmethod
     def silu(a): return torch.nn.functional.silu(a)
+    if torch is not None:
+        softplus, mish, logsigmoid, elu = (torch.nn.functional.softplus, torch.nn.functional.mish,
+                                           torch.nn.functional.logsigmoid, torch.nn.functional.elu)
     @staticmethod
     def softsign(a): return torch.nn.functional.softsign(a)
     @staticmethod
@@ -431,6 +468,23 @@ OPS: dict[str, Op] = {
     "sqrt1p_sq": Op(1, True, lambda L, a: L.sqrt(1.0 + a * a)),
     "square": Op(1, True, lambda L, a: a**2),
     "cube_scaled": Op(1, True, lambda L, a: L.tanh(a) ** 3),
+    "atan": Op(1, True, lambda L, a: L.atan(a)),
+    "asinh": Op(1, True, lambda L, a: L.asinh(a)),
+    "log1p": Op(1, True, lambda L, a: L.log1p(a * a)),
+    "expm1_tanh": Op(1, True, lambda L, a: L.expm1(L.tanh(a))),
+    "tan_tanh": Op(1, True, lambda L, a: L.tan(L.tanh(a))),
+    "cosh_tanh": Op(1, True, lambda L, a: L.cosh(L.tanh(a))),
+    "reciprocal": Op(1, True, lambda L, a: L.reciprocal(1.0 + a * a)),
+    "rsqrt": Op(1, True, lambda L, a: L.rsqrt(1.0 + a * a)),
+    "floor_mul": Op(1, False, lambda L, a: L.floor(a) * a),           # jumps at the integers
+    "round_sign": Op(1, False, lambda L, a: L.round(a) + L.sign(a) * a),  # zero-gradient steps, and |a|
+    "log2_log10": Op(1, True, lambda L, a: L.log2(1.0 + a * a) + L.log10(2.0 + a * a)),
+    "sinh_tanh": Op(1, True, lambda L, a: L.sinh(L.tanh(a))),
+    "asin_acos": Op(1, True, lambda L, a: L.asin(0.9 * L.tanh(a)) + L.acos(0.8 * L.tanh(a))),
+    "atanh": Op(1, True, lambda L, a: L.atanh(0.9 * L.tanh(a))),
+    "acosh": Op(1, True, lambda L, a: L.acosh(1.5 + a * a)),
+    "square_fn": Op(1, True, lambda L, a: L.square(a)),
+    "frac": Op(1, False, lambda L, a: L.frac(a)),                       # jumps at the integers
     "transpose": Op(1, True, lambda L, a: L.transpose(a)),
     "flatten": Op(1, True, lambda L, a: L.flatten(a)),
     "take": Op(1, True, lambda L, a, index: L.take(a, index), "index"),  # repeated rows: scatter-add
@@ -453,6 +507,10 @@ OPS: dict[str, Op] = {
     "repeat": Op(1, True, lambda L, a: L.repeat(a)),
     "flatten_head": Op(1, True, lambda L, a: L.flatten_head(a)),
     "silu": Op(1, True, lambda L, a: L.silu(a)),
+    "softplus": Op(1, True, lambda L, a: L.softplus(a)),
+    "mish": Op(1, True, lambda L, a: L.mish(a)),
+    "logsigmoid": Op(1, True, lambda L, a: L.logsigmoid(a)),
+    "elu": Op(1, False, lambda L, a: L.elu(a)),                        # its second derivative jumps at 0
     "softsign": Op(1, False, lambda L, a: L.softsign(a)),              # its second derivative jumps at 0
     "hardtanh": Op(1, False, lambda L, a: L.hardtanh(a)),
     "hardswish": Op(1, False, lambda L, a: L.hardswish(a)),
@@ -483,6 +541,12 @@ OPS: dict[str, Op] = {
     "div": Op(2, True, lambda L, a, b: a / (1.0 + b * b)),
     # + 0.5: at an exponent of exactly 0 PyTorch's d2/da db is 0, the true value (ours) 1/a (docs/reliability.md)
     "pow": Op(2, True, lambda L, a, b: (1.0 + a * a) ** (L.tanh(b) + 0.5)),
+    "logaddexp": Op(2, True, lambda L, a, b: L.logaddexp(a, b)),
+    "hypot": Op(2, True, lambda L, a, b: L.hypot(a, 1.0 + b * b)),
+    "atan2": Op(2, True, lambda L, a, b: L.atan2(a, 1.0 + b * b)),
+    "lerp": Op(2, True, lambda L, a, b: L.lerp(a, b, 0.3)),
+    "remainder": Op(2, False, lambda L, a, b: L.remainder(a, 1.0 + b * b)),  # jumps where a crosses a multiple
+    "fmod": Op(2, False, lambda L, a, b: L.fmod(a, 1.0 + b * b)),
     "matmul": Op(2, True, lambda L, a, b: a @ b),                      # numpy rules, 1-D operands included
     "concatenate": Op(2, True, lambda L, a, b: L.cat(a, b)),
     "stack": Op(2, True, lambda L, a, b: L.stack(a, b)),
@@ -506,11 +570,10 @@ NAN_KINKS = {"relu", "abs", "maximum", "minimum", "clip"}
 # hardswish(-inf): PyTorch's forward gives nan (-inf * 0), ours the limit 0 (docs/ops.md). hardtanh'(nan): ours 1;
 # PyTorch's is 1 from its scalar loop and 0 from its vectorised one (a (3,) tensor gets 1, a (3, 3) one 0).
 NAN_KINKS |= {"hardswish", "hardtanh"}
+# sign(nan): ours nan (numpy's), PyTorch's 0 (docs/ops.md); so sign(a) * a has a nan gradient at nan, PyTorch's 0.
+NAN_KINKS |= {"round_sign"}
 # var is composed from mean (x - mean(x)), so an inf input makes the mean path's gradient nan for every element;
 # PyTorch's fused var backward, 2 (x - mean) / n, drops that path (it sums to zero when finite) and leaves -inf there.
 NAN_COMPOSITES = {"var"}
-# silu is x * sigmoid(x): at x = 0 with an infinite upstream gradient the product rule's 0 * inf term is nan, where
-# PyTorch's fused derivative sigmoid(x) (1 + x (1 - sigmoid(x))) gives inf (a primitive silu would match: #20 part 2).
-NAN_COMPOSITES |= {"silu"}
 # LAPACK's nan/inf propagation differs between numpy's build and PyTorch's: these run with nan/inf against numpy only
 NAN_LAPACK = {"spd_inv", "spd_logdet"}

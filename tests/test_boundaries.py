@@ -102,8 +102,6 @@ class TH:
     def repeat(self, a, r, axis): return torch.repeat_interleave(a, r, dim=axis)
     def argmax(self, a, axis): return torch.argmax(a, dim=axis)
     def argmin(self, a, axis): return torch.argmin(a, dim=axis)
-    def any(self, a, axis): return torch.any(a) if axis is None else torch.any(a, axis)
-    def all(self, a, axis): return torch.all(a) if axis is None else torch.all(a, axis)
 
 
 def _ax(a) -> Any:
@@ -114,7 +112,7 @@ def reduction(name: str, **kw: Any) -> Edges:
     return Edges(lambda L, a: getattr(L, name)(a, _ax(a)), scalar=lambda L, a: getattr(L, name)(a, np.int64(0)), **kw)
 
 
-EDGES: dict[str, Edges] = {**op_tables.EDGES,  # the tables of the newer op files: tests/op_tables/*.py
+_OWN: dict[str, Edges] = {  # the ops before tests/op_tables/*.py (merged below, a name in both refused)
     "add": Edges(lambda L, a, b: a + b, 2),
     "sub": Edges(lambda L, a, b: a - b, 2),
     "mul": Edges(lambda L, a, b: a * b, 2),
@@ -137,7 +135,6 @@ EDGES: dict[str, Edges] = {**op_tables.EDGES,  # the tables of the newer op file
     "tanh": Edges(lambda L, a: L.tanh(a), **ELEMENTWISE),
     "sigmoid": Edges(lambda L, a: L.sigmoid(a), **ELEMENTWISE),
     "relu": Edges(lambda L, a: L.relu(a), skip=NO_SCALAR | NAN_KINK),
-    "sign": Edges(lambda L, a: L.sign(a), skip=NO_SCALAR | {"nan": "numpy's sign(nan) is nan, PyTorch's 0"}),
     "clip": Edges(lambda L, a: L.clip(a, -1.0, 1.0), inputs={"tie": [np.array([-1.0, 1.0, 0.0, 2.0])]},
                   scalar=lambda L, a: L.clip(a, np.float64(-1.0), np.float64(1.0))),
     "maximum": Edges(lambda L, a, b: L.maximum(a, b), 2, skip=NAN_KINK | NUMPY_SCALAR),
@@ -202,44 +199,12 @@ EDGES: dict[str, Edges] = {**op_tables.EDGES,  # the tables of the newer op file
     "topk": Edges(lambda L, a: L.topk(a.reshape(-1), 1)[0],
                   skip=NO_SCALAR | {"tie": "tied values: we take the first index, PyTorch's CPU kernel another one, so "
                                            "the gradient lands on a different (equal) element (docs/reliability.md)"}),
-    # PyTorch's names (ops/pytorch_names.py), triangles and grids
-    "permute": Edges(lambda L, a: L.permute(a.reshape(1, -1), (1, 0)), **ELEMENTWISE),
-    "unsqueeze": Edges(lambda L, a: L.unsqueeze(a, -1), scalar=lambda L, a: L.unsqueeze(a, np.int64(0))),
-    "cat": Edges(lambda L, a, b: L.cat([a.reshape(-1), b.reshape(-1)], -1), 2, skip={"np_scalar": "operands are "
-                                                                                                    "tensors"}),
-    "clamp": Edges(lambda L, a: L.clamp(a, -1.0, 1.0), inputs={"tie": [np.array([-1.0, 1.0, 0.0, 2.0])]},
-                   scalar=lambda L, a: L.clamp(a, np.float64(-1.0), np.float64(1.0))),
-    "tril": Edges(lambda L, a: L.tril(_rows(L, a)), scalar=lambda L, a: L.tril(_rows(L, a), np.int64(-1))),
-    "triu": Edges(lambda L, a: L.triu(_rows(L, a), 1), scalar=lambda L, a: L.triu(_rows(L, a), np.int64(1))),
-    "meshgrid": Edges(lambda L, a, b: L.meshgrid(a.reshape(-1), b.reshape(-1)[:2], indexing="xy")[1] *
-                      L.meshgrid(b.reshape(-1)[:2], a.reshape(-1), indexing="ij")[1], 2,  # both (2, n): b * a
-                      skip={"np_scalar": "operands are tensors", "bool": "PyTorch refuses bool * bool"}),
-    # tests and logic: bool or integer results, never differentiated
-    "isnan": Edges(lambda L, a: L.isnan(a), **ELEMENTWISE),
-    "isinf": Edges(lambda L, a: L.isinf(a), **ELEMENTWISE),
-    "isfinite": Edges(lambda L, a: L.isfinite(a), **ELEMENTWISE),
-    "isclose": Edges(lambda L, a, b: L.isclose(a, b * (1 + 1e-6)), 2, skip={"np_scalar": "operands are tensors"}),
-    "allclose": Edges(lambda L, a, b: L.as_tensor(L.allclose(a, b + 1e-9)), 2,
-                      skip={"np_scalar": "operands are tensors", "bool": "bool + float: a float tensor"}),
-    "any": reduction("any"),
-    "all": reduction("all"),
-    "logical_and": Edges(lambda L, a, b: L.logical_and(a, b), 2, skip=NO_SCALAR),
-    "logical_or": Edges(lambda L, a, b: L.logical_or(a, b), 2, skip=NO_SCALAR),
-    "logical_xor": Edges(lambda L, a, b: L.logical_xor(a, b), 2, skip=NO_SCALAR),
-    "logical_not": Edges(lambda L, a: L.logical_not(a), **ELEMENTWISE),
-    "bitwise_and": Edges(lambda L, a, b: a & b, 2),
-    "bitwise_or": Edges(lambda L, a, b: a | b, 2),
-    "bitwise_xor": Edges(lambda L, a, b: a ^ b, 2),
-    "bitwise_not": Edges(lambda L, a: ~a, **ELEMENTWISE),
-    "bitwise_left_shift": Edges(lambda L, a, b: a << b, 2, skip={"bool": "PyTorch refuses bool shifts"}),
-    "bitwise_right_shift": Edges(lambda L, a, b: a >> b, 2, skip={"bool": "PyTorch refuses bool shifts"}),
 }
 
-
-def _rows(L: Any, a: Any) -> Any:
-    """A 3-row matrix of ``a``'s elements (inf and nan included above and below the diagonal)."""
-    flat = a.reshape(1, -1)
-    return L.broadcast_to(flat, (3, flat.shape[1]))
+_TWICE = set(_OWN) & set(op_tables.EDGES)
+if _TWICE:
+    raise ValueError(f"tests/test_boundaries.py and tests/op_tables/ both declare {sorted(_TWICE)}")
+EDGES: dict[str, Edges] = {**op_tables.EDGES, **_OWN}
 
 
 def _img(a: Any) -> Any:

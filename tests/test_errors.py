@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from numpy.exceptions import AxisError
 
 import autograd_mini as ag
 import nn
@@ -147,18 +148,24 @@ def stack_mismatch(w): return lambda: ag.stack([w.x, w.w])
 
 
 # ---- axes, shapes, indices ------------------------------------------------------------------
-@case("axes", ValueError, r"sum: axis 2 is out of bounds for a tensor of 2 dimension")
+@case("axes", AxisError, r"sum: axis 2 is out of bounds for a tensor of 2 dimension")
 def sum_axis_out_of_bounds(w): return lambda: w.x.sum(axis=2)
-@case("axes", ValueError, r"mean: axis -3 is out of bounds for a tensor of 2 dimension")
+@case("axes", AxisError, r"mean: axis -3 is out of bounds for a tensor of 2 dimension")
 def mean_negative_axis(w): return lambda: w.x.mean(axis=-3)
 @case("axes", ValueError, r"max: repeated axis in \(0, -2\)")
 def max_repeated_axis(w): return lambda: w.x.max(axis=(0, -2))
 @case("axes", TypeError, r"sum: axis must be an int or a tuple of ints, got 1.5")
 def float_axis(w): return lambda: w.x.sum(axis=1.5)
-@case("axes", ValueError, r"softmax: axis 5 is out of bounds")
+@case("axes", AxisError, r"softmax: axis 5 is out of bounds")
 def softmax_axis(w): return lambda: w.x.softmax(axis=5)
-@case("axes", ValueError, r"logsumexp: axis 3 is out of bounds")
+@case("axes", AxisError, r"logsumexp: axis 3 is out of bounds")
 def logsumexp_axis(w): return lambda: w.x.logsumexp(axis=3)
+@case("axes", AxisError, r"transpose: axis 5 is out of bounds for a tensor of 2 dimension\(s\) \(valid: -2 to 1\)")
+def transpose_axis_out_of_range(w): return lambda: w.x.transpose(0, 5)  # once taken modulo ndim, silently
+@case("axes", AxisError, r"gather: axis 2 is out of bounds")
+def gather_axis(w): return lambda: w.x.gather(2, np.zeros((2, 3), dtype=int))
+@case("axes", AxisError, r"argmax: axis 1 is out of bounds for a 0-d tensor")
+def argmax_0d_axis(w): return lambda: ag.tensor(1.0).argmax(1)
 @case("axes", ValueError, r"transpose: axes \(0, 0\) are not a permutation of the 2 axes of shape \(2, 3\)")
 def transpose_bad_perm(w): return lambda: w.x.transpose(0, 0)
 @case("axes", ValueError, r"squeeze: axis 1 of shape \(2, 3\) has size 3, not 1")

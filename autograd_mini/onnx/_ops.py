@@ -36,6 +36,12 @@ REFUSED = {
     "CumProd": "ONNX has no cumulative product: compute ag.cumprod outside the model, or export "
                "ag.exp(ag.cumsum(ag.log(x), axis)) for a positive x",
     "LogCumSumExp": "ONNX has no stable running logsumexp: compute ag.logcumsumexp outside the model",
+    **{n: f"{n.lower()} is not mapped to ONNX yet: write it with mapped ops (exp, log, sigmoid, tanh, "
+          "softplus as log(1 + exp(x)), ...) or compute it outside the model"
+       for n in ["Log1p", "Expm1", "Log2", "Log10", "Square", "Rsqrt", "Floor", "Ceil", "Round", "Trunc", "Frac",
+                 "Sign", "Atan2", "Copysign", "Fmod", "Remainder", "Hypot", "Lerp", "LogAddExp", "Elu",
+                 "Silu", "Softplus", "Mish", "LogSigmoid"]},
+    "RoundedDiv": "div(rounding_mode=) is not mapped to ONNX yet: compute it outside the model",
     "ScatterExtreme": "scatter_reduce's amax/amin are not mapped yet: export ag.scatter_reduce(..., 'sum' or "
                       "'prod'), or reduce outside the model",
     **dict.fromkeys(["SetItem", "ViewOf"], "a write into part of a tensor (t[i] = v, or into a view of it) has no "
@@ -61,7 +67,9 @@ def _same_type(o: Op, onnx_op: str) -> str:
 _ELEMENTWISE = {"Add": "Add", "Sub": "Sub", "Mul": "Mul", "Div": "Div", "Neg": "Neg", "Pow": "Pow",
                 "Exp": "Exp", "Log": "Log", "Sqrt": "Sqrt", "StdSqrt": "Sqrt", "Abs": "Abs", "Sin": "Sin",
                 "Cos": "Cos", "Tanh": "Tanh", "Sigmoid": "Sigmoid", "Relu": "Relu", "Erf": "Erf",
-                "Maximum": "Max", "Minimum": "Min", "Primal": "Identity",  # Primal: ag.func's fresh variable
+                "Maximum": "Max", "Minimum": "Min", "Primal": "Identity", "Tan": "Tan", "Asin": "Asin",
+                "Acos": "Acos", "Atan": "Atan", "Sinh": "Sinh", "Cosh": "Cosh", "Asinh": "Asinh", "Acosh": "Acosh",
+                "Atanh": "Atanh", "Reciprocal": "Reciprocal",  # Primal: ag.func's fresh variable
                 "_HookIn": "Identity", "_HookOut": "Identity"}  # a module's backward hooks (nn/hooks.py)
 for _name, _onnx in _ELEMENTWISE.items():
     TABLE[_name] = lambda o, _onnx=_onnx: _same_type(o, _onnx)

@@ -62,17 +62,6 @@ def pow(base: Any, exponent: Any) -> Tensor:
     return P.Pow.apply(base, exponent)
 
 
-@op("sign", method=True)
-def sign(x: Any) -> Tensor:
-    """Elementwise sign; piecewise constant, so never differentiated. numpy's values: sign(nan) is nan."""
-    a = _t(x)._data
-    return Tensor._wrap(array_call(a.copy) if a.dtype == bool else array_call(_sign, a))
-
-
-def _sign(a: Any) -> Any:
-    return xp.asarray(xp.sign(a))  # an array, also of a 0-d operand (numpy gives a scalar)
-
-
 @op("clip", method=True)
 def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
     """Limit ``x`` to [min, max] (either may be None; numbers, arrays or Tensors).
@@ -146,9 +135,12 @@ def transpose(x: Any, *axes: Any) -> Tensor:
     """Permute axes (reversed when none or None are given), like ``ndarray.transpose``."""
     x = _t(x)
     axes = shape_arg(axes) if axes and axes != (None,) else tuple(range(x.ndim))[::-1]  # None: numpy's reversal
-    if sorted(a % x.ndim if x.ndim else a for a in axes) != list(range(x.ndim)) or len(axes) != x.ndim:
+    if len(axes) != x.ndim:
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
-    return P.Transpose.apply(x, axes=tuple(a % x.ndim for a in axes))
+    axes = tuple(normalize_axes(a, x.ndim, "transpose")[0] for a in axes)  # out of range: an IndexError
+    if sorted(axes) != list(range(x.ndim)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
+    return P.Transpose.apply(x, axes=axes)
 
 
 @op("swapaxes", method=True)

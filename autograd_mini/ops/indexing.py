@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from .._backend import xp
 from ..function import op
 from ..grad_mode import array_call
-from ..shapes import one_axis
+from ..shapes import AxisError, one_axis
 from ..tensor import Tensor, as_array
 from . import primitives as P
 
@@ -109,6 +109,8 @@ def masked_fill(x: Any, mask: Any, value: Any) -> Tensor:
         raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got shape {value.shape}")
     if not isinstance(value, Tensor):
         value = xp.asarray(value, dtype=x.dtype)
+    elif value.dtype != x.dtype:  # the result keeps x's dtype, as PyTorch's (a float64 value into float32 x)
+        value = value.astype(x.dtype)
     return P.Where.apply(m, value, x)
 
 
@@ -168,14 +170,17 @@ def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
 
 def _arg(fn: Any, op: str, x: Any, axis: int | None, keepdims: bool) -> Tensor:
     a = _t(x)._data
-    if axis is not None:
-        axis = one_axis(axis, max(a.ndim, 1), op)
-    if (a.size == 0 and axis is None) or (axis is not None and a.ndim and a.shape[axis] == 0):
-        raise ValueError(f"{op}: empty input of shape {a.shape} has no {op[3:]}imum")
     if a.ndim == 0:
-        if axis not in (None, 0, -1):
-            raise ValueError(f"{op}: axis {axis} is out of bounds for a 0-d tensor")
+        try:
+            if axis is not None:
+                one_axis(axis, 1, op)  # 0 or -1, as PyTorch's
+        except AxisError:
+            raise AxisError(f"{op}: axis {axis} is out of bounds for a 0-d tensor (valid: 0, -1 or None)") from None
         return Tensor._wrap(xp.asarray(0, dtype=xp.int64))
+    if axis is not None:
+        axis = one_axis(axis, a.ndim, op)
+    if (a.size == 0 and axis is None) or (axis is not None and a.shape[axis] == 0):
+        raise ValueError(f"{op}: empty input of shape {a.shape} has no {op[3:]}imum")
     return Tensor._wrap(array_call(_int64, fn, a, axis, keepdims))
 
 

@@ -37,6 +37,7 @@ def matmul_shape_error(a: Any, b: Any) -> ValueError:
 # ---- arithmetic ---------------------------------------------------------------------
 @op("add")
 class Add(Function):
+    promote = (0, 1)  # PyTorch's dtype promotion (_backend.result_type)
     formula = "d(a + b)/da = 1; d(a + b)/db = 1"
     @staticmethod
     def forward(ctx, a, b): return a + b
@@ -46,6 +47,7 @@ class Add(Function):
 
 @op("sub")
 class Sub(Function):
+    promote = (0, 1)  # PyTorch's dtype promotion (_backend.result_type)
     formula = "d(a - b)/da = 1; d(a - b)/db = -1"
     @staticmethod
     def forward(ctx, a, b): return a - b
@@ -64,6 +66,7 @@ class Neg(Function):
 
 @op("mul")
 class Mul(Function):
+    promote = (0, 1)  # PyTorch's dtype promotion (_backend.result_type)
     formula = "d(a * b)/da = b; d(a * b)/db = a"
     @staticmethod
     def forward(ctx, a, b): return a * b
@@ -74,11 +77,12 @@ class Mul(Function):
         return (g * b if need_a else None), (g * a if need_b else None)
 
 
-@op("div")
-class Div(Function):
+class Div(Function):  # public as ag.div (ops/elementwise.py), which also takes rounding_mode
+    op_name = "div"
+    promote = (0, 1)  # PyTorch's dtype promotion (_backend.result_type)
     formula = "d(a / b)/da = 1 / b; d(a / b)/db = -a / b^2"
     @staticmethod
-    def forward(ctx, a, b): return a / b
+    def forward(ctx, a, b): return as_float(a) / as_float(b)  # int / int: the default float, as PyTorch
 
     @staticmethod
     def backward(ctx, g, a, b):
@@ -93,7 +97,7 @@ class PowConst(Function):
     op_name = "pow"
 
     @staticmethod
-    def forward(ctx, x, *, exponent): return x**exponent
+    def forward(ctx, x, *, exponent): return (as_float(x) if type(exponent) is float else x) ** exponent
 
     @staticmethod
     def backward(ctx, g, x):
@@ -113,6 +117,7 @@ class Pow(Function):
     a == 0 and b >= 0 (not 0 * log 0), so ``(1 - p) ** gamma`` at p = 1 gives a finite gamma.grad.
     (PyTorch masks d/da wherever b == 0, which also zeroes d2/da db = a**-1 there; ours keeps it.)
     """
+    promote = (0, 1)  # PyTorch's dtype promotion (_backend.result_type)
     formula = "d(a^b)/da = b * a^(b - 1); d(a^b)/db = a^b * log(a)"
 
     @staticmethod
@@ -344,6 +349,7 @@ class Clip(Function):
 @op("maximum", method=True)
 class Maximum(Function):
     """Ties give 1/2 to each side (PyTorch's maximum/minimum)."""
+    promote = (0, 1)  # PyTorch's dtype promotion (_backend.result_type)
     formula = ("d maximum(a, b)/da = 1 where a > b, 1/2 where a = b, else 0; "
                "d maximum(a, b)/db = 1 where b > a, 1/2 where a = b, else 0")
 
@@ -369,6 +375,7 @@ class Minimum(Maximum):
 @op("where")
 class Where(Function):
     """``a`` where ``cond`` is true, else ``b`` (broadcasting all three)."""
+    promote = (1, 2)
     formula = "d where(cond, a, b)/da = 1 where cond, else 0; d where(cond, a, b)/db = 0 where cond, else 1"
 
     @staticmethod
@@ -466,6 +473,7 @@ class ScatterAdd(Function):
 
 
 class Concatenate(Function):
+    promote = True
     formula = "d concatenate(xs, axis)/dxs: the slice of g where each input sits"
     @staticmethod
     def forward(ctx, *xs, axis):

@@ -77,9 +77,9 @@ class Max(Reduction):
 
     @staticmethod
     def backward(ctx, g, x, out):
-        mask = x == Reduction.expand(ctx, out, x.shape)  # a constant, in both modes
-        share = mask / mask.sum(axis=ctx.params["axes"], keepdims=True)
-        return Reduction.expand(ctx, g, x.shape) * share.astype(x.dtype)
+        mask = (x == Reduction.expand(ctx, out, x.shape)).astype(x.dtype)  # a constant, in both modes
+        share = mask / mask.sum(axis=ctx.params["axes"], keepdims=True)  # x's dtype (bool / int: the default)
+        return Reduction.expand(ctx, g, x.shape) * share
 
 
 @op("min", method=True)

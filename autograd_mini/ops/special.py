@@ -19,6 +19,7 @@ import numpy as np
 from numpy.polynomial import chebyshev as _cheb
 
 from .. import numpy as anp
+from .._backend import as_float
 from ..function import Function, op
 
 __all__ = ["Erf", "erf_array"]
@@ -72,7 +73,7 @@ class Erf(Function):
     formula = "d erf(x)/dx = 2 / sqrt(pi) * exp(-x^2)"
 
     @staticmethod
-    def forward(ctx, x): return erf_array(x)
+    def forward(ctx, x): return erf_array(as_float(x))  # int and bool: the default float, as PyTorch
 
     @staticmethod
     def backward(ctx, g, x): return g * (2 / math.sqrt(math.pi)) * anp.exp(-(x * x))

@@ -101,6 +101,13 @@ FUNCTIONS: dict[str, Case] = {
         "inf": "PyTorch's hardswish(-inf) is nan (-inf * 0), ours the limit 0 (docs/ops.md); +inf and the kinks agree"},
                       inputs={"tie": [np.array([-3.0, 3.0, 0.0, 4.0, -4.0])]}),
     "softsign": Case(lambda F, a: F.softsign(a), skip=NO_SCALAR),
+    "elu": Case(lambda F, a: F.elu(a, 0.7), skip=NO_SCALAR),
+    "selu": Case(lambda F, a: F.selu(a), skip=NO_SCALAR),
+    "celu": Case(lambda F, a: F.celu(a, 1.5), skip=NO_SCALAR),
+    "softplus": Case(lambda F, a: F.softplus(a) + F.softplus(a, 2.0, 0.5) * 3.0, skip=NO_SCALAR,
+                     inputs={"tie": [np.array([0.25, 0.25, 20.0, -0.25, 21.0])]}),  # at and past both thresholds
+    "mish": Case(lambda F, a: F.mish(a), skip=NO_SCALAR),
+    "logsigmoid": Case(lambda F, a: F.logsigmoid(a), skip=NO_SCALAR),
     "softmin": Case(lambda F, a: F.softmin(a, dim=-1), skip=NO_SCALAR | {
         "0d": "PyTorch's softmax of a 0-d tensor is 1; ours needs an axis (tests/test_boundaries.py)"}),
     "glu": Case(lambda F, a: F.glu(a.reshape(-1)[:2], -1), skip=NO_SCALAR | {"0d": "glu halves an axis"}),
@@ -133,7 +140,8 @@ FUNCTIONS: dict[str, Case] = {
 
 
 def test_every_new_function_has_cases() -> None:
-    new = {"silu", "hardtanh", "relu6", "hardsigmoid", "hardswish", "softsign", "softmin", "glu", "normalize",
+    new = {"silu", "elu", "selu", "celu", "softplus", "mish", "logsigmoid",
+           "hardtanh", "relu6", "hardsigmoid", "hardswish", "softsign", "softmin", "glu", "normalize",
            "l1_loss", "smooth_l1_loss", "huber_loss", "kl_div", "cosine_similarity", "margin_ranking_loss"}
     assert new <= set(F.__all__)
     assert not new - set(FUNCTIONS), f"add cases to FUNCTIONS for {sorted(new - set(FUNCTIONS))}"
