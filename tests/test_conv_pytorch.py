@@ -160,11 +160,11 @@ def test_conv_transpose2d(kw, shape):
 def test_conv1d_and_conv_transpose1d(kw):
     g = kw.get("groups", 1)
     against_torch(lambda x, w, b: ag.conv1d(x, w, b, **kw), lambda x, w, b: _tf().conv1d(x, w, b, **kw),
-                  R(2, 4, 9), R(6, 4 // g, 3), R(6))
+                  R(1, 2, 9), R(2, 2 // g, 3), R(2))
     kw = {k: v for k, v in kw.items() if v != "same"}
     against_torch(lambda x, w, b: ag.conv_transpose1d(x, w, b, **kw),
                   lambda x, w, b: _tf().conv_transpose1d(x, w, b, **kw),
-                  R(2, 4, 9), R(4, 6 // g, 3), R(6 // g * g))
+                  R(1, 2, 9), R(2, 2 // g, 3), R(2 // g * g))
 
 
 @pytest.mark.parametrize("kw", [dict(), dict(stride=2, padding=1), dict(padding="same", dilation=2), dict(stride=4),
@@ -191,7 +191,7 @@ def test_conv2d_asymmetric_and_negative_padding_is_a_pad_then_a_conv(padding):
     (t, b), (left, right) = padding
     against_torch(lambda x, w: ag.conv2d(x, w, padding=padding, stride=(1, 2)),
                   lambda x, w: _tf().conv2d(_tf().pad(x, (left, right, t, b)), w, stride=(1, 2)),
-                  R(2, 3, 6, 7), R(4, 3, 2, 3))
+                  R(1, 2, 6, 7), R(2, 2, 2, 3))
 
 
 def test_conv1d_asymmetric_padding():
@@ -200,25 +200,25 @@ def test_conv1d_asymmetric_padding():
 
 
 @pytest.mark.parametrize("module, theirs", [
-    (lambda: nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2, dilation=(1, 2), seed=0,
+    (lambda: nn.ConvTranspose2d(2, 2, 3, stride=2, padding=1, output_padding=1, groups=2, dilation=(1, 2), seed=0,
                                 dtype=np.float64),
-     lambda: torch.nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1, output_padding=1, groups=2, dilation=(1, 2))),
-    (lambda: nn.Conv1d(4, 6, 3, stride=2, padding=1, groups=2, seed=0, dtype=np.float64),
-     lambda: torch.nn.Conv1d(4, 6, 3, stride=2, padding=1, groups=2)),
-    (lambda: nn.ConvTranspose1d(4, 2, 3, stride=2, bias=False, seed=0, dtype=np.float64),
-     lambda: torch.nn.ConvTranspose1d(4, 2, 3, stride=2, bias=False)),
-    (lambda: nn.Conv2d(4, 2, 3, padding=(1, 2), padding_mode="reflect", seed=0, dtype=np.float64),
-     lambda: torch.nn.Conv2d(4, 2, 3, padding=(1, 2), padding_mode="reflect")),
-    (lambda: nn.Conv2d(4, 2, (2, 3), padding="same", padding_mode="circular", seed=0, dtype=np.float64),
-     lambda: torch.nn.Conv2d(4, 2, (2, 3), padding="same", padding_mode="circular")),
-    (lambda: nn.Conv1d(4, 2, 3, padding=2, dilation=2, padding_mode="replicate", seed=0, dtype=np.float64),
-     lambda: torch.nn.Conv1d(4, 2, 3, padding=2, dilation=2, padding_mode="replicate")),
+     lambda: torch.nn.ConvTranspose2d(2, 2, 3, stride=2, padding=1, output_padding=1, groups=2, dilation=(1, 2))),
+    (lambda: nn.Conv1d(2, 2, 3, stride=2, padding=1, groups=2, seed=0, dtype=np.float64),
+     lambda: torch.nn.Conv1d(2, 2, 3, stride=2, padding=1, groups=2)),
+    (lambda: nn.ConvTranspose1d(2, 1, 3, stride=2, bias=False, seed=0, dtype=np.float64),
+     lambda: torch.nn.ConvTranspose1d(2, 1, 3, stride=2, bias=False)),
+    (lambda: nn.Conv2d(2, 1, 3, padding=(1, 2), padding_mode="reflect", seed=0, dtype=np.float64),
+     lambda: torch.nn.Conv2d(2, 1, 3, padding=(1, 2), padding_mode="reflect")),
+    (lambda: nn.Conv2d(2, 1, (2, 3), padding="same", padding_mode="circular", seed=0, dtype=np.float64),
+     lambda: torch.nn.Conv2d(2, 1, (2, 3), padding="same", padding_mode="circular")),
+    (lambda: nn.Conv1d(2, 1, 3, padding=2, dilation=2, padding_mode="replicate", seed=0, dtype=np.float64),
+     lambda: torch.nn.Conv1d(2, 1, 3, padding=2, dilation=2, padding_mode="replicate")),
 ], ids=["ConvTranspose2d", "Conv1d", "ConvTranspose1d", "reflect", "same-circular", "Conv1d-replicate"])
 def test_conv_modules_with_copied_weights(module, theirs):
     ours = module()
     assert [tuple(p.shape) for p in ours.parameters()] == oracle(
         lambda: [tuple(p.shape) for p in theirs().parameters()], key="shapes")
-    x = R(2, 4, 5, 6) if ours.dims == 2 else R(2, 4, 7)
+    x = R(1, 2, 5, 6) if ours.dims == 2 else R(1, 2, 7)
     against_torch(ours, _TorchModule(theirs, ours), x)
     assert repr(ours).split("(", 1)[1] == oracle(lambda: repr(theirs()).split("(", 1)[1], key="repr")
 
@@ -227,7 +227,7 @@ def test_conv_modules_with_copied_weights(module, theirs):
 @pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
 @pytest.mark.parametrize("amounts", [(1, 2), (1, 2, 3, 0), (-1, 2, 0, 3), (2, -1, 1, -2), (1, 1, 1, 1, 1, 1)], ids=str)
 def test_functional_pad_modes(mode, amounts):
-    x = R(*(1, 2, 4, 5, 6)[:len(amounts) // 2 + 2])  # PyTorch's non-constant modes pad (batch, channel, ...) inputs
+    x = R(*(1, 1, 4, 5, 6)[:len(amounts) // 2 + 2])  # PyTorch's non-constant modes pad (batch, channel, ...) inputs
     against_torch(lambda x: nn.functional.pad(x, amounts, mode), lambda x: _tf().pad(x, amounts, mode), x)
 
 
@@ -246,7 +246,7 @@ SCALES = [dict(size=7), dict(scale_factor=2), dict(scale_factor=1.7), dict(scale
 
 
 @pytest.mark.parametrize("kw", SCALES, ids=str)
-@pytest.mark.parametrize("shape", [(1, 2, 5), (1, 1, 4, 5), (1, 1, 2, 3, 2), (0, 1, 4, 5), (1, 1, 1, 1)], ids=str)
+@pytest.mark.parametrize("shape", [(1, 1, 5), (1, 1, 3, 4), (1, 1, 2, 3, 2), (0, 1, 4, 5), (1, 1, 1, 1)], ids=str)
 @pytest.mark.parametrize("mode", ["nearest", "nearest-exact", "linear", "linear-corners"])
 def test_interpolate(kw, shape, mode):
     linear = {3: "linear", 4: "bilinear", 5: "trilinear"}[len(shape)]
@@ -285,7 +285,7 @@ POOLS = [dict(kernel_size=3, stride=2, ceil_mode=True), dict(kernel_size=2, stri
 
 
 @pytest.mark.parametrize("kw", POOLS, ids=str)
-@pytest.mark.parametrize("shape", [(1, 2, 7, 6), (0, 2, 7, 6), (1, 2, 1, 1)], ids=str)
+@pytest.mark.parametrize("shape", [(1, 1, 7, 6), (0, 1, 7, 6), (1, 2, 1, 1)], ids=str)
 def test_max_pool2d_ceil_mode_and_indices(kw, shape):
     if shape[2] == 1:
         kw = dict(kw, kernel_size=1, padding=0)
@@ -300,9 +300,9 @@ def test_max_pool2d_ceil_mode_and_indices(kw, shape):
 @pytest.mark.parametrize("include", [True, False])
 def test_avg_pool2d_ceil_mode_and_integers(kw, include):
     kw = dict(kw, count_include_pad=include)
-    against_torch(lambda t: ag.avg_pool2d(t, **kw), lambda t: _tf().avg_pool2d(t, **kw), R(1, 2, 7, 6))
+    against_torch(lambda t: ag.avg_pool2d(t, **kw), lambda t: _tf().avg_pool2d(t, **kw), R(1, 1, 7, 6))
     against_torch(lambda t: ag.avg_pool2d(t, **kw), lambda t: _tf().avg_pool2d(t, **kw),  # truncated toward zero
-                  RNG.integers(-9, 9, (1, 2, 7, 6)))
+                  RNG.integers(-9, 9, (1, 1, 7, 6)))
 
 
 def test_pooling_with_asymmetric_padding_is_a_pad_then_a_pool():
@@ -318,7 +318,7 @@ def test_pooling_with_asymmetric_padding_is_a_pad_then_a_pool():
                                 dict(kernel_size=2, stride=3, dilation=2), dict(kernel_size=4, stride=1, padding=2)],
                          ids=str)
 def test_pool1d(kw):
-    x = RNG.permutation(2 * 3 * 9).reshape(2, 3, 9) * 0.1
+    x = RNG.permutation(2 * 9).reshape(1, 2, 9) * 0.1
     against_torch(lambda t: ag.max_pool1d(t, **kw, return_indices=True),
                   lambda t: _tf().max_pool1d(t, **kw, return_indices=True), x)
     kw.pop("dilation", None)
@@ -350,7 +350,7 @@ def _affine(ours):
 
 
 @pytest.mark.parametrize("groups, affine", [(1, True), (2, True), (4, False), (2, False)])
-@pytest.mark.parametrize("shape", [(3, 4, 5, 2), (2, 4, 7), (0, 4, 3, 3), (2, 4, 1, 1)], ids=str)
+@pytest.mark.parametrize("shape", [(2, 4, 3, 2), (1, 4, 7), (0, 4, 3, 3), (2, 4, 1, 1)], ids=str)
 def test_group_norm(groups, affine, shape):
     ours = _affine(nn.GroupNorm(groups, 4, affine=affine, dtype=np.float64))
 
@@ -366,13 +366,13 @@ def test_group_norm(groups, affine, shape):
 
 @pytest.mark.parametrize("affine, track", [(False, False), (True, False), (True, True), (False, True)])
 def test_instance_norm2d_train_and_eval(affine, track):
-    ours = _affine(nn.InstanceNorm2d(3, affine=affine, track_running_stats=track, dtype=np.float64))
+    ours = _affine(nn.InstanceNorm2d(2, affine=affine, track_running_stats=track, dtype=np.float64))
 
     def build():
-        return torch.nn.InstanceNorm2d(3, affine=affine, track_running_stats=track)
+        return torch.nn.InstanceNorm2d(2, affine=affine, track_running_stats=track)
 
     assert repr(ours) == oracle(lambda: repr(build()), key="repr")
-    start, xs = _TorchModule(build, ours), [R(2, 3, 4, 5) for _ in range(2)]
+    start, xs = _TorchModule(build, ours), [R(2, 2, 3, 4) for _ in range(2)]
     for k, x in enumerate(xs):  # training: the running statistics move (when tracked)
         against_torch(ours, _TorchModule(build, ours), x, tol=1e-9, key=f"train{k}")
 
@@ -384,8 +384,8 @@ def test_instance_norm2d_train_and_eval(affine, track):
     for k, v in oracle(their_state, key="state").items():
         np.testing.assert_allclose(np.asarray(ours.state_dict()[k]), v, rtol=1e-12, err_msg=k)
     ours.eval()
-    against_torch(ours, _TorchModule(build, ours), R(2, 3, 4, 5), tol=1e-9, key="eval")
-    against_torch(ours, _TorchModule(build, ours), R(3, 4, 5), tol=1e-9, key="unbatched")
+    against_torch(ours, _TorchModule(build, ours), R(2, 2, 3, 4), tol=1e-9, key="eval")
+    against_torch(ours, _TorchModule(build, ours), R(2, 3, 4), tol=1e-9, key="unbatched")
 
 
 def test_dropout2d_zeros_whole_channels():
