@@ -169,7 +169,7 @@ def test_conv1d_and_conv_transpose1d(kw):
 
 @pytest.mark.parametrize("kw", [dict(), dict(stride=2, padding=1), dict(padding="same", dilation=2), dict(stride=4),
                                 dict(stride=(2, 1, 3), padding=(1, 0, 2), dilation=(2, 1, 1), groups=2)], ids=str)
-@pytest.mark.parametrize("shape", [(1, 2, 4, 3, 5), (0, 2, 4, 3, 5), (2, 4, 3, 5)], ids=str)
+@pytest.mark.parametrize("shape", [(1, 2, 3, 3, 4), (0, 2, 3, 3, 4), (2, 3, 3, 4)], ids=str)
 def test_conv3d(kw, shape):
     against_torch(lambda x, w, b: ag.conv3d(x, w, b, **kw), lambda x, w, b: _tf().conv3d(x, w, b, **kw),
                   R(*shape), R(2, 2 // kw.get("groups", 1), 3, 2, 3), R(2))
