@@ -1,7 +1,10 @@
 """#20 item 7 against PyTorch (float64), values, gradients and second derivatives: conv_transpose2d/1d, conv1d,
 conv2d's asymmetric and negative padding, pad's modes, pooling's ceil_mode/return_indices/asymmetric padding/integer
 inputs, max_pool1d/avg_pool1d, interpolate, pixel_shuffle, GroupNorm, InstanceNorm2d, Dropout2d, and the modules
-with weights copied from PyTorch's. Includes size-0 batches, 1x1 inputs and stride > kernel."""
+with our weights copied into PyTorch's. Includes size-0 batches, 1x1 inputs and stride > kernel.
+
+PyTorch runs only inside ``oracle(...)`` (tests/oracle/README.md): without it the recorded answers stand in, so the
+inputs are small (1-2 channels, batch 1-2) to keep the recording small."""
 
 from __future__ import annotations
 
