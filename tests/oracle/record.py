@@ -3,7 +3,7 @@
     python tests/oracle/record.py                 # every test file that asks the oracle; rewrites the recordings
     python tests/oracle/record.py tests/test_x.py  # (any pytest arguments) adds or updates only those cases
 
-Needs torch==2.13.0 (pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu). With no
+Needs torch==2.13.0 (pip install torch==2.13.0). With no
 arguments each recording then holds exactly the cases its tests ask; recordings of test files that no longer ask
 are removed. Commit tests/oracle/ afterwards.
 """
@@ -30,8 +30,7 @@ def main(args: list[str]) -> int:
     try:
         import torch
     except ImportError:
-        sys.exit(f"recording needs PyTorch: pip install torch=={PINNED} --index-url "
-                 "https://download.pytorch.org/whl/cpu")
+        sys.exit(f"recording needs PyTorch: pip install torch=={PINNED}")
     if not torch.__version__.startswith(PINNED):
         print(f"warning: torch {torch.__version__} is not the pinned {PINNED}; CI compares with {PINNED}")
     files = asking_files()
