@@ -8,8 +8,12 @@ import pytest
 
 import autograd_mini as ag
 import nn
+from tests._oracle import oracle
 
-torch = pytest.importorskip("torch", reason="PyTorch (the oracle of these tests) is not installed")
+try:
+    import torch
+except ImportError:  # the recorded answers stand in
+    torch = None
 
 
 def _np(t):
@@ -44,7 +48,7 @@ def _tensor_hooks_program(lib):
 
 
 def test_tensor_hooks_fire_in_torchs_order_with_torchs_values():
-    assert _tensor_hooks_program("ag") == _tensor_hooks_program("torch")
+    assert _tensor_hooks_program("ag") == oracle(lambda: _tensor_hooks_program("torch"))
 
 
 def _grad_program(lib):
@@ -62,7 +66,7 @@ def _grad_program(lib):
 
 
 def test_hooks_in_grad_of_as_in_torch_autograd_grad():
-    assert _grad_program("ag") == _grad_program("torch")
+    assert _grad_program("ag") == oracle(lambda: _grad_program("torch"))
 
 
 def _second_order(lib):
@@ -78,7 +82,7 @@ def _second_order(lib):
 
 
 def test_hooks_under_create_graph_are_differentiated_as_in_torch():
-    ours, theirs = _second_order("ag"), _second_order("torch")
+    ours, theirs = _second_order("ag"), oracle(lambda: _second_order("torch"))
     np.testing.assert_allclose(ours, theirs, rtol=1e-12)
 
 
@@ -178,7 +182,7 @@ def _module_program(lib):
 
 
 def test_module_hooks_fire_in_torchs_order_with_torchs_values():
-    assert _module_program("ag") == _module_program("torch")
+    assert _module_program("ag") == oracle(lambda: _module_program("torch"))
 
 
 def test_a_backward_hook_replacing_grad_input_of_several_inputs_is_refused():
@@ -227,7 +231,7 @@ def _hooks_and_in_place(lib):
 
 
 def test_hooks_stay_with_their_version_and_retain_grad_follows_an_in_place_op_as_in_torch():
-    assert _hooks_and_in_place("ag") == _hooks_and_in_place("torch")
+    assert _hooks_and_in_place("ag") == oracle(lambda: _hooks_and_in_place("torch"))
 
 
 def test_a_model_with_backward_hooks_exports_to_onnx_as_without(tmp_path):
