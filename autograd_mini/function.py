@@ -275,10 +275,7 @@ class Function:
             try:
                 out = cls.forward(ctx, *arrays, **params)
             except (ValueError, TypeError, IndexError, AttributeError) as e:
-                err = _forward_error(cls, e, ctx, arrays)
-                if err is e:
-                    raise
-                raise err from e
+                _raise_forward_error(cls, e, ctx, arrays)
             if type(out) is tuple:
                 raise _tuple_error(cls, out)
             t = _new(Tensor)  # _tensor(out, None), inlined: the no_grad path is mostly this
@@ -302,10 +299,7 @@ class Function:
         try:
             raw = cls.forward(ctx, *arrays, **params)
         except (ValueError, TypeError, IndexError, AttributeError) as e:
-            err = _forward_error(cls, e, ctx, arrays)
-            if err is e:
-                raise
-            raise err from e
+            _raise_forward_error(cls, e, ctx, arrays)
         if type(raw) is tuple:
             raise _tuple_error(cls, raw)
         out = raw if type(raw) is _ndarray else xp.asarray(raw)
@@ -460,6 +454,14 @@ _UNRECORDED_BY_ARITY = [_Unrecorded(n) for n in range(8)]
 
 def _unrecorded(n: int) -> _Unrecorded:
     return _UNRECORDED_BY_ARITY[n] if n < 8 else _Unrecorded(n)
+
+
+def _raise_forward_error(cls: type[Function], e: Exception, ctx: Any, arrays: list) -> None:
+    """Raise what a failed forward raises (called in the except block, so a bare ``raise`` re-raises ``e``)."""
+    err = _forward_error(cls, e, ctx, arrays)
+    if err is e:
+        raise
+    raise err from e
 
 
 def _forward_error(cls: type[Function], e: Exception, ctx: Any, arrays: list) -> Exception:
