@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ..function import OUT
+from ..function import OUT, _NotDifferentiableAgain
 from ..grad_mode import state
+from ..hooks import active as active_tensor_hooks
 from ..tensor import Tensor
 from .emit import BACKWARD
 
@@ -24,13 +25,13 @@ class BackwardWriter:
 
     def backward(self, root: Tensor, gradient: Any, retain: bool, create_graph: bool) -> None:
         from ..engine import _run, store_grads
-        from .trace import TraceError, user_line  # (trace.py builds on this module)
+        from .trace import user_line  # (trace.py builds on this module)
 
         where = user_line(3)
         if create_graph:
-            raise TraceError(f"ag.compile does not support backward(create_graph=True) (at {where}): a gradient "
-                             "penalty needs the graph of the backward pass, which the compiled program does not "
-                             "build. Run this function eagerly.")
+            self._store_graph_grads(self.graph_pass(root, gradient, retain, (), where), where)
+            return
+        _refuse_hooks(root, where)
         order: list = []
         grads: dict = {}
 
@@ -47,6 +48,105 @@ class BackwardWriter:
             state.backward_hooks, state.tracer = prev_hooks, prev
         self.has_backward = True
         self._emit_backward(root, gradient, order, grads, where, list(found.values()))
+
+    def grad_pass(self, root: Tensor, gradient: Any, retain: bool, create_graph: bool, capture: Any) -> dict:
+        """``ag.grad_of``'s pass (gradients returned, not stored): ``_run``'s ``found`` for the ``capture``
+        tensors, each a value the program names."""
+        from .trace import TraceError, user_line
+
+        where = user_line(3)
+        if create_graph:
+            return self.graph_pass(root, gradient, retain, capture, where)
+        raise TraceError(f"ag.compile: ag.grad_of without create_graph (at {where}) is not supported yet")
+
+    # ---- create_graph: the derivatives are ops, recorded as forward lines ------------------------------
+    def graph_pass(self, root: Tensor, gradient: Any, retain: bool, capture: Any, where: str = "") -> dict:
+        """The engine's ``create_graph`` pass run with the tracer on: each derivative runs as recorded ops,
+        so it becomes program lines (and graph nodes a later backward writes out as any other). Returns
+        ``_run``'s ``found``; every gradient in it is a value the program names."""
+        from ..engine import _run
+        from .trace import TraceError, user_line
+
+        where = where or user_line(3)
+        _refuse_hooks(root, where)
+        self.emit(f"# ---- backward pass with create_graph: d {self.var.get(id(root._data), 'loss')} / d every "
+                  f"input, as ops a later backward differentiates  ({where})")
+
+        def hook(node: Any, g: Any) -> Any:
+            if node is root.grad_fn:
+                self._name_root_gradient(root, gradient, g, where)
+            info = self.node_info.get(node)
+            if info is None:
+                raise TraceError(f"ag.compile: the backward at {where} reaches `{node.name}`, an op recorded "
+                                 "outside the compiled function; compute everything it differentiates inside it")
+            self.emit(f"# d {node.fn.op_name}  ({info[2]})")
+            return lambda g_in: self._check_graph_grads(node, g_in, info[2])
+
+        prev_hooks, prev_pass = state.backward_hooks, self.in_graph_pass
+        state.backward_hooks, self.in_graph_pass = prev_hooks + (hook,), True
+        try:
+            found = _run(root, gradient, retain, True, capture)
+        finally:
+            state.backward_hooks, self.in_graph_pass = prev_hooks, prev_pass
+        if root.grad_fn is None:  # the root is itself the leaf: its gradient is the seed
+            self._name_root_gradient(root, gradient, found[id(root)][1], where)
+        return found
+
+    def _name_root_gradient(self, root: Tensor, gradient: Any, g: Any, where: str) -> None:
+        """The seed of a ``create_graph`` pass (the engine's ``_root_gradient``) as a program line."""
+        a = g._data if isinstance(g, Tensor) else g
+        if id(a) in self.var:  # a gradient Tensor the program already names (requires grad: used as is)
+            return
+        name = self.fresh("d_" + self.var.get(id(root._data), "loss"))
+        if gradient is None:
+            self.emit(f"{name} = np.ones({root.shape!r}, {self.const(root.dtype, 'DT')})")
+        else:
+            self.emit(f"{name} = np.array(_as_array({self.value(gradient, where)}, {self.const(root.dtype, 'DT')}))")
+        self._bind(a, name)
+
+    def _check_graph_grads(self, node: Any, g_in: tuple, op_where: str) -> None:
+        """Each input gradient of a ``create_graph`` pass must be a value the program computes: an array
+        made by numpy outside ops, or a derivative that is not differentiable again, would be frozen."""
+        from .trace import TraceError
+
+        for gi, need in zip(g_in, node.needs_input_grad):
+            if not need or gi is None:
+                continue
+            fn = gi.grad_fn.fn if isinstance(gi, Tensor) and gi.grad_fn is not None else None
+            if not isinstance(gi, Tensor) or id(gi._data) not in self.var or fn is _NotDifferentiableAgain:
+                raise TraceError(f"ag.compile: under create_graph, the derivative of `{node.name}` ({op_where}) is "
+                                 "computed with numpy outside ops (it is not differentiable again), so the program "
+                                 "could not compute it on replay. Run this function eagerly, or write that op's "
+                                 "backward with operators and autograd_mini.numpy functions.")
+
+    def _store_graph_grads(self, found: dict, where: str) -> None:
+        """``store_grads`` under ``create_graph``, run with the tracer on (adding into a ``.grad`` made by an
+        earlier such pass is an op of the graph), then each leaf's ``.grad`` set to the program's value."""
+        from ..engine import store_grads
+        from .trace import TraceError
+
+        for t, g in found.values():
+            prior = t.grad
+            if not isinstance(g, Tensor):
+                raise TraceError(f"ag.compile: backward(create_graph=True) at {where} on a leaf (its gradient is "
+                                 "the seed, with no graph): call backward() without create_graph")
+            if prior is not None and id(prior) not in self.graph_grads:
+                raise TraceError(f"ag.compile: backward(create_graph=True) at {where} would add into the .grad of a "
+                                 f"tensor of shape {t.shape}, which holds a gradient from outside this pass's graph "
+                                 "(from before the call, or from a backward without create_graph). Set it to None "
+                                 "first: call opt.zero_grad() (or model.zero_grad()) inside the compiled function.")
+        store_grads(found.values(), True)
+        self.has_backward = True
+        self.emit("# .grad of each leaf: the graph's gradient (this replay's values)")
+        for t, _ in found.values():
+            leaf, name = self._leaf(t), self.var[id(t.grad._data)]
+            if id(t.grad) in self.graph_grads:  # the sum with the .grad this program stored before
+                self.emit(f"{leaf}.grad = Tensor._wrap(_array({name}))")
+            else:
+                self.emit(f"_new_grad({leaf}, {name})")
+            self.graph_grads.add(id(t.grad))
+            self.alive.append(t.grad)
+            self.leaves.append((t, leaf))
 
     def take(self, g: str, n: str) -> None:
         """``n`` now names what ``g`` named (``g`` is dead after its node's derivative): ownership passes on."""
@@ -168,6 +268,22 @@ class BackwardWriter:
             self.owned.add(name)
 
     # ---- outputs --------------------------------------------------------------------------------------
+
+
+def _refuse_hooks(root: Tensor, where: str) -> None:
+    """Tensor hooks (``register_hook``, ``retain_grad``) run Python on a pass's gradients: not replayed."""
+    if active_tensor_hooks() is None:
+        return
+    from ..engine import toposort
+    from .trace import TraceError
+
+    nodes = toposort([root.grad_fn]) if root.grad_fn is not None else []
+    hooked = getattr(root, "_hooks", None) or any(
+        getattr(node, "hooks", None) or any(isinstance(t, Tensor) and t.grad_fn is None and getattr(t, "_hooks", None)
+                                            for t in node.inputs) for node in nodes)
+    if hooked:
+        raise TraceError(f"ag.compile does not replay tensor hooks (register_hook, retain_grad) on the backward at "
+                         f"{where}: the program would skip them. Remove the hook, or run this function eagerly.")
 
 
 def _base(expr: str) -> str:

@@ -56,7 +56,17 @@ def _put(leaf: Tensor, a: Any, copy: bool = False) -> None:
         store_grads(((leaf, a),))
 
 
-_RUNTIME = {"_array": _array, "_one": _one, "_put": _put, "_sum_to": sum_to, "_as_array": as_array}
+def _new_grad(leaf: Tensor, a: Any) -> None:
+    """A ``.grad`` a create_graph backward stores: the trace found none there, so the program's values after
+    it (a gradient penalty) are this gradient alone; a ``.grad`` left from before cannot be added in."""
+    if leaf.grad is not None:
+        raise RuntimeError(f"ag.compile: a tensor of shape {leaf.shape} already has a .grad when this replay's "
+                           "backward(create_graph=True) stores one (the traced call had none): set it to None "
+                           "first (opt.zero_grad() inside the compiled function)")
+    leaf.grad = Tensor._wrap(_array(a))
+
+
+_RUNTIME = {"_array": _array, "_one": _one, "_put": _put, "_new_grad": _new_grad, "_sum_to": sum_to, "_as_array": as_array}
 _RESERVED = {"np", "Tensor", *_RUNTIME}
 
 

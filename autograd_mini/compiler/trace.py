@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..function import CONST
 from ..grad_mode import state
 from ..tensor import Tensor
 from .backward import BackwardWriter
@@ -83,6 +84,9 @@ class Tracer(BackwardWriter):
         self.traced_g: tuple = ()           # (g, input gradients) the eager pass had at the node being written
         self.leaves: list = []              # (leaf, its expression) of every leaf a backward pass stored into
         self.node_info: dict = {}           # recorded node -> (input expressions, output name, user line)
+        self.saved_consts: dict[int, tuple] = {}  # id(array an op saved, neither input nor output) -> (ctx, index)
+        self.in_graph_pass = False          # a create_graph backward is running: its derivatives are ops
+        self.graph_grads: set[int] = set()  # id of each .grad Tensor a create_graph backward stored
         self.leaf_of: dict[int, Tensor] = {}  # id(array) -> the leaf tensor holding it (an argument, a parameter)
         self.arg_names = names
         self.objects: dict[int, str] = {}   # id(argument object) -> its parameter name (a model, an optimizer)
@@ -190,8 +194,26 @@ class Tracer(BackwardWriter):
         leaf = self.leaf_of.get(id(a))
         if leaf is not None and leaf._data is a:  # a tensor's array passed on bare (a target's, by nn)
             return self._tensor(leaf, where)
+        if id(a) in self.saved_consts:
+            return self._saved_const(a, where)
+        if self.in_graph_pass and not any(v is a for v in self.globals.values()):
+            raise TraceError(f"ag.compile: under create_graph, a derivative of the backward at {where} passes an "
+                             f"array of shape {a.shape} made with numpy outside ops to an op; the program would "
+                             "reuse this call's values. Run this function eagerly, or write that op's backward "
+                             "with operators and autograd_mini.numpy functions.")
         self._check_not_derived(a, where)
         return self.const(a, "C")
+
+    def _saved_const(self, a: np.ndarray, where: str) -> str:
+        """An array an op's forward saved for its backward (a max-pool's winners, a conv's columns), read by a
+        create_graph derivative: the one the replay's forward saved in its ``ctx``."""
+        ctx, j = self.saved_consts[id(a)]
+        if ctx is None:
+            raise TraceError(f"ag.compile: a derivative at {where} reads an array an op written out as numpy saved "
+                             "for backward; the program keeps no such array. Run this function eagerly.")
+        name = self.fresh("saved")
+        self.emit(f"{name} = {ctx}.saved[{j}]")
+        return self._bind(a, name)
 
     def _check_not_derived(self, a: np.ndarray, where: str) -> None:
         """Refuse an array that numpy code outside ops made from the arguments or computed values: the
@@ -234,6 +256,16 @@ class Tracer(BackwardWriter):
         self.emit(f"{out} = {code}")
         if node is not None:
             self.node_info[node] = (ins, out, where, ctx)
+            self._note_saved(node, ctx)
+
+    def _note_saved(self, node: Any, ctx: str | None) -> None:
+        """Remember the arrays forward saved that are neither an input nor the output: the replay ``ctx``
+        holds this replay's (``ctx.saved[j]``), for a create_graph derivative that reads them."""
+        n = node.fn._nreads if node.fn._nreads >= 0 else len(node.inputs)
+        for j, (v, s) in enumerate(zip(node.saved[n:], node.sources[n:])):
+            if s == CONST and isinstance(v, np.ndarray) and id(v) not in self.var:
+                self.saved_consts[id(v)] = (ctx, j)
+                self.alive.append(v)
 
     def generic_ctx(self, cls: type, node: Any, n: int, params: dict) -> str:
         ctx = Ctx(dict(params), node.needs_input_grad if node is not None else (False,) * n)
