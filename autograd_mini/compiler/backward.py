@@ -47,17 +47,45 @@ class BackwardWriter:
         finally:
             state.backward_hooks, state.tracer = prev_hooks, prev
         self.has_backward = True
-        self._emit_backward(root, gradient, order, grads, where, list(found.values()))
+        self._emit_store(self._emit_backward(root, gradient, order, grads, where), list(found.values()))
 
     def grad_pass(self, root: Tensor, gradient: Any, retain: bool, create_graph: bool, capture: Any) -> dict:
         """``ag.grad_of``'s pass (gradients returned, not stored): ``_run``'s ``found`` for the ``capture``
         tensors, each a value the program names."""
-        from .trace import TraceError, user_line
+        from ..engine import _run
+        from .trace import user_line
 
         where = user_line(3)
         if create_graph:
             return self.graph_pass(root, gradient, retain, capture, where)
-        raise TraceError(f"ag.compile: ag.grad_of without create_graph (at {where}) is not supported yet")
+        _refuse_hooks(root, where)
+        order: list = []
+        grads: dict = {}
+
+        def hook(node: Any, g: Any) -> Any:
+            order.append(node)
+            return lambda g_in: grads.__setitem__(node, (g, g_in))
+
+        prev_hooks, prev = state.backward_hooks, state.tracer
+        state.backward_hooks, state.tracer = prev_hooks + (hook,), None
+        try:
+            found = _run(root, gradient, retain, False, capture)
+        finally:
+            state.backward_hooks, state.tracer = prev_hooks, prev
+        self.has_backward = True
+        names = self._emit_backward(root, gradient, order, grads, where, capture)
+        result = {}
+        for key, (t, g) in found.items():  # the caller's own arrays: grad_of returns them as they are
+            a = np.array(g._data if isinstance(g, Tensor) else g)
+            name = names[key][1]
+            if name in self.owned:
+                self.owned.discard(name)
+            else:
+                name = self.fresh(name)
+                self.emit(f"{name} = np.array({names[key][1]})")
+            result[key] = (t, a)
+            self._bind(a, name)
+        return result
 
     # ---- create_graph: the derivatives are ops, recorded as forward lines ------------------------------
     def graph_pass(self, root: Tensor, gradient: Any, retain: bool, capture: Any, where: str = "") -> dict:
@@ -155,8 +183,10 @@ class BackwardWriter:
             self.owned.add(n)
 
     def _emit_backward(self, root: Tensor, gradient: Any, order: list, grads: dict, where: str,
-                       found_arrays: list) -> None:
-        self.emit(f"# ---- backward pass: d {self.var.get(id(root._data), 'loss')} / d every input  ({where})")
+                       capture: Any = ()) -> dict[int, tuple[Tensor, str]]:
+        """The lines of one recorded pass; ``{id(t): (t, name)}`` for the leaves (or the ``capture`` tensors)."""
+        what = "d every input" if not capture else "d " + ", ".join(self.var.get(id(t._data), "x") for t in capture)
+        self.emit(f"# ---- backward pass: d {self.var.get(id(root._data), 'loss')} / {what}  ({where})")
         g0 = self.fresh("d_" + self.var.get(id(root._data), "loss"))
         if gradient is None:
             self.emit(f"{g0} = np.ones({root.shape!r}, {self.const(root.dtype, 'DT')})")
@@ -167,14 +197,21 @@ class BackwardWriter:
         if root.grad_fn is None:
             found[id(root)] = (root, g0)
         pending: dict[Any, str] = {root.grad_fn: g0} if root.grad_fn is not None else {}
+        targets = {id(t) for t in capture}
+        wanted = {id(t.grad_fn): t for t in capture if t.grad_fn is not None}
+        ran = set(order)
         for node in order:
             g = pending.pop(node)
+            if id(node) in wanted:
+                found[id(wanted[id(node)])] = (wanted[id(node)], g)
+                self.owned.discard(g)  # the caller's from now on
             self.traced_g = grads[node]
             g_in = self.traced_g[1]
             ins, out, op_where, ctx = self.node_info[node]
             self.emit(f"# backward of {node.fn.op_name}  ({op_where})")
-            names = [None if gi is None or not need else self.fresh(f"d_{_base(ins[i])}")
-                     for i, (gi, need) in enumerate(zip(g_in, node.needs_input_grad))]
+            names = [None if gi is None or not need or capture and _dead(t, targets, wanted, ran)
+                     else self.fresh(f"d_{_base(ins[i])}")
+                     for i, (t, gi, need) in enumerate(zip(node.inputs, g_in, node.needs_input_grad))]
             if ctx is None:  # the forward was written out: so is its derivative
                 (BACKWARD.get(node.fn) or node.fn.compiled_backward)(self, node, g, ins, out, names)
             else:
@@ -197,6 +234,13 @@ class BackwardWriter:
                     self._accumulate(pending[parent], name, t.ndim)
                 else:
                     pending[parent] = name
+        for node, t in ((n, t) for n, t in ((n, wanted.get(id(n))) for n in pending) if t is not None):
+            found[id(t)] = (t, pending[node])  # captured where its node does not run (nothing behind it)
+            self.owned.discard(pending[node])
+        return found
+
+    def _emit_store(self, found: dict[int, tuple[Tensor, str]], found_arrays: list) -> None:
+        """The engine's ``store_grads``: each leaf's gradient into its ``.grad``."""
         stored: set[int] = set()  # the engine's store_grads copies an array stored for a second leaf
         if found:
             self.emit("# .grad of each leaf (the engine's store_grads)")
@@ -284,6 +328,12 @@ def _refuse_hooks(root: Tensor, where: str) -> None:
     if hooked:
         raise TraceError(f"ag.compile does not replay tensor hooks (register_hook, retain_grad) on the backward at "
                          f"{where}: the program would skip them. Remove the hook, or run this function eagerly.")
+
+
+def _dead(t: Any, targets: set, wanted: dict, ran: set) -> bool:
+    """In a capture pass (``ag.grad_of``): whether input ``t``'s gradient reaches no target (dropped there)."""
+    parent = t.grad_fn
+    return id(t) not in targets if parent is None else parent not in ran and id(parent) not in wanted
 
 
 def _base(expr: str) -> str:

@@ -66,7 +66,8 @@ def _new_grad(leaf: Tensor, a: Any) -> None:
     leaf.grad = Tensor._wrap(_array(a))
 
 
-_RUNTIME = {"_array": _array, "_one": _one, "_put": _put, "_new_grad": _new_grad, "_sum_to": sum_to, "_as_array": as_array}
+_RUNTIME = {"_array": _array, "_one": _one, "_put": _put, "_new_grad": _new_grad, "_sum_to": sum_to,
+            "_as_array": as_array}
 _RESERVED = {"np", "Tensor", *_RUNTIME}
 
 

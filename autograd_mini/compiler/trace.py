@@ -169,6 +169,9 @@ class Tracer(BackwardWriter):
     def _tensor(self, t: Tensor, where: str) -> str:
         """A leaf tensor (a parameter, a buffer, an argument): its ``_data`` is read at replay, once per
         stretch between side effects (an optimizer step gives parameters new arrays)."""
+        leaf = self.leaf_of.get(id(t._data))
+        if leaf is not None and leaf is not t and leaf._data is t._data and id(leaf) in self.tensor_names:
+            return self._tensor(leaf, where)  # a new Tensor on a leaf's array (detach, ag.func's variables)
         key = id(t)
         local = self.loaded.get(key)
         if local is not None and self.var.get(id(t._data)) == local:
