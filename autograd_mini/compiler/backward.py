@@ -93,7 +93,7 @@ class BackwardWriter:
         so it becomes program lines (and graph nodes a later backward writes out as any other). Returns
         ``_run``'s ``found``; every gradient in it is a value the program names."""
         from ..engine import _run
-        from .trace import TraceError, user_line
+        from .trace import user_line
 
         where = where or user_line(3)
         _refuse_hooks(root, where)
@@ -103,10 +103,7 @@ class BackwardWriter:
         def hook(node: Any, g: Any) -> Any:
             if node is root.grad_fn:
                 self._name_root_gradient(root, gradient, g, where)
-            info = self.node_info.get(node)
-            if info is None:
-                raise TraceError(f"ag.compile: the backward at {where} reaches `{node.name}`, an op recorded "
-                                 "outside the compiled function; compute everything it differentiates inside it")
+            info = self._node_info(node, where)
             self.emit(f"# d {node.fn.op_name}  ({info[2]})")
             return lambda g_in: self._check_graph_grads(node, g_in, info[2])
 
@@ -119,6 +116,15 @@ class BackwardWriter:
         if root.grad_fn is None:  # the root is itself the leaf: its gradient is the seed
             self._name_root_gradient(root, gradient, found[id(root)][1], where)
         return found
+
+    def _node_info(self, node: Any, where: str) -> tuple:
+        from .trace import TraceError
+
+        info = self.node_info.get(node)
+        if info is None:
+            raise TraceError(f"ag.compile: the backward at {where} reaches `{node.name}`, an op recorded outside the "
+                             "compiled function; compute everything it differentiates inside the function")
+        return info
 
     def _name_root_gradient(self, root: Tensor, gradient: Any, g: Any, where: str) -> None:
         """The seed of a ``create_graph`` pass (the engine's ``_root_gradient``) as a program line."""
@@ -207,7 +213,7 @@ class BackwardWriter:
                 self.owned.discard(g)  # the caller's from now on
             self.traced_g = grads[node]
             g_in = self.traced_g[1]
-            ins, out, op_where, ctx = self.node_info[node]
+            ins, out, op_where, ctx = self._node_info(node, where)
             self.emit(f"# backward of {node.fn.op_name}  ({op_where})")
             names = [None if gi is None or not need or capture and _dead(t, targets, wanted, ran)
                      else self.fresh(f"d_{_base(ins[i])}")
