@@ -1,0 +1,277 @@
+"""ag.compile of steps that differentiate a gradient: a WGAN-GP gradient penalty (``ag.grad_of(...,
+create_graph=True)`` or ``backward(create_graph=True)``), Hessian-vector products, ``ag.func`` transforms.
+The program equals eager bit for bit (the same numpy calls in the same order); what it cannot replay
+raises ``ag.TraceError`` naming the line and the fix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autograd_mini as ag
+import nn
+from tests._oracle import oracle
+
+
+def _critic(dropout: float = 0.0) -> nn.Module:
+    layers = [nn.Linear(4, 16, seed=0), nn.Tanh(), nn.Linear(16, 16, seed=1), nn.ReLU()]
+    if dropout:
+        layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers, nn.Linear(16, 8, seed=2), nn.Softplus(), nn.Linear(8, 1, seed=3))
+
+
+def _gp_train(compiled: bool, dtype, form: str, dropout: float = 0.0, steps: int = 100):
+    """WGAN-GP critic training: loss = mean(D(x)) + 10 mean((|dD/dx| - 1)^2), Adam. The batch shape changes
+    half way (a retrace). Each step gets a fresh ``x`` (its ``.grad`` is set by the ``backward`` form)."""
+    ag.manual_seed(0)
+    prev = ag.get_default_dtype()
+    ag.set_default_dtype(dtype)
+    try:
+        critic = _critic(dropout)
+    finally:
+        ag.set_default_dtype(prev)
+    opt = nn.optim.Adam(critic.parameters(), lr=1e-3)
+
+    def step(x):
+        opt.zero_grad()
+        x.requires_grad_(True)
+        out = critic(x)
+        if form == "grad_of":
+            (gx,) = ag.grad_of(out.sum(), [x], create_graph=True)
+        else:
+            out.sum().backward(create_graph=True)
+            gx = x.grad
+            opt.zero_grad()  # the first-order parameter gradients are not the step's
+        gp = (((gx * gx).sum(axis=1) + 1e-12).sqrt() - 1) ** 2  # (+eps: a dropped-out row has gx = 0)
+        loss = out.mean() + 10.0 * gp.mean()
+        loss.backward()
+        opt.step()
+        return loss, gx
+
+    run = ag.compile(step) if compiled else step
+    rng = np.random.default_rng(0)
+    batches = [rng.standard_normal((8 if i < 2 else 5, 4)).astype(dtype) for i in range(4)]
+    losses, gxs, xgrads = [], [], []
+    for i in range(steps):
+        x = ag.tensor(batches[i % 2 + 2 * (i >= steps // 2)])
+        loss, gx = run(x)
+        losses.append(loss.data.copy())
+        gxs.append(gx.data.copy())
+        xgrads.append(None if x.grad is None else x.grad.data.copy())
+    return dict(losses=np.array(losses), gx=gxs, x_grad=xgrads, params=[p.data.copy() for p in critic.parameters()],
+                grads=[p.grad.data.copy() for p in critic.parameters()], run=run)
+
+
+def _assert_same(eager: dict, comp: dict) -> None:
+    np.testing.assert_array_equal(eager["losses"], comp["losses"])  # bitwise
+    for key in ("gx", "x_grad", "params", "grads"):
+        for a, b in zip(eager[key], comp[key], strict=True):
+            if a is None:
+                assert b is None
+                continue
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("form", ["grad_of", "backward"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gradient_penalty_training_100_steps_bitwise(dtype, form):
+    eager = _gp_train(False, dtype, form)
+    comp = _gp_train(True, dtype, form)
+    _assert_same(eager, comp)
+    assert eager["losses"].dtype == dtype and len(set(eager["losses"].tolist())) > 90  # it trains
+    info = comp["run"].cache_info()
+    assert (info.misses, info.hits) == (2, 98)  # one retrace: the batch shape changed
+    source = comp["run"].source
+    assert "backward pass with create_graph" in source and "d tanh" in source
+    assert ("_new_grad(x, " in source) == (form == "backward")
+
+
+def test_gradient_penalty_with_dropout_draws_eager_masks():
+    eager = _gp_train(False, np.float64, "grad_of", dropout=0.3, steps=20)
+    comp = _gp_train(True, np.float64, "grad_of", dropout=0.3, steps=20)
+    _assert_same(eager, comp)
+
+
+def _pool_net():
+    return nn.Sequential(nn.Conv2d(1, 2, 3, seed=0), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(2 * 3 * 3, 1, seed=1))
+
+
+def test_penalty_through_conv_and_max_pool_reads_this_replays_saved_arrays():
+    """conv2d's im2col columns and max-pool's winners are saved constants that the derivatives read: the
+    program reads the ones its own forward saved, so a new batch gets its own winners."""
+    def train(compiled):
+        net = _pool_net()
+        opt = nn.optim.SGD(net.parameters(), lr=1e-2)
+
+        def step(x):
+            opt.zero_grad()
+            out = net(x)
+            (gx,) = ag.grad_of(out.sum(), [x], create_graph=True)
+            loss = out.mean() + (gx * gx).sum()
+            loss.backward()
+            opt.step()
+            return loss
+
+        run = ag.compile(step) if compiled else step
+        rng = np.random.default_rng(1)
+        batches = [rng.standard_normal((3, 1, 8, 8)).astype(np.float32) for _ in range(8)]
+        losses = [run(ag.tensor(b, requires_grad=True)).data.copy() for b in batches]
+        return np.array(losses), [p.data.copy() for p in net.parameters()], run
+
+    eager, comp = train(False), train(True)
+    np.testing.assert_array_equal(eager[0], comp[0])
+    for a, b in zip(eager[1], comp[1]):
+        np.testing.assert_array_equal(a, b)
+    assert ".saved[0]" in comp[2].source
+
+
+def _hvp_model():
+    return nn.Sequential(nn.Linear(3, 5, seed=0), nn.Tanh(), nn.Linear(5, 2, seed=1))
+
+
+def _hvp_args(i):
+    rng = np.random.default_rng(i)
+    return (ag.tensor(rng.standard_normal((4, 3)), requires_grad=True), ag.tensor(rng.standard_normal((4, 3))))
+
+
+@pytest.mark.parametrize("second", ["grad_of", "backward"])
+def test_hessian_vector_product(second):
+    ag.set_default_dtype(np.float64)
+    try:
+        model = _hvp_model()
+    finally:
+        ag.set_default_dtype(np.float32)
+
+    def hvp(x, v):
+        loss = (model(x) ** 2).sum()
+        (g,) = ag.grad_of(loss, [x], create_graph=True)
+        if second == "grad_of":
+            (hv,) = ag.grad_of((g * v).sum(), [x])
+            return hv
+        x.grad = None
+        (g * v).sum().backward()
+        return x.grad
+
+    compiled = ag.compile(hvp)
+    for i in range(3):
+        expected, got = hvp(*_hvp_args(i)), compiled(*_hvp_args(i))
+        assert type(got.data) is np.ndarray and not got.requires_grad
+        np.testing.assert_array_equal(got.data, expected.data)
+    assert compiled.cache_info().misses == 1
+
+    def torch_hvp():
+        import torch
+        w0, b0, w1, b1 = (torch.tensor(p.data) for p in model.parameters())
+        x, v = (torch.tensor(a.data) for a in _hvp_args(2))
+        x.requires_grad_(True)
+        loss = ((torch.tanh(x @ w0 + b0) @ w1 + b1) ** 2).sum()
+        (g,) = torch.autograd.grad(loss, [x], create_graph=True)
+        (hv,) = torch.autograd.grad((g * v).sum(), [x])
+        return hv.numpy()
+
+    np.testing.assert_allclose(compiled(*_hvp_args(2)).data, oracle(torch_hvp), rtol=1e-12, atol=1e-14)
+
+
+def test_func_transforms_compiled_equal_eager():
+    ag.set_default_dtype(np.float64)
+    try:
+        model = _hvp_model()
+    finally:
+        ag.set_default_dtype(np.float32)
+    f = lambda x: (model(x) ** 2).sum()  # noqa: E731
+    cases = {"grad": lambda x, v: ag.func.grad(f)(x),
+             "hvp": lambda x, v: ag.func.hvp(f, (x,), (v,))[1][0],
+             "hessian": lambda x, v: ag.func.hessian(lambda z: (z.tanh() ** 3).sum())(x[0])}
+    for name, fn in cases.items():
+        compiled = ag.compile(fn)
+        for i in range(3):
+            x, v = _hvp_args(i)
+            x = x.detach()
+            np.testing.assert_array_equal(compiled(x, v).data, fn(x, v).data, err_msg=name)
+
+
+def test_a_new_tensor_on_an_argument_reads_the_argument_at_replay():
+    """``x.detach()`` (and ag.func's variables) wrap the argument's array in a new Tensor: the program reads the
+    replay's argument, not the traced call's."""
+    compiled = ag.compile(lambda x: x.detach() * 2)
+    compiled(ag.ones(3))
+    np.testing.assert_array_equal(compiled(ag.full((3,), 5.0)).data, [10.0, 10.0, 10.0])
+
+
+def test_a_grad_from_before_a_create_graph_backward_is_refused():
+    model = nn.Linear(3, 1, seed=0)
+
+    def step(x):
+        model(x).sum().backward(create_graph=True)
+        return (model.weight.grad ** 2).sum()
+
+    model.weight.grad = ag.ones(3, 1)  # left from before the call: the penalty would include it
+    with pytest.raises(ag.TraceError, match=r"zero_grad\(\).*inside the compiled function"):
+        ag.compile(step)(ag.ones(2, 3))
+
+    model.weight.grad = model.bias.grad = None
+    x = ag.ones(2, 3, requires_grad=True)
+    compiled = ag.compile(step)
+    compiled(x)                       # traced with no .grad: x.grad and the parameters' are now set
+    with pytest.raises(RuntimeError, match="already has a .grad"):
+        compiled(x)                   # replayed: the program does not add into them (eager would)
+
+
+def test_what_a_create_graph_pass_cannot_replay_is_refused_with_the_line():
+    class OnceOnly(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return np.sin(x)
+
+        @staticmethod
+        @ag.once_differentiable
+        def backward(ctx, g, x):
+            return g * np.cos(x)
+
+    class NumpyOnSaved(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(np.cos(x))
+            return np.sin(x)
+
+        @staticmethod
+        def backward(ctx, g):
+            (c,) = ctx.saved_tensors
+            return g * np.exp(c)  # numpy on a saved array: a value a replay would not recompute
+
+    for fn, match in ((OnceOnly, "not differentiable again"), (NumpyOnSaved, "made with numpy outside ops")):
+        def penalty(x, fn=fn):
+            (g,) = ag.grad_of(fn.apply(x).sum(), [x], create_graph=True)
+            return (g * g).sum()
+
+        with pytest.raises(ag.TraceError, match=match) as info:
+            ag.compile(penalty)(ag.ones(2, 3, requires_grad=True))
+        assert "test_compile_penalty.py:" in str(info.value)
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_tensor_hooks_are_refused(create_graph):
+    model = nn.Linear(3, 2, seed=0)
+
+    def step(x):
+        h = model(x)
+        h.register_hook(lambda g: g * 2)  # the program would skip it
+        (h * h).sum().backward(create_graph=create_graph)
+        return model.weight.grad
+
+    with pytest.raises(ag.TraceError, match="tensor hooks"):
+        ag.compile(step)(ag.ones(4, 3))
+
+
+def test_a_backward_through_ops_recorded_outside_is_refused():
+    w = ag.ones(3, requires_grad=True)
+    h = w * 2  # recorded before the compiled function runs
+
+    def step(x):
+        (h * x).sum().backward(retain_graph=True)
+        return w.grad
+
+    with pytest.raises(ag.TraceError, match="recorded outside the compiled function"):
+        ag.compile(step)(ag.ones(3))
