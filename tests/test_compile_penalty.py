@@ -275,3 +275,24 @@ def test_a_backward_through_ops_recorded_outside_is_refused():
 
     with pytest.raises(ag.TraceError, match="recorded outside the compiled function"):
         ag.compile(step)(ag.ones(3))
+
+
+def test_a_gradient_summed_with_a_transposed_one_is_laid_out_as_eager():
+    """A transposed gradient (``h.T``'s) added into in place would keep its column-major layout where eager's sum
+    is in C order; the bias gradient then sums in another order and differs in the last bits (float32)."""
+    def run(compiled):
+        lin = nn.Linear(32, 48, seed=0)
+        v = ag.tensor(np.random.default_rng(2).standard_normal((64, 5)).astype(np.float32))
+
+        def step(x):
+            lin.zero_grad()
+            h = lin(x)
+            ((h * h).sum() + (h.T @ v).sum()).backward()
+            return lin.bias.grad
+
+        f = ag.compile(step) if compiled else step
+        rng = np.random.default_rng(1)
+        return [f(ag.tensor(rng.standard_normal((64, 32)).astype(np.float32))).data.copy() for _ in range(4)]
+
+    for a, b in zip(run(False), run(True)):
+        np.testing.assert_array_equal(a, b)

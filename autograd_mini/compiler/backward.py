@@ -199,6 +199,7 @@ class BackwardWriter:
         else:
             self.emit(f"{g0} = np.array(_as_array({self.value(gradient, where)}, {self.const(root.dtype, 'DT')}))")
         self.owned = {g0}  # gradients only one name refers to, fresh from this program: safe to update in place
+        self.contiguous = {g0} if gradient is None else set()  # gradients the eager pass has in C order
         found: dict[int, tuple[Tensor, str]] = {}
         if root.grad_fn is None:
             found[id(root)] = (root, g0)
@@ -229,7 +230,8 @@ class BackwardWriter:
                     continue
                 if type(gi) is not np.ndarray:  # 0-d arithmetic gives numpy scalars: the engine's asarray
                     self.emit(f"{name} = np.asarray({name})")
-                self._fit(name, gi, t)
+                if self._fit(name, gi, t):
+                    self.contiguous.add(name)
                 parent = t.grad_fn
                 if parent is None:
                     if id(t) in found:
@@ -265,20 +267,23 @@ class BackwardWriter:
 
     def _accumulate(self, acc: str, name: str, ndim: int) -> None:
         """``acc = acc + name``, the engine's sum of two contributions; into ``acc`` when the program owns it
-        (the same sum: both already have the input's shape and dtype). A 0-d sum is a numpy scalar, as the
-        engine's: never written into."""
-        if acc in self.owned and acc != name and ndim:
+        and it is in C order (the same sum, laid out as the engine's: a later reduction adds in memory order,
+        so a transposed ``acc`` would round differently). A 0-d sum is a numpy scalar, as the engine's: never
+        written into."""
+        if acc in self.owned and acc != name and ndim and acc in self.contiguous:
             self.emit(f"{acc} = np.add({acc}, {name}, out={acc})")
         else:
             self.emit(f"{acc} = {acc} + {name}")
             (self.owned.add if ndim else self.owned.discard)(acc)
+            if name not in self.contiguous:  # numpy lays out a sum in C order when either term is
+                self.contiguous.discard(acc)
         self.owned.discard(name)
 
     def in_place_ok(self, g: str) -> bool:
         """Whether the node's incoming gradient ``g`` may be written: the program owns it and it is an array
-        (the engine passes 0-d sums on as numpy scalars)."""
+        (the engine passes 0-d sums on as numpy scalars) in C order (numpy's result is then in C order too)."""
         real = self.traced_g[0] if self.traced_g else None
-        return g in self.owned and type(real) is np.ndarray and real.ndim > 0
+        return g in self.owned and type(real) is np.ndarray and real.ndim > 0 and real.flags.c_contiguous
 
     def _leaf(self, t: Tensor) -> str:
         holder = self.tensor_names.get(id(t))
@@ -298,24 +303,30 @@ class BackwardWriter:
         for i, n in wanted:
             self.emit(f"{n} = _array(_g[{i}])")
 
-    def _fit(self, name: str, gi: Any, t: Tensor) -> None:
-        """The engine's unbroadcast and dtype cast, decided here from the shapes the trace saw."""
+    def _fit(self, name: str, gi: Any, t: Tensor) -> bool:
+        """The engine's unbroadcast and dtype cast, decided here from the shapes the trace saw; whether the
+        result is in C order."""
         gi = gi._data if isinstance(gi, Tensor) else np.asarray(gi)
         shape = t._data.shape
+        contiguous = gi.flags.c_contiguous
         if gi.shape != shape:
+
             lead = gi.ndim - len(shape)
             self.owned.add(name)
             if gi.shape[lead:] == shape:
                 self.emit(f"{name} = {name}.sum(axis={tuple(range(lead))!r})")
+                contiguous = True  # a new array
             else:
                 axes = tuple(range(lead)) + tuple(i + lead for i, n in enumerate(shape)
                                                   if n == 1 and gi.shape[i + lead] != 1)
                 self.emit(f"{name} = _sum_to({name}, {shape!r})" if not axes else
                           f"{name} = {name}.sum(axis={axes!r}, keepdims=True)" +
                           (f".reshape({shape!r})" if lead or _kept(gi.shape, axes) != shape else ""))
-        if gi.dtype != t._data.dtype:
+                contiguous = contiguous or bool(axes)
+        if gi.dtype != t._data.dtype:  # astype keeps the layout
             self.emit(f"{name} = {name}.astype({self.const(t._data.dtype, 'DT')})")
             self.owned.add(name)
+        return contiguous
 
     # ---- outputs --------------------------------------------------------------------------------------
 
