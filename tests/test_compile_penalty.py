@@ -10,6 +10,7 @@ import pytest
 
 import autograd_mini as ag
 import nn
+import tests.test_compile as base
 from tests._oracle import oracle
 
 
@@ -127,6 +128,49 @@ def test_penalty_through_conv_and_max_pool_reads_this_replays_saved_arrays():
     assert ".saved[0]" in comp[2].source
 
 
+@pytest.mark.parametrize("wrt", ["params", "input"])
+@pytest.mark.parametrize("name", sorted(base.LAYERS) + ["lenet", "transformer_block"])
+def test_every_layer_type_under_a_gradient_penalty_equals_eager(name, wrt):
+    """loss + 0.1 |d loss / d (params or input)|^2, Adam, 4 steps: bitwise, or refused (bce_with_logits: its
+    logsumexp's derivative adds two saved arrays with numpy)."""
+    make, batches = {"lenet": (base.lenet, base._batches((2, 1, 28, 28), 10, n=2)),
+                     "transformer_block": (lambda: (base.Block(dropout=0.2), nn.MSELoss()), base._block_batches(2)),
+                     }.get(name) or base.LAYERS[name]
+    if wrt == "input" and name == "embedding":
+        pytest.skip("token indices have no gradient")
+
+    def train(compiled):
+        ag.manual_seed(0)
+        model, loss_fn = make()
+        opt = nn.optim.Adam(model.parameters(), lr=1e-2)
+        params = list(model.parameters())
+
+        def step(x, y):
+            opt.zero_grad()
+            if wrt == "input":
+                x.requires_grad_(True)
+            loss = loss_fn(model(x), y)
+            gs = ag.grad_of(loss, [x] if wrt == "input" else params, create_graph=True, allow_unused=True)
+            total = loss + 0.1 * sum((g * g).sum() for g in gs if g is not None)
+            total.backward()
+            opt.step()
+            return total
+
+        run = ag.compile(step) if compiled else step
+        losses = [run(ag.tensor(x.data) if isinstance(x, ag.Tensor) else x, y).data.copy()
+                  for x, y in batches + batches]
+        return losses, [p.data.copy() for p in params]
+
+    eager = train(False)
+    if name == "bce_with_logits":
+        with pytest.raises(ag.TraceError, match="`LogSumExp`"):
+            train(True)
+        return
+    comp = train(True)
+    for a, b in zip(eager[0] + eager[1], comp[0] + comp[1]):
+        np.testing.assert_array_equal(a, b)
+
+
 def _hvp_model():
     return nn.Sequential(nn.Linear(3, 5, seed=0), nn.Tanh(), nn.Linear(5, 2, seed=1))
 
@@ -241,14 +285,24 @@ def test_what_a_create_graph_pass_cannot_replay_is_refused_with_the_line():
             (c,) = ctx.saved_tensors
             return g * np.exp(c)  # numpy on a saved array: a value a replay would not recompute
 
-    for fn, match in ((OnceOnly, "not differentiable again"), (NumpyOnSaved, "made with numpy outside ops")):
+    class WrapsNumpy(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return np.sin(x)
+
+        @staticmethod
+        def backward(ctx, g, x):
+            return g * ag.Tensor(np.cos(x._data if isinstance(x, ag.Tensor) else x))  # a Tensor around numpy
+
+    for fn, match in ((OnceOnly, "not differentiable again"), (NumpyOnSaved, "made with numpy outside ops"),
+                      (WrapsNumpy, "made with numpy outside ops")):
         def penalty(x, fn=fn):
             (g,) = ag.grad_of(fn.apply(x).sum(), [x], create_graph=True)
             return (g * g).sum()
 
         with pytest.raises(ag.TraceError, match=match) as info:
             ag.compile(penalty)(ag.ones(2, 3, requires_grad=True))
-        assert "test_compile_penalty.py:" in str(info.value)
+        assert f"`{fn.__name__}` (" in str(info.value) and "test_compile_penalty.py:" in str(info.value)
 
 
 @pytest.mark.parametrize("create_graph", [False, True])

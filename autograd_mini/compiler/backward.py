@@ -105,10 +105,11 @@ class BackwardWriter:
                 self._name_root_gradient(root, gradient, g, where)
             info = self._node_info(node, where)
             self.emit(f"# d {node.fn.op_name}  ({info[2]})")
+            self.in_graph_pass = f"`{node.name}` ({info[2]})"
             return lambda g_in: self._check_graph_grads(node, g_in, info[2])
 
         prev_hooks, prev_pass = state.backward_hooks, self.in_graph_pass
-        state.backward_hooks, self.in_graph_pass = prev_hooks + (hook,), True
+        state.backward_hooks, self.in_graph_pass = prev_hooks + (hook,), f"an op of the backward at {where}"
         try:
             found = _run(root, gradient, retain, True, capture)
         finally:
@@ -134,8 +135,13 @@ class BackwardWriter:
         name = self.fresh("d_" + self.var.get(id(root._data), "loss"))
         if gradient is None:
             self.emit(f"{name} = np.ones({root.shape!r}, {self.const(root.dtype, 'DT')})")
-        else:
-            self.emit(f"{name} = np.array(_as_array({self.value(gradient, where)}, {self.const(root.dtype, 'DT')}))")
+        else:  # the caller's seed: a value of the forward (an argument, an op's result) or a constant
+            pass_, self.in_graph_pass = self.in_graph_pass, ""
+            try:
+                seed = self.value(gradient, where)
+            finally:
+                self.in_graph_pass = pass_
+            self.emit(f"{name} = np.array(_as_array({seed}, {self.const(root.dtype, 'DT')}))")
         self._bind(a, name)
 
     def _check_graph_grads(self, node: Any, g_in: tuple, op_where: str) -> None:

@@ -86,7 +86,7 @@ class Tracer(BackwardWriter):
         self.leaves: list = []              # (leaf, its expression) of every leaf a backward pass stored into
         self.node_info: dict = {}           # recorded node -> (input expressions, output name, user line)
         self.saved_consts: dict[int, tuple] = {}  # id(array an op saved, neither input nor output) -> (ctx, index)
-        self.in_graph_pass = False          # a create_graph backward is running: its derivatives are ops
+        self.in_graph_pass = ""             # while a create_graph backward runs: the op whose derivative runs
         self.graph_grads: set[int] = set()  # id of each .grad Tensor a create_graph backward stored
         self.leaf_of: dict[int, Tensor] = {}  # id(array) -> the leaf tensor holding it (an argument, a parameter)
         self.arg_names = names
@@ -182,6 +182,7 @@ class Tracer(BackwardWriter):
             # a gradient a backward pass stored: the one this replay stores, not this call's
             holder = next((f"{leaf}.grad" for tensor, leaf in self.leaves if tensor.grad is t), None)
             if holder is None:
+                self._refuse_in_graph_pass(t._data, where)
                 self._check_not_derived(t._data, where)
                 holder = self.const(t, "P")
             self.tensor_names[key] = holder
@@ -200,13 +201,19 @@ class Tracer(BackwardWriter):
             return self._tensor(leaf, where)
         if id(a) in self.saved_consts:
             return self._saved_const(a, where)
-        if self.in_graph_pass and not any(v is a for v in self.globals.values()):
-            raise TraceError(f"ag.compile: under create_graph, a derivative of the backward at {where} passes an "
-                             f"array of shape {a.shape} made with numpy outside ops to an op; the program would "
-                             "reuse this call's values. Run this function eagerly, or write that op's backward "
-                             "with operators and autograd_mini.numpy functions.")
+        if not any(v is a for v in self.globals.values()):
+            self._refuse_in_graph_pass(a, where)
         self._check_not_derived(a, where)
         return self.const(a, "C")
+
+    def _refuse_in_graph_pass(self, a: np.ndarray, where: str) -> None:
+        """A create_graph derivative reads only values the program computes: an array it made with numpy (or
+        a Tensor it wrapped around one) would be this call's on every replay."""
+        if self.in_graph_pass:
+            raise TraceError(f"ag.compile: under create_graph, the derivative of {self.in_graph_pass} passes an "
+                             f"array of shape {a.shape} made with numpy outside ops to an op (at {where}); the "
+                             "program would reuse this call's values. Run this function eagerly, or write that op's "
+                             "backward with operators and autograd_mini.numpy functions.")
 
     def _saved_const(self, a: np.ndarray, where: str) -> str:
         """An array an op's forward saved for its backward (a max-pool's winners, a conv's columns), read by a
