@@ -175,12 +175,16 @@ class BackwardWriter:
                                  f"tensor of shape {t.shape}, which holds a gradient from outside this pass's graph "
                                  "(from before the call, or from a backward without create_graph). Set it to None "
                                  "first: call opt.zero_grad() (or model.zero_grad()) inside the compiled function.")
+        added = {id(t) for t, _ in found.values() if t.grad is not None}
         store_grads(found.values(), True)
         self.has_backward = True
         self.emit("# .grad of each leaf: the graph's gradient (this replay's values)")
         for t, _ in found.values():
+            if self._made_here(t):  # its .grad is read by name (see _emit_store)
+                self.graph_grads.add(id(t.grad))
+                continue
             leaf, name = self._leaf(t), self.var[id(t.grad._data)]
-            if id(t.grad) in self.graph_grads:  # the sum with the .grad this program stored before
+            if id(t) in added:  # the sum with the .grad this program stored before
                 self.emit(f"{leaf}.grad = Tensor._wrap(_array({name}))")
             else:
                 self.emit(f"_new_grad({leaf}, {name})")
@@ -260,6 +264,13 @@ class BackwardWriter:
             self.emit("# .grad of each leaf (the engine's store_grads)")
         for (t, g), (_, a) in zip(found.values(), found_arrays):
             a = a._data if isinstance(a, Tensor) else np.asarray(a)
+            if self._made_here(t):  # no object to store into at replay: its .grad is a value of the program
+                prev = self.made_grads.get(id(t))
+                if prev is not None:
+                    g, prev = self.fresh(f"{g}_sum"), g
+                    self.emit(f"{g} = {self.made_grads[id(t)]} + {prev}")
+                self.made_grads[id(t)] = self._bind(t.grad._data, g)
+                continue
             leaf = self._leaf(t)
             self.leaves.append((t, leaf))
             if id(a) in stored or not t.ndim:
@@ -290,6 +301,10 @@ class BackwardWriter:
         (the engine passes 0-d sums on as numpy scalars) in C order (numpy's result is then in C order too)."""
         real = self.traced_g[0] if self.traced_g else None
         return g in self.owned and type(real) is np.ndarray and real.ndim > 0 and real.flags.c_contiguous
+
+    def _made_here(self, t: Tensor) -> bool:
+        """A leaf the traced function made from a value of the program (``h.detach().requires_grad_()``)."""
+        return id(t) not in self.tensor_names and id(t._data) in self.var
 
     def _leaf(self, t: Tensor) -> str:
         holder = self.tensor_names.get(id(t))

@@ -88,6 +88,7 @@ class Tracer(BackwardWriter):
         self.saved_consts: dict[int, tuple] = {}  # id(array an op saved, neither input nor output) -> (ctx, index)
         self.in_graph_pass = ""             # while a create_graph backward runs: the op whose derivative runs
         self.graph_grads: set[int] = set()  # id of each .grad Tensor a create_graph backward stored
+        self.made_grads: dict[int, str] = {}  # id(leaf the function made) -> the name of its .grad's array
         self.leaf_of: dict[int, Tensor] = {}  # id(array) -> the leaf tensor holding it (an argument, a parameter)
         self.arg_names = names
         self.objects: dict[int, str] = {}   # id(argument object) -> its parameter name (a model, an optimizer)
