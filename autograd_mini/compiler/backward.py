@@ -9,6 +9,8 @@ Gradients the program owns (new arrays only one name refers to) may be written i
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -32,20 +34,9 @@ class BackwardWriter:
             self._store_graph_grads(self.graph_pass(root, gradient, retain, (), where), where)
             return
         _refuse_hooks(root, where)
-        order: list = []
-        grads: dict = {}
-
-        def hook(node: Any, g: Any) -> Any:
-            order.append(node)
-            return lambda g_in: grads.__setitem__(node, (g, g_in))
-
-        prev_hooks, prev = state.backward_hooks, state.tracer
-        state.backward_hooks, state.tracer = prev_hooks + (hook,), None
-        try:
-            found = _run(root, gradient, retain, create_graph)
-            store_grads(found.values(), create_graph)
-        finally:
-            state.backward_hooks, state.tracer = prev_hooks, prev
+        with _recorded() as (order, grads):
+            found = _run(root, gradient, retain, False)
+            store_grads(found.values())
         self.has_backward = True
         self._emit_store(self._emit_backward(root, gradient, order, grads, where), list(found.values()))
 
@@ -59,19 +50,8 @@ class BackwardWriter:
         if create_graph:
             return self.graph_pass(root, gradient, retain, capture, where)
         _refuse_hooks(root, where)
-        order: list = []
-        grads: dict = {}
-
-        def hook(node: Any, g: Any) -> Any:
-            order.append(node)
-            return lambda g_in: grads.__setitem__(node, (g, g_in))
-
-        prev_hooks, prev = state.backward_hooks, state.tracer
-        state.backward_hooks, state.tracer = prev_hooks + (hook,), None
-        try:
+        with _recorded() as (order, grads):
             found = _run(root, gradient, retain, False, capture)
-        finally:
-            state.backward_hooks, state.tracer = prev_hooks, prev
         self.has_backward = True
         names = self._emit_backward(root, gradient, order, grads, where, capture)
         result = {}
@@ -133,16 +113,19 @@ class BackwardWriter:
         if id(a) in self.var:  # a gradient Tensor the program already names (requires grad: used as is)
             return
         name = self.fresh("d_" + self.var.get(id(root._data), "loss"))
-        if gradient is None:
-            self.emit(f"{name} = np.ones({root.shape!r}, {self.const(root.dtype, 'DT')})")
-        else:  # the caller's seed: a value of the forward (an argument, an op's result) or a constant
-            pass_, self.in_graph_pass = self.in_graph_pass, ""
-            try:
-                seed = self.value(gradient, where)
-            finally:
-                self.in_graph_pass = pass_
-            self.emit(f"{name} = np.array(_as_array({seed}, {self.const(root.dtype, 'DT')}))")
+        pass_, self.in_graph_pass = self.in_graph_pass, ""  # the caller's seed is a value of the forward
+        try:
+            self.emit(f"{name} = {self._seed(root, gradient, where)}")
+        finally:
+            self.in_graph_pass = pass_
         self._bind(a, name)
+
+    def _seed(self, root: Tensor, gradient: Any, where: str) -> str:
+        """The engine's ``_root_gradient``: ones, or a copy of the caller's gradient in the root's dtype."""
+        dtype = self.const(root.dtype, "DT")
+        if gradient is None:
+            return f"np.ones({root.shape!r}, {dtype})"
+        return f"np.array(_as_array({self.value(gradient, where)}, {dtype}))"
 
     def _check_graph_grads(self, node: Any, g_in: tuple, op_where: str) -> None:
         """Each input gradient of a ``create_graph`` pass must be a value the program computes: an array
@@ -204,10 +187,7 @@ class BackwardWriter:
         what = "d every input" if not capture else "d " + ", ".join(self.var.get(id(t._data), "x") for t in capture)
         self.emit(f"# ---- backward pass: d {self.var.get(id(root._data), 'loss')} / {what}  ({where})")
         g0 = self.fresh("d_" + self.var.get(id(root._data), "loss"))
-        if gradient is None:
-            self.emit(f"{g0} = np.ones({root.shape!r}, {self.const(root.dtype, 'DT')})")
-        else:
-            self.emit(f"{g0} = np.array(_as_array({self.value(gradient, where)}, {self.const(root.dtype, 'DT')}))")
+        self.emit(f"{g0} = {self._seed(root, gradient, where)}")
         self.owned = {g0}  # gradients only one name refers to, fresh from this program: safe to update in place
         self.contiguous = {g0} if gradient is None else set()  # gradients the eager pass has in C order
         found: dict[int, tuple[Tensor, str]] = {}
@@ -350,6 +330,25 @@ class BackwardWriter:
         return contiguous
 
     # ---- outputs --------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _recorded() -> Iterator[tuple[list, dict]]:
+    """The engine's own pass with the tracer off and a hook that records the nodes it visits, in order, and
+    ``{node: (g, input gradients)}``: what the program's backward repeats."""
+    order: list = []
+    grads: dict = {}
+
+    def hook(node: Any, g: Any) -> Any:
+        order.append(node)
+        return lambda g_in: grads.__setitem__(node, (g, g_in))
+
+    prev_hooks, prev = state.backward_hooks, state.tracer
+    state.backward_hooks, state.tracer = prev_hooks + (hook,), None
+    try:
+        yield order, grads
+    finally:
+        state.backward_hooks, state.tracer = prev_hooks, prev
 
 
 def _refuse_hooks(root: Tensor, where: str) -> None:
