@@ -391,3 +391,30 @@ def test_two_create_graph_backwards_add_into_one_grad():
         return pen, model.weight.grad
 
     _same_each_call(step)
+
+
+def test_grad_of_hidden_activations_and_parameters():
+    """Non-leaf targets: one whose op leads only to other leaves (captured, its derivative not written), one under
+    create_graph whose penalty is then differentiated, and a parameter beside it."""
+    lin, head = nn.Linear(3, 4, seed=0, dtype="float64"), nn.Linear(4, 1, seed=1, dtype="float64")
+
+    def plain(x):
+        h = lin(x)
+        (gh,) = ag.grad_of(head(h.tanh()).sum(), [h])
+        return (gh,)
+
+    def penalty(x):
+        h = lin(x)
+        gh, gw = ag.grad_of(head(h.tanh()).sum(), [h, lin.weight], create_graph=True)
+        pen = (gh ** 2).sum() + (gw ** 2).sum()
+        lin.zero_grad()
+        head.zero_grad()
+        pen.backward()
+        return gh, gw, pen, lin.weight.grad, head.weight.grad
+
+    _same_each_call(plain)
+    _same_each_call(penalty)
+    compiled = ag.compile(plain)
+    compiled(ag.ones(4, 3, dtype=np.float64))
+    backward = compiled.source.split("---- backward")[1]
+    assert "d_linear" in backward and ".swapaxes(-1, -2) @ d_" not in backward  # no weight gradients: dropped

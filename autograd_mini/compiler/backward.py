@@ -58,7 +58,7 @@ class BackwardWriter:
         for key, (t, g) in found.items():  # the caller's own arrays: grad_of returns them as they are
             a = np.array(g._data if isinstance(g, Tensor) else g)
             name = names[key][1]
-            if name in self.owned:
+            if name in self.owned or name in self.handed:  # only this name refers to it: no copy
                 self.owned.discard(name)
             else:
                 name = self.fresh(name)
@@ -190,6 +190,7 @@ class BackwardWriter:
         self.emit(f"{g0} = {self._seed(root, gradient, where)}")
         self.owned = {g0}  # gradients only one name refers to, fresh from this program: safe to update in place
         self.contiguous = {g0} if gradient is None else set()  # gradients the eager pass has in C order
+        self.handed = set()  # captured gradients the program owned (ag.grad_of returns them without a copy)
         found: dict[int, tuple[Tensor, str]] = {}
         if root.grad_fn is None:
             found[id(root)] = (root, g0)
@@ -201,7 +202,9 @@ class BackwardWriter:
             g = pending.pop(node)
             if id(node) in wanted:
                 found[id(wanted[id(node)])] = (wanted[id(node)], g)
-                self.owned.discard(g)  # the caller's from now on
+                if g in self.owned:  # the caller's from now on: its node's derivative must not write into it
+                    self.owned.discard(g)
+                    self.handed.add(g)
             self.traced_g = grads[node]
             g_in = self.traced_g[1]
             ins, out, op_where, ctx = self._node_info(node, where)
@@ -234,7 +237,6 @@ class BackwardWriter:
                     pending[parent] = name
         for node, t in ((n, t) for n, t in ((n, wanted.get(id(n))) for n in pending) if t is not None):
             found[id(t)] = (t, pending[node])  # captured where its node does not run (nothing behind it)
-            self.owned.discard(pending[node])
         return found
 
     def _emit_store(self, found: dict[int, tuple[Tensor, str]], found_arrays: list) -> None:

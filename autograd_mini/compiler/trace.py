@@ -81,6 +81,7 @@ class Tracer(BackwardWriter):
         self.notes: dict[str, Any] = {}     # op output name -> what its written-out forward left for backward
         self.owned: set[str] = set()        # see ``_emit_backward``
         self.contiguous: set[str] = set()   # gradients in C order in the eager pass (``_accumulate``)
+        self.handed: set[str] = set()       # see ``_emit_backward``
         self.fresh_arrays: set[str] = set()  # forward values that are new arrays of their own (not views)
         self.traced_g: tuple = ()           # (g, input gradients) the eager pass had at the node being written
         self.leaves: list = []              # (leaf, its expression) of every leaf a backward pass stored into
