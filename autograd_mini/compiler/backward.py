@@ -1,7 +1,10 @@
 """The backward pass written into the program: the engine's own pass, run once with a hook that records which
 nodes it visits, in which order, and what each derivative returned; then each derivative as program lines,
 the sums where a value feeds several ops (in the engine's order), the unbroadcasting resolved from the traced
-shapes, and the stores into ``.grad``.
+shapes, and the stores into ``.grad`` (or, for ``ag.grad_of``, the gradients returned).
+
+Under ``create_graph`` nothing is written here: the engine's pass runs with the tracer on, its derivatives are
+recorded ops, so they become forward lines and graph nodes that a later backward writes out (``graph_pass``).
 
 Gradients the program owns (new arrays only one name refers to) may be written into: ``take``,
 ``in_place_ok`` and ``_accumulate`` keep that bookkeeping (docs/compile.md, "faster than eager").
