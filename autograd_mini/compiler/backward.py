@@ -255,6 +255,7 @@ class BackwardWriter:
                     g, prev = self.fresh(f"{g}_sum"), g
                     self.emit(f"{g} = {self.made_grads[id(t)]} + {prev}")
                 self.made_grads[id(t)] = self._bind(t.grad._data, g)
+                stored.add(id(a))
                 continue
             leaf = self._leaf(t)
             self.leaves.append((t, leaf))
