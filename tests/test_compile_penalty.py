@@ -82,6 +82,10 @@ def test_gradient_penalty_training_100_steps_bitwise(dtype, form):
     source = comp["run"].source
     assert "backward pass with create_graph" in source and "d tanh" in source
     assert "_new_grad(" in source if form == "backward" else "_new_grad(" not in source
+    # 4 layers: the critic at fake and real (8 GEMMs) and the input gradient (4); the weight gradients of the
+    # create_graph pass (4 more) only where backward() stores them: for grad_of nothing reads them, so they go
+    after = source.split("backward pass with create_graph")[1].split("---- backward pass:")[0]
+    assert sum(" @ " in line for line in after.splitlines()) == (12 if form == "grad_of" else 16)
 
 
 def test_gradient_penalty_with_dropout_draws_eager_masks():

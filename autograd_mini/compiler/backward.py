@@ -81,7 +81,7 @@ class BackwardWriter:
         where = where or user_line(3)
         _refuse_hooks(root, where)
         self.emit(f"# ---- backward pass with create_graph: d {self.var.get(id(root._data), 'loss')} / d every "
-                  f"input, as ops a later backward differentiates  ({where})")
+                  f"input, as ops  ({where})")
 
         def hook(node: Any, g: Any) -> Any:
             if node is root.grad_fn:

@@ -90,6 +90,7 @@ class Tracer(BackwardWriter):
         self.in_graph_pass = ""             # while a create_graph backward runs: the op whose derivative runs
         self.graph_grads: set[int] = set()  # id of each .grad Tensor a create_graph backward stored
         self.made_grads: dict[int, str] = {}  # id(leaf the function made) -> the name of its .grad's array
+        self.droppable: list[range] = []    # the lines of each written-out op of a create_graph pass
         self.leaf_of: dict[int, Tensor] = {}  # id(array) -> the leaf tensor holding it (an argument, a parameter)
         self.arg_names = names
         self.objects: dict[int, str] = {}   # id(argument object) -> its parameter name (a model, an optimizer)
@@ -254,6 +255,7 @@ class Tracer(BackwardWriter):
         self._bind(result._data, out)
         emitter = FORWARD.get(cls) or getattr(cls, "compiled_forward", None)
         self.emit(f"# {cls.op_name}  ({where})")
+        start = len(self.lines) - 1
         self.out = out  # a forward that writes several lines names its temporaries after it
         code = emitter(self, ins, arrays, params, result._data) if emitter else None
         if code is None:
@@ -267,6 +269,8 @@ class Tracer(BackwardWriter):
         else:
             ctx = None
         self.emit(f"{out} = {code}")
+        if ctx is None and self.in_graph_pass:  # a derivative's numpy: dropped where nothing reads it
+            self.droppable.append(range(start, len(self.lines)))
         if node is not None:
             self.node_info[node] = (ins, out, where, ctx)
             self._note_saved(node, ctx)
