@@ -422,3 +422,24 @@ def test_grad_of_hidden_activations_and_parameters():
     compiled(ag.ones(4, 3, dtype=np.float64))
     backward = compiled.source.split("---- backward")[1]
     assert "d_linear" in backward and ".swapaxes(-1, -2) @ d_" not in backward  # no weight gradients: dropped
+
+
+def test_numpy_helpers_on_tensors_are_recomputed_on_replay():
+    """``anp.sign`` (and ``anp.zeros_like``/``ones_like``) of a Tensor: a constant of the graph, but a value of the
+    call: the program computes it again (it kept the traced call's signs), also inside abs's create_graph
+    derivative (``g * anp.sign(x)``)."""
+    from autograd_mini import numpy as anp
+
+    compiled = ag.compile(lambda x: x * anp.sign(x))
+    compiled(ag.tensor([1.0, -2.0]))
+    np.testing.assert_array_equal(compiled(ag.tensor([-1.0, 2.0])).data, [1.0, 2.0])
+
+    def l1_penalty(x):
+        (g,) = ag.grad_of((abs(x) * x).sum(), [x], create_graph=True)
+        return (g * g).sum(), ag.grad_of((g * g).sum(), [x])[0]
+
+    compiled = ag.compile(l1_penalty)
+    for i in range(3):
+        x = np.random.default_rng(i).standard_normal((4, 5))
+        for a, b in zip(l1_penalty(ag.tensor(x, requires_grad=True)), compiled(ag.tensor(x, requires_grad=True))):
+            np.testing.assert_array_equal(a.data, b.data)
