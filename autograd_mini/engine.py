@@ -331,9 +331,6 @@ def grad_of(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Any = None,
     ``outputs`` may be a sequence (with ``grad_outputs`` a matching sequence): the gradients of
     all of them are summed, as in ``torch.autograd.grad``.
     """
-    if state.tracer is not None:
-        state.tracer.unsupported("ag.grad_of / ag.grad (gradients returned rather than stored)",
-                                 "call loss.backward() in the compiled function, or run this one eagerly")
     if isinstance(outputs, (list, tuple)):
         outputs, grad_outputs = _weighted_sum(outputs, grad_outputs, create_graph), None
     elif not isinstance(outputs, Tensor):
@@ -344,8 +341,9 @@ def grad_of(outputs: Tensor, inputs: Sequence[Tensor], grad_outputs: Any = None,
     for i, t in enumerate(inputs):
         if not isinstance(t, Tensor) or not t.requires_grad:
             raise ValueError(f"grad: input {i} is not a tensor that requires grad")
-    found = _run(outputs, grad_outputs, create_graph if retain_graph is None else retain_graph, create_graph,
-                 capture=inputs)
+    run = _run if state.tracer is None else state.tracer.grad_pass  # ag.compile is tracing: it records the pass
+    found = run(outputs, grad_outputs, create_graph if retain_graph is None else retain_graph, create_graph,
+                capture=inputs)
     result = []
     returned: set[int] = set()
     for i, t in enumerate(inputs):

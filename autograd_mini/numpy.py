@@ -17,15 +17,17 @@ from __future__ import annotations
 from typing import Any
 
 from ._backend import xp
+from .grad_mode import array_call
 from .tensor import Tensor
 
 __all__ = ["sign", "zeros_like", "ones_like"]
 
 
 def _constant(f: Any, x: Any) -> Any:
-    """``f`` of ``x``'s array, in kind: a Tensor that carries no graph for a Tensor."""
+    """``f`` of ``x``'s array, in kind: a Tensor that carries no graph for a Tensor (made by ``array_call``, so
+    that a program ``ag.compile`` traces computes it again on each replay)."""
     if isinstance(x, Tensor):
-        return Tensor._wrap(f(x._data))
+        return Tensor._wrap(array_call(f, x._data))
     return f(x)
 
 

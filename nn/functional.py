@@ -363,8 +363,8 @@ class SoftmaxCrossEntropy(ag.Function):
     @staticmethod
     def backward(ctx, g, x, y):
         n, c = x.shape
-        onehot = np.zeros((n, c), dtype=x.dtype)
-        onehot[np.arange(n), np.asarray(y)] = 1
+        # through array_call: under create_graph while ag.compile traces, the program makes it again each replay
+        onehot = ag.array_call(_one_hot, y._data if isinstance(y, ag.Tensor) else np.asarray(y), c, x.dtype)
         red = ctx.params["reduction"]
         if red == "none":
             g = g.reshape((n, 1))
@@ -401,6 +401,12 @@ class SoftmaxCrossEntropy(ag.Function):
         scale = f"{g}.reshape(({n}, 1))" if red == "none" else f"({g} * {1.0 / n!r})" if red == "mean" else g
         t.emit(f"{dx} *= {scale}")
         t.owned.add(dx)
+
+
+def _one_hot(y: np.ndarray, c: int, dtype: Any) -> np.ndarray:
+    onehot = np.zeros((len(y), c), dtype=dtype)
+    onehot[np.arange(len(y)), y] = 1
+    return onehot
 
 
 def cross_entropy(input: ag.Tensor, target: Any, weight: Any = None, *, ignore_index: int = -100,

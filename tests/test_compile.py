@@ -1,5 +1,5 @@
 """ag.compile: a traced program gives eager mode's numbers bit for bit, retraces on a new signature, and refuses
-what it cannot replay (value-dependent Python, create_graph) with the line and the fix."""
+what it cannot replay (value-dependent Python) with the line and the fix (create_graph: test_compile_penalty.py)."""
 
 from __future__ import annotations
 
@@ -167,25 +167,6 @@ def test_arrays_computed_from_arguments_outside_ops_are_refused():
     shared(a)
     b = np.full((4, 3), 2.0, np.float32)
     np.testing.assert_array_equal(shared(b).data, model(b).sum().data)
-
-
-def test_create_graph_is_refused():
-    model, _ = _linear_model()
-
-    def penalty(x):
-        x.requires_grad_(True)
-        (g,) = ag.grad_of(model(x).sum(), [x], create_graph=True)
-        return (g * g).sum()
-
-    with pytest.raises(ag.TraceError, match="grad_of"):
-        ag.compile(penalty)(ag.ones(4, 3))
-
-    def penalty2(x):
-        model(x).sum().backward(create_graph=True)
-        return model.weight.grad.sum()
-
-    with pytest.raises(ag.TraceError, match="create_graph"):
-        ag.compile(penalty2)(ag.ones(4, 3))
 
 
 def test_new_signature_retraces_and_the_cache_is_bounded():

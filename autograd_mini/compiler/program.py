@@ -56,7 +56,18 @@ def _put(leaf: Tensor, a: Any, copy: bool = False) -> None:
         store_grads(((leaf, a),))
 
 
-_RUNTIME = {"_array": _array, "_one": _one, "_put": _put, "_sum_to": sum_to, "_as_array": as_array}
+def _new_grad(leaf: Tensor, a: Any) -> None:
+    """A ``.grad`` a create_graph backward stores: the trace found none there, so the program's values after
+    it (a gradient penalty) are this gradient alone; a ``.grad`` left from before cannot be added in."""
+    if leaf.grad is not None:
+        raise RuntimeError(f"ag.compile: a tensor of shape {leaf.shape} already has a .grad when this replay's "
+                           "backward(create_graph=True) stores one (the traced call had none): set it to None "
+                           "first (opt.zero_grad() inside the compiled function)")
+    leaf.grad = Tensor._wrap(_array(a))
+
+
+_RUNTIME = {"_array": _array, "_one": _one, "_put": _put, "_new_grad": _new_grad, "_sum_to": sum_to,
+            "_as_array": as_array}
 _RESERVED = {"np", "Tensor", *_RUNTIME}
 
 
@@ -223,9 +234,36 @@ def _in_place(lines: list[str], fresh: set[str]) -> list[str]:
     return lines
 
 
+_ASSIGNED = re.compile(r"(\w+) = ")
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+def _drop_unread(lines: list[str], groups: list[range]) -> list[str]:
+    """Drop the written-out ops of a create_graph pass whose values no later line reads: the derivatives for
+    inputs nobody asked for (``ag.grad_of(y, [x], create_graph=True)`` also differentiates for the weights,
+    as the engine does) and what only they read. Names are unique, so a name no later line mentions is dead."""
+    group_of = {i: g for g in groups for i in g}
+    read: set[str] = set()
+    dropped: set[int] = set()
+    for i in range(len(lines) - 1, -1, -1):
+        line, group = lines[i], group_of.get(i)
+        if group is not None:
+            if line.startswith("#"):  # the op's comment goes with its last line
+                if all(j in dropped for j in group if j != i):
+                    dropped.add(i)
+                continue
+            m = _ASSIGNED.match(line)
+            if m and m[1] not in read:
+                dropped.add(i)
+                continue
+        if not line.startswith("#"):
+            read.update(_WORD.findall(line))
+    return [line for i, line in enumerate(lines) if i not in dropped]
+
+
 def _build(tracer: Tracer, name: str, names: list[str], ret: str) -> Program:
     params = ", ".join(names)
-    body = _in_place(tracer.lines + [f"return {ret}"], tracer.fresh_arrays)
+    body = _in_place(_drop_unread(tracer.lines + [f"return {ret}"], tracer.droppable), tracer.fresh_arrays)
     lines = [f"def {name}({params}):"] + ["    " + line for line in body]
     source = "\n".join(lines) + "\n"
     _counter[0] += 1

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..function import CONST
 from ..grad_mode import state
 from ..tensor import Tensor
 from .backward import BackwardWriter
@@ -79,10 +80,17 @@ class Tracer(BackwardWriter):
         self.out = ""                       # the name of the op being written (``op``)
         self.notes: dict[str, Any] = {}     # op output name -> what its written-out forward left for backward
         self.owned: set[str] = set()        # see ``_emit_backward``
+        self.contiguous: set[str] = set()   # gradients in C order in the eager pass (``_accumulate``)
+        self.handed: set[str] = set()       # see ``_emit_backward``
         self.fresh_arrays: set[str] = set()  # forward values that are new arrays of their own (not views)
         self.traced_g: tuple = ()           # (g, input gradients) the eager pass had at the node being written
         self.leaves: list = []              # (leaf, its expression) of every leaf a backward pass stored into
         self.node_info: dict = {}           # recorded node -> (input expressions, output name, user line)
+        self.saved_consts: dict[int, tuple] = {}  # id(array an op saved, neither input nor output) -> (ctx, index)
+        self.in_graph_pass = ""             # while a create_graph backward runs: the op whose derivative runs
+        self.graph_grads: set[int] = set()  # id of each .grad Tensor a create_graph backward stored
+        self.made_grads: dict[int, str] = {}  # id(leaf the function made) -> the name of its .grad's array
+        self.droppable: list[range] = []    # the lines of each written-out op of a create_graph pass
         self.leaf_of: dict[int, Tensor] = {}  # id(array) -> the leaf tensor holding it (an argument, a parameter)
         self.arg_names = names
         self.objects: dict[int, str] = {}   # id(argument object) -> its parameter name (a model, an optimizer)
@@ -165,6 +173,9 @@ class Tracer(BackwardWriter):
     def _tensor(self, t: Tensor, where: str) -> str:
         """A leaf tensor (a parameter, a buffer, an argument): its ``_data`` is read at replay, once per
         stretch between side effects (an optimizer step gives parameters new arrays)."""
+        leaf = self.leaf_of.get(id(t._data))
+        if leaf is not None and leaf is not t and leaf._data is t._data and id(leaf) in self.tensor_names:
+            return self._tensor(leaf, where)  # a new Tensor on a leaf's array (detach, ag.func's variables)
         key = id(t)
         local = self.loaded.get(key)
         if local is not None and self.var.get(id(t._data)) == local:
@@ -174,6 +185,7 @@ class Tracer(BackwardWriter):
             # a gradient a backward pass stored: the one this replay stores, not this call's
             holder = next((f"{leaf}.grad" for tensor, leaf in self.leaves if tensor.grad is t), None)
             if holder is None:
+                self._refuse_in_graph_pass(t._data, where)
                 self._check_not_derived(t._data, where)
                 holder = self.const(t, "P")
             self.tensor_names[key] = holder
@@ -190,8 +202,32 @@ class Tracer(BackwardWriter):
         leaf = self.leaf_of.get(id(a))
         if leaf is not None and leaf._data is a:  # a tensor's array passed on bare (a target's, by nn)
             return self._tensor(leaf, where)
+        if id(a) in self.saved_consts:
+            return self._saved_const(a, where)
+        if not any(v is a for v in self.globals.values()):
+            self._refuse_in_graph_pass(a, where)
         self._check_not_derived(a, where)
         return self.const(a, "C")
+
+    def _refuse_in_graph_pass(self, a: np.ndarray, where: str) -> None:
+        """A create_graph derivative reads only values the program computes: an array it made with numpy (or
+        a Tensor it wrapped around one) would be this call's on every replay."""
+        if self.in_graph_pass:
+            raise TraceError(f"ag.compile: under create_graph, the derivative of {self.in_graph_pass} passes an "
+                             f"array of shape {a.shape} made with numpy outside ops to an op (at {where}); the "
+                             "program would reuse this call's values. Run this function eagerly, or write that op's "
+                             "backward with operators and autograd_mini.numpy functions.")
+
+    def _saved_const(self, a: np.ndarray, where: str) -> str:
+        """An array an op's forward saved for its backward (a max-pool's winners, a conv's columns), read by a
+        create_graph derivative: the one the replay's forward saved in its ``ctx``."""
+        ctx, j = self.saved_consts[id(a)]
+        if ctx is None:
+            raise TraceError(f"ag.compile: a derivative at {where} reads an array an op written out as numpy saved "
+                             "for backward; the program keeps no such array. Run this function eagerly.")
+        name = self.fresh("saved")
+        self.emit(f"{name} = {ctx}.saved[{j}]")
+        return self._bind(a, name)
 
     def _check_not_derived(self, a: np.ndarray, where: str) -> None:
         """Refuse an array that numpy code outside ops made from the arguments or computed values: the
@@ -219,6 +255,7 @@ class Tracer(BackwardWriter):
         self._bind(result._data, out)
         emitter = FORWARD.get(cls) or getattr(cls, "compiled_forward", None)
         self.emit(f"# {cls.op_name}  ({where})")
+        start = len(self.lines) - 1
         self.out = out  # a forward that writes several lines names its temporaries after it
         code = emitter(self, ins, arrays, params, result._data) if emitter else None
         if code is None:
@@ -232,8 +269,20 @@ class Tracer(BackwardWriter):
         else:
             ctx = None
         self.emit(f"{out} = {code}")
+        if ctx is None and self.in_graph_pass:  # a derivative's numpy: dropped where nothing reads it
+            self.droppable.append(range(start, len(self.lines)))
         if node is not None:
             self.node_info[node] = (ins, out, where, ctx)
+            self._note_saved(node, ctx)
+
+    def _note_saved(self, node: Any, ctx: str | None) -> None:
+        """Remember the arrays forward saved that are neither an input nor the output: the replay ``ctx``
+        holds this replay's (``ctx.saved[j]``), for a create_graph derivative that reads them."""
+        n = node.fn._nreads if node.fn._nreads >= 0 else len(node.inputs)
+        for j, (v, s) in enumerate(zip(node.saved[n:], node.sources[n:])):
+            if s == CONST and isinstance(v, np.ndarray) and id(v) not in self.var:
+                self.saved_consts[id(v)] = (ctx, j)
+                self.alive.append(v)
 
     def generic_ctx(self, cls: type, node: Any, n: int, params: dict) -> str:
         ctx = Ctx(dict(params), node.needs_input_grad if node is not None else (False,) * n)
