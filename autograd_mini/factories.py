@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import xp
+from .grad_mode import array_call
 from .shapes import shape_arg
 from .tensor import Tensor, as_array, get_default_dtype
 
@@ -35,6 +36,14 @@ def get_generator(seed: Seed = None) -> np.random.Generator:
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
         return np.random.default_rng(int(seed))
     raise TypeError(f"seed must be an int, a numpy Generator or None, got {type(seed).__name__}")
+
+
+def _sample(seed: Seed, kind: str, shape: tuple, dtype: Any, *bounds: Any) -> np.ndarray:
+    """Draws of ``kind`` from the generator ``seed`` means, looked up on every call (through ``array_call``, so
+    a compiled program draws afresh on each replay, after ``manual_seed`` too)."""
+    rng = get_generator(seed)
+    a = rng.integers(*bounds, shape) if kind == "integers" else getattr(rng, kind)(shape)
+    return a.astype(dtype)
 
 
 def _dtype(dtype: Any) -> Any:
@@ -94,14 +103,14 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
 def randn(*shape: Any, seed: Seed = None, dtype: Any = None,
           requires_grad: bool = False) -> Tensor:
     """Standard normal samples from ``seed`` (an int or Generator) or the global generator."""
-    a = get_generator(seed).standard_normal(shape_arg(shape)).astype(_dtype(dtype))
+    a = array_call(_sample, seed, "standard_normal", shape_arg(shape), _dtype(dtype))
     return Tensor(a, requires_grad=requires_grad)
 
 
 def rand(*shape: Any, seed: Seed = None, dtype: Any = None,
          requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1)."""
-    a = get_generator(seed).random(shape_arg(shape)).astype(_dtype(dtype))
+    a = array_call(_sample, seed, "random", shape_arg(shape), _dtype(dtype))
     return Tensor(a, requires_grad=requires_grad)
 
 
@@ -177,8 +186,8 @@ def randint(*args: Any, size: Any = None, seed: Seed = None, dtype: Any = None) 
     low, high = (0, args[0]) if len(args) == 1 else args
     if high <= low:
         raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
-    a = get_generator(seed).integers(low, high, shape_arg(size))
-    return Tensor(a.astype(xp.int64 if dtype is None else dtype))
+    return Tensor(array_call(_sample, seed, "integers", shape_arg(size), xp.dtype(xp.int64 if dtype is None else dtype),
+                             low, high))
 
 
 def rand_like(t: Any, seed: Seed = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:

@@ -645,3 +645,22 @@ def test_losses_with_pytorch_arguments_equal_eager(name, loss):
                 rng.uniform(0, 1, (4, 3)))
 
     _equal_each_call(step, args)
+
+
+def test_random_factories_draw_afresh_on_every_replay_as_eager():
+    """ag.randn/rand/randint inside a compiled function: new draws each call, the same as eager under one seed
+    (they were the traced call's constants)."""
+    def noisy(x):
+        return x + ag.randn(*x.shape) + ag.rand(*x.shape) + ag.randint(0, 5, (3,))
+
+    runs = []
+    for step in (noisy, ag.compile(noisy)):
+        ag.manual_seed(3)
+        runs.append([step(ag.zeros(3)).numpy() for _ in range(4)])
+    for eager, compiled in zip(*runs):
+        np.testing.assert_array_equal(eager, compiled)
+    assert not np.array_equal(runs[1][0], runs[1][1])
+    gen_eager, gen_compiled = np.random.default_rng(1), np.random.default_rng(1)
+    step = ag.compile(lambda x: x + ag.randn(2, seed=gen_compiled))
+    for _ in range(3):
+        np.testing.assert_array_equal(step(ag.zeros(2)).numpy(), ag.randn(2, seed=gen_eager).numpy())
