@@ -1,10 +1,11 @@
 """Convolution of NCHW images: the primitives, their array kernels and ``conv2d``; shared image helpers.
 
-``conv2d`` is one primitive (im2col: a strided window view copied once, then one batched GEMM).
+``conv2d`` is one primitive (im2col: a strided window view copied once, then GEMMs).
 Its two derivatives are primitives too, each the other's derivative, as in PyTorch:
 ``conv_transpose2d`` (the input gradient: a GEMM, then col2im, a loop over the kH*kW kernel
-offsets, never over positions) and ``conv2d_weight`` (the weight gradient: per-sample GEMMs
-summed). Their backwards are again convolutions, so gradients of any order are exact.
+offsets, never over positions) and ``conv2d_weight`` (the weight gradient: GEMMs summed).
+Their backwards are again convolutions, so gradients of any order are exact. Stride 1 (most
+convolutions) uses the "wide" im2col layout below: long copies, one GEMM over the batch.
 Pooling and padding (``pool.py``) reuse the window helpers and argument checks here.
 """
 
@@ -57,8 +58,8 @@ def _compact_cols(xpad: Any, kernel: tuple, stride: tuple, dilation: tuple, grou
 # Stride 1, the wide layout. The window at (r, c) of a padded (Hp, Wp) image starts at its flat position
 # r * Wp + c, so for each kernel offset one run of L = (Ho - 1) * Wp + Wo flat positions covers every
 # window, plus Wp - Wo windows wrapping around each row end, computed and then dropped. Copying runs of L
-# values instead of rows of Wo made im2col 5x faster on the LeNet benchmark, and with the batch's runs side
-# by side (column n * L + q) each of the three products is one GEMM over the whole batch.
+# values instead of rows of Wo made im2col 2-4x faster on the LeNet benchmark, and with the batch's runs side
+# by side (column n * L + q) each gradient is one GEMM over the whole batch.
 def _run(ho: int, wo: int, wp: int) -> int:
     return (ho - 1) * wp + wo
 
@@ -154,8 +155,8 @@ def _input_grad(g: Any, w: Any, x_shape: tuple, stride: tuple, padding: tuple, d
     """conv_transpose2d: the gradient of conv2d with respect to its input."""
     n, o, ho, wo = g.shape
     if stride == (1, 1) and _finite(w):
-        (c, hp, wp), (kh, kw), (dh, dw) = (x_shape[1], *(x_shape[2 + i] + sum(padding[i]) for i in range(2))), \
-            w.shape[2:], dilation
+        c, (kh, kw), (dh, dw) = x_shape[1], w.shape[2:], dilation
+        hp, wp = (x_shape[2 + i] + sum(padding[i]) for i in range(2))
         gcols = xp.swapaxes(w.reshape(groups, o // groups, -1), 1, 2) @ _widen(g, wp).reshape(groups, o // groups, -1)
         length = _run(ho, wo, wp)
         gcols = gcols.reshape(c, kh * kw, n, length)
