@@ -220,6 +220,52 @@ def test_views_as_inputs_give_the_same_values_and_gradients():
                                                                   ag.tensor(w_view, requires_grad=True)])
 
 
+def _direct_conv_grads(x: np.ndarray, w: np.ndarray, g: np.ndarray, padding: tuple, dilation: tuple) -> tuple:
+    """conv2d's input and weight gradients (stride 1, groups 1) by the definition: only the products of the
+    windows that exist, one term at a time."""
+    (pt, pb), (pl, pr) = padding
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    gx, gw = np.zeros(xp.shape), np.zeros(w.shape)
+    for n, o, i, j in np.ndindex(g.shape):
+        for c, a, b in np.ndindex(w.shape[1:]):
+            r, s = i + a * dilation[0], j + b * dilation[1]
+            gx[n, c, r, s] += g[n, o, i, j] * w[o, c, a, b]
+            gw[o, c, a, b] += g[n, o, i, j] * xp[n, c, r, s]
+    return gx[:, :, pt:xp.shape[2] - pb, pl:xp.shape[3] - pr], gw
+
+
+@pytest.mark.parametrize("where", ["x right column", "x corner", "w corner", "w nan"])
+@pytest.mark.parametrize("padding, dilation", [(((0, 0), (0, 0)), (1, 1)), (((1, 2), (2, 0)), (1, 2))])
+def test_a_non_finite_value_reaches_only_the_gradients_it_touches(where, padding, dilation):
+    # stride 1 computes windows that wrap around row ends and drops them; a wrapped window's 0 must never meet
+    # an inf or nan (0 * inf = nan) in the gradients that are kept
+    x, w, g = RNG.standard_normal((2, 2, 5, 6)), RNG.standard_normal((3, 2, 2, 3)), None
+    if where.startswith("x"):
+        x[1, 0, 2 if "column" in where else 0, -1] = np.inf
+    else:
+        w[1, 0, 0, 0] = np.nan if "nan" in where else -np.inf
+    xt, wt = ag.tensor(x, requires_grad=True), ag.tensor(w, requires_grad=True)
+    with np.errstate(invalid="ignore"):  # the padding's zeros times the inf weight: nan, as it should be
+        y = ag.conv2d(xt, wt, padding=padding, dilation=dilation)
+        g = RNG.standard_normal(y.shape)
+        y.backward(g)
+        expected = _direct_conv_grads(x, w, g, padding, dilation)
+    for got, want in zip((xt.grad, wt.grad), expected):
+        got = np.asarray(got)
+        np.testing.assert_array_equal(np.isfinite(got), np.isfinite(want))
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_max_pool2d_gradient_adds_into_zeros_as_pytorch():
+    # PyTorch adds the incoming gradient into zeros, so a -0.0 arrives as 0.0 (also where windows do not overlap
+    # and the gradient is written rather than added)
+    for kw in ({"kernel_size": 2}, {"kernel_size": 3, "stride": 2, "padding": 1}):
+        x = ag.tensor(RNG.standard_normal((1, 2, 6, 6)), requires_grad=True)
+        y = ag.max_pool2d(x, **kw)
+        y.backward(np.full(y.shape, -0.0))
+        assert not np.signbit(np.asarray(x.grad)).any()
+
+
 def test_float32_stays_float32():
     conv = nn.Conv2d(1, 2, 3)
     x = ag.tensor(np.ones((2, 1, 6, 6), np.float32), requires_grad=True)

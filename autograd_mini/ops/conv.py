@@ -1,10 +1,11 @@
 """Convolution of NCHW images: the primitives, their array kernels and ``conv2d``; shared image helpers.
 
-``conv2d`` is one primitive (im2col: a strided window view copied once, then one batched GEMM).
+``conv2d`` is one primitive (im2col: a strided window view copied once, then GEMMs).
 Its two derivatives are primitives too, each the other's derivative, as in PyTorch:
 ``conv_transpose2d`` (the input gradient: a GEMM, then col2im, a loop over the kH*kW kernel
-offsets, never over positions) and ``conv2d_weight`` (the weight gradient: per-sample GEMMs
-summed). Their backwards are again convolutions, so gradients of any order are exact.
+offsets, never over positions) and ``conv2d_weight`` (the weight gradient: GEMMs summed).
+Their backwards are again convolutions, so gradients of any order are exact. Stride 1 (most
+convolutions) uses the "wide" im2col layout below: long copies, one GEMM over the batch.
 Pooling and padding (``pool.py``) reuse the window helpers and argument checks here.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from .._backend import xp
 from ..function import Function, op
@@ -43,10 +44,55 @@ def _windows(xpad: Any, kernel: tuple, stride: tuple, dilation: tuple) -> Any:
 
 
 def _cols(x: Any, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple, groups: int) -> Any:
-    """im2col: (N, groups, C/groups * kH * kW, Ho * Wo), one contiguous copy."""
-    win = _windows(pad_hw(x, padding), kernel, stride, dilation)
+    """im2col, one contiguous copy: the wide layout for stride 1, else (N, groups, C/groups * kH * kW, Ho * Wo)."""
+    return (_wide_cols if stride == (1, 1) else _compact_cols)(pad_hw(x, padding), kernel, stride, dilation, groups)
+
+
+def _compact_cols(xpad: Any, kernel: tuple, stride: tuple, dilation: tuple, groups: int) -> Any:
+    """(N, groups, C/groups * kH * kW, Ho * Wo): the window view copied once."""
+    win = _windows(xpad, kernel, stride, dilation)
     n, c, ho, wo = win.shape[:4]
     return win.transpose(0, 1, 4, 5, 2, 3).reshape(n, groups, c // groups * kernel[0] * kernel[1], ho * wo)
+
+
+# Stride 1, the wide layout. The window at (r, c) of a padded (Hp, Wp) image starts at its flat position
+# r * Wp + c, so for each kernel offset one run of L = (Ho - 1) * Wp + Wo flat positions covers every
+# window, plus Wp - Wo windows wrapping around each row end, computed and then dropped. Copying runs of L
+# values instead of rows of Wo made im2col 2-4x faster on the LeNet benchmark, and with the batch's runs side
+# by side (column n * L + q) each gradient is one GEMM over the whole batch.
+def _run(ho: int, wo: int, wp: int) -> int:
+    return (ho - 1) * wp + wo
+
+
+def _wide_cols(xpad: Any, kernel: tuple, stride: tuple, dilation: tuple, groups: int) -> Any:
+    """(groups, C/groups * kH * kW, N * L): row (c, i, j), column n * L + q holds image n's padded pixel at flat
+    position q + i * dH * Wp + j * dW."""
+    xpad = xp.ascontiguousarray(xpad)
+    n, c, hp, wp = xpad.shape
+    (kh, kw), (dh, dw) = kernel, dilation
+    length = _run(hp - dh * (kh - 1), wp - dw * (kw - 1), wp)
+    s = xpad.strides
+    runs = as_strided(xpad, (c, kh, kw, n, length), (s[1], dh * s[2], dw * s[3], s[0], s[3]), writeable=False)
+    return xp.ascontiguousarray(runs).reshape(groups, c // groups * kh * kw, n * length)
+
+
+def _narrow(y: Any, ho: int, wo: int, wp: int) -> Any:
+    """The (N, O, Ho, Wo) windows of a wide (N, O, L) array whose last axis is contiguous: a view."""
+    s = y.strides[2]
+    return as_strided(y, y.shape[:2] + (ho, wo), y.strides[:2] + (wp * s, s))
+
+
+def _widen(g: Any, wp: int) -> Any:
+    """(O, N * L): g (N, O, Ho, Wo) in the wide layout, 0 at the wrapping windows."""
+    n, o, ho, wo = g.shape
+    out = xp.zeros((o, n, _run(ho, wo, wp)), g.dtype)
+    _narrow(out.transpose(1, 0, 2), ho, wo, wp)[...] = g
+    return out.reshape(o, -1)
+
+
+def _finite(a: Any) -> bool:
+    """Whether a wrapping window's 0 times ``a`` is 0 (not nan), as the wide layout needs."""
+    return a.dtype.kind != "f" or bool(xp.isfinite(a).all())
 
 
 def out_hw(x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple, dilation: tuple) -> tuple:
@@ -54,12 +100,24 @@ def out_hw(x_shape: tuple, kernel: tuple, stride: tuple, padding: tuple, dilatio
                  for i in range(2))
 
 
-def conv_output(x: Any, w: Any, stride: tuple, padding: tuple, dilation: tuple, groups: int, cols: Any = None) -> Any:
+def conv_output(x: Any, w: Any, stride: tuple, padding: tuple, dilation: tuple, groups: int, cols: Any = None,
+                bias: Any = None) -> Any:
     o, kernel = w.shape[0], w.shape[2:]
     if cols is None:
         cols = _cols(x, kernel, stride, padding, dilation, groups)
     ho, wo = out_hw(x.shape, kernel, stride, padding, dilation)
-    return (w.reshape(groups, o // groups, -1) @ cols).reshape(x.shape[0], o, ho, wo)
+    if stride == (1, 1):  # per-sample GEMMs on strided views of cols: measured faster than one GEMM for LeNet
+        n, length = x.shape[0], _run(ho, wo, x.shape[3] + sum(padding[1]))
+        per_sample = cols.reshape(groups, cols.shape[1], n, length).transpose(2, 0, 1, 3)
+        y = (w.reshape(groups, o // groups, -1) @ per_sample).reshape(n, o, length)
+        y = _narrow(y, ho, wo, x.shape[3] + sum(padding[1]))
+        if bias is None:
+            return xp.ascontiguousarray(y)
+        return xp.add(y, bias.reshape(1, -1, 1, 1), out=xp.empty(y.shape, y.dtype))  # the old out += bias, fused
+    out = (w.reshape(groups, o // groups, -1) @ cols).reshape(x.shape[0], o, ho, wo)
+    if bias is not None:
+        out += bias.reshape(1, -1, 1, 1)
+    return out
 
 
 def offsets(kernel: tuple, stride: tuple, dilation: tuple, out_hw: tuple):
@@ -96,6 +154,17 @@ def _input_grad(g: Any, w: Any, x_shape: tuple, stride: tuple, padding: tuple, d
                 groups: int) -> Any:
     """conv_transpose2d: the gradient of conv2d with respect to its input."""
     n, o, ho, wo = g.shape
+    if stride == (1, 1) and _finite(w):
+        c, (kh, kw), (dh, dw) = x_shape[1], w.shape[2:], dilation
+        hp, wp = (x_shape[2 + i] + sum(padding[i]) for i in range(2))
+        gcols = xp.swapaxes(w.reshape(groups, o // groups, -1), 1, 2) @ _widen(g, wp).reshape(groups, o // groups, -1)
+        length = _run(ho, wo, wp)
+        gcols = gcols.reshape(c, kh * kw, n, length)
+        out = xp.zeros((c, n, hp * wp), g.dtype)
+        for t in range(kh * kw):  # col2im: one add of the batch's runs per kernel offset
+            start = t // kw * dh * wp + t % kw * dw
+            out[:, :, start:start + length] += gcols[:, t]
+        return xp.ascontiguousarray(crop(out.reshape(c, n, hp, wp).transpose(1, 0, 2, 3), padding))
     gcols = xp.swapaxes(w.reshape(groups, o // groups, -1), 1, 2) @ g.reshape(n, groups, o // groups, ho * wo)
     return _col2im(gcols.reshape((n, x_shape[1]) + w.shape[2:] + (ho, wo)), x_shape, stride, padding, dilation)
 
@@ -103,8 +172,12 @@ def _input_grad(g: Any, w: Any, x_shape: tuple, stride: tuple, padding: tuple, d
 def _weight_grad(x: Any, g: Any, w_shape: tuple, stride: tuple, padding: tuple, dilation: tuple, groups: int,
                  cols: Any = None) -> Any:
     """conv2d_weight: the gradient of conv2d with respect to its weight."""
-    if cols is None:
-        cols = _cols(x, w_shape[2:], stride, padding, dilation, groups)
+    if stride == (1, 1) and _finite(x):  # one GEMM, cols @ g.T (measured 10% faster than g @ cols.T)
+        cols = _cols(x, w_shape[2:], stride, padding, dilation, groups) if cols is None else cols
+        gw = _widen(g, x.shape[3] + sum(padding[1])).reshape(groups, w_shape[0] // groups, -1)
+        return xp.swapaxes(cols @ xp.swapaxes(gw, -1, -2), -1, -2).reshape(w_shape)
+    if cols is None or stride == (1, 1):  # none given, or the wide ones
+        cols = _compact_cols(pad_hw(x, padding), w_shape[2:], stride, dilation, groups)
     n, _, _, length = cols.shape
     # A batch of per-sample GEMMs against the transposed view (no copy of cols), then a sum over the batch:
     # measured 2x faster than one large GEMM after transposing both operands into (groups, ., N * L).
@@ -127,9 +200,7 @@ class Conv2d(Function):
     @staticmethod
     def forward(ctx, x, w, b, *, stride, padding, dilation, groups):
         cols = _cols(x, w.shape[2:], stride, padding, dilation, groups)
-        out = conv_output(x, w, stride, padding, dilation, groups, cols)
-        if b is not None:
-            out += b.reshape(1, -1, 1, 1)
+        out = conv_output(x, w, stride, padding, dilation, groups, cols, b)
         if ctx.needs_input_grad[1:2] == (True,):  # () when the call is not recorded
             ctx.save_for_backward(cols)  # a constant that serves the weight gradient
         return out
