@@ -46,6 +46,7 @@ class BackwardWriter:
         finally:
             state.backward_hooks, state.tracer = prev_hooks, prev
         self.has_backward = True
+        self.backward_roots.append(root)
         self._emit_backward(root, gradient, order, grads, where, list(found.values()))
 
     def take(self, g: str, n: str) -> None:
@@ -72,6 +73,7 @@ class BackwardWriter:
             self.traced_g = grads[node]
             g_in = self.traced_g[1]
             ins, out, op_where, ctx = self.node_info[node]
+            self.owner = (node, "backward")
             self.emit(f"# backward of {node.fn.op_name}  ({op_where})")
             names = [None if gi is None or not need else self.fresh(f"d_{_base(ins[i])}")
                      for i, (gi, need) in enumerate(zip(g_in, node.needs_input_grad))]
@@ -97,6 +99,7 @@ class BackwardWriter:
                     self._accumulate(pending[parent], name, t.ndim)
                 else:
                     pending[parent] = name
+        self.owner = None
         stored: set[int] = set()  # the engine's store_grads copies an array stored for a second leaf
         if found:
             self.emit("# .grad of each leaf (the engine's store_grads)")
@@ -104,6 +107,7 @@ class BackwardWriter:
             a = a._data if isinstance(a, Tensor) else np.asarray(a)
             leaf = self._leaf(t)
             self.leaves.append((t, leaf))
+            self.owner = (t, "backward")
             if id(a) in stored or not t.ndim:
                 self.emit(f"_put({leaf}, {g}{', True' if id(a) in stored else ''})")
             else:  # the common case inline: a new gradient, not a view
@@ -112,6 +116,7 @@ class BackwardWriter:
                 self.emit("else:")
                 self.emit(f"    _put({leaf}, {g})")
             stored.add(id(a))
+        self.owner = None
 
     def _accumulate(self, acc: str, name: str, ndim: int) -> None:
         """``acc = acc + name``, the engine's sum of two contributions; into ``acc`` when the program owns it

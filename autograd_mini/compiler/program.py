@@ -30,6 +30,16 @@ class CacheInfo(NamedTuple):
     currsize: int
 
 
+class Traced(NamedTuple):
+    """One call traced afresh, for the explorer: its result, its program's source, and per source line what it
+    belongs to (``Tracer.owners``: a Node or a leaf Tensor and "forward"/"backward", or None)."""
+    result: Any
+    source: str
+    owners: list
+    names: list[str]                # the program's parameters: the function's argument names
+    backward_roots: list[Tensor]    # what each backward pass ran from
+
+
 class Program(NamedTuple):
     run: Callable[..., Any]
     source: str
@@ -85,16 +95,24 @@ class Compiled:
             self._cache.move_to_end(key)
             self._last = program
             return program.run(*args)
+        return self._miss(key, args).result
+
+    def _miss(self, key: tuple, args: tuple) -> Traced:
         self._misses += 1
-        result, program = self._trace(args)
+        result, program, tracer = self._trace(args)
         self._cache[key] = program
         self._cache.move_to_end(key)
         while len(self._cache) > self.maxsize:
             self._cache.popitem(last=False)
         self._last = program
-        return result
+        return Traced(result, program.source, _line_owners(tracer), tracer.arg_names, tracer.backward_roots)
 
-    def _trace(self, args: tuple) -> tuple[Any, Program]:
+    def _traced_call(self, args: tuple) -> Traced:
+        """Trace one call afresh, even if its signature is cached (``ag.viz.explore(step, *args)``): a call
+        like any other, side effects included, whose program replaces the cached one."""
+        return self._miss(_signature(args), args)
+
+    def _trace(self, args: tuple) -> tuple[Any, Program, Tracer]:
         if state.tracer is not None:
             raise TraceError("ag.compile: a compiled function called while another is being traced; compile the "
                              "outer function only")
@@ -112,7 +130,7 @@ class Compiled:
             state.tracer = None
         name = getattr(self.fn, "__name__", "step")
         program = _build(tracer, name if name.isidentifier() and name != "<lambda>" else "step", names, ret)
-        return _plain(result), program
+        return _plain(result), program, tracer
 
     def _names(self, n: int) -> list[str]:
         """The program's parameters: the function's own names where it has them."""
@@ -235,6 +253,11 @@ def _build(tracer: Tracer, name: str, names: list[str], ret: str) -> Program:
     exec(builtins.compile(source, filename, "exec"), namespace)  # noqa: S102  (our own generated code)
     modules = tuple((m, _module_key(m)) for m in tracer.modules.values())
     return Program(namespace[name], source, modules)
+
+
+def _line_owners(tracer: Tracer) -> list:
+    """``Tracer.owners`` aligned with ``_build``'s source lines: the ``def``, the body, the ``return``."""
+    return [None, *tracer.owners, None]
 
 
 __all__ = ["compile", "Compiled", "CacheInfo", "TraceError"]
