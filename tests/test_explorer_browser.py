@@ -476,3 +476,110 @@ def test_degenerate_pages_open_without_errors(page, tmp_path):
     b = page(rec.save(tmp_path / "nograph.html"))
     assert "no graph" in b.find_element("id", "notes").text
     assert js(b, "return document.querySelectorAll('#chart-loss circle').length") == 1  # the NaN loss, in red
+
+
+def program_page(tmp_path: Path) -> Path:
+    """ag.viz.explore(step, *args) of the XOR network's compiled training step."""
+    model, x, y = xor()
+    opt = nn.optim.SGD(model.parameters(), lr=0.5)
+
+    def train_step(model, opt, x, y):
+        loss = ((model(x) - y) ** 2).sum() * (0.5 / 300)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return viz.explore(ag.compile(train_step), model, opt, x, y).save(tmp_path / "program.html")
+
+
+LINES = "return [...document.querySelectorAll('#program-code .line.{}')].map(r => r.textContent.replace(/^\\d+/, ''))"
+SHOWN = """const c = document.getElementById('program-code'), r = document.querySelector('#program-code .line.{}');
+  return r.offsetTop >= c.scrollTop && r.offsetTop + r.offsetHeight <= c.scrollTop + c.clientHeight"""
+
+
+def test_program_pane_a_node_shows_its_lines_and_a_line_selects_its_node(page, tmp_path):
+    b = page(program_page(tmp_path))
+    assert b.title == "train_step: graph and compiled program"
+    code = b.find_element("id", "program-code")
+    js(b, "arguments[0].scrollTop = arguments[0].scrollHeight", code)  # at the end: the optimizer's lines
+    node(b, "Sigmoid_3").click()
+    lines = [s.strip() for s in js(b, LINES.format("sel"))]
+    here = "tests/test_explorer_browser.py"
+    assert [s.split(":")[0] for s in lines] == [
+        f"# sigmoid  ({here}", "sigmoid2 = _sigmoid(matmul2)", f"# backward of sigmoid  ({here}",
+        "d_matmul2 = np.multiply(d_sigmoid2, (sigmoid2 * (1 - sigmoid2)), out=d_sigmoid2)"]
+    assert js(b, SHOWN.format("sel"))  # scrolled back to its first line
+    assert "program lines11-12, 35-36" in js(b, "return document.getElementById('panel').textContent")
+    line = next(r for r in b.find_elements("css selector", "#program-code .line")
+                if "d_layer2_weight = sigmoid.swapaxes(-1, -2) @ d_matmul2" in r.text)  # MatMul_2's backward
+    js(b, "arguments[0].scrollTop = arguments[1].offsetTop - 20", code, line)  # MatMul_2's forward lines out of view
+    scrolled = js(b, "return arguments[0].scrollTop", code)
+    line.click()
+    assert js(b, "return document.querySelector('g.node.selected').dataset.key") == "MatMul_2"  # as a node click
+    assert panel_text(b, "panel-title") == "MatMul_2" and "sel" in line.get_attribute("class").split()
+    assert js(b, "return arguments[0].scrollTop", code) == scrolled  # the clicked line stays where it was
+    effect = next(r for r in b.find_elements("css selector", "#program-code .line") if "opt.zero_grad()" in r.text)
+    assert "owned" not in effect.get_attribute("class").split()  # an effect belongs to no node
+
+
+def test_program_pane_follows_the_backward_slider_and_can_be_hidden_or_resized(page, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+    b = page(program_page(tmp_path))
+    slider = b.find_element("id", "bstep")
+    slider.send_keys(Keys.HOME, Keys.RIGHT)  # step 1: the loss's Mul
+    assert [s.strip() for s in js(b, LINES.format("current"))][0].startswith("# backward of mul  (")
+    slider.send_keys(Keys.RIGHT, Keys.RIGHT, Keys.RIGHT, Keys.RIGHT)  # step 5: Sigmoid_3
+    current = [s.strip() for s in js(b, LINES.format("current"))]
+    assert current[0].startswith("# backward of sigmoid  (") and len(current) == 2 and js(b, SHOWN.format("current"))
+    slider.send_keys(Keys.END)
+    assert js(b, LINES.format("current")) == []
+    pane, view = b.find_element("id", "program"), b.find_element("id", "view")
+    width = view.size["width"]
+    ActionChains(b).drag_and_drop_by_offset(b.find_element("id", "program-split"), 100, 0).perform()
+    assert pane.size["width"] > 0 and abs(view.size["width"] - (width - 100)) < 3
+    b.find_element("id", "program-toggle").click()
+    assert not pane.is_displayed() and view.size["width"] > width
+    node(b, "0.weight").click()  # the page works without the pane
+    assert panel_text(b, "panel-title") == "0.weight"
+    b.find_element("id", "program-toggle").click()
+    assert pane.is_displayed() and js(b, LINES.format("sel"))
+
+
+def test_program_pane_keeps_hostile_op_names_and_paths_as_text(page, tmp_path):
+    import importlib.util
+
+    evil = '</script><script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
+
+    class Evil(ag.Function):
+        op_name = evil
+
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+    path = tmp_path / "<img src=x onerror=window.pwned=3>.py"
+    path.write_text("def loss_of(w):\n    return (w * 3).sum()\n")
+    spec = importlib.util.spec_from_file_location("evil_module", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    def step(w):
+        loss = mod.loss_of(Evil.apply(w))
+        loss.backward()
+        return loss
+
+    w = ag.tensor(np.ones(3), requires_grad=True, name=evil)
+    b = page(viz.explore(ag.compile(step), w).save(tmp_path / "hostile.html"))
+    assert js(b, "return window.pwned === undefined")
+    text = js(b, "return document.getElementById('program-code').textContent")
+    assert f"# {evil}  (" in text and "<img src=x onerror=window.pwned=3>.py:2)" in text
+    line = next(r for r in b.find_elements("css selector", "#program-code .line") if "onerror=window.pwned=3" in r.text)
+    line.click()
+    assert panel_text(b, "panel-title").startswith("Mul")
+    assert js(b, "return window.pwned === undefined")
