@@ -355,6 +355,12 @@ def test_training_page_names_layers_colours_only_what_it_knows_and_shows_the_cho
     b = page(path)
     names = js(b, "return [...document.querySelectorAll('#chart-grad path.series title')].map(t => t.textContent)")
     assert names == ["Sequential", "0: Linear", "2: Linear"]
+    right = js(b, "return Math.max(...[...document.querySelectorAll('#chart-grad path.series')].map((p) => { "
+                  "const r = p.getBBox(); return r.x + r.width; }))")
+    labels = js(b, "return [...document.querySelectorAll('#chart-grad text[fill]')].map((t) => t.getBBox().x)")
+    assert len(labels) == 3 and min(labels) > right  # the series' names right of the plot: no line runs under them
+    assert js(b, "return [...document.querySelectorAll('#chart-loss text')].filter((t) => "
+                 "t.textContent === 'loss').length") == 1  # the title names the one series
     fill = "return document.querySelector('g.box.collapsed[data-box=\"{}\"] .shape').getAttribute('fill')"
     dead = js(b, "return JSON.parse(document.getElementById('ag-data').textContent).legend.dead[0]")
     assert js(b, fill.format(2)) == style.ROLE["module"][2] != dead  # 1: Sigmoid has no parameters: no colour
