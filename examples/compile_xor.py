@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> dict:
     p = C.parser(__doc__, epochs=2000, out="out/compile_xor", progress=False,
                  epochs_help="training steps, compiled and eager")
     args = p.parse_args(argv)
-    steps, t0 = max(args.epochs, 1), time.perf_counter()
+    steps, start = max(args.epochs, 1), time.perf_counter()
     data, onehot, _ = X.xor_data()
     x, y = ag.tensor(data), ag.tensor(onehot)
     net, opt = make()
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
         t["eager"], t["compiled"] = t["eager"] + t1 - t0, t["compiled"] + time.perf_counter() - t1
         assert a.data == b.data  # the same number, bit for bit
     same = all(np.array_equal(p.data, q.data) for p, q in zip(net.parameters(), eager_net.parameters()))
-    C.summary("compile_xor", t0, steps=steps, final_loss=b.item(), bitwise_equal=same,
+    C.summary("compile_xor", start, steps=steps, final_loss=b.item(), bitwise_equal=same,
               eager_ms_per_step=t["eager"] * 1e3 / steps, compiled_ms_per_step=t["compiled"] * 1e3 / steps)
     return {"loss": b.item(), "same": same, "source": step.source, "page": page, **t}
 
