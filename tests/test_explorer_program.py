@@ -123,6 +123,24 @@ def test_the_cache_keeps_no_graph_alive():
     assert ref() is None and step.cache_info().currsize == 1
 
 
+def test_a_compiled_method():
+    class Model(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(3, 1, dtype=np.float64, seed=0)
+
+        @ag.compile
+        def step(self, x):
+            loss = self.lin(x).sum()
+            loss.backward()
+            return loss
+
+    m = Model()
+    e = viz.explore(m.step, ag.tensor(np.ones((4, 3))))  # m goes first, as m.step(x) passes it
+    assert e.title == "step: graph and compiled program" and "lin.weight" in {n["key"] for n in e.data["nodes"]}
+    assert pane(e)[0][0] == "def step(self, x):"
+
+
 def test_wrong_arguments_are_named():
     step, (net, opt, x, y) = mlp_step()
     with pytest.raises(TypeError, match=r"explore\(step, net, opt, x, y\)"):

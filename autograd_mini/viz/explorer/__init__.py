@@ -13,12 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ...compiler.program import Compiled
 from ...tensor import Tensor
 from .._write import write_file
 from ._model import graph_data
 from ._page import iframe, render_page
-from ._program import program_data, trace_step
+from ._program import compiled_step, program_data, trace_step
 from ._record import Recording, recording
 from .training import TrainingRecorder
 
@@ -50,22 +49,22 @@ def explore(*roots: Tensor | Callable[[], Tensor], title: str | None = None, **k
     """The explorer page of the graph behind ``roots`` (displays inline in Jupyter; ``.save(path)`` writes it).
 
     A function in place of a root is run inside ``recording()`` first, so each op shows its ``file:line``.
-    ``explore(step, *args)`` with an ``ag.compile``d ``step`` runs one call ``step(*args)``, traced afresh (a
-    call like any other: an optimizer step in it updates the model; its program goes into the cache), and
-    shows the graph of that call (from the tensor backward ran from, else the returned tensors) with the
-    generated program beside it. Keyword arguments: ``params``, ``max_nodes`` (default 2000), ``depth``,
+    ``explore(step, *args)`` with an ``ag.compile``d ``step`` (or ``obj.step``) runs one call ``step(*args)``
+    traced afresh (a call like any other: an optimizer step in it updates the model; its program goes into the
+    cache), and shows the graph of that call (from the tensor backward ran from, else the returned tensors)
+    with the generated program beside it. Keyword arguments: ``params``, ``max_nodes`` (default 2000), ``depth``,
     ``grads``, ``recording``, ``rollup`` (start repeated modules rolled up, default True), ``rankdir``,
     ``layout`` ("auto", "dot", "python"), ``explain`` (``explain_grad`` text for leaves without gradient,
     default True).
     """
-    traced = None
-    if roots and isinstance(roots[0], Compiled):
-        step, args = roots[0], roots[1:]
+    traced, found = None, compiled_step(roots[0]) if roots else None
+    if found is not None:
+        step, args = found[0], found[1] + roots[1:]
         traced, rec, roots, named = trace_step(step, args)
         kwargs.setdefault("recording", rec)
         kwargs["params"] = {**named, **(kwargs.get("params") or {})}
         title = title or f"{getattr(step.fn, '__name__', 'step')}: graph and compiled program"
-    elif any(isinstance(r, Compiled) for r in roots):
+    elif any(compiled_step(r) for r in roots):
         raise TypeError("explore: a compiled function goes first, followed by the arguments of one call: "
                         "ag.viz.explore(step, x, y)")
     elif len(roots) == 1 and callable(roots[0]) and not isinstance(roots[0], Tensor):

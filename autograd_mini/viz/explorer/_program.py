@@ -3,6 +3,7 @@ generated program beside it, each line tied to the node it belongs to."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 import io
 import keyword
@@ -14,9 +15,19 @@ from ...tensor import Tensor
 from .._graph import Item, graph_nodes
 from ._record import recording
 
-__all__ = ["trace_step", "program_data"]
+__all__ = ["compiled_step", "trace_step", "program_data"]
 
 _CLASS = {tokenize.COMMENT: "c", tokenize.STRING: "s", tokenize.NUMBER: "n"}
+
+
+def compiled_step(x: Any) -> tuple[Compiled, tuple] | None:
+    """``x`` as (compiled function, arguments bound already): ``step``, or ``obj.step`` (a compiled method,
+    ``obj`` first); None for anything else."""
+    if isinstance(x, Compiled):
+        return x, ()
+    if isinstance(x, functools.partial) and isinstance(getattr(x.func, "__self__", None), Compiled):
+        return x.func.__self__, x.args
+    return None
 
 
 def trace_step(step: Compiled, args: tuple) -> tuple[Traced, Any, tuple, dict]:
