@@ -147,6 +147,9 @@ def test_wrong_arguments_are_named():
         viz.explore(step)
     with pytest.raises(TypeError, match="goes first"):
         viz.explore(x, step)
+    for suffix in ("html", "svg", "dot"):
+        with pytest.raises(TypeError, match=r"explore\(step, \*args\)\.save\(path\)"):
+            viz.save(step, f"never_written.{suffix}")
     with pytest.raises(TypeError, match="unknown argument"):
         viz.explore(step, net, opt, x, y, colour="red")
     with ag.no_grad():
