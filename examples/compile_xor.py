@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> dict:
     x, y = ag.tensor(data), ag.tensor(onehot)
     net, opt = make()
     step = ag.compile(train_step)
-    step(net, opt, x, y)
+    b = step(net, opt, x, y)  # the traced call (--epochs 1: the only one)
     print(step.source)
     args.out.mkdir(parents=True, exist_ok=True)
     page_net, page_opt = make()  # the page's own step: explore runs one (a training step) on its arguments

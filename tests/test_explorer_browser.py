@@ -589,3 +589,18 @@ def test_program_pane_keeps_hostile_op_names_and_paths_as_text(page, tmp_path):
     line.click()
     assert panel_text(b, "panel-title").startswith("Mul")
     assert js(b, "return window.pwned === undefined")
+
+
+def test_the_compiled_xor_example_page(page, tmp_path, monkeypatch):
+    """examples/compile_xor.py's program.html: the article's network, one compiled step, the program beside it."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "examples"))
+    import compile_xor
+
+    b = page(compile_xor.main(["--epochs", "1", "--out", str(tmp_path)])["page"])
+    node(b, "Sigmoid_3").click()
+    lines = [s.strip() for s in js(b, LINES.format("sel"))]
+    assert lines[1] == "sigmoid2 = _sigmoid(linear2)" and lines[3].startswith("d_linear2 = np.multiply(d_sigmoid2")
+    ActionChains(b).move_to_element(b.find_element("id", "title")).perform()
+    if os.environ.get("AG_UPDATE_DOCS_IMG"):
+        b.save_screenshot(str(DOCS_IMG / "explorer_program.png"))
