@@ -103,6 +103,15 @@ def test_a_program_without_backward_shows_the_returned_graph():
     assert len(e.data["backward"]["steps"]) == 2 and net.weight.grad is None  # the page's own pass, no .grad
 
 
+def test_the_arguments_are_named_as_the_program_names_them_unless_params_says_otherwise(recwarn):
+    step, (net, opt, x, y) = mlp_step()
+    keys = {n["key"] for n in viz.explore(step, net, opt, x, y).data["nodes"]}
+    assert {"x", "y", "0.weight"} <= keys
+    keys = {n["key"] for n in viz.explore(step, net, opt, x, y, params={"inputs": x}).data["nodes"]}
+    assert "inputs" in keys and "x" not in keys and "y" in keys
+    assert not [w for w in recwarn if "params" in str(w.message)]
+
+
 def test_one_call_traced_afresh_with_its_side_effects():
     step, (net, opt, x, y) = mlp_step()
     step(net, opt, x, y)

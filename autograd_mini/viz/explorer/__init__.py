@@ -62,7 +62,7 @@ def explore(*roots: Tensor | Callable[[], Tensor], title: str | None = None, **k
         step, args = found[0], found[1] + roots[1:]
         traced, rec, roots, named = trace_step(step, args)
         kwargs.setdefault("recording", rec)
-        kwargs["params"] = {**named, **(kwargs.get("params") or {})}
+        kwargs["params"] = {**named, **(kwargs.get("params") or {})}  # a name of the user's wins
         title = title or f"{getattr(step.fn, '__name__', 'step')}: graph and compiled program"
     elif any(compiled_step(r) for r in roots):
         raise TypeError("explore: a compiled function goes first, followed by the arguments of one call: "
