@@ -186,7 +186,7 @@ class Tracer(BackwardWriter):
         base = self.param_names.get(key) or (t.name if isinstance(t.name, str) else None) or \
             (f"{holder}_data" if holder in self.arg_names else "p")
         local = self.fresh(base)
-        owner, self.owner = self.owner, (t, "forward")  # (inside an op's lines: the leaf's line all the same)
+        owner, self.owner = self.owner, (t, "forward")  # the leaf's line, even amid an op's lines
         self.emit(f"{local} = {holder}._data")
         self.owner = owner
         self.loaded[key] = local
