@@ -5,9 +5,12 @@ network by hand. ``ag.compile`` traces one training step of the same network (ex
 the article's data, initial weights and loss: squared error over 2N plus the ridge term) and prints the
 straight-line numpy program it replays: forward, then each op's derivative in reverse order, then the
 optimizer. Set it beside the article's code. The compiled steps give the eager steps' numbers bit for bit.
+It also writes ``program.html``: the explorer page of one compiled step, the graph with the program beside it
+(click a node to see its lines, a line to see its node).
 
     python examples/compile_xor.py              # print the program, train 2,000 steps both ways
     python examples/compile_xor.py --epochs 50  # fewer steps
+    python examples/compile_xor.py --out DIR    # where program.html goes (default out/compile_xor)
 """
 
 from __future__ import annotations
@@ -36,15 +39,20 @@ def train_step(net: X.XorNet, opt: nn.optim.SGD, x: ag.Tensor, y: ag.Tensor) -> 
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = C.parser(__doc__, epochs=2000, progress=False, epochs_help="training steps, compiled and eager")
+    p = C.parser(__doc__, epochs=2000, out="out/compile_xor", progress=False,
+                 epochs_help="training steps, compiled and eager")
     args = p.parse_args(argv)
-    steps, t0 = max(args.epochs, 1), time.perf_counter()
+    steps, start = max(args.epochs, 1), time.perf_counter()
     data, onehot, _ = X.xor_data()
     x, y = ag.tensor(data), ag.tensor(onehot)
     net, opt = make()
     step = ag.compile(train_step)
-    step(net, opt, x, y)
+    b = step(net, opt, x, y)  # the traced call (--epochs 1: the only one)
     print(step.source)
+    args.out.mkdir(parents=True, exist_ok=True)
+    page_net, page_opt = make()  # the page's own step: explore runs one (a training step) on its arguments
+    page = ag.viz.explore(ag.compile(train_step), page_net, page_opt, x, y,
+                          title="The XOR article's network: one compiled training step").save(args.out / "program.html")
     eager_net, eager_opt = make()
     train_step(eager_net, eager_opt, x, y)
     t = {"eager": 0.0, "compiled": 0.0}
@@ -56,9 +64,9 @@ def main(argv: list[str] | None = None) -> dict:
         t["eager"], t["compiled"] = t["eager"] + t1 - t0, t["compiled"] + time.perf_counter() - t1
         assert a.data == b.data  # the same number, bit for bit
     same = all(np.array_equal(p.data, q.data) for p, q in zip(net.parameters(), eager_net.parameters()))
-    C.summary("compile_xor", t0, steps=steps, final_loss=b.item(), bitwise_equal=same,
+    C.summary("compile_xor", start, steps=steps, final_loss=b.item(), bitwise_equal=same,
               eager_ms_per_step=t["eager"] * 1e3 / steps, compiled_ms_per_step=t["compiled"] * 1e3 / steps)
-    return {"loss": b.item(), "same": same, "source": step.source, **t}
+    return {"loss": b.item(), "same": same, "source": step.source, "page": page, **t}
 
 
 if __name__ == "__main__":

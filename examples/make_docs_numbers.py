@@ -47,7 +47,7 @@ RUNS: dict[str, list[list[str]]] = {
                   ["--loss", "mse", "--out", "out/mnist_mlp_mse", *NO_PROGRESS]],
     "mnist_cnn": [["--out", "out/mnist_cnn", *NO_PROGRESS]],
     "custom_op": [["--out", "out/custom_op", *NO_PROGRESS]],
-    "compile_xor": [[]],
+    "compile_xor": [["--out", "out/compile_xor"]],
     "check_gradients": [[]],
     "visualize": [["--out", "out/visualize"]],
     "char_lm": [["--out", "out/char_lm", *NO_PROGRESS]],
@@ -131,7 +131,8 @@ def reaches(script: str, lines: list[str]) -> str:
         return f"stable softplus passes `gradcheck`/`gradgradcheck` ({r['gradcheck']}); its net {pct(r['accuracy'])}"
     if script == "compile_xor":
         r = s["compile_xor"]  # (its speed-up varies from run to run: printed, not in the table)
-        return f"{r['steps']} steps equal to eager bit for bit ({r['bitwise_equal']}); prints the program"
+        return (f"{r['steps']} steps equal to eager bit for bit ({r['bitwise_equal']}); prints the program, "
+                "writes program.html")
     if script == "check_gradients":
         ops = sorted(set(re.findall(r"`(\w+)` with inputs", "\n".join(lines))))
         return "gradcheck finds the wrong hand-derived gradients and names their ops: " + \

@@ -366,9 +366,10 @@ def test_numpy_on_array_arguments_is_traced_or_refused():
         ag.compile(lambda x: model(np.asarray(x) * 2).sum())(np.ones((4, 3), np.float32))
 
 
-def test_the_xor_article_network_compiled():
-    r = _example("compile_xor").main(["--epochs", "30"])
+def test_the_xor_article_network_compiled(tmp_path):
+    r = _example("compile_xor").main(["--epochs", "30", "--out", str(tmp_path)])
     assert r["same"] and "# ---- backward pass" in r["source"] and "net.l1.weight._data" in r["source"]
+    assert r["page"] == tmp_path / "program.html" and "backward of sigmoid" in r["page"].read_text()
 
 
 def test_zero_d_parameters_and_gradients_stay_arrays():

@@ -355,6 +355,12 @@ def test_training_page_names_layers_colours_only_what_it_knows_and_shows_the_cho
     b = page(path)
     names = js(b, "return [...document.querySelectorAll('#chart-grad path.series title')].map(t => t.textContent)")
     assert names == ["Sequential", "0: Linear", "2: Linear"]
+    right = js(b, "return Math.max(...[...document.querySelectorAll('#chart-grad path.series')].map((p) => { "
+                  "const r = p.getBBox(); return r.x + r.width; }))")
+    labels = js(b, "return [...document.querySelectorAll('#chart-grad text[fill]')].map((t) => t.getBBox().x)")
+    assert len(labels) == 3 and min(labels) > right  # the series' names right of the plot: no line runs under them
+    assert js(b, "return [...document.querySelectorAll('#chart-loss text')].filter((t) => "
+                 "t.textContent === 'loss').length") == 1  # the title names the one series
     fill = "return document.querySelector('g.box.collapsed[data-box=\"{}\"] .shape').getAttribute('fill')"
     dead = js(b, "return JSON.parse(document.getElementById('ag-data').textContent).legend.dead[0]")
     assert js(b, fill.format(2)) == style.ROLE["module"][2] != dead  # 1: Sigmoid has no parameters: no colour
@@ -439,7 +445,10 @@ def test_a_big_graph_loads(page, tmp_path):
     b = page(viz.save(h.sum(), tmp_path / "big.html"))  # max_nodes=2000 of 10,201 ops
     assert len(shown_keys(b)) == 2000 + 10 and time.perf_counter() - t0 < 120
     scale = "return +document.getElementById('world').getAttribute('transform').match(/scale\\(([^)]*)/)[1]"
-    assert js(b, scale) == 0.6  # too long to read whole: it opens readable, at the output
+    assert js(b, scale) == 0.6  # too long to read whole: it opens readable, at its top
+    top = "return document.querySelector('#nodes').getBoundingClientRect().top - " \
+          "document.getElementById('view').getBoundingClientRect().top"
+    assert 0 <= js(b, top) < 40
     b.find_element("id", "fit").click()
     assert js(b, scale) < 0.1
 
@@ -473,3 +482,125 @@ def test_degenerate_pages_open_without_errors(page, tmp_path):
     b = page(rec.save(tmp_path / "nograph.html"))
     assert "no graph" in b.find_element("id", "notes").text
     assert js(b, "return document.querySelectorAll('#chart-loss circle').length") == 1  # the NaN loss, in red
+
+
+def program_page(tmp_path: Path) -> Path:
+    """ag.viz.explore(step, *args) of the XOR network's compiled training step."""
+    model, x, y = xor()
+    opt = nn.optim.SGD(model.parameters(), lr=0.5)
+
+    def train_step(model, opt, x, y):
+        loss = ((model(x) - y) ** 2).sum() * (0.5 / 300)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return viz.explore(ag.compile(train_step), model, opt, x, y).save(tmp_path / "program.html")
+
+
+LINES = "return [...document.querySelectorAll('#program-code .line.{}')].map(r => r.textContent.replace(/^\\d+/, ''))"
+SHOWN = """const c = document.getElementById('program-code'), r = document.querySelector('#program-code .line.{}');
+  return r.offsetTop >= c.scrollTop && r.offsetTop + r.offsetHeight <= c.scrollTop + c.clientHeight"""
+
+
+def test_program_pane_a_node_shows_its_lines_and_a_line_selects_its_node(page, tmp_path):
+    b = page(program_page(tmp_path))
+    assert b.title == "train_step: graph and compiled program"
+    code = b.find_element("id", "program-code")
+    js(b, "arguments[0].scrollTop = arguments[0].scrollHeight", code)  # at the end: the optimizer's lines
+    node(b, "Sigmoid_3").click()
+    lines = [s.strip() for s in js(b, LINES.format("sel"))]
+    here = "tests/test_explorer_browser.py"
+    assert [s.split(":")[0] for s in lines] == [
+        f"# sigmoid  ({here}", "sigmoid2 = _sigmoid(matmul2)", f"# backward of sigmoid  ({here}",
+        "d_matmul2 = np.multiply(d_sigmoid2, (sigmoid2 * (1 - sigmoid2)), out=d_sigmoid2)"]
+    assert js(b, SHOWN.format("sel"))  # scrolled back to its first line
+    assert "program lines11-12, 35-36" in js(b, "return document.getElementById('panel').textContent")
+    line = next(r for r in b.find_elements("css selector", "#program-code .line")
+                if "d_layer2_weight = sigmoid.swapaxes(-1, -2) @ d_matmul2" in r.text)  # MatMul_2's backward
+    js(b, "arguments[0].scrollTop = arguments[1].offsetTop - 20", code, line)  # MatMul_2's forward lines out of view
+    scrolled = js(b, "return arguments[0].scrollTop", code)
+    line.click()
+    assert js(b, "return document.querySelector('g.node.selected').dataset.key") == "MatMul_2"  # as a node click
+    assert panel_text(b, "panel-title") == "MatMul_2" and "sel" in line.get_attribute("class").split()
+    assert js(b, "return arguments[0].scrollTop", code) == scrolled  # the clicked line stays where it was
+    effect = next(r for r in b.find_elements("css selector", "#program-code .line") if "opt.zero_grad()" in r.text)
+    assert "owned" not in effect.get_attribute("class").split()  # an effect belongs to no node
+
+
+def test_program_pane_follows_the_backward_slider_and_can_be_hidden_or_resized(page, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+    b = page(program_page(tmp_path))
+    slider = b.find_element("id", "bstep")
+    slider.send_keys(Keys.HOME, Keys.RIGHT)  # step 1: the loss's Mul
+    assert [s.strip() for s in js(b, LINES.format("current"))][0].startswith("# backward of mul  (")
+    slider.send_keys(Keys.RIGHT, Keys.RIGHT, Keys.RIGHT, Keys.RIGHT)  # step 5: Sigmoid_3
+    current = [s.strip() for s in js(b, LINES.format("current"))]
+    assert current[0].startswith("# backward of sigmoid  (") and len(current) == 2 and js(b, SHOWN.format("current"))
+    slider.send_keys(Keys.END)
+    assert js(b, LINES.format("current")) == []
+    pane, view = b.find_element("id", "program"), b.find_element("id", "view")
+    width = view.size["width"]
+    ActionChains(b).drag_and_drop_by_offset(b.find_element("id", "program-split"), 100, 0).perform()
+    assert pane.size["width"] > 0 and abs(view.size["width"] - (width - 100)) < 3
+    b.find_element("id", "program-toggle").click()
+    assert not pane.is_displayed() and view.size["width"] > width
+    node(b, "0.weight").click()  # the page works without the pane
+    assert panel_text(b, "panel-title") == "0.weight"
+    b.find_element("id", "program-toggle").click()
+    assert pane.is_displayed() and js(b, LINES.format("sel"))
+
+
+def test_program_pane_keeps_hostile_op_names_and_paths_as_text(page, tmp_path):
+    import importlib.util
+
+    evil = '</script><script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
+
+    class Evil(ag.Function):
+        op_name = evil
+
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+    path = tmp_path / "<img src=x onerror=window.pwned=3>.py"
+    path.write_text("def loss_of(w):\n    return (w * 3).sum()\n")
+    spec = importlib.util.spec_from_file_location("evil_module", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+
+    def step(w):
+        loss = mod.loss_of(Evil.apply(w))
+        loss.backward()
+        return loss
+
+    w = ag.tensor(np.ones(3), requires_grad=True, name=evil)
+    b = page(viz.explore(ag.compile(step), w).save(tmp_path / "hostile.html"))
+    assert js(b, "return window.pwned === undefined")
+    text = js(b, "return document.getElementById('program-code').textContent")
+    assert f"# {evil}  (" in text and "<img src=x onerror=window.pwned=3>.py:2)" in text
+    line = next(r for r in b.find_elements("css selector", "#program-code .line") if "onerror=window.pwned=3" in r.text)
+    line.click()
+    assert panel_text(b, "panel-title").startswith("Mul")
+    assert js(b, "return window.pwned === undefined")
+
+
+def test_the_compiled_xor_example_page(page, tmp_path, monkeypatch):
+    """examples/compile_xor.py's program.html: the article's network, one compiled step, the program beside it."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "examples"))
+    import compile_xor
+
+    b = page(compile_xor.main(["--epochs", "1", "--out", str(tmp_path)])["page"])
+    node(b, "Sigmoid_3").click()
+    lines = [s.strip() for s in js(b, LINES.format("sel"))]
+    assert lines[1] == "sigmoid2 = _sigmoid(linear2)" and lines[3].startswith("d_linear2 = np.multiply(d_sigmoid2")
+    ActionChains(b).move_to_element(b.find_element("id", "title")).perform()
+    if os.environ.get("AG_UPDATE_DOCS_IMG"):
+        b.save_screenshot(str(DOCS_IMG / "explorer_program.png"))

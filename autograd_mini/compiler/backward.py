@@ -33,6 +33,7 @@ class BackwardWriter:
         from .trace import user_line  # (trace.py builds on this module)
 
         where = user_line(3)
+        self.backward_roots.append(root)
         if create_graph:
             self._store_graph_grads(self.graph_pass(root, gradient, retain, (), where), where)
             return
@@ -50,6 +51,7 @@ class BackwardWriter:
         from .trace import user_line
 
         where = user_line(3)
+        self.backward_roots.append(root)
         if create_graph:
             return self.graph_pass(root, gradient, retain, capture, where)
         _refuse_hooks(root, where)
@@ -170,6 +172,7 @@ class BackwardWriter:
                 self.graph_grads.add(id(t.grad))
                 continue
             leaf, name = self._leaf(t), self.var[id(t.grad._data)]
+            self.owner = (t, "backward")
             if id(t) in added:  # the sum with the .grad this program stored before
                 self.emit(f"{leaf}.grad = Tensor._wrap(_array({name}))")
             else:
@@ -177,6 +180,7 @@ class BackwardWriter:
             self.graph_grads.add(id(t.grad))
             self.alive.append(t.grad)
             self.leaves.append((t, leaf))
+        self.owner = None
 
     def take(self, g: str, n: str) -> None:
         """``n`` now names what ``g`` named (``g`` is dead after its node's derivative): ownership passes on."""
@@ -211,6 +215,7 @@ class BackwardWriter:
             self.traced_g = grads[node]
             g_in = self.traced_g[1]
             ins, out, op_where, ctx = self._node_info(node, where)
+            self.owner = (node, "backward")
             self.emit(f"# backward of {node.fn.op_name}  ({op_where})")
             names = [None if gi is None or not need or capture and _dead(t, targets, wanted, ran)
                      else self.fresh(f"d_{_base(ins[i])}")
@@ -238,6 +243,7 @@ class BackwardWriter:
                     self._accumulate(pending[parent], name, t.ndim)
                 else:
                     pending[parent] = name
+        self.owner = None
         for node, t in ((n, t) for n, t in ((n, wanted.get(id(n))) for n in pending) if t is not None):
             found[id(t)] = (t, pending[node])  # captured where its node does not run (nothing behind it)
         return found
@@ -259,6 +265,7 @@ class BackwardWriter:
                 continue
             leaf = self._leaf(t)
             self.leaves.append((t, leaf))
+            self.owner = (t, "backward")
             if id(a) in stored or not t.ndim:
                 self.emit(f"_put({leaf}, {g}{', True' if id(a) in stored else ''})")
             else:  # the common case inline: a new gradient, not a view
@@ -267,6 +274,7 @@ class BackwardWriter:
                 self.emit("else:")
                 self.emit(f"    _put({leaf}, {g})")
             stored.add(id(a))
+        self.owner = None
 
     def _accumulate(self, acc: str, name: str, ndim: int) -> None:
         """``acc = acc + name``, the engine's sum of two contributions; into ``acc`` when the program owns it

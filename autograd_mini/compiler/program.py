@@ -30,6 +30,16 @@ class CacheInfo(NamedTuple):
     currsize: int
 
 
+class Traced(NamedTuple):
+    """One call traced afresh, for the explorer: its result, its program's source, and per source line what it
+    belongs to (``Tracer.owners``: a Node or a leaf Tensor and "forward"/"backward", or None)."""
+    result: Any
+    source: str
+    owners: list
+    names: list[str]                # the program's parameters: the function's argument names
+    backward_roots: list[Tensor]    # what each backward pass ran from
+
+
 class Program(NamedTuple):
     run: Callable[..., Any]
     source: str
@@ -96,16 +106,24 @@ class Compiled:
             self._cache.move_to_end(key)
             self._last = program
             return program.run(*args)
+        return self._miss(key, args).result
+
+    def _miss(self, key: tuple, args: tuple) -> Traced:
         self._misses += 1
-        result, program = self._trace(args)
+        result, program, tracer = self._trace(args)
         self._cache[key] = program
         self._cache.move_to_end(key)
         while len(self._cache) > self.maxsize:
             self._cache.popitem(last=False)
         self._last = program
-        return result
+        return Traced(result, program.source, tracer.owners, tracer.arg_names, tracer.backward_roots)
 
-    def _trace(self, args: tuple) -> tuple[Any, Program]:
+    def _traced_call(self, args: tuple) -> Traced:
+        """Trace one call afresh, even if its signature is cached (``ag.viz.explore(step, *args)``): a call
+        like any other, side effects included, whose program replaces the cached one."""
+        return self._miss(_signature(args), args)
+
+    def _trace(self, args: tuple) -> tuple[Any, Program, Tracer]:
         if state.tracer is not None:
             raise TraceError("ag.compile: a compiled function called while another is being traced; compile the "
                              "outer function only")
@@ -123,7 +141,7 @@ class Compiled:
             state.tracer = None
         name = getattr(self.fn, "__name__", "step")
         program = _build(tracer, name if name.isidentifier() and name != "<lambda>" else "step", names, ret)
-        return _plain(result), program
+        return _plain(result), program, tracer
 
     def _names(self, n: int) -> list[str]:
         """The program's parameters: the function's own names where it has them."""
@@ -238,10 +256,11 @@ _ASSIGNED = re.compile(r"(\w+) = ")
 _WORD = re.compile(r"[A-Za-z_]\w*")
 
 
-def _drop_unread(lines: list[str], groups: list[range]) -> list[str]:
+def _unread(lines: list[str], groups: list[range]) -> set[int]:
     """Drop the written-out ops of a create_graph pass whose values no later line reads: the derivatives for
     inputs nobody asked for (``ag.grad_of(y, [x], create_graph=True)`` also differentiates for the weights,
-    as the engine does) and what only they read. Names are unique, so a name no later line mentions is dead."""
+    as the engine does) and what only they read: the indices of those lines. Names are unique, so a name no
+    later line mentions is dead."""
     group_of = {i: g for g in groups for i in g}
     read: set[str] = set()
     dropped: set[int] = set()
@@ -258,12 +277,15 @@ def _drop_unread(lines: list[str], groups: list[range]) -> list[str]:
                 continue
         if not line.startswith("#"):
             read.update(_WORD.findall(line))
-    return [line for i, line in enumerate(lines) if i not in dropped]
+    return dropped
 
 
 def _build(tracer: Tracer, name: str, names: list[str], ret: str) -> Program:
     params = ", ".join(names)
-    body = _in_place(_drop_unread(tracer.lines + [f"return {ret}"], tracer.droppable), tracer.fresh_arrays)
+    lines, owners = tracer.lines + [f"return {ret}"], tracer.owners + [None]
+    dropped = _unread(lines, tracer.droppable)
+    body = _in_place([line for i, line in enumerate(lines) if i not in dropped], tracer.fresh_arrays)
+    tracer.owners = [None] + [o for i, o in enumerate(owners) if i not in dropped]  # per source line, the def first
     lines = [f"def {name}({params}):"] + ["    " + line for line in body]
     source = "\n".join(lines) + "\n"
     _counter[0] += 1

@@ -65,6 +65,11 @@ class Tracer(BackwardWriter):
 
     def __init__(self, args: tuple, names: list[str]) -> None:
         self.lines: list[str] = []
+        # per line, what it belongs to (for the explorer): (a recorded Node or a leaf Tensor, "forward" or
+        # "backward"), or None (effects, the backward pass's seed); ``owner`` is that of the lines written now
+        self.owners: list[tuple | None] = []
+        self.owner: tuple | None = None
+        self.backward_roots: list[Tensor] = []  # what each backward pass ran from
         self.globals: dict[str, Any] = {"np": np, "Tensor": Tensor}
         self.var: dict[int, str] = {}       # id(array) -> name: arguments' arrays and every computed array
         self.alive: list[Any] = []          # what ``var`` names, kept alive so that no id is reused
@@ -142,6 +147,7 @@ class Tracer(BackwardWriter):
 
     def emit(self, line: str) -> None:
         self.lines.append(line)
+        self.owners.append(self.owner)
 
     # ---- values -------------------------------------------------------------------------------------
     def value(self, x: Any, where: str) -> str:
@@ -192,7 +198,9 @@ class Tracer(BackwardWriter):
         base = self.param_names.get(key) or (t.name if isinstance(t.name, str) else None) or \
             (f"{holder}_data" if holder in self.arg_names else "p")
         local = self.fresh(base)
+        owner, self.owner = self.owner, (t, "forward")  # the leaf's line, even amid an op's lines
         self.emit(f"{local} = {holder}._data")
+        self.owner = owner
         self.loaded[key] = local
         self.leaf_of[id(t._data)] = t
         self._bind(t._data, local)
@@ -254,6 +262,7 @@ class Tracer(BackwardWriter):
         out = self.fresh(cls.op_name or cls.__name__.lower())
         self._bind(result._data, out)
         emitter = FORWARD.get(cls) or getattr(cls, "compiled_forward", None)
+        self.owner = (node if node is not None else result, "forward")  # no node: the explorer shows the tensor
         self.emit(f"# {cls.op_name}  ({where})")
         start = len(self.lines) - 1
         self.out = out  # a forward that writes several lines names its temporaries after it
@@ -269,6 +278,7 @@ class Tracer(BackwardWriter):
         else:
             ctx = None
         self.emit(f"{out} = {code}")
+        self.owner = None
         if ctx is None and self.in_graph_pass:  # a derivative's numpy: dropped where nothing reads it
             self.droppable.append(range(start, len(self.lines)))
         if node is not None:

@@ -20,6 +20,7 @@ from ._graph import Grads, build, collapse, module_label
 from ._style import DEAD, OUTPUT_FILL, RED, ROLE, SCALE, SHARED, colours, label
 from ._write import encode, write_file
 from .explorer import save_html
+from .explorer._program import compiled_step
 
 __all__ = ["draw_graph", "to_dot", "to_text", "save", "GraphvizNotFoundError"]
 
@@ -185,6 +186,9 @@ def save(graph_or_root: Any, path: str | Path, **kwargs: Any) -> Path:
     """
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
+    if compiled_step(graph_or_root) is not None:  # its .source is Python, not DOT
+        raise TypeError("save: a compiled function is shown from one call of it: "
+                        "ag.viz.explore(step, *args).save(path) (its graph and program); step.source is the program")
     if fmt == "html":
         return save_html(graph_or_root, path, **kwargs)
     if fmt not in ("svg", "png", "pdf", "dot", "gv"):

@@ -17,6 +17,7 @@ from ...tensor import Tensor
 from .._write import write_file
 from ._model import graph_data
 from ._page import iframe, render_page
+from ._program import compiled_step, program_data, trace_step
 from ._record import Recording, recording
 from .training import TrainingRecorder
 
@@ -44,15 +45,29 @@ class Explorer:
         return f"<Explorer {self.title!r}: {len(self.data['nodes'])} nodes>"
 
 
-def explore(*roots: Tensor | Callable[[], Tensor], title: str = "autograd-mini graph", **kwargs: Any) -> Explorer:
+def explore(*roots: Tensor | Callable[[], Tensor], title: str | None = None, **kwargs: Any) -> Explorer:
     """The explorer page of the graph behind ``roots`` (displays inline in Jupyter; ``.save(path)`` writes it).
 
     A function in place of a root is run inside ``recording()`` first, so each op shows its ``file:line``.
-    Keyword arguments: ``params``, ``max_nodes`` (default 2000), ``depth``, ``grads``, ``recording``,
-    ``rollup`` (start repeated modules rolled up, default True), ``rankdir``, ``layout`` ("auto", "dot",
-    "python"), ``explain`` (``explain_grad`` text for leaves without gradient, default True).
+    ``explore(step, *args)`` with an ``ag.compile``d ``step`` (or ``obj.step``) runs one call ``step(*args)``
+    traced afresh (a call like any other: an optimizer step in it updates the model; its program goes into the
+    cache), and shows the graph of that call (from the tensor backward ran from, else the returned tensors)
+    with the generated program beside it. Keyword arguments: ``params``, ``max_nodes`` (default 2000), ``depth``,
+    ``grads``, ``recording``, ``rollup`` (start repeated modules rolled up, default True), ``rankdir``,
+    ``layout`` ("auto", "dot", "python"), ``explain`` (``explain_grad`` text for leaves without gradient,
+    default True).
     """
-    if len(roots) == 1 and callable(roots[0]) and not isinstance(roots[0], Tensor):
+    traced, found = None, compiled_step(roots[0]) if roots else None
+    if found is not None:
+        step, args = found[0], found[1] + roots[1:]
+        traced, rec, roots, named = trace_step(step, args)
+        kwargs.setdefault("recording", rec)
+        kwargs["params"] = {**named, **(kwargs.get("params") or {})}  # a name of the user's wins
+        title = title or f"{getattr(step.fn, '__name__', 'step')}: graph and compiled program"
+    elif any(compiled_step(r) for r in roots):
+        raise TypeError("explore: a compiled function goes first, followed by the arguments of one call: "
+                        "ag.viz.explore(step, x, y)")
+    elif len(roots) == 1 and callable(roots[0]) and not isinstance(roots[0], Tensor):
         with recording(backward=False) as rec:
             out = roots[0]()
         if not isinstance(out, Tensor):
@@ -65,8 +80,10 @@ def explore(*roots: Tensor | Callable[[], Tensor], title: str = "autograd-mini g
         raise TypeError(f"explore: unknown argument(s) {', '.join(sorted(unknown))}")
     if "layout" in kwargs:
         kwargs["layout_engine"] = kwargs.pop("layout")
-    data, _, _ = graph_data(roots, **kwargs)
-    return Explorer(data, title)
+    data, seq, _ = graph_data(roots, **kwargs)
+    if traced is not None:
+        data["program"] = program_data(traced, seq)
+    return Explorer(data, title or "autograd-mini graph")
 
 
 def save_html(graph_or_root: Any, path: str | Path, **kwargs: Any) -> Path:

@@ -237,11 +237,15 @@
   }
 
   // ---- the side panel -------------------------------------------------------------------------------------
-  function select(id) {
+  function select(id, fromLine) {
     if (selected && elems.has(selected)) elems.get(selected).g.classList.remove("selected");
     selected = id;
     if (elems.has(id)) elems.get(id).g.classList.add("selected");
     showPanel(id);
+    if (P) { // its program lines; scrolled to, unless a click on one of them chose it
+      const ks = id[0] === "n" ? linesOf[+id.slice(1)] : [];
+      selLines = markLines(selLines, ks, "sel", fromLine ? undefined : ks[0]);
+    }
   }
   function row(table, k, v, cls) {
     const tr = html("tr", null, table);
@@ -301,6 +305,7 @@
     if (n.gnorm !== null) row(t, "|grad|", fmt(n.gnorm));
     if (n.source) row(t, "NaN/inf", `source (in its ${n.source})`);
     else if (n.vbad || n.gbad) row(t, "NaN/inf", [n.vbad && `${n.vbad} in value`, n.gbad && `${n.gbad} in grad`].filter(Boolean).join(", "));
+    if (P) row(t, "program lines", linesOf[k].length ? spans(linesOf[k]) : "none (not in the program)", "prog-lines");
     if (BW.lit.length) row(t, "backward", BW.lit[k] ? `gets its gradient at step ${BW.lit[k]} of ${BW.steps.length}` : "gets no gradient");
     const ts = TL && TL.node_series[k] !== undefined && TL.node_series[k] !== null ? TL.params[TL.node_series[k]] : null;
     if (ts) {
@@ -317,13 +322,61 @@
     else if (ts && ts.hist) stats(panel, `gradient at step ${TL.steps[tstep]}`, ts.hist[tstep]); // the step's only
     if (n.explain) { html("h3", "why no gradient", panel); html("pre", n.explain, panel, "explain"); }
   }
-  function goTo(i) {
+  function goTo(i, fromLine) {
     for (const b of N[i].chain) collapsed.delete(b);
     render();
     const e = elems.get("n" + i), r = svg.getBoundingClientRect();
     view.x = r.width / 2 - e.x * view.k; view.y = r.height / 2 - e.y * view.k;
     apply();
-    select("n" + i);
+    select("n" + i, fromLine);
+  }
+
+  // ---- the compiled program beside the graph (ag.viz.explore(step, *args)) ------------------------------------
+  const P = D.program || null, code = $("program-code"), rows = [], linesOf = N.map(() => []);
+  let selLines = [], stepLines = [];
+  if (P) {
+    P.code.forEach((parts, k) => {
+      const r = html("div", null, code, "line");
+      html("span", String(k + 1), r, "ln");
+      for (const [text, cls] of parts) html("span", text, r, cls);
+      const i = P.node[k];
+      if (i >= 0) {
+        linesOf[i].push(k);
+        r.classList.add("owned");
+        r.addEventListener("click", () => goTo(i, true));
+      }
+      rows.push(r);
+    });
+    const pane = $("program"), split = $("program-split"), toggle = $("program-toggle");
+    pane.hidden = split.hidden = toggle.hidden = false;
+    toggle.addEventListener("click", () => { pane.hidden = split.hidden = !pane.hidden; });
+    split.addEventListener("mousedown", (ev) => { // drag to resize
+      ev.preventDefault();
+      const x0 = ev.clientX, w0 = pane.getBoundingClientRect().width;
+      const move = (e) => { pane.style.width = Math.max(160, w0 + e.clientX - x0) + "px"; };
+      window.addEventListener("mousemove", move);
+      window.addEventListener("mouseup", () => window.removeEventListener("mousemove", move), { once: true });
+    });
+  }
+  function markLines(old, ks, cls, reveal) { // lines ks get class cls instead of lines old; line reveal is scrolled to
+    for (const k of old) rows[k].classList.remove(cls);
+    for (const k of ks) rows[k].classList.add(cls);
+    const r = reveal === undefined ? null : rows[reveal];
+    if (r && (r.offsetTop < code.scrollTop || r.offsetTop + r.offsetHeight > code.scrollTop + code.clientHeight)) {
+      code.scrollTop = r.offsetTop - code.clientHeight / 3;
+    }
+    return ks;
+  }
+  function markStepLines() { // the backward lines of the node the slider is at
+    if (!P) return;
+    const i = bstep > 0 && bstep < BW.steps.length ? BW.steps[bstep - 1][0] : -1;
+    const ks = i >= 0 ? linesOf[i].filter((k) => P.back[k]) : [];
+    stepLines = markLines(stepLines, ks, "current", ks[0]);
+  }
+  function spans(ks) { // [3, 4, 5, 9] -> "4-6, 10" (1-based, as the gutter)
+    const out = [];
+    ks.forEach((k, j) => { if (j && k === ks[j - 1] + 1) out[out.length - 1][1] = k + 1; else out.push([k + 1, k + 1]); });
+    return out.map(([a, b]) => (a === b ? String(a) : `${a}-${b}`)).join(", ");
   }
 
   // ---- search ------------------------------------------------------------------------------------------------
@@ -391,18 +444,20 @@
     pre.hidden = !S || bstep === 0 || !(text || BW.narration_why);
     pre.textContent = text || BW.narration_why || "";
   }
-  bs.addEventListener("input", () => { bstep = +bs.value; $("bstep-text").textContent = backwardText(); narrate(); paintStep(); });
+  bs.addEventListener("input", () => { bstep = +bs.value; $("bstep-text").textContent = backwardText(); narrate(); paintStep(); markStepLines(); });
   $("bstep-text").textContent = backwardText();
   narrate();
 
   // ---- training timeline -------------------------------------------------------------------------------------
   const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
-  function chart(svgEl, title, series, logy) {
+  function chart(svgEl, title, series, logy, named) {
     svgEl.replaceChildren();
     const r = svgEl.getBoundingClientRect(), W = r.width || 400, H = r.height || 150, L = 48, T = 16, Bm = 18;
     const T_ = TL.steps.length, s0 = TL.steps[0], logx = $("logx").checked;
     const f = (k) => (logx ? Math.log10(1 + TL.steps[k] - s0) : TL.steps[k] - s0); // x: the step, or log(1 + step)
-    const xs = (k) => L + ((W - L - 8) * f(k)) / Math.max(f(T_ - 1), 1e-9);
+    // the series' names in a column right of the plot, where no line can run under them
+    const R = named ? Math.min(W / 3, 14 + 6 * Math.max(...series.map((s) => s.name.length))) : 8;
+    const xs = (k) => L + ((W - L - R) * f(k)) / Math.max(f(T_ - 1), 1e-9);
     const vals = series.flatMap((s) => s.y.filter((v) => typeof v === "number" && (!logy || v > 0)));
     let lo = Math.min(...vals), hi = Math.max(...vals);
     if (!vals.length) { lo = 0; hi = 1; }
@@ -413,7 +468,7 @@
     el("text", { x: L, y: 11, "font-size": 11 }, svgEl).textContent = title;
     el("text", { x: 2, y: T + 8, "font-size": 10 }, svgEl).textContent = fmt(hi);
     el("text", { x: 2, y: H - Bm, "font-size": 10 }, svgEl).textContent = fmt(lo);
-    el("line", { x1: L, y1: H - Bm, x2: W - 8, y2: H - Bm, stroke: "#adb5bd" }, svgEl);
+    el("line", { x1: L, y1: H - Bm, x2: W - R, y2: H - Bm, stroke: "#adb5bd" }, svgEl);
     series.forEach((s, k) => {
       let d = "", pen = "M";
       s.y.forEach((v, t) => {
@@ -426,11 +481,11 @@
       });
       el("path", { d, fill: "none", stroke: s.colour || PALETTE[k % PALETTE.length], "stroke-width": 1.5, class: "series" }, svgEl)
         .appendChild(el("title", {})).textContent = s.name;
-      el("text", { x: W - 10, y: T + 10 + 11 * k, "font-size": 10, "text-anchor": "end", fill: s.colour || PALETTE[k % PALETTE.length] }, svgEl).textContent = s.name;
+      if (named) el("text", { x: W - R + 6, y: T + 10 + 11 * k, "font-size": 10, fill: s.colour || PALETTE[k % PALETTE.length] }, svgEl).textContent = s.name;
     });
     el("line", { class: "cursor", x1: xs(tstep), x2: xs(tstep), y1: T, y2: H - Bm, stroke: "#f03e3e" }, svgEl);
     el("text", { x: L, y: H - 4, "font-size": 10 }, svgEl).textContent = `step ${TL.steps[0]}`;
-    el("text", { x: W - 8, y: H - 4, "font-size": 10, "text-anchor": "end" }, svgEl).textContent = `step ${TL.steps[T_ - 1]}`;
+    el("text", { x: W - R, y: H - 4, "font-size": 10, "text-anchor": "end" }, svgEl).textContent = `step ${TL.steps[T_ - 1]}`;
     svgEl.onclick = (ev) => { // the kept step nearest to the click
       const x = ev.clientX - svgEl.getBoundingClientRect().left;
       let best = 0;
@@ -440,7 +495,7 @@
   }
   function charts() {
     const layers = TL.modules.length ? TL.modules : TL.params;
-    chart($("chart-grad"), `|grad| per ${TL.modules.length ? "layer" : "parameter"} (log scale)`, layers.map((m) => ({ name: m.name, y: m.g })), true);
+    chart($("chart-grad"), `|grad| per ${TL.modules.length ? "layer" : "parameter"} (log scale)`, layers.map((m) => ({ name: m.name, y: m.g })), true, true);
     chart($("chart-loss"), "loss", [{ name: "loss", y: TL.loss, colour: "#212529" }], TL.loss.some((v) => typeof v === "number" && v > 0) && TL.loss.every((v) => typeof v !== "number" || v > 0));
   }
   function setStep(k) {
@@ -475,11 +530,17 @@
   const t0 = performance.now();
   pickLayout();
   fit(); // before drawing: measuring the view later would lay out every drawn element
-  const out = N.findLastIndex((n) => n.out);
-  if (view.k < 0.3 && out >= 0) { // too big to read whole: start readable, at the output (fit shows it all)
-    const r = svg.getBoundingClientRect(), id = rep(out), bb = id[0] === "b" ? boxAt(+id.slice(1)) : null;
-    const [ox, oy] = bb ? [(bb[0] + bb[2]) / 2, (bb[1] + bb[3]) / 2] : nodeAt(out);
-    view.k = 0.6; view.x = r.width / 2 - ox * view.k; view.y = r.height * 0.8 - oy * view.k;
+  if (view.k < 0.3) { // too big to read whole: start readable, at its top (its left edge, drawn left to right),
+    // centred on the first thing there (fit shows it all)
+    const centres = N.flatMap((n, i) => (rep(i) === "n" + i ? [nodeAt(i)] : [])).concat(B.flatMap((b, j) => {
+      const [x0, y0, x1, y1] = boxAt(j);
+      return collapsed.has(j) && boxShown(j) ? [[(x0 + x1) / 2, (y0 + y1) / 2]] : [];
+    }));
+    const lr = D.rankdir === "LR", r = svg.getBoundingClientRect(), m = 10;
+    const first = centres.reduce((a, c) => (c[lr ? 0 : 1] < a[lr ? 0 : 1] ? c : a), centres[0] || [0, 0]);
+    view.k = 0.6;
+    view.x = lr ? m : r.width / 2 - first[0] * view.k;
+    view.y = lr ? r.height / 2 - first[1] * view.k : m;
     apply();
   }
   render();
