@@ -665,3 +665,22 @@ def test_random_factories_draw_afresh_on_every_replay_as_eager():
     step = ag.compile(lambda x: x + ag.randn(2, seed=gen_compiled))
     for _ in range(3):
         np.testing.assert_array_equal(step(ag.zeros(2)).numpy(), ag.randn(2, seed=gen_eager).numpy())
+
+
+def test_a_newline_in_an_op_name_stays_inside_its_comment():
+    class Twice(ag.Function):
+        op_name = "twice\nraise SystemExit\r#\0"
+
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2
+
+    step = ag.compile(lambda x: Twice.apply(x).sum())
+    x = ag.tensor([1.0, 2.0])
+    for _ in range(2):
+        assert float(step(x)) == 6.0
+    assert "\n    # twice raise SystemExit #" in step.source

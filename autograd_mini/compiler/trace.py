@@ -146,6 +146,8 @@ class Tracer(BackwardWriter):
         return name
 
     def emit(self, line: str) -> None:
+        if line.startswith("#"):  # op names and file paths are the user's text: one comment line, whatever they hold
+            line = " ".join(line.replace("\0", " ").splitlines())
         self.lines.append(line)
         self.owners.append(self.owner)
 
