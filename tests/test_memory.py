@@ -254,7 +254,7 @@ def test_backward_through_a_view_op_keeps_nothing(view) -> None:
     """Reported: every ``w.reshape(32, 3).sum().backward()`` kept 56-80 bytes (80 KB per 1,000 steps). It was
     CPython's free lists filling up (tuples and dicts made per step, kept for reuse, bounded; a full
     ``gc.collect()`` empties them), on the old core and on core v3 alike. Measured between two full collections,
-    300 steps keep nothing: a leak of one small object per step would keep 56 bytes each, 16 KB."""
+    300 steps keep nothing: a leak of one small object per step would keep 56 bytes each, 16 KB, in both windows."""
     w = ag.tensor(np.ones(96), requires_grad=True)
 
     def step() -> None:
@@ -262,16 +262,18 @@ def test_backward_through_a_view_op_keeps_nothing(view) -> None:
 
     for _ in range(50):
         step()
+    grown = []  # two windows: a cache some other code fills once (seen under a loaded full run) grows one only
     tracemalloc.start()
     try:
-        gc.collect()
-        base = tracemalloc.get_traced_memory()[0]
-        for _ in range(300):
-            step()
-        gc.collect()
-        grown = tracemalloc.get_traced_memory()[0] - base
+        for _ in range(2):
+            gc.collect()
+            base = tracemalloc.get_traced_memory()[0]
+            for _ in range(300):
+                step()
+            gc.collect()
+            grown.append(tracemalloc.get_traced_memory()[0] - base)
     finally:
         tracemalloc.stop()
-    assert grown < 4 * 1024, f"memory grew by {grown} bytes over 300 backward passes"
+    assert min(grown) < 4 * 1024, f"memory grew by {grown} bytes over two runs of 300 backward passes"
     (once,) = ag.grad_of(view(w).sum(), [w])
-    np.testing.assert_array_equal(w.grad.numpy(), 350 * once.numpy())
+    np.testing.assert_array_equal(w.grad.numpy(), 650 * once.numpy())
