@@ -17,7 +17,7 @@ from typing import Any
 
 from .._backend import xp
 from .._views import track as track_view
-from ..function import OPS, op
+from ..function import OPS, _promoted, op
 from ..grad_mode import array_call
 from ..shapes import normalize_axes, one_axis, reduction_axes, shape_arg
 from ..tensor import Tensor, as_array, as_operand
@@ -71,7 +71,9 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
     """
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
-    min, max = as_operand(min), as_operand(max)
+    # PyTorch's promotion over x and both bounds: clip(int64, 1.5) is the default float, not float64
+    min, max = (b if b is None or isinstance(b, (int, float, Tensor)) else _t(b) for b in map(as_operand, (min, max)))
+    x, min, max = _promoted(True, (_t(x), min, max))
     if builtins.any(isinstance(b, Tensor) and b.requires_grad for b in (min, max)):
         out = _t(x)
         if min is not None:

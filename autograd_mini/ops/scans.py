@@ -118,7 +118,8 @@ def _logcumsumexp_vjp_smooth(g: Any, x: Any, out: Any, axis: int) -> Any:
     n = xx.shape[-1]
     later = xp.triu(xp.ones((n, n), bool))  # [i, j]: j >= i
     e = anp.exp(anp.where(later, xx.reshape(xx.shape + (1,)) - ox.reshape(ox.shape[:-1] + (1, n)), -xp.inf))
-    return movedim((e * gx.reshape(gx.shape[:-1] + (1, n))).sum(axis=-1), -1, axis)
+    # masked again after the product: an inf or nan g_j must not reach the x_i after j through 0 * g_j
+    return movedim(anp.where(later, e * gx.reshape(gx.shape[:-1] + (1, n)), 0.0).sum(axis=-1), -1, axis)
 
 
 @op("logcumsumexp", method=True)

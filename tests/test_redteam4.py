@@ -1,0 +1,62 @@
+"""Red team round 4 (PyTorch 2.13 float64 as the oracle): in-place ops and hooks, ops part 2 (elementwise,
+activations, dtype promotion), indexing and scans, conv/pool, norms and linalg. Each case here found a bug
+(value, gradient, higher derivative, dtype or error) that is fixed; the comparisons read PyTorch's recorded
+answers when it is not installed (tests/_oracle.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autograd_mini as ag
+from tests._oracle import oracle
+from tests.test_adversarial_v3 import _assert_like_torch
+
+try:
+    import torch
+except ImportError:  # the comparisons below read PyTorch's recorded answers
+    torch = None
+
+
+# ---- clip/clamp: PyTorch's dtype promotion over the tensor and both bounds --------------------------------------
+CLAMP_DTYPES = [  # (x, bound): clip used numpy's promotion, so int64 with 1.5 gave float64
+    (np.array([1, 5]), 1.5), (np.array([1, 5]), np.array(1.5, np.float32)),
+    (np.array([1.0, 5.0], np.float32), np.array(1.5)), (np.array([1.0, 5.0], np.float32), np.array([2, 3])),
+    (np.array([1.0, 5.0], np.float32), np.array(2)), (np.array([1, 5]), np.array([1.5, 2.0])),
+    (np.array([1.0, 5.0], np.float32), 2),
+]
+
+
+@pytest.mark.parametrize("case", range(len(CLAMP_DTYPES)))
+def test_clamp_promotes_like_pytorch(case):
+    x, bound = CLAMP_DTYPES[case]
+
+    def wrap(b, lib):
+        return lib.tensor(b) if isinstance(b, np.ndarray) else b
+
+    want_dtype, want = oracle(lambda: (lambda t: (t.dtype, t))(torch.clamp(torch.tensor(x), wrap(bound, torch))))
+    for got in (ag.clamp(ag.tensor(x), wrap(bound, ag)), ag.tensor(x).clip(wrap(bound, ag))):
+        assert str(got.dtype) == want_dtype
+        np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_clamp_with_a_grad_bound_promotes_and_splits_the_gradient():
+    x = ag.tensor([1, 5, 3])
+    lo = ag.tensor(np.array(2.0), requires_grad=True)  # float64 0-d: int64 with it is float64 (PyTorch's)
+    y = ag.clamp(x, lo, 4.5)
+    y.sum().backward()
+    assert y.dtype == np.float64 and lo.grad.item() == 1.0
+    np.testing.assert_array_equal(y.numpy(), [2.0, 4.5, 3.0])
+
+
+# ---- logcumsumexp under create_graph: a -inf prefix made every second derivative nan ----------------------------
+def _prefix_logsumexp(x, axis=0):
+    """logcumsumexp composed of logsumexp over each prefix (PyTorch's own logcumsumexp differs at order 3)."""
+    return torch.stack([torch.logsumexp(x.narrow(axis, 0, k + 1), axis) for k in range(x.shape[axis])], axis)
+
+
+@pytest.mark.parametrize("x", [[-np.inf, 0.0, 1.0], [-np.inf, -np.inf, 0.0, -np.inf, 1.0], [-np.inf, -np.inf, 1.0]])
+def test_logcumsumexp_second_and_third_derivatives_after_a_minus_inf_prefix(x):
+    _assert_like_torch(lambda t: ag.logcumsumexp(t, 0), lambda t: torch.logcumsumexp(t, 0), x, orders=2, key="fused")
+    _assert_like_torch(lambda t: ag.logcumsumexp(t, 0), _prefix_logsumexp, x, orders=3, key="composed")
