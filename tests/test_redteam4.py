@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import autograd_mini as ag
+import nn
 from tests._oracle import oracle
 from tests.test_adversarial_v3 import _assert_like_torch
 
@@ -60,3 +61,38 @@ def _prefix_logsumexp(x, axis=0):
 def test_logcumsumexp_second_and_third_derivatives_after_a_minus_inf_prefix(x):
     _assert_like_torch(lambda t: ag.logcumsumexp(t, 0), lambda t: torch.logcumsumexp(t, 0), x, orders=2, key="fused")
     _assert_like_torch(lambda t: ag.logcumsumexp(t, 0), _prefix_logsumexp, x, orders=3, key="composed")
+
+
+# ---- full backward hooks: an input the output does not use left the hook uncalled --------------------------------
+def _unused_input_program(lib, body):
+    """A module of two inputs that require grad whose output uses only some of them: the hook's calls and
+    arguments, and the inputs' gradients (PyTorch: the unused one gets zeros, and the hook runs)."""
+    Module = nn.Module if lib == "ag" else torch.nn.Module
+    mk = (lambda v: ag.tensor(np.array(v), requires_grad=True)) if lib == "ag" else \
+        (lambda v: torch.tensor(np.array(v), requires_grad=True))
+
+    def arr(t):
+        return None if t is None else np.asarray(t.detach() if hasattr(t, "detach") else t).tolist()
+
+    class Two(Module):
+        def forward(self, a, b):
+            return body(a, b)
+
+    log = []
+    m = Two()
+    m.register_full_backward_hook(lambda mod, gi, go: log.append(([arr(g) for g in gi], [arr(g) for g in go])))
+    a, b = mk([1.0, 2.0]), mk([3.0, -1.0])
+    out = m(a, b)
+    (out[0] if isinstance(out, tuple) else out).sum().backward()
+    return log, arr(a.grad), arr(b.grad)
+
+
+UNUSED = {"second_unused": lambda a, b: a * 2, "returns_an_input": lambda a, b: a,
+          "tuple_one_output_unused": lambda a, b: (a * 3, a * b)}
+
+
+@pytest.mark.parametrize("name", sorted(UNUSED))
+def test_full_backward_hook_runs_when_an_input_is_unused(name):
+    ours = _unused_input_program("ag", UNUSED[name])
+    assert ours == oracle(lambda: _unused_input_program("torch", UNUSED[name]))
+    assert len(ours[0]) == 1
