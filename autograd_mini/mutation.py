@@ -26,7 +26,7 @@ from typing import Any
 from . import numpy as anp
 from . import ops
 from ._backend import xp
-from ._views import views_of
+from ._views import base_of, views_of
 from .function import Function, Node, next_epoch
 from .grad_mode import no_grad, state
 from .hooks import follow
@@ -167,9 +167,12 @@ def _view_error(t: Tensor, name: str) -> RuntimeError:
 
 
 def _viewed(t: Tensor) -> tuple[Tensor, Any] | None:
-    """``(base tensor, index)`` when ``t`` is a recorded basic-indexing view of its base's current version."""
+    """``(base tensor, index)`` when ``t`` is a basic-indexing view of its base's current version: recorded, or
+    taken where nothing was recorded (``_views.base_of``)."""
     node = t.grad_fn
-    if node is None or node.fn not in (_GetItem, ViewOf) or not _is_basic(node.params["index"]):
+    if node is None:
+        return base_of(t)
+    if node.fn not in (_GetItem, ViewOf) or not _is_basic(node.params["index"]):
         return None
     b = node.inputs[-1]
     if b.grad_fn is not None and b.grad_fn.epoch > node.epoch:

@@ -96,3 +96,34 @@ def test_full_backward_hook_runs_when_an_input_is_unused(name):
     ours = _unused_input_program("ag", UNUSED[name])
     assert ours == oracle(lambda: _unused_input_program("torch", UNUSED[name]))
     assert len(ours[0]) == 1
+
+
+# ---- in place on a view of a tensor that was not recorded (h = zeros; h[1] += x): refused, PyTorch records it ----
+def _written_views(lib):
+    """Views of unrecorded tensors written in place with an operand that requires grad: the bases' values and the
+    gradients (PyTorch: the base joins the graph)."""
+    mk = (lambda v: ag.tensor(np.array(v), requires_grad=True)) if lib == "ag" else \
+        (lambda v: torch.tensor(np.array(v), requires_grad=True))
+    zeros = (lambda *s: ag.zeros(s).astype(np.float64)) if lib == "ag" else \
+        (lambda *s: torch.zeros(s, dtype=torch.float64))
+    x = mk([1.0, -2.0, 3.0])
+    h = zeros(2, 3)
+    h[1] += x                  # Python: t = h[1]; t += x; h[1] = t
+    row = h[0]
+    row *= 0.0
+    row += x * x               # a view kept and written twice
+    col = h[:, 2]
+    col.mul_(x[:2])            # a column: writes through to both rows
+    g = zeros(4)
+    inner = g[1:][::2]         # a view of a view
+    inner.copy_(x[1:])
+    loss = (h * h).sum() + (g * g * g).sum() + row.sum()
+    loss.backward()
+    out = lambda t: np.asarray(t.detach() if hasattr(t, "detach") else t).tolist()  # noqa: E731
+    return out(h), out(g), out(row), out(x.grad)
+
+
+def test_in_place_on_views_of_unrecorded_tensors_records_the_base_as_pytorch():
+    np.testing.assert_allclose(np.concatenate([np.ravel(a) for a in _written_views("ag")]),
+                               np.concatenate([np.ravel(a) for a in oracle(lambda: _written_views("torch"))]),
+                               rtol=1e-12)
