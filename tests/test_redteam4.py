@@ -127,3 +127,46 @@ def test_in_place_on_views_of_unrecorded_tensors_records_the_base_as_pytorch():
     np.testing.assert_allclose(np.concatenate([np.ravel(a) for a in _written_views("ag")]),
                                np.concatenate([np.ravel(a) for a in oracle(lambda: _written_views("torch"))]),
                                rtol=1e-12)
+
+
+# ---- scatter family with src of another dtype: numpy's promotion (float64 out), or amax/amin truncating a float src
+# into an int64 x; PyTorch refuses -------------------------------------------------------------------------------
+def _outcome(compute):
+    """What ``compute`` returns, or the exception it raises (the oracle records either)."""
+    try:
+        return compute()
+    except Exception as e:  # noqa: BLE001 - the answer is the exception
+        return e
+
+
+SCATTERS = {
+    "scatter": lambda L, x, i, s: L.scatter(x, 1, i, s), "scatter_add": lambda L, x, i, s: L.scatter_add(x, 1, i, s),
+    "scatter_reduce_sum": lambda L, x, i, s: L.scatter_reduce(x, 1, i, s, "sum"),
+    "scatter_reduce_amax": lambda L, x, i, s: L.scatter_reduce(x, 1, i, s, "amax"),
+    "index_add": lambda L, x, i, s: L.index_add(x, 1, i[0], s),
+}
+_X, _IDX = np.array([[0.5, -1.5, 2.0], [3.0, -0.2, 0.0]], np.float32), np.array([[0, 1, 0], [1, 1, 0]])
+
+
+@pytest.mark.parametrize("x_dtype, src_dtype", [("float32", "float64"), ("int64", "float64"), ("float32", "int64")])
+@pytest.mark.parametrize("name", sorted(SCATTERS))
+def test_scatter_family_refuses_a_src_of_another_dtype_as_pytorch(name, x_dtype, src_dtype):
+    x, src = _X.astype(x_dtype), (_X * 3.3).astype(src_dtype)
+    theirs = oracle(lambda: _outcome(lambda: SCATTERS[name](torch, torch.tensor(x), torch.tensor(_IDX),
+                                                          torch.tensor(src))))
+    assert theirs.kind == "RuntimeError"
+    with pytest.raises(TypeError, match=f"{name.split('_reduce')[0] if 'reduce' in name else name}.*{src_dtype}.*"
+                                        f"{x_dtype}.*astype"):
+        SCATTERS[name](ag, ag.tensor(x), ag.tensor(_IDX), ag.tensor(src))
+
+
+@pytest.mark.parametrize("name", sorted(SCATTERS))
+def test_scatter_family_casts_an_array_src_to_the_tensors_dtype(name):
+    """A numpy array or list ``src`` (PyTorch takes tensors only) is cast to ``x``'s dtype, as a number is."""
+    src = np.round(_X * 3.3, 1).astype(np.float64)
+    want = oracle(lambda: SCATTERS[name](torch, torch.tensor(_X), torch.tensor(_IDX),
+                                         torch.tensor(src, dtype=torch.float32)))
+    for given in (src, src.tolist()):
+        got = SCATTERS[name](ag, ag.tensor(_X), ag.tensor(_IDX), given)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got.numpy(), want)
