@@ -170,3 +170,14 @@ def test_scatter_family_casts_an_array_src_to_the_tensors_dtype(name):
         got = SCATTERS[name](ag, ag.tensor(_X), ag.tensor(_IDX), given)
         assert got.dtype == np.float32
         np.testing.assert_array_equal(got.numpy(), want)
+
+
+# ---- flip(x, dims=...): PyTorch's keyword (docs/ops.md) was a TypeError (dims was only *positional) -------------
+@pytest.mark.parametrize("dims", [(1,), [0, 1], 0, (-1, 0)])
+def test_flip_takes_pytorchs_dims_keyword(dims):
+    x = np.arange(6.0).reshape(2, 3)
+    want = oracle(lambda: torch.flip(torch.tensor(x), dims=dims if not isinstance(dims, int) else (dims,)))
+    np.testing.assert_array_equal(ag.flip(ag.tensor(x), dims=dims).numpy(), want)
+    np.testing.assert_array_equal(ag.tensor(x).flip(dims=dims).numpy(), want)
+    with pytest.raises(TypeError, match="flip: give the axes once"):
+        ag.flip(ag.tensor(x), dims=dims, axis=0)
