@@ -181,3 +181,12 @@ def test_flip_takes_pytorchs_dims_keyword(dims):
     np.testing.assert_array_equal(ag.tensor(x).flip(dims=dims).numpy(), want)
     with pytest.raises(TypeError, match="flip: give the axes once"):
         ag.flip(ag.tensor(x), dims=dims, axis=0)
+
+
+def test_permute_takes_dims_keyword_and_transpose_of_two_axes_names_swapaxes():
+    x = np.arange(24.0).reshape(2, 3, 4)
+    want = oracle(lambda: torch.permute(torch.tensor(x), dims=(2, 0, 1)))
+    np.testing.assert_array_equal(ag.permute(ag.tensor(x), dims=(2, 0, 1)).numpy(), want)
+    np.testing.assert_array_equal(ag.tensor(x).permute(dims=[2, 0, 1]).numpy(), want)
+    with pytest.raises(ValueError, match=r"ag\.swapaxes\(x, 0, 2\)"):
+        ag.tensor(x).transpose(0, 2)  # PyTorch's meaning: numpy's transpose permutes every axis

@@ -138,7 +138,10 @@ def transpose(x: Any, *axes: Any) -> Tensor:
     x = _t(x)
     axes = shape_arg(axes) if axes and axes != (None,) else tuple(range(x.ndim))[::-1]  # None: numpy's reversal
     if len(axes) != x.ndim:
-        raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
+        swap = (f"; PyTorch's transpose(x, {axes[0]}, {axes[1]}) swaps two axes: ag.swapaxes(x, {axes[0]}, "
+                f"{axes[1]}) here (numpy's transpose permutes them all)") if len(axes) == 2 else ""
+        raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape "
+                         f"{x.shape}{swap}")
     axes = tuple(normalize_axes(a, x.ndim, "transpose")[0] for a in axes)  # out of range: an IndexError
     if sorted(axes) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
