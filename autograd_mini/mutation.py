@@ -122,7 +122,8 @@ def refused_write(arr: Any, name: str, e: Exception) -> Exception:
 
 def _write(t: Tensor, name: str, values: Any, index: Any = Ellipsis) -> None:
     """Write ``values`` into ``t``'s array at ``index``. An op's read-only view of writable memory is written
-    through (its base sees the write, as in PyTorch); an array read-only for good is replaced by a copy."""
+    through (its base sees the write, as in PyTorch); an array read-only for good is replaced by a copy, and a
+    basic-indexing view of one writes its base (which gets the copy, and re-makes the view)."""
     arr = t._data
     target = arr
     if not arr.flags.writeable:
@@ -133,17 +134,27 @@ def _write(t: Tensor, name: str, values: Any, index: Any = Ellipsis) -> None:
         elif arr.base.flags.writeable:
             target = arr.view()        # written through; the tensor's own view stays read-only
             target.setflags(write=True)
+        elif (viewed := _viewed(t)) is not None:
+            base, at = viewed
+            region = arr.copy()
+            _assign(t, name, region, index, values)
+            _write(base, name, region, at)
+            return
         else:
             raise _view_error(t, name)
-    try:
-        target[index] = values
-    except ValueError as e:  # a value that does not broadcast to the indexed region
-        raise ValueError(f"{name}: {e} (tensor shape {t.shape})") from None
+    _assign(t, name, target, index, values)
     replaced_array = arr is not t._data
     t._data = arr
     _bump(t)
     if replaced_array:
         _refresh(t)
+
+
+def _assign(t: Tensor, name: str, target: Any, index: Any, values: Any) -> None:
+    try:
+        target[index] = values
+    except ValueError as e:  # a value that does not broadcast to the indexed region
+        raise ValueError(f"{name}: {e} (tensor shape {t.shape})") from None
 
 
 def _refresh(b: Tensor) -> None:

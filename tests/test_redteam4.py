@@ -190,3 +190,25 @@ def test_permute_takes_dims_keyword_and_transpose_of_two_axes_names_swapaxes():
     np.testing.assert_array_equal(ag.tensor(x).permute(dims=[2, 0, 1]).numpy(), want)
     with pytest.raises(ValueError, match=r"ag\.swapaxes\(x, 0, 2\)"):
         ag.tensor(x).transpose(0, 2)  # PyTorch's meaning: numpy's transpose permutes every axis
+
+
+# ---- under no_grad, in place on a view of an op's result (read-only for good) was refused as an unwritable view --
+def _no_grad_view_writes(lib):
+    mk = (lambda v: ag.tensor(np.array(v), requires_grad=True)) if lib == "ag" else \
+        (lambda v: torch.tensor(np.array(v), requires_grad=True))
+    no_grad = ag.no_grad if lib == "ag" else torch.no_grad
+    x = mk([1.0, 2.0, 3.0, 4.0])
+    h = (x * 1).reshape(2, 2) * 1   # an op's result
+    row = h[0]                      # a recorded view
+    with no_grad():
+        h[1] *= 5.0                 # Python: t = h[1]; t *= 5; h[1] = t
+        row.add_(10.0)
+        col = h[:, 1]
+        col.zero_()
+    (h * h).sum().backward()        # after the writes: PyTorch's versions agree
+    out = lambda t: np.asarray(t.detach() if hasattr(t, "detach") else t).tolist()  # noqa: E731
+    return out(h), out(row), out(col), out(x.grad)
+
+
+def test_no_grad_in_place_on_views_of_an_ops_result_writes_the_base():
+    assert _no_grad_view_writes("ag") == oracle(lambda: _no_grad_view_writes("torch"))
