@@ -212,3 +212,27 @@ def _no_grad_view_writes(lib):
 
 def test_no_grad_in_place_on_views_of_an_ops_result_writes_the_base():
     assert _no_grad_view_writes("ag") == oracle(lambda: _no_grad_view_writes("torch"))
+
+
+# ---- numpy integers where PyTorch takes ints: refused with a wrong message, or numpy's "truth value of an empty
+# array" from inside the pools (stride == ()) ---------------------------------------------------------------------
+NUMPY_INTS = {
+    "topk": lambda L, t: L.topk(t, np.int64(2), 1)[0],
+    "vector_norm": lambda L, t: L.linalg.vector_norm(t, np.int64(1), dim=1),
+    "norm": lambda L, t: L.norm(t, np.int64(3), dim=1),
+    "interpolate": lambda L, t: (nn.functional if L is ag else torch.nn.functional).interpolate(
+        t.reshape(1, 1, 2, 3), scale_factor=np.int64(2)),
+    "max_pool2d": lambda L, t: (nn.functional if L is ag else torch.nn.functional).max_pool2d(
+        t.reshape(1, 1, 2, 3), 2, stride=np.int64(1)),
+    "avg_pool2d": lambda L, t: (nn.functional if L is ag else torch.nn.functional).avg_pool2d(
+        t.reshape(1, 1, 2, 3), 2, stride=np.int64(1)),
+    "max_pool1d": lambda L, t: (nn.functional if L is ag else torch.nn.functional).max_pool1d(
+        t.reshape(1, 2, 3), 2, stride=np.int64(1)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NUMPY_INTS))
+def test_numpy_integers_are_ints(name):
+    x = np.array([[3.0, 1.0, 2.0], [1.0, -1.0, 0.5]])
+    want = oracle(lambda: NUMPY_INTS[name](torch, torch.tensor(x)))
+    np.testing.assert_allclose(NUMPY_INTS[name](ag, ag.tensor(x)).numpy(), want, rtol=1e-12)

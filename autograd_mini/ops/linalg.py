@@ -21,7 +21,7 @@ from .. import numpy as anp
 from .._backend import as_float, xp
 from ..function import Function, _method, op
 from ..grad_mode import array_call, state
-from ..tensor import Tensor, as_array
+from ..tensor import Tensor, as_array, as_operand
 from .primitives import Concatenate
 
 __all__ = ["Diagonal", "DiagonalScatter", "Inv", "Det", "LogAbsDet", "Solve", "Cholesky", "Pinv", "VectorNorm",
@@ -753,6 +753,7 @@ def vector_norm(x: Any, ord: float = 2, dim: Any = None, keepdim: bool | None = 
     dim, keepdim = _dims(dim, axis, keepdim, keepdims, "vector_norm")
     if x.dtype.kind == "c":
         raise TypeError("linalg.vector_norm: complex input is not supported (real only)")
+    ord = as_operand(ord)  # numpy numbers as Python's
     if isinstance(ord, str) or not isinstance(ord, (int, float)) or isinstance(ord, bool):
         raise TypeError(f"linalg.vector_norm: ord must be a number (2, 1, inf, -inf, 0, ...), got {ord!r}; "
                         "'fro' and 'nuc' are matrix norms (linalg.matrix_norm)")

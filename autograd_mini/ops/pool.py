@@ -167,6 +167,12 @@ class Pad(Function):
 
 
 # ---- public functions -----------------------------------------------------------------------------------
+def _default_stride(stride: Any) -> bool:
+    """None or an empty tuple/list: the kernel size (PyTorch's). A numpy int is a stride (``== ()`` is not
+    asked of it: numpy would compare it with an empty array)."""
+    return stride is None or isinstance(stride, (tuple, list)) and not stride
+
+
 def _pool_args(op: str, x: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool) -> tuple:
     """(4-d x, unbatched, kernel, stride, ((top, bottom), (left, right)) padding, dilation, ceil_mode's extra
     (bottom, right) padding): checked as PyTorch checks them."""
@@ -174,7 +180,7 @@ def _pool_args(op: str, x: Any, kernel_size: Any, stride: Any, padding: Any, dil
     if 0 in x.shape[2:]:
         raise ValueError(f"{op}: expected an input with non-zero height and width (as PyTorch), got shape {x.shape}")
     kernel = pair(op, "kernel_size", kernel_size, 1)
-    stride = kernel if stride is None or stride == () else pair(op, "stride", stride, 1)
+    stride = kernel if _default_stride(stride) else pair(op, "stride", stride, 1)
     dilation = pair(op, "dilation", dilation, 1)
     pads = padding_pairs(op, padding)
     if any(2 * max(p) > k for p, k in zip(pads, kernel)):
@@ -262,7 +268,7 @@ def _as_images(op: str, input: Any, kernel_size: Any, stride: Any, padding: Any,
     pads = ((0, 0), tuple(padding)) if isinstance(padding, (tuple, list)) and len(padding) == 2 else \
         (0, single(op, "padding", padding, 0))
     return (x.reshape(x.shape[:-1] + (1, x.shape[-1])), (1, single(op, "kernel_size", kernel_size, 1)),
-            None if stride is None or stride == () else (1, single(op, "stride", stride, 1)), pads,
+            None if _default_stride(stride) else (1, single(op, "stride", stride, 1)), pads,
             (1, single(op, "dilation", dilation, 1)))
 
 

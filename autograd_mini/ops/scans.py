@@ -17,7 +17,7 @@ from .. import numpy as anp
 from .._backend import as_float, xp
 from ..function import OPS, Function, op
 from ..shapes import normalize_axes, reduction_axes
-from ..tensor import Tensor, as_array
+from ..tensor import Tensor, as_array, as_operand
 from . import primitives as P
 from . import reductions as R
 from .indexing import take_along_axis
@@ -223,6 +223,7 @@ def vector_norm(x: Any, ord: Any = 2, axis: Any = None, keepdims: bool = False) 
     if x.dtype.kind not in "fc":
         raise TypeError(f"norm: needs a float tensor, got dtype {x.dtype}; cast it: x.astype(float)")
     axes = reduction_axes(axis, x.ndim, "norm")
+    ord = as_operand(ord)  # numpy numbers as Python's
     ax = x.abs()
     if ord == 2:
         return P.StdSqrt.apply(R.Sum.apply(x * x, axes, keepdims))
