@@ -236,3 +236,29 @@ def test_numpy_integers_are_ints(name):
     x = np.array([[3.0, 1.0, 2.0], [1.0, -1.0, 0.5]])
     want = oracle(lambda: NUMPY_INTS[name](torch, torch.tensor(x)))
     np.testing.assert_allclose(NUMPY_INTS[name](ag, ag.tensor(x)).numpy(), want, rtol=1e-12)
+
+
+# ---- numpy scalars promote as the Python numbers they hold (docs/ops.md "Dtypes"); they counted as 0-d arrays, so
+# int64 * np.float64(2.5) was float64 and a 0-d float32 tensor * np.float64 float64; softplus/celu took a numpy
+# beta/alpha into their float32 arithmetic ------------------------------------------------------------------------
+NUMPY_SCALARS = {
+    "int64_times_np_float64": lambda L, t: t(np.array([1, 2])) * np.float64(2.5),
+    "np_float64_times_int64": lambda L, t: np.float64(2.5) * t(np.array([1, 2])) if L is ag else
+    t(np.array([1, 2])) * np.float64(2.5),
+    "0d_float32_times_np_float64": lambda L, t: t(np.array(2.0, np.float32)) * np.float64(1.5),
+    "0d_int32_plus_np_int64": lambda L, t: t(np.array(2, np.int32)) + np.int64(3),
+    "where_0d_float32_np_float64": lambda L, t: L.where(t(np.array([True, False])), t(np.array(2.0, np.float32)),
+                                                        np.float64(1.5)),
+    "softplus_beta": lambda L, t: (nn.functional if L is ag else torch.nn.functional).softplus(
+        t(np.array([1.0, 30.0], np.float32)), beta=np.float64(2), threshold=np.float64(20)),
+    "celu_alpha": lambda L, t: (nn.functional if L is ag else torch.nn.functional).celu(
+        t(np.array([-1.0, 2.0], np.float32)), alpha=np.float64(0.5)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NUMPY_SCALARS))
+def test_numpy_scalars_promote_as_python_numbers(name):
+    want_dtype, want = oracle(lambda: (lambda t: (t.dtype, t))(NUMPY_SCALARS[name](torch, torch.tensor)))
+    got = NUMPY_SCALARS[name](ag, ag.tensor)
+    assert str(got.dtype) == want_dtype
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
