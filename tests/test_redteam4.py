@@ -262,3 +262,28 @@ def test_numpy_scalars_promote_as_python_numbers(name):
     got = NUMPY_SCALARS[name](ag, ag.tensor)
     assert str(got.dtype) == want_dtype
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-6)
+
+
+# ---- a tensor hook that changes its gradient in place and returns None: the change was dropped ------------------
+def _in_place_hooks(lib):
+    mk = (lambda v: ag.tensor(np.array(v), requires_grad=True)) if lib == "ag" else \
+        (lambda v: torch.tensor(np.array(v), requires_grad=True))
+    out = lambda t: np.asarray(t.detach() if hasattr(t, "detach") else t).tolist()  # noqa: E731
+
+    def double(g):
+        g.mul_(2)  # returns None: PyTorch uses the gradient as the hook left it
+
+    x = mk([1.0, 2.0])
+    h = x * 3
+    h.register_hook(double)
+    h.retain_grad()
+    h.register_hook(lambda g: (g.clamp_(max=20.0), None)[1])
+    (h * h).sum().backward()
+    leaf = mk([1.0, -2.0])
+    leaf.register_hook(double)
+    (leaf * leaf).sum().backward()
+    return out(h.grad), out(x.grad), out(leaf.grad)
+
+
+def test_hooks_that_change_the_gradient_in_place_change_it():
+    assert _in_place_hooks("ag") == oracle(lambda: _in_place_hooks("torch"))
