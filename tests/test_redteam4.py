@@ -287,3 +287,22 @@ def _in_place_hooks(lib):
 
 def test_hooks_that_change_the_gradient_in_place_change_it():
     assert _in_place_hooks("ag") == oracle(lambda: _in_place_hooks("torch"))
+
+
+# ---- bool ** int was numpy's int8 (PyTorch: int64, so b ** 2 * 200 wrapped); round(int, decimals < 0) returned
+# the integers unrounded (PyTorch refuses; numpy rounds) -----------------------------------------------------------
+def test_bool_tensor_to_an_integer_power_is_int64():
+    b = np.array([True, False, True])
+    want_dtype, want = oracle(lambda: (lambda t: (t.dtype, t))(torch.tensor(b) ** 2 * 200))
+    got = ag.tensor(b) ** 2 * 200
+    assert str(got.dtype) == want_dtype
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_round_of_integers_to_tens_rounds():
+    x = np.array([15, 25, -15, 149, 7])
+    assert "not implemented" in oracle(lambda: _outcome(lambda: torch.round(torch.tensor(x), decimals=-1))).message
+    got = ag.round(ag.tensor(x), decimals=-1)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got.numpy(), np.round(x, -1))  # half to even: [20, 20, -20, 150, 10]
+    np.testing.assert_array_equal(ag.round(ag.tensor(x), decimals=1).numpy(), x)  # whole already
