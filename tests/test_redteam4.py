@@ -306,3 +306,18 @@ def test_round_of_integers_to_tens_rounds():
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got.numpy(), np.round(x, -1))  # half to even: [20, 20, -20, 150, 10]
     np.testing.assert_array_equal(ag.round(ag.tensor(x), decimals=1).numpy(), x)  # whole already
+
+
+# ---- sums and products of uint8 were numpy's uint64 (x.sum() - 300 wrapped to 1.8e19); PyTorch's int64 -----------
+UNSIGNED = {"sum": lambda L, t: L.sum(t) - 300, "prod": lambda L, t: L.prod(t) - 40000,
+            "cumsum": lambda L, t: L.cumsum(t, 0) - 300, "cumprod": lambda L, t: L.cumprod(t, 0) - 40000,
+            "trace": lambda L, t: L.trace(L.diag(t)) - 300}
+
+
+@pytest.mark.parametrize("name", sorted(UNSIGNED))
+def test_sums_and_products_of_small_unsigned_integers_are_int64(name):
+    x = np.array([100, 100, 3], np.uint8)
+    want_dtype, want = oracle(lambda: (lambda t: (t.dtype, t))(UNSIGNED[name](torch, torch.tensor(x))))
+    got = UNSIGNED[name](ag, ag.tensor(x))
+    assert str(got.dtype) == want_dtype
+    np.testing.assert_array_equal(got.numpy(), want)

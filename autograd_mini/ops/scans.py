@@ -57,7 +57,7 @@ class CumProd(Function):
     op_name = "cumprod"
 
     @staticmethod
-    def forward(ctx, x, *, axis): return xp.cumprod(x, axis=axis)
+    def forward(ctx, x, *, axis): return xp.cumprod(x, axis=axis, dtype=R.accumulated(x))
 
     @staticmethod
     def backward(ctx, g, x, out):
