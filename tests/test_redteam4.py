@@ -321,3 +321,21 @@ def test_sums_and_products_of_small_unsigned_integers_are_int64(name):
     got = UNSIGNED[name](ag, ag.tensor(x))
     assert str(got.dtype) == want_dtype
     np.testing.assert_array_equal(got.numpy(), want)
+
+
+# ---- pools with ceil_mode and a kernel wider than the (padded) input: PyTorch keeps one partial window; refused --
+CEIL_WIDE = {
+    "max_pool2d": lambda L, x: L.max_pool2d(x.reshape(1, 1, 7, 2), 3, 2, 0, 1, True),
+    "max_pool2d_dilated": lambda L, x: L.max_pool2d(x[:12].reshape(1, 1, 3, 4), 3, 3, 0, 2, True),
+    "avg_pool2d": lambda L, x: L.avg_pool2d(x.reshape(1, 1, 7, 2), 3, 2, 0, True),
+    "avg_pool2d_padded": lambda L, x: L.avg_pool2d(x.reshape(1, 1, 2, 7), 4, 3, 1, True, False),
+    "max_pool1d": lambda L, x: L.max_pool1d(x[:4].reshape(1, 2, 2), 3, 2, 0, 1, True),
+    "max_pool3d": lambda L, x: L.max_pool3d(x[:12].reshape(1, 1, 2, 3, 2), 3, 2, 0, 1, True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CEIL_WIDE))
+def test_ceil_mode_pools_keep_a_window_wider_than_the_input(name):
+    x = np.cos(np.arange(14.0))
+    fn = CEIL_WIDE[name]
+    _assert_like_torch(lambda t: fn(ag, t), lambda t: fn(torch.nn.functional, t), x, orders=2)

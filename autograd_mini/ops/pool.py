@@ -185,13 +185,14 @@ def _pool_args(op: str, x: Any, kernel_size: Any, stride: Any, padding: Any, dil
     pads = padding_pairs(op, padding)
     if any(2 * max(p) > k for p, k in zip(pads, kernel)):
         raise ValueError(f"{op}: padding {padding!r} must be at most half the kernel size {kernel} (as in PyTorch)")
-    fits(op, x, kernel, pads, dilation)
     extra = []
     for n, k, s, d, (before, after) in zip(x.shape[2:], kernel, stride, dilation, pads):
         span = n + before + after - d * (k - 1) - 1
         out = (-(-span // s) if ceil_mode else span // s) + 1
         if ceil_mode and (out - 1) * s >= n + before:  # the last window must start inside the input or its padding
             out -= 1
+        if out < 1:  # ceil_mode keeps one window wider than the (padded) input, as PyTorch
+            fits(op, x, kernel, pads, dilation)
         extra.append(max(0, (out - 1) * s + d * (k - 1) + 1 - (n + before + after)))
     return x, unbatched, kernel, stride, pads, dilation, tuple(extra)
 
