@@ -339,3 +339,30 @@ def test_ceil_mode_pools_keep_a_window_wider_than_the_input(name):
     x = np.cos(np.arange(14.0))
     fn = CEIL_WIDE[name]
     _assert_like_torch(lambda t: fn(ag, t), lambda t: fn(torch.nn.functional, t), x, orders=2)
+
+
+# ---- det's derivatives at rank <= n - 2 under create_graph: through the SVD, whose derivative is not unique where
+# singular values repeat, the second derivative was nan (the zero matrix, 1e-6 * I) and the third wrong (rank 1:
+# [3.75, 1.31, ...] for the constant [-0.128, 0.139, ...]); PyTorch's is nan or wrong too. The oracle: det as
+# the explicit polynomial (Laplace expansion), whose derivatives torch computes exactly ---------------------------
+def _det_polynomial(a):
+    n = a.shape[-1]
+    if n == 1:
+        return a[..., 0, 0]
+    return sum((-1) ** j * a[..., 0, j] * _det_polynomial(a[..., 1:, [k for k in range(n) if k != j]])
+               for j in range(n))
+
+
+_RNG4 = np.random.default_rng(4)
+DET_AT_LOW_RANK = {
+    "zero_3x3": np.zeros((3, 3)), "tiny_identity": 1e-6 * np.eye(3), "rank1_3x3": np.outer([1.0, 2, 3], [1.0, -1, 2]),
+    "rank2_4x4": _RNG4.standard_normal((4, 2)) @ _RNG4.standard_normal((2, 4)),
+    "batch_of_regular_and_tiny": np.stack([np.eye(3) + 0.5, 1e-6 * np.eye(3)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DET_AT_LOW_RANK))
+def test_det_higher_derivatives_at_low_rank_are_the_polynomials(name):
+    a = DET_AT_LOW_RANK[name]
+    with np.errstate(all="ignore"):
+        _assert_like_torch(ag.linalg.det, _det_polynomial, a, orders=3)
