@@ -337,6 +337,9 @@ def avg_pool3d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 
         raise TypeError(f"avg_pool3d: expected a floating-point input, got dtype {x.dtype} (convert with .astype)")
     if divisor_override is not None and (not hasattr(divisor_override, "__index__") or divisor_override <= 0):
         raise ValueError(f"avg_pool3d: divisor_override must be a positive int, got {divisor_override!r}")
+    if any(n + 2 * q < kk for n, kk, q in zip(x.shape[1:], (kd, *k), (pd, *p))):  # even with ceil_mode (PyTorch's)
+        raise ValueError(f"avg_pool3d: the padded input {x.shape[1:]} (padding {(pd, *p)}) is smaller than the kernel "
+                         f"{(kd, *k)}; use a smaller kernel or more padding")
     sums = None if divisor_override is None else 1
     plane = avg_pool2d(x, k, s, p, ceil_mode, count_include_pad, sums)
     out = avg_pool2d(_depth_as_height(plane), (kd, 1), (sd, 1), (pd, 0), ceil_mode, count_include_pad, sums)
