@@ -366,3 +366,18 @@ def test_det_higher_derivatives_at_low_rank_are_the_polynomials(name):
     a = DET_AT_LOW_RANK[name]
     with np.errstate(all="ignore"):
         _assert_like_torch(ag.linalg.det, _det_polynomial, a, orders=3)
+
+
+# ---- not a bug of ours: PyTorch's fused batch_norm / instance_norm double backward differentiates to other third
+# derivatives; ours agree with the composed formula (docs/reliability.md, "Deliberate differences") ----------------
+def _norm_composed(x, dims):
+    m = x.mean(dims, keepdim=True)
+    return (x - m) / torch.sqrt(((x - m) ** 2).mean(dims, keepdim=True) + 1e-5)
+
+
+@pytest.mark.parametrize("which", ["batch_norm", "instance_norm"])
+def test_batch_and_instance_norm_third_derivatives_are_the_composed_formulas(which):
+    x = np.cos(np.arange(24.0) * 1.7).reshape(2, 3, 2, 2)
+    ours = (lambda t: nn.functional.batch_norm(t, None, None, training=True)) if which == "batch_norm" else \
+        (lambda t: nn.functional.instance_norm(t))
+    _assert_like_torch(ours, lambda t: _norm_composed(t, (0, 2, 3) if which == "batch_norm" else (2, 3)), x)
