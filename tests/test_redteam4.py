@@ -289,6 +289,22 @@ def test_hooks_that_change_the_gradient_in_place_change_it():
     assert _in_place_hooks("ag") == oracle(lambda: _in_place_hooks("torch"))
 
 
+def _in_place_hook_second_order(lib):
+    mk = (lambda v: ag.tensor(np.array(v), requires_grad=True)) if lib == "ag" else \
+        (lambda v: torch.tensor(np.array(v), requires_grad=True))
+    grad = ag.grad_of if lib == "ag" else torch.autograd.grad
+    x = mk([1.0, 2.0])
+    h = x ** 3
+    h.register_hook(lambda g: (g.mul_(h), None)[1])  # in place, and a function of the graph
+    (gx,) = grad((h * h).sum(), [x], create_graph=True)
+    (ggx,) = grad(gx.sum(), [x])
+    return [np.asarray(t.detach() if hasattr(t, "detach") else t).tolist() for t in (gx, ggx)]
+
+
+def test_in_place_hooks_under_create_graph_are_differentiated():
+    assert _in_place_hook_second_order("ag") == oracle(lambda: _in_place_hook_second_order("torch"))
+
+
 # ---- bool ** int was numpy's int8 (PyTorch: int64, so b ** 2 * 200 wrapped); round(int, decimals < 0) returned
 # the integers unrounded (PyTorch refuses; numpy rounds) -----------------------------------------------------------
 def test_bool_tensor_to_an_integer_power_is_int64():
