@@ -397,3 +397,15 @@ def test_batch_and_instance_norm_third_derivatives_are_the_composed_formulas(whi
     ours = (lambda t: nn.functional.batch_norm(t, None, None, training=True)) if which == "batch_norm" else \
         (lambda t: nn.functional.instance_norm(t))
     _assert_like_torch(ours, lambda t: _norm_composed(t, (0, 2, 3) if which == "batch_norm" else (2, 3)), x)
+
+
+# ---- index_add with a float alpha on integers: ours promoted to float32 (values 2.5 * ...), PyTorch 2.13 cuts alpha
+# to an int (2); its own add() refuses a float alpha for integers, and so do we now -------------------------------
+def test_index_add_refuses_a_float_alpha_for_integers():
+    x = np.arange(6).reshape(2, 3)
+    refused = oracle(lambda: _outcome(lambda: torch.add(torch.tensor(x), torch.tensor(x), alpha=2.5)))
+    assert "alpha must not be a floating point number" in refused.message
+    with pytest.raises(TypeError, match="index_add: alpha 2.5 is a float but the tensor has dtype int64"):
+        ag.index_add(ag.tensor(x), 1, ag.tensor([0, 0]), ag.tensor(x[:, :2]), alpha=2.5)
+    got = ag.index_add(ag.tensor(x), 1, ag.tensor([0, 0]), ag.tensor(x[:, :2]), alpha=np.int64(2))
+    assert got.dtype == np.int64 and got.numpy().tolist() == [[2, 1, 2], [17, 4, 5]]

@@ -14,7 +14,7 @@ from .. import numpy as anp
 from .._backend import xp
 from ..function import Function, op
 from ..shapes import normalize_axes
-from ..tensor import Tensor, as_array
+from ..tensor import Tensor, as_array, as_operand
 from . import primitives as P
 from . import reductions as R
 from .indexing import _along, _check_range, _indices
@@ -205,6 +205,10 @@ def index_add(x: Any, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> T
         raise ValueError(f"index_add: source of shape {source.shape} must be {want} (input {x.shape} with dim {d} "
                          f"the length of index, {idx.size})")
     _check_range("index_add", idx, x.shape[d] if x.ndim else 1, d, negative_ok=False)
+    alpha = as_operand(alpha)
+    if x.dtype.kind in "biu" and isinstance(alpha, float):
+        raise TypeError(f"index_add: alpha {alpha!r} is a float but the tensor has dtype {x.dtype}; give an int "
+                        f"alpha, or convert: x.astype(float) (PyTorch's add refuses it too)")
     if alpha != 1:
         source = source * alpha
     if x.ndim == 0:
