@@ -2,7 +2,7 @@
 a new array refreshes its views from it, so that they show the write, as views do in PyTorch.
 
 The list lives on the base Tensor (its ``_views`` slot, unset until a view is taken), so it dies with it. A view
-that no op recorded (its base needs no gradient) also keeps ``(base, index)`` in its ``_base`` slot, so that an
+that no op recorded (its base needs no gradient) also keeps ``(base, index)`` in its ``_view_of`` slot, so that an
 in-place op with an operand that requires grad writes the base (``h = zeros(2, 3); h[1] += x``), as a recorded
 view's node says."""
 
@@ -27,7 +27,7 @@ def track(base: Any, view: Any, index: Any) -> None:
             break
     views.append((weakref.ref(view), index))  # one append: atomic under threads
     if view.grad_fn is None:
-        view._base = (base, index)
+        view._view_of = (base, index)
     if len(views) > 64 and len(views) & (len(views) - 1) == 0:  # now and then, drop the dead ones in between
         views[:] = [p for p in views if p[0]() is not None]
 
@@ -40,4 +40,4 @@ def views_of(base: Any) -> list[tuple[Any, Any]]:
 
 def base_of(view: Any) -> tuple[Any, Any] | None:
     """``(base, index)`` of a view no op recorded (``track``), else None."""
-    return getattr(view, "_base", None)
+    return getattr(view, "_view_of", None)

@@ -73,8 +73,9 @@ class Tensor:
     tensor([2., 4.])
     """
 
-    __slots__ = ("_data", "grad", "_requires_grad", "grad_fn", "name", "_hooks", "_views", "_base", "__weakref__")
-    # unset until used: _hooks by ``register_hook`` on a leaf (hooks.py), _views and _base by basic indexing
+    __slots__ = ("_data", "grad", "_requires_grad", "grad_fn", "name", "_hooks", "_views", "_view_of",
+                 "__weakref__")
+    # unset until used: _hooks by ``register_hook`` on a leaf (hooks.py), _views and _view_of by basic indexing
     # (_views.py)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
