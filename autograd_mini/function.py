@@ -329,6 +329,8 @@ def _promoted(which: tuple, inputs: tuple) -> tuple:
         da, db = getattr(a, "dtype", None), getattr(b, "dtype", None)
         if da == db if da is not None and db is not None else _keeps(da, b) if da is not None else _keeps(db, a):
             return inputs
+    if any(isinstance(x, _generic) for x in inputs):  # numpy scalars act as the Python numbers they hold
+        inputs = tuple(x.item() if isinstance(x, _generic) else x for x in inputs)
     chosen = [inputs[i] for i in which if i < len(inputs)] if which is not True else list(inputs)
     dtypes = {x.dtype for x in chosen if hasattr(x, "dtype")}
     if len(dtypes) == 1:  # the common case: one dtype, and no Python number of a higher kind

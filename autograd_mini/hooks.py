@@ -167,8 +167,8 @@ def _call(fns: dict, g: Any, create_graph: bool, where: str) -> Any:
             continue
         arg = g if isinstance(g, Tensor) else Tensor._wrap(xp.array(g))  # the hook's own copy: it may keep it
         new = fn(arg)
-        if new is None:
-            continue
+        if new is None:  # the gradient as the hook left it: it may have changed it in place (g.mul_(2))
+            new = arg
         a = _array(new)
         if not isinstance(new, (Tensor, xp.ndarray)) or a.shape != _array(g).shape:
             raise RuntimeError(f"a tensor hook (on the output of {where}) returned "

@@ -26,7 +26,7 @@ from typing import Any
 from . import numpy as anp
 from . import ops
 from ._backend import xp
-from ._views import views_of
+from ._views import base_of, views_of
 from .function import Function, Node, next_epoch
 from .grad_mode import no_grad, state
 from .hooks import follow
@@ -122,7 +122,8 @@ def refused_write(arr: Any, name: str, e: Exception) -> Exception:
 
 def _write(t: Tensor, name: str, values: Any, index: Any = Ellipsis) -> None:
     """Write ``values`` into ``t``'s array at ``index``. An op's read-only view of writable memory is written
-    through (its base sees the write, as in PyTorch); an array read-only for good is replaced by a copy."""
+    through (its base sees the write, as in PyTorch); an array read-only for good is replaced by a copy, and a
+    basic-indexing view of one writes its base (which gets the copy, and re-makes the view)."""
     arr = t._data
     target = arr
     if not arr.flags.writeable:
@@ -133,17 +134,27 @@ def _write(t: Tensor, name: str, values: Any, index: Any = Ellipsis) -> None:
         elif arr.base.flags.writeable:
             target = arr.view()        # written through; the tensor's own view stays read-only
             target.setflags(write=True)
+        elif (viewed := _viewed(t)) is not None:
+            base, at = viewed
+            region = arr.copy()
+            _assign(t, name, region, index, values)
+            _write(base, name, region, at)
+            return
         else:
             raise _view_error(t, name)
-    try:
-        target[index] = values
-    except ValueError as e:  # a value that does not broadcast to the indexed region
-        raise ValueError(f"{name}: {e} (tensor shape {t.shape})") from None
+    _assign(t, name, target, index, values)
     replaced_array = arr is not t._data
     t._data = arr
     _bump(t)
     if replaced_array:
         _refresh(t)
+
+
+def _assign(t: Tensor, name: str, target: Any, index: Any, values: Any) -> None:
+    try:
+        target[index] = values
+    except ValueError as e:  # a value that does not broadcast to the indexed region
+        raise ValueError(f"{name}: {e} (tensor shape {t.shape})") from None
 
 
 def _refresh(b: Tensor) -> None:
@@ -167,9 +178,12 @@ def _view_error(t: Tensor, name: str) -> RuntimeError:
 
 
 def _viewed(t: Tensor) -> tuple[Tensor, Any] | None:
-    """``(base tensor, index)`` when ``t`` is a recorded basic-indexing view of its base's current version."""
+    """``(base tensor, index)`` when ``t`` is a basic-indexing view of its base's current version: recorded, or
+    taken where nothing was recorded (``_views.base_of``)."""
     node = t.grad_fn
-    if node is None or node.fn not in (_GetItem, ViewOf) or not _is_basic(node.params["index"]):
+    if node is None:
+        return base_of(t)
+    if node.fn not in (_GetItem, ViewOf) or not _is_basic(node.params["index"]):
         return None
     b = node.inputs[-1]
     if b.grad_fn is not None and b.grad_fn.epoch > node.epoch:

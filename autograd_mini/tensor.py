@@ -73,8 +73,10 @@ class Tensor:
     tensor([2., 4.])
     """
 
-    __slots__ = ("_data", "grad", "_requires_grad", "grad_fn", "name", "_hooks", "_views", "__weakref__")
-    # unset until used: _hooks by ``register_hook`` on a leaf (hooks.py), _views by basic indexing (_views.py)
+    __slots__ = ("_data", "grad", "_requires_grad", "grad_fn", "name", "_hooks", "_views", "_view_of",
+                 "__weakref__")
+    # unset until used: _hooks by ``register_hook`` on a leaf (hooks.py), _views and _view_of by basic indexing
+    # (_views.py)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         """numpy meets a Tensor: ``ndarray * t`` is the recorded op (``t.__rmul__``), as Python's reflected

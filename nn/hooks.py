@@ -5,8 +5,9 @@ identity op that calls the backward hooks, ``forward``, each ``hook(module, args
 output), then the output passes through an identity op that records ``grad_output``. In backward, once the
 gradients of the inputs are in, each ``hook(module, grad_input, grad_output)`` runs; it may return a new
 ``grad_input`` (one module input that requires grad; with several, the gradients of the others have already moved
-on, so a replacement is refused). A module with no input that requires grad calls them with ``grad_input`` all
-None once its outputs' gradients are in.
+on, so a replacement is refused). An input the outputs do not use gets zeros (PyTorch's), so that the hooks run.
+A module with no input that requires grad calls them with ``grad_input`` all None once its outputs' gradients
+are in.
 """
 
 from __future__ import annotations
@@ -66,11 +67,13 @@ class _Cell:
 
     def wrap_inputs(self, args: tuple) -> tuple:
         out = []
+        self.hooked_inputs: list = []
         for a in args:
             if isinstance(a, ag.Tensor):
                 self.grad_input.append(None)
                 if a.requires_grad:
                     a = _HookIn.apply(a, cell=self, pos=len(self.grad_input) - 1)
+                    self.hooked_inputs.append(a)
                     self.waiting += 1
             out.append(a)
         self.pending = self.waiting
@@ -81,8 +84,10 @@ class _Cell:
         items = list(out) if many else [out]
         self.grad_output = [None] * len(items)
         self.outputs_left = sum(isinstance(o, ag.Tensor) and o.requires_grad for o in items)
-        wrapped = [_HookOut.apply(o, cell=self, pos=i) if isinstance(o, ag.Tensor) and o.requires_grad else o
-                   for i, o in enumerate(items)]
+        # each output's node also takes the wrapped inputs, so that a gradient reaching any output reaches every
+        # input's node (zeros for one the outputs do not use, as PyTorch's) and the hooks run once all are in
+        wrapped = [_HookOut.apply(o, *self.hooked_inputs, cell=self, pos=i)
+                   if isinstance(o, ag.Tensor) and o.requires_grad else o for i, o in enumerate(items)]
         return type(out)(wrapped) if many else wrapped[0]
 
     def output_grad(self, pos: int, g: Any) -> None:
@@ -124,17 +129,20 @@ def _tensor(g: Any) -> ag.Tensor:
 
 
 class _HookOut(ag.Function):
-    """Identity on a module's output; its backward records ``grad_output`` for the module's backward hooks."""
-    formula = "d x/dx = 1 (records the module's grad_output for its backward hooks)"
+    """Identity on a module's output; its backward records ``grad_output`` for the module's backward hooks and
+    gives zeros to the module's wrapped inputs (its other inputs), so that each of their nodes runs."""
+    formula = "d x/dx = 1 (records the module's grad_output for its backward hooks); d/dinputs = 0"
 
     @staticmethod
-    def forward(ctx, x, *, cell, pos):
+    def forward(ctx, x, *inputs, cell, pos):
+        ctx.save_for_backward(*[(a.shape, a.dtype) for a in inputs])
         return x
 
     @staticmethod
     def backward(ctx, g):
         ctx.params["cell"].output_grad(ctx.params["pos"], g)
-        return g
+        zeros = [ag.zeros(shape, dtype=dtype) for shape, dtype in ctx.saved_tensors]
+        return (g, *(zeros if isinstance(g, ag.Tensor) else [z.data for z in zeros]))
 
 
 class _HookIn(ag.Function):

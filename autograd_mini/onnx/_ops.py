@@ -70,9 +70,14 @@ _ELEMENTWISE = {"Add": "Add", "Sub": "Sub", "Mul": "Mul", "Div": "Div", "Neg": "
                 "Maximum": "Max", "Minimum": "Min", "Primal": "Identity", "Tan": "Tan", "Asin": "Asin",
                 "Acos": "Acos", "Atan": "Atan", "Sinh": "Sinh", "Cosh": "Cosh", "Asinh": "Asinh", "Acosh": "Acosh",
                 "Atanh": "Atanh", "Reciprocal": "Reciprocal",  # Primal: ag.func's fresh variable
-                "_HookIn": "Identity", "_HookOut": "Identity"}  # a module's backward hooks (nn/hooks.py)
+                "_HookIn": "Identity"}  # a module's backward hooks (nn/hooks.py)
 for _name, _onnx in _ELEMENTWISE.items():
     TABLE[_name] = lambda o, _onnx=_onnx: _same_type(o, _onnx)
+
+
+@op("_HookOut")
+def _hook_out(o: Op) -> str:  # the module's output; its other inputs (the module's inputs) only carry zeros back
+    return o.emit("Identity", [o.input(0, o.dtype)])
 
 
 @op("PowConst")

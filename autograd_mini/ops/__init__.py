@@ -17,7 +17,7 @@ from typing import Any
 
 from .._backend import xp
 from .._views import track as track_view
-from ..function import OPS, op
+from ..function import OPS, _promoted, op
 from ..grad_mode import array_call
 from ..shapes import normalize_axes, one_axis, reduction_axes, shape_arg
 from ..tensor import Tensor, as_array, as_operand
@@ -71,7 +71,9 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
     """
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
-    min, max = as_operand(min), as_operand(max)
+    # PyTorch's promotion over x and both bounds: clip(int64, 1.5) is the default float, not float64
+    min, max = (b if b is None or isinstance(b, (int, float, Tensor)) else _t(b) for b in map(as_operand, (min, max)))
+    x, min, max = _promoted(True, (_t(x), min, max))
     if builtins.any(isinstance(b, Tensor) and b.requires_grad for b in (min, max)):
         out = _t(x)
         if min is not None:
@@ -136,7 +138,10 @@ def transpose(x: Any, *axes: Any) -> Tensor:
     x = _t(x)
     axes = shape_arg(axes) if axes and axes != (None,) else tuple(range(x.ndim))[::-1]  # None: numpy's reversal
     if len(axes) != x.ndim:
-        raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
+        swap = (f"; PyTorch's transpose(x, {axes[0]}, {axes[1]}) swaps two axes: ag.swapaxes(x, {axes[0]}, "
+                f"{axes[1]}) here (numpy's transpose permutes them all)") if len(axes) == 2 else ""
+        raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape "
+                         f"{x.shape}{swap}")
     axes = tuple(normalize_axes(a, x.ndim, "transpose")[0] for a in axes)  # out of range: an IndexError
     if sorted(axes) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")

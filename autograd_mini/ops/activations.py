@@ -37,7 +37,6 @@ class Silu(Function):
         return g * (s * (1 + x * (1 - s)))
 
 
-@op("softplus")
 class Softplus(Function):
     """``log(1 + exp(beta * x)) / beta``, and ``x`` itself where ``beta * x > threshold`` (PyTorch's)."""
     formula = "d softplus(x)/dx = sigmoid(beta * x), 1 where beta * x > threshold"
@@ -55,6 +54,12 @@ class Softplus(Function):
         bx = x * beta
         below = anp.where(bx >= threshold, threshold, bx)  # PyTorch's second derivative: 0 from the threshold on
         return g * anp.where(bx > threshold, 1.0, anp.sigmoid(below))
+
+
+@op("softplus")
+def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """``log(1 + exp(beta * x)) / beta``, and ``x`` itself where ``beta * x > threshold`` (PyTorch's)."""
+    return Softplus.apply(x, beta=float(beta), threshold=float(threshold))  # numbers: x keeps its dtype
 
 
 class Elu(Function):
@@ -92,7 +97,7 @@ def celu(x: Any, alpha: float = 1.0) -> Tensor:
     """``x`` for x > 0, else ``alpha * (exp(x / alpha) - 1)``; alpha must not be 0."""
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0 (it divides x); PyTorch refuses it too")
-    return Elu.apply(x, alpha=float(alpha), scale=1.0, input_scale=1.0 / alpha)
+    return Elu.apply(x, alpha=float(alpha), scale=1.0, input_scale=1.0 / float(alpha))
 
 
 @op("mish")

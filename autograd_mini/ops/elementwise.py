@@ -207,7 +207,9 @@ class Round(Function):
     """Rounds half to even (0.5 -> 0, 1.5 -> 2), as numpy and PyTorch; ``decimals`` digits after the point."""
     formula = "d round(x)/dx = 0"
     @staticmethod
-    def forward(ctx, x, *, decimals=0): return _rounded(lambda a: xp.round(a, decimals), x)
+    def forward(ctx, x, *, decimals=0):  # integers to tens, hundreds...: numpy's (PyTorch refuses them)
+        return xp.round(x, decimals) if decimals < 0 and x.dtype.kind in "iu" else \
+            _rounded(lambda a: xp.round(a, decimals), x)
     @staticmethod
     def backward(ctx, g): return _zero(g)
 

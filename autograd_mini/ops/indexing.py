@@ -13,7 +13,7 @@ from .._backend import xp
 from ..function import op
 from ..grad_mode import array_call
 from ..shapes import AxisError, one_axis
-from ..tensor import Tensor, as_array
+from ..tensor import Tensor, as_array, as_operand
 from . import primitives as P
 
 __all__ = ["take_along_axis", "gather", "masked_fill", "repeat", "repeat_interleave", "tile", "argmax", "argmin",
@@ -213,6 +213,7 @@ def topk(x: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = Tr
         return TopK(v.reshape(()), i.reshape(()))
     axis = one_axis(axis, x.ndim, "topk")
     n = x.shape[axis]
+    k = as_operand(k)  # a numpy int is an int
     if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= n:
         raise ValueError(f"topk: k={k!r} must be an int in [0, {n}] for axis {axis} of shape {x.shape}")
     idx = xp.take(array_call(sort_order, x._data, axis, descending=largest), xp.arange(k), axis=axis)

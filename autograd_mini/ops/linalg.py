@@ -21,7 +21,7 @@ from .. import numpy as anp
 from .._backend import as_float, xp
 from ..function import Function, _method, op
 from ..grad_mode import array_call, state
-from ..tensor import Tensor, as_array
+from ..tensor import Tensor, as_array, as_operand
 from .primitives import Concatenate
 
 __all__ = ["Diagonal", "DiagonalScatter", "Inv", "Det", "LogAbsDet", "Solve", "Cholesky", "Pinv", "VectorNorm",
@@ -234,8 +234,9 @@ class Solve(Function):
 
 @_declare("det")
 class Det(Function):
-    """Gradient: ``det * inv(A).T`` (PyTorch's, via solve); where ``|det| < eps`` the cofactor matrix through the
-    SVD, ``det(U) det(Vh) U diag(prod of the other singular values) Vh``, which is finite at singular matrices."""
+    """Gradient: ``det * inv(A).T`` (PyTorch's, via solve); where ``|det|`` is rounding (at most ``eps`` times the
+    product of the column norms) the cofactor matrix through the SVD, ``det(U) det(Vh) U diag(prod of the other
+    singular values) Vh``, finite at singular matrices; under create_graph the signed determinants of the minors."""
     formula = "d det(a)/da = det(a) inv(a).T (the cofactor matrix, through the SVD where a is singular)"
 
     @staticmethod
@@ -248,19 +249,40 @@ class Det(Function):
         if a.size == 0:
             return a * 0
         d = (g * out)[..., None, None]
-        singular = xp.asarray(abs(getattr(out, "_data", out)) < xp.finfo(a.dtype).eps)  # a constant mask
+        # a constant mask: |det| below rounding, relative to Hadamard's bound (the product of the column norms),
+        # so that a matrix singular up to rounding takes the cofactors at any scale (an absolute eps sent a 4 x 4 of
+        # rank 2, det 1e-32, to the cofactors but its 3 x 3 minors, det 5e-16 of noise, to det * inv: O(1) errors)
+        bound = xp.prod(xp.linalg.norm(getattr(a, "_data", a), axis=-2), axis=-1)
+        singular = xp.asarray(abs(getattr(out, "_data", out)) <= xp.finfo(a.dtype).eps * bound)
         if not singular.any():
             return anp.linalg_solve(_mT(a), d * _eye(n, a))
         mask = singular[..., None, None]
         stand_in = xp.diag(xp.arange(1.0, n + 1)).astype(a.dtype)  # distinct singular values: finite derivatives
-        U, S, Vh = _svd(anp.where(mask, a, stand_in))
-        others = anp.prod(S[..., None, :] * (1 - _eye(n, a)) + _eye(n, a), axis=-1)  # prod of S_j, j != i
-        sign = (g * anp.linalg_det(U) * anp.linalg_det(Vh))[..., None]
-        by_svd = (U * (sign * others)[..., None, :]) @ Vh
+        if _graph(a):  # recorded: the SVD's derivative is not unique where singular values repeat (rank <= n - 2)
+            by_svd = g[..., None, None] * _cofactors(anp.where(mask, a, stand_in))
+        else:
+            U, S, Vh = _svd(anp.where(mask, a, stand_in))
+            others = anp.prod(S[..., None, :] * (1 - _eye(n, a)) + _eye(n, a), axis=-1)  # prod of S_j, j != i
+            sign = (g * anp.linalg_det(U) * anp.linalg_det(Vh))[..., None]
+            by_svd = (U * (sign * others)[..., None, :]) @ Vh
         if singular.all():
             return by_svd
         by_solve = anp.linalg_solve(_mT(anp.where(mask, stand_in, a)), d * _eye(n, a))
         return anp.where(mask, by_svd, by_solve)
+
+
+def _cofactors(a: Any) -> Any:
+    """The cofactor matrix of each matrix of ``a`` (a recorded Tensor): the signed determinants of its minors,
+    each a recorded ``det``, so every further derivative is exact at any rank. n^2 determinants of size n - 1:
+    used under create_graph at singular matrices only."""
+    n = a.shape[-1]
+    if n == 1:
+        return a * 0 + 1  # the determinant of the empty minor
+    others = xp.array([[k for k in range(n) if k != i] for i in range(n)])      # (n, n - 1)
+    rows = others[:, None, :, None] + xp.zeros((1, n, 1, n - 1), dtype=int)  # [i, j, p, q]: row p of minor (i, j)
+    cols = others[None, :, None, :] + xp.zeros((n, 1, n - 1, 1), dtype=int)
+    sign = (-1.0) ** (xp.arange(n)[:, None] + xp.arange(n)[None, :])
+    return Det.apply(a[..., rows, cols]) * sign.astype(a.dtype)
 
 
 @_declare("logabsdet")
@@ -753,6 +775,7 @@ def vector_norm(x: Any, ord: float = 2, dim: Any = None, keepdim: bool | None = 
     dim, keepdim = _dims(dim, axis, keepdim, keepdims, "vector_norm")
     if x.dtype.kind == "c":
         raise TypeError("linalg.vector_norm: complex input is not supported (real only)")
+    ord = as_operand(ord)  # numpy numbers as Python's
     if isinstance(ord, str) or not isinstance(ord, (int, float)) or isinstance(ord, bool):
         raise TypeError(f"linalg.vector_norm: ord must be a number (2, 1, inf, -inf, 0, ...), got {ord!r}; "
                         "'fro' and 'nuc' are matrix norms (linalg.matrix_norm)")

@@ -201,6 +201,12 @@ class Pad(Function):
 
 
 # ---- public functions -----------------------------------------------------------------------------------
+def _default_stride(stride: Any) -> bool:
+    """None or an empty tuple/list: the kernel size (PyTorch's). A numpy int is a stride (``== ()`` is not
+    asked of it: numpy would compare it with an empty array)."""
+    return stride is None or isinstance(stride, (tuple, list)) and not stride
+
+
 def _pool_args(op: str, x: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool) -> tuple:
     """(4-d x, unbatched, kernel, stride, ((top, bottom), (left, right)) padding, dilation, ceil_mode's extra
     (bottom, right) padding): checked as PyTorch checks them."""
@@ -208,18 +214,19 @@ def _pool_args(op: str, x: Any, kernel_size: Any, stride: Any, padding: Any, dil
     if 0 in x.shape[2:]:
         raise ValueError(f"{op}: expected an input with non-zero height and width (as PyTorch), got shape {x.shape}")
     kernel = pair(op, "kernel_size", kernel_size, 1)
-    stride = kernel if stride is None or stride == () else pair(op, "stride", stride, 1)
+    stride = kernel if _default_stride(stride) else pair(op, "stride", stride, 1)
     dilation = pair(op, "dilation", dilation, 1)
     pads = padding_pairs(op, padding)
     if any(2 * max(p) > k for p, k in zip(pads, kernel)):
         raise ValueError(f"{op}: padding {padding!r} must be at most half the kernel size {kernel} (as in PyTorch)")
-    fits(op, x, kernel, pads, dilation)
     extra = []
     for n, k, s, d, (before, after) in zip(x.shape[2:], kernel, stride, dilation, pads):
         span = n + before + after - d * (k - 1) - 1
         out = (-(-span // s) if ceil_mode else span // s) + 1
         if ceil_mode and (out - 1) * s >= n + before:  # the last window must start inside the input or its padding
             out -= 1
+        if out < 1:  # ceil_mode keeps one window wider than the (padded) input, as PyTorch
+            fits(op, x, kernel, pads, dilation)
         extra.append(max(0, (out - 1) * s + d * (k - 1) + 1 - (n + before + after)))
     return x, unbatched, kernel, stride, pads, dilation, tuple(extra)
 
@@ -296,7 +303,7 @@ def _as_images(op: str, input: Any, kernel_size: Any, stride: Any, padding: Any,
     pads = ((0, 0), tuple(padding)) if isinstance(padding, (tuple, list)) and len(padding) == 2 else \
         (0, single(op, "padding", padding, 0))
     return (x.reshape(x.shape[:-1] + (1, x.shape[-1])), (1, single(op, "kernel_size", kernel_size, 1)),
-            None if stride is None or stride == () else (1, single(op, "stride", stride, 1)), pads,
+            None if _default_stride(stride) else (1, single(op, "stride", stride, 1)), pads,
             (1, single(op, "dilation", dilation, 1)))
 
 
@@ -364,6 +371,9 @@ def avg_pool3d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 
         raise TypeError(f"avg_pool3d: expected a floating-point input, got dtype {x.dtype} (convert with .astype)")
     if divisor_override is not None and (not hasattr(divisor_override, "__index__") or divisor_override <= 0):
         raise ValueError(f"avg_pool3d: divisor_override must be a positive int, got {divisor_override!r}")
+    if any(n + 2 * q < kk for n, kk, q in zip(x.shape[1:], (kd, *k), (pd, *p))):  # even with ceil_mode (PyTorch's)
+        raise ValueError(f"avg_pool3d: the padded input {x.shape[1:]} (padding {(pd, *p)}) is smaller than the kernel "
+                         f"{(kd, *k)}; use a smaller kernel or more padding")
     sums = None if divisor_override is None else 1
     plane = avg_pool2d(x, k, s, p, ceil_mode, count_include_pad, sums)
     out = avg_pool2d(_depth_as_height(plane), (kd, 1), (sd, 1), (pd, 0), ceil_mode, count_include_pad, sums)

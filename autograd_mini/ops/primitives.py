@@ -97,7 +97,10 @@ class PowConst(Function):
     op_name = "pow"
 
     @staticmethod
-    def forward(ctx, x, *, exponent): return (as_float(x) if type(exponent) is float else x) ** exponent
+    def forward(ctx, x, *, exponent):
+        if x.dtype.kind == "b" and type(exponent) is int:  # bool ** int is int64 (PyTorch's; numpy's is int8)
+            x = x.astype(xp.int64)
+        return (as_float(x) if type(exponent) is float else x) ** exponent
 
     @staticmethod
     def backward(ctx, g, x):

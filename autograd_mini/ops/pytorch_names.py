@@ -58,10 +58,13 @@ def _t(x: Any) -> Tensor:
 
 
 @op("permute", method=True)
-def permute(x: Any, *dims: Any) -> Tensor:
-    """PyTorch's ``permute``: axis ``dims[i]`` of ``x`` becomes axis i (numpy's ``transpose(x, axes)``)."""
+def permute(x: Any, *args: Any, dims: Any = None) -> Tensor:
+    """PyTorch's ``permute``: axis ``dims[i]`` of ``x`` becomes axis i (numpy's ``transpose(x, axes)``);
+    ``x.permute(2, 0, 1)``, ``permute(x, (2, 0, 1))`` or ``permute(x, dims=(2, 0, 1))``."""
     x = _t(x)
-    dims = shape_arg(dims)
+    if args and dims is not None:
+        raise TypeError("permute: give the dims once, positionally or as dims=")
+    dims = shape_arg(args if dims is None else (dims,))
     if len(dims) != x.ndim:
         raise ValueError(f"permute: {len(dims)} dims {dims} for a tensor of shape {x.shape} ({x.ndim} dims); "
                          f"name each axis once")

@@ -36,15 +36,15 @@ def _axes(op: str, dims: Any, ndim: int) -> tuple:
 
 
 @op("flip", method=True)
-def flip(x: Any, *dims: Any, axis: Any = None) -> Tensor:
-    """Reverse the order along ``dims`` (a tuple, or ints as ``t.flip(0, 1)``; numpy's ``axis=``); none given:
-    every axis, numpy's default."""
+def flip(x: Any, *args: Any, dims: Any = None, axis: Any = None) -> Tensor:
+    """Reverse the order along ``dims`` (a tuple, or ints as ``t.flip(0, 1)``; PyTorch's ``dims=``, numpy's
+    ``axis=``); none given: every axis, numpy's default."""
     x = _t(x)
-    dims = dims[0] if len(dims) == 1 and (dims[0] is None or isinstance(dims[0], (tuple, list))) else dims or None
-    if axis is not None:
-        if dims is not None:
-            raise TypeError("flip: give dims= or axis=, not both")
-        dims = axis
+    given = [d for d in (args[0] if len(args) == 1 and (args[0] is None or isinstance(args[0], (tuple, list)))
+                         else args or None, dims, axis) if d is not None]
+    if len(given) > 1:
+        raise TypeError("flip: give the axes once: positionally, as dims= (PyTorch's) or as axis= (numpy's)")
+    dims = given[0] if given else None
     axes = range(x.ndim) if dims is None else _axes("flip", dims, x.ndim)
     index = tuple(slice(None, None, -1) if d in axes else slice(None) for d in range(x.ndim))
     return P.GetItem.apply(x, index=index)

@@ -51,13 +51,19 @@ def sum(x: Any, axis: Any = None, keepdims: bool = False, *, dtype: Any = None) 
     return Sum.apply(x if dtype is None else cast(x, dtype), axis, keepdims)
 
 
+def accumulated(x: Any) -> Any:
+    """The dtype a sum or product of ``x`` accumulates in: int64 for unsigned integers below 64 bits (PyTorch's;
+    numpy's uint64 would wrap ``x.sum() - 300`` to a huge number); None (numpy's own) otherwise."""
+    return xp.int64 if x.dtype.kind == "u" and x.dtype.itemsize < 8 else None
+
+
 class Sum(Reduction):
     formula = "d sum(x, axes)/dx: g copied to every entry it summed"
     op_name = "sum"
     @staticmethod
     def forward(ctx, x, *, axes, keepdims):
         ctx.save_for_backward(x.shape)
-        return x.sum(axis=axes, keepdims=keepdims)
+        return x.sum(axis=axes, keepdims=keepdims, dtype=accumulated(x))
 
     @staticmethod
     def backward(ctx, g):
@@ -102,7 +108,7 @@ class Prod(Reduction):
     formula = "d prod(x, axes)/dx: g times the product of the other entries of x's slice"
 
     @staticmethod
-    def forward(ctx, x, *, axes, keepdims): return x.prod(axis=axes, keepdims=keepdims)
+    def forward(ctx, x, *, axes, keepdims): return x.prod(axis=axes, keepdims=keepdims, dtype=accumulated(x))
 
     @staticmethod
     def backward(ctx, g, x, out):
@@ -189,7 +195,7 @@ class CumSum(Function):
     op_name = "cumsum"
 
     @staticmethod
-    def forward(ctx, x, *, axis): return xp.cumsum(x, axis=axis)
+    def forward(ctx, x, *, axis): return xp.cumsum(x, axis=axis, dtype=accumulated(x))
 
     @staticmethod
     def backward(ctx, g):

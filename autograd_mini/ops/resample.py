@@ -11,7 +11,7 @@ from typing import Any
 
 from .._backend import xp
 from ..function import op
-from ..tensor import Tensor
+from ..tensor import Tensor, as_operand
 
 __all__ = ["interpolate", "pixel_shuffle", "pixel_unshuffle"]
 
@@ -31,6 +31,7 @@ def _sizes(x: Tensor, size: Any, scale_factor: Any) -> tuple[tuple, tuple]:
                              f"got {size!r}")
         return tuple(int(s) for s in sizes), (None,) * dims
     scales = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * dims
+    scales = tuple(as_operand(s) for s in scales)  # numpy numbers as Python's
     if len(scales) != dims or not all(isinstance(s, (int, float)) and not isinstance(s, bool) and s > 0
                                       for s in scales):
         raise ValueError(f"interpolate: scale_factor must be a positive number or {dims} of them for input of "

@@ -17,7 +17,7 @@ from .. import numpy as anp
 from .._backend import as_float, xp
 from ..function import OPS, Function, op
 from ..shapes import normalize_axes, reduction_axes
-from ..tensor import Tensor, as_array
+from ..tensor import Tensor, as_array, as_operand
 from . import primitives as P
 from . import reductions as R
 from .indexing import take_along_axis
@@ -57,7 +57,7 @@ class CumProd(Function):
     op_name = "cumprod"
 
     @staticmethod
-    def forward(ctx, x, *, axis): return xp.cumprod(x, axis=axis)
+    def forward(ctx, x, *, axis): return xp.cumprod(x, axis=axis, dtype=R.accumulated(x))
 
     @staticmethod
     def backward(ctx, g, x, out):
@@ -118,7 +118,8 @@ def _logcumsumexp_vjp_smooth(g: Any, x: Any, out: Any, axis: int) -> Any:
     n = xx.shape[-1]
     later = xp.triu(xp.ones((n, n), bool))  # [i, j]: j >= i
     e = anp.exp(anp.where(later, xx.reshape(xx.shape + (1,)) - ox.reshape(ox.shape[:-1] + (1, n)), -xp.inf))
-    return movedim((e * gx.reshape(gx.shape[:-1] + (1, n))).sum(axis=-1), -1, axis)
+    # masked again after the product: an inf or nan g_j must not reach the x_i after j through 0 * g_j
+    return movedim(anp.where(later, e * gx.reshape(gx.shape[:-1] + (1, n)), 0.0).sum(axis=-1), -1, axis)
 
 
 @op("logcumsumexp", method=True)
@@ -222,6 +223,7 @@ def vector_norm(x: Any, ord: Any = 2, axis: Any = None, keepdims: bool = False) 
     if x.dtype.kind not in "fc":
         raise TypeError(f"norm: needs a float tensor, got dtype {x.dtype}; cast it: x.astype(float)")
     axes = reduction_axes(axis, x.ndim, "norm")
+    ord = as_operand(ord)  # numpy numbers as Python's
     ax = x.abs()
     if ord == 2:
         return P.StdSqrt.apply(R.Sum.apply(x * x, axes, keepdims))

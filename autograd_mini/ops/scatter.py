@@ -14,7 +14,7 @@ from .. import numpy as anp
 from .._backend import xp
 from ..function import Function, op
 from ..shapes import normalize_axes
-from ..tensor import Tensor, as_array
+from ..tensor import Tensor, as_array, as_operand
 from . import primitives as P
 from . import reductions as R
 from .indexing import _along, _check_range, _indices
@@ -50,6 +50,18 @@ def _targets(op: str, x: Tensor, dim: int, index: Any, src: Any) -> tuple[int, A
     return dim, where, flat, src
 
 
+def _like(op: str, x: Tensor, src: Any, name: str = "src") -> Tensor:
+    """``src`` as a Tensor of ``x``'s dtype. A Tensor must have it already (PyTorch's rule: numpy's promotion
+    would change the result's dtype, and amax/amin would cut a float src into an integer ``x``); an array or a
+    list is cast, as a number is, where numpy's same-kind rule allows."""
+    given = src._data if isinstance(src, Tensor) else xp.asarray(src)
+    if given.dtype != x.dtype and (isinstance(src, Tensor) or not xp.can_cast(given.dtype, x.dtype, "same_kind")):
+        raise TypeError(f"{op}: {name} has dtype {given.dtype} but the tensor it is written into has dtype "
+                        f"{x.dtype}; they must match (PyTorch's rule): convert one, {name}.astype('{x.dtype}') "
+                        f"or x.astype('{given.dtype}')")
+    return src if isinstance(src, Tensor) else Tensor._wrap(given.astype(x.dtype, copy=False))
+
+
 def _flat(v: Any) -> Tensor:
     return _t(v).reshape(-1)
 
@@ -58,8 +70,8 @@ def _flat(v: Any) -> Tensor:
 def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Tensor:
     """PyTorch's ``scatter_add``: ``x`` with ``src[i][j]`` added at ``[index[i][j]][j]`` (``dim`` 0);
     repeated indices add up. ``index`` has ``x``'s dims, no larger than ``src``, nor ``x`` off ``dim``."""
-    x, src = _t(x), _t(src)
-    _, _, flat, src = _targets("scatter_add", x, dim, index, src)
+    x = _t(x)
+    _, _, flat, src = _targets("scatter_add", x, dim, index, _like("scatter_add", x, src))
     return x + P.ScatterAdd.apply(_flat(src), shape=(x.size,), index=flat).reshape(x.shape)
 
 
@@ -76,7 +88,7 @@ def scatter(x: Any, dim: int, index: Any, src: Any = None, *, value: Any = None,
     x = _t(x)
     number = src is None or not isinstance(src, (Tensor, xp.ndarray, list))
     fill = (src if value is None else value) if number else None
-    _, _, flat, src = _targets("scatter", x, dim, index, None if number else _t(src))
+    _, _, flat, src = _targets("scatter", x, dim, index, None if number else _like("scatter", x, src))
     last = flat.size - 1 - xp.unique(flat[::-1], return_index=True)[1]  # each target's last write
     vals = xp.full(last.size, fill, dtype=x.dtype) if number else _flat(src)[last]
     written = xp.zeros(x.size, dtype=bool)
@@ -96,8 +108,8 @@ def scatter_reduce(x: Any, dim: int, index: Any, src: Any, reduce: str, *, inclu
     gradient equally (PyTorch's); an integer mean rounds down (PyTorch's)."""
     if reduce not in _REDUCE:
         raise ValueError(f"scatter_reduce: reduce={reduce!r}; choose one of {', '.join(_REDUCE)}")
-    x, src = _t(x), _t(src)
-    _, _, flat, src = _targets("scatter_reduce", x, dim, index, src)
+    x = _t(x)
+    _, _, flat, src = _targets("scatter_reduce", x, dim, index, _like("scatter_reduce", x, src))
     xf, sf = x.reshape(-1), _flat(src)
     written = xp.zeros(x.size, dtype=bool)
     written[flat] = True
@@ -184,7 +196,8 @@ def index_select(x: Any, dim: int, index: Any) -> Tensor:
 @op("index_add", method=True)
 def index_add(x: Any, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
     """``x`` with ``alpha * source[..., i, ...]`` added to slice ``index[i]`` along ``dim`` (repeats add up)."""
-    x, source = _t(x), _t(source)
+    x = _t(x)
+    source = _like("index_add", x, source, "source")
     idx = _indices("index_add", index).reshape(-1)
     d = normalize_axes(dim, max(x.ndim, 1), "index_add")[0]
     want = x.shape[:d] + (idx.size,) + x.shape[d + 1:] if x.ndim else (idx.size,) * bool(idx.ndim)
@@ -192,6 +205,10 @@ def index_add(x: Any, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> T
         raise ValueError(f"index_add: source of shape {source.shape} must be {want} (input {x.shape} with dim {d} "
                          f"the length of index, {idx.size})")
     _check_range("index_add", idx, x.shape[d] if x.ndim else 1, d, negative_ok=False)
+    alpha = as_operand(alpha)
+    if x.dtype.kind in "biu" and isinstance(alpha, float):
+        raise TypeError(f"index_add: alpha {alpha!r} is a float but the tensor has dtype {x.dtype}; give an int "
+                        f"alpha, or convert: x.astype(float) (PyTorch's add refuses it too)")
     if alpha != 1:
         source = source * alpha
     if x.ndim == 0:
