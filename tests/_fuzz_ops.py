@@ -410,7 +410,16 @@ class TH:
     @staticmethod
     def cumprod(a, axis): return torch.cumprod(a, axis)
     @staticmethod
-    def logcumsumexp(a, axis): return torch.logcumsumexp(a, axis)
+    def logcumsumexp(a, axis):
+        """Each prefix's logsumexp: torch.logcumsumexp's double backward drops the terms through an incoming
+        gradient of exactly 0 (the log|g| of its formula has a kink there; finite differences side with ours)."""
+        if a.dim() == 0:
+            return a
+        x = a.movedim(axis, -1)
+        n = x.shape[-1]
+        later = ~torch.ones(n, n, dtype=torch.bool).tril()  # [j, i]: i > j is outside prefix j
+        return torch.logsumexp(x.unsqueeze(-2).expand(*x.shape[:-1], n, n).masked_fill(later, -torch.inf),
+                               -1).movedim(-1, axis)
     @staticmethod
     def cummax(a, axis): return torch.cummax(a, axis).values
     @staticmethod

@@ -409,3 +409,20 @@ def test_index_add_refuses_a_float_alpha_for_integers():
         ag.index_add(ag.tensor(x), 1, ag.tensor([0, 0]), ag.tensor(x[:, :2]), alpha=2.5)
     got = ag.index_add(ag.tensor(x), 1, ag.tensor([0, 0]), ag.tensor(x[:, :2]), alpha=np.int64(2))
     assert got.dtype == np.int64 and got.numpy().tolist() == [[2, 1, 2], [17, 4, 5]]
+
+
+def test_logcumsumexp_second_order_where_the_incoming_gradient_is_exactly_zero():
+    """cos(logcumsumexp(x)) at x = 0 sends logcumsumexp a gradient of exactly 0 at the first position; the
+    Hessian-vector product keeps the terms through it (PyTorch 2.13 drops them): central differences decide."""
+    w, v = np.array([0.7, -1.3]), np.array([0.4, 1.1])
+
+    def grad(a):
+        x = ag.tensor(a, requires_grad=True)
+        (g,) = ag.grad_of((ag.cos(ag.logcumsumexp(x, axis=0)) * ag.tensor(w)).sum(), [x], create_graph=True)
+        return x, g
+
+    x, g = grad(np.zeros(2))
+    (hv,) = ag.grad_of((g * ag.tensor(v)).sum(), [x])
+    eps = 1e-6
+    fd = [(grad(eps * e)[1].numpy() - grad(-eps * e)[1].numpy()) @ v / (2 * eps) for e in np.eye(2)]
+    np.testing.assert_allclose(hv.numpy(), fd, rtol=1e-7, atol=1e-9)
