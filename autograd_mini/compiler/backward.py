@@ -24,6 +24,7 @@ class BackwardWriter:
 
     def backward(self, root: Tensor, gradient: Any, retain: bool, create_graph: bool) -> None:
         from ..engine import _run, store_grads
+        from ..hooks import hooked
         from .trace import TraceError, user_line  # (trace.py builds on this module)
 
         where = user_line(3)
@@ -42,6 +43,10 @@ class BackwardWriter:
         state.backward_hooks, state.tracer = prev_hooks + (hook,), None
         try:
             found = _run(root, gradient, retain, create_graph)
+            if any(hooked(leaf) for leaf, _ in found.values()) or any(getattr(n, "hooks", None) for n in order):
+                raise TraceError(f"ag.compile cannot trace a backward pass through tensor hooks (register_hook, "
+                                 f"retain_grad) (at {where}): the compiled program would not call them. Remove the "
+                                 "hook from the compiled function's tensors, or run this step eagerly.")
             store_grads(found.values(), create_graph)
         finally:
             state.backward_hooks, state.tracer = prev_hooks, prev
@@ -132,6 +137,8 @@ class BackwardWriter:
 
     def _leaf(self, t: Tensor) -> str:
         holder = self.tensor_names.get(id(t))
+        if holder not in self.arg_names:
+            self.read_leaves[id(t)] = t
         return holder if holder is not None else self.const(t, "P")
 
     def _generic_backward(self, node: Any, ctx: str, g: str, ins: list, out: str, names: list) -> None:

@@ -87,11 +87,23 @@ def _grad_property(slot: Any) -> property:
     return property(slot.__get__, put)
 
 
+def _init(original: Any, tracer: Any) -> Any:
+    """``Tensor(...)`` notes the tensors the traced function makes (``ag.tensor``): only those can be copies of
+    its arguments; a tensor made before the call (a parameter) may equal an argument by chance."""
+    def init(self: Tensor, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        tracer.born.add(id(self))
+        tracer.alive.append(self)
+
+    return init
+
+
 @contextlib.contextmanager
 def guarded(tracer: Any) -> Iterator[None]:
     """Install the guards on Tensor for the duration of one trace (they pass when no tracer is active)."""
-    saved = {name: Tensor.__dict__[name] for name in [*_METHODS, "__format__", "data", "grad"]}
+    saved = {name: Tensor.__dict__[name] for name in [*_METHODS, "__format__", "data", "grad", "__init__"]}
     try:
+        Tensor.__init__ = _init(saved["__init__"], tracer)
         for name, what in _METHODS.items():
             setattr(Tensor, name, _wrap(name, what)[1])
         Tensor.__format__ = _format(saved["__format__"])

@@ -34,6 +34,7 @@ class Program(NamedTuple):
     run: Callable[..., Any]
     source: str
     modules: tuple  # ((module, its compile_key), ...) as traced: a change means a new trace
+    leaves: tuple   # the tensors read at replay (parameters, buffers) and their _leaf_key as traced: likewise
 
 
 def _array(a: Any) -> Any:
@@ -80,7 +81,7 @@ class Compiled:
                             f"(got keyword arguments {sorted(kwargs)}): the signature is positional")
         key = _signature(args)
         program = self._cache.get(key)
-        if program is not None and _same_modules(program.modules):
+        if program is not None and _same_modules(program.modules) and _same_leaves(program.leaves):
             self._hits += 1
             self._cache.move_to_end(key)
             self._last = program
@@ -163,13 +164,25 @@ def compile(fn: Callable[..., Any] | None = None, *, maxsize: int = 8) -> Any:
 
 def _signature(args: tuple) -> tuple:
     key: list[Any] = [state.enabled, get_default_dtype()]
-    for a in args:
+    seen: dict[int, int] = {}  # id(argument or its array) -> its position: an alias is part of the signature
+    for i, a in enumerate(args):
+        data = a._data if isinstance(a, Tensor) else a
+        first = seen.get(id(a), seen.get(id(data)))
+        if first is not None and not isinstance(a, (bool, int, float, str, type(None), np.generic)):
+            key.append(("same", first, type(a)))  # f(x, x) traced one value for both: f(x, y) is another program
+            continue
+        seen.setdefault(id(a), i)
+        seen.setdefault(id(data), i)
         if isinstance(a, Tensor):
             key.append(("T", a._data.shape, a._data.dtype, a._requires_grad))
         elif isinstance(a, np.ndarray):
             key.append(("A", a.shape, a.dtype))
-        elif isinstance(a, (bool, int, float, str, type(None))):
+        elif isinstance(a, float):  # by its bits: -0.0 == 0.0 and nan != nan, yet the program holds the number
+            key.append(("V", type(a), a.hex()))
+        elif isinstance(a, (bool, int, str, type(None))):
             key.append(("V", type(a), a))
+        elif isinstance(a, np.generic):  # a numpy number: a constant of the program, by value
+            key.append(("V", type(a), a.tobytes()))
         elif isinstance(a, (list, tuple, dict, set)):
             raise TypeError(f"ag.compile: argument {len(key) - 2} is a {type(a).__name__}; pass its tensors as "
                             "separate arguments (f(x, y), not f((x, y))): a container's contents are not part of "
@@ -177,6 +190,20 @@ def _signature(args: tuple) -> tuple:
         else:
             key.append(("O", id(a)))
     return tuple(key)
+
+
+def _leaf_key(t: Tensor) -> tuple:
+    """What a program assumed of a tensor it reads at replay: a new shape or dtype (``p.data = ...``) or a
+    new ``requires_grad`` (a frozen layer) changes its backward pass and its ``.grad`` stores; a hook
+    registered on it since is refused by a new trace."""
+    return t._data.shape, t._data.dtype, t._requires_grad, bool(getattr(t, "_hooks", None))
+
+
+def _same_leaves(leaves: tuple) -> bool:
+    for t, key in leaves:
+        if _leaf_key(t) != key:
+            return False
+    return True
 
 
 def _same_modules(modules: tuple) -> bool:
@@ -234,7 +261,8 @@ def _build(tracer: Tracer, name: str, names: list[str], ret: str) -> Program:
     namespace = {**_RUNTIME, **RUNTIME, **tracer.globals}
     exec(builtins.compile(source, filename, "exec"), namespace)  # noqa: S102  (our own generated code)
     modules = tuple((m, _module_key(m)) for m in tracer.modules.values())
-    return Program(namespace[name], source, modules)
+    leaves = tuple((t, _leaf_key(t)) for t in tracer.read_leaves.values())
+    return Program(namespace[name], source, modules, leaves)
 
 
 __all__ = ["compile", "Compiled", "CacheInfo", "TraceError"]

@@ -84,6 +84,8 @@ class Tracer(BackwardWriter):
         self.leaves: list = []              # (leaf, its expression) of every leaf a backward pass stored into
         self.node_info: dict = {}           # recorded node -> (input expressions, output name, user line)
         self.leaf_of: dict[int, Tensor] = {}  # id(array) -> the leaf tensor holding it (an argument, a parameter)
+        self.read_leaves: dict[int, Tensor] = {}  # tensors other than arguments the program reads or stores into
+        self.born: set[int] = set()         # ids of the tensors made while tracing (guard.py)
         self.arg_names = names
         self.objects: dict[int, str] = {}   # id(argument object) -> its parameter name (a model, an optimizer)
         self.names.update(names)
@@ -174,13 +176,15 @@ class Tracer(BackwardWriter):
             # a gradient a backward pass stored: the one this replay stores, not this call's
             holder = next((f"{leaf}.grad" for tensor, leaf in self.leaves if tensor.grad is t), None)
             if holder is None:
-                self._check_not_derived(t._data, where)
+                self._check_not_derived(t._data, where, t)
                 holder = self.const(t, "P")
             self.tensor_names[key] = holder
         base = self.param_names.get(key) or (t.name if isinstance(t.name, str) else None) or \
             (f"{holder}_data" if holder in self.arg_names else "p")
         local = self.fresh(base)
         self.emit(f"{local} = {holder}._data")
+        if holder not in self.arg_names:
+            self.read_leaves[key] = t
         self.loaded[key] = local
         self.leaf_of[id(t._data)] = t
         self._bind(t._data, local)
@@ -193,14 +197,17 @@ class Tracer(BackwardWriter):
         self._check_not_derived(a, where)
         return self.const(a, "C")
 
-    def _check_not_derived(self, a: np.ndarray, where: str) -> None:
+    def _check_not_derived(self, a: np.ndarray, where: str, tensor: Tensor | None = None) -> None:
         """Refuse an array that numpy code outside ops made from the arguments or computed values: the
-        program would reuse this call's values on every replay."""
+        program would reuse this call's values on every replay. (A tensor made before the call, such as a
+        parameter, is never a copy of this call's arguments, even when its values equal one.)"""
         base = a.base
         while isinstance(base, np.ndarray):
             if id(base) in self.var:
                 raise self._derived(where, "a numpy view of a traced value")
             base = base.base
+        if tensor is not None and id(tensor) not in self.born:
+            return
         for d in self.arg_arrays:
             if d is not a and d.shape == a.shape and d.size and np.array_equal(d, a) and not _is_range(a):
                 raise self._derived(where, f"equal to an argument of shape {a.shape} (a copy or a cast of it)")
@@ -297,7 +304,7 @@ class Tracer(BackwardWriter):
             name = self.var.get(id(x._data))
             if name is not None and not self._is_leaf_load(x):
                 return f"Tensor._wrap({name})"
-            self._check_not_derived(x._data, where)
+            self._check_not_derived(x._data, where, x)
             self.tensor_names[id(x)] = holder = self.const(x, "P")
             return holder
         if isinstance(x, (tuple, list)):
