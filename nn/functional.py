@@ -167,15 +167,14 @@ def relu6(x: Any) -> ag.Tensor:
 def hardsigmoid(x: Any) -> ag.Tensor:
     """``x / 6 + 1/2`` on (-3, 3), 0 below, 1 above (gradient 0 at +-3, as PyTorch's)."""
     x = _t(x)
-    a = np.asarray(x)
-    outside = np.where(a <= -3.0, 0.0, np.where(a >= 3.0, 1.0, a)).astype(x.dtype if x.dtype.kind == "f" else None)
-    return ag.where((a > -3.0) & (a < 3.0), x * (1.0 / 6.0) + 0.5, outside)  # nan: its value, gradient 0 (PyTorch)
+    outside = ag.where(x <= -3.0, 0.0, ag.where(x >= 3.0, 1.0, x.detach()))  # nan: its value, gradient 0 (PyTorch)
+    return ag.where((x > -3.0) & (x < 3.0), x * (1.0 / 6.0) + 0.5, outside)
 
 
 def hardswish(x: Any) -> ag.Tensor:
     """``x * hardsigmoid(x)``; gradient ``x / 3 + 1/2`` on (-3, 3), 0 below, 1 above (PyTorch's choice at +-3)."""
     x = _t(x)
-    a = np.asarray(x)
+    a = x.detach()  # the masks are comparisons (ag.compile makes them again on each replay)
     mid = (a > -3.0) & (a < 3.0)
     xm = ag.where(mid, x, 0.0)  # the quadratic sees 0 off (-3, 3): an inf or nan there would leak into the gradient
     return ag.where(a <= -3.0, 0.0, ag.where(mid, xm * (xm + 3.0) * (1.0 / 6.0), x))
@@ -769,8 +768,12 @@ def embedding(indices: Any, weight: ag.Tensor, padding_idx: int | None = None) -
     rows = weight[idx]
     if padding_idx is None:
         return rows
-    keep = (idx != padding_idx)[..., None]
+    keep = ag.array_call(_not_padding, idx, padding_idx)  # ag.compile compares again on each replay
     return ag.where(keep, rows, weight.detach()[idx])  # same values, no gradient at padding_idx
+
+
+def _not_padding(idx: np.ndarray, padding_idx: int) -> np.ndarray:
+    return (idx != padding_idx)[..., None]
 
 
 def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: Any = None, dropout_p: float = 0.0,

@@ -125,3 +125,168 @@ def test_tensor_hooks_are_refused_not_skipped():
         compiled(ag.ones(2, dtype=np.float64))
     handle.remove()
     np.testing.assert_array_equal(compiled(ag.ones(2, dtype=np.float64)).data, [1.0, 1.0])
+
+
+# ---- library code that computed on values outside ops: now recomputed on each replay, or refused ----------------
+def _matrix(i):
+    a = np.random.default_rng(i).standard_normal((3, 4))
+    if i:
+        a[i % 3, 1] = 0.0  # the traced call has no zero: norms with p < 1 and ord 0 branch on them
+    return (ag.tensor(a, requires_grad=True),)
+
+
+def _with_grad(f):
+    def run(x):
+        x.grad = None
+        out = f(x)
+        total = sum(o.sum() for o in (out if isinstance(out, tuple) else (out,)) if o.dtype.kind == "f")
+        total.backward()
+        return (*(out if isinstance(out, tuple) else (out,)), x.grad + 0.0)
+
+    return run
+
+
+@pytest.mark.parametrize("name, f", [
+    ("argsort", lambda x: (ag.argsort(x, 1), x * 1.0)),
+    ("sort", lambda x: tuple(ag.sort(x, 1, descending=True))),
+    ("take_along_axis of argsort", lambda x: ag.take_along_axis(x, ag.argsort(x, 1), 1)),
+    ("median along an axis", lambda x: tuple(ag.median(x, 1))),
+    ("topk", lambda x: tuple(ag.topk(x, 2, 1))),
+    ("cummax", lambda x: tuple(ag.cummax(x, 1))),
+    ("cummin", lambda x: tuple(ag.cummin(x, 0))),
+    ("count_nonzero", lambda x: (ag.count_nonzero(x, 1), x * 1.0)),
+    ("norm ord 0 and p 0.5", lambda x: (ag.norm(x, 0, 1), ag.norm(x, 0.5, 1))),
+])
+def test_orders_counts_and_zero_branches_are_recomputed_on_each_replay(name, f):
+    # each was a constant of the traced call: the replay returned (and differentiated) the first call's order
+    _same_each_call(_with_grad(f), _matrix, calls=4)
+
+
+def test_value_dependent_shapes_are_refused_with_the_line():
+    x = ag.tensor(np.array([1.0, -1.0, 2.0, -3.0]))
+    for f in (lambda x: x[x > 0].mean(), lambda x: ag.masked_select(x, x > 0), lambda x: ag.nonzero(x),
+              lambda x, m: x[m].sum(), lambda x: ag.median(x)):
+        args = (x, np.array([True, False, True, True])) if f.__code__.co_argcount == 2 else (x,)
+        with pytest.raises(ag.TraceError, match=r"test_compile_redteam.py:\d+.*(ag.where|median\(x.reshape)"):
+            ag.compile(f)(*args)
+    mask = np.array([True, False, True, True])  # a constant mask: its count is fixed, so it is traced
+    _same_each_call(lambda x: x[mask].sum(), _vector_of(4))
+    _same_each_call(lambda x: ag.where(x > 0, x, 0.0).sum() / (x > 0).sum(), _vector_of(4))
+
+
+def _vector_of(n):
+    return lambda i: _vector(i, n)
+
+
+# ---- every layer, optimizer and schedule: compiled equals eager over several steps -----------------------------
+def _train(make, batches, compiled, steps, opt_kind, sched=None, clip=None, **opt_kw):
+    ag.manual_seed(0)  # dropout: the same draws both ways
+    model, loss_fn = make()
+    opt = opt_kind(model.parameters(), **opt_kw)
+    schedule = sched(opt) if sched else None
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        if clip:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        if schedule is not None:
+            schedule.step()  # inside the step: replayed too
+        return loss
+
+    run = ag.compile(step) if compiled else step
+    losses = [run(*batches[i % len(batches)]).data.copy() for i in range(steps)]
+    return losses, [p.data.copy() for p in model.parameters()] + [p.grad.data.copy() for p in model.parameters()], run
+
+
+def assert_same_training(make, batches, steps=6, opt_kind=nn.optim.Adam, **kw):
+    kw = kw or {"lr": 1e-2}
+    eager, comp = (_train(make, batches, c, steps, opt_kind, **kw) for c in (False, True))
+    np.testing.assert_array_equal(eager[0], comp[0])
+    for a, b in zip(eager[1], comp[1]):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    assert comp[2].cache_info().misses == 1
+
+
+class _Head(nn.Module):
+    """``body`` then a linear head on the flattened result (``pool``: a MaxPool2d with indices and its unpool)."""
+
+    def __init__(self, *body, width, pool=False):
+        super().__init__()
+        self.body, self.head = nn.Sequential(*body), nn.Linear(width, 3, seed=9)
+        if pool:
+            self.pool, self.unpool = nn.MaxPool2d(2, return_indices=True), nn.MaxUnpool2d(2)
+
+    def forward(self, x):
+        h = self.body(x)
+        if hasattr(self, "pool"):
+            h = self.unpool(*self.pool(h))
+        return self.head(h.reshape(x.shape[0], -1))
+
+
+class _Attention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.attn, self.head = nn.MultiheadAttention(8, 2, batch_first=True, seed=0), nn.Linear(8, 3, seed=1)
+
+    def forward(self, x):
+        out, weights = self.attn(x, x, x)  # the averaged attention weights too
+        return self.head(out.mean(axis=1)) + weights.sum() * 0.01
+
+
+def _data(shape, n=2, classes=3, ints=None):
+    rng = np.random.default_rng(len(shape))
+    make = (lambda: rng.integers(0, ints, shape)) if ints else (lambda: ag.tensor(rng.standard_normal(shape)
+                                                                                  .astype(np.float32)))
+    return [(make(), rng.integers(0, classes, shape[0])) for _ in range(n)]
+
+
+CE = nn.CrossEntropyLoss
+LAYERS = {
+    "conv1d+pools1d": (lambda: (_Head(nn.Conv1d(2, 3, 3, stride=2, padding=1, seed=0), nn.MaxPool1d(2),
+                                      nn.AvgPool1d(1), width=6), CE()), _data((3, 2, 8))),
+    "conv3d+pools3d": (lambda: (_Head(nn.Conv3d(2, 2, 3, padding=1, seed=0), nn.MaxPool3d(2), nn.AvgPool3d(2),
+                                      width=2), CE()), _data((2, 2, 4, 4, 4))),
+    "conv_transpose1d": (lambda: (_Head(nn.ConvTranspose1d(2, 3, 3, stride=2, seed=0), width=51), CE()),
+                         _data((3, 2, 8))),
+    "conv_transpose2d": (lambda: (_Head(nn.ConvTranspose2d(2, 2, 3, stride=2, padding=1, output_padding=1, seed=0),
+                                        width=128), CE()), _data((3, 2, 4, 4))),
+    "max_pool2d indices+unpool": (lambda: (_Head(nn.Conv2d(2, 3, 3, padding=1, seed=0), width=192, pool=True), CE()),
+                                  _data((3, 2, 8, 8))),
+    "groupnorm+silu": (lambda: (_Head(nn.Conv2d(2, 4, 3, seed=0), nn.GroupNorm(2, 4), nn.SiLU(), width=64), CE()),
+                       _data((3, 2, 6, 6))),
+    "instancenorm+elu+dropout2d": (lambda: (_Head(nn.Conv2d(2, 4, 3, seed=0), nn.InstanceNorm2d(4, affine=True),
+                                                  nn.ELU(), nn.Dropout2d(0.5), width=64), CE()), _data((3, 2, 6, 6))),
+    "pixelshuffle+upsample+hardswish": (lambda: (_Head(nn.Conv2d(4, 4, 1, seed=0), nn.PixelShuffle(2),
+                                                       nn.Upsample(scale_factor=2), nn.Hardswish(), width=64), CE()),
+                                        _data((3, 4, 2, 2))),
+    "activations": (lambda: (nn.Sequential(nn.Linear(6, 8, seed=0), nn.CELU(), nn.SELU(), nn.Mish(), nn.Softplus(),
+                                           nn.Softsign(), nn.Hardtanh(), nn.ReLU6(), nn.LogSigmoid(),
+                                           nn.Hardsigmoid(), nn.Linear(8, 6, seed=1), nn.GLU(), nn.Softmin()), CE()),
+                    _data((4, 6))),
+    "multihead attention weights": (lambda: (_Attention(), CE()), _data((2, 5, 8))),
+    "embedding padding_idx": (lambda: (nn.Sequential(nn.Embedding(5, 4, padding_idx=0, seed=0), nn.Flatten(),
+                                                     nn.Linear(12, 3, seed=1)), CE()), _data((4, 3), ints=5)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_more_layer_types_equal_eager(name):
+    make, batches = LAYERS[name]
+    assert_same_training(make, batches)
+
+
+@pytest.mark.parametrize("opt_kind, kw", [
+    (nn.optim.SGD, dict(lr=0.05, weight_decay=0.01)),
+    (nn.optim.SGD, dict(lr=0.05, momentum=0.9, dampening=0.1)),
+    (nn.optim.Adam, dict(lr=0.01, amsgrad=True, weight_decay=0.01)),
+    (nn.optim.AdamW, dict(lr=0.01, amsgrad=True)),
+])
+@pytest.mark.parametrize("sched", [lambda o: nn.optim.ExponentialLR(o, 0.9), lambda o: nn.optim.CosineAnnealingLR(o, 3),
+                                   lambda o: nn.optim.StepLR(o, 2)])
+def test_optimizers_schedules_and_clipping_equal_eager(opt_kind, kw, sched):
+    make, batches = LAYERS["activations"]
+    assert_same_training(make, batches, opt_kind=opt_kind, sched=sched, clip=0.3, **kw)

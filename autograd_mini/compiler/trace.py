@@ -212,6 +212,26 @@ class Tracer(BackwardWriter):
             if d is not a and d.shape == a.shape and d.size and np.array_equal(d, a) and not _is_range(a):
                 raise self._derived(where, f"equal to an argument of shape {a.shape} (a copy or a cast of it)")
 
+    def _check_mask_index(self, index: Any, where: str) -> None:
+        """Refuse ``x[mask]`` with a mask the program recomputes or reads (not a constant): the number of
+        elements it picks, so every later shape, depends on the mask's values."""
+        for i in index if isinstance(index, tuple) else (index,):
+            if isinstance(i, np.ndarray) and i.dtype == bool and i.ndim and self._traced(i):
+                raise TraceError(f"ag.compile cannot trace indexing with a boolean mask computed in the function or "
+                                 f"passed to it (at {where}): how many elements it picks, so the shape of every "
+                                 "later value, depends on the mask's values, and the compiled program has fixed "
+                                 "shapes. Keep the shape: ag.where(mask, x, 0.0) (then sum, or divide by "
+                                 "mask.sum()), or run this step eagerly.")
+
+    def _traced(self, a: np.ndarray) -> bool:
+        """Whether ``a`` (or the array it views) is a value of the program: an argument, a tensor read at replay,
+        or a line's result."""
+        while isinstance(a, np.ndarray):
+            if id(a) in self.var or id(a) in self.leaf_of:
+                return True
+            a = a.base
+        return False
+
     def _derived(self, where: str, what: str) -> TraceError:
         return TraceError(f"an op at {where} got an array computed outside ops from the function's inputs ({what}). "
                           "The compiled program would reuse this call's values on every replay. Pass it as a Tensor, "
@@ -220,6 +240,7 @@ class Tracer(BackwardWriter):
     # ---- events -------------------------------------------------------------------------------------
     def op(self, cls: type, inputs: tuple, arrays: list, params: dict, node: Any, result: Tensor) -> None:
         where = user_line(3)
+        self._check_mask_index(params.get("index"), where)
         self._note_modules()
         ins = [self.value(x, where) for x in inputs]
         out = self.fresh(cls.op_name or cls.__name__.lower())

@@ -215,5 +215,9 @@ def topk(x: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = Tr
     n = x.shape[axis]
     if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= n:
         raise ValueError(f"topk: k={k!r} must be an int in [0, {n}] for axis {axis} of shape {x.shape}")
-    idx = xp.take(array_call(sort_order, x._data, axis, descending=largest), xp.arange(k), axis=axis)
-    return TopK(take_along_axis(x, idx, axis), Tensor._wrap(idx.astype(xp.int64)))
+    idx = array_call(_first_k, x._data, k, axis, largest)  # ag.compile sorts again on each replay
+    return TopK(take_along_axis(x, idx, axis), Tensor._wrap(idx))
+
+
+def _first_k(a: Any, k: int, axis: int, largest: bool) -> Any:
+    return xp.take(sort_order(a, axis, descending=largest), xp.arange(k), axis=axis).astype(xp.int64)
