@@ -290,3 +290,47 @@ def test_more_layer_types_equal_eager(name):
 def test_optimizers_schedules_and_clipping_equal_eager(opt_kind, kw, sched):
     make, batches = LAYERS["activations"]
     assert_same_training(make, batches, opt_kind=opt_kind, sched=sched, clip=0.3, **kw)
+
+
+# ---- in-place writes that no op records ---------------------------------------------------------------------------
+def test_a_manual_update_under_no_grad_is_replayed():
+    def run(compiled):
+        w = nn.Parameter(np.array([1.0, 2.0]))
+        b = nn.Parameter(np.array(0.5))
+
+        def step(x):
+            nonlocal b  # b -= ... rebinds the name (to the same tensor)
+            w.grad = b.grad = None
+            loss = ((w * x).sum() + b) ** 2
+            loss.backward()
+            with ag.no_grad():  # the tutorials' SGD: the replay did not write, so training stalled
+                w.sub_(0.1 * w.grad)
+                b -= 0.1 * b.grad
+            return loss
+
+        f = ag.compile(step) if compiled else step
+        return [f(ag.tensor(np.array([1.0, -1.0]))).item() for _ in range(5)], w.data.copy(), b.data.copy()
+
+    eager, comp = run(False), run(True)
+    assert eager[0] == comp[0] and len(set(comp[0])) == 5
+    np.testing.assert_array_equal(eager[1], comp[1])
+    np.testing.assert_array_equal(eager[2], comp[2])
+
+
+def test_unrecorded_in_place_ops_on_arguments_and_intermediates_are_replayed():
+    def f(x):
+        with ag.no_grad():
+            h = x * 2
+            h.add_(1.0)
+            h[0] = 7.0
+            h.clamp_(max=8.0)
+        x.mul_(3.0)  # the caller's tensor: written in place, as eagerly
+        return h * 1, x * 1
+
+    compiled = ag.compile(f)
+    for i in range(3):
+        a, b = ag.tensor(np.arange(3.0) + i), ag.tensor(np.arange(3.0) + i)
+        for c, e in zip(compiled(a), f(b)):
+            np.testing.assert_array_equal(c.data, e.data)
+        np.testing.assert_array_equal(a.data, b.data)
+    assert "write in place" in compiled.source

@@ -57,7 +57,15 @@ def _put(leaf: Tensor, a: Any, copy: bool = False) -> None:
         store_grads(((leaf, a),))
 
 
-_RUNTIME = {"_array": _array, "_one": _one, "_put": _put, "_sum_to": sum_to, "_as_array": as_array}
+def _write_through(view: np.ndarray, index: Any, values: Any) -> None:
+    """A write into a read-only view of writable memory, as ``mutation._write`` makes it: into the base."""
+    target = view.view()
+    target.setflags(write=True)
+    target[index] = values
+
+
+_RUNTIME = {"_array": _array, "_one": _one, "_put": _put, "_sum_to": sum_to, "_as_array": as_array,
+            "_write_through": _write_through}
 _RESERVED = {"np", "Tensor", *_RUNTIME}
 
 

@@ -288,6 +288,27 @@ class Tracer(BackwardWriter):
         if isinstance(out, np.ndarray):
             self._bind(out, name)
 
+    def write(self, t: Tensor, new: np.ndarray, values: Any, index: Any, how: str) -> None:
+        """An in-place write that no op records (``p -= lr * p.grad`` under no_grad, ``h[0] = 1`` on a tensor that
+        needs no gradient), as ``mutation._write`` made it: into the array itself, through a view into its base,
+        or into a copy that becomes the tensor's array (a leaf's too: ``p._data = ...``)."""
+        where = user_line(3)
+        old, idx, val = self.value(t, where), self.value(index, where), self.value(values, where)
+        self.emit(f"# write in place  ({where})")
+        if how == "in place":
+            self.emit(f"{old}[{idx}] = {val}")
+        elif how == "through":
+            self.emit(f"_write_through({old}, {idx}, {val})")
+        else:
+            out = self.fresh(old + "_w" if old.isidentifier() else "written")
+            self.emit(f"{out} = {old}.copy()")
+            self.emit(f"{out}[{idx}] = {val}")
+            self._bind(new, out)
+            holder = self.tensor_names.get(id(t))
+            if holder is not None:
+                self.emit(f"{holder}._data = {out}")
+                self.loaded[id(t)] = out
+
     def effect(self, f: Any, args: tuple, kwargs: dict) -> Any:
         where = user_line(3)
         args = tuple(tuple(a) if _is_iterator(a) else a for a in args)  # a generator would be used up once
