@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import xp
+from .grad_mode import array_call, effect
 from .shapes import shape_arg
 from .tensor import Tensor, as_array, get_default_dtype
 
@@ -19,6 +20,7 @@ Seed = int | np.random.Generator | None  # what every ``seed=`` argument takes
 _global_rng = np.random.default_rng()
 
 
+@effect  # ag.compile calls it again on each replay, as the draws after it expect
 def manual_seed(seed: int) -> None:
     """Seed the global generator used by ``randn``/``rand`` (and by ``nn`` init, dropout, shuffling)."""
     global _global_rng
@@ -94,15 +96,20 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
 def randn(*shape: Any, seed: Seed = None, dtype: Any = None,
           requires_grad: bool = False) -> Tensor:
     """Standard normal samples from ``seed`` (an int or Generator) or the global generator."""
-    a = get_generator(seed).standard_normal(shape_arg(shape)).astype(_dtype(dtype))
-    return Tensor(a, requires_grad=requires_grad)
+    return Tensor(array_call(_draw, seed, "standard_normal", _dtype(dtype), shape_arg(shape)),
+                  requires_grad=requires_grad)
+
+
+def _draw(seed: Seed, method: str, dtype: Any, *args: Any) -> Any:
+    """``seed``'s generator's ``method(*args)`` as ``dtype``: through ``ag.array_call`` (drawn again on each
+    replay of an ``ag.compile`` program, from the generator of that moment)."""
+    return getattr(get_generator(seed), method)(*args).astype(dtype)
 
 
 def rand(*shape: Any, seed: Seed = None, dtype: Any = None,
          requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1)."""
-    a = get_generator(seed).random(shape_arg(shape)).astype(_dtype(dtype))
-    return Tensor(a, requires_grad=requires_grad)
+    return Tensor(array_call(_draw, seed, "random", _dtype(dtype), shape_arg(shape)), requires_grad=requires_grad)
 
 
 def _fill_dtype(value: Any, dtype: Any) -> Any:
@@ -177,8 +184,7 @@ def randint(*args: Any, size: Any = None, seed: Seed = None, dtype: Any = None) 
     low, high = (0, args[0]) if len(args) == 1 else args
     if high <= low:
         raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
-    a = get_generator(seed).integers(low, high, shape_arg(size))
-    return Tensor(a.astype(xp.int64 if dtype is None else dtype))
+    return Tensor(array_call(_draw, seed, "integers", xp.int64 if dtype is None else dtype, low, high, shape_arg(size)))
 
 
 def rand_like(t: Any, seed: Seed = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:

@@ -640,7 +640,7 @@ def kl_div(input: ag.Tensor, target: Any, reduction: str = "mean", log_target: b
     if log_target:
         loss = ag.exp(t) * (t - input)
     else:
-        zero = np.asarray(t) == 0
+        zero = ag.array_call(np.equal, _arr(t), 0)  # ag.compile compares again on each replay
         loss = ag.where(zero, 0.0, t * ag.log(ag.where(zero, 1.0, t))) - t * input  # PyTorch's xlogy(t, t)
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.ndim else 1)
@@ -662,14 +662,17 @@ def cosine_similarity(x1: Any, x2: Any, dim: int = 1, eps: float = 1e-8) -> ag.T
 def _floored_norm(x: ag.Tensor, dim: int, eps: float) -> ag.Tensor:
     """The 2-norm along ``dim`` (kept), raised to ``eps`` by a constant (PyTorch's no-grad clamp)."""
     n = _norm2(x, dim)
-    v = np.asarray(n)
-    return n + np.where(v < eps, eps - v, 0.0).astype(v.dtype)  # nan stays nan
+    return n + ag.array_call(_gap_to_floor, n._data, eps)  # nan stays nan; ag.compile makes it again on replay
+
+
+def _gap_to_floor(v: np.ndarray, eps: float) -> np.ndarray:
+    return np.where(v < eps, eps - v, 0.0).astype(v.dtype)
 
 
 def _norm2(x: ag.Tensor, dim: int) -> ag.Tensor:
     """``sqrt(sum(x**2))`` along ``dim`` (kept), with gradient 0 at a zero vector as PyTorch's norm."""
     s = (x * x).sum(axis=dim, keepdims=True)
-    zero = np.asarray(s) == 0
+    zero = ag.array_call(np.equal, s._data, 0)  # ag.compile compares again on each replay
     return ag.where(zero, 0.0, ag.sqrt(ag.where(zero, 1.0, s)))  # the inner where keeps sqrt'(0) = inf out
 
 
@@ -807,8 +810,9 @@ def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: An
         if isinstance(m, np.ndarray) and m.dtype != bool:
             m = m.astype(scores.dtype, copy=False)  # a float64 numpy mask must not turn float32 scores into float64
         scores = ag.where(m, scores, -np.inf) if m.dtype == bool else scores + m
-    dead = np.isneginf(np.asarray(scores)).all(axis=-1, keepdims=True)  # queries with no key left
-    if dead.any():  # zeros there, as PyTorch's safe softmax, not softmax's nan (nor a nan gradient)
+    dead = ag.array_call(_no_key_left, scores._data)  # queries with no key left (again on each ag.compile replay)
+    if ag.grad_mode.state.tracer is not None or dead.any():  # zeros there, as PyTorch's safe softmax, not nan
+        # (while tracing always this form: without dead rows it gives the same numbers as the plain softmax)
         attn = ag.where(dead, 0.0, ag.softmax(ag.where(dead, 0.0, scores), -1))
     else:
         attn = ag.softmax(scores, -1)
@@ -920,6 +924,10 @@ def _affine(name: str, y: ag.Tensor, weight: Any, bias: Any) -> ag.Tensor:
     if bias is not None:
         y = y + (bias.reshape(shape) if isinstance(bias, ag.Tensor) else np.reshape(bias, shape))
     return y
+
+
+def _no_key_left(scores: np.ndarray) -> np.ndarray:
+    return np.isneginf(scores).all(axis=-1, keepdims=True)
 
 
 @ag.effect  # ag.compile replays it with each call's batch statistics

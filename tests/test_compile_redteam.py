@@ -334,3 +334,94 @@ def test_unrecorded_in_place_ops_on_arguments_and_intermediates_are_replayed():
             np.testing.assert_array_equal(c.data, e.data)
         np.testing.assert_array_equal(a.data, b.data)
     assert "write in place" in compiled.source
+
+
+# ---- random draws inside the function -----------------------------------------------------------------------------
+def test_random_tensors_made_inside_are_drawn_again_on_each_replay():
+    def f(x):
+        noise = ag.randn(*x.shape, dtype=np.float64) * 0.1 + ag.rand_like(x) + ag.randint(0, 3, x.shape)
+        return x + noise
+
+    step = ag.compile(f)
+    ag.manual_seed(0)
+    comp = [step(ag.ones(4, dtype=np.float64)).data for _ in range(3)]
+    ag.manual_seed(0)
+    eager = [f(ag.ones(4, dtype=np.float64)).data for _ in range(3)]
+    np.testing.assert_array_equal(comp, eager)  # were the traced call's noise again and again
+    assert not np.array_equal(comp[1], comp[2])
+
+    def reseeded(x):
+        ag.manual_seed(7)  # an effect now: replayed, so each call draws the same
+        return x + ag.randn(*x.shape, dtype=np.float64)
+
+    _same_each_call(reseeded, lambda i: (ag.ones(4, dtype=np.float64) * i,))
+
+
+# ---- index ops whose index is an argument -------------------------------------------------------------------------
+def _with_index(i, high=3):
+    rng = np.random.default_rng(i)
+    return ag.tensor(rng.standard_normal(6), requires_grad=True), rng.integers(0, high, 6)
+
+
+def _zeros():
+    return ag.zeros(3, dtype=np.float64)
+
+
+@pytest.mark.parametrize("name, f", [
+    ("scatter_add", lambda x, i: ag.scatter_add(_zeros(), 0, i, x)),
+    ("scatter_reduce mean", lambda x, i: ag.scatter_reduce(_zeros(), 0, i, x, "mean")),
+    ("scatter_reduce sum", lambda x, i: ag.scatter_reduce(_zeros(), 0, i, x, "sum", include_self=False)),
+    ("scatter_reduce amax", lambda x, i: ag.scatter_reduce(_zeros(), 0, i, x, "amax")),
+    ("scatter_reduce integer mean", lambda x, i: ag.scatter_reduce(ag.zeros(3, dtype=np.int64), 0, i,
+                                                                   ag.round(x * 10).astype(np.int64), "mean")),
+    ("index_select", lambda x, i: ag.index_select(x, 0, i)),
+    ("index_add", lambda x, i: ag.index_add(ag.zeros(6, dtype=np.float64), 0, i, x)),
+    ("one_hot", lambda x, i: ag.one_hot(i, 3)),
+])
+def test_index_ops_recompute_their_positions_on_each_replay(name, f):
+    # their flat positions, written masks and counts were constants of the traced call (or refused)
+    _same_each_call(f, _with_index, calls=4)
+
+
+def test_index_ops_with_value_dependent_shapes_are_refused():
+    for f in (lambda x, i: ag.scatter(_zeros(), 0, i, x), lambda x, i: ag.scatter_reduce(_zeros(), 0, i, x, "prod"),
+              lambda x, i: ag.repeat(x, i)):
+        with pytest.raises(ag.TraceError, match="fixed shapes"):
+            ag.compile(f)(*_with_index(0))
+    fixed = np.array([0, 2, 2, 1, 0, 1])  # a constant index: scatter is traced
+    _same_each_call(lambda x: ag.scatter(_zeros(), 0, fixed, x), lambda i: _with_index(i)[:1])
+
+
+# ---- library functions that read values with numpy (refused before) ----------------------------------------------
+def test_attention_masks_and_norm_floors_are_recomputed_on_each_replay():
+    F = nn.functional
+    mha = nn.MultiheadAttention(4, 2, batch_first=True, seed=0)
+
+    def attend(x, padding, causal):
+        mha.zero_grad()
+        out, weights = mha(x, x, x, key_padding_mask=padding)
+        sdpa = F.scaled_dot_product_attention(x, x, x, attn_mask=causal)  # a query may lose every key
+        (out.sum() + sdpa.sum()).backward()
+        return out, weights, sdpa, mha.in_proj_weight.grad + 0.0
+
+    def args(i):
+        rng = np.random.default_rng(i)
+        return (ag.tensor(rng.standard_normal((2, 3, 4)).astype(np.float32)),
+                np.array([[False, i % 2 == 0, True], [False, False, i == 2]]), rng.random((3, 3)) > 0.5 * i)
+
+    _same_each_call(attend, args, calls=4)
+
+    def similar(x, y):
+        x.grad = None
+        loss = F.cosine_similarity(x, y).sum() + F.normalize(x, dim=1).sum() + F.kl_div(
+            ag.log_softmax(x, 1), y.clip(0, None), reduction="batchmean")
+        loss.backward()
+        return loss, x.grad + 0.0
+
+    def pair(i):
+        rng = np.random.default_rng(i)
+        y = rng.standard_normal((2, 3))
+        y[i % 2] = 0.0  # a zero row: the norms' floor and kl_div's 0 log 0 change place
+        return ag.tensor(rng.standard_normal((2, 3)), requires_grad=True), y
+
+    _same_each_call(similar, pair, calls=4)

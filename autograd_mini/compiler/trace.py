@@ -212,16 +212,22 @@ class Tracer(BackwardWriter):
             if d is not a and d.shape == a.shape and d.size and np.array_equal(d, a) and not _is_range(a):
                 raise self._derived(where, f"equal to an argument of shape {a.shape} (a copy or a cast of it)")
 
-    def _check_mask_index(self, index: Any, where: str) -> None:
-        """Refuse ``x[mask]`` with a mask the program recomputes or reads (not a constant): the number of
-        elements it picks, so every later shape, depends on the mask's values."""
-        for i in index if isinstance(index, tuple) else (index,):
-            if isinstance(i, np.ndarray) and i.dtype == bool and i.ndim and self._traced(i):
-                raise TraceError(f"ag.compile cannot trace indexing with a boolean mask computed in the function or "
-                                 f"passed to it (at {where}): how many elements it picks, so the shape of every "
-                                 "later value, depends on the mask's values, and the compiled program has fixed "
-                                 "shapes. Keep the shape: ag.where(mask, x, 0.0) (then sum, or divide by "
-                                 "mask.sum()), or run this step eagerly.")
+    def _check_mask_index(self, index: Any, cls: type) -> None:
+        """``x[mask]`` with a mask the program recomputes or reads: how many elements it picks, so every later
+        shape, depends on the mask's values."""
+        if cls.__name__ == "GetItem":
+            masks = [i for i in (index if isinstance(index, tuple) else (index,))
+                     if isinstance(i, np.ndarray) and i.dtype == bool and i.ndim]
+            self.shape_from_values("indexing with a boolean mask", "Keep the shape: ag.where(mask, x, 0.0) (then "
+                                   "sum, or divide by mask.sum()), or index with a constant mask", *masks)
+
+    def shape_from_values(self, what: str, fix: str, *arrays: Any) -> None:
+        """Refuse ``what`` when any of ``arrays`` is a value of the program (not a constant of the trace): the
+        shape of its result depends on their values, and the program's shapes are fixed."""
+        if any(isinstance(a, np.ndarray) and self._traced(a) for a in arrays):
+            raise TraceError(f"ag.compile cannot trace {what} on values the function computes or is passed (at "
+                             f"{user_line(3)}): the shape of its result depends on those values, and a compiled "
+                             f"program has fixed shapes. {fix}, or run this step eagerly.")
 
     def _traced(self, a: np.ndarray) -> bool:
         """Whether ``a`` (or the array it views) is a value of the program: an argument, a tensor read at replay,
@@ -239,8 +245,8 @@ class Tracer(BackwardWriter):
 
     # ---- events -------------------------------------------------------------------------------------
     def op(self, cls: type, inputs: tuple, arrays: list, params: dict, node: Any, result: Tensor) -> None:
+        self._check_mask_index(params.get("index"), cls)
         where = user_line(3)
-        self._check_mask_index(params.get("index"), where)
         self._note_modules()
         ins = [self.value(x, where) for x in inputs]
         out = self.fresh(cls.op_name or cls.__name__.lower())

@@ -78,11 +78,9 @@ def median(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, 
         flat = x.reshape(-1)
         if flat.size == 0:
             return Tensor._wrap(xp.asarray(xp.nan, dtype=x.dtype if x.dtype.kind == "f" else xp.float64))
-        if state.tracer is not None:
-            state.tracer.unsupported("median over all elements (its gradient is shared by the elements equal to it: "
-                                     "a count that depends on the values)",
-                                     "take ag.median(x.reshape(-1), 0).values (one element gets the gradient), or "
-                                     "run this step eagerly")
+        if state.tracer is not None:  # the elements equal to it share the gradient: a count of the values
+            state.tracer.shape_from_values("median over all elements", "Take ag.median(x.reshape(-1), 0).values "
+                                           "(one element gets the gradient)", flat._data)
         m = median(flat, 0).values._data
         ties = xp.isnan(flat._data) if xp.isnan(m) else flat._data == m  # share the gradient, as PyTorch's
         picked = P.GetItem.apply(flat, index=ties)
@@ -114,10 +112,9 @@ def _median_pick(a: Any, d: int) -> Any:
 def nonzero(x: Any, *, as_tuple: bool = False) -> Any:
     """PyTorch's ``nonzero``: the indices of the nonzero elements, an int64 (n, ndim) tensor; ``as_tuple=True``
     gives numpy's form, one index vector per axis (a 0-d tensor counts as 1-d there). A constant."""
-    if state.tracer is not None:
-        state.tracer.unsupported("nonzero (the shape of its result depends on the values)",
-                                 "write the computation with a mask and ag.where, or run this step eagerly")
     a = _t(x)._data
+    if state.tracer is not None:
+        state.tracer.shape_from_values("nonzero", "Keep the shape: a mask and ag.where", a)
     if as_tuple:
         return tuple(Tensor._wrap(i.astype(xp.int64)) for i in xp.nonzero(a.reshape(-1) if a.ndim == 0 else a))
     return Tensor._wrap(xp.argwhere(a).astype(xp.int64))
