@@ -80,7 +80,7 @@ class _Cell:
         many = isinstance(out, (tuple, list))
         items = list(out) if many else [out]
         self.grad_output = [None] * len(items)
-        self.outputs_left = sum(isinstance(o, ag.Tensor) and o.requires_grad for o in items)
+        self.outputs_left = self.outputs = sum(isinstance(o, ag.Tensor) and o.requires_grad for o in items)
         wrapped = [_HookOut.apply(o, cell=self, pos=i) if isinstance(o, ag.Tensor) and o.requires_grad else o
                    for i, o in enumerate(items)]
         return type(out)(wrapped) if many else wrapped[0]
@@ -88,8 +88,10 @@ class _Cell:
     def output_grad(self, pos: int, g: Any) -> None:
         self.grad_output[pos] = _tensor(g)
         self.outputs_left -= 1
-        if self.outputs_left == 0 and self.waiting == 0:  # no input needs a gradient: the hooks run now
-            self.run()
+        if self.outputs_left == 0:
+            self.outputs_left = self.outputs  # counted again when ag.compile replays this call's backward
+            if self.waiting == 0:  # no input needs a gradient: the hooks run now
+                self.run()
 
     def input_grad(self, pos: int, g: Any) -> Any:
         self.grad_input[pos] = _tensor(g)

@@ -425,3 +425,50 @@ def test_attention_masks_and_norm_floors_are_recomputed_on_each_replay():
         return ag.tensor(rng.standard_normal((2, 3)), requires_grad=True), y
 
     _same_each_call(similar, pair, calls=4)
+
+
+# ---- modules that run no op, returned views, module backward hooks ------------------------------------------------
+def test_a_module_that_ran_no_op_is_part_of_the_key():
+    model = nn.Sequential(nn.Linear(3, 4, seed=0), nn.Dropout(0.5))
+    model[1].eval()  # traced as the identity: no op, so its mode was not checked
+    lone = nn.Dropout(0.0)  # p == 0: the identity too
+    step = ag.compile(lambda x: lone(model(x)))
+    x = ag.ones(2, 3)
+    step(x)
+    for change in (lambda: model[1].train(), lambda: setattr(lone, "p", 0.5)):
+        change()
+        ag.manual_seed(0)
+        replay = step(x).data
+        ag.manual_seed(0)
+        np.testing.assert_array_equal(replay, lone(model(x)).data)  # was the traced identity
+    assert step.cache_info().misses == 3
+
+
+def test_returned_views_of_parameters_and_arguments_are_read_only():
+    model = nn.Linear(3, 2, seed=0)
+    step = ag.compile(lambda x: (model.weight.T, model.weight.reshape(-1), x.T, x * 2))
+    x = ag.ones(2, 3)
+    step(x)
+    *views, fresh = step(x)
+    for v in views:  # writable on replay, so `out.data[...] = 0` wrote into the parameter (eagerly: refused)
+        with pytest.raises(ValueError, match="read-only"):
+            v.data[...] = 0.0
+    fresh.data[...] = 5.0  # a new array of the program's: the caller's to keep or write
+    np.testing.assert_array_equal(step(x)[3].data, np.full((2, 3), 2.0))
+
+
+def test_a_module_backward_hook_runs_on_every_replay():
+    model = nn.Linear(3, 4, seed=0)
+    calls = []
+    model.register_full_backward_hook(lambda module, grad_in, grad_out: calls.append(grad_out[0].data.sum()))
+
+    def step(x):
+        model.zero_grad()
+        loss = model(x).sum()  # x needs no gradient: the hooks run once the output's gradient is in
+        loss.backward()
+        return loss
+
+    compiled = ag.compile(step)
+    for _ in range(3):
+        compiled(ag.ones(2, 3))
+    assert len(calls) == 3  # was 1: the traced call's counter ran out

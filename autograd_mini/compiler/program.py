@@ -16,6 +16,7 @@ import numpy as np
 from .._backend import get_default_dtype
 from ..engine import store_grads
 from ..grad_mode import state
+from ..inplace import read_only_view
 from ..shapes import sum_to
 from ..tensor import Tensor, as_array
 from .emit import RUNTIME
@@ -65,7 +66,7 @@ def _write_through(view: np.ndarray, index: Any, values: Any) -> None:
 
 
 _RUNTIME = {"_array": _array, "_one": _one, "_put": _put, "_sum_to": sum_to, "_as_array": as_array,
-            "_write_through": _write_through}
+            "_write_through": _write_through, "_read_only": read_only_view}
 _RESERVED = {"np", "Tensor", *_RUNTIME}
 
 

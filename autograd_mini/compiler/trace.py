@@ -247,7 +247,7 @@ class Tracer(BackwardWriter):
     def op(self, cls: type, inputs: tuple, arrays: list, params: dict, node: Any, result: Tensor) -> None:
         self._check_mask_index(params.get("index"), cls)
         where = user_line(3)
-        self._note_modules()
+        self.note_modules()
         ins = [self.value(x, where) for x in inputs]
         out = self.fresh(cls.op_name or cls.__name__.lower())
         self._bind(result._data, out)
@@ -367,7 +367,8 @@ class Tracer(BackwardWriter):
     def unsupported(self, what: str, fix: str) -> None:
         raise TraceError(f"ag.compile cannot trace {what} (at {user_line(3)}): {fix}")
 
-    def _note_modules(self) -> None:
+    def note_modules(self) -> None:
+        """Every module on the running call's scope chain becomes part of the program's key."""
         scope = state.extra.scope if state.extra is not None else None
         while scope is not None:
             module, scope = scope
@@ -401,6 +402,8 @@ class Tracer(BackwardWriter):
             name = self.var.get(id(value._data))
             if name is None:
                 return self.object(value)
+            if value._data.base is not None:  # a view (of a parameter, an argument): read-only, as eagerly
+                name = f"_read_only({name})"
             return f"Tensor._wrap(_array({name}))" if value.ndim == 0 else f"Tensor._wrap({name})"  # a numpy scalar
         if isinstance(value, TracedNumber):
             return self.numbers[id(value)]
