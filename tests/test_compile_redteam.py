@@ -472,3 +472,47 @@ def test_a_module_backward_hook_runs_on_every_replay():
     for _ in range(3):
         compiled(ag.ones(2, 3))
     assert len(calls) == 3  # was 1: the traced call's counter ran out
+
+
+# ---- numbers effects return, numpy out=, objects keyed by identity ------------------------------------------------
+def test_a_clip_norm_in_python_arithmetic_is_refused_and_in_ops_replayed():
+    model = nn.Linear(3, 2, seed=0)
+
+    def scaled(x):
+        model.zero_grad()
+        model(x).sum().backward()
+        norm = nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+        return x / norm, x * norm - norm, ag.maximum(x, norm), {"norm": [norm]}
+
+    compiled = ag.compile(scaled)
+    for i in range(3):
+        x = ag.ones(2, 3) * (i + 1)
+        *replay, info = compiled(x)
+        *eager, expected = scaled(x)
+        for c, e in zip(replay, eager):
+            np.testing.assert_array_equal(c.data, e.data)
+        assert type(info["norm"][0]) is float and info["norm"][0] == expected["norm"][0]  # was the traced norm
+        assert info["norm"][0] > 0  # a plain float outside, also from the traced call (was a TraceError)
+    with pytest.raises(ag.TraceError, match=r"arithmetic.*test_compile_redteam.py:\d+.*x / norm"):
+        ag.compile(lambda x: x * (1.0 / nn.utils.clip_grad_norm_(model.parameters(), 0.5)))(ag.ones(2, 3))
+
+
+def test_numpy_out_on_a_tensor_is_refused():
+    def f(x):
+        buf = np.empty(3)
+        np.add(x, 1.0, out=buf)  # reads x's values outside ops: the program would keep this call's
+        return ag.tensor(buf) * x
+
+    with pytest.raises(ag.TraceError, match="out="):
+        ag.compile(f)(ag.tensor(np.arange(3.0)))
+
+
+def test_an_object_argument_is_kept_so_its_id_is_not_reused():
+    class Settings:
+        def __init__(self, scale):
+            self.scale = scale
+
+    step = ag.compile(lambda x, s: x * s.scale)  # the attribute is a constant of the trace, keyed by identity
+    x = ag.ones(3)
+    for i in range(50):
+        assert step(x, Settings(float(i))).data[0] == i  # a new object at a dead one's address replayed its scale

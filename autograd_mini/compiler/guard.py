@@ -55,6 +55,15 @@ def _format(original: Any) -> Any:
     return guarded
 
 
+def _ufunc(original: Any) -> Any:
+    def guarded(self: Tensor, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if kwargs.get("out") and state.tracer is not None:
+            _refuse(f"numpy's {ufunc.__name__} with out= on a tensor")
+        return original(self, ufunc, method, *inputs, **kwargs)
+
+    return guarded
+
+
 def _data_property(original: property) -> property:
     def get(self: Tensor) -> Any:
         if state.tracer is not None:
@@ -101,12 +110,14 @@ def _init(original: Any, tracer: Any) -> Any:
 @contextlib.contextmanager
 def guarded(tracer: Any) -> Iterator[None]:
     """Install the guards on Tensor for the duration of one trace (they pass when no tracer is active)."""
-    saved = {name: Tensor.__dict__[name] for name in [*_METHODS, "__format__", "data", "grad", "__init__"]}
+    saved = {name: Tensor.__dict__[name] for name in [*_METHODS, "__format__", "data", "grad", "__init__",
+                                                      "__array_ufunc__"]}
     try:
         Tensor.__init__ = _init(saved["__init__"], tracer)
         for name, what in _METHODS.items():
             setattr(Tensor, name, _wrap(name, what)[1])
         Tensor.__format__ = _format(saved["__format__"])
+        Tensor.__array_ufunc__ = _ufunc(saved["__array_ufunc__"])
         Tensor.data = _data_property(saved["data"])
         Tensor.grad = _grad_property(saved["grad"])
         yield

@@ -36,6 +36,7 @@ class Program(NamedTuple):
     source: str
     modules: tuple  # ((module, its compile_key), ...) as traced: a change means a new trace
     leaves: tuple   # the tensors read at replay (parameters, buffers) and their _leaf_key as traced: likewise
+    objects: tuple  # the arguments keyed by identity (a model, a config): kept alive, so that no id is reused
 
 
 def _array(a: Any) -> Any:
@@ -122,6 +123,7 @@ class Compiled:
             state.tracer = None
         name = getattr(self.fn, "__name__", "step")
         program = _build(tracer, name if name.isidentifier() and name != "<lambda>" else "step", names, ret)
+        program = program._replace(objects=tuple(a for a in args if _signature((a,))[-1][0] == "O"))
         return _plain(result), program
 
     def _names(self, n: int) -> list[str]:
@@ -229,11 +231,13 @@ def _module_key(m: Any) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    """The traced call's own result, with effects' numbers as plain floats."""
+    """The traced call's own result, with effects' numbers as plain floats (in containers too)."""
     if isinstance(value, TracedNumber):
-        return float(value)
-    if isinstance(value, (tuple, list)) and any(isinstance(v, TracedNumber) for v in value):
+        return value.real  # a plain float
+    if type(value) in (tuple, list):
         return type(value)(_plain(v) for v in value)
+    if type(value) is dict:
+        return {k: _plain(v) for k, v in value.items()}
     return value
 
 
@@ -271,7 +275,7 @@ def _build(tracer: Tracer, name: str, names: list[str], ret: str) -> Program:
     exec(builtins.compile(source, filename, "exec"), namespace)  # noqa: S102  (our own generated code)
     modules = tuple((m, _module_key(m)) for m in tracer.modules.values())
     leaves = tuple((t, _leaf_key(t)) for t in tracer.read_leaves.values())
-    return Program(namespace[name], source, modules, leaves)
+    return Program(namespace[name], source, modules, leaves, ())
 
 
 __all__ = ["compile", "Compiled", "CacheInfo", "TraceError"]

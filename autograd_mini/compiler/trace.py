@@ -48,15 +48,33 @@ def _short(path: str) -> str:
 
 
 class TracedNumber(float):
-    """A Python number an effect returned while tracing (``clip_grad_norm_``'s norm): it may be returned,
-    and the program returns the fresh value; a branch on it during tracing would be frozen, so it raises."""
+    """A Python number an effect returned while tracing (``clip_grad_norm_``'s norm): it may be returned or
+    passed to ops (``x / norm``), and the program uses the fresh value; a branch on it, Python arithmetic or a
+    conversion during tracing would be frozen, so they raise (outside tracing it is a plain float)."""
 
-    def _refuse(self, *args: Any) -> Any:
-        raise TraceError(f"a value computed while tracing (a norm {float(self):g}) is used in Python control "
-                         f"flow at {user_line()}: the compiled program would repeat this call's branch. "
-                         "Return it and decide outside the compiled function.")
 
-    __bool__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse
+def _refusing(name: str) -> Any:
+    method = getattr(float, name)
+
+    def guarded(self: TracedNumber, *args: Any) -> Any:
+        if state.tracer is None:
+            return method(self, *args)
+        use = "in Python control flow" if name in _BRANCHES else "in Python arithmetic or a conversion"
+        raise TraceError(f"a number computed while tracing (a norm {self.real:g}) is used {use} (`{name}`) at "
+                         f"{user_line()}: the compiled program would repeat this call's value. Pass it to tensor "
+                         "ops (x / norm), or return it and use it outside the compiled function.")
+
+    guarded.__name__ = name
+    return guarded
+
+
+_BRANCHES = ("__bool__", "__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__")
+for _name in (*_BRANCHES, "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
+              "__rtruediv__", "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__", "__pow__", "__rpow__",
+              "__neg__", "__pos__", "__abs__", "__float__", "__int__", "__round__", "__trunc__", "__floor__",
+              "__ceil__", "__format__"):
+    setattr(TracedNumber, _name, _refusing(_name))
+TracedNumber.__hash__ = float.__hash__  # (defining __eq__ would drop it)
 
 
 class Tracer(BackwardWriter):
@@ -280,6 +298,10 @@ class Tracer(BackwardWriter):
         if all(not isinstance(v, (np.ndarray, tuple, list)) for v in params.values()):
             return self.const(dict(params), "PR")
         return expr
+
+    def plain(self, arrays: list) -> list:
+        """An op's operands with the numbers effects returned as plain floats (its inputs keep them, named)."""
+        return [a.real if type(a) is TracedNumber else a for a in arrays]
 
     def array_call(self, f: Any, args: tuple, kwargs: dict, out: Any) -> None:
         where = user_line(3)
