@@ -516,3 +516,46 @@ def test_an_object_argument_is_kept_so_its_id_is_not_reused():
     x = ag.ones(3)
     for i in range(50):
         assert step(x, Settings(float(i))).data[0] == i  # a new object at a dead one's address replayed its scale
+
+
+# ---- recorded in-place ops, optimizer groups ------------------------------------------------------------------------
+@pytest.mark.parametrize("name, body", [
+    ("the version before used after +=", lambda h, w: (h * 3).sum() + h.__iadd__(1.0).sum()),
+    ("setitem from the tensor itself", lambda h, w: (h.__setitem__(0, h[1] * 2), h)[1].sum()),
+    ("the version before used after setitem", lambda h, w: (lambda old: (h.__setitem__(0, 5.0), (h * old).sum())[1])(
+        h * 1)),
+    ("a view written in place", lambda h, w: (lambda row: (row.__iadd__(w[0]), h)[1].sum())(h[1])),
+])
+def test_recorded_in_place_ops_send_gradients_to_the_version_each_op_used(name, body):
+    # the program's backward took t.grad_fn (the newest version) where the engine takes the version an op used:
+    # wrong gradients, or a KeyError while tracing
+    def f(w, x):
+        w.grad = None
+        loss = body(w * x, w)
+        loss.backward()
+        return loss, w.grad + 0.0
+
+    _same_each_call(f, lambda i: (ag.tensor(np.arange(6.0).reshape(2, 3) + i, requires_grad=True),
+                                  ag.tensor(np.full((2, 3), 1.5 + i))))
+
+
+def test_plain_sgd_sees_a_parameter_replaced_in_its_group():
+    def run(compiled):
+        model = nn.Linear(3, 2, seed=0)
+        other = nn.Parameter(np.ones((3, 2), np.float32))
+        opt = nn.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x):
+            opt.zero_grad()
+            model(x).sum().backward()
+            opt.step()
+
+        f = ag.compile(step) if compiled else step
+        for i in range(4):
+            f(ag.ones(2, 3))
+            if i == 1:
+                opt.param_groups[0]["params"][0] = other  # same count: the program updated model.weight anyway
+        return model.weight.data.copy(), other.data.copy()
+
+    for a, b in zip(run(False), run(True)):
+        np.testing.assert_array_equal(a, b)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..function import OUT
+from ..function import OUT, producer
 from ..grad_mode import state
 from ..tensor import Tensor
 from .emit import BACKWARD
@@ -92,7 +92,7 @@ class BackwardWriter:
                 if type(gi) is not np.ndarray:  # 0-d arithmetic gives numpy scalars: the engine's asarray
                     self.emit(f"{name} = np.asarray({name})")
                 self._fit(name, gi, t)
-                parent = t.grad_fn
+                parent = producer(t, node)  # the version it used (t may have been changed in place since)
                 if parent is None:
                     if id(t) in found:
                         self._accumulate(found[id(t)][1], name, t.ndim)
