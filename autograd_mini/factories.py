@@ -50,11 +50,14 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, name: str 
     theirs (``ag.tensor(np.float64(0.1))`` is float64). Never shares memory with ``data``
     (an ndarray or a Tensor): use ``as_tensor`` for that.
     """
-    src = data._data if isinstance(data, Tensor) else data
-    arr = as_array(src, dtype)
-    if isinstance(src, xp.ndarray) and xp.may_share_memory(arr, src):
-        arr = arr.copy()
-    return Tensor(arr, requires_grad=requires_grad, name=name)
+    if isinstance(data, Tensor):  # a tensor's values: ag.compile copies them again on each replay
+        return Tensor(array_call(_copy, data._data, dtype), requires_grad=requires_grad, name=name)
+    return Tensor(_copy(data, dtype), requires_grad=requires_grad, name=name)
+
+
+def _copy(data: Any, dtype: Any) -> Any:
+    arr = as_array(data, dtype)
+    return arr.copy() if isinstance(data, xp.ndarray) and xp.may_share_memory(arr, data) else arr
 
 
 def as_tensor(data: Any, dtype: Any = None) -> Tensor:

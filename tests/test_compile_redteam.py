@@ -95,8 +95,19 @@ def test_a_parameter_given_a_new_shape_is_seen():
 def test_a_parameter_equal_to_an_argument_is_not_taken_for_a_copy():
     w = nn.Parameter(np.ones(3))  # equal to the argument by chance: was refused as "a copy of an argument"
     _same_each_call(lambda x: (x * w).sum(), lambda i: (ag.ones(3, dtype=np.float64) * (i + 1),))
-    with pytest.raises(ag.TraceError, match="computed outside ops"):  # a copy made inside the function still is
-        ag.compile(lambda x: (ag.tensor(x * 1) * x).sum())(ag.ones(3, dtype=np.float64))
+    with pytest.raises(ag.TraceError, match="computed outside ops"):  # a copy made by numpy inside still is
+        ag.compile(lambda x: (ag.tensor(x._data * 1) * x).sum())(ag.tensor(np.arange(3.0)))
+
+
+def test_constants_equal_to_an_argument_and_copies_of_tensors():
+    rnn = nn.LSTM(3, 4, batch_first=True, seed=0)
+
+    def f(x, h0):
+        out, _ = rnn(x, (h0, ag.zeros(1, 2, 4)))  # zeros, as the argument h0 (was refused as a copy of it)
+        return out.sum()
+
+    _same_each_call(f, lambda i: (ag.ones(2, 5, 3), ag.zeros(1, 2, 4) + i))
+    _same_each_call(lambda x: (ag.tensor(x * 1) * x).sum(), lambda i: (ag.ones(3) * (i + 1),))  # copied each replay
 
 
 # ---- hooks ------------------------------------------------------------------------------------------------------

@@ -227,7 +227,8 @@ class Tracer(BackwardWriter):
         if tensor is not None and id(tensor) not in self.born:
             return
         for d in self.arg_arrays:
-            if d is not a and d.shape == a.shape and d.size and np.array_equal(d, a) and not _is_range(a):
+            if d is not a and d.shape == a.shape and d.size and np.array_equal(d, a) and not _is_range(a) \
+                    and not _is_uniform(a):
                 raise self._derived(where, f"equal to an argument of shape {a.shape} (a copy or a cast of it)")
 
     def _check_mask_index(self, index: Any, cls: type) -> None:
@@ -461,6 +462,11 @@ class Ctx:
 
 def _is_iterator(a: Any) -> bool:
     return hasattr(a, "__next__") and hasattr(a, "__iter__")
+
+
+def _is_uniform(a: np.ndarray) -> bool:
+    """One value throughout (``ag.zeros``, ``ag.full``): a constant made from a shape, whatever it equals."""
+    return a.size > 1 and bool((a == a.flat[0]).all())
 
 
 def _is_range(a: np.ndarray) -> bool:
