@@ -610,3 +610,9 @@ def test_every_op_of_the_tables_replays_fresh_inputs(name):
                 for x in draws[i]]
 
     _same_each_call(step, fresh, calls=4)
+
+
+def test_batch_norm_without_momentum_is_refused_by_name():
+    model = nn.Sequential(nn.Linear(3, 4, seed=0), nn.BatchNorm1d(4, momentum=None))
+    with pytest.raises(ag.TraceError, match=r"BatchNorm1d with momentum=None.*give it a momentum"):
+        ag.compile(lambda x: model(x).sum())(ag.tensor(np.arange(12.0, dtype=np.float32).reshape(4, 3)))

@@ -101,8 +101,9 @@ def _init(original: Any, tracer: Any) -> Any:
     its arguments; a tensor made before the call (a parameter) may equal an argument by chance."""
     def init(self: Tensor, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
-        tracer.born.add(id(self))
-        tracer.alive.append(self)
+        if state.tracer is tracer:  # (not another thread's tensors)
+            tracer.born.add(id(self))
+            tracer.alive.append(self)
 
     return init
 
