@@ -616,3 +616,16 @@ def test_batch_norm_without_momentum_is_refused_by_name():
     model = nn.Sequential(nn.Linear(3, 4, seed=0), nn.BatchNorm1d(4, momentum=None))
     with pytest.raises(ag.TraceError, match=r"BatchNorm1d with momentum=None.*give it a momentum"):
         ag.compile(lambda x: model(x).sum())(ag.tensor(np.arange(12.0, dtype=np.float32).reshape(4, 3)))
+
+
+def test_an_argument_carrying_a_graph_is_refused_in_backward():
+    encoder, head = nn.Linear(3, 3, seed=0), nn.Linear(3, 1, seed=1)
+
+    def step(h):
+        loss = head(h).sum()
+        loss.backward()  # eagerly this reaches the encoder's parameters through h's graph (a KeyError before)
+        return loss
+
+    with pytest.raises(ag.TraceError, match=r"reaches `Linear`, an op made outside.*t.detach\(\)"):
+        ag.compile(step)(encoder(ag.ones(2, 3)))
+    _same_each_call(lambda h: head(h).sum(), lambda i: (encoder(ag.ones(2, 3) * i),))  # forward only: its values

@@ -43,6 +43,11 @@ class BackwardWriter:
         state.backward_hooks, state.tracer = prev_hooks + (hook,), None
         try:
             found = _run(root, gradient, retain, create_graph)
+            outside = next((n for n in order if n not in self.node_info), None)
+            if outside is not None:
+                raise TraceError(f"ag.compile: the backward pass at {where} reaches `{outside.name}`, an op made "
+                                 "outside the compiled function (an argument that carries a graph): the program "
+                                 "cannot run its derivative. Pass t.detach(), or compute it inside the function.")
             if any(hooked(leaf) for leaf, _ in found.values()) or any(getattr(n, "hooks", None) for n in order):
                 raise TraceError(f"ag.compile cannot trace a backward pass through tensor hooks (register_hook, "
                                  f"retain_grad) (at {where}): the compiled program would not call them. Remove the "
