@@ -629,3 +629,19 @@ def test_an_argument_carrying_a_graph_is_refused_in_backward():
     with pytest.raises(ag.TraceError, match=r"reaches `Linear`, an op made outside.*t.detach\(\)"):
         ag.compile(step)(encoder(ag.ones(2, 3)))
     _same_each_call(lambda h: head(h).sum(), lambda i: (encoder(ag.ones(2, 3) * i),))  # forward only: its values
+
+
+def test_the_key_is_the_state_the_call_found_not_the_one_it_left():
+    def run(compiled):
+        model = nn.Sequential(nn.Linear(3, 4, seed=0), nn.Dropout(0.5))
+
+        def step(x):
+            out = model(x)
+            model.eval()  # the step leaves the model in eval mode: the next call must not replay dropout
+            return out
+
+        f = ag.compile(step) if compiled else step
+        ag.manual_seed(0)
+        return [f(ag.ones(2, 3)).data.copy() for _ in range(3)]
+
+    np.testing.assert_array_equal(run(False), run(True))

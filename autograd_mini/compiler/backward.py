@@ -141,9 +141,11 @@ class BackwardWriter:
         return g in self.owned and type(real) is np.ndarray and real.ndim > 0
 
     def _leaf(self, t: Tensor) -> str:
+        from .trace import leaf_key
+
         holder = self.tensor_names.get(id(t))
         if holder not in self.arg_names:
-            self.read_leaves[id(t)] = t
+            self.read_leaves.setdefault(id(t), (t, leaf_key(t)))
         return holder if holder is not None else self.const(t, "P")
 
     def _generic_backward(self, node: Any, ctx: str, g: str, ins: list, out: str, names: list) -> None:

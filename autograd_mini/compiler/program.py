@@ -21,7 +21,7 @@ from ..shapes import sum_to
 from ..tensor import Tensor, as_array
 from .emit import RUNTIME
 from .guard import guarded
-from .trace import TracedNumber, TraceError, Tracer
+from .trace import TracedNumber, TraceError, Tracer, leaf_key, module_key
 
 
 class CacheInfo(NamedTuple):
@@ -34,8 +34,8 @@ class CacheInfo(NamedTuple):
 class Program(NamedTuple):
     run: Callable[..., Any]
     source: str
-    modules: tuple  # ((module, its compile_key), ...) as traced: a change means a new trace
-    leaves: tuple   # the tensors read at replay (parameters, buffers) and their _leaf_key as traced: likewise
+    modules: tuple  # ((module, its module_key), ...) when the trace first met it: a change means a new trace
+    leaves: tuple   # ((tensor, its leaf_key), ...) for the tensors read at replay, when first read: likewise
     objects: tuple  # the arguments keyed by identity (a model, a config): kept alive, so that no id is reused
 
 
@@ -203,31 +203,18 @@ def _signature(args: tuple) -> tuple:
     return tuple(key)
 
 
-def _leaf_key(t: Tensor) -> tuple:
-    """What a program assumed of a tensor it reads at replay: a new shape or dtype (``p.data = ...``) or a
-    new ``requires_grad`` (a frozen layer) changes its backward pass and its ``.grad`` stores; a hook
-    registered on it since is refused by a new trace."""
-    return t._data.shape, t._data.dtype, t._requires_grad, bool(getattr(t, "_hooks", None))
-
-
 def _same_leaves(leaves: tuple) -> bool:
     for t, key in leaves:
-        if _leaf_key(t) != key:
+        if leaf_key(t) != key:
             return False
     return True
 
 
 def _same_modules(modules: tuple) -> bool:
     for m, key in modules:
-        if _module_key(m) != key:
+        if module_key(m) != key:
             return False
     return True
-
-
-def _module_key(m: Any) -> Any:
-    """A module's state as far as a program depends on it (nn.Module.compile_key), else its training flag."""
-    key = getattr(m, "compile_key", None)
-    return key() if key is not None else getattr(m, "training", None)
 
 
 def _plain(value: Any) -> Any:
@@ -273,9 +260,7 @@ def _build(tracer: Tracer, name: str, names: list[str], ret: str) -> Program:
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # tracebacks show lines
     namespace = {**_RUNTIME, **RUNTIME, **tracer.globals}
     exec(builtins.compile(source, filename, "exec"), namespace)  # noqa: S102  (our own generated code)
-    modules = tuple((m, _module_key(m)) for m in tracer.modules.values())
-    leaves = tuple((t, _leaf_key(t)) for t in tracer.read_leaves.values())
-    return Program(namespace[name], source, modules, leaves, ())
+    return Program(namespace[name], source, tuple(tracer.modules.values()), tuple(tracer.read_leaves.values()), ())
 
 
 __all__ = ["compile", "Compiled", "CacheInfo", "TraceError"]

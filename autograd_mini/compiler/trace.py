@@ -47,6 +47,19 @@ def _short(path: str) -> str:
     return "/".join(parts[-2:]) if len(parts) > 1 else path
 
 
+def leaf_key(t: Tensor) -> tuple:
+    """What a program assumes of a tensor it reads at replay: a new shape or dtype (``p.data = ...``) or a
+    new ``requires_grad`` (a frozen layer) changes its backward pass and its ``.grad`` stores; a hook
+    registered on it since is refused by a new trace."""
+    return t._data.shape, t._data.dtype, t._requires_grad, bool(getattr(t, "_hooks", None))
+
+
+def module_key(m: Any) -> Any:
+    """A module's state as far as a program depends on it (nn.Module.compile_key), else its training flag."""
+    key = getattr(m, "compile_key", None)
+    return key() if key is not None else getattr(m, "training", None)
+
+
 class TracedNumber(float):
     """A Python number an effect returned while tracing (``clip_grad_norm_``'s norm): it may be returned or
     passed to ops (``x / norm``), and the program uses the fresh value; a branch on it, Python arithmetic or a
@@ -89,7 +102,7 @@ class Tracer(BackwardWriter):
         self.tensor_names: dict[int, str] = {}  # id(tensor) -> the global (or argument) holding it
         self.loaded: dict[int, str] = {}    # id(tensor) -> local holding its ``_data`` since the last effect
         self.param_names: dict[int, str] = {}
-        self.modules: dict[int, Any] = {}   # every module that ran an op: its mode and parameters are the key
+        self.modules: dict[int, tuple] = {}  # every module called: (it, its module_key when first met)
         self.names: set[str] = set()
         self.numbers: dict[int, str] = {}   # id(TracedNumber) -> name
         self.arg_prelude: list[str] = []
@@ -102,7 +115,7 @@ class Tracer(BackwardWriter):
         self.leaves: list = []              # (leaf, its expression) of every leaf a backward pass stored into
         self.node_info: dict = {}           # recorded node -> (input expressions, output name, user line)
         self.leaf_of: dict[int, Tensor] = {}  # id(array) -> the leaf tensor holding it (an argument, a parameter)
-        self.read_leaves: dict[int, Tensor] = {}  # tensors other than arguments the program reads or stores into
+        self.read_leaves: dict[int, tuple] = {}  # (t, leaf_key) of each tensor read or stored into, not arguments
         self.born: set[int] = set()         # ids of the tensors made while tracing (guard.py)
         self.arg_names = names
         self.objects: dict[int, str] = {}   # id(argument object) -> its parameter name (a model, an optimizer)
@@ -202,7 +215,7 @@ class Tracer(BackwardWriter):
         local = self.fresh(base)
         self.emit(f"{local} = {holder}._data")
         if holder not in self.arg_names:
-            self.read_leaves[key] = t
+            self.read_leaves.setdefault(key, (t, leaf_key(t)))  # as the call found it (an effect may change it)
         self.loaded[key] = local
         self.leaf_of[id(t._data)] = t
         self._bind(t._data, local)
@@ -396,7 +409,7 @@ class Tracer(BackwardWriter):
         while scope is not None:
             module, scope = scope
             if id(module) not in self.modules:
-                self.modules[id(module)] = module
+                self.modules[id(module)] = (module, module_key(module))  # as the call found it
                 if scope is None and hasattr(module, "named_parameters"):  # the outermost: name by paths
                     self._name_state(module)
 
@@ -473,4 +486,4 @@ def _is_range(a: np.ndarray) -> bool:
     return a.ndim == 1 and a.dtype.kind in "iu" and np.array_equal(a, np.arange(a.size))
 
 
-__all__ = ["Tracer", "TraceError", "TracedNumber", "Ctx", "user_line"]
+__all__ = ["Tracer", "TraceError", "TracedNumber", "Ctx", "user_line", "leaf_key", "module_key"]
