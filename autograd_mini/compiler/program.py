@@ -123,7 +123,7 @@ class Compiled:
             state.tracer = None
         name = getattr(self.fn, "__name__", "step")
         program = _build(tracer, name if name.isidentifier() and name != "<lambda>" else "step", names, ret)
-        program = program._replace(objects=tuple(a for a in args if _signature((a,))[-1][0] == "O"))
+        program = program._replace(objects=tuple(a for a in args if not isinstance(a, _BY_VALUE)))
         return _plain(result), program
 
     def _names(self, n: int) -> list[str]:
@@ -228,6 +228,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
+_BY_VALUE = (Tensor, np.ndarray, np.generic, bool, int, float, str, type(None))  # the others: keyed by identity
 _counter = [0]
 
 
