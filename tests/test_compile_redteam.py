@@ -645,3 +645,10 @@ def test_the_key_is_the_state_the_call_found_not_the_one_it_left():
         return [f(ag.ones(2, 3)).data.copy() for _ in range(3)]
 
     np.testing.assert_array_equal(run(False), run(True))
+
+
+@pytest.mark.parametrize("f", [lambda x: x / 2, lambda x: x / x, lambda x: 2 / x, lambda x: x**2.0, lambda x: x**2])
+def test_integer_division_and_powers_keep_eager_dtype(f):
+    # written out as numpy's `/` and `**`, they gave float64 (int64 for x ** 2.0) where the ops give the default
+    # float dtype (float32)
+    _same_each_call(f, lambda i: (ag.tensor(np.arange(1, 5) + i),))
