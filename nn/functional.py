@@ -296,7 +296,6 @@ def _class_indices(name: str, logits: ag.Tensor, target: Any, ignore_index: int 
         if not np.all(y == np.round(y)):
             raise ValueError(f"{name}: float target of shape {y.shape} must hold class indices (whole numbers), "
                              f"or have the input's shape {logits.shape} to be class probabilities")
-        y = y.astype(np.int64)
     elif y.dtype.kind not in "iub":
         raise TypeError(f"{name}: target must hold integer class indices, got dtype {y.dtype}")
     c = logits.shape[0 if logits.ndim == 1 else 1]
@@ -304,7 +303,11 @@ def _class_indices(name: str, logits: ag.Tensor, target: Any, ignore_index: int 
     if bad.any():
         raise IndexError(f"{name}: class index {y[bad].ravel()[:5].tolist()} out of range for {c} classes "
                          f"(input shape {logits.shape}, target shape {y.shape}, ignore_index {ignore_index})")
-    return y.astype(np.intp, copy=False)
+    return y if y.dtype == np.intp else ag.array_call(_as_indices, y)  # ag.compile converts again on each replay
+
+
+def _as_indices(y: np.ndarray) -> np.ndarray:
+    return (y.astype(np.int64) if y.dtype.kind == "f" else y).astype(np.intp, copy=False)
 
 
 def _classes_last(x: ag.Tensor) -> ag.Tensor:

@@ -652,3 +652,18 @@ def test_integer_division_and_powers_keep_eager_dtype(f):
     # written out as numpy's `/` and `**`, they gave float64 (int64 for x ** 2.0) where the ops give the default
     # float dtype (float32)
     _same_each_call(f, lambda i: (ag.tensor(np.arange(1, 5) + i),))
+
+
+def test_value_dependent_paths_are_checked_or_refused():
+    compiled = ag.compile(lambda x: ag.cumprod(x, 0))  # its exact path for zeros is another program
+    compiled(ag.tensor(np.arange(1.0, 4.0)))
+    np.testing.assert_array_equal(compiled(ag.tensor(np.arange(2.0, 5.0))).data, [2.0, 6.0, 24.0])
+    with pytest.raises(ValueError, match="traced without zeros"):  # was the other path's gradient, silently
+        compiled(ag.tensor(np.arange(0.0, 3.0)))
+    with pytest.raises(ag.TraceError, match="one_hot without num_classes.*Give num_classes"):
+        ag.compile(lambda y: ag.one_hot(y))(np.array([0, 2, 1]))
+    logits = ag.tensor(np.random.default_rng(0).standard_normal((4, 3)))
+    for dtype in (np.int32, np.uint8, np.float64):  # class targets converted on each replay (were refused)
+        _same_each_call(lambda y: nn.functional.cross_entropy(logits, y) + nn.functional.nll_loss(logits, y),
+                        lambda i, dtype=dtype: (np.array([[0, 1, 2, 0], [2, 2, 1, 0], [1, 0, 0, 2]][i], dtype),))
+    _same_each_call(lambda x: ag.logcumsumexp(x, 0), lambda i: (ag.tensor(np.arange(3) + i),))

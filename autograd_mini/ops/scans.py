@@ -75,11 +75,25 @@ def cumprod(x: Any, axis: int | None = None, *, dtype: Any = None) -> Tensor:
     x, axis, shape = _scan_axis("cumprod", x, axis)
     if x.shape[axis] <= 1:  # the identity (as PyTorch's): out / x would differentiate to 1/x - x/x^2, not 0
         return x.reshape(shape)
-    a = x._data
-    tiny = xp.finfo(a.dtype).tiny if a.dtype.kind == "f" else 1
-    if a.dtype.kind != "f" or not ((a < tiny) & (a > -tiny)).any():  # subnormals count as zeros (as prod's)
+    zeros = _has_zeros(x._data)
+    if state.tracer is not None:  # the path depends on it: ag.compile checks it again on each replay
+        array_call(_same_zeros, x._data, zeros)
+    if not zeros:
         return CumProd.apply(x, axis=axis).reshape(shape)
     return movedim(R.Prod.apply(_triangle(x, axis, 1.0), -1), -1, axis).reshape(shape)
+
+
+def _has_zeros(a: Any) -> bool:
+    """Whether a float ``a`` holds a zero (subnormals count, as prod's): cumprod's exact path."""
+    tiny = xp.finfo(a.dtype).tiny if a.dtype.kind == "f" else 1
+    return a.dtype.kind == "f" and bool(((a < tiny) & (a > -tiny)).any())
+
+
+def _same_zeros(a: Any, zeros: bool) -> None:
+    if _has_zeros(a) != zeros:
+        raise ValueError(f"cumprod: this ag.compile program was traced with{'' if zeros else 'out'} zeros in "
+                         f"cumprod's input and this call has {'none' if zeros else 'some'}: its path (and "
+                         "derivative) depends on that; compile a step for each case, or run it eagerly")
 
 
 class LogCumSumExp(Function):
@@ -128,7 +142,7 @@ def logcumsumexp(x: Any, axis: int) -> Tensor:
     """``log(cumsum(exp(x)))`` along ``axis`` (PyTorch's ``dim``), stable (``logaddexp`` step by step)."""
     x = _t(x)
     if x.dtype.kind not in "fc":  # integers: the default float dtype (PyTorch refuses them)
-        x = Tensor._wrap(as_float(x._data))
+        x = Tensor._wrap(array_call(as_float, x._data))  # (again on each ag.compile replay)
     x, axis, shape = _scan_axis("logcumsumexp", x, axis)
     return LogCumSumExp.apply(x, axis=axis).reshape(shape)
 

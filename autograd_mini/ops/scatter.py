@@ -232,6 +232,8 @@ def one_hot(x: Any, num_classes: int = -1) -> Tensor:
     if num_classes == -1:
         if not a.size:
             raise ValueError("one_hot: cannot infer num_classes from an empty tensor; give num_classes=")
+        if state.tracer is not None:
+            state.tracer.shape_from_values("one_hot without num_classes", "Give num_classes", a)
         num_classes = int(a.max()) + 1
     _check_range("one_hot", a, num_classes, -1, negative_ok=False)
     return Tensor._wrap(array_call(_one_hot, a, num_classes))  # ag.compile computes it again on each replay
