@@ -667,3 +667,10 @@ def test_value_dependent_paths_are_checked_or_refused():
         _same_each_call(lambda y: nn.functional.cross_entropy(logits, y) + nn.functional.nll_loss(logits, y),
                         lambda i, dtype=dtype: (np.array([[0, 1, 2, 0], [2, 2, 1, 0], [1, 0, 0, 2]][i], dtype),))
     _same_each_call(lambda x: ag.logcumsumexp(x, 0), lambda i: (ag.tensor(np.arange(3) + i),))
+
+
+def test_a_compiled_function_inside_another_is_refused_even_when_cached():
+    inner = ag.compile(lambda x: x * 2)
+    inner(ag.ones(3))  # cached: its replay inside the outer trace was numpy the tracer never saw (a constant)
+    with pytest.raises(ag.TraceError, match="compile the outer function only"):
+        ag.compile(lambda x: inner(x) + 1)(ag.ones(3))

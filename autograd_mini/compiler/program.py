@@ -89,6 +89,9 @@ class Compiled:
         if kwargs:
             raise TypeError(f"ag.compile: pass the arguments of {getattr(self.fn, '__name__', 'fn')} by position "
                             f"(got keyword arguments {sorted(kwargs)}): the signature is positional")
+        if state.tracer is not None:  # a replay inside a trace would be numpy the tracer cannot see
+            raise TraceError("ag.compile: a compiled function called while another is being traced; compile the "
+                             "outer function only")
         key = _signature(args)
         program = self._cache.get(key)
         if program is not None and _same_modules(program.modules) and _same_leaves(program.leaves):
@@ -106,9 +109,6 @@ class Compiled:
         return result
 
     def _trace(self, args: tuple) -> tuple[Any, Program]:
-        if state.tracer is not None:
-            raise TraceError("ag.compile: a compiled function called while another is being traced; compile the "
-                             "outer function only")
         names = self._names(len(args))
         tracer = Tracer(args, names)
         state.tracer = tracer
