@@ -377,6 +377,11 @@ class Tracer(BackwardWriter):
             self.numbers[id(result)] = name
             self.alive.append(result)
             return result
+        if isinstance(result, (Tensor, np.ndarray)):  # the replay's array, not this call's
+            name = self.fresh("r")
+            self.emit(f"{name} = _array({fn}({', '.join(ins)}))")
+            self._bind(result._data if isinstance(result, Tensor) else result, name)
+            return result
         self.emit(f"{fn}({', '.join(ins)})")
         return result
 
