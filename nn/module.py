@@ -50,6 +50,10 @@ class Parameter(ag.Tensor):
     __slots__ = ()
 
     def __init__(self, data: Any, requires_grad: bool = True) -> None:
+        tracer = ag.grad_mode.state.tracer
+        if tracer is not None:  # its values would be constants of the program: the replays would not make it
+            tracer.unsupported("a new Parameter (a module built) inside a compiled function", "build the module "
+                               "before calling it, or run this step eagerly")
         arr = data.data if isinstance(data, ag.Tensor) else np.asarray(data)
         if arr.dtype.kind != "f":
             arr = arr.astype(ag.get_default_dtype())
@@ -301,6 +305,10 @@ class Module:
         unexpected keys raise ``KeyError`` (``StateDictError``) when ``strict``; other problems
         ``ValueError``; one error lists them all. Returns ``(missing, unexpected)``.
         """
+        tracer = ag.grad_mode.state.tracer
+        if tracer is not None:  # `p.data = ...` is not recorded: the replays would not load
+            tracer.unsupported("load_state_dict inside a compiled function", "load before calling it (the next "
+                               "replay reads the new arrays), or run this step eagerly")
         if isinstance(state_dict, (str, bytes, os.PathLike)):
             raise TypeError(f"load_state_dict expects a state dict (names to arrays), got the path {state_dict!r}: "
                             "read a file with nn.load first, model.load_state_dict(nn.load(path))")

@@ -689,3 +689,12 @@ def test_an_effect_returning_a_tensor_gives_the_replays():
     replay = [compiled(ag.ones(3, dtype=np.float64)).data for _ in range(3)]
     ag.manual_seed(1)
     np.testing.assert_array_equal(replay, [f(ag.ones(3, dtype=np.float64)).data for _ in range(3)])
+
+
+def test_initialising_or_loading_parameters_inside_is_refused():
+    model = nn.Linear(3, 2, seed=0)
+    state = model.state_dict()
+    for f in (lambda x: nn.init.zeros_(model.weight) * x.sum(), lambda x: model.load_state_dict(state) and x * 1,
+              lambda x: nn.Linear(3, 2)(x)):
+        with pytest.raises(ag.TraceError, match="before calling it"):  # ran once, while tracing: frozen
+            ag.compile(f)(ag.ones(3))
