@@ -698,3 +698,20 @@ def test_initialising_or_loading_parameters_inside_is_refused():
               lambda x: nn.Linear(3, 2)(x)):
         with pytest.raises(ag.TraceError, match="before calling it"):  # ran once, while tracing: frozen
             ag.compile(f)(ag.ones(3))
+
+
+def test_requires_grad_set_inside_is_replayed():
+    w = nn.Parameter(np.array([1.0, 2.0]))
+
+    def f(x):
+        x.requires_grad_()  # a flag on the caller's tensor: set by every call, as eagerly
+        w.grad = None
+        loss = (x * w).sum()
+        loss.backward()
+        return loss, x.grad + 0.0
+
+    compiled = ag.compile(f)
+    for i in range(3):
+        x = ag.tensor(np.array([1.0, 2.0]) * i)
+        compiled(x)
+        assert x.requires_grad and x.grad is not None

@@ -108,11 +108,24 @@ def _init(original: Any, tracer: Any) -> Any:
     return init
 
 
+def _requires_grad(original: Any) -> Any:
+    """``t.requires_grad_()`` in the traced function is recorded, so that the replays set the flag too."""
+    def requires_grad_(self: Tensor, requires_grad: bool = True) -> Tensor:
+        out = original(self, requires_grad)
+        tracer = state.tracer
+        if tracer is not None and sys._getframe(1).f_globals.get("__name__", "").split(".")[0] not in (
+                "autograd_mini", "nn"):
+            tracer.emit(f"{tracer.object(self)}.requires_grad_({bool(requires_grad)})  # {user_line(2)}")
+        return out
+
+    return requires_grad_
+
+
 @contextlib.contextmanager
 def guarded(tracer: Any) -> Iterator[None]:
     """Install the guards on Tensor for the duration of one trace (they pass when no tracer is active)."""
     saved = {name: Tensor.__dict__[name] for name in [*_METHODS, "__format__", "data", "grad", "__init__",
-                                                      "__array_ufunc__"]}
+                                                      "__array_ufunc__", "requires_grad_"]}
     try:
         Tensor.__init__ = _init(saved["__init__"], tracer)
         for name, what in _METHODS.items():
@@ -121,6 +134,7 @@ def guarded(tracer: Any) -> Iterator[None]:
         Tensor.__array_ufunc__ = _ufunc(saved["__array_ufunc__"])
         Tensor.data = _data_property(saved["data"])
         Tensor.grad = _grad_property(saved["grad"])
+        Tensor.requires_grad_ = _requires_grad(saved["requires_grad_"])
         yield
     finally:
         for name, value in saved.items():
