@@ -715,3 +715,11 @@ def test_requires_grad_set_inside_is_replayed():
         x = ag.tensor(np.array([1.0, 2.0]) * i)
         compiled(x)
         assert x.requires_grad and x.grad is not None
+
+
+def test_under_detect_anomaly_the_function_runs_eagerly():
+    step = ag.compile(lambda x: ag.log(x).sum())
+    step(ag.ones(3, requires_grad=True))  # traced: the program checks no op for nan
+    with ag.detect_anomaly(), pytest.warns(UserWarning, match="runs eagerly"), \
+            pytest.raises(ag.AnomalyError, match="forward of `Log` produced nan"), np.errstate(invalid="ignore"):
+        step(ag.tensor(np.array([1.0, -1.0, 2.0]), requires_grad=True))  # was replayed: nan, and no check

@@ -8,6 +8,7 @@ import inspect
 import keyword
 import linecache
 import re
+import warnings
 from collections import OrderedDict
 from typing import Any, Callable, NamedTuple
 
@@ -84,6 +85,7 @@ class Compiled:
         self._cache: OrderedDict[tuple, Program] = OrderedDict()
         self._hits = self._misses = 0
         self._last: Program | None = None
+        self._warned_eager = False
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs:
@@ -92,6 +94,12 @@ class Compiled:
         if state.tracer is not None:  # a replay inside a trace would be numpy the tracer cannot see
             raise TraceError("ag.compile: a compiled function called while another is being traced; compile the "
                              "outer function only")
+        if state.forward_hooks or state.backward_hooks:  # the program calls no per-op hook: eager, which does
+            if not self._warned_eager:
+                self._warned_eager = True
+                warnings.warn("ag.compile: called under ag.detect_anomaly (or another per-op hook): the function "
+                              "runs eagerly, so that every op is checked", stacklevel=2)
+            return self.fn(*(Tensor._wrap(a) if type(a) is np.ndarray else a for a in args))
         key = _signature(args)
         program = self._cache.get(key)
         if program is not None and _same_modules(program.modules) and _same_leaves(program.leaves):
