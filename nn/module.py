@@ -403,14 +403,17 @@ class Sequential(Module):
         return x
 
     def __getitem__(self, idx: int | slice) -> Module:
+        _held_modules_read(self)
         if isinstance(idx, slice):  # keeps the names, as PyTorch does
             return Sequential(OrderedDict(list(self._modules.items())[idx]))
         return list(self._modules.values())[idx]
 
     def __len__(self) -> int:
+        _held_modules_read(self)
         return len(self._modules)
 
     def __iter__(self) -> Iterator[Module]:
+        _held_modules_read(self)
         return iter(self._modules.values())
 
     def append(self, module: Module) -> Sequential:
@@ -435,6 +438,7 @@ class ModuleList(Module):
         return self
 
     def __getitem__(self, idx: int | slice) -> Any:
+        _held_modules_read(self)
         mods = list(self._modules.values())
         return ModuleList(mods[idx]) if isinstance(idx, slice) else mods[idx]
 
@@ -443,9 +447,11 @@ class ModuleList(Module):
         self.add_module(name, module)
 
     def __len__(self) -> int:
+        _held_modules_read(self)
         return len(self._modules)
 
     def __iter__(self) -> Iterator[Module]:
+        _held_modules_read(self)
         return iter(self._modules.values())
 
 
@@ -464,6 +470,7 @@ class ModuleDict(Module):
         self.add_module(key, module)
 
     def __getitem__(self, key: str) -> Module:
+        _held_modules_read(self)
         if key not in self._modules:
             raise KeyError(f"ModuleDict has no module {key!r} (it has: {', '.join(self._modules) or 'none'})")
         return self._modules[key]
@@ -479,22 +486,36 @@ class ModuleDict(Module):
             self[k] = m
 
     def __len__(self) -> int:
+        _held_modules_read(self)
         return len(self._modules)
 
     def __iter__(self) -> Iterator[str]:
+        _held_modules_read(self)
         return iter(self._modules)
 
     def __contains__(self, key: object) -> bool:
+        _held_modules_read(self)
         return key in self._modules
 
     def keys(self) -> Iterable[str]:
+        _held_modules_read(self)
         return self._modules.keys()
 
     def values(self) -> Iterable[Module]:
+        _held_modules_read(self)
         return self._modules.values()
 
     def items(self) -> Iterable[tuple[str, Module]]:
+        _held_modules_read(self)
         return self._modules.items()
+
+
+def _held_modules_read(container: Module) -> None:
+    """While ag.compile traces, a container whose modules the function reads (iterates, indexes) joins the
+    program's key, as a called module does: appending a layer then traces again."""
+    tracer = ag.grad_mode.state.tracer
+    if tracer is not None:
+        tracer.note_module(container)
 
 
 def _unregistered_fix(value: Any) -> str:

@@ -723,3 +723,17 @@ def test_under_detect_anomaly_the_function_runs_eagerly():
     with ag.detect_anomaly(), pytest.warns(UserWarning, match="runs eagerly"), \
             pytest.raises(ag.AnomalyError, match="forward of `Log` produced nan"), np.errstate(invalid="ignore"):
         step(ag.tensor(np.array([1.0, -1.0, 2.0]), requires_grad=True))  # was replayed: nan, and no check
+
+
+def test_a_layer_added_to_a_container_the_function_iterates_is_seen():
+    x = ag.tensor(np.arange(6.0, dtype=np.float32).reshape(2, 3) - 2)
+    layers, heads = nn.ModuleList([nn.Linear(3, 3, seed=0)]), nn.ModuleDict({"a": nn.Linear(3, 3, seed=0)})
+
+    def f(x):  # the containers are iterated, never called: they ran no op and were not in the key
+        return sum(layer(x).sum() for layer in layers) + sum(head(x).sum() for head in heads.values())
+
+    compiled = ag.compile(f)
+    compiled(x)
+    layers.append(nn.Linear(3, 3, seed=1))
+    heads["b"] = nn.Linear(3, 3, seed=2)
+    assert compiled(x).item() == f(x).item() and compiled.cache_info().misses == 2

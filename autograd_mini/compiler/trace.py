@@ -408,6 +408,10 @@ class Tracer(BackwardWriter):
     def unsupported(self, what: str, fix: str) -> None:
         raise TraceError(f"ag.compile cannot trace {what} (at {user_line(3)}): {fix}")
 
+    def note_module(self, module: Any) -> None:
+        """``module`` (a container the function reads) is part of the program's key, as the call found it."""
+        self.modules.setdefault(id(module), (module, module_key(module)))
+
     def note_modules(self) -> None:
         """Every module on the running call's scope chain becomes part of the program's key."""
         scope = state.extra.scope if state.extra is not None else None
