@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ._backend import xp
-from .grad_mode import array_call
+from .grad_mode import array_call, effect
 from .shapes import shape_arg
 from .tensor import Tensor, as_array, get_default_dtype
 
@@ -20,6 +20,7 @@ Seed = int | np.random.Generator | None  # what every ``seed=`` argument takes
 _global_rng = np.random.default_rng()
 
 
+@effect  # ag.compile calls it again on each replay, as the draws after it expect
 def manual_seed(seed: int) -> None:
     """Seed the global generator used by ``randn``/``rand`` (and by ``nn`` init, dropout, shuffling)."""
     global _global_rng
@@ -38,14 +39,6 @@ def get_generator(seed: Seed = None) -> np.random.Generator:
     raise TypeError(f"seed must be an int, a numpy Generator or None, got {type(seed).__name__}")
 
 
-def _sample(seed: Seed, kind: str, shape: tuple, dtype: Any, *bounds: Any) -> np.ndarray:
-    """Draws of ``kind`` from the generator ``seed`` means, looked up on every call (through ``array_call``, so
-    a compiled program draws afresh on each replay, after ``manual_seed`` too)."""
-    rng = get_generator(seed)
-    a = rng.integers(*bounds, shape) if kind == "integers" else getattr(rng, kind)(shape)
-    return a.astype(dtype)
-
-
 def _dtype(dtype: Any) -> Any:
     return get_default_dtype() if dtype is None else xp.dtype(dtype)
 
@@ -57,11 +50,14 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, name: str 
     theirs (``ag.tensor(np.float64(0.1))`` is float64). Never shares memory with ``data``
     (an ndarray or a Tensor): use ``as_tensor`` for that.
     """
-    src = data._data if isinstance(data, Tensor) else data
-    arr = as_array(src, dtype)
-    if isinstance(src, xp.ndarray) and xp.may_share_memory(arr, src):
-        arr = arr.copy()
-    return Tensor(arr, requires_grad=requires_grad, name=name)
+    if isinstance(data, Tensor):  # a tensor's values: ag.compile copies them again on each replay
+        return Tensor(array_call(_copy, data._data, dtype), requires_grad=requires_grad, name=name)
+    return Tensor(_copy(data, dtype), requires_grad=requires_grad, name=name)
+
+
+def _copy(data: Any, dtype: Any) -> Any:
+    arr = as_array(data, dtype)
+    return arr.copy() if isinstance(data, xp.ndarray) and xp.may_share_memory(arr, data) else arr
 
 
 def as_tensor(data: Any, dtype: Any = None) -> Tensor:
@@ -103,15 +99,20 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
 def randn(*shape: Any, seed: Seed = None, dtype: Any = None,
           requires_grad: bool = False) -> Tensor:
     """Standard normal samples from ``seed`` (an int or Generator) or the global generator."""
-    a = array_call(_sample, seed, "standard_normal", shape_arg(shape), _dtype(dtype))
-    return Tensor(a, requires_grad=requires_grad)
+    return Tensor(array_call(_draw, seed, "standard_normal", _dtype(dtype), shape_arg(shape)),
+                  requires_grad=requires_grad)
+
+
+def _draw(seed: Seed, method: str, dtype: Any, *args: Any) -> Any:
+    """``seed``'s generator's ``method(*args)`` as ``dtype``: through ``ag.array_call`` (drawn again on each
+    replay of an ``ag.compile`` program, from the generator of that moment)."""
+    return getattr(get_generator(seed), method)(*args).astype(dtype)
 
 
 def rand(*shape: Any, seed: Seed = None, dtype: Any = None,
          requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1)."""
-    a = array_call(_sample, seed, "random", shape_arg(shape), _dtype(dtype))
-    return Tensor(a, requires_grad=requires_grad)
+    return Tensor(array_call(_draw, seed, "random", _dtype(dtype), shape_arg(shape)), requires_grad=requires_grad)
 
 
 def _fill_dtype(value: Any, dtype: Any) -> Any:
@@ -186,8 +187,7 @@ def randint(*args: Any, size: Any = None, seed: Seed = None, dtype: Any = None) 
     low, high = (0, args[0]) if len(args) == 1 else args
     if high <= low:
         raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
-    return Tensor(array_call(_sample, seed, "integers", shape_arg(size), xp.dtype(xp.int64 if dtype is None else dtype),
-                             low, high))
+    return Tensor(array_call(_draw, seed, "integers", xp.int64 if dtype is None else dtype, low, high, shape_arg(size)))
 
 
 def rand_like(t: Any, seed: Seed = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:

@@ -269,6 +269,8 @@ class Function:
             need.append(False)
         if lists:  # the node keeps the arrays made from them, which is what backward will see
             inputs = tuple(a if isinstance(x, (list, tuple)) else x for x, a in zip(inputs, arrays))
+        if state.tracer is not None:  # ag.compile: a number an effect returned reaches forward as a plain float
+            arrays = state.tracer.plain(arrays)
         if not record or not state.enabled:
             n = len(arrays)
             ctx = _UNRECORDED_BY_ARITY[n] if n < 8 else _Unrecorded(n)

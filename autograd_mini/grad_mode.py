@@ -131,6 +131,8 @@ class module_scope:
         st = state
         self.prev = prev = st.extra
         st.extra = Extra((self.module, prev.scope if prev is not None else None))
+        if st.tracer is not None:  # ag.compile: a module that runs no op (Dropout in eval) is part of the key too
+            st.tracer.note_modules()
 
     def __exit__(self, *exc: object) -> None:
         state.extra = self.prev

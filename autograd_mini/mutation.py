@@ -144,6 +144,9 @@ def _write(t: Tensor, name: str, values: Any, index: Any = Ellipsis) -> None:
             raise _view_error(t, name)
     _assign(t, name, target, index, values)
     replaced_array = arr is not t._data
+    if state.tracer is not None:  # ag.compile: the program makes the same write
+        state.tracer.write(t, arr, values, index, "copy" if replaced_array else "through" if target is not arr
+                           else "in place")
     t._data = arr
     _bump(t)
     if replaced_array:

@@ -66,7 +66,8 @@ class MultiheadAttention(Module):
         if unbatched:
             q, k, v = (x.expand_dims(1) for x in (q, k, v))
             if key_padding_mask is not None:
-                key_padding_mask = np.asarray(key_padding_mask)[None]
+                key_padding_mask = key_padding_mask[None] if isinstance(key_padding_mask, ag.Tensor) else \
+                    np.asarray(key_padding_mask)[None]
         elif self.batch_first:
             q, k, v = (x.swapaxes(0, 1) for x in (q, k, v))
         for name, x in (("query", q), ("key", k), ("value", v)):
@@ -103,9 +104,9 @@ class MultiheadAttention(Module):
         return out, (weights.squeeze(0) if unbatched else weights)
 
     def _additive(self, mask: Any, what: str) -> Any:
-        m = mask if isinstance(mask, ag.Tensor) and mask.dtype != bool else np.asarray(mask)
-        if m.dtype == bool:
-            return np.where(m, -np.inf, 0.0).astype(self.in_proj_weight.dtype)
+        m = mask if isinstance(mask, ag.Tensor) and mask.dtype != bool else F._arr(mask)
+        if m.dtype == bool:  # ag.compile makes it again on each replay (a mask may be an argument)
+            return ag.Tensor._wrap(ag.array_call(_additive_bool, m, self.in_proj_weight.dtype))
         if m.dtype.kind != "f":
             raise TypeError(f"MultiheadAttention: {what} must be bool or float, got dtype {m.dtype}")
         return m.astype(self.in_proj_weight.dtype, copy=False) if isinstance(m, np.ndarray) else m
@@ -131,3 +132,8 @@ class MultiheadAttention(Module):
 
     def extra_repr(self) -> str:
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, batch_first={self.batch_first}"
+
+
+def _additive_bool(mask: np.ndarray, dtype: Any) -> np.ndarray:
+    """A bool mask (True: left out) as the scores' additive mask: -inf there, 0 elsewhere."""
+    return np.where(mask, -np.inf, 0.0).astype(dtype)

@@ -167,15 +167,14 @@ def relu6(x: Any) -> ag.Tensor:
 def hardsigmoid(x: Any) -> ag.Tensor:
     """``x / 6 + 1/2`` on (-3, 3), 0 below, 1 above (gradient 0 at +-3, as PyTorch's)."""
     x = _t(x)
-    a = np.asarray(x)
-    outside = np.where(a <= -3.0, 0.0, np.where(a >= 3.0, 1.0, a)).astype(x.dtype if x.dtype.kind == "f" else None)
-    return ag.where((a > -3.0) & (a < 3.0), x * (1.0 / 6.0) + 0.5, outside)  # nan: its value, gradient 0 (PyTorch)
+    outside = ag.where(x <= -3.0, 0.0, ag.where(x >= 3.0, 1.0, x.detach()))  # nan: its value, gradient 0 (PyTorch)
+    return ag.where((x > -3.0) & (x < 3.0), x * (1.0 / 6.0) + 0.5, outside)
 
 
 def hardswish(x: Any) -> ag.Tensor:
     """``x * hardsigmoid(x)``; gradient ``x / 3 + 1/2`` on (-3, 3), 0 below, 1 above (PyTorch's choice at +-3)."""
     x = _t(x)
-    a = np.asarray(x)
+    a = x.detach()  # the masks are comparisons (ag.compile makes them again on each replay)
     mid = (a > -3.0) & (a < 3.0)
     xm = ag.where(mid, x, 0.0)  # the quadratic sees 0 off (-3, 3): an inf or nan there would leak into the gradient
     return ag.where(a <= -3.0, 0.0, ag.where(mid, xm * (xm + 3.0) * (1.0 / 6.0), x))
@@ -297,7 +296,6 @@ def _class_indices(name: str, logits: ag.Tensor, target: Any, ignore_index: int 
         if not np.all(y == np.round(y)):
             raise ValueError(f"{name}: float target of shape {y.shape} must hold class indices (whole numbers), "
                              f"or have the input's shape {logits.shape} to be class probabilities")
-        y = y.astype(np.int64)
     elif y.dtype.kind not in "iub":
         raise TypeError(f"{name}: target must hold integer class indices, got dtype {y.dtype}")
     c = logits.shape[0 if logits.ndim == 1 else 1]
@@ -305,7 +303,11 @@ def _class_indices(name: str, logits: ag.Tensor, target: Any, ignore_index: int 
     if bad.any():
         raise IndexError(f"{name}: class index {y[bad].ravel()[:5].tolist()} out of range for {c} classes "
                          f"(input shape {logits.shape}, target shape {y.shape}, ignore_index {ignore_index})")
-    return y.astype(np.intp, copy=False)
+    return y if y.dtype == np.intp else ag.array_call(_as_indices, y)  # ag.compile converts again on each replay
+
+
+def _as_indices(y: np.ndarray) -> np.ndarray:
+    return (y.astype(np.int64) if y.dtype.kind == "f" else y).astype(np.intp, copy=False)
 
 
 def _classes_last(x: ag.Tensor) -> ag.Tensor:
@@ -647,7 +649,7 @@ def kl_div(input: ag.Tensor, target: Any, reduction: str = "mean", log_target: b
     if log_target:
         loss = ag.exp(t) * (t - input)
     else:
-        zero = np.asarray(t) == 0
+        zero = ag.array_call(np.equal, _arr(t), 0)  # ag.compile compares again on each replay
         loss = ag.where(zero, 0.0, t * ag.log(ag.where(zero, 1.0, t))) - t * input  # PyTorch's xlogy(t, t)
     if reduction == "batchmean":
         return loss.sum() / (input.shape[0] if input.ndim else 1)
@@ -669,14 +671,17 @@ def cosine_similarity(x1: Any, x2: Any, dim: int = 1, eps: float = 1e-8) -> ag.T
 def _floored_norm(x: ag.Tensor, dim: int, eps: float) -> ag.Tensor:
     """The 2-norm along ``dim`` (kept), raised to ``eps`` by a constant (PyTorch's no-grad clamp)."""
     n = _norm2(x, dim)
-    v = np.asarray(n)
-    return n + np.where(v < eps, eps - v, 0.0).astype(v.dtype)  # nan stays nan
+    return n + ag.array_call(_gap_to_floor, n._data, eps)  # nan stays nan; ag.compile makes it again on replay
+
+
+def _gap_to_floor(v: np.ndarray, eps: float) -> np.ndarray:
+    return np.where(v < eps, eps - v, 0.0).astype(v.dtype)
 
 
 def _norm2(x: ag.Tensor, dim: int) -> ag.Tensor:
     """``sqrt(sum(x**2))`` along ``dim`` (kept), with gradient 0 at a zero vector as PyTorch's norm."""
     s = (x * x).sum(axis=dim, keepdims=True)
-    zero = np.asarray(s) == 0
+    zero = ag.array_call(np.equal, s._data, 0)  # ag.compile compares again on each replay
     return ag.where(zero, 0.0, ag.sqrt(ag.where(zero, 1.0, s)))  # the inner where keeps sqrt'(0) = inf out
 
 
@@ -775,8 +780,12 @@ def embedding(indices: Any, weight: ag.Tensor, padding_idx: int | None = None) -
     rows = weight[idx]
     if padding_idx is None:
         return rows
-    keep = (idx != padding_idx)[..., None]
+    keep = ag.array_call(_not_padding, idx, padding_idx)  # ag.compile compares again on each replay
     return ag.where(keep, rows, weight.detach()[idx])  # same values, no gradient at padding_idx
+
+
+def _not_padding(idx: np.ndarray, padding_idx: int) -> np.ndarray:
+    return (idx != padding_idx)[..., None]
 
 
 def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: Any = None, dropout_p: float = 0.0,
@@ -810,8 +819,9 @@ def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: An
         if isinstance(m, np.ndarray) and m.dtype != bool:
             m = m.astype(scores.dtype, copy=False)  # a float64 numpy mask must not turn float32 scores into float64
         scores = ag.where(m, scores, -np.inf) if m.dtype == bool else scores + m
-    dead = np.isneginf(np.asarray(scores)).all(axis=-1, keepdims=True)  # queries with no key left
-    if dead.any():  # zeros there, as PyTorch's safe softmax, not softmax's nan (nor a nan gradient)
+    dead = ag.array_call(_no_key_left, scores._data)  # queries with no key left (again on each ag.compile replay)
+    if ag.grad_mode.state.tracer is not None or dead.any():  # zeros there, as PyTorch's safe softmax, not nan
+        # (while tracing always this form: without dead rows it gives the same numbers as the plain softmax)
         attn = ag.where(dead, 0.0, ag.softmax(ag.where(dead, 0.0, scores), -1))
     else:
         attn = ag.softmax(scores, -1)
@@ -923,6 +933,10 @@ def _affine(name: str, y: ag.Tensor, weight: Any, bias: Any) -> ag.Tensor:
     if bias is not None:
         y = y + (bias.reshape(shape) if isinstance(bias, ag.Tensor) else np.reshape(bias, shape))
     return y
+
+
+def _no_key_left(scores: np.ndarray) -> np.ndarray:
+    return np.isneginf(scores).all(axis=-1, keepdims=True)
 
 
 @ag.effect  # ag.compile replays it with each call's batch statistics

@@ -83,7 +83,7 @@ class _Cell:
         many = isinstance(out, (tuple, list))
         items = list(out) if many else [out]
         self.grad_output = [None] * len(items)
-        self.outputs_left = sum(isinstance(o, ag.Tensor) and o.requires_grad for o in items)
+        self.outputs_left = self.outputs = sum(isinstance(o, ag.Tensor) and o.requires_grad for o in items)
         # each output's node also takes the wrapped inputs, so that a gradient reaching any output reaches every
         # input's node (zeros for one the outputs do not use, as PyTorch's) and the hooks run once all are in
         wrapped = [_HookOut.apply(o, *self.hooked_inputs, cell=self, pos=i)
@@ -93,8 +93,10 @@ class _Cell:
     def output_grad(self, pos: int, g: Any) -> None:
         self.grad_output[pos] = _tensor(g)
         self.outputs_left -= 1
-        if self.outputs_left == 0 and self.waiting == 0:  # no input needs a gradient: the hooks run now
-            self.run()
+        if self.outputs_left == 0:
+            self.outputs_left = self.outputs  # counted again when ag.compile replays this call's backward
+            if self.waiting == 0:  # no input needs a gradient: the hooks run now
+                self.run()
 
     def input_grad(self, pos: int, g: Any) -> Any:
         self.grad_input[pos] = _tensor(g)

@@ -23,6 +23,10 @@ __all__ = [
 
 
 def _set(t: ag.Tensor, values: np.ndarray) -> ag.Tensor:
+    tracer = ag.grad_mode.state.tracer
+    if tracer is not None:  # `t.data = ...` is not recorded: the replays would not initialise
+        tracer.unsupported("nn.init inside a compiled function", "initialise before calling it, or run this "
+                           "step eagerly")
     t.data = values.astype(t.dtype, copy=False)
     return t
 

@@ -50,6 +50,10 @@ class Parameter(ag.Tensor):
     __slots__ = ()
 
     def __init__(self, data: Any, requires_grad: bool = True) -> None:
+        tracer = ag.grad_mode.state.tracer
+        if tracer is not None:  # its values would be constants of the program: the replays would not make it
+            tracer.unsupported("a new Parameter (a module built) inside a compiled function", "build the module "
+                               "before calling it, or run this step eagerly")
         arr = data.data if isinstance(data, ag.Tensor) else np.asarray(data)
         if arr.dtype.kind != "f":
             arr = arr.astype(ag.get_default_dtype())
@@ -301,6 +305,10 @@ class Module:
         unexpected keys raise ``KeyError`` (``StateDictError``) when ``strict``; other problems
         ``ValueError``; one error lists them all. Returns ``(missing, unexpected)``.
         """
+        tracer = ag.grad_mode.state.tracer
+        if tracer is not None:  # `p.data = ...` is not recorded: the replays would not load
+            tracer.unsupported("load_state_dict inside a compiled function", "load before calling it (the next "
+                               "replay reads the new arrays), or run this step eagerly")
         if isinstance(state_dict, (str, bytes, os.PathLike)):
             raise TypeError(f"load_state_dict expects a state dict (names to arrays), got the path {state_dict!r}: "
                             "read a file with nn.load first, model.load_state_dict(nn.load(path))")
@@ -395,14 +403,17 @@ class Sequential(Module):
         return x
 
     def __getitem__(self, idx: int | slice) -> Module:
+        _held_modules_read(self)
         if isinstance(idx, slice):  # keeps the names, as PyTorch does
             return Sequential(OrderedDict(list(self._modules.items())[idx]))
         return list(self._modules.values())[idx]
 
     def __len__(self) -> int:
+        _held_modules_read(self)
         return len(self._modules)
 
     def __iter__(self) -> Iterator[Module]:
+        _held_modules_read(self)
         return iter(self._modules.values())
 
     def append(self, module: Module) -> Sequential:
@@ -427,6 +438,7 @@ class ModuleList(Module):
         return self
 
     def __getitem__(self, idx: int | slice) -> Any:
+        _held_modules_read(self)
         mods = list(self._modules.values())
         return ModuleList(mods[idx]) if isinstance(idx, slice) else mods[idx]
 
@@ -435,9 +447,11 @@ class ModuleList(Module):
         self.add_module(name, module)
 
     def __len__(self) -> int:
+        _held_modules_read(self)
         return len(self._modules)
 
     def __iter__(self) -> Iterator[Module]:
+        _held_modules_read(self)
         return iter(self._modules.values())
 
 
@@ -456,6 +470,7 @@ class ModuleDict(Module):
         self.add_module(key, module)
 
     def __getitem__(self, key: str) -> Module:
+        _held_modules_read(self)
         if key not in self._modules:
             raise KeyError(f"ModuleDict has no module {key!r} (it has: {', '.join(self._modules) or 'none'})")
         return self._modules[key]
@@ -471,22 +486,36 @@ class ModuleDict(Module):
             self[k] = m
 
     def __len__(self) -> int:
+        _held_modules_read(self)
         return len(self._modules)
 
     def __iter__(self) -> Iterator[str]:
+        _held_modules_read(self)
         return iter(self._modules)
 
     def __contains__(self, key: object) -> bool:
+        _held_modules_read(self)
         return key in self._modules
 
     def keys(self) -> Iterable[str]:
+        _held_modules_read(self)
         return self._modules.keys()
 
     def values(self) -> Iterable[Module]:
+        _held_modules_read(self)
         return self._modules.values()
 
     def items(self) -> Iterable[tuple[str, Module]]:
+        _held_modules_read(self)
         return self._modules.items()
+
+
+def _held_modules_read(container: Module) -> None:
+    """While ag.compile traces, a container whose modules the function reads (iterates, indexes) joins the
+    program's key, as a called module does: appending a layer then traces again."""
+    tracer = ag.grad_mode.state.tracer
+    if tracer is not None:
+        tracer.note_module(container)
 
 
 def _unregistered_fix(value: Any) -> str:

@@ -70,6 +70,11 @@ class _BatchNorm(Module):
         if self.training and self.track_running_stats:
             _count_batch(self.num_batches_tracked)
             if momentum is None:  # a cumulative average of every batch seen
+                tracer = ag.grad_mode.state.tracer
+                if tracer is not None:
+                    tracer.unsupported(f"{type(self).__name__} with momentum=None (its cumulative average reads the "
+                                       "batch count in Python)", "give it a momentum (0.1 is PyTorch's default), or "
+                                       "run this step eagerly")
                 momentum = 1.0 / float(self.num_batches_tracked.item())
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, use_batch,
                           momentum or 0.0, self.eps)

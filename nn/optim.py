@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
+import operator
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable
 
@@ -274,8 +275,8 @@ class SGD(Optimizer):
 
     def compiled_step(self, t: Any, me: str) -> bool:
         """How ``ag.compile`` writes plain gradient descent (one group, no momentum, no weight decay) into its
-        program: ``step``'s own numpy calls, behind a check that the settings are still plain (else ``step()``
-        runs). Returns False (the program then calls ``step()``) for any other configuration."""
+        program: ``step``'s own numpy calls, behind a check that the settings and the parameters are still
+        those (else ``step()`` runs). Returns False (the program then calls ``step()``) for any other configuration."""
         if len(self.param_groups) != 1:
             return False
         group = self.param_groups[0]
@@ -284,9 +285,10 @@ class SGD(Optimizer):
                                                               for p in params):
             return False
         grp, lr, upd = t.fresh("group"), t.fresh("lr"), t.fresh("upd")
+        same = f"map({t.const(operator.is_not, 'is_not')}, {grp}['params'], {t.const(tuple(params), 'params')})"
         t.emit(f"{grp} = {me}.param_groups[0]")
         t.emit(f"if len({me}.param_groups) != 1 or {grp}['momentum'] or {grp}['weight_decay'] "
-               f"or len({grp}['params']) != {len(params)}:")
+               f"or len({grp}['params']) != {len(params)} or any({same}):")
         t.emit(f"    {me}.step()  # no longer plain gradient descent: the optimizer's own step")
         t.emit("else:")
         t.emit(f"    {lr} = {grp}['lr']")

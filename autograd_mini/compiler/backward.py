@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..function import OUT, _NotDifferentiableAgain
+from ..function import OUT, _NotDifferentiableAgain, producer
 from ..grad_mode import state
 from ..hooks import active as active_tensor_hooks
 from ..tensor import Tensor
@@ -108,8 +108,9 @@ class BackwardWriter:
 
         info = self.node_info.get(node)
         if info is None:
-            raise TraceError(f"ag.compile: the backward at {where} reaches `{node.name}`, an op recorded outside the "
-                             "compiled function; compute everything it differentiates inside the function")
+            raise TraceError(f"ag.compile: the backward pass at {where} reaches `{node.name}`, an op made outside the "
+                             "compiled function (an argument that carries a graph): the program cannot run its "
+                             "derivative. Pass t.detach(), or compute it inside the function.")
         return info
 
     def _name_root_gradient(self, root: Tensor, gradient: Any, g: Any, where: str) -> None:
@@ -233,7 +234,7 @@ class BackwardWriter:
                     self.emit(f"{name} = np.asarray({name})")
                 if self._fit(name, gi, t):
                     self.contiguous.add(name)
-                parent = t.grad_fn
+                parent = producer(t, node)  # the version it used (t may have been changed in place since)
                 if parent is None:
                     if id(t) in found:
                         self._accumulate(found[id(t)][1], name, t.ndim)
@@ -301,7 +302,11 @@ class BackwardWriter:
         return id(t) not in self.tensor_names and id(t._data) in self.var
 
     def _leaf(self, t: Tensor) -> str:
+        from .trace import leaf_key
+
         holder = self.tensor_names.get(id(t))
+        if holder not in self.arg_names:
+            self.read_leaves.setdefault(id(t), (t, leaf_key(t)))
         return holder if holder is not None else self.const(t, "P")
 
     def _generic_backward(self, node: Any, ctx: str, g: str, ins: list, out: str, names: list) -> None:

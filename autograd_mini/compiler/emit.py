@@ -166,7 +166,9 @@ _unary(P.Relu, "np.maximum({x}, 0)", "({out} > 0)")
 _unary(P.Sigmoid, "_sigmoid({x})", "({out} * (1 - {out}))")
 
 
-def _div(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str:
+def _div(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str | None:
+    if any(isinstance(a, np.ndarray) and a.dtype.kind not in "fc" for a in arrays):
+        return None  # integers divide in the default float dtype (Div.forward's as_float), not numpy's float64
     return f"{ins[0]} / {ins[1]}"
 
 
@@ -184,7 +186,8 @@ FORWARD[P.Div], BACKWARD[P.Div] = _div, _div_back
 
 
 def _square(t: Any, ins: list, arrays: list, params: dict, out: Any) -> str | None:
-    return f"{ins[0]}**2" if params["exponent"] == 2 and isinstance(arrays[0], np.ndarray) else None
+    square = params["exponent"] == 2 and (type(params["exponent"]) is int or _floats(arrays[0]))  # x ** 2.0: as_float
+    return f"{ins[0]}**2" if square and isinstance(arrays[0], np.ndarray) else None
 
 
 FORWARD[P.PowConst] = _square

@@ -55,6 +55,15 @@ def _format(original: Any) -> Any:
     return guarded
 
 
+def _ufunc(original: Any) -> Any:
+    def guarded(self: Tensor, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if kwargs.get("out") and state.tracer is not None:
+            _refuse(f"numpy's {ufunc.__name__} with out= on a tensor")
+        return original(self, ufunc, method, *inputs, **kwargs)
+
+    return guarded
+
+
 def _data_property(original: property) -> property:
     def get(self: Tensor) -> Any:
         if state.tracer is not None:
@@ -87,16 +96,45 @@ def _grad_property(slot: Any) -> property:
     return property(slot.__get__, put)
 
 
+def _init(original: Any, tracer: Any) -> Any:
+    """``Tensor(...)`` notes the tensors the traced function makes (``ag.tensor``): only those can be copies of
+    its arguments; a tensor made before the call (a parameter) may equal an argument by chance."""
+    def init(self: Tensor, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        if state.tracer is tracer:  # (not another thread's tensors)
+            tracer.born.add(id(self))
+            tracer.alive.append(self)
+
+    return init
+
+
+def _requires_grad(original: Any) -> Any:
+    """``t.requires_grad_()`` in the traced function is recorded, so that the replays set the flag too."""
+    def requires_grad_(self: Tensor, requires_grad: bool = True) -> Tensor:
+        out = original(self, requires_grad)
+        tracer = state.tracer
+        if tracer is not None and sys._getframe(1).f_globals.get("__name__", "").split(".")[0] not in (
+                "autograd_mini", "nn"):
+            tracer.emit(f"{tracer.object(self)}.requires_grad_({bool(requires_grad)})  # {user_line(2)}")
+        return out
+
+    return requires_grad_
+
+
 @contextlib.contextmanager
 def guarded(tracer: Any) -> Iterator[None]:
     """Install the guards on Tensor for the duration of one trace (they pass when no tracer is active)."""
-    saved = {name: Tensor.__dict__[name] for name in [*_METHODS, "__format__", "data", "grad"]}
+    saved = {name: Tensor.__dict__[name] for name in [*_METHODS, "__format__", "data", "grad", "__init__",
+                                                      "__array_ufunc__", "requires_grad_"]}
     try:
+        Tensor.__init__ = _init(saved["__init__"], tracer)
         for name, what in _METHODS.items():
             setattr(Tensor, name, _wrap(name, what)[1])
         Tensor.__format__ = _format(saved["__format__"])
+        Tensor.__array_ufunc__ = _ufunc(saved["__array_ufunc__"])
         Tensor.data = _data_property(saved["data"])
         Tensor.grad = _grad_property(saved["grad"])
+        Tensor.requires_grad_ = _requires_grad(saved["requires_grad_"])
         yield
     finally:
         for name, value in saved.items():

@@ -8,6 +8,7 @@ import inspect
 import keyword
 import linecache
 import re
+import warnings
 from collections import OrderedDict
 from typing import Any, Callable, NamedTuple
 
@@ -16,11 +17,12 @@ import numpy as np
 from .._backend import get_default_dtype
 from ..engine import store_grads
 from ..grad_mode import state
+from ..inplace import read_only_view
 from ..shapes import sum_to
 from ..tensor import Tensor, as_array
 from .emit import RUNTIME
 from .guard import guarded
-from .trace import TracedNumber, TraceError, Tracer
+from .trace import TracedNumber, TraceError, Tracer, leaf_key, module_key
 
 
 class CacheInfo(NamedTuple):
@@ -43,7 +45,9 @@ class Traced(NamedTuple):
 class Program(NamedTuple):
     run: Callable[..., Any]
     source: str
-    modules: tuple  # ((module, its compile_key), ...) as traced: a change means a new trace
+    modules: tuple  # ((module, its module_key), ...) when the trace first met it: a change means a new trace
+    leaves: tuple   # ((tensor, its leaf_key), ...) for the tensors read at replay, when first read: likewise
+    objects: tuple  # the arguments keyed by identity (a model, a config): kept alive, so that no id is reused
 
 
 def _array(a: Any) -> Any:
@@ -76,8 +80,15 @@ def _new_grad(leaf: Tensor, a: Any) -> None:
     leaf.grad = Tensor._wrap(_array(a))
 
 
+def _write_through(view: np.ndarray, index: Any, values: Any) -> None:
+    """A write into a read-only view of writable memory, as ``mutation._write`` makes it: into the base."""
+    target = view.view()
+    target.setflags(write=True)
+    target[index] = values
+
+
 _RUNTIME = {"_array": _array, "_one": _one, "_put": _put, "_new_grad": _new_grad, "_sum_to": sum_to,
-            "_as_array": as_array}
+            "_as_array": as_array, "_write_through": _write_through, "_read_only": read_only_view}
 _RESERVED = {"np", "Tensor", *_RUNTIME}
 
 
@@ -94,14 +105,24 @@ class Compiled:
         self._cache: OrderedDict[tuple, Program] = OrderedDict()
         self._hits = self._misses = 0
         self._last: Program | None = None
+        self._warned_eager = False
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs:
             raise TypeError(f"ag.compile: pass the arguments of {getattr(self.fn, '__name__', 'fn')} by position "
                             f"(got keyword arguments {sorted(kwargs)}): the signature is positional")
+        if state.tracer is not None:  # a replay inside a trace would be numpy the tracer cannot see
+            raise TraceError("ag.compile: a compiled function called while another is being traced; compile the "
+                             "outer function only")
+        if state.forward_hooks or state.backward_hooks:  # the program calls no per-op hook: eager, which does
+            if not self._warned_eager:
+                self._warned_eager = True
+                warnings.warn("ag.compile: called under ag.detect_anomaly (or another per-op hook): the function "
+                              "runs eagerly, so that every op is checked", stacklevel=2)
+            return self.fn(*(Tensor._wrap(a) if type(a) is np.ndarray else a for a in args))
         key = _signature(args)
         program = self._cache.get(key)
-        if program is not None and _same_modules(program.modules):
+        if program is not None and _same_modules(program.modules) and _same_leaves(program.leaves):
             self._hits += 1
             self._cache.move_to_end(key)
             self._last = program
@@ -124,9 +145,6 @@ class Compiled:
         return self._miss(_signature(args), args)
 
     def _trace(self, args: tuple) -> tuple[Any, Program, Tracer]:
-        if state.tracer is not None:
-            raise TraceError("ag.compile: a compiled function called while another is being traced; compile the "
-                             "outer function only")
         names = self._names(len(args))
         tracer = Tracer(args, names)
         state.tracer = tracer
@@ -141,6 +159,7 @@ class Compiled:
             state.tracer = None
         name = getattr(self.fn, "__name__", "step")
         program = _build(tracer, name if name.isidentifier() and name != "<lambda>" else "step", names, ret)
+        program = program._replace(objects=tuple(a for a in args if not isinstance(a, _BY_VALUE)))
         return _plain(result), program, tracer
 
     def _names(self, n: int) -> list[str]:
@@ -192,13 +211,25 @@ def compile(fn: Callable[..., Any] | None = None, *, maxsize: int = 8) -> Any:
 
 def _signature(args: tuple) -> tuple:
     key: list[Any] = [state.enabled, get_default_dtype()]
-    for a in args:
+    seen: dict[int, int] = {}  # id(argument or its array) -> its position: an alias is part of the signature
+    for i, a in enumerate(args):
+        data = a._data if isinstance(a, Tensor) else a
+        first = seen.get(id(a), seen.get(id(data)))
+        if first is not None and not isinstance(a, (bool, int, float, str, type(None), np.generic)):
+            key.append(("same", first, type(a)))  # f(x, x) traced one value for both: f(x, y) is another program
+            continue
+        seen.setdefault(id(a), i)
+        seen.setdefault(id(data), i)
         if isinstance(a, Tensor):
             key.append(("T", a._data.shape, a._data.dtype, a._requires_grad))
         elif isinstance(a, np.ndarray):
             key.append(("A", a.shape, a.dtype))
-        elif isinstance(a, (bool, int, float, str, type(None))):
+        elif isinstance(a, float):  # by its bits: -0.0 == 0.0 and nan != nan, yet the program holds the number
+            key.append(("V", type(a), a.hex()))
+        elif isinstance(a, (bool, int, str, type(None))):
             key.append(("V", type(a), a))
+        elif isinstance(a, np.generic):  # a numpy number: a constant of the program, by value
+            key.append(("V", type(a), a.tobytes()))
         elif isinstance(a, (list, tuple, dict, set)):
             raise TypeError(f"ag.compile: argument {len(key) - 2} is a {type(a).__name__}; pass its tensors as "
                             "separate arguments (f(x, y), not f((x, y))): a container's contents are not part of "
@@ -208,28 +239,32 @@ def _signature(args: tuple) -> tuple:
     return tuple(key)
 
 
-def _same_modules(modules: tuple) -> bool:
-    for m, key in modules:
-        if _module_key(m) != key:
+def _same_leaves(leaves: tuple) -> bool:
+    for t, key in leaves:
+        if leaf_key(t) != key:
             return False
     return True
 
 
-def _module_key(m: Any) -> Any:
-    """A module's state as far as a program depends on it (nn.Module.compile_key), else its training flag."""
-    key = getattr(m, "compile_key", None)
-    return key() if key is not None else getattr(m, "training", None)
+def _same_modules(modules: tuple) -> bool:
+    for m, key in modules:
+        if module_key(m) != key:
+            return False
+    return True
 
 
 def _plain(value: Any) -> Any:
-    """The traced call's own result, with effects' numbers as plain floats."""
+    """The traced call's own result, with effects' numbers as plain floats (in containers too)."""
     if isinstance(value, TracedNumber):
-        return float(value)
-    if isinstance(value, (tuple, list)) and any(isinstance(v, TracedNumber) for v in value):
+        return value.real  # a plain float
+    if type(value) in (tuple, list):
         return type(value)(_plain(v) for v in value)
+    if type(value) is dict:
+        return {k: _plain(v) for k, v in value.items()}
     return value
 
 
+_BY_VALUE = (Tensor, np.ndarray, np.generic, bool, int, float, str, type(None))  # the others: keyed by identity
 _counter = [0]
 
 
@@ -293,8 +328,7 @@ def _build(tracer: Tracer, name: str, names: list[str], ret: str) -> Program:
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # tracebacks show lines
     namespace = {**_RUNTIME, **RUNTIME, **tracer.globals}
     exec(builtins.compile(source, filename, "exec"), namespace)  # noqa: S102  (our own generated code)
-    modules = tuple((m, _module_key(m)) for m in tracer.modules.values())
-    return Program(namespace[name], source, modules)
+    return Program(namespace[name], source, tuple(tracer.modules.values()), tuple(tracer.read_leaves.values()), ())
 
 
 __all__ = ["compile", "Compiled", "CacheInfo", "TraceError"]

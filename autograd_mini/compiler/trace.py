@@ -48,16 +48,47 @@ def _short(path: str) -> str:
     return "/".join(parts[-2:]) if len(parts) > 1 else path
 
 
+def leaf_key(t: Tensor) -> tuple:
+    """What a program assumes of a tensor it reads at replay: a new shape or dtype (``p.data = ...``) or a
+    new ``requires_grad`` (a frozen layer) changes its backward pass and its ``.grad`` stores; a hook
+    registered on it since is refused by a new trace."""
+    return t._data.shape, t._data.dtype, t._requires_grad, bool(getattr(t, "_hooks", None))
+
+
+def module_key(m: Any) -> Any:
+    """A module's state as far as a program depends on it (nn.Module.compile_key), else its training flag."""
+    key = getattr(m, "compile_key", None)
+    return key() if key is not None else getattr(m, "training", None)
+
+
 class TracedNumber(float):
-    """A Python number an effect returned while tracing (``clip_grad_norm_``'s norm): it may be returned,
-    and the program returns the fresh value; a branch on it during tracing would be frozen, so it raises."""
+    """A Python number an effect returned while tracing (``clip_grad_norm_``'s norm): it may be returned or
+    passed to ops (``x / norm``), and the program uses the fresh value; a branch on it, Python arithmetic or a
+    conversion during tracing would be frozen, so they raise (outside tracing it is a plain float)."""
 
-    def _refuse(self, *args: Any) -> Any:
-        raise TraceError(f"a value computed while tracing (a norm {float(self):g}) is used in Python control "
-                         f"flow at {user_line()}: the compiled program would repeat this call's branch. "
-                         "Return it and decide outside the compiled function.")
 
-    __bool__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse
+def _refusing(name: str) -> Any:
+    method = getattr(float, name)
+
+    def guarded(self: TracedNumber, *args: Any) -> Any:
+        if state.tracer is None:
+            return method(self, *args)
+        use = "in Python control flow" if name in _BRANCHES else "in Python arithmetic or a conversion"
+        raise TraceError(f"a number computed while tracing (a norm {self.real:g}) is used {use} (`{name}`) at "
+                         f"{user_line()}: the compiled program would repeat this call's value. Pass it to tensor "
+                         "ops (x / norm), or return it and use it outside the compiled function.")
+
+    guarded.__name__ = name
+    return guarded
+
+
+_BRANCHES = ("__bool__", "__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__")
+for _name in (*_BRANCHES, "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
+              "__rtruediv__", "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__", "__pow__", "__rpow__",
+              "__neg__", "__pos__", "__abs__", "__float__", "__int__", "__round__", "__trunc__", "__floor__",
+              "__ceil__", "__format__"):
+    setattr(TracedNumber, _name, _refusing(_name))
+TracedNumber.__hash__ = float.__hash__  # (defining __eq__ would drop it)
 
 
 class Tracer(BackwardWriter):
@@ -77,7 +108,7 @@ class Tracer(BackwardWriter):
         self.tensor_names: dict[int, str] = {}  # id(tensor) -> the global (or argument) holding it
         self.loaded: dict[int, str] = {}    # id(tensor) -> local holding its ``_data`` since the last effect
         self.param_names: dict[int, str] = {}
-        self.modules: dict[int, Any] = {}   # every module that ran an op: its mode and parameters are the key
+        self.modules: dict[int, tuple] = {}  # every module called: (it, its module_key when first met)
         self.names: set[str] = set()
         self.numbers: dict[int, str] = {}   # id(TracedNumber) -> name
         self.arg_prelude: list[str] = []
@@ -97,6 +128,8 @@ class Tracer(BackwardWriter):
         self.made_grads: dict[int, str] = {}  # id(leaf the function made) -> the name of its .grad's array
         self.droppable: list[range] = []    # the lines of each written-out op of a create_graph pass
         self.leaf_of: dict[int, Tensor] = {}  # id(array) -> the leaf tensor holding it (an argument, a parameter)
+        self.read_leaves: dict[int, tuple] = {}  # (t, leaf_key) of each tensor read or stored into, not arguments
+        self.born: set[int] = set()         # ids of the tensors made while tracing (guard.py)
         self.arg_names = names
         self.objects: dict[int, str] = {}   # id(argument object) -> its parameter name (a model, an optimizer)
         self.names.update(names)
@@ -194,7 +227,7 @@ class Tracer(BackwardWriter):
             holder = next((f"{leaf}.grad" for tensor, leaf in self.leaves if tensor.grad is t), None)
             if holder is None:
                 self._refuse_in_graph_pass(t._data, where)
-                self._check_not_derived(t._data, where)
+                self._check_not_derived(t._data, where, t)
                 holder = self.const(t, "P")
             self.tensor_names[key] = holder
         base = self.param_names.get(key) or (t.name if isinstance(t.name, str) else None) or \
@@ -203,6 +236,8 @@ class Tracer(BackwardWriter):
         owner, self.owner = self.owner, (t, "forward")  # the leaf's line, even amid an op's lines
         self.emit(f"{local} = {holder}._data")
         self.owner = owner
+        if holder not in self.arg_names:
+            self.read_leaves.setdefault(key, (t, leaf_key(t)))  # as the call found it (an effect may change it)
         self.loaded[key] = local
         self.leaf_of[id(t._data)] = t
         self._bind(t._data, local)
@@ -239,17 +274,47 @@ class Tracer(BackwardWriter):
         self.emit(f"{name} = {ctx}.saved[{j}]")
         return self._bind(a, name)
 
-    def _check_not_derived(self, a: np.ndarray, where: str) -> None:
+    def _check_not_derived(self, a: np.ndarray, where: str, tensor: Tensor | None = None) -> None:
         """Refuse an array that numpy code outside ops made from the arguments or computed values: the
-        program would reuse this call's values on every replay."""
+        program would reuse this call's values on every replay. (A tensor made before the call, such as a
+        parameter, is never a copy of this call's arguments, even when its values equal one.)"""
         base = a.base
         while isinstance(base, np.ndarray):
             if id(base) in self.var:
                 raise self._derived(where, "a numpy view of a traced value")
             base = base.base
+        if tensor is not None and id(tensor) not in self.born:
+            return
         for d in self.arg_arrays:
-            if d is not a and d.shape == a.shape and d.size and np.array_equal(d, a) and not _is_range(a):
+            if d is not a and d.shape == a.shape and d.size and np.array_equal(d, a) and not _is_range(a) \
+                    and not _is_uniform(a):
                 raise self._derived(where, f"equal to an argument of shape {a.shape} (a copy or a cast of it)")
+
+    def _check_mask_index(self, index: Any, cls: type) -> None:
+        """``x[mask]`` with a mask the program recomputes or reads: how many elements it picks, so every later
+        shape, depends on the mask's values."""
+        if cls.__name__ == "GetItem":
+            masks = [i for i in (index if isinstance(index, tuple) else (index,))
+                     if isinstance(i, np.ndarray) and i.dtype == bool and i.ndim]
+            self.shape_from_values("indexing with a boolean mask", "Keep the shape: ag.where(mask, x, 0.0) (then "
+                                   "sum, or divide by mask.sum()), or index with a constant mask", *masks)
+
+    def shape_from_values(self, what: str, fix: str, *arrays: Any) -> None:
+        """Refuse ``what`` when any of ``arrays`` is a value of the program (not a constant of the trace): the
+        shape of its result depends on their values, and the program's shapes are fixed."""
+        if any(isinstance(a, np.ndarray) and self._traced(a) for a in arrays):
+            raise TraceError(f"ag.compile cannot trace {what} on values the function computes or is passed (at "
+                             f"{user_line(3)}): the shape of its result depends on those values, and a compiled "
+                             f"program has fixed shapes. {fix}, or run this step eagerly.")
+
+    def _traced(self, a: np.ndarray) -> bool:
+        """Whether ``a`` (or the array it views) is a value of the program: an argument, a tensor read at replay,
+        or a line's result."""
+        while isinstance(a, np.ndarray):
+            if id(a) in self.var or id(a) in self.leaf_of:
+                return True
+            a = a.base
+        return False
 
     def _derived(self, where: str, what: str) -> TraceError:
         return TraceError(f"an op at {where} got an array computed outside ops from the function's inputs ({what}). "
@@ -258,8 +323,9 @@ class Tracer(BackwardWriter):
 
     # ---- events -------------------------------------------------------------------------------------
     def op(self, cls: type, inputs: tuple, arrays: list, params: dict, node: Any, result: Tensor) -> None:
+        self._check_mask_index(params.get("index"), cls)
         where = user_line(3)
-        self._note_modules()
+        self.note_modules()
         ins = [self.value(x, where) for x in inputs]
         out = self.fresh(cls.op_name or cls.__name__.lower())
         self._bind(result._data, out)
@@ -308,6 +374,10 @@ class Tracer(BackwardWriter):
             return self.const(dict(params), "PR")
         return expr
 
+    def plain(self, arrays: list) -> list:
+        """An op's operands with the numbers effects returned as plain floats (its inputs keep them, named)."""
+        return [a.real if type(a) is TracedNumber else a for a in arrays]
+
     def array_call(self, f: Any, args: tuple, kwargs: dict, out: Any) -> None:
         where = user_line(3)
         ins = [self.value(a, where) for a in args]
@@ -320,6 +390,27 @@ class Tracer(BackwardWriter):
         self.emit(f"{name} = {fn}({', '.join(ins + kw)})")
         if isinstance(out, np.ndarray):
             self._bind(out, name)
+
+    def write(self, t: Tensor, new: np.ndarray, values: Any, index: Any, how: str) -> None:
+        """An in-place write that no op records (``p -= lr * p.grad`` under no_grad, ``h[0] = 1`` on a tensor that
+        needs no gradient), as ``mutation._write`` made it: into the array itself, through a view into its base,
+        or into a copy that becomes the tensor's array (a leaf's too: ``p._data = ...``)."""
+        where = user_line(3)
+        old, idx, val = self.value(t, where), self.value(index, where), self.value(values, where)
+        self.emit(f"# write in place  ({where})")
+        if how == "in place":
+            self.emit(f"{old}[{idx}] = {val}")
+        elif how == "through":
+            self.emit(f"_write_through({old}, {idx}, {val})")
+        else:
+            out = self.fresh(old + "_w" if old.isidentifier() else "written")
+            self.emit(f"{out} = {old}.copy()")
+            self.emit(f"{out}[{idx}] = {val}")
+            self._bind(new, out)
+            holder = self.tensor_names.get(id(t))
+            if holder is not None:
+                self.emit(f"{holder}._data = {out}")
+                self.loaded[id(t)] = out
 
     def effect(self, f: Any, args: tuple, kwargs: dict) -> Any:
         where = user_line(3)
@@ -347,6 +438,11 @@ class Tracer(BackwardWriter):
             self.numbers[id(result)] = name
             self.alive.append(result)
             return result
+        if isinstance(result, (Tensor, np.ndarray)):  # the replay's array, not this call's
+            name = self.fresh("r")
+            self.emit(f"{name} = _array({fn}({', '.join(ins)}))")
+            self._bind(result._data if isinstance(result, Tensor) else result, name)
+            return result
         self.emit(f"{fn}({', '.join(ins)})")
         return result
 
@@ -358,7 +454,7 @@ class Tracer(BackwardWriter):
             name = self.var.get(id(x._data))
             if name is not None and not self._is_leaf_load(x):
                 return f"Tensor._wrap({name})"
-            self._check_not_derived(x._data, where)
+            self._check_not_derived(x._data, where, x)
             self.tensor_names[id(x)] = holder = self.const(x, "P")
             return holder
         if isinstance(x, (tuple, list)):
@@ -373,12 +469,17 @@ class Tracer(BackwardWriter):
     def unsupported(self, what: str, fix: str) -> None:
         raise TraceError(f"ag.compile cannot trace {what} (at {user_line(3)}): {fix}")
 
-    def _note_modules(self) -> None:
+    def note_module(self, module: Any) -> None:
+        """``module`` (a container the function reads) is part of the program's key, as the call found it."""
+        self.modules.setdefault(id(module), (module, module_key(module)))
+
+    def note_modules(self) -> None:
+        """Every module on the running call's scope chain becomes part of the program's key."""
         scope = state.extra.scope if state.extra is not None else None
         while scope is not None:
             module, scope = scope
             if id(module) not in self.modules:
-                self.modules[id(module)] = module
+                self.modules[id(module)] = (module, module_key(module))  # as the call found it
                 if scope is None and hasattr(module, "named_parameters"):  # the outermost: name by paths
                     self._name_state(module)
 
@@ -407,6 +508,8 @@ class Tracer(BackwardWriter):
             name = self.var.get(id(value._data))
             if name is None:
                 return self.object(value)
+            if value._data.base is not None:  # a view (of a parameter, an argument): read-only, as eagerly
+                name = f"_read_only({name})"
             return f"Tensor._wrap(_array({name}))" if value.ndim == 0 else f"Tensor._wrap({name})"  # a numpy scalar
         if isinstance(value, TracedNumber):
             return self.numbers[id(value)]
@@ -444,8 +547,13 @@ def _is_iterator(a: Any) -> bool:
     return hasattr(a, "__next__") and hasattr(a, "__iter__")
 
 
+def _is_uniform(a: np.ndarray) -> bool:
+    """One value throughout (``ag.zeros``, ``ag.full``): a constant made from a shape, whatever it equals."""
+    return a.size > 1 and bool((a == a.flat[0]).all())
+
+
 def _is_range(a: np.ndarray) -> bool:
     return a.ndim == 1 and a.dtype.kind in "iu" and np.array_equal(a, np.arange(a.size))
 
 
-__all__ = ["Tracer", "TraceError", "TracedNumber", "Ctx", "user_line"]
+__all__ = ["Tracer", "TraceError", "TracedNumber", "Ctx", "user_line", "leaf_key", "module_key"]

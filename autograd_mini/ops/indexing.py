@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from .._backend import xp
 from ..function import op
-from ..grad_mode import array_call
+from ..grad_mode import array_call, state
 from ..shapes import AxisError, one_axis
 from ..tensor import Tensor, as_array, as_operand
 from . import primitives as P
@@ -126,6 +126,8 @@ def repeat(x: Any, repeats: Any, axis: int | None = None) -> Tensor:
     r = xp.asarray(repeats._data if isinstance(repeats, Tensor) else repeats)
     if r.dtype.kind not in "iu" or r.ndim > 1 or (r.ndim == 1 and r.size not in (1, n)) or (r < 0).any():
         raise ValueError(f"repeat: repeats must be a non-negative int or {n} of them, got {repeats!r}")
+    if state.tracer is not None:
+        state.tracer.shape_from_values("repeat by counts in an array", "Pass the counts as Python ints", r)
     if r.ndim == 1 and r.size == n:
         return P.GetItem.apply(x, index=(slice(None),) * axis + (xp.repeat(xp.arange(n), r),))
     k = int(r.reshape(-1)[0]) if r.ndim else int(r)
@@ -216,5 +218,9 @@ def topk(x: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = Tr
     k = as_operand(k)  # a numpy int is an int
     if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= n:
         raise ValueError(f"topk: k={k!r} must be an int in [0, {n}] for axis {axis} of shape {x.shape}")
-    idx = xp.take(array_call(sort_order, x._data, axis, descending=largest), xp.arange(k), axis=axis)
-    return TopK(take_along_axis(x, idx, axis), Tensor._wrap(idx.astype(xp.int64)))
+    idx = array_call(_first_k, x._data, k, axis, largest)  # ag.compile sorts again on each replay
+    return TopK(take_along_axis(x, idx, axis), Tensor._wrap(idx))
+
+
+def _first_k(a: Any, k: int, axis: int, largest: bool) -> Any:
+    return xp.take(sort_order(a, axis, descending=largest), xp.arange(k), axis=axis).astype(xp.int64)

@@ -15,6 +15,7 @@ from typing import Any
 from .. import numpy as anp
 from .._backend import xp
 from ..function import Function, op
+from ..grad_mode import array_call
 from ..tensor import Tensor
 from .conv import (
     Conv2d,
@@ -251,8 +252,12 @@ def max_pool2d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 
     out = _batched(MaxPool2d.apply(x, **geometry), unbatched)
     if not return_indices:
         return out
-    winner = _max_windows(x.numpy(), **geometry)[1]
-    return out, Tensor(_batched(_flat_indices(winner, x.shape[3], **geometry), unbatched))
+    return out, Tensor._wrap(array_call(_pool_indices, x._data, unbatched, geometry))  # again on each replay
+
+
+def _pool_indices(a: Any, unbatched: bool, geometry: dict) -> Any:
+    """``return_indices``' array: each window's maximum as its flat index in its (H, W) input plane."""
+    return _batched(_flat_indices(_max_windows(a, **geometry)[1], a.shape[3], **geometry), unbatched)
 
 
 @op("avg_pool2d")
@@ -388,7 +393,7 @@ def max_unpool2d(input: Any, indices: Any, kernel_size: Any, stride: Any = None,
     flat index ``row * W + col`` of a zero plane of ``output_size`` (its last two entries), by default
     ``(H - 1) * stride - 2 * padding + kernel_size``."""
     x, unbatched = image_input("max_unpool2d", input)
-    index = xp.asarray(indices.numpy() if isinstance(indices, Tensor) else indices)
+    index = xp.asarray(indices._data if isinstance(indices, Tensor) else indices)
     if index.dtype.kind not in "iu" or index.shape != (x.shape[1:] if unbatched else x.shape):
         raise ValueError(f"max_unpool2d: indices must be integers of the input's shape {input.shape}, got "
                          f"{index.dtype} of shape {index.shape}")
@@ -402,8 +407,12 @@ def max_unpool2d(input: Any, indices: Any, kernel_size: Any, stride: Any = None,
     if index.size and (index.min() < 0 or index.max() >= size[0] * size[1]):
         raise IndexError(f"max_unpool2d: index {int(index.min() if index.min() < 0 else index.max())} is out of "
                          f"range for an output plane of {size[0]} x {size[1]}")
-    out = MaxUnpool2d.apply(x, index=index.reshape(x.shape).astype(xp.int64), size=size)
+    out = MaxUnpool2d.apply(x, index=array_call(_int64_like, index, x.shape), size=size)  # again on each replay
     return _batched(out, unbatched)
+
+
+def _int64_like(index: Any, shape: tuple) -> Any:
+    return index.reshape(shape).astype(xp.int64)
 
 
 @op("adaptive_avg_pool2d")

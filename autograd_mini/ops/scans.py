@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from .. import numpy as anp
 from .._backend import as_float, xp
 from ..function import OPS, Function, op
+from ..grad_mode import array_call, state
 from ..shapes import normalize_axes, reduction_axes
 from ..tensor import Tensor, as_array, as_operand
 from . import primitives as P
@@ -74,11 +75,25 @@ def cumprod(x: Any, axis: int | None = None, *, dtype: Any = None) -> Tensor:
     x, axis, shape = _scan_axis("cumprod", x, axis)
     if x.shape[axis] <= 1:  # the identity (as PyTorch's): out / x would differentiate to 1/x - x/x^2, not 0
         return x.reshape(shape)
-    a = x._data
-    tiny = xp.finfo(a.dtype).tiny if a.dtype.kind == "f" else 1
-    if a.dtype.kind != "f" or not ((a < tiny) & (a > -tiny)).any():  # subnormals count as zeros (as prod's)
+    zeros = _has_zeros(x._data)
+    if state.tracer is not None:  # the path depends on it: ag.compile checks it again on each replay
+        array_call(_same_zeros, x._data, zeros)
+    if not zeros:
         return CumProd.apply(x, axis=axis).reshape(shape)
     return movedim(R.Prod.apply(_triangle(x, axis, 1.0), -1), -1, axis).reshape(shape)
+
+
+def _has_zeros(a: Any) -> bool:
+    """Whether a float ``a`` holds a zero (subnormals count, as prod's): cumprod's exact path."""
+    tiny = xp.finfo(a.dtype).tiny if a.dtype.kind == "f" else 1
+    return a.dtype.kind == "f" and bool(((a < tiny) & (a > -tiny)).any())
+
+
+def _same_zeros(a: Any, zeros: bool) -> None:
+    if _has_zeros(a) != zeros:
+        raise ValueError(f"cumprod: this ag.compile program was traced with{'' if zeros else 'out'} zeros in "
+                         f"cumprod's input and this call has {'none' if zeros else 'some'}: its path (and "
+                         "derivative) depends on that; compile a step for each case, or run it eagerly")
 
 
 class LogCumSumExp(Function):
@@ -128,7 +143,7 @@ def logcumsumexp(x: Any, axis: int) -> Tensor:
     """``log(cumsum(exp(x)))`` along ``axis`` (PyTorch's ``dim``), stable (``logaddexp`` step by step)."""
     x = _t(x)
     if x.dtype.kind not in "fc":  # integers: the default float dtype (PyTorch refuses them)
-        x = Tensor._wrap(as_float(x._data))
+        x = Tensor._wrap(array_call(as_float, x._data))  # (again on each ag.compile replay)
     x, axis, shape = _scan_axis("logcumsumexp", x, axis)
     return LogCumSumExp.apply(x, axis=axis).reshape(shape)
 
@@ -138,14 +153,18 @@ def _cumextreme(op: str, x: Any, axis: int, better: Any) -> Sorted:
     nan appears the latest nan (PyTorch's)."""
     x = _t(x)
     x1, d, shape = _scan_axis(op, x, axis)
-    a = x1._data
-    if a.size == 0:
+    if x1.size == 0:
         return Sorted(x, Tensor._wrap(xp.zeros(x.shape, dtype=xp.int64)))
+    idx = array_call(_running_index, x1._data, d, better)  # ag.compile computes it again on each replay
+    return Sorted(take_along_axis(x1, idx, d).reshape(shape), Tensor._wrap(array_call(xp.reshape, idx, shape)))
+
+
+def _running_index(a: Any, d: int, better: Any) -> Any:
+    """Where the running extreme along ``d`` came from, int64."""
     run = better.accumulate(a, axis=d)
     marks = (a == run) | (xp.isnan(a) if a.dtype.kind == "f" else False)
     ar = xp.arange(a.shape[d]).reshape((-1,) + (1,) * (a.ndim - d - 1))
-    idx = xp.maximum.accumulate(xp.where(marks, ar, 0), axis=d)
-    return Sorted(take_along_axis(x1, idx, d).reshape(shape), Tensor._wrap(idx.astype(xp.int64).reshape(shape)))
+    return xp.maximum.accumulate(xp.where(marks, ar, 0), axis=d).astype(xp.int64)
 
 
 @op("cummax", method=True)
@@ -234,17 +253,25 @@ def vector_norm(x: Any, ord: Any = 2, axis: Any = None, keepdims: bool = False) 
             raise ValueError(f"norm: the {ord} norm of an empty tensor (shape {x.shape}) has no value")
         return (R.Max if ord > 0 else R.Min).apply(ax, axes, keepdims)
     if ord == 0:
-        return R.Sum.apply(Tensor._wrap((x._data != 0).astype(x.dtype)), axes, keepdims)
+        return R.Sum.apply(Tensor._wrap(array_call(_nonzero_as_ones, x._data)), axes, keepdims)
     if not isinstance(ord, (int, float)) or isinstance(ord, bool) or ord < 0:
         raise ValueError(f"norm: ord={ord!r} is not a vector norm here; use 0, 1, 2, inf, -inf or a number > 0")
     s = R.Sum.apply(_pow_zero_safe(ax, ord), axes, keepdims)
     return _pow_zero_safe(s, 1.0 / ord)  # a slice of zeros: 0 with gradient 0 (PyTorch's), not 0 * inf
 
 
+def _nonzero_as_ones(a: Any) -> Any:
+    return (a != 0).astype(a.dtype)
+
+
 def _pow_zero_safe(a: Tensor, p: float) -> Tensor:
-    """``a ** p`` for ``a >= 0`` whose derivative is 0 where ``a`` is 0 (where ``p < 1`` makes it inf)."""
-    zero = a._data == 0
-    return P.Where.apply(zero, 0.0, P.Where.apply(zero, 1.0, a) ** p) if zero.any() else a**p
+    """``a ** p`` for ``a >= 0`` whose derivative is 0 where ``a`` is 0 (where ``p < 1`` makes it inf). While
+    ``ag.compile`` traces, always the guarded form (the same numbers where ``a`` is not 0): the branch depends
+    on the values."""
+    zero = array_call(xp.equal, a._data, 0)
+    if state.tracer is None and not zero.any():
+        return a**p
+    return P.Where.apply(zero, 0.0, P.Where.apply(zero, 1.0, a) ** p)
 
 
 @op("norm", method=True)
@@ -264,5 +291,8 @@ def norm(x: Any, p: Any = "fro", axis: Any = None, keepdims: bool = False, *, dt
 def count_nonzero(x: Any, axis: Any = None) -> Tensor:
     """The number of nonzero elements over ``axis`` (all by default); an int64 tensor, a constant."""
     a = _t(x)._data
-    return Tensor._wrap(xp.asarray(xp.count_nonzero(a, axis=reduction_axes(axis, a.ndim, "count_nonzero")),
-                                   dtype=xp.int64))
+    return Tensor._wrap(array_call(_count_nonzero, a, reduction_axes(axis, a.ndim, "count_nonzero")))
+
+
+def _count_nonzero(a: Any, axis: Any) -> Any:
+    return xp.asarray(xp.count_nonzero(a, axis=axis), dtype=xp.int64)

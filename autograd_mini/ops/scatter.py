@@ -13,6 +13,7 @@ from typing import Any
 from .. import numpy as anp
 from .._backend import xp
 from ..function import Function, op
+from ..grad_mode import array_call, state
 from ..shapes import normalize_axes
 from ..tensor import Tensor, as_array, as_operand
 from . import primitives as P
@@ -27,8 +28,8 @@ def _t(x: Any) -> Tensor:
 
 
 def _targets(op: str, x: Tensor, dim: int, index: Any, src: Any) -> tuple[int, Any, Any, Any]:
-    """Check PyTorch's scatter rules; return (dim, the fancy index of the written positions, their flat
-    positions in ``x``, ``src`` cut to ``index``'s shape)."""
+    """Check PyTorch's scatter rules; return (dim, the index array, the flat positions it names in ``x``,
+    ``src`` cut to ``index``'s shape)."""
     idx = _indices(op, index)
     src_shape = xp.shape(src._data if isinstance(src, Tensor) else src) if src is not None else idx.shape
     if not idx.ndim == x.ndim == len(src_shape):
@@ -36,18 +37,35 @@ def _targets(op: str, x: Tensor, dim: int, index: Any, src: Any) -> tuple[int, A
     dim = normalize_axes(dim, max(x.ndim, 1), op)[0]
     if x.ndim == 0:
         _check_range(op, idx, 1, 0, negative_ok=False)
-        return dim, (), xp.zeros(idx.size, dtype=xp.intp), src
+        return dim, idx, xp.zeros(idx.size, dtype=xp.intp), src
     if any(i > s for i, s in zip(idx.shape, src_shape)) or any(
             i > n for d, (i, n) in enumerate(zip(idx.shape, x.shape)) if d != dim):
         raise ValueError(f"{op}: index of shape {idx.shape} must be no larger than src {src_shape} anywhere and "
                          f"than input {x.shape} outside dim {dim}")
     _check_range(op, idx, x.shape[dim], dim, negative_ok=False)
-    where = _along(idx.shape, idx, dim, idx.shape)
-    flat = xp.ravel_multi_index(xp.broadcast_arrays(*where), x.shape).reshape(-1) if idx.size else \
-        xp.zeros(0, dtype=xp.intp)
+    flat = array_call(_flat_targets, idx, dim, x.shape)  # ag.compile computes it again on each replay
     if src is not None and isinstance(src, Tensor) and src.shape != idx.shape:
         src = P.GetItem.apply(src, index=tuple(slice(0, n) for n in idx.shape))
-    return dim, where, flat, src
+    return dim, idx, flat, src
+
+
+def _flat_targets(idx: Any, dim: int, shape: tuple) -> Any:
+    """The flat positions in an array of ``shape`` that ``idx`` names along ``dim`` (scatter's rule)."""
+    if not idx.size:
+        return xp.zeros(0, dtype=xp.intp)
+    return xp.ravel_multi_index(xp.broadcast_arrays(*_along(idx.shape, idx, dim, idx.shape)), shape).reshape(-1)
+
+
+def _written(flat: Any, size: int) -> Any:
+    """Which of ``size`` flat positions ``flat`` names."""
+    written = xp.zeros(size, dtype=bool)
+    written[flat] = True
+    return written
+
+
+def _counts(flat: Any, size: int, include_self: bool, dtype: Any) -> Any:
+    """How many values reach each position (at least 1): scatter_reduce's mean divides by it."""
+    return xp.maximum(xp.bincount(flat, minlength=size) + bool(include_self), 1).astype(dtype)
 
 
 def _like(op: str, x: Tensor, src: Any, name: str = "src") -> Tensor:
@@ -88,7 +106,9 @@ def scatter(x: Any, dim: int, index: Any, src: Any = None, *, value: Any = None,
     x = _t(x)
     number = src is None or not isinstance(src, (Tensor, xp.ndarray, list))
     fill = (src if value is None else value) if number else None
-    _, _, flat, src = _targets("scatter", x, dim, index, None if number else _like("scatter", x, src))
+    _, idx, flat, src = _targets("scatter", x, dim, index, None if number else _like("scatter", x, src))
+    if state.tracer is not None:  # which writes are last: as many as distinct targets
+        state.tracer.shape_from_values("scatter", "Use scatter_add (to zeros) or one_hot", idx)
     last = flat.size - 1 - xp.unique(flat[::-1], return_index=True)[1]  # each target's last write
     vals = xp.full(last.size, fill, dtype=x.dtype) if number else _flat(src)[last]
     written = xp.zeros(x.size, dtype=bool)
@@ -109,13 +129,15 @@ def scatter_reduce(x: Any, dim: int, index: Any, src: Any, reduce: str, *, inclu
     if reduce not in _REDUCE:
         raise ValueError(f"scatter_reduce: reduce={reduce!r}; choose one of {', '.join(_REDUCE)}")
     x = _t(x)
-    _, _, flat, src = _targets("scatter_reduce", x, dim, index, _like("scatter_reduce", x, src))
+    _, idx, flat, src = _targets("scatter_reduce", x, dim, index, _like("scatter_reduce", x, src))
     xf, sf = x.reshape(-1), _flat(src)
-    written = xp.zeros(x.size, dtype=bool)
-    written[flat] = True
+    written = array_call(_written, flat, x.size)  # ag.compile computes it again on each replay
     if reduce in ("amax", "amin"):
         out = ScatterExtreme.apply(xf, sf, targets=flat, reduce=reduce, include_self=bool(include_self))
     elif reduce == "prod":
+        if state.tracer is not None:  # a row per distinct target
+            state.tracer.shape_from_values("scatter_reduce 'prod'", "Use exp of a 'sum' of logs where the "
+                                           "values are positive", idx)
         out = P.Where.apply(written, P.ScatterAdd.apply(_group_prod(xf, sf, flat, include_self), shape=(x.size,),
                                                         index=xp.unique(flat)), xf)
     else:
@@ -123,9 +145,9 @@ def scatter_reduce(x: Any, dim: int, index: Any, src: Any, reduce: str, *, inclu
         if include_self:
             total = total + xf
         if reduce == "mean":
-            count = xp.bincount(flat, minlength=x.size) + bool(include_self)
-            count = xp.maximum(count, 1).astype(total.dtype)
-            total = Tensor._wrap(total._data // count) if total.dtype.kind in "iub" else total / count
+            count = array_call(_counts, flat, x.size, include_self, total.dtype)
+            total = Tensor._wrap(array_call(xp.floor_divide, total._data, count)) if total.dtype.kind in "iub" else \
+                total / count
         out = total if include_self else P.Where.apply(written, total, xf)
     return out.reshape(x.shape)
 
@@ -184,13 +206,14 @@ def index_select(x: Any, dim: int, index: Any) -> Tensor:
     idx = _indices("index_select", index)
     if idx.ndim > 1:
         raise ValueError(f"index_select: index must be a vector, got shape {idx.shape}")
+    idx = idx if idx.ndim == 1 else array_call(xp.reshape, idx, -1)  # ag.compile reshapes on each replay
     if x.ndim == 0:
         _check_range("index_select", idx, 1, 0, negative_ok=False)
         normalize_axes(dim, 1, "index_select")
-        return P.GetItem.apply(x.reshape(1), index=idx.reshape(-1)).reshape(idx.shape)
+        return P.GetItem.apply(x.reshape(1), index=idx).reshape(idx.shape)
     d = normalize_axes(dim, x.ndim, "index_select")[0]
     _check_range("index_select", idx, x.shape[d], d, negative_ok=False)
-    return P.GetItem.apply(x, index=(slice(None),) * d + (idx.reshape(-1),))
+    return P.GetItem.apply(x, index=(slice(None),) * d + (idx,))
 
 
 @op("index_add", method=True)
@@ -198,7 +221,8 @@ def index_add(x: Any, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> T
     """``x`` with ``alpha * source[..., i, ...]`` added to slice ``index[i]`` along ``dim`` (repeats add up)."""
     x = _t(x)
     source = _like("index_add", x, source, "source")
-    idx = _indices("index_add", index).reshape(-1)
+    idx = _indices("index_add", index)
+    idx = idx if idx.ndim == 1 else array_call(xp.reshape, idx, -1)  # ag.compile reshapes on each replay
     d = normalize_axes(dim, max(x.ndim, 1), "index_add")[0]
     want = x.shape[:d] + (idx.size,) + x.shape[d + 1:] if x.ndim else (idx.size,) * bool(idx.ndim)
     if source.shape != want and not (x.ndim == 0 and source.size == idx.size == 1):
@@ -225,6 +249,12 @@ def one_hot(x: Any, num_classes: int = -1) -> Tensor:
     if num_classes == -1:
         if not a.size:
             raise ValueError("one_hot: cannot infer num_classes from an empty tensor; give num_classes=")
+        if state.tracer is not None:
+            state.tracer.shape_from_values("one_hot without num_classes", "Give num_classes", a)
         num_classes = int(a.max()) + 1
     _check_range("one_hot", a, num_classes, -1, negative_ok=False)
-    return Tensor._wrap((a[..., None] == xp.arange(num_classes)).astype(xp.int64))
+    return Tensor._wrap(array_call(_one_hot, a, num_classes))  # ag.compile computes it again on each replay
+
+
+def _one_hot(a: Any, num_classes: int) -> Any:
+    return (a[..., None] == xp.arange(num_classes)).astype(xp.int64)

@@ -1,7 +1,8 @@
 """Sorting and selecting: ``sort argsort median nonzero masked_select``.
 
-The order is computed on the array (a constant); values are then picked with ``take_along_axis`` or getitem,
-so the gradient goes to the picked elements, to any order. nan sorts as larger than any number (PyTorch's).
+The order is computed on the array (a constant, through ``ag.array_call`` so that ``ag.compile`` computes it
+again on each replay); values are then picked with ``take_along_axis`` or getitem, so the gradient goes to the
+picked elements, to any order. nan sorts as larger than any number (PyTorch's).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any, NamedTuple
 
 from .._backend import xp
 from ..function import op
+from ..grad_mode import array_call, state
 from ..shapes import normalize_axes
 from ..tensor import Tensor, as_array
 from . import primitives as P
@@ -46,7 +48,11 @@ def argsort(x: Any, dim: int = -1, descending: bool = False, stable: bool = Fals
     d = _dim("argsort", dim, axis, x)
     if x.ndim == 0:
         return Tensor._wrap(xp.zeros((), dtype=xp.int64))
-    return Tensor._wrap(sort_order(x._data, d, descending).astype(xp.int64))
+    return Tensor._wrap(array_call(_order, x._data, d, descending))
+
+
+def _order(a: Any, axis: int, descending: bool) -> Any:
+    return sort_order(a, axis, descending).astype(xp.int64)
 
 
 @op("sort", method=True)
@@ -72,6 +78,9 @@ def median(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, 
         flat = x.reshape(-1)
         if flat.size == 0:
             return Tensor._wrap(xp.asarray(xp.nan, dtype=x.dtype if x.dtype.kind == "f" else xp.float64))
+        if state.tracer is not None:  # the elements equal to it share the gradient: a count of the values
+            state.tracer.shape_from_values("median over all elements", "Take ag.median(x.reshape(-1), 0).values "
+                                           "(one element gets the gradient)", flat._data)
         m = median(flat, 0).values._data
         ties = xp.isnan(flat._data) if xp.isnan(m) else flat._data == m  # share the gradient, as PyTorch's
         picked = P.GetItem.apply(flat, index=ties)
@@ -83,15 +92,20 @@ def median(x: Any, dim: Any = None, keepdim: bool = False, *, axis: Any = None, 
     n = x.shape[d]
     if n == 0:
         raise IndexError(f"median: dim {d} of shape {x.shape} is empty; there is no median")
-    a = x._data
-    pick = xp.take(sort_order(a, d, False), [(n - 1) // 2], axis=d)
+    pick = array_call(_median_pick, x._data, d)
+    values = take_along_axis(x, pick, d)
+    if not keepdim:
+        values, pick = values.squeeze(d), array_call(xp.squeeze, pick, d)
+    return Sorted(values, Tensor._wrap(pick))
+
+
+def _median_pick(a: Any, d: int) -> Any:
+    """The index of each lower median along ``d`` (kept as a size-1 axis), int64; a slice's first nan if any."""
+    pick = xp.take(sort_order(a, d, False), [(a.shape[d] - 1) // 2], axis=d)
     if a.dtype.kind == "f":
         nan = xp.isnan(a)
         pick = xp.where(nan.any(axis=d, keepdims=True), nan.argmax(axis=d, keepdims=True), pick)
-    values = take_along_axis(x, pick, d)
-    if not keepdim:
-        values, pick = values.squeeze(d), pick.squeeze(d)
-    return Sorted(values, Tensor._wrap(pick.astype(xp.int64)))
+    return pick.astype(xp.int64)
 
 
 @op("nonzero", method=True)
@@ -99,6 +113,8 @@ def nonzero(x: Any, *, as_tuple: bool = False) -> Any:
     """PyTorch's ``nonzero``: the indices of the nonzero elements, an int64 (n, ndim) tensor; ``as_tuple=True``
     gives numpy's form, one index vector per axis (a 0-d tensor counts as 1-d there). A constant."""
     a = _t(x)._data
+    if state.tracer is not None:
+        state.tracer.shape_from_values("nonzero", "Keep the shape: a mask and ag.where", a)
     if as_tuple:
         return tuple(Tensor._wrap(i.astype(xp.int64)) for i in xp.nonzero(a.reshape(-1) if a.ndim == 0 else a))
     return Tensor._wrap(xp.argwhere(a).astype(xp.int64))
