@@ -9,7 +9,12 @@ from .activations import *  # noqa: F403  (ReLU, GELU, SiLU, ELU, Softplus, ...)
 from .activations import __all__ as _activations_all
 from .attention import MultiheadAttention
 from .conv import (
+    AdaptiveAvgPool1d,
                    AdaptiveAvgPool2d,
+    AdaptiveAvgPool3d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AdaptiveMaxPool3d,
                    AvgPool1d,
                    AvgPool2d,
     AvgPool3d,
@@ -42,6 +47,7 @@ __all__ = [
     "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
     "Upsample", "PixelShuffle", "PixelUnshuffle",
     "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "MaxUnpool2d", "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
     "BatchNorm1d", "BatchNorm2d",
     "InstanceNorm2d", "GroupNorm", "Dropout2d",
     "save", "load", "flatten_state_dict", "unflatten_state_dict", "data", "functional", "init", "optim", "utils",

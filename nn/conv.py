@@ -12,7 +12,8 @@ from .module import Module, Parameter
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "MaxPool3d",
            "AvgPool1d", "AvgPool2d", "AvgPool3d",
-           "MaxUnpool2d", "AdaptiveAvgPool2d",
+           "MaxUnpool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
+           "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
            "Upsample", "PixelShuffle", "PixelUnshuffle"]
 
 
@@ -263,16 +264,53 @@ class MaxUnpool2d(Module):
 
 class AdaptiveAvgPool2d(Module):
     """Average pooling to a fixed ``output_size`` (int or (oh, ow)) whatever the input size; 1 gives global pooling."""
+    pool = staticmethod(ag.adaptive_avg_pool2d)
 
     def __init__(self, output_size: Any) -> None:
         super().__init__()
         self.output_size = output_size
 
     def forward(self, x: Any) -> ag.Tensor:
-        return ag.adaptive_avg_pool2d(x, self.output_size)
+        return self.pool(x, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
+    """``AdaptiveAvgPool2d`` for (N, C, L) sequences, PyTorch's ``nn.AdaptiveAvgPool1d``."""
+    pool = staticmethod(ag.adaptive_avg_pool1d)
+
+
+class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
+    """``AdaptiveAvgPool2d`` for (N, C, D, H, W) volumes, PyTorch's ``nn.AdaptiveAvgPool3d``."""
+    pool = staticmethod(ag.adaptive_avg_pool3d)
+
+
+class AdaptiveMaxPool2d(Module):
+    """Max pooling to a fixed ``output_size`` whatever the input size, PyTorch's ``nn.AdaptiveMaxPool2d``
+    (``return_indices``: also the flat indices ``MaxUnpool2d`` reads)."""
+    pool = staticmethod(ag.adaptive_max_pool2d)
+
+    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def forward(self, x: Any) -> Any:
+        return self.pool(x, self.output_size, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
+    """``AdaptiveMaxPool2d`` for (N, C, L) sequences, PyTorch's ``nn.AdaptiveMaxPool1d``."""
+    pool = staticmethod(ag.adaptive_max_pool1d)
+
+
+class AdaptiveMaxPool3d(AdaptiveMaxPool2d):
+    """``AdaptiveMaxPool2d`` for (N, C, D, H, W) volumes, PyTorch's ``nn.AdaptiveMaxPool3d``."""
+    pool = staticmethod(ag.adaptive_max_pool3d)
 
 
 class Upsample(Module):

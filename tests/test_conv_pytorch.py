@@ -438,3 +438,27 @@ def test_pool3d_with_ties(kw):
                       key=f"avg{extra}")
     against_torch(nn.MaxPool3d(**kw), lambda t: torch.nn.MaxPool3d(**kw)(t), R(0, 1, 4, 5, 3), key="max-empty")
     against_torch(nn.AvgPool3d(**kw), lambda t: torch.nn.AvgPool3d(**kw)(t), R(1, 4, 5, 3), key="unbatched")
+
+
+ADAPTIVE = [(1, (2, 3, 7), 3), (1, (2, 5), (4,)), (2, (1, 2, 5, 7), (3, None)), (2, (2, 4, 4), 1),
+            (2, (1, 1, 3, 5), (6, 2)), (3, (1, 2, 4, 5, 3), (2, 3, None)), (3, (1, 3, 5, 2), 2),
+            (3, (0, 1, 2, 2, 2), 1)]
+
+
+@pytest.mark.parametrize("nd, shape, size", ADAPTIVE, ids=str)
+def test_adaptive_pools_with_ties_and_nan(nd, shape, size):
+    # integers: many ties (the first maximum in row-major order takes the gradient); then a nan and an inf,
+    # which stay inside their bins (PyTorch's rule for nan: the last one wins)
+    x = RNG.integers(0, 3, shape).astype(float)
+    special = x.copy()
+    if special.size:
+        special.reshape(-1)[[1, -1]] = np.nan, np.inf
+    for name, kw in (("Avg", {}), ("Max", {}), ("Max", dict(return_indices=True))):
+        ours = getattr(nn, f"Adaptive{name}Pool{nd}d")(size, **kw)
+
+        def theirs(name=name, kw=kw):
+            return getattr(torch.nn, f"Adaptive{name}Pool{nd}d")(size, **kw)
+
+        for k, a in enumerate((x, special)):
+            against_torch(ours, lambda t, theirs=theirs: theirs()(t), a, key=f"{name}{kw}{k}")
+        assert repr(ours) == oracle(lambda theirs=theirs: repr(theirs()), key=f"repr{name}{kw}")

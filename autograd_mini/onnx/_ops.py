@@ -301,6 +301,16 @@ def _max_pool2d(o: Op) -> str:
                   pads=_pads(p["padding"]), dilations=list(p["dilation"]))
 
 
+@op("AdaptiveMaxPool")
+def _adaptive_max_pool(o: Op) -> str:
+    spatial, sizes = o.in_shape(0)[2:], o.params["output_size"]
+    if any(s == 0 or n % s for n, s in zip(spatial, sizes)):  # ONNX has no adaptive pooling
+        raise o.refuse(f"adaptive max pooling of {spatial} to {sizes} has bins of different sizes, which ONNX's "
+                       "MaxPool cannot express: pool to a size that divides the input, or export up to the pool")
+    kernel = [n // s for n, s in zip(spatial, sizes)]
+    return o.emit("MaxPool", [o.input(0)], kernel_shape=kernel, strides=kernel)
+
+
 # ---- module calls written as one ONNX operator each --------------------------------------------------
 def _recurrent(o: Op, onnx_op: str, order: list[int], **attrs: Any) -> list[str]:
     """nn.LSTM / nn.GRU as ONNX LSTM / GRU operators, one per layer: PyTorch's gate blocks reordered to

@@ -1,5 +1,5 @@
-"""Pooling and padding for NCHW images: ``max_pool2d`` (a primitive), ``avg_pool2d`` and
-``adaptive_avg_pool2d`` (composed), ``pad`` (a primitive).
+"""Pooling and padding for NCHW images: ``max_pool2d`` and the adaptive max pools (primitives), ``avg_pool2d``
+and the adaptive average pools (composed), ``pad`` (a primitive).
 
 ``max_pool2d`` remembers each window's winning kernel offset (the first maximum, as PyTorch);
 its derivative scatters g to those pixels, and that scatter's derivative gathers from them.
@@ -30,7 +30,8 @@ from .conv import (
 )
 
 __all__ = ["max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d", "max_pool3d", "avg_pool3d", "max_unpool2d",
-           "adaptive_avg_pool2d", "pad"]
+           "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
+           "adaptive_max_pool2d", "adaptive_max_pool3d", "pad"]
 
 
 # ---- max pooling ------------------------------------------------------------------------------
@@ -362,34 +363,155 @@ def max_unpool2d(input: Any, indices: Any, kernel_size: Any, stride: Any = None,
     return _batched(out, unbatched)
 
 
+_SPATIAL = {1: "(N, C, L) or (C, L)", 2: "(N, C, H, W) or (C, H, W)", 3: "(N, C, D, H, W) or (C, D, H, W)"}
+
+
+def _adaptive_args(op: str, input: Any, output_size: Any, nd: int) -> tuple[Tensor, bool, tuple]:
+    """(input with a batch axis, whether one was added, the output size of each of the ``nd`` spatial axes):
+    PyTorch's checks (floats only, non-empty channel and spatial axes except for the average to size 1, a mean;
+    ``None`` in ``output_size`` keeps that axis)."""
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    if x.ndim not in (nd + 1, nd + 2):
+        raise ValueError(f"{op}: expected input of shape {_SPATIAL[nd]}, got shape {x.shape}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point input, got dtype {x.dtype} (convert with .astype)")
+    sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * nd
+    if len(sizes) != nd:
+        raise ValueError(f"{op}: output_size must be an int or {nd} of them, got {output_size!r}")
+    sizes = tuple(n if s is None else single(op, "output_size", s, 0) for s, n in zip(sizes, x.shape[-nd:]))
+    if 0 in x.shape[-nd - 1:] and not (op.startswith("adaptive_avg") and set(sizes) == {1}):
+        raise ValueError(f"{op}: expected non-zero sizes for the channel and spatial axes (as PyTorch), got shape "
+                         f"{x.shape}")
+    unbatched = x.ndim == nd + 1
+    return (x.reshape((1,) + x.shape) if unbatched else x), unbatched, sizes
+
+
+def _adaptive_avg(op: str, input: Any, output_size: Any, nd: int) -> Tensor:
+    """The mean over PyTorch's adaptive bins on each of the last ``nd`` axes (bins may overlap and differ in
+    size): per axis, one gather of each bin's elements, a shorter bin's missing ones pointing at a zero padded
+    on, then a sum and a division by the bin's size. (A matrix of weights would spread an inf or nan to every
+    bin: 0 * inf is nan.)"""
+    x, unbatched, sizes = _adaptive_args(op, input, output_size, nd)
+    if all(s == 1 for s in sizes):
+        return _batched(x.mean(axis=tuple(range(2, 2 + nd)), keepdims=True), unbatched)
+    out = x
+    for axis, s in zip(range(x.ndim - 1, 1, -1), reversed(sizes)):
+        n = out.shape[axis]
+        if s == n:
+            continue  # every bin one element
+        lo, hi = _bin_bounds(s, n)
+        t = xp.arange(int((hi - lo).max(initial=1)))
+        index = xp.where(t < (hi - lo)[:, None], lo[:, None] + t, n)  # n: the padded zero
+        widths = [(0, 0)] * out.ndim
+        widths[axis] = (0, 1)
+        picked = pad(out, widths)[(slice(None),) * axis + (index,)].sum(axis=axis + 1)
+        out = picked / (hi - lo).astype(x.dtype).reshape((s,) + (1,) * (x.ndim - 1 - axis))
+    return _batched(out, unbatched)
+
+
+def _bin_bounds(out_size: int, size: int) -> tuple:
+    """PyTorch's adaptive bins: bin i runs from ``floor(i size / out_size)`` to ``ceil((i + 1) size / out_size)``."""
+    i = xp.arange(out_size)
+    return (i * size) // out_size, -(-((i + 1) * size) // out_size)
+
+
+def _bin_winners(x: Any, axis: int, out_size: int) -> Any:
+    """For each adaptive bin along ``axis``, the index of its maximum: the first, or the last nan (PyTorch's rule:
+    a strictly larger value or a nan takes over)."""
+    lo, hi = _bin_bounds(out_size, x.shape[axis])
+    x = xp.moveaxis(x, axis, -1)
+    best, winner = x[..., lo], xp.broadcast_to(lo, x.shape[:-1] + (out_size,))
+    for t in range(1, int((hi - lo).max(initial=1))):
+        at = xp.minimum(lo + t, hi - 1)  # a shorter bin repeats its last element: it cannot win twice
+        v = x[..., at]
+        wins = (v > best) | xp.isnan(v)
+        best, winner = xp.where(wins, v, best), xp.where(wins, at, winner)
+    return xp.moveaxis(winner, -1, axis)
+
+
+class AdaptiveMaxPool(Function):
+    """The maximum over PyTorch's adaptive bins of the axes after (N, C); the gradient goes to each bin's first
+    maximum in row-major order (the last nan), as PyTorch's."""
+    formula = "d adaptive_max_pool(x)/dx: g to each bin's first maximum (overlapping bins add)"
+    op_name = "adaptive_max_pool"
+
+    @staticmethod
+    def forward(ctx, x, *, output_size):
+        out, index = _adaptive_maxima(x, output_size)
+        ctx.save_for_backward(index, x.shape)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        index, shape = ctx.saved_tensors
+        return anp.add_at(g, shape=shape, index=index)  # whose derivative reads g at index: any order
+
+
+def _adaptive_maxima(x: Any, sizes: tuple) -> tuple:
+    """(each bin's maximum, the fancy index of it in x (N, C, *spatial)). Bins are boxes, so the maximum is
+    separable: each bin's winner along the last axis, then along the axis before among those, ..., which keeps
+    the first maximum in row-major order."""
+    chosen: list = []  # the positions along the axes done so far, of the shape of `out`
+    out = x
+    for axis in range(x.ndim - 1, 1, -1):
+        winner = _bin_winners(out, axis, sizes[axis - 2])
+        out = xp.take_along_axis(out, winner, axis)
+        chosen = [winner] + [xp.take_along_axis(c, winner, axis) for c in chosen]
+    n, c = x.shape[:2]
+    return out, (xp.arange(n).reshape((n,) + (1,) * (x.ndim - 1)), xp.arange(c).reshape((c,) + (1,) * (x.ndim - 2)),
+                 *chosen)
+
+
+def _adaptive_max(op: str, input: Any, output_size: Any, nd: int, return_indices: bool) -> Any:
+    x, unbatched, sizes = _adaptive_args(op, input, output_size, nd)
+    out = _batched(AdaptiveMaxPool.apply(x, output_size=sizes), unbatched)
+    if not return_indices:
+        return out
+    flat = xp.ravel_multi_index(_adaptive_maxima(x.numpy(), sizes)[1][2:], x.shape[2:])  # PyTorch's indices
+    return out, Tensor(_batched(flat.astype(xp.int64), unbatched))
+
+
+@op("adaptive_avg_pool1d")
+def adaptive_avg_pool1d(input: Any, output_size: Any) -> Tensor:
+    """The mean over PyTorch's adaptive bins of (N, C, L) sequences (bin i: ``floor(i L / o)`` to
+    ``ceil((i + 1) L / o)``), to length ``output_size``."""
+    return _adaptive_avg("adaptive_avg_pool1d", input, output_size, 1)
+
+
 @op("adaptive_avg_pool2d")
-def adaptive_avg_pool2d(x: Any, output_size: Any) -> Tensor:
+def adaptive_avg_pool2d(input: Any, output_size: Any) -> Tensor:
     """Average over PyTorch's adaptive bins (rows ``floor(i*H/oh)`` to ``ceil((i+1)*H/oh)``), to ``output_size``.
 
     ``output_size`` is an int or an (oh, ow) pair (``None`` keeps that side). Composed as
     ``A_h @ x @ A_w.T`` with constant averaging matrices: bins may overlap and differ in size.
     """
-    x, unbatched = image_input("adaptive_avg_pool2d", x)
-    sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
-    if len(sizes) != 2:
-        raise ValueError(f"adaptive_avg_pool2d: output_size must be an int or a pair, got {output_size!r}")
-    oh, ow = (x.shape[2 + i] if s is None else pair("adaptive_avg_pool2d", "output_size", s, 1)[0]
-              for i, s in enumerate(sizes))
-    h, w = x.shape[2:]
-    if (oh, ow) == (1, 1):
-        out = x.mean(axis=(2, 3), keepdims=True)
-    else:
-        out = (_bins(oh, h, x.dtype) @ x) @ _bins(ow, w, x.dtype).T
-    return out.reshape(out.shape[1:]) if unbatched else out
+    return _adaptive_avg("adaptive_avg_pool2d", input, output_size, 2)
 
 
-def _bins(out_size: int, size: int, dtype: Any) -> Any:
-    """(out_size, size): row i averages PyTorch's adaptive bin i."""
-    a = xp.zeros((out_size, size), dtype=dtype)
-    for i in range(out_size):
-        lo, hi = (i * size) // out_size, -(-((i + 1) * size) // out_size)
-        a[i, lo:hi] = 1.0 / (hi - lo)
-    return a
+@op("adaptive_avg_pool3d")
+def adaptive_avg_pool3d(input: Any, output_size: Any) -> Tensor:
+    """``adaptive_avg_pool2d`` for (N, C, D, H, W) volumes: an int or (od, oh, ow) (``None`` keeps that side)."""
+    return _adaptive_avg("adaptive_avg_pool3d", input, output_size, 3)
+
+
+@op("adaptive_max_pool1d")
+def adaptive_max_pool1d(input: Any, output_size: Any, return_indices: bool = False) -> Any:
+    """The maximum over PyTorch's adaptive bins of (N, C, L) sequences; ``return_indices``: also each maximum's
+    index in its sequence. At ties the gradient goes to the first maximum (a nan: the last), as PyTorch's."""
+    return _adaptive_max("adaptive_max_pool1d", input, output_size, 1, return_indices)
+
+
+@op("adaptive_max_pool2d")
+def adaptive_max_pool2d(input: Any, output_size: Any, return_indices: bool = False) -> Any:
+    """The maximum over PyTorch's adaptive bins of (N, C, H, W) images, to ``output_size`` (an int or (oh, ow),
+    ``None`` keeps that side); ``return_indices``: also each maximum's flat index ``row * W + col``."""
+    return _adaptive_max("adaptive_max_pool2d", input, output_size, 2, return_indices)
+
+
+@op("adaptive_max_pool3d")
+def adaptive_max_pool3d(input: Any, output_size: Any, return_indices: bool = False) -> Any:
+    """``adaptive_max_pool2d`` for (N, C, D, H, W) volumes; indices are flat ``(d * H + h) * W + w``."""
+    return _adaptive_max("adaptive_max_pool3d", input, output_size, 3, return_indices)
 
 
 _MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "edge": "edge", "circular": "wrap",

@@ -16,6 +16,9 @@ _EMPTY_SHUFFLE = {"empty": "PyTorch's pixel (un)shuffle backward fails on a size
                            "tests/test_conv_pytorch.py)"}
 
 
+_ADAPTIVE = {"int": "PyTorch's adaptive pools refuse integers (ours too: a clear error)", "bool": "as int"}
+
+
 def _img(a):
     return a.reshape(1, 1, 1, -1)
 
@@ -44,6 +47,9 @@ EDGES = {
     "max_unpool2d": Edges(lambda L, a: L.max_unpool2d(_img(a), _img(np.arange(_size(a)) * 2), (1, 2)),
                           skip=NO_SCALAR | {"int": "PyTorch's max_unpool2d refuses integers (ours too: a clear error)",
                                             "bool": "as int", "empty": "both refuse a 0-wide input"}),
+    **{f"adaptive_{kind}_pool{nd}d": Edges(lambda L, a, kind=kind, nd=nd: getattr(L, f"adaptive_{kind}_pool{nd}d")(
+        _row(a).reshape((1, 1) + (1,) * (nd - 1) + (-1,)), 2), skip=NO_SCALAR | _ADAPTIVE)
+       for kind in ("avg", "max") for nd in (1, 2, 3) if (kind, nd) != ("avg", 2)},
     "interpolate": Edges(lambda L, a: L.interpolate(_row(a), scale_factor=2, mode="linear"), skip=NO_SCALAR),
     "pixel_shuffle": Edges(lambda L, a: L.pixel_shuffle(L.broadcast_to(_img(a), (1, 4, 1, _img(a).shape[-1])), 2),
                            skip=NO_SCALAR | _EMPTY_SHUFFLE),
@@ -67,5 +73,7 @@ TORCH = {} if torch is None else {
     "avg_pool3d": torch.nn.functional.avg_pool3d,
     "avg_pool1d": torch.nn.functional.avg_pool1d,
     "interpolate": torch.nn.functional.interpolate,
+    **{f"adaptive_{kind}_pool{nd}d": getattr(torch.nn.functional, f"adaptive_{kind}_pool{nd}d")
+       for kind in ("avg", "max") for nd in (1, 2, 3) if (kind, nd) != ("avg", 2)},
     "max_unpool2d": lambda x, i, k: torch.nn.functional.max_unpool2d(x, torch.as_tensor(i), k),
 }
