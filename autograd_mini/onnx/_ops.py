@@ -46,8 +46,8 @@ REFUSED = {
                       "'prod'), or reduce outside the model",
     **dict.fromkeys(["SetItem", "ViewOf"], "a write into part of a tensor (t[i] = v, or into a view of it) has no "
                     "ONNX mapping: build the value out of place (ag.where(mask, v, t), ag.concatenate)"),
-    "MaxUnpool2d": "max_unpool2d has no exporter yet (ONNX MaxUnpool wants indices over the whole tensor): export "
-                   "the model up to the max_pool2d and unpool outside the ONNX model",
+    "MaxUnpool": "max_unpool has no exporter yet (ONNX MaxUnpool wants indices over the whole tensor): export "
+                 "the model up to the max pool and unpool outside the ONNX model",
 }
 
 

@@ -129,17 +129,18 @@ class WindowGather(Function):
 
 
 # ---- unpooling ----------------------------------------------------------------------------------
-class MaxUnpool2d(Function):
-    """Each value put at its flat index of a zero (H, W) plane (a later duplicate overwrites, as PyTorch's CPU
-    kernel); the gradient reads g at the indices, for the values that were kept (PyTorch's: for every one)."""
-    formula = "d max_unpool2d(x)/dx: g read at each kept value's index (0 for an overwritten duplicate)"
-    op_name = "max_unpool2d"
+class MaxUnpool(Function):
+    """Each value put at its flat index of a zero plane (or sequence, or volume) of ``size`` (a later duplicate
+    overwrites, as PyTorch's CPU kernel); the gradient reads g at the indices, for the values that were kept
+    (PyTorch's: for every one)."""
+    formula = "d max_unpool(x)/dx: g read at each kept value's index (0 for an overwritten duplicate)"
+    op_name = "max_unpool"
 
     @staticmethod
     def forward(ctx, x, *, index, size):
         n, c = x.shape[:2]
         index = index.reshape(n, c, -1)
-        out = xp.zeros((n, c, size[0] * size[1]), dtype=x.dtype)
+        out = xp.zeros((n, c, math.prod(size)), dtype=x.dtype)
         xp.put_along_axis(out, index, x.reshape(n, c, -1), axis=2)
         source = xp.full(out.shape, -1)  # which input each output slot kept
         xp.put_along_axis(source, index, xp.broadcast_to(xp.arange(index.shape[2]), index.shape), axis=2)
@@ -311,14 +312,22 @@ def _depth_as_height(plane: Tensor) -> Tensor:
 
 @op("max_pool3d")
 def max_pool3d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-               ceil_mode: bool = False) -> Tensor:
-    """The maximum over each (kD, kH, kW) window of (N, C, D, H, W) volumes, PyTorch's ``max_pool3d`` (no
-    ``return_indices`` here). Separable, so composed exactly: ``max_pool2d`` over each plane, then over depth;
-    the gradient goes to the first maximum in (d, h, w) order, as PyTorch's."""
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """The maximum over each (kD, kH, kW) window of (N, C, D, H, W) volumes, PyTorch's ``max_pool3d``;
+    ``return_indices``: also each maximum's flat index ``(d * H + h) * W + w`` in its volume. Separable, so
+    composed exactly: ``max_pool2d`` over each plane, then over depth; the gradient goes to the first maximum in
+    (d, h, w) order (the last nan), as PyTorch's."""
     x, lead, (kd, k), (sd, s), (pd, p), (dd, d) = _volumes("max_pool3d", input, kernel_size, stride, padding, dilation)
-    plane = max_pool2d(x, k, s, p, d, ceil_mode)
-    out = max_pool2d(_depth_as_height(plane), (kd, 1), (sd, 1), (pd, 0), (dd, 1), ceil_mode)
-    return out.reshape(lead + out.shape[2:3] + plane.shape[2:])
+    plane = max_pool2d(x, k, s, p, d, ceil_mode, return_indices)
+    plane, in_plane = plane if return_indices else (plane, None)
+    out = max_pool2d(_depth_as_height(plane), (kd, 1), (sd, 1), (pd, 0), (dd, 1), ceil_mode, return_indices)
+    out, depth = out if return_indices else (out, None)
+    shape = lead + out.shape[2:3] + plane.shape[2:]
+    if not return_indices:
+        return out.reshape(shape)
+    depth = depth.numpy().reshape((-1,) + shape[-3:]) // (plane.shape[2] * plane.shape[3])  # a row of the depth pool
+    flat = depth * (x.shape[2] * x.shape[3]) + xp.take_along_axis(in_plane.numpy(), depth, 1)
+    return out.reshape(shape), Tensor(flat.reshape(shape))
 
 
 @op("avg_pool3d")
@@ -338,52 +347,85 @@ def avg_pool3d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 
     return out.reshape(lead + out.shape[2:3] + plane.shape[2:])
 
 
+def _max_unpool(op: str, input: Any, indices: Any, kernel_size: Any, stride: Any, padding: Any,
+                output_size: Any, nd: int) -> Tensor:
+    x, unbatched = _with_batch(op, input, nd)
+    index = xp.asarray(indices.numpy() if isinstance(indices, Tensor) else indices)
+    if index.dtype.kind not in "iu" or index.shape != (x.shape[1:] if unbatched else x.shape):
+        raise ValueError(f"{op}: indices must be integers of the input's shape {input.shape}, got "
+                         f"{index.dtype} of shape {index.shape}")
+    kernel = _per_axis(op, "kernel_size", kernel_size, nd, 1)
+    stride = kernel if stride is None else _per_axis(op, "stride", stride, nd, 1)
+    pad = _per_axis(op, "padding", padding, nd, 0)
+    if output_size is None:
+        size = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * pad[i] + kernel[i] for i in range(nd))
+    else:
+        size = _per_axis(op, "output_size", tuple(output_size)[-nd:], nd, 0)
+    if index.size and (index.min() < 0 or index.max() >= math.prod(size)):
+        raise IndexError(f"{op}: index {int(index.min() if index.min() < 0 else index.max())} is out of "
+                         f"range for an output of size {' x '.join(map(str, size))}")
+    return _batched(MaxUnpool.apply(x, index=index.reshape(x.shape).astype(xp.int64), size=size), unbatched)
+
+
+@op("max_unpool1d")
+def max_unpool1d(input: Any, indices: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 output_size: Any = None) -> Tensor:
+    """The inverse of ``max_pool1d(..., return_indices=True)``, PyTorch's ``F.max_unpool1d``: each value at its
+    index of a zero sequence of ``output_size`` (by default ``(L - 1) * stride - 2 * padding + kernel_size``)."""
+    return _max_unpool("max_unpool1d", input, indices, kernel_size, stride, padding, output_size, 1)
+
+
 @op("max_unpool2d")
 def max_unpool2d(input: Any, indices: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
                  output_size: Any = None) -> Tensor:
     """The inverse of ``max_pool2d(..., return_indices=True)``, PyTorch's ``F.max_unpool2d``: each value at its
     flat index ``row * W + col`` of a zero plane of ``output_size`` (its last two entries), by default
     ``(H - 1) * stride - 2 * padding + kernel_size``."""
-    x, unbatched = image_input("max_unpool2d", input)
-    index = xp.asarray(indices.numpy() if isinstance(indices, Tensor) else indices)
-    if index.dtype.kind not in "iu" or index.shape != (x.shape[1:] if unbatched else x.shape):
-        raise ValueError(f"max_unpool2d: indices must be integers of the input's shape {input.shape}, got "
-                         f"{index.dtype} of shape {index.shape}")
-    kernel = pair("max_unpool2d", "kernel_size", kernel_size, 1)
-    stride = kernel if stride is None else pair("max_unpool2d", "stride", stride, 1)
-    pad = pair("max_unpool2d", "padding", padding, 0)
-    if output_size is None:
-        size = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * pad[i] + kernel[i] for i in range(2))
-    else:
-        size = tuple(pair("max_unpool2d", "output_size", tuple(output_size)[-2:], 0))
-    if index.size and (index.min() < 0 or index.max() >= size[0] * size[1]):
-        raise IndexError(f"max_unpool2d: index {int(index.min() if index.min() < 0 else index.max())} is out of "
-                         f"range for an output plane of {size[0]} x {size[1]}")
-    out = MaxUnpool2d.apply(x, index=index.reshape(x.shape).astype(xp.int64), size=size)
-    return _batched(out, unbatched)
+    return _max_unpool("max_unpool2d", input, indices, kernel_size, stride, padding, output_size, 2)
+
+
+@op("max_unpool3d")
+def max_unpool3d(input: Any, indices: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 output_size: Any = None) -> Tensor:
+    """The inverse of ``max_pool3d(..., return_indices=True)``, PyTorch's ``F.max_unpool3d``: each value at its
+    flat index ``(d * H + h) * W + w`` of a zero volume of ``output_size`` (its last three entries)."""
+    return _max_unpool("max_unpool3d", input, indices, kernel_size, stride, padding, output_size, 3)
+
+
+def _per_axis(op: str, name: str, v: Any, nd: int, lo: int) -> tuple:
+    """An int or ``nd`` ints, each at least ``lo``."""
+    vals = tuple(v) if isinstance(v, (tuple, list)) else (v,) * nd
+    if len(vals) != nd:
+        raise TypeError(f"{op}: {name} must be an int or {nd} ints, got {v!r}")
+    return tuple(single(op, name, a, lo) for a in vals)
 
 
 _SPATIAL = {1: "(N, C, L) or (C, L)", 2: "(N, C, H, W) or (C, H, W)", 3: "(N, C, D, H, W) or (C, D, H, W)"}
+
+
+def _with_batch(op: str, input: Any, nd: int) -> tuple[Tensor, bool]:
+    """(a floating-point input with ``nd`` spatial axes, given a batch axis; whether one was added)."""
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    if x.ndim not in (nd + 1, nd + 2):
+        raise ValueError(f"{op}: expected input of shape {_SPATIAL[nd]}, got shape {x.shape}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point input, got dtype {x.dtype} (convert with .astype)")
+    return (x.reshape((1,) + x.shape), True) if x.ndim == nd + 1 else (x, False)
 
 
 def _adaptive_args(op: str, input: Any, output_size: Any, nd: int) -> tuple[Tensor, bool, tuple]:
     """(input with a batch axis, whether one was added, the output size of each of the ``nd`` spatial axes):
     PyTorch's checks (floats only, non-empty channel and spatial axes except for the average to size 1, a mean;
     ``None`` in ``output_size`` keeps that axis)."""
-    x = input if isinstance(input, Tensor) else Tensor(input)
-    if x.ndim not in (nd + 1, nd + 2):
-        raise ValueError(f"{op}: expected input of shape {_SPATIAL[nd]}, got shape {x.shape}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point input, got dtype {x.dtype} (convert with .astype)")
+    x, unbatched = _with_batch(op, input, nd)
     sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * nd
     if len(sizes) != nd:
         raise ValueError(f"{op}: output_size must be an int or {nd} of them, got {output_size!r}")
     sizes = tuple(n if s is None else single(op, "output_size", s, 0) for s, n in zip(sizes, x.shape[-nd:]))
-    if 0 in x.shape[-nd - 1:] and not (op.startswith("adaptive_avg") and set(sizes) == {1}):
+    if 0 in x.shape[1:] and not (op.startswith("adaptive_avg") and set(sizes) == {1}):
         raise ValueError(f"{op}: expected non-zero sizes for the channel and spatial axes (as PyTorch), got shape "
                          f"{x.shape}")
-    unbatched = x.ndim == nd + 1
-    return (x.reshape((1,) + x.shape) if unbatched else x), unbatched, sizes
+    return x, unbatched, sizes
 
 
 def _adaptive_avg(op: str, input: Any, output_size: Any, nd: int) -> Tensor:

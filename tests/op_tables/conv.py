@@ -31,6 +31,11 @@ def _row(a):
     return a.reshape(1, 1, -1)
 
 
+def _nd(a, nd):
+    """a as one row of an input with nd spatial axes."""
+    return a.reshape((1, 1) + (1,) * (nd - 1) + (-1,))
+
+
 EDGES = {
     "conv_transpose2d": Edges(lambda L, a, b: L.conv_transpose2d(_img(a), _img(b), stride=2), 2, skip=_OPERANDS),
     "conv1d": Edges(lambda L, a, b: L.conv1d(_row(a), _row(b), padding=1), 2, skip=_OPERANDS),
@@ -48,8 +53,12 @@ EDGES = {
                           skip=NO_SCALAR | {"int": "PyTorch's max_unpool2d refuses integers (ours too: a clear error)",
                                             "bool": "as int", "empty": "both refuse a 0-wide input"}),
     **{f"adaptive_{kind}_pool{nd}d": Edges(lambda L, a, kind=kind, nd=nd: getattr(L, f"adaptive_{kind}_pool{nd}d")(
-        _row(a).reshape((1, 1) + (1,) * (nd - 1) + (-1,)), 2), skip=NO_SCALAR | _ADAPTIVE)
+        _nd(a, nd), 2), skip=NO_SCALAR | _ADAPTIVE)
        for kind in ("avg", "max") for nd in (1, 2, 3) if (kind, nd) != ("avg", 2)},
+    **{f"max_unpool{nd}d": Edges(lambda L, a, nd=nd: getattr(L, f"max_unpool{nd}d")(
+        _nd(a, nd), _nd(np.arange(_size(a)) * 2, nd), (1,) * (nd - 1) + (2,)),
+        skip=NO_SCALAR | {"int": "PyTorch's max_unpool refuses integers (ours too: a clear error)", "bool": "as int",
+                          "empty": "both refuse a 0-wide input"}) for nd in (1, 3)},
     "interpolate": Edges(lambda L, a: L.interpolate(_row(a), scale_factor=2, mode="linear"), skip=NO_SCALAR),
     "pixel_shuffle": Edges(lambda L, a: L.pixel_shuffle(L.broadcast_to(_img(a), (1, 4, 1, _img(a).shape[-1])), 2),
                            skip=NO_SCALAR | _EMPTY_SHUFFLE),
@@ -75,5 +84,6 @@ TORCH = {} if torch is None else {
     "interpolate": torch.nn.functional.interpolate,
     **{f"adaptive_{kind}_pool{nd}d": getattr(torch.nn.functional, f"adaptive_{kind}_pool{nd}d")
        for kind in ("avg", "max") for nd in (1, 2, 3) if (kind, nd) != ("avg", 2)},
-    "max_unpool2d": lambda x, i, k: torch.nn.functional.max_unpool2d(x, torch.as_tensor(i), k),
+    **{f"max_unpool{nd}d": lambda x, i, k, nd=nd: getattr(torch.nn.functional, f"max_unpool{nd}d")(
+        x, torch.as_tensor(i), k) for nd in (1, 2, 3)},
 }
