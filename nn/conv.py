@@ -10,7 +10,8 @@ from autograd_mini.ops.conv import conv_padding
 
 from .module import Module, Parameter
 
-__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "MaxPool3d",
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+           "MaxPool1d", "MaxPool2d", "MaxPool3d",
            "AvgPool1d", "AvgPool2d", "AvgPool3d",
            "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
            "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
@@ -153,6 +154,16 @@ class ConvTranspose2d(_ConvNd):
 
     def forward(self, x: Any) -> ag.Tensor:
         return ag.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
+                                   self.groups, self.dilation)
+
+
+class ConvTranspose3d(ConvTranspose2d):
+    """Transposed 3-D convolution, PyTorch's ``nn.ConvTranspose3d``: input (N, C, D, H, W) or (C, D, H, W),
+    ``weight`` (in, out / groups, kD, kH, kW)."""
+    dims = 3
+
+    def forward(self, x: Any) -> ag.Tensor:
+        return ag.conv_transpose3d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
                                    self.groups, self.dilation)
 
 

@@ -188,6 +188,34 @@ def test_conv3d_module_with_copied_weights():
     assert repr(ours) == oracle(lambda: repr(build()), key="repr")
 
 
+@pytest.mark.parametrize("kw", [dict(), dict(stride=2, padding=1), dict(stride=(2, 1, 3), padding=(1, 0, 1),
+                                                                 output_padding=(1, 0, 2)),
+                                dict(stride=1, dilation=(3, 1, 2), padding=(0, 1, 0), output_padding=(2, 0, 1)),
+                                dict(stride=(1, 2, 1), dilation=2, groups=2)], ids=str)
+@pytest.mark.parametrize("shape", [(1, 2, 3, 2, 3), (0, 2, 3, 2, 3), (2, 1, 3, 2)], ids=str)
+def test_conv_transpose3d(kw, shape):
+    g = kw.get("groups", 1)
+    against_torch(lambda x, w, b: ag.conv_transpose3d(x, w, b, **kw),
+                  lambda x, w, b: _tf().conv_transpose3d(x, w, b, **kw), R(*shape), R(2, 2 // g, 2, 3, 2), R(2))
+
+
+def test_conv_transpose3d_module_with_copied_weights():
+    ours = nn.ConvTranspose3d(4, 2, (2, 3, 1), stride=2, padding=1, output_padding=(1, 0, 1), seed=0,
+                              dtype=np.float64)
+
+    def build():
+        return torch.nn.ConvTranspose3d(4, 2, (2, 3, 1), stride=2, padding=1, output_padding=(1, 0, 1))
+
+    against_torch(ours, _TorchModule(build, ours), R(2, 4, 3, 2, 2))
+    assert repr(ours) == oracle(lambda: repr(build()), key="repr")
+    assert [tuple(p.shape) for p in ours.parameters()] == oracle(
+        lambda: [tuple(p.shape) for p in build().parameters()], key="shapes")
+    with pytest.raises(ValueError, match=r"conv_transpose3d: input has 3 channels .* expects 4"):
+        ours(R(1, 3, 2, 2, 2))
+    with pytest.raises(ValueError, match="conv_transpose3d: output_padding 2 must be smaller than either stride"):
+        ag.conv_transpose3d(R(1, 4, 2, 2, 2), ours.weight, output_padding=2, stride=2)
+
+
 @pytest.mark.parametrize("padding", [((1, 0), (0, 2)), ((-1, 2), (1, -2)), ((-2, -1), (0, 0)), ((0, 3), (-1, -1))],
                          ids=str)
 def test_conv2d_asymmetric_and_negative_padding_is_a_pad_then_a_conv(padding):

@@ -471,3 +471,10 @@ def test_the_docs_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     scope = {"images": _images(1)(4)[0]}
     exec(compile(snippet, "docs/interop.md", "exec"), scope)
     assert scope["logits"].shape == (4, 10) and (tmp_path / "lenet.onnx").is_file()
+
+
+def test_conv_transpose3d(tmp_path: Path) -> None:
+    """Composed of one ConvTranspose per kernel depth offset, placed along depth by Pad and Reshape."""
+    w, b = _x(3, 2, 2, 3, 2), _x(2)
+    _round_trip(lambda x: ag.conv_transpose3d(x, w, b, stride=(2, 1, 2), padding=(1, 1, 0), output_padding=(1, 0, 1)),
+                lambda n: [np.random.default_rng(n).normal(size=(n, 3, 3, 4, 2)).astype(np.float32)], tmp_path)
