@@ -31,6 +31,7 @@ REFUSED = {
     "SoftmaxCrossEntropy": _LOSS, "BinaryCrossEntropy": _LOSS,
     "ConvWeight2d": _DERIVATIVE, "WindowScatter": _DERIVATIVE,
     "WindowGather": _DERIVATIVE, "_NotDifferentiableAgain": _DERIVATIVE, "_Weighted": _DERIVATIVE,
+    "LinearScan": _DERIVATIVE,
     **dict.fromkeys(["Inv", "Solve", "Det", "LogAbsDet", "Cholesky", "Pinv", "SvdPart", "EighPart", "QrPart",
                      "VectorNorm", "Diagonal", "DiagonalScatter"], _LINALG),
     "CumProd": "ONNX has no cumulative product: compute ag.cumprod outside the model, or export "
