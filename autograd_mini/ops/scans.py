@@ -49,7 +49,7 @@ class CumProd(Function):
     ``exact`` takes the product of the others with no division: ``out`` shifted by one (the product before
     each element) times a scan from the other end of ``g`` through the elements after it. O(n) either way,
     and the scan differentiates into scans, so every order is exact."""
-    formula = "d cumprod(x, axis)/dx_i: sum over j >= i of g_j times the product of x_0..x_j but x_i"
+    formula = "d cumprod(x, axis)/dx: at i, the sum over j >= i of g_j times the product of x_0..x_j but x_i"
     op_name = "cumprod"
 
     @staticmethod
@@ -80,8 +80,8 @@ def _shifted(v: Any, axis: int, by: int, fill: float) -> Any:
 class LinearScan(Function):
     """``h_j = a_j h_{j-1} + b_j`` along ``axis`` from ``h_{-1} = 0`` (``reverse``: ``h_j = a_j h_{j+1} + b_j``
     from the other end): one multiply-add per element, no division, so exact where ``a`` has zeros."""
-    formula = ("d scan(a, b)/db: the scan from the other end of g through a moved one place; d/da: that times h "
-               "moved one place")
+    formula = ("d linear_scan(a, b)/db: the scan from the other end of g through a moved one place; "
+               "d linear_scan(a, b)/da: that times h moved one place")
 
     @staticmethod
     def forward(ctx, a, b, *, axis, reverse):
