@@ -32,7 +32,8 @@ REFUSED = {
     "ConvWeight2d": _DERIVATIVE, "WindowScatter": _DERIVATIVE,
     "WindowGather": _DERIVATIVE, "_NotDifferentiableAgain": _DERIVATIVE, "_Weighted": _DERIVATIVE,
     "LinearScan": _DERIVATIVE,
-    **dict.fromkeys(["Inv", "Solve", "Det", "LogAbsDet", "Cholesky", "Pinv", "SvdPart", "EighPart", "QrPart",
+    **dict.fromkeys(["Inv", "Solve", "SolveTriangular", "MatrixExp", "Det", "LogAbsDet", "Cholesky", "Pinv",
+                     "SvdPart", "EighPart", "QrPart",
                      "VectorNorm", "Diagonal", "DiagonalScatter"], _LINALG),
     "CumProd": "ONNX has no cumulative product: compute ag.cumprod outside the model, or export "
                "ag.exp(ag.cumsum(ag.log(x), axis)) for a positive x",
