@@ -13,6 +13,7 @@ import sys
 from typing import Any, Callable, Iterator
 
 from ._backend import xp
+from ._source import location
 from .grad_mode import Extra, state
 from .tensor import Tensor
 
@@ -26,13 +27,13 @@ class AnomalyError(RuntimeError):
 
 
 def user_frame() -> str | None:
-    """``file:line`` of the innermost caller outside autograd_mini and nn (where the op was created),
-    followed by ``via nn/...:line`` when an ``nn`` layer made the op."""
+    """``file:line`` of the innermost caller outside autograd_mini and nn (where the op was created; a notebook
+    cell's ``Cell In[n]:line``), followed by ``via nn/...:line`` when an ``nn`` layer made the op."""
     f, via = sys._getframe(1), ""
     while f is not None:
         top = f.f_globals.get("__name__", "").split(".")[0]
         if top not in _INTERNAL:
-            return f"{f.f_code.co_filename}:{f.f_lineno}{via}"
+            return location(f.f_code.co_filename, f.f_lineno) + via
         if top == "nn" and not via:
             via = f" via {f.f_code.co_filename}:{f.f_lineno}"
         f = f.f_back

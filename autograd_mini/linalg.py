@@ -13,18 +13,22 @@ from .ops.linalg import (
     SlogdetResult,
     SVDResult,
     cholesky,
+    cond,
     det,
     eigh,
     eigvalsh,
     inv,
     lstsq,
+    matrix_exp,
     matrix_norm,
     matrix_power,
+    matrix_rank,
     norm,
     pinv,
     qr,
     slogdet,
     solve,
+    solve_triangular,
     svd,
     svdvals,
     vector_norm,
@@ -32,8 +36,8 @@ from .ops.linalg import (
 from .tensor import Tensor
 
 __all__ = ["norm", "vector_norm", "matrix_norm", "inv", "det", "slogdet", "solve", "cholesky", "qr", "svd", "svdvals",
-           "eigh", "eigvalsh", "pinv", "matrix_power", "lstsq", "diagonal", "trace", "SVDResult", "EighResult",
-           "QRResult", "SlogdetResult", "LstsqResult"]
+           "eigh", "eigvalsh", "pinv", "matrix_power", "lstsq", "solve_triangular", "matrix_exp", "matrix_rank", "cond",
+           "diagonal", "trace", "SVDResult", "EighResult", "QRResult", "SlogdetResult", "LstsqResult"]
 
 
 def diagonal(A: Any, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:

@@ -305,8 +305,8 @@ class Tensor:
     def numel(self) -> int: return self._data.size
     @property
     def mT(self) -> Tensor: return _ops.pytorch_names.mT(self)  # noqa: N802
-    def view(self, *shape: Any) -> Tensor: return _ops.reshape(self, *shape)
-    def view_as(self, other: Any) -> Tensor: return _ops.reshape(self, other.shape)
+    def view(self, *shape: Any) -> Tensor: return _ops.reshaped("view", self, shape)
+    def view_as(self, other: Any) -> Tensor: return _ops.reshaped("view", self, other.shape)
     def reshape_as(self, other: Any) -> Tensor: return _ops.reshape(self, other.shape)
     def expand(self, *sizes: Any) -> Tensor: return _ops.pytorch_names.expand(self, *sizes)
     def expand_as(self, other: Any) -> Tensor: return _ops.broadcast_to(self, other.shape)

@@ -10,9 +10,12 @@ from autograd_mini.ops.conv import conv_padding
 
 from .module import Module, Parameter
 
-__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "MaxPool3d",
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+           "MaxPool1d", "MaxPool2d", "MaxPool3d",
            "AvgPool1d", "AvgPool2d", "AvgPool3d",
-           "MaxUnpool2d", "AdaptiveAvgPool2d",
+           "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
+           "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
+           "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
            "Upsample", "PixelShuffle", "PixelUnshuffle"]
 
 
@@ -154,6 +157,16 @@ class ConvTranspose2d(_ConvNd):
                                    self.groups, self.dilation)
 
 
+class ConvTranspose3d(ConvTranspose2d):
+    """Transposed 3-D convolution, PyTorch's ``nn.ConvTranspose3d``: input (N, C, D, H, W) or (C, D, H, W),
+    ``weight`` (in, out / groups, kD, kH, kW)."""
+    dims = 3
+
+    def forward(self, x: Any) -> ag.Tensor:
+        return ag.conv_transpose3d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
+                                   self.groups, self.dilation)
+
+
 class ConvTranspose1d(ConvTranspose2d):
     """Transposed 1-D convolution, PyTorch's ``nn.ConvTranspose1d``: ``weight`` (in, out / groups, k)."""
     dims = 1
@@ -188,22 +201,10 @@ class MaxPool1d(MaxPool2d):
     pool = staticmethod(ag.max_pool1d)
 
 
-class MaxPool3d(Module):
-    """The maximum over each (kD, kH, kW) window of (N, C, D, H, W) volumes, PyTorch's ``nn.MaxPool3d`` (no
-    ``return_indices``)."""
-
-    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-                 ceil_mode: bool = False) -> None:
-        super().__init__()
-        self.kernel_size, self.stride = kernel_size, stride if stride is not None else kernel_size
-        self.padding, self.dilation, self.ceil_mode = padding, dilation, ceil_mode
-
-    def forward(self, x: Any) -> ag.Tensor:
-        return ag.max_pool3d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode)
-
-    def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+class MaxPool3d(MaxPool2d):
+    """The maximum over each (kD, kH, kW) window of (N, C, D, H, W) volumes, PyTorch's ``nn.MaxPool3d``
+    (``return_indices``: flat ``(d * H + h) * W + w`` indices, what ``MaxUnpool3d`` reads)."""
+    pool = staticmethod(ag.max_pool3d)
 
 
 class AvgPool2d(Module):
@@ -247,32 +248,80 @@ class AvgPool3d(AvgPool2d):
 class MaxUnpool2d(Module):
     """PyTorch's ``nn.MaxUnpool2d``: ``forward(input, indices, output_size=None)`` puts each value back at the
     index ``MaxPool2d(..., return_indices=True)`` gave it, zeros elsewhere."""
+    dims, unpool = 2, staticmethod(ag.max_unpool2d)
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
         super().__init__()
-        self.kernel_size = _tuple(kernel_size, 2)
-        self.stride = _tuple(stride, 2) if stride is not None else self.kernel_size
-        self.padding = _tuple(padding, 2)
+        self.kernel_size = _tuple(kernel_size, self.dims)
+        self.stride = _tuple(stride, self.dims) if stride is not None else self.kernel_size
+        self.padding = _tuple(padding, self.dims)
 
     def forward(self, x: Any, indices: Any, output_size: Any = None) -> ag.Tensor:
-        return ag.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding, output_size)
+        return self.unpool(x, indices, self.kernel_size, self.stride, self.padding, output_size)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
+class MaxUnpool1d(MaxUnpool2d):
+    """``MaxUnpool2d`` for (N, C, L) sequences and ``MaxPool1d``'s indices, PyTorch's ``nn.MaxUnpool1d``."""
+    dims, unpool = 1, staticmethod(ag.max_unpool1d)
+
+
+class MaxUnpool3d(MaxUnpool2d):
+    """``MaxUnpool2d`` for (N, C, D, H, W) volumes and ``MaxPool3d``'s indices, PyTorch's ``nn.MaxUnpool3d``."""
+    dims, unpool = 3, staticmethod(ag.max_unpool3d)
+
+
 class AdaptiveAvgPool2d(Module):
     """Average pooling to a fixed ``output_size`` (int or (oh, ow)) whatever the input size; 1 gives global pooling."""
+    pool = staticmethod(ag.adaptive_avg_pool2d)
 
     def __init__(self, output_size: Any) -> None:
         super().__init__()
         self.output_size = output_size
 
     def forward(self, x: Any) -> ag.Tensor:
-        return ag.adaptive_avg_pool2d(x, self.output_size)
+        return self.pool(x, self.output_size)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool1d(AdaptiveAvgPool2d):
+    """``AdaptiveAvgPool2d`` for (N, C, L) sequences, PyTorch's ``nn.AdaptiveAvgPool1d``."""
+    pool = staticmethod(ag.adaptive_avg_pool1d)
+
+
+class AdaptiveAvgPool3d(AdaptiveAvgPool2d):
+    """``AdaptiveAvgPool2d`` for (N, C, D, H, W) volumes, PyTorch's ``nn.AdaptiveAvgPool3d``."""
+    pool = staticmethod(ag.adaptive_avg_pool3d)
+
+
+class AdaptiveMaxPool2d(Module):
+    """Max pooling to a fixed ``output_size`` whatever the input size, PyTorch's ``nn.AdaptiveMaxPool2d``
+    (``return_indices``: also the flat indices ``MaxUnpool2d`` reads)."""
+    pool = staticmethod(ag.adaptive_max_pool2d)
+
+    def __init__(self, output_size: Any, return_indices: bool = False) -> None:
+        super().__init__()
+        self.output_size, self.return_indices = output_size, return_indices
+
+    def forward(self, x: Any) -> Any:
+        return self.pool(x, self.output_size, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
+    """``AdaptiveMaxPool2d`` for (N, C, L) sequences, PyTorch's ``nn.AdaptiveMaxPool1d``."""
+    pool = staticmethod(ag.adaptive_max_pool1d)
+
+
+class AdaptiveMaxPool3d(AdaptiveMaxPool2d):
+    """``AdaptiveMaxPool2d`` for (N, C, D, H, W) volumes, PyTorch's ``nn.AdaptiveMaxPool3d``."""
+    pool = staticmethod(ag.adaptive_max_pool3d)
 
 
 class Upsample(Module):

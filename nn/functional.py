@@ -974,12 +974,19 @@ def pad(x: Any, pad: Any, mode: str = "constant", value: float = 0.0) -> ag.Tens
 
 
 conv1d, conv3d, conv_transpose1d, conv_transpose2d = ag.conv1d, ag.conv3d, ag.conv_transpose1d, ag.conv_transpose2d
+conv_transpose3d = ag.conv_transpose3d
 interpolate, pixel_shuffle, pixel_unshuffle = ag.interpolate, ag.pixel_shuffle, ag.pixel_unshuffle
 max_pool1d, avg_pool1d, max_unpool2d = ag.max_pool1d, ag.avg_pool1d, ag.max_unpool2d
-max_pool3d, avg_pool3d = ag.max_pool3d, ag.avg_pool3d
+max_pool3d, avg_pool3d, max_unpool1d, max_unpool3d = ag.max_pool3d, ag.avg_pool3d, ag.max_unpool1d, ag.max_unpool3d
+adaptive_avg_pool1d, adaptive_avg_pool3d = ag.adaptive_avg_pool1d, ag.adaptive_avg_pool3d
+adaptive_max_pool1d, adaptive_max_pool2d, adaptive_max_pool3d = (ag.adaptive_max_pool1d, ag.adaptive_max_pool2d,
+                                                                 ag.adaptive_max_pool3d)
 
 
-__all__ += ["conv1d", "conv3d", "conv_transpose1d", "conv_transpose2d", "interpolate", "pixel_shuffle",
+__all__ += ["conv1d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+            "interpolate", "pixel_shuffle",
             "pixel_unshuffle", "max_pool1d", "avg_pool1d", "max_unpool2d", "max_pool3d",
-            "avg_pool3d", "dropout2d", "group_norm", "instance_norm",
+            "avg_pool3d", "max_unpool1d", "max_unpool3d",
+            "adaptive_avg_pool1d", "adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+            "adaptive_max_pool3d", "dropout2d", "group_norm", "instance_norm",
             "conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "pad", "batch_norm"]

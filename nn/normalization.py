@@ -13,7 +13,7 @@ from . import functional as F
 from ._checks import flag, integer, real
 from .module import Module, Parameter
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "InstanceNorm2d", "GroupNorm", "LayerNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "GroupNorm", "LayerNorm"]
 
 
 @ag.effect  # ag.compile counts each replay
@@ -102,7 +102,26 @@ class BatchNorm2d(_BatchNorm):
     _layout = "(N, C, H, W)"
 
 
-class InstanceNorm2d(_BatchNorm):
+class _InstanceNorm(_BatchNorm):
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = False,
+                 track_running_stats: bool = False, dtype: Any = None) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype)
+
+    def forward(self, x: Any) -> ag.Tensor:
+        x = x if isinstance(x, ag.Tensor) else ag.tensor(x)
+        batched = x.ndim == self.dims[1]
+        x = self._checked(x, 1 if batched else 0)
+        y = F.instance_norm(x if batched else x.reshape((1,) + x.shape), self.running_mean, self.running_var,
+                            self.weight, self.bias, self.training or not self.track_running_stats,
+                            self.momentum or 0.0, self.eps)
+        return y if batched else y.reshape(x.shape)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+
+
+class InstanceNorm2d(_InstanceNorm):
     """Normalization of each image's each channel over (H, W), PyTorch's ``InstanceNorm2d``: input (N, C, H, W)
     or (C, H, W). ``affine`` (default False): ``weight`` and ``bias`` per channel; ``track_running_stats``
     (default False): running statistics moved in training mode and used in eval mode (``num_batches_tracked``
@@ -110,21 +129,17 @@ class InstanceNorm2d(_BatchNorm):
     dims = (3, 4)
     _layout = "(N, C, H, W) or (C, H, W)"
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = False,
-                 track_running_stats: bool = False, dtype: Any = None) -> None:
-        super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype)
 
-    def forward(self, x: Any) -> ag.Tensor:
-        x = x if isinstance(x, ag.Tensor) else ag.tensor(x)
-        x = self._checked(x, 0 if x.ndim == 3 else 1)
-        batched = x if x.ndim == 4 else x.reshape((1,) + x.shape)
-        y = F.instance_norm(batched, self.running_mean, self.running_var, self.weight, self.bias,
-                            self.training or not self.track_running_stats, self.momentum or 0.0, self.eps)
-        return y if x.ndim == 4 else y.reshape(x.shape)
+class InstanceNorm1d(_InstanceNorm):
+    """``InstanceNorm2d`` for (N, C, L) or (C, L) sequences, each channel normalized over L."""
+    dims = (2, 3)
+    _layout = "(N, C, L) or (C, L)"
 
-    def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
+
+class InstanceNorm3d(_InstanceNorm):
+    """``InstanceNorm2d`` for (N, C, D, H, W) or (C, D, H, W) volumes, each channel normalized over (D, H, W)."""
+    dims = (4, 5)
+    _layout = "(N, C, D, H, W) or (C, D, H, W)"
 
 
 class GroupNorm(Module):

@@ -31,6 +31,11 @@ class NP:
     log2, log10, sinh, asin, acos, atanh = np.log2, np.log10, np.sinh, np.arcsin, np.arccos, np.arctanh
     acosh = np.arccosh
     square, fmod, round, sign = np.square, np.fmod, np.round, np.sign
+    ceil, trunc, floor_divide, copysign = np.ceil, np.trunc, np.floor_divide, np.copysign
+    @staticmethod
+    def div_trunc(a, b): return np.trunc(a / b)
+    @staticmethod
+    def div_floor(a, b): return np.floor_divide(a, b)
     @staticmethod
     def frac(a): return a - np.trunc(a)
     @staticmethod
@@ -217,6 +222,11 @@ class AG:
     reciprocal, rsqrt, lerp = ag.reciprocal, ag.rsqrt, ag.lerp
     log2, log10, sinh, asin, acos, atanh, acosh = ag.log2, ag.log10, ag.sinh, ag.asin, ag.acos, ag.atanh, ag.acosh
     square, fmod, round, sign, frac = ag.square, ag.fmod, ag.round, ag.sign, ag.frac
+    ceil, trunc, floor_divide, copysign = ag.ceil, ag.trunc, ag.floor_divide, ag.copysign
+    @staticmethod
+    def div_trunc(a, b): return ag.div(a, b, rounding_mode="trunc")
+    @staticmethod
+    def div_floor(a, b): return ag.div(a, b, rounding_mode="floor")
     @staticmethod
     def abs(a): return ag.abs(a)
     @staticmethod
@@ -333,6 +343,13 @@ class TH:
         log2, log10, sinh, asin, acos, atanh, acosh = (torch.log2, torch.log10, torch.sinh, torch.asin, torch.acos,
                                                        torch.atanh, torch.acosh)
         square, fmod, round, sign, frac = torch.square, torch.fmod, torch.round, torch.sign, torch.frac
+        ceil, trunc, copysign = torch.ceil, torch.trunc, torch.copysign
+        @staticmethod  # the same values; PyTorch refuses to differentiate floor_divide itself, this gives zeros
+        def floor_divide(a, b): return torch.div(a, b, rounding_mode="floor")
+        @staticmethod
+        def div_trunc(a, b): return torch.div(a, b, rounding_mode="trunc")
+        @staticmethod
+        def div_floor(a, b): return torch.div(a, b, rounding_mode="floor")
     @staticmethod
     def _dims(a, axis): return tuple(range(a.dim())) if axis is None else axis
     @staticmethod
@@ -556,6 +573,15 @@ OPS: dict[str, Op] = {
     "lerp": Op(2, True, lambda L, a, b: L.lerp(a, b, 0.3)),
     "remainder": Op(2, False, lambda L, a, b: L.remainder(a, 1.0 + b * b)),  # jumps where a crosses a multiple
     "fmod": Op(2, False, lambda L, a, b: L.fmod(a, 1.0 + b * b)),
+    "ceil_mul": Op(1, False, lambda L, a: L.ceil(a) * a),            # jumps at the integers, as floor_mul
+    "trunc_mul": Op(1, False, lambda L, a: L.trunc(a) * a),
+    "floor_divide": Op(2, False, lambda L, a, b: L.floor_divide(a, 0.5 + b * b) * a),  # steps: gradient 0
+    "div_trunc": Op(2, False, lambda L, a, b: L.div_trunc(a, 0.5 + b * b) + a),
+    # a negative divisor, where floor and trunc differ; never 0: 0 / 0's nan meets relu's documented nan kink
+    "div_floor": Op(2, False, lambda L, a, b: L.div_floor(a, -0.5 - b * b) * b),
+    # |a| with b's sign, a kink where a = -0.25; a itself may be tiny (1e-216), where PyTorch's second derivative
+    # (the graph of out / a: 1/a - out/a^2, a^2 underflows) is garbage; ours is 0 (tests/test_elementwise.py)
+    "copysign": Op(2, False, lambda L, a, b: L.copysign(a + 0.25, b)),
     "matmul": Op(2, True, lambda L, a, b: a @ b),                      # numpy rules, 1-D operands included
     "concatenate": Op(2, True, lambda L, a, b: L.cat(a, b)),
     "stack": Op(2, True, lambda L, a, b: L.stack(a, b)),
@@ -581,6 +607,9 @@ NAN_KINKS = {"relu", "abs", "maximum", "minimum", "clip"}
 NAN_KINKS |= {"hardswish", "hardtanh"}
 # sign(nan): ours nan (numpy's), PyTorch's 0 (docs/ops.md); so sign(a) * a has a nan gradient at nan, PyTorch's 0.
 NAN_KINKS |= {"round_sign"}
+# copysign(a, nan) takes the nan's sign bit, which numpy's and PyTorch's arithmetic leave differently (x86 keeps
+# one operand's nan, and the libraries order operands differently): both answers are IEEE's
+NAN_KINKS |= {"copysign"}
 # var is composed from mean (x - mean(x)), so an inf input makes the mean path's gradient nan for every element;
 # PyTorch's fused var backward, 2 (x - mean) / n, drops that path (it sums to zero when finite) and leaves -inf there.
 NAN_COMPOSITES = {"var"}

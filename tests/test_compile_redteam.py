@@ -737,3 +737,18 @@ def test_a_layer_added_to_a_container_the_function_iterates_is_seen():
     layers.append(nn.Linear(3, 3, seed=1))
     heads["b"] = nn.Linear(3, 3, seed=2)
     assert compiled(x).item() == f(x).item() and compiled.cache_info().misses == 2
+
+
+def test_pool_indices_of_3d_and_adaptive_max_pools_are_recomputed_on_each_replay():
+    def f(x):
+        a, i = ag.max_pool3d(x, 2, return_indices=True)
+        b, j = ag.adaptive_max_pool2d(x[:, :, 0], 3, return_indices=True)
+        (a.sum() + b.sum()).backward()
+        return i, j, x.grad
+
+    step, rng = ag.compile(f), np.random.default_rng(0)
+    for _ in range(3):
+        x = rng.standard_normal((2, 3, 4, 6, 6))
+        for eager, compiled in zip(f(ag.tensor(x, requires_grad=True)), step(ag.tensor(x, requires_grad=True))):
+            np.testing.assert_array_equal(eager.numpy(), compiled.numpy())
+    assert step.cache_info().hits == 2

@@ -114,6 +114,43 @@ def test_adaptive_avg_pool2d_bins_and_gradients(h, w, oh, ow):
     check_grads(lambda t: ag.adaptive_avg_pool2d(t, (oh, ow)), [x], RNG)
 
 
+def _bin_slices(sizes, outs):
+    """Every output position's box of input slices (PyTorch's bins: [floor(i n / o), ceil((i + 1) n / o)))."""
+    ranges = [[slice(i * n // o, -(-(i + 1) * n // o)) for i in range(o)] for n, o in zip(sizes, outs)]
+    return np.ndindex(*outs), ranges
+
+
+@given(data=st.data(), nd=st.sampled_from([1, 2, 3]))
+def test_adaptive_pools_bins_and_gradients(data, nd):
+    sizes = tuple(data.draw(st.integers(1, 5)) for _ in range(nd))
+    outs = tuple(data.draw(st.integers(0, 6)) for _ in range(nd))
+    x = RNG.standard_normal((2, 1) + sizes)
+    avg, mx = getattr(ag, f"adaptive_avg_pool{nd}d"), getattr(ag, f"adaptive_max_pool{nd}d")
+    got_avg, (got_max, flat) = np.asarray(avg(x, outs)), mx(x, outs, return_indices=True)
+    positions, ranges = _bin_slices(sizes, outs)
+    for pos in positions:
+        box = x[(Ellipsis, *(r[i] for r, i in zip(ranges, pos)))].reshape(2, 1, -1)
+        np.testing.assert_allclose(got_avg[(Ellipsis, *pos)], box.mean(-1), rtol=1e-12)
+        np.testing.assert_array_equal(np.asarray(got_max)[(Ellipsis, *pos)], box.max(-1))
+    np.testing.assert_array_equal(np.take_along_axis(x.reshape(2, 1, -1), np.asarray(flat).reshape(2, 1, -1), 2),
+                                  np.asarray(got_max).reshape(2, 1, -1))  # the indices point at the maxima
+    check_grads(lambda t: avg(t, outs), [x], RNG)
+    check_grads(lambda t: mx(t, outs), [x], RNG)
+
+
+def test_adaptive_pools_refuse_bad_input():
+    with pytest.raises(ValueError, match=r"adaptive_max_pool3d: expected input of shape \(N, C, D, H, W\)"):
+        ag.adaptive_max_pool3d(np.zeros((2, 3, 4)), 2)
+    with pytest.raises(ValueError, match="adaptive_avg_pool1d: expected non-zero sizes"):
+        ag.adaptive_avg_pool1d(np.zeros((1, 2, 0)), 2)
+    with pytest.raises(TypeError, match="adaptive_max_pool1d: expected a floating-point input"):
+        ag.adaptive_max_pool1d(np.zeros((1, 2, 3), dtype=np.int64), 2)
+    with pytest.raises(ValueError, match="adaptive_avg_pool3d: output_size must be an int or 3 of them"):
+        ag.adaptive_avg_pool3d(np.zeros((1, 1, 2, 2, 2)), (1, 1))
+    with pytest.raises(ValueError, match="adaptive_max_pool2d: output_size must be >= 0"):
+        ag.adaptive_max_pool2d(np.zeros((1, 1, 2, 2)), (1, -1))
+
+
 @given(shape=st.lists(st.integers(0, 3), min_size=1, max_size=3), data=st.data())
 def test_pad_matches_numpy_and_its_gradient_crops(shape, data):
     widths = [(data.draw(st.integers(0, 2)), data.draw(st.integers(0, 2))) for _ in shape]
@@ -149,8 +186,9 @@ CASES = {
     "WindowScatter": (lambda g: P.WindowScatter.apply(g, **POOL_WINNERS), lambda: [T(2, 2, 5, 2)]),
     "WindowGather": (lambda h: P.WindowGather.apply(h, **POOL_WINNERS), lambda: [T(2, 2, 4, 3)]),
     "Pad": (lambda x: ag.pad(x, ((0, 0), (1, 2), (2, 0))), lambda: [T(2, 2, 3)]),
-    "MaxUnpool2d": (lambda x: ag.max_unpool2d(x, np.array([[[[0, 3], [5, 5]]]]), 2, output_size=(2, 3)),  # a duplicate
-                    lambda: [T(1, 1, 2, 2)]),
+    "MaxUnpool": (lambda x: ag.max_unpool2d(x, np.array([[[[0, 3], [5, 5]]]]), 2, output_size=(2, 3)),  # a duplicate
+                  lambda: [T(1, 1, 2, 2)]),
+    "AdaptiveMaxPool": (lambda x: ag.adaptive_max_pool2d(x, (3, 2)), lambda: [T(2, 2, 5, 4)]),  # overlapping bins
 }
 
 

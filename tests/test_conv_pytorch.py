@@ -188,6 +188,34 @@ def test_conv3d_module_with_copied_weights():
     assert repr(ours) == oracle(lambda: repr(build()), key="repr")
 
 
+@pytest.mark.parametrize("kw", [dict(), dict(stride=2, padding=1), dict(stride=(2, 1, 3), padding=(1, 0, 1),
+                                                                 output_padding=(1, 0, 2)),
+                                dict(stride=1, dilation=(3, 1, 2), padding=(0, 1, 0), output_padding=(2, 0, 1)),
+                                dict(stride=(1, 2, 1), dilation=2, groups=2)], ids=str)
+@pytest.mark.parametrize("shape", [(1, 2, 3, 2, 3), (0, 2, 3, 2, 3), (2, 1, 3, 2)], ids=str)
+def test_conv_transpose3d(kw, shape):
+    g = kw.get("groups", 1)
+    against_torch(lambda x, w, b: ag.conv_transpose3d(x, w, b, **kw),
+                  lambda x, w, b: _tf().conv_transpose3d(x, w, b, **kw), R(*shape), R(2, 2 // g, 2, 3, 2), R(2))
+
+
+def test_conv_transpose3d_module_with_copied_weights():
+    ours = nn.ConvTranspose3d(4, 2, (2, 3, 1), stride=2, padding=1, output_padding=(1, 0, 1), seed=0,
+                              dtype=np.float64)
+
+    def build():
+        return torch.nn.ConvTranspose3d(4, 2, (2, 3, 1), stride=2, padding=1, output_padding=(1, 0, 1))
+
+    against_torch(ours, _TorchModule(build, ours), R(2, 4, 3, 2, 2))
+    assert repr(ours) == oracle(lambda: repr(build()), key="repr")
+    assert [tuple(p.shape) for p in ours.parameters()] == oracle(
+        lambda: [tuple(p.shape) for p in build().parameters()], key="shapes")
+    with pytest.raises(ValueError, match=r"conv_transpose3d: input has 3 channels .* expects 4"):
+        ours(R(1, 3, 2, 2, 2))
+    with pytest.raises(ValueError, match="conv_transpose3d: output_padding 2 must be smaller than either stride"):
+        ag.conv_transpose3d(R(1, 4, 2, 2, 2), ours.weight, output_padding=2, stride=2)
+
+
 @pytest.mark.parametrize("padding", [((1, 0), (0, 2)), ((-1, 2), (1, -2)), ((-2, -1), (0, 0)), ((0, 3), (-1, -1))],
                          ids=str)
 def test_conv2d_asymmetric_and_negative_padding_is_a_pad_then_a_conv(padding):
@@ -367,15 +395,31 @@ def test_group_norm(groups, affine, shape):
         assert ours(R(*shape)).shape == shape
 
 
-@pytest.mark.parametrize("affine, track", [(False, False), (True, False), (True, True), (False, True)])
+INSTANCE_NORMS = [(False, False), (True, False), (True, True), (False, True)]
+
+
+@pytest.mark.parametrize("affine, track", INSTANCE_NORMS)
 def test_instance_norm2d_train_and_eval(affine, track):
-    ours = _affine(nn.InstanceNorm2d(2, affine=affine, track_running_stats=track, dtype=np.float64))
+    _instance_norm_against_torch(2, affine, track)
+
+
+@pytest.mark.parametrize("nd", [1, 3])
+@pytest.mark.parametrize("affine, track", INSTANCE_NORMS)
+def test_instance_norm1d_3d_train_and_eval(nd, affine, track):
+    _instance_norm_against_torch(nd, affine, track)
+    with pytest.raises(ValueError, match=f"InstanceNorm{nd}d: expected a {nd + 1}-d or {nd + 2}-d input"):
+        getattr(nn, f"InstanceNorm{nd}d")(2)(R(*(2,) * (nd + 3)))
+
+
+def _instance_norm_against_torch(nd, affine, track):
+    ours = _affine(getattr(nn, f"InstanceNorm{nd}d")(2, affine=affine, track_running_stats=track, dtype=np.float64))
+    spatial = (3, 4, 2)[:nd]
 
     def build():
-        return torch.nn.InstanceNorm2d(2, affine=affine, track_running_stats=track)
+        return getattr(torch.nn, f"InstanceNorm{nd}d")(2, affine=affine, track_running_stats=track)
 
     assert repr(ours) == oracle(lambda: repr(build()), key="repr")
-    start, xs = _TorchModule(build, ours), [R(2, 2, 3, 4) for _ in range(2)]
+    start, xs = _TorchModule(build, ours), [R(2, 2, *spatial) for _ in range(2)]
     for k, x in enumerate(xs):  # training: the running statistics move (when tracked)
         against_torch(ours, _TorchModule(build, ours), x, tol=1e-9, key=f"train{k}")
 
@@ -387,8 +431,8 @@ def test_instance_norm2d_train_and_eval(affine, track):
     for k, v in oracle(their_state, key="state").items():
         np.testing.assert_allclose(np.asarray(ours.state_dict()[k]), v, rtol=1e-12, err_msg=k)
     ours.eval()
-    against_torch(ours, _TorchModule(build, ours), R(2, 2, 3, 4), tol=1e-9, key="eval")
-    against_torch(ours, _TorchModule(build, ours), R(2, 3, 4), tol=1e-9, key="unbatched")
+    against_torch(ours, _TorchModule(build, ours), R(2, 2, *spatial), tol=1e-9, key="eval")
+    against_torch(ours, _TorchModule(build, ours), R(2, *spatial), tol=1e-9, key="unbatched")
 
 
 def test_dropout2d_zeros_whole_channels():
@@ -438,3 +482,61 @@ def test_pool3d_with_ties(kw):
                       key=f"avg{extra}")
     against_torch(nn.MaxPool3d(**kw), lambda t: torch.nn.MaxPool3d(**kw)(t), R(0, 1, 4, 5, 3), key="max-empty")
     against_torch(nn.AvgPool3d(**kw), lambda t: torch.nn.AvgPool3d(**kw)(t), R(1, 4, 5, 3), key="unbatched")
+
+
+ADAPTIVE = [(1, (2, 3, 7), 3), (1, (2, 5), (4,)), (2, (1, 2, 5, 7), (3, None)), (2, (2, 4, 4), 1),
+            (2, (1, 1, 3, 5), (6, 2)), (3, (1, 2, 4, 5, 3), (2, 3, None)), (3, (1, 3, 5, 2), 2),
+            (3, (0, 1, 2, 2, 2), 1)]
+
+
+@pytest.mark.parametrize("nd, shape, size", ADAPTIVE, ids=str)
+def test_adaptive_pools_with_ties_and_nan(nd, shape, size):
+    # integers: many ties (the first maximum in row-major order takes the gradient); then a nan and an inf,
+    # which stay inside their bins (PyTorch's rule for nan: the last one wins)
+    x = RNG.integers(0, 3, shape).astype(float)
+    special = x.copy()
+    if special.size:
+        special.reshape(-1)[[1, -1]] = np.nan, np.inf
+    for name, kw in (("Avg", {}), ("Max", {}), ("Max", dict(return_indices=True))):
+        ours = getattr(nn, f"Adaptive{name}Pool{nd}d")(size, **kw)
+
+        def theirs(name=name, kw=kw):
+            return getattr(torch.nn, f"Adaptive{name}Pool{nd}d")(size, **kw)
+
+        for k, a in enumerate((x, special)):
+            against_torch(ours, lambda t, theirs=theirs: theirs()(t), a, key=f"{name}{kw}{k}")
+        assert repr(ours) == oracle(lambda theirs=theirs: repr(theirs()), key=f"repr{name}{kw}")
+
+
+@pytest.mark.parametrize("kw", POOLS3D, ids=str)
+def test_max_pool3d_return_indices_and_max_unpool3d(kw):
+    x = RNG.integers(0, 4, (1, 2, 4, 5, 3)).astype(float)  # ties: the first maximum in (d, h, w) order
+    x[0, 1, 1, 2, 0] = x[0, 1, 2, 2, 1] = np.nan  # two nans in one window (a kernel-3 window): the last one wins
+    pool = dict(kw, return_indices=True)
+    against_torch(nn.MaxPool3d(**pool), lambda t: torch.nn.MaxPool3d(**pool)(t), x, key="pool")
+    against_torch(nn.MaxPool3d(**pool), lambda t: torch.nn.MaxPool3d(**pool)(t), x[0], key="unbatched")
+    _, idx = ag.max_pool3d(R(2, 2, 4, 5, 3), **pool)  # the indices are PyTorch's (above)
+    idx = np.asarray(idx)
+    unpool = {k: v for k, v in kw.items() if k != "ceil_mode"}
+    size = (4, 5, 3)  # the default output size rounds down where ceil_mode or padding left some off
+    order = 2 if kw.get("stride", kw["kernel_size"]) == kw["kernel_size"] else 0  # duplicates: see max_unpool2d
+    against_torch(lambda t: nn.MaxUnpool3d(**unpool)(t, idx, size),
+                  lambda t: torch.nn.MaxUnpool3d(**unpool)(t, torch.tensor(idx), size), R(*idx.shape), order=order,
+                  key="unpool")
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1),
+                                dict(kernel_size=2, stride=1)], ids=str)
+def test_max_unpool1d_inverts_max_pool1d(kw):
+    _, idx = ag.max_pool1d(R(2, 3, 7), return_indices=True, **kw)
+    idx = np.asarray(idx)
+    order = 2 if kw.get("stride", 2) == kw["kernel_size"] else 0
+    for size in (None, (7,)):
+        against_torch(lambda t, size=size: nn.MaxUnpool1d(**kw)(t, idx, size),
+                      lambda t, size=size: torch.nn.MaxUnpool1d(**kw)(t, torch.tensor(idx), size), R(*idx.shape),
+                      order=order, key=f"{size}")
+    assert repr(nn.MaxUnpool1d(**kw)) == oracle(lambda: repr(torch.nn.MaxUnpool1d(**kw)), key="repr")
+    with pytest.raises(IndexError, match="max_unpool1d: index 9 is out of range for an output of size 2"):
+        ag.max_unpool1d(R(1, 1, 1), np.array([[[9]]]), 2)
+    with pytest.raises(TypeError, match=r"max_unpool3d: kernel_size must be an int or 3 ints, got \(2, 2\)"):
+        ag.max_unpool3d(R(1, 1, 1, 1, 1), np.zeros((1, 1, 1, 1, 1), int), (2, 2))

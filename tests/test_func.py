@@ -544,3 +544,24 @@ def test_returned_gradients_never_share_memory() -> None:
             assert not any(np.shares_memory(a, b) for b in gs[i + 1:])
     gx, gy = ag.grad(lambda a, b: (a + b).sum(), argnums=(0, 1))(x.detach(), x.detach())
     assert not np.shares_memory(gx.numpy(), gy.numpy())
+
+
+@pytest.mark.parametrize("name", ["sin", "abs", "square", "matmul"])
+def test_negative_zeros_in_jacobians_are_ieee_and_pytorchs(name: str) -> None:
+    # An exact zero of a Jacobian prints as -0. where a zero tangent (jacfwd, = jacobian) or cotangent (jacrev)
+    # component meets a negative local derivative: 0 * cos(2) is -0 in IEEE arithmetic. torch.func has the same
+    # -0s in the same places (jacfwd's in rows, jacrev's in columns), so the numbers are left alone.
+    m = np.arange(-10.0, 15.0).reshape(5, 5)
+    fns = {"sin": lambda L, x: L.sin(x), "abs": lambda L, x: L.abs(x), "square": lambda L, x: x * x,
+           "matmul": lambda L, x: (ag.tensor(m) if L is ag else torch.tensor(m)) @ x}
+    f, x = fns[name], np.array([-2.0, -0.0, 0.0, 1.5, 3.0])
+
+    def negative_zeros(jac: Any, L: Any, wrap: Any) -> list:
+        out = np.asarray(jac(lambda t: f(L, t))(wrap(x)))
+        return np.argwhere((out == 0) & np.signbit(out)).tolist()
+
+    for kind in ("jacfwd", "jacrev"):
+        ours = negative_zeros(getattr(func, kind), ag, ag.tensor)
+        assert ours == oracle(lambda kind=kind: negative_zeros(getattr(torch.func, kind), torch, torch.tensor),
+                              key=kind), kind
+    assert negative_zeros(func.jacobian, ag, ag.tensor) == negative_zeros(func.jacfwd, ag, ag.tensor)

@@ -61,6 +61,27 @@ def test_cumprod_with_zeros_matches_pytorch_to_second_order():
     _both(lambda t: ag.cumprod(t, dim=0), lambda t: torch.cumprod(t, 0), x)
 
 
+@pytest.mark.parametrize("zeros", [[2], [1, 4], [0, 3, 5], [0, 1, 2, 3, 4, 5], [5], [0]], ids=str)
+def test_cumprod_at_one_two_and_all_zeros_matches_pytorch_to_second_order(zeros):
+    # one, two, three zeros per slice and all zeros: PyTorch's gradient and Hessian-vector product (its O(n^2)
+    # create_graph path), ours from the O(n) scan; rows 1-2 keep the zeros at other places along axis 0
+    x = case_rng().standard_normal((3, 6))
+    x[0, zeros] = 0.0
+    x[1, [z - 1 for z in zeros if z]] = 0.0
+    _both(lambda t: ag.cumprod(t, 1), lambda t: torch.cumprod(t, 1), x)
+    _both(lambda t: ag.cumprod(t, 0) ** 2, lambda t: torch.cumprod(t, 0) ** 2, x)
+
+
+def test_cumprod_with_zeros_is_exact_at_third_order():
+    x = ag.tensor([[1.5, 0.0, -2.0, 0.0, 0.5], [0.0, 0.0, 0.0, 1.0, 2.0]], requires_grad=True)
+
+    def second(t):
+        (g,) = ag.grad_of((ag.cumprod(t, 1) ** 2).sum(), [t], create_graph=True)
+        return g
+
+    assert ag.gradgradcheck(second, [x])
+
+
 def test_scatter_reduce_prod_with_zeros_and_mean_to_second_order():
     rng = case_rng()
     x, src = rng.standard_normal((3, 4)), rng.standard_normal((2, 4))

@@ -49,6 +49,17 @@ CASES: dict[str, tuple[Callable[..., Any], Callable[[np.random.Generator], list[
     "solve_broadcast": (lambda L, a, b: L.linalg.solve(a, b), lambda r: [_well(r, 3, 3), r.standard_normal((2, 3, 2))]),
     "solve_right": (lambda L, a, b: L.linalg.solve(a, b, left=False), lambda r: [_well(r, 3, 3),
                                                                               r.standard_normal((2, 3))]),
+    **{f"solve_triangular_{'upper' if up else 'lower'}{'_unit' if unit else ''}{'' if left else '_right'}": (
+        lambda L, a, b, up=up, unit=unit, left=left: L.linalg.solve_triangular(a, b, upper=up, left=left,
+                                                                               unitriangular=unit),
+        lambda r, left=left: [_well(r, 2, 3, 3), r.standard_normal((3, 2) if left else (2, 3))])
+       for up in (True, False) for unit in (True, False) for left in (True, False)},
+    "matrix_exp": (lambda L, a: L.linalg.matrix_exp(a), lambda r: [r.standard_normal((2, 3, 3))]),
+    "matrix_exp_scaled": (lambda L, a: L.linalg.matrix_exp(a), lambda r: [8 * r.standard_normal((3, 3))]),
+    "matrix_exp_small": (lambda L, a: L.linalg.matrix_exp(a), lambda r: [1e-3 * r.standard_normal((4, 4))]),
+    **{f"cond_{p}": (lambda L, a, p=p: L.linalg.cond(a, p), lambda r: [_well(r, 2, 3, 3)])
+       for p in (None, -2, "nuc")},  # PyTorch's cond in the other norms has no gradient: below
+    "cond_wide": (lambda L, a: L.linalg.cond(a), lambda r: [r.standard_normal((3, 5))]),
     "cholesky": (lambda L, a: L.linalg.cholesky(a), lambda r: [_spd(r, 2)]),
     "cholesky_upper": (lambda L, a: L.linalg.cholesky(a, upper=True), lambda r: [_spd(r, )]),
     "qr_tall": (lambda L, a: _qr(L, a), lambda r: [r.standard_normal((2, 4, 3))]),
@@ -450,6 +461,66 @@ def test_third_order_matches_pytorch(name: str) -> None:
                                   lambda y, ls: torch.autograd.grad(y, ls, create_graph=True)))
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a.numpy(), b, rtol=1e-8, atol=1e-9)
+
+
+def test_matrix_rank_and_cond_at_singular_matrices_match_pytorch() -> None:
+    a = _well(case_rng(), 4, 4, 4)
+    a[1] = np.outer([1.0, 2.0, 3.0, 4.0], [1.0, 0.0, 1.0, 0.0])  # rank 1
+    a[2, :, 3] = a[2, :, 0] + a[2, :, 1]  # rank 3
+    a[3] = 0.0
+    calls = {"rank": lambda L, m: L.linalg.matrix_rank(m), "rank_atol": lambda L, m: L.linalg.matrix_rank(
+        m, atol=1.0, rtol=0.1), "rank_hermitian": lambda L, m: L.linalg.matrix_rank(m @ m.swapaxes(-1, -2),
+                                                                                   hermitian=True),
+             "rank_wide": lambda L, m: L.linalg.matrix_rank(m[..., :2, :]),
+             **{f"cond_{p}": lambda L, m, p=p: L.linalg.cond(m[:3], p) for p in (None, 1, float("inf"), "fro", "nuc")}}
+    for name, f in calls.items():
+        ours = f(ag, ag.tensor(a)).numpy()
+        theirs = oracle(lambda f=f: f(torch, torch.tensor(a)), key=name)
+        assert ours.dtype == theirs.dtype, name
+        if name.startswith("cond"):  # a rank-deficient matrix: 1 / (a singular value of rounding noise), or inf
+            assert np.all((ours[1:] > 1e15) & (theirs[1:] > 1e15)), (name, ours, theirs)
+            ours, theirs = ours[:1], theirs[:1]
+        np.testing.assert_allclose(ours, theirs, rtol=1e-9, err_msg=name)  # rank: int64, no gradient
+    assert not ag.linalg.matrix_rank(ag.tensor(a, requires_grad=True)).requires_grad
+
+
+@pytest.mark.parametrize("p", ["fro", 1, -1, float("inf"), -float("inf")], ids=str)
+def test_cond_in_the_norms_of_the_inverse(p: Any) -> None:
+    # PyTorch's value; its backward raises here (an in-place fill of the inverse), ours differentiates
+    a = _well(case_rng(), 2, 3, 3)
+    np.testing.assert_allclose(ag.linalg.cond(a, p).numpy(), oracle(lambda: torch.linalg.cond(torch.tensor(a), p)),
+                               rtol=1e-12)
+    x = ag.tensor(a, requires_grad=True)
+    smooth = p == "fro"  # the max/min norms have kinks; away from ties one-sided differences agree
+    assert ag.gradcheck(lambda t: ag.linalg.cond(t, p), [x])
+    assert not smooth or ag.gradgradcheck(lambda t: ag.linalg.cond(t, p), [x])
+
+
+def test_solve_triangular_reads_one_triangle_and_divides_by_zero_as_pytorch() -> None:
+    rng = case_rng()
+    a, b = _well(rng, 3, 3), rng.standard_normal((3, 2))
+    junk = a + np.tril(rng.standard_normal((3, 3)), -1) * 100  # the other triangle is never read
+    np.testing.assert_array_equal(ag.linalg.solve_triangular(junk, b, upper=True).numpy(),
+                                  ag.linalg.solve_triangular(a, b, upper=True).numpy())
+    zero = np.triu(a)
+    zero[1, 1] = 0.0
+    got = ag.linalg.solve_triangular(zero, b, upper=True).numpy()
+    want = oracle(lambda: torch.linalg.solve_triangular(torch.tensor(zero), torch.tensor(b), upper=True))
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    with pytest.raises(TypeError, match="linalg.solve_triangular: upper must be True or False"):
+        ag.linalg.solve_triangular(a, b, upper=None)
+    with pytest.raises(ValueError, match=r"linalg.solve_triangular: A of shape \(3, 3\) needs B of shape "
+                                         r"\(\.\.\., k, 3\) \(left=False\), got \(3, 2\)"):
+        ag.linalg.solve_triangular(a, b, upper=False, left=False)
+
+
+def test_matrix_exp_of_inf_or_nan_is_nan_and_of_empty_is_empty() -> None:
+    a = np.stack([np.eye(2), [[np.inf, 0.0], [0.0, 1.0]]])
+    got = ag.linalg.matrix_exp(a).numpy()
+    np.testing.assert_allclose(got[0], np.diag([np.e, np.e]), rtol=1e-15)
+    assert np.isnan(got[1]).all()
+    assert ag.linalg.matrix_exp(np.zeros((2, 0, 0))).shape == (2, 0, 0)
 
 
 def test_pytorch_tensor_methods() -> None:

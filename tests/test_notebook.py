@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+import autograd_mini as ag
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "examples" / "tour.ipynb"
 
@@ -20,12 +22,13 @@ def test_notebook_is_committed_without_outputs():
         "clear the outputs of examples/tour.ipynb before committing it"
 
 
-def test_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
+def _kernel(tmp_path, monkeypatch):
+    """(nbformat, nbclient) and a kernel on the Python running the tests, with the project importable whether
+    or not it is installed; skips, naming the package, where one is missing."""
     reason = "{} is not installed, so the notebook cannot be run (pip install -e '.[dev]' installs it)"
     nbformat = pytest.importorskip("nbformat", reason=reason.format("nbformat"))
     nbclient = pytest.importorskip("nbclient", reason=reason.format("nbclient"))
     pytest.importorskip("ipykernel", reason=reason.format("ipykernel"))
-    # A kernel on the Python running the tests, with the project importable whether or not it is installed.
     spec = tmp_path / "kernels" / "autograd-mini-tests"
     spec.mkdir(parents=True)
     (spec / "kernel.json").write_text(json.dumps({
@@ -34,6 +37,34 @@ def test_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
         "env": {"PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
     }))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    return nbformat, nbclient
+
+
+def test_op_locations_name_the_notebook_cell(tmp_path, monkeypatch):
+    # the kernel runs each cell from a temporary file (/tmp/ipykernel_<pid>/<hash>.py): the recorded locations
+    # (node.trace, which the explorer and narrate show, and ag.compile's messages) say "Cell In[n]:line" instead
+    nbformat, nbclient = _kernel(tmp_path, monkeypatch)
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import autograd_mini as ag\nfrom autograd_mini.anomaly import capture_traces"),
+        nbformat.v4.new_code_cell("x = ag.tensor([1.0, 2.0], requires_grad=True)\nwith capture_traces() as nodes:\n"
+                                  "    y = (x * x).sum()\nprint([n.trace for n in nodes])"),
+    ])
+    nbclient.NotebookClient(nb, kernel_name="autograd-mini-tests", timeout=120).execute()
+    text = "".join(o.get("text", "") for o in nb.cells[1].outputs)
+    assert text.strip() == "['Cell In[2]:3', 'Cell In[2]:3']", text
+
+
+def test_op_locations_outside_notebooks_stay_file_and_line():
+    from autograd_mini.anomaly import capture_traces
+
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    with capture_traces() as nodes:
+        (x * x).sum()
+    assert nodes[0].trace == f"{__file__}:{sys._getframe().f_lineno - 1}"
+
+
+def test_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
+    nbformat, nbclient = _kernel(tmp_path, monkeypatch)
     nb = nbformat.read(NOTEBOOK, as_version=4)
     client = nbclient.NotebookClient(nb, kernel_name="autograd-mini-tests", timeout=300,
                                      resources={"metadata": {"path": str(NOTEBOOK.parent)}})

@@ -235,7 +235,16 @@ IMAGE_OPS = {
     "avg_pool_overlapping": lambda x: ag.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=False),
     "adaptive_avg_pool": lambda x: ag.adaptive_avg_pool2d(x, (3, 2))
     + ag.adaptive_avg_pool2d(x, 1).mean(axis=1, keepdims=True),
+    "adaptive_max_pool": lambda x: ag.adaptive_max_pool2d(x, 3) + ag.adaptive_max_pool2d(x, 1)
+    + ag.adaptive_avg_pool1d(x.reshape(x.shape[:2] + (81,)), 9).reshape(x.shape[:2] + (3, 3)),
 }
+
+
+def test_adaptive_max_pool_with_uneven_bins_is_refused(tmp_path: Path) -> None:
+    # ONNX has no adaptive pooling: bins of one size are MaxPool, others would need a loop over the bins
+    with pytest.raises(ag.onnx.ExportError, match=r"adaptive max pooling of \(9, 9\) to \(4, 4\) has bins of "
+                                                  "different sizes"):
+        ag.onnx.export(lambda x: ag.adaptive_max_pool2d(x, 4), (_images(4, 9)(3)[0],), tmp_path / "m.onnx")
 
 
 @pytest.mark.parametrize("name", list(IMAGE_OPS))
@@ -462,3 +471,10 @@ def test_the_docs_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     scope = {"images": _images(1)(4)[0]}
     exec(compile(snippet, "docs/interop.md", "exec"), scope)
     assert scope["logits"].shape == (4, 10) and (tmp_path / "lenet.onnx").is_file()
+
+
+def test_conv_transpose3d(tmp_path: Path) -> None:
+    """Composed of one ConvTranspose per kernel depth offset, placed along depth by Pad and Reshape."""
+    w, b = _x(3, 2, 2, 3, 2), _x(2)
+    _round_trip(lambda x: ag.conv_transpose3d(x, w, b, stride=(2, 1, 2), padding=(1, 1, 0), output_padding=(1, 0, 1)),
+                lambda n: [np.random.default_rng(n).normal(size=(n, 3, 3, 4, 2)).astype(np.float32)], tmp_path)

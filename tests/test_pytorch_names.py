@@ -122,6 +122,12 @@ def test_dim_keepdim_beside_axis_keepdims() -> None:
     assert ag.stack([t, t], dim=1).shape == (2, 2, 3, 4) and ag.concatenate([t, t], dim=0).shape == (4, 3, 4)
     with pytest.raises(TypeError, match="give axis= or dim=, not both"):
         t.sum(axis=0, dim=1)
+    # and the other way: PyTorch's cat takes numpy's axis= too
+    np.testing.assert_array_equal(ag.cat([t, t], axis=1).numpy(), np.concatenate([X, X], axis=1))
+    np.testing.assert_array_equal(ag.cat([t, t], axis=-1).numpy(), ag.cat([t, t], -1).numpy())
+    assert ag.cat([t, t]).shape == ag.cat([t, t], dim=0).shape == (4, 3, 4)
+    with pytest.raises(TypeError, match="cat: give dim= or axis=, not both"):
+        ag.cat([t, t], 1, axis=1)
 
 
 @pytest.mark.parametrize("op", ["var", "std"])

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .._source import location
 from ..function import CONST
 from ..grad_mode import state
 from ..tensor import Tensor
@@ -31,21 +32,17 @@ class TraceError(RuntimeError):
 
 
 def user_line(depth: int = 2) -> str:
-    """``file:line`` of the innermost frame outside autograd_mini and nn (and ``via`` the library line)."""
+    """``file:line`` of the innermost frame outside autograd_mini and nn (and ``via`` the library line); a notebook
+    cell's ``Cell In[n]:line``."""
     f, via = sys._getframe(depth), ""
     while f is not None:
         top = f.f_globals.get("__name__", "").split(".")[0]
         if top not in _INTERNAL:
-            return f"{_short(f.f_code.co_filename)}:{f.f_lineno}{via}"
+            return location(f.f_code.co_filename, f.f_lineno, short=True) + via
         if top == "nn" and not via:
-            via = f", via {_short(f.f_code.co_filename)}:{f.f_lineno}"
+            via = f", via {location(f.f_code.co_filename, f.f_lineno, short=True)}"
         f = f.f_back
     return "?"
-
-
-def _short(path: str) -> str:
-    parts = path.replace("\\", "/").split("/")
-    return "/".join(parts[-2:]) if len(parts) > 1 else path
 
 
 def leaf_key(t: Tensor) -> tuple:

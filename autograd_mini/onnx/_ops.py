@@ -31,7 +31,9 @@ REFUSED = {
     "SoftmaxCrossEntropy": _LOSS, "BinaryCrossEntropy": _LOSS,
     "ConvWeight2d": _DERIVATIVE, "WindowScatter": _DERIVATIVE,
     "WindowGather": _DERIVATIVE, "_NotDifferentiableAgain": _DERIVATIVE, "_Weighted": _DERIVATIVE,
-    **dict.fromkeys(["Inv", "Solve", "Det", "LogAbsDet", "Cholesky", "Pinv", "SvdPart", "EighPart", "QrPart",
+    "LinearScan": _DERIVATIVE,
+    **dict.fromkeys(["Inv", "Solve", "SolveTriangular", "MatrixExp", "Det", "LogAbsDet", "Cholesky", "Pinv",
+                     "SvdPart", "EighPart", "QrPart",
                      "VectorNorm", "Diagonal", "DiagonalScatter"], _LINALG),
     "CumProd": "ONNX has no cumulative product: compute ag.cumprod outside the model, or export "
                "ag.exp(ag.cumsum(ag.log(x), axis)) for a positive x",
@@ -46,8 +48,8 @@ REFUSED = {
                       "'prod'), or reduce outside the model",
     **dict.fromkeys(["SetItem", "ViewOf"], "a write into part of a tensor (t[i] = v, or into a view of it) has no "
                     "ONNX mapping: build the value out of place (ag.where(mask, v, t), ag.concatenate)"),
-    "MaxUnpool2d": "max_unpool2d has no exporter yet (ONNX MaxUnpool wants indices over the whole tensor): export "
-                   "the model up to the max_pool2d and unpool outside the ONNX model",
+    "MaxUnpool": "max_unpool has no exporter yet (ONNX MaxUnpool wants indices over the whole tensor): export "
+                 "the model up to the max pool and unpool outside the ONNX model",
 }
 
 
@@ -304,6 +306,16 @@ def _max_pool2d(o: Op) -> str:
     p = o.params
     return o.emit("MaxPool", [o.input(0)], kernel_shape=list(p["kernel"]), strides=list(p["stride"]),
                   pads=_pads(p["padding"]), dilations=list(p["dilation"]))
+
+
+@op("AdaptiveMaxPool")
+def _adaptive_max_pool(o: Op) -> str:
+    spatial, sizes = o.in_shape(0)[2:], o.params["output_size"]
+    if any(s == 0 or n % s for n, s in zip(spatial, sizes)):  # ONNX has no adaptive pooling
+        raise o.refuse(f"adaptive max pooling of {spatial} to {sizes} has bins of different sizes, which ONNX's "
+                       "MaxPool cannot express: pool to a size that divides the input, or export up to the pool")
+    kernel = [n // s for n, s in zip(spatial, sizes)]
+    return o.emit("MaxPool", [o.input(0)], kernel_shape=kernel, strides=kernel)
 
 
 # ---- module calls written as one ONNX operator each --------------------------------------------------

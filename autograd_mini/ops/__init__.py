@@ -128,8 +128,21 @@ def cumsum(x: Any, axis: int | None = None) -> Tensor:
 @op("reshape", method=True)
 def reshape(x: Any, *shape: Any) -> Tensor:
     """Reshape (one ``-1`` is inferred); ``x.reshape(2, 3)`` or ``x.reshape((2, 3))``."""
+    return reshaped("reshape", x, shape)
+
+
+def reshaped(op: str, x: Any, shape: Any) -> Tensor:
+    """``reshape`` (or PyTorch's ``view``, named ``op`` in errors), the shape checked as PyTorch checks it."""
     x = _t(x)
-    return P.Reshape.apply(x, shape=shape_arg(shape))
+    shape = shape_arg(shape)
+    inferred = [i for i, n in enumerate(shape) if n == -1]
+    if len(inferred) > 1 or builtins.any(n < -1 for n in shape):
+        why = "only one dimension can be inferred (-1)" if len(inferred) > 1 else "sizes must be >= 0, or -1"
+        raise ValueError(f"{op}: shape {list(shape)} is invalid: {why}")
+    known = math.prod(n for n in shape if n != -1)
+    if (known != x.size) if not inferred else (known == 0 or x.size % known):
+        raise ValueError(f"{op}: shape {list(shape)} is invalid for input of size {x.size} (shape {x.shape})")
+    return P.Reshape.apply(x, shape=shape)
 
 
 @op("transpose", method=True)

@@ -19,7 +19,8 @@ from .._backend import xp
 from ..function import Function, op
 from ..tensor import Tensor
 
-__all__ = ["conv2d", "conv_transpose2d", "conv1d", "conv_transpose1d", "conv3d", "Conv2d", "conv_output", "crop",
+__all__ = ["conv2d", "conv_transpose2d", "conv1d", "conv_transpose1d", "conv3d", "conv_transpose3d", "Conv2d",
+           "conv_output", "crop",
            "fits", "conv_padding", "image_input", "offsets", "out_hw", "pad_hw", "padding_pairs", "pair", "single",
            "zeros_padded"]
 
@@ -318,12 +319,14 @@ def _crops_fit(op: str, x: Tensor, pads: tuple) -> None:
                              f"{x.shape[2 + i]} (input shape {x.shape})")
 
 
-def _channels(op: str, x: Tensor, weight: Any, bias: Any, groups: Any, transposed: bool = False) -> tuple:
-    """(weight, bias) as Tensors, checked against x's channels and groups."""
+def _channels(op: str, x: Tensor, weight: Any, bias: Any, groups: Any, transposed: bool = False,
+              nd: int = 2) -> tuple:
+    """(weight, bias) as Tensors, checked against x's channels and groups (``nd`` spatial axes)."""
     w = weight if isinstance(weight, Tensor) else Tensor(weight)
-    layout = ("(in_channels, out_channels / groups, kH, kW)" if transposed else
-              "(out_channels, in_channels / groups, kH, kW)")
-    if w.ndim != 4:
+    kernel = ", ".join(("kD", "kH", "kW")[3 - nd:])
+    layout = (f"(in_channels, out_channels / groups, {kernel})" if transposed else
+              f"(out_channels, in_channels / groups, {kernel})")
+    if w.ndim != 2 + nd:
         raise ValueError(f"{op}: weight must have shape {layout}, got shape {w.shape}")
     if not hasattr(groups, "__index__") or isinstance(groups, bool) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
@@ -500,4 +503,52 @@ def conv3d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: 
     out = total.reshape((n, do) + total.shape[1:]).transpose(0, 2, 1, 3, 4)
     if bias is not None:
         out = out + (bias if isinstance(bias, Tensor) else Tensor(bias)).reshape(1, -1, 1, 1, 1)
+    return out.reshape(out.shape[1:]) if unbatched else out
+
+
+@op("conv_transpose3d")
+def conv_transpose3d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+                     output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
+    """The transposed 3-d convolution of ``input`` (N, C, D, H, W) with ``weight`` (C, out / groups, kD, kH, kW),
+    plus ``bias``: PyTorch's ``conv_transpose3d``, same arguments. Composed: per kernel depth offset, one
+    ``conv_transpose2d`` of every input plane at once, each plane's result added at depth ``i * stride +
+    k * dilation`` (exact, any order); then ``padding`` cropped from both ends of each axis."""
+    op_ = "conv_transpose3d"
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    unbatched = x.ndim == 4
+    x = x.reshape((1,) + x.shape) if unbatched else x
+    if x.ndim != 5:
+        raise ValueError(f"{op_}: expected input of shape (N, C, D, H, W) or (C, D, H, W), got shape {x.shape}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op_}: expected a floating-point input, got dtype {x.dtype} (convert with .astype)")
+    w, bias = _channels(op_, x, weight, bias, groups, transposed=True, nd=3)
+    stride, dilation = _triple(op_, "stride", stride, 1), _triple(op_, "dilation", dilation, 1)
+    pad, extra = _triple(op_, "padding", padding, 0), _triple(op_, "output_padding", output_padding, 0)
+    if any(e >= s and e >= d for e, s, d in zip(extra, stride, dilation)):
+        raise ValueError(f"{op_}: output_padding {output_padding!r} must be smaller than either stride {stride} or "
+                         f"dilation {dilation} (as in PyTorch)")
+    n, c, d, h, wd = x.shape
+    (kd, sd, dd), pd = (w.shape[2], stride[0], dilation[0]), pad[0]
+    reach = (d - 1) * sd + dd * (kd - 1) + 1  # the depths a kernel offset reaches
+    size = (reach - 2 * pd + extra[0],) + tuple((x.shape[3 + i] - 1) * stride[1 + i] - 2 * pad[1 + i]
+                                                 + dilation[1 + i] * (w.shape[3 + i] - 1) + extra[1 + i] + 1
+                                                 for i in range(2))
+    if min(size) < 1:
+        raise ValueError(f"{op_}: the output size {size} for input shape {x.shape}, weight shape {w.shape}, padding "
+                         f"{padding!r} is not positive; use less padding")
+    from .pool import pad as pad_  # pool.py builds on this file
+    planes = x.transpose(0, 2, 1, 3, 4).reshape(n * d, c, h, wd)
+    length = max(reach, pd + size[0])  # output_padding may reach past the last offset
+    total = None
+    for k in range(kd):
+        y = conv_transpose2d(planes, w[:, :, k], None, stride[1:], pad[1:], extra[1:], groups, dilation[1:])
+        y = y.reshape((n, d) + y.shape[1:])
+        if sd > 1:  # sd - 1 zero planes after each plane, the last ones dropped
+            y = pad_(y.reshape((n, d, 1) + y.shape[2:]), ((0, 0), (0, 0), (0, sd - 1)) + ((0, 0),) * 3)
+            y = y.reshape((n, d * sd) + y.shape[3:])[:, :(d - 1) * sd + 1]
+        y = pad_(y, ((0, 0), (k * dd, length - k * dd - y.shape[1])) + ((0, 0),) * 3)
+        total = y if total is None else total + y
+    out = total[:, pd:pd + size[0]].transpose(0, 2, 1, 3, 4)
+    if bias is not None:
+        out = out + bias.reshape(1, -1, 1, 1, 1)
     return out.reshape(out.shape[1:]) if unbatched else out

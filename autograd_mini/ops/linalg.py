@@ -24,7 +24,8 @@ from ..grad_mode import array_call, state
 from ..tensor import Tensor, as_array, as_operand
 from .primitives import Concatenate
 
-__all__ = ["Diagonal", "DiagonalScatter", "Inv", "Det", "LogAbsDet", "Solve", "Cholesky", "Pinv", "VectorNorm",
+__all__ = ["Diagonal", "DiagonalScatter", "Inv", "Det", "LogAbsDet", "Solve", "SolveTriangular", "MatrixExp",
+           "Cholesky", "Pinv", "VectorNorm",
            "SvdPart", "EighPart", "QrPart", "SVDResult", "EighResult", "QRResult", "SlogdetResult", "LstsqResult"]
 
 
@@ -230,6 +231,90 @@ class Solve(Function):
     def backward(ctx, g, a, out):
         gb = anp.linalg_solve(_mT(a), g)
         return -(gb @ _mT(out)) if ctx.needs_input_grad[0] else None, gb
+
+
+@_declare("solve_triangular")
+class SolveTriangular(Function):
+    """``A X = B`` (``left=False``: ``X A = B``) reading only ``A``'s ``upper`` or lower triangle (its diagonal
+    taken as ones when ``unitriangular``), by substitution: a zero on the diagonal gives inf/nan, as PyTorch's."""
+    formula = ("d solve_triangular(a, b)/db: solve_triangular(a.T, g) with the other triangle; "
+               "d solve_triangular(a, b)/da: -(that) @ X.T, kept to a's triangle (strictly, when unitriangular)")
+
+    @staticmethod
+    def forward(ctx, a, b, *, upper, left, unitriangular):
+        a, b = as_float(a), as_float(b)
+        if not left:  # X A = B is A.T X.T = B.T
+            return _mT(_substitute(_mT(a), _mT(b), not upper, unitriangular))
+        return _substitute(a, b, upper, unitriangular)
+
+    @staticmethod
+    def backward(ctx, g, a, out):
+        upper, left, unit = ctx.params["upper"], ctx.params["left"], ctx.params["unitriangular"]
+        gb = anp.linalg_solve_triangular(_mT(a), g, upper=not upper, left=left, unitriangular=unit)
+        if not ctx.needs_input_grad[0]:
+            return None, gb
+        ga = -(gb @ _mT(out)) if left else -(_mT(out) @ gb)
+        n = ga.shape[-1]
+        keep = xp.tri(n, n, -1 if unit else 0, dtype=bool)  # the triangle forward read
+        return ga * (keep.T if upper else keep).astype(ga.dtype), gb
+
+
+def _substitute(a: Any, b: Any, upper: bool, unit: bool) -> Any:
+    """Forward (lower) or back (upper) substitution, one row of X per step, batched."""
+    n = a.shape[-1]
+    x = xp.zeros(xp.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + b.shape[-2:], dtype=xp.result_type(a, b))
+    with xp.errstate(divide="ignore", invalid="ignore"):  # a zero on the diagonal: inf/nan, as PyTorch's
+        for i in (range(n - 1, -1, -1) if upper else range(n)):
+            done = slice(i + 1, n) if upper else slice(0, i)
+            row = b[..., i, :] - (a[..., i:i + 1, done] @ x[..., done, :])[..., 0, :]
+            x[..., i, :] = row if unit else row / a[..., i, i:i + 1]
+    return x
+
+
+@_declare("matrix_exp")
+class MatrixExp(Function):
+    """The matrix exponential by scaling and squaring with a degree-13 Pade approximant (Higham 2005); the
+    derivative is PyTorch's block-matrix trick: the top-right block of ``exp([[a.T, g], [0, a.T]])``."""
+    formula = "d matrix_exp(a)/da: the top-right block of matrix_exp([[a.T, g], [0, a.T]])"
+
+    @staticmethod
+    def forward(ctx, a):
+        return _expm(as_float(a))
+
+    @staticmethod
+    def backward(ctx, g, a):
+        n = a.shape[-1]
+        lead = [(0, 0)] * (a.ndim - 2)
+        at = _mT(a)
+        block = (anp.pad(at, lead + [(0, n), (0, n)]) + anp.pad(at, lead + [(n, 0), (n, 0)])
+                 + anp.pad(g, lead + [(0, n), (n, 0)]))
+        return anp.linalg_matrix_exp(block)[..., :n, n:]
+
+
+_PADE13 = (64764752532480000.0, 32382376266240000.0, 7771770303897600.0, 1187353796428800.0, 129060195264000.0,
+           10559470521600.0, 670442572800.0, 33522128640.0, 1323241920.0, 40840800.0, 960960.0, 16380.0, 182.0, 1.0)
+
+
+def _expm(a: Any) -> Any:
+    """exp of each matrix of (..., n, n): scaled by 2^-s so its 1-norm is at most theta_13, the [13/13] Pade
+    approximant, squared s times (per matrix); a matrix with an inf or nan gives nan."""
+    n = a.shape[-1]
+    if a.size == 0:
+        return a.copy()
+    norm = xp.abs(a).sum(axis=-2).max(axis=-1)
+    bad = ~xp.isfinite(norm)
+    s = xp.where(bad, 0, xp.maximum(0, xp.ceil(xp.log2(xp.where(bad, 1.0, norm) / 5.371920351148152)))).astype(int)
+    a = xp.where(bad[..., None, None], 0.0, a) / (2.0 ** s)[..., None, None]
+    b, eye = _PADE13, xp.eye(n, dtype=a.dtype)
+    a2 = a @ a
+    a4 = a2 @ a2
+    a6 = a4 @ a2
+    u = a @ (a6 @ (b[13] * a6 + b[11] * a4 + b[9] * a2) + b[7] * a6 + b[5] * a4 + b[3] * a2 + b[1] * eye)
+    v = a6 @ (b[12] * a6 + b[10] * a4 + b[8] * a2) + b[6] * a6 + b[4] * a4 + b[2] * a2 + b[0] * eye
+    r = xp.linalg.solve(v - u, v + u)
+    for k in range(int(s.max(initial=0))):
+        r = xp.where((s > k)[..., None, None], r @ r, r)
+    return xp.where(bad[..., None, None], xp.nan, r).astype(a.dtype)
 
 
 @_declare("det")
@@ -644,6 +729,82 @@ def solve(A: Any, B: Any, *, left: bool = True) -> Tensor:
         raise ValueError(f"linalg.solve: the batch shapes of A {A.shape} and B {B.shape} do not broadcast") from None
     X = Solve.apply(A, Bm)
     return X[..., 0] if vector else X
+
+
+def solve_triangular(A: Any, B: Any, *, upper: bool, left: bool = True, unitriangular: bool = False) -> Tensor:
+    """``X`` with ``A X = B`` (``left=False``: ``X A = B``) for triangular ``A``, torch.linalg.solve_triangular:
+    only the ``upper`` (or lower) triangle of ``A`` is read, its diagonal taken as ones when ``unitriangular``;
+    ``B`` is matrices (..., n, k) (``left=False``: (..., k, n)); batch axes broadcast. A zero on the read
+    diagonal gives inf/nan, as PyTorch's (no error)."""
+    A = _matrix(A, "solve_triangular", square=True)
+    B = _matrix(B, "solve_triangular")
+    if not isinstance(upper, bool):
+        raise TypeError(f"linalg.solve_triangular: upper must be True or False (keyword only, no default, as "
+                        f"PyTorch's), got {upper!r}")
+    n, side = A.shape[-1], (B.shape[-2] if left else B.shape[-1])
+    if side != n:
+        want = f"(..., {n}, k)" if left else f"(..., k, {n})"
+        raise ValueError(f"linalg.solve_triangular: A of shape {A.shape} needs B of shape {want} (left={left}), "
+                         f"got {B.shape}")
+    try:
+        xp.broadcast_shapes(A.shape[:-2], B.shape[:-2])
+    except ValueError:
+        raise ValueError(f"linalg.solve_triangular: the batch shapes of A {A.shape} and B {B.shape} do not "
+                         "broadcast") from None
+    return SolveTriangular.apply(A, B, upper=upper, left=bool(left), unitriangular=bool(unitriangular))
+
+
+def matrix_exp(A: Any) -> Tensor:
+    """The matrix exponential of square matrices (..., n, n), torch.linalg.matrix_exp; differentiable to any
+    order (its derivative is a matrix exponential of a (2n, 2n) block matrix, PyTorch's)."""
+    return MatrixExp.apply(_matrix(A, "matrix_exp", square=True))
+
+
+def matrix_rank(A: Any, *, atol: float | None = None, rtol: float | None = None, hermitian: bool = False) -> Tensor:
+    """The number of singular values above ``max(atol, rtol * largest)`` (default ``rtol``: ``max(m, n) * eps`` of
+    the dtype when ``atol`` is not given, else 0: PyTorch's), an int64 tensor; ``hermitian``: absolute
+    eigenvalues of the lower triangle. An integer: no gradient (as PyTorch)."""
+    A = _matrix(A, "matrix_rank", square=bool(hermitian))
+    a = _float(A)
+    if a.shape[-1] * a.shape[-2] == 0:
+        return Tensor._wrap(xp.zeros(a.shape[:-2], dtype=xp.int64))
+    s = xp.abs(xp.linalg.eigvalsh(a)) if hermitian else xp.linalg.svd(a, compute_uv=False)
+    if rtol is None:
+        rtol = max(a.shape[-2:]) * xp.finfo(a.dtype).eps if atol is None or atol <= 0 else 0.0
+    tol = xp.maximum(0.0 if atol is None else atol, rtol * s.max(axis=-1, keepdims=True))
+    return Tensor._wrap((s > tol).sum(axis=-1).astype(xp.int64))
+
+
+def cond(A: Any, p: Any = None) -> Tensor:
+    """The condition number in the ``p`` norm, torch.linalg.cond: ``None``/2 (largest over smallest singular
+    value, any shape), -2 (the inverse), or 'fro', 'nuc', 1, -1, inf, -inf (``norm(A) * norm(inv(A))``, square
+    matrices). A singular matrix gives inf, as PyTorch's. Differentiable (composed of svdvals, inv and
+    matrix_norm), where PyTorch is too; at a singular matrix in the norm-based p its gradient here is 0."""
+    A = _matrix(A, "cond")
+    if p is None or (p in (2, -2) and not isinstance(p, bool)):
+        s = svdvals(A)
+        with xp.errstate(divide="ignore"):
+            return s[..., 0] / s[..., -1] if p != -2 else s[..., -1] / s[..., 0]
+    if p not in ("fro", "nuc", 1, -1, xp.inf, -xp.inf) or isinstance(p, bool):
+        raise ValueError(f"linalg.cond: p must be None, 'fro', 'nuc', 2, -2, 1, -1, inf or -inf, got {p!r}")
+    A = _matrix(A, "cond", square=True)
+    if A.size == 0:  # PyTorch's (numpy has no answer for 0 x 0)
+        return Tensor._wrap(xp.zeros(A.shape[:-2], _float(A).dtype))
+    if p == "nuc":  # PyTorch's: through the singular values, so a singular matrix is inf only where one is 0
+        s = svdvals(A)
+        with xp.errstate(divide="ignore", invalid="ignore"):
+            return s.sum(axis=-1) * (1.0 / s).sum(axis=-1)
+    a = _float(A)
+    singular = xp.zeros(a.shape[:-2], bool)
+    for i in xp.ndindex(a.shape[:-2]):  # numpy's inv refuses a whole batch for one singular matrix
+        try:
+            xp.linalg.inv(a[i])
+        except xp.linalg.LinAlgError:
+            singular[i] = True
+    if not singular.any():
+        return matrix_norm(A, p) * matrix_norm(inv(A), p)
+    safe = anp.where(singular[..., None, None], xp.eye(a.shape[-1], dtype=a.dtype), A)  # invertible stand-ins
+    return anp.where(singular, xp.inf, matrix_norm(A, p) * matrix_norm(inv(safe), p))
 
 
 def cholesky(A: Any, *, upper: bool = False) -> Tensor:

@@ -1,5 +1,5 @@
-"""Pooling and padding for NCHW images: ``max_pool2d`` (a primitive), ``avg_pool2d`` and
-``adaptive_avg_pool2d`` (composed), ``pad`` (a primitive).
+"""Pooling and padding for NCHW images: ``max_pool2d`` and the adaptive max pools (primitives), ``avg_pool2d``
+and the adaptive average pools (composed), ``pad`` (a primitive).
 
 ``max_pool2d`` remembers each window's winning kernel offset (the first maximum, as PyTorch);
 its derivative scatters g to those pixels, and that scatter's derivative gathers from them.
@@ -33,7 +33,8 @@ from .conv import (
 )
 
 __all__ = ["max_pool2d", "avg_pool2d", "max_pool1d", "avg_pool1d", "max_pool3d", "avg_pool3d", "max_unpool2d",
-           "adaptive_avg_pool2d", "pad"]
+           "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
+           "adaptive_max_pool2d", "adaptive_max_pool3d", "pad"]
 
 
 # ---- max pooling ------------------------------------------------------------------------------
@@ -163,17 +164,18 @@ class WindowGather(Function):
 
 
 # ---- unpooling ----------------------------------------------------------------------------------
-class MaxUnpool2d(Function):
-    """Each value put at its flat index of a zero (H, W) plane (a later duplicate overwrites, as PyTorch's CPU
-    kernel); the gradient reads g at the indices, for the values that were kept (PyTorch's: for every one)."""
-    formula = "d max_unpool2d(x)/dx: g read at each kept value's index (0 for an overwritten duplicate)"
-    op_name = "max_unpool2d"
+class MaxUnpool(Function):
+    """Each value put at its flat index of a zero plane (or sequence, or volume) of ``size`` (a later duplicate
+    overwrites, as PyTorch's CPU kernel); the gradient reads g at the indices, for the values that were kept
+    (PyTorch's: for every one)."""
+    formula = "d max_unpool(x)/dx: g read at each kept value's index (0 for an overwritten duplicate)"
+    op_name = "max_unpool"
 
     @staticmethod
     def forward(ctx, x, *, index, size):
         n, c = x.shape[:2]
         index = index.reshape(n, c, -1)
-        out = xp.zeros((n, c, size[0] * size[1]), dtype=x.dtype)
+        out = xp.zeros((n, c, math.prod(size)), dtype=x.dtype)
         xp.put_along_axis(out, index, x.reshape(n, c, -1), axis=2)
         source = xp.full(out.shape, -1)  # which input each output slot kept
         xp.put_along_axis(source, index, xp.broadcast_to(xp.arange(index.shape[2]), index.shape), axis=2)
@@ -356,14 +358,27 @@ def _depth_as_height(plane: Tensor) -> Tensor:
 
 @op("max_pool3d")
 def max_pool3d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-               ceil_mode: bool = False) -> Tensor:
-    """The maximum over each (kD, kH, kW) window of (N, C, D, H, W) volumes, PyTorch's ``max_pool3d`` (no
-    ``return_indices`` here). Separable, so composed exactly: ``max_pool2d`` over each plane, then over depth;
-    the gradient goes to the first maximum in (d, h, w) order, as PyTorch's."""
+               ceil_mode: bool = False, return_indices: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """The maximum over each (kD, kH, kW) window of (N, C, D, H, W) volumes, PyTorch's ``max_pool3d``;
+    ``return_indices``: also each maximum's flat index ``(d * H + h) * W + w`` in its volume. Separable, so
+    composed exactly: ``max_pool2d`` over each plane, then over depth; the gradient goes to the first maximum in
+    (d, h, w) order (the last nan), as PyTorch's."""
     x, lead, (kd, k), (sd, s), (pd, p), (dd, d) = _volumes("max_pool3d", input, kernel_size, stride, padding, dilation)
-    plane = max_pool2d(x, k, s, p, d, ceil_mode)
-    out = max_pool2d(_depth_as_height(plane), (kd, 1), (sd, 1), (pd, 0), (dd, 1), ceil_mode)
-    return out.reshape(lead + out.shape[2:3] + plane.shape[2:])
+    plane = max_pool2d(x, k, s, p, d, ceil_mode, return_indices)
+    plane, in_plane = plane if return_indices else (plane, None)
+    out = max_pool2d(_depth_as_height(plane), (kd, 1), (sd, 1), (pd, 0), (dd, 1), ceil_mode, return_indices)
+    out, depth = out if return_indices else (out, None)
+    shape = lead + out.shape[2:3] + plane.shape[2:]
+    if not return_indices:
+        return out.reshape(shape)
+    flat = array_call(_volume_indices, depth._data, in_plane._data, shape, plane.shape, x.shape)  # on each replay
+    return out.reshape(shape), Tensor._wrap(flat)
+
+
+def _volume_indices(depth: Any, in_plane: Any, shape: tuple, plane: tuple, volume: tuple) -> Any:
+    """max_pool3d's flat ``(d * H + h) * W + w`` from the depth pool's rows and the plane pool's indices."""
+    depth = depth.reshape((-1,) + shape[-3:]) // (plane[2] * plane[3])  # a row of the depth pool
+    return (depth * (volume[2] * volume[3]) + xp.take_along_axis(in_plane, depth, 1)).reshape(shape)
 
 
 @op("avg_pool3d")
@@ -386,28 +401,24 @@ def avg_pool3d(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 
     return out.reshape(lead + out.shape[2:3] + plane.shape[2:])
 
 
-@op("max_unpool2d")
-def max_unpool2d(input: Any, indices: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
-                 output_size: Any = None) -> Tensor:
-    """The inverse of ``max_pool2d(..., return_indices=True)``, PyTorch's ``F.max_unpool2d``: each value at its
-    flat index ``row * W + col`` of a zero plane of ``output_size`` (its last two entries), by default
-    ``(H - 1) * stride - 2 * padding + kernel_size``."""
-    x, unbatched = image_input("max_unpool2d", input)
+def _max_unpool(op: str, input: Any, indices: Any, kernel_size: Any, stride: Any, padding: Any,
+                output_size: Any, nd: int) -> Tensor:
+    x, unbatched = _with_batch(op, input, nd)
     index = xp.asarray(indices._data if isinstance(indices, Tensor) else indices)
     if index.dtype.kind not in "iu" or index.shape != (x.shape[1:] if unbatched else x.shape):
-        raise ValueError(f"max_unpool2d: indices must be integers of the input's shape {input.shape}, got "
+        raise ValueError(f"{op}: indices must be integers of the input's shape {input.shape}, got "
                          f"{index.dtype} of shape {index.shape}")
-    kernel = pair("max_unpool2d", "kernel_size", kernel_size, 1)
-    stride = kernel if stride is None else pair("max_unpool2d", "stride", stride, 1)
-    pad = pair("max_unpool2d", "padding", padding, 0)
+    kernel = _per_axis(op, "kernel_size", kernel_size, nd, 1)
+    stride = kernel if stride is None else _per_axis(op, "stride", stride, nd, 1)
+    pad = _per_axis(op, "padding", padding, nd, 0)
     if output_size is None:
-        size = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * pad[i] + kernel[i] for i in range(2))
+        size = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * pad[i] + kernel[i] for i in range(nd))
     else:
-        size = tuple(pair("max_unpool2d", "output_size", tuple(output_size)[-2:], 0))
-    if index.size and (index.min() < 0 or index.max() >= size[0] * size[1]):
-        raise IndexError(f"max_unpool2d: index {int(index.min() if index.min() < 0 else index.max())} is out of "
-                         f"range for an output plane of {size[0]} x {size[1]}")
-    out = MaxUnpool2d.apply(x, index=array_call(_int64_like, index, x.shape), size=size)  # again on each replay
+        size = _per_axis(op, "output_size", tuple(output_size)[-nd:], nd, 0)
+    if index.size and (index.min() < 0 or index.max() >= math.prod(size)):
+        raise IndexError(f"{op}: index {int(index.min() if index.min() < 0 else index.max())} is out of "
+                         f"range for an output of size {' x '.join(map(str, size))}")
+    out = MaxUnpool.apply(x, index=array_call(_int64_like, index, x.shape), size=size)  # again on each replay
     return _batched(out, unbatched)
 
 
@@ -415,34 +426,197 @@ def _int64_like(index: Any, shape: tuple) -> Any:
     return index.reshape(shape).astype(xp.int64)
 
 
+@op("max_unpool1d")
+def max_unpool1d(input: Any, indices: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 output_size: Any = None) -> Tensor:
+    """The inverse of ``max_pool1d(..., return_indices=True)``, PyTorch's ``F.max_unpool1d``: each value at its
+    index of a zero sequence of ``output_size`` (by default ``(L - 1) * stride - 2 * padding + kernel_size``)."""
+    return _max_unpool("max_unpool1d", input, indices, kernel_size, stride, padding, output_size, 1)
+
+
+@op("max_unpool2d")
+def max_unpool2d(input: Any, indices: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 output_size: Any = None) -> Tensor:
+    """The inverse of ``max_pool2d(..., return_indices=True)``, PyTorch's ``F.max_unpool2d``: each value at its
+    flat index ``row * W + col`` of a zero plane of ``output_size`` (its last two entries), by default
+    ``(H - 1) * stride - 2 * padding + kernel_size``."""
+    return _max_unpool("max_unpool2d", input, indices, kernel_size, stride, padding, output_size, 2)
+
+
+@op("max_unpool3d")
+def max_unpool3d(input: Any, indices: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 output_size: Any = None) -> Tensor:
+    """The inverse of ``max_pool3d(..., return_indices=True)``, PyTorch's ``F.max_unpool3d``: each value at its
+    flat index ``(d * H + h) * W + w`` of a zero volume of ``output_size`` (its last three entries)."""
+    return _max_unpool("max_unpool3d", input, indices, kernel_size, stride, padding, output_size, 3)
+
+
+def _per_axis(op: str, name: str, v: Any, nd: int, lo: int) -> tuple:
+    """An int or ``nd`` ints, each at least ``lo``."""
+    vals = tuple(v) if isinstance(v, (tuple, list)) else (v,) * nd
+    if len(vals) != nd:
+        raise TypeError(f"{op}: {name} must be an int or {nd} ints, got {v!r}")
+    return tuple(single(op, name, a, lo) for a in vals)
+
+
+_SPATIAL = {1: "(N, C, L) or (C, L)", 2: "(N, C, H, W) or (C, H, W)", 3: "(N, C, D, H, W) or (C, D, H, W)"}
+
+
+def _with_batch(op: str, input: Any, nd: int) -> tuple[Tensor, bool]:
+    """(a floating-point input with ``nd`` spatial axes, given a batch axis; whether one was added)."""
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    if x.ndim not in (nd + 1, nd + 2):
+        raise ValueError(f"{op}: expected input of shape {_SPATIAL[nd]}, got shape {x.shape}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point input, got dtype {x.dtype} (convert with .astype)")
+    return (x.reshape((1,) + x.shape), True) if x.ndim == nd + 1 else (x, False)
+
+
+def _adaptive_args(op: str, input: Any, output_size: Any, nd: int) -> tuple[Tensor, bool, tuple]:
+    """(input with a batch axis, whether one was added, the output size of each of the ``nd`` spatial axes):
+    PyTorch's checks (floats only, non-empty channel and spatial axes except for the average to size 1, a mean;
+    ``None`` in ``output_size`` keeps that axis)."""
+    x, unbatched = _with_batch(op, input, nd)
+    sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * nd
+    if len(sizes) != nd:
+        raise ValueError(f"{op}: output_size must be an int or {nd} of them, got {output_size!r}")
+    sizes = tuple(n if s is None else single(op, "output_size", s, 0) for s, n in zip(sizes, x.shape[-nd:]))
+    if 0 in x.shape[1:] and not (op.startswith("adaptive_avg") and set(sizes) == {1}):
+        raise ValueError(f"{op}: expected non-zero sizes for the channel and spatial axes (as PyTorch), got shape "
+                         f"{x.shape}")
+    return x, unbatched, sizes
+
+
+def _adaptive_avg(op: str, input: Any, output_size: Any, nd: int) -> Tensor:
+    """The mean over PyTorch's adaptive bins on each of the last ``nd`` axes (bins may overlap and differ in
+    size): per axis, one gather of each bin's elements, a shorter bin's missing ones pointing at a zero padded
+    on, then a sum and a division by the bin's size. (A matrix of weights would spread an inf or nan to every
+    bin: 0 * inf is nan.)"""
+    x, unbatched, sizes = _adaptive_args(op, input, output_size, nd)
+    if all(s == 1 for s in sizes):
+        return _batched(x.mean(axis=tuple(range(2, 2 + nd)), keepdims=True), unbatched)
+    out = x
+    for axis, s in zip(range(x.ndim - 1, 1, -1), reversed(sizes)):
+        n = out.shape[axis]
+        if s == n:
+            continue  # every bin one element
+        lo, hi = _bin_bounds(s, n)
+        t = xp.arange(int((hi - lo).max(initial=1)))
+        index = xp.where(t < (hi - lo)[:, None], lo[:, None] + t, n)  # n: the padded zero
+        widths = [(0, 0)] * out.ndim
+        widths[axis] = (0, 1)
+        picked = pad(out, widths)[(slice(None),) * axis + (index,)].sum(axis=axis + 1)
+        out = picked / (hi - lo).astype(x.dtype).reshape((s,) + (1,) * (x.ndim - 1 - axis))
+    return _batched(out, unbatched)
+
+
+def _bin_bounds(out_size: int, size: int) -> tuple:
+    """PyTorch's adaptive bins: bin i runs from ``floor(i size / out_size)`` to ``ceil((i + 1) size / out_size)``."""
+    i = xp.arange(out_size)
+    return (i * size) // out_size, -(-((i + 1) * size) // out_size)
+
+
+def _bin_winners(x: Any, axis: int, out_size: int) -> Any:
+    """For each adaptive bin along ``axis``, the index of its maximum: the first, or the last nan (PyTorch's rule:
+    a strictly larger value or a nan takes over)."""
+    lo, hi = _bin_bounds(out_size, x.shape[axis])
+    x = xp.moveaxis(x, axis, -1)
+    best, winner = x[..., lo], xp.broadcast_to(lo, x.shape[:-1] + (out_size,))
+    for t in range(1, int((hi - lo).max(initial=1))):
+        at = xp.minimum(lo + t, hi - 1)  # a shorter bin repeats its last element: it cannot win twice
+        v = x[..., at]
+        wins = (v > best) | xp.isnan(v)
+        best, winner = xp.where(wins, v, best), xp.where(wins, at, winner)
+    return xp.moveaxis(winner, -1, axis)
+
+
+class AdaptiveMaxPool(Function):
+    """The maximum over PyTorch's adaptive bins of the axes after (N, C); the gradient goes to each bin's first
+    maximum in row-major order (the last nan), as PyTorch's."""
+    formula = "d adaptive_max_pool(x)/dx: g to each bin's first maximum (overlapping bins add)"
+    op_name = "adaptive_max_pool"
+
+    @staticmethod
+    def forward(ctx, x, *, output_size):
+        out, index = _adaptive_maxima(x, output_size)
+        ctx.save_for_backward(index, x.shape)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        index, shape = ctx.saved_tensors
+        return anp.add_at(g, shape=shape, index=index)  # whose derivative reads g at index: any order
+
+
+def _adaptive_maxima(x: Any, sizes: tuple) -> tuple:
+    """(each bin's maximum, the fancy index of it in x (N, C, *spatial)). Bins are boxes, so the maximum is
+    separable: each bin's winner along the last axis, then along the axis before among those, ..., which keeps
+    the first maximum in row-major order."""
+    chosen: list = []  # the positions along the axes done so far, of the shape of `out`
+    out = x
+    for axis in range(x.ndim - 1, 1, -1):
+        winner = _bin_winners(out, axis, sizes[axis - 2])
+        out = xp.take_along_axis(out, winner, axis)
+        chosen = [winner] + [xp.take_along_axis(c, winner, axis) for c in chosen]
+    n, c = x.shape[:2]
+    return out, (xp.arange(n).reshape((n,) + (1,) * (x.ndim - 1)), xp.arange(c).reshape((c,) + (1,) * (x.ndim - 2)),
+                 *chosen)
+
+
+def _adaptive_max(op: str, input: Any, output_size: Any, nd: int, return_indices: bool) -> Any:
+    x, unbatched, sizes = _adaptive_args(op, input, output_size, nd)
+    out = _batched(AdaptiveMaxPool.apply(x, output_size=sizes), unbatched)
+    if not return_indices:
+        return out
+    return out, Tensor._wrap(array_call(_adaptive_indices, x._data, sizes, unbatched))  # again on each replay
+
+
+def _adaptive_indices(a: Any, sizes: tuple, unbatched: bool) -> Any:
+    """PyTorch's indices of the adaptive maxima: flat in each input plane (or volume, or sequence)."""
+    return _batched(xp.ravel_multi_index(_adaptive_maxima(a, sizes)[1][2:], a.shape[2:]).astype(xp.int64), unbatched)
+
+
+@op("adaptive_avg_pool1d")
+def adaptive_avg_pool1d(input: Any, output_size: Any) -> Tensor:
+    """The mean over PyTorch's adaptive bins of (N, C, L) sequences (bin i: ``floor(i L / o)`` to
+    ``ceil((i + 1) L / o)``), to length ``output_size``."""
+    return _adaptive_avg("adaptive_avg_pool1d", input, output_size, 1)
+
+
 @op("adaptive_avg_pool2d")
-def adaptive_avg_pool2d(x: Any, output_size: Any) -> Tensor:
+def adaptive_avg_pool2d(input: Any, output_size: Any) -> Tensor:
     """Average over PyTorch's adaptive bins (rows ``floor(i*H/oh)`` to ``ceil((i+1)*H/oh)``), to ``output_size``.
 
     ``output_size`` is an int or an (oh, ow) pair (``None`` keeps that side). Composed as
     ``A_h @ x @ A_w.T`` with constant averaging matrices: bins may overlap and differ in size.
     """
-    x, unbatched = image_input("adaptive_avg_pool2d", x)
-    sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size, output_size)
-    if len(sizes) != 2:
-        raise ValueError(f"adaptive_avg_pool2d: output_size must be an int or a pair, got {output_size!r}")
-    oh, ow = (x.shape[2 + i] if s is None else pair("adaptive_avg_pool2d", "output_size", s, 1)[0]
-              for i, s in enumerate(sizes))
-    h, w = x.shape[2:]
-    if (oh, ow) == (1, 1):
-        out = x.mean(axis=(2, 3), keepdims=True)
-    else:
-        out = (_bins(oh, h, x.dtype) @ x) @ _bins(ow, w, x.dtype).T
-    return out.reshape(out.shape[1:]) if unbatched else out
+    return _adaptive_avg("adaptive_avg_pool2d", input, output_size, 2)
 
 
-def _bins(out_size: int, size: int, dtype: Any) -> Any:
-    """(out_size, size): row i averages PyTorch's adaptive bin i."""
-    a = xp.zeros((out_size, size), dtype=dtype)
-    for i in range(out_size):
-        lo, hi = (i * size) // out_size, -(-((i + 1) * size) // out_size)
-        a[i, lo:hi] = 1.0 / (hi - lo)
-    return a
+@op("adaptive_avg_pool3d")
+def adaptive_avg_pool3d(input: Any, output_size: Any) -> Tensor:
+    """``adaptive_avg_pool2d`` for (N, C, D, H, W) volumes: an int or (od, oh, ow) (``None`` keeps that side)."""
+    return _adaptive_avg("adaptive_avg_pool3d", input, output_size, 3)
+
+
+@op("adaptive_max_pool1d")
+def adaptive_max_pool1d(input: Any, output_size: Any, return_indices: bool = False) -> Any:
+    """The maximum over PyTorch's adaptive bins of (N, C, L) sequences; ``return_indices``: also each maximum's
+    index in its sequence. At ties the gradient goes to the first maximum (a nan: the last), as PyTorch's."""
+    return _adaptive_max("adaptive_max_pool1d", input, output_size, 1, return_indices)
+
+
+@op("adaptive_max_pool2d")
+def adaptive_max_pool2d(input: Any, output_size: Any, return_indices: bool = False) -> Any:
+    """The maximum over PyTorch's adaptive bins of (N, C, H, W) images, to ``output_size`` (an int or (oh, ow),
+    ``None`` keeps that side); ``return_indices``: also each maximum's flat index ``row * W + col``."""
+    return _adaptive_max("adaptive_max_pool2d", input, output_size, 2, return_indices)
+
+
+@op("adaptive_max_pool3d")
+def adaptive_max_pool3d(input: Any, output_size: Any, return_indices: bool = False) -> Any:
+    """``adaptive_max_pool2d`` for (N, C, D, H, W) volumes; indices are flat ``(d * H + h) * W + w``."""
+    return _adaptive_max("adaptive_max_pool3d", input, output_size, 3, return_indices)
 
 
 _MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "edge": "edge", "circular": "wrap",

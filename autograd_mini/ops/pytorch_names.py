@@ -78,9 +78,11 @@ def unsqueeze(x: Any, dim: int) -> Tensor:
 
 
 @op("cat")
-def cat(tensors: Sequence[Any], dim: int = 0) -> Tensor:
-    """PyTorch's name for ``concatenate``."""
-    return OPS["concatenate"](tensors, dim)
+def cat(tensors: Sequence[Any], dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """PyTorch's name for ``concatenate`` (along ``dim``, 0 by default); numpy's ``axis=`` works too."""
+    if dim is not None and axis is not None:
+        raise TypeError("cat: give dim= or axis=, not both")
+    return OPS["concatenate"](tensors, dim if dim is not None else 0 if axis is None else axis)
 
 
 @op("clamp", method=True)

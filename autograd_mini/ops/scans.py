@@ -2,10 +2,10 @@
 count_nonzero``.
 
 Composites of the reductions, getitem and where, except ``CumProd``: its derivative reads the output (a
-running sum of ``g * out`` divided by ``x``, O(n)), where the exact composite for inputs with zeros (each
-prefix a row of a triangle, reduced by ``prod``) costs O(n^2) along the axis; the op takes that composite
-only when ``x`` has a zero, so both are exact, to any order. ``LogCumSumExp`` is a primitive for speed
-as well (O(n); the triangle reduced by ``logsumexp`` is its test oracle).
+running sum of ``g * out`` divided by ``x``, O(n), PyTorch's), and where ``x`` has a zero the product of the
+others by a ``LinearScan`` (O(n), no division; it differentiates into scans, so exact to any order).
+``LogCumSumExp`` is a primitive for speed as well (O(n); the triangle reduced by ``logsumexp`` is its test
+oracle).
 """
 
 from __future__ import annotations
@@ -44,26 +44,62 @@ def _scan_axis(op: str, x: Tensor, axis: Any) -> tuple[Tensor, int, tuple]:
     return x, normalize_axes(axis, x.ndim, op)[0], x.shape
 
 
-def _triangle(x: Tensor, axis: int, fill: float) -> Tensor:
-    """(..., n, n) with ``axis`` moved last: row k holds x_0 .. x_k, then ``fill``."""
-    xm = movedim(x, axis, -1)
-    n = xm.shape[-1]
-    rows = P.BroadcastTo.apply(xm.reshape(xm.shape[:-1] + (1, n)), shape=xm.shape[:-1] + (n, n))
-    return P.Where.apply(xp.tri(n, dtype=bool), rows, xp.asarray(fill, dtype=x.dtype))
-
-
 class CumProd(Function):
-    """Running product of a tensor without zeros (``cumprod`` routes zeros to the exact composite)."""
-    formula = "d cumprod(x, axis)/dx: the running sum of g * out from the other end, divided by x"
+    """Running product along ``axis``. Without zeros the derivative is PyTorch's (the running sum of ``g * out``
+    from the other end, divided by ``x``); with zeros (or subnormals, where ``out / x`` loses the value)
+    ``exact`` takes the product of the others with no division: ``out`` shifted by one (the product before
+    each element) times a scan from the other end of ``g`` through the elements after it. O(n) either way,
+    and the scan differentiates into scans, so every order is exact."""
+    formula = "d cumprod(x, axis)/dx: at i, the sum over j >= i of g_j times the product of x_0..x_j but x_i"
     op_name = "cumprod"
 
     @staticmethod
-    def forward(ctx, x, *, axis): return xp.cumprod(x, axis=axis, dtype=R.accumulated(x))
+    def forward(ctx, x, *, axis, exact): return xp.cumprod(x, axis=axis, dtype=R.accumulated(x))
 
     @staticmethod
     def backward(ctx, g, x, out):
-        flip = (slice(None),) * ctx.params["axis"] + (slice(None, None, -1),)
-        return (g * out)[flip].cumsum(axis=ctx.params["axis"])[flip] / x
+        axis = ctx.params["axis"]
+        if not ctx.params["exact"]:
+            flip = (slice(None),) * axis + (slice(None, None, -1),)
+            return (g * out)[flip].cumsum(axis=axis)[flip] / x
+        # dx_i = (x_0 .. x_{i-1}) * u_i, where u_i = g_i + x_{i+1} u_{i+1}
+        u = anp.linear_scan(_shifted(x, axis, -1, 0.0), g, axis=axis, reverse=True)
+        return u * _shifted(out, axis, 1, 1.0)
+
+
+def _shifted(v: Any, axis: int, by: int, fill: float) -> Any:
+    """``v`` moved one place along ``axis``: ``by=1`` puts ``v_{j-1}`` at j (``fill`` first), ``by=-1``
+    puts ``v_{j+1}`` at j (``fill`` last)."""
+    n = v.shape[axis]
+    keep = (slice(None),) * axis + (slice(0, n - 1) if by == 1 else slice(1, n),)
+    widths = [(0, 0)] * v.ndim
+    widths[axis] = (1, 0) if by == 1 else (0, 1)
+    return anp.pad(v[keep], widths, constant_values=fill)
+
+
+@op("linear_scan", export=False)  # cumprod's exact derivative
+class LinearScan(Function):
+    """``h_j = a_j h_{j-1} + b_j`` along ``axis`` from ``h_{-1} = 0`` (``reverse``: ``h_j = a_j h_{j+1} + b_j``
+    from the other end): one multiply-add per element, no division, so exact where ``a`` has zeros."""
+    formula = ("d linear_scan(a, b)/db: the scan from the other end of g through a moved one place; "
+               "d linear_scan(a, b)/da: that times h moved one place")
+
+    @staticmethod
+    def forward(ctx, a, b, *, axis, reverse):
+        h = xp.moveaxis(xp.array(b, dtype=xp.result_type(a, b)), axis, 0)  # a copy, scanned in place
+        am = xp.moveaxis(a, axis, 0)
+        n = h.shape[0]
+        for j in (range(n - 2, -1, -1) if reverse else range(1, n)):
+            prev = j + 1 if reverse else j - 1
+            h[j] += am[j] * h[prev]
+        return xp.moveaxis(h, 0, axis)
+
+    @staticmethod
+    def backward(ctx, g, a, out):
+        axis, reverse = ctx.params["axis"], ctx.params["reverse"]
+        toward = 1 if reverse else -1  # where each element's successor in the scan sits
+        u = anp.linear_scan(_shifted(a, axis, toward, 0.0), g, axis=axis, reverse=not reverse)
+        return u * _shifted(out, axis, -toward, 0.0), u
 
 
 @op("cumprod", method=True)
@@ -75,12 +111,10 @@ def cumprod(x: Any, axis: int | None = None, *, dtype: Any = None) -> Tensor:
     x, axis, shape = _scan_axis("cumprod", x, axis)
     if x.shape[axis] <= 1:  # the identity (as PyTorch's): out / x would differentiate to 1/x - x/x^2, not 0
         return x.reshape(shape)
-    zeros = _has_zeros(x._data)
+    exact = _has_zeros(x._data)
     if state.tracer is not None:  # the path depends on it: ag.compile checks it again on each replay
-        array_call(_same_zeros, x._data, zeros)
-    if not zeros:
-        return CumProd.apply(x, axis=axis).reshape(shape)
-    return movedim(R.Prod.apply(_triangle(x, axis, 1.0), -1), -1, axis).reshape(shape)
+        array_call(_same_zeros, x._data, exact)
+    return CumProd.apply(x, axis=axis, exact=exact).reshape(shape)
 
 
 def _has_zeros(a: Any) -> bool:

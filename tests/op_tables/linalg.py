@@ -35,6 +35,10 @@ GRADCHECK = {
     "Det": (lambda a: ag.linalg.det(a), lambda: [T(2, 3, 3)]),
     "LogAbsDet": (lambda a: ag.linalg.slogdet(a).logabsdet, lambda: [_well(3, 3)]),
     "Solve": (lambda a, b: ag.linalg.solve(a, b), lambda: [_well(3, 3), T(2, 3, 2)]),
+    "SolveTriangular": (lambda a, b: ag.linalg.solve_triangular(a, b, upper=True) + ag.linalg.solve_triangular(
+        a, b.swapaxes(-1, -2), upper=False, left=False, unitriangular=True).swapaxes(-1, -2),
+                        lambda: [_well(3, 3), T(2, 3, 2)]),
+    "MatrixExp": (lambda a: ag.linalg.matrix_exp(a), lambda: [T(2, 3, 3)]),
     "Cholesky": (lambda x: ag.linalg.cholesky(x @ x.swapaxes(-1, -2) + 3 * np.eye(3)), lambda: [T(2, 3, 3)]),
     "Pinv": (lambda a: ag.linalg.pinv(a), lambda: [T(4, 3)]),
     "VectorNorm": (lambda x: ag.linalg.vector_norm(x, 3, dim=1), lambda: [T(2, 3)]),
@@ -69,6 +73,10 @@ EDGES = {
                             skip=_SQUARE | _NO_SCALAR | _FLOAT32 | {"zero": _SINGULAR_GRAD, "tie": _SINGULAR_GRAD}),
     "linalg.inv": Edges(lambda L, a: L.linalg.inv(_k(L, a)), skip=_SQUARE | _NO_SCALAR | _LAPACK_INF),
     "linalg.solve": Edges(lambda L, a, b: L.linalg.solve(_k(L, a), b), 2, skip=_SQUARE | _NO_SCALAR | {"tie": _RANK}),
+    "linalg.solve_triangular": Edges(lambda L, a, b: L.linalg.solve_triangular(_k(L, a), b[..., :, None] + 0 * a[
+        ..., :, None], upper=False), 2, skip=_SQUARE | _NO_SCALAR | {"tie": _RANK}),
+    "linalg.matrix_exp": Edges(lambda L, a: L.linalg.matrix_exp(_m(a)),
+                               skip=_SQUARE | _NO_SCALAR | _LAPACK_INF | _FLOAT32),
     "linalg.cholesky": Edges(lambda L, a: L.linalg.cholesky(_k(L, a)), skip=_SQUARE | _NO_SCALAR),
     "linalg.svdvals": Edges(lambda L, a: L.linalg.svdvals(_k(L, a)), skip=_SQUARE | _NO_SCALAR | {"tie": _RANK}),
     "linalg.eigvalsh": Edges(lambda L, a: L.linalg.eigvalsh(_k(L, a)),

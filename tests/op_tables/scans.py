@@ -1,9 +1,10 @@
 """Boundary and gradcheck cases for ops/scans.py (cumprod cummax cummin logcumsumexp amax amin aminmax var_mean
-std_mean norm count_nonzero) and its CumProd."""
+std_mean norm count_nonzero) and its CumProd and LinearScan."""
 
 import numpy as np
 
 import autograd_mini as ag
+from autograd_mini.ops.scans import LinearScan
 from tests.op_tables import ELEMENTWISE, NO_SCALAR, Edges, T, torch
 
 
@@ -18,6 +19,9 @@ def _dim(a):
 GRADCHECK = {
     "CumProd": (lambda x: ag.cumprod(x, 1), lambda: [T(2, 4, lo=0.5)]),
     "cumprod_zeros": (lambda x: ag.cumprod(x * ag.tensor([1.0, 0.0, 1.0, 0.0]), 1), lambda: [T(2, 4)]),
+    "LinearScan": (lambda a, b: LinearScan.apply(a, b, axis=1, reverse=False) + LinearScan.apply(a, b, axis=1,
+                                                                                                reverse=True),
+                   lambda: [T(2, 5), T(2, 5)]),
     "cummax_cummin": (lambda x: ag.cummax(x, 1).values * ag.cummin(x, 0).values, lambda: [T(3, 4)]),
     "LogCumSumExp": (lambda x: ag.logcumsumexp(x, 1), lambda: [T(2, 4)]),
     "var_std_mean": (lambda x: ag.var_mean(x, 1)[0] * ag.std_mean(x, 0, correction=0)[0].sum(), lambda: [T(3, 4)]),
