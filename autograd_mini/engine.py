@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -290,20 +291,24 @@ def store_grads(found: Iterable[tuple[Tensor, Any]], create_graph: bool = False)
     Without ``create_graph`` the stored gradient carries no graph.
     """
     stored: set[int] = set()
-    for leaf, g in found:
-        if create_graph and isinstance(g, Tensor):
-            leaf.grad = g if leaf.grad is None else leaf.grad + g
-            continue
-        a = g._data if isinstance(g, Tensor) else xp.asarray(g)
-        if a.base is not None or id(a) in stored:
-            a = a.copy()
-        stored.add(id(a))
-        if leaf.grad is None:
-            leaf.grad = Tensor._wrap(a)
-        elif leaf.grad.grad_fn is not None:
-            leaf.grad = leaf.grad + a
-        else:
-            leaf.grad = Tensor._wrap(leaf.grad._data + a)
+    with _STORING:  # read, add, write back: two threads' passes into one leaf must not lose one (PyTorch's too)
+        for leaf, g in found:
+            if create_graph and isinstance(g, Tensor):
+                leaf.grad = g if leaf.grad is None else leaf.grad + g
+                continue
+            a = g._data if isinstance(g, Tensor) else xp.asarray(g)
+            if a.base is not None or id(a) in stored:
+                a = a.copy()
+            stored.add(id(a))
+            if leaf.grad is None:
+                leaf.grad = Tensor._wrap(a)
+            elif leaf.grad.grad_fn is not None:
+                leaf.grad = leaf.grad + a
+            else:
+                leaf.grad = Tensor._wrap(leaf.grad._data + a)
+
+
+_STORING = threading.RLock()  # re-entrant: a create_graph sum is an op, and an op may run user code (hooks)
 
 
 def backward(root: Tensor, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
