@@ -213,29 +213,31 @@ def _signature(args: tuple) -> tuple:
     key: list[Any] = [state.enabled, get_default_dtype()]
     seen: dict[int, int] = {}  # id(argument or its array) -> its position: an alias is part of the signature
     for i, a in enumerate(args):
-        data = a._data if isinstance(a, Tensor) else a
-        first = seen.get(id(a), seen.get(id(data)))
-        if first is not None and not isinstance(a, (bool, int, float, str, type(None), np.generic)):
-            key.append(("same", first, type(a)))  # f(x, x) traced one value for both: f(x, y) is another program
-            continue
-        seen.setdefault(id(a), i)
-        seen.setdefault(id(data), i)
-        if isinstance(a, Tensor):
-            key.append(("T", a._data.shape, a._data.dtype, a._requires_grad))
-        elif isinstance(a, np.ndarray):
-            key.append(("A", a.shape, a.dtype))
-        elif isinstance(a, float):  # by its bits: -0.0 == 0.0 and nan != nan, yet the program holds the number
+        if isinstance(a, float):  # by its bits: -0.0 == 0.0 and nan != nan, yet the program holds the number
             key.append(("V", type(a), a.hex()))
         elif isinstance(a, (bool, int, str, type(None))):
             key.append(("V", type(a), a))
         elif isinstance(a, np.generic):  # a numpy number: a constant of the program, by value
             key.append(("V", type(a), a.tobytes()))
-        elif isinstance(a, (list, tuple, dict, set)):
-            raise TypeError(f"ag.compile: argument {len(key) - 2} is a {type(a).__name__}; pass its tensors as "
-                            "separate arguments (f(x, y), not f((x, y))): a container's contents are not part of "
-                            "the signature, so a replay could not tell that they changed")
         else:
-            key.append(("O", id(a)))
+            data = a._data if isinstance(a, Tensor) else a
+            first = seen.get(id(a))
+            if first is None:
+                first = seen.get(id(data))
+            if first is not None:  # f(x, x) traced one value for both: f(x, y) is another program
+                key.append(("same", first, type(a)))
+                continue
+            seen[id(a)] = seen[id(data)] = i
+            if isinstance(a, Tensor):
+                key.append(("T", data.shape, data.dtype, a._requires_grad))
+            elif isinstance(a, np.ndarray):
+                key.append(("A", a.shape, a.dtype))
+            elif isinstance(a, (list, tuple, dict, set)):
+                raise TypeError(f"ag.compile: argument {len(key) - 2} is a {type(a).__name__}; pass its tensors as "
+                                "separate arguments (f(x, y), not f((x, y))): a container's contents are not part "
+                                "of the signature, so a replay could not tell that they changed")
+            else:
+                key.append(("O", id(a)))
     return tuple(key)
 
 

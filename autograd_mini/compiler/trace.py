@@ -20,6 +20,7 @@ import numpy as np
 from .._source import location
 from ..function import CONST
 from ..grad_mode import state
+from ..hooks import active as active_tensor_hooks
 from ..tensor import Tensor
 from .backward import BackwardWriter
 from .emit import FORWARD
@@ -49,7 +50,8 @@ def leaf_key(t: Tensor) -> tuple:
     """What a program assumes of a tensor it reads at replay: a new shape or dtype (``p.data = ...``) or a
     new ``requires_grad`` (a frozen layer) changes its backward pass and its ``.grad`` stores; a hook
     registered on it since is refused by a new trace."""
-    return t._data.shape, t._data.dtype, t._requires_grad, bool(getattr(t, "_hooks", None))
+    hooked = active_tensor_hooks() is not None and bool(getattr(t, "_hooks", None))  # a rare, slow read: only if any
+    return t._data.shape, t._data.dtype, t._requires_grad, hooked
 
 
 def module_key(m: Any) -> Any:
