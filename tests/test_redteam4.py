@@ -426,3 +426,30 @@ def test_logcumsumexp_second_order_where_the_incoming_gradient_is_exactly_zero()
     eps = 1e-6
     fd = [(grad(eps * e)[1].numpy() - grad(-eps * e)[1].numpy()) @ v / (2 * eps) for e in np.eye(2)]
     np.testing.assert_allclose(hv.numpy(), fd, rtol=1e-7, atol=1e-9)
+
+
+COMPARE_CASES = {
+    "int64 vs float32 0-d": (np.array([16777217, 3], np.int64), np.array(16777216.0, np.float32)),
+    "int64 vs python float": (np.array([16777217, 3], np.int64), 16777216.5),
+    "float32 vs float64 0-d": (np.array([0.1, 0.2], np.float32), np.array(0.1)),
+    "float32 vs python float": (np.array([0.1, 0.2], np.float32), 0.1),
+    "bool vs python float": (np.array([True, False]), 0.5),
+    "int64 vs float64": (np.array([2**53 + 1, 1], np.int64), np.array([2.0**53, 1.0])),
+    "uint8 vs python int": (np.array([1, 200], np.uint8), 100),
+}
+
+
+@pytest.mark.parametrize("case", COMPARE_CASES)
+def test_comparisons_promote_like_pytorch(case):
+    """A float32 tensor against a float64 0-d tensor compares in float32, an int64 tensor against a float32 0-d
+    tensor in float32 (it compared in float64, exactly: `x == ag.tensor(0.1)` was False for float32 x = 0.1)."""
+    a, b = COMPARE_CASES[case]
+
+    def wrap(v, lib):
+        return lib.tensor(v) if isinstance(v, np.ndarray) else v
+
+    want = oracle(lambda: [op(torch.tensor(a), wrap(b, torch)).numpy()
+                           for op in (torch.gt, torch.ge, torch.eq, torch.ne, torch.lt, torch.le)])
+    x, y = ag.tensor(a), wrap(b, ag)
+    for got, w in zip((x > y, x >= y, x == y, x != y, x < y, x <= y), want):
+        np.testing.assert_array_equal(got.numpy(), w)

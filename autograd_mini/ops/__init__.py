@@ -15,7 +15,7 @@ import pkgutil
 from collections.abc import Sequence
 from typing import Any
 
-from .._backend import xp
+from .._backend import result_type, xp
 from .._views import track as track_view
 from ..function import OPS, _promoted, op
 from ..grad_mode import array_call
@@ -270,17 +270,21 @@ _COMPARE = {"less": xp.less, "less_equal": xp.less_equal, "greater": xp.greater,
             "greater_equal": xp.greater_equal, "equal": xp.equal, "not_equal": xp.not_equal}
 
 
-def _compare(op: str, a: Any, b: Any) -> Any:
+def _compare(op: str, a: Any, b: Any, floating: Any) -> Any:
+    if floating is not None:  # PyTorch compares in the promoted float type: float32 0.1 == float64 0-d 0.1
+        a, b = xp.asarray(a, dtype=floating), xp.asarray(b, dtype=floating)
     return xp.asarray(_COMPARE[op](a, b))  # an array, also of 0-d operands (numpy gives a scalar)
 
 
 @op("compare")
 def compare(a: Any, b: Any, op: str) -> Tensor:
-    """Elementwise comparison; a bool tensor that is never differentiated."""
+    """Elementwise comparison in PyTorch's promoted dtype (integers exactly); a bool tensor, never differentiated."""
     a_arr = a._data if isinstance(a, Tensor) else a
     b_arr = b._data if isinstance(b, Tensor) else b
+    dtype = result_type(a_arr, b_arr)
+    floating = dtype if dtype.kind in "fc" else None
     try:
-        return Tensor._wrap(array_call(_compare, op, a_arr, b_arr))  # ag.compile compares again on each replay
+        return Tensor._wrap(array_call(_compare, op, a_arr, b_arr, floating))  # compared again on each replay
     except ValueError as e:
         raise ValueError(f"{op}: {e} (shapes {xp.shape(a_arr)} and {xp.shape(b_arr)})") from None
 
