@@ -176,8 +176,9 @@ class Tracer(BackwardWriter):
         return name
 
     def emit(self, line: str) -> None:
-        if line.startswith("#"):  # op names and file paths are the user's text: one comment line, whatever they hold
-            line = " ".join(line.replace("\0", " ").splitlines())
+        # one source line, whatever the user's text in it holds (op names, file paths in comments): the code the
+        # tracer writes has no line break of its own (reprs escape them)
+        line = " ".join(line.replace("\0", " ").splitlines())
         self.lines.append(line)
         self.owners.append(self.owner)
 
