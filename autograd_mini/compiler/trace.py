@@ -410,6 +410,19 @@ class Tracer(BackwardWriter):
                 self.emit(f"{holder}._data = {out}")
                 self.loaded[id(t)] = out
 
+    def view(self, v: Tensor, base: Tensor, index: Any) -> None:
+        """``v`` re-made as ``base[index]`` after ``base`` got a new array (``mutation._refresh``)."""
+        where = user_line(3)
+        src, idx = self.value(base, where), self.value(index, where)
+        name = self.fresh(src + "_view" if src.isidentifier() else "view")
+        self.emit(f"# view of the written tensor  ({where})")
+        self.emit(f"{name} = _read_only({src}[{idx}])")
+        self._bind(v._data, name)
+        holder = self.tensor_names.get(id(v))
+        if holder is not None:
+            self.emit(f"{holder}._data = {name}")
+            self.loaded[id(v)] = name
+
     def effect(self, f: Any, args: tuple, kwargs: dict) -> Any:
         where = user_line(3)
         args = tuple(tuple(a) if _is_iterator(a) else a for a in args)  # a generator would be used up once
