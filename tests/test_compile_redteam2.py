@@ -1,0 +1,112 @@
+"""Red team of ag.compile's higher-order gradients and ``ag.viz.explore(step, *args)`` (round 5): each test is a
+case that failed before its fix. The program must equal eager bit for bit, or refuse with the line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autograd_mini as ag
+import nn
+
+
+def _run_from(filename: str, src: str, **names):
+    """The functions of ``src`` as if they were written in a file called ``filename``."""
+    ns = dict(names)
+    exec(compile(src, filename, "exec"), ns)  # noqa: S102
+    return ns
+
+
+HOSTILE_FILE = 'dir/a"b</script>\n<img src=x onerror=alert(1)>\r\n.py'
+
+
+def test_a_file_path_with_newlines_stays_in_the_programs_comments():
+    """``requires_grad_()`` and ``p.grad = None`` are written with the user's line as a trailing comment: a newline
+    in that file's path made the rest of the path a line of code (a SyntaxError, or code run by the program)."""
+    lin = nn.Linear(3, 2, seed=0, dtype="float64")
+    ns = _run_from(HOSTILE_FILE, """
+def step(x):
+    lin.weight.grad = None
+    xh = (x * 1.0).requires_grad_(True)
+    (g,) = ag.grad_of(lin(xh).tanh().sum(), [xh], create_graph=True)
+    return (g * g).sum()
+""", ag=ag, lin=lin)
+    step = ag.compile(ns["step"])
+    for i in range(3):
+        x = ag.tensor(np.random.default_rng(i).standard_normal((4, 3)))
+        np.testing.assert_array_equal(step(x).data, ns["step"](x).data)
+    assert "onerror=alert(1)>" in step.source
+    assert all(line.lstrip().startswith(("#", "def ")) or "onerror" not in line.split("#")[0]
+               for line in step.source.splitlines())
+
+
+def _same_as_eager(f, *shapes, calls=3, requires_grad=True):
+    compiled = ag.compile(f)
+    for i in range(calls):
+        rng = np.random.default_rng(i)
+        arrays = [rng.standard_normal(s) for s in shapes]
+        eager = f(*(ag.tensor(a, requires_grad=requires_grad) for a in arrays))
+        got = compiled(*(ag.tensor(a, requires_grad=requires_grad) for a in arrays))
+        for a, b in zip(eager if isinstance(eager, tuple) else (eager,), got if isinstance(got, tuple) else (got,),
+                        strict=True):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a.data, b.data)
+    return compiled
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_a_view_of_an_op_result_written_under_no_grad_shows_the_write(create_graph):
+    """``g[0] = 5`` under no_grad on an op's result (read-only: the write goes into a copy that becomes g's) re-makes
+    g's views on the copy (``mutation._refresh``) with numpy outside ops: the program did not, so a returned view
+    was refused with no line ("an op at  got ...")."""
+    lin = nn.Linear(3, 2, seed=0, dtype="float64")
+
+    def f(x):
+        (g,) = ag.grad_of(lin(x).tanh().sum(), [x], create_graph=create_graph)
+        g = g * 1.0  # an op's result
+        v = g[0]
+        with ag.no_grad():
+            g[0] = 5.0
+        return v, v * 2.0, g
+
+    _same_as_eager(f, (4, 3))
+
+
+def _penalty_step():
+    lin = nn.Linear(3, 3, seed=0, dtype="float64")
+    opt = nn.optim.SGD(lin.parameters(), lr=0.1)
+
+    def step(x, depth):
+        opt.zero_grad()
+        h = x
+        for _ in range(depth):
+            h = lin(h).tanh() + h
+        (g,) = ag.grad_of(h.sum(), [x], create_graph=True)
+        pen = (g * g).sum()
+        pen.backward()
+        opt.step()
+        return pen, g
+
+    return ag.compile(step), lin, ag.tensor(np.random.default_rng(0).standard_normal((4, 3)), requires_grad=True)
+
+
+def test_explore_with_a_misspelt_option_refuses_before_running_the_step():
+    """The options were checked after the call ran: its optimizer step had updated the model by the time
+    ``explore(step, x, max_node=10)`` said the option was unknown."""
+    step, lin, x = _penalty_step()
+    before = lin.weight.data.copy()
+    with pytest.raises(TypeError, match="unknown argument.*max_node"):
+        ag.viz.explore(step, x, 2, max_node=10)
+    np.testing.assert_array_equal(lin.weight.data, before)
+    assert step.cache_info().misses == 0
+
+
+def test_explore_of_a_program_longer_than_max_nodes_names_its_arguments_without_a_warning(recwarn):
+    """The arguments are named by the program's names: those the drawn graph does not reach (cut at ``max_nodes``)
+    made explore warn about a ``params`` name the user never gave."""
+    step, _, x = _penalty_step()
+    page = ag.viz.explore(step, x, 3, max_nodes=20)
+    assert not [w for w in recwarn.list if "matched no tensor" in str(w.message)]
+    assert sum(n["kind"] == "op" for n in page.data["nodes"]) == 20
+    page = ag.viz.explore(step, x, 3)  # all drawn: x by its name
+    assert "x" in [n["label"] for n in page.data["nodes"] if n["kind"] != "op"]
