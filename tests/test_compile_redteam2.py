@@ -110,3 +110,52 @@ def test_explore_of_a_program_longer_than_max_nodes_names_its_arguments_without_
     assert sum(n["kind"] == "op" for n in page.data["nodes"]) == 20
     page = ag.viz.explore(step, x, 3)  # all drawn: x by its name
     assert "x" in [n["label"] for n in page.data["nodes"] if n["kind"] != "op"]
+
+
+def test_traces_in_two_threads_leave_tensor_as_it_was():
+    """Each trace saved Tensor's methods and put its guards in, then put back what it had saved: two traces
+    overlapping in two threads left the later one's guards on Tensor for good (and its tracer alive with them)."""
+    import threading
+
+    from autograd_mini.tensor import Tensor
+
+    names = ("__init__", "data", "grad", "requires_grad_", "__array_ufunc__", "__format__", "item", "__bool__")
+    before = {k: Tensor.__dict__[k] for k in names}
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    results, errors = {}, []
+
+    def work(k):  # trace 0 starts first and ends first, while trace 1 runs
+        try:
+            lin = nn.Linear(3, 2, seed=k, dtype="float64")
+
+            def f(x):
+                if k == 0:
+                    first_in.set()
+                    assert second_in.wait(10)
+                else:
+                    second_in.set()
+                    assert first_out.wait(10)
+                (g,) = ag.grad_of(lin(x).tanh().sum(), [x], create_graph=True)
+                return (g * g).sum()
+
+            step = ag.compile(f)
+            x = ag.tensor(np.full((2, 3), 0.5 + k), requires_grad=True)
+            if k == 1:
+                assert first_in.wait(10)
+            got = step(x).data
+            if k == 0:
+                first_out.set()
+            results[k] = (got, f(x).data)
+        except Exception as e:  # noqa: BLE001  (reported below)
+            errors.append(e)
+            first_in.set(), second_in.set(), first_out.set()
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert {k: Tensor.__dict__[k] for k in names} == before
+    for got, eager in results.values():
+        np.testing.assert_array_equal(got, eager)
