@@ -159,3 +159,83 @@ def test_traces_in_two_threads_leave_tensor_as_it_was():
     assert {k: Tensor.__dict__[k] for k in names} == before
     for got, eager in results.values():
         np.testing.assert_array_equal(got, eager)
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_a_detached_copy_of_an_argument_made_a_leaf_is_this_calls(create_graph):
+    """``xh = x.detach().requires_grad_()`` (PyTorch's idiom for an input-gradient penalty) before any op read
+    ``x``: ``requires_grad_`` froze xh as the traced call's object, so every replay stored into that one object's
+    ``.grad`` and read it back: the first-order gradient doubled on the second call, tripled on the third; under
+    create_graph the second call raised."""
+    lin = nn.Linear(3, 1, seed=0, dtype="float64")
+
+    def step(x):
+        xh = x.detach().requires_grad_(True)
+        lin(xh).tanh().sum().backward(create_graph=create_graph)
+        lin.zero_grad()
+        return (xh.grad ** 2).sum(), xh.grad * 1.0
+
+    compiled = ag.compile(step)
+    x = ag.tensor(np.random.default_rng(0).standard_normal((2, 3)))
+    for _ in range(3):
+        for a, b in zip(step(x), compiled(x), strict=True):
+            np.testing.assert_array_equal(a.data, b.data)
+        assert x.grad is None
+
+
+def test_a_detached_parameter_made_a_leaf_reads_this_calls_parameter():
+    """``w.detach().requires_grad_()`` before any op read ``w``: frozen as the traced call's tensor, so the array
+    the optimizer had replaced (a stale weight) on every later call."""
+    lin = nn.Linear(3, 2, seed=0, dtype="float64")
+    opt = nn.optim.SGD(lin.parameters(), lr=0.1)
+
+    def step(x):
+        wd = lin.weight.detach().requires_grad_(True)
+        (gw,) = ag.grad_of(((x @ wd).tanh() ** 2).sum(), [wd], create_graph=True)
+        opt.zero_grad()
+        loss = lin(x).sum() + (gw * gw).sum()
+        loss.backward()
+        opt.step()
+        return loss, gw
+
+    rng = np.random.default_rng(0)
+    xs = [ag.tensor(rng.standard_normal((4, 3))) for _ in range(3)]
+    start = {k: v.copy() for k, v in lin.state_dict().items()}
+    eager = [[t.data.copy() for t in step(x)] for x in xs]
+    lin.load_state_dict(start)
+    compiled = ag.compile(step)
+    for x, want in zip(xs, eager):
+        for a, b in zip(want, compiled(x), strict=True):
+            np.testing.assert_array_equal(a, b.data)
+
+
+def test_a_leaf_the_function_makes_from_a_constant_is_each_calls_own():
+    """``z = ag.zeros(3).requires_grad_()`` (a perturbation, PGD's delta): the traced call's tensor was a constant
+    of the program, so each replay added its gradient into the one ``.grad`` of the traced call's object (twice the
+    gradient on the second call, three times on the third), and a write into it (``delta += ...``) stayed for the
+    next replay."""
+    lin = nn.Linear(3, 1, seed=0, dtype="float64")
+
+    def first_order(x):
+        z = ag.zeros(3, dtype=np.float64).requires_grad_(True)
+        ((x * z).tanh().sum() + (z * z).sum()).backward()
+        return z.grad * 1.0
+
+    def penalty(x):
+        z = ag.tensor(np.full(3, 0.5)).requires_grad_(True)
+        (g,) = ag.grad_of(((x * z).tanh() ** 2).sum(), [z], create_graph=True)
+        (g * g).sum().backward()
+        return g, z.grad * 1.0
+
+    def pgd(x):
+        delta = ag.zeros(2, 3, dtype=np.float64).requires_grad_(True)
+        for _ in range(3):
+            lin(x + delta).tanh().sum().backward()
+            with ag.no_grad():
+                delta += 0.1 * delta.grad
+            delta.grad = None
+        lin.zero_grad()
+        return lin(x + delta).sum(), delta * 1.0
+
+    for f in (first_order, penalty, pgd):
+        _same_as_eager(f, (2, 3), calls=3, requires_grad=False)

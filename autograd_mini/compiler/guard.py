@@ -91,7 +91,10 @@ def _grad_property(slot: Any) -> property:
             if value is not None:
                 raise TraceError(f"ag.compile: `t.grad = ...` while tracing (at {user_line(2)}) is not recorded; "
                                  "only `t.grad = None` is. Set it outside the compiled function.")
-            tracer.emit(f"{tracer.object(self)}.grad = None  # {user_line(2)}")
+            if tracer._made_here(self):  # its .grad is a value of the program: none from here on
+                tracer.made_grads.pop(id(self), None)
+            else:
+                tracer.emit(f"{tracer.object(self)}.grad = None  # {user_line(2)}")
         slot.__set__(self, value)
 
     return property(slot.__get__, put)
@@ -108,6 +111,17 @@ def _init(original: Any) -> Any:
             tracer.alive.append(self)
 
     return init
+
+
+def _detach(original: Any) -> Any:
+    """``t.detach()`` shares ``t``'s array: the tracer names it (read at replay), so the new tensor is not this
+    call's constant."""
+    def detach(self: Tensor) -> Tensor:
+        if state.tracer is not None:
+            state.tracer.shares(self)
+        return original(self)
+
+    return detach
 
 
 def _requires_grad(original: Any) -> Any:
@@ -150,7 +164,7 @@ def guarded(tracer: Any) -> Iterator[None]:
 
 def _install() -> None:
     saved = {name: Tensor.__dict__[name] for name in [*_METHODS, "__format__", "data", "grad", "__init__",
-                                                      "__array_ufunc__", "requires_grad_"]}
+                                                      "__array_ufunc__", "requires_grad_", "detach"]}
     _installed.update(saved)
     Tensor.__init__ = _init(saved["__init__"])
     for name, what in _METHODS.items():
@@ -160,3 +174,4 @@ def _install() -> None:
     Tensor.data = _data_property(saved["data"])
     Tensor.grad = _grad_property(saved["grad"])
     Tensor.requires_grad_ = _requires_grad(saved["requires_grad_"])
+    Tensor.detach = _detach(saved["detach"])

@@ -226,6 +226,8 @@ class Tracer(BackwardWriter):
             if holder is None:
                 self._refuse_in_graph_pass(t._data, where)
                 self._check_not_derived(t._data, where, t)
+                if key in self.born:  # made by the function (ag.zeros(3)): each replay's own, from its values
+                    return self._made(t)
                 holder = self.const(t, "P")
             self.tensor_names[key] = holder
         base = self.param_names.get(key) or (t.name if isinstance(t.name, str) else None) or \
@@ -240,6 +242,21 @@ class Tracer(BackwardWriter):
         self.leaf_of[id(t._data)] = t
         self._bind(t._data, local)
         return local
+
+    def _made(self, t: Tensor) -> str:
+        """A tensor the function made from a constant (``ag.zeros(3).requires_grad_()``): a copy of its values
+        as they are now, for each replay, since the function may write into it or store a ``.grad`` on it
+        (``_made_here``), and a replay must not see the last one's."""
+        local = self.fresh(t.name if isinstance(t.name, str) else "made")
+        self.emit(f"{local} = {self.const(t._data.copy(), 'C')}.copy()")
+        self.loaded[id(t)] = local
+        return self._bind(t._data, local)
+
+    def shares(self, t: Tensor) -> None:
+        """``t.detach()`` while tracing: name the array the new tensor shares (an argument's, a parameter's), so
+        that it is read at replay, not kept as this call's."""
+        if isinstance(t._data, np.ndarray) and id(t._data) not in self.var and id(t) not in self.born:
+            self.value(t, user_line(3))
 
     def _constant(self, a: np.ndarray, where: str) -> str:
         leaf = self.leaf_of.get(id(a))
@@ -463,7 +480,9 @@ class Tracer(BackwardWriter):
             if id(x) in self.tensor_names:
                 return self.tensor_names[id(x)]
             name = self.var.get(id(x._data))
-            if name is not None and not self._is_leaf_load(x):
+            if name is None and id(x) in self.born:  # made by the function: a value of the program
+                name = self.value(x, where)
+            if name is not None and (id(x) in self.born or not self._is_leaf_load(x)):
                 return f"Tensor._wrap({name})"
             self._check_not_derived(x._data, where, x)
             self.tensor_names[id(x)] = holder = self.const(x, "P")
