@@ -239,3 +239,23 @@ def test_a_leaf_the_function_makes_from_a_constant_is_each_calls_own():
 
     for f in (first_order, penalty, pgd):
         _same_as_eager(f, (2, 3), calls=3, requires_grad=False)
+
+
+def test_an_optimizer_over_a_leaf_the_function_made_is_refused_with_the_line():
+    """An optimizer made inside the function over ``delta = ag.zeros(...).requires_grad_()``: the effect is the
+    traced call's object, over the traced call's delta, so the replays' deltas never moved (silently wrong from
+    the second call; with each replay's own delta, a program that did not compile). Refused, naming the line."""
+    lin = nn.Linear(3, 1, seed=0, dtype="float64")
+
+    def pgd(x):
+        delta = ag.zeros(2, 3, dtype=np.float64).requires_grad_(True)
+        inner = nn.optim.SGD([delta], lr=0.1)
+        for _ in range(2):
+            inner.zero_grad()
+            lin(x + delta).tanh().sum().backward()
+            inner.step()
+        return lin(x + delta).sum()
+
+    with pytest.raises(ag.TraceError, match=r"Optimizer.zero_grad at .*test_compile_redteam2.py:\d+ acts on a tensor "
+                                            r"of shape \(2, 3\) that the function made"):
+        ag.compile(pgd)(ag.tensor(np.ones((2, 3))))

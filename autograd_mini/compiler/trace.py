@@ -248,7 +248,9 @@ class Tracer(BackwardWriter):
         as they are now, for each replay, since the function may write into it or store a ``.grad`` on it
         (``_made_here``), and a replay must not see the last one's."""
         local = self.fresh(t.name if isinstance(t.name, str) else "made")
+        owner, self.owner = self.owner, (t, "forward")  # the leaf's line, as a load (``_tensor``)
         self.emit(f"{local} = {self.const(t._data.copy(), 'C')}.copy()")
+        self.owner = owner
         self.loaded[id(t)] = local
         return self._bind(t._data, local)
 
@@ -443,6 +445,7 @@ class Tracer(BackwardWriter):
     def effect(self, f: Any, args: tuple, kwargs: dict) -> Any:
         where = user_line(3)
         args = tuple(tuple(a) if _is_iterator(a) else a for a in args)  # a generator would be used up once
+        self._refuse_made(f, (*args, *kwargs.values()), where)
         prev, state.tracer = state.tracer, None
         try:
             result = f(*args, **kwargs)
@@ -473,6 +476,25 @@ class Tracer(BackwardWriter):
             return result
         self.emit(f"{fn}({', '.join(ins)})")
         return result
+
+    def _refuse_made(self, f: Any, args: tuple, where: str) -> None:
+        """An effect on a leaf the function made (an optimizer over ``delta = ag.zeros(...).requires_grad_()``):
+        the program holds each replay's own such tensor by name, and the effect (an object of the traced call)
+        would act on the traced call's tensor."""
+        def made(x: Any) -> Any:
+            if isinstance(x, Tensor):
+                return x if id(x) in self.born and self._made_here(x) else None
+            if isinstance(x, (tuple, list)):
+                return next((t for t in map(made, x) if t is not None), None)
+            groups = getattr(x, "param_groups", None)
+            return made([p for g in groups for p in g["params"]]) if isinstance(groups, list) else None
+
+        t = made(args)
+        if t is not None:
+            raise TraceError(f"ag.compile: {getattr(f, '__qualname__', f)} at {where} acts on a tensor of shape "
+                             f"{t.shape} that the function made (a leaf such as ag.zeros(...).requires_grad_()): each "
+                             "replay makes its own, which the effect would not see. Make that tensor (and an "
+                             "optimizer over it) outside the compiled function and pass it as an argument.")
 
     def object(self, x: Any, where: str = "") -> str:
         """An effect's argument: tensors as objects (an optimizer updates the parameter itself)."""
