@@ -259,3 +259,25 @@ def test_an_optimizer_over_a_leaf_the_function_made_is_refused_with_the_line():
     with pytest.raises(ag.TraceError, match=r"Optimizer.zero_grad at .*test_compile_redteam2.py:\d+ acts on a tensor "
                                             r"of shape \(2, 3\) that the function made"):
         ag.compile(pgd)(ag.tensor(np.ones((2, 3))))
+
+
+def test_a_detached_parameter_read_before_the_layer_runs_is_this_calls_weight():
+    """``w0 = lin.weight.detach()`` used before any op read the weight: the program read the traced call's
+    detached tensor, whose array the optimizer had since replaced (stale from the second call)."""
+    lin = nn.Linear(3, 2, seed=0, dtype="float64")
+    opt = nn.optim.SGD(lin.parameters(), lr=0.1)
+
+    def step(x):
+        w0 = lin.weight.detach()
+        opt.zero_grad()
+        loss = ((x @ w0) ** 2).mean() + lin(x).tanh().sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    start = {k: v.copy() for k, v in lin.state_dict().items()}
+    losses = []
+    for f in (step, ag.compile(step)):
+        lin.load_state_dict(start)
+        losses.append([f(ag.tensor(np.random.default_rng(i).standard_normal((4, 3)))).data for i in range(3)])
+    np.testing.assert_array_equal(losses[0], losses[1])
