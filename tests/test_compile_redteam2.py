@@ -281,3 +281,15 @@ def test_a_detached_parameter_read_before_the_layer_runs_is_this_calls_weight():
         lin.load_state_dict(start)
         losses.append([f(ag.tensor(np.random.default_rng(i).standard_normal((4, 3)))).data for i in range(3)])
     np.testing.assert_array_equal(losses[0], losses[1])
+
+
+def test_a_buffer_the_function_makes_and_writes_into_starts_afresh_on_each_replay():
+    """``acc = ag.zeros(3); acc += ...``: the program wrote into the traced call's array, so each replay added to the
+    last one's sum (2, 4, 6, ... where eager gives 2 each time)."""
+    def f(x):
+        acc = ag.zeros(3, dtype=np.float64)
+        acc += x.sum(axis=0)
+        acc[0] = 7.0
+        return acc * 1.0
+
+    _same_as_eager(f, (2, 3), calls=3, requires_grad=False)
