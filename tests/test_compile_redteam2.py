@@ -293,3 +293,33 @@ def test_a_buffer_the_function_makes_and_writes_into_starts_afresh_on_each_repla
         return acc * 1.0
 
     _same_as_eager(f, (2, 3), calls=3, requires_grad=False)
+
+
+def test_hostile_op_and_file_names_stay_text_in_the_program_pane(tmp_path):
+    from autograd_mini import numpy as anp
+
+    class Evil(ag.Function):
+        op_name = "q\"'</script><b>x\ny"
+
+        @staticmethod
+        def forward(ctx, x):
+            return np.sin(x)
+
+        @staticmethod
+        def backward(ctx, g, x):
+            return g * anp.cos(x)
+
+    lin = nn.Linear(3, 3, seed=0, dtype="float64")
+    ns = _run_from(HOSTILE_FILE, """
+def step(x):
+    xh = (x * 1.0).requires_grad_(True)
+    (g,) = ag.grad_of(Evil.apply(lin(xh)).sum(), [xh], create_graph=True)
+    lin.zero_grad()
+    (g * g).sum().backward()
+    return g
+""", ag=ag, lin=lin, Evil=Evil)
+    page = ag.viz.explore(ag.compile(ns["step"]), ag.tensor(np.ones((2, 3))))
+    text = "\n".join("".join(t for t, _ in row) for row in page.data["program"]["code"])
+    assert "</script><b>x y" in text and "onerror=alert(1)>" in text
+    html = page.save(tmp_path / "p.html").read_text()
+    assert html.count("</script>") == 2 and "<img" not in html and "<b>x" not in html  # the template's two
