@@ -323,3 +323,25 @@ def step(x):
     assert "</script><b>x y" in text and "onerror=alert(1)>" in text
     html = page.save(tmp_path / "p.html").read_text()
     assert html.count("</script>") == 2 and "<img" not in html and "<b>x" not in html  # the template's two
+
+
+def test_a_detached_grad_is_this_replays_gradient():
+    """``lin.weight.grad.detach()`` after backward: the program kept the traced call's detached gradient (the
+    first call's gradient returned on every replay)."""
+    lin = nn.Linear(3, 2, seed=0, dtype="float64")
+    opt = nn.optim.SGD(lin.parameters(), lr=0.1, momentum=0.9)
+
+    def step(x):
+        opt.zero_grad()
+        lin(x).tanh().sum().backward()
+        g = lin.weight.grad.detach()
+        opt.step()
+        return g * 1.0
+
+    start = {k: v.copy() for k, v in lin.state_dict().items()}
+    grads = []
+    for f in (step, ag.compile(step)):
+        lin.load_state_dict(start)
+        opt.state.clear()  # the momentum buffers
+        grads.append([f(ag.tensor(np.random.default_rng(i).standard_normal((4, 3)))).data for i in range(3)])
+    np.testing.assert_array_equal(grads[0], grads[1])
