@@ -345,3 +345,20 @@ def test_a_detached_grad_is_this_replays_gradient():
         opt.state.clear()  # the momentum buffers
         grads.append([f(ag.tensor(np.random.default_rng(i).standard_normal((4, 3)))).data for i in range(3)])
     np.testing.assert_array_equal(grads[0], grads[1])
+
+
+def test_as_tensor_of_an_outside_array_stays_live_beside_made_constants():
+    """The other side of each replay's own constants: ``ag.as_tensor(buf)`` shares ``buf``, so a change to ``buf``
+    between calls is seen, as eagerly; ``ag.zeros`` in the same function starts afresh."""
+    buf = np.ones(3)
+
+    def f(x):
+        acc = ag.zeros(3, dtype=np.float64)
+        acc += x
+        return x * ag.as_tensor(buf) + acc
+
+    compiled = ag.compile(f)
+    x = ag.tensor(np.ones(3))
+    for value in (1.0, 5.0, -2.0):
+        buf[:] = value
+        np.testing.assert_array_equal(compiled(x).data, f(x).data)

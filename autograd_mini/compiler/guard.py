@@ -10,6 +10,9 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
+from .. import factories
 from ..grad_mode import state
 from ..tensor import Tensor
 from .trace import TraceError, user_line
@@ -100,6 +103,9 @@ def _grad_property(slot: Any) -> property:
     return property(slot.__get__, put)
 
 
+_FACTORIES = factories.__file__
+
+
 def _init(original: Any) -> Any:
     """``Tensor(...)`` notes the tensors the traced function makes (``ag.tensor``): only those can be copies of
     its arguments; a tensor made before the call (a parameter) may equal an argument by chance."""
@@ -109,6 +115,11 @@ def _init(original: Any) -> Any:
         if tracer is not None:
             tracer.born.add(id(self))
             tracer.alive.append(self)
+            data = args[0] if args else kwargs.get("data")
+            caller = sys._getframe(1).f_code
+            made = caller.co_filename == _FACTORIES and caller.co_name != "as_tensor"  # ag.zeros: a new array
+            if not made and isinstance(data, np.ndarray) and np.may_share_memory(self._data, data):
+                tracer.shared.add(id(self))  # ag.as_tensor(buf): buf's memory, read live at replay
 
     return init
 

@@ -127,6 +127,7 @@ class Tracer(BackwardWriter):
         self.leaf_of: dict[int, Tensor] = {}  # id(array) -> the leaf tensor holding it (an argument, a parameter)
         self.read_leaves: dict[int, tuple] = {}  # (t, leaf_key) of each tensor read or stored into, not arguments
         self.born: set[int] = set()         # ids of the tensors made while tracing (guard.py)
+        self.shared: set[int] = set()       # those of them on an array from outside (ag.as_tensor(buf))
         self.arg_names = names
         self.objects: dict[int, str] = {}   # id(argument object) -> its parameter name (a model, an optimizer)
         self.names.update(names)
@@ -226,7 +227,8 @@ class Tracer(BackwardWriter):
             if holder is None:
                 self._refuse_in_graph_pass(t._data, where)
                 self._check_not_derived(t._data, where, t)
-                if key in self.born:  # made by the function (ag.zeros(3)): each replay's own, from its values
+                if key in self.born and key not in self.shared:  # made by the function (ag.zeros(3)): each
+                    # replay's own, from its values (ag.as_tensor(buf) shares buf: read live, as eagerly)
                     return self._made(t)
                 holder = self.const(t, "P")
             self.tensor_names[key] = holder
