@@ -168,6 +168,8 @@ def _refresh(b: Tensor) -> None:
             _become(v, ViewOf.apply(_old_version(v), b, index=index), "view of a write")
         else:
             v._data = read_only_view(b._data[index])
+            if state.tracer is not None:  # ag.compile: the program re-makes the view too
+                state.tracer.view(v, b, index)
             _bump(v)
         _refresh(v)
 

@@ -298,8 +298,9 @@ class BackwardWriter:
         return g in self.owned and type(real) is np.ndarray and real.ndim > 0 and real.flags.c_contiguous
 
     def _made_here(self, t: Tensor) -> bool:
-        """A leaf the traced function made from a value of the program (``h.detach().requires_grad_()``)."""
-        return id(t) not in self.tensor_names and id(t._data) in self.var
+        """A leaf the traced function made: from a value of the program (``h.detach().requires_grad_()``), or
+        a constant (``ag.zeros(3).requires_grad_()``)."""
+        return id(t) not in self.tensor_names and (id(t._data) in self.var or id(t) in self.born)
 
     def _leaf(self, t: Tensor) -> str:
         from .trace import leaf_key

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
+from .. import factories
 from ..grad_mode import state
 from ..tensor import Tensor
 from .trace import TraceError, user_line
@@ -90,22 +94,45 @@ def _grad_property(slot: Any) -> property:
             if value is not None:
                 raise TraceError(f"ag.compile: `t.grad = ...` while tracing (at {user_line(2)}) is not recorded; "
                                  "only `t.grad = None` is. Set it outside the compiled function.")
-            tracer.emit(f"{tracer.object(self)}.grad = None  # {user_line(2)}")
+            if tracer._made_here(self):  # its .grad is a value of the program: none from here on
+                tracer.made_grads.pop(id(self), None)
+            else:
+                tracer.emit(f"{tracer.object(self)}.grad = None  # {user_line(2)}")
         slot.__set__(self, value)
 
     return property(slot.__get__, put)
 
 
-def _init(original: Any, tracer: Any) -> Any:
+_FACTORIES = factories.__file__
+
+
+def _init(original: Any) -> Any:
     """``Tensor(...)`` notes the tensors the traced function makes (``ag.tensor``): only those can be copies of
     its arguments; a tensor made before the call (a parameter) may equal an argument by chance."""
     def init(self: Tensor, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)
-        if state.tracer is tracer:  # (not another thread's tensors)
+        tracer = state.tracer  # this thread's (state is thread-local): not another thread's tensors
+        if tracer is not None:
             tracer.born.add(id(self))
             tracer.alive.append(self)
+            data = args[0] if args else kwargs.get("data")
+            caller = sys._getframe(1).f_code
+            made = caller.co_filename == _FACTORIES and caller.co_name != "as_tensor"  # ag.zeros: a new array
+            if not made and isinstance(data, np.ndarray) and np.may_share_memory(self._data, data):
+                tracer.shared.add(id(self))  # ag.as_tensor(buf): buf's memory, read live at replay
 
     return init
+
+
+def _detach(original: Any) -> Any:
+    """``t.detach()`` shares ``t``'s array: the tracer names it (read at replay), so the new tensor is not this
+    call's constant."""
+    def detach(self: Tensor) -> Tensor:
+        if state.tracer is not None:
+            state.tracer.shares(self)
+        return original(self)
+
+    return detach
 
 
 def _requires_grad(original: Any) -> Any:
@@ -121,21 +148,41 @@ def _requires_grad(original: Any) -> Any:
     return requires_grad_
 
 
+_installed: dict[str, Any] = {}  # the originals while guards are installed
+_tracing = [0]                   # traces running, in all threads: the last one out restores the originals
+_lock = threading.Lock()
+
+
 @contextlib.contextmanager
 def guarded(tracer: Any) -> Iterator[None]:
-    """Install the guards on Tensor for the duration of one trace (they pass when no tracer is active)."""
-    saved = {name: Tensor.__dict__[name] for name in [*_METHODS, "__format__", "data", "grad", "__init__",
-                                                      "__array_ufunc__", "requires_grad_"]}
+    """Install the guards on Tensor for the duration of one trace (they pass when no tracer is active). Traces in
+    other threads share one installation: each saving and restoring its own would leave a later-ending trace's
+    guards in place for good (holding its tracer, so every array of its trace)."""
+    with _lock:
+        if not _tracing[0]:
+            _install()
+        _tracing[0] += 1
     try:
-        Tensor.__init__ = _init(saved["__init__"], tracer)
-        for name, what in _METHODS.items():
-            setattr(Tensor, name, _wrap(name, what)[1])
-        Tensor.__format__ = _format(saved["__format__"])
-        Tensor.__array_ufunc__ = _ufunc(saved["__array_ufunc__"])
-        Tensor.data = _data_property(saved["data"])
-        Tensor.grad = _grad_property(saved["grad"])
-        Tensor.requires_grad_ = _requires_grad(saved["requires_grad_"])
         yield
     finally:
-        for name, value in saved.items():
-            setattr(Tensor, name, value)
+        with _lock:
+            _tracing[0] -= 1
+            if not _tracing[0]:
+                for name, value in _installed.items():
+                    setattr(Tensor, name, value)
+                _installed.clear()
+
+
+def _install() -> None:
+    saved = {name: Tensor.__dict__[name] for name in [*_METHODS, "__format__", "data", "grad", "__init__",
+                                                      "__array_ufunc__", "requires_grad_", "detach"]}
+    _installed.update(saved)
+    Tensor.__init__ = _init(saved["__init__"])
+    for name, what in _METHODS.items():
+        setattr(Tensor, name, _wrap(name, what)[1])
+    Tensor.__format__ = _format(saved["__format__"])
+    Tensor.__array_ufunc__ = _ufunc(saved["__array_ufunc__"])
+    Tensor.data = _data_property(saved["data"])
+    Tensor.grad = _grad_property(saved["grad"])
+    Tensor.requires_grad_ = _requires_grad(saved["requires_grad_"])
+    Tensor.detach = _detach(saved["detach"])

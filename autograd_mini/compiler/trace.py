@@ -129,6 +129,7 @@ class Tracer(BackwardWriter):
         self.leaf_of: dict[int, Tensor] = {}  # id(array) -> the leaf tensor holding it (an argument, a parameter)
         self.read_leaves: dict[int, tuple] = {}  # (t, leaf_key) of each tensor read or stored into, not arguments
         self.born: set[int] = set()         # ids of the tensors made while tracing (guard.py)
+        self.shared: set[int] = set()       # those of them on an array from outside (ag.as_tensor(buf))
         self.arg_names = names
         self.objects: dict[int, str] = {}   # id(argument object) -> its parameter name (a model, an optimizer)
         self.names.update(names)
@@ -178,8 +179,9 @@ class Tracer(BackwardWriter):
         return name
 
     def emit(self, line: str) -> None:
-        if line.startswith("#"):  # op names and file paths are the user's text: one comment line, whatever they hold
-            line = " ".join(line.replace("\0", " ").splitlines())
+        # one source line, whatever the user's text in it holds (op names, file paths in comments): the code the
+        # tracer writes has no line break of its own (reprs escape them)
+        line = " ".join(line.replace("\0", " ").splitlines())
         self.lines.append(line)
         self.owners.append(self.owner)
 
@@ -227,6 +229,9 @@ class Tracer(BackwardWriter):
             if holder is None:
                 self._refuse_in_graph_pass(t._data, where)
                 self._check_not_derived(t._data, where, t)
+                if key in self.born and key not in self.shared:  # made by the function (ag.zeros(3)): each
+                    # replay's own, from its values (ag.as_tensor(buf) shares buf: read live, as eagerly)
+                    return self._made(t)
                 holder = self.const(t, "P")
             self.tensor_names[key] = holder
         base = self.param_names.get(key) or (t.name if isinstance(t.name, str) else None) or \
@@ -241,6 +246,23 @@ class Tracer(BackwardWriter):
         self.leaf_of[id(t._data)] = t
         self._bind(t._data, local)
         return local
+
+    def _made(self, t: Tensor) -> str:
+        """A tensor the function made from a constant (``ag.zeros(3).requires_grad_()``): a copy of its values
+        as they are now, for each replay, since the function may write into it or store a ``.grad`` on it
+        (``_made_here``), and a replay must not see the last one's."""
+        local = self.fresh(t.name if isinstance(t.name, str) else "made")
+        owner, self.owner = self.owner, (t, "forward")  # the leaf's line, as a load (``_tensor``)
+        self.emit(f"{local} = {self.const(t._data.copy(), 'C')}.copy()")
+        self.owner = owner
+        self.loaded[id(t)] = local
+        return self._bind(t._data, local)
+
+    def shares(self, t: Tensor) -> None:
+        """``t.detach()`` while tracing: name the array the new tensor shares (an argument's, a parameter's), so
+        that it is read at replay, not kept as this call's."""
+        if isinstance(t._data, np.ndarray) and id(t._data) not in self.var and id(t) not in self.born:
+            self.value(t, user_line(3))
 
     def _constant(self, a: np.ndarray, where: str) -> str:
         leaf = self.leaf_of.get(id(a))
@@ -411,9 +433,23 @@ class Tracer(BackwardWriter):
                 self.emit(f"{holder}._data = {out}")
                 self.loaded[id(t)] = out
 
+    def view(self, v: Tensor, base: Tensor, index: Any) -> None:
+        """``v`` re-made as ``base[index]`` after ``base`` got a new array (``mutation._refresh``)."""
+        where = user_line(3)
+        src, idx = self.value(base, where), self.value(index, where)
+        name = self.fresh(src + "_view" if src.isidentifier() else "view")
+        self.emit(f"# view of the written tensor  ({where})")
+        self.emit(f"{name} = _read_only({src}[{idx}])")
+        self._bind(v._data, name)
+        holder = self.tensor_names.get(id(v))
+        if holder is not None:
+            self.emit(f"{holder}._data = {name}")
+            self.loaded[id(v)] = name
+
     def effect(self, f: Any, args: tuple, kwargs: dict) -> Any:
         where = user_line(3)
         args = tuple(tuple(a) if _is_iterator(a) else a for a in args)  # a generator would be used up once
+        self._refuse_made(f, (*args, *kwargs.values()), where)
         prev, state.tracer = state.tracer, None
         try:
             result = f(*args, **kwargs)
@@ -445,13 +481,34 @@ class Tracer(BackwardWriter):
         self.emit(f"{fn}({', '.join(ins)})")
         return result
 
+    def _refuse_made(self, f: Any, args: tuple, where: str) -> None:
+        """An effect on a leaf the function made (an optimizer over ``delta = ag.zeros(...).requires_grad_()``):
+        the program holds each replay's own such tensor by name, and the effect (an object of the traced call)
+        would act on the traced call's tensor."""
+        def made(x: Any) -> Any:
+            if isinstance(x, Tensor):
+                return x if id(x) in self.born and self._made_here(x) else None
+            if isinstance(x, (tuple, list)):
+                return next((t for t in map(made, x) if t is not None), None)
+            groups = getattr(x, "param_groups", None)
+            return made([p for g in groups for p in g["params"]]) if isinstance(groups, list) else None
+
+        t = made(args)
+        if t is not None:
+            raise TraceError(f"ag.compile: {getattr(f, '__qualname__', f)} at {where} acts on a tensor of shape "
+                             f"{t.shape} that the function made (a leaf such as ag.zeros(...).requires_grad_()): each "
+                             "replay makes its own, which the effect would not see. Make that tensor (and an "
+                             "optimizer over it) outside the compiled function and pass it as an argument.")
+
     def object(self, x: Any, where: str = "") -> str:
         """An effect's argument: tensors as objects (an optimizer updates the parameter itself)."""
         if isinstance(x, Tensor):
             if id(x) in self.tensor_names:
                 return self.tensor_names[id(x)]
             name = self.var.get(id(x._data))
-            if name is not None and not self._is_leaf_load(x):
+            if name is None and id(x) in self.born:  # made by the function: a value of the program
+                name = self.value(x, where)
+            if name is not None and (id(x) in self.born or not self._is_leaf_load(x)):
                 return f"Tensor._wrap({name})"
             self._check_not_derived(x._data, where, x)
             self.tensor_names[id(x)] = holder = self.const(x, "P")

@@ -57,10 +57,14 @@ def explore(*roots: Tensor | Callable[[], Tensor], title: str | None = None, **k
     ``layout`` ("auto", "dot", "python"), ``explain`` (``explain_grad`` text for leaves without gradient,
     default True).
     """
+    unknown = set(kwargs) - {"params", "max_nodes", "depth", "grads", "recording", "rollup", "rankdir", "layout",
+                             "explain"}
+    if unknown:  # before a compiled step's call: it may update a model
+        raise TypeError(f"explore: unknown argument(s) {', '.join(sorted(unknown))}")
     traced, found = None, compiled_step(roots[0]) if roots else None
     if found is not None:
         step, args = found[0], found[1] + roots[1:]
-        traced, rec, roots, named = trace_step(step, args)
+        traced, rec, roots, named = trace_step(step, args, kwargs.get("max_nodes", 2000))
         kwargs.setdefault("recording", rec)
         kwargs["params"] = {**named, **(kwargs.get("params") or {})}  # a name of the user's wins
         title = title or f"{getattr(step.fn, '__name__', 'step')}: graph and compiled program"
@@ -74,10 +78,6 @@ def explore(*roots: Tensor | Callable[[], Tensor], title: str | None = None, **k
             raise TypeError(f"explore: the function returned {type(out).__name__}, expected a Tensor")
         roots = (out,)
         kwargs.setdefault("recording", rec)
-    unknown = set(kwargs) - {"params", "max_nodes", "depth", "grads", "recording", "rollup", "rankdir", "layout",
-                             "explain"}
-    if unknown:
-        raise TypeError(f"explore: unknown argument(s) {', '.join(sorted(unknown))}")
     if "layout" in kwargs:
         kwargs["layout_engine"] = kwargs.pop("layout")
     data, seq, _ = graph_data(roots, **kwargs)

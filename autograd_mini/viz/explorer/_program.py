@@ -30,10 +30,10 @@ def compiled_step(x: Any) -> tuple[Compiled, tuple] | None:
     return None
 
 
-def trace_step(step: Compiled, args: tuple) -> tuple[Traced, Any, tuple, dict]:
+def trace_step(step: Compiled, args: tuple, max_nodes: int | None = 2000) -> tuple[Traced, Any, tuple, dict]:
     """Run one call of ``step`` on ``args`` traced afresh, recorded. Returns the trace, the recording, the graph's
     roots (the tensors backward ran from, else the returned tensors that have a graph) and the tensor arguments
-    the graph uses, by the names the program gives them."""
+    the drawn graph (its last ``max_nodes`` ops) uses, by the names the program gives them."""
     name = getattr(step.fn, "__name__", "the step")
     try:
         inspect.signature(step.fn).bind(*args)
@@ -49,7 +49,7 @@ def trace_step(step: Compiled, args: tuple) -> tuple[Traced, Any, tuple, dict]:
     if not roots:
         raise ValueError(f"ag.viz.explore: {name} ran no backward() and returned no tensor with a graph, so there is "
                          "no graph to show beside its program (print step.source to read the program)")
-    order, _, _ = graph_nodes(roots)
+    order, _, _ = graph_nodes(roots, max_nodes)
     used = {id(t) for n in order for t in n.inputs}
     named = {k: a for k, a in zip(traced.names, args) if isinstance(a, Tensor) and id(a) in used}
     return traced, rec, tuple(roots), named
