@@ -23,6 +23,7 @@ from .conv import (
     crop,
     fits,
     image_input,
+    ints,
     offsets,
     out_hw,
     pad_hw,
@@ -408,13 +409,13 @@ def _max_unpool(op: str, input: Any, indices: Any, kernel_size: Any, stride: Any
     if index.dtype.kind not in "iu" or index.shape != (x.shape[1:] if unbatched else x.shape):
         raise ValueError(f"{op}: indices must be integers of the input's shape {input.shape}, got "
                          f"{index.dtype} of shape {index.shape}")
-    kernel = _per_axis(op, "kernel_size", kernel_size, nd, 1)
-    stride = kernel if stride is None else _per_axis(op, "stride", stride, nd, 1)
-    pad = _per_axis(op, "padding", padding, nd, 0)
+    kernel = ints(op, "kernel_size", kernel_size, nd, 1)
+    stride = kernel if stride is None else ints(op, "stride", stride, nd, 1)
+    pad = ints(op, "padding", padding, nd, 0)
     if output_size is None:
         size = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * pad[i] + kernel[i] for i in range(nd))
     else:
-        size = _per_axis(op, "output_size", tuple(output_size)[-nd:], nd, 0)
+        size = ints(op, "output_size", tuple(output_size)[-nd:], nd, 0)
     if index.size and (index.min() < 0 or index.max() >= math.prod(size)):
         raise IndexError(f"{op}: index {int(index.min() if index.min() < 0 else index.max())} is out of "
                          f"range for an output of size {' x '.join(map(str, size))}")
@@ -449,14 +450,6 @@ def max_unpool3d(input: Any, indices: Any, kernel_size: Any, stride: Any = None,
     """The inverse of ``max_pool3d(..., return_indices=True)``, PyTorch's ``F.max_unpool3d``: each value at its
     flat index ``(d * H + h) * W + w`` of a zero volume of ``output_size`` (its last three entries)."""
     return _max_unpool("max_unpool3d", input, indices, kernel_size, stride, padding, output_size, 3)
-
-
-def _per_axis(op: str, name: str, v: Any, nd: int, lo: int) -> tuple:
-    """An int or ``nd`` ints, each at least ``lo``."""
-    vals = tuple(v) if isinstance(v, (tuple, list)) else (v,) * nd
-    if len(vals) != nd:
-        raise TypeError(f"{op}: {name} must be an int or {nd} ints, got {v!r}")
-    return tuple(single(op, name, a, lo) for a in vals)
 
 
 _SPATIAL = {1: "(N, C, L) or (C, L)", 2: "(N, C, H, W) or (C, H, W)", 3: "(N, C, D, H, W) or (C, D, H, W)"}

@@ -1,0 +1,84 @@
+"""Red team round 5 on the ops merged in 4ad4961 (adaptive pools, InstanceNorm1d/3d, max_pool3d indices,
+max_unpool1d/3d, conv_transpose3d, cumprod with zeros, solve_triangular, matrix_exp, matrix_rank, cond), PyTorch
+2.13 float64 as the oracle. Each case here found a bug (value, gradient, dtype or error) that is fixed; the
+comparisons read PyTorch's recorded answers when it is not installed (tests/_oracle.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autograd_mini as ag
+from tests._oracle import case_rng, oracle
+from tests.test_adversarial_v3 import _assert_like_torch
+
+try:
+    import torch
+except ImportError:  # the comparisons below read PyTorch's recorded answers
+    torch = None
+
+
+# ---- matrix_exp of a float32 matrix came back float64 (the 2^-s scale promoted it) -------------------------------
+@pytest.mark.parametrize("scale", [0.1, 30.0])  # unscaled, and scaled and squared
+def test_matrix_exp_keeps_float32(scale):
+    a = (case_rng().standard_normal((2, 3, 3)) * scale).astype(np.float32)
+    want = oracle(lambda: torch.linalg.matrix_exp(torch.tensor(a)))
+    x = ag.tensor(a, requires_grad=True)
+    got = ag.linalg.matrix_exp(x)
+    got.sum().backward()
+    assert got.dtype == np.float32 and x.grad.dtype == np.float32
+    np.testing.assert_allclose(got.numpy(), want, rtol=2e-5, atol=1e-6 * np.abs(want).max())
+
+
+# ---- solve_triangular: a zero on the diagonal made the gradient of the unread triangle nan (inf * 0) -------------
+@pytest.mark.parametrize("upper", [True, False])
+@pytest.mark.parametrize("left", [True, False])
+def test_solve_triangular_unread_triangle_gets_zero_gradient_at_a_singular_diagonal(upper, left):
+    rng = case_rng()
+    a = rng.standard_normal((3, 3)) + 3 * np.eye(3)
+    a[1, 1] = 0.0  # X is inf/nan: PyTorch's gradient of the triangle it does not read stays 0
+    b = rng.standard_normal((3, 2) if left else (2, 3))
+    _assert_like_torch(lambda x, y: ag.linalg.solve_triangular(x, y, upper=upper, left=left),
+                       lambda x, y: torch.linalg.solve_triangular(x, y, upper=upper, left=left), a, b, orders=1)
+
+
+# ---- matrix_rank: a tensor atol/rtol (one per matrix, PyTorch's) raised numpy's "truth value ... ambiguous" -------
+def _ranks(lib, A, atol, rtol):
+    T = ag.tensor if lib == "ag" else torch.tensor
+    rank = ag.linalg.matrix_rank if lib == "ag" else torch.linalg.matrix_rank
+    kw = {k: T(v) if isinstance(v, np.ndarray) else v for k, v in (("atol", atol), ("rtol", rtol)) if v is not None}
+    return np.asarray(rank(T(A), **kw))
+
+
+TOLS = {"atol": (np.array([0.05, 0.5, 0.001, 0.0]), None), "rtol": (None, np.array([0.05, 0.5, 1e-4, 0.0])),
+        "both": (np.array([0.05, 0.0, 0.2, 0.0]), np.array([0.0, 0.5, 0.01, 1e-3])),
+        "atol_column": (np.array([[0.05], [0.5]]), None)}  # broadcast against the batch (2, 4)
+
+
+@pytest.mark.parametrize("name", sorted(TOLS))
+def test_matrix_rank_takes_tensor_tolerances_per_matrix(name):
+    atol, rtol = TOLS[name]
+    A = np.broadcast_to(np.diag([1.0, 0.1, 0.01]), (4, 3, 3)).copy()
+    A[3] = np.outer([1.0, 2.0, 3.0], [1.0, 0.0, -1.0])  # rank 1 (the default tolerance where atol is 0)
+    if name == "atol_column":
+        A = np.broadcast_to(A, (2, 4, 3, 3))
+    got = _ranks("ag", A, atol, rtol)
+    want = oracle(lambda: _ranks("torch", A, atol, rtol))
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+# ---- conv3d / conv_transpose3d: a bad stride or padding was reported as a pair ("got (0, 0)") ---------------------
+@pytest.mark.parametrize("op", ["conv3d", "conv_transpose3d"])
+@pytest.mark.parametrize(("name", "value", "error", "says"), [
+    ("stride", 0, ValueError, "stride must be >= 1, got 0"),
+    ("stride", (1, 0, 2), ValueError, "stride must be >= 1, got (1, 0, 2)"),
+    ("padding", -1, ValueError, "padding must be >= 0, got -1"),
+    ("dilation", 1.5, TypeError, "dilation must be an int or 3 ints, got 1.5"),
+    ("stride", (1, 2), TypeError, "stride must be an int or 3 ints, got (1, 2)"),
+])
+def test_3d_convolutions_name_the_argument_as_given(op, name, value, error, says):
+    x, w = ag.tensor(np.ones((1, 2, 3, 3, 3))), ag.tensor(np.ones((2, 2, 2, 2, 2)))
+    with pytest.raises(error, match=f"^{op}: " + says.replace("(", r"\(").replace(")", r"\)") + "$"):
+        getattr(ag, op)(x, w, **{name: value})
