@@ -82,3 +82,37 @@ def test_3d_convolutions_name_the_argument_as_given(op, name, value, error, says
     x, w = ag.tensor(np.ones((1, 2, 3, 3, 3))), ag.tensor(np.ones((2, 2, 2, 2, 2)))
     with pytest.raises(error, match=f"^{op}: " + says.replace("(", r"\(").replace(")", r"\)") + "$"):
         getattr(ag, op)(x, w, **{name: value})
+
+
+# ---- max_unpool: any output_size that held the indices was taken (PyTorch: within a stride of the default size);
+# a plane of another width reads the flat indices at other positions ----------------------------------------------
+UNPOOL_SIZES = {  # (op, input shape, kernel, stride, padding, output_size)
+    "1d_too_big": ("max_unpool1d", (1, 2, 3), 2, 2, 0, [8]),        # default 6: 5 to 7
+    "1d_edge": ("max_unpool1d", (1, 2, 3), 2, 2, 0, [7]),
+    "1d_overlapping": ("max_unpool1d", (2, 5), 3, 2, 1, [11]),      # default 9: 8 to 10
+    "1d_full_shape": ("max_unpool1d", (1, 2, 3), 2, 2, 0, (1, 2, 7)),
+    "1d_shape_of_two": ("max_unpool1d", (2, 3), 2, 2, 0, (2, 7)),   # neither 1 nor 3 entries
+    "2d_width": ("max_unpool2d", (1, 1, 2, 2), 2, 2, 0, (4, 6)),
+    "2d_small": ("max_unpool2d", (1, 1, 2, 2), 2, 2, 0, (2, 4)),
+    "3d_ok": ("max_unpool3d", (1, 1, 2, 2, 2), 2, 2, 0, (5, 4, 3)),
+    "3d_depth": ("max_unpool3d", (1, 1, 2, 2, 2), 2, 2, 0, (2, 4, 4)),
+}
+
+
+def _unpooled(lib, name):
+    op, shape, kernel, stride, padding, size = UNPOOL_SIZES[name]
+    x = np.arange(1.0, 1 + np.prod(shape)).reshape(shape)
+    idx = np.zeros(shape, np.int64)  # every value at index 0: in range for any size
+    fn = getattr(ag, op) if lib == "ag" else getattr(torch.nn.functional, op)
+    T = ag.tensor if lib == "ag" else torch.tensor
+    try:
+        return np.asarray(fn(T(x), T(idx), kernel, stride, padding, size)).shape
+    except (ValueError, RuntimeError) as e:
+        return type(e).__name__
+
+
+@pytest.mark.parametrize("name", sorted(UNPOOL_SIZES))
+def test_max_unpool_output_size_within_a_stride_of_the_default(name):
+    want = oracle(lambda: _unpooled("torch", name))
+    got = _unpooled("ag", name)
+    assert (got == "ValueError") if isinstance(want, str) else (got == tuple(want)), (got, want)

@@ -412,10 +412,19 @@ def _max_unpool(op: str, input: Any, indices: Any, kernel_size: Any, stride: Any
     kernel = ints(op, "kernel_size", kernel_size, nd, 1)
     stride = kernel if stride is None else ints(op, "stride", stride, nd, 1)
     pad = ints(op, "padding", padding, nd, 0)
-    if output_size is None:
-        size = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * pad[i] + kernel[i] for i in range(nd))
-    else:
-        size = ints(op, "output_size", tuple(output_size)[-nd:], nd, 0)
+    size = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * pad[i] + kernel[i] for i in range(nd))
+    if output_size is not None:  # PyTorch's range: within a stride of the default (the indices' plane)
+        given = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,)
+        if len(given) not in (nd, nd + 2):
+            raise ValueError(f"{op}: output_size must hold {nd} sizes (or {nd + 2}, a batched input's shape), got "
+                             f"{output_size!r}")
+        wanted = ints(op, "output_size", given[-nd:], nd, 0)
+        for i, (n, default) in enumerate(zip(wanted, size)):
+            if not default - stride[i] < n < default + stride[i]:
+                raise ValueError(f"{op}: output_size {output_size!r} is invalid: its axis {i} must be between "
+                                 f"{default - stride[i] + 1} and {default + stride[i] - 1} (the input's size "
+                                 f"{x.shape[2 + i]} unpooled by stride {stride[i]}, as PyTorch)")
+        size = wanted
     if index.size and (index.min() < 0 or index.max() >= math.prod(size)):
         raise IndexError(f"{op}: index {int(index.min() if index.min() < 0 else index.max())} is out of "
                          f"range for an output of size {' x '.join(map(str, size))}")
