@@ -116,3 +116,24 @@ def test_max_unpool_output_size_within_a_stride_of_the_default(name):
     want = oracle(lambda: _unpooled("torch", name))
     got = _unpooled("ag", name)
     assert (got == "ValueError") if isinstance(want, str) else (got == tuple(want)), (got, want)
+
+
+# ---- ag.compile froze matrix_rank, and cond's singular test, at the traced call's values -----------------------
+def test_compiled_matrix_rank_is_computed_again_on_each_call():
+    rank = ag.compile(lambda a, atol: ag.linalg.matrix_rank(a, atol=atol))
+    full, one = np.diag([1.0, 0.5, 0.2]), np.diag([1.0, 0.0, 0.0])
+    want = oracle(lambda: [torch.linalg.matrix_rank(torch.tensor(a), atol=torch.tensor(t)).item()
+                           for a, t in ((full, 0.0), (full, 0.0), (one, 0.0), (full, 0.3))])
+    got = [rank(ag.tensor(a), ag.tensor(t)).item() for a, t in ((full, 0.0), (full, 0.0), (one, 0.0), (full, 0.3))]
+    assert got == want == [3, 3, 1, 2]
+
+
+@pytest.mark.parametrize("p", [1, "fro", -np.inf])
+def test_compiled_cond_tests_singularity_on_each_call(p):
+    cond = ag.compile(lambda a: ag.linalg.cond(a, p))
+    mats = [np.array([[1.0, 2.0], [2.0, 4.0]]), np.array([[2.0, 1.0], [1.0, 3.0]]),
+            np.stack([np.eye(2), np.array([[1.0, 1.0], [1.0, 1.0]])])]
+    for a in mats:  # traced on a singular matrix, then an invertible one and back; a batch of each
+        want = oracle(lambda: torch.linalg.cond(torch.tensor(a), p), key=f"{a.tolist()}")
+        for _ in range(2):
+            np.testing.assert_allclose(cond(ag.tensor(a)).numpy(), want, rtol=1e-12)

@@ -769,13 +769,18 @@ def matrix_rank(A: Any, *, atol: Any = None, rtol: Any = None, hermitian: bool =
     a = _float(A)
     if a.shape[-1] * a.shape[-2] == 0:
         return Tensor._wrap(xp.zeros(a.shape[:-2], dtype=xp.int64))
+    atol, rtol = (getattr(t, "_data", t) for t in (atol, rtol))
+    return Tensor._wrap(array_call(_rank, a, atol, rtol, bool(hermitian)))  # ag.compile: again on each replay
+
+
+def _rank(a: Any, atol: Any, rtol: Any, hermitian: bool) -> Any:
     s = xp.abs(xp.linalg.eigvalsh(a)) if hermitian else xp.linalg.svd(a, compute_uv=False)
-    atol_, rtol_ = (None if t is None else xp.asarray(getattr(t, "_data", t), dtype=s.dtype) for t in (atol, rtol))
-    if rtol_ is None:
-        rtol_ = max(a.shape[-2:]) * xp.finfo(a.dtype).eps
-        rtol_ = rtol_ if atol_ is None else xp.where(atol_ > 0, 0.0, rtol_)
-    tol = xp.maximum(0.0 if atol_ is None else atol_, rtol_ * s.max(axis=-1))
-    return Tensor._wrap((s > tol[..., None]).sum(axis=-1).astype(xp.int64))
+    atol, rtol = (None if t is None else xp.asarray(t, dtype=s.dtype) for t in (atol, rtol))
+    if rtol is None:
+        rtol = max(a.shape[-2:]) * xp.finfo(a.dtype).eps
+        rtol = rtol if atol is None else xp.where(atol > 0, 0.0, rtol)
+    tol = xp.maximum(0.0 if atol is None else atol, rtol * s.max(axis=-1))
+    return xp.asarray((s > tol[..., None]).sum(axis=-1), dtype=xp.int64)  # an array (a 0-d one too)
 
 
 def cond(A: Any, p: Any = None) -> Tensor:
@@ -798,16 +803,23 @@ def cond(A: Any, p: Any = None) -> Tensor:
         with xp.errstate(divide="ignore", invalid="ignore"):
             return s.sum(axis=-1) * (1.0 / s).sum(axis=-1)
     a = _float(A)
+    singular = Tensor._wrap(array_call(_singular, a))  # ag.compile: tested again on each replay
+    if state.tracer is None and not singular._data.any():
+        return matrix_norm(A, p) * matrix_norm(inv(A), p)
+    stand_in = singular.reshape(singular.shape + (1, 1))  # an invertible stand-in for each singular matrix
+    safe = anp.where(stand_in, xp.eye(a.shape[-1], dtype=a.dtype), A)
+    return anp.where(singular, xp.inf, matrix_norm(A, p) * matrix_norm(inv(safe), p))
+
+
+def _singular(a: Any) -> Any:
+    """Which matrices of ``a`` numpy's inv refuses (it refuses a whole batch for one)."""
     singular = xp.zeros(a.shape[:-2], bool)
-    for i in xp.ndindex(a.shape[:-2]):  # numpy's inv refuses a whole batch for one singular matrix
+    for i in xp.ndindex(a.shape[:-2]):
         try:
             xp.linalg.inv(a[i])
         except xp.linalg.LinAlgError:
             singular[i] = True
-    if not singular.any():
-        return matrix_norm(A, p) * matrix_norm(inv(A), p)
-    safe = anp.where(singular[..., None, None], xp.eye(a.shape[-1], dtype=a.dtype), A)  # invertible stand-ins
-    return anp.where(singular, xp.inf, matrix_norm(A, p) * matrix_norm(inv(safe), p))
+    return singular
 
 
 def cholesky(A: Any, *, upper: bool = False) -> Tensor:
