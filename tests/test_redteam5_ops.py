@@ -133,7 +133,7 @@ def test_compiled_cond_tests_singularity_on_each_call(p):
     cond = ag.compile(lambda a: ag.linalg.cond(a, p))
     mats = [np.array([[1.0, 2.0], [2.0, 4.0]]), np.array([[2.0, 1.0], [1.0, 3.0]]),
             np.stack([np.eye(2), np.array([[1.0, 1.0], [1.0, 1.0]])])]
-    for a in mats:  # traced on a singular matrix, then an invertible one and back; a batch of each
-        want = oracle(lambda: torch.linalg.cond(torch.tensor(a), p), key=f"{a.tolist()}")
+    for a in mats:  # traced on a singular matrix, replayed on an invertible one; then a batch holding both
+        want = oracle(lambda a=a: torch.linalg.cond(torch.tensor(a), p), key=f"{a.tolist()}")
         for _ in range(2):
             np.testing.assert_allclose(cond(ag.tensor(a)).numpy(), want, rtol=1e-12)
