@@ -137,3 +137,25 @@ def test_compiled_cond_tests_singularity_on_each_call(p):
         want = oracle(lambda a=a: torch.linalg.cond(torch.tensor(a), p), key=f"{a.tolist()}")
         for _ in range(2):
             np.testing.assert_allclose(cond(ag.tensor(a)).numpy(), want, rtol=1e-12)
+
+
+# ---- InstanceNorm with track_running_stats under ag.compile: refused (the running statistics read with numpy) ----
+def _instance_norm_steps(lib, xs):
+    """Three training steps of InstanceNorm3d(affine, track_running_stats) (compiled on our side), then eval:
+    the training outputs, the running statistics, the eval output."""
+    import nn
+    M = nn.InstanceNorm3d if lib == "ag" else torch.nn.InstanceNorm3d
+    T = ag.tensor if lib == "ag" else torch.tensor
+    kw = dict(affine=True, track_running_stats=True, momentum=0.3)
+    m = M(2, dtype=np.float64, **kw) if lib == "ag" else M(2, **kw).double()
+    step = ag.compile(lambda x: m(x)) if lib == "ag" else m
+    outs = [np.asarray(step(T(x)).detach()) for x in xs[:-1]]
+    m.eval()
+    return outs, np.asarray(m.running_mean), np.asarray(m.running_var), np.asarray(m(T(xs[-1])).detach())
+
+
+def test_compiled_instance_norm_moves_its_running_statistics_each_call():
+    xs = [case_rng().standard_normal((2, 2, 2, 3, 2)) * (k + 1) + k for k in range(4)]
+    got, want = _instance_norm_steps("ag", xs), oracle(lambda: _instance_norm_steps("torch", xs))
+    for g, w in zip(got[0] + list(got[1:]), want[0] + list(want[1:])):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
