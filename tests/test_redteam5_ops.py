@@ -159,3 +159,15 @@ def test_compiled_instance_norm_moves_its_running_statistics_each_call():
     got, want = _instance_norm_steps("ag", xs), oracle(lambda: _instance_norm_steps("torch", xs))
     for g, w in zip(got[0] + list(got[1:]), want[0] + list(want[1:])):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+
+
+# ---- adaptive pools: a float output_size was "an int or a pair of ints" whatever the op's axes -----------------
+@pytest.mark.parametrize(("op", "shape", "size", "says"), [
+    ("adaptive_avg_pool1d", (1, 2, 5), 2.5, "an int, got 2.5"),
+    ("adaptive_max_pool2d", (1, 4, 4), (2.5, 3), r"an int or 2 ints \(None keeps an axis\), got \(2.5, 3\)"),
+    ("adaptive_avg_pool3d", (1, 1, 2, 2, 2), (1, True, 1),
+     r"an int or 3 ints \(None keeps an axis\), got \(1, True, 1\)"),
+])
+def test_adaptive_pool_output_size_type_error_counts_the_ops_axes(op, shape, size, says):
+    with pytest.raises(TypeError, match=f"^{op}: output_size must be {says}$"):
+        getattr(ag, op)(ag.tensor(np.ones(shape)), size)

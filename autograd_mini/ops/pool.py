@@ -482,6 +482,9 @@ def _adaptive_args(op: str, input: Any, output_size: Any, nd: int) -> tuple[Tens
     sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * nd
     if len(sizes) != nd:
         raise ValueError(f"{op}: output_size must be an int or {nd} of them, got {output_size!r}")
+    if not all(s is None or (hasattr(s, "__index__") and not isinstance(s, bool)) for s in sizes):
+        want = "an int" if nd == 1 else f"an int or {nd} ints (None keeps an axis)"
+        raise TypeError(f"{op}: output_size must be {want}, got {output_size!r}")
     sizes = tuple(n if s is None else single(op, "output_size", s, 0) for s, n in zip(sizes, x.shape[-nd:]))
     if 0 in x.shape[1:] and not (op.startswith("adaptive_avg") and set(sizes) == {1}):
         raise ValueError(f"{op}: expected non-zero sizes for the channel and spatial axes (as PyTorch), got shape "
