@@ -171,3 +171,21 @@ def test_compiled_instance_norm_moves_its_running_statistics_each_call():
 def test_adaptive_pool_output_size_type_error_counts_the_ops_axes(op, shape, size, says):
     with pytest.raises(TypeError, match=f"^{op}: output_size must be {says}$"):
         getattr(ag, op)(ag.tensor(np.ones(shape)), size)
+
+
+# ---- ONNX: adaptive max pooling with dynamic spatial axes was written as a MaxPool of the example's kernel ---------
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_onnx_adaptive_max_pool_over_dynamic_spatial_axes(nd, tmp_path):
+    pytest.importorskip("onnx", reason='onnx is not installed: pip install "autograd-mini[onnx]"')
+    ort = pytest.importorskip("onnxruntime", reason='onnxruntime is not installed: pip install "autograd-mini[onnx]"')
+    pool = getattr(ag, f"adaptive_max_pool{nd}d")
+    rng = case_rng()
+    x, bigger = (rng.standard_normal((1, 2) + (n,) * nd).astype(np.float32) for n in (4, 6))
+    dynamic = {"input": {2 + i: f"d{i}" for i in range(nd)}}
+    path = tmp_path / "m.onnx"
+    ag.onnx.export(lambda t: pool(t, 1), x, path, input_names=["input"], dynamic_axes=dynamic)  # any size
+    for a in (x, bigger):
+        got = ort.InferenceSession(str(path)).run(None, {"input": a})[0]
+        np.testing.assert_array_equal(got, pool(ag.tensor(a), 1).numpy())
+    with pytest.raises(ag.onnx.ExportError, match="spatial axes are dynamic"):  # bins that depend on the size
+        ag.onnx.export(lambda t: pool(t, 2), x, path, input_names=["input"], dynamic_axes=dynamic)
