@@ -189,3 +189,12 @@ def test_onnx_adaptive_max_pool_over_dynamic_spatial_axes(nd, tmp_path):
         np.testing.assert_array_equal(got, pool(ag.tensor(a), 1).numpy())
     with pytest.raises(ag.onnx.ExportError, match="spatial axes are dynamic"):  # bins that depend on the size
         ag.onnx.export(lambda t: pool(t, 2), x, path, input_names=["input"], dynamic_axes=dynamic)
+
+
+# ---- cond in a norm-based p of a matrix with nan or inf: nan (PyTorch's nan_to_num makes it inf) -----------------
+@pytest.mark.parametrize("p", [1, -1, "fro", np.inf, -np.inf])
+def test_cond_of_a_matrix_with_nan_or_inf_is_inf_as_pytorch(p):
+    a = np.array([[[1.0, np.nan], [0.0, 1.0]], [[np.nan, 0.0], [0.0, 1.0]], [[1.0, np.inf], [0.0, 1.0]],
+                  [[2.0, 1.0], [1.0, 3.0]]])
+    want = oracle(lambda: torch.linalg.cond(torch.tensor(a), p))
+    np.testing.assert_allclose(ag.linalg.cond(ag.tensor(a), p).numpy(), want, rtol=1e-12)

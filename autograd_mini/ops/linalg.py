@@ -786,8 +786,9 @@ def _rank(a: Any, atol: Any, rtol: Any, hermitian: bool) -> Any:
 def cond(A: Any, p: Any = None) -> Tensor:
     """The condition number in the ``p`` norm, torch.linalg.cond: ``None``/2 (largest over smallest singular
     value, any shape), -2 (the inverse), or 'fro', 'nuc', 1, -1, inf, -inf (``norm(A) * norm(inv(A))``, square
-    matrices). A singular matrix gives inf, as PyTorch's. Differentiable (composed of svdvals, inv and
-    matrix_norm), where PyTorch is too; at a singular matrix in the norm-based p its gradient here is 0."""
+    matrices). A singular matrix gives inf, as PyTorch's (in the norm-based p so does a nan or inf in it).
+    Differentiable (composed of svdvals, inv and matrix_norm), where PyTorch is too; at a singular matrix in the
+    norm-based p its gradient here is 0."""
     A = _matrix(A, "cond")
     if p is None or (p in (2, -2) and not isinstance(p, bool)):
         s = svdvals(A)
@@ -805,10 +806,12 @@ def cond(A: Any, p: Any = None) -> Tensor:
     a = _float(A)
     singular = Tensor._wrap(array_call(_singular, a))  # ag.compile: tested again on each replay
     if state.tracer is None and not singular._data.any():
-        return matrix_norm(A, p) * matrix_norm(inv(A), p)
-    stand_in = singular.reshape(singular.shape + (1, 1))  # an invertible stand-in for each singular matrix
-    safe = anp.where(stand_in, xp.eye(a.shape[-1], dtype=a.dtype), A)
-    return anp.where(singular, xp.inf, matrix_norm(A, p) * matrix_norm(inv(safe), p))
+        c = matrix_norm(A, p) * matrix_norm(inv(A), p)
+    else:
+        stand_in = singular.reshape(singular.shape + (1, 1))  # an invertible stand-in for each singular matrix
+        safe = anp.where(stand_in, xp.eye(a.shape[-1], dtype=a.dtype), A)
+        c = anp.where(singular, xp.inf, matrix_norm(A, p) * matrix_norm(inv(safe), p))
+    return anp.where(anp.isnan(c), xp.inf, c)  # a nan or inf in A: PyTorch's nan_to_num(inf)
 
 
 def _singular(a: Any) -> Any:
