@@ -905,13 +905,10 @@ def instance_norm(input: Any, running_mean: Any = None, running_var: Any = None,
     if per_instance <= 1 and n * c:
         raise ValueError(f"instance_norm: expected more than 1 spatial element per channel when using input "
                          f"statistics, got input of shape {x.shape}")
-    if n and (running_mean is not None or running_var is not None):
-        with ag.no_grad():
-            a = np.asarray(x)
-            if running_mean is not None:
-                _move(running_mean, a.mean(axis=axes).mean(axis=0), momentum)
-            if running_var is not None:
-                _move(running_var, a.var(axis=axes, ddof=1).mean(axis=0), momentum)
+    if n and (running_mean is not None or running_var is not None):  # the effect ag.compile replays
+        stats = x.detach()
+        _move_stats(running_mean, running_var, stats.mean(axis=axes).mean(axis=0),
+                    stats.var(axis=axes, ddof=1).mean(axis=0), 1.0, momentum)
     return _affine("instance_norm", _standardized(x, axes, eps), weight, bias)
 
 

@@ -186,7 +186,7 @@ CASES = {
     "WindowScatter": (lambda g: P.WindowScatter.apply(g, **POOL_WINNERS), lambda: [T(2, 2, 5, 2)]),
     "WindowGather": (lambda h: P.WindowGather.apply(h, **POOL_WINNERS), lambda: [T(2, 2, 4, 3)]),
     "Pad": (lambda x: ag.pad(x, ((0, 0), (1, 2), (2, 0))), lambda: [T(2, 2, 3)]),
-    "MaxUnpool": (lambda x: ag.max_unpool2d(x, np.array([[[[0, 3], [5, 5]]]]), 2, output_size=(2, 3)),  # a duplicate
+    "MaxUnpool": (lambda x: ag.max_unpool2d(x, np.array([[[[0, 3], [5, 5]]]]), 2, output_size=(3, 3)),  # a duplicate
                   lambda: [T(1, 1, 2, 2)]),
     "AdaptiveMaxPool": (lambda x: ag.adaptive_max_pool2d(x, (3, 2)), lambda: [T(2, 2, 5, 4)]),  # overlapping bins
 }

@@ -227,11 +227,13 @@ class _Emitter:
                 if key not in varying and not _same(p1, p2, runs[0], r):
                     why = _SIZED if _shapes(p1) != _shapes(p2) else _FROZEN
                     raise ExportError(f"ag.onnx.export: parameter {key!r} of {first.where()} {why}")
-        inputs = self._values([inputs_as_used(n) for n in nodes], first.where())  # as each op used them
+        used = [inputs_as_used(n) for n in nodes]  # as each op used them, in each run
+        inputs = self._values(used, first.where())
         scope = first.scope
         view = self.build.Op(self.b, name, _path(scope[0] if scope else None, modules), first.trace, inputs,
-                             [_data(x) for x in inputs_as_used(first)], _defaults(first.fn) | dict(first.params),
-                             [r.value[id(n)] for r, n in zip(runs, nodes)])
+                             [_data(x) for x in used[0]], _defaults(first.fn) | dict(first.params),
+                             [r.value[id(n)] for r, n in zip(runs, nodes)],
+                             [[np.shape(_data(x)) for x in xs] for xs in used])
         return self.ops.TABLE[name](view)
 
     def _emit_call(self, calls: list[Call], modules: dict) -> None:

@@ -131,9 +131,10 @@ class Op:
     module, with the user's line as doc string)."""
 
     def __init__(self, b: Builder, name: str, node_name: str, doc: str | None, inputs: list, in1: list,
-                 params: dict, outs: list) -> None:
+                 params: dict, outs: list, in_runs: list | None = None) -> None:
         self.b, self.name, self.node_name, self.doc = b, name, node_name, doc
         self._inputs, self.in1 = inputs, in1  # ONNX names or raw constants; the example's arrays
+        self._in_shapes = in_runs or [[np.shape(x) for x in in1]]  # the inputs' shapes in each run
         self.params = params
         self.out1 = np.asarray(outs[0])
         self._out_shapes = [np.shape(o) for o in outs]  # in each run: what changes is dynamic
@@ -159,6 +160,11 @@ class Op:
 
     def in_shape(self, i: int) -> tuple:
         return np.shape(self.in1[i])
+
+    def dynamic_axes(self, i: int) -> set:
+        """The axes of input ``i`` whose size differs between the runs (dynamic at run time)."""
+        shapes = [run[i] for run in self._in_shapes]
+        return {a for a in range(len(shapes[0])) if len({s[a] for s in shapes}) > 1}
 
     def emit(self, op_type: str, inputs: list, n_out: int = 1, **attrs: Any) -> Any:
         outs = self.b.node(op_type, inputs, f"{self.node_name}/{op_type}", self.doc, n_out, **attrs)

@@ -311,6 +311,12 @@ def _max_pool2d(o: Op) -> str:
 @op("AdaptiveMaxPool")
 def _adaptive_max_pool(o: Op) -> str:
     spatial, sizes = o.in_shape(0)[2:], o.params["output_size"]
+    if all(s == 1 for s in sizes):  # one bin: any input size
+        return o.emit("GlobalMaxPool", [o.input(0)])
+    if o.dynamic_axes(0) - {0, 1}:  # the kernel would be the example's
+        raise o.refuse(f"adaptive max pooling to {sizes}: the input's spatial axes are dynamic, and the bins depend "
+                       "on their sizes, which ONNX's MaxPool cannot follow; export with fixed spatial sizes, or "
+                       "pool to 1 (GlobalMaxPool)")
     if any(s == 0 or n % s for n, s in zip(spatial, sizes)):  # ONNX has no adaptive pooling
         raise o.refuse(f"adaptive max pooling of {spatial} to {sizes} has bins of different sizes, which ONNX's "
                        "MaxPool cannot express: pool to a size that divides the input, or export up to the pool")

@@ -255,14 +255,20 @@ class ConvWeight2d(Function):
 
 
 # ---- argument checking ---------------------------------------------------------------------------------
-def pair(op: str, name: str, v: Any, lo: int) -> tuple:
-    vals = (v, v) if not isinstance(v, (tuple, list)) else tuple(v)
-    if len(vals) != 2 or not all(hasattr(i, "__index__") and not isinstance(i, bool) for i in vals):
-        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
+def ints(op: str, name: str, v: Any, nd: int, lo: int | None) -> tuple:
+    """An int (for every axis) or ``nd`` ints, each at least ``lo`` (None: any); errors show ``v`` as given."""
+    vals = tuple(v) if isinstance(v, (tuple, list)) else (v,) * nd
+    if len(vals) != nd or not all(hasattr(i, "__index__") and not isinstance(i, bool) for i in vals):
+        how_many = {1: "a 1-tuple", 2: "a pair of ints"}.get(nd, f"{nd} ints")
+        raise TypeError(f"{op}: {name} must be an int or {how_many}, got {v!r}")
     vals = tuple(int(i) for i in vals)
-    if min(vals) < lo:
+    if lo is not None and min(vals) < lo:
         raise ValueError(f"{op}: {name} must be >= {lo}, got {v!r}")
     return vals
+
+
+def pair(op: str, name: str, v: Any, lo: int) -> tuple:
+    return ints(op, name, v, 2, lo)
 
 
 def image_input(op: str, x: Any, integers: bool = False) -> tuple[Tensor, bool]:
@@ -415,10 +421,7 @@ def _as_2d(op: str, input: Any, weight: Any) -> tuple:
 
 
 def single(op: str, name: str, v: Any, lo: int | None) -> int:
-    vals = tuple(v) if isinstance(v, (tuple, list)) else (v,)
-    if len(vals) != 1:
-        raise TypeError(f"{op}: {name} must be an int or a 1-tuple, got {v!r}")
-    return pair(op, name, vals[0], -1 << 62 if lo is None else lo)[0]
+    return ints(op, name, v, 1, lo)[0]
 
 
 @op("conv1d")
@@ -453,13 +456,6 @@ def conv_transpose1d(input: Any, weight: Any, bias: Any = None, stride: Any = 1,
     return out.reshape(out.shape[:-2] + out.shape[-1:])
 
 
-def _triple(op: str, name: str, v: Any, lo: int) -> tuple:
-    vals = tuple(v) if isinstance(v, (tuple, list)) else (v,) * 3
-    if len(vals) != 3:
-        raise TypeError(f"{op}: {name} must be an int or 3 ints, got {v!r}")
-    return tuple(pair(op, name, (a, a), lo)[0] for a in vals)
-
-
 @op("conv3d")
 def conv3d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
            groups: int = 1) -> Tensor:
@@ -476,7 +472,7 @@ def conv3d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: 
     if hasattr(groups, "__index__") and groups >= 1 and x.shape[1] != w.shape[1] * groups:
         raise ValueError(f"conv3d: input has {x.shape[1]} channels (shape {x.shape}) but weight of shape {w.shape} "
                          f"with groups={groups} expects {w.shape[1] * groups} (weight.shape[1] * groups)")
-    stride, dilation = _triple("conv3d", "stride", stride, 1), _triple("conv3d", "dilation", dilation, 1)
+    stride, dilation = ints("conv3d", "stride", stride, 3, 1), ints("conv3d", "dilation", dilation, 3, 1)
     if isinstance(padding, str):
         pads = conv_padding("conv3d", padding, w.shape[3:], stride[1:], dilation[1:])
         if padding == "same" and stride[0] != 1:
@@ -484,7 +480,7 @@ def conv3d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: 
         span = dilation[0] * (w.shape[2] - 1) if padding == "same" else 0
         depth = (span // 2, span - span // 2)
     else:
-        p = _triple("conv3d", "padding", padding, 0)
+        p = ints("conv3d", "padding", padding, 3, 0)
         depth, pads = (p[0], p[0]), ((p[1], p[1]), (p[2], p[2]))
     if any(depth):
         from .pool import pad  # pool.py builds on this file
@@ -522,8 +518,8 @@ def conv_transpose3d(input: Any, weight: Any, bias: Any = None, stride: Any = 1,
     if x.dtype.kind != "f":
         raise TypeError(f"{op_}: expected a floating-point input, got dtype {x.dtype} (convert with .astype)")
     w, bias = _channels(op_, x, weight, bias, groups, transposed=True, nd=3)
-    stride, dilation = _triple(op_, "stride", stride, 1), _triple(op_, "dilation", dilation, 1)
-    pad, extra = _triple(op_, "padding", padding, 0), _triple(op_, "output_padding", output_padding, 0)
+    stride, dilation = ints(op_, "stride", stride, 3, 1), ints(op_, "dilation", dilation, 3, 1)
+    pad, extra = ints(op_, "padding", padding, 3, 0), ints(op_, "output_padding", output_padding, 3, 0)
     if any(e >= s and e >= d for e, s, d in zip(extra, stride, dilation)):
         raise ValueError(f"{op_}: output_padding {output_padding!r} must be smaller than either stride {stride} or "
                          f"dilation {dilation} (as in PyTorch)")

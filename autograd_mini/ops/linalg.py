@@ -256,7 +256,7 @@ class SolveTriangular(Function):
         ga = -(gb @ _mT(out)) if left else -(_mT(out) @ gb)
         n = ga.shape[-1]
         keep = xp.tri(n, n, -1 if unit else 0, dtype=bool)  # the triangle forward read
-        return ga * (keep.T if upper else keep).astype(ga.dtype), gb
+        return anp.where(keep.T if upper else keep, ga, 0.0), gb  # not ga * keep: inf * 0 where X is inf
 
 
 def _substitute(a: Any, b: Any, upper: bool, unit: bool) -> Any:
@@ -298,7 +298,7 @@ _PADE13 = (64764752532480000.0, 32382376266240000.0, 7771770303897600.0, 1187353
 def _expm(a: Any) -> Any:
     """exp of each matrix of (..., n, n): scaled by 2^-s so its 1-norm is at most theta_13, the [13/13] Pade
     approximant, squared s times (per matrix); a matrix with an inf or nan gives nan."""
-    n = a.shape[-1]
+    n, dtype = a.shape[-1], a.dtype
     if a.size == 0:
         return a.copy()
     norm = xp.abs(a).sum(axis=-2).max(axis=-1)
@@ -314,7 +314,7 @@ def _expm(a: Any) -> Any:
     r = xp.linalg.solve(v - u, v + u)
     for k in range(int(s.max(initial=0))):
         r = xp.where((s > k)[..., None, None], r @ r, r)
-    return xp.where(bad[..., None, None], xp.nan, r).astype(a.dtype)
+    return xp.where(bad[..., None, None], xp.nan, r).astype(dtype)  # a float32 matrix was scaled in float64
 
 
 @_declare("det")
@@ -760,26 +760,35 @@ def matrix_exp(A: Any) -> Tensor:
     return MatrixExp.apply(_matrix(A, "matrix_exp", square=True))
 
 
-def matrix_rank(A: Any, *, atol: float | None = None, rtol: float | None = None, hermitian: bool = False) -> Tensor:
+def matrix_rank(A: Any, *, atol: Any = None, rtol: Any = None, hermitian: bool = False) -> Tensor:
     """The number of singular values above ``max(atol, rtol * largest)`` (default ``rtol``: ``max(m, n) * eps`` of
-    the dtype when ``atol`` is not given, else 0: PyTorch's), an int64 tensor; ``hermitian``: absolute
+    the dtype where ``atol`` is not given or not positive, else 0: PyTorch's), an int64 tensor; ``atol`` and
+    ``rtol`` are numbers or tensors broadcast against the batch (one per matrix); ``hermitian``: absolute
     eigenvalues of the lower triangle. An integer: no gradient (as PyTorch)."""
     A = _matrix(A, "matrix_rank", square=bool(hermitian))
     a = _float(A)
     if a.shape[-1] * a.shape[-2] == 0:
         return Tensor._wrap(xp.zeros(a.shape[:-2], dtype=xp.int64))
+    atol, rtol = (getattr(t, "_data", t) for t in (atol, rtol))
+    return Tensor._wrap(array_call(_rank, a, atol, rtol, bool(hermitian)))  # ag.compile: again on each replay
+
+
+def _rank(a: Any, atol: Any, rtol: Any, hermitian: bool) -> Any:
     s = xp.abs(xp.linalg.eigvalsh(a)) if hermitian else xp.linalg.svd(a, compute_uv=False)
+    atol, rtol = (None if t is None else xp.asarray(t, dtype=s.dtype) for t in (atol, rtol))
     if rtol is None:
-        rtol = max(a.shape[-2:]) * xp.finfo(a.dtype).eps if atol is None or atol <= 0 else 0.0
-    tol = xp.maximum(0.0 if atol is None else atol, rtol * s.max(axis=-1, keepdims=True))
-    return Tensor._wrap((s > tol).sum(axis=-1).astype(xp.int64))
+        rtol = max(a.shape[-2:]) * xp.finfo(a.dtype).eps
+        rtol = rtol if atol is None else xp.where(atol > 0, 0.0, rtol)
+    tol = xp.maximum(0.0 if atol is None else atol, rtol * s.max(axis=-1))
+    return xp.asarray((s > tol[..., None]).sum(axis=-1), dtype=xp.int64)  # an array (a 0-d one too)
 
 
 def cond(A: Any, p: Any = None) -> Tensor:
     """The condition number in the ``p`` norm, torch.linalg.cond: ``None``/2 (largest over smallest singular
     value, any shape), -2 (the inverse), or 'fro', 'nuc', 1, -1, inf, -inf (``norm(A) * norm(inv(A))``, square
-    matrices). A singular matrix gives inf, as PyTorch's. Differentiable (composed of svdvals, inv and
-    matrix_norm), where PyTorch is too; at a singular matrix in the norm-based p its gradient here is 0."""
+    matrices). A singular matrix gives inf, as PyTorch's (in the norm-based p so does a nan or inf in it).
+    Differentiable (composed of svdvals, inv and matrix_norm), where PyTorch is too; at a singular matrix in the
+    norm-based p its gradient here is 0."""
     A = _matrix(A, "cond")
     if p is None or (p in (2, -2) and not isinstance(p, bool)):
         s = svdvals(A)
@@ -795,16 +804,25 @@ def cond(A: Any, p: Any = None) -> Tensor:
         with xp.errstate(divide="ignore", invalid="ignore"):
             return s.sum(axis=-1) * (1.0 / s).sum(axis=-1)
     a = _float(A)
+    singular = Tensor._wrap(array_call(_singular, a))  # ag.compile: tested again on each replay
+    if state.tracer is None and not singular._data.any():
+        c = matrix_norm(A, p) * matrix_norm(inv(A), p)
+    else:
+        stand_in = singular.reshape(singular.shape + (1, 1))  # an invertible stand-in for each singular matrix
+        safe = anp.where(stand_in, xp.eye(a.shape[-1], dtype=a.dtype), A)
+        c = anp.where(singular, xp.inf, matrix_norm(A, p) * matrix_norm(inv(safe), p))
+    return anp.where(anp.isnan(c), xp.inf, c)  # a nan or inf in A: PyTorch's nan_to_num(inf)
+
+
+def _singular(a: Any) -> Any:
+    """Which matrices of ``a`` numpy's inv refuses (it refuses a whole batch for one)."""
     singular = xp.zeros(a.shape[:-2], bool)
-    for i in xp.ndindex(a.shape[:-2]):  # numpy's inv refuses a whole batch for one singular matrix
+    for i in xp.ndindex(a.shape[:-2]):
         try:
             xp.linalg.inv(a[i])
         except xp.linalg.LinAlgError:
             singular[i] = True
-    if not singular.any():
-        return matrix_norm(A, p) * matrix_norm(inv(A), p)
-    safe = anp.where(singular[..., None, None], xp.eye(a.shape[-1], dtype=a.dtype), A)  # invertible stand-ins
-    return anp.where(singular, xp.inf, matrix_norm(A, p) * matrix_norm(inv(safe), p))
+    return singular
 
 
 def cholesky(A: Any, *, upper: bool = False) -> Tensor:

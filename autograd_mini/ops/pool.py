@@ -23,6 +23,7 @@ from .conv import (
     crop,
     fits,
     image_input,
+    ints,
     offsets,
     out_hw,
     pad_hw,
@@ -408,13 +409,22 @@ def _max_unpool(op: str, input: Any, indices: Any, kernel_size: Any, stride: Any
     if index.dtype.kind not in "iu" or index.shape != (x.shape[1:] if unbatched else x.shape):
         raise ValueError(f"{op}: indices must be integers of the input's shape {input.shape}, got "
                          f"{index.dtype} of shape {index.shape}")
-    kernel = _per_axis(op, "kernel_size", kernel_size, nd, 1)
-    stride = kernel if stride is None else _per_axis(op, "stride", stride, nd, 1)
-    pad = _per_axis(op, "padding", padding, nd, 0)
-    if output_size is None:
-        size = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * pad[i] + kernel[i] for i in range(nd))
-    else:
-        size = _per_axis(op, "output_size", tuple(output_size)[-nd:], nd, 0)
+    kernel = ints(op, "kernel_size", kernel_size, nd, 1)
+    stride = kernel if stride is None else ints(op, "stride", stride, nd, 1)
+    pad = ints(op, "padding", padding, nd, 0)
+    size = tuple((x.shape[2 + i] - 1) * stride[i] - 2 * pad[i] + kernel[i] for i in range(nd))
+    if output_size is not None:  # PyTorch's range: within a stride of the default (the indices' plane)
+        given = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,)
+        if len(given) not in (nd, nd + 2):
+            raise ValueError(f"{op}: output_size must hold {nd} sizes (or {nd + 2}, a batched input's shape), got "
+                             f"{output_size!r}")
+        wanted = ints(op, "output_size", given[-nd:], nd, 0)
+        for i, (n, default) in enumerate(zip(wanted, size)):
+            if not default - stride[i] < n < default + stride[i]:
+                raise ValueError(f"{op}: output_size {output_size!r} is invalid: its axis {i} must be between "
+                                 f"{default - stride[i] + 1} and {default + stride[i] - 1} (the input's size "
+                                 f"{x.shape[2 + i]} unpooled by stride {stride[i]}, as PyTorch)")
+        size = wanted
     if index.size and (index.min() < 0 or index.max() >= math.prod(size)):
         raise IndexError(f"{op}: index {int(index.min() if index.min() < 0 else index.max())} is out of "
                          f"range for an output of size {' x '.join(map(str, size))}")
@@ -451,14 +461,6 @@ def max_unpool3d(input: Any, indices: Any, kernel_size: Any, stride: Any = None,
     return _max_unpool("max_unpool3d", input, indices, kernel_size, stride, padding, output_size, 3)
 
 
-def _per_axis(op: str, name: str, v: Any, nd: int, lo: int) -> tuple:
-    """An int or ``nd`` ints, each at least ``lo``."""
-    vals = tuple(v) if isinstance(v, (tuple, list)) else (v,) * nd
-    if len(vals) != nd:
-        raise TypeError(f"{op}: {name} must be an int or {nd} ints, got {v!r}")
-    return tuple(single(op, name, a, lo) for a in vals)
-
-
 _SPATIAL = {1: "(N, C, L) or (C, L)", 2: "(N, C, H, W) or (C, H, W)", 3: "(N, C, D, H, W) or (C, D, H, W)"}
 
 
@@ -480,6 +482,9 @@ def _adaptive_args(op: str, input: Any, output_size: Any, nd: int) -> tuple[Tens
     sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * nd
     if len(sizes) != nd:
         raise ValueError(f"{op}: output_size must be an int or {nd} of them, got {output_size!r}")
+    if not all(s is None or (hasattr(s, "__index__") and not isinstance(s, bool)) for s in sizes):
+        want = "an int" if nd == 1 else f"an int or {nd} ints (None keeps an axis)"
+        raise TypeError(f"{op}: output_size must be {want}, got {output_size!r}")
     sizes = tuple(n if s is None else single(op, "output_size", s, 0) for s, n in zip(sizes, x.shape[-nd:]))
     if 0 in x.shape[1:] and not (op.startswith("adaptive_avg") and set(sizes) == {1}):
         raise ValueError(f"{op}: expected non-zero sizes for the channel and spatial axes (as PyTorch), got shape "
