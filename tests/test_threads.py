@@ -19,6 +19,20 @@ from autograd_mini.inplace import holds
 THREADS, STEPS = 4, 300
 
 
+def race(threads: list[threading.Thread]) -> None:
+    """Start and join ``threads`` with the interpreter switching between them as often as it can: races show at
+    once."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+
+
 def test_threads_doing_backward_over_shared_parameters_leave_the_holds_exact():
     w = ag.tensor(np.linspace(-1.0, 1.0, 8), requires_grad=True)
     b = ag.tensor(np.array([0.5]), requires_grad=True)
@@ -41,16 +55,7 @@ def test_threads_doing_backward_over_shared_parameters_leave_the_holds_exact():
         except Exception as e:  # pragma: no cover - reported below
             errors.append(repr(e))
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can: races show at once
-    try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(interval)
+    race([threading.Thread(target=worker, args=(i,)) for i in range(THREADS)])
     gc.collect()
     assert not errors, errors[:3]
     assert holds(w.data) == 0 and holds(b.data) == 0
@@ -73,19 +78,28 @@ def test_holds_taken_and_given_back_by_threads_in_a_tight_loop_stay_counted():
                 writable_while_kept.append(i)
             del y, z             # two releases, by the finalizer
 
-    threads = [threading.Thread(target=worker) for _ in range(THREADS)]
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(interval)
+    race([threading.Thread(target=worker) for _ in range(THREADS)])
     assert not writable_while_kept
     assert holds(w.data) == 0 and w.data.flags.writeable
 
+
+def test_threads_backward_over_one_shared_parameter():
+    """#25 item 9: the parameter ends writable, held by nothing, with every thread's gradient added (an unlocked
+    read-add-write into .grad lost passes in every run)."""
+    w = ag.tensor(np.ones(50), requires_grad=True)
+    errors: list = []
+
+    def work() -> None:
+        try:
+            for _ in range(200):
+                (w * w).sum().backward()
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append(e)
+
+    race([threading.Thread(target=work) for _ in range(THREADS)])
+    assert not errors
+    assert holds(w.data) == 0 and w.data.flags.writeable
+    np.testing.assert_array_equal(w.grad.numpy(), np.full(50, 1600.0))
 
 def test_one_no_grad_object_shared_by_threads_restores_each_threads_mode():
     shared = ag.no_grad()
