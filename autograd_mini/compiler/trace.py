@@ -428,10 +428,7 @@ class Tracer(BackwardWriter):
             self.emit(f"{out} = {old}.copy()")
             self.emit(f"{out}[{idx}] = {val}")
             self._bind(new, out)
-            holder = self.tensor_names.get(id(t))
-            if holder is not None:
-                self.emit(f"{holder}._data = {out}")
-                self.loaded[id(t)] = out
+            self._give(t, out)
 
     def view(self, v: Tensor, base: Tensor, index: Any) -> None:
         """``v`` re-made as ``base[index]`` after ``base`` got a new array (``mutation._refresh``)."""
@@ -441,10 +438,14 @@ class Tracer(BackwardWriter):
         self.emit(f"# view of the written tensor  ({where})")
         self.emit(f"{name} = _read_only({src}[{idx}])")
         self._bind(v._data, name)
-        holder = self.tensor_names.get(id(v))
+        self._give(v, name)
+
+    def _give(self, t: Tensor, name: str) -> None:
+        """The tensor object the program reads ``t`` through (if any) holds the array ``name`` from here on."""
+        holder = self.tensor_names.get(id(t))
         if holder is not None:
             self.emit(f"{holder}._data = {name}")
-            self.loaded[id(v)] = name
+            self.loaded[id(t)] = name
 
     def effect(self, f: Any, args: tuple, kwargs: dict) -> Any:
         where = user_line(3)
