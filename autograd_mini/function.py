@@ -269,8 +269,9 @@ class Function:
             need.append(False)
         if lists:  # the node keeps the arrays made from them, which is what backward will see
             inputs = tuple(a if isinstance(x, (list, tuple)) else x for x, a in zip(inputs, arrays))
-        if state.tracer is not None:  # ag.compile: a number an effect returned reaches forward as a plain float
-            arrays = state.tracer.plain(arrays)
+        tracer = state.tracer  # ag.compile's, while it traces: read once per op
+        if tracer is not None:  # a number an effect returned reaches forward as a plain float
+            arrays = tracer.plain(arrays)
         if not record or not state.enabled:
             n = len(arrays)
             ctx = _UNRECORDED_BY_ARITY[n] if n < 8 else _Unrecorded(n)
@@ -284,8 +285,8 @@ class Function:
             t._data = out if type(out) is _ndarray else xp.asarray(out)
             t.grad = t.grad_fn = t.name = None
             t._requires_grad = False
-            if state.tracer is not None:  # ag.compile is tracing: the op belongs to its program
-                state.tracer.op(cls, inputs, arrays, params, None, t)
+            if tracer is not None:  # the op belongs to the traced program
+                tracer.op(cls, inputs, arrays, params, None, t)
             return t
         need_t = tuple(need)
         ctx = _new(Node)
@@ -317,8 +318,8 @@ class Function:
         if hooks:
             for hook in hooks:
                 hook(ctx, out)
-        if state.tracer is not None:
-            state.tracer.op(cls, inputs, arrays, params, ctx, result)
+        if tracer is not None:
+            tracer.op(cls, inputs, arrays, params, ctx, result)
         return result
 
 
