@@ -34,7 +34,7 @@ class CacheInfo(NamedTuple):
 
 class Traced(NamedTuple):
     """One call traced afresh, for the explorer: its result, its program's source, and per source line what it
-    belongs to (``Tracer.owners``: a Node or a leaf Tensor and "forward"/"backward", or None)."""
+    belongs to (``Tracer.source_owners``: a Node or a leaf Tensor and "forward"/"backward", or None)."""
     result: Any
     source: str
     owners: list
@@ -137,7 +137,7 @@ class Compiled:
         while len(self._cache) > self.maxsize:
             self._cache.popitem(last=False)
         self._last = program
-        return Traced(result, program.source, tracer.owners, tracer.arg_names, tracer.backward_roots)
+        return Traced(result, program.source, tracer.source_owners, tracer.arg_names, tracer.backward_roots)
 
     def _traced_call(self, args: tuple) -> Traced:
         """Trace one call afresh, even if its signature is cached (``ag.viz.explore(step, *args)``): a call
@@ -322,7 +322,7 @@ def _build(tracer: Tracer, name: str, names: list[str], ret: str) -> Program:
     lines, owners = tracer.lines + [f"return {ret}"], tracer.owners + [None]
     dropped = _unread(lines, tracer.droppable)
     body = _in_place([line for i, line in enumerate(lines) if i not in dropped], tracer.fresh_arrays)
-    tracer.owners = [None] + [o for i, o in enumerate(owners) if i not in dropped]  # per source line, the def first
+    tracer.source_owners = [None] + [o for i, o in enumerate(owners) if i not in dropped]  # the def line first
     lines = [f"def {name}({params}):"] + ["    " + line for line in body]
     source = "\n".join(lines) + "\n"
     _counter[0] += 1

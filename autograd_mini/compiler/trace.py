@@ -99,6 +99,7 @@ class Tracer(BackwardWriter):
         # "backward"), or None (effects, the backward pass's seed); ``owner`` is that of the lines written now
         self.owners: list[tuple | None] = []
         self.owner: tuple | None = None
+        self.source_owners: list[tuple | None] = []  # ``owners`` per line of the built source (program._build)
         self.backward_roots: list[Tensor] = []  # what each backward pass ran from
         self.globals: dict[str, Any] = {"np": np, "Tensor": Tensor}
         self.var: dict[int, str] = {}       # id(array) -> name: arguments' arrays and every computed array
