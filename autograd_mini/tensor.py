@@ -288,12 +288,16 @@ class Tensor:
     def __pos__(self) -> Tensor: return self
     def __abs__(self) -> Tensor: return _p.Abs.apply(self)
     def __getitem__(self, index: Any) -> Tensor: return _ops.getitem(self, index)
-    def __lt__(self, o: Any) -> Tensor: return _ops.compare(self, o, "less")
-    def __le__(self, o: Any) -> Tensor: return _ops.compare(self, o, "less_equal")
-    def __gt__(self, o: Any) -> Tensor: return _ops.compare(self, o, "greater")
-    def __ge__(self, o: Any) -> Tensor: return _ops.compare(self, o, "greater_equal")
-    def __eq__(self, o: Any) -> Tensor: return _ops.compare(self, o, "equal")  # type: ignore[override]
-    def __ne__(self, o: Any) -> Tensor: return _ops.compare(self, o, "not_equal")  # type: ignore[override]
+    def __lt__(self, o: Any) -> Tensor: return self._compare(o, "less")
+    def __le__(self, o: Any) -> Tensor: return self._compare(o, "less_equal")
+    def __gt__(self, o: Any) -> Tensor: return self._compare(o, "greater")
+    def __ge__(self, o: Any) -> Tensor: return self._compare(o, "greater_equal")
+    def __eq__(self, o: Any) -> Tensor: return self._compare(o, "equal")  # type: ignore[override]
+    def __ne__(self, o: Any) -> Tensor: return self._compare(o, "not_equal")  # type: ignore[override]
+
+    def _compare(self, o: Any, op: str) -> Any:
+        """Python's answer for None and strings, as PyTorch's: ``x == None`` is False, ``x < None`` a TypeError."""
+        return NotImplemented if o is None or isinstance(o, (str, bytes)) else _ops.compare(self, o, op)
 
     # ---- methods: each op declared with ``@op(name, method=True)`` (autograd_mini/ops) adds its own ----
     @property

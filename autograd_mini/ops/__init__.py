@@ -279,8 +279,12 @@ def _compare(op: str, a: Any, b: Any, floating: Any) -> Any:
 @op("compare")
 def compare(a: Any, b: Any, op: str) -> Tensor:
     """Elementwise comparison in PyTorch's promoted dtype (integers exactly); a bool tensor, never differentiated."""
-    a_arr = a._data if isinstance(a, Tensor) else a
-    b_arr = b._data if isinstance(b, Tensor) else b
+    for v in (a, b):
+        if v is None or isinstance(v, (str, bytes)):
+            raise TypeError(f"{op}: cannot compare a tensor with {type(v).__name__}; compare numbers, arrays or "
+                            "tensors (`x is None` tests for None)")
+    a_arr = a._data if isinstance(a, Tensor) else as_operand(a)  # a numpy scalar acts as the number it holds
+    b_arr = b._data if isinstance(b, Tensor) else as_operand(b)
     dtype = result_type(a_arr, b_arr)
     floating = dtype if dtype.kind in "fc" else None
     try:
